@@ -1,0 +1,150 @@
+"""The one error hierarchy of loket.
+
+Each class is named for what the caller does next and carries an HTTP status and a stable
+machine-readable ``code``; the server maps them to ``application/problem+json`` in one
+handler. Plugins raise these too (they are part of the public plugin API).
+"""
+
+from __future__ import annotations
+
+
+class LoketError(Exception):
+    """Base of every error loket raises on purpose."""
+
+    status = 500
+    code = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, field: str | None = None, errors: list | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+        if field and not self.errors:
+            self.errors.append({"field": field, "message": detail})
+
+    def to_problem(self) -> dict:
+        """Return the RFC 9457 problem document for this error (no stack trace, ever)."""
+        problem = {
+            "type": f"https://loket.dev/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            problem["errors"] = self.errors
+        return problem
+
+
+class ValidationFailed(LoketError):
+    """Input is wrong: fix the named field(s) and send again."""
+
+    status = 422
+    code = "validation"
+    title = "Invalid input"
+
+
+class NotFound(LoketError):
+    """No such object for this caller (also used for objects of another tenant/consumer)."""
+
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Forbidden(LoketError):
+    """The caller's role may not do this."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Unauthorized(LoketError):
+    """No valid credential was presented."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Conflict(LoketError):
+    """The request conflicts with the current state (duplicate, reused key, wrong state)."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class GatewayError(LoketError):
+    """The gateway refused or failed; ``gateway_message`` keeps its own words verbatim.
+
+    ``message`` (the detail) is what loket shows people; ``gateway_message`` and
+    ``gateway_code`` are the gateway's own text and code, kept apart (django-payments style).
+    """
+
+    status = 502
+    code = "gateway"
+    title = "Gateway error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        gateway_message: str | None = None,
+        gateway_code: str | None = None,
+        category: str = "technical",
+        field: str | None = None,
+        errors: list | None = None,
+    ):
+        super().__init__(detail, field=field, errors=errors)
+        self.gateway_message = gateway_message
+        self.gateway_code = gateway_code
+        self.category = category
+
+    def to_problem(self) -> dict:
+        problem = super().to_problem()
+        if self.gateway_message:
+            problem["gateway_message"] = self.gateway_message
+        if self.gateway_code:
+            problem["gateway_code"] = self.gateway_code
+        return problem
+
+
+class CredentialsRejected(GatewayError):
+    """Credentials are malformed or the gateway refused them: review the fields and retry."""
+
+    status = 422
+    code = "credentials"
+    title = "Credentials rejected"
+
+
+class RefundNotPossible(GatewayError):
+    """The gateway cannot refund this online (manual refund needed) or the amount is wrong."""
+
+    status = 422
+    code = "refund-not-possible"
+    title = "Refund not possible"
+
+
+class WebhookRejected(LoketError):
+    """A webhook failed verification (signature, timestamp, size): answer 4xx, change nothing."""
+
+    status = 400
+    code = "webhook-rejected"
+    title = "Webhook rejected"
+
+
+class PluginError(LoketError):
+    """A plugin could not be loaded or broke the contract."""
+
+    status = 500
+    code = "plugin"
+    title = "Plugin error"
+
+
+class ConfigurationError(LoketError):
+    """loket is mis-configured (missing secret key, bad settings): fix the configuration."""
+
+    status = 500
+    code = "configuration"
+    title = "Configuration error"

@@ -1,0 +1,326 @@
+"""THE plugin contract of loket: every hook, with when it is called and what it returns.
+
+Hooks are grouped by phase. Arguments are always passed by keyword, and an implementation may
+accept fewer arguments than the spec declares, so a spec can grow without breaking plugins.
+
+Gateway hooks receive the tenant's :class:`~loket.types.GatewayConfig`; an implementation
+returns ``None`` when ``config.kind`` is not its own, and the first non-``None`` result wins
+(``firstresult=True``). Destination hooks do the same with ``processor``.
+
+A plugin declares the contract it was written for with a module attribute
+``LOKET_CONTRACT = "1"``; loket refuses a plugin whose major version differs from
+:data:`CONTRACT_VERSION`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+CONTRACT_VERSION = "1.0"
+"""Version of this contract. The major number changes when a hook changes incompatibly."""
+
+hookspec = pluggy.HookspecMarker("loket")
+
+
+# --------------------------------------------------------------------------------------
+# Registration: called once when the plugin manager starts
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def loket_gateway_describe():
+    """Describe the gateway this plugin provides.
+
+    Called at start-up and whenever the gateway list is shown to a tenant admin. Every
+    gateway plugin answers; kinds must be unique (a duplicate is refused at start-up).
+
+    :returns: a :class:`~loket.types.GatewayDescription`, or ``None`` for a plugin that
+        provides no gateway.
+    """
+
+
+@hookspec
+def loket_destination_describe():
+    """Describe the destination processor this plugin provides (OPC "processor").
+
+    Called at start-up. A plugin answering with the ``name`` of a built-in processor
+    replaces it (built-ins are registered ``trylast``).
+
+    :returns: a :class:`~loket.types.DestinationDescription`, or ``None``.
+    """
+
+
+@hookspec
+def loket_register_routes():
+    """Add HTTP routes to the server (e.g. the sandbox gateway's hosted page).
+
+    Called once by ``create_app``.
+
+    :returns: a list of ``(path, resource)`` pairs in Falcon's routing syntax, or ``None``.
+        A resource is constructed with no arguments and receives ``req.context.loket``.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Gateway: credentials and connection
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def loket_gateway_validate_credentials(config, credentials):
+    """Check credentials a tenant admin entered, first their format then with a live call.
+
+    Called when credentials are saved and before the test transaction. Stops at the first
+    non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig` (its ``credentials`` are the old
+        ones, possibly empty).
+    :param credentials: the new credentials as entered (a dict of strings).
+    :returns: the credentials to store (normalized), or ``None`` for another kind.
+    :raises loket.errors.CredentialsRejected: with ``errors=[{field, message}]`` for format
+        errors, or the gateway's own message when the live call refuses them.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_handshake(config):
+    """Check that a connected configuration still works (the daily handshake).
+
+    Called by the daily job for every connected configuration. Stops at the first
+    non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :returns: a dict of facts to show the admin (e.g. account name), or ``None`` for
+        another kind.
+    :raises loket.errors.GatewayError: when the gateway refuses or cannot be reached.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Gateway: payments
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def loket_gateway_charge(config, request):
+    """Create a hosted checkout for a payment and say where to send the payer.
+
+    Called by the engine once a payment is ``initiated`` (online checkout and the connect
+    test transaction). Must be idempotent on ``request.payment_id``: a retried call returns
+    the same checkout. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param request: a :class:`~loket.types.CheckoutRequest`.
+    :returns: a :class:`~loket.types.CheckoutSession` with an absolute ``redirect_url``.
+    :raises loket.errors.GatewayError: the payment then fails with the gateway's message.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_parse_webhook(config, request):
+    """Verify a webhook request and normalize what it says.
+
+    Called for every request received on the configuration's webhook URL, after it was
+    stored in the inbox. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig` the URL belongs to.
+    :param request: a :class:`~loket.types.WebhookRequest` (raw body bytes and headers).
+    :returns: a list of :class:`~loket.types.GatewayEvent` (an event loket need not act on
+        has type ``ignored``), or ``None`` for another kind.
+    :raises loket.errors.WebhookRejected: bad or missing signature, stale timestamp.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_map_status(config, raw_status):
+    """Translate a raw gateway status into loket's state and the words shown to staff.
+
+    Called when an event is applied and when payments are listed. Stops at the first
+    non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param raw_status: the gateway's status word (e.g. ``succeeded``, ``SUCCESS``).
+    :returns: a :class:`~loket.types.StatusMapping`, or ``None`` for another kind.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_fetch_status(config, payment_id, gateway_reference):
+    """Ask the gateway what became of a payment.
+
+    Called by the timeout sweep before failing an ``initiated`` payment, and on demand by
+    staff. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param payment_id: loket's payment number.
+    :param gateway_reference: the reference the charge hook returned.
+    :returns: a :class:`~loket.types.GatewayEvent` describing the current state (type
+        ``payment.pending`` when nothing is decided yet).
+    :raises loket.errors.GatewayError: when the gateway cannot answer.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_refund(config, request):
+    """Return money to the payer through the gateway.
+
+    Called by the engine for a staff refund and after a successful connect test payment.
+    Must be idempotent on ``request.refund_id``. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param request: a :class:`~loket.types.RefundRequest`.
+    :returns: a :class:`~loket.types.RefundResult`.
+    :raises loket.errors.RefundNotPossible: more than was paid, or the channel cannot be
+        refunded online (the engine then raises a to-do for a manual refund).
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_fetch_settlements(config, since, until):
+    """List what the gateway settled in a period, for reconciliation.
+
+    Called by the reconciliation job and on demand. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param since: start (aware datetime, inclusive).
+    :param until: end (aware datetime, exclusive).
+    :returns: a list of :class:`~loket.types.SettlementLine` (possibly empty), or ``None``
+        for another kind.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_parse_settlement_report(config, content, filename):
+    """Read a settlement report file the gateway delivered (CSV/XLSX) into lines.
+
+    Called when staff upload a report for reconciliation. Stops at the first non-``None``
+    result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param content: the file's bytes.
+    :param filename: its name (the extension tells the format).
+    :returns: a list of :class:`~loket.types.SettlementLine`, or ``None`` for another kind.
+    :raises loket.errors.ValidationFailed: the file does not have the documented columns.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Destinations: the OPC processor pattern
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def loket_destination_retrieve_due(processor, ledger, account_number):
+    """List what an account owes for this destination (OPC "retrieve payments due").
+
+    Called to pre-populate a payment form. Stops at the first non-``None`` result.
+
+    :param processor: the processor name from the routing table (e.g. ``bill``).
+    :param ledger: a :class:`~loket.core.ledger.Ledger` for reading receivables.
+    :param account_number: the consumer's account number.
+    :returns: a list of :class:`~loket.types.Obligation`, or ``None`` for another processor.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_destination_validate(processor, ledger, target):
+    """Resolve a destination target to an account and obligations (OPC VALIDATEONLY).
+
+    Called before any money moves, for checkout, counter payments and validate-only calls.
+    Stops at the first non-``None`` result.
+
+    :param processor: the processor name.
+    :param ledger: a :class:`~loket.core.ledger.Ledger`.
+    :param target: a :class:`~loket.types.DestinationTarget` (params already mapped).
+    :returns: a :class:`~loket.types.ResolvedTarget`, or ``None`` for another processor.
+    :raises loket.errors.ValidationFailed: unknown reference, not this consumer's, already
+        paid, cancelled — naming the field.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_destination_prepare(processor, resolved, method, person_type, fee_rule):
+    """Work out the fee for the chosen method and extra data for the gateway (OPC PREPARE).
+
+    Called after validate, before the gateway is charged. Stops at the first non-``None``
+    result.
+
+    :param processor: the processor name.
+    :param resolved: the :class:`~loket.types.ResolvedTarget`.
+    :param method: payment method (``card``, ``bank_transfer``, ``cash``...).
+    :param person_type: the consumer's person type (``individual``, ``organization``...).
+    :param fee_rule: the :class:`~loket.types.FeeRule` for the method, or ``None``.
+    :returns: a :class:`~loket.types.Prepared`, or ``None`` for another processor.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_destination_apply(processor, ledger, resolved, amount):
+    """Decide how money is allocated to the obligations (OPC "process payment").
+
+    Called when a payment succeeds (online) or is posted (counter), inside the engine's
+    transaction; the engine writes the allocations and checks the money invariants.
+    Stops at the first non-``None`` result.
+
+    :param processor: the processor name.
+    :param ledger: a :class:`~loket.core.ledger.Ledger` (fresh outstanding amounts).
+    :param resolved: the :class:`~loket.types.ResolvedTarget`.
+    :param amount: the :class:`~loket.core.money.Money` to allocate.
+    :returns: a list of :class:`~loket.types.Allocation` whose sum is at most ``amount``;
+        what is left over becomes a credit note. ``None`` for another processor.
+    :raises Exception: any error leaves the payment taken and raises a to-do for staff.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Outbound integration points: every implementation is called
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def loket_notify(notification):
+    """Deliver a message to people (e-mail, SMS, app push).
+
+    Called from the background worker for every consumer-facing payment status change and
+    every staff alert. All implementations are called.
+
+    :param notification: a :class:`~loket.types.Notification`.
+    :returns: ignored.
+    """
+
+
+@hookspec
+def loket_track(event):
+    """Record a behaviour-tracking event (analytics).
+
+    Called after the action it describes has been committed. All implementations are
+    called; the built-in sink writes a row to the tracking table.
+
+    :param event: a :class:`~loket.types.TrackingEvent`.
+    :returns: ignored.
+    """
+
+
+@hookspec
+def loket_payment_status_changed(payment, old_status, new_status):
+    """React to a payment changing state (e.g. post it to the host's ledger).
+
+    Called after the transaction that changed the state commits. All implementations are
+    called.
+
+    :param payment: a :class:`~loket.types.PaymentInfo`.
+    :param old_status: the previous loket state (``None`` for a new payment).
+    :param new_status: the new loket state.
+    :returns: ignored.
+    """
+
+
+@hookspec
+def loket_plan_defaulted(plan):
+    """React to a payment plan defaulting (missed installments reached the limit).
+
+    Called by the plan-compliance job, once per default. All implementations are called.
+
+    :param plan: a :class:`~loket.types.PlanInfo`.
+    :returns: ignored.
+    """
