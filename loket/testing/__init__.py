@@ -1,5 +1,36 @@
-"""loket's conformance kit for gateway plugins (a pytest plugin, entry point ``pytest11``)."""
+"""loket's conformance kit for gateway plugins (a pytest plugin, entry point ``pytest11``).
 
-from loket.testing.harness import GatewayHarness
+pytest loads this module in every project of an environment where loket is installed, so it
+collects nothing by itself and imports almost nothing: a gateway package opts in by
+subclassing :class:`GatewayConformance` in one of its test modules and providing the
+``loket_gateway_harness`` fixture. See ``docs/writing-a-gateway.md``.
+"""
 
-__all__ = ["GatewayHarness"]
+from __future__ import annotations
+
+import pytest
+
+__all__ = ["GatewayConformance", "GatewayHarness"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so pytest runs that never opt in pay nothing for the kit.
+    if name == "GatewayHarness":
+        from loket.testing.harness import GatewayHarness
+
+        return GatewayHarness
+    if name == "GatewayConformance":
+        from loket.testing.conformance import GatewayConformance
+
+        return GatewayConformance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@pytest.fixture
+def loket_gateway_harness():
+    """Placeholder the gateway package overrides in its ``conftest.py``; fails saying so."""
+    pytest.fail(
+        "the loket conformance kit needs a fixture named 'loket_gateway_harness' in your "
+        "tests/conftest.py that starts your emulator and yields an instance of your "
+        "loket.testing.GatewayHarness subclass (see docs/writing-a-gateway.md)",
+        pytrace=False)

@@ -2,12 +2,24 @@
 
 A gateway package subclasses :class:`GatewayHarness` in its ``tests/conftest.py`` and
 returns an instance from a fixture named ``loket_gateway_harness``; the kit's contract
-tests then run against that gateway and its emulator.
+tests then run against that gateway and its emulator. The fixture owns the emulator's
+lifetime: start it, ``yield`` the harness, stop it.
 """
 
 from __future__ import annotations
 
-from loket.types import CheckoutSession, GatewayConfig, RefundResult, WebhookRequest
+import datetime as dt
+
+from loket.core.money import Money
+from loket.types import (
+    CheckoutItem,
+    CheckoutRequest,
+    CheckoutSession,
+    Customer,
+    GatewayConfig,
+    RefundResult,
+    WebhookRequest,
+)
 
 
 class GatewayHarness:
@@ -24,6 +36,9 @@ class GatewayHarness:
     zero_decimal_currency: str | None = "JPY"
     #: amounts (minor units) per currency for the round-trip test; the defaults suit most.
     round_trip_amounts: dict = {"USD": [50, 12050, 999999], "JPY": [50, 12345]}
+    #: plugin objects to register besides the installed entry points (for a gateway that is
+    #: not pip-installed, e.g. the kit's own self-tests). Installed packages leave it empty.
+    extra_plugins: tuple = ()
 
     def make_config(self, currency: str) -> GatewayConfig:
         """Return a configuration with working credentials pointed at the running emulator.
@@ -56,3 +71,28 @@ class GatewayHarness:
                        refund: RefundResult) -> WebhookRequest | None:
         """Return the webhook the gateway sends for ``refund``, or ``None`` if it sends none."""
         return None
+
+    def malformed_credentials(self) -> dict:
+        """Return credentials whose *format* is wrong, refused before any live call.
+
+        The default, an empty dict, suits any schema with required fields.
+        """
+        return {}
+
+    def checkout_request(self, config: GatewayConfig, payment_id: str,
+                         amount: Money) -> CheckoutRequest:
+        """Return the :class:`CheckoutRequest` the kit charges; override to add extras
+        (a phone number, a method) your gateway insists on.
+        """
+        return CheckoutRequest(
+            payment_id=payment_id,
+            amount=amount,
+            items=(CheckoutItem(kind="bill", reference=f"INV-{payment_id}",
+                                description="Water bill", amount=amount, period="2024-05"),),
+            customer=Customer(account_number="ACC-1001", name="Siti Rahma",
+                              email="siti@example.com", phone="+6281234567890"),
+            return_url="https://loket.example/return/" + payment_id,
+            cancel_url="https://loket.example/cancel/" + payment_id,
+            expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+            description=f"Payment {payment_id}",
+        )
