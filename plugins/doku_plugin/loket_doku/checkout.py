@@ -1,0 +1,148 @@
+"""Turn a loket :class:`CheckoutRequest` into a DOKU Checkout request, and its answer back.
+
+Units are converted here and only here: loket carries IDR in minor units (sen, 2 decimals
+per ISO 4217); DOKU takes whole rupiah with no decimals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from loket.plugin_api import (
+    CheckoutRequest,
+    CheckoutSession,
+    GatewayConfig,
+    GatewayError,
+    Money,
+    minor_digits,
+)
+from loket_doku.api import DokuResponse
+
+CURRENCY = "IDR"
+MAX_INVOICE_LENGTH = 30  # DOKU: 64, but 30 when the Credit Card channel is active
+MAX_DUE_MINUTES = 999999  # payment_due_date has at most 6 digits
+MAX_ITEM_NAME = 255
+
+
+def request_id_for(payment_id: str) -> str:
+    """Return the Checkout ``Request-Id`` for a payment: stable, so a retry is a replay."""
+    return f"loket-pay-{payment_id}"
+
+
+def to_rupiah(amount: Money, *, field: str = "amount") -> int:
+    """Convert IDR Money (minor units) to whole rupiah.
+
+    :raises GatewayError: for another currency or an amount with sen (DOKU takes none).
+    """
+    if amount.currency != CURRENCY:
+        raise GatewayError(f"DOKU charges in IDR only, not {amount.currency}", field=field)
+    scale = 10 ** minor_digits(CURRENCY)
+    rupiah, sen = divmod(amount.amount, scale)
+    if sen:
+        raise GatewayError(
+            f"DOKU charges whole rupiah only: {amount} has a fraction of a rupiah; round the "
+            "amount to whole rupiah", field=field)
+    return rupiah
+
+
+def from_rupiah(rupiah: int) -> Money:
+    """Convert whole rupiah from DOKU to IDR Money in minor units."""
+    return Money(rupiah * 10 ** minor_digits(CURRENCY), CURRENCY)
+
+
+def due_minutes(expires_at: dt.datetime, now: dt.datetime | None = None) -> int:
+    """Minutes from ``now`` until ``expires_at``, rounded up, between 1 and 999999."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    seconds = (expires_at - now).total_seconds()
+    return max(1, min(MAX_DUE_MINUTES, math.ceil(seconds / 60)))
+
+
+def _line_items(request: CheckoutRequest, total: int) -> list[dict] | None:
+    items = []
+    for item in request.items:
+        if item.amount.currency != CURRENCY or item.amount.amount % 10 ** minor_digits(CURRENCY):
+            return None  # an item DOKU cannot show exactly: leave the list out
+        items.append({
+            "id": item.reference[:64],
+            "name": (item.description or item.reference)[:MAX_ITEM_NAME],
+            "quantity": 1,
+            "price": to_rupiah(item.amount, field="items"),
+            "category": item.kind,
+        })
+    difference = total - sum(i["price"] for i in items)
+    if difference > 0:
+        items.append({"id": "fee", "name": "Fee", "quantity": 1, "price": difference,
+                      "category": "fee"})
+    elif difference < 0:
+        return None
+    return items or None
+
+
+def build_payload(config: GatewayConfig, request: CheckoutRequest,
+                  now: dt.datetime | None = None) -> dict:
+    """Build the ``POST /checkout/v1/payment`` body for ``request``.
+
+    ``invoice_number`` is loket's payment id; ``line_items`` (when they add up exactly) list
+    the obligations plus any passed-on fee; ``payment_due_date`` counts minutes until
+    ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url).
+
+    :raises GatewayError: for a payment id DOKU cannot take or an amount it cannot charge.
+    """
+    invoice = request.payment_id
+    if not invoice or len(invoice) > MAX_INVOICE_LENGTH:
+        raise GatewayError(
+            f"payment number '{invoice}' is longer than the {MAX_INVOICE_LENGTH} characters "
+            "DOKU accepts as an invoice number when cards are enabled", field="payment_id")
+    total = to_rupiah(request.amount)
+    if total <= 0:
+        raise GatewayError("DOKU cannot charge a zero amount", field="amount")
+    order = {
+        "invoice_number": invoice,
+        "amount": total,
+        "currency": CURRENCY,
+        "callback_url": request.return_url,
+        "callback_url_cancel": request.cancel_url,
+        "auto_redirect": True,
+    }
+    items = _line_items(request, total)
+    if items:
+        order["line_items"] = items
+    customer = {"id": request.customer.account_number[:50], "name": request.customer.name[:255]}
+    if request.customer.email:
+        customer["email"] = request.customer.email
+    if request.customer.phone:
+        customer["phone"] = request.customer.phone
+    payment: dict = {"payment_due_date": due_minutes(request.expires_at, now)}
+    methods = request.extra.get("payment_method_types") or config.options.get(
+        "payment_method_types")
+    if methods:
+        payment["payment_method_types"] = list(methods)
+    payload: dict = {"order": order, "payment": payment, "customer": customer}
+    if config.webhook_url:
+        payload["additional_info"] = {"override_notification_url": config.webhook_url}
+    return payload
+
+
+def session_from(response: DokuResponse, invoice: str, request_id: str) -> CheckoutSession:
+    """Read DOKU's answer (fresh or a 409 replay) into a :class:`CheckoutSession`.
+
+    :raises GatewayError: when the answer has no payment URL or is for another invoice.
+    """
+    body = response.body.get("response", response.body)
+    payment = body.get("payment") if isinstance(body, dict) else None
+    order = body.get("order") if isinstance(body, dict) else None
+    url = payment.get("url") if isinstance(payment, dict) else None
+    answered = order.get("invoice_number") if isinstance(order, dict) else None
+    if not url or answered != invoice:
+        message = response.body.get("message")
+        raise GatewayError(
+            "DOKU did not return a payment page for this invoice",
+            gateway_message=str(message) if message else str(response.body)[:500],
+            gateway_code=str(response.status))
+    return CheckoutSession(
+        redirect_url=str(url),
+        gateway_reference=invoice,
+        raw={"request_id": request_id, "token_id": payment.get("token_id"),
+             "expired_date": payment.get("expired_date"), "replayed": response.replayed},
+    )

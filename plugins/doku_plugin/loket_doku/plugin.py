@@ -1,0 +1,155 @@
+"""loket hook implementations for DOKU Checkout (entry point ``doku`` in group ``loket``).
+
+Each hook returns ``None`` for a configuration of another kind; the work is done in the
+small modules beside this one (credentials, checkout, webhooks, refunds, settlement).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from loket.plugin_api import (
+    EVENT_PENDING,
+    CheckoutRequest,
+    CheckoutSession,
+    GatewayConfig,
+    GatewayDescription,
+    GatewayEvent,
+    RefundRequest,
+    RefundResult,
+    SettlementLine,
+    StatusMapping,
+    WebhookRequest,
+    hookimpl,
+)
+from loket_doku import KIND, checkout, refunds, settlement, statuses, webhooks
+from loket_doku import credentials as doku_credentials
+from loket_doku.api import DokuClient, DokuHTTPError
+
+LOKET_CONTRACT = "1"
+
+#: DOKU's smallest charge loket will attempt, in IDR minor units (Rp 10,000). DOKU does not
+#: publish one Checkout-wide minimum; Rp 10,000 is the documented floor of its wallet and
+#: the usual VA floor (see README), and is what the connect test transaction charges.
+MINIMUM_CHARGE_IDR = 1_000_000
+
+METHODS = ("bank_transfer", "card", "ewallet", "convenience_store", "qris")
+
+
+def _mine(config: GatewayConfig) -> bool:
+    return config.kind == KIND
+
+
+@hookimpl
+def loket_gateway_describe() -> GatewayDescription:
+    """Describe DOKU: credential schema, secret fields, IDR only, status words, minimum."""
+    return GatewayDescription(
+        kind=KIND,
+        display_name="DOKU",
+        credential_schema=doku_credentials.SCHEMA,
+        secret_fields=doku_credentials.SECRET_FIELDS,
+        logo_url="https://www.doku.com/favicon.ico",
+        currencies=(checkout.CURRENCY,),
+        methods=METHODS,
+        statuses=statuses.STATUSES,
+        minimum_charge={checkout.CURRENCY: MINIMUM_CHARGE_IDR},
+        zero_decimal_supported=False,
+    )
+
+
+@hookimpl
+def loket_gateway_validate_credentials(config: GatewayConfig, credentials: dict):
+    """Validate each field's format, the currency (IDR), then a signed check-status call."""
+    if not _mine(config):
+        return None
+    return doku_credentials.validate(config, credentials)
+
+
+@hookimpl
+def loket_gateway_handshake(config: GatewayConfig):
+    """Daily check: the same signed, read-only check-status call as the credential check."""
+    if not _mine(config):
+        return None
+    return doku_credentials.live_check(config, config.credentials)
+
+
+@hookimpl
+def loket_gateway_charge(config: GatewayConfig, request: CheckoutRequest):
+    """Create a DOKU Checkout for the payment; a repeat (409 replay) returns the same page."""
+    if not _mine(config):
+        return None
+    payload = checkout.build_payload(config, request)
+    request_id = checkout.request_id_for(request.payment_id)
+    answer = DokuClient.for_config(config).create_checkout(payload, request_id)
+    session: CheckoutSession = checkout.session_from(answer, request.payment_id, request_id)
+    return session
+
+
+@hookimpl
+def loket_gateway_parse_webhook(config: GatewayConfig, request: WebhookRequest):
+    """Verify a DOKU HTTP notification (target = ``config.webhook_path``) and normalize it."""
+    if not _mine(config):
+        return None
+    return webhooks.parse(config, request)
+
+
+@hookimpl
+def loket_gateway_map_status(config: GatewayConfig, raw_status: str):
+    """Map a DOKU ``transaction.status`` word (table in the README)."""
+    if not _mine(config):
+        return None
+    mapping: StatusMapping = statuses.map_status(raw_status)
+    return mapping
+
+
+@hookimpl
+def loket_gateway_fetch_status(config: GatewayConfig, payment_id: str, gateway_reference: str):
+    """Ask DOKU's check-status API what became of the invoice.
+
+    An invoice DOKU does not know (HTTP 404: the payer never reached a channel, or the
+    merchant predates Checkout order status) is reported as ``payment.pending``.
+    """
+    if not _mine(config):
+        return None
+    invoice = gateway_reference or payment_id
+    client = DokuClient.for_config(config)
+    try:
+        answer = client.check_status(invoice, f"loket-status-{secrets.token_hex(8)}")
+    except DokuHTTPError as exc:
+        if exc.http_status != 404:
+            raise
+        return GatewayEvent(event_id=webhooks.event_id(invoice, "PENDING", None),
+                            type=EVENT_PENDING, raw_status="PENDING", payment_id=payment_id,
+                            gateway_reference=invoice,
+                            details={"note": "DOKU does not know this invoice yet"})
+    return webhooks.event_from_body(answer.body)
+
+
+@hookimpl
+def loket_gateway_refund(config: GatewayConfig, request: RefundRequest):
+    """Refund a card payment online; other channels raise RefundNotPossible (manual)."""
+    if not _mine(config):
+        return None
+    result: RefundResult = refunds.refund(config, request)
+    return result
+
+
+@hookimpl
+def loket_gateway_fetch_settlements(config: GatewayConfig, since, until):
+    """Return ``[]``: DOKU has no settlement API for Checkout merchants.
+
+    DOKU delivers settlement reports as files (e-mail or SFTP, CSV or XLSX); staff upload
+    them and :func:`loket_gateway_parse_settlement_report` reads them.
+    """
+    if not _mine(config):
+        return None
+    return []
+
+
+@hookimpl
+def loket_gateway_parse_settlement_report(config: GatewayConfig, content: bytes, filename: str):
+    """Read a DOKU settlement report CSV into lines (columns documented in the README)."""
+    if not _mine(config):
+        return None
+    lines: list[SettlementLine] = settlement.parse_report(content, filename)
+    return lines

@@ -1,0 +1,168 @@
+"""DOKU HTTP notifications: verification and normalization (also used for check status).
+
+A notification is verified with the non-SNAP recipe where ``Request-Target`` is the path of
+loket's own notification URL (``config.webhook_path``) and ``Digest`` covers the raw body.
+Check-status answers have the same shape as notifications, so :func:`event_from_body`
+serves both; fields DOKU adds are ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from loket.plugin_api import (
+    EVENT_EXPIRED,
+    EVENT_FAILED,
+    EVENT_IGNORED,
+    EVENT_REFUNDED,
+    GatewayConfig,
+    GatewayEvent,
+    Money,
+    ValidationFailed,
+    WebhookRejected,
+    WebhookRequest,
+)
+from loket_doku import signature
+from loket_doku.api import decode
+from loket_doku.checkout import CURRENCY
+from loket_doku.statuses import event_type
+
+
+def _get(body: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(body, dict):
+            return None
+        body = body.get(key)
+    return body
+
+
+def _money(value: Any) -> Money | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Money.parse(str(value), CURRENCY)
+    except ValidationFailed:
+        return None
+
+
+def _when(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def channel_details(body: dict) -> dict:
+    """Collect what identifies how the payer paid (channel, VA number, payment code, card)."""
+    details = {
+        "service": _get(body, "service", "id"),
+        "channel": _get(body, "channel", "id"),
+        "acquirer": _get(body, "acquirer", "id"),
+        "original_request_id": _get(body, "transaction", "original_request_id"),
+        "transaction_date": _get(body, "transaction", "date"),
+        "va_number": _get(body, "virtual_account_info", "virtual_account_number"),
+        "payment_code": _get(body, "online_to_offline_info", "payment_code"),
+        "masked_card_number": _get(body, "card_payment", "masked_card_number"),
+        "approval_code": _get(body, "card_payment", "approval_code"),
+    }
+    return {k: str(v) for k, v in details.items() if v not in (None, "")}
+
+
+def event_id(invoice: str, status: str, original_request_id: str | None) -> str:
+    """The dedup key: the same DOKU transaction outcome always gives the same id.
+
+    Built from the invoice, the status and DOKU's ``original_request_id`` — never from the
+    notification's own Request-Id or timestamp, which a retry may change.
+    """
+    return f"doku:{invoice}:{status}:{original_request_id or '-'}"
+
+
+def _failure(body: dict) -> tuple[str, str | None, str]:
+    message = (_get(body, "card_payment", "response_message")
+               or _get(body, "transaction", "message") or "DOKU reported the payment failed")
+    code = _get(body, "card_payment", "response_code") or _get(body, "transaction", "code")
+    words = str(message).lower()
+    if "insufficient" in words:
+        category = "insufficient_funds"
+    elif "timeout" in words or "time out" in words:
+        category = "timeout"
+    else:
+        category = "declined"
+    return str(message), (str(code) if code else None), category
+
+
+def event_from_body(body: Any) -> GatewayEvent:
+    """Normalize one notification / check-status body into a :class:`GatewayEvent`.
+
+    SUCCESS -> ``payment.succeeded`` with channel ``details``; FAILED -> ``payment.failed``
+    with the card response message verbatim when DOKU gives one; EXPIRED ->
+    ``payment.expired``; PENDING/TIMEOUT/REDIRECT -> ``payment.pending``; REFUNDED ->
+    ``payment.refunded``. Anything without an invoice or with an unknown status is
+    ``ignored`` (acknowledged, nothing to do).
+    """
+    invoice = _get(body, "order", "invoice_number")
+    status = str(_get(body, "transaction", "status") or "").strip().upper()
+    kind = event_type(status)
+    original = _get(body, "transaction", "original_request_id")
+    if not invoice or kind is None:
+        return GatewayEvent(event_id=event_id(str(invoice or "unknown"), status or "NONE",
+                                              original and str(original)),
+                            type=EVENT_IGNORED, raw_status=status)
+    invoice = str(invoice)
+    fields: dict[str, Any] = {
+        "event_id": event_id(invoice, status, original and str(original)),
+        "type": kind,
+        "raw_status": status,
+        "payment_id": invoice,
+        "gateway_reference": invoice,
+        "amount": _money(_get(body, "order", "amount")),
+        "details": channel_details(body),
+        "occurred_at": _when(_get(body, "transaction", "date")),
+    }
+    if kind == EVENT_FAILED:
+        fields["failure_message"], fields["failure_code"], fields["failure_category"] = \
+            _failure(body)
+    elif kind == EVENT_EXPIRED:
+        fields["failure_message"] = "The DOKU payment deadline passed before the payer paid"
+        fields["failure_code"] = status
+        fields["failure_category"] = "expired"
+    elif kind == EVENT_REFUNDED:
+        # A partial refund is only identifiable by DOKU's refund block when it sends one.
+        reference = str(_get(body, "refund", "id") or original or invoice)
+        fields["amount"] = _money(_get(body, "refund", "amount"))
+        fields["refund_reference"] = reference
+        fields["event_id"] = f"{fields['event_id']}:{reference}"
+    return GatewayEvent(**fields)
+
+
+def parse(config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
+    """Verify a notification and return its event.
+
+    :raises WebhookRejected: missing headers, another Client-Id, a wrong signature, or a
+        body that is not JSON.
+    """
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    missing = [h for h in ("client-id", "request-id", "request-timestamp", "signature")
+               if not headers.get(h)]
+    if missing:
+        raise WebhookRejected(f"DOKU notification lacks headers: {', '.join(missing)}")
+    if headers["client-id"] != config.credentials.get("client_id"):
+        raise WebhookRejected("DOKU notification is for another Client-Id")
+    target = config.webhook_path or request.path
+    if not signature.verify(config.credentials.get("secret_key", ""), headers, target,
+                            request.body):
+        raise WebhookRejected("DOKU notification signature does not match")
+    try:
+        body = decode(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected("DOKU notification body is not JSON") from exc
+    return [event_from_body(body)]
