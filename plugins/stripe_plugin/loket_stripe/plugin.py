@@ -1,0 +1,220 @@
+"""The Stripe gateway's hook implementations (registered as entry point ``stripe``).
+
+Every gateway hook returns ``None`` unless ``config.kind == "stripe"``. The work is done in
+:mod:`loket_stripe.api` (SDK calls), :mod:`loket_stripe.checkout` (session parameters),
+:mod:`loket_stripe.webhooks` (verification, normalization) and :mod:`loket_stripe.status`
+(fetch status).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import stripe
+
+from loket.plugin_api import (
+    CheckoutSession, CredentialsRejected, GatewayDescription, GatewayError, Money,
+    RefundNotPossible, RefundResult, SettlementLine, hookimpl,
+)
+
+from loket_stripe import credentials as creds
+from loket_stripe.api import StripeApi, gateway_error, translated
+from loket_stripe.checkout import PAYMENT_ID_KEY, session_params
+from loket_stripe.currency import CURRENCIES, MINIMUM_CHARGE, from_stripe, to_stripe
+from loket_stripe.status import current_event
+from loket_stripe.statuses import STATUSES, map_status
+from loket_stripe.webhooks import normalize, settled_events, verify
+
+LOKET_CONTRACT = "1"
+KIND = "stripe"
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def _ours(config) -> bool:
+    return getattr(config, "kind", None) == KIND
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _key_prefix(config) -> str:
+    # Idempotency keys are per Stripe account; two tenants sharing an account must not
+    # collide on the same payment number, so the tenant is part of the key.
+    return f"loket-{config.tenant_id}"
+
+
+@hookimpl
+def loket_gateway_describe():
+    """Stripe: Checkout Sessions by card, in Stripe's presentment currencies."""
+    return GatewayDescription(
+        kind=KIND, display_name="Stripe", credential_schema=creds.SCHEMA,
+        secret_fields=creds.SECRET_FIELDS, logo_url="https://stripe.com/img/v3/home/twitter.png",
+        currencies=CURRENCIES, methods=("card",), statuses=STATUSES,
+        minimum_charge=dict(MINIMUM_CHARGE), zero_decimal_supported=True)
+
+
+@hookimpl
+def loket_gateway_validate_credentials(config, credentials):
+    """Formats field by field, then a live ``GET /v1/balance`` with each API key."""
+    if not _ours(config):
+        return None
+    values = creds.check_format(credentials)
+    if config.currency and config.currency.upper() not in CURRENCIES:
+        raise CredentialsRejected(
+            f"{creds.REVIEW}: Stripe does not charge in the tenant's currency "
+            f"{config.currency}", errors=[{"field": "currency", "message":
+                                           f"{config.currency} is not a Stripe currency"}])
+    api_base = config.options.get("api_base")
+    for field in ("secret_key", "restricted_key"):
+        if field in values:
+            _live_check(StripeApi(values[field], api_base, max_network_retries=0), field)
+    return values
+
+
+def _live_check(api: StripeApi, field: str) -> None:
+    try:
+        api.balance()
+    except stripe.StripeError as exc:
+        message = exc.user_message or str(exc)
+        if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+            raise CredentialsRejected(
+                f"{creds.REVIEW}. Stripe said: {message}", gateway_message=message,
+                gateway_code=exc.code or type(exc).__name__,
+                errors=[{"field": field, "message": message}]) from exc
+        raise GatewayError(f"Stripe could not be reached to check the keys: {message}",
+                           gateway_message=message, category="network") from exc
+
+
+@hookimpl
+def loket_gateway_handshake(config):
+    """Retrieve the account and balance; returns facts for the admin."""
+    if not _ours(config):
+        return None
+    api = StripeApi.for_config(config)
+    with translated("confirm the connection"):
+        balance = api.balance()
+        account = api.account()
+    profile = account.get("business_profile") or {}
+    return {
+        "account_id": account.get("id"),
+        "account_name": profile.get("name") or account.get("email"),
+        "country": account.get("country"),
+        "default_currency": (account.get("default_currency") or "").upper(),
+        "charges_enabled": account.get("charges_enabled"),
+        "payouts_enabled": account.get("payouts_enabled"),
+        "livemode": balance.get("livemode"),
+        "available": [from_stripe(b["amount"], b["currency"]).to_json()
+                      for b in balance.get("available", [])],
+    }
+
+
+@hookimpl
+def loket_gateway_charge(config, request):
+    """One Checkout Session per payment, idempotent on the payment id."""
+    if not _ours(config):
+        return None
+    if request.amount.currency.upper() != config.currency.upper():
+        raise GatewayError(f"payment in {request.amount.currency} but this Stripe "
+                           f"configuration charges {config.currency}", field="currency")
+    params = session_params(request, _now())
+    session = StripeApi.for_config(config).create_session(
+        params, f"{_key_prefix(config)}-checkout-{request.payment_id}")
+    return CheckoutSession(redirect_url=session["url"], gateway_reference=session["id"],
+                           raw=session)
+
+
+@hookimpl
+def loket_gateway_parse_webhook(config, request):
+    """Verify the Stripe-Signature (300 s tolerance) and normalize the event."""
+    if not _ours(config):
+        return None
+    event = verify(config, request)
+    return normalize(event, lambda: StripeApi.for_config(config))
+
+
+@hookimpl
+def loket_gateway_map_status(config, raw_status):
+    """The issue's status table (see :mod:`loket_stripe.statuses`)."""
+    if not _ours(config):
+        return None
+    return map_status(raw_status)
+
+
+@hookimpl
+def loket_gateway_fetch_status(config, payment_id, gateway_reference):
+    """Look the session (``cs_…``) or PaymentIntent (``pi_…``) up and say what it is now."""
+    if not _ours(config):
+        return None
+    return current_event(StripeApi.for_config(config), payment_id, gateway_reference)
+
+
+def _intent_of(api: StripeApi, request) -> str:
+    intent = (request.details or {}).get("payment_intent")
+    if intent:
+        return intent
+    reference = request.gateway_reference or ""
+    if reference.startswith("pi_"):
+        return reference
+    session = api.retrieve_session(reference)
+    intent = session.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if not intent:
+        raise RefundNotPossible(f"payment {request.payment_id} was never paid on Stripe",
+                                gateway_code="no_payment_intent")
+    return intent
+
+
+@hookimpl
+def loket_gateway_refund(config, request):
+    """Refund through ``POST /v1/refunds`` on the payment's PaymentIntent."""
+    if not _ours(config):
+        return None
+    if request.amount.amount <= 0:
+        raise RefundNotPossible("a refund must be more than zero", field="amount")
+    if request.amount.currency != request.captured.currency:
+        raise RefundNotPossible("refund and payment currencies differ", field="amount")
+    if request.amount.amount > request.captured.amount:
+        raise RefundNotPossible(
+            f"cannot refund {request.amount}: only {request.captured} was captured",
+            field="amount")
+    api = StripeApi.for_config(config)
+    params = {
+        "payment_intent": _intent_of(api, request),
+        "amount": to_stripe(request.amount),
+        "reason": request.reason if request.reason in REFUND_REASONS else
+        "requested_by_customer",
+        "metadata": {PAYMENT_ID_KEY: request.payment_id, "loket_refund_id": request.refund_id},
+    }
+    try:
+        refund = api.create_refund(params, f"{_key_prefix(config)}-refund-{request.refund_id}")
+    except stripe.InvalidRequestError as exc:
+        message = exc.user_message or str(exc)
+        raise RefundNotPossible(f"Stripe refused the refund: {message}",
+                                gateway_message=message, gateway_code=exc.code) from exc
+    except stripe.StripeError as exc:
+        raise gateway_error(exc, "refund the payment") from exc
+    status = refund.get("status")
+    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"
+              }.get(status, "failed")
+    return RefundResult(refund_reference=refund["id"], status=status, raw=refund)
+
+
+@hookimpl
+def loket_gateway_fetch_settlements(config, since, until):
+    """Payments in the paid payouts arriving in ``[since, until)``, with fees and nets."""
+    if not _ours(config):
+        return None
+    api = StripeApi.for_config(config)
+    lines = []
+    for payout in api.paid_payouts(since, until):
+        for event in settled_events(payout["id"], payout, api.payout_transactions(payout["id"])):
+            currency = event.amount.currency
+            lines.append(SettlementLine(
+                gateway_reference=event.gateway_reference, amount=event.amount,
+                fee=Money(event.details["fee"], currency),
+                net=Money(event.details["net"], currency),
+                settled_at=event.occurred_at, payment_id=event.payment_id,
+                payout_reference=payout["id"], raw=dict(event.details)))
+    return lines
