@@ -16,7 +16,7 @@ from kitfake_plugin import fake_harness  # noqa: E402
 from loket.testing import GatewayConformance  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def loket_gateway_harness():
     yield from fake_harness()
 

@@ -243,18 +243,31 @@ class GatewayConformance:
                 if getattr(impl.function(), "kind", None) == loket_kit.kind]
         other = attrs.evolve(loket_kit.config(), kind="loket-kit-someone-else")
         now = dt.datetime.now(dt.timezone.utc)
-        kwargs = {"config": other, "credentials": {}, "request": None, "raw_status": "x",
-                  "payment_id": "PAY-X", "gateway_reference": "x", "since": now,
-                  "until": now, "content": b"", "filename": "x.csv"}
+        amount = loket_kit.amount(other.currency)
+        requests = {
+            "loket_gateway_charge": loket_kit.harness.checkout_request(other, "PAY-X", amount),
+            "loket_gateway_parse_webhook": types.WebhookRequest(
+                body=b"{}", headers={}, path=other.webhook_path, received_at=now),
+            "loket_gateway_refund": types.RefundRequest(
+                refund_id="REF-X", payment_id="PAY-X", gateway_reference="x", amount=amount,
+                captured=amount),
+        }
         for name in GATEWAY_HOOKS:
+            kwargs = {"config": other, "credentials": {}, "request": requests.get(name),
+                      "raw_status": "x", "payment_id": "PAY-X", "gateway_reference": "x",
+                      "since": now, "until": now, "content": b"", "filename": "x.csv"}
             for impl in getattr(plugins.pm.hook, name).get_hookimpls():
                 if impl.plugin not in ours:
                     continue
-                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                try:
+                    result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                except Exception as exc:
+                    result = exc
                 if result is not None:
-                    _fail(f"{name} answered for config.kind {other.kind!r}: every gateway "
-                          "hook must return None when config.kind is not yours (another "
-                          "gateway's configuration would be handled by your plugin)")
+                    _fail(f"{name} answered {result!r} for config.kind {other.kind!r}: "
+                          "every gateway hook must return None when config.kind is not "
+                          "yours, before doing anything else (otherwise your plugin handles "
+                          "other gateways' configurations)")
 
     # -- credentials ------------------------------------------------------------------
 
@@ -264,10 +277,14 @@ class GatewayConformance:
         if not isinstance(stored, dict):
             _fail("loket_gateway_validate_credentials must return the credentials to store "
                   f"(a dict), not {type(stored).__name__}")
-        from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator, SchemaError
 
-        errors = list(Draft202012Validator(loket_kit.description.credential_schema)
-                      .iter_errors(stored))
+        schema = loket_kit.description.credential_schema
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError:
+            return  # reported by test_describe_gives_a_valid_credential_schema
+        errors = list(Draft202012Validator(schema).iter_errors(stored))
         if errors:
             _fail("the credentials loket_gateway_validate_credentials returned do not match "
                   f"your credential_schema: {errors[0].message}")
@@ -373,10 +390,17 @@ class GatewayConformance:
         body = bytearray(webhook.body)
         body[len(body) // 2] ^= 0x01
         tampered = attrs.evolve(webhook, body=bytes(body))
-        _expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, tampered),
-                "loket_gateway_parse_webhook accepted a webhook whose body was altered after "
-                "signing: verify the signature over the raw body before reading it and "
-                "raise WebhookRejected when it does not match")
+        try:
+            _expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, tampered),
+                    "loket_gateway_parse_webhook accepted a webhook whose body was altered "
+                    "after signing: verify the signature over the raw body before reading "
+                    "it and raise WebhookRejected when it does not match")
+        except (WebhookRejected, pytest.fail.Exception):
+            raise
+        except Exception as exc:
+            _fail(f"loket_gateway_parse_webhook raised {exc!r} for a webhook whose body was "
+                  "altered after signing: verify the signature over the raw body before "
+                  "reading it and raise WebhookRejected when it does not match")
 
     def test_unsigned_webhook_is_rejected(self, loket_kit):
         config = loket_kit.config()
@@ -391,7 +415,11 @@ class GatewayConformance:
     def test_map_status_covers_every_declared_status(self, loket_kit):
         config = loket_kit.config()
         for raw in loket_kit.description.statuses:
-            mapping = loket_kit.plugins.map_status(config, raw)
+            try:
+                mapping = loket_kit.plugins.map_status(config, raw)
+            except Exception as exc:
+                _fail(f"loket_gateway_map_status({raw!r}) raised {exc!r}: every status in "
+                      "describe().statuses must map to a StatusMapping")
             if not isinstance(mapping, types.StatusMapping):
                 _fail(f"loket_gateway_map_status({raw!r}) must return a StatusMapping")
             if mapping.internal is not None and mapping.internal not in INTERNAL_STATES:

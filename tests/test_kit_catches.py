@@ -1,0 +1,118 @@
+"""The kit catches each way a gateway can break the contract, and says what to fix.
+
+One pytest run in a subprocess holds one conformance class per deliberate bug of FakePay
+(see kit_fixtures/kitfake_plugin.py); each bug must fail exactly the contract tests listed
+here, with a message naming the fix, while every other contract test of that class passes.
+"""
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "kit_fixtures"
+
+# bug -> {contract test: phrase its failure message must contain}
+EXPECTED = {
+    "invalid_schema": {
+        "test_describe_gives_a_valid_credential_schema": "is not a valid JSON Schema",
+    },
+    "secret_not_in_schema": {
+        "test_describe_marks_secret_fields": "['signing_key'] are not properties",
+    },
+    "accepts_bad_credentials": {
+        "test_bad_credentials_are_refused_clearly": "raise CredentialsRejected when the "
+                                                    "gateway refuses",
+    },
+    "relative_redirect": {
+        "test_charge_returns_absolute_redirect_and_reference": "must be an absolute http(s) URL",
+    },
+    "not_idempotent": {
+        "test_charge_is_idempotent_per_payment": "send payment_id as the gateway's idempotency",
+    },
+    "amount_off_by_one": {
+        name: "never floats" for name in (
+            "test_paid_webhook_parses_to_succeeded", "test_fetch_status_agrees_with_the_webhook",
+            "test_amounts_round_trip_exactly[two-decimal]",
+            "test_amounts_round_trip_exactly[zero-decimal]")
+    },
+    "no_signature_check": {
+        "test_tampered_webhook_is_rejected": "verify the signature over the raw body",
+        "test_unsigned_webhook_is_rejected": "raise WebhookRejected when the signature is missing",
+    },
+    "unmapped_status": {
+        "test_map_status_covers_every_declared_status": "map_status('on_hold') raised",
+    },
+    "refund_over_allowed": {
+        "test_refund_of_more_than_paid_is_refused": "raise RefundNotPossible",
+    },
+    "answers_other_kinds": {
+        "test_hooks_answer_none_for_another_kind": "must return None when config.kind is not",
+    },
+    "fetch_says_pending": {
+        "test_fetch_status_agrees_with_the_webhook": "says 'payment.pending' for a paid checkout",
+    },
+}
+
+CLASS = '''
+class TestBug_{bug}(GatewayConformance):
+    @pytest.fixture(scope="class")
+    def loket_gateway_harness(self):
+        yield from fake_harness({{"{bug}"}})
+'''
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Run the kit once per bug; return {bug: {test name: failure message or None}}."""
+    root = tmp_path_factory.mktemp("kitbugs")
+    source = ("import pytest\nfrom kitfake_plugin import fake_harness\n"
+              "from loket.testing import GatewayConformance\n"
+              + "".join(CLASS.format(bug=bug) for bug in EXPECTED))
+    (root / "test_bugs.py").write_text(source)
+    report = root / "report.xml"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(FIXTURES), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={report}", "--rootdir", str(root), str(root)],
+                   cwd=root, env=env, capture_output=True, timeout=120)
+    found: dict = {}
+    for case in ET.parse(report).iter("testcase"):
+        bug = case.get("classname").rsplit(".TestBug_", 1)[1]
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        found.setdefault(bug, {})[case.get("name")] = (
+            None if failure is None else failure.get("message", ""))
+    return found
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_kit_fails_exactly_the_broken_contract_with_a_fix(outcomes, bug):
+    results = outcomes[bug]
+    failed = {name: message for name, message in results.items() if message is not None}
+    assert set(failed) == set(EXPECTED[bug]), failed
+    for name, phrase in EXPECTED[bug].items():
+        assert phrase in failed[name], (name, failed[name])
+    assert len(results) == 20  # the other contract tests ran and passed
+
+
+def test_plugin_collects_nothing_in_a_project_that_does_not_opt_in(tmp_path):
+    (tmp_path / "test_plain.py").write_text("def test_one():\n    assert True\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+         str(tmp_path), str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("1 passed"), done.stdout
+
+
+def test_plugin_import_is_light():
+    code = ("import sys, loket.testing; print(sorted(m for m in sys.modules "
+            "if m.startswith(('loket.', 'jsonschema', 'babel'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "['loket.testing']"
