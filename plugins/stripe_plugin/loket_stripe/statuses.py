@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from loket.plugin_api import COMPLETED, FAILED, INITIATED, REFUNDED, SUCCEEDED, StatusMapping
 
-KEEP_PREVIOUS = ""
-"""``webhook_status`` meaning "keep what was shown before" (a failed payout does not change
-the payment's webhook status, only its settlement status)."""
+KEEP_PREVIOUS = "In Settlement"
+"""The table says a failed payout keeps the previous webhook status. The contract needs a
+word, and a payment can only be in a payout after it showed "In Settlement", so that is the
+previous status; ``internal=None`` tells the core not to change the payment's state."""
 
 TABLE = {
     #  raw status        internal    webhook status   settlement status

@@ -105,6 +105,7 @@ class StripeEmulator:
         self.idempotency: dict = {}
         self.clock_offset = 0
         self.requests_seen: list[tuple[str, str]] = []
+        self.max_page_size = 100  # lower it to exercise a client's pagination
         self._lock = threading.RLock()
         self._idem_locks: dict = {}
         self._seq = 0
@@ -244,7 +245,7 @@ class StripeEmulator:
         if after:
             ids = [o["id"] for o in items]
             items = items[ids.index(after) + 1:] if after in ids else []
-        limit = min(_int(params, "limit") or 10, 100)
+        limit = min(_int(params, "limit") or 10, self.max_page_size)
         return {"object": "list", "url": url, "has_more": len(items) > limit,
                 "data": items[:limit]}
 

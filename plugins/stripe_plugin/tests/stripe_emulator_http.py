@@ -183,7 +183,7 @@ class EmulatorServer:
         self.httpd.daemon_threads = True
         host, port = self.httpd.server_address[:2]
         self.url = f"http://{host}:{port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True,
                                        name="stripe-emulator")
         self.thread.start()
 
