@@ -1,0 +1,105 @@
+"""Charge: the Checkout request DOKU receives, the payment page, idempotency, refusals."""
+
+import datetime as dt
+import json
+
+import attrs
+import pytest
+import requests
+
+from conftest import make_request
+from loket.plugin_api import CheckoutItem, GatewayError, Money
+from loket_doku import plugin
+from loket_doku.checkout import request_id_for
+
+
+def charge(config, request):
+    return plugin.loket_gateway_charge(config=config, request=request)
+
+
+def test_charge_sends_a_signed_checkout_and_returns_the_payment_page(config, doku):
+    session = charge(config, make_request("PAY-2024-000001", 150_000, minutes=30))
+    sent = doku.log[-1]
+    assert (sent["method"], sent["path"], sent["status"]) == ("POST", "/checkout/v1/payment", 200)
+    assert sent["headers"]["request-id"] == request_id_for("PAY-2024-000001")
+    body = json.loads(sent["body"])
+    assert body["order"] == {
+        "invoice_number": "PAY-2024-000001", "amount": 150000, "currency": "IDR",
+        "callback_url": "https://loket.example/return/PAY-2024-000001",
+        "callback_url_cancel": "https://loket.example/cancel/PAY-2024-000001",
+        "auto_redirect": True,
+        "line_items": [{"id": "INV-2024-05-001", "name": "Water bill May", "quantity": 1,
+                        "price": 150000, "category": "bill"}],
+    }
+    assert body["payment"] == {"payment_due_date": 30}
+    assert body["customer"] == {"id": "ACC-1001", "name": "Siti Rahma",
+                                "email": "siti@example.com", "phone": "+6281234567890"}
+    assert body["additional_info"] == {"override_notification_url": config.webhook_url}
+    assert session.gateway_reference == "PAY-2024-000001"
+    assert session.redirect_url.startswith(doku.url + "/checkout/link/")
+    page = requests.get(session.redirect_url, timeout=5)
+    assert page.status_code == 200 and "PAY-2024-000001" in page.text
+
+
+def test_repeating_a_charge_replays_the_same_checkout(config, doku):
+    first = charge(config, make_request("PAY-2024-000002"))
+    second = charge(config, make_request("PAY-2024-000002"))
+    assert doku.log[-1]["status"] == 409
+    assert second.redirect_url == first.redirect_url
+    assert (first.raw["replayed"], second.raw["replayed"]) == (False, True)
+    assert list(doku.orders) == ["PAY-2024-000002"]
+
+
+def test_a_passed_on_fee_becomes_a_line_item(config, doku):
+    bill = CheckoutItem(kind="bill", reference="B-1", description="Water", amount=Money(10_000_000, "IDR"))
+    request = attrs.evolve(make_request("PAY-2024-000003", 102_500), items=(bill,))
+    charge(config, request)
+    items = json.loads(doku.log[-1]["body"])["order"]["line_items"]
+    assert [(i["name"], i["price"]) for i in items] == [("Water", 100000), ("Fee", 2500)]
+
+
+def test_items_that_cannot_add_up_are_left_out(config, doku):
+    odd = CheckoutItem(kind="bill", reference="B-2", description="Odd", amount=Money(10_050, "IDR"))
+    charge(config, attrs.evolve(make_request("PAY-2024-000004", 100), items=(odd,)))
+    assert "line_items" not in json.loads(doku.log[-1]["body"])["order"]
+
+
+def test_amount_with_sen_is_refused_before_calling_doku(config, doku):
+    request = attrs.evolve(make_request("PAY-2024-000005"), amount=Money(15_000_050, "IDR"))
+    with pytest.raises(GatewayError, match="whole rupiah"):
+        charge(config, request)
+    assert doku.log == []
+
+
+def test_other_currencies_and_long_invoice_numbers_are_refused(config, doku):
+    with pytest.raises(GatewayError, match="IDR only"):
+        charge(config, attrs.evolve(make_request("PAY-2024-000006"), amount=Money(1000, "USD")))
+    with pytest.raises(GatewayError, match="30 characters"):
+        charge(config, make_request("PAY-" + "9" * 27))
+    assert doku.log == []
+
+
+def test_due_date_counts_minutes_to_the_payment_timeout(config, doku):
+    request = attrs.evolve(make_request("PAY-2024-000007"),
+                           expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=24))
+    charge(config, request)
+    assert json.loads(doku.log[-1]["body"])["payment"]["payment_due_date"] == 1440
+
+
+def test_doku_refuses_a_wrongly_signed_charge(config, doku):
+    wrong = attrs.evolve(config, credentials={**config.credentials,
+                                              "secret_key": "SK-notTheRightKey0000"})
+    with pytest.raises(GatewayError) as caught:
+        charge(wrong, make_request("PAY-2024-000008"))
+    assert doku.log[-1]["status"] == 400
+    assert caught.value.gateway_message == "Invalid Header Signature"
+    assert caught.value.gateway_code == "invalid_signature"
+    assert doku.orders == {}
+
+
+def test_connect_test_charge_of_the_minimum_works(config, doku):
+    minimum = plugin.loket_gateway_describe().minimum_charge["IDR"]
+    request = attrs.evolve(make_request("PAY-CONNECT-1"), amount=Money(minimum, "IDR"),
+                           items=(), is_test=True)
+    charge(config, request)
+    assert json.loads(doku.log[-1]["body"])["order"]["amount"] == 10000
