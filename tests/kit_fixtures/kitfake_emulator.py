@@ -38,6 +38,7 @@ class FakeGateway:
     def __init__(self):
         self.checkouts: dict[str, dict] = {}
         self.by_key: dict[str, str] = {}
+        self.refunds: dict[str, dict] = {}
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -76,8 +77,10 @@ class FakeGateway:
                                        "message": "Refund exceeds the paid amount."}}
             co["refunded"] = str(Decimal(co["refunded"]) + Decimal(body["amount"]))
             co["status"] = "refunded"
-            return 200, {"id": "re_" + uuid.uuid4().hex[:12], "status": "succeeded",
-                         "amount": body["amount"], "checkout": cid}
+            refund = {"id": "re_" + uuid.uuid4().hex[:12], "status": "succeeded",
+                      "amount": body["amount"], "checkout": cid}
+            self.refunds[refund["id"]] = refund
+            return 200, refund
 
     # -- payer and webhooks -----------------------------------------------------------
 
@@ -105,8 +108,9 @@ class FakeGateway:
         """The checkout expires unpaid; return the signed ``checkout.expired`` webhook."""
         return self._set(cid, "expired")
 
-    def refund_webhook(self, refund: dict) -> tuple[bytes, dict]:
+    def refund_webhook(self, refund_id: str) -> tuple[bytes, dict]:
         """Return the signed ``refund.succeeded`` webhook for a refund made through the API."""
+        refund = self.refunds[refund_id]
         co = self.checkouts[refund["checkout"]]
         return self._webhook("refund.succeeded", {**refund, "metadata": co["metadata"],
                                                   "currency": co["currency"]})

@@ -195,7 +195,6 @@ class FakeHarness(GatewayHarness):
     def __init__(self, emulator: FakeGateway, plugin: FakePay):
         self.emulator = emulator
         self.extra_plugins = (plugin,)
-        self.refunds: dict[str, dict] = {}
 
     def make_config(self, currency):
         return GatewayConfig(
@@ -219,8 +218,7 @@ class FakeHarness(GatewayHarness):
         return self._request(act(session.gateway_reference))
 
     def refund_webhook(self, config, session, refund):
-        return self._request(self.emulator.refund_webhook(
-            {**refund.raw, "id": refund.refund_reference}))
+        return self._request(self.emulator.refund_webhook(refund.refund_reference))
 
 
 def fake_harness(bugs=()):
