@@ -1,0 +1,131 @@
+"""Notifications over real HTTP: verification, normalization, retries and duplicates."""
+
+import json
+
+import pytest
+
+from conftest import WEBHOOK_PATH, make_request, webhook_from
+from loket.plugin_api import Money, WebhookRejected
+from loket_doku import plugin
+
+
+@pytest.fixture
+def invoice(config):
+    plugin.loket_gateway_charge(config=config, request=make_request("PAY-2024-000100", 250_000))
+    return "PAY-2024-000100"
+
+
+def parse(config, headers, body, path=WEBHOOK_PATH):
+    return plugin.loket_gateway_parse_webhook(config=config,
+                                              request=webhook_from(headers, body, path))
+
+
+def test_va_payment_notification_becomes_payment_succeeded(config, doku, receiver, invoice):
+    doku.pay_va(invoice, bank="BCA")
+    assert doku.deliver(invoice) == [200]  # to the override_notification_url set at checkout
+    (event,) = receiver.applied.values()
+    assert event.type == "payment.succeeded" and event.raw_status == "SUCCESS"
+    assert (event.payment_id, event.gateway_reference) == (invoice, invoice)
+    assert event.amount == Money(25_000_000, "IDR")
+    assert event.details["channel"] == "VIRTUAL_ACCOUNT_BCA"
+    assert event.details["service"] == "VIRTUAL_ACCOUNT"
+    assert event.details["va_number"] == doku.status_body(invoice)["virtual_account_info"][
+        "virtual_account_number"]
+    assert event.details["original_request_id"] == f"loket-pay-{invoice}"
+    assert event.occurred_at is not None
+
+
+def test_convenience_store_payment_carries_the_payment_code(config, doku, receiver, invoice):
+    doku.pay_o2o(invoice, store="ALFA")
+    doku.deliver(invoice)
+    (event,) = receiver.applied.values()
+    assert event.details["channel"] == "ONLINE_TO_OFFLINE_ALFA"
+    assert event.details["payment_code"] == doku.status_body(invoice)["online_to_offline_info"][
+        "payment_code"]
+
+
+def test_declined_card_becomes_payment_failed_with_dokus_words(config, doku, receiver, invoice):
+    doku.decline_card(invoice, message="DO NOT HONOR", code="05")
+    doku.deliver(invoice)
+    (event,) = receiver.applied.values()
+    assert event.type == "payment.failed" and event.raw_status == "FAILED"
+    assert (event.failure_message, event.failure_code, event.failure_category) == \
+        ("DO NOT HONOR", "05", "declined")
+
+
+def test_a_notification_retried_three_times_is_applied_once(config, doku, receiver, invoice):
+    doku.pay_va(invoice)
+    receiver.fail_first = 3  # loket is down for the first attempt and two retries
+    assert doku.deliver(invoice) == [503, 503, 503, 200]
+    assert [d["retry"] for d in doku.deliveries] == ["", "+30m", "+6h", "+12h"]
+    assert len(receiver.applied) == 1
+
+
+def test_duplicates_and_out_of_order_redeliveries_share_one_event_id(config, doku, receiver,
+                                                                     invoice):
+    doku.pay_card(invoice)
+    assert doku.deliver(invoice, duplicates=2) == [200, 200, 200]
+    assert doku.redeliver(0) == 200
+    ids = {e.event_id for status, events in receiver.received for e in events}
+    assert len(ids) == 1 and len(receiver.applied) == 1
+
+
+def test_event_id_does_not_depend_on_request_id_or_timestamp(config, doku, invoice):
+    doku.pay_va(invoice)
+    first = parse(config, *doku.notification(invoice, WEBHOOK_PATH, request_id="retry-a"))
+    second = parse(config, *doku.notification(invoice, WEBHOOK_PATH, request_id="retry-b"))
+    assert first[0].event_id == second[0].event_id
+
+
+def test_wrong_signature_is_refused_and_doku_keeps_retrying(config, doku, receiver, invoice):
+    doku.pay_va(invoice)
+    statuses = doku.deliver(invoice, secret="SK-attackerKey0000000")
+    assert statuses == [400, 400, 400, 400]
+    assert receiver.applied == {}
+
+
+def test_signature_must_cover_lokets_own_notification_path(config, doku, invoice):
+    doku.pay_va(invoice)
+    headers, body = doku.notification(invoice, "/payments/notifications")
+    with pytest.raises(WebhookRejected, match="signature"):
+        parse(config, headers, body)
+
+
+def test_tampered_body_missing_headers_and_other_client_are_refused(config, doku, invoice):
+    doku.pay_va(invoice)
+    headers, body = doku.notification(invoice, WEBHOOK_PATH)
+    with pytest.raises(WebhookRejected):
+        parse(config, headers, body.replace(b"250000", b"999999"))
+    with pytest.raises(WebhookRejected, match="signature"):
+        parse(config, {k: v for k, v in headers.items() if k != "Signature"}, body)
+    doku.add_merchant("BRN-0002-1700000000002", "SK-otherMerchant0001")
+    doku.orders[invoice]["client_id"] = "BRN-0002-1700000000002"
+    with pytest.raises(WebhookRejected, match="another Client-Id"):
+        parse(config, *doku.notification(invoice, WEBHOOK_PATH))
+
+
+def test_fields_doku_adds_later_are_tolerated(config, doku, invoice):
+    doku.pay_va(invoice)
+    extra = {"additional_info": {"campaign": "x"}, "shipping_address": {"city": "Bandung"},
+             "security": {"risk": "low"}}
+    (event,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, extra=extra))
+    assert event.type == "payment.succeeded"
+
+
+def test_notification_for_an_invoice_loket_does_not_know_is_answered(config, doku, invoice):
+    body = {"order": {"invoice_number": "NOT-OURS-1", "amount": 5000},
+            "transaction": {"status": "SUCCESS", "original_request_id": "x"}}
+    (event,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=body))
+    assert (event.type, event.payment_id) == ("payment.succeeded", "NOT-OURS-1")
+    empty = {"transaction": {"status": "SUCCESS"}}
+    (ignored,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=empty))
+    assert ignored.type == "ignored"
+
+
+def test_amount_sent_as_a_decimal_string_is_read_exactly(config, doku, invoice):
+    body = {"order": {"invoice_number": invoice, "amount": "250000.00"},
+            "transaction": {"status": "SUCCESS", "original_request_id": "r"}}
+    headers, raw = doku.notification(invoice, WEBHOOK_PATH, body=body)
+    assert json.loads(raw)["order"]["amount"] == "250000.00"
+    (event,) = parse(config, headers, raw)
+    assert event.amount == Money(25_000_000, "IDR")
