@@ -1,0 +1,131 @@
+"""Charge: one Checkout Session per payment, built from loket's request, idempotent."""
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from loket.plugin_api import CheckoutItem, GatewayError, Money
+from loket_stripe import plugin
+from loket_stripe.checkout import expires_at
+
+from conftest import checkout_request, make_config
+
+
+def charge(config, **kwargs):
+    return plugin.loket_gateway_charge(config=config, request=checkout_request(**kwargs))
+
+
+def test_session_carries_a_line_item_per_bill_and_the_payment_id(config, emulator, charged):
+    assert charged.redirect_url.startswith(f"{emulator.url}/c/pay/cs_test_")
+    session = emulator.objects[charged.gateway_reference]
+    assert session["mode"] == "payment"
+    assert session["amount_total"] == 15050 and session["currency"] == "usd"
+    items = session["_line_items"]
+    assert [i["price_data"]["product_data"]["name"] for i in items] == [
+        "Water bill INV-1", "Water bill INV-2"]
+    assert items[0]["price_data"]["product_data"]["description"] == (
+        "Bill INV-1 · Period 2025-01")
+    assert [i["price_data"]["unit_amount"] for i in items] == ["12050", "3000"]
+    assert session["client_reference_id"] == "PAY-2025-000001"
+    assert session["metadata"]["loket_payment_id"] == "PAY-2025-000001"
+    assert session["_pi_data"]["metadata"]["loket_payment_id"] == "PAY-2025-000001"
+    assert session["success_url"] == "https://loket.example/return/PAY-2025-000001?sig=abc"
+    assert session["cancel_url"].endswith("&cancel=1")
+    assert session["customer_email"] == "siti@example.test"
+    assert charged.raw["id"] == charged.gateway_reference
+
+
+def test_hosted_page_is_reachable_at_the_redirect_url(charged):
+    page = requests.get(charged.redirect_url, timeout=5)
+    assert page.status_code == 200 and "Water bill INV-2" in page.text
+
+
+def test_the_same_payment_charged_twice_gives_one_session(config, emulator, charged):
+    again = charge(config)
+    assert again.gateway_reference == charged.gateway_reference
+    assert again.redirect_url == charged.redirect_url
+    assert len(emulator.sessions()) == 1
+    other = charge(config, payment_id="PAY-2025-000002")
+    assert other.gateway_reference != charged.gateway_reference
+    assert len(emulator.sessions()) == 2
+
+
+def test_two_tenants_on_one_stripe_account_never_share_a_session(config, emulator, charged):
+    other_tenant = make_config(emulator, tenant_id=8, id=2)
+    theirs = charge(other_tenant)
+    assert theirs.gateway_reference != charged.gateway_reference
+
+
+def test_expiry_is_kept_inside_stripes_window(config, emulator):
+    now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+    inside = now + dt.timedelta(hours=2)
+    assert expires_at(inside, now) == int(inside.timestamp())
+    short = expires_at(now + dt.timedelta(minutes=5), now)
+    assert 30 * 60 < short - now.timestamp() <= 45 * 60
+    long = expires_at(now + dt.timedelta(days=3), now)
+    assert 23 * 3600 <= long - now.timestamp() < 24 * 3600
+    # and Stripe (the emulator checks the window) accepts both extremes
+    for minutes in (1, 3 * 24 * 60):
+        session = charge(config, payment_id=f"PAY-EXP-{minutes}", minutes=minutes)
+        assert session.gateway_reference.startswith("cs_test_")
+
+
+def test_zero_decimal_currency_is_sent_in_whole_units(emulator):
+    config = make_config(emulator, currency="JPY")
+    session = charge(config, currency="JPY", amounts=(1200, 350))
+    stored = emulator.objects[session.gateway_reference]
+    assert stored["amount_total"] == 1550 and stored["currency"] == "jpy"
+
+
+def test_amount_below_stripes_minimum_is_refused_with_a_clear_message(config, emulator):
+    with pytest.raises(GatewayError) as caught:
+        charge(config, amounts=(1,))
+    assert "Stripe's minimum charge in USD is 0.50 USD" in caught.value.detail
+    assert not emulator.sessions()
+
+
+def test_a_fee_the_items_do_not_cover_becomes_its_own_line(config, emulator):
+    request = checkout_request(amounts=(1000,))
+    request = type(request)(**{**_fields(request), "amount": Money(1030, "USD")})
+    session = plugin.loket_gateway_charge(config=config, request=request)
+    items = emulator.objects[session.gateway_reference]["_line_items"]
+    assert [i["price_data"]["product_data"]["name"] for i in items] == [
+        "Water bill INV-1", "Fee"]
+    assert emulator.objects[session.gateway_reference]["amount_total"] == 1030
+
+
+def test_payment_in_another_currency_than_the_configuration_is_refused(config):
+    with pytest.raises(GatewayError) as caught:
+        charge(config, currency="EUR")
+    assert caught.value.errors[0]["field"] == "currency"
+
+
+def test_stripe_refusing_the_session_surfaces_its_message(config, emulator):
+    request = checkout_request()
+    items = request.items + (CheckoutItem("bill", "X", "Other", Money(100, "USD")),) * 99
+    request = type(request)(**{**_fields(request), "items": items,
+                               "amount": Money(15050 + 9900, "USD")})
+    with pytest.raises(GatewayError) as caught:  # 101 line items: over Stripe's limit
+        plugin.loket_gateway_charge(config=config, request=request)
+    assert "at most 100 items" in caught.value.detail
+
+
+def test_a_revoked_key_fails_the_charge_with_stripes_words(config, emulator):
+    emulator.revoke_key(emulator.secret_key)
+    with pytest.raises(GatewayError) as caught:
+        charge(config)
+    assert caught.value.gateway_message.startswith("Invalid API Key provided")
+
+
+def test_restricted_key_is_used_when_configured(emulator):
+    config = make_config(emulator, credentials=emulator.credentials(with_restricted=True))
+    emulator.revoke_key(emulator.secret_key)  # only the restricted key still works
+    session = charge(config)
+    assert urlsplit(session.redirect_url).path.startswith("/c/pay/")
+
+
+def _fields(request):
+    import attrs
+    return attrs.asdict(request, recurse=False)

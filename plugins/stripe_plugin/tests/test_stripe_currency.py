@@ -1,0 +1,29 @@
+"""Amounts cross the SDK boundary exactly: zero-, two- and three-decimal currencies."""
+
+import pytest
+
+from loket.plugin_api import GatewayError, Money
+from loket_stripe.currency import from_stripe, minimum_charge, to_stripe
+
+
+@pytest.mark.parametrize("money, wire", [
+    (Money(12050, "USD"), 12050),
+    (Money(500, "JPY"), 500),
+    (Money(10000, "KRW"), 10000),
+    (Money(1500000, "IDR"), 1500000),
+    (Money(12340, "KWD"), 12340),
+])
+def test_round_trip(money, wire):
+    assert to_stripe(money) == wire
+    assert from_stripe(wire, money.currency.lower()) == money
+
+
+def test_three_decimal_amounts_must_end_in_zero():
+    with pytest.raises(GatewayError, match="end in 0"):
+        to_stripe(Money(12345, "KWD"))
+
+
+def test_minimum_charge_is_in_loket_minor_units():
+    assert minimum_charge("USD") == 50
+    assert minimum_charge("JPY") == 50
+    assert minimum_charge("IDR") == 0  # Stripe's table has no IDR entry
