@@ -222,8 +222,8 @@ class StripeEmulator:
             if kind == "event":
                 obj = next((e for e in self.events if e["id"] == object_id), None)
             if obj is None or obj.get("object") != kind or obj.get("livemode") != livemode:
-                raise ApiError(404, f"No such {kind.split('.')[-1].replace('_', ' ')}: "
-                                    f"'{object_id}'", code="resource_missing", param="id")
+                raise ApiError(404, f"No such {kind}: '{object_id}'",
+                               code="resource_missing", param="id")
             return obj
         return handler
 

@@ -10,7 +10,7 @@ from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_stripe import plugin
 from loket_stripe.checkout import expires_at
 
-from conftest import checkout_request, make_config
+from stripe_testkit import checkout_request, make_config
 
 
 def charge(config, **kwargs):

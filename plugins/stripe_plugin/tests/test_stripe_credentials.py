@@ -6,7 +6,7 @@ from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_stripe import plugin
 from loket_stripe.credentials import REVIEW
 
-from conftest import make_config
+from stripe_testkit import make_config
 
 
 def validate(config, **changes):

@@ -7,7 +7,7 @@ import pytest
 from loket.plugin_api import COMPLETED, FAILED, INITIATED, Money, SUCCEEDED
 from loket_stripe import plugin
 
-from conftest import checkout_request
+from stripe_testkit import checkout_request
 
 
 @pytest.mark.parametrize("raw, internal, webhook, settlement", [

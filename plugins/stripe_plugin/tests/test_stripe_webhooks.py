@@ -7,7 +7,7 @@ import pytest
 from loket.plugin_api import Money, WebhookRejected
 from loket_stripe import plugin
 
-from conftest import webhook_request
+from stripe_testkit import webhook_request
 
 
 def parse(config, request):
@@ -180,7 +180,7 @@ def test_refund_events_about_one_refund_collapse_into_one_loket_event(config, em
 # -- settlement ---------------------------------------------------------------------------
 
 def test_payout_paid_settles_each_payment_with_fee_and_net(config, emulator, webhook_sink):
-    from conftest import checkout_request
+    from stripe_testkit import checkout_request
     sessions = [plugin.loket_gateway_charge(
         config=config, request=checkout_request(payment_id=f"PAY-{n}", amounts=(amount,)))
         for n, amount in ((1, 10000), (2, 2500))]

@@ -1,0 +1,99 @@
+"""The emulator behaves like Stripe where loket (and its end-to-end tests) rely on it."""
+
+import time
+
+import pytest
+import requests
+import stripe
+
+from stripe_emulator import StripeEmulator
+from stripe_emulator_http import parse_form
+
+
+def client(emulator, key=None):
+    return stripe.StripeClient(key or emulator.secret_key,
+                               base_addresses={"api": emulator.url})
+
+
+SESSION = {"mode": "payment", "success_url": "https://loket.example/ok",
+           "line_items": [{"quantity": 1, "price_data": {
+               "currency": "usd", "unit_amount": 700, "product_data": {"name": "Bill"}}}]}
+
+
+def test_form_bodies_are_parsed_with_stripes_bracket_nesting():
+    parsed = parse_form("line_items[0][price_data][unit_amount]=500&line_items[1][quantity]=2"
+                        "&metadata[k]=v&expand[]=a&expand[]=b&mode=payment")
+    assert parsed == {"line_items": [{"price_data": {"unit_amount": "500"}},
+                                     {"quantity": "2"}],
+                      "metadata": {"k": "v"}, "expand": ["a", "b"], "mode": "payment"}
+
+
+def test_unknown_key_gets_stripes_401_so_the_sdk_raises_authentication_error(emulator):
+    with pytest.raises(stripe.AuthenticationError, match="Invalid API Key provided"):
+        client(emulator, "sk_test_51Unknown000000000000000").v1.balance.retrieve()
+    raw = requests.get(f"{emulator.url}/v1/balance", timeout=5)
+    assert raw.status_code == 401
+    assert raw.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_idempotency_key_replays_and_refuses_other_params(emulator):
+    api = client(emulator)
+    first = api.v1.checkout.sessions.create(params=SESSION, options={"idempotency_key": "k1"})
+    again = api.v1.checkout.sessions.create(params=SESSION, options={"idempotency_key": "k1"})
+    assert again.id == first.id and len(emulator.sessions()) == 1
+    assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+    with pytest.raises(stripe.IdempotencyError, match="same parameters"):
+        api.v1.checkout.sessions.create(params={**SESSION, "client_reference_id": "x"},
+                                        options={"idempotency_key": "k1"})
+
+
+def test_validation_errors_are_not_saved_under_the_idempotency_key(emulator):
+    api = client(emulator)
+    bad = {**SESSION, "expires_at": int(time.time()) + 60}
+    with pytest.raises(stripe.InvalidRequestError, match="30 minutes and 24 hours"):
+        api.v1.checkout.sessions.create(params=bad, options={"idempotency_key": "k2"})
+    assert not emulator.sessions()
+
+
+def test_test_and_live_objects_are_separate(emulator):
+    live_key = "sk_live_51EmulatorLiveKey00000000000"
+    emulator.add_key(live_key)
+    session = client(emulator).v1.checkout.sessions.create(params=SESSION)
+    with pytest.raises(stripe.InvalidRequestError, match="No such checkout.session"):
+        client(emulator, live_key).v1.checkout.sessions.retrieve(session.id)
+
+
+def test_hosted_page_pays_and_redirects_to_the_success_url(emulator):
+    session = client(emulator).v1.checkout.sessions.create(params=SESSION)
+    answer = requests.post(session.url, data={"outcome": "pay"}, allow_redirects=False,
+                           timeout=5)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "https://loket.example/ok"
+    assert emulator.session(session.id)["payment_status"] == "paid"
+    assert [e["type"] for e in emulator.events] == [
+        "charge.succeeded", "payment_intent.succeeded", "checkout.session.completed"]
+
+
+def test_events_can_be_listed_for_recovery(emulator):
+    session = client(emulator).v1.checkout.sessions.create(params=SESSION)
+    emulator.pay(session.id)
+    listed = client(emulator).v1.events.list(params={"type": "checkout.session.*"})
+    assert [e.type for e in listed.data] == ["checkout.session.completed"]
+
+
+def test_deliveries_are_signed_and_verifiable_by_the_sdk(emulator):
+    session = client(emulator).v1.checkout.sessions.create(params=SESSION)
+    event = emulator.pay(session.id)[-1]
+    body, headers = emulator.signed(event)
+    verified = stripe.Webhook.construct_event(body, headers["Stripe-Signature"],
+                                              emulator.webhook_secret)
+    assert verified.id == event["id"]
+
+
+def test_emulator_can_be_used_as_a_context_manager_and_stops_cleanly():
+    with StripeEmulator() as emu:
+        url = emu.url
+        assert requests.get(f"{url}/v1/account", timeout=5,
+                            headers={"Authorization": f"Bearer {emu.secret_key}"}).ok
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/v1/account", timeout=2)
