@@ -1,124 +1,19 @@
-"""Fixtures for the DOKU plugin tests: the emulator, a configuration, a notification receiver
-standing in for loket's webhook endpoint, and the conformance-kit harness."""
+"""Fixtures for the DOKU plugin tests: the emulator, a configuration, a notification
+receiver standing in for loket's webhook endpoint, and the conformance-kit harness."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
-from doku_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator  # noqa: E402
-from loket.plugin_api import (  # noqa: E402
-    CheckoutItem,
-    CheckoutRequest,
-    CheckoutSession,
-    Customer,
-    GatewayConfig,
-    Money,
-    WebhookRejected,
-    WebhookRequest,
-)
-from loket.testing import GatewayHarness  # noqa: E402
-from loket_doku import plugin  # noqa: E402
-
-WEBHOOK_PATH = "/webhooks/doku/cfg-7f3a9c"
-GOOD_CREDENTIALS = {
-    "mall_id": "10896632",
-    "shared_key": "k4Sd2EE9Sm1X",
-    "chain_merchant_id": "0",
-    "client_id": DEFAULT_CLIENT_ID,
-    "secret_key": DEFAULT_SECRET_KEY,
-    "environment": "sandbox",
-}
-
-
-def make_config(emulator: DokuEmulator, webhook_base: str = "http://127.0.0.1:9",
-                currency: str = "IDR", **credentials: str) -> GatewayConfig:
-    """A DOKU configuration pointed at ``emulator`` (its webhook URL under ``webhook_base``)."""
-    return GatewayConfig(
-        id=1, tenant_id=1, kind="doku", credentials={**GOOD_CREDENTIALS, **credentials},
-        currency=currency, webhook_url=webhook_base + WEBHOOK_PATH, webhook_path=WEBHOOK_PATH,
-        options={"api_base": emulator.url})
-
-
-def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
-                 items: tuple[CheckoutItem, ...] | None = None) -> CheckoutRequest:
-    """A checkout for ``rupiah`` whole rupiah (one water bill unless ``items`` are given)."""
-    amount = Money(rupiah * 100, "IDR")
-    return CheckoutRequest(
-        payment_id=payment_id, amount=amount,
-        items=items if items is not None else (
-            CheckoutItem(kind="bill", reference="INV-2024-05-001", description="Water bill May",
-                         amount=amount, period="2024-05"),),
-        customer=Customer(account_number="ACC-1001", name="Siti Rahma",
-                          email="siti@example.com", phone="+6281234567890"),
-        return_url=f"https://loket.example/return/{payment_id}",
-        cancel_url=f"https://loket.example/cancel/{payment_id}",
-        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes),
-    )
-
-
-def webhook_from(headers: dict, body: bytes, path: str = WEBHOOK_PATH) -> WebhookRequest:
-    """A WebhookRequest as loket's HTTP layer builds it (lower-case header names)."""
-    return WebhookRequest(body=body, headers={k.lower(): v for k, v in headers.items()},
-                          path=path, received_at=dt.datetime.now(dt.timezone.utc))
-
-
-class NotificationReceiver:
-    """A loopback stand-in for loket's webhook endpoint: verifies through the plugin hook,
-    answers 200 (or 400 when rejected), and applies each event_id once.
-
-    ``fail_first`` makes it answer 503 to that many requests first (loket down).
-    """
-
-    def __init__(self):
-        self.config: GatewayConfig | None = None
-        self.fail_first = 0
-        self.received: list[tuple[int, list]] = []
-        self.applied: dict[str, object] = {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, events = receiver.handle(dict(self.headers.items()), body, self.path)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def handle(self, headers: dict, body: bytes, path: str) -> tuple[int, list]:
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            self.received.append((503, []))
-            return 503, []
-        try:
-            events = plugin.loket_gateway_parse_webhook(
-                config=self.config, request=webhook_from(headers, body, path))
-        except WebhookRejected:
-            self.received.append((400, []))
-            return 400, []
-        for event in events:
-            self.applied.setdefault(event.event_id, event)
-        self.received.append((200, events))
-        return 200, events
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from doku_emulator import DokuEmulator  # noqa: E402
+from doku_testkit import DokuHarness, NotificationReceiver, make_config  # noqa: E402
+from loket.plugin_api import GatewayConfig  # noqa: E402
 
 
 @pytest.fixture
@@ -142,39 +37,6 @@ def config(doku, receiver) -> GatewayConfig:
     cfg = make_config(doku, receiver.url)
     receiver.config = cfg
     return cfg
-
-
-class DokuHarness(GatewayHarness):
-    """Drives the emulator for loket's conformance kit (a paying payer uses a card, so the
-    kit's refund test exercises DOKU's online card refund)."""
-
-    kind = "doku"
-    two_decimal_currency = "IDR"
-    zero_decimal_currency = None
-    round_trip_amounts = {"IDR": [1_000_000, 1_250_000, 99_999_900]}
-
-    def __init__(self, emulator: DokuEmulator):
-        self.emulator = emulator
-
-    def make_config(self, currency: str) -> GatewayConfig:
-        return make_config(self.emulator, currency=currency)
-
-    def bad_credentials(self) -> dict:
-        return {**GOOD_CREDENTIALS, "client_id": "BRN-0001-1799999999999",
-                "secret_key": "SK-notTheRightKey0000"}
-
-    def payer_acts(self, config: GatewayConfig, session: CheckoutSession,
-                   outcome: str) -> WebhookRequest | None:
-        invoice = session.gateway_reference
-        if outcome == "pay":
-            self.emulator.pay_card(invoice)
-        elif outcome == "decline":
-            self.emulator.decline_card(invoice)
-        else:
-            self.emulator.expire(invoice)
-            return None  # DOKU sends no notification when a checkout expires unpaid
-        headers, body = self.emulator.notification(invoice, config.webhook_path)
-        return webhook_from(headers, body, config.webhook_path)
 
 
 @pytest.fixture

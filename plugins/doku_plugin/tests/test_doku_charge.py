@@ -7,7 +7,7 @@ import attrs
 import pytest
 import requests
 
-from conftest import make_request
+from doku_testkit import make_request
 from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_doku import plugin
 from loket_doku.checkout import request_id_for

@@ -3,7 +3,7 @@
 import attrs
 import pytest
 
-from conftest import GOOD_CREDENTIALS, make_config
+from doku_testkit import GOOD_CREDENTIALS, make_config
 from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_doku import plugin
 from loket_doku.api import BASE_URLS, base_url

@@ -5,7 +5,7 @@ import json
 import attrs
 import pytest
 
-from conftest import make_request
+from doku_testkit import make_request
 from loket.plugin_api import Money, RefundNotPossible, RefundRequest
 from loket_doku import plugin
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import make_request
+from doku_testkit import make_request
 from loket.plugin_api import Money, ValidationFailed
 from loket_doku import plugin
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import WEBHOOK_PATH, make_request, webhook_from
+from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
 from loket.plugin_api import Money
 from loket_doku import plugin
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import WEBHOOK_PATH, make_request, webhook_from
+from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
 from loket.plugin_api import Money, WebhookRejected
 from loket_doku import plugin
 
