@@ -67,6 +67,28 @@ def _lists(node):
     return node
 
 
+def public(obj):
+    """Return a deep copy of ``obj`` without the emulator's private ``_`` fields."""
+    if isinstance(obj, dict):
+        return {k: public(v) for k, v in obj.items() if not k.startswith("_")}
+    if isinstance(obj, list):
+        return [public(v) for v in obj]
+    return obj
+
+
+def form_int(params: dict, name: str, *, required: bool = False) -> int | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, f"Missing required param: {name}.", code="parameter_missing",
+                           param=name)
+        return None
+    if not re.fullmatch(r"-?\d+", str(value)):
+        raise ApiError(400, f"Invalid integer: {value}", code="parameter_invalid_integer",
+                       param=name)
+    return int(value)
+
+
 def _masked(key: str) -> str:
     prefix = key[:8]
     return f"{prefix}{'*' * max(len(key) - 12, 4)}{key[-4:]}"

@@ -1,0 +1,164 @@
+"""Online checkout: a consumer pays one or many of their own open items through a gateway.
+
+The total is computed here from the receivables, never taken from the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit, gateways, idempotency
+from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
+from loket.core.money import Money
+from loket.core.payments import refresh_state, resolve_targets, take_number
+from loket.core.settings import load_settings
+from loket.core.tenants import consumer_by_account
+from loket.errors import GatewayError, NotFound, ValidationFailed
+from loket.types import (
+    CheckoutItem,
+    CheckoutRequest,
+    Customer,
+    DestinationTarget,
+    ResolvedTarget,
+)
+
+ITEM_KINDS = ("bill", "service", "installment")
+
+
+def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
+                   account_number: str, gateway_kind: str, items: list[dict],
+                   method: str = "card", idempotency_key: str | None = None) -> Payment:
+    """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
+
+    :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
+        open item of this consumer.
+    :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
+        refused, the payment comes back ``failed`` with the gateway's message (the attempt is
+        recorded, not rolled back) and the caller reports the failure.
+    """
+    settings = load_settings(session, tenant_id)
+    row, prior = idempotency.claim(session, tenant_id, "checkout", idempotency_key,
+                                   {"account": account_number, "gateway": gateway_kind,
+                                    "items": items, "method": method})
+    if prior is not None:
+        return session.get(Payment, prior["payment_id"])
+    if not items:
+        raise ValidationFailed("choose at least one bill or service to pay", field="items")
+    consumer = consumer_by_account(session, tenant_id, account_number)
+    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
+
+    groups: dict[str, list] = {}
+    seen = set()
+    for position, item in enumerate(items):
+        kind, reference = item.get("kind"), item.get("reference")
+        if kind not in ITEM_KINDS:
+            raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
+                                   field=f"items[{position}].kind")
+        if (kind, reference) in seen:
+            raise ValidationFailed(f"{kind} {reference!r} is chosen twice",
+                                   field=f"items[{position}].reference")
+        seen.add((kind, reference))
+        destination = settings.destination_for_processor(kind)
+        field = next(iter(settings.route(destination).get("fields", {"reference": "x"})))
+        try:
+            resolved = resolve_targets(ctx, session, settings, tenant_id, account_number,
+                                       destination, {field: reference})
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
+        groups.setdefault(destination, []).extend(resolved.obligations)
+
+    currency = settings.currency
+    total = sum(o.outstanding.amount for obs in groups.values() for o in obs)
+    fee_total, passed_on = 0, False
+    extra: dict = {}
+    for destination, obligations in groups.items():
+        processor = settings.route(destination)["processor"]
+        resolved = ResolvedTarget(DestinationTarget(destination, processor, account_number),
+                                  account_number, tuple(obligations))
+        prepared = ctx.plugins.prepare(processor, resolved, method, consumer.person_type,
+                                       settings.fee_rule(destination, method))
+        if prepared.fee.passed_on:
+            fee_total += prepared.fee.amount.amount
+            passed_on = True
+        extra.update(prepared.extra)
+
+    now = ctx.now()
+    kinds = {o.kind for obs in groups.values() for o in obs}
+    payment = Payment(
+        tenant_id=tenant_id, consumer_id=consumer.id,
+        number=take_number(session, settings, tenant_id, "payment", now),
+        transaction_number=take_number(session, settings, tenant_id, "transaction", now),
+        gateway_configuration_id=config_row.id, channel="online", method=method,
+        payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
+        destination=next(iter(groups)) if len(groups) == 1 else "mixed",
+        status="initiated", verification="unverified", settlement_status="N/A",
+        currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
+        amount_received=total + fee_total, created_by=actor.name, created_at=now,
+        expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
+    )
+    session.add(payment)
+    session.flush()
+    checkout_items = []
+    for destination, obligations in groups.items():
+        for o in obligations:
+            session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
+                                   destination=destination, amount=o.outstanding.amount,
+                                   state="intended"))
+            checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
+                                               o.outstanding, o.period))
+    if fee_total:
+        checkout_items.append(CheckoutItem("fee", "fee", "Convenience fee",
+                                           Money(fee_total, currency)))
+    refresh_state(ctx, session, actor, payment, "payment.initiated", None)
+    if row is not None:
+        row.result = {"payment_id": payment.id}
+    _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
+    return payment
+
+
+def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:
+    for row in gateways.usable_gateways(ctx, session, tenant_id):
+        if row.kind == kind:
+            return row
+    raise ValidationFailed(f"gateway {kind!r} is not available for payments (it must be "
+                           f"active and connected)", field="gateway")
+
+
+def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
+            consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
+    base = ctx.config.base_url
+    request = CheckoutRequest(
+        payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
+        items=tuple(items),
+        customer=Customer(consumer.account_number, consumer.name, consumer.email,
+                          consumer.phone),
+        return_url=f"{base}/v1/return/{payment.number}?result=success",
+        cancel_url=f"{base}/v1/return/{payment.number}?result=cancel",
+        expires_at=payment.expires_at, description=f"Payment {payment.number}", extra=extra,
+    )
+    try:
+        checkout = ctx.plugins.charge(gateways.config_value(ctx, session, config_row), request)
+    except GatewayError as exc:
+        # Record the attempt, then raise: the caller commits the failed payment.
+        before = {"status": payment.status}
+        payment.failure_category = exc.category or "technical"
+        payment.failure_message = exc.gateway_message or exc.detail
+        payment.failure_code = exc.gateway_code
+        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.failed", before)
+        return
+    payment.gateway_reference = checkout.gateway_reference
+    payment.redirect_url = checkout.redirect_url
+
+
+def payment_for_return(session: Session, tenant_id: int | None, number: str) -> Payment:
+    """The payment a payer returns to (the number is in loket's signed return URL)."""
+    query = select(Payment).where(Payment.number == number)
+    if tenant_id is not None:
+        query = query.where(Payment.tenant_id == tenant_id)
+    payment = session.scalars(query).first()
+    if payment is None:
+        raise NotFound(f"no payment {number!r}")
+    return payment

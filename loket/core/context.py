@@ -1,0 +1,59 @@
+"""The container of one loket process: configuration, database, plugins, secrets, clock.
+
+Built once by an entry point (``create_app``, the CLI, the worker) and handed to everything
+else; there is no import-time state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable
+
+import attrs
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from loket.core.config import AppConfig
+from loket.core.db import make_engine, make_session_factory, transaction
+from loket.core.secrets import SecretBox
+from loket.plugins import Plugins
+
+
+def utcnow() -> dt.datetime:
+    """The one clock: an aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@attrs.define
+class Loket:
+    """Everything the core needs to run, passed explicitly."""
+
+    config: AppConfig
+    engine: Engine
+    sessions: sessionmaker[Session]
+    plugins: Plugins
+    secrets: SecretBox
+    clock: Callable[[], dt.datetime] = utcnow
+
+    @classmethod
+    def create(cls, config: AppConfig, *, plugins: Plugins | None = None,
+               engine: Engine | None = None, clock: Callable[[], dt.datetime] = utcnow) -> Loket:
+        """Wire a container from a configuration (tests pass their own engine/plugins)."""
+        secrets = SecretBox(config.secret_keys)  # fails fast on a malformed key
+        if config.database_url.startswith("sqlite:///") and engine is None:
+            path = config.database_url[len("sqlite:///"):]
+            if path and path != ":memory:":
+                from pathlib import Path
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = engine or make_engine(config.database_url)
+        return cls(config=config, engine=engine, sessions=make_session_factory(engine),
+                   plugins=plugins or Plugins(blocked=config.disabled_plugins),
+                   secrets=secrets, clock=clock)
+
+    def transaction(self):
+        """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""
+        return transaction(self.sessions)
+
+    def now(self) -> dt.datetime:
+        """The current time from the container's clock."""
+        return self.clock()

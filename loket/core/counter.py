@@ -1,0 +1,153 @@
+"""Counter (walk-in) payments recorded by staff: cash with change, cards, transfers.
+
+The money received, less change, goes to the chosen items oldest first; what is left becomes
+a credit note (reason Overpayment); an excess above the overpayment threshold is refused.
+"""
+
+from __future__ import annotations
+
+import attrs
+from sqlalchemy.orm import Session
+
+from loket.core import audit, idempotency
+from loket.core.ledger import Ledger
+from loket.core.models import Payment
+from loket.core.money import Money
+from loket.core.payments import (
+    check_invariants,
+    create_credit_note,
+    post_allocations,
+    refresh_state,
+    resolve_targets,
+    take_number,
+)
+from loket.core.settings import load_settings
+from loket.core.tenants import consumer_by_account
+from loket.errors import NotFound, ValidationFailed
+
+KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
+
+
+@attrs.frozen
+class CounterPayment:
+    """What a cashier enters. Amounts are decimal strings in the tenant currency.
+
+    ``references`` are the chosen items; empty means every open item of ``payment_type``,
+    oldest first.
+    """
+
+    account_number: str
+    payment_type: str
+    method: str
+    amount_received: str
+    paid_on: str | None = None
+    channel: str | None = None
+    references: tuple[str, ...] = ()
+    change_given: str = "0"
+    notes: str | None = None
+
+
+def _validate(entry: CounterPayment, settings) -> None:
+    errors = []
+    if not entry.account_number:
+        errors.append({"field": "consumer", "message": "consumer is required"})
+    if entry.payment_type not in KIND_TO_PROCESSOR:
+        errors.append({"field": "payment_type",
+                       "message": "payment type is required: bill, service or installment"})
+    if entry.method not in settings["payment_methods"]:
+        errors.append({"field": "method", "message": "payment method is required, one of "
+                       + ", ".join(settings["payment_methods"])})
+    if entry.channel and entry.channel not in settings["channels"]:
+        errors.append({"field": "channel",
+                       "message": "channel must be one of " + ", ".join(settings["channels"])})
+    if not entry.amount_received:
+        errors.append({"field": "amount_received", "message": "amount received is required"})
+    if entry.notes and len(entry.notes) > settings["notes_max_length"]:
+        errors.append({"field": "notes", "message": f"notes are limited to "
+                       f"{settings['notes_max_length']} characters"})
+    if entry.change_given not in ("0", "", None) and entry.method != "cash":
+        errors.append({"field": "change_given", "message": "change is given only for cash"})
+    if errors:
+        raise ValidationFailed("the counter payment is incomplete", errors=errors)
+
+
+def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id: int,
+                           entry: CounterPayment, idempotency_key: str | None = None) -> Payment:
+    """Record a counter payment: posted, verified, processed immediately.
+
+    :returns: the payment (with payment, transaction and receipt numbers).
+    :raises ValidationFailed: missing/invalid fields (each named), unknown items, change
+        above the amount, or an excess above the overpayment threshold.
+    """
+    settings = load_settings(session, tenant_id)
+    row, prior = idempotency.claim(session, tenant_id, "counter-payment", idempotency_key,
+                                   attrs.asdict(entry))
+    if prior is not None:
+        return session.get(Payment, prior["payment_id"])
+    _validate(entry, settings)
+    currency = settings.currency
+    received = Money.parse(entry.amount_received, currency, field="amount_received")
+    change = Money.parse(entry.change_given or "0", currency, field="change_given")
+    if received.amount <= 0:
+        raise ValidationFailed("amount received must be more than zero", field="amount_received")
+    if change.amount > received.amount:
+        raise ValidationFailed("change given cannot exceed the amount received",
+                               field="change_given")
+    try:
+        consumer = consumer_by_account(session, tenant_id, entry.account_number)
+    except NotFound:
+        raise ValidationFailed(f"unknown consumer {entry.account_number!r}",
+                               field="consumer") from None
+
+    destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
+    processor = settings.route(destination)["processor"]
+    if entry.references:
+        field = next(iter(settings.route(destination).get("fields", {"reference": "reference"})))
+        obligations = []
+        for reference in entry.references:
+            resolved = resolve_targets(ctx, session, settings, tenant_id,
+                                       consumer.account_number, destination, {field: reference})
+            obligations.extend(resolved.obligations)
+    else:
+        obligations = ctx.plugins.retrieve_due(processor, Ledger(session, tenant_id),
+                                               consumer.account_number)
+    if not obligations:
+        raise ValidationFailed(f"{consumer.name} has no open {entry.payment_type} to pay",
+                               field="references")
+    obligations.sort(key=lambda o: (o.due_date is None, o.due_date or 0, o.receivable_id))
+    due = sum(o.outstanding.amount for o in obligations)
+    applied = received.amount - change.amount
+    threshold = Money.parse(settings["overpayment_threshold"], currency).amount
+    if applied > due + threshold:
+        raise ValidationFailed(
+            f"{Money(applied, currency).format()} is more than the outstanding "
+            f"{Money(due, currency).format()} plus the overpayment threshold "
+            f"{Money(threshold, currency).format()}", field="amount_received")
+
+    now = ctx.now()
+    payment = Payment(
+        tenant_id=tenant_id, consumer_id=consumer.id,
+        number=take_number(session, settings, tenant_id, "payment", now),
+        transaction_number=take_number(session, settings, tenant_id, "transaction", now),
+        receipt_number=take_number(session, settings, tenant_id, "receipt", now),
+        channel=entry.channel or settings["default_channel"], method=entry.method,
+        payment_type=entry.payment_type, destination=destination, status="posted",
+        verification="verified", settlement_status="N/A", currency=currency,
+        amount=min(applied, due), amount_received=received.amount,
+        change_given=change.amount, notes=entry.notes, created_by=actor.name,
+        created_at=now, paid_at=now, succeeded_at=now, completed_at=now,
+        application_state="applied",
+        gateway_details={"processing_time": "Immediate", "paid_on": entry.paid_on},
+    )
+    session.add(payment)
+    session.flush()
+    leftover = post_allocations(ctx, session, payment, settings,
+                                [(destination, [o.receivable_id for o in obligations], applied)])
+    if leftover:
+        create_credit_note(session, settings, actor, payment, leftover, "Overpayment",
+                           "Automatic: amount received above the items' total", True, now)
+    refresh_state(ctx, session, actor, payment, "payment.posted", None)
+    check_invariants(session, payment)
+    if row is not None:
+        row.result = {"payment_id": payment.id}
+    return payment

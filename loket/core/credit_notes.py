@@ -1,0 +1,158 @@
+"""Credit notes: issued automatically on overpayment or by staff from a payment; applied to
+a receivable; expire after the configured number of days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loket.core import audit, idempotency
+from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
+from loket.core.money import Money
+from loket.core.payments import check_invariants, create_credit_note, lock_payment
+from loket.core.settings import load_settings
+from loket.errors import NotFound, ValidationFailed
+
+REASONS = ("Overpayment", "Duplicate Payment", "Billing Error", "Billing Adjustment",
+           "Refund Request", "Customer Request", "Other")
+REMARKS_MAX = 500
+
+
+def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Payment, amount: str,
+                      reason: str, remarks: str = "",
+                      idempotency_key: str | None = None) -> CreditNote:
+    """Issue a credit note from a payment by hand.
+
+    :raises ValidationFailed: unknown reason, remarks too long, amount not above zero, or the
+        payment's credit notes would exceed the payment.
+    """
+    row, prior = idempotency.claim(session, payment.tenant_id, f"credit-note:{payment.id}",
+                                   idempotency_key, {"amount": amount, "reason": reason,
+                                                     "remarks": remarks})
+    if prior is not None:
+        return session.get(CreditNote, prior["credit_note_id"])
+    errors = []
+    if reason not in REASONS:
+        errors.append({"field": "reason", "message": "reason must be one of " + ", ".join(REASONS)})
+    if remarks and len(remarks) > REMARKS_MAX:
+        errors.append({"field": "remarks", "message": f"remarks are limited to {REMARKS_MAX} "
+                                                       "characters"})
+    if errors:
+        raise ValidationFailed("the credit note is invalid", errors=errors)
+    payment = lock_payment(session, payment.id)
+    if payment.consumer_id is None or payment.status not in ("posted", "succeeded", "completed",
+                                                             "partially_refunded"):
+        raise ValidationFailed(f"payment {payment.number} is {payment.status}: no credit note "
+                               "can be issued from it", field="payment")
+    value = Money.parse(amount, payment.currency, field="amount")
+    issued = session.scalar(select(func.coalesce(func.sum(CreditNote.amount), 0)).where(
+        CreditNote.payment_id == payment.id))
+    if value.amount <= 0:
+        raise ValidationFailed("amount must be more than zero", field="amount")
+    if value.amount + issued > payment.amount_received:
+        left = Money(payment.amount_received - issued, payment.currency).format()
+        raise ValidationFailed(f"credit notes of payment {payment.number} cannot exceed its "
+                               f"amount; at most {left} is left", field="amount")
+    settings = load_settings(session, payment.tenant_id)
+    note = create_credit_note(session, settings, actor, payment, value.amount, reason,
+                              remarks or "", False, ctx.now())
+    check_invariants(session, payment)
+    if row is not None:
+        row.result = {"credit_note_id": note.id}
+    return note
+
+
+def remaining(note: CreditNote) -> int:
+    """What is left to apply on a credit note (minor units)."""
+    return note.amount - note.applied - note.reversed
+
+
+def usage_percent(note: CreditNote) -> str:
+    """How much of the note has been used, with one decimal (``"37.5"``)."""
+    if note.amount == 0:
+        return "0.0"
+    tenths = (note.applied * 1000 + note.amount // 2) // note.amount
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNote,
+                      receivable_kind: str, reference: str, amount: str | None = None,
+                      idempotency_key: str | None = None) -> CreditNoteApplication:
+    """Apply (part of) a credit note to one of the same consumer's open receivables.
+
+    :param amount: decimal string; default the lesser of what remains and what is owed.
+    """
+    row, prior = idempotency.claim(session, note.tenant_id, f"credit-apply:{note.id}",
+                                   idempotency_key, {"kind": receivable_kind,
+                                                     "reference": reference, "amount": amount})
+    if prior is not None:
+        return session.get(CreditNoteApplication, prior["application_id"])
+    note = session.scalars(select(CreditNote).where(CreditNote.id == note.id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+    now = ctx.now()
+    if note.status != "active" or _aware(note.expires_at) <= now:
+        raise ValidationFailed(f"credit note {note.number} is {_status(note, now)}",
+                               field="credit_note")
+    receivable = session.scalars(select(Receivable).where(
+        Receivable.tenant_id == note.tenant_id, Receivable.kind == receivable_kind,
+        Receivable.reference == reference).with_for_update()
+        .execution_options(populate_existing=True)).first()
+    if receivable is None or receivable.consumer_id != note.consumer_id:
+        raise NotFound(f"unknown {receivable_kind} {reference!r} for this consumer")
+    owed = receivable.amount - receivable.paid
+    if receivable.status != "open" or owed <= 0:
+        raise ValidationFailed(f"{receivable_kind} {reference!r} is not open", field="reference")
+    value = (Money.parse(amount, note.currency, field="amount").amount if amount
+             else min(remaining(note), owed))
+    if value <= 0 or value > remaining(note) or value > owed:
+        raise ValidationFailed(
+            f"amount must be more than zero and at most "
+            f"{Money(min(remaining(note), owed), note.currency).format()}", field="amount")
+    before = {"applied": note.applied, "status": note.status}
+    note.applied += value
+    if remaining(note) == 0:
+        note.status = "applied"
+    receivable.paid += value
+    if receivable.paid == receivable.amount:
+        receivable.status = "paid"
+    application = CreditNoteApplication(credit_note_id=note.id, receivable_id=receivable.id,
+                                        amount=value, created_by=actor.name, created_at=now)
+    session.add(application)
+    session.flush()
+    audit.record(session, actor, "credit_note.applied", "credit_note", note.number,
+                 before=before, after={"applied": note.applied, "status": note.status,
+                                       "receivable": reference, "amount": value},
+                 tenant_id=note.tenant_id)
+    check_invariants(session, session.get(Payment, note.payment_id))
+    if row is not None:
+        row.result = {"application_id": application.id}
+    return application
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _status(note: CreditNote, now: dt.datetime) -> str:
+    if note.status == "active" and _aware(note.expires_at) <= now:
+        return "expired"
+    return note.status
+
+
+def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> int:
+    """Mark active notes past their expiry as expired (idempotent); returns how many."""
+    now = ctx.now()
+    query = select(CreditNote).where(CreditNote.status == "active",
+                                     CreditNote.expires_at <= now)
+    if tenant_id is not None:
+        query = query.where(CreditNote.tenant_id == tenant_id)
+    count = 0
+    for note in session.scalars(query.with_for_update()):
+        note.status = "expired"
+        audit.record(session, audit.SYSTEM, "credit_note.expired", "credit_note", note.number,
+                     before={"status": "active"}, after={"status": "expired"},
+                     tenant_id=note.tenant_id)
+        count += 1
+    return count

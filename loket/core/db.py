@@ -1,0 +1,77 @@
+"""Engine and the one session/transaction helper.
+
+SQLite runs in WAL mode with foreign keys on, and every transaction starts with
+``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing half-way.
+PostgreSQL runs at READ COMMITTED; rows that money depends on are locked with
+``SELECT … FOR UPDATE`` by the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create the engine for ``url`` with loket's connection settings."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory every part of loket uses."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a session, commit when the block ends, roll everything back if it raises.
+
+    This is the one place loket commits; functions that touch data take a session and
+    never commit behind the caller's back.
+    """
+    with sessions() as session:
+        with session.begin():
+            yield session
+        callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # an outbound hook must not undo or hide a committed change
+            log.exception("after-commit callback %r failed", callback)
+
+
+def after_commit(session: Session, callback) -> None:
+    """Run ``callback()`` once the caller's transaction has committed (never if it rolls
+    back). Used for outbound hooks: notify, track, payment status changed."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """True when ``engine`` talks to PostgreSQL."""
+    return engine.dialect.name == "postgresql"

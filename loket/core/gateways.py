@@ -1,0 +1,237 @@
+"""Tenant gateway configurations: toggle, credentials (validated, encrypted), connect, handshake.
+
+A gateway is usable by consumers only when it is active *and* connected (its 1-unit test
+payment succeeded through the webhook, then was refunded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets as pysecrets
+
+import jsonschema
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.db import after_commit
+from loket.core.models import GatewayConfiguration, Payment
+from loket.core.money import Money, minor_digits
+from loket.core.payments import take_number
+from loket.core.secrets import masked_credentials
+from loket.core.settings import load_settings
+from loket.errors import CredentialsRejected, GatewayError, NotFound, ValidationFailed
+from loket.types import (
+    CheckoutItem,
+    CheckoutRequest,
+    Customer,
+    GatewayConfig,
+    TrackingEvent,
+    json_safe,
+)
+
+WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
+
+
+def webhook_path(row: GatewayConfiguration) -> str:
+    """The unguessable path this configuration receives webhooks on."""
+    return WEBHOOK_PATH.format(kind=row.kind, token=row.webhook_token)
+
+
+def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayConfig:
+    """Build the value gateway hooks receive (credentials decrypted, URLs absolute)."""
+    credentials = ctx.secrets.decrypt(row.credentials_encrypted) if row.credentials_encrypted else {}
+    settings = load_settings(session, row.tenant_id)
+    options = {"loket_base_url": ctx.config.base_url, "var_dir": str(ctx.config.var_dir),
+               **ctx.config.gateway_options.get(row.kind, {})}
+    path = webhook_path(row)
+    return GatewayConfig(id=row.id, tenant_id=row.tenant_id, kind=row.kind,
+                         credentials=credentials, currency=settings.currency,
+                         webhook_url=ctx.config.base_url + path, webhook_path=path,
+                         options=options)
+
+
+def get_row(session: Session, tenant_id: int, kind: str, create: bool = False
+            ) -> GatewayConfiguration:
+    """The tenant's configuration of ``kind`` (created inactive when ``create``)."""
+    row = session.scalar(select(GatewayConfiguration).where(
+        GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.kind == kind))
+    if row is None:
+        if not create:
+            raise NotFound(f"gateway {kind!r} is not configured for this tenant")
+        row = GatewayConfiguration(tenant_id=tenant_id, kind=kind, active=False,
+                                   webhook_token=pysecrets.token_urlsafe(24),
+                                   credentials_masked={}, test_response={})
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _public(row: GatewayConfiguration | None) -> dict:
+    if row is None:
+        return {"active": False, "configured": False, "connected": False}
+    return {"active": row.active, "configured": bool(row.credentials_encrypted),
+            "connected": row.connected, "credentials": row.credentials_masked,
+            "last_handshake_at": row.last_handshake_at, "last_error": row.last_handshake_error,
+            "connected_at": row.connected_at}
+
+
+def list_gateways(ctx, session: Session, tenant_id: int) -> list[dict]:
+    """Every installed gateway with this tenant's state of it (for the admin screen)."""
+    rows = {r.kind: r for r in session.scalars(select(GatewayConfiguration).where(
+        GatewayConfiguration.tenant_id == tenant_id))}
+    out = []
+    for kind, description in sorted(ctx.plugins.gateways.items()):
+        row = rows.get(kind)
+        entry = {"kind": kind, "display_name": description.display_name,
+                 "logo_url": description.logo_url,
+                 "credential_schema": description.credential_schema,
+                 "secret_fields": list(description.secret_fields),
+                 "currencies": list(description.currencies), "methods": list(description.methods),
+                 **_public(row)}
+        if row is not None:
+            entry["webhook_url"] = ctx.config.base_url + webhook_path(row)
+        out.append(entry)
+    return out
+
+
+def usable_gateways(ctx, session: Session, tenant_id: int) -> list[GatewayConfiguration]:
+    """Gateways consumers may pay with: active and connected (possibly none)."""
+    return [r for r in session.scalars(select(GatewayConfiguration).where(
+        GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.active.is_(True),
+        GatewayConfiguration.connected.is_(True)).order_by(GatewayConfiguration.kind))
+        if r.kind in ctx.plugins.gateways]
+
+
+def set_active(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str,
+               active: bool) -> GatewayConfiguration:
+    """Switch a gateway on or off for the tenant."""
+    ctx.plugins.gateway(kind)
+    row = get_row(session, tenant_id, kind, create=True)
+    before = {"active": row.active}
+    row.active = active
+    audit.record(session, actor, "gateway.activated" if active else "gateway.deactivated",
+                 "gateway", kind, before=before, after={"active": active}, tenant_id=tenant_id)
+    _track(ctx, session, tenant_id, actor, "gateway.activated" if active else
+           "gateway.deactivated", {"gateway": kind})
+    return row
+
+
+def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str,
+                     credentials: dict) -> GatewayConfiguration:
+    """Validate credentials (schema, then the gateway's own format + live check), store them
+    encrypted and show them masked. Changed credentials drop ``connected``.
+
+    :raises CredentialsRejected: naming each wrong field, or with the gateway's message.
+    """
+    description = ctx.plugins.gateway(kind)
+    validator = jsonschema.Draft202012Validator(description.credential_schema)
+    errors = [{"field": ".".join(str(p) for p in e.absolute_path) or
+               (e.message.split("'")[1] if e.validator == "required" else "credentials"),
+               "message": e.message} for e in validator.iter_errors(credentials)]
+    if errors:
+        raise CredentialsRejected("Please review all the details entered above and retry to "
+                                  "connect", errors=errors)
+    settings = load_settings(session, tenant_id)
+    if description.currencies and settings.currency not in description.currencies:
+        raise ValidationFailed(f"{description.display_name} does not support the tenant "
+                               f"currency {settings.currency}", field="currency")
+    row = get_row(session, tenant_id, kind, create=True)
+    config = config_value(ctx, session, row)
+    stored = ctx.plugins.validate_credentials(config, credentials)
+    changed = not row.credentials_encrypted or ctx.secrets.decrypt(
+        row.credentials_encrypted) != stored
+    row.credentials_encrypted = ctx.secrets.encrypt(stored)
+    row.credentials_masked = masked_credentials(stored, description.secret_fields)
+    if changed:
+        row.connected = False
+        row.connected_at = None
+    audit.record(session, actor, "gateway.configured", "gateway", kind,
+                 after={"credentials": row.credentials_masked, "connected": row.connected},
+                 tenant_id=tenant_id)
+    _track(ctx, session, tenant_id, actor, "gateway.configured", {"gateway": kind})
+    return row
+
+
+def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str) -> Payment:
+    """Start the test transaction of 1 unit of the tenant currency (or the gateway's minimum,
+    said in ``gateway_details["note"]``). The gateway becomes connected when its webhook
+    reports the payment succeeded; the payment is then refunded.
+
+    :returns: the test payment, whose ``redirect_url`` the admin opens.
+    """
+    description = ctx.plugins.gateway(kind)
+    row = get_row(session, tenant_id, kind)
+    if not row.credentials_encrypted:
+        raise ValidationFailed(f"enter the {description.display_name} credentials first",
+                               field="credentials")
+    if not row.active:
+        raise ValidationFailed(f"activate {description.display_name} first", field="active")
+    settings = load_settings(session, tenant_id)
+    currency = settings.currency
+    unit = 10 ** minor_digits(currency)
+    minimum = description.minimum_charge.get(currency, 0)
+    amount = max(unit, minimum)
+    note = "" if amount == unit else (
+        f"1 {currency} is below {description.display_name}'s minimum charge; the test "
+        f"payment is {Money(minimum, currency).format()} instead")
+    now = ctx.now()
+    payment = Payment(
+        tenant_id=tenant_id, number=take_number(session, settings, tenant_id, "payment", now),
+        gateway_configuration_id=row.id, channel="online", method="online",
+        payment_type="test", status="initiated", currency=currency, amount=amount,
+        amount_received=amount, is_test=True, created_by=actor.name, created_at=now,
+        expires_at=now + _timeout(settings), gateway_details={"note": note} if note else {},
+    )
+    session.add(payment)
+    session.flush()
+    config = config_value(ctx, session, row)
+    base = ctx.config.base_url
+    request = CheckoutRequest(
+        payment_id=payment.number, amount=Money(amount, currency),
+        items=(CheckoutItem("test", payment.number, "loket connection test",
+                            Money(amount, currency)),),
+        customer=Customer(account_number="loket-test", name="loket connection test"),
+        return_url=f"{base}/v1/return/{payment.number}?result=success",
+        cancel_url=f"{base}/v1/return/{payment.number}?result=cancel",
+        expires_at=payment.expires_at, description="loket connection test", is_test=True,
+    )
+    checkout = ctx.plugins.charge(config, request)
+    payment.gateway_reference = checkout.gateway_reference
+    payment.redirect_url = checkout.redirect_url
+    row.test_payment_id = payment.id
+    row.test_response = {"charge": json_safe(checkout.raw)}
+    audit.record(session, actor, "gateway.test_started", "gateway", kind,
+                 after={"payment": payment.number, "amount": amount}, tenant_id=tenant_id)
+    _track(ctx, session, tenant_id, actor, "gateway.test_transaction", {"gateway": kind})
+    return payment
+
+
+def _timeout(settings) -> dt.timedelta:
+    return dt.timedelta(minutes=settings["payment_timeout_minutes"])
+
+
+def handshake(ctx, session: Session, row: GatewayConfiguration) -> str | None:
+    """Run the daily handshake for one configuration; returns the error text or ``None``.
+
+    A failure is recorded on the configuration; the caller decides whom to alert.
+    """
+    try:
+        ctx.plugins.handshake(config_value(ctx, session, row))
+    except GatewayError as exc:
+        row.last_handshake_error = exc.gateway_message or exc.detail
+        row.handshake_failures += 1
+    else:
+        row.last_handshake_error = None
+        row.handshake_failures = 0
+        row.handshake_alerted_at = None
+    row.last_handshake_at = ctx.now()
+    return row.last_handshake_error
+
+
+def _track(ctx, session: Session, tenant_id: int, actor: audit.Actor, name: str,
+           properties: dict) -> None:
+    event = TrackingEvent(tenant_id=tenant_id, name=name, actor=actor.name,
+                          properties=properties, at=ctx.now())
+    plugins = ctx.plugins
+    after_commit(session, lambda: plugins.track(event))

@@ -1,0 +1,87 @@
+"""The receivables ledger that destination processors read (OPC "billing system").
+
+Processors get a :class:`Ledger` instead of a database session, so a host's own processor
+can read its own system instead and loket's tables stay loket's.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.money import Money
+from loket.types import Obligation
+
+
+def obligation_of(row: Receivable, plan_reference: str | None = None) -> Obligation:
+    """Build the value type a processor sees from a receivable row."""
+    return Obligation(
+        receivable_id=row.id, kind=row.kind, reference=row.reference,
+        description=row.description, amount_due=Money(row.amount, row.currency),
+        outstanding=Money(row.amount - row.paid, row.currency), period=row.period,
+        due_date=row.due_date, plan_reference=plan_reference,
+    )
+
+
+class Ledger:
+    """Read access to one tenant's receivables.
+
+    :param session: the caller's session (the engine's transaction).
+    :param tenant_id: the tenant whose receivables are visible.
+    """
+
+    def __init__(self, session: Session, tenant_id: int):
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def _consumer_id(self, account_number: str) -> int | None:
+        return self.session.scalar(select(Consumer.id).where(
+            Consumer.tenant_id == self.tenant_id, Consumer.account_number == account_number))
+
+    def open_items(self, account_number: str, kind: str) -> list[Obligation]:
+        """Unpaid, uncancelled receivables of ``kind`` for an account, oldest due first."""
+        consumer_id = self._consumer_id(account_number)
+        if consumer_id is None:
+            return []
+        rows = self.session.scalars(
+            select(Receivable).where(
+                Receivable.tenant_id == self.tenant_id, Receivable.consumer_id == consumer_id,
+                Receivable.kind == kind, Receivable.status == "open",
+            ).order_by(Receivable.due_date.is_(None), Receivable.due_date, Receivable.id)
+        ).all()
+        return [obligation_of(r, self._plan_ref(r)) for r in rows if r.amount > r.paid]
+
+    def find(self, kind: str, reference: str) -> tuple[Obligation, str, str] | None:
+        """Find a receivable by kind and reference in this tenant.
+
+        :returns: ``(obligation, owner account number, status)`` or ``None``.
+        """
+        row = self.session.scalar(select(Receivable).where(
+            Receivable.tenant_id == self.tenant_id, Receivable.kind == kind,
+            Receivable.reference == reference))
+        if row is None:
+            return None
+        owner = self.session.get(Consumer, row.consumer_id)
+        status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
+        return obligation_of(row, self._plan_ref(row)), owner.account_number, status
+
+    def plan(self, reference: str) -> tuple[str, str, list[Obligation]] | None:
+        """Find a payment plan: ``(owner account, plan status, unpaid installments oldest
+        first)`` or ``None``."""
+        plan = self.session.scalar(select(PaymentPlan).where(
+            PaymentPlan.tenant_id == self.tenant_id, PaymentPlan.reference == reference))
+        if plan is None:
+            return None
+        owner = self.session.get(Consumer, plan.consumer_id)
+        rows = self.session.scalars(select(Receivable).where(
+            Receivable.plan_id == plan.id, Receivable.status == "open",
+        ).order_by(Receivable.sequence, Receivable.due_date, Receivable.id)).all()
+        items = [obligation_of(r, reference) for r in rows if r.amount > r.paid]
+        return owner.account_number, plan.status, items
+
+    def _plan_ref(self, row: Receivable) -> str | None:
+        if row.plan_id is None:
+            return None
+        plan = self.session.get(PaymentPlan, row.plan_id)
+        return plan.reference if plan else None

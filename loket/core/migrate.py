@@ -1,0 +1,40 @@
+"""Schema migrations with Alembic (``loket db upgrade``)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.autogenerate import compare_metadata
+from sqlalchemy.engine import Engine
+
+from loket.core.models import Base
+
+
+def alembic_config(engine: Engine, connection=None) -> Config:
+    """An Alembic configuration pointing at loket's migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(files("loket") / "migrations"))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision``."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(engine, connection), revision)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Autogenerate a new migration from the models (developers only)."""
+    with engine.begin() as connection:
+        command.revision(alembic_config(engine, connection), message=message, autogenerate=True)
+
+
+def pending_differences(engine: Engine) -> list:
+    """What the migrated schema lacks compared to the models (empty when in step)."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)

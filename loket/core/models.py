@@ -1,0 +1,412 @@
+"""ORM rows (SQLAlchemy 2.x typed declarative). They stay inside the core.
+
+Money columns are integers in minor units with a currency column beside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+money = Annotated[int, mapped_column(BigInteger, nullable=False, default=0)]
+timestamp = Annotated[dt.datetime, mapped_column(DateTime(timezone=True))]
+currency = Annotated[str, mapped_column(String(3), nullable=False)]
+tenant_fk = Annotated[int, mapped_column(ForeignKey("tenants.id"), nullable=False, index=True)]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[intpk]
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class TenantSettings(Base):
+    __tablename__ = "tenant_settings"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    role: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    revoked_at: Mapped[Optional[timestamp]]
+
+
+class Consumer(Base):
+    __tablename__ = "consumers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_number"),
+        Index("ix_consumers_tenant_name", "tenant_id", "name_search"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    account_number: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_search: Mapped[str] = mapped_column(String(200))
+    email: Mapped[Optional[str]] = mapped_column(String(200))
+    phone: Mapped[Optional[str]] = mapped_column(String(50))
+    service_address: Mapped[Optional[str]] = mapped_column(String(300))
+    person_type: Mapped[str] = mapped_column(String(30), default="individual")
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class PaymentPlan(Base):
+    __tablename__ = "payment_plans"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[currency]
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    missed_installments: Mapped[int] = mapped_column(default=0)
+    defaulted_at: Mapped[Optional[timestamp]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class Receivable(Base):
+    """A bill, service charge or installment the consumer owes."""
+
+    __tablename__ = "receivables"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "reference"),
+        Index("ix_receivables_consumer_status", "consumer_id", "status"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # bill | service | installment
+    reference: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    period: Mapped[Optional[str]] = mapped_column(String(40))
+    amount: Mapped[money]
+    paid: Mapped[money]
+    currency: Mapped[currency]
+    due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|paid|cancelled
+    plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    sequence: Mapped[Optional[int]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.paid
+
+
+class GatewayConfiguration(Base):
+    __tablename__ = "gateway_configurations"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    credentials_encrypted: Mapped[Optional[str]] = mapped_column(Text)
+    credentials_masked: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_at: Mapped[Optional[timestamp]]
+    test_payment_id: Mapped[Optional[int]]
+    test_response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_handshake_at: Mapped[Optional[timestamp]]
+    last_handshake_error: Mapped[Optional[str]] = mapped_column(Text)
+    handshake_failures: Mapped[int] = mapped_column(default=0)
+    handshake_alerted_at: Mapped[Optional[timestamp]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_payments_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_payments_receipt", "tenant_id", "receipt_number"),
+        Index("ix_payments_gateway_reference", "gateway_configuration_id", "gateway_reference"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    number: Mapped[str] = mapped_column(String(40))
+    transaction_number: Mapped[Optional[str]] = mapped_column(String(40))
+    receipt_number: Mapped[Optional[str]] = mapped_column(String(40))
+    consumer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("consumers.id"), index=True)
+    gateway_configuration_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("gateway_configurations.id"))
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    method: Mapped[str] = mapped_column(String(30))
+    payment_type: Mapped[str] = mapped_column(String(30))  # bill|service|installment|mixed|test
+    destination: Mapped[Optional[str]] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(30))
+    verification: Mapped[str] = mapped_column(String(20), default="unverified")
+    settlement_status: Mapped[str] = mapped_column(String(30), default="N/A")
+    currency: Mapped[currency]
+    amount: Mapped[money]  # what the obligations were billed for (before fee)
+    fee: Mapped[money]
+    fee_passed_on: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount_received: Mapped[money]
+    change_given: Mapped[money]
+    refunded: Mapped[money]
+    settled_fee: Mapped[Optional[int]] = mapped_column(BigInteger)
+    settled_net: Mapped[Optional[int]] = mapped_column(BigInteger)
+    payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
+    application_state: Mapped[str] = mapped_column(String(20), default="pending")
+    failure_category: Mapped[Optional[str]] = mapped_column(String(30))
+    failure_message: Mapped[Optional[str]] = mapped_column(Text)
+    failure_code: Mapped[Optional[str]] = mapped_column(String(100))
+    redirect_url: Mapped[Optional[str]] = mapped_column(Text)
+    gateway_details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[Optional[timestamp]]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    paid_at: Mapped[Optional[timestamp]]
+    succeeded_at: Mapped[Optional[timestamp]]
+    completed_at: Mapped[Optional[timestamp]]
+    cancelled_at: Mapped[Optional[timestamp]]
+    updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+
+    allocations: Mapped[list["Allocation"]] = relationship(back_populates="payment",
+                                                           order_by="Allocation.id")
+    consumer: Mapped[Optional[Consumer]] = relationship()
+
+
+class Allocation(Base):
+    """Money of a payment applied (or intended) to a receivable."""
+
+    __tablename__ = "allocations"
+    id: Mapped[intpk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(60))
+    amount: Mapped[money]
+    reversed: Mapped[money]  # given back by a refund (the receivable reopens)
+    state: Mapped[str] = mapped_column(String(20), default="intended")  # intended|posted|void
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    receivable: Mapped[Receivable] = relationship()
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("payment_id", "gateway_reference"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    status: Mapped[str] = mapped_column(String(20))
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class CreditNote(Base):
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_credit_notes_status_created", "tenant_id", "status", "created_at"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    number: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    amount: Mapped[money]
+    applied: Mapped[money]
+    reversed: Mapped[money]  # given back by a refund of the payment
+    currency: Mapped[currency]
+    reason: Mapped[str] = mapped_column(String(40))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    remarks: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    expires_at: Mapped[timestamp]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    payment: Mapped[Payment] = relationship()
+    consumer: Mapped[Consumer] = relationship()
+
+
+class CreditNoteApplication(Base):
+    __tablename__ = "credit_note_applications"
+    id: Mapped[intpk]
+    credit_note_id: Mapped[int] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"), index=True)
+    amount: Mapped[money]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class WebhookDelivery(Base):
+    """Every request received on a webhook URL, stored before loket answers."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[intpk]
+    tenant_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tenants.id"), index=True)
+    gateway_configuration_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("gateway_configurations.id"))
+    path: Mapped[str] = mapped_column(String(300))
+    headers: Mapped[dict[str, Any]]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    verdict: Mapped[str] = mapped_column(String(30), default="pending")  # accepted|rejected|...
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    received_at: Mapped[timestamp] = mapped_column(default=_now, index=True)
+
+
+class GatewayEventRow(Base):
+    """A normalized gateway event, unique per (configuration, gateway event id)."""
+
+    __tablename__ = "gateway_events"
+    __table_args__ = (UniqueConstraint("gateway_configuration_id", "event_id"),
+                      Index("ix_gateway_events_status_next", "status", "next_attempt_at"))
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    gateway_configuration_id: Mapped[int] = mapped_column(ForeignKey("gateway_configurations.id"))
+    delivery_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhook_deliveries.id"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(40))
+    payment_number: Mapped[Optional[str]] = mapped_column(String(40), index=True)
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    next_attempt_at: Mapped[Optional[timestamp]]
+    processed_at: Mapped[Optional[timestamp]]
+    received_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "scope", "key"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    scope: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[Optional[dict[str, Any]]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class Todo(Base):
+    """An exception for staff to handle (the worklist)."""
+
+    __tablename__ = "todos"
+    __table_args__ = (Index("ix_todos_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[Optional[str]] = mapped_column(String(40))
+    entity_id: Mapped[Optional[str]] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    resolution: Mapped[Optional[str]] = mapped_column(Text)
+    resolved_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    resolved_at: Mapped[Optional[timestamp]]
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which entity, before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "tenant_id", "entity_type", "entity_id"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tenants.id"))
+    at: Mapped[timestamp] = mapped_column(default=_now)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(60))
+    before: Mapped[Optional[dict[str, Any]]]
+    after: Mapped[Optional[dict[str, Any]]]
+    request_id: Mapped[Optional[str]] = mapped_column(String(100))
+
+
+class TrackingEventRow(Base):
+    __tablename__ = "tracking_events"
+    __table_args__ = (Index("ix_tracking_name_at", "tenant_id", "name", "at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(80))
+    actor: Mapped[Optional[str]] = mapped_column(String(100))
+    properties: Mapped[dict[str, Any]]
+    at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class NumberSequence(Base):
+    __tablename__ = "number_sequences"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(30), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class SettlementRecord(Base):
+    """A settlement line received from a gateway (payout or report), for reconciliation."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("gateway_configuration_id", "gateway_reference",
+                                       "payout_reference"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    gateway_configuration_id: Mapped[int] = mapped_column(ForeignKey("gateway_configurations.id"))
+    payment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payments.id"), index=True)
+    gateway_reference: Mapped[str] = mapped_column(String(200))
+    payout_reference: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[money]
+    fee: Mapped[money]
+    net: Mapped[money]
+    currency: Mapped[currency]
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    settled_at: Mapped[timestamp]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+

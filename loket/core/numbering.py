@@ -1,0 +1,68 @@
+"""Per-tenant document numbers: ``PAY-{yyyy}-{seq:06}``, ``R-{seq}``…, gapless and unique.
+
+The counter row is incremented with ``UPDATE … RETURNING`` inside the caller's transaction:
+concurrent writers queue on the row lock, and a rolled-back transaction gives its number
+back, so committed numbers have no duplicates and no gaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from loket.core.models import NumberSequence
+from loket.errors import ValidationFailed
+
+_PLACEHOLDER = re.compile(r"\{(yyyy|yy|mm|seq)(?::(0\d+))?\}")
+
+
+def render(fmt: str, seq: int, when: dt.date) -> str:
+    """Render a number format: ``{yyyy}``, ``{yy}``, ``{mm}``, ``{seq}``, ``{seq:06}``."""
+    def sub(match: re.Match) -> str:
+        name, width = match.group(1), match.group(2)
+        if name == "seq":
+            return format(seq, width) if width else str(seq)
+        return {"yyyy": f"{when.year:04d}", "yy": f"{when.year % 100:02d}",
+                "mm": f"{when.month:02d}"}[name]
+    if "{seq" not in fmt:
+        raise ValidationFailed(f"number format {fmt!r} has no {{seq}}", field="number_formats")
+    return _PLACEHOLDER.sub(sub, fmt)
+
+
+def period_of(fmt: str, when: dt.date) -> str:
+    """The counter period: the sequence restarts each year when the format shows the year."""
+    if "{yyyy}" in fmt or "{yy}" in fmt:
+        return f"{when.year:04d}" + (f"{when.month:02d}" if "{mm}" in fmt else "")
+    return ""
+
+
+def next_number(session: Session, tenant_id: int, name: str, number_format: dict,
+                when: dt.date) -> str:
+    """Take the next number of sequence ``name`` for a tenant and render it.
+
+    :param number_format: ``{"format": "PAY-{yyyy}-{seq:06}", "start": 1}`` from settings.
+    :returns: the rendered number; it is only really taken when the caller commits.
+    """
+    fmt = number_format["format"]
+    start = int(number_format.get("start", 1))
+    period = period_of(fmt, when)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(NumberSequence)
+        .values(tenant_id=tenant_id, name=name, period=period, value=start - 1)
+        .on_conflict_do_nothing()
+    )
+    seq = session.execute(
+        update(NumberSequence)
+        .where(NumberSequence.tenant_id == tenant_id, NumberSequence.name == name,
+               NumberSequence.period == period)
+        .values(value=NumberSequence.value + 1)
+        .returning(NumberSequence.value)
+    ).scalar_one()
+    return render(fmt, seq, when)

@@ -1,0 +1,348 @@
+"""Gateway outcomes: apply a normalized event (webhook or status poll) to its payment.
+
+Each event adds a *fact* to the payment (money taken, settled, failed, refunded); the state
+follows from the facts (:mod:`loket.core.lifecycle`), so duplicates and reordering cannot
+move a payment backwards. The payment row is locked first, so concurrent deliveries of the
+same event apply it once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket import types as t
+from loket.core import audit, gateways, lifecycle
+from loket.core.models import (
+    Allocation,
+    CreditNote,
+    GatewayConfiguration,
+    Payment,
+    Receivable,
+    Refund,
+    SettlementRecord,
+)
+from loket.core.money import Money
+from loket.core.payments import (
+    check_invariants,
+    create_credit_note,
+    lock_payment,
+    post_allocations,
+    raise_todo,
+    refresh_state,
+    snapshot,
+    take_number,
+)
+from loket.core.settings import load_settings
+from loket.errors import GatewayError, LoketError
+from loket.types import GatewayEvent, RefundRequest
+
+GATEWAY = audit.Actor("gateway", "gateway")
+
+APPLIED = "applied"
+UNKNOWN_PAYMENT = "unknown_payment"
+NOTHING = "nothing"
+KEEP = ("", None, "(keep)", "(keep the previous)")
+
+
+def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEvent
+                 ) -> Payment | None:
+    """The payment an event names: by loket's number, else by the gateway's reference."""
+    if event.payment_id:
+        found = session.scalar(select(Payment).where(
+            Payment.tenant_id == row.tenant_id, Payment.number == event.payment_id))
+        if found is not None:
+            return found
+    if event.gateway_reference:
+        return session.scalar(select(Payment).where(
+            Payment.gateway_configuration_id == row.id,
+            Payment.gateway_reference == event.gateway_reference))
+    return None
+
+
+def apply_event(ctx, session: Session, row: GatewayConfiguration, event: GatewayEvent) -> str:
+    """Apply one normalized event inside the caller's transaction.
+
+    :returns: ``applied``, ``nothing`` (ignored, or a fact already known) or
+        ``unknown_payment`` (no such payment yet: the caller keeps the event to retry).
+    """
+    if event.type in (t.EVENT_IGNORED,):
+        return NOTHING
+    found = find_payment(session, row, event)
+    if found is None:
+        return UNKNOWN_PAYMENT
+    payment = lock_payment(session, found.id)
+    before = snapshot(payment)
+    config = gateways.config_value(ctx, session, row)
+    if event.raw_status:
+        mapping = ctx.plugins.map_status(config, event.raw_status)
+        details = dict(payment.gateway_details or {})
+        if mapping.webhook_status not in KEEP:
+            details["webhook_status"] = mapping.webhook_status
+        if mapping.settlement_status not in KEEP:
+            payment.settlement_status = mapping.settlement_status
+        payment.gateway_details = details
+
+    changed = False
+    if event.type == t.EVENT_SUCCEEDED:
+        changed = _money_taken(ctx, session, payment, event)
+    elif event.type == t.EVENT_SETTLED:
+        changed = _money_taken(ctx, session, payment, event)
+        changed = _settled(ctx, session, row, payment, event) or changed
+    elif event.type in (t.EVENT_FAILED, t.EVENT_EXPIRED):
+        changed = _failed(payment, event)
+    elif event.type == t.EVENT_REFUNDED:
+        changed = _refunded(session, payment, event)
+    elif event.type == t.EVENT_SETTLEMENT_FAILED:
+        payment.settlement_status = "Failed"
+        changed = True
+    if not changed and before == snapshot(payment):
+        return NOTHING
+    refresh_state(ctx, session, GATEWAY, payment, f"payment.{event.type}", before)
+    check_invariants(session, payment)
+    if payment.is_test and payment.succeeded_at and payment.refunded == 0:
+        _finish_connection_test(ctx, session, row, payment)
+    return APPLIED
+
+
+def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent) -> bool:
+    if payment.succeeded_at is not None:
+        return False
+    details = dict(payment.gateway_details or {})
+    details.update({k: v for k, v in event.details.items() if k not in ("fee", "net")})
+    payment.gateway_details = details
+    if event.gateway_reference and not payment.gateway_reference:
+        payment.gateway_reference = event.gateway_reference
+    payment.succeeded_at = event.occurred_at or ctx.now()
+    payment.paid_at = payment.succeeded_at
+    if payment.settlement_status in ("N/A", None):
+        payment.settlement_status = "In Progress"
+    if event.amount is not None and event.amount != Money(payment.amount_received,
+                                                           payment.currency):
+        payment.application_state = "error"
+        raise_todo(session, payment.tenant_id, "payment.amount_mismatch",
+                   f"Payment {payment.number}: gateway reports {event.amount}, expected "
+                   f"{Money(payment.amount_received, payment.currency)}",
+                   entity_type="payment", entity_id=payment.number)
+        return True
+    if payment.is_test:
+        payment.application_state = "applied"
+        return True
+    _apply_intended(ctx, session, payment)
+    return True
+
+
+def _apply_intended(ctx, session: Session, payment: Payment) -> None:
+    """Post the checkout's intended allocations through the processors (OPC apply). If that
+    fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
+    settings = load_settings(session, payment.tenant_id)
+    intended = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == "intended")
+        .order_by(Allocation.id)).all()
+    groups: dict[str, tuple[list[int], int]] = {}
+    for allocation in intended:
+        ids, amount = groups.get(allocation.destination, ([], 0))
+        ids.append(allocation.receivable_id)
+        groups[allocation.destination] = (ids, amount + allocation.amount)
+    try:
+        with session.begin_nested():
+            leftover = post_allocations(ctx, session, payment, settings,
+                                        [(d, ids, a) for d, (ids, a) in groups.items()])
+            for allocation in intended:
+                allocation.state = "void"
+            if leftover:
+                create_credit_note(session, settings, GATEWAY, payment, leftover, "Overpayment",
+                                   "Automatic: items were paid elsewhere before this payment "
+                                   "arrived", True, ctx.now())
+            payment.application_state = "applied"
+            check_invariants(session, payment)
+    except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
+        payment.application_state = "error"
+        raise_todo(session, payment.tenant_id, "payment.apply_failed",
+                   f"Payment {payment.number} was taken but could not be applied",
+                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
+                   entity_id=payment.number)
+
+
+def _settled(ctx, session: Session, row: GatewayConfiguration, payment: Payment,
+             event: GatewayEvent) -> bool:
+    if payment.completed_at is not None:
+        return False
+    now = ctx.now()
+    payment.completed_at = event.occurred_at or now
+    payment.settlement_status = "Success"
+    payment.payout_reference = event.payout_reference
+    fee, net = event.details.get("fee"), event.details.get("net")
+    payment.settled_fee = int(fee) if fee is not None else None
+    payment.settled_net = int(net) if net is not None else None
+    if payment.succeeded_at:
+        days = (payment.completed_at - payment.succeeded_at).days
+        details = dict(payment.gateway_details or {})
+        details["processing_time"] = f"{days} day{'s' if days != 1 else ''}"
+        payment.gateway_details = details
+    if payment.receipt_number is None and not payment.is_test:
+        settings = load_settings(session, payment.tenant_id)
+        payment.receipt_number = take_number(session, settings, payment.tenant_id, "receipt",
+                                             now)
+    amount = payment.amount_received
+    session.add(SettlementRecord(
+        tenant_id=payment.tenant_id, gateway_configuration_id=row.id, payment_id=payment.id,
+        gateway_reference=payment.gateway_reference or payment.number,
+        payout_reference=event.payout_reference or "", amount=amount,
+        fee=payment.settled_fee or 0,
+        net=payment.settled_net if payment.settled_net is not None else amount,
+        currency=payment.currency, matched=True, settled_at=payment.completed_at))
+    return True
+
+
+def _failed(payment: Payment, event: GatewayEvent) -> bool:
+    if payment.failure_category is not None or payment.succeeded_at is not None:
+        return False  # the first failure is kept; a failure after success changes nothing
+    payment.failure_category = event.failure_category or (
+        "expired" if event.type == t.EVENT_EXPIRED else "declined")
+    payment.failure_message = event.failure_message or (
+        "The checkout expired before it was paid" if event.type == t.EVENT_EXPIRED else None)
+    payment.failure_code = event.failure_code
+    return True
+
+
+def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,
+                  status: str, reason: str, actor_name: str) -> bool:
+    """Record a refund once (by its gateway reference) and give the money back from the
+    payment: first what sits unapplied in its automatic credit note, then its allocations,
+    newest first (those receivables reopen).
+
+    :returns: whether it was new.
+    """
+    if reference and session.scalar(select(Refund.id).where(
+            Refund.payment_id == payment.id, Refund.gateway_reference == reference)):
+        return False
+    available = lifecycle.refundable(payment) - payment.refunded
+    if amount <= 0 or amount > available:
+        raise LoketError(f"refund of {amount} exceeds what payment {payment.number} can "
+                         f"still refund ({available})")
+    session.add(Refund(tenant_id=payment.tenant_id, payment_id=payment.id, amount=amount,
+                       currency=payment.currency, status=status, gateway_reference=reference,
+                       reason=reason, created_by=actor_name))
+    payment.refunded += amount
+    remaining = amount
+    for note in session.scalars(select(CreditNote).where(
+            CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True))):
+        part = min(remaining, note.amount - note.applied - note.reversed)
+        note.reversed += part
+        remaining -= part
+        if note.amount == note.applied + note.reversed:
+            note.status = "applied" if note.applied else "refunded"
+    for allocation in session.scalars(select(Allocation).where(
+            Allocation.payment_id == payment.id, Allocation.state == "posted")
+            .order_by(Allocation.id.desc())):
+        if remaining <= 0:
+            break
+        part = min(remaining, allocation.amount - allocation.reversed)
+        if part <= 0:
+            continue
+        allocation.reversed += part
+        receivable = session.get(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable.paid -= part
+        if receivable.status == "paid":
+            receivable.status = "open"
+        remaining -= part
+    return True
+
+
+def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
+    if payment.succeeded_at is None or event.amount is None:
+        return False
+    try:
+        return record_refund(session, payment, event.amount.amount, event.refund_reference,
+                             "succeeded", "reported by the gateway", "gateway")
+    except LoketError as exc:
+        raise_todo(session, payment.tenant_id, "payment.refund_mismatch",
+                   f"Payment {payment.number}: gateway reports a refund loket cannot match",
+                   detail=exc.detail, entity_type="payment", entity_id=payment.number,
+                   dedupe_key=f"refund-mismatch:{payment.id}:{event.refund_reference}")
+        return False
+
+
+def _finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
+                            payment: Payment) -> None:
+    """The test payment went through and its webhook arrived: connected. Refund it."""
+    row = session.get(GatewayConfiguration, row.id, with_for_update=True)
+    if row.test_payment_id != payment.id:
+        return
+    row.connected = True
+    row.connected_at = ctx.now()
+    config = gateways.config_value(ctx, session, row)
+    refund_id = f"{payment.number}-R"
+    response = dict(row.test_response or {})
+    try:
+        result = ctx.plugins.refund(config, RefundRequest(
+            refund_id=refund_id, payment_id=payment.number,
+            gateway_reference=payment.gateway_reference or "",
+            amount=Money(payment.amount_received, payment.currency),
+            captured=Money(payment.amount_received, payment.currency),
+            reason="requested_by_customer", details=payment.gateway_details or {}))
+    except GatewayError as exc:
+        response["refund_error"] = exc.gateway_message or exc.detail
+        raise_todo(session, payment.tenant_id, "gateway.test_refund_failed",
+                   f"Refund the {row.kind} connection test payment {payment.number} by hand",
+                   detail=exc.detail, entity_type="payment", entity_id=payment.number)
+    else:
+        response["refund"] = {"reference": result.refund_reference, "status": result.status,
+                              "raw": t.json_safe(result.raw)}
+        record_refund(session, payment, payment.amount_received, result.refund_reference,
+                      result.status, "connection test", "system")
+        payment.status = lifecycle.state_of(payment)
+    row.test_response = response
+    audit.record(session, audit.SYSTEM, "gateway.connected", "gateway", row.kind,
+                 after={"connected": True, "test_payment": payment.number},
+                 tenant_id=row.tenant_id)
+
+
+def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payment:
+    """The payer came back from the gateway.
+
+    ``cancel``: a payer who comes back without paying ends ``failed`` (abandoned) unless the
+    gateway already took the money. ``success``: if no webhook has arrived yet, ask the
+    gateway once (fetch status) and apply what it says.
+    """
+    payment = lock_payment(session, payment.id)
+    if payment.status != t.INITIATED or payment.gateway_configuration_id is None:
+        return payment
+    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    config = gateways.config_value(ctx, session, row)
+    try:
+        event = ctx.plugins.fetch_status(config, payment.number, payment.gateway_reference)
+    except GatewayError:
+        event = None
+    if event is not None and event.type != t.EVENT_PENDING:
+        apply_event(ctx, session, row, event)
+    elif result == "cancel":
+        before = snapshot(payment)
+        payment.failure_category = "abandoned"
+        payment.failure_message = "The payer left the checkout without paying"
+        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.abandoned", before)
+    return session.get(Payment, payment.id)
+
+
+def expire_overdue(ctx, session: Session, payment: Payment) -> str:
+    """Timeout sweep for one ``initiated`` payment past its expiry: ask the gateway once,
+    apply its answer, otherwise fail it (timeout). Returns the resulting state."""
+    payment = lock_payment(session, payment.id)
+    if payment.status != t.INITIATED:
+        return payment.status
+    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    try:
+        event = ctx.plugins.fetch_status(gateways.config_value(ctx, session, row),
+                                         payment.number, payment.gateway_reference)
+    except GatewayError:
+        event = None
+    if event is not None and event.type != t.EVENT_PENDING:
+        apply_event(ctx, session, row, event)
+    payment = lock_payment(session, payment.id)
+    if payment.status == t.INITIATED:
+        before = snapshot(payment)
+        payment.failure_category = "timeout"
+        payment.failure_message = "The payment was not completed in time"
+        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.timed_out", before)
+    return payment.status

@@ -1,0 +1,242 @@
+"""What every payment operation shares: numbers, posting money, state changes, invariants."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit, lifecycle
+from loket.core.db import after_commit
+from loket.core.ledger import Ledger, obligation_of
+from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
+from loket.core.money import Money
+from loket.core.numbering import next_number
+from loket.core.settings import Settings
+from loket.errors import LoketError, ValidationFailed
+from loket.types import DestinationTarget, Notification, PaymentInfo, ResolvedTarget
+
+
+class InvariantBroken(LoketError):
+    """A money invariant would break: the whole transaction is rolled back."""
+
+    status = 500
+    code = "invariant"
+    title = "Money invariant violated"
+
+
+def take_number(session: Session, settings: Settings, tenant_id: int, name: str,
+                when: dt.datetime) -> str:
+    """Take the next number of sequence ``name`` (payment, transaction, receipt, credit_note)."""
+    return next_number(session, tenant_id, name, settings["number_formats"][name], when.date())
+
+
+def lock_payment(session: Session, payment_id: int) -> Payment:
+    """Re-read a payment with a row lock (PostgreSQL) and fresh values."""
+    return session.scalars(select(Payment).where(Payment.id == payment_id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def lock_receivables(session: Session, ids) -> dict[int, Receivable]:
+    """Lock receivables in id order (a fixed order, so two writers never deadlock)."""
+    rows = session.scalars(select(Receivable).where(Receivable.id.in_(sorted(set(ids))))
+                           .order_by(Receivable.id).with_for_update()
+                           .execution_options(populate_existing=True)).all()
+    return {r.id: r for r in rows}
+
+
+def snapshot(payment: Payment) -> dict:
+    """The audit view of a payment."""
+    return {
+        "number": payment.number, "status": payment.status, "amount": payment.amount,
+        "amount_received": payment.amount_received, "refunded": payment.refunded,
+        "currency": payment.currency, "receipt_number": payment.receipt_number,
+        "settlement_status": payment.settlement_status,
+        "application_state": payment.application_state,
+        "failure_category": payment.failure_category,
+    }
+
+
+def payment_info(session: Session, payment: Payment, gateway_kind: str | None = None) -> PaymentInfo:
+    """The outbound-hook view of a payment."""
+    consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    return PaymentInfo(
+        tenant_id=payment.tenant_id, payment_id=payment.number, status=payment.status,
+        amount=Money(payment.amount_received, payment.currency),
+        account_number=consumer.account_number if consumer else None, gateway=gateway_kind,
+        failure_message=payment.failure_message,
+        details={"receipt_number": payment.receipt_number, "is_test": payment.is_test,
+                 "email": consumer.email if consumer else None,
+                 "name": consumer.name if consumer else None},
+    )
+
+
+_CONSUMER_MESSAGES = {
+    "initiated": ("Payment started", "Your payment {number} of {amount} has started."),
+    "succeeded": ("Payment successful",
+                  "Your payment {number} of {amount} was successful. It will be settled shortly."),
+    "completed": ("Payment completed",
+                  "Your payment {number} of {amount} is complete. Receipt {receipt} is ready."),
+    "posted": ("Payment received", "We received your payment {number} of {amount}. "
+                                   "Receipt {receipt}."),
+    "failed": ("Payment failed", "Your payment {number} of {amount} failed: {reason}"),
+    "refunded": ("Payment refunded", "Your payment {number} was refunded."),
+    "partially_refunded": ("Payment partly refunded", "Part of your payment {number} was "
+                                                      "refunded."),
+}
+
+
+def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, action: str,
+                  before: dict | None) -> bool:
+    """Derive the state from the payment's facts; when it changed, audit it and schedule the
+    outbound hooks (status changed, consumer notification) for after the commit.
+
+    :returns: whether the state changed.
+    """
+    old = before["status"] if before else None
+    new = lifecycle.state_of(payment)
+    payment.status = new
+    audit.record(session, actor, action, "payment", payment.number, before=before,
+                 after=snapshot(payment), tenant_id=payment.tenant_id)
+    if old == new:
+        return False
+    info = payment_info(session, payment)
+    plugins = ctx.plugins
+    after_commit(session, lambda: plugins.payment_status_changed(info, old, new))
+    template = _CONSUMER_MESSAGES.get(new)
+    if template and not payment.is_test and info.details.get("email"):
+        amount = Money(payment.amount_received, payment.currency).format()
+        body = template[1].format(number=payment.number, amount=amount,
+                                  receipt=payment.receipt_number or "",
+                                  reason=payment.failure_message or payment.failure_category)
+        note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
+                            subject=template[0], body=body,
+                            recipients=(info.details["email"],),
+                            data={"payment_id": payment.number, "status": new})
+        after_commit(session, lambda: plugins.notify(note))
+    return True
+
+
+def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: str = "",
+               entity_type: str | None = None, entity_id: str | None = None,
+               dedupe_key: str | None = None) -> Todo | None:
+    """Add a to-do for staff; with ``dedupe_key`` an identical open to-do is not repeated."""
+    if dedupe_key and session.scalar(select(Todo.id).where(Todo.dedupe_key == dedupe_key)):
+        return None
+    todo = Todo(tenant_id=tenant_id, kind=kind, title=title, detail=detail,
+                entity_type=entity_type, entity_id=entity_id, dedupe_key=dedupe_key)
+    session.add(todo)
+    return todo
+
+
+def resolve_targets(ctx, session: Session, settings: Settings, tenant_id: int,
+                    account_number: str, destination: str, values: dict) -> ResolvedTarget:
+    """Map a destination's field values through the routing table and validate them with
+    the processor (OPC VALIDATEONLY)."""
+    route = settings.route(destination)
+    processor = route["processor"]
+    ctx.plugins.require_processor(processor)
+    params = {}
+    for field, param in route.get("fields", {}).items():
+        if field not in values:
+            raise ValidationFailed(f"destination {destination!r} needs field {field!r}",
+                                   field=field)
+        params[param] = values[field]
+    target = DestinationTarget(destination=destination, processor=processor,
+                               account_number=account_number, params=params)
+    return ctx.plugins.validate_target(processor, Ledger(session, tenant_id), target)
+
+
+def post_allocations(ctx, session: Session, payment: Payment, settings: Settings,
+                     groups: list[tuple[str, list[int], int]]) -> int:
+    """Apply money through the destination processors and write the allocations.
+
+    :param groups: ``(destination, receivable ids in order, amount)`` per destination.
+    :returns: what the processors left unallocated (the caller turns it into a credit note).
+    :raises InvariantBroken: a processor allocated beyond what a receivable owes or beyond
+        the amount it was given.
+    """
+    leftover = 0
+    all_ids = [rid for _dest, ids, _amount in groups for rid in ids]
+    receivables = lock_receivables(session, all_ids)
+    consumer = session.get(Consumer, payment.consumer_id)
+    for destination, ids, amount in groups:
+        processor = settings.route(destination)["processor"]
+        obligations = tuple(obligation_of(receivables[rid]) for rid in ids
+                            if receivables[rid].status == "open")
+        target = DestinationTarget(destination=destination, processor=processor,
+                                   account_number=consumer.account_number)
+        given = Money(amount, payment.currency)
+        allocations = ctx.plugins.apply(processor, Ledger(session, payment.tenant_id),
+                                        ResolvedTarget(target, consumer.account_number,
+                                                       obligations), given) if obligations else []
+        allocated = 0
+        for allocation in allocations:
+            receivable = receivables.get(allocation.receivable_id)
+            value = allocation.amount.amount
+            if receivable is None or value < 0 or allocation.amount.currency != payment.currency:
+                raise InvariantBroken(f"processor {processor!r} allocated to an obligation it "
+                                      f"was not given")
+            if receivable.paid + value > receivable.amount:
+                raise InvariantBroken(f"processor {processor!r} would pay "
+                                      f"{receivable.reference} beyond its amount")
+            receivable.paid += value
+            if receivable.paid == receivable.amount:
+                receivable.status = "paid"
+            allocated += value
+            session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
+                                   destination=destination, amount=value, state="posted"))
+        if allocated > amount:
+            raise InvariantBroken(f"processor {processor!r} allocated more than it was given")
+        leftover += amount - allocated
+    return leftover
+
+
+def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
+                       payment: Payment, amount: int, reason: str, remarks: str,
+                       automatic: bool, now: dt.datetime) -> CreditNote:
+    """Issue a credit note against a payment (the caller has checked the amount)."""
+    note = CreditNote(
+        tenant_id=payment.tenant_id,
+        number=take_number(session, settings, payment.tenant_id, "credit_note", now),
+        payment_id=payment.id, consumer_id=payment.consumer_id, amount=amount,
+        currency=payment.currency, reason=reason, remarks=remarks, automatic=automatic,
+        status="active", created_by=actor.name, created_at=now,
+        expires_at=now + dt.timedelta(days=settings["credit_note_expiry_days"]),
+    )
+    session.add(note)
+    session.flush()
+    audit.record(session, actor, "credit_note.created", "credit_note", note.number,
+                 after={"amount": amount, "reason": reason, "payment": payment.number,
+                        "automatic": automatic}, tenant_id=payment.tenant_id)
+    return note
+
+
+def check_invariants(session: Session, payment: Payment) -> None:
+    """Check DESIGN.md's money invariants for one payment before commit.
+
+    allocations + automatic credit notes + change + passed-on fee + refunded = received
+    (once money is taken); nothing negative; a payment's credit notes never exceed it.
+    """
+    session.flush()
+    allocations = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == "posted")).all()
+    notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)).all()
+    values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
+              payment.refunded] + [a.amount - a.reversed for a in allocations] + \
+             [n.amount - n.applied - n.reversed for n in notes]
+    if any(v < 0 for v in values):
+        raise InvariantBroken(f"payment {payment.number}: a money amount would be negative")
+    if (payment.status in lifecycle.MONEY_TAKEN and payment.application_state == "applied"
+            and not payment.is_test):
+        fee = payment.fee if payment.fee_passed_on else 0
+        parts = (sum(a.amount - a.reversed for a in allocations)
+                 + sum(n.amount - n.reversed for n in notes if n.automatic)
+                 + payment.change_given + fee + payment.refunded)
+        if parts != payment.amount_received:
+            raise InvariantBroken(
+                f"payment {payment.number}: allocations, credit notes, change, fee and refunds "
+                f"({parts}) do not add up to the amount received ({payment.amount_received})")
+    if sum(n.amount for n in notes) > payment.amount_received:
+        raise InvariantBroken(f"payment {payment.number}: credit notes exceed the payment")

@@ -1,0 +1,161 @@
+"""Host data: consumers (accounts), receivables (bills, services, installments) and payment
+plans, upserted by the host through the API or ``loket import receivables FILE.csv``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.money import Money
+from loket.core.settings import load_settings
+from loket.core.tenants import consumer_by_account
+from loket.errors import NotFound, ValidationFailed
+
+KINDS = ("bill", "service", "installment")
+
+
+def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: dict) -> Consumer:
+    """Create or update a consumer by account number.
+
+    :param data: ``account_number``, ``name`` and optionally ``email``, ``phone``,
+        ``service_address``, ``person_type``.
+    """
+    for field in ("account_number", "name"):
+        if not str(data.get(field) or "").strip():
+            raise ValidationFailed(f"{field} is required", field=field)
+    consumer = session.scalar(select(Consumer).where(
+        Consumer.tenant_id == tenant_id, Consumer.account_number == data["account_number"]))
+    before = None
+    if consumer is None:
+        consumer = Consumer(tenant_id=tenant_id, account_number=data["account_number"])
+        session.add(consumer)
+    else:
+        before = {"name": consumer.name, "email": consumer.email}
+    consumer.name = data["name"].strip()
+    consumer.name_search = consumer.name.lower()
+    for field in ("email", "phone", "service_address"):
+        if field in data:
+            setattr(consumer, field, data[field])
+    consumer.person_type = data.get("person_type") or consumer.person_type or "individual"
+    session.flush()
+    audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
+                 before=before, after={"name": consumer.name, "email": consumer.email},
+                 tenant_id=tenant_id)
+    return consumer
+
+
+def _date(value, field: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a date like 2025-03-31", field=field) from None
+
+
+def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
+                      data: dict) -> Receivable:
+    """Create or update a receivable by (kind, reference).
+
+    :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
+        ``amount`` (decimal string), and optionally ``description``, ``period``,
+        ``due_date``, ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
+        for installments.
+    :raises ValidationFailed: a field is missing or wrong, or the new amount is below what
+        has already been paid.
+    """
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    if not data.get("reference"):
+        raise ValidationFailed("reference is required", field="reference")
+    currency = load_settings(session, tenant_id).currency
+    amount = Money.parse(str(data.get("amount", "")), currency, field="amount")
+    if amount.amount <= 0:
+        raise ValidationFailed("amount must be more than zero", field="amount")
+    try:
+        consumer = consumer_by_account(session, tenant_id, data.get("account_number") or "")
+    except NotFound:
+        raise ValidationFailed(f"unknown account {data.get('account_number')!r}",
+                               field="account_number") from None
+    status = data.get("status") or "open"
+    if status not in ("open", "cancelled"):
+        raise ValidationFailed("status must be open or cancelled", field="status")
+    row = session.scalar(select(Receivable).where(
+        Receivable.tenant_id == tenant_id, Receivable.kind == kind,
+        Receivable.reference == data["reference"]).with_for_update())
+    before = None
+    if row is None:
+        row = Receivable(tenant_id=tenant_id, kind=kind, reference=data["reference"], paid=0,
+                         currency=currency, consumer_id=consumer.id)
+        session.add(row)
+    else:
+        if row.consumer_id != consumer.id:
+            raise ValidationFailed(f"{kind} {data['reference']!r} belongs to another account",
+                                   field="account_number")
+        if amount.amount < row.paid:
+            raise ValidationFailed("amount cannot be below what has already been paid",
+                                   field="amount")
+        before = {"amount": row.amount, "status": row.status}
+    row.amount = amount.amount
+    row.description = data.get("description") or row.description or ""
+    row.period = data.get("period") or row.period
+    row.due_date = _date(data.get("due_date"), "due_date") or row.due_date
+    if data.get("plan"):
+        plan = session.scalar(select(PaymentPlan).where(
+            PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == data["plan"]))
+        if plan is None:
+            plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id,
+                               reference=data["plan"], currency=currency, status="active")
+            session.add(plan)
+            session.flush()
+        row.plan_id = plan.id
+        row.sequence = int(data.get("sequence") or 0) or row.sequence
+    row.status = "paid" if status == "open" and row.paid >= row.amount else status
+    session.flush()
+    audit.record(session, actor, "receivable.upserted", "receivable", f"{kind}:{row.reference}",
+                 before=before, after={"amount": row.amount, "status": row.status},
+                 tenant_id=tenant_id)
+    return row
+
+
+CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",
+               "period", "due_date", "plan", "sequence", "email", "phone", "service_address")
+
+
+def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str) -> int:
+    """Import receivables (and their consumers) from CSV with a header row of
+    :data:`CSV_COLUMNS` (only ``account_number, kind, reference, amount`` are required;
+    ``name`` is required for new accounts). All rows or none: the first bad row raises with
+    its line number.
+
+    :returns: the number of receivables imported.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"account_number", "kind", "reference", "amount"} - set(reader.fieldnames or ())
+    if missing:
+        raise ValidationFailed(f"CSV header lacks {', '.join(sorted(missing))}", field="header")
+    count = 0
+    for line, record in enumerate(reader, start=2):
+        try:
+            if record.get("name"):
+                upsert_consumer(session, actor, tenant_id,
+                                {k: record[k] for k in ("account_number", "name", "email",
+                                                        "phone", "service_address")
+                                 if record.get(k)})
+            upsert_receivable(session, actor, tenant_id, record)
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"line {line}: {exc.detail}",
+                                   errors=[{"field": f"line {line}.{e['field']}",
+                                            "message": e["message"]} for e in exc.errors]
+                                   ) from None
+        count += 1
+    return count

@@ -1,0 +1,74 @@
+"""Refunds of a payment, full or partial, by staff.
+
+Online payments are refunded through the gateway's refund hook; counter payments are
+recorded as paid back at the counter. A gateway that cannot refund online raises a to-do for
+a manual refund and nothing is recorded as refunded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loket.core import audit, gateways, idempotency, lifecycle
+from loket.core.models import GatewayConfiguration, Payment, Refund
+from loket.core.money import Money
+from loket.core.outcomes import record_refund
+from loket.core.payments import check_invariants, lock_payment, raise_todo, refresh_state, snapshot
+from loket.errors import RefundNotPossible, ValidationFailed
+from loket.types import RefundRequest
+
+
+def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, amount: str,
+                   reason: str, idempotency_key: str | None = None) -> Payment:
+    """Refund ``amount`` (decimal string) of a payment.
+
+    :raises ValidationFailed: amount not positive or above what is left to refund, or the
+        payment took no money.
+    :raises RefundNotPossible: the gateway refused or cannot refund online (a to-do is
+        raised for the manual refund; nothing is recorded as refunded).
+    """
+    row, prior = idempotency.claim(session, payment.tenant_id, f"refund:{payment.id}",
+                                   idempotency_key, {"amount": amount, "reason": reason})
+    if prior is not None:
+        return session.get(Payment, payment.id)
+    payment = lock_payment(session, payment.id)
+    if payment.status not in lifecycle.MONEY_TAKEN:
+        raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
+                               f"money to refund", field="payment")
+    value = Money.parse(amount, payment.currency, field="amount")
+    available = lifecycle.refundable(payment) - payment.refunded
+    if value.amount <= 0 or value.amount > available:
+        raise ValidationFailed(f"refund must be more than zero and at most "
+                               f"{Money(available, payment.currency).format()}", field="amount")
+    before = snapshot(payment)
+    reference = None
+    status = "succeeded"
+    if payment.gateway_configuration_id is not None:
+        config_row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+        count = session.scalar(select(func.count(Refund.id)).where(
+            Refund.payment_id == payment.id)) or 0
+        try:
+            result = ctx.plugins.refund(
+                gateways.config_value(ctx, session, config_row),
+                RefundRequest(refund_id=f"{payment.number}-R{count + 1}",
+                              payment_id=payment.number,
+                              gateway_reference=payment.gateway_reference or "",
+                              amount=value, captured=Money(available, payment.currency),
+                              reason=reason or "requested_by_customer",
+                              details=payment.gateway_details or {}))
+        except RefundNotPossible as exc:
+            # The refusal rolls this transaction back; the to-do must outlive it.
+            with ctx.transaction() as own:
+                raise_todo(own, payment.tenant_id, "payment.manual_refund",
+                           f"Refund {value.format()} of payment {payment.number} by hand",
+                           detail=exc.gateway_message or exc.detail, entity_type="payment",
+                           entity_id=payment.number)
+            raise
+        reference, status = result.refund_reference, result.status
+    record_refund(session, payment, value.amount, reference, status, reason, actor.name)
+    refresh_state(ctx, session, actor, payment, "payment.refunded", before)
+    check_invariants(session, payment)
+    if row is not None:
+        row.result = {"payment_id": payment.id}
+    return payment

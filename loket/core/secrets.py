@@ -1,0 +1,81 @@
+"""Gateway secrets at rest: Fernet encryption with key rotation, and masking for output."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from loket.errors import ConfigurationError
+
+
+class SecretBox:
+    """Encrypts and decrypts credential documents with the configured keys.
+
+    :param keys: Fernet keys (url-safe base64 of 32 bytes), newest first. The first
+        encrypts; every key decrypts, so old rows stay readable during a rotation.
+    :raises ConfigurationError: at construction when a key is missing or malformed, so
+        a bad ``LOKET_SECRET_KEY`` stops start-up instead of failing later.
+    """
+
+    def __init__(self, keys: tuple[str, ...]):
+        if not keys:
+            raise ConfigurationError("LOKET_SECRET_KEY is not set: generate one with "
+                                     "`loket keys generate`")
+        fernets = []
+        for position, key in enumerate(keys, start=1):
+            try:
+                if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                    raise ValueError("not 32 bytes")
+                fernets.append(Fernet(key.encode()))
+            except (ValueError, binascii.Error) as exc:
+                raise ConfigurationError(
+                    f"LOKET_SECRET_KEY key #{position} is malformed ({exc}); it must be "
+                    f"url-safe base64 of 32 bytes, as `loket keys generate` prints") from None
+        self._fernet = MultiFernet(fernets)
+
+    @staticmethod
+    def generate_key() -> str:
+        """Return a new random key for ``LOKET_SECRET_KEY``."""
+        return Fernet.generate_key().decode()
+
+    def encrypt(self, document: dict) -> str:
+        """Encrypt a credentials dict; returns an opaque token for the database."""
+        return self._fernet.encrypt(json.dumps(document, sort_keys=True).encode()).decode()
+
+    def decrypt(self, token: str) -> dict:
+        """Decrypt a token made by :meth:`encrypt` with any configured key."""
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken:
+            raise ConfigurationError("stored credentials cannot be decrypted with the "
+                                     "configured LOKET_SECRET_KEY keys") from None
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt ``token`` with the newest key."""
+        return self._fernet.rotate(token.encode()).decode()
+
+
+def mask(value: str) -> str:
+    """Mask a secret for display, keeping a recognisable prefix and the last 3 characters.
+
+    ``sk_live_abcdef123458sd`` -> ``sk_live_…8sd``; short values become ``…``.
+    """
+    if not value:
+        return ""
+    if len(value) <= 6:
+        return "…"
+    prefix = ""
+    for known in ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "pk_live_",
+                  "pk_test_", "BRN-", "MCH-"):
+        if value.startswith(known):
+            prefix = known
+            break
+    return f"{prefix}…{value[-3:]}"
+
+
+def masked_credentials(credentials: dict, secret_fields: tuple[str, ...]) -> dict:
+    """Return ``credentials`` with the secret fields masked (others shown as entered)."""
+    return {k: (mask(str(v)) if k in secret_fields else v) for k, v in credentials.items()}

@@ -1,0 +1,213 @@
+"""Tenant settings: one JSON document per tenant, validated by JSON Schema.
+
+Invalid settings are refused with the JSON path of each error (``$.destinations.pay-a-bill``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+from sqlalchemy.orm import Session
+
+from loket.errors import NotFound, ValidationFailed
+from loket.core.models import TenantSettings
+from loket.types import FeeRule
+
+_DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
+_ROLES_RECIPIENTS = {"type": "array", "items": {"type": "string", "format": "email"}}
+
+SETTINGS_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["currency", "timezone", "locale"],
+    "properties": {
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "timezone": {"type": "string", "minLength": 1},
+        "locale": {"type": "string", "pattern": "^[a-z]{2}(_[A-Z]{2})?$"},
+        "channels": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "default_channel": {"type": "string"},
+        "payment_methods": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "number_formats": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                name: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["format"],
+                    "properties": {
+                        "format": {"type": "string", "pattern": r"\{seq(:0\d+)?\}"},
+                        "start": {"type": "integer", "minimum": 1},
+                    },
+                }
+                for name in ("payment", "transaction", "receipt", "credit_note")
+            },
+        },
+        "credit_note_expiry_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "overpayment_threshold": _DECIMAL,
+        "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
+        "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},
+        "plan_default_after_misses": {"type": "integer", "minimum": 1},
+        "destinations": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["processor"],
+                "properties": {
+                    "processor": {"type": "string", "minLength": 1},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "fee": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "percent": _DECIMAL,
+                                "fixed": _DECIMAL,
+                                "pass_to": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                    "reconciliation": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "required": {"type": "boolean"},
+                            "timeout_days": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                },
+            },
+        },
+        "notifications": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "tenant_admins": _ROLES_RECIPIENTS,
+                "recovery_executives": _ROLES_RECIPIENTS,
+                "billing_managers": _ROLES_RECIPIENTS,
+                "email_consumers": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+DEFAULTS = {
+    "currency": "USD",
+    "timezone": "UTC",
+    "locale": "en_US",
+    "channels": ["walk-in", "online", "kiosk", "bank"],
+    "default_channel": "walk-in",
+    "payment_methods": ["cash", "card", "cheque", "bank_transfer", "online"],
+    "number_formats": {
+        "payment": {"format": "PAY-{yyyy}-{seq:06}", "start": 1},
+        "transaction": {"format": "TXN-{yyyy}-{seq:06}", "start": 1},
+        "receipt": {"format": "R-{seq}", "start": 1},
+        "credit_note": {"format": "CN-{seq}", "start": 1},
+    },
+    "credit_note_expiry_days": 365,
+    "overpayment_threshold": "500.00",
+    "notes_max_length": 500,
+    "payment_timeout_minutes": 60,
+    "plan_default_after_misses": 2,
+    "destinations": {
+        "pay-a-bill": {"processor": "bill", "fields": {"invoice": "reference"},
+                       "fee": {"card": {"percent": "0", "fixed": "0", "pass_to": []}},
+                       "reconciliation": {"required": True, "timeout_days": 2}},
+        "pay-a-service": {"processor": "service", "fields": {"service": "reference"},
+                          "reconciliation": {"required": True, "timeout_days": 2}},
+        "pay-an-installment": {"processor": "installment", "fields": {"installment": "reference"},
+                               "reconciliation": {"required": True, "timeout_days": 2}},
+        "pay-a-pay-plan": {"processor": "payplan", "fields": {"plan_id": "plan"},
+                           "reconciliation": {"required": True, "timeout_days": 2}},
+    },
+    "notifications": {"tenant_admins": [], "recovery_executives": [], "billing_managers": [],
+                      "email_consumers": True},
+}
+
+
+def validate_settings(document: dict) -> dict:
+    """Validate a settings document; return it merged over the defaults.
+
+    :raises ValidationFailed: with one ``{field, message}`` per error, ``field`` being the
+        JSON path of the offending value.
+    """
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in (document or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "destinations":
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    validator = jsonschema.Draft202012Validator(SETTINGS_SCHEMA)
+    errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ValidationFailed(
+            "settings are invalid",
+            errors=[{"field": e.json_path, "message": e.message} for e in errors],
+        )
+    if merged["default_channel"] not in merged["channels"]:
+        raise ValidationFailed("default_channel must be one of channels",
+                               field="$.default_channel")
+    return merged
+
+
+class Settings:
+    """A tenant's validated settings with typed accessors."""
+
+    def __init__(self, document: dict):
+        self.document = document
+
+    def __getitem__(self, key):
+        return self.document[key]
+
+    @property
+    def currency(self) -> str:
+        return self.document["currency"]
+
+    def route(self, destination: str) -> dict:
+        """Return the routing entry for ``destination`` or raise an error naming it."""
+        try:
+            return self.document["destinations"][destination]
+        except KeyError:
+            known = ", ".join(sorted(self.document["destinations"]))
+            raise ValidationFailed(f"unknown destination {destination!r} (configured: {known})",
+                                   field="destination") from None
+
+    def destination_for_processor(self, processor: str) -> str:
+        """Return the first destination routed to ``processor``."""
+        for name, route in self.document["destinations"].items():
+            if route["processor"] == processor:
+                return name
+        raise ValidationFailed(f"no destination is routed to processor {processor!r}",
+                               field="destination")
+
+    def fee_rule(self, destination: str, method: str) -> FeeRule | None:
+        """The fee rule for ``method`` on ``destination``, if any."""
+        rule = self.route(destination).get("fee", {}).get(method)
+        if rule is None:
+            return None
+        return FeeRule(percent=rule.get("percent", "0"), fixed=rule.get("fixed", "0"),
+                       pass_to=tuple(rule.get("pass_to", ())))
+
+
+def load_settings(session: Session, tenant_id: int) -> Settings:
+    """Read a tenant's settings (defaults filled in)."""
+    row = session.get(TenantSettings, tenant_id)
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} has no settings")
+    return Settings(validate_settings(row.document))
+
+
+def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
+    """Validate and store a tenant's settings document; returns the merged settings."""
+    merged = validate_settings(document)
+    row = session.get(TenantSettings, tenant_id)
+    if row is None:
+        session.add(TenantSettings(tenant_id=tenant_id, document=merged))
+    else:
+        row.document = merged
+    return Settings(merged)

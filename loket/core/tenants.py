@@ -1,0 +1,127 @@
+"""Tenants, API keys (stored hashed) and consumer tokens (signed, expiring, one account)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets as pysecrets
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.models import ApiKey, Consumer, Tenant
+from loket.core.settings import save_settings
+from loket.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+ROLES = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
+         "recovery_executive", "customer_executive", "consumer")
+STAFF_ROLES = ROLES[:-1]
+
+
+def create_tenant(session: Session, actor: audit.Actor, slug: str, name: str,
+                  settings: dict | None = None) -> Tenant:
+    """Create a tenant with validated settings; refuses a slug already taken."""
+    if session.scalar(select(Tenant).where(Tenant.slug == slug)):
+        raise Conflict(f"tenant {slug!r} already exists", field="slug")
+    tenant = Tenant(slug=slug, name=name)
+    session.add(tenant)
+    session.flush()
+    merged = save_settings(session, tenant.id, settings or {})
+    audit.record(session, actor, "tenant.created", "tenant", tenant.id,
+                 after={"slug": slug, "name": name, "currency": merged.currency},
+                 tenant_id=tenant.id)
+    return tenant
+
+
+def tenant_by_slug(session: Session, slug: str) -> Tenant:
+    """Return the tenant with ``slug`` or raise NotFound."""
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return tenant
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, actor: audit.Actor, tenant_id: int, role: str,
+                   name: str = "") -> str:
+    """Create an API key for a role; returns the key itself, which is never stored."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    key = f"lk_{pysecrets.token_urlsafe(32)}"
+    row = ApiKey(tenant_id=tenant_id, role=role, name=name or role, prefix=key[:10],
+                 key_hash=_hash_key(key))
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "apikey.created", "api_key", row.id,
+                 after={"role": role, "name": row.name, "prefix": row.prefix},
+                 tenant_id=tenant_id)
+    return key
+
+
+def authenticate_key(session: Session, key: str) -> ApiKey:
+    """Find the live API key row for ``key`` or raise Unauthorized."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(key)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    return row
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Signs and checks consumer tokens and signed URLs (HMAC-SHA256).
+
+    :param key: the signing key (derived from the first ``LOKET_SECRET_KEY``).
+    """
+
+    def __init__(self, key: bytes):
+        self._key = hashlib.sha256(b"loket-token:" + key).digest()
+
+    def sign(self, claims: dict) -> str:
+        """Return ``payload.signature`` for ``claims``."""
+        payload = _b64(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
+        sig = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+        return f"{payload}.{sig}"
+
+    def verify(self, token: str, now: float | None = None) -> dict:
+        """Return the claims of a valid, unexpired token or raise Unauthorized."""
+        try:
+            payload, sig = token.split(".")
+            expected = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+            if not hmac.compare_digest(sig, expected):
+                raise ValueError("bad signature")
+            claims = json.loads(_unb64(payload))
+        except (ValueError, TypeError):
+            raise Unauthorized("invalid token") from None
+        if claims.get("exp", 0) < (now if now is not None else time.time()):
+            raise Unauthorized("token expired")
+        return claims
+
+    def consumer_token(self, tenant_id: int, account_number: str, ttl_seconds: int,
+                       now: float | None = None) -> str:
+        """Issue a token that lets its bearer see and pay only ``account_number``."""
+        issued = now if now is not None else time.time()
+        return self.sign({"typ": "consumer", "tid": tenant_id, "acct": account_number,
+                          "exp": int(issued + ttl_seconds)})
+
+
+def consumer_by_account(session: Session, tenant_id: int, account_number: str) -> Consumer:
+    """Return the tenant's consumer with ``account_number`` or raise NotFound."""
+    consumer = session.scalar(select(Consumer).where(
+        Consumer.tenant_id == tenant_id, Consumer.account_number == account_number))
+    if consumer is None:
+        raise NotFound(f"no consumer with account number {account_number!r}")
+    return consumer

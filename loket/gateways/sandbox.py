@@ -1,0 +1,290 @@
+"""The built-in sandbox gateway: a real gateway plugin for demos and tests.
+
+Its hosted checkout page is served by loket itself (``/sandbox/checkout/{reference}``) with
+the buttons *Pay*, *Decline (insufficient funds)*, *Network error* and *Cancel*. Like a real
+gateway it keeps its own records (a small SQLite file, ``options["state_path"]`` or
+``{var_dir}/sandbox-gateway.sqlite3``), then sends the payment's webhook to loket signed with
+the configuration's secret (header ``Sandbox-Signature: t=<unix>,v1=<hex hmac>``) and
+redirects the payer back. Settlement comes from ``loket sandbox settle``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+
+from loket import hookimpl
+from loket.core.money import Money
+from loket.errors import CredentialsRejected, GatewayError, RefundNotPossible, WebhookRejected
+from loket.gateways import sandbox_store as store
+from loket.types import (
+    EVENT_EXPIRED,
+    EVENT_FAILED,
+    EVENT_IGNORED,
+    EVENT_PENDING,
+    EVENT_REFUNDED,
+    EVENT_SETTLED,
+    EVENT_SUCCEEDED,
+    CheckoutSession,
+    GatewayDescription,
+    GatewayEvent,
+    RefundResult,
+    SettlementLine,
+    StatusMapping,
+)
+
+LOKET_CONTRACT = "1"
+KIND = "sandbox"
+SIGNATURE_HEADER = "sandbox-signature"
+TOLERANCE_SECONDS = 300
+SECRET_PATTERN = r"^sbx_[A-Za-z0-9]{16,64}$"
+
+CREDENTIAL_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["merchant_name", "secret"],
+    "additionalProperties": False,
+    "properties": {
+        "merchant_name": {"type": "string", "minLength": 1, "maxLength": 100,
+                          "title": "Merchant name"},
+        "secret": {"type": "string", "pattern": SECRET_PATTERN, "title": "Signing secret",
+                   "description": "sbx_ followed by 16-64 letters or digits"},
+    },
+}
+
+# raw status -> (loket state, webhook status, settlement status)
+STATUS_TABLE = {
+    "open": StatusMapping("initiated", "Not Confirmed", "N/A"),
+    "paid": StatusMapping("succeeded", "In Settlement", "In Progress"),
+    "declined": StatusMapping("failed", "Failed", "N/A"),
+    "network_error": StatusMapping("failed", "Failed", "N/A"),
+    "cancelled": StatusMapping("failed", "Failed", "N/A"),
+    "expired": StatusMapping("failed", "Failed", "N/A"),
+    "refunded": StatusMapping("refunded", "Refunded", "(keep)"),
+    "settled": StatusMapping("completed", "Settled", "Success"),
+}
+
+OUTCOMES = {
+    "pay": ("paid", EVENT_SUCCEEDED, None, None, None),
+    "decline": ("declined", EVENT_FAILED, "declined", "insufficient_funds",
+                "Your card has insufficient funds."),
+    "network": ("network_error", EVENT_FAILED, "network", "network_error",
+                "The card network could not be reached. No money was taken."),
+    "cancel": ("cancelled", EVENT_FAILED, "abandoned", "cancelled",
+               "You cancelled the payment."),
+    "expire": ("expired", EVENT_EXPIRED, "expired", "expired", "The checkout expired."),
+}
+
+
+def _mine(config) -> bool:
+    return config.kind == KIND
+
+
+@hookimpl(trylast=True)
+def loket_gateway_describe():
+    """Describe the sandbox gateway (any currency, two- and zero-decimal)."""
+    return GatewayDescription(
+        kind=KIND, display_name="Sandbox (test gateway)", credential_schema=CREDENTIAL_SCHEMA,
+        secret_fields=("secret",), logo_url="/sandbox/logo.svg", currencies=(),
+        methods=("card",), statuses=tuple(STATUS_TABLE))
+
+
+@hookimpl(trylast=True)
+def loket_gateway_validate_credentials(config, credentials):
+    """Check the format, then the "live" check: a secret containing ``revoked`` is refused
+    the way a real gateway refuses a revoked key."""
+    if not _mine(config):
+        return None
+    errors = []
+    if not str(credentials.get("merchant_name") or "").strip():
+        errors.append({"field": "merchant_name", "message": "merchant name is required"})
+    if not re.match(SECRET_PATTERN, str(credentials.get("secret") or "")):
+        errors.append({"field": "secret", "message": "the secret must be sbx_ followed by "
+                                                     "16-64 letters or digits"})
+    if errors:
+        raise CredentialsRejected("Please review all the details entered above and retry to "
+                                  "connect", errors=errors)
+    if "revoked" in credentials["secret"]:
+        raise CredentialsRejected(
+            "Please review all the details entered above and retry to connect",
+            gateway_message="Invalid API key: this secret has been revoked",
+            gateway_code="revoked_key", errors=[{"field": "secret",
+                                                 "message": "the gateway refused this secret"}])
+    return {"merchant_name": credentials["merchant_name"].strip(),
+            "secret": credentials["secret"]}
+
+
+@hookimpl(trylast=True)
+def loket_gateway_handshake(config):
+    """A live check of the stored secret."""
+    if not _mine(config):
+        return None
+    if "revoked" in config.credentials.get("secret", ""):
+        raise GatewayError("the sandbox refused the stored secret",
+                           gateway_message="Invalid API key: this secret has been revoked")
+    return {"merchant_name": config.credentials.get("merchant_name")}
+
+
+@hookimpl(trylast=True)
+def loket_gateway_charge(config, request):
+    """Record the checkout (idempotent on the payment id) and return the hosted page URL."""
+    if not _mine(config):
+        return None
+    db = store.open_store(config)
+    existing = store.find_by_payment(db, config.id, request.payment_id)
+    reference = existing["reference"] if existing else f"sbx_cs_{secrets.token_hex(12)}"
+    if existing is None:
+        store.insert_checkout(db, {
+            "reference": reference, "config_id": config.id, "payment_id": request.payment_id,
+            "amount": request.amount.amount, "currency": request.amount.currency,
+            "items": json.dumps([{"description": i.description, "reference": i.reference,
+                                  "period": i.period, "amount": i.amount.amount}
+                                 for i in request.items]),
+            "return_url": request.return_url, "cancel_url": request.cancel_url,
+            "webhook_url": config.webhook_url, "secret": config.credentials["secret"],
+            "status": "open", "refunded": 0, "expires_at": request.expires_at.isoformat(),
+        })
+    base = config.options.get("loket_base_url", "http://127.0.0.1:8000").rstrip("/")
+    url = f"{base}/sandbox/checkout/{reference}"
+    return CheckoutSession(redirect_url=url, gateway_reference=reference,
+                           raw={"id": reference, "url": url, "amount": request.amount.amount,
+                                "currency": request.amount.currency, "status": "open"})
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``Sandbox-Signature`` header value for ``body``."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+def _verify(secret: str, header: str | None, body: bytes) -> None:
+    if not header:
+        raise WebhookRejected("missing Sandbox-Signature header")
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        stamp = int(parts["t"])
+    except (KeyError, ValueError):
+        raise WebhookRejected("malformed Sandbox-Signature header") from None
+    expected = sign(secret, body, stamp).split("v1=")[1]
+    if not hmac.compare_digest(expected, parts.get("v1", "")):
+        raise WebhookRejected("signature does not match the body")
+    if stamp < time.time() - TOLERANCE_SECONDS:
+        raise WebhookRejected("signature timestamp is too old")
+
+
+@hookimpl(trylast=True)
+def loket_gateway_parse_webhook(config, request):
+    """Verify the signature and normalize the sandbox's event."""
+    if not _mine(config):
+        return None
+    _verify(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
+            request.body)
+    data = json.loads(request.body)
+    return [_event(data)]
+
+
+def _event(data: dict) -> GatewayEvent:
+    amount = Money(int(data["amount"]), data["currency"]) if "amount" in data else None
+    known = {EVENT_SUCCEEDED, EVENT_FAILED, EVENT_EXPIRED, EVENT_REFUNDED, EVENT_SETTLED,
+             EVENT_PENDING}
+    return GatewayEvent(
+        event_id=data["id"], type=data["type"] if data["type"] in known else EVENT_IGNORED,
+        raw_status=data.get("status", ""), payment_id=data.get("payment_id"),
+        gateway_reference=data.get("reference"), amount=amount,
+        failure_message=data.get("failure_message"), failure_code=data.get("failure_code"),
+        failure_category=data.get("failure_category"),
+        refund_reference=data.get("refund_reference"),
+        payout_reference=data.get("payout_reference"),
+        details={k: data[k] for k in ("fee", "net", "channel") if k in data})
+
+
+@hookimpl(trylast=True)
+def loket_gateway_map_status(config, raw_status):
+    """Translate a sandbox status word (see ``STATUS_TABLE``)."""
+    if not _mine(config):
+        return None
+    return STATUS_TABLE.get(raw_status, StatusMapping(None, "Unknown", "N/A"))
+
+
+@hookimpl(trylast=True)
+def loket_gateway_fetch_status(config, payment_id, gateway_reference):
+    """Report what the sandbox knows of a checkout."""
+    if not _mine(config):
+        return None
+    db = store.open_store(config)
+    row = store.find(db, gateway_reference) if gateway_reference else None
+    row = row or store.find_by_payment(db, config.id, payment_id)
+    if row is None:
+        raise GatewayError(f"the sandbox has no checkout for payment {payment_id}")
+    status = row["status"]
+    kind = {"paid": EVENT_SUCCEEDED, "settled": EVENT_SUCCEEDED, "refunded": EVENT_SUCCEEDED,
+            "open": EVENT_PENDING, "expired": EVENT_EXPIRED}.get(status, EVENT_FAILED)
+    outcome = next((o for o in OUTCOMES.values() if o[0] == status), None)
+    return GatewayEvent(
+        event_id=f"status:{row['reference']}:{status}", type=kind, raw_status=status,
+        payment_id=row["payment_id"], gateway_reference=row["reference"],
+        amount=Money(row["amount"], row["currency"]),
+        failure_message=outcome[4] if outcome and kind == EVENT_FAILED else None,
+        failure_code=outcome[3] if outcome and kind == EVENT_FAILED else None,
+        failure_category=outcome[2] if outcome and kind == EVENT_FAILED else None)
+
+
+@hookimpl(trylast=True)
+def loket_gateway_refund(config, request):
+    """Refund a paid checkout, at most what was paid and not yet refunded (idempotent on
+    the refund id)."""
+    if not _mine(config):
+        return None
+    db = store.open_store(config)
+    row = store.find(db, request.gateway_reference)
+    if row is None or row["status"] not in ("paid", "settled", "refunded"):
+        raise RefundNotPossible("the sandbox has no paid checkout to refund",
+                                gateway_message="No such charge")
+    done = store.find_refund(db, request.refund_id)
+    if done is not None:
+        return RefundResult(refund_reference=done["reference"], status="succeeded",
+                            raw=dict(done))
+    if request.amount.amount <= 0 or request.amount.amount > row["amount"] - row["refunded"]:
+        raise RefundNotPossible(
+            f"a refund of {request.amount} is more than the {Money(row['amount'] - row['refunded'], row['currency'])} "
+            f"left to refund", gateway_message="Refund amount exceeds the charge")
+    reference = f"sbx_re_{secrets.token_hex(8)}"
+    store.add_refund(db, request.refund_id, reference, row["reference"], request.amount.amount)
+    return RefundResult(refund_reference=reference, status="succeeded",
+                        raw={"id": reference, "amount": request.amount.amount})
+
+
+@hookimpl(trylast=True)
+def loket_gateway_fetch_settlements(config, since, until):
+    """Settled checkouts in ``[since, until)`` (fee: 2.9 % + 30 minor units, like cards)."""
+    if not _mine(config):
+        return None
+    db = store.open_store(config)
+    lines = []
+    for row in store.settled_between(db, config.id, since.isoformat(), until.isoformat()):
+        amount = Money(row["amount"], row["currency"])
+        fee = Money(settlement_fee(row["amount"]), row["currency"])
+        lines.append(SettlementLine(
+            gateway_reference=row["reference"], amount=amount, fee=fee, net=amount - fee,
+            settled_at=dt.datetime.fromisoformat(row["settled_at"]),
+            payment_id=row["payment_id"], payout_reference=row["payout_reference"]))
+    return lines
+
+
+def settlement_fee(amount: int) -> int:
+    """The sandbox's fee for a settled amount (minor units): 2.9 % + 30, half-up."""
+    return (amount * 29 + 500) // 1000 + 30
+
+
+@hookimpl(trylast=True)
+def loket_register_routes():
+    """Serve the hosted checkout page."""
+    from loket.gateways.sandbox_page import SandboxCheckoutPage, SandboxLogo
+    return [("/sandbox/checkout/{reference}", SandboxCheckoutPage()),
+            ("/sandbox/logo.svg", SandboxLogo())]

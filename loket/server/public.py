@@ -1,0 +1,85 @@
+"""Endpoints without an API key: health, gateway webhooks and the payer's return."""
+
+from __future__ import annotations
+
+import falcon
+from sqlalchemy import text
+
+from loket.core import checkout, inbox, outcomes
+from loket.core.lifecycle import DISPLAY
+
+
+class Health:
+    """``GET /health``: database reachable, plugins loaded (broken ones named)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def on_get(self, req, resp):
+        """Report health; 503 when the database cannot be reached."""
+        try:
+            with self.ctx.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+            database = f"unreachable: {type(exc).__name__}"
+        resp.media = {"status": "ok" if database == "ok" else "degraded", "database": database,
+                      "gateways": sorted(self.ctx.plugins.gateways),
+                      "destinations": sorted(self.ctx.plugins.destinations),
+                      "broken_plugins": self.ctx.plugins.broken}
+        resp.status = falcon.HTTP_200 if database == "ok" else falcon.HTTP_503
+
+
+class Webhook:
+    """``POST /v1/webhooks/{gateway}/{token}``: the raw body is stored before we answer."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def on_post(self, req, resp, gateway, token):
+        """Store, verify, deduplicate, apply; 2xx only once the events are stored."""
+        limit = self.ctx.config.max_body_bytes
+        body = req.bounded_stream.read(limit + 1)
+        receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path)
+        resp.status = falcon.code_to_http_status(receipt.status)
+        resp.media = receipt.body
+
+
+RESULT_TEXT = {
+    "succeeded": "Payment successful. Thank you — your bills are updated.",
+    "completed": "Payment completed. Your receipt is ready.",
+    "initiated": "We are waiting for the gateway to confirm your payment. This page will "
+                 "show the result shortly.",
+    "failed": "Payment failed.",
+}
+
+
+class PaymentReturn:
+    """``GET /v1/return/{number}?result=success|cancel``: where the gateway sends the payer
+    back. Returns a clear result (JSON, or the host's page through ``redirect``)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def on_get(self, req, resp, number):
+        """Settle what the return tells us, then show the payment's state."""
+        result = req.get_param("result") or "success"
+        if result not in ("success", "cancel"):
+            raise falcon.HTTPBadRequest(title="Invalid result", description="result must be "
+                                                                           "success or cancel")
+        with self.ctx.transaction() as session:
+            payment = checkout.payment_for_return(session, None, number)
+            payment = outcomes.handle_return(self.ctx, session, payment, result)
+            message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
+            if payment.status == "failed":
+                message = f"Payment failed: {payment.failure_message or payment.failure_category}."
+            resp.media = {"payment_id": payment.number, "status": payment.status,
+                          "display_status": DISPLAY.get(payment.status), "message": message,
+                          "can_retry": payment.status == "failed"}
+
+
+def add_routes(app, ctx) -> None:
+    """Mount the public endpoints."""
+    app.add_route("/health", Health(ctx))
+    app.add_route("/v1/webhooks/{gateway}/{token}", Webhook(ctx))
+    app.add_route("/v1/return/{number}", PaymentReturn(ctx))
