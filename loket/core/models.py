@@ -21,13 +21,33 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware UTC datetime on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("loket stores aware datetimes only")
+        return value.astimezone(dt.timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
 intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
 money = Annotated[int, mapped_column(BigInteger, nullable=False, default=0)]
-timestamp = Annotated[dt.datetime, mapped_column(DateTime(timezone=True))]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
 currency = Annotated[str, mapped_column(String(3), nullable=False)]
 tenant_fk = Annotated[int, mapped_column(ForeignKey("tenants.id"), nullable=False, index=True)]
 

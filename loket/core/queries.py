@@ -1,0 +1,445 @@
+"""Read-side helpers for the REST API: search, lists with filters and pages, account
+balances, the amount analysis of a payment and the KPIs of a tenant.
+
+Nothing here writes. Every function takes the caller's session and a tenant id, so one
+tenant never sees another's rows. Searches are case-insensitive and partial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import attrs
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from loket.core import lifecycle
+from loket.core.models import (
+    Allocation,
+    AuditEntry,
+    Consumer,
+    CreditNote,
+    CreditNoteApplication,
+    GatewayEventRow,
+    Payment,
+    Receivable,
+    Refund,
+    Todo,
+)
+from loket.core.money import Money
+from loket.core.settings import load_settings
+from loket.errors import NotFound, ValidationFailed
+
+
+@attrs.frozen
+class Page:
+    """One page of a list: the rows, the total matching rows, the page number and size."""
+
+    items: list
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def next_page(self) -> int | None:
+        """The next page number, or ``None`` on the last page."""
+        return self.page + 1 if self.page * self.limit < self.total else None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(column, text: str):
+    return func.lower(column).like(_like(text), escape="\\")
+
+
+def _paginate(session: Session, query, order, page: int, limit: int) -> Page:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.scalars(query.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
+    return Page(items=list(rows), total=total or 0, page=page, limit=limit)
+
+
+def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC start and end of ``day`` in the tenant's time zone."""
+    zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
+    start = dt.datetime.combine(day, dt.time(), zone)
+    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(
+        dt.timezone.utc)
+
+
+def local_today(session: Session, tenant_id: int, now: dt.datetime) -> dt.date:
+    """Today's date in the tenant's time zone."""
+    return now.astimezone(ZoneInfo(load_settings(session, tenant_id)["timezone"])).date()
+
+
+def _date_range(session, tenant_id, column, date_from: dt.date | None,
+                date_to: dt.date | None) -> list:
+    conditions = []
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed("date_from must not be after date_to", field="date_from")
+    if date_from:
+        conditions.append(column >= day_bounds(session, tenant_id, date_from)[0])
+    if date_to:
+        conditions.append(column < day_bounds(session, tenant_id, date_to)[1])
+    return conditions
+
+
+# --- consumers -----------------------------------------------------------------------------
+
+def search_consumers(session: Session, tenant_id: int, q: str | None, page: int = 1,
+                     limit: int = 20) -> Page:
+    """Consumers whose name, account number, email or phone contains ``q``, by name."""
+    query = select(Consumer).where(Consumer.tenant_id == tenant_id)
+    if q:
+        query = query.where(or_(_contains(Consumer.name, q),
+                                _contains(Consumer.account_number, q),
+                                _contains(Consumer.email, q), _contains(Consumer.phone, q)))
+    return _paginate(session, query, (Consumer.name_search, Consumer.id), page, limit)
+
+
+def consumer(session: Session, tenant_id: int, account_number: str) -> Consumer:
+    """The tenant's consumer with ``account_number`` or NotFound."""
+    row = session.scalar(select(Consumer).where(Consumer.tenant_id == tenant_id,
+                                                Consumer.account_number == account_number))
+    if row is None:
+        raise NotFound(f"no consumer with account number {account_number!r}")
+    return row
+
+
+def balance(session: Session, consumer_row: Consumer) -> int:
+    """What the account owes now (open receivables less paid), minor units."""
+    return session.scalar(select(func.coalesce(func.sum(Receivable.amount - Receivable.paid), 0))
+                          .where(Receivable.consumer_id == consumer_row.id,
+                                 Receivable.status == "open")) or 0
+
+
+def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime) -> int:
+    """Unused credit on the account's active, unexpired credit notes, minor units."""
+    return session.scalar(select(func.coalesce(func.sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed), 0)).where(
+        CreditNote.consumer_id == consumer_row.id, CreditNote.status == "active",
+        CreditNote.expires_at > now)) or 0
+
+
+ITEM_FILTERS = {"all": ("bill", "service", "installment"), "bills": ("bill",),
+                "services": ("service",), "installments": ("installment",)}
+
+
+def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: str = "all",
+          open_only: bool = True) -> list[Receivable]:
+    """The account's receivables (``kind``: all, bills, services, installments), searched
+    by reference, description or period; oldest due first."""
+    query = select(Receivable).where(Receivable.consumer_id == consumer_row.id,
+                                     Receivable.kind.in_(ITEM_FILTERS[kind]))
+    if open_only:
+        query = query.where(Receivable.status == "open", Receivable.amount > Receivable.paid)
+    if q:
+        query = query.where(or_(_contains(Receivable.reference, q),
+                                _contains(Receivable.description, q),
+                                _contains(Receivable.period, q)))
+    return list(session.scalars(query.order_by(Receivable.due_date.is_(None),
+                                               Receivable.due_date, Receivable.id)))
+
+
+# --- payments ------------------------------------------------------------------------------
+
+@attrs.frozen
+class PaymentFilters:
+    """The staff payments list's search box and filters (all optional)."""
+
+    q: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    method: str | None = None
+    status: str | None = None
+    payment_type: str | None = None
+    channel: str | None = None
+    account_number: str | None = None
+    include_tests: bool = False
+
+
+def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, page: int = 1,
+                  limit: int = 20, newest_first: bool = True) -> Page:
+    """Payments matching the filters; ``q`` matches the consumer's name or account number,
+    the payment, transaction or receipt number (case-insensitive, partial)."""
+    query = (select(Payment).outerjoin(Consumer, Consumer.id == Payment.consumer_id)
+             .where(Payment.tenant_id == tenant_id))
+    if not filters.include_tests:
+        query = query.where(Payment.is_test.is_(False))
+    if filters.q:
+        q = filters.q.strip()
+        query = query.where(or_(_contains(Consumer.name, q), _contains(Consumer.account_number, q),
+                                _contains(Payment.number, q),
+                                _contains(Payment.receipt_number, q),
+                                _contains(Payment.transaction_number, q)))
+    for column, value in ((Payment.method, filters.method), (Payment.status, filters.status),
+                          (Payment.payment_type, filters.payment_type),
+                          (Payment.channel, filters.channel),
+                          (Consumer.account_number, filters.account_number)):
+        if value:
+            query = query.where(column == value)
+    query = query.where(*_date_range(session, tenant_id, Payment.created_at, filters.date_from,
+                                     filters.date_to))
+    order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
+        Payment.created_at, Payment.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def payment(session: Session, tenant_id: int, number: str,
+            consumer_id: int | None = None) -> Payment:
+    """A payment by number, of this tenant (and of this consumer when given), or NotFound."""
+    query = select(Payment).where(Payment.tenant_id == tenant_id, Payment.number == number)
+    if consumer_id is not None:
+        query = query.where(Payment.consumer_id == consumer_id)
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"no payment {number!r}")
+    return row
+
+
+def allocations(session: Session, payment_row: Payment) -> list[tuple[Allocation, Receivable]]:
+    """The payment's allocations with their receivables, in order."""
+    return list(session.execute(select(Allocation, Receivable).join(
+        Receivable, Receivable.id == Allocation.receivable_id).where(
+        Allocation.payment_id == payment_row.id).order_by(Allocation.id)).tuples())
+
+
+def refunds(session: Session, payment_row: Payment) -> list[Refund]:
+    """The payment's refunds, oldest first."""
+    return list(session.scalars(select(Refund).where(Refund.payment_id == payment_row.id)
+                                .order_by(Refund.id)))
+
+
+def credit_notes_of(session: Session, payment_row: Payment) -> list[CreditNote]:
+    """Credit notes issued from a payment."""
+    return list(session.scalars(select(CreditNote).where(
+        CreditNote.payment_id == payment_row.id).order_by(CreditNote.id)))
+
+
+def amount_analysis(session: Session, payment_row: Payment) -> dict:
+    """Exact, over paid or under paid: what was received against what the chosen items owed.
+
+    ``applied`` is received less change (and a passed-on fee); ``allocated`` went to the
+    items, ``credited`` became an automatic credit note (over paid), ``still_owed`` is what
+    the items the payment went to still owe now (under paid).
+    """
+    currency = payment_row.currency
+    fee = payment_row.fee if payment_row.fee_passed_on else 0
+    applied = payment_row.amount_received - payment_row.change_given - fee
+    pairs = allocations(session, payment_row)
+    posted = [(a, r) for a, r in pairs if a.state == "posted"]
+    shown = posted or [(a, r) for a, r in pairs if a.state == "intended"]
+    allocated = sum(a.amount for a, _ in shown)
+    credited = sum(n.amount for n in credit_notes_of(session, payment_row) if n.automatic)
+    owed = sum(r.amount - r.paid for r in {r.id: r for _, r in posted}.values()
+               if r.status == "open")
+    if payment_row.status not in lifecycle.MONEY_TAKEN:
+        verdict = "pending" if payment_row.status == "initiated" else "none"
+    elif credited:
+        verdict = "over_paid"
+    elif owed:
+        verdict = "under_paid"
+    else:
+        verdict = "exact"
+
+    def m(value: int) -> dict:
+        return Money(value, currency).to_json()
+
+    return {"result": verdict, "amount_due": m(payment_row.amount),
+            "amount_received": m(payment_row.amount_received),
+            "change_given": m(payment_row.change_given), "fee": m(payment_row.fee),
+            "applied": m(applied), "allocated": m(allocated), "credited": m(credited),
+            "still_owed": m(owed), "refunded": m(payment_row.refunded)}
+
+
+# --- credit notes --------------------------------------------------------------------------
+
+@attrs.frozen
+class CreditNoteFilters:
+    """The credit notes list's search box and filters (all optional).
+
+    ``period``: today, week, month (calendar, tenant time zone) or custom with
+    ``date_from``/``date_to``; ``remaining``: full (unused), partial, fully_used.
+    """
+
+    q: str | None = None
+    status: str | None = None
+    period: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    reasons: tuple[str, ...] = ()
+    account_number: str | None = None
+    remaining: str | None = None
+    receipt: str | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+
+
+def note_status(note: CreditNote, now: dt.datetime) -> str:
+    """The status people see: an active note past its expiry shows as expired."""
+    expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
+        tzinfo=dt.timezone.utc)
+    return "expired" if note.status == "active" and expires <= now else note.status
+
+
+def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
+                      now: dt.datetime, page: int = 1, limit: int = 20,
+                      newest_first: bool = True) -> Page:
+    """Credit notes matching the filters; ``q`` matches the note number, the consumer's
+    name or account and the linked payment's receipt or number."""
+    query = (select(CreditNote).join(Consumer, Consumer.id == CreditNote.consumer_id)
+             .join(Payment, Payment.id == CreditNote.payment_id)
+             .where(CreditNote.tenant_id == tenant_id))
+    if filters.q:
+        q = filters.q.strip()
+        query = query.where(or_(_contains(CreditNote.number, q), _contains(Consumer.name, q),
+                                _contains(Consumer.account_number, q),
+                                _contains(Payment.receipt_number, q),
+                                _contains(Payment.number, q)))
+    if filters.status == "expired":
+        query = query.where(or_(CreditNote.status == "expired", and_(
+            CreditNote.status == "active", CreditNote.expires_at <= now)))
+    elif filters.status == "active":
+        query = query.where(CreditNote.status == "active", CreditNote.expires_at > now)
+    elif filters.status:
+        query = query.where(CreditNote.status == filters.status)
+    date_from, date_to = filters.date_from, filters.date_to
+    if filters.period in ("today", "week", "month"):
+        today = local_today(session, tenant_id, now)
+        date_to = today
+        date_from = {"today": today, "week": today - dt.timedelta(days=today.weekday()),
+                     "month": today.replace(day=1)}[filters.period]
+    query = query.where(*_date_range(session, tenant_id, CreditNote.created_at, date_from,
+                                     date_to))
+    if filters.reasons:
+        query = query.where(CreditNote.reason.in_(filters.reasons))
+    if filters.account_number:
+        query = query.where(Consumer.account_number == filters.account_number)
+    if filters.receipt:
+        query = query.where(or_(Payment.receipt_number == filters.receipt,
+                                Payment.number == filters.receipt))
+    used = CreditNote.applied
+    if filters.remaining == "full":
+        query = query.where(used == 0)
+    elif filters.remaining == "partial":
+        query = query.where(used > 0, used + CreditNote.reversed < CreditNote.amount)
+    elif filters.remaining == "fully_used":
+        query = query.where(used > 0, used + CreditNote.reversed >= CreditNote.amount)
+    if filters.amount_min is not None:
+        query = query.where(CreditNote.amount >= filters.amount_min)
+    if filters.amount_max is not None:
+        query = query.where(CreditNote.amount <= filters.amount_max)
+    order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
+        CreditNote.created_at, CreditNote.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def credit_note(session: Session, tenant_id: int, number: str) -> CreditNote:
+    """A credit note by number, of this tenant, or NotFound."""
+    row = session.scalar(select(CreditNote).where(CreditNote.tenant_id == tenant_id,
+                                                  CreditNote.number == number))
+    if row is None:
+        raise NotFound(f"no credit note {number!r}")
+    return row
+
+
+def applications(session: Session, note: CreditNote) -> list[tuple[CreditNoteApplication,
+                                                                    Receivable]]:
+    """Where a credit note was applied, oldest first."""
+    return list(session.execute(select(CreditNoteApplication, Receivable).join(
+        Receivable, Receivable.id == CreditNoteApplication.receivable_id).where(
+        CreditNoteApplication.credit_note_id == note.id).order_by(
+        CreditNoteApplication.id)).tuples())
+
+
+# --- to-dos, audit, webhook events ---------------------------------------------------------
+
+def list_todos(session: Session, tenant_id: int, status: str | None, page: int = 1,
+               limit: int = 20) -> Page:
+    """The exceptions worklist, newest first."""
+    query = select(Todo).where(Todo.tenant_id == tenant_id)
+    if status:
+        query = query.where(Todo.status == status)
+    return _paginate(session, query, (Todo.created_at.desc(), Todo.id.desc()), page, limit)
+
+
+def todo(session: Session, tenant_id: int, todo_id: int) -> Todo:
+    """A to-do of this tenant, or NotFound."""
+    row = session.get(Todo, todo_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no to-do {todo_id}")
+    return row
+
+
+def audit_of(session: Session, tenant_id: int, entity_type: str, entity_id: str,
+             page: int = 1, limit: int = 50) -> Page:
+    """The audit trail of one entity, oldest first."""
+    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
+                                     AuditEntry.entity_type == entity_type,
+                                     AuditEntry.entity_id == entity_id)
+    return _paginate(session, query, (AuditEntry.id,), page, limit)
+
+
+def list_gateway_events(session: Session, tenant_id: int, status: str | None, page: int = 1,
+                        limit: int = 20) -> Page:
+    """Stored gateway events (webhooks), newest first."""
+    query = select(GatewayEventRow).where(GatewayEventRow.tenant_id == tenant_id)
+    if status:
+        query = query.where(GatewayEventRow.status == status)
+    return _paginate(session, query, (GatewayEventRow.id.desc(),), page, limit)
+
+
+def gateway_event(session: Session, tenant_id: int, event_row_id: int) -> GatewayEventRow:
+    """A stored gateway event of this tenant, or NotFound."""
+    row = session.get(GatewayEventRow, event_row_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no gateway event {event_row_id}")
+    return row
+
+
+# --- KPIs ----------------------------------------------------------------------------------
+
+def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
+    """The dashboard figures (minor units): collected today and this month (net of change
+    and refunds) in all and by channel and method, payment counts by status, the
+    outstanding total, unused credit and open to-dos."""
+    currency = load_settings(session, tenant_id).currency
+    today = local_today(session, tenant_id, now)
+    day_start = day_bounds(session, tenant_id, today)[0]
+    month_start = day_bounds(session, tenant_id, today.replace(day=1))[0]
+    net = Payment.amount_received - Payment.change_given - Payment.refunded
+    taken = and_(Payment.tenant_id == tenant_id, Payment.is_test.is_(False),
+                 Payment.status.in_(lifecycle.MONEY_TAKEN))
+
+    def collected(since: dt.datetime) -> dict:
+        when = func.coalesce(Payment.paid_at, Payment.created_at)
+        total = session.scalar(select(func.coalesce(func.sum(net), 0)).where(
+            taken, when >= since)) or 0
+        out = {"total": Money(int(total), currency).to_json()}
+        for name, column in (("by_channel", Payment.channel), ("by_method", Payment.method)):
+            rows = session.execute(select(column, func.sum(net)).where(taken, when >= since)
+                                   .group_by(column).order_by(column)).all()
+            out[name] = {key: Money(int(value or 0), currency).to_json() for key, value in rows}
+        return out
+
+    counts = dict(session.execute(select(Payment.status, func.count(Payment.id)).where(
+        Payment.tenant_id == tenant_id, Payment.is_test.is_(False)).group_by(
+        Payment.status)).all())
+    outstanding = session.scalar(select(func.coalesce(func.sum(
+        Receivable.amount - Receivable.paid), 0)).where(
+        Receivable.tenant_id == tenant_id, Receivable.status == "open")) or 0
+    credit = session.scalar(select(func.coalesce(func.sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed), 0)).where(
+        CreditNote.tenant_id == tenant_id, CreditNote.status == "active",
+        CreditNote.expires_at > now)) or 0
+    todos = session.scalar(select(func.count(Todo.id)).where(
+        Todo.tenant_id == tenant_id, Todo.status == "open")) or 0
+    return {"currency": currency, "date": today.isoformat(),
+            "collected_today": collected(day_start), "collected_this_month": collected(month_start),
+            "payments_by_status": {s: int(counts.get(s, 0)) for s in sorted(
+                set(lifecycle.DISPLAY) | set(counts))},
+            "outstanding": Money(int(outstanding), currency).to_json(),
+            "unused_credit": Money(int(credit), currency).to_json(), "open_todos": int(todos)}

@@ -1,0 +1,111 @@
+"""Staff actions on existing payments and to-dos: verify an online payment with its gateway,
+edit notes, cancel a posted counter payment, resolve a to-do. Each writes its audit row.
+
+Who may do what is the server's role matrix; these functions only keep the data right.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket import types as t
+from loket.core import audit, gateways, lifecycle, outcomes
+from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
+from loket.core.payments import check_invariants, lock_payment, refresh_state, snapshot
+from loket.core.settings import load_settings
+from loket.errors import ValidationFailed
+
+
+def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) -> Payment:
+    """Ask the gateway for an online payment's status, apply what it says, and mark the
+    payment ``verified`` when the gateway confirms the money was taken.
+
+    :raises ValidationFailed: a counter payment (already verified when posted).
+    :raises GatewayError: the gateway could not be asked (nothing changes).
+    """
+    if payment.gateway_configuration_id is None:
+        raise ValidationFailed(f"payment {payment.number} was posted at a counter and is "
+                               "already verified", field="payment")
+    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    event = ctx.plugins.fetch_status(gateways.config_value(ctx, session, row), payment.number,
+                                     payment.gateway_reference)
+    if event is not None and event.type != t.EVENT_PENDING:
+        outcomes.apply_event(ctx, session, row, event)
+    payment = lock_payment(session, payment.id)
+    details = dict(payment.gateway_details or {})
+    details["verified_status"] = getattr(event, "raw_status", None) or (
+        event.type if event else "unknown")
+    payment.gateway_details = details
+    before = {"verification": payment.verification}
+    if payment.status in lifecycle.MONEY_TAKEN:
+        payment.verification = "verified"
+    audit.record(session, actor, "payment.verified", "payment", payment.number, before=before,
+                 after={"verification": payment.verification, "status": payment.status,
+                        "gateway_status": details["verified_status"]},
+                 tenant_id=payment.tenant_id)
+    return payment
+
+
+def edit_notes(session: Session, actor: audit.Actor, payment: Payment, notes: str) -> Payment:
+    """Replace a payment's notes (limited by the tenant's ``notes_max_length``)."""
+    limit = load_settings(session, payment.tenant_id)["notes_max_length"]
+    if len(notes) > limit:
+        raise ValidationFailed(f"notes are limited to {limit} characters", field="notes")
+    before = {"notes": payment.notes}
+    payment.notes = notes
+    audit.record(session, actor, "payment.notes_edited", "payment", payment.number,
+                 before=before, after={"notes": notes}, tenant_id=payment.tenant_id)
+    return payment
+
+
+def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
+                  reason: str) -> Payment:
+    """Void a counter payment recorded in error: its allocations are reversed (the items
+    reopen) and its unused automatic credit note is voided.
+
+    :raises ValidationFailed: not a posted counter payment, or its credit note was used.
+    """
+    payment = lock_payment(session, payment.id)
+    if payment.status != t.POSTED:
+        raise ValidationFailed(f"only posted counter payments can be cancelled; payment "
+                               f"{payment.number} is {payment.status}", field="payment")
+    notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)
+                            .with_for_update()).all()
+    if any(n.applied for n in notes):
+        raise ValidationFailed("a credit note of this payment was already applied; cancel "
+                               "that first", field="payment")
+    before = snapshot(payment)
+    for note in notes:
+        note.status = "cancelled"
+        note.reversed = note.amount
+    for allocation in session.scalars(select(Allocation).where(
+            Allocation.payment_id == payment.id, Allocation.state == "posted")):
+        part = allocation.amount - allocation.reversed
+        receivable = session.get(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable.paid -= part
+        if receivable.status == "paid":
+            receivable.status = "open"
+        allocation.reversed = allocation.amount
+        allocation.state = "void"
+    payment.cancelled_at = ctx.now()
+    payment.notes = (payment.notes + "\n" if payment.notes else "") + f"Cancelled: {reason}"
+    refresh_state(ctx, session, actor, payment, "payment.cancelled", before)
+    check_invariants(session, payment)
+    return payment
+
+
+def resolve_todo(ctx, session: Session, actor: audit.Actor, todo: Todo,
+                 resolution: str) -> Todo:
+    """Close a to-do with what was done about it."""
+    if todo.status != "open":
+        raise ValidationFailed("this to-do is already resolved", field="todo")
+    todo.status = "resolved"
+    todo.resolution = resolution
+    todo.resolved_by = actor.name
+    todo.resolved_at = ctx.now()
+    audit.record(session, actor, "todo.resolved", "todo", todo.id, before={"status": "open"},
+                 after={"status": "resolved", "resolution": resolution},
+                 tenant_id=todo.tenant_id)
+    return todo
+

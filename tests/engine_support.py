@@ -1,0 +1,65 @@
+"""Helpers for driving the engine through the sandbox gateway, as a gateway would."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from loket.core import audit, checkout, gateways, inbox
+from loket.core.models import GatewayConfiguration, Payment, Receivable
+from loket.gateways import sandbox_page, sandbox_store
+
+ADMIN = audit.Actor("admin", "tenant_admin")
+CONSUMER = audit.Actor("WU-10001", "consumer", account_number="WU-10001")
+CREDENTIALS = {"merchant_name": "Test Water", "secret": "sbx_test0123456789abcdef"}
+
+
+def deliver(ctx, webhook) -> inbox.Receipt:
+    """Hand a sandbox webhook to loket's inbox exactly as the HTTP endpoint does."""
+    request = webhook.as_request()
+    kind, token = request.path.rstrip("/").split("/")[-2:]
+    return inbox.receive(ctx, kind, token, request.body, dict(request.headers), request.path)
+
+
+def store(ctx):
+    """The sandbox gateway's own records for this test."""
+    return sandbox_store.open_path(sandbox_store.store_path({"var_dir": str(ctx.config.var_dir)}))
+
+
+def connect_sandbox(ctx, tenant_id: int) -> GatewayConfiguration:
+    """Activate, configure and connect the sandbox (its test payment paid and refunded)."""
+    with ctx.transaction() as session:
+        gateways.set_active(ctx, session, ADMIN, tenant_id, "sandbox", True)
+        gateways.save_credentials(ctx, session, ADMIN, tenant_id, "sandbox", CREDENTIALS)
+        payment = gateways.connect(ctx, session, ADMIN, tenant_id, "sandbox")
+    webhook, _ = sandbox_page.payer_acts(store(ctx), payment.gateway_reference, "pay")
+    assert deliver(ctx, webhook).status == 200
+    with ctx.transaction() as session:
+        return gateways.get_row(session, tenant_id, "sandbox")
+
+
+def start(ctx, tenant_id, items, account="WU-10001", key=None, method="card") -> Payment:
+    """A consumer starts a checkout of ``items`` [(kind, reference)]."""
+    with ctx.transaction() as session:
+        return checkout.start_checkout(
+            ctx, session, audit.Actor(account, "consumer", account_number=account), tenant_id,
+            account, "sandbox", [{"kind": k, "reference": r} for k, r in items],
+            method=method, idempotency_key=key)
+
+
+def payer(ctx, payment: Payment, outcome: str):
+    """The payer acts on the sandbox page; returns the webhook (not yet delivered)."""
+    webhook, _ = sandbox_page.payer_acts(store(ctx), payment.gateway_reference, outcome)
+    return webhook
+
+
+def reload(ctx, payment: Payment) -> Payment:
+    with ctx.transaction() as session:
+        return session.get(Payment, payment.id)
+
+
+def outstanding(ctx, tenant_id, *references) -> int:
+    """What the receivables still owe, in minor units."""
+    with ctx.transaction() as session:
+        rows = session.scalars(select(Receivable).where(Receivable.tenant_id == tenant_id,
+                                                        Receivable.reference.in_(references)))
+        return sum(r.amount - r.paid for r in rows)
