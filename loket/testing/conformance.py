@@ -11,8 +11,6 @@ Every failure message names what the gateway author must fix.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-import weakref
 from urllib.parse import urlsplit
 
 import attrs
@@ -21,8 +19,7 @@ import pytest
 from loket import types
 from loket.core.money import Money
 from loket.errors import CredentialsRejected, RefundNotPossible, WebhookRejected
-from loket.plugins import Plugins
-from loket.testing.harness import GatewayHarness
+from loket.testing.kit import Kit, check_payment_event, expect, fail
 
 GATEWAY_HOOKS = (
     "loket_gateway_validate_credentials", "loket_gateway_handshake", "loket_gateway_charge",
@@ -35,159 +32,6 @@ INTERNAL_STATES = (
     types.REFUNDED, types.PARTIALLY_REFUNDED, types.CANCELLED,
 )
 REFUND_STATUSES = ("succeeded", "pending", "failed")
-
-
-def _fail(message: str):
-    """Fail the current test with ``message`` only: it already says what to fix."""
-    pytest.fail(message, pytrace=False)
-
-
-def _expect(exc_type, call, message: str):
-    """Run ``call``; return the ``exc_type`` it raises, fail with ``message`` if it returns.
-
-    Any other exception propagates unchanged, so a stub's ``NotImplementedError`` tells the
-    author what to write next.
-    """
-    try:
-        call()
-    except exc_type as exc:
-        return exc
-    _fail(message)
-
-
-_PLUGINS: "weakref.WeakKeyDictionary[GatewayHarness, Plugins]" = weakref.WeakKeyDictionary()
-
-
-def _plugins_for(harness: GatewayHarness) -> Plugins:
-    """Load the plugins once per harness instance (loading every entry point costs ~15 ms)."""
-    if harness not in _PLUGINS:
-        _PLUGINS[harness] = Plugins(extra=tuple(harness.extra_plugins))
-    return _PLUGINS[harness]
-
-
-class Kit:
-    """What one contract test works with: the harness, the plugins and a few flows."""
-
-    def __init__(self, harness: GatewayHarness):
-        if not isinstance(harness, GatewayHarness):
-            _fail("the loket_gateway_harness fixture must return an instance of a subclass of "
-                  f"loket.testing.GatewayHarness, not {type(harness).__name__}")
-        if not harness.kind:
-            _fail(f"{type(harness).__name__}.kind is empty: set it to the kind your "
-                  "loket_gateway_describe hook returns")
-        self.harness = harness
-        self.kind = harness.kind
-        self.plugins = _plugins_for(harness)
-        if self.kind not in self.plugins.gateways:
-            broken = "; ".join(f"{n}: {e}" for n, e in self.plugins.broken.items())
-            _fail(f"no installed plugin describes gateway kind {self.kind!r} (installed: "
-                  f"{', '.join(sorted(self.plugins.gateways)) or 'none'}). Check the "
-                  "'loket' entry point in your setup.cfg, reinstall the package "
-                  "(pip install -e .), and return a GatewayDescription with this kind from "
-                  "loket_gateway_describe." + (f" Plugins that failed to load: {broken}"
-                                               if broken else ""))
-        self.description = self.plugins.gateway(self.kind)
-
-    # -- configuration and amounts ----------------------------------------------------
-
-    def config(self, currency: str | None = None) -> types.GatewayConfig:
-        """A working configuration from the harness, checked for what the kit needs."""
-        currency = currency or self.harness.two_decimal_currency
-        config = self.harness.make_config(currency)
-        name = type(self.harness).__name__
-        if not isinstance(config, types.GatewayConfig):
-            _fail(f"{name}.make_config must return a loket.plugin_api.GatewayConfig")
-        if config.kind != self.kind:
-            _fail(f"{name}.make_config returned kind {config.kind!r}; expected {self.kind!r}")
-        if config.currency != currency:
-            _fail(f"{name}.make_config({currency!r}) returned currency {config.currency!r}")
-        if not config.webhook_url.startswith(("http://", "https://")) or not config.webhook_path:
-            _fail(f"{name}.make_config must set webhook_url (absolute) and webhook_path")
-        return config
-
-    def amounts(self, currency: str) -> list[int]:
-        """The round-trip amounts for ``currency`` (minor units), each at least the minimum."""
-        try:
-            amounts = list(self.harness.round_trip_amounts[currency])
-        except KeyError:
-            _fail(f"{type(self.harness).__name__}.round_trip_amounts has no entry for "
-                  f"{currency}: add e.g. {{{currency!r}: [<small>, <typical>]}} in minor units")
-        minimum = self.description.minimum_charge.get(currency, 1)
-        low = [a for a in amounts if a < minimum]
-        if low or not amounts:
-            _fail(f"{type(self.harness).__name__}.round_trip_amounts[{currency!r}] must list "
-                  f"amounts of at least the gateway's minimum_charge ({minimum}); got {amounts}")
-        return amounts
-
-    def amount(self, currency: str) -> Money:
-        """A typical amount to charge in ``currency``."""
-        return Money(self.amounts(currency)[-1], currency)
-
-    # -- flows ------------------------------------------------------------------------
-
-    def charge(self, config, amount: Money, payment_id: str | None = None):
-        """Charge ``amount``; return (payment_id, session) after checking the session."""
-        payment_id = payment_id or f"PAY-KIT-{uuid.uuid4().hex[:12].upper()}"
-        request = self.harness.checkout_request(config, payment_id, amount)
-        session = self.plugins.charge(config, request)
-        if not isinstance(session, types.CheckoutSession):
-            _fail("loket_gateway_charge must return a CheckoutSession, not "
-                  f"{type(session).__name__}")
-        return payment_id, session
-
-    def act(self, config, session, outcome: str):
-        """Let the emulated payer act; return the webhook (or None) the gateway sends."""
-        webhook = self.harness.payer_acts(config, session, outcome)
-        if webhook is not None and not isinstance(webhook, types.WebhookRequest):
-            _fail(f"{type(self.harness).__name__}.payer_acts must return a WebhookRequest "
-                  "or None")
-        return webhook
-
-    def parse_one(self, config, webhook, expected_type: str, what: str) -> types.GatewayEvent:
-        """Parse ``webhook`` and return its single event of ``expected_type``."""
-        events = self.plugins.parse_webhook(config, webhook)
-        wanted = [e for e in events if e.type == expected_type]
-        if not wanted:
-            _fail(f"loket_gateway_parse_webhook: the {what} webhook must yield a "
-                  f"{expected_type!r} event; it yielded {[e.type for e in events]}")
-        event = wanted[0]
-        if not event.event_id:
-            _fail(f"loket_gateway_parse_webhook: the {expected_type} event has no event_id; "
-                  "use the gateway's own event id (it is loket's de-duplication key)")
-        return event
-
-    def pay(self, config, amount: Money):
-        """Charge and pay; return (payment_id, session, succeeded event)."""
-        payment_id, session = self.charge(config, amount)
-        webhook = self.act(config, session, "pay")
-        if webhook is None:
-            _fail(f"{type(self.harness).__name__}.payer_acts(..., 'pay') returned None: it "
-                  "must return the signed webhook your gateway sends when a payer pays")
-        event = self.parse_one(config, webhook, types.EVENT_SUCCEEDED, "pay")
-        return payment_id, session, event, webhook
-
-    def refund_request(self, session, event, amount: Money, captured: Money):
-        """The RefundRequest the core would send for a payment (as in the engine)."""
-        return types.RefundRequest(
-            refund_id=f"REF-KIT-{uuid.uuid4().hex[:12].upper()}",
-            payment_id=event.payment_id,
-            gateway_reference=event.gateway_reference or session.gateway_reference,
-            amount=amount, captured=captured, details=event.details)
-
-
-def check_payment_event(event, payment_id: str, amount: Money, what: str) -> None:
-    """Fail unless ``event`` names ``payment_id`` and carries exactly ``amount``."""
-    if event.payment_id != payment_id:
-        _fail(f"the {what} event carries payment_id {event.payment_id!r}, expected "
-              f"{payment_id!r}: send CheckoutRequest.payment_id to the gateway as metadata "
-              "and read it back in parse_webhook/fetch_status")
-    if event.amount != amount:
-        _fail(f"the {what} event carries amount {event.amount}, expected {amount} "
-              f"({amount.amount} minor units): convert to the gateway's units only at the "
-              "API boundary, with integers (loket.plugin_api.minor_digits), never floats")
-    if not event.gateway_reference:
-        _fail(f"the {what} event has no gateway_reference: set the gateway's id of the "
-              "payment/checkout")
 
 
 class GatewayConformance:
@@ -215,36 +59,36 @@ class GatewayConformance:
         try:
             Draft202012Validator.check_schema(d.credential_schema)
         except SchemaError as exc:
-            _fail(f"loket_gateway_describe: credential_schema is not a valid JSON Schema "
+            fail(f"loket_gateway_describe: credential_schema is not a valid JSON Schema "
                   f"(draft 2020-12): {exc.message}")
         properties = d.credential_schema.get("properties")
         if d.credential_schema.get("type") != "object" or not properties:
-            _fail("loket_gateway_describe: credential_schema must be an object schema with "
+            fail("loket_gateway_describe: credential_schema must be an object schema with "
                   "'properties', one per credential field the admin enters")
         if not d.display_name:
-            _fail("loket_gateway_describe: set display_name (shown to tenant admins)")
+            fail("loket_gateway_describe: set display_name (shown to tenant admins)")
 
     def test_describe_marks_secret_fields(self, loket_kit):
         d = loket_kit.description
         properties = d.credential_schema.get("properties") or {}
         if not d.secret_fields:
-            _fail("loket_gateway_describe: secret_fields is empty; list the credential "
+            fail("loket_gateway_describe: secret_fields is empty; list the credential "
                   "fields that are secret (API keys, webhook secrets) so loket encrypts them")
         missing = [f for f in d.secret_fields if f not in properties]
         if missing:
-            _fail(f"loket_gateway_describe: secret_fields {missing} are not properties of "
+            fail(f"loket_gateway_describe: secret_fields {missing} are not properties of "
                   f"credential_schema (properties: {sorted(properties)})")
 
     def test_describe_declares_statuses_and_currencies(self, loket_kit):
         d, h = loket_kit.description, loket_kit.harness
         if not d.statuses:
-            _fail("loket_gateway_describe: statuses is empty; list every raw status word "
+            fail("loket_gateway_describe: statuses is empty; list every raw status word "
                   "your gateway reports (loket_gateway_map_status must accept each)")
         declared = [h.two_decimal_currency] + ([h.zero_decimal_currency]
                                                if h.zero_decimal_currency else [])
         unsupported = [c for c in declared if d.currencies and c not in d.currencies]
         if unsupported:
-            _fail(f"the harness tests in {unsupported} but loket_gateway_describe's "
+            fail(f"the harness tests in {unsupported} but loket_gateway_describe's "
                   f"currencies are {list(d.currencies)}: add them, or change the harness's "
                   "two_decimal_currency/zero_decimal_currency")
 
@@ -275,7 +119,7 @@ class GatewayConformance:
                 except Exception as exc:
                     result = exc
                 if result is not None:
-                    _fail(f"{name} answered {result!r} for config.kind {other.kind!r}: "
+                    fail(f"{name} answered {result!r} for config.kind {other.kind!r}: "
                           "every gateway hook must return None when config.kind is not "
                           "yours, before doing anything else (otherwise your plugin handles "
                           "other gateways' configurations)")
@@ -286,7 +130,7 @@ class GatewayConformance:
         config = loket_kit.config()
         stored = loket_kit.plugins.validate_credentials(config, dict(config.credentials))
         if not isinstance(stored, dict):
-            _fail("loket_gateway_validate_credentials must return the credentials to store "
+            fail("loket_gateway_validate_credentials must return the credentials to store "
                   f"(a dict), not {type(stored).__name__}")
         from jsonschema import Draft202012Validator, SchemaError
 
@@ -297,25 +141,25 @@ class GatewayConformance:
             return  # reported by test_describe_gives_a_valid_credential_schema
         errors = list(Draft202012Validator(schema).iter_errors(stored))
         if errors:
-            _fail("the credentials loket_gateway_validate_credentials returned do not match "
+            fail("the credentials loket_gateway_validate_credentials returned do not match "
                   f"your credential_schema: {errors[0].message}")
 
     def test_bad_credentials_are_refused_clearly(self, loket_kit):
         config = loket_kit.config()
         bad = loket_kit.harness.bad_credentials()
-        exc = _expect(CredentialsRejected,
+        exc = expect(CredentialsRejected,
                       lambda: loket_kit.plugins.validate_credentials(config, bad),
                       "loket_gateway_validate_credentials accepted credentials the gateway "
                       "refuses (harness.bad_credentials()): make a live authenticated call "
                       "and raise CredentialsRejected when the gateway refuses it")
         if len(exc.detail.strip()) < 10:
-            _fail(f"CredentialsRejected message {exc.detail!r} is not clear: say what was "
+            fail(f"CredentialsRejected message {exc.detail!r} is not clear: say what was "
                   "refused and what the admin should check")
 
     def test_malformed_credentials_are_refused_naming_a_field(self, loket_kit):
         config = loket_kit.config()
         malformed = loket_kit.harness.malformed_credentials()
-        exc = _expect(CredentialsRejected,
+        exc = expect(CredentialsRejected,
                       lambda: loket_kit.plugins.validate_credentials(config, malformed),
                       f"loket_gateway_validate_credentials accepted malformed credentials "
                       f"{malformed!r}: check them against your credential_schema first and "
@@ -323,7 +167,7 @@ class GatewayConformance:
         properties = loket_kit.description.credential_schema.get("properties") or {}
         fields = [e.get("field") for e in exc.errors if isinstance(e, dict)]
         if not any(f in properties for f in fields):
-            _fail("CredentialsRejected for malformed credentials must name the field(s) in "
+            fail("CredentialsRejected for malformed credentials must name the field(s) in "
                   f"errors=[{{'field': <one of {sorted(properties)}>, 'message': ...}}]; "
                   f"got errors={exc.errors!r}")
 
@@ -334,10 +178,10 @@ class GatewayConformance:
         _, session = loket_kit.charge(config, loket_kit.amount(config.currency))
         url = urlsplit(session.redirect_url or "")
         if url.scheme not in ("http", "https") or not url.netloc:
-            _fail(f"CheckoutSession.redirect_url {session.redirect_url!r} must be an "
+            fail(f"CheckoutSession.redirect_url {session.redirect_url!r} must be an "
                   "absolute http(s) URL of the hosted checkout the payer is sent to")
         if not session.gateway_reference:
-            _fail("CheckoutSession.gateway_reference is empty: return the gateway's id of "
+            fail("CheckoutSession.gateway_reference is empty: return the gateway's id of "
                   "the checkout")
 
     def test_charge_is_idempotent_per_payment(self, loket_kit):
@@ -346,7 +190,7 @@ class GatewayConformance:
         payment_id, first = loket_kit.charge(config, amount)
         _, second = loket_kit.charge(config, amount, payment_id=payment_id)
         if second.gateway_reference != first.gateway_reference:
-            _fail("charging the same payment_id twice created two checkouts "
+            fail("charging the same payment_id twice created two checkouts "
                   f"({first.gateway_reference!r}, {second.gateway_reference!r}): send "
                   "payment_id as the gateway's idempotency key, or look the checkout up")
 
@@ -359,7 +203,7 @@ class GatewayConformance:
         check_payment_event(event, payment_id, amount, "payment.succeeded")
         mapping = loket_kit.plugins.map_status(config, event.raw_status)
         if mapping.internal != types.SUCCEEDED:
-            _fail(f"the payment.succeeded event's raw_status {event.raw_status!r} maps to "
+            fail(f"the payment.succeeded event's raw_status {event.raw_status!r} maps to "
                   f"{mapping.internal!r}; loket_gateway_map_status must map it to 'succeeded'")
 
     def test_declined_webhook_parses_to_failed(self, loket_kit):
@@ -371,13 +215,13 @@ class GatewayConformance:
             pytest.skip("the gateway sends no webhook when a payer is declined")
         event = loket_kit.parse_one(config, webhook, types.EVENT_FAILED, "decline")
         if event.payment_id != payment_id:
-            _fail(f"the payment.failed event carries payment_id {event.payment_id!r}, "
+            fail(f"the payment.failed event carries payment_id {event.payment_id!r}, "
                   f"expected {payment_id!r}")
         if not event.failure_message:
-            _fail("the payment.failed event has no failure_message: keep the gateway's own "
+            fail("the payment.failed event has no failure_message: keep the gateway's own "
                   "words verbatim (they are shown to the payer)")
         if event.failure_category not in types.FAILURE_CATEGORIES:
-            _fail(f"failure_category {event.failure_category!r} must be one of "
+            fail(f"failure_category {event.failure_category!r} must be one of "
                   f"{types.FAILURE_CATEGORIES}")
 
     def test_abandoned_checkout_never_succeeds(self, loket_kit):
@@ -389,11 +233,11 @@ class GatewayConformance:
             bad = [e.type for e in events if e.type in (types.EVENT_SUCCEEDED,
                                                         types.EVENT_REFUNDED)]
             if bad:
-                _fail(f"an abandoned checkout's webhook parsed to {bad}; expected "
+                fail(f"an abandoned checkout's webhook parsed to {bad}; expected "
                       "payment.expired, payment.failed or payment.pending")
         status = loket_kit.plugins.fetch_status(config, payment_id, session.gateway_reference)
         if status.type == types.EVENT_SUCCEEDED:
-            _fail("loket_gateway_fetch_status says an abandoned checkout succeeded")
+            fail("loket_gateway_fetch_status says an abandoned checkout succeeded")
 
     def test_tampered_webhook_is_rejected(self, loket_kit):
         config = loket_kit.config()
@@ -402,14 +246,14 @@ class GatewayConformance:
         body[len(body) // 2] ^= 0x01
         tampered = attrs.evolve(webhook, body=bytes(body))
         try:
-            _expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, tampered),
+            expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, tampered),
                     "loket_gateway_parse_webhook accepted a webhook whose body was altered "
                     "after signing: verify the signature over the raw body before reading "
                     "it and raise WebhookRejected when it does not match")
         except (WebhookRejected, pytest.fail.Exception):
             raise
         except Exception as exc:
-            _fail(f"loket_gateway_parse_webhook raised {exc!r} for a webhook whose body was "
+            fail(f"loket_gateway_parse_webhook raised {exc!r} for a webhook whose body was "
                   "altered after signing: verify the signature over the raw body before "
                   "reading it and raise WebhookRejected when it does not match")
 
@@ -417,7 +261,7 @@ class GatewayConformance:
         config = loket_kit.config()
         _, _, _, webhook = loket_kit.pay(config, loket_kit.amount(config.currency))
         unsigned = attrs.evolve(webhook, headers={"content-type": "application/json"})
-        _expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, unsigned),
+        expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, unsigned),
                 "loket_gateway_parse_webhook accepted a webhook without its signature "
                 "headers: raise WebhookRejected when the signature is missing")
 
@@ -429,15 +273,15 @@ class GatewayConformance:
             try:
                 mapping = loket_kit.plugins.map_status(config, raw)
             except Exception as exc:
-                _fail(f"loket_gateway_map_status({raw!r}) raised {exc!r}: every status in "
+                fail(f"loket_gateway_map_status({raw!r}) raised {exc!r}: every status in "
                       "describe().statuses must map to a StatusMapping")
             if not isinstance(mapping, types.StatusMapping):
-                _fail(f"loket_gateway_map_status({raw!r}) must return a StatusMapping")
+                fail(f"loket_gateway_map_status({raw!r}) must return a StatusMapping")
             if mapping.internal is not None and mapping.internal not in INTERNAL_STATES:
-                _fail(f"loket_gateway_map_status({raw!r}).internal is {mapping.internal!r}; "
+                fail(f"loket_gateway_map_status({raw!r}).internal is {mapping.internal!r}; "
                       f"use one of {INTERNAL_STATES} or None for 'no change'")
             if not mapping.webhook_status or not mapping.settlement_status:
-                _fail(f"loket_gateway_map_status({raw!r}) must give webhook_status and "
+                fail(f"loket_gateway_map_status({raw!r}) must give webhook_status and "
                       "settlement_status words for staff (e.g. 'In Settlement', 'In Progress')")
 
     def test_fetch_status_agrees_with_the_webhook(self, loket_kit):
@@ -446,9 +290,9 @@ class GatewayConformance:
         payment_id, session, _, _ = loket_kit.pay(config, amount)
         status = loket_kit.plugins.fetch_status(config, payment_id, session.gateway_reference)
         if not isinstance(status, types.GatewayEvent):
-            _fail("loket_gateway_fetch_status must return a GatewayEvent")
+            fail("loket_gateway_fetch_status must return a GatewayEvent")
         if status.type != types.EVENT_SUCCEEDED:
-            _fail(f"loket_gateway_fetch_status says {status.type!r} for a paid checkout; the "
+            fail(f"loket_gateway_fetch_status says {status.type!r} for a paid checkout; the "
                   "webhook said payment.succeeded (ask the gateway for the payment's state "
                   "and map it the same way as the webhook)")
         check_payment_event(status, payment_id, amount, "fetch_status")
@@ -462,24 +306,24 @@ class GatewayConformance:
         request = loket_kit.refund_request(session, event, amount, amount)
         result = loket_kit.plugins.refund(config, request)
         if not isinstance(result, types.RefundResult) or not result.refund_reference:
-            _fail("loket_gateway_refund must return a RefundResult with the gateway's "
+            fail("loket_gateway_refund must return a RefundResult with the gateway's "
                   "refund_reference")
         if result.status not in REFUND_STATUSES:
-            _fail(f"RefundResult.status {result.status!r} must be one of {REFUND_STATUSES}")
+            fail(f"RefundResult.status {result.status!r} must be one of {REFUND_STATUSES}")
         webhook = loket_kit.harness.refund_webhook(config, session, result)
         if webhook is None:
             return  # the gateway sends no refund webhook; the RefundResult is the answer
         refunded = loket_kit.parse_one(config, webhook, types.EVENT_REFUNDED, "refund")
         if refunded.amount != amount:
-            _fail(f"the payment.refunded event carries amount {refunded.amount}; expected "
+            fail(f"the payment.refunded event carries amount {refunded.amount}; expected "
                   f"{amount} (the amount of this refund)")
         if refunded.refund_reference != result.refund_reference:
-            _fail(f"the payment.refunded event's refund_reference "
+            fail(f"the payment.refunded event's refund_reference "
                   f"{refunded.refund_reference!r} differs from the RefundResult's "
                   f"{result.refund_reference!r}")
         if refunded.payment_id not in (payment_id, None) or not (
                 refunded.payment_id or refunded.gateway_reference):
-            _fail("the payment.refunded event must name the payment (payment_id or "
+            fail("the payment.refunded event must name the payment (payment_id or "
                   "gateway_reference)")
 
     def test_refund_of_more_than_paid_is_refused(self, loket_kit):
@@ -488,7 +332,7 @@ class GatewayConformance:
         _, session, event, _ = loket_kit.pay(config, amount)
         too_much = Money(amount.amount * 2, amount.currency)
         request = loket_kit.refund_request(session, event, too_much, amount)
-        _expect(RefundNotPossible, lambda: loket_kit.plugins.refund(config, request),
+        expect(RefundNotPossible, lambda: loket_kit.plugins.refund(config, request),
                 f"loket_gateway_refund accepted a refund of {too_much} on a payment of "
                 f"{amount}: raise RefundNotPossible when the amount exceeds "
                 "request.captured or the gateway refuses it")
