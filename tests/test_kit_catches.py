@@ -73,6 +73,9 @@ def run_bugs(root: Path) -> dict:
               "from loket.testing import GatewayConformance\n"
               + "".join(CLASS.format(bug=bug) for bug in EXPECTED))
     (root / "test_bugs.py").write_text(source)
+    (root / "test_no_harness.py").write_text(  # a package that forgot the fixture
+        "from loket.testing import GatewayConformance\n"
+        "class TestBug_no_harness(GatewayConformance):\n    pass\n")
     report = root / "report.xml"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(FIXTURES), os.environ.get("PYTHONPATH", "")])}
@@ -93,6 +96,9 @@ def run_bugs(root: Path) -> dict:
 def test_kit_fails_exactly_the_broken_contract_with_a_fix(tmp_path):
     # One test (not one per bug) so that pytest-xdist runs the kit subprocess only once.
     outcomes = run_bugs(tmp_path)
+    forgot = outcomes.pop("no_harness")
+    assert len(forgot) == 20 and all(
+        "needs a fixture named 'loket_gateway_harness'" in (m or "") for m in forgot.values())
     problems = []
     for bug, expected in EXPECTED.items():
         results = outcomes[bug]
