@@ -1,14 +1,26 @@
 """The webhook inbox: nothing a gateway tells loket is lost, nothing is applied twice.
 
-1. Every request is stored (raw body, headers, configuration, time) in its own transaction
-   before anything else happens.
-2. The gateway's parse hook verifies and normalizes it; a rejected request is answered 4xx
-   and changes nothing else.
+1. Every request is stored (raw body, headers, configuration, time, verdict) in its own
+   transaction before anything else happens — also the ones refused.
+2. The gateway's parse hook verifies and normalizes it; a rejected request (bad signature,
+   stale timestamp), an unknown endpoint token or an oversized body is answered 4xx and
+   changes nothing else.
 3. Each event is stored under a unique (configuration, event id) key — the database refuses
    a duplicate — and only then is the request acknowledged.
-4. Events are applied through the engine; a failure (or a payment that does not exist yet)
-   leaves the event pending for retry with backoff; after the last attempt it becomes a
-   to-do for staff.
+4. Events are applied through the engine. A failure leaves the event ``pending`` with a
+   backoff (:func:`backoff`); after ``AppConfig.webhook_max_attempts`` it is ``dead`` and a
+   to-do for staff carries the error. ``loket webhooks replay`` (or the API) puts it back.
+5. An event naming a payment loket does not know (yet) — the gateway was faster than the
+   checkout's commit, or the payment was made outside loket — is not an error: it waits
+   (retried every few seconds, then minutes; attempts are not counted) and is applied as
+   soon as the payment exists. After :data:`ORPHAN_AFTER` it becomes ``orphan`` with a
+   to-do; it is kept and can be replayed.
+
+Event statuses: ``pending`` (to apply), ``processed``, ``ignored`` (the gateway's event needs
+no action), ``dead`` (failed every attempt), ``orphan`` (no such payment). The retry sweep
+(:func:`retry_due`) is run every minute by the worker and once when a worker starts, so an
+event whose worker died mid-way is applied after the restart: the inbox, not the job
+queue, is the source of truth.
 """
 
 from __future__ import annotations
@@ -17,20 +29,29 @@ import datetime as dt
 import logging
 
 import attrs
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from loket.core import outcomes
+from loket.core import audit, outcomes
 from loket.core.gateways import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.core.money import Money
 from loket.core.payments import raise_todo
-from loket.errors import LoketError, NotFound, WebhookRejected
+from loket.errors import NotFound, WebhookRejected
 from loket.types import GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
 
 KEPT_HEADERS_MAX = 40
+ORPHAN_AFTER = dt.timedelta(hours=24)
+"""How long an event naming an unknown payment is retried before it becomes ``orphan``."""
+WAIT_MIN = dt.timedelta(seconds=15)
+WAIT_MAX = dt.timedelta(minutes=10)
+STATUSES = ("pending", "processed", "ignored", "dead", "orphan")
+
+
+class _UnknownPayment(Exception):
+    """The event names a payment loket does not have (yet)."""
 
 
 @attrs.frozen
@@ -41,11 +62,21 @@ class Receipt:
     body: dict
 
 
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives naive datetimes back; loket stores UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
 def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
             process: bool = True) -> Receipt:
     """Take one webhook request: store, verify, deduplicate, then (optionally) apply.
 
-    :param process: apply the new events at once (the retry job picks up failures).
+    Called by the webhook endpoint for every request. Safe to call concurrently with the
+    same body: the database's unique key lets one copy in.
+
+    :param process: apply the new events at once (the retry sweep picks up failures).
     :returns: the answer for the gateway (2xx only once the events are stored).
     """
     headers = {k.lower(): v for k, v in list(headers.items())[:KEPT_HEADERS_MAX]}
@@ -70,7 +101,8 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         config_id = row.id if row else None
         tenant_id = row.tenant_id if row else None
     if config_id is None:
-        log.warning("webhook for unknown endpoint %s/%s (delivery %s)", kind, token[:6], delivery_id)
+        log.warning("webhook for unknown endpoint %s/%s… (delivery %s)", kind, token[:6],
+                    delivery_id)
         return Receipt(404, {"error": "unknown webhook endpoint"})
     if config is None:
         log.warning("webhook body over %s bytes refused (delivery %s)",
@@ -84,6 +116,10 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         _set_verdict(ctx, delivery_id, "rejected", exc.detail)
         log.warning("webhook rejected (delivery %s): %s", delivery_id, exc.detail)
         return Receipt(400, {"error": exc.detail})
+    except Exception as exc:  # noqa: BLE001 - a body the plugin cannot read is refused, kept
+        _set_verdict(ctx, delivery_id, "unreadable", f"{type(exc).__name__}: {exc}")
+        log.exception("webhook could not be parsed (delivery %s)", delivery_id)
+        return Receipt(400, {"error": "the webhook body could not be read"})
 
     new_ids, duplicates = [], 0
     for event in events:
@@ -125,14 +161,25 @@ def event_from_payload(payload: dict) -> GatewayEvent:
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Delay before the next attempt: 30 s, 1 min, 2 min … capped at 1 h."""
+    """Delay before the next attempt after ``attempts`` failures: 30 s, 1 min, 2 min …
+    capped at 1 h."""
     return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def process_event(ctx, event_row_id: int) -> str:
-    """Apply one stored event (idempotent: a processed event is not applied again).
+def _wait_delay(waited: dt.timedelta) -> dt.timedelta:
+    """Retry delay for an event whose payment is not there yet: half the time waited so
+    far, between 15 s and 10 min."""
+    return max(WAIT_MIN, min(WAIT_MAX, waited / 2))
 
-    :returns: the event row's resulting status: processed, pending (will retry) or dead.
+
+def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
+    """Apply one stored event. Idempotent: an event that is not ``pending`` (or, with
+    ``due_only``, not yet due) is left alone, and the row lock lets one worker at a time in.
+
+    A failure rolls back everything the event changed (a savepoint), and is recorded on
+    the event in the same transaction, so two workers cannot both count it.
+
+    :returns: the event's resulting status: processed, pending (will retry), dead or orphan.
     """
     try:
         with ctx.transaction() as session:
@@ -141,42 +188,87 @@ def process_event(ctx, event_row_id: int) -> str:
                 .execution_options(populate_existing=True)).one()
             if row.status != "pending":
                 return row.status
-            config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
-            result = outcomes.apply_event(ctx, session, config_row,
-                                          event_from_payload(row.payload))
-            if result == outcomes.UNKNOWN_PAYMENT:
-                raise LoketError(f"no payment {row.payment_number or row.gateway_reference!r} "
-                                 f"(yet)")
+            now = ctx.now()
+            if due_only and row.next_attempt_at and _aware(row.next_attempt_at) > now:
+                return row.status
+            callbacks = session.info.setdefault("after_commit", [])
+            mark = len(callbacks)
+            try:
+                with session.begin_nested():
+                    config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
+                    result = outcomes.apply_event(ctx, session, config_row,
+                                                  event_from_payload(row.payload))
+                    if result == outcomes.UNKNOWN_PAYMENT:
+                        raise _UnknownPayment()
+            except _UnknownPayment:
+                del callbacks[mark:]
+                return _wait_for_payment(session, row, now)
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, then to staff
+                del callbacks[mark:]
+                return _failed(ctx, session, row, exc)
             row.status = "processed"
-            row.processed_at = ctx.now()
+            row.processed_at = now
             row.attempts += 1
-            return row.status
-    except Exception as exc:  # noqa: BLE001 - any failure is retried, then handed to staff
-        return _record_failure(ctx, event_row_id, exc)
-
-
-def _record_failure(ctx, event_row_id: int, exc: Exception) -> str:
-    message = exc.detail if isinstance(exc, LoketError) else f"{type(exc).__name__}: {exc}"
-    log.warning("gateway event %s failed: %s", event_row_id, message)
-    with ctx.transaction() as session:
-        row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
-        row.attempts += 1
-        row.last_error = message
-        if row.attempts >= ctx.config.webhook_max_attempts:
-            row.status = "dead"
+            row.last_error = None
             row.next_attempt_at = None
-            raise_todo(session, row.tenant_id, "webhook.dead",
-                       f"Gateway event {row.event_id} could not be applied after "
-                       f"{row.attempts} attempts", detail=message,
-                       entity_type="gateway_event", entity_id=str(row.id),
-                       dedupe_key=f"webhook-dead:{row.id}")
-        else:
-            row.next_attempt_at = ctx.now() + backoff(row.attempts)
-        return row.status
+            return row.status
+    except Exception as exc:  # noqa: BLE001 - the transaction itself failed (database down)
+        log.warning("gateway event %s: transaction failed: %s", event_row_id, exc)
+        try:
+            with ctx.transaction() as session:
+                row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
+                if row is None or row.status != "pending":
+                    return row.status if row else "missing"
+                return _failed(ctx, session, row, exc)
+        except Exception:  # noqa: BLE001 - still down: the event stays pending, due
+            log.exception("gateway event %s: failure could not be recorded", event_row_id)
+            return "pending"
+
+
+def _message(exc: Exception) -> str:
+    detail = getattr(exc, "detail", None)
+    return detail if isinstance(detail, str) else f"{type(exc).__name__}: {exc}"
+
+
+def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
+    message = _message(exc)
+    log.warning("gateway event %s (%s) failed: %s", row.id, row.event_id, message)
+    row.attempts += 1
+    row.last_error = message[:4000]
+    if row.attempts >= ctx.config.webhook_max_attempts:
+        row.status = "dead"
+        row.next_attempt_at = None
+        raise_todo(session, row.tenant_id, "webhook.dead",
+                   f"Gateway event {row.event_id} could not be applied after "
+                   f"{row.attempts} attempts", detail=message,
+                   entity_type="gateway_event", entity_id=str(row.id),
+                   dedupe_key=f"webhook-dead:{row.id}:{row.attempts}")
+    else:
+        row.next_attempt_at = ctx.now() + backoff(row.attempts)
+    return row.status
+
+
+def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
+    waited = now - _aware(row.received_at)
+    named = row.payment_number or row.gateway_reference
+    if waited >= ORPHAN_AFTER:
+        row.status = "orphan"
+        row.next_attempt_at = None
+        row.last_error = f"no payment {named!r} in loket after {ORPHAN_AFTER}"
+        raise_todo(session, row.tenant_id, "webhook.unknown_payment",
+                   f"Gateway event {row.event_id} names payment {named!r}, which loket "
+                   f"does not have", detail="The payment may have been made outside loket. "
+                   "Replay the event once the payment exists.",
+                   entity_type="gateway_event", entity_id=str(row.id),
+                   dedupe_key=f"webhook-orphan:{row.id}")
+    else:
+        row.last_error = f"waiting for payment {named!r}"
+        row.next_attempt_at = now + _wait_delay(waited)
+    return row.status
 
 
 def due_events(ctx, limit: int = 100) -> list[int]:
-    """Ids of pending events whose next attempt is due (for the retry job)."""
+    """Ids of pending events whose next attempt is due (for the retry sweep)."""
     with ctx.transaction() as session:
         return list(session.scalars(select(GatewayEventRow.id).where(
             GatewayEventRow.status == "pending",
@@ -184,13 +276,94 @@ def due_events(ctx, limit: int = 100) -> list[int]:
             .limit(limit)))
 
 
-def replay(ctx, event_row_id: int) -> str:
-    """Put a dead or processed event back in the queue and apply it now (staff action)."""
+def retry_due(ctx, limit: int = 100) -> dict[str, int]:
+    """Apply every due pending event once (the worker's sweep; idempotent).
+
+    :returns: how many events ended in each status.
+    """
+    counts: dict[str, int] = {}
+    for event_row_id in due_events(ctx, limit):
+        status = process_event(ctx, event_row_id, due_only=True)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def replay(ctx, event_row_id: int, actor: audit.Actor = audit.SYSTEM,
+           tenant_id: int | None = None) -> str:
+    """Put an event back in the queue and apply it now (staff action; audited).
+
+    A processed event replayed changes nothing: the payment already knows the fact. An
+    orphan replayed before its payment exists becomes orphan again at once.
+
+    :param tenant_id: when given, an event of another tenant is not found.
+    :raises NotFound: no such event (for this tenant).
+    """
     with ctx.transaction() as session:
         row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
-        if row is None:
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise NotFound(f"no gateway event {event_row_id}")
+        before = {"status": row.status, "attempts": row.attempts}
         row.status = "pending"
         row.attempts = 0
         row.next_attempt_at = ctx.now()
+        audit.record(session, actor, "webhook.replayed", "gateway_event", row.id,
+                     before=before, after={"status": "pending"}, tenant_id=row.tenant_id)
     return process_event(ctx, event_row_id)
+
+
+def event_summary(row: GatewayEventRow) -> dict:
+    """The list view of a stored event."""
+    return {"id": row.id, "tenant_id": row.tenant_id,
+            "gateway_configuration_id": row.gateway_configuration_id,
+            "event_id": row.event_id, "type": row.event_type,
+            "payment_id": row.payment_number, "gateway_reference": row.gateway_reference,
+            "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
+            "received_at": _aware(row.received_at),
+            "next_attempt_at": _aware(row.next_attempt_at),
+            "processed_at": _aware(row.processed_at)}
+
+
+def list_events(ctx, tenant_id: int | None = None, status: str | None = None,
+                limit: int = 50, before_id: int | None = None) -> list[dict]:
+    """Stored events, newest first, for ``loket webhooks list`` and the API.
+
+    :param before_id: page on: only events with a smaller id.
+    """
+    query = select(GatewayEventRow).order_by(GatewayEventRow.id.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(GatewayEventRow.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(GatewayEventRow.status == status)
+    if before_id is not None:
+        query = query.where(GatewayEventRow.id < before_id)
+    with ctx.transaction() as session:
+        return [event_summary(r) for r in session.scalars(query)]
+
+
+def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
+    """One event with its normalized payload and the request it came in (headers, body).
+
+    :raises NotFound: no such event (for this tenant).
+    """
+    with ctx.transaction() as session:
+        row = session.get(GatewayEventRow, event_row_id)
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+            raise NotFound(f"no gateway event {event_row_id}")
+        out = event_summary(row)
+        out["payload"] = row.payload
+        delivery = session.get(WebhookDelivery, row.delivery_id) if row.delivery_id else None
+        if delivery is not None:
+            out["delivery"] = {"id": delivery.id, "path": delivery.path,
+                               "headers": delivery.headers, "verdict": delivery.verdict,
+                               "received_at": _aware(delivery.received_at),
+                               "body": delivery.body.decode("utf-8", "replace")}
+        return out
+
+
+def counts_by_status(ctx, tenant_id: int | None = None) -> dict[str, int]:
+    """How many events are in each status (for health and dashboards)."""
+    query = select(GatewayEventRow.status, func.count()).group_by(GatewayEventRow.status)
+    if tenant_id is not None:
+        query = query.where(GatewayEventRow.tenant_id == tenant_id)
+    with ctx.transaction() as session:
+        return {status: count for status, count in session.execute(query)}

@@ -1,0 +1,49 @@
+"""Which Huey storage the jobs use.
+
+- ``SqliteHuey`` in ``{var_dir}/huey.db``, beside the embedded database (the default: one
+  machine, nothing to install);
+- ``RedisHuey`` when ``LOKET_REDIS_URL`` is set (``LOKET_QUEUE=redis``): several machines;
+- ``PostgresHuey`` with ``LOKET_QUEUE=postgres``: the queue lives in loket's own PostgreSQL
+  database (tables ``huey_*``), one moving part less. Huey ships it since 3.x and needs
+  psycopg 3.2+, which loket already uses.
+"""
+
+from __future__ import annotations
+
+from huey import PostgresHuey, RedisHuey, SqliteHuey
+from huey.api import Huey
+from sqlalchemy.engine import make_url
+
+from loket.errors import ConfigurationError
+
+DEFAULT_NAME = "loket"
+
+
+def postgres_dsn(database_url: str) -> str:
+    """A libpq DSN from loket's SQLAlchemy URL (``postgresql+psycopg://…``)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError("LOKET_QUEUE=postgres needs LOKET_DATABASE_URL to be a "
+                                 "PostgreSQL URL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_huey(config, name: str | None = None) -> Huey:
+    """The Huey instance for a configuration (see the module docstring).
+
+    :param config: the :class:`~loket.core.config.AppConfig`.
+    :param name: the queue name; producers and workers must agree (default ``loket``).
+    """
+    name = name or DEFAULT_NAME
+    queue = (config.queue or "sqlite").lower()
+    if queue == "redis":
+        if not config.redis_url:
+            raise ConfigurationError("LOKET_QUEUE=redis needs LOKET_REDIS_URL")
+        return RedisHuey(name, url=config.redis_url, results=False)
+    if queue in ("postgres", "postgresql"):
+        return PostgresHuey(name, dsn=postgres_dsn(config.database_url), results=False)
+    if queue == "sqlite":
+        path = config.var_dir / "huey.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name, filename=str(path), results=False)
+    raise ConfigurationError(f"LOKET_QUEUE must be sqlite, redis or postgres, not {queue!r}")

@@ -1,0 +1,35 @@
+"""Bind the built-in notifier and tracking sink to a container.
+
+The entry points ``email`` and ``tracking`` load modules that cannot know the SMTP server
+or the database; :func:`install_builtins` replaces them, on the container's own plugin
+manager, with instances that do (a plugin blocked with ``LOKET_DISABLED_PLUGINS`` stays
+blocked).
+"""
+
+from __future__ import annotations
+
+from loket.core.notify_email import EmailNotifier, SmtpSettings
+from loket.core.tracking_sink import TrackingSink
+
+
+def replace_plugin(plugins, name: str, plugin) -> bool:
+    """Register ``plugin`` under ``name`` instead of whatever is registered there.
+
+    :returns: ``False`` when ``name`` is blocked (nothing registered).
+    """
+    pm = plugins.pm
+    if pm.is_blocked(name):
+        return False
+    if pm.get_plugin(name) is not None:
+        pm.unregister(name=name)
+    plugins.register(plugin, name=name)
+    return True
+
+
+def install_builtins(ctx, jobs=None) -> None:
+    """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
+    given, else sending at once) and ``tracking`` to ``ctx.sessions``."""
+    smtp = SmtpSettings.from_config(ctx.config)
+    enqueue = jobs.send_email if jobs is not None else None
+    replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
+    replace_plugin(ctx.plugins, "tracking", TrackingSink(ctx.sessions))
