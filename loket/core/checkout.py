@@ -129,14 +129,13 @@ def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> Gateway
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
-    base = ctx.config.base_url
+    return_url, cancel_url = gateways.return_urls(ctx, payment.number)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),
         customer=Customer(consumer.account_number, consumer.name, consumer.email,
                           consumer.phone),
-        return_url=f"{base}/v1/return/{payment.number}?result=success",
-        cancel_url=f"{base}/v1/return/{payment.number}?result=cancel",
+        return_url=return_url, cancel_url=cancel_url,
         expires_at=payment.expires_at, description=f"Payment {payment.number}", extra=extra,
     )
     try:

@@ -59,11 +59,20 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         with session.begin():
             yield session
         callbacks = session.info.pop("after_commit", [])
+        deferred = session.info.pop("raise_after_commit", None)
     for callback in callbacks:
         try:
             callback()
         except Exception:  # an outbound hook must not undo or hide a committed change
             log.exception("after-commit callback %r failed", callback)
+    if deferred is not None:
+        raise deferred
+
+
+def commit_then_raise(session: Session, error: Exception) -> None:
+    """Record the attempt, then raise: the caller's transaction commits what was written
+    (e.g. a to-do for staff) and ``error`` is raised once it has."""
+    session.info["raise_after_commit"] = error
 
 
 def after_commit(session: Session, callback) -> None:

@@ -31,6 +31,42 @@ from loket.types import (
 )
 
 WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
+RETURN_TTL = dt.timedelta(days=30)
+
+
+def _signer(ctx):
+    from loket.core.tenants import TokenSigner
+    return TokenSigner(ctx.config.secret_keys[0].encode())
+
+
+def return_urls(ctx, number: str) -> tuple[str, str]:
+    """The payer's signed return and cancel URLs for payment ``number``: loket's own
+    ``/v1/return/{number}`` with ``result`` and an HMAC ``sig`` (TokenSigner) binding the
+    two, valid for 30 days. The return endpoint refuses anything else (no open redirects)."""
+    from urllib.parse import quote
+    base = ctx.config.base_url
+    expires = int((ctx.now() + RETURN_TTL).timestamp())
+    urls = []
+    for result in ("success", "cancel"):
+        sig = _signer(ctx).sign({"typ": "return", "pay": number, "res": result, "exp": expires})
+        urls.append(f"{base}/v1/return/{quote(number)}?result={result}&sig={sig}")
+    return urls[0], urls[1]
+
+
+def verify_return(ctx, number: str, result: str, sig: str | None) -> None:
+    """Check a return URL's signature for ``number`` and ``result``.
+
+    :raises NotFound: a missing, forged, expired or mismatched signature (indistinguishable
+        from an unknown payment, so return URLs cannot be guessed).
+    """
+    from loket.errors import LoketError
+    try:
+        claims = _signer(ctx).verify(sig or "", now=ctx.now().timestamp())
+    except LoketError:
+        raise NotFound(f"no payment {number!r}") from None
+    if claims.get("typ") != "return" or claims.get("pay") != number or \
+            claims.get("res") != result:
+        raise NotFound(f"no payment {number!r}")
 
 
 def webhook_path(row: GatewayConfiguration) -> str:
@@ -186,14 +222,13 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
     session.add(payment)
     session.flush()
     config = config_value(ctx, session, row)
-    base = ctx.config.base_url
+    return_url, cancel_url = return_urls(ctx, payment.number)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(amount, currency),
         items=(CheckoutItem("test", payment.number, "loket connection test",
                             Money(amount, currency)),),
         customer=Customer(account_number="loket-test", name="loket connection test"),
-        return_url=f"{base}/v1/return/{payment.number}?result=success",
-        cancel_url=f"{base}/v1/return/{payment.number}?result=cancel",
+        return_url=return_url, cancel_url=cancel_url,
         expires_at=payment.expires_at, description="loket connection test", is_test=True,
     )
     checkout = ctx.plugins.charge(config, request)

@@ -73,31 +73,30 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
         return UNKNOWN_PAYMENT
     payment = lock_payment(session, found.id)
     before = snapshot(payment)
-    config = gateways.config_value(ctx, session, row)
-    if event.raw_status:
-        mapping = ctx.plugins.map_status(config, event.raw_status)
-        details = dict(payment.gateway_details or {})
-        if mapping.webhook_status not in KEEP:
-            details["webhook_status"] = mapping.webhook_status
-        if mapping.settlement_status not in KEEP:
-            payment.settlement_status = mapping.settlement_status
-        payment.gateway_details = details
-
     changed = False
     if event.type == t.EVENT_SUCCEEDED:
-        changed = _money_taken(ctx, session, payment, event)
+        changed = _money_taken(ctx, session, payment, event, check_amount=True)
     elif event.type == t.EVENT_SETTLED:
-        changed = _money_taken(ctx, session, payment, event)
+        changed = _money_taken(ctx, session, payment, event, check_amount=False)
         changed = _settled(ctx, session, row, payment, event) or changed
     elif event.type in (t.EVENT_FAILED, t.EVENT_EXPIRED):
         changed = _failed(payment, event)
     elif event.type == t.EVENT_REFUNDED:
-        changed = _refunded(session, payment, event)
+        # A refund implies the money was taken, even if that event is still on its way.
+        changed = _money_taken(ctx, session, payment, event, check_amount=False)
+        changed = _refunded(session, payment, event) or changed
     elif event.type == t.EVENT_SETTLEMENT_FAILED:
-        payment.settlement_status = "Failed"
-        changed = True
-    if not changed and before == snapshot(payment):
+        changed = _raise_settlement_status(payment, "Failed")
+    if not changed:
         return NOTHING
+    if event.raw_status:
+        mapping = ctx.plugins.map_status(gateways.config_value(ctx, session, row),
+                                         event.raw_status)
+        if mapping.webhook_status not in KEEP:
+            payment.gateway_details = {**(payment.gateway_details or {}),
+                                       "webhook_status": mapping.webhook_status}
+        if mapping.settlement_status not in KEEP:
+            _raise_settlement_status(payment, mapping.settlement_status)
     refresh_state(ctx, session, GATEWAY, payment, f"payment.{event.type}", before)
     check_invariants(session, payment)
     if payment.is_test and payment.succeeded_at and payment.refunded == 0:
@@ -105,7 +104,20 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     return APPLIED
 
 
-def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent) -> bool:
+# Settlement status only moves forward, so reordered events cannot undo a settlement.
+SETTLEMENT_RANK = {"N/A": 0, "In Progress": 1, "Failed": 2, "Success": 3}
+
+
+def _raise_settlement_status(payment: Payment, status: str) -> bool:
+    current = SETTLEMENT_RANK.get(payment.settlement_status or "N/A", 0)
+    if SETTLEMENT_RANK.get(status, 0) <= current:
+        return False
+    payment.settlement_status = status
+    return True
+
+
+def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
+                 check_amount: bool) -> bool:
     if payment.succeeded_at is not None:
         return False
     details = dict(payment.gateway_details or {})
@@ -115,10 +127,9 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent) -
         payment.gateway_reference = event.gateway_reference
     payment.succeeded_at = event.occurred_at or ctx.now()
     payment.paid_at = payment.succeeded_at
-    if payment.settlement_status in ("N/A", None):
-        payment.settlement_status = "In Progress"
-    if event.amount is not None and event.amount != Money(payment.amount_received,
-                                                           payment.currency):
+    _raise_settlement_status(payment, "In Progress")
+    if check_amount and event.amount is not None and event.amount != Money(
+            payment.amount_received, payment.currency):
         payment.application_state = "error"
         raise_todo(session, payment.tenant_id, "payment.amount_mismatch",
                    f"Payment {payment.number}: gateway reports {event.amount}, expected "
@@ -170,7 +181,7 @@ def _settled(ctx, session: Session, row: GatewayConfiguration, payment: Payment,
         return False
     now = ctx.now()
     payment.completed_at = event.occurred_at or now
-    payment.settlement_status = "Success"
+    _raise_settlement_status(payment, "Success")
     payment.payout_reference = event.payout_reference
     fee, net = event.details.get("fee"), event.details.get("net")
     payment.settled_fee = int(fee) if fee is not None else None

@@ -14,6 +14,7 @@ from loket.core import audit, gateways, idempotency, lifecycle
 from loket.core.models import GatewayConfiguration, Payment, Refund
 from loket.core.money import Money
 from loket.core.outcomes import record_refund
+from loket.core.db import commit_then_raise
 from loket.core.payments import check_invariants, lock_payment, raise_todo, refresh_state, snapshot
 from loket.errors import RefundNotPossible, ValidationFailed
 from loket.types import RefundRequest
@@ -25,8 +26,8 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
 
     :raises ValidationFailed: amount not positive or above what is left to refund, or the
         payment took no money.
-    :raises RefundNotPossible: the gateway refused or cannot refund online (a to-do is
-        raised for the manual refund; nothing is recorded as refunded).
+    :raises RefundNotPossible: the gateway refused or cannot refund online; raised once the
+        to-do for the manual refund is committed (nothing is recorded as refunded).
     """
     row, prior = idempotency.claim(session, payment.tenant_id, f"refund:{payment.id}",
                                    idempotency_key, {"amount": amount, "reason": reason})
@@ -58,13 +59,14 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                               reason=reason or "requested_by_customer",
                               details=payment.gateway_details or {}))
         except RefundNotPossible as exc:
-            # The refusal rolls this transaction back; the to-do must outlive it.
-            with ctx.transaction() as own:
-                raise_todo(own, payment.tenant_id, "payment.manual_refund",
-                           f"Refund {value.format()} of payment {payment.number} by hand",
-                           detail=exc.gateway_message or exc.detail, entity_type="payment",
-                           entity_id=payment.number)
-            raise
+            raise_todo(session, payment.tenant_id, "payment.manual_refund",
+                       f"Refund {value.format()} of payment {payment.number} by hand",
+                       detail=exc.gateway_message or exc.detail, entity_type="payment",
+                       entity_id=payment.number)
+            if row is not None:
+                session.delete(row)  # the key may be used again once refunded by hand
+            commit_then_raise(session, exc)
+            return payment
         reference, status = result.refund_reference, result.status
     record_refund(session, payment, value.amount, reference, status, reason, actor.name)
     refresh_state(ctx, session, actor, payment, "payment.refunded", before)

@@ -88,9 +88,9 @@ def settle(db, config_id: int | None = None) -> list[Webhook]:
     return hooks
 
 
-def refund_webhook(db, refund_id: str) -> Webhook | None:
-    """The ``payment.refunded`` webhook for a refund the sandbox made."""
-    refund = store.find_refund(db, refund_id)
+def refund_webhook(db, refund_reference: str) -> Webhook | None:
+    """The ``payment.refunded`` webhook for a refund the sandbox made (by its reference)."""
+    refund = store.find_refund_by_reference(db, refund_reference)
     if refund is None:
         return None
     row = store.find(db, refund["checkout"])

@@ -68,6 +68,11 @@ def find_refund(db, refund_id: str):
     return db.execute("SELECT * FROM refunds WHERE refund_id = ?", (refund_id,)).fetchone()
 
 
+def find_refund_by_reference(db, reference: str):
+    """A refund by the sandbox's own reference (``sbx_re_…``) or ``None``."""
+    return db.execute("SELECT * FROM refunds WHERE reference = ?", (reference,)).fetchone()
+
+
 def add_refund(db, refund_id: str, reference: str, checkout: str, amount: int) -> None:
     """Record a refund and add it to the checkout's refunded total."""
     db.execute("BEGIN IMMEDIATE")

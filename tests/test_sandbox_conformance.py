@@ -1,0 +1,48 @@
+"""The built-in sandbox gateway passes loket's own conformance kit."""
+
+import pytest
+
+from loket.gateways import sandbox_page, sandbox_store
+from loket.testing import GatewayConformance, GatewayHarness
+from loket.types import GatewayConfig
+
+
+class SandboxHarness(GatewayHarness):
+    """Drives the sandbox's hosted page directly (its "emulator" is loket itself)."""
+
+    kind = "sandbox"
+    round_trip_amounts = {"USD": [1, 50, 12050, 99999999], "JPY": [1, 12345]}
+
+    def __init__(self, state_path):
+        self.options = {"state_path": str(state_path), "loket_base_url": "http://testserver"}
+
+    def make_config(self, currency):
+        return GatewayConfig(
+            id=7, tenant_id=1, kind="sandbox", currency=currency,
+            credentials={"merchant_name": "Kit", "secret": "sbx_kit0123456789abcdef"},
+            webhook_url="http://testserver/v1/webhooks/sandbox/tok",
+            webhook_path="/v1/webhooks/sandbox/tok", options=self.options)
+
+    def bad_credentials(self):
+        return {"merchant_name": "Kit", "secret": "sbx_revoked0123456789"}
+
+    def _db(self):
+        return sandbox_store.open_path(sandbox_store.store_path(self.options))
+
+    def payer_acts(self, config, session, outcome):
+        action = {"abandon": "cancel"}.get(outcome, outcome)
+        webhook, _ = sandbox_page.payer_acts(self._db(), session.gateway_reference, action)
+        return webhook.as_request() if webhook else None
+
+    def refund_webhook(self, config, session, refund):
+        webhook = sandbox_page.refund_webhook(self._db(), refund.refund_reference)
+        return webhook.as_request() if webhook else None
+
+
+@pytest.fixture
+def loket_gateway_harness(tmp_path):
+    return SandboxHarness(tmp_path / "sandbox.sqlite3")
+
+
+class TestSandboxConformance(GatewayConformance):
+    pass
