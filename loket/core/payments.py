@@ -15,7 +15,13 @@ from loket.core.money import Money
 from loket.core.numbering import next_number
 from loket.core.settings import Settings
 from loket.errors import LoketError, ValidationFailed
-from loket.types import DestinationTarget, Notification, PaymentInfo, ResolvedTarget
+from loket.types import (
+    DestinationTarget,
+    Notification,
+    PaymentInfo,
+    ResolvedTarget,
+    TrackingEvent,
+)
 
 
 class InvariantBroken(LoketError):
@@ -104,6 +110,13 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     info = payment_info(session, payment)
     plugins = ctx.plugins
     after_commit(session, lambda: plugins.payment_status_changed(info, old, new))
+    tracked = TrackingEvent(  # behaviour tracking: payment initiated, completed, failed...
+        tenant_id=payment.tenant_id, name=f"payment.{new}", actor=actor.name,
+        properties={"payment_id": payment.number, "previous": old, "channel": payment.channel,
+                    "method": payment.method, "amount": payment.amount_received,
+                    "currency": payment.currency, "is_test": payment.is_test},
+        at=ctx.now())
+    after_commit(session, lambda: plugins.track(tracked))
     template = _CONSUMER_MESSAGES.get(new)
     if template and not payment.is_test and info.details.get("email"):
         amount = Money(payment.amount_received, payment.currency).format()
