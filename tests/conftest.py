@@ -13,7 +13,6 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from loket.core import audit
 from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.db import make_engine
@@ -21,10 +20,11 @@ from loket.core.models import Base
 from loket.core.tenants import TokenSigner
 from loket.plugins import Plugins
 
+from engine_support import ACTOR, seed  # noqa: F401 - ACTOR re-exported for older helpers
+
 PG_ADMIN_URL = os.environ.get("LOKET_TEST_PG_ADMIN",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKEND = os.environ.get("LOKET_TEST_DB", "sqlite")
-ACTOR = audit.Actor("tester", "cso_admin")
 
 
 def pg_available() -> bool:
@@ -107,20 +107,6 @@ def pg_ctx(tmp_path, plugins, request):
 def signer(ctx):
     """The token signer of the container."""
     return TokenSigner(ctx.config.secret_keys[0].encode())
-
-
-def seed(ctx, currency: str = "USD") -> int:
-    """Create the demo tenant's data (no gateway); returns the tenant id."""
-    from loket.core import receivables, tenants
-    from loket.demo import CONSUMERS, RECEIVABLES
-    with ctx.transaction() as session:
-        tenant = tenants.create_tenant(session, ACTOR, "t1", "Test Water",
-                                       {"currency": currency})
-        for consumer in CONSUMERS:
-            receivables.upsert_consumer(session, ACTOR, tenant.id, consumer)
-        for item in RECEIVABLES:
-            receivables.upsert_receivable(session, ACTOR, tenant.id, item)
-        return tenant.id
 
 
 @pytest.fixture

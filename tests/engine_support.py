@@ -8,6 +8,7 @@ from loket.core import audit, checkout, gateways, inbox
 from loket.core.models import GatewayConfiguration, Payment, Receivable
 from loket.gateways import sandbox_page, sandbox_store
 
+ACTOR = audit.Actor("tester", "cso_admin")
 ADMIN = audit.Actor("admin", "tenant_admin")
 CONSUMER = audit.Actor("WU-10001", "consumer", account_number="WU-10001")
 CREDENTIALS = {"merchant_name": "Test Water", "secret": "sbx_test0123456789abcdef"}
@@ -63,3 +64,17 @@ def outstanding(ctx, tenant_id, *references) -> int:
         rows = session.scalars(select(Receivable).where(Receivable.tenant_id == tenant_id,
                                                         Receivable.reference.in_(references)))
         return sum(r.amount - r.paid for r in rows)
+
+
+def seed(ctx, currency: str = "USD") -> int:
+    """Create the demo tenant's data (no gateway); returns the tenant id."""
+    from loket.core import receivables, tenants
+    from loket.demo import CONSUMERS, RECEIVABLES
+    with ctx.transaction() as session:
+        tenant = tenants.create_tenant(session, ACTOR, "t1", "Test Water",
+                                       {"currency": currency})
+        for consumer in CONSUMERS:
+            receivables.upsert_consumer(session, ACTOR, tenant.id, consumer)
+        for item in RECEIVABLES:
+            receivables.upsert_receivable(session, ACTOR, tenant.id, item)
+        return tenant.id

@@ -10,7 +10,7 @@ from loket.core.models import Allocation, AuditEntry, Receivable
 from loket.errors import LoketError
 from loket.types import GatewayEvent
 
-from conftest import ACTOR, seed
+from engine_support import ACTOR, seed
 from engine_support import connect_sandbox, start
 
 

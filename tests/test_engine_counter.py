@@ -7,7 +7,7 @@ from loket.core.counter import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, CreditNote, Receivable
 from loket.errors import Conflict, ValidationFailed
 
-from conftest import ACTOR
+from engine_support import ACTOR
 from engine_support import outstanding
 
 

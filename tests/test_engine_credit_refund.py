@@ -9,7 +9,7 @@ from loket.core import credit_notes, refunds
 from loket.core.models import CreditNote, Payment, Todo
 from loket.errors import RefundNotPossible, ValidationFailed
 
-from conftest import ACTOR
+from engine_support import ACTOR
 from engine_support import connect_sandbox, deliver, outstanding, payer, reload, start
 from test_engine_counter import post
 

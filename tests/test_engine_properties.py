@@ -30,7 +30,7 @@ from loket.core.payments import check_invariants
 from loket.errors import LoketError
 from loket.types import GatewayEvent
 
-from conftest import ACTOR
+from engine_support import ACTOR
 from engine_support import connect_sandbox, start
 
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,

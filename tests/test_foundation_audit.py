@@ -7,7 +7,7 @@ from loket.core import receivables
 from loket.core.models import AuditEntry, Consumer
 from loket.errors import Forbidden, ValidationFailed
 
-from conftest import ACTOR
+from engine_support import ACTOR
 
 
 def _count(ctx, model):

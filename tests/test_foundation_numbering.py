@@ -7,7 +7,7 @@ import threading
 from loket.core.numbering import next_number, render
 from loket.core.tenants import create_tenant
 
-from conftest import ACTOR
+from engine_support import ACTOR
 
 
 def test_formats_render():

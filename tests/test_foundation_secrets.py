@@ -9,7 +9,7 @@ from loket.core.context import Loket
 from loket.core.secrets import SecretBox, mask
 from loket.errors import ConfigurationError
 
-from conftest import ACTOR
+from engine_support import ACTOR
 
 SECRET = "sbx_PlainTextSecretValue99"
 

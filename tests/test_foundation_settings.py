@@ -6,7 +6,7 @@ from loket.core.settings import DEFAULTS, load_settings, save_settings, validate
 from loket.core.tenants import create_tenant
 from loket.errors import ValidationFailed
 
-from conftest import ACTOR
+from engine_support import ACTOR
 
 
 def test_defaults_fill_what_is_not_given():
