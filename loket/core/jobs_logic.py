@@ -100,7 +100,7 @@ def _alert_handshake(ctx, session, row: GatewayConfiguration, error: str,
     recipients = tuple(settings["notifications"].get("tenant_admins") or ())
     days = row.handshake_failures
     body = (f"The daily check of {name} failed{'' if first else ' again'}"
-            f"{f' ({days} days in a row)' if days > 1 else ''}.\n\n"
+            f"{f' ({days} checks in a row)' if days > 1 else ''}.\n\n"
             f"The gateway said: {error}\n\nPayments through {name} may fail until the "
             f"credentials are fixed in loket's gateway settings.")
     _notify_later(ctx, session, Notification(
