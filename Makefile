@@ -18,12 +18,13 @@ $(STAMP):
 
 install: $(STAMP)
 
+run: export LOKET_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/loket db upgrade
 	$(BIN)/loket demo
 	$(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	  LOKET_BASE_URL=http://$(HOST):$(PORT) $(BIN)/loket serve --host $(HOST) --port $(PORT)
+	  $(BIN)/loket serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) test-sqlite test-postgres
 
