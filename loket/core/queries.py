@@ -204,7 +204,7 @@ def allocations(session: Session, payment_row: Payment) -> list[tuple[Allocation
     """The payment's allocations with their receivables, in order."""
     return list(session.execute(select(Allocation, Receivable).join(
         Receivable, Receivable.id == Allocation.receivable_id).where(
-        Allocation.payment_id == payment_row.id).order_by(Allocation.id)).tuples())
+        Allocation.payment_id == payment_row.id).order_by(Allocation.id)).all())
 
 
 def refunds(session: Session, payment_row: Payment) -> list[Refund]:
@@ -352,7 +352,7 @@ def applications(session: Session, note: CreditNote) -> list[tuple[CreditNoteApp
     return list(session.execute(select(CreditNoteApplication, Receivable).join(
         Receivable, Receivable.id == CreditNoteApplication.receivable_id).where(
         CreditNoteApplication.credit_note_id == note.id).order_by(
-        CreditNoteApplication.id)).tuples())
+        CreditNoteApplication.id)).all())
 
 
 # --- to-dos, audit, webhook events ---------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import text
 
-from loket.core import checkout, inbox, outcomes
+from loket.core import checkout, gateways, inbox, outcomes
 from loket.core.lifecycle import DISPLAY
 
 
@@ -55,8 +55,9 @@ RESULT_TEXT = {
 
 
 class PaymentReturn:
-    """``GET /v1/return/{number}?result=success|cancel``: where the gateway sends the payer
-    back. Returns a clear result (JSON, or the host's page through ``redirect``)."""
+    """``GET /v1/return/{number}?result=success|cancel&sig=…``: where the gateway sends the
+    payer back. The URL is signed by loket (a forged or altered one is 404) and the answer
+    is JSON with a clear result text; it never redirects anywhere (no open redirect)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -67,6 +68,7 @@ class PaymentReturn:
         if result not in ("success", "cancel"):
             raise falcon.HTTPBadRequest(title="Invalid result", description="result must be "
                                                                            "success or cancel")
+        gateways.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, None, number)
             payment = outcomes.handle_return(self.ctx, session, payment, result)

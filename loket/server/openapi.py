@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 document (``openapi.yaml`` in this package): loaded once, served at
+``GET /openapi.json``, and compiled into one JSON Schema (Draft 2020-12) validator per
+operation for the validation middleware."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from importlib import resources
+
+import attrs
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+DOC_URI = "urn:loket:openapi"
+METHODS = ("get", "put", "post", "patch", "delete")
+
+
+@functools.cache
+def document() -> dict:
+    """The parsed OpenAPI document (cached; treat as read-only)."""
+    text = resources.files("loket.server").joinpath("openapi.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _absolute_refs(node):
+    if isinstance(node, dict):
+        return {k: (DOC_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#")
+                    else _absolute_refs(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_absolute_refs(v) for v in node]
+    return node
+
+
+def _deref(doc: dict, node: dict) -> dict:
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target = doc
+    for part in ref.lstrip("#/").split("/"):
+        target = target[part]
+    return target
+
+
+@attrs.frozen
+class Operation:
+    """One operation's request contract.
+
+    :param query: name -> parameter schema; ``required_query`` the required names.
+    :param body: the JSON body schema, ``None`` when the operation takes no body.
+    :param raw_body: the body is not JSON to validate (webhooks keep it raw).
+    """
+
+    method: str
+    path: str
+    operation_id: str
+    query: dict
+    required_query: frozenset
+    path_params: dict
+    body: dict | None
+    body_required: bool
+    raw_body: bool
+    validator: object
+    path_validator: object
+    body_validator: object | None
+
+
+def _validator(schema: dict, registry: Registry):
+    return jsonschema.Draft202012Validator(
+        _absolute_refs(schema), registry=registry,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@functools.cache
+def operations() -> dict[tuple[str, str], Operation]:
+    """Every operation of the document by ``(METHOD, path template)``."""
+    doc = document()
+    registry = Registry().with_resource(
+        DOC_URI, Resource.from_contents(copy.deepcopy(doc), default_specification=DRAFT202012))
+    out = {}
+    for path, item in doc["paths"].items():
+        shared = item.get("parameters", [])
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            params = [_deref(doc, p) for p in shared + op.get("parameters", [])]
+            query = {p["name"]: p["schema"] for p in params if p["in"] == "query"}
+            required = frozenset(p["name"] for p in params if p["in"] == "query"
+                                 and p.get("required"))
+            path_params = {p["name"]: p["schema"] for p in params if p["in"] == "path"}
+            body_spec = op.get("requestBody")
+            body = None
+            if body_spec and "application/json" in body_spec.get("content", {}):
+                body = body_spec["content"]["application/json"]["schema"]
+            query_schema = {"type": "object", "properties": query,
+                            "required": sorted(required), "additionalProperties": False}
+            path_schema = {"type": "object", "properties": path_params}
+            out[(method.upper(), path)] = Operation(
+                method=method.upper(), path=path, operation_id=op["operationId"], query=query,
+                required_query=required, path_params=path_params, body=body,
+                body_required=bool(body_spec and body_spec.get("required")),
+                raw_body=bool(op.get("x-raw-body")),
+                validator=_validator(query_schema, registry),
+                path_validator=_validator(path_schema, registry),
+                body_validator=_validator(body, registry) if body is not None else None)
+    return out
+
+
+class OpenApiDocument:
+    """``GET /openapi.json``: the document as JSON."""
+
+    def on_get(self, req, resp):
+        """Serve the document."""
+        resp.media = document()

@@ -1,0 +1,101 @@
+"""THE role matrix: which roles may call each operation. Enforced in one place
+(:class:`loket.server.auth.AuthMiddleware`), documented in ``docs/api.md`` and tested as a
+matrix (every role x every operation -> allowed or 403).
+
+Summary: only a tenant admin configures gateways; consumers pay (their own account only);
+staff record and view payments; posted payments are edited (notes, cancel) only by admins
+(tenant_admin, cso_admin); money going back out (refunds, credit notes) needs an admin or a
+billing manager.
+"""
+
+from __future__ import annotations
+
+from loket.core.tenants import ROLES, STAFF_ROLES
+
+ADMIN = ("tenant_admin",)
+ADMINS = ("tenant_admin", "cso_admin")
+STAFF = STAFF_ROLES
+CONSUMER = ("consumer",)
+MONEY_OUT = ("tenant_admin", "cso_admin", "billing_manager")
+RECORDERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
+             "customer_executive")
+VERIFIERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager")
+HOST = ("tenant_admin", "billing_manager")
+AUDITORS = ("tenant_admin", "cso_admin", "billing_manager")
+PAYERS = ("consumer", "cso_admin", "cso_executive", "customer_executive")
+
+# Operations anyone may call (their own checks apply: signatures, signed URLs).
+PUBLIC = frozenset({
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/webhooks/{gateway}/{token}"),
+    ("GET", "/v1/return/{number}"),
+})
+
+MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
+    # gateways (tenant admin)
+    ("GET", "/v1/gateways"): ADMIN,
+    ("GET", "/v1/gateways/{kind}"): ADMIN,
+    ("PUT", "/v1/gateways/{kind}/active"): ADMIN,
+    ("PUT", "/v1/gateways/{kind}/credentials"): ADMIN,
+    ("POST", "/v1/gateways/{kind}/connect"): ADMIN,
+    ("GET", "/v1/gateways/{kind}/test"): ADMIN,
+    # consumer (CX web and app)
+    ("GET", "/v1/me"): CONSUMER,
+    ("GET", "/v1/me/items"): CONSUMER,
+    ("GET", "/v1/me/gateways"): CONSUMER,
+    ("POST", "/v1/me/checkout"): CONSUMER,
+    ("GET", "/v1/me/payments"): CONSUMER,
+    ("GET", "/v1/me/payments/{number}"): CONSUMER,
+    ("GET", "/v1/me/payments/{number}/receipt"): CONSUMER,
+    # staff: consumers
+    ("GET", "/v1/consumers"): STAFF,
+    ("GET", "/v1/consumers/{account}"): STAFF,
+    ("GET", "/v1/consumers/{account}/payables"): STAFF,
+    ("POST", "/v1/consumers/{account}/token"): STAFF,
+    # staff: payments
+    ("GET", "/v1/payments"): STAFF,
+    ("POST", "/v1/payments/counter"): RECORDERS,
+    ("GET", "/v1/payments/{number}"): STAFF,
+    ("PATCH", "/v1/payments/{number}"): ADMINS,
+    ("POST", "/v1/payments/{number}/cancel"): ADMINS,
+    ("POST", "/v1/payments/{number}/verify"): VERIFIERS,
+    ("POST", "/v1/payments/{number}/refunds"): MONEY_OUT,
+    ("POST", "/v1/payments/{number}/credit-notes"): MONEY_OUT,
+    # staff: credit notes
+    ("GET", "/v1/credit-notes"): STAFF,
+    ("GET", "/v1/credit-notes/{number}"): STAFF,
+    ("POST", "/v1/credit-notes/{number}/apply"): MONEY_OUT + ("cso_executive",),
+    # staff: worklist, audit, KPIs, webhooks
+    ("GET", "/v1/todos"): STAFF,
+    ("POST", "/v1/todos/{todo_id}/resolve"): VERIFIERS + ("recovery_executive",),
+    ("GET", "/v1/audit/{entity_type}/{entity_id}"): AUDITORS,
+    ("GET", "/v1/kpis"): STAFF,
+    ("GET", "/v1/webhook-events"): ADMINS,
+    ("POST", "/v1/webhook-events/{event_id}/replay"): ADMINS,
+    # destinations (OPC web services)
+    ("GET", "/v1/destinations"): STAFF + CONSUMER,
+    ("GET", "/v1/destinations/{name}/due"): STAFF + CONSUMER,
+    ("POST", "/v1/destinations/{name}/validate"): STAFF + CONSUMER,
+    ("POST", "/v1/destinations/{name}/prepare"): STAFF + CONSUMER,
+    ("POST", "/v1/destinations/{name}/payments"): PAYERS,
+    # host data
+    ("POST", "/v1/host/consumers"): HOST,
+    ("POST", "/v1/host/consumers/bulk"): HOST,
+    ("POST", "/v1/host/receivables"): HOST,
+    ("POST", "/v1/host/receivables/bulk"): HOST,
+}
+
+
+def allowed(method: str, template: str) -> tuple[str, ...]:
+    """The roles that may call ``method template`` (empty: nobody)."""
+    return MATRIX.get((method, template), ())
+
+
+def markdown_table() -> str:
+    """The matrix as the Markdown table of ``docs/api.md`` (one column per role)."""
+    head = "| operation | " + " | ".join(ROLES) + " |"
+    rule = "|---|" + "---|" * len(ROLES)
+    rows = [f"| `{method} {path}` | " + " | ".join("yes" if r in roles else "—" for r in ROLES)
+            + " |" for (method, path), roles in MATRIX.items()]
+    return "\n".join([head, rule, *rows])
