@@ -1,0 +1,74 @@
+"""The ``loket`` command, run in-process against a throw-away SQLite database."""
+
+import pytest
+
+from loket.cli import main
+from loket.core.config import DEV_SECRET_KEY, AppConfig
+from loket.core.context import Loket
+from loket.core.models import GatewayConfiguration
+from loket.core.secrets import SecretBox
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["tenant", "create", "water", "--name", "Water Co", "--currency", "USD"]) == 0
+    return tmp_path
+
+
+def test_import_receivables_then_issue_a_token(env, tmp_path, capsys):
+    csv_file = tmp_path / "bills.csv"
+    csv_file.write_text(
+        "account_number,name,kind,reference,amount,period,due_date\n"
+        "A-1,Ann Example,bill,B-1,10.50,May 2025,2025-06-01\n"
+        "A-1,Ann Example,service,S-1,5.00,,2025-06-01\n")
+    assert main(["import", "receivables", str(csv_file), "--tenant", "water"]) == 0
+    assert "imported 2 receivable(s)" in capsys.readouterr().out
+    assert main(["token", "--tenant", "water", "--account", "A-1"]) == 0
+    assert capsys.readouterr().out.count(".") == 1  # payload.signature
+
+
+def test_a_bad_csv_line_is_named_and_nothing_is_imported(env, tmp_path, capsys):
+    csv_file = tmp_path / "bills.csv"
+    csv_file.write_text("account_number,name,kind,reference,amount\n"
+                        "A-1,Ann,bill,B-1,10.50\nA-1,Ann,bill,B-2,10.505\n")
+    assert main(["import", "receivables", str(csv_file), "--tenant", "water"]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "more than 2 decimals" in err
+    assert main(["token", "--tenant", "water", "--account", "A-1"]) == 2  # no consumer either
+
+
+def test_settings_set_refuses_invalid_values_with_their_path(env, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"credit_note_expiry_days": -1}')
+    assert main(["settings", "set", "--tenant", "water", str(bad)]) == 2
+    assert "$.credit_note_expiry_days" in capsys.readouterr().err
+    good = tmp_path / "good.json"
+    good.write_text('{"credit_note_expiry_days": 30}')
+    assert main(["settings", "set", "--tenant", "water", str(good)]) == 0
+    capsys.readouterr()
+    assert main(["settings", "show", "--tenant", "water"]) == 0
+    assert '"credit_note_expiry_days": 30' in capsys.readouterr().out
+
+
+def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
+    assert main(["apikey", "create", "--tenant", "water", "--role", "wizard"]) == 2
+    assert main(["apikey", "create", "--tenant", "water", "--role", "cso_executive"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("lk_") and len(key) > 40
+
+
+def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
+    assert main(["demo"]) == 0  # the sandbox credentials, encrypted with the development key
+    new = SecretBox.generate_key()
+    monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{DEV_SECRET_KEY}")
+    assert main(["keys", "rotate"]) == 0
+    assert "re-encrypted 1 gateway configuration(s)" in capsys.readouterr().out
+    monkeypatch.setenv("LOKET_SECRET_KEY", new)  # the old key is gone: still readable
+    ctx = Loket.create(AppConfig.from_env())
+    with ctx.transaction() as session:
+        row = session.query(GatewayConfiguration).one()
+        assert ctx.secrets.decrypt(row.credentials_encrypted)["merchant_name"]
