@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, gateways, idempotency
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
 from loket.core.money import Money
-from loket.core.payments import refresh_state, resolve_targets, take_number
+from loket.core.payments import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import GatewayError, NotFound, ValidationFailed
@@ -61,11 +61,9 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
             raise ValidationFailed(f"{kind} {reference!r} is chosen twice",
                                    field=f"items[{position}].reference")
         seen.add((kind, reference))
-        destination = settings.destination_for_processor(kind)
-        field = next(iter(settings.route(destination).get("fields", {"reference": "x"})))
         try:
-            resolved = resolve_targets(ctx, session, settings, tenant_id, account_number,
-                                       destination, {field: reference})
+            destination, resolved = resolve_item(ctx, session, settings, tenant_id,
+                                                 account_number, kind, reference)
         except ValidationFailed as exc:
             raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
         groups.setdefault(destination, []).extend(resolved.obligations)

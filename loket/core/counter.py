@@ -18,7 +18,7 @@ from loket.core.payments import (
     create_credit_note,
     post_allocations,
     refresh_state,
-    resolve_targets,
+    resolve_item,
     take_number,
 )
 from loket.core.settings import load_settings
@@ -102,11 +102,10 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
     processor = settings.route(destination)["processor"]
     if entry.references:
-        field = next(iter(settings.route(destination).get("fields", {"reference": "reference"})))
         obligations = []
         for reference in entry.references:
-            resolved = resolve_targets(ctx, session, settings, tenant_id,
-                                       consumer.account_number, destination, {field: reference})
+            _, resolved = resolve_item(ctx, session, settings, tenant_id,
+                                       consumer.account_number, processor, reference)
             obligations.extend(resolved.obligations)
     else:
         obligations = ctx.plugins.retrieve_due(processor, Ledger(session, tenant_id),

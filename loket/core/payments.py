@@ -161,6 +161,20 @@ def resolve_targets(ctx, session: Session, settings: Settings, tenant_id: int,
     return ctx.plugins.validate_target(processor, Ledger(session, tenant_id), target)
 
 
+def resolve_item(ctx, session: Session, settings: Settings, tenant_id: int,
+                 account_number: str, kind: str, reference: str) -> tuple[str, ResolvedTarget]:
+    """Resolve one chosen item (a bill, service or installment by its reference) through
+    the destination routed to the processor of that kind.
+
+    :returns: ``(destination name, resolved target)``.
+    """
+    destination = settings.destination_for_processor(kind)
+    fields = settings.route(destination).get("fields") or {"reference": "reference"}
+    field = next(iter(fields))
+    return destination, resolve_targets(ctx, session, settings, tenant_id, account_number,
+                                        destination, {field: reference})
+
+
 def post_allocations(ctx, session: Session, payment: Payment, settings: Settings,
                      groups: list[tuple[str, list[int], int]]) -> int:
     """Apply money through the destination processors and write the allocations.
