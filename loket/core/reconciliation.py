@@ -1,0 +1,120 @@
+"""Reconciliation: match what gateways settled (payouts, settlement report files) with
+loket's payments, without a spreadsheet.
+
+A matched line completes its payment (through the same event path as a settlement webhook,
+so it is idempotent); a line loket cannot match is kept unmatched and becomes a to-do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loket import types as t
+from loket.core import gateways, outcomes
+from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
+from loket.core.payments import raise_todo
+from loket.types import GatewayEvent, SettlementLine
+
+
+@attrs.frozen
+class ReconciliationResult:
+    """What one batch of settlement lines did."""
+
+    matched: int
+    already_settled: int
+    unmatched: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        """The API's view."""
+        return {"matched": self.matched, "already_settled": self.already_settled,
+                "unmatched": list(self.unmatched)}
+
+
+def apply_lines(ctx, session: Session, row: GatewayConfiguration,
+                lines: list[SettlementLine]) -> ReconciliationResult:
+    """Match settlement lines to payments and complete them.
+
+    :returns: how many lines completed a payment, were already settled, or matched nothing.
+    """
+    matched = already = 0
+    unmatched = []
+    for line in lines:
+        event = GatewayEvent(
+            event_id=f"settlement:{line.payout_reference or ''}:{line.gateway_reference}",
+            type=t.EVENT_SETTLED, payment_id=line.payment_id,
+            gateway_reference=line.gateway_reference, amount=line.amount,
+            payout_reference=line.payout_reference, occurred_at=line.settled_at,
+            details={"fee": line.fee.amount, "net": line.net.amount})
+        if outcomes.find_payment(session, row, event) is None:
+            unmatched.append(line.gateway_reference)
+            _keep_unmatched(session, row, line)
+            continue
+        result = outcomes.apply_event(ctx, session, row, event)
+        if result == outcomes.APPLIED:
+            matched += 1
+        else:
+            already += 1
+    return ReconciliationResult(matched, already, tuple(unmatched))
+
+
+def _keep_unmatched(session: Session, row: GatewayConfiguration, line: SettlementLine) -> None:
+    exists = session.scalar(select(SettlementRecord.id).where(
+        SettlementRecord.gateway_configuration_id == row.id,
+        SettlementRecord.gateway_reference == line.gateway_reference,
+        SettlementRecord.payout_reference == (line.payout_reference or "")))
+    if exists:
+        return
+    session.add(SettlementRecord(
+        tenant_id=row.tenant_id, gateway_configuration_id=row.id, payment_id=None,
+        gateway_reference=line.gateway_reference, payout_reference=line.payout_reference or "",
+        amount=line.amount.amount, fee=line.fee.amount, net=line.net.amount,
+        currency=line.amount.currency, matched=False, settled_at=line.settled_at))
+    raise_todo(session, row.tenant_id, "reconciliation.unmatched",
+               f"{row.kind} settled {line.amount} as {line.gateway_reference}, which matches "
+               f"no loket payment", entity_type="settlement", entity_id=line.gateway_reference,
+               dedupe_key=f"unmatched:{row.id}:{line.payout_reference}:{line.gateway_reference}")
+
+
+def import_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
+                  filename: str) -> ReconciliationResult:
+    """Read a settlement report file the gateway delivered and reconcile its lines."""
+    row = gateways.get_row(session, tenant_id, kind)
+    lines = ctx.plugins.parse_settlement_report(gateways.config_value(ctx, session, row),
+                                                content, filename)
+    return apply_lines(ctx, session, row, lines)
+
+
+def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
+                        until: dt.datetime) -> ReconciliationResult:
+    """Ask the gateway what it settled in ``[since, until)`` and reconcile it."""
+    row = gateways.get_row(session, tenant_id, kind)
+    lines = ctx.plugins.fetch_settlements(gateways.config_value(ctx, session, row), since, until)
+    return apply_lines(ctx, session, row, lines)
+
+
+def summary(session: Session, tenant_id: int) -> dict:
+    """Where reconciliation stands: payments awaiting settlement, settled totals, fees and
+    lines that matched nothing (minor units, per currency)."""
+    pending = session.execute(select(Payment.currency, func.count(), func.sum(
+        Payment.amount_received)).where(Payment.tenant_id == tenant_id,
+                                        Payment.status == t.SUCCEEDED,
+                                        Payment.is_test.is_(False))
+        .group_by(Payment.currency)).all()
+    settled = session.execute(select(SettlementRecord.currency, SettlementRecord.matched,
+                                     func.count(), func.sum(SettlementRecord.amount),
+                                     func.sum(SettlementRecord.fee),
+                                     func.sum(SettlementRecord.net))
+                              .where(SettlementRecord.tenant_id == tenant_id)
+                              .group_by(SettlementRecord.currency,
+                                        SettlementRecord.matched)).all()
+    return {
+        "awaiting_settlement": [{"currency": c, "count": n, "amount": int(a or 0)}
+                                for c, n, a in pending],
+        "settled": [{"currency": c, "matched": bool(m), "count": n, "amount": int(a or 0),
+                     "fee": int(f or 0), "net": int(net or 0)}
+                    for c, m, n, a, f, net in settled],
+    }
