@@ -22,7 +22,10 @@ CLI = audit.Actor("cli", "system")
 
 
 def _ctx(args) -> Loket:
-    return Loket.create(AppConfig.from_env())
+    ctx = Loket.create(AppConfig.from_env())
+    from loket.jobs import setup
+    setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
+    return ctx
 
 
 def _signer(ctx):
