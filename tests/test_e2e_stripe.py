@@ -1,0 +1,161 @@
+"""End to end with Stripe, through loket's real HTTP API and the Stripe emulator on loopback:
+the tenant admin configures and connects Stripe, a consumer pays two bills in one Checkout
+Session, the emulator delivers signed webhooks (a duplicate and a late failure among them),
+and a payout completes the payment and makes its receipt available."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e_support import start_loket
+from engine_support import seed
+from stripe_emulator import StripeEmulator
+
+BILLS = ["INV-2025-001234", "INV-2025-001567"]  # 145.50 + 152.25 USD
+
+
+@pytest.fixture
+def stripe_emu():
+    """A fresh Stripe emulator on a loopback port."""
+    with StripeEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def live(tmp_path, plugins, request, stripe_emu):
+    """loket served over HTTP, its Stripe pointed at the emulator, the demo tenant seeded."""
+    loket = start_loket(tmp_path, plugins, request, {
+        "stripe": {"api_base": stripe_emu.url, "max_network_retries": 0}})
+    tenant_id = seed(loket.ctx)
+    loket.authorize(tenant_id, accounts=["WU-10001"])
+    yield loket
+    loket.stop()
+
+
+def session_events(emulator, kind: str, session_id: str) -> list[dict]:
+    """The emulator's events of ``kind`` about one Checkout Session (or its PaymentIntent)."""
+    intent = emulator.session(session_id)["payment_intent"]
+    return [e for e in emulator.events_of(kind)
+            if e["data"]["object"]["id"] in (session_id, intent)]
+
+
+def pay_on_hosted_page(live, redirect_url: str) -> str:
+    """The payer's browser presses Pay on Stripe's page; returns where Stripe sends it."""
+    page = live.http.get(redirect_url, timeout=10)
+    assert page.status_code == 200 and "Pay" in page.text
+    done = live.http.post(redirect_url, data={"outcome": "pay"}, allow_redirects=False,
+                          timeout=10)
+    assert done.status_code == 303, done.text
+    return done.headers["Location"]
+
+
+def connect_stripe(live, emulator) -> dict:
+    """The tenant admin configures and connects Stripe over the API; returns the gateway."""
+    admin = "tenant_admin"
+    assert live.put("/v1/gateways/stripe/active", {"active": True}, admin).status_code == 200
+
+    refused = live.put("/v1/gateways/stripe/credentials", {"credentials": {
+        **emulator.credentials(), "secret_key": "sk_test_51UnknownKey0000000000000"}}, admin)
+    assert refused.status_code in (400, 422), refused.text
+    assert "Please review all the details entered above" in refused.text
+
+    saved = live.put("/v1/gateways/stripe/credentials",
+                     {"credentials": emulator.credentials()}, admin)
+    assert saved.status_code == 200, saved.text
+    masked = saved.json()["credentials"]
+    assert emulator.secret_key not in saved.text and emulator.webhook_secret not in saved.text
+    assert masked["secret_key"] and masked["secret_key"] != emulator.secret_key
+    assert saved.json()["configured"] and not saved.json()["connected"]
+    webhook_url = saved.json()["webhook_url"]
+    assert webhook_url.startswith(live.url + "/v1/webhooks/stripe/")
+
+    started = live.post("/v1/gateways/stripe/connect", as_=admin)
+    assert started.status_code == 201, started.text
+    assert started.json()["amount"]["decimal"] == "1.00"  # above Stripe's 0.50 USD minimum
+    session_id = started.json()["redirect_url"].rsplit("/", 1)[-1]
+    assert started.json()["redirect_url"] == f"{emulator.url}/c/pay/{session_id}"
+
+    back = pay_on_hosted_page(live, started.json()["redirect_url"])
+    [completed] = session_events(emulator, "checkout.session.completed", session_id)
+    assert [r.status_code for r in emulator.deliver(completed, webhook_url)] == [200]
+    assert live.get(back.replace(live.url, "")).json()["status"] in ("succeeded", "refunded")
+
+    gateway = live.get("/v1/gateways/stripe", as_=admin).json()
+    assert (gateway["active"], gateway["configured"], gateway["connected"]) == (True, True, True)
+    test = live.get("/v1/gateways/stripe/test", as_=admin).json()
+    assert test["test_payment"]["status"] == "refunded"
+    assert test["test_payment"]["refunded"]["decimal"] == "1.00"
+    assert test["response"]["charge"]["id"] == session_id
+    assert test["response"]["refund"]["status"] == "succeeded"
+    refund = emulator.objects[test["response"]["refund"]["reference"]]
+    assert emulator.objects[refund["charge"]]["refunded"] is True  # the money went back
+    return gateway
+
+
+def test_admin_connects_stripe_and_a_consumer_pays_two_bills_until_the_payout(live,
+                                                                             stripe_emu):
+    emulator = stripe_emu
+    assert live.get("/v1/me/gateways", as_="WU-10001").json()["items"] == []
+    webhook_url = connect_stripe(live, emulator)["webhook_url"]
+    assert [g["kind"] for g in live.get("/v1/me/gateways", as_="WU-10001").json()["items"]] \
+        == ["stripe"]
+
+    bills = live.get("/v1/me/items?type=bills", as_="WU-10001").json()
+    assert bills["total_outstanding"]["decimal"] == "297.75"
+    body = {"gateway": "stripe", "items": [{"kind": "bill", "reference": r} for r in BILLS]}
+    started = live.post("/v1/me/checkout", body, "WU-10001", headers={"Idempotency-Key": "e2e-1"})
+    assert started.status_code == 201, started.text
+    again = live.post("/v1/me/checkout", body, "WU-10001", headers={"Idempotency-Key": "e2e-1"})
+    assert again.json()["payment"]["number"] == started.json()["payment"]["number"]
+    payment = started.json()["payment"]
+    number = payment["number"]
+    assert payment["amount"]["decimal"] == "297.75" and payment["status"] == "initiated"
+    session_id = started.json()["redirect_url"].rsplit("/", 1)[-1]
+    stripe_session = emulator.session(session_id)
+    assert (stripe_session["amount_total"], stripe_session["currency"]) == (29775, "usd")
+    assert stripe_session["client_reference_id"] == number
+    assert len(emulator.sessions()) == 2  # the test payment's and this one: no duplicate
+
+    # A first card is declined (Stripe keeps the session open), then the payer pays.
+    [declined] = emulator.decline(session_id, message="Your card has insufficient funds.",
+                                  decline_code="insufficient_funds")
+    back = pay_on_hosted_page(live, started.json()["redirect_url"])
+    [completed] = session_events(emulator, "checkout.session.completed", session_id)
+    assert [r.status_code for r in emulator.deliver(completed, webhook_url, times=2)] \
+        == [200, 200]
+    late = emulator.deliver(declined, webhook_url)[0]  # the old failure arrives last
+    assert late.status_code == 200
+
+    returned = live.get(back.replace(live.url, ""))
+    assert returned.status_code == 200 and returned.json()["status"] == "succeeded"
+
+    listed = live.get(f"/v1/payments?q={number}", as_="cso_admin").json()
+    assert listed["total"] == 1
+    row = listed["items"][0]
+    assert (row["status"], row["display_status"], row["gateway"]) == (
+        "succeeded", "Payment Successful", "stripe")
+    assert row["failure"] is None
+    assert live.get("/v1/me/items?type=bills", as_="WU-10001").json()[
+        "total_outstanding"]["decimal"] == "0.00"
+    assert live.get(f"/v1/me/payments/{number}/receipt", as_="WU-10001").status_code == 409
+    trail = live.get(f"/v1/audit/payment/{number}", as_="cso_admin").json()["items"]
+    assert sum(1 for e in trail if "succeeded" in e["action"]) == 1, trail
+
+    for event in emulator.payout():  # payout.created, payout.paid
+        assert emulator.deliver(event, webhook_url)[0].status_code == 200
+
+    detail = live.get(f"/v1/payments/{number}", as_="cso_admin").json()
+    assert detail["information"]["display_status"] == "Payment Completed"
+    assert detail["information"]["settlement_status"] == "Success"
+    assert detail["transaction"]["webhook_status"] == "Settled"
+    charge_fee = (29775 * 290 + 5000) // 10000 + 30  # the emulator's 2.9% + 0.30
+    assert detail["transaction"]["settled_fee"]["amount"] == charge_fee
+    assert detail["transaction"]["settled_net"]["amount"] == 29775 - charge_fee
+    assert detail["transaction"]["payout_reference"].startswith("po_")
+    assert {d["reference"] for d in detail["destination_details"]
+            if d["state"] == "posted"} == set(BILLS)
+    receipt = live.get(f"/v1/me/payments/{number}/receipt", as_="WU-10001")
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["receipt_number"] == detail["information"]["receipt_number"]
+    assert receipt.json()["total"]["decimal"] == "297.75"
+    assert {line["reference"] for line in receipt.json()["lines"]} == set(BILLS)
