@@ -195,11 +195,11 @@ class Settings:
 
 
 def load_settings(session: Session, tenant_id: int) -> Settings:
-    """Read a tenant's settings (defaults filled in)."""
+    """Read a tenant's settings (stored already validated and merged over the defaults)."""
     row = session.get(TenantSettings, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id} has no settings")
-    return Settings(validate_settings(row.document))
+    return Settings(row.document)
 
 
 def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
