@@ -254,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``loket`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except LoketError as exc:
         print(f"loket: {exc.detail}", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error['field']}: {error['message']}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
