@@ -81,6 +81,7 @@ class LiveLoket:
     http: requests.Session = attrs.field(factory=requests.Session)
     keys: dict = attrs.field(factory=dict)      # role -> API key
     tokens: dict = attrs.field(factory=dict)    # account number -> consumer token
+    tenant_id: int | None = None                # the tenant the credentials belong to
 
     def call(self, method: str, path: str, as_: str | None = None, **kwargs
              ) -> requests.Response:
@@ -108,6 +109,7 @@ class LiveLoket:
     def authorize(self, tenant_id: int, roles=("tenant_admin", "cso_admin"),
                   accounts=()) -> None:
         """Create an API key per staff role and a consumer token per account."""
+        self.tenant_id = tenant_id
         with self.ctx.transaction() as session:
             for role in roles:
                 self.keys[role] = tenants.create_api_key(session, SETUP, tenant_id, role,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_support import start_loket
+from e2e_support import start_loket  # first: puts the emulators on sys.path
 from engine_support import seed
 from stripe_emulator import StripeEmulator
 
@@ -138,6 +138,10 @@ def test_admin_connects_stripe_and_a_consumer_pays_two_bills_until_the_payout(li
     assert live.get("/v1/me/items?type=bills", as_="WU-10001").json()[
         "total_outstanding"]["decimal"] == "0.00"
     assert live.get(f"/v1/me/payments/{number}/receipt", as_="WU-10001").status_code == 409
+    events = [e for e in live.get("/v1/webhook-events?limit=100", as_="tenant_admin").json()[
+        "items"] if e["payment_number"] == number]
+    assert sorted(e["type"] for e in events) == ["payment.failed", "payment.succeeded"]
+    assert {e["status"] for e in events} == {"processed"}, events  # stored once each
     trail = live.get(f"/v1/audit/payment/{number}", as_="cso_admin").json()["items"]
     assert sum(1 for e in trail if "succeeded" in e["action"]) == 1, trail
 
@@ -152,8 +156,8 @@ def test_admin_connects_stripe_and_a_consumer_pays_two_bills_until_the_payout(li
     assert detail["transaction"]["settled_fee"]["amount"] == charge_fee
     assert detail["transaction"]["settled_net"]["amount"] == 29775 - charge_fee
     assert detail["transaction"]["payout_reference"].startswith("po_")
-    assert {d["reference"] for d in detail["destination_details"]
-            if d["state"] == "posted"} == set(BILLS)
+    assert sorted((d["reference"], d["amount"]["decimal"]) for d in detail["destination_details"]
+                  if d["state"] == "posted") == [(BILLS[0], "145.50"), (BILLS[1], "152.25")]
     receipt = live.get(f"/v1/me/payments/{number}/receipt", as_="WU-10001")
     assert receipt.status_code == 200, receipt.text
     assert receipt.json()["receipt_number"] == detail["information"]["receipt_number"]
