@@ -38,9 +38,9 @@ def cmd_jobs_run(args) -> None:
         print(f"{args.job} enqueued")
         return
     # Run it here, now; e-mails it raises are sent by this process as well.
-    task.call_local()
+    result = task.call_local()
     sent = run_pending(jobs)
-    print(f"{args.job} done ({sent} queued task(s) run)")
+    print(f"{args.job}: {result or 'nothing to do'} ({sent} queued task(s) run)")
 
 
 def cmd_jobs_drain(args) -> None:
