@@ -91,3 +91,10 @@ def test_engine_validation_also_names_fields(api):
     assert result.status_code == 422 and fields(result) == {"method"}
     result = api.post("/v1/payments/counter", {**COUNTER, "amount_received": "1.001"})
     assert fields(result) == {"amount_received"}
+
+
+def test_nul_characters_are_refused_by_name(api):
+    result = api.post("/v1/host/consumers", {"account_number": "N-1", "name": "A\u0000B"},
+                      role="tenant_admin")
+    assert result.status_code == 422 and fields(result) == {"name"}
+    assert fields(api.get("/v1/consumers?q=a%00b")) == {"q"}

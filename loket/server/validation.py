@@ -77,6 +77,8 @@ def field_name(path) -> str:
 def _huge_fields(node, path=()) -> list[str]:
     if isinstance(node, _Huge):
         return [field_name(path) or "body"]
+    if isinstance(node, str) and "\x00" in node:
+        return [field_name(path) or "body"]
     if isinstance(node, dict):
         return [f for k, v in node.items() for f in _huge_fields(v, path + (k,))]
     if isinstance(node, list):
@@ -119,6 +121,21 @@ def schema_errors(validator, instance, prefix: tuple = ()) -> list[dict]:
     return out
 
 
+def _keys_with_nul(node, path=()) -> list[str]:
+    if isinstance(node, dict):
+        return [field_name(path + (k,)) for k in node if "\x00" in k] + [
+            f for k, v in node.items() for f in _keys_with_nul(v, path + (k,))]
+    if isinstance(node, list):
+        return [f for i, v in enumerate(node) for f in _keys_with_nul(v, path + (i,))]
+    return []
+
+
+def _bad_value(field: str, query: dict) -> str:
+    value = query.get(field.split("[")[0])
+    text = value if isinstance(value, str) else ""
+    return "text contains a NUL character" if "\x00" in text else "number is too large"
+
+
 def _coerce(schema: dict, values: list[str]):
     kind = schema.get("type")
     if kind == "array":
@@ -148,7 +165,7 @@ def parse_query(operation, req) -> dict:
         if schema.get("type") == "array":
             raw = [part for item in raw for part in item.split(",") if part != ""]
         query[name] = _coerce(schema, raw)
-    errors += [{"field": f, "message": "number is too large"} for f in _huge_fields(query)]
+    errors += [{"field": f, "message": _bad_value(f, query)} for f in _huge_fields(query)]
     if errors:
         raise ValidationFailed("the query string is invalid", errors=errors)
     return query
@@ -191,7 +208,9 @@ class ValidationMiddleware:
         operation = openapi.operations().get((req.method, req.uri_template or ""))
         if operation is None or resource is None:
             return
-        errors = schema_errors(operation.path_validator, dict(params))
+        errors = schema_errors(operation.path_validator, dict(params)) + [
+            {"field": f, "message": "text contains a NUL character"}
+            for f in _huge_fields(dict(params))]
         if errors:
             raise ValidationFailed("a path parameter is invalid", errors=errors)
         query = parse_query(operation, req)
@@ -210,10 +229,11 @@ class ValidationMiddleware:
             if operation.body_required:
                 raise ValidationFailed("a JSON body is required", field="body")
             body = {}
-        huge = _huge_fields(body)
+        huge = _huge_fields(body) + [k for k in _keys_with_nul(body)]
         if huge:
-            raise ValidationFailed("a number is too large", errors=[
-                {"field": f, "message": "number is too large"} for f in huge])
+            raise ValidationFailed("a value cannot be accepted", errors=[
+                {"field": f, "message": "number is too large or text contains a NUL "
+                                        "character"} for f in huge])
         errors = schema_errors(operation.body_validator, body)
         if errors:
             raise ValidationFailed("the request body is invalid", errors=errors)
