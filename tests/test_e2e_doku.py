@@ -164,3 +164,4 @@ def test_admin_connects_doku_and_a_virtual_account_payment_is_settled(live, doku
     assert receipt.status_code == 200, receipt.text
     assert receipt.json()["total"]["decimal"] == "150000.00"
     assert [line["reference"] for line in receipt.json()["lines"]] == [BILL]
+    assert live.get("/v1/todos", as_="cso_admin").json()["total"] == 0  # nothing by hand

@@ -163,3 +163,4 @@ def test_admin_connects_stripe_and_a_consumer_pays_two_bills_until_the_payout(li
     assert receipt.json()["receipt_number"] == detail["information"]["receipt_number"]
     assert receipt.json()["total"]["decimal"] == "297.75"
     assert {line["reference"] for line in receipt.json()["lines"]} == set(BILLS)
+    assert live.get("/v1/todos", as_="cso_admin").json()["total"] == 0  # nothing by hand
