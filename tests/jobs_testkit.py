@@ -24,7 +24,7 @@ from loket.gateways import sandbox_page, sandbox_store
 from loket.gateways.sandbox import sign
 from loket.jobs.wiring import install_builtins
 
-from conftest import build_ctx
+from db_support import build_ctx
 from engine_support import seed  # noqa: F401 - re-exported for the tests
 from loket.core import audit
 
@@ -251,7 +251,7 @@ def todos(ctx, kind: str) -> list[Todo]:
 
 from types import SimpleNamespace  # noqa: E402
 
-from conftest import BACKEND  # noqa: E402
+from db_support import BACKEND  # noqa: E402
 from loket.plugins import Plugins  # noqa: E402
 
 

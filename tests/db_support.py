@@ -1,0 +1,55 @@
+"""Databases for tests: the selected backend, throw-away PostgreSQL, containers.
+
+Shared by tests/conftest.py and test helpers (import it by this unique name, never
+``conftest``: several conftest.py files are collected in one run).
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import create_engine, text
+
+from loket.core.config import AppConfig
+from loket.core.context import Loket
+from loket.core.db import make_engine
+from loket.core.models import Base
+
+PG_ADMIN_URL = os.environ.get("LOKET_TEST_PG_ADMIN",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKEND = os.environ.get("LOKET_TEST_DB", "sqlite")
+
+
+def pg_available() -> bool:
+    """Whether the local PostgreSQL answers."""
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 2})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _empty_postgres(url: str):
+    engine = make_engine(url, pool_size=30, max_overflow=10)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+def build_ctx(tmp_path, plugins, backend: str, request) -> Loket:
+    """A container on a fresh database of ``backend`` (sqlite or postgresql)."""
+    if backend == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        engine = _empty_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'loket.db'}"
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+    config = AppConfig(database_url=url, var_dir=tmp_path / "var",
+                       base_url="http://testserver")
+    ctx = Loket.create(config, plugins=plugins, engine=engine)
+    return ctx
