@@ -1,11 +1,8 @@
 """End to end with DOKU, through loket's real HTTP API and the DOKU emulator on loopback: an
 IDR tenant's admin configures and connects DOKU (its minimum charge applies to the test
 payment), a consumer pays a bill by virtual account, DOKU's signed notification arrives
-(retried and re-sent, applied once), and a settlement report completes the payment.
-
-loket's API has no settlement-report upload endpoint yet, so the report goes through the
-engine path such an endpoint would use: the plugin's ``parse_settlement_report`` hook, then
-one ``payment.settled`` event per line through :func:`loket.core.outcomes.apply_event`.
+(retried and re-sent, applied once), and the settlement report a billing manager uploads
+completes the payment.
 """
 
 from __future__ import annotations
@@ -15,8 +12,7 @@ import pytest
 from e2e_support import SETUP, start_loket  # first: puts the emulators on sys.path
 from doku_emulator import DokuEmulator
 from doku_testkit import GOOD_CREDENTIALS
-from loket import types as t
-from loket.core import gateways, outcomes, receivables, tenants
+from loket.core import receivables, tenants
 
 ACCOUNT = "ACC-1001"
 BILL = "INV-2024-05-001"
@@ -48,7 +44,8 @@ def doku_emu():
 def live(tmp_path, plugins, request, doku_emu):
     """loket served over HTTP, its DOKU pointed at the emulator, an IDR tenant seeded."""
     loket = start_loket(tmp_path, plugins, request, {"doku": {"api_base": doku_emu.url}})
-    loket.authorize(seed_idr_tenant(loket.ctx), accounts=[ACCOUNT])
+    loket.authorize(seed_idr_tenant(loket.ctx), roles=("tenant_admin", "cso_admin", "billing_manager"),
+                    accounts=[ACCOUNT])
     yield loket
     loket.stop()
 
@@ -91,22 +88,13 @@ def connect_doku(live, emulator) -> dict:
     return gateway
 
 
-def apply_settlement_report(ctx, tenant_id: int, content: bytes) -> list[str]:
-    """Reconcile an uploaded DOKU settlement report (what an upload endpoint would do):
-    parse it with the plugin, apply each line as a ``payment.settled`` event."""
-    results = []
-    with ctx.transaction() as session:
-        row = gateways.get_row(session, tenant_id, "doku")
-        config = gateways.config_value(ctx, session, row)
-        for line in ctx.plugins.parse_settlement_report(config, content, "settlement.csv"):
-            event = t.GatewayEvent(
-                event_id=f"settlement:{line.payout_reference}:{line.gateway_reference}",
-                type=t.EVENT_SETTLED, raw_status="SETTLED", payment_id=line.payment_id,
-                gateway_reference=line.gateway_reference, amount=line.amount,
-                payout_reference=line.payout_reference, occurred_at=line.settled_at,
-                details={"fee": line.fee.amount, "net": line.net.amount})
-            results.append(outcomes.apply_event(ctx, session, row, event))
-    return results
+def upload_report(live, content: bytes) -> dict:
+    """A billing manager uploads the settlement report file DOKU delivered."""
+    answer = live.post("/v1/gateways/doku/settlement-reports",
+                       {"filename": "settlement.csv", "content": content.decode()},
+                       as_="billing_manager")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def test_admin_connects_doku_and_a_virtual_account_payment_is_settled(live, doku_emu):
@@ -151,8 +139,8 @@ def test_admin_connects_doku_and_a_virtual_account_payment_is_settled(live, doku
     assert live.get(f"/v1/me/payments/{number}/receipt", as_=ACCOUNT).status_code == 409
 
     report = emulator.settlement_report_csv([number], batch_id="STL-0001", fee=4000)
-    assert apply_settlement_report(live.ctx, live.tenant_id, report) == [outcomes.APPLIED]
-    assert apply_settlement_report(live.ctx, live.tenant_id, report) == [outcomes.NOTHING]
+    assert upload_report(live, report) == {"matched": 1, "already_settled": 0, "unmatched": []}
+    assert upload_report(live, report) == {"matched": 0, "already_settled": 1, "unmatched": []}
 
     detail = live.get(f"/v1/payments/{number}", as_="cso_admin").json()
     assert detail["information"]["display_status"] == "Payment Completed"

@@ -14,7 +14,7 @@ import falcon
 from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
-from loket.server import staff_api
+from loket.server import reconciliation_api, staff_api
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -40,7 +40,8 @@ def create_app(ctx: Loket) -> falcon.App:
     register_error_handlers(app)
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())
-    for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api):
+    for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
+                   reconciliation_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)
@@ -49,4 +50,8 @@ def create_app(ctx: Loket) -> falcon.App:
 
 def get_app() -> falcon.App:
     """The production entry point: ``gunicorn -w 4 'loket.server.app:get_app()'``."""
-    return create_app(Loket.create(AppConfig.from_env()))
+    from loket import jobs  # noqa: PLC0415 - the queue is wired only in real processes
+
+    ctx = Loket.create(AppConfig.from_env())
+    jobs.setup(ctx)
+    return create_app(ctx)

@@ -55,7 +55,7 @@ def _parse_int(text: str):
     return _Huge(text) if len(digits) > MAX_INT_DIGITS else int(text)
 
 
-def _parse_float(text: str):
+def _parse_decimal(text: str):
     mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
     if len(mantissa) > MAX_INT_DIGITS or "e" in text.lower():
         return _Huge(text)
@@ -186,7 +186,7 @@ def read_json_body(req, limit: int):
                                    field="Content-Type")
     try:
         text = raw.decode("utf-8")
-        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_decimal,
                           parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8", field="body") from None

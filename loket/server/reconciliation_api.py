@@ -1,0 +1,57 @@
+"""Reconciliation endpoints: upload a gateway's settlement report, fetch what a gateway
+settled, and see where reconciliation stands."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from loket.core import reconciliation
+from loket.errors import ValidationFailed
+from loket.server.base import Resource
+
+
+class SettlementReports(Resource):
+    """``POST /v1/gateways/{kind}/settlement-reports``: a report file (CSV text) the gateway
+    delivered; its lines complete the payments they match."""
+
+    def on_post(self, req, resp, kind):
+        """Parse with the gateway's plugin and reconcile; unmatched lines become to-dos."""
+        body = self.body(req)
+        with self.ctx.transaction() as session:
+            result = reconciliation.import_report(self.ctx, session, self.tenant(req), kind,
+                                                  body["content"].encode(), body["filename"])
+        resp.media = result.to_json()
+
+
+class ReconciliationFetch(Resource):
+    """``POST /v1/reconciliation/fetch``: ask a gateway what it settled in a period."""
+
+    def on_post(self, req, resp):
+        """Fetch the gateway's settlements for ``[from, to]`` (dates) and reconcile them."""
+        body = self.body(req)
+        since = dt.datetime.combine(dt.date.fromisoformat(body["from"]), dt.time(),
+                                    dt.timezone.utc)
+        until = dt.datetime.combine(dt.date.fromisoformat(body["to"]), dt.time(),
+                                    dt.timezone.utc) + dt.timedelta(days=1)
+        if until <= since:
+            raise ValidationFailed("to must not be before from", field="to")
+        with self.ctx.transaction() as session:
+            result = reconciliation.fetch_and_reconcile(self.ctx, session, self.tenant(req),
+                                                        body["gateway"], since, until)
+        resp.media = result.to_json()
+
+
+class ReconciliationSummary(Resource):
+    """``GET /v1/reconciliation``: awaiting settlement, settled (matched or not), fees."""
+
+    def on_get(self, req, resp):
+        """The summary per currency."""
+        with self.ctx.transaction() as session:
+            resp.media = reconciliation.summary(session, self.tenant(req))
+
+
+def add_routes(app, ctx) -> None:
+    """Mount the reconciliation endpoints."""
+    app.add_route("/v1/gateways/{kind}/settlement-reports", SettlementReports(ctx))
+    app.add_route("/v1/reconciliation/fetch", ReconciliationFetch(ctx))
+    app.add_route("/v1/reconciliation", ReconciliationSummary(ctx))
