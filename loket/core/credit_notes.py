@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
+from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
 from loket.core.money import Money
 from loket.core.payments import check_invariants, create_credit_note, lock_payment
@@ -47,7 +48,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: no credit note "
                                "can be issued from it", field="payment")
     value = Money.parse(amount, payment.currency, field="amount")
-    issued = session.scalar(select(func.coalesce(func.sum(CreditNote.amount), 0)).where(
+    issued = session.scalar(select(money_sum(CreditNote.amount)).where(
         CreditNote.payment_id == payment.id))
     if value.amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import BigInteger, cast, create_engine, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,3 +84,12 @@ def after_commit(session: Session, callback) -> None:
 def is_postgres(engine: Engine) -> bool:
     """True when ``engine`` talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+def money_sum(expression):
+    """``SUM`` of a minor-units expression as an integer on every backend (0 when empty).
+
+    PostgreSQL sums BIGINT as NUMERIC, which the driver hands back as a Decimal; the cast
+    keeps money integral.
+    """
+    return cast(func.coalesce(func.sum(expression), 0), BigInteger)

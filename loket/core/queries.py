@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from loket.core import lifecycle
+from loket.core.db import money_sum
 from loket.core.models import (
     Allocation,
     AuditEntry,
@@ -111,15 +112,15 @@ def consumer(session: Session, tenant_id: int, account_number: str) -> Consumer:
 
 def balance(session: Session, consumer_row: Consumer) -> int:
     """What the account owes now (open receivables less paid), minor units."""
-    return session.scalar(select(func.coalesce(func.sum(Receivable.amount - Receivable.paid), 0))
+    return session.scalar(select(money_sum(Receivable.amount - Receivable.paid))
                           .where(Receivable.consumer_id == consumer_row.id,
                                  Receivable.status == "open")) or 0
 
 
 def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime) -> int:
     """Unused credit on the account's active, unexpired credit notes, minor units."""
-    return session.scalar(select(func.coalesce(func.sum(
-        CreditNote.amount - CreditNote.applied - CreditNote.reversed), 0)).where(
+    return session.scalar(select(money_sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
         CreditNote.consumer_id == consumer_row.id, CreditNote.status == "active",
         CreditNote.expires_at > now)) or 0
 
@@ -416,11 +417,11 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
 
     def collected(since: dt.datetime) -> dict:
         when = func.coalesce(Payment.paid_at, Payment.created_at)
-        total = session.scalar(select(func.coalesce(func.sum(net), 0)).where(
+        total = session.scalar(select(money_sum(net)).where(
             taken, when >= since)) or 0
         out = {"total": Money(int(total), currency).to_json()}
         for name, column in (("by_channel", Payment.channel), ("by_method", Payment.method)):
-            rows = session.execute(select(column, func.sum(net)).where(taken, when >= since)
+            rows = session.execute(select(column, money_sum(net)).where(taken, when >= since)
                                    .group_by(column).order_by(column)).all()
             out[name] = {key: Money(int(value or 0), currency).to_json() for key, value in rows}
         return out
@@ -428,11 +429,11 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
     counts = dict(session.execute(select(Payment.status, func.count(Payment.id)).where(
         Payment.tenant_id == tenant_id, Payment.is_test.is_(False)).group_by(
         Payment.status)).all())
-    outstanding = session.scalar(select(func.coalesce(func.sum(
-        Receivable.amount - Receivable.paid), 0)).where(
+    outstanding = session.scalar(select(money_sum(
+        Receivable.amount - Receivable.paid)).where(
         Receivable.tenant_id == tenant_id, Receivable.status == "open")) or 0
-    credit = session.scalar(select(func.coalesce(func.sum(
-        CreditNote.amount - CreditNote.applied - CreditNote.reversed), 0)).where(
+    credit = session.scalar(select(money_sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
         CreditNote.tenant_id == tenant_id, CreditNote.status == "active",
         CreditNote.expires_at > now)) or 0
     todos = session.scalar(select(func.count(Todo.id)).where(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from loket import types as t
 from loket.core import gateways, outcomes
+from loket.core.db import money_sum
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.payments import raise_todo
 from loket.types import GatewayEvent, SettlementLine
@@ -99,22 +100,22 @@ def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since:
 def summary(session: Session, tenant_id: int) -> dict:
     """Where reconciliation stands: payments awaiting settlement, settled totals, fees and
     lines that matched nothing (minor units, per currency)."""
-    pending = session.execute(select(Payment.currency, func.count(), func.sum(
+    pending = session.execute(select(Payment.currency, func.count(), money_sum(
         Payment.amount_received)).where(Payment.tenant_id == tenant_id,
                                         Payment.status == t.SUCCEEDED,
                                         Payment.is_test.is_(False))
         .group_by(Payment.currency)).all()
     settled = session.execute(select(SettlementRecord.currency, SettlementRecord.matched,
-                                     func.count(), func.sum(SettlementRecord.amount),
-                                     func.sum(SettlementRecord.fee),
-                                     func.sum(SettlementRecord.net))
+                                     func.count(), money_sum(SettlementRecord.amount),
+                                     money_sum(SettlementRecord.fee),
+                                     money_sum(SettlementRecord.net))
                               .where(SettlementRecord.tenant_id == tenant_id)
                               .group_by(SettlementRecord.currency,
                                         SettlementRecord.matched)).all()
     return {
-        "awaiting_settlement": [{"currency": c, "count": n, "amount": int(a or 0)}
+        "awaiting_settlement": [{"currency": c, "count": n, "amount": a}
                                 for c, n, a in pending],
-        "settled": [{"currency": c, "matched": bool(m), "count": n, "amount": int(a or 0),
-                     "fee": int(f or 0), "net": int(net or 0)}
+        "settled": [{"currency": c, "matched": bool(m), "count": n, "amount": a, "fee": f,
+                     "net": net}
                     for c, m, n, a, f, net in settled],
     }
