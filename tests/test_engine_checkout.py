@@ -193,3 +193,17 @@ def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, ten
     with ctx.transaction() as session:
         todo = session.scalar(select(Todo).where(Todo.kind == "payment.apply_failed"))
     assert "billing system offline" in todo.detail and todo.entity_id == payment.number
+
+    # The billing system is back: staff retry (OPC Error -> Error Resolved).
+    from loket.core import staff_actions
+    with ctx.transaction() as session:
+        staff_actions.retry_application(ctx, session, audit.SYSTEM,
+                                        session.get(Payment, payment.id))
+    assert reload(ctx, payment).application_state == "applied"
+    assert outstanding(ctx, tenant_id, BILLS[0]) == 0
+    with ctx.transaction() as session:
+        todo = session.get(Todo, todo.id)
+        assert (todo.status, todo.resolution) == ("resolved", "Error Resolved: applied on retry")
+        with pytest.raises(ValidationFailed, match="no failed application"):
+            staff_actions.retry_application(ctx, session, audit.SYSTEM,
+                                            session.get(Payment, payment.id))

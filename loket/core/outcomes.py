@@ -139,11 +139,11 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
     if payment.is_test:
         payment.application_state = "applied"
         return True
-    _apply_intended(ctx, session, payment)
+    apply_intended(ctx, session, payment)
     return True
 
 
-def _apply_intended(ctx, session: Session, payment: Payment) -> None:
+def apply_intended(ctx, session: Session, payment: Payment) -> None:
     """Post the checkout's intended allocations through the processors (OPC apply). If that
     fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
     settings = load_settings(session, payment.tenant_id)

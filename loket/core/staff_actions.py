@@ -95,11 +95,45 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
     return payment
 
 
+def retry_application(ctx, session: Session, actor: audit.Actor, payment: Payment) -> Payment:
+    """Apply again a payment whose application failed after the gateway took the money
+    (OPC service-task Error -> Error Resolved). On success its open apply to-dos are
+    resolved; on failure a new to-do says why.
+
+    :raises ValidationFailed: the payment's application is not in error.
+    """
+    payment = lock_payment(session, payment.id)
+    if payment.application_state != "error":
+        raise ValidationFailed(f"payment {payment.number} has no failed application to retry",
+                               field="payment")
+    before = snapshot(payment)
+    outcomes.apply_intended(ctx, session, payment)
+    if payment.application_state == "applied":
+        for todo in session.scalars(select(Todo).where(
+                Todo.entity_type == "payment", Todo.entity_id == payment.number,
+                Todo.status == "open", Todo.kind.in_(("payment.apply_failed",
+                                                      "payment.amount_mismatch")))):
+            _close(ctx, session, actor, todo, "Error Resolved: applied on retry")
+    refresh_state(ctx, session, actor, payment, "payment.application_retried", before)
+    return payment
+
+
 def resolve_todo(ctx, session: Session, actor: audit.Actor, todo: Todo,
                  resolution: str) -> Todo:
-    """Close a to-do with what was done about it."""
+    """Close a to-do with what was done about it. Closing a failed application by hand
+    (the money was applied outside loket) marks the payment's application
+    ``error_resolved`` (OPC); a retry that succeeds makes it ``applied`` instead."""
     if todo.status != "open":
         raise ValidationFailed("this to-do is already resolved", field="todo")
+    if todo.kind == "payment.apply_failed" and todo.entity_type == "payment":
+        payment = session.scalar(select(Payment).where(Payment.tenant_id == todo.tenant_id,
+                                                       Payment.number == todo.entity_id))
+        if payment is not None and payment.application_state == "error":
+            payment.application_state = "error_resolved"
+    return _close(ctx, session, actor, todo, resolution)
+
+
+def _close(ctx, session: Session, actor: audit.Actor, todo: Todo, resolution: str) -> Todo:
     todo.status = "resolved"
     todo.resolution = resolution
     todo.resolved_by = actor.name

@@ -60,6 +60,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("PATCH", "/v1/payments/{number}"): ADMINS,
     ("POST", "/v1/payments/{number}/cancel"): ADMINS,
     ("POST", "/v1/payments/{number}/verify"): VERIFIERS,
+    ("POST", "/v1/payments/{number}/retry-application"): VERIFIERS,
     ("POST", "/v1/payments/{number}/refunds"): MONEY_OUT,
     ("POST", "/v1/payments/{number}/credit-notes"): MONEY_OUT,
     # staff: credit notes

@@ -151,6 +151,19 @@ class PaymentVerify(Resource):
             resp.media = s.payment_detail(session, payment, self.ctx.now())
 
 
+class PaymentRetryApplication(Resource):
+    """``POST /v1/payments/{number}/retry-application``: apply again a payment whose
+    application failed after the gateway took the money (OPC Error -> Error Resolved)."""
+
+    def on_post(self, req, resp, number):
+        """Retry through the destination processors."""
+        with self.ctx.transaction() as session:
+            payment = queries.payment(session, self.tenant(req), number)
+            payment = staff_actions.retry_application(self.ctx, session, self.actor(req),
+                                                      payment)
+            resp.media = s.payment_detail(session, payment, self.ctx.now())
+
+
 class PaymentRefunds(Resource):
     """``POST /v1/payments/{number}/refunds``: refund all or part of a payment."""
 
@@ -190,5 +203,6 @@ def add_routes(app, ctx) -> None:
     app.add_route("/v1/payments/{number}", PaymentDetail(ctx))
     app.add_route("/v1/payments/{number}/cancel", PaymentCancel(ctx))
     app.add_route("/v1/payments/{number}/verify", PaymentVerify(ctx))
+    app.add_route("/v1/payments/{number}/retry-application", PaymentRetryApplication(ctx))
     app.add_route("/v1/payments/{number}/refunds", PaymentRefunds(ctx))
     app.add_route("/v1/payments/{number}/credit-notes", PaymentCreditNotes(ctx))
