@@ -117,6 +117,7 @@ class Kpis(Resource):
         outstanding total, unused credit, open to-dos."""
         with self.ctx.transaction() as session:
             resp.media = queries.kpis(session, self.tenant(req), self.ctx.now())
+        self.track(req, "dashboard.viewed")
 
 
 def _event(row) -> dict:

@@ -8,6 +8,7 @@ import falcon
 
 from loket.core.money import Money
 from loket.core.settings import load_settings
+from loket.types import TrackingEvent
 
 
 class Resource:
@@ -45,6 +46,14 @@ class Resource:
     def key(req) -> str | None:
         """The request's Idempotency-Key, passed on to engine operations."""
         return getattr(req.context, "idempotency_key", None)
+
+    def track(self, req, name: str, **properties) -> None:
+        """Record a behaviour-tracking event for this request (after its work is done)."""
+        principal = self.principal(req)
+        self.ctx.plugins.track(TrackingEvent(
+            tenant_id=principal.tenant_id, name=name, actor=principal.actor().name,
+            properties={k: v for k, v in properties.items() if v not in (None, "", False)},
+            at=self.ctx.now()))
 
     @staticmethod
     def paging(req) -> tuple[int, int, bool]:

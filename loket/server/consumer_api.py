@@ -111,6 +111,7 @@ class History(ConsumerResource):
                 account_number=me.account_number, status=q.get("status")), page, limit, newest)
             resp.media = s.page(result, [s.payment(p, s.gateway_kind(session, p))
                                          for p in result.items])
+        self.track(req, "payment.history_viewed", results=result.total)
 
 
 class MyPayment(ConsumerResource):

@@ -21,6 +21,8 @@ class SettlementReports(Resource):
             result = reconciliation.import_report(self.ctx, session, self.tenant(req), kind,
                                                   body["content"].encode(), body["filename"])
         resp.media = result.to_json()
+        self.track(req, "payment.reconciled", gateway=kind, source="report",
+                   matched=result.matched, unmatched=len(result.unmatched))
 
 
 class ReconciliationFetch(Resource):
@@ -39,6 +41,8 @@ class ReconciliationFetch(Resource):
             result = reconciliation.fetch_and_reconcile(self.ctx, session, self.tenant(req),
                                                         body["gateway"], since, until)
         resp.media = result.to_json()
+        self.track(req, "payment.reconciled", gateway=body["gateway"], source="fetch",
+                   matched=result.matched, unmatched=len(result.unmatched))
 
 
 class ReconciliationSummary(Resource):
@@ -48,6 +52,7 @@ class ReconciliationSummary(Resource):
         """The summary per currency."""
         with self.ctx.transaction() as session:
             resp.media = reconciliation.summary(session, self.tenant(req))
+        self.track(req, "report.generated", report="reconciliation")
 
 
 def add_routes(app, ctx) -> None:

@@ -90,6 +90,8 @@ class Payments(Resource):
                                            newest)
             resp.media = s.page(result, [s.payment(p, s.gateway_kind(session, p))
                                          for p in result.items])
+        self.track(req, "payment.searched", q=q.get("q"), status=q.get("status"),
+                   method=q.get("method"), type=q.get("type"), results=result.total)
 
 
 class CounterPayments(Resource):
@@ -119,6 +121,7 @@ class PaymentDetail(Resource):
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
             resp.media = s.payment_detail(session, payment, self.ctx.now())
+        self.track(req, "payment.details_viewed", payment=number)
 
     def on_patch(self, req, resp, number):
         """Edit the notes."""
