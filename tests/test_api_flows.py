@@ -239,3 +239,18 @@ def test_consumer_sees_only_their_own_account(api):
     summary = api.get("/v1/me", role="consumer").json
     assert summary["consumer"]["account_number"] == "WU-10001"
     assert summary["outstanding"]["decimal"] == "600.25"
+
+
+def test_tenant_admin_reads_and_updates_settings_with_paths_for_errors(api):
+    settings = api.get("/v1/settings", role="tenant_admin")
+    assert settings.status_code == 200 and settings.json["currency"] == "USD"
+    bad = api.put("/v1/settings", {"credit_note_expiry_days": 0,
+                                   "number_formats": {"receipt": {"format": "R"}}})
+    assert bad.status_code == 422
+    assert {"$.credit_note_expiry_days", "$.number_formats.receipt.format"} <= {
+        e["field"] for e in problem(bad)["errors"]}
+    good = api.put("/v1/settings", {"credit_note_expiry_days": 30})
+    assert good.status_code == 200 and good.json["credit_note_expiry_days"] == 30
+    assert api.put("/v1/settings", {"locale": "en_GB"}, role="cso_admin").status_code == 403
+    trail = api.get("/v1/audit/tenant/%d" % api.tenant_id, role="tenant_admin").json["items"]
+    assert "settings.updated" in [entry["action"] for entry in trail]

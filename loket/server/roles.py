@@ -34,6 +34,8 @@ PUBLIC = frozenset({
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # gateways (tenant admin)
+    ("GET", "/v1/settings"): ADMINS,
+    ("PUT", "/v1/settings"): ADMIN,
     ("GET", "/v1/gateways"): ADMIN,
     ("GET", "/v1/gateways/{kind}"): ADMIN,
     ("PUT", "/v1/gateways/{kind}/active"): ADMIN,
