@@ -43,6 +43,30 @@ class ValidationFailed(LoketError):
     title = "Invalid input"
 
 
+class BadRequest(LoketError):
+    """The request cannot be read (malformed JSON): fix it and send again."""
+
+    status = 400
+    code = "bad-request"
+    title = "Malformed request"
+
+
+class TooLarge(LoketError):
+    """The body is larger than the server accepts."""
+
+    status = 413
+    code = "too-large"
+    title = "Body too large"
+
+
+class UnsupportedMediaType(LoketError):
+    """The body is not ``application/json``."""
+
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class NotFound(LoketError):
     """No such object for this caller (also used for objects of another tenant/consumer)."""
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import lifecycle
 from loket.core.db import money_sum
+from loket.core.tenants import consumer_by_account
 from loket.core.models import (
     Allocation,
     AuditEntry,
@@ -101,13 +102,7 @@ def search_consumers(session: Session, tenant_id: int, q: str | None, page: int 
     return _paginate(session, query, (Consumer.name_search, Consumer.id), page, limit)
 
 
-def consumer(session: Session, tenant_id: int, account_number: str) -> Consumer:
-    """The tenant's consumer with ``account_number`` or NotFound."""
-    row = session.scalar(select(Consumer).where(Consumer.tenant_id == tenant_id,
-                                                Consumer.account_number == account_number))
-    if row is None:
-        raise NotFound(f"no consumer with account number {account_number!r}")
-    return row
+consumer = consumer_by_account  # the tenant's consumer with an account number, or NotFound
 
 
 def balance(session: Session, consumer_row: Consumer) -> int:

@@ -12,35 +12,11 @@ import json
 import re
 from decimal import Decimal
 
-from loket.errors import LoketError, ValidationFailed
+from loket.errors import BadRequest, TooLarge, UnsupportedMediaType, ValidationFailed
 from loket.server import openapi
 
 MAX_INT_DIGITS = 15  # beyond this an integer is refused ("huge number"), before any use
 _INT = re.compile(r"^-?\d+$")
-
-
-class BadRequest(LoketError):
-    """The request cannot be read (malformed JSON): fix it and send again."""
-
-    status = 400
-    code = "bad-request"
-    title = "Malformed request"
-
-
-class TooLarge(LoketError):
-    """The body is larger than the server accepts."""
-
-    status = 413
-    code = "too-large"
-    title = "Body too large"
-
-
-class UnsupportedMediaType(LoketError):
-    """The body is not ``application/json``."""
-
-    status = 415
-    code = "unsupported-media-type"
-    title = "Unsupported media type"
 
 
 class _Huge:
