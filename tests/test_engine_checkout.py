@@ -207,3 +207,20 @@ def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, ten
         with pytest.raises(ValidationFailed, match="no failed application"):
             staff_actions.retry_application(ctx, session, audit.SYSTEM,
                                             session.get(Payment, payment.id))
+
+
+def test_a_gateway_cannot_move_a_payment_made_through_another_gateway(ctx, tenant_id,
+                                                                     connected):
+    from loket.core.counter import CounterPayment, record_counter_payment
+    from engine_support import ACTOR
+    with ctx.transaction() as session:
+        posted = record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
+            account_number="WU-10001", payment_type="bill", method="cash",
+            amount_received="145.50", references=("INV-2025-001234",)))
+    with ctx.transaction() as session:
+        row = gateways.get_row(session, tenant_id, "sandbox")
+        refund = outcomes.GatewayEvent("evt-x", "payment.refunded", payment_id=posted.number,
+                                       amount=outcomes.Money(14550, "USD"),
+                                       refund_reference="re_x")
+        assert outcomes.apply_event(ctx, session, row, refund) == outcomes.UNKNOWN_PAYMENT
+    assert reload(ctx, posted).refunded == 0

@@ -47,10 +47,13 @@ KEEP = ("", None, "(keep)", "(keep the previous)")
 
 def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEvent
                  ) -> Payment | None:
-    """The payment an event names: by loket's number, else by the gateway's reference."""
+    """The payment an event names: by loket's number, else by the gateway's reference —
+    only among the payments made through this configuration (a gateway can never move
+    another gateway's or another tenant's payment)."""
     if event.payment_id:
         found = session.scalar(select(Payment).where(
-            Payment.tenant_id == row.tenant_id, Payment.number == event.payment_id))
+            Payment.tenant_id == row.tenant_id, Payment.gateway_configuration_id == row.id,
+            Payment.number == event.payment_id))
         if found is not None:
             return found
     if event.gateway_reference:
