@@ -11,7 +11,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 FIXTURES = Path(__file__).parent / "kit_fixtures"
 # pytest plugins of the project venv the kit does not need; they cost 2 s per start-up

@@ -51,5 +51,5 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None,
                            field="Idempotency-Key") from None
         if existing.result is None:
             raise Conflict("a request with this Idempotency-Key is still in progress",
-                           field="Idempotency-Key")
+                           field="Idempotency-Key") from None
         return None, existing.result

@@ -3,7 +3,7 @@ webhook events staff can replay."""
 
 from __future__ import annotations
 
-from loket.core import credit_notes, inbox, queries, staff_actions
+from loket.core import credit_notes, inbox, kpis, queries, staff_actions
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param, money_param
 
@@ -116,7 +116,7 @@ class Kpis(Resource):
         """Collected today and this month by channel and method, counts by status,
         outstanding total, unused credit, open to-dos."""
         with self.ctx.transaction() as session:
-            resp.media = queries.kpis(session, self.tenant(req), self.ctx.now())
+            resp.media = kpis.kpis(session, self.tenant(req), self.ctx.now())
         self.track(req, "dashboard.viewed")
 
 

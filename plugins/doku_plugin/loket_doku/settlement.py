@@ -119,7 +119,7 @@ def parse_csv(content: bytes) -> list[SettlementLine]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationFailed("the settlement report is not UTF-8 text", field="content")
+        raise ValidationFailed("the settlement report is not UTF-8 text", field="content") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))

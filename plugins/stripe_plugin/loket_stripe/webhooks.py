@@ -44,9 +44,9 @@ def verify(config: GatewayConfig, request: WebhookRequest) -> dict:
         event = stripe.Webhook.construct_event(request.body, header, secret,
                                                tolerance=TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:
-        raise WebhookRejected(f"Stripe signature check failed: {exc.user_message or exc}")
+        raise WebhookRejected(f"Stripe signature check failed: {exc.user_message or exc}") from None
     except ValueError as exc:
-        raise WebhookRejected(f"webhook body is not a Stripe event: {exc}")
+        raise WebhookRejected(f"webhook body is not a Stripe event: {exc}") from None
     body = event.to_dict(for_json=True)
     if not body.get("id") or not body.get("type") or "object" not in body.get("data", {}):
         raise WebhookRejected("webhook body is not a Stripe event")
