@@ -428,5 +428,23 @@ class SettlementRecord(Base):
     currency: Mapped[currency]
     matched: Mapped[bool] = mapped_column(Boolean, default=False)
     settled_at: Mapped[timestamp]
+    bank_line_id: Mapped[Optional[int]] = mapped_column(ForeignKey("bank_statement_lines.id"))
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class BankStatementLine(Base):
+    """A credit on the tenant's bank statement, matched (or not) to a gateway payout."""
+
+    __tablename__ = "bank_statement_lines"
+    __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    booked_on: Mapped[dt.date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
+    imported_at: Mapped[timestamp] = mapped_column(default=_now)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core import gateways, outcomes
+from loket.core import bank, gateways, outcomes
 from loket.core.db import money_sum
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.payments import raise_todo
@@ -98,8 +98,8 @@ def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since:
 
 
 def summary(session: Session, tenant_id: int) -> dict:
-    """Where reconciliation stands: payments awaiting settlement, settled totals, fees and
-    lines that matched nothing (minor units, per currency)."""
+    """Where reconciliation stands: payments awaiting settlement, settled totals, fees,
+    lines that matched nothing, and payouts the bank has not confirmed (minor units)."""
     pending = session.execute(select(Payment.currency, func.count(), money_sum(
         Payment.amount_received)).where(Payment.tenant_id == tenant_id,
                                         Payment.status == t.SUCCEEDED,
@@ -113,6 +113,7 @@ def summary(session: Session, tenant_id: int) -> dict:
                               .group_by(SettlementRecord.currency,
                                         SettlementRecord.matched)).all()
     return {
+        "payouts_awaiting_bank": bank.awaiting_bank(session, tenant_id),
         "awaiting_settlement": [{"currency": c, "count": n, "amount": a}
                                 for c, n, a in pending],
         "settled": [{"currency": c, "matched": bool(m), "count": n, "amount": a, "fee": f,

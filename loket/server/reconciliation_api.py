@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core import reconciliation
+from loket.core import bank, reconciliation
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
 
@@ -45,6 +45,21 @@ class ReconciliationFetch(Resource):
                    matched=result.matched, unmatched=len(result.unmatched))
 
 
+class BankStatements(Resource):
+    """``POST /v1/reconciliation/bank-statements``: a bank statement (CSV text) confirms the
+    gateway payouts it shows; credits that match no payout become to-dos."""
+
+    def on_post(self, req, resp):
+        """Import the statement and match its credits to payouts."""
+        body = self.body(req)
+        with self.ctx.transaction() as session:
+            result = bank.import_statement(self.ctx, session, self.actor(req), self.tenant(req),
+                                           body["content"])
+        resp.media = result.to_json()
+        self.track(req, "payment.reconciled", source="bank", matched=len(result.matched),
+                   unmatched=len(result.unmatched))
+
+
 class ReconciliationSummary(Resource):
     """``GET /v1/reconciliation``: awaiting settlement, settled (matched or not), fees."""
 
@@ -59,4 +74,5 @@ def add_routes(app, ctx) -> None:
     """Mount the reconciliation endpoints."""
     app.add_route("/v1/gateways/{kind}/settlement-reports", SettlementReports(ctx))
     app.add_route("/v1/reconciliation/fetch", ReconciliationFetch(ctx))
+    app.add_route("/v1/reconciliation/bank-statements", BankStatements(ctx))
     app.add_route("/v1/reconciliation", ReconciliationSummary(ctx))

@@ -75,6 +75,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/audit/{entity_type}/{entity_id}"): AUDITORS,
     ("POST", "/v1/gateways/{kind}/settlement-reports"): AUDITORS,
     ("POST", "/v1/reconciliation/fetch"): AUDITORS,
+    ("POST", "/v1/reconciliation/bank-statements"): AUDITORS,
     ("GET", "/v1/reconciliation"): AUDITORS,
     ("GET", "/v1/kpis"): STAFF,
     ("GET", "/v1/webhook-events"): ADMINS,
