@@ -40,3 +40,28 @@ def test_fetch_settlements_completes_payments_and_the_summary_shows_them(connect
     assert api.post("/v1/reconciliation/fetch", {"gateway": "sandbox", "from": today,
                                                  "to": today},
                     role="cso_executive").status_code == 403
+
+
+def test_a_bank_statement_confirms_the_payout(connected_api):
+    api = connected_api
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "service", "reference": "SRV-LATE-0001"}]}, role="consumer")
+    api.payer_acts(started.json["redirect_url"])
+    api.settle()
+    waiting = api.get("/v1/reconciliation", role="billing_manager").json["payouts_awaiting_bank"]
+    assert len(waiting) == 1 and waiting[0]["net"] == 2500 - (2500 * 29 + 500) // 1000 - 30
+    payout = waiting[0]["payout_reference"]
+    statement = ("date,reference,amount,description\n"
+                 f"{dt.date.today().isoformat()},BANK-1,23.97,payout {payout}\n")
+    imported = api.post("/v1/reconciliation/bank-statements",
+                        {"filename": "statement.csv", "content": statement},
+                        role="billing_manager")
+    assert imported.status_code == 200, imported.text
+    assert imported.json == {"matched_payouts": [payout], "unmatched_lines": [],
+                             "already_imported": 0}
+    assert api.get("/v1/reconciliation",
+                   role="billing_manager").json["payouts_awaiting_bank"] == []
+    assert api.get("/v1/todos", role="billing_manager").json["total"] == 0
+    bad = api.post("/v1/reconciliation/bank-statements",
+                   {"filename": "s.csv", "content": "date,amount\n"}, role="billing_manager")
+    assert bad.status_code == 422

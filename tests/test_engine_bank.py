@@ -44,7 +44,7 @@ def test_statement_confirms_payouts_by_reference_and_by_amount(ctx, tenant_id):
 
     statement = (
         "date,reference,amount,description\n"
-        f"{today},TRF 0091,{money(first_net)},SANDBOX PAYOUT {first.upper()}\n"
+        f"{today},TRF 0091,{money(first_net - 1)},SANDBOX PAYOUT {first.upper()}\n"
         f"{today},TRF 0092,{money(second_net)},SANDBOX\n"          # amount only
         f"{today},TRF 0093,12.34,unknown credit\n"
         f"{today},FEE,-5.00,bank charges\n")                        # a debit: skipped
@@ -55,7 +55,9 @@ def test_statement_confirms_payouts_by_reference_and_by_amount(ctx, tenant_id):
         assert bank.awaiting_bank(session, tenant_id) == []
         assert reconciliation.summary(session, tenant_id)["payouts_awaiting_bank"] == []
         todos = session.scalars(select(Todo).where(Todo.kind == "bank.unmatched")).all()
+        short = session.scalars(select(Todo).where(Todo.kind == "bank.amount_mismatch")).all()
     assert len(todos) == 1 and "12.34" in todos[0].title
+    assert len(short) == 1 and first in short[0].title  # one cent short of the payout
 
     again = _import(ctx, tenant_id, statement)
     assert (again.matched, again.unmatched, again.already_imported) == ((), (), 3)

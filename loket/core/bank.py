@@ -10,7 +10,8 @@ amounts — are skipped). Each credit is matched to a payout:
    settled within :data:`DATE_WINDOW_DAYS` days before the booking date.
 
 A line already imported (same date, reference and amount) is not imported twice; a credit
-that matches no payout becomes a to-do.
+that matches no payout, or a payout credited with another amount than the gateway reported,
+becomes a to-do.
 """
 
 from __future__ import annotations
@@ -144,8 +145,15 @@ def import_statement(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                        entity_id=str(stored.id))
             continue
         stored.payout_reference = payout
-        for record in payouts.pop(payout):
+        records = payouts.pop(payout)
+        for record in records:
             record.bank_line_id = stored.id
+        net = sum(r.net for r in records)
+        if net != line.amount.amount:
+            raise_todo(session, tenant_id, "bank.amount_mismatch",
+                       f"Payout {payout}: the bank credited {line.amount}, the gateway "
+                       f"reported {Money(net, line.amount.currency)}", entity_type="bank_line",
+                       entity_id=str(stored.id))
         matched.append(payout)
     audit.record(session, actor, "bank_statement.imported", "bank_statement", ctx.now().date(),
                  after={"matched": matched, "unmatched": unmatched, "already": already},
