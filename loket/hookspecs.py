@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import pluggy
 
-CONTRACT_VERSION = "1.0"
-"""Version of this contract. The major number changes when a hook changes incompatibly."""
+CONTRACT_VERSION = "1.1"
+"""Version of this contract. The major number changes when a hook changes incompatibly;
+the minor number when something is added (1.1: the ``refund.failed`` event type)."""
 
 hookspec = pluggy.HookspecMarker("loket")
 

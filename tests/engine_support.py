@@ -66,12 +66,12 @@ def outstanding(ctx, tenant_id, *references) -> int:
         return sum(r.amount - r.paid for r in rows)
 
 
-def seed(ctx, currency: str = "USD") -> int:
+def seed(ctx, currency: str = "USD", slug: str = "t1") -> int:
     """Create the demo tenant's data (no gateway); returns the tenant id."""
     from loket.core import receivables, tenants
     from loket.demo import CONSUMERS, RECEIVABLES
     with ctx.transaction() as session:
-        tenant = tenants.create_tenant(session, ACTOR, "t1", "Test Water",
+        tenant = tenants.create_tenant(session, ACTOR, slug, f"Test Water {slug}",
                                        {"currency": currency})
         for consumer in CONSUMERS:
             receivables.upsert_consumer(session, ACTOR, tenant.id, consumer)

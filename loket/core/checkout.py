@@ -127,7 +127,7 @@ def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> Gateway
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
-    return_url, cancel_url = gateways.return_urls(ctx, payment.number)
+    return_url, cancel_url = gateways.return_urls(ctx, payment.tenant_id, payment.number)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),
@@ -150,12 +150,11 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
     payment.redirect_url = checkout.redirect_url
 
 
-def payment_for_return(session: Session, tenant_id: int | None, number: str) -> Payment:
-    """The payment a payer returns to (the number is in loket's signed return URL)."""
-    query = select(Payment).where(Payment.number == number)
-    if tenant_id is not None:
-        query = query.where(Payment.tenant_id == tenant_id)
-    payment = session.scalars(query).first()
+def payment_for_return(session: Session, tenant_id: int, number: str) -> Payment:
+    """The payment a payer returns to (tenant and number come from loket's signed return
+    URL)."""
+    payment = session.scalar(select(Payment).where(Payment.tenant_id == tenant_id,
+                                                   Payment.number == number))
     if payment is None:
         raise NotFound(f"no payment {number!r}")
     return payment

@@ -65,6 +65,8 @@ def _validate(entry: CounterPayment, settings) -> None:
     if entry.notes and len(entry.notes) > settings["notes_max_length"]:
         errors.append({"field": "notes", "message": f"notes are limited to "
                        f"{settings['notes_max_length']} characters"})
+    if len(set(entry.references)) != len(entry.references):
+        errors.append({"field": "references", "message": "an item is chosen twice"})
     if entry.change_given not in ("0", "", None) and entry.method != "cash":
         errors.append({"field": "change_given", "message": "change is given only for cash"})
     if errors:

@@ -12,7 +12,12 @@ from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
 from loket.core.money import Money
-from loket.core.payments import check_invariants, create_credit_note, lock_payment
+from loket.core.payments import (
+    check_invariants,
+    create_credit_note,
+    give_back_capacity,
+    lock_payment,
+)
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
 
@@ -52,10 +57,12 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
         CreditNote.payment_id == payment.id))
     if value.amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
-    if value.amount + issued > payment.amount_received:
-        left = Money(payment.amount_received - issued, payment.currency).format()
-        raise ValidationFailed(f"credit notes of payment {payment.number} cannot exceed its "
-                               f"amount; at most {left} is left", field="amount")
+    left = min(payment.amount_received - issued, give_back_capacity(session, payment))
+    if value.amount > left:
+        raise ValidationFailed(
+            f"credit notes and refunds of payment {payment.number} cannot give back more "
+            f"than it brought in; at most {Money(left, payment.currency).format()} is left",
+            field="amount")
     settings = load_settings(session, payment.tenant_id)
     note = create_credit_note(session, settings, actor, payment, value.amount, reason,
                               remarks or "", False, ctx.now())

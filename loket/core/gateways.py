@@ -39,7 +39,7 @@ def _signer(ctx):
     return TokenSigner(ctx.config.secret_keys[0].encode())
 
 
-def return_urls(ctx, number: str) -> tuple[str, str]:
+def return_urls(ctx, tenant_id: int, number: str) -> tuple[str, str]:
     """The payer's signed return and cancel URLs for payment ``number``: loket's own
     ``/v1/return/{number}`` with ``result`` and an HMAC ``sig`` (TokenSigner) binding the
     two, valid for 30 days. The return endpoint refuses anything else (no open redirects)."""
@@ -48,13 +48,15 @@ def return_urls(ctx, number: str) -> tuple[str, str]:
     expires = int((ctx.now() + RETURN_TTL).timestamp())
     urls = []
     for result in ("success", "cancel"):
-        sig = _signer(ctx).sign({"typ": "return", "pay": number, "res": result, "exp": expires})
+        sig = _signer(ctx).sign({"typ": "return", "tid": tenant_id, "pay": number,
+                                 "res": result, "exp": expires})
         urls.append(f"{base}/v1/return/{quote(number)}?result={result}&sig={sig}")
     return urls[0], urls[1]
 
 
-def verify_return(ctx, number: str, result: str, sig: str | None) -> None:
-    """Check a return URL's signature for ``number`` and ``result``.
+def verify_return(ctx, number: str, result: str, sig: str | None) -> int:
+    """Check a return URL's signature for ``number`` and ``result``; returns the tenant id
+    it was issued for (payment numbers are unique only within a tenant).
 
     :raises NotFound: a missing, forged, expired or mismatched signature (indistinguishable
         from an unknown payment, so return URLs cannot be guessed).
@@ -65,8 +67,9 @@ def verify_return(ctx, number: str, result: str, sig: str | None) -> None:
     except LoketError:
         raise NotFound(f"no payment {number!r}") from None
     if claims.get("typ") != "return" or claims.get("pay") != number or \
-            claims.get("res") != result:
+            claims.get("res") != result or not isinstance(claims.get("tid"), int):
         raise NotFound(f"no payment {number!r}")
+    return claims["tid"]
 
 
 def webhook_path(row: GatewayConfiguration) -> str:
@@ -222,7 +225,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
     session.add(payment)
     session.flush()
     config = config_value(ctx, session, row)
-    return_url, cancel_url = return_urls(ctx, payment.number)
+    return_url, cancel_url = return_urls(ctx, tenant_id, payment.number)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(amount, currency),
         items=(CheckoutItem("test", payment.number, "loket connection test",

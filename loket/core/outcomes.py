@@ -8,6 +8,7 @@ same event apply it once.
 
 from __future__ import annotations
 
+import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,9 @@ from loket.core.money import Money
 from loket.core.payments import (
     check_invariants,
     create_credit_note,
+    give_back_capacity,
     lock_payment,
+    lock_receivables,
     post_allocations,
     raise_todo,
     refresh_state,
@@ -42,6 +45,7 @@ GATEWAY = audit.Actor("gateway", "gateway")
 APPLIED = "applied"
 UNKNOWN_PAYMENT = "unknown_payment"
 NOTHING = "nothing"
+MISMATCH = "mismatch"
 KEEP = ("", None, "(keep)", "(keep the previous)")
 
 
@@ -66,11 +70,15 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
 def apply_event(ctx, session: Session, row: GatewayConfiguration, event: GatewayEvent) -> str:
     """Apply one normalized event inside the caller's transaction.
 
-    :returns: ``applied``, ``nothing`` (ignored, or a fact already known) or
+    :returns: ``applied``, ``nothing`` (ignored, or a fact already known), ``mismatch``
+        (a settlement that does not match its payment: a to-do, nothing completed) or
         ``unknown_payment`` (no such payment yet: the caller keeps the event to retry).
     """
-    if event.type in (t.EVENT_IGNORED,):
+    if event.type == t.EVENT_IGNORED:
         return NOTHING
+    if event.type == t.EVENT_SETTLEMENT_FAILED and not (event.payment_id or
+                                                         event.gateway_reference):
+        return _payout_failed(ctx, session, row, event)
     found = find_payment(session, row, event)
     if found is None:
         return UNKNOWN_PAYMENT
@@ -80,16 +88,22 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     if event.type == t.EVENT_SUCCEEDED:
         changed = _money_taken(ctx, session, payment, event, check_amount=True)
     elif event.type == t.EVENT_SETTLED:
+        if _settlement_mismatch(session, row, payment, event):
+            return MISMATCH
         changed = _money_taken(ctx, session, payment, event, check_amount=False)
         changed = _settled(ctx, session, row, payment, event) or changed
     elif event.type in (t.EVENT_FAILED, t.EVENT_EXPIRED):
         changed = _failed(payment, event)
+    elif event.type == t.EVENT_PENDING:
+        changed = _attempt_declined(payment, event)
     elif event.type == t.EVENT_REFUNDED:
         # A refund implies the money was taken, even if that event is still on its way.
         changed = _money_taken(ctx, session, payment, event, check_amount=False)
         changed = _refunded(session, payment, event) or changed
+    elif event.type == t.EVENT_REFUND_FAILED:
+        changed = _refund_failed(session, payment, event)
     elif event.type == t.EVENT_SETTLEMENT_FAILED:
-        changed = _raise_settlement_status(payment, "Failed")
+        changed = _settlement_failed(session, payment, event)
     if not changed:
         return NOTHING
     if event.raw_status:
@@ -107,8 +121,81 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     return APPLIED
 
 
+def _attempt_declined(payment: Payment, event: GatewayEvent) -> bool:
+    """A declined attempt on a checkout that is still open: keep the gateway's words for the
+    payer; the payment stays open (the payer may try again)."""
+    if not event.failure_message or payment.succeeded_at is not None:
+        return False
+    attempt = {"message": event.failure_message, "code": event.failure_code,
+               "category": event.failure_category}
+    if (payment.gateway_details or {}).get("last_declined_attempt") == attempt:
+        return False
+    payment.gateway_details = {**(payment.gateway_details or {}),
+                               "last_declined_attempt": attempt}
+    return True
+
+
+def _settlement_mismatch(session: Session, row: GatewayConfiguration, payment: Payment,
+                         event: GatewayEvent) -> bool:
+    """A settlement for another amount than the payment took is not a settlement of it: the
+    line is kept unmatched and staff get a to-do. (Amounts in another currency cannot be
+    compared here; the gateway plugin reports them in the payment's currency.)"""
+    if event.amount is None or event.amount.currency != payment.currency or \
+            event.amount.amount == payment.amount_received or payment.completed_at:
+        return False
+    raise_todo(session, payment.tenant_id, "settlement.amount_mismatch",
+               f"{row.kind} settled {event.amount} for payment {payment.number}, which took "
+               f"{Money(payment.amount_received, payment.currency)}", entity_type="payment",
+               entity_id=payment.number,
+               dedupe_key=f"settle-mismatch:{payment.id}:{event.payout_reference or ''}")
+    return True
+
+
+def _settlement_failed(session: Session, payment: Payment, event: GatewayEvent) -> bool:
+    if payment.settlement_status == "Failed":
+        return False
+    payment.settlement_status = "Failed"
+    raise_todo(session, payment.tenant_id, "settlement.failed",
+               f"The payout {event.payout_reference or ''} with payment {payment.number} "
+               f"failed", detail=event.failure_message or "", entity_type="payment",
+               entity_id=payment.number,
+               dedupe_key=f"payout-failed:{payment.id}:{event.payout_reference or ''}")
+    return True
+
+
+def _payout_failed(ctx, session: Session, row: GatewayConfiguration,
+                   event: GatewayEvent) -> str:
+    """A failed payout named only by its reference: every payment it carried."""
+    if not event.payout_reference:
+        return NOTHING
+    numbers = session.scalars(select(Payment.number).where(
+        Payment.gateway_configuration_id == row.id,
+        Payment.payout_reference == event.payout_reference)).all()
+    results = [apply_event(ctx, session, row, attrs.evolve(
+        event, payment_id=number, event_id=f"{event.event_id}:{number}")) for number in numbers]
+    return APPLIED if APPLIED in results else (UNKNOWN_PAYMENT if not numbers else NOTHING)
+
+
+def _refund_failed(session: Session, payment: Payment, event: GatewayEvent) -> bool:
+    """A refund the gateway accepted, then failed: the money did not go back. Staff decide
+    (refund again, or by hand); loket does not silently re-open the bills."""
+    refund = session.scalar(select(Refund).where(
+        Refund.payment_id == payment.id, Refund.gateway_reference == event.refund_reference))
+    if refund is not None and refund.status == "failed":
+        return False
+    if refund is not None:
+        refund.status = "failed"
+    raise_todo(session, payment.tenant_id, "payment.refund_failed",
+               f"A refund of payment {payment.number} failed at the gateway",
+               detail=event.failure_message or (event.refund_reference or ""),
+               entity_type="payment", entity_id=payment.number,
+               dedupe_key=f"refund-failed:{payment.id}:{event.refund_reference}")
+    return True
+
+
 # Settlement status only moves forward, so reordered events cannot undo a settlement.
-SETTLEMENT_RANK = {"N/A": 0, "In Progress": 1, "Failed": 2, "Success": 3}
+# A failed payout outranks "Success": some payouts show paid first, then fail.
+SETTLEMENT_RANK = {"N/A": 0, "In Progress": 1, "Success": 2, "Failed": 3}
 
 
 def _raise_settlement_status(payment: Payment, status: str) -> bool:
@@ -134,6 +221,8 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
     if check_amount and event.amount is not None and event.amount != Money(
             payment.amount_received, payment.currency):
         payment.application_state = "error"
+        payment.gateway_details = {**(payment.gateway_details or {}),
+                                   "amount_taken": event.amount.amount}
         raise_todo(session, payment.tenant_id, "payment.amount_mismatch",
                    f"Payment {payment.number}: gateway reports {event.amount}, expected "
                    f"{Money(payment.amount_received, payment.currency)}",
@@ -186,6 +275,10 @@ def _settled(ctx, session: Session, row: GatewayConfiguration, payment: Payment,
     payment.completed_at = event.occurred_at or now
     _raise_settlement_status(payment, "Success")
     payment.payout_reference = event.payout_reference
+    foreign = {k: v for k, v in event.details.items() if k.startswith("settlement_")
+               or k == "exchange_rate"}
+    if foreign:  # settled in another currency: kept as the gateway said it, not as ours
+        payment.gateway_details = {**(payment.gateway_details or {}), **foreign}
     fee, net = event.details.get("fee"), event.details.get("net")
     payment.settled_fee = int(fee) if fee is not None else None
     payment.settled_net = int(net) if net is not None else None
@@ -231,7 +324,7 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
     if reference and session.scalar(select(Refund.id).where(
             Refund.payment_id == payment.id, Refund.gateway_reference == reference)):
         return False
-    available = lifecycle.refundable(payment) - payment.refunded
+    available = give_back_capacity(session, payment)
     if amount <= 0 or amount > available:
         raise LoketError(f"refund of {amount} exceeds what payment {payment.number} can "
                          f"still refund ({available})")
@@ -241,22 +334,26 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
     payment.refunded += amount
     remaining = amount
     for note in session.scalars(select(CreditNote).where(
-            CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True))):
+            CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True))
+            .order_by(CreditNote.id).with_for_update()
+            .execution_options(populate_existing=True)):
         part = min(remaining, note.amount - note.applied - note.reversed)
         note.reversed += part
         remaining -= part
         if note.amount == note.applied + note.reversed:
             note.status = "applied" if note.applied else "refunded"
-    for allocation in session.scalars(select(Allocation).where(
-            Allocation.payment_id == payment.id, Allocation.state == "posted")
-            .order_by(Allocation.id.desc())):
+    allocations = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == "posted")
+        .order_by(Allocation.id.desc())).all()
+    receivables = lock_receivables(session, [a.receivable_id for a in allocations])
+    for allocation in allocations:
         if remaining <= 0:
             break
         part = min(remaining, allocation.amount - allocation.reversed)
         if part <= 0:
             continue
         allocation.reversed += part
-        receivable = session.get(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable = receivables[allocation.receivable_id]
         receivable.paid -= part
         if receivable.status == "paid":
             receivable.status = "open"
@@ -268,7 +365,10 @@ def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
     if payment.succeeded_at is None or event.amount is None:
         return False
     try:
-        return record_refund(session, payment, event.amount.amount, event.refund_reference,
+        # Without the gateway's refund id, the event id is the only key that stops a
+        # re-delivery of this same event from refunding twice.
+        return record_refund(session, payment, event.amount.amount,
+                             event.refund_reference or f"event:{event.event_id}",
                              "succeeded", "reported by the gateway", "gateway")
     except LoketError as exc:
         raise_todo(session, payment.tenant_id, "payment.refund_mismatch",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, lifecycle
-from loket.core.db import after_commit
+from loket.core.db import after_commit, money_sum
 from loket.core.ledger import Ledger, obligation_of
 from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
 from loket.core.money import Money
@@ -240,11 +240,38 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
     return note
 
 
+def _reversible(session: Session, payment: Payment) -> int:
+    """What a refund could still take back from this payment: its posted allocations and
+    what sits unapplied in its automatic credit notes (the whole amount left when the
+    money was never applied through loket)."""
+    if payment.is_test or payment.application_state != "applied":
+        return lifecycle.refundable(payment) - payment.refunded
+    allocated = session.scalar(select(money_sum(Allocation.amount - Allocation.reversed)).where(
+        Allocation.payment_id == payment.id, Allocation.state == "posted"))
+    unapplied = session.scalar(select(money_sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
+        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
+    return allocated + unapplied
+
+
+def _manual_credit(session: Session, payment: Payment) -> int:
+    return session.scalar(select(money_sum(CreditNote.amount - CreditNote.reversed)).where(
+        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False)))
+
+
+def give_back_capacity(session: Session, payment: Payment) -> int:
+    """What can still go back to the payer from this payment, as a refund or as a manual
+    credit note (one limit for both, so the same money never goes out twice)."""
+    session.flush()
+    return max(_reversible(session, payment) - _manual_credit(session, payment), 0)
+
+
 def check_invariants(session: Session, payment: Payment) -> None:
     """Check DESIGN.md's money invariants for one payment before commit.
 
     allocations + automatic credit notes + change + passed-on fee + refunded = received
-    (once money is taken); nothing negative; a payment's credit notes never exceed it.
+    (once money is taken); nothing negative; a payment's credit notes never exceed it; manual
+    credit notes never exceed what a refund could still take back (no money out twice).
     """
     session.flush()
     allocations = session.scalars(select(Allocation).where(
@@ -267,3 +294,6 @@ def check_invariants(session: Session, payment: Payment) -> None:
                 f"({parts}) do not add up to the amount received ({payment.amount_received})")
     if sum(n.amount for n in notes) > payment.amount_received:
         raise InvariantBroken(f"payment {payment.number}: credit notes exceed the payment")
+    if _manual_credit(session, payment) > _reversible(session, payment):
+        raise InvariantBroken(f"payment {payment.number}: credit notes and refunds give back "
+                              f"more than the payment brought in")

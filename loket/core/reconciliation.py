@@ -57,12 +57,16 @@ def apply_lines(ctx, session: Session, row: GatewayConfiguration,
         result = outcomes.apply_event(ctx, session, row, event)
         if result == outcomes.APPLIED:
             matched += 1
+        elif result == outcomes.MISMATCH:  # the engine raised the to-do already
+            unmatched.append(line.gateway_reference)
+            _keep_unmatched(session, row, line, todo=False)
         else:
             already += 1
     return ReconciliationResult(matched, already, tuple(unmatched))
 
 
-def _keep_unmatched(session: Session, row: GatewayConfiguration, line: SettlementLine) -> None:
+def _keep_unmatched(session: Session, row: GatewayConfiguration, line: SettlementLine,
+                    todo: bool = True) -> None:
     exists = session.scalar(select(SettlementRecord.id).where(
         SettlementRecord.gateway_configuration_id == row.id,
         SettlementRecord.gateway_reference == line.gateway_reference,
@@ -74,6 +78,8 @@ def _keep_unmatched(session: Session, row: GatewayConfiguration, line: Settlemen
         gateway_reference=line.gateway_reference, payout_reference=line.payout_reference or "",
         amount=line.amount.amount, fee=line.fee.amount, net=line.net.amount,
         currency=line.amount.currency, matched=False, settled_at=line.settled_at))
+    if not todo:
+        return
     raise_todo(session, row.tenant_id, "reconciliation.unmatched",
                f"{row.kind} settled {line.amount} as {line.gateway_reference}, which matches "
                f"no loket payment", entity_type="settlement", entity_id=line.gateway_reference,

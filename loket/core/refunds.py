@@ -15,7 +15,14 @@ from loket.core.models import GatewayConfiguration, Payment, Refund
 from loket.core.money import Money
 from loket.core.outcomes import record_refund
 from loket.core.db import commit_then_raise
-from loket.core.payments import check_invariants, lock_payment, raise_todo, refresh_state, snapshot
+from loket.core.payments import (
+    check_invariants,
+    give_back_capacity,
+    lock_payment,
+    raise_todo,
+    refresh_state,
+    snapshot,
+)
 from loket.errors import RefundNotPossible, ValidationFailed
 from loket.types import RefundRequest
 
@@ -38,7 +45,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
                                f"money to refund", field="payment")
     value = Money.parse(amount, payment.currency, field="amount")
-    available = lifecycle.refundable(payment) - payment.refunded
+    available = give_back_capacity(session, payment)
     if value.amount <= 0 or value.amount > available:
         raise ValidationFailed(f"refund must be more than zero and at most "
                                f"{Money(available, payment.currency).format()}", field="amount")
@@ -67,6 +74,9 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                 session.delete(row)  # the key may be used again once refunded by hand
             commit_then_raise(session, exc)
             return payment
+        if result.status == "failed":  # the contract says raise; never record a failure
+            raise RefundNotPossible("the gateway refused the refund",
+                                    gateway_message=str(result.raw.get("message", "")) or None)
         reference, status = result.refund_reference, result.status
     record_refund(session, payment, value.amount, reference, status, reason, actor.name)
     refresh_state(ctx, session, actor, payment, "payment.refunded", before)

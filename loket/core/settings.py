@@ -8,10 +8,11 @@ from __future__ import annotations
 import copy
 
 import jsonschema
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.errors import NotFound, ValidationFailed
-from loket.core.models import TenantSettings
+from loket.core.models import Payment, Receivable, TenantSettings
 from loket.types import FeeRule
 
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
@@ -194,6 +195,11 @@ class Settings:
                        pass_to=tuple(rule.get("pass_to", ())))
 
 
+def _has_money(session: Session, tenant_id: int) -> bool:
+    return any(session.scalar(select(model.id).where(model.tenant_id == tenant_id).limit(1))
+               for model in (Receivable, Payment))
+
+
 def load_settings(session: Session, tenant_id: int) -> Settings:
     """Read a tenant's settings (stored already validated and merged over the defaults)."""
     row = session.get(TenantSettings, tenant_id)
@@ -206,6 +212,10 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
     """Validate and store a tenant's settings document; returns the merged settings."""
     merged = validate_settings(document)
     row = session.get(TenantSettings, tenant_id)
+    if row is not None and row.document.get("currency") != merged["currency"] and \
+            _has_money(session, tenant_id):
+        raise ValidationFailed("the currency cannot change once receivables or payments exist",
+                               field="$.currency")
     if row is None:
         session.add(TenantSettings(tenant_id=tenant_id, document=merged))
     else:

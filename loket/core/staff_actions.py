@@ -13,6 +13,7 @@ from loket import types as t
 from loket.core import audit, gateways, lifecycle, outcomes
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
 from loket.core.payments import check_invariants, lock_payment, refresh_state, snapshot
+from loket.core.money import Money
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed
 
@@ -106,6 +107,13 @@ def retry_application(ctx, session: Session, actor: audit.Actor, payment: Paymen
     if payment.application_state != "error":
         raise ValidationFailed(f"payment {payment.number} has no failed application to retry",
                                field="payment")
+    taken = (payment.gateway_details or {}).get("amount_taken")
+    if taken is not None and taken != payment.amount_received:
+        raise ValidationFailed(
+            f"the gateway took {Money(taken, payment.currency).format()}, not "
+            f"{Money(payment.amount_received, payment.currency).format()}: refund it or settle "
+            f"the difference by hand; a retry would apply money that was never received",
+            field="payment")
     before = snapshot(payment)
     outcomes.apply_intended(ctx, session, payment)
     if payment.application_state == "applied":

@@ -34,5 +34,7 @@ class ContextMiddleware:
         started = getattr(req.context, "started", None)
         elapsed = (time.monotonic() - started) * 1000 if started else 0
         principal = getattr(req.context, "principal", None)
-        log.info("%s %s -> %s (%d ms) role=%s request_id=%s", req.method, req.path,
+        # The route template, not the path: webhook URLs carry their secret token.
+        path = getattr(req, "uri_template", None) or req.path
+        log.info("%s %s -> %s (%d ms) role=%s request_id=%s", req.method, path,
                  resp.status_code, elapsed, principal.role if principal else "-", request_id)

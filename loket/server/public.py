@@ -68,9 +68,9 @@ class PaymentReturn:
         if result not in ("success", "cancel"):
             raise falcon.HTTPBadRequest(title="Invalid result", description="result must be "
                                                                            "success or cancel")
-        gateways.verify_return(self.ctx, number, result, req.get_param("sig"))
+        tenant_id = gateways.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
-            payment = checkout.payment_for_return(session, None, number)
+            payment = checkout.payment_for_return(session, tenant_id, number)
             payment = outcomes.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             if payment.status == "failed":
