@@ -73,8 +73,12 @@ class PaymentReturn:
             payment = checkout.payment_for_return(session, tenant_id, number)
             payment = outcomes.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
+            declined = (payment.gateway_details or {}).get("last_declined_attempt")
             if payment.status == "failed":
                 message = f"Payment failed: {payment.failure_message or payment.failure_category}."
+            elif payment.status == "initiated" and declined:
+                message = (f"Your last attempt was declined: {declined['message']} You can "
+                           f"try again on the payment page.")
             resp.media = {"payment_id": payment.number, "status": payment.status,
                           "display_status": DISPLAY.get(payment.status), "message": message,
                           "can_retry": payment.status == "failed"}
