@@ -2,7 +2,8 @@
 
 Every call is signed over the exact bytes sent. DOKU answers a repeated ``Request-Id`` with
 HTTP 409 and the original body (its idempotency rule); :meth:`DokuClient.send` reports that
-as ``replayed=True`` instead of an error, so callers can treat it as the original success.
+as ``replayed=True`` so callers can treat it as the original answer. A 409 whose body is an
+*error* (the Request-Id was reused for a different request) is a refusal and raises.
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ def error_parts(body: Any) -> tuple[str | None, str | None]:
     return (str(message) if message else None), (str(code) if code else None)
 
 
+def is_auth_refusal(exc: DokuHTTPError) -> bool:
+    """True when DOKU refused the request because of the keys (signature or Client-Id)."""
+    words = f"{exc.gateway_code or ''} {exc.gateway_message or ''}".lower()
+    return exc.http_status in (401, 403) or "signature" in words or "client" in words
+
+
+def is_replay(body: Any) -> bool:
+    """True when a 409 body is DOKU's replay of an original answer, not an error.
+
+    DOKU replays the original body for a repeated Request-Id with the same request; a
+    Request-Id reused with another body gets an error object instead (``{"error": …}``).
+    """
+    return isinstance(body, dict) and bool(body) and "error" not in body
+
+
 class DokuClient:
     """Signed calls to one DOKU merchant account.
 
@@ -107,8 +123,10 @@ class DokuClient:
         :param path: the path, also the signed ``Request-Target``.
         :param request_id: the ``Request-Id`` (DOKU's idempotency key).
         :param payload: the JSON body for a POST; ``None`` for a GET (no Digest is signed).
-        :returns: a :class:`DokuResponse`; a 409 comes back with ``replayed=True``.
-        :raises DokuHTTPError: for any other non-2xx answer, with DOKU's own words.
+        :returns: a :class:`DokuResponse`; a 409 replaying the original answer comes back
+            with ``replayed=True``.
+        :raises DokuHTTPError: for any other non-2xx answer, including a 409 whose body is an
+            error (a Request-Id reused with a different body), with DOKU's own words.
         :raises GatewayError: when DOKU cannot be reached or answers something not JSON.
         """
         body = encode(payload) if payload is not None else None
@@ -128,7 +146,8 @@ class DokuClient:
             decoded = decode(response.content) if response.content else {}
         except (ValueError, UnicodeDecodeError):
             decoded = None
-        if 200 <= response.status_code < 300 or response.status_code == 409:
+        if 200 <= response.status_code < 300 or (response.status_code == 409
+                                                  and is_replay(decoded)):
             if not isinstance(decoded, dict):
                 raise GatewayError(f"DOKU answered HTTP {response.status_code} without JSON",
                                    gateway_message=response.text[:500])

@@ -25,6 +25,16 @@ MAX_DUE_MINUTES = 999999  # payment_due_date has at most 6 digits
 MAX_ITEM_NAME = 255
 
 
+def retries_disabled(config: GatewayConfig) -> bool:
+    """True when ``options["disable_retry_payment"]`` is set: the plugin then creates
+    checkouts with ``order.disable_retry_payment = true``, so a failed attempt ends the
+    checkout (DOKU FAILED is final). Otherwise the payer may retry on the same checkout."""
+    value = config.options.get("disable_retry_payment", False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 def request_id_for(payment_id: str) -> str:
     """Return the Checkout ``Request-Id`` for a payment: stable, so a retry is a replay."""
     return f"loket-pay-{payment_id}"
@@ -85,7 +95,8 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
 
     ``invoice_number`` is loket's payment id; ``line_items`` (when they add up exactly) list
     the obligations plus any passed-on fee; ``payment_due_date`` counts minutes until
-    ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url).
+    ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url);
+    ``disable_retry_payment`` follows :func:`retries_disabled`.
 
     :raises GatewayError: for a payment id DOKU cannot take or an amount it cannot charge.
     """
@@ -104,6 +115,8 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
         "callback_url": request.return_url,
         "callback_url_cancel": request.cancel_url,
         "auto_redirect": True,
+        # Always explicit, so whether FAILED is final never rests on DOKU's default.
+        "disable_retry_payment": retries_disabled(config),
     }
     items = _line_items(request, total)
     if items:

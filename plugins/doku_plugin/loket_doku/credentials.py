@@ -15,7 +15,7 @@ import re
 import secrets
 
 from loket.plugin_api import CredentialsRejected, GatewayConfig
-from loket_doku.api import DokuClient, DokuHTTPError
+from loket_doku.api import DokuClient, DokuHTTPError, is_auth_refusal
 
 ENVIRONMENTS = ("sandbox", "production")
 SECRET_FIELDS = ("shared_key", "secret_key")
@@ -82,11 +82,6 @@ def format_errors(creds: dict) -> list[dict]:
     return errors
 
 
-def _is_auth_refusal(exc: DokuHTTPError) -> bool:
-    words = f"{exc.gateway_code or ''} {exc.gateway_message or ''}".lower()
-    return exc.http_status in (401, 403) or "signature" in words or "client" in words
-
-
 def live_check(config: GatewayConfig, creds: dict) -> dict:
     """Prove the Client ID and Secret Key with one signed, read-only DOKU call.
 
@@ -104,7 +99,7 @@ def live_check(config: GatewayConfig, creds: dict) -> dict:
     try:
         client.check_status(probe, request_id=f"loket-check-{secrets.token_hex(8)}")
     except DokuHTTPError as exc:
-        if _is_auth_refusal(exc):
+        if is_auth_refusal(exc):
             raise CredentialsRejected(
                 "DOKU refused the Client ID / Secret Key: check both in Dashboard > "
                 "Integration > API Keys and the environment (sandbox or production)",

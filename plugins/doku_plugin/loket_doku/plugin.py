@@ -14,6 +14,7 @@ from loket.plugin_api import (
     CheckoutSession,
     GatewayConfig,
     GatewayDescription,
+    GatewayError,
     GatewayEvent,
     RefundRequest,
     RefundResult,
@@ -95,10 +96,12 @@ def loket_gateway_parse_webhook(config: GatewayConfig, request: WebhookRequest):
 
 @hookimpl
 def loket_gateway_map_status(config: GatewayConfig, raw_status: str):
-    """Map a DOKU ``transaction.status`` word (table in the README)."""
+    """Map a DOKU ``transaction.status`` word (table in the README); FAILED changes nothing
+    unless this configuration creates checkouts with retries disabled."""
     if not _mine(config):
         return None
-    mapping: StatusMapping = statuses.map_status(raw_status)
+    mapping: StatusMapping = statuses.map_status(
+        raw_status, retries_allowed=not checkout.retries_disabled(config))
     return mapping
 
 
@@ -108,6 +111,9 @@ def loket_gateway_fetch_status(config: GatewayConfig, payment_id: str, gateway_r
 
     An invoice DOKU does not know (HTTP 404: the payer never reached a channel, or the
     merchant predates Checkout order status) is reported as ``payment.pending``.
+
+    :raises GatewayError: DOKU cannot be reached, or reports SUCCESS without a readable
+        amount (never applied without one).
     """
     if not _mine(config):
         return None
@@ -122,7 +128,11 @@ def loket_gateway_fetch_status(config: GatewayConfig, payment_id: str, gateway_r
                             type=EVENT_PENDING, raw_status="PENDING", payment_id=payment_id,
                             gateway_reference=invoice,
                             details={"note": "DOKU does not know this invoice yet"})
-    return webhooks.event_from_body(answer.body)
+    try:
+        return webhooks.event_for(config, answer.body)
+    except webhooks.UnreadableOutcome as exc:
+        raise GatewayError(str(exc), gateway_message=str(answer.body)[:500],
+                           category="technical") from exc
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from loket.plugin_api import (
     RefundRequest,
     RefundResult,
 )
-from loket_doku.api import DokuClient
+from loket_doku.api import DokuClient, DokuHTTPError, error_parts, is_auth_refusal
 from loket_doku.checkout import request_id_for, to_rupiah
 from loket_doku.webhooks import channel_details
 
@@ -43,6 +43,12 @@ def _channel(client: DokuClient, request: RefundRequest) -> dict:
     return {**channel_details(answer.body), **details}
 
 
+#: refund words that mean the money went back / the refund is still being processed.
+SUCCEEDED_WORDS = ("SUCCESS", "REFUNDED")
+PENDING_WORDS = ("PENDING", "PROCESSING", "ON_PROCESS", "IN_PROGRESS")
+FAILED_WORDS = ("FAILED", "REJECTED", "DECLINED", "CANCELLED", "CANCELED")
+
+
 def _status(body: dict) -> str:
     for block in ("refund", "transaction"):
         value = body.get(block, {}).get("status") if isinstance(body.get(block), dict) else None
@@ -51,12 +57,37 @@ def _status(body: dict) -> str:
     return ""
 
 
+def refund_reference(body: dict, request_id: str) -> str:
+    """The refund's reference: DOKU's own refund id (``refund.id``) when the answer carries
+    one, so later REFUNDED notifications and status polls match it; else the Request-Id."""
+    block = body.get("refund") if isinstance(body.get("refund"), dict) else {}
+    return str(block.get("id") or request_id)
+
+
+def _send(client: DokuClient, payload: dict, request_id: str):
+    try:
+        return client.refund_card(payload, request_id)
+    except DokuHTTPError as exc:
+        if exc.http_status >= 500 or is_auth_refusal(exc):
+            raise  # DOKU failed or the keys are wrong: a GatewayError, try again later
+        raise RefundNotPossible(
+            f"DOKU refused the refund: {exc.gateway_message or exc.detail}",
+            gateway_message=exc.gateway_message, gateway_code=exc.gateway_code,
+            category="declined") from exc
+
+
 def refund(config: GatewayConfig, request: RefundRequest) -> RefundResult:
     """Refund ``request.amount`` of a DOKU payment.
 
-    :raises RefundNotPossible: more than was captured, an amount with sen, or a channel
-        DOKU cannot refund online ("refund must be made manually").
-    :raises GatewayError: DOKU refused or could not be reached.
+    Called by the refund hook. Returns a :class:`RefundResult` whose ``refund_reference`` is
+    DOKU's refund id (or the ``Request-Id`` when DOKU gives none) and whose status is
+    ``succeeded`` or ``pending`` — never ``failed``.
+
+    :raises RefundNotPossible: more than was captured, an amount with sen, a channel DOKU
+        cannot refund online ("refund must be made manually"), or DOKU refused the refund
+        (its own words in ``gateway_message``).
+    :raises GatewayError: DOKU could not be reached, failed (5xx), refused the keys, or
+        answered without a refund status loket can read.
     """
     if request.amount.amount <= 0 or request.amount.amount > request.captured.amount:
         raise RefundNotPossible(
@@ -81,13 +112,28 @@ def refund(config: GatewayConfig, request: RefundRequest) -> RefundResult:
                     or request_id_for(request.payment_id)},
         "refund": {"amount": rupiah},
     }
-    answer = client.refund_card(payload, request_id)
+    answer = _send(client, payload, request_id)
     status = _status(answer.body)
-    if status in ("SUCCESS", "REFUNDED"):
+    message, code = error_parts(answer.body.get("refund") or answer.body)
+    if status in SUCCEEDED_WORDS:
         outcome = "succeeded"
-    elif status == "FAILED":
-        outcome = "failed"
-    else:
+    elif status in PENDING_WORDS:
         outcome = "pending"
-    return RefundResult(refund_reference=request_id, status=outcome,
-                        raw={"doku_status": status, "replayed": answer.replayed})
+    elif status in FAILED_WORDS:
+        raise RefundNotPossible(
+            f"DOKU refused the refund ({status})" + (f": {message}" if message else ""),
+            gateway_message=message or status, gateway_code=code or status,
+            category="declined")
+    else:
+        # DOKU accepted the request but says nothing loket can read: recording it as
+        # pending or failed would be a guess. A retry replays the same answer (409).
+        raise GatewayError(
+            "DOKU answered the refund without a status loket can read"
+            + (f" ({status!r})" if status else "")
+            + "; check the refund in DOKU's Back Office before recording it",
+            gateway_message=str(answer.body)[:500], gateway_code=status or None,
+            category="technical")
+    return RefundResult(refund_reference=refund_reference(answer.body, request_id),
+                        status=outcome,
+                        raw={"doku_status": status, "replayed": answer.replayed,
+                             "request_id": request_id})

@@ -9,13 +9,16 @@ serves both; fields DOKU adds are ignored.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
+    EVENT_PENDING,
     EVENT_REFUNDED,
+    EVENT_SUCCEEDED,
     GatewayConfig,
     GatewayEvent,
     Money,
@@ -25,8 +28,16 @@ from loket.plugin_api import (
 )
 from loket_doku import signature
 from loket_doku.api import decode
-from loket_doku.checkout import CURRENCY
+from loket_doku.checkout import CURRENCY, retries_disabled
 from loket_doku.statuses import event_type
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableOutcome(ValueError):
+    """A DOKU body reports an outcome loket must not apply as it stands (a SUCCESS whose
+    amount cannot be read). :func:`parse` turns it into ``WebhookRejected``; the status
+    poll into ``GatewayError``."""
 
 
 def _get(body: Any, *path: str) -> Any:
@@ -100,35 +111,46 @@ def _failure(body: dict) -> tuple[str, str | None, str]:
     return str(message), (str(code) if code else None), category
 
 
-def event_from_body(body: Any) -> GatewayEvent:
+def event_from_body(body: Any, *, retries_allowed: bool = True) -> GatewayEvent:
     """Normalize one notification / check-status body into a :class:`GatewayEvent`.
 
-    SUCCESS -> ``payment.succeeded`` with channel ``details``; FAILED -> ``payment.failed``
-    with the card response message verbatim when DOKU gives one; EXPIRED ->
-    ``payment.expired``; PENDING/TIMEOUT/REDIRECT -> ``payment.pending``; REFUNDED ->
-    ``payment.refunded``. Anything without an invoice or with an unknown status is
-    ``ignored`` (acknowledged, nothing to do).
+    SUCCESS -> ``payment.succeeded`` with channel ``details``; FAILED -> ``payment.pending``
+    carrying DOKU's failure words while the payer may retry on the same checkout
+    (``retries_allowed``), else ``payment.failed``; EXPIRED -> ``payment.expired``;
+    PENDING/TIMEOUT/REDIRECT -> ``payment.pending``; REFUNDED -> ``payment.refunded``
+    (always with a ``refund_reference``; ``amount`` only when DOKU sends a refund block).
+    Anything without an invoice or with an unknown status is ``ignored``.
+
+    :raises UnreadableOutcome: a SUCCESS whose ``order.amount`` is missing, unreadable or
+        not positive (it is never applied without an amount).
     """
     invoice = _get(body, "order", "invoice_number")
     status = str(_get(body, "transaction", "status") or "").strip().upper()
-    kind = event_type(status)
+    kind = event_type(status, retries_allowed)
     original = _get(body, "transaction", "original_request_id")
     if not invoice or kind is None:
         return GatewayEvent(event_id=event_id(str(invoice or "unknown"), status or "NONE",
                                               original and str(original)),
                             type=EVENT_IGNORED, raw_status=status)
     invoice = str(invoice)
+    amount = _money(_get(body, "order", "amount"))
+    if kind == EVENT_SUCCEEDED and (amount is None or amount.amount <= 0):
+        raise UnreadableOutcome(
+            f"DOKU reports invoice {invoice} paid (SUCCESS) but its order.amount "
+            f"{_get(body, 'order', 'amount')!r} cannot be read as rupiah")
     fields: dict[str, Any] = {
         "event_id": event_id(invoice, status, original and str(original)),
         "type": kind,
         "raw_status": status,
         "payment_id": invoice,
         "gateway_reference": invoice,
-        "amount": _money(_get(body, "order", "amount")),
+        "amount": amount,
         "details": channel_details(body),
         "occurred_at": _when(_get(body, "transaction", "date")),
     }
-    if kind == EVENT_FAILED:
+    if status == "FAILED" and kind in (EVENT_FAILED, EVENT_PENDING):
+        # A declined attempt: final (payment.failed) or, while the checkout is still open,
+        # the payer's "last attempt declined" message on a pending event.
         fields["failure_message"], fields["failure_code"], fields["failure_category"] = \
             _failure(body)
     elif kind == EVENT_EXPIRED:
@@ -136,7 +158,10 @@ def event_from_body(body: Any) -> GatewayEvent:
         fields["failure_code"] = status
         fields["failure_category"] = "expired"
     elif kind == EVENT_REFUNDED:
-        # A partial refund is only identifiable by DOKU's refund block when it sends one.
+        # DOKU's refund id (what the refund hook returned as refund_reference) when the body
+        # has a refund block; otherwise the payment's original Request-Id, so the event
+        # still names a refund. Without a refund block there is no amount either: the core
+        # then records nothing from this event (see README, Refunds).
         reference = str(_get(body, "refund", "id") or original or invoice)
         fields["amount"] = _money(_get(body, "refund", "amount"))
         fields["refund_reference"] = reference
@@ -144,11 +169,18 @@ def event_from_body(body: Any) -> GatewayEvent:
     return GatewayEvent(**fields)
 
 
+def event_for(config: GatewayConfig, body: Any) -> GatewayEvent:
+    """:func:`event_from_body` for ``config``: FAILED is final only when the configuration
+    creates checkouts with retries disabled (:func:`checkout.retries_disabled`)."""
+    return event_from_body(body, retries_allowed=not retries_disabled(config))
+
+
 def parse(config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
     """Verify a notification and return its event.
 
-    :raises WebhookRejected: missing headers, another Client-Id, a wrong signature, or a
-        body that is not JSON.
+    :raises WebhookRejected: missing headers, another Client-Id, a wrong signature, a
+        body that is not JSON, or a SUCCESS whose amount cannot be read (logged; DOKU
+        retries, and the delivery stays visible as rejected).
     """
     headers = {k.lower(): v for k, v in request.headers.items()}
     missing = [h for h in ("client-id", "request-id", "request-timestamp", "signature")
@@ -165,4 +197,8 @@ def parse(config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
         body = decode(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookRejected("DOKU notification body is not JSON") from exc
-    return [event_from_body(body)]
+    try:
+        return [event_for(config, body)]
+    except UnreadableOutcome as exc:
+        log.warning("DOKU notification refused, not applied: %s", exc)
+        raise WebhookRejected(str(exc)) from exc

@@ -20,8 +20,11 @@ which are the emulator's best guess):
   (``GET /checkout/link/<token>`` serves it). A repeated Request-Id gets HTTP 409 and the
   original body.
 * ``GET /orders/v1/status/<invoice or request id>`` answers like a notification body.
+* a failed attempt (``decline_card``) leaves the checkout open for another attempt unless
+  it was created with ``order.disable_retry_payment: true`` (then FAILED is final).
 * ``POST /cancellation/credit-card/refund`` refunds card payments (partial, repeated, never
-  beyond the amount); other channels are refused.
+  beyond the amount); other channels are refused; :meth:`script_refund` makes the next
+  refund answer another status (e.g. the acquirer's FAILED).
 * notifications are signed with Request-Target = the path of the URL they are sent to, and
   can be retried (3 retries, DOKU's schedule), duplicated and re-sent out of order.
 * :meth:`settlement_report_csv` writes a settlement report for paid orders.
@@ -107,6 +110,7 @@ class DokuEmulator:
         self.log: list[dict] = []          # every API request received
         self.deliveries: list[dict] = []   # every notification sent
         self.default_notification_url: str | None = None
+        self.refund_script: list[dict] = []  # scripted answers for the next refunds
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -275,7 +279,7 @@ class DokuEmulator:
             "invoice": invoice, "client_id": client_id, "request_id": request_id,
             "amount": amount, "status": "PENDING", "token": token, "created": created,
             "expires": expires, "request": data, "channel": {}, "refunded": 0, "refunds": [],
-            "paid_at": None,
+            "paid_at": None, "retry_allowed": order.get("disable_retry_payment") is not True,
             "notify_url": (data.get("additional_info") or {}).get("override_notification_url"),
         }
         return 200, {
@@ -310,6 +314,12 @@ class DokuEmulator:
         if not isinstance(amount, int) or not 0 < amount <= remaining:
             raise _Refused(400, _error("invalid_parameter",
                                        f"refund.amount must be 1-{remaining}"))
+        if self.refund_script:
+            scripted = self.refund_script.pop(0)
+            refund = {"amount": amount, "date": _stamp(), **scripted}
+            return 200, {"order": {"invoice_number": invoice, "amount": order["amount"]},
+                         "payment": {"original_request_id": order["request_id"]},
+                         "refund": {k: v for k, v in refund.items() if v is not None}}
         order["refunded"] += amount
         refund_id = f"RF-{next(self._counter):06d}"
         order["refunds"].append({"id": refund_id, "amount": amount, "request_id": request_id})
@@ -338,11 +348,18 @@ class DokuEmulator:
 
     # -- the payer -------------------------------------------------------------------
 
+    def script_refund(self, status: str | None, message: str | None = None,
+                      code: str | None = None) -> None:
+        """Make the next refund answer HTTP 200 with ``refund.status = status`` (``None``: no
+        status at all) and optional ``message``/``code``, without moving any money."""
+        self.refund_script.append({"status": status, "message": message, "code": code})
+
     def _settle_outcome(self, invoice: str, status: str, channel: dict) -> dict:
         with self._lock:
             order = self.orders[invoice]
-            if order["status"] != "PENDING":
-                raise ValueError(f"order {invoice} is {order['status']}, not PENDING")
+            retrying = order["status"] == "FAILED" and order["retry_allowed"]
+            if order["status"] != "PENDING" and not retrying:
+                raise ValueError(f"order {invoice} is {order['status']}, not open for payment")
             order["status"], order["channel"] = status, channel
             order["paid_at"] = _now()
             return self.status_body(invoice)
@@ -378,7 +395,8 @@ class DokuEmulator:
 
     def decline_card(self, invoice: str, message: str = "DO NOT HONOR",
                      code: str = "05") -> dict:
-        """The payer's card is declined (transaction status FAILED)."""
+        """The payer's card is declined (transaction status FAILED). The payer may try again
+        on the same checkout unless it was created with ``disable_retry_payment``."""
         return self._settle_outcome(invoice, "FAILED", {
             "service": "CREDIT_CARD", "acquirer": "BANK_MANDIRI", "channel": "CREDIT_CARD",
             "card_payment": {"masked_card_number": "400000******0002", "response_code": code,

@@ -39,12 +39,14 @@ GOOD_CREDENTIALS = {
 
 
 def make_config(emulator: DokuEmulator, webhook_base: str = "http://127.0.0.1:9",
-                currency: str = "IDR", **credentials: str) -> GatewayConfig:
-    """A DOKU configuration pointed at ``emulator`` (its webhook URL under ``webhook_base``)."""
+                currency: str = "IDR", options: dict | None = None,
+                **credentials: str) -> GatewayConfig:
+    """A DOKU configuration pointed at ``emulator`` (its webhook URL under ``webhook_base``;
+    ``options`` are added to ``api_base``)."""
     return GatewayConfig(
         id=1, tenant_id=1, kind="doku", credentials={**GOOD_CREDENTIALS, **credentials},
         currency=currency, webhook_url=webhook_base + WEBHOOK_PATH, webhook_path=WEBHOOK_PATH,
-        options={"api_base": emulator.url})
+        options={"api_base": emulator.url, **(options or {})})
 
 
 def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
@@ -123,7 +125,12 @@ class NotificationReceiver:
 
 class DokuHarness(GatewayHarness):
     """Drives the emulator for loket's conformance kit (a paying payer uses a card, so the
-    kit's refund test exercises DOKU's online card refund)."""
+    kit's refund test exercises DOKU's online card refund).
+
+    Its configuration creates checkouts with ``disable_retry_payment``, so the kit's
+    "decline" ends the checkout and DOKU's FAILED is the final ``payment.failed`` the kit
+    expects. (With retries allowed, the default, a decline is ``payment.pending`` carrying
+    DOKU's words: the payer may still pay on the same checkout.)"""
 
     kind = "doku"
     two_decimal_currency = "IDR"
@@ -134,7 +141,8 @@ class DokuHarness(GatewayHarness):
         self.emulator = emulator
 
     def make_config(self, currency: str) -> GatewayConfig:
-        return make_config(self.emulator, currency=currency)
+        return make_config(self.emulator, currency=currency,
+                           options={"disable_retry_payment": True})
 
     def bad_credentials(self) -> dict:
         return {**GOOD_CREDENTIALS, "client_id": "BRN-0001-1799999999999",

@@ -27,7 +27,7 @@ def test_charge_sends_a_signed_checkout_and_returns_the_payment_page(config, dok
         "invoice_number": "PAY-2024-000001", "amount": 150000, "currency": "IDR",
         "callback_url": "https://loket.example/return/PAY-2024-000001",
         "callback_url_cancel": "https://loket.example/cancel/PAY-2024-000001",
-        "auto_redirect": True,
+        "auto_redirect": True, "disable_retry_payment": False,
         "line_items": [{"id": "INV-2024-05-001", "name": "Water bill May", "quantity": 1,
                         "price": 150000, "category": "bill"}],
     }
@@ -39,6 +39,21 @@ def test_charge_sends_a_signed_checkout_and_returns_the_payment_page(config, dok
     assert session.redirect_url.startswith(doku.url + "/checkout/link/")
     page = requests.get(session.redirect_url, timeout=5)
     assert page.status_code == 200 and "PAY-2024-000001" in page.text
+
+
+def test_retries_can_be_disabled_per_configuration(config, doku):
+    closed = attrs.evolve(config, options={**config.options, "disable_retry_payment": True})
+    charge(closed, make_request("PAY-2024-000009"))
+    assert json.loads(doku.log[-1]["body"])["order"]["disable_retry_payment"] is True
+
+
+def test_a_request_id_reused_for_another_amount_is_refused_not_replayed(config, doku):
+    charge(config, make_request("PAY-2024-000008", 150_000))
+    with pytest.raises(GatewayError) as caught:
+        charge(config, make_request("PAY-2024-000008", 175_000))
+    assert doku.log[-1]["status"] == 409
+    assert caught.value.gateway_code == "duplicate_request_id"
+    assert "already used" in caught.value.gateway_message
 
 
 def test_repeating_a_charge_replays_the_same_checkout(config, doku):

@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from doku_testkit import make_request
-from loket.plugin_api import Money, RefundNotPossible, RefundRequest
+from loket.plugin_api import GatewayError, Money, RefundNotPossible, RefundRequest
 from loket_doku import plugin
 
 
@@ -28,7 +28,9 @@ def refund(config, event, rupiah, refund_id="RF-1", details=None):
 def test_card_refund_goes_through_dokus_refund_api(config, doku):
     event = paid(config, doku, "PAY-2024-000300")
     result = refund(config, event, 200_000)
-    assert result.status == "succeeded" and result.refund_reference == "loket-refund-RF-1"
+    doku_refund_id = doku.orders["PAY-2024-000300"]["refunds"][-1]["id"]
+    assert result.status == "succeeded" and result.refund_reference == doku_refund_id
+    assert doku.log[-1]["headers"]["request-id"] == "loket-refund-RF-1"
     sent = json.loads(doku.log[-1]["body"])
     assert doku.log[-1]["path"] == "/cancellation/credit-card/refund"
     assert sent == {"order": {"invoice_number": "PAY-2024-000300"},
@@ -37,15 +39,55 @@ def test_card_refund_goes_through_dokus_refund_api(config, doku):
     after = plugin.loket_gateway_fetch_status(config=config, payment_id="PAY-2024-000300",
                                               gateway_reference="PAY-2024-000300")
     assert after.type == "payment.refunded" and after.amount == Money(20_000_000, "IDR")
+    assert after.refund_reference == result.refund_reference  # the core matches the two
 
 
 def test_partial_refunds_and_a_retried_refund_are_counted_once(config, doku):
     event = paid(config, doku, "PAY-2024-000301")
-    refund(config, event, 50_000, refund_id="RF-A")
+    first = refund(config, event, 50_000, refund_id="RF-A")
     again = refund(config, event, 50_000, refund_id="RF-A")
     assert doku.log[-1]["status"] == 409 and again.raw["replayed"] is True
+    assert again.refund_reference == first.refund_reference
     refund(config, event, 30_000, refund_id="RF-B")
     assert doku.orders["PAY-2024-000301"]["refunded"] == 80_000
+
+
+def test_a_refund_id_reused_for_another_amount_is_refused_not_pending(config, doku):
+    event = paid(config, doku, "PAY-2024-000305")
+    refund(config, event, 50_000, refund_id="RF-A")
+    with pytest.raises(RefundNotPossible) as caught:
+        refund(config, event, 60_000, refund_id="RF-A")
+    assert doku.log[-1]["status"] == 409
+    assert caught.value.gateway_code == "duplicate_request_id"
+    assert "already used" in caught.value.gateway_message
+    assert doku.orders["PAY-2024-000305"]["refunded"] == 50_000
+
+
+def test_a_refund_doku_refuses_is_refund_not_possible_with_its_words(config, doku):
+    event = paid(config, doku, "PAY-2024-000306")
+    refund(config, event, 150_000, refund_id="RF-A")
+    with pytest.raises(RefundNotPossible) as caught:  # only Rp 50,000 is left at DOKU
+        refund(config, event, 100_000, refund_id="RF-B")
+    assert caught.value.gateway_message == "refund.amount must be 1-50000"
+    assert caught.value.gateway_code == "invalid_parameter"
+
+
+def test_a_refund_the_acquirer_fails_is_raised_never_returned_failed(config, doku):
+    event = paid(config, doku, "PAY-2024-000307")
+    doku.script_refund("FAILED", message="REFUND REJECTED BY ISSUER", code="R5")
+    with pytest.raises(RefundNotPossible) as caught:
+        refund(config, event, 10_000)
+    assert (caught.value.gateway_message, caught.value.gateway_code) == \
+        ("REFUND REJECTED BY ISSUER", "R5")
+
+
+def test_a_pending_refund_is_pending_and_an_unreadable_answer_is_an_error(config, doku):
+    event = paid(config, doku, "PAY-2024-000308")
+    doku.script_refund("PENDING")
+    assert refund(config, event, 10_000, refund_id="RF-A").status == "pending"
+    doku.script_refund(None)
+    with pytest.raises(GatewayError, match="without a status"):
+        refund(config, event, 10_000, refund_id="RF-B")
 
 
 def test_refund_of_more_than_was_paid_is_refused(config, doku):

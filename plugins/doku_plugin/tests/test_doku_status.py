@@ -1,16 +1,17 @@
 """Status words, their mapping table, and the check-status API."""
 
+import attrs
 import pytest
 
 from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
-from loket.plugin_api import Money
+from loket.plugin_api import GatewayError, Money
 from loket_doku import plugin
 
 
 @pytest.mark.parametrize("raw,internal,webhook_status,event", [
     ("PENDING", None, "Pending", "payment.pending"),
     ("SUCCESS", "succeeded", "In Settlement", "payment.succeeded"),
-    ("FAILED", "failed", "Failed", "payment.failed"),
+    ("FAILED", None, "Attempt failed, the payer may try again", "payment.pending"),
     ("EXPIRED", "failed", "Expired", "payment.expired"),
     ("REFUNDED", "refunded", "Refunded", "payment.refunded"),
     ("TIMEOUT", None, "Timed out at the e-wallet, awaiting final status", "payment.pending"),
@@ -23,6 +24,15 @@ def test_status_table(config, raw, internal, webhook_status, event):
     mapping = plugin.loket_gateway_map_status(config=config, raw_status=raw.lower())
     assert (mapping.internal, mapping.webhook_status) == (internal, webhook_status)
     assert event_type(raw) == event
+
+
+def test_failed_is_final_only_when_retries_are_disabled(config):
+    from loket_doku.statuses import event_type
+
+    closed = attrs.evolve(config, options={**config.options, "disable_retry_payment": True})
+    mapping = plugin.loket_gateway_map_status(config=closed, raw_status="FAILED")
+    assert (mapping.internal, mapping.webhook_status) == ("failed", "Failed")
+    assert event_type("FAILED", retries_allowed=False) == "payment.failed"
 
 
 def test_unknown_status_changes_nothing(config):
@@ -61,3 +71,11 @@ def test_expired_checkout_is_reported_as_expired(config, doku):
 def test_invoice_doku_does_not_know_is_still_pending(config):
     event = fetch(config, "PAY-NEVER-SENT")
     assert (event.type, event.payment_id) == ("payment.pending", "PAY-NEVER-SENT")
+
+
+def test_a_paid_status_without_a_readable_amount_is_not_applied(config, doku):
+    plugin.loket_gateway_charge(config=config, request=make_request("PAY-2024-000202"))
+    doku.pay_va("PAY-2024-000202")
+    doku.orders["PAY-2024-000202"]["amount"] = "lots"
+    with pytest.raises(GatewayError, match="cannot be read"):
+        fetch(config, "PAY-2024-000202")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
+from doku_testkit import WEBHOOK_PATH, make_config, make_request, webhook_from
 from loket.plugin_api import Money, WebhookRejected
 from loket_doku import plugin
 
@@ -44,13 +44,52 @@ def test_convenience_store_payment_carries_the_payment_code(config, doku, receiv
         "payment_code"]
 
 
-def test_declined_card_becomes_payment_failed_with_dokus_words(config, doku, receiver, invoice):
+def test_declined_card_keeps_the_checkout_open_with_dokus_words(config, doku, receiver,
+                                                                invoice):
     doku.decline_card(invoice, message="DO NOT HONOR", code="05")
     doku.deliver(invoice)
+    (declined,) = receiver.applied.values()
+    assert declined.type == "payment.pending" and declined.raw_status == "FAILED"
+    assert (declined.failure_message, declined.failure_code, declined.failure_category) == \
+        ("DO NOT HONOR", "05", "declined")
+    doku.pay_card(invoice)  # the payer tries again on the same DOKU checkout
+    doku.deliver(invoice)
+    assert [e.type for e in receiver.applied.values()] == ["payment.pending",
+                                                           "payment.succeeded"]
+
+
+def test_declined_card_is_final_when_retries_are_disabled(doku, receiver):
+    closed = make_config(doku, receiver.url, options={"disable_retry_payment": True})
+    receiver.config = closed
+    plugin.loket_gateway_charge(config=closed, request=make_request("PAY-2024-000110"))
+    doku.decline_card("PAY-2024-000110", message="INSUFFICIENT FUNDS", code="51")
+    doku.deliver("PAY-2024-000110")
     (event,) = receiver.applied.values()
     assert event.type == "payment.failed" and event.raw_status == "FAILED"
     assert (event.failure_message, event.failure_code, event.failure_category) == \
-        ("DO NOT HONOR", "05", "declined")
+        ("INSUFFICIENT FUNDS", "51", "insufficient_funds")
+    with pytest.raises(ValueError):
+        doku.pay_card("PAY-2024-000110")  # DOKU does not let the payer try again
+
+
+@pytest.mark.parametrize("amount", [None, "", "n/a", 0])
+def test_paid_notification_without_a_readable_amount_is_refused(config, doku, invoice,
+                                                                 amount):
+    order = {"invoice_number": invoice}
+    if amount is not None:
+        order["amount"] = amount
+    body = {"order": order, "transaction": {"status": "SUCCESS", "original_request_id": "r"}}
+    with pytest.raises(WebhookRejected, match="cannot be read"):
+        parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=body))
+
+
+def test_refunded_notification_without_a_refund_block_still_names_a_refund(config, doku,
+                                                                           invoice):
+    body = {"order": {"invoice_number": invoice, "amount": 250000},
+            "transaction": {"status": "REFUNDED", "original_request_id": "loket-pay-x"}}
+    (event,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=body))
+    assert event.type == "payment.refunded" and event.amount is None
+    assert event.refund_reference == "loket-pay-x"
 
 
 def test_a_notification_retried_three_times_is_applied_once(config, doku, receiver, invoice):
