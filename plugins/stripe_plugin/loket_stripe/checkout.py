@@ -1,43 +1,50 @@
 """Turn a loket CheckoutRequest into Stripe Checkout Session parameters.
 
-One line item per bill or service (its name and period), loket's payment id in
-``client_reference_id``, ``metadata`` and ``payment_intent_data.metadata`` (so every event
-about the payment, the charge and its payout can echo it), and ``expires_at`` inside
-Stripe's window of 30 minutes to 24 hours after creation.
+One line item per bill or service (its name and period); loket's payment id, tenant id and
+configuration id in ``metadata`` and ``payment_intent_data.metadata`` (so every event about
+the payment, the charge, its refunds and its payout echoes them, and a tenant sharing the
+Stripe account with another can tell its own objects apart); ``expires_at`` inside Stripe's
+window of 30 minutes to 24 hours after creation, derived from the payment's timeout alone so
+that a retry sends the same parameters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from loket.plugin_api import CheckoutRequest, GatewayError, Money
+from loket.plugin_api import CheckoutRequest, GatewayConfig, GatewayError, Money
 
 from loket_stripe.currency import minimum_charge, to_stripe
 
 PAYMENT_ID_KEY = "loket_payment_id"
-MIN_LIFETIME = dt.timedelta(minutes=30)
-MAX_LIFETIME = dt.timedelta(hours=24)
-# Clamped expiry times are rounded to this step so that a retry a few seconds later sends the
-# same parameters (Stripe refuses an idempotency key reused with different parameters).
-_STEP = 600
-_MARGIN = dt.timedelta(minutes=2)
+TENANT_ID_KEY = "loket_tenant_id"
+CONFIG_ID_KEY = "loket_config_id"
+# Stripe's window is 30 min to 24 h after creation; the margins absorb clock skew.
+SHORTEST = dt.timedelta(minutes=32)
+LONGEST = dt.timedelta(hours=23)
 
 
-def expires_at(wanted: dt.datetime, now: dt.datetime) -> int:
-    """The ``expires_at`` to send: ``wanted``, moved into Stripe's 30 min - 24 h window.
+def expires_at(wanted: dt.datetime, now: dt.datetime) -> int | None:
+    """The ``expires_at`` to send for a payment that times out at ``wanted``.
+
+    The value depends on ``wanted`` alone (``now`` only picks the case), so a retry of the
+    same charge sends the same parameters under the same idempotency key:
+
+    * ``wanted`` between 32 minutes and 23 hours away: ``wanted`` itself;
+    * sooner (Stripe's minimum is 30 minutes): ``wanted`` + 32 minutes, which is at least 30
+      minutes after any moment before the payment times out;
+    * later: ``None``, i.e. no ``expires_at`` and Stripe's default of 24 hours after creation.
 
     :param wanted: the payment's timeout (aware datetime).
     :param now: the current time (aware datetime).
-    :returns: epoch seconds.
+    :returns: epoch seconds, or ``None`` to leave the parameter out.
     """
-    low = int((now + MIN_LIFETIME + _MARGIN).timestamp())
-    high = int((now + MAX_LIFETIME - _MARGIN).timestamp())
-    value = int(wanted.timestamp())
-    if value < low:
-        return low + (-low % _STEP)  # round up, stays above the minimum
-    if value > high:
-        return high - high % _STEP  # round down, stays below the maximum
-    return value
+    remaining = wanted - now
+    if remaining > LONGEST:
+        return None
+    if remaining < SHORTEST:
+        return int((wanted + SHORTEST).timestamp())
+    return int(wanted.timestamp())
 
 
 def _line_item(name: str, description: str | None, amount: Money) -> dict:
@@ -77,8 +84,16 @@ def line_items(request: CheckoutRequest) -> list[dict]:
     return out
 
 
-def session_params(request: CheckoutRequest, now: dt.datetime) -> dict:
+def loket_metadata(config: GatewayConfig, payment_id: str) -> dict:
+    """The metadata that marks a Stripe object as this configuration's payment."""
+    return {PAYMENT_ID_KEY: payment_id, TENANT_ID_KEY: str(config.tenant_id),
+            CONFIG_ID_KEY: str(config.id)}
+
+
+def session_params(request: CheckoutRequest, now: dt.datetime, config: GatewayConfig) -> dict:
     """The full ``POST /v1/checkout/sessions`` parameters for ``request``.
+
+    :param config: the configuration charging (its tenant and id go into the metadata).
 
     :raises GatewayError: amount below Stripe's minimum charge, or items that do not add up.
     """
@@ -88,7 +103,7 @@ def session_params(request: CheckoutRequest, now: dt.datetime) -> dict:
             f"Stripe's minimum charge in {request.amount.currency} is "
             f"{Money(minimum, request.amount.currency)}; {request.amount} is below it",
             field="amount", gateway_code="amount_too_small")
-    metadata = {PAYMENT_ID_KEY: request.payment_id,
+    metadata = {**loket_metadata(config, request.payment_id),
                 "loket_account": request.customer.account_number}
     if request.is_test:
         metadata["loket_test_payment"] = "true"
@@ -103,8 +118,10 @@ def session_params(request: CheckoutRequest, now: dt.datetime) -> dict:
         "payment_intent_data": intent_data,
         "success_url": request.return_url,
         "cancel_url": request.cancel_url,
-        "expires_at": expires_at(request.expires_at, now),
     }
+    expiry = expires_at(request.expires_at, now)
+    if expiry is not None:
+        params["expires_at"] = expiry
     if request.customer.email:
         params["customer_email"] = request.customer.email
     return params

@@ -15,22 +15,28 @@ ZERO_DECIMAL = frozenset(
 # Three-decimal currencies: amounts must end in 0 (https://stripe.com/docs/currencies).
 THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 
-# Stripe's minimum charge per currency in minor units (Stripe's table as transcribed in
-# ../shared/reference/gateways.md, A6). Currencies absent here have no minimum we know of;
-# Stripe itself answers ``amount_too_small`` if one applies.
-MINIMUM_CHARGE = {
+# Stripe's minimum charge per currency in Stripe's minor units (Stripe's table as transcribed
+# in ../shared/reference/gateways.md, A6). Stripe defines minimums per settlement currency
+# ("$0.50 US or equivalent"); a presentment currency outside the table must convert to at
+# least that much.
+STRIPE_TABLE = {
     "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50,
     "CZK": 1500, "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50,
     "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200,
     "SEK": 300, "SGD": 50,
 }
+# loket's own conservative minimums for presentment currencies Stripe's table lacks: about
+# USD 0.60-0.70 at 2025 rates, so that the converted amount stays above USD 0.50 when the rate
+# moves. Stripe publishes no IDR or KRW figure; these are not Stripe's numbers.
+CONSERVATIVE = {
+    "IDR": 1_000_000,  # IDR 10,000 (two-decimal in Stripe's API)
+    "KRW": 1_000,      # KRW 1,000 (zero-decimal)
+}
+MINIMUM_CHARGE = {**STRIPE_TABLE, **CONSERVATIVE}
 
-# Presentment currencies offered in the admin form (Stripe supports 135+; these are the ones
-# loket's tenants use or Stripe documents limits for).
-CURRENCIES = tuple(sorted(set(MINIMUM_CHARGE) | ZERO_DECIMAL | THREE_DECIMAL | {
-    "IDR", "PHP", "THB", "TWD", "ISK", "ZAR", "KES", "NGN", "EGP", "SAR", "QAR", "ILS",
-    "CNY", "COP", "PEN", "ARS", "LKR", "BDT", "PKR", "TRY",
-}))
+# The currencies loket charges in through Stripe: only those with a known minimum, so that a
+# payment is never sent to Stripe without knowing whether it is large enough.
+CURRENCIES = tuple(sorted(MINIMUM_CHARGE))
 
 
 def stripe_digits(currency: str) -> int:
@@ -73,8 +79,12 @@ def from_stripe(amount: int, currency: str) -> Money:
 
 
 def minimum_charge(currency: str) -> int:
-    """Stripe's smallest chargeable amount for ``currency`` in loket minor units (0 = none)."""
+    """The smallest amount loket charges through Stripe in ``currency``, in loket minor units.
+
+    :raises GatewayError: for a currency without a known minimum (not one loket offers).
+    """
     code = currency.upper()
     if code not in MINIMUM_CHARGE:
-        return 0
+        raise GatewayError(f"loket does not charge in {code} through Stripe: it knows no "
+                           f"minimum charge for it", field="currency")
     return from_stripe(MINIMUM_CHARGE[code], code).amount

@@ -19,13 +19,14 @@ from loket.plugin_api import (
 
 from loket_stripe import credentials as creds
 from loket_stripe.api import StripeApi, gateway_error, translated
-from loket_stripe.checkout import PAYMENT_ID_KEY, session_params
-from loket_stripe.currency import CURRENCIES, MINIMUM_CHARGE, from_stripe, to_stripe
+from loket_stripe.checkout import loket_metadata, session_params
+from loket_stripe.currency import CURRENCIES, from_stripe, minimum_charge, to_stripe
 from loket_stripe.status import current_event
 from loket_stripe.statuses import STATUSES, map_status
-from loket_stripe.webhooks import normalize, settled_events, verify
+from loket_stripe.payouts import settled_events
+from loket_stripe.webhooks import normalize, verify
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = "1.1"  # uses the refund.failed event type (1.1)
 KIND = "stripe"
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -51,7 +52,8 @@ def loket_gateway_describe():
         kind=KIND, display_name="Stripe", credential_schema=creds.SCHEMA,
         secret_fields=creds.SECRET_FIELDS, logo_url="https://stripe.com/img/v3/home/twitter.png",
         currencies=CURRENCIES, methods=("card",), statuses=STATUSES,
-        minimum_charge=dict(MINIMUM_CHARGE), zero_decimal_supported=True)
+        minimum_charge={c: minimum_charge(c) for c in CURRENCIES},
+        zero_decimal_supported=True)
 
 
 @hookimpl
@@ -73,6 +75,13 @@ def loket_gateway_validate_credentials(config, credentials):
 
 
 def _live_check(api: StripeApi, field: str) -> None:
+    """``GET /v1/balance`` with one key.
+
+    :raises CredentialsRejected: Stripe refused the key (401/403).
+    :raises GatewayError: anything else, classified by the real error: ``network`` when
+        Stripe could not be reached (or rate-limited us), ``technical`` for another Stripe
+        answer (4xx/5xx), with Stripe's own message and code.
+    """
     try:
         api.balance()
     except stripe.StripeError as exc:
@@ -82,8 +91,14 @@ def _live_check(api: StripeApi, field: str) -> None:
                 f"{creds.REVIEW}. Stripe said: {message}", gateway_message=message,
                 gateway_code=exc.code or type(exc).__name__,
                 errors=[{"field": field, "message": message}]) from exc
-        raise GatewayError(f"Stripe could not be reached to check the keys: {message}",
-                           gateway_message=message, category="network") from exc
+        error = gateway_error(exc, "check the keys")
+        if error.category != "network":
+            status = getattr(exc, "http_status", None)
+            error = GatewayError(
+                f"Stripe answered{f' HTTP {status}' if status else ''} while checking the "
+                f"keys: {message}", gateway_message=message, gateway_code=error.gateway_code,
+                category=error.category)
+        raise error from exc
 
 
 @hookimpl
@@ -117,7 +132,7 @@ def loket_gateway_charge(config, request):
     if request.amount.currency.upper() != config.currency.upper():
         raise GatewayError(f"payment in {request.amount.currency} but this Stripe "
                            f"configuration charges {config.currency}", field="currency")
-    params = session_params(request, _now())
+    params = session_params(request, _now(), config)
     session = StripeApi.for_config(config).create_session(
         params, f"{_key_prefix(config)}-checkout-{request.payment_id}")
     return CheckoutSession(redirect_url=session["url"], gateway_reference=session["id"],
@@ -130,7 +145,7 @@ def loket_gateway_parse_webhook(config, request):
     if not _ours(config):
         return None
     event = verify(config, request)
-    return normalize(event, lambda: StripeApi.for_config(config))
+    return normalize(event, config, lambda: StripeApi.for_config(config))
 
 
 @hookimpl
@@ -146,7 +161,7 @@ def loket_gateway_fetch_status(config, payment_id, gateway_reference):
     """Look the session (``cs_…``) or PaymentIntent (``pi_…``) up and say what it is now."""
     if not _ours(config):
         return None
-    return current_event(StripeApi.for_config(config), payment_id, gateway_reference)
+    return current_event(StripeApi.for_config(config), payment_id, gateway_reference, config)
 
 
 def _intent_of(api: StripeApi, request) -> str:
@@ -168,7 +183,12 @@ def _intent_of(api: StripeApi, request) -> str:
 
 @hookimpl
 def loket_gateway_refund(config, request):
-    """Refund through ``POST /v1/refunds`` on the payment's PaymentIntent."""
+    """Refund through ``POST /v1/refunds`` on the payment's PaymentIntent.
+
+    :returns: ``succeeded``, or ``pending`` (pending, requires_action); never ``failed``.
+    :raises RefundNotPossible: refused before calling Stripe, refused by Stripe, or created
+        already failed/canceled (Stripe's own words in ``gateway_message``).
+    """
     if not _ours(config):
         return None
     if request.amount.amount <= 0:
@@ -185,7 +205,8 @@ def loket_gateway_refund(config, request):
         "amount": to_stripe(request.amount),
         "reason": request.reason if request.reason in REFUND_REASONS else
         "requested_by_customer",
-        "metadata": {PAYMENT_ID_KEY: request.payment_id, "loket_refund_id": request.refund_id},
+        "metadata": {**loket_metadata(config, request.payment_id),
+                     "loket_refund_id": request.refund_id},
     }
     try:
         refund = api.create_refund(params, f"{_key_prefix(config)}-refund-{request.refund_id}")
@@ -196,25 +217,38 @@ def loket_gateway_refund(config, request):
     except stripe.StripeError as exc:
         raise gateway_error(exc, "refund the payment") from exc
     status = refund.get("status")
-    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"
-              }.get(status, "failed")
+    if status in ("failed", "canceled"):
+        reason = refund.get("failure_reason") or status
+        raise RefundNotPossible(f"Stripe did not make the refund: {reason}",
+                                gateway_message=reason, gateway_code=reason)
+    status = "succeeded" if status == "succeeded" else "pending"
     return RefundResult(refund_reference=refund["id"], status=status, raw=refund)
 
 
 @hookimpl
 def loket_gateway_fetch_settlements(config, since, until):
-    """Payments in the paid payouts arriving in ``[since, until)``, with fees and nets."""
+    """This configuration's payments in the paid payouts arriving in ``[since, until)``.
+
+    ``amount`` is in the payment's currency; ``fee``/``net`` in the settlement currency
+    (the same one unless the account settles in another; ``raw`` then has the rate).
+    """
     if not _ours(config):
         return None
     api = StripeApi.for_config(config)
     lines = []
     for payout in api.paid_payouts(since, until):
-        for event in settled_events(payout["id"], payout, api.payout_transactions(payout["id"])):
-            currency = event.amount.currency
+        for event in settled_events(payout["id"], payout, api.payout_transactions(payout["id"]),
+                                    config, lambda: api):
+            details = event.details
+            if "fee" in details:
+                fee = Money(details["fee"], event.amount.currency)
+                net = Money(details["net"], event.amount.currency)
+            else:  # settled in another currency: Stripe's fee and net are in that one
+                fee = Money(details["settlement_fee"], details["settlement_currency"])
+                net = Money(details["settlement_net"], details["settlement_currency"])
             lines.append(SettlementLine(
                 gateway_reference=event.gateway_reference, amount=event.amount,
-                fee=Money(event.details["fee"], currency),
-                net=Money(event.details["net"], currency),
+                fee=fee, net=net,
                 settled_at=event.occurred_at, payment_id=event.payment_id,
                 payout_reference=payout["id"], raw=dict(event.details)))
     return lines

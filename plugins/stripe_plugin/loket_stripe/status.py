@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import (
-    EVENT_EXPIRED, EVENT_FAILED, EVENT_PENDING, EVENT_SUCCEEDED, GatewayError, GatewayEvent,
+    EVENT_EXPIRED, EVENT_FAILED, EVENT_PENDING, EVENT_SUCCEEDED, GatewayConfig, GatewayError,
+    GatewayEvent,
 )
 
 from loket_stripe.api import StripeApi
-from loket_stripe.checkout import PAYMENT_ID_KEY
 from loket_stripe.currency import from_stripe
+from loket_stripe.ownership import payment_id_of
 from loket_stripe.webhooks import failure_of
 
 
@@ -44,21 +45,24 @@ def _from_intent(reference: str, intent: dict, payment_id, amount, details) -> G
     return _event(reference, EVENT_PENDING, "pending", payment_id, amount, details=details)
 
 
-def current_event(api: StripeApi, payment_id: str, reference: str | None) -> GatewayEvent:
+def current_event(api: StripeApi, payment_id: str | None, reference: str | None,
+                  config: GatewayConfig) -> GatewayEvent:
     """Ask Stripe about a payment and return its state as a GatewayEvent.
 
-    An open session whose last card attempt was declined is still ``payment.pending``: the
-    payer may try another card until the session expires.
+    An open session whose last card attempt was declined is still ``payment.pending`` (with
+    Stripe's decline message and code): the payer may try another card until it expires.
+    ``payment_id`` is the core's own (the reference was stored on that payment); without
+    one, it is read from the object's metadata when that is ``config``'s.
     """
     if not reference:
         raise GatewayError(f"payment {payment_id} has no Stripe reference to look up")
     if reference.startswith("pi_"):
         intent = api.retrieve_intent(reference)
         amount = from_stripe(intent["amount"], intent["currency"])
-        found = (intent.get("metadata") or {}).get(PAYMENT_ID_KEY) or payment_id
+        found = payment_id or payment_id_of(intent.get("metadata"), config)
         return _from_intent(reference, intent, found, amount, {})
     session = api.retrieve_session(reference)
-    found = session.get("client_reference_id") or payment_id
+    found = payment_id or payment_id_of(session.get("metadata"), config)
     amount = from_stripe(session["amount_total"], session["currency"])
     details = {"session": session["id"], "session_status": session.get("status"),
                "payment_status": session.get("payment_status")}
@@ -75,9 +79,13 @@ def current_event(api: StripeApi, payment_id: str, reference: str | None) -> Gat
                       details=details)
     if isinstance(intent, dict) and session.get("status") == "complete":
         return _from_intent(reference, intent, found, amount, details)
+    failure = {}
     if isinstance(intent, dict):
         details.update(payment_intent=intent["id"], intent_status=intent.get("status"))
-        error = intent.get("last_payment_error")
-        if error:
-            details["last_error"] = error.get("message")
-    return _event(reference, EVENT_PENDING, "pending", found, amount, details=details)
+        if intent.get("last_payment_error"):
+            message, code, category = failure_of(intent)
+            details["last_error"] = message
+            failure = dict(failure_message=message, failure_code=code,
+                           failure_category=category)
+    return _event(reference, EVENT_PENDING, "pending", found, amount, details=details,
+                  **failure)

@@ -2,8 +2,8 @@
 
 ``raw_status`` words are what this plugin's events carry (``GatewayEvent.raw_status``):
 Stripe's payment outcome (``succeeded``, ``failed``, ``pending``), the checkout's end
-(``expired``), a refund (``refunded``) and the payout's fate (``payout created``,
-``payout paid``, ``payout failed``).
+(``expired``), a refund (``refunded``, ``refund failed``) and the payout's fate
+(``payout created``, ``payout paid``, ``payout failed``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ TABLE = {
     # Not in the issue's table, but emitted by this plugin:
     "expired":        (FAILED,    "Failed",        "N/A"),
     "refunded":       (REFUNDED,  "Refunded",      "N/A"),
+    "refund failed":  (None,      "Refund Failed", "N/A"),
 }
 
 STATUSES = tuple(TABLE)

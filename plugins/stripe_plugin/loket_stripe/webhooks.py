@@ -6,7 +6,15 @@ as ``ignored``. Event ids are Stripe's ``evt_…`` ids, except:
 
 * a refund is keyed on the refund (``refund:re_…``), so ``charge.refunded`` and
   ``refund.created``/``refund.updated`` about the same refund collapse into one event;
-* ``payout.paid`` yields one ``payment.settled`` per payment, ``{evt}:{payment}``.
+* ``payout.paid`` / ``payout.failed`` yield one event per payment, ``{evt}:{payment}``;
+* a failed refund is keyed ``refund-failed:re_…``.
+
+Several loket tenants may share one Stripe account, and Stripe sends every event of the
+account to every endpoint, correctly signed. Only objects whose metadata carries this
+configuration's ``loket_tenant_id`` and ``loket_config_id`` (set at charge time on the
+session and its PaymentIntent, and copied by Stripe to the charge) name a loket payment;
+another configuration's objects are ``ignored``, and objects without loket metadata name no
+payment (only their Stripe reference).
 """
 
 from __future__ import annotations
@@ -17,14 +25,15 @@ from typing import Callable
 import stripe
 
 from loket.plugin_api import (
-    EVENT_EXPIRED, EVENT_FAILED, EVENT_IGNORED, EVENT_PENDING, EVENT_REFUNDED, EVENT_SETTLED,
-    EVENT_SETTLEMENT_FAILED, EVENT_SUCCEEDED, GatewayConfig, GatewayEvent, WebhookRejected,
+    EVENT_EXPIRED, EVENT_FAILED, EVENT_IGNORED, EVENT_PENDING, EVENT_REFUND_FAILED,
+    EVENT_REFUNDED, EVENT_SUCCEEDED, GatewayConfig, GatewayEvent, WebhookRejected,
     WebhookRequest,
 )
 
 from loket_stripe.api import StripeApi
-from loket_stripe.checkout import PAYMENT_ID_KEY
 from loket_stripe.currency import from_stripe
+from loket_stripe.ownership import owner_of, payment_id_of, ref_id, when
+from loket_stripe.payouts import settled_events, settlement_failed_events
 
 TOLERANCE_SECONDS = 300
 ApiFactory = Callable[[], StripeApi]
@@ -53,81 +62,119 @@ def verify(config: GatewayConfig, request: WebhookRequest) -> dict:
     return body
 
 
-def normalize(event: dict, api: ApiFactory) -> list[GatewayEvent]:
-    """Translate one verified Stripe event into loket events.
+def normalize(event: dict, config: GatewayConfig, api: ApiFactory) -> list[GatewayEvent]:
+    """Translate one verified Stripe event into loket events for ``config``.
 
     :param event: the event as a dict.
-    :param api: returns a :class:`StripeApi` for follow-up calls (payout transactions).
+    :param config: the configuration the webhook arrived for (its tenant and id decide which
+        Stripe objects are its own).
+    :param api: returns a :class:`StripeApi` for follow-up calls (refunds, PaymentIntents,
+        payout transactions).
     """
     handler = HANDLERS.get(event["type"])
     if handler is None:
         return [_ignored(event)]
-    return handler(event, event["data"]["object"], api)
+    return handler(Context(event, config, api), event["data"]["object"])
 
 
-def _when(epoch) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else None
+class Context:
+    """One event being normalized: the Stripe event, the configuration and the API."""
+
+    def __init__(self, event: dict, config: GatewayConfig, api: ApiFactory):
+        self.event = event
+        self.config = config
+        self.api = api
+        self.id = event["id"]
+        self.when = when(event.get("created"))
+
+    def owner(self, metadata: dict | None) -> str:
+        """``"ours"``, ``"theirs"`` (another loket configuration) or ``"unknown"``."""
+        return owner_of(metadata, self.config)
+
+    def ignored(self, raw_status: str = "", **details) -> GatewayEvent:
+        """This event acknowledged and ignored."""
+        return _ignored(self.event, raw_status, **details)
+
+    def not_ours(self) -> list[GatewayEvent]:
+        """The answer for an object of another loket configuration on the same account."""
+        return [self.ignored(reason="another loket configuration's payment")]
 
 
-def _ignored(event: dict, raw_status: str = "") -> GatewayEvent:
+def _ignored(event: dict, raw_status: str = "", **details) -> GatewayEvent:
     return GatewayEvent(event_id=event["id"], type=EVENT_IGNORED, raw_status=raw_status,
-                        details={"stripe_event": event["type"]},
-                        occurred_at=_when(event.get("created")))
+                        details={"stripe_event": event["type"], **details},
+                        occurred_at=when(event.get("created")))
 
 
-def _payment_id(obj: dict) -> str | None:
-    return (obj.get("metadata") or {}).get(PAYMENT_ID_KEY) or obj.get("client_reference_id")
+def _intent_metadata(ctx: Context, obj: dict) -> dict:
+    """The metadata that says whose ``obj`` is: its own when it carries loket ids, else its
+    PaymentIntent's (a refund made in the Stripe Dashboard has no loket metadata)."""
+    metadata = obj.get("metadata") or {}
+    if ctx.owner(metadata) != "unknown":
+        return metadata
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict):
+        return intent.get("metadata") or {}
+    if intent:
+        return ctx.api().retrieve_intent(intent).get("metadata") or {}
+    return metadata
 
 
-def _id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value
+# -- checkout sessions and payment intents --------------------------------------------------
 
-
-def _session_event(event: dict, session: dict, type_: str, raw: str, **extra) -> GatewayEvent:
+def _session_event(ctx: Context, session: dict, type_: str, raw: str,
+                   **extra) -> list[GatewayEvent]:
+    metadata = session.get("metadata")
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
     amount = session.get("amount_total")
     details = {"session": session["id"], "payment_status": session.get("payment_status")}
     if session.get("payment_intent"):
-        details["payment_intent"] = _id(session["payment_intent"])
-    return GatewayEvent(
-        event_id=event["id"], type=type_, raw_status=raw, payment_id=_payment_id(session),
-        gateway_reference=session["id"], occurred_at=_when(event.get("created")),
-        amount=from_stripe(amount, session["currency"]) if amount is not None else None,
-        details=details, **extra)
-
-
-def _session_completed(event, session, api):
-    if session.get("payment_status") in ("paid", "no_payment_required"):
-        return [_session_event(event, session, EVENT_SUCCEEDED, "succeeded")]
-    # Delayed methods (bank debits): completed now, money later (async_payment_*).
-    return [_session_event(event, session, EVENT_PENDING, "pending")]
-
-
-def _session_async_succeeded(event, session, api):
-    return [_session_event(event, session, EVENT_SUCCEEDED, "succeeded")]
-
-
-def _session_async_failed(event, session, api):
-    return [_session_event(
-        event, session, EVENT_FAILED, "failed", failure_category="declined",
-        failure_code="async_payment_failed",
-        failure_message="The payment could not be completed by the payment method.")]
-
-
-def _session_expired(event, session, api):
-    return [_session_event(event, session, EVENT_EXPIRED, "expired",
-                           failure_category="expired", failure_code="expired",
-                           failure_message="The checkout expired before the payment was made.")]
-
-
-def _intent_succeeded(event, intent, api):
-    charge = _id(intent.get("latest_charge"))
+        details["payment_intent"] = ref_id(session["payment_intent"])
     return [GatewayEvent(
-        event_id=event["id"], type=EVENT_SUCCEEDED, raw_status="succeeded",
-        payment_id=_payment_id(intent), gateway_reference=intent["id"],
+        event_id=ctx.id, type=type_, raw_status=raw,
+        payment_id=payment_id_of(metadata, ctx.config),
+        gateway_reference=session["id"], occurred_at=ctx.when,
+        amount=from_stripe(amount, session["currency"]) if amount is not None else None,
+        details=details, **extra)]
+
+
+def _session_completed(ctx, session):
+    if session.get("payment_status") in ("paid", "no_payment_required"):
+        return _session_event(ctx, session, EVENT_SUCCEEDED, "succeeded")
+    # Delayed methods (bank debits): completed now, money later (async_payment_*).
+    return _session_event(ctx, session, EVENT_PENDING, "pending")
+
+
+def _session_async_succeeded(ctx, session):
+    return _session_event(ctx, session, EVENT_SUCCEEDED, "succeeded")
+
+
+def _session_async_failed(ctx, session):
+    # The checkout is over: the delayed payment method failed after the session completed.
+    return _session_event(
+        ctx, session, EVENT_FAILED, "failed", failure_category="declined",
+        failure_code="async_payment_failed",
+        failure_message="The payment could not be completed by the payment method.")
+
+
+def _session_expired(ctx, session):
+    return _session_event(ctx, session, EVENT_EXPIRED, "expired",
+                          failure_category="expired", failure_code="expired",
+                          failure_message="The checkout expired before the payment was made.")
+
+
+def _intent_succeeded(ctx, intent):
+    metadata = intent.get("metadata")
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
+    charge = ref_id(intent.get("latest_charge"))
+    return [GatewayEvent(
+        event_id=ctx.id, type=EVENT_SUCCEEDED, raw_status="succeeded",
+        payment_id=payment_id_of(metadata, ctx.config), gateway_reference=intent["id"],
         amount=from_stripe(intent.get("amount_received") or intent["amount"],
                            intent["currency"]),
-        details={"payment_intent": intent["id"], "charge": charge},
-        occurred_at=_when(event.get("created")))]
+        details={"payment_intent": intent["id"], "charge": charge}, occurred_at=ctx.when)]
 
 
 def failure_of(intent: dict) -> tuple[str, str | None, str]:
@@ -144,14 +191,28 @@ def failure_of(intent: dict) -> tuple[str, str | None, str]:
     return message, code, category
 
 
-def _intent_failed(event, intent, api):
+def _intent_failed(ctx, intent):
+    """A declined attempt. In Checkout the session stays open and the payer may try again
+    until it expires (``checkout.session.expired``) or a delayed method fails for good
+    (``checkout.session.async_payment_failed``), so this is ``payment.pending`` carrying
+    Stripe's message and decline code verbatim for the payer."""
+    metadata = intent.get("metadata")
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
     message, code, category = failure_of(intent)
     return [GatewayEvent(
-        event_id=event["id"], type=EVENT_FAILED, raw_status="failed",
-        payment_id=_payment_id(intent), gateway_reference=intent["id"],
+        event_id=ctx.id, type=EVENT_PENDING, raw_status="pending",
+        payment_id=payment_id_of(metadata, ctx.config), gateway_reference=intent["id"],
         amount=from_stripe(intent["amount"], intent["currency"]),
         failure_message=message, failure_code=code, failure_category=category,
-        details={"payment_intent": intent["id"]}, occurred_at=_when(event.get("created")))]
+        details={"payment_intent": intent["id"], "intent_status": intent.get("status")},
+        occurred_at=ctx.when)]
+
+
+# -- refunds ------------------------------------------------------------------------------
+
+def _refund_reference(refund: dict) -> str | None:
+    return ref_id(refund.get("payment_intent")) or ref_id(refund.get("charge"))
 
 
 def refund_event(refund: dict, occurred_at: dt.datetime | None,
@@ -159,31 +220,44 @@ def refund_event(refund: dict, occurred_at: dt.datetime | None,
     """A ``payment.refunded`` event for one succeeded Stripe refund (keyed on the refund)."""
     return GatewayEvent(
         event_id=f"refund:{refund['id']}", type=EVENT_REFUNDED, raw_status="refunded",
-        payment_id=(refund.get("metadata") or {}).get(PAYMENT_ID_KEY) or payment_id,
-        gateway_reference=_id(refund.get("payment_intent")) or _id(refund.get("charge")),
+        payment_id=payment_id,
+        gateway_reference=_refund_reference(refund),
         amount=from_stripe(refund["amount"], refund["currency"]),
         refund_reference=refund["id"], occurred_at=occurred_at,
-        details={"charge": _id(refund.get("charge"))})
+        details={"charge": ref_id(refund.get("charge"))})
 
 
-def _refund_changed(event, refund, api):
-    if refund.get("status") == "succeeded":
-        return [refund_event(refund, _when(event.get("created")))]
-    return [_ignored(event)]
+def refund_failed_event(refund: dict, occurred_at: dt.datetime | None,
+                        payment_id: str | None = None) -> GatewayEvent:
+    """A ``refund.failed`` event for a Stripe refund that failed or was canceled after it was
+    created (keyed on the refund, so ``refund.failed`` and ``refund.updated`` collapse)."""
+    reason = refund.get("failure_reason") or refund.get("status")
+    return GatewayEvent(
+        event_id=f"refund-failed:{refund['id']}", type=EVENT_REFUND_FAILED,
+        raw_status="refund failed", payment_id=payment_id,
+        gateway_reference=_refund_reference(refund),
+        amount=from_stripe(refund["amount"], refund["currency"]),
+        refund_reference=refund["id"], failure_code=reason,
+        failure_message=f"Stripe could not complete the refund ({reason}).",
+        failure_category="technical", occurred_at=occurred_at,
+        details={"charge": ref_id(refund.get("charge")),
+                 "refund_status": refund.get("status")})
 
 
-def _refund_failed(event, refund, api):
-    # loket has no "refund failed" event type: acknowledged, with the facts kept for staff.
-    ignored = _ignored(event)
-    return [GatewayEvent(
-        event_id=ignored.event_id, type=EVENT_IGNORED, raw_status="refund failed",
-        payment_id=(refund.get("metadata") or {}).get(PAYMENT_ID_KEY),
-        refund_reference=refund["id"], failure_code=refund.get("failure_reason"),
-        details={"stripe_event": event["type"], "refund": refund["id"]},
-        occurred_at=ignored.occurred_at)]
+def _refund_changed(ctx, refund):
+    status = refund.get("status")
+    if status not in ("succeeded", "failed", "canceled"):
+        return [ctx.ignored(refund_status=status)]
+    metadata = _intent_metadata(ctx, refund)
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
+    payment_id = payment_id_of(metadata, ctx.config)
+    if status == "succeeded":
+        return [refund_event(refund, ctx.when, payment_id)]
+    return [refund_failed_event(refund, ctx.when, payment_id)]
 
 
-def _charge_refunded(event, charge, api):
+def _charge_refunded(ctx, charge):
     """One ``payment.refunded`` per succeeded refund of the charge, keyed on the refund.
 
     The event only carries the charge's cumulative ``amount_refunded``, not which refund it
@@ -191,56 +265,31 @@ def _charge_refunded(event, charge, api):
     event, its re-deliveries and ``refund.created``/``refund.updated`` collapse into one
     loket event per refund.
     """
-    when = _when(event.get("created"))
-    refunds = api().charge_refunds(charge["id"])
-    found = [refund_event(r, when, _payment_id(charge)) for r in refunds
+    metadata = _intent_metadata(ctx, charge)
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
+    payment_id = payment_id_of(metadata, ctx.config)
+    refunds = ctx.api().charge_refunds(charge["id"])
+    found = [refund_event(r, ctx.when, payment_id) for r in refunds
              if r.get("status") == "succeeded"]
-    return found or [_ignored(event)]
+    return found or [ctx.ignored()]
 
 
-def settled_events(event_id: str, payout: dict, transactions) -> list[GatewayEvent]:
-    """One ``payment.settled`` per charge in a payout, with Stripe's fee and net amount."""
-    arrival = _when(payout.get("arrival_date"))
-    out = []
-    for txn in transactions:
-        if txn.get("type") not in ("charge", "payment"):
-            continue
-        source = txn.get("source")
-        charge = source if isinstance(source, dict) else {"id": source}
-        currency = txn["currency"]
-        created = _when(charge.get("created"))
-        key = _payment_id(charge) or charge["id"]
-        details = {"fee": from_stripe(txn["fee"], currency).amount,
-                   "net": from_stripe(txn["net"], currency).amount,
-                   "balance_transaction": txn["id"], "charge": charge["id"],
-                   "arrival_date": arrival.isoformat() if arrival else None}
-        if created and arrival:
-            details["processing_days"] = max((arrival - created).days, 0)
-        out.append(GatewayEvent(
-            event_id=f"{event_id}:{key}", type=EVENT_SETTLED, raw_status="payout paid",
-            payment_id=_payment_id(charge),
-            gateway_reference=_id(charge.get("payment_intent")) or charge["id"],
-            amount=from_stripe(txn["amount"], currency), payout_reference=payout["id"],
-            details=details, occurred_at=arrival))
-    return out
+# -- payouts ------------------------------------------------------------------------------
+
+def _payout_paid(ctx, payout):
+    return settled_events(ctx.id, payout, ctx.api().payout_transactions(payout["id"]),
+                          ctx.config, ctx.api) or [ctx.ignored("payout paid")]
 
 
-def _payout_paid(event, payout, api):
-    return settled_events(event["id"], payout, api().payout_transactions(payout["id"])) or [
-        _ignored(event, "payout paid")]
+def _payout_failed(ctx, payout):
+    return settlement_failed_events(
+        ctx.id, payout, ctx.api().payout_transactions(payout["id"]), ctx.config, ctx.api,
+        ctx.when) or ctx.not_ours()
 
 
-def _payout_failed(event, payout, api):
-    return [GatewayEvent(
-        event_id=event["id"], type=EVENT_SETTLEMENT_FAILED, raw_status="payout failed",
-        payout_reference=payout["id"], amount=from_stripe(payout["amount"], payout["currency"]),
-        failure_code=payout.get("failure_code"), failure_message=payout.get("failure_message"),
-        failure_category="technical", occurred_at=_when(event.get("created")),
-        details={"payout_status": payout.get("status")})]
-
-
-def _payout_created(event, payout, api):
-    return [_ignored(event, "payout created")]
+def _payout_created(ctx, payout):
+    return [ctx.ignored("payout created")]
 
 
 HANDLERS = {
@@ -253,9 +302,8 @@ HANDLERS = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
-    "refund.failed": _refund_failed,
+    "refund.failed": _refund_changed,
     "payout.created": _payout_created,
     "payout.paid": _payout_paid,
     "payout.failed": _payout_failed,
 }
-

@@ -40,11 +40,13 @@ from stripe_emulator_http import ApiError, EmulatorServer, form_int as _int, pub
 from stripe_emulator_ledger import LedgerMixin
 
 API_VERSION = "2026-10-28.endive"
-# Stripe's minimum charge per currency, in the API's minor units.
+# Stripe's minimum charge per currency, in the API's minor units. Stripe has no entries for
+# IDR and KRW (an amount must convert to at least USD 0.50); the emulator uses about that.
+# A currency missing here is refused: the emulator cannot tell whether an amount is enough.
 MINIMUM = {"usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50,
            "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400, "huf": 17500, "inr": 50,
            "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50, "pln": 200, "ron": 200,
-           "sek": 300, "sgd": 50}
+           "sek": 300, "sgd": 50, "idr": 800000, "krw": 700}
 
 TEST_SECRET_KEY = "sk_test_51EmulatorSecretKey0000000000"
 TEST_PUBLISHABLE_KEY = "pk_test_51EmulatorPublishableKey000000"
@@ -55,6 +57,11 @@ TEST_WEBHOOK_SECRET = "whsec_EmulatorWebhookSecret000000000000"
 class StripeEmulator(LedgerMixin):
     """Stateful Stripe stand-in served on 127.0.0.1 (see the module docstring).
 
+    :param default_currency: the account's settlement currency.
+    :param exchange_rates: ``{"idr": "0.0000852"}``: charges in these currencies settle in
+        ``default_currency`` at that rate (units of the settlement currency per unit of the
+        charge's), with ``exchange_rate`` on the balance transaction, as Stripe converts.
+        Charges in other currencies settle in their own currency.
     :param fee_percent_bp: Stripe's fee in basis points of the amount (default 2.9%).
     :param fee_fixed: the fixed fee per charge, in minor units of two-decimal currencies.
     """
@@ -64,6 +71,7 @@ class StripeEmulator(LedgerMixin):
                  publishable_key: str = TEST_PUBLISHABLE_KEY,
                  webhook_secret: str = TEST_WEBHOOK_SECRET,
                  account_name: str = "Kota Water Utility", default_currency: str = "usd",
+                 exchange_rates: dict | None = None,
                  fee_percent_bp: int = 290, fee_fixed: int = 30):
         self.secret_key = secret_key
         self.restricted_key = restricted_key
@@ -76,8 +84,11 @@ class StripeEmulator(LedgerMixin):
                         "country": "US", "default_currency": default_currency,
                         "charges_enabled": True, "payouts_enabled": True,
                         "email": "finance@example.test", "type": "standard"}
+        self.exchange_rates = {k.lower(): str(v) for k, v in (exchange_rates or {}).items()}
         self.fee_percent_bp = fee_percent_bp
         self.fee_fixed = fee_fixed
+        self.refund_failure: str | None = None  # set: new refunds are created failed
+        self.injected: dict = {}  # (method, path) -> (status, message), see fail_next
         self.objects: dict[str, dict] = {}
         self.events: list[dict] = []
         self.idempotency: dict = {}
@@ -156,11 +167,19 @@ class StripeEmulator(LedgerMixin):
             creds["restricted_key"] = self.restricted_key
         return creds
 
+    def fail_next(self, method: str, path: str, status: int = 500,
+                  message: str = "An unknown error occurred") -> None:
+        """Answer the next ``method path`` request with a Stripe ``api_error`` (once)."""
+        self.injected[(method, path)] = (status, message)
+
     # -- routing (called by the HTTP layer) ---------------------------------------------
 
     def route(self, method: str, path: str, params: dict, key: str) -> tuple[int, dict]:
         """Serve one authenticated API request; returns (status, JSON body)."""
         self.requests_seen.append((method, path))
+        injected = self.injected.pop((method, path), None)
+        if injected:
+            raise ApiError(injected[0], injected[1], type="api_error")
         self._expire_overdue()
         livemode = self.api_keys[key]
         for verb, pattern, handler in self._routes():
@@ -268,7 +287,10 @@ class StripeEmulator(LedgerMixin):
             unit = _int(data, "unit_amount", required=True)
             quantity = _int(item, "quantity", required=True)
             total += unit * quantity
-        minimum = MINIMUM.get(currency, 50)
+        if currency not in MINIMUM:
+            raise ApiError(400, f"The emulator knows no minimum charge for {currency}.",
+                           param="line_items[0][price_data][currency]")
+        minimum = MINIMUM[currency]
         if total < minimum:
             raise ApiError(400, "The Checkout Session's total amount due must add up to at "
                                 f"least {minimum} {currency} (minor units).",

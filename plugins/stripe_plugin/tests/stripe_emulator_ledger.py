@@ -3,14 +3,24 @@
 A mixin of :class:`stripe_emulator.StripeEmulator`; it uses the emulator's object store
 (``self.objects``), ids, events and list helpers. Every capture writes a ``charge`` balance
 transaction with Stripe's fee (``fee_percent_bp`` + ``fee_fixed``), every refund a ``refund``
-one, and :meth:`payout` sweeps what is not yet paid out into an automatic payout.
+one, and :meth:`payout` sweeps what is not yet paid out into an automatic payout. A charge in
+a currency with an entry in ``exchange_rates`` is converted: its balance transaction's
+amount, fee and net are in the account's ``default_currency``, with ``exchange_rate``.
 """
 
 from __future__ import annotations
 
+import json
+from decimal import ROUND_HALF_UP, Decimal
+
 from stripe_emulator_http import ApiError, form_int as _int
 
 ZERO_DECIMAL = set("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = set("bhd jod kwd omr tnd".split())
+
+
+def _digits(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
 
 
 class LedgerMixin:
@@ -20,19 +30,34 @@ class LedgerMixin:
         fixed = 0 if currency in ZERO_DECIMAL else self.fee_fixed
         return (amount * self.fee_percent_bp + 5000) // 10000 + fixed
 
+    def _settle(self, amount: int, currency: str) -> tuple[int, str, object]:
+        """``amount`` (Stripe units of ``currency``) in the settlement currency:
+        ``(amount, currency, exchange_rate)``; the rate is ``None`` when not converted."""
+        rate = self.exchange_rates.get(currency)
+        target = self.account["default_currency"]
+        if rate is None or currency == target:
+            return amount, currency, None
+        major = Decimal(amount) / 10 ** _digits(currency)
+        settled = (major * Decimal(rate) * 10 ** _digits(target)).to_integral_value(
+            ROUND_HALF_UP)
+        return int(settled), target, json.loads(rate)  # a JSON number, as Stripe sends it
+
     def _capture(self, intent: dict) -> list[dict]:
-        now, amount, currency = self.now(), intent["amount"], intent["currency"]
+        now = self.now()
         charge_id, txn_id = self.new_id("ch"), self.new_id("txn")
+        amount, currency, rate = self._settle(intent["amount"], intent["currency"])
         fee = self._fee(amount, currency)
         self.objects[txn_id] = {
             "id": txn_id, "object": "balance_transaction", "livemode": intent["livemode"],
             "created": now, "available_on": now + 2 * 86400, "amount": amount, "fee": fee,
-            "net": amount - fee, "currency": currency, "status": "pending", "type": "charge",
+            "net": amount - fee, "currency": currency, "exchange_rate": rate,
+            "status": "pending", "type": "charge",
             "reporting_category": "charge", "source": charge_id, "description": None,
             "fee_details": [{"amount": fee, "currency": currency, "type": "stripe_fee",
                              "description": "Stripe processing fees"}],
             "_payout": None,
         }
+        amount, currency = intent["amount"], intent["currency"]
         charge = {
             "id": charge_id, "object": "charge", "livemode": intent["livemode"],
             "created": now, "amount": amount, "amount_captured": amount, "amount_refunded": 0,
@@ -73,13 +98,6 @@ class LedgerMixin:
         if reason and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
             raise ApiError(400, f"Invalid reason: {reason}", param="reason")
         refund_id, txn_id, now = self.new_id("re"), self.new_id("txn"), self.now()
-        self.objects[txn_id] = {
-            "id": txn_id, "object": "balance_transaction", "livemode": livemode,
-            "created": now, "available_on": now, "amount": -amount, "fee": 0, "net": -amount,
-            "currency": charge["currency"], "status": "available", "type": "refund",
-            "reporting_category": "refund", "source": refund_id, "description": None,
-            "fee_details": [], "_payout": None,
-        }
         refund = {
             "id": refund_id, "object": "refund", "livemode": livemode, "created": now,
             "amount": amount, "currency": charge["currency"], "charge": charge_id,
@@ -88,6 +106,21 @@ class LedgerMixin:
             "balance_transaction": txn_id, "failure_reason": None,
         }
         self.objects[refund_id] = refund
+        if self.refund_failure:  # e.g. the card was closed: nothing moves
+            refund.update(status="failed", failure_reason=self.refund_failure,
+                          balance_transaction=None)
+            self._event("refund.created", refund)
+            self._event("refund.failed", refund)
+            return refund
+        settled, currency, rate = self._settle(amount, charge["currency"])
+        self.objects[txn_id] = {
+            "id": txn_id, "object": "balance_transaction", "livemode": livemode,
+            "created": now, "available_on": now, "amount": -settled, "fee": 0,
+            "net": -settled, "currency": currency, "exchange_rate": rate,
+            "status": "available", "type": "refund",
+            "reporting_category": "refund", "source": refund_id, "description": None,
+            "fee_details": [], "_payout": None,
+        }
         previous = charge["amount_refunded"]
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
@@ -157,7 +190,8 @@ class LedgerMixin:
             self.objects[txn_id] = {
                 "id": txn_id, "object": "balance_transaction", "livemode": livemode,
                 "created": now, "available_on": now, "amount": -total, "fee": 0, "net": -total,
-                "currency": currency, "status": "available", "type": "payout",
+                "currency": currency, "exchange_rate": None, "status": "available",
+                "type": "payout",
                 "reporting_category": "payout", "source": payout_id, "description": None,
                 "fee_details": [], "_payout": payout_id,
             }

@@ -78,7 +78,13 @@ class StripeHarness(GatewayHarness):
         if outcome == "pay":
             event = self.emulator.pay(reference)[-1]
         elif outcome == "decline":
-            event = self.emulator.decline(reference)[-1]
+            # A declined card leaves a Stripe Checkout open (payment.pending with Stripe's
+            # message); the kit's "decline" means a payment that ends declined, which on
+            # Stripe is a delayed method failing after the declined card:
+            # checkout.session.async_payment_failed.
+            self.emulator.decline(reference)
+            self.emulator.pay(reference, delayed=True)
+            event = self.emulator.settle_delayed(reference, succeed=False)[-1]
         elif outcome == "abandon":
             event = self.emulator.expire(reference)[-1]
         else:

@@ -8,7 +8,8 @@ import requests
 
 from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_stripe import plugin
-from loket_stripe.checkout import expires_at
+from loket_stripe.api import StripeApi
+from loket_stripe.checkout import expires_at, session_params
 
 from stripe_testkit import checkout_request, make_config
 
@@ -29,8 +30,10 @@ def test_session_carries_a_line_item_per_bill_and_the_payment_id(config, emulato
         "Bill INV-1 · Period 2025-01")
     assert [i["price_data"]["unit_amount"] for i in items] == ["12050", "3000"]
     assert session["client_reference_id"] == "PAY-2025-000001"
-    assert session["metadata"]["loket_payment_id"] == "PAY-2025-000001"
-    assert session["_pi_data"]["metadata"]["loket_payment_id"] == "PAY-2025-000001"
+    ours = {"loket_payment_id": "PAY-2025-000001", "loket_tenant_id": "7",
+            "loket_config_id": "1"}
+    assert session["metadata"] == {**session["metadata"], **ours}
+    assert session["_pi_data"]["metadata"] == {**session["_pi_data"]["metadata"], **ours}
     assert session["success_url"] == "https://loket.example/return/PAY-2025-000001?sig=abc"
     assert session["cancel_url"].endswith("&cancel=1")
     assert session["customer_email"] == "siti@example.test"
@@ -62,14 +65,36 @@ def test_expiry_is_kept_inside_stripes_window(config, emulator):
     now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
     inside = now + dt.timedelta(hours=2)
     assert expires_at(inside, now) == int(inside.timestamp())
-    short = expires_at(now + dt.timedelta(minutes=5), now)
-    assert 30 * 60 < short - now.timestamp() <= 45 * 60
-    long = expires_at(now + dt.timedelta(days=3), now)
-    assert 23 * 3600 <= long - now.timestamp() < 24 * 3600
-    # and Stripe (the emulator checks the window) accepts both extremes
-    for minutes in (1, 3 * 24 * 60):
+    short = now + dt.timedelta(minutes=5)
+    assert expires_at(short, now) == int((short + dt.timedelta(minutes=32)).timestamp())
+    assert expires_at(now + dt.timedelta(days=3), now) is None  # Stripe's default: 24 h
+    # and Stripe (the emulator checks the window) accepts every case
+    for minutes in (1, 120, 3 * 24 * 60):
         session = charge(config, payment_id=f"PAY-EXP-{minutes}", minutes=minutes)
-        assert session.gateway_reference.startswith("cs_test_")
+        stored = emulator.session(session.gateway_reference)
+        assert 30 * 60 <= stored["expires_at"] - stored["created"] <= 24 * 3600
+    long = emulator.session(session.gateway_reference)
+    assert long["expires_at"] - long["created"] == 24 * 3600
+
+
+@pytest.mark.parametrize("minutes", [5, 120, 3 * 24 * 60])
+def test_a_retry_minutes_later_sends_the_same_params_and_gets_the_same_session(
+        config, emulator, minutes):
+    """Stripe refuses an idempotency key reused with other parameters, so the parameters
+    must not depend on when the charge is (re)tried."""
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    # one minute before a 10-minute boundary, so that a retry crosses it
+    created = dt.datetime.fromtimestamp(now - now % 600 + 540, dt.timezone.utc)
+    request = checkout_request(payment_id="PAY-RETRY", minutes=minutes)
+    request = type(request)(**{**_fields(request),
+                               "expires_at": created + dt.timedelta(minutes=minutes)})
+    first = session_params(request, created, config)
+    retry = session_params(request, created + dt.timedelta(minutes=4, seconds=30), config)
+    assert retry == first
+    api = StripeApi.for_config(config)
+    key = "loket-7-checkout-PAY-RETRY"
+    assert api.create_session(retry, key)["id"] == api.create_session(first, key)["id"]
+    assert len(emulator.sessions()) == 1
 
 
 def test_zero_decimal_currency_is_sent_in_whole_units(emulator):
@@ -84,6 +109,16 @@ def test_amount_below_stripes_minimum_is_refused_with_a_clear_message(config, em
         charge(config, amounts=(1,))
     assert "Stripe's minimum charge in USD is 0.50 USD" in caught.value.detail
     assert not emulator.sessions()
+
+
+def test_idr_has_a_conservative_minimum_of_ten_thousand_rupiah(emulator):
+    config = make_config(emulator, currency="IDR")
+    with pytest.raises(GatewayError) as caught:
+        charge(config, currency="IDR", amounts=(999_999,))  # Rp 9,999.99
+    assert "Stripe's minimum charge in IDR is 10000.00 IDR" in caught.value.detail
+    assert not emulator.sessions()
+    session = charge(config, currency="IDR", amounts=(1_000_000,))
+    assert emulator.session(session.gateway_reference)["amount_total"] == 1_000_000
 
 
 def test_a_fee_the_items_do_not_cover_becomes_its_own_line(config, emulator):

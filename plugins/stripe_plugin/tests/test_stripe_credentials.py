@@ -79,6 +79,19 @@ def test_unreachable_stripe_is_a_network_error_not_a_rejection(emulator):
     assert caught.value.category == "network"
 
 
+@pytest.mark.parametrize("status", [400, 500, 503])
+def test_a_stripe_error_answer_is_reported_as_such_not_as_a_network_error(
+        config, emulator, status):
+    emulator.fail_next("GET", "/v1/balance", status, "Something went wrong on Stripe's end.")
+    with pytest.raises(GatewayError) as caught:
+        validate(config)
+    assert not isinstance(caught.value, CredentialsRejected)
+    assert caught.value.category == "technical"
+    assert caught.value.gateway_message == "Something went wrong on Stripe's end."
+    assert f"Stripe answered HTTP {status}" in caught.value.detail
+    assert "reached" not in caught.value.detail
+
+
 def test_handshake_reports_the_account(config, emulator):
     facts = plugin.loket_gateway_handshake(config=config)
     assert facts["account_id"] == emulator.account["id"]

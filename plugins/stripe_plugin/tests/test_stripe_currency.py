@@ -27,4 +27,10 @@ def test_three_decimal_amounts_must_end_in_zero():
 def test_minimum_charge_is_in_loket_minor_units():
     assert minimum_charge("USD") == 50
     assert minimum_charge("JPY") == 50
-    assert minimum_charge("IDR") == 0  # Stripe's table has no IDR entry
+    assert minimum_charge("IDR") == 1_000_000  # loket's conservative IDR 10,000
+    assert minimum_charge("KRW") == 1_000
+
+
+def test_a_currency_without_a_known_minimum_is_not_charged():
+    with pytest.raises(GatewayError, match="knows no minimum charge"):
+        minimum_charge("THB")

@@ -97,3 +97,38 @@ def test_emulator_can_be_used_as_a_context_manager_and_stops_cleanly():
                             headers={"Authorization": f"Bearer {emu.secret_key}"}).ok
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/v1/account", timeout=2)
+
+
+def _one_item(currency: str, amount: int) -> dict:
+    return {**SESSION, "line_items": [{"quantity": 1, "price_data": {
+        "currency": currency, "unit_amount": amount, "product_data": {"name": "Bill"}}}]}
+
+
+def test_amounts_below_the_minimum_and_currencies_without_one_are_refused(emulator):
+    api = client(emulator)
+    with pytest.raises(stripe.InvalidRequestError, match="at least 50 usd"):
+        api.v1.checkout.sessions.create(params=_one_item("usd", 49))
+    with pytest.raises(stripe.InvalidRequestError, match="at least 800000 idr"):
+        api.v1.checkout.sessions.create(params=_one_item("idr", 799_999))
+    with pytest.raises(stripe.InvalidRequestError, match="no minimum charge for thb"):
+        api.v1.checkout.sessions.create(params=_one_item("thb", 100_000))
+    assert api.v1.checkout.sessions.create(params=_one_item("idr", 800_000)).amount_total \
+        == 800_000
+
+
+def test_a_charge_settles_in_the_accounts_currency_at_the_exchange_rate():
+    with StripeEmulator(default_currency="sgd", exchange_rates={"idr": "0.0000852"}) as emu:
+        session = client(emu).v1.checkout.sessions.create(params=_one_item("idr", 15_000_000))
+        emu.pay(session.id)
+        [txn] = [o for o in emu.objects.values() if o["object"] == "balance_transaction"]
+        # Rp 150,000 x 0.0000852 = S$12.78; fee 2.9% + S$0.30 in SGD
+        assert (txn["amount"], txn["currency"], txn["exchange_rate"]) == (1278, "sgd", 0.0000852)
+        assert (txn["fee"], txn["net"]) == (67, 1211)
+        assert emu.objects[txn["source"]]["amount"] == 15_000_000  # the charge stays in IDR
+
+
+def test_fail_next_answers_one_request_with_a_stripe_api_error(emulator):
+    emulator.fail_next("GET", "/v1/balance", 503, "Stripe is briefly unavailable")
+    with pytest.raises(stripe.APIError, match="briefly unavailable"):
+        client(emulator).v1.balance.retrieve()
+    assert client(emulator).v1.balance.retrieve().object == "balance"

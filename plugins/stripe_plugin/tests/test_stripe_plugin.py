@@ -11,7 +11,7 @@ from loket_stripe import plugin
 def test_installed_entry_point_registers_the_stripe_gateway():
     eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="loket")}
     assert eps["stripe"].value == "loket_stripe.plugin"
-    assert eps["stripe"].load().LOKET_CONTRACT == "1"
+    assert eps["stripe"].load().LOKET_CONTRACT == "1.1"
     assert "stripe" in Plugins().gateways
 
 
@@ -26,6 +26,8 @@ def test_description_lists_credentials_statuses_and_minimum_charges():
     assert description.minimum_charge["USD"] == 50
     assert description.minimum_charge["JPY"] == 50
     assert description.minimum_charge["GBP"] == 30
+    assert description.minimum_charge["IDR"] == 1_000_000
+    assert set(description.minimum_charge) == set(description.currencies)
     for raw in description.statuses:
         assert plugin.loket_gateway_map_status(config=_cfg("stripe"), raw_status=raw)
 

@@ -25,6 +25,7 @@ def test_full_refund_succeeds_and_is_tagged_with_loket_ids(config, emulator, pai
     stored = emulator.objects[result.refund_reference]
     assert stored["amount"] == 15050 and stored["reason"] == "requested_by_customer"
     assert stored["metadata"] == {"loket_payment_id": "PAY-2025-000001",
+                                  "loket_tenant_id": "7", "loket_config_id": "1",
                                   "loket_refund_id": "RF-1"}
     charge = emulator.objects[stored["charge"]]
     assert charge["refunded"] is True
@@ -66,6 +67,16 @@ def test_refund_uses_the_payment_intent_kept_in_details(config, emulator, paid):
     assert emulator.objects[result.refund_reference]["payment_intent"] == intent
     assert ("GET", f"/v1/checkout/sessions/{paid.gateway_reference}") not in (
         emulator.requests_seen)
+
+
+def test_a_refund_stripe_creates_already_failed_is_refused_with_stripes_reason(
+        config, emulator, paid):
+    """The refund hook never answers "failed": loket records a refusal, not a refund."""
+    emulator.refund_failure = "charge_for_pending_refund_disputed"
+    with pytest.raises(RefundNotPossible) as caught:
+        refund(config, paid, 1000)
+    assert caught.value.gateway_message == "charge_for_pending_refund_disputed"
+    assert caught.value.gateway_code == "charge_for_pending_refund_disputed"
 
 
 def test_unpaid_checkout_cannot_be_refunded(config, charged):

@@ -40,6 +40,8 @@ def test_open_checkout_is_pending_even_after_a_decline(config, emulator, charged
     event = fetch(config, charged.gateway_reference)
     assert event.type == "payment.pending"
     assert event.details["last_error"] == "Your card was declined."
+    assert (event.failure_message, event.failure_code, event.failure_category) == (
+        "Your card was declined.", "generic_decline", "declined")
 
 
 def test_paid_checkout_fetches_as_succeeded_with_a_stable_id(config, emulator, charged):

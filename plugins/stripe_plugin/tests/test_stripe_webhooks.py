@@ -1,13 +1,16 @@
 """Webhooks: Stripe's signature verified by the SDK, events normalized for loket."""
 
+import datetime as dt
 import time
 
 import pytest
+import stripe
 
-from loket.plugin_api import Money, WebhookRejected
+from loket.plugin_api import Money, RefundRequest, WebhookRejected
 from loket_stripe import plugin
 
-from stripe_testkit import webhook_request
+from stripe_emulator import StripeEmulator
+from stripe_testkit import checkout_request, make_config, webhook_request
 
 
 def parse(config, request):
@@ -71,12 +74,16 @@ def test_webhook_signed_with_another_secret_is_refused(config, emulator, charged
 
 # -- payment outcomes ---------------------------------------------------------------------
 
-def test_declined_card_keeps_stripes_message_and_code_verbatim(config, emulator, charged):
+def test_declined_card_keeps_the_payment_pending_with_stripes_message_verbatim(
+        config, emulator, charged):
+    """The Checkout stays open after a decline (the payer may try another card), so the
+    payment is pending, carrying Stripe's words for the payer."""
     [failed] = emulator.decline(charged.gateway_reference, code="card_declined",
                                 message="Your card has insufficient funds.",
                                 decline_code="insufficient_funds")
+    assert emulator.session(charged.gateway_reference)["status"] == "open"
     [event] = parse(config, webhook_request(emulator, failed))
-    assert event.type == "payment.failed"
+    assert event.type == "payment.pending"
     assert event.failure_message == "Your card has insufficient funds."
     assert event.failure_code == "insufficient_funds"
     assert event.failure_category == "insufficient_funds"
@@ -103,7 +110,7 @@ def test_out_of_order_deliveries_each_parse_with_their_own_id_and_status(
     paid = emulator.pay(charged.gateway_reference)
     received = delivered(emulator, webhook_sink, list(reversed(declined + paid)))
     types = [parse(config, r)[0].type for r in received]
-    assert types == ["payment.succeeded", "payment.succeeded", "ignored", "payment.failed"]
+    assert types == ["payment.succeeded", "payment.succeeded", "ignored", "payment.pending"]
 
 
 def test_payment_intent_succeeded_carries_the_payment_id_from_intent_metadata(
@@ -118,6 +125,7 @@ def test_payment_intent_succeeded_carries_the_payment_id_from_intent_metadata(
 
 
 def test_expired_checkout_becomes_payment_expired(config, emulator, charged):
+    emulator.decline(charged.gateway_reference)  # a declined card, then the payer gives up
     [expired] = emulator.expire(charged.gateway_reference)
     [event] = parse(config, webhook_request(emulator, expired))
     assert event.type == "payment.expired"
@@ -140,7 +148,9 @@ def test_delayed_payment_that_fails(config, emulator, charged):
                                                             succeed=False)
     [event] = parse(config, webhook_request(emulator, session_failed))
     assert event.type == "payment.failed" and event.failure_category == "declined"
+    assert event.payment_id == "PAY-2025-000001"
     [event] = parse(config, webhook_request(emulator, intent_failed))
+    assert event.type == "payment.pending"  # the session's event ends the payment
     assert event.failure_message == "The payment was declined by the bank."
 
 
@@ -155,7 +165,6 @@ def test_other_events_are_acknowledged_and_ignored(config, emulator, charged):
 
 def test_refund_events_about_one_refund_collapse_into_one_loket_event(config, emulator,
                                                                         charged):
-    from loket.plugin_api import RefundRequest
     emulator.pay(charged.gateway_reference)
     result = plugin.loket_gateway_refund(config=config, request=RefundRequest(
         refund_id="RF-1", payment_id="PAY-2025-000001",
@@ -171,16 +180,48 @@ def test_refund_events_about_one_refund_collapse_into_one_loket_event(config, em
         assert event.refund_reference == result.refund_reference
         assert event.amount == Money(3000, "USD")
         assert event.payment_id == "PAY-2025-000001"
+
+
+
+def test_a_refund_that_fails_later_becomes_refund_failed(config, emulator, charged):
+    emulator.pay(charged.gateway_reference)
+    result = plugin.loket_gateway_refund(config=config, request=RefundRequest(
+        refund_id="RF-1", payment_id="PAY-2025-000001",
+        gateway_reference=charged.gateway_reference, amount=Money(3000, "USD"),
+        captured=Money(15050, "USD")))
     [failed] = emulator.fail_refund(result.refund_reference)
     [event] = parse(config, webhook_request(emulator, failed))
-    assert event.type == "ignored" and event.raw_status == "refund failed"
+    assert event.type == "refund.failed" and event.raw_status == "refund failed"
     assert event.refund_reference == result.refund_reference
+    assert event.payment_id == "PAY-2025-000001"
+    assert event.failure_code == "expired_or_canceled_card"
+    assert event.amount == Money(3000, "USD")
+    # refund.updated saying the same is the same loket event
+    updated = {**failed, "id": "evt_updated", "type": "refund.updated"}
+    [again] = parse(config, webhook_request(emulator, updated))
+    assert (again.type, again.event_id) == ("refund.failed", event.event_id)
+    canceled = {**failed, "id": "evt_canceled", "type": "refund.updated", "data": {
+        "object": {**failed["data"]["object"], "status": "canceled", "failure_reason": None}}}
+    assert parse(config, webhook_request(emulator, canceled))[0].type == "refund.failed"
+
+
+def test_a_refund_made_in_the_stripe_dashboard_names_the_payment(config, emulator, charged):
+    """Dashboard refunds carry no loket metadata: the payment comes from the PaymentIntent."""
+    emulator.pay(charged.gateway_reference)
+    intent = emulator.session(charged.gateway_reference)["payment_intent"]
+    refund = dashboard(emulator).v1.refunds.create(params={"payment_intent": intent,
+                                                           "amount": 2000})
+    assert refund.metadata.to_dict() == {}
+    for kind in ("refund.created", "charge.refunded"):
+        [event] = parse(config, webhook_request(emulator, emulator.events_of(kind)[-1]))
+        assert event.type == "payment.refunded"
+        assert event.payment_id == "PAY-2025-000001"
+        assert event.refund_reference == refund.id and event.amount == Money(2000, "USD")
 
 
 # -- settlement ---------------------------------------------------------------------------
 
 def test_payout_paid_settles_each_payment_with_fee_and_net(config, emulator, webhook_sink):
-    from stripe_testkit import checkout_request
     sessions = [plugin.loket_gateway_charge(
         config=config, request=checkout_request(payment_id=f"PAY-{n}", amounts=(amount,)))
         for n, amount in ((1, 10000), (2, 2500))]
@@ -206,12 +247,102 @@ def test_payout_paid_settles_each_payment_with_fee_and_net(config, emulator, web
     assert parse(config, webhook_request(emulator, created))[0].type == "ignored"
 
 
-def test_payout_failed_becomes_settlement_failed(config, emulator, charged):
-    emulator.pay(charged.gateway_reference)
+def test_payout_failed_fails_the_settlement_of_each_payment_in_it(config, emulator):
+    for n, amount in ((1, 10000), (2, 2500)):
+        session = plugin.loket_gateway_charge(
+            config=config, request=checkout_request(payment_id=f"PAY-{n}", amounts=(amount,)))
+        emulator.pay(session.gateway_reference)
     _, failed = emulator.payout(status="failed")
-    [event] = parse(config, webhook_request(emulator, failed))
-    assert event.type == "settlement.failed"
-    assert event.failure_code == "account_closed"
-    assert event.payout_reference == failed["data"]["object"]["id"]
-    mapping = plugin.loket_gateway_map_status(config=config, raw_status=event.raw_status)
+    events = parse(config, webhook_request(emulator, failed))
+    assert [e.type for e in events] == ["settlement.failed", "settlement.failed"]
+    by_payment = {e.payment_id: e for e in events}
+    assert set(by_payment) == {"PAY-1", "PAY-2"}
+    first = by_payment["PAY-1"]
+    assert first.event_id == f"{failed['id']}:PAY-1"
+    assert first.gateway_reference.startswith("pi_") and first.amount == Money(10000, "USD")
+    assert first.failure_code == "account_closed"
+    assert first.failure_message == "The bank account has been closed."
+    assert first.payout_reference == failed["data"]["object"]["id"]
+    mapping = plugin.loket_gateway_map_status(config=config, raw_status=first.raw_status)
     assert (mapping.internal, mapping.settlement_status) == (None, "Failed")
+
+
+def test_payout_paid_in_another_settlement_currency_keeps_the_payment_amount():
+    """An IDR tenant on a Singapore account: Stripe converts to SGD. The settled amount is
+    the charge in IDR; Stripe's fee and net stay in SGD, with the rate."""
+    with StripeEmulator(default_currency="sgd", exchange_rates={"idr": "0.0000852"}) as emu:
+        config = make_config(emu, "IDR")
+        session = plugin.loket_gateway_charge(config=config, request=checkout_request(
+            currency="IDR", amounts=(15_000_000,)))
+        emu.pay(session.gateway_reference)
+        _, paid = emu.payout()
+        [event] = parse(config, webhook_request(emu, paid))
+        assert event.type == "payment.settled" and event.payment_id == "PAY-2025-000001"
+        assert event.amount == Money(15_000_000, "IDR")
+        assert "fee" not in event.details and "net" not in event.details
+        assert {k: event.details[k] for k in ("settlement_currency", "settlement_fee",
+                                              "settlement_net", "exchange_rate")} == {
+            "settlement_currency": "SGD", "settlement_fee": 67, "settlement_net": 1211,
+            "exchange_rate": "0.0000852"}
+        now = dt.datetime.now(dt.timezone.utc)
+        [line] = plugin.loket_gateway_fetch_settlements(
+            config=config, since=now - dt.timedelta(hours=1), until=now + dt.timedelta(hours=1))
+        assert (line.amount, line.fee, line.net) == (
+            Money(15_000_000, "IDR"), Money(67, "SGD"), Money(1211, "SGD"))
+
+
+# -- two tenants on one Stripe account ----------------------------------------------------
+
+def dashboard(emulator):
+    """The account owner acting in Stripe directly (no loket metadata)."""
+    return stripe.StripeClient(emulator.secret_key, base_addresses={"api": emulator.url})
+
+
+def test_another_tenants_events_on_a_shared_account_are_ignored(config, emulator):
+    """Tenants 7 and 8 share one Stripe account and both have a PAY-2025-000001. Stripe sends
+    every event to both endpoints, correctly signed; each tenant acts only on its own."""
+    theirs = make_config(emulator, tenant_id=8, id=2)
+    mine = plugin.loket_gateway_charge(config=config, request=checkout_request())
+    other = plugin.loket_gateway_charge(config=theirs, request=checkout_request(
+        amounts=(7000,)))
+    emulator.decline(mine.gateway_reference)
+    emulator.pay(mine.gateway_reference)
+    emulator.pay(other.gateway_reference)
+    plugin.loket_gateway_refund(config=config, request=RefundRequest(
+        refund_id="RF-1", payment_id="PAY-2025-000001",
+        gateway_reference=mine.gateway_reference, amount=Money(100, "USD"),
+        captured=Money(15050, "USD")))
+    mine_events = [e for e in emulator.events
+                   if e["type"] != "charge.succeeded" and e["type"] != "payout.created"]
+    _, paid = emulator.payout()
+    checked = set()
+    for event in mine_events:
+        obj = event["data"]["object"]
+        if (obj.get("metadata") or {}).get("loket_tenant_id") == "8":
+            continue  # the other tenant's own payment
+        [parsed] = parse(theirs, webhook_request(emulator, event))
+        assert parsed.type == "ignored", (event["type"], parsed)
+        assert parsed.payment_id is None
+        checked.add(event["type"])
+    assert checked == {"payment_intent.payment_failed", "payment_intent.succeeded",
+                       "checkout.session.completed", "refund.created", "charge.refunded"}
+    settled_mine = parse(config, webhook_request(emulator, paid))
+    settled_theirs = parse(theirs, webhook_request(emulator, paid))
+    assert [(e.payment_id, e.amount) for e in settled_mine] == [
+        ("PAY-2025-000001", Money(15050, "USD"))]
+    assert [(e.payment_id, e.amount) for e in settled_theirs] == [
+        ("PAY-2025-000001", Money(7000, "USD"))]
+    assert settled_mine[0].gateway_reference != settled_theirs[0].gateway_reference
+
+
+def test_a_checkout_without_loket_metadata_names_no_payment(config, emulator):
+    """A session made outside loket with a look-alike client_reference_id: its events carry
+    only Stripe's reference, never a loket payment picked from client_reference_id."""
+    session = dashboard(emulator).v1.checkout.sessions.create(params={
+        "mode": "payment", "success_url": "https://elsewhere.example/ok",
+        "client_reference_id": "PAY-2025-000001", "line_items": [{"quantity": 1,
+            "price_data": {"currency": "usd", "unit_amount": 900,
+                           "product_data": {"name": "Something else"}}}]})
+    for event in emulator.pay(session.id):
+        for parsed in parse(config, webhook_request(emulator, event)):
+            assert parsed.payment_id is None
