@@ -97,7 +97,7 @@ def test_a_return_url_only_reaches_its_own_tenants_payment(ctx, tenant_id):
     connect_sandbox(ctx, other_tenant)
     theirs = start(ctx, other_tenant, [("bill", "INV-2025-001234")])
     assert ours.number == theirs.number  # numbers are unique per tenant only
-    _, cancel_url = gateways.return_urls(ctx, other_tenant, theirs.number)
+    _, cancel_url = gateways.return_urls(ctx, other_tenant, theirs.number, theirs.created_at)
     sig = cancel_url.split("sig=")[1]
     tid = gateways.verify_return(ctx, theirs.number, "cancel", sig)
     with ctx.transaction() as session:

@@ -127,7 +127,8 @@ def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> Gateway
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
-    return_url, cancel_url = gateways.return_urls(ctx, payment.tenant_id, payment.number)
+    return_url, cancel_url = gateways.return_urls(ctx, payment.tenant_id, payment.number,
+                                                  payment.created_at)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),

@@ -39,13 +39,15 @@ def _signer(ctx):
     return TokenSigner(ctx.config.secret_keys[0].encode())
 
 
-def return_urls(ctx, tenant_id: int, number: str) -> tuple[str, str]:
+def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tuple[str, str]:
     """The payer's signed return and cancel URLs for payment ``number``: loket's own
     ``/v1/return/{number}`` with ``result`` and an HMAC ``sig`` (TokenSigner) binding the
-    two, valid for 30 days. The return endpoint refuses anything else (no open redirects)."""
+    two, valid for 30 days from ``issued_at`` (the payment's creation, so the URLs are the
+    same on every call and a retried charge sends identical parameters). The return
+    endpoint refuses anything else (no open redirects)."""
     from urllib.parse import quote
     base = ctx.config.base_url
-    expires = int((ctx.now() + RETURN_TTL).timestamp())
+    expires = int((issued_at + RETURN_TTL).timestamp())
     urls = []
     for result in ("success", "cancel"):
         sig = _signer(ctx).sign({"typ": "return", "tid": tenant_id, "pay": number,
@@ -225,7 +227,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
     session.add(payment)
     session.flush()
     config = config_value(ctx, session, row)
-    return_url, cancel_url = return_urls(ctx, tenant_id, payment.number)
+    return_url, cancel_url = return_urls(ctx, tenant_id, payment.number, payment.created_at)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(amount, currency),
         items=(CheckoutItem("test", payment.number, "loket connection test",
