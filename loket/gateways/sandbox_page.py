@@ -34,10 +34,10 @@ class Webhook:
                               path=urlsplit(self.url).path,
                               received_at=dt.datetime.now(dt.timezone.utc))
 
-    def deliver(self, timeout: float = 10) -> int:
+    def deliver(self, timeout_seconds: int = 10) -> int:
         """POST it to loket; returns the HTTP status loket answered."""
         return requests.post(self.url, data=self.body, headers=self.headers,
-                             timeout=timeout).status_code
+                             timeout=timeout_seconds).status_code
 
 
 def _webhook(row, payload: dict) -> Webhook:
