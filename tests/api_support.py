@@ -98,7 +98,7 @@ def make_api(ctx, tenant_id: int) -> Api:
         keys = {role: tenants.create_api_key(session, ACTOR, tenant_id, role, f"test {role}")
                 for role in tenants.STAFF_ROLES}
     token = TokenSigner(ctx.config.secret_keys[0].encode()).consumer_token(
-        tenant_id, "WU-10001", 3600, now=ctx.now().timestamp())
+        tenant_id, "WU-10001", 3600, now=int(ctx.now().timestamp()))
     return Api(ctx=ctx, client=falcon.testing.TestClient(create_app(ctx)), tenant_id=tenant_id,
                keys=keys, consumer_token=token)
 

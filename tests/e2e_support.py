@@ -117,7 +117,7 @@ class LiveLoket:
         signer = TokenSigner(self.ctx.config.secret_keys[0].encode())
         for account in accounts:
             self.tokens[account] = signer.consumer_token(tenant_id, account, 3600,
-                                                         now=self.ctx.now().timestamp())
+                                                         now=int(self.ctx.now().timestamp()))
 
     def unreachable_for(self, deliveries: int) -> None:
         """Make the next ``deliveries`` webhook requests fail with 503 before loket."""

@@ -74,7 +74,7 @@ def test_a_failing_mail_server_does_not_stop_other_notifiers(jctx, kit):
         def loket_notify(self, notification):
             sms.extend(r for r in notification.recipients if r.startswith("+"))
 
-    broken = notify_email.EmailNotifier(notify_email.SmtpSettings(port=1, timeout=1))
+    broken = notify_email.EmailNotifier(notify_email.SmtpSettings(port=1, timeout_seconds=1))
     replace_plugin(jctx.plugins, "email", broken)
     jctx.plugins.register(Sms(), name="sms-example")
     try:

@@ -65,7 +65,7 @@ def verify_return(ctx, number: str, result: str, sig: str | None) -> int:
     """
     from loket.errors import LoketError
     try:
-        claims = _signer(ctx).verify(sig or "", now=ctx.now().timestamp())
+        claims = _signer(ctx).verify(sig or "", now=int(ctx.now().timestamp()))
     except LoketError:
         raise NotFound(f"no payment {number!r}") from None
     if claims.get("typ") != "return" or claims.get("pay") != number or \

@@ -37,7 +37,7 @@ class SmtpSettings:
     port: int = 25
     tls: bool = False
     sender: str = "loket@localhost"
-    timeout: float = 10.0
+    timeout_seconds: int = 10
 
     @classmethod
     def from_config(cls, config) -> SmtpSettings:
@@ -75,7 +75,7 @@ def send(settings: SmtpSettings, notification: Notification) -> bool:
     if not recipients:
         return False
     message = build_message(settings, attrs.evolve(notification, recipients=recipients))
-    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
         if settings.tls:
             smtp.starttls()
         smtp.send_message(message)

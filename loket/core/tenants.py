@@ -96,7 +96,7 @@ class TokenSigner:
         sig = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
         return f"{payload}.{sig}"
 
-    def verify(self, token: str, now: float | None = None) -> dict:
+    def verify(self, token: str, now: int | None = None) -> dict:
         """Return the claims of a valid, unexpired token or raise Unauthorized."""
         try:
             payload, sig = token.split(".")
@@ -106,14 +106,14 @@ class TokenSigner:
             claims = json.loads(_unb64(payload))
         except (ValueError, TypeError):
             raise Unauthorized("invalid token") from None
-        if claims.get("exp", 0) < (now if now is not None else time.time()):
+        if claims.get("exp", 0) < (now if now is not None else int(time.time())):
             raise Unauthorized("token expired")
         return claims
 
     def consumer_token(self, tenant_id: int, account_number: str, ttl_seconds: int,
-                       now: float | None = None) -> str:
+                       now: int | None = None) -> str:
         """Issue a token that lets its bearer see and pay only ``account_number``."""
-        issued = now if now is not None else time.time()
+        issued = now if now is not None else int(time.time())
         return self.sign({"typ": "consumer", "tid": tenant_id, "acct": account_number,
                           "exp": int(issued + ttl_seconds)})
 

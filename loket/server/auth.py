@@ -50,7 +50,7 @@ def authenticate(ctx, header: str | None, request_id: str | None) -> Principal:
             return Principal(tenant_id=row.tenant_id, role=row.role, name=row.name or row.role,
                              key=f"k{row.id}", request_id=request_id)
     claims = tenants.TokenSigner(ctx.config.secret_keys[0].encode()).verify(
-        credential, now=ctx.now().timestamp())
+        credential, now=int(ctx.now().timestamp()))
     if claims.get("typ") != "consumer" or not isinstance(claims.get("tid"), int) or \
             not isinstance(claims.get("acct"), str):
         raise Unauthorized("invalid token")

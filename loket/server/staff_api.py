@@ -68,7 +68,7 @@ class ConsumerToken(Resource):
             row = queries.consumer(session, self.tenant(req), account)
             now = self.ctx.now()
             token = TokenSigner(self.ctx.config.secret_keys[0].encode()).consumer_token(
-                row.tenant_id, row.account_number, ttl, now=now.timestamp())
+                row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
         created(resp, {"token": token, "account_number": account,
                        "expires_at": s.when(now + dt.timedelta(seconds=ttl))})
 

@@ -102,7 +102,7 @@ class DokuClient:
     """
 
     def __init__(self, base: str, client_id: str, secret_key: str, *,
-                 session: requests.Session | None = None, timeout: float = TIMEOUT_SECONDS):
+                 session: requests.Session | None = None, timeout: int = TIMEOUT_SECONDS):
         self.base = base.rstrip("/")
         self.client_id = client_id
         self.secret_key = secret_key
