@@ -113,11 +113,12 @@ def test_admin_connects_doku_and_a_virtual_account_payment_is_settled(live, doku
     assert (order["amount"], order["notify_url"]) == (150_000, webhook_url)  # whole rupiah
 
     emulator.pay_va(number, bank="BCA")
-    live.unreachable_for(1)  # loket cannot be reached at the first attempt
+    live.unreachable_for(3)  # loket cannot be reached at the first three attempts
     statuses = emulator.deliver(number, duplicates=2)
-    assert statuses == [503, 200, 200, 200]  # DOKU retried, then re-sent it twice
-    assert [d["retry"] for d in emulator.deliveries[-4:]] == ["", "+30m", "duplicate",
-                                                              "duplicate"]
+    # DOKU retried three times (the last got through), then re-sent it twice more
+    assert statuses == [503, 503, 503, 200, 200, 200]
+    assert [d["retry"] for d in emulator.deliveries[-6:]] == [
+        "", "+30m", "+6h", "+12h", "duplicate", "duplicate"]
 
     listed = live.get(f"/v1/payments?q={number}", as_="cso_admin").json()
     assert listed["total"] == 1

@@ -94,8 +94,8 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
     """Build the ``POST /checkout/v1/payment`` body for ``request``.
 
     ``invoice_number`` is loket's payment id; ``line_items`` (when they add up exactly) list
-    the obligations plus any passed-on fee; ``payment_due_date`` counts minutes until
-    ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url);
+    the obligations plus any passed-on fee; ``payment_due_date`` counts minutes from
+    ``request.created_at`` (else now) until ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url);
     ``disable_retry_payment`` follows :func:`retries_disabled`.
 
     :raises GatewayError: for a payment id DOKU cannot take or an amount it cannot charge.
@@ -126,7 +126,10 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
         customer["email"] = request.customer.email
     if request.customer.phone:
         customer["phone"] = request.customer.phone
-    payment: dict = {"payment_due_date": due_minutes(request.expires_at, now)}
+    # From the payment's creation when loket says it (contract 1.1), so a retried charge
+    # sends the same body under the same Request-Id; otherwise from now.
+    payment: dict = {"payment_due_date": due_minutes(request.expires_at,
+                                                     request.created_at or now)}
     methods = request.extra.get("payment_method_types") or config.options.get(
         "payment_method_types")
     if methods:

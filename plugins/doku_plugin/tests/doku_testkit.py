@@ -53,6 +53,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
                  items: tuple[CheckoutItem, ...] | None = None) -> CheckoutRequest:
     """A checkout for ``rupiah`` whole rupiah (one water bill unless ``items`` are given)."""
     amount = Money(rupiah * 100, "IDR")
+    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     return CheckoutRequest(
         payment_id=payment_id, amount=amount,
         items=items if items is not None else (
@@ -62,7 +63,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
                           email="siti@example.com", phone="+6281234567890"),
         return_url=f"https://loket.example/return/{payment_id}",
         cancel_url=f"https://loket.example/cancel/{payment_id}",
-        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes),
+        created_at=created, expires_at=created + dt.timedelta(minutes=minutes),
     )
 
 

@@ -65,6 +65,17 @@ def test_repeating_a_charge_replays_the_same_checkout(config, doku):
     assert list(doku.orders) == ["PAY-2024-000002"]
 
 
+def test_a_retry_minutes_later_sends_the_same_body_and_replays(config, doku):
+    request = make_request("PAY-2024-000010", minutes=60)
+    first = charge(config, request)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    from loket_doku.checkout import build_payload
+    assert build_payload(config, request, now=later) == build_payload(config, request)
+    second = charge(config, request)
+    assert doku.log[-1]["status"] == 409 and second.redirect_url == first.redirect_url
+    assert json.loads(doku.log[-1]["body"])["payment"] == {"payment_due_date": 60}
+
+
 def test_a_passed_on_fee_becomes_a_line_item(config, doku):
     bill = CheckoutItem(kind="bill", reference="B-1", description="Water", amount=Money(10_000_000, "IDR"))
     request = attrs.evolve(make_request("PAY-2024-000003", 102_500), items=(bill,))
@@ -95,8 +106,8 @@ def test_other_currencies_and_long_invoice_numbers_are_refused(config, doku):
 
 
 def test_due_date_counts_minutes_to_the_payment_timeout(config, doku):
-    request = attrs.evolve(make_request("PAY-2024-000007"),
-                           expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=24))
+    request = make_request("PAY-2024-000007")
+    request = attrs.evolve(request, expires_at=request.created_at + dt.timedelta(hours=24))
     charge(config, request)
     assert json.loads(doku.log[-1]["body"])["payment"]["payment_due_date"] == 1440
 

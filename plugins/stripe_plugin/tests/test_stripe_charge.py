@@ -138,6 +138,15 @@ def test_payment_in_another_currency_than_the_configuration_is_refused(config):
 
 
 def test_stripe_refusing_the_session_surfaces_its_message(config, emulator):
+    emulator.fail_next("POST", "/v1/checkout/sessions", 400,
+                       "The Checkout Session's total amount due must add up to at least $0.50")
+    with pytest.raises(GatewayError) as caught:
+        charge(config)
+    assert caught.value.gateway_message == \
+        "The Checkout Session's total amount due must add up to at least $0.50"
+
+
+def test_more_than_100_items_are_refused_before_calling_stripe(config, emulator):
     request = checkout_request()
     items = request.items + (CheckoutItem("bill", "X", "Other", Money(100, "USD")),) * 99
     request = type(request)(**{**_fields(request), "items": items,
