@@ -118,7 +118,9 @@ class CheckoutRequest:
     """What ``loket_gateway_charge`` must turn into a hosted checkout.
 
     ``payment_id`` is loket's public payment number and doubles as the gateway idempotency
-    key: charging the same payment twice must not create a second checkout.
+    key: charging the same payment twice must not create a second checkout, so build every
+    parameter from this request, never from the current time (``created_at``, when the
+    payment was created, anchors durations such as "minutes until ``expires_at``"; 1.1).
     """
 
     payment_id: str
@@ -131,6 +133,7 @@ class CheckoutRequest:
     description: str = ""
     is_test: bool = False
     extra: dict = attrs.field(factory=dict, converter=_frozen_dict)
+    created_at: dt.datetime | None = None
 
 
 @attrs.frozen

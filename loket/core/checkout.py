@@ -136,6 +136,7 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
                           consumer.phone),
         return_url=return_url, cancel_url=cancel_url,
         expires_at=payment.expires_at, description=f"Payment {payment.number}", extra=extra,
+        created_at=payment.created_at,
     )
     try:
         checkout = ctx.plugins.charge(gateways.config_value(ctx, session, config_row), request)

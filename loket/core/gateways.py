@@ -235,6 +235,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
         customer=Customer(account_number="loket-test", name="loket connection test"),
         return_url=return_url, cancel_url=cancel_url,
         expires_at=payment.expires_at, description="loket connection test", is_test=True,
+        created_at=payment.created_at,
     )
     checkout = ctx.plugins.charge(config, request)
     payment.gateway_reference = checkout.gateway_reference
