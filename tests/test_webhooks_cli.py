@@ -35,7 +35,7 @@ def test_list_show_and_replay_a_dead_event(jctx, jtenant, kit, env, capsys):
     kit.injector.failures = 1000
     kit.injector.message = "host ledger down"
     deliver(jctx, payer_acts(jctx, jtenant, paying))
-    for _ in range(6):
+    for _ in range(jctx.config.webhook_max_attempts + 1):
         jctx.clock.advance(hours=1)
         inbox.retry_due(jctx)
     (event,) = events(jctx)

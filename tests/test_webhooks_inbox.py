@@ -146,7 +146,7 @@ def test_poison_event_ends_as_a_todo_and_can_be_replayed_once_fixed(jctx, jtenan
     kit.injector.failures = 1000
     kit.injector.message = "receivable ledger is locked"
     deliver(jctx, payer_acts(jctx, jtenant, paying))
-    for _ in range(10):
+    for _ in range(jctx.config.webhook_max_attempts + 2):
         jctx.clock.advance(hours=1)
         inbox.retry_due(jctx)
     (event,) = events(jctx)

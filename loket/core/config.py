@@ -44,7 +44,7 @@ class AppConfig:
     smtp_sender: str = "loket@localhost"
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
-    webhook_max_attempts: int = 5
+    webhook_max_attempts: int = 12  # about 9 hours of retries with the 1-hour cap
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> AppConfig:

@@ -262,6 +262,9 @@ def handshake(ctx, session: Session, row: GatewayConfiguration) -> str | None:
     except GatewayError as exc:
         row.last_handshake_error = exc.gateway_message or exc.detail
         row.handshake_failures += 1
+    except Exception as exc:  # noqa: BLE001 - a crash is a failed handshake too, and alerted
+        row.last_handshake_error = f"{type(exc).__name__}: {exc}"
+        row.handshake_failures += 1
     else:
         row.last_handshake_error = None
         row.handshake_failures = 0

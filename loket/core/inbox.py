@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 import attrs
 from sqlalchemy import func, select
@@ -42,6 +43,7 @@ from loket.types import GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
 
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KEPT_HEADERS_MAX = 40
 ORPHAN_AFTER = dt.timedelta(hours=24)
 """How long an event naming an unknown payment is retried before it becomes ``orphan``."""
@@ -77,17 +79,23 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     same body: the database's unique key lets one copy in.
 
     :param process: apply the new events at once (the retry sweep picks up failures).
-    :returns: the answer for the gateway (2xx only once the events are stored).
+    :returns: the answer for the gateway: 2xx only once the events are stored; 4xx for a
+        request that will never be good (unknown endpoint, bad signature, too large); 503
+        for a failure on loket's side, so the gateway retries.
     """
-    headers = {k.lower(): v for k, v in list(headers.items())[:KEPT_HEADERS_MAX]}
+    all_headers = {str(k).lower(): v for k, v in headers.items()}
+    kept = dict(list(all_headers.items())[:KEPT_HEADERS_MAX])  # what the inbox stores
     now = ctx.now()
+    if not TOKEN_PATTERN.fullmatch(token or "") or len(kind) > 40:
+        log.warning("webhook for a malformed endpoint refused")
+        return Receipt(404, {"error": "unknown webhook endpoint"})
     with ctx.transaction() as session:
         row = session.scalar(select(GatewayConfiguration).where(
             GatewayConfiguration.webhook_token == token, GatewayConfiguration.kind == kind))
         too_large = len(body) > ctx.config.max_body_bytes
         delivery = WebhookDelivery(
             tenant_id=row.tenant_id if row else None,
-            gateway_configuration_id=row.id if row else None, path=path, headers=headers,
+            gateway_configuration_id=row.id if row else None, path=path[:300], headers=kept,
             body=b"" if too_large else body, received_at=now,
             verdict="unknown-endpoint" if row is None else ("too-large" if too_large
                                                             else "pending"),
@@ -95,31 +103,36 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         session.add(delivery)
         session.flush()
         delivery_id = delivery.id
-        config = None
-        if row is not None and not too_large:
-            config = config_value(ctx, session, row)
         config_id = row.id if row else None
         tenant_id = row.tenant_id if row else None
     if config_id is None:
         log.warning("webhook for unknown endpoint %s/%s… (delivery %s)", kind, token[:6],
                     delivery_id)
         return Receipt(404, {"error": "unknown webhook endpoint"})
-    if config is None:
+    if too_large:
         log.warning("webhook body over %s bytes refused (delivery %s)",
                     ctx.config.max_body_bytes, delivery_id)
         return Receipt(413, {"error": "body too large"})
+    try:  # the request is stored; anything failing from here on is loket's problem
+        with ctx.transaction() as session:
+            config = config_value(ctx, session, session.get(GatewayConfiguration, config_id))
+    except Exception as exc:  # noqa: BLE001 - kept, answered so the gateway retries
+        _set_verdict(ctx, delivery_id, "config-error", f"{type(exc).__name__}: {exc}")
+        log.exception("webhook configuration unusable (delivery %s)", delivery_id)
+        return Receipt(503, {"error": "temporarily unable to process webhooks"})
 
-    request = WebhookRequest(body=body, headers=headers, path=path, received_at=now)
+    request = WebhookRequest(body=body, headers=all_headers, path=path, received_at=now)
     try:
         events = ctx.plugins.parse_webhook(config, request)
+        _check_events(events)
     except WebhookRejected as exc:
         _set_verdict(ctx, delivery_id, "rejected", exc.detail)
         log.warning("webhook rejected (delivery %s): %s", delivery_id, exc.detail)
         return Receipt(400, {"error": exc.detail})
-    except Exception as exc:  # noqa: BLE001 - a body the plugin cannot read is refused, kept
-        _set_verdict(ctx, delivery_id, "unreadable", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - e.g. the gateway unreachable while parsing
+        _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook could not be parsed (delivery %s)", delivery_id)
-        return Receipt(400, {"error": "the webhook body could not be read"})
+        return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
     new_ids, duplicates = [], 0
     for event in events:
@@ -135,12 +148,36 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                 session.flush()
                 new_ids.append(stored.id)
         except IntegrityError:
+            if not _already_stored(ctx, config_id, event.event_id):
+                raise
             duplicates += 1
     _set_verdict(ctx, delivery_id, "accepted" if new_ids or not events else "duplicate", None)
     if process:
         for event_row_id in new_ids:
             process_event(ctx, event_row_id)
     return Receipt(200, {"received": len(events), "new": len(new_ids), "duplicates": duplicates})
+
+
+def _check_events(events) -> None:
+    """Refuse what the inbox could not store or dedupe: a missing or over-long event id or
+    reference (a plugin bug or a hostile body), before anything is written."""
+    limits = {"event_id": 200, "payment_id": 200, "gateway_reference": 200}
+    for event in events:
+        if not isinstance(event.event_id, str) or not event.event_id:
+            raise WebhookRejected("an event without an id cannot be deduplicated")
+        for field, limit in limits.items():
+            value = getattr(event, field)
+            if value is not None and (not isinstance(value, str) or len(value) > limit
+                                      or "\x00" in value):
+                raise WebhookRejected(f"event {field} is not a string of at most {limit} "
+                                      f"characters")
+
+
+def _already_stored(ctx, config_id: int, event_id: str) -> bool:
+    with ctx.transaction() as session:
+        return session.scalar(select(GatewayEventRow.id).where(
+            GatewayEventRow.gateway_configuration_id == config_id,
+            GatewayEventRow.event_id == event_id)) is not None
 
 
 def _set_verdict(ctx, delivery_id: int, verdict: str, error: str | None) -> None:
@@ -242,7 +279,7 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
                    f"Gateway event {row.event_id} could not be applied after "
                    f"{row.attempts} attempts", detail=message,
                    entity_type="gateway_event", entity_id=str(row.id),
-                   dedupe_key=f"webhook-dead:{row.id}:{row.attempts}")
+                   dedupe_key=f"webhook-dead:{row.id}:{ctx.now().isoformat()}")
     else:
         row.next_attempt_at = ctx.now() + backoff(row.attempts)
     return row.status
@@ -260,7 +297,7 @@ def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
                    f"does not have", detail="The payment may have been made outside loket. "
                    "Replay the event once the payment exists.",
                    entity_type="gateway_event", entity_id=str(row.id),
-                   dedupe_key=f"webhook-orphan:{row.id}")
+                   dedupe_key=f"webhook-orphan:{row.id}:{now.isoformat()}")
     else:
         row.last_error = f"waiting for payment {named!r}"
         row.next_attempt_at = now + _wait_delay(waited)

@@ -21,6 +21,7 @@ from loket.core.models import (
     Receivable,
 )
 from loket.core.payments import raise_todo
+from loket.core.queries import local_today
 from loket.core.settings import load_settings
 from loket.types import Notification, PlanInfo
 
@@ -201,7 +202,6 @@ def plan_compliance(ctx) -> dict[str, int]:
     :returns: counts of ``missed`` (new alerts) and ``defaulted``.
     """
     now = ctx.now()
-    today = now.date()
     with ctx.transaction() as session:
         plan_ids = list(session.scalars(select(PaymentPlan.id).where(
             PaymentPlan.status == "active").order_by(PaymentPlan.id)))
@@ -209,6 +209,8 @@ def plan_compliance(ctx) -> dict[str, int]:
     for plan_id in plan_ids:
         try:
             with ctx.transaction() as session:
+                tenant_id = session.get(PaymentPlan, plan_id).tenant_id
+                today = local_today(session, tenant_id, now)  # the tenant's date, not UTC's
                 missed, defaulted = _check_plan(ctx, session, plan_id, today, now)
             counts["missed"] += missed
             counts["defaulted"] += defaulted

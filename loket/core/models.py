@@ -330,7 +330,7 @@ class GatewayEventRow(Base):
     delivery_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhook_deliveries.id"))
     event_id: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(40))
-    payment_number: Mapped[Optional[str]] = mapped_column(String(40), index=True)
+    payment_number: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|dead

@@ -8,6 +8,8 @@ same event apply it once.
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +42,7 @@ from loket.core.settings import load_settings
 from loket.errors import GatewayError, LoketError
 from loket.types import GatewayEvent, RefundRequest
 
+log = logging.getLogger(__name__)
 GATEWAY = audit.Actor("gateway", "gateway")
 
 APPLIED = "applied"
@@ -449,7 +452,9 @@ def expire_overdue(ctx, session: Session, payment: Payment) -> str:
     try:
         event = ctx.plugins.fetch_status(gateways.config_value(ctx, session, row),
                                          payment.number, payment.gateway_reference)
-    except GatewayError:
+    except Exception:  # noqa: BLE001 - asked once; an unanswerable gateway does not block
+        log.warning("status of payment %s could not be fetched", payment.number,
+                    exc_info=True)
         event = None
     if event is not None and event.type != t.EVENT_PENDING:
         apply_event(ctx, session, row, event)
