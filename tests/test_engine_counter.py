@@ -95,3 +95,9 @@ def test_an_idempotency_key_records_the_payment_once(ctx, tenant_id):
     assert again.id == first.id
     with pytest.raises(Conflict):
         post(ctx, tenant_id, key="till-7-0001", amount_received="150.00")
+
+
+def test_a_card_payment_may_say_no_change_as_zero_point_zero_zero(ctx, tenant_id):
+    payment = post(ctx, tenant_id, method="card", amount_received="145.50",
+                   change_given="0.00", references=("INV-2025-001234",))
+    assert (payment.status, payment.change_given) == ("posted", 0)

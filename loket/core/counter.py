@@ -67,7 +67,8 @@ def _validate(entry: CounterPayment, settings) -> None:
                        f"{settings['notes_max_length']} characters"})
     if len(set(entry.references)) != len(entry.references):
         errors.append({"field": "references", "message": "an item is chosen twice"})
-    if entry.change_given not in ("0", "", None) and entry.method != "cash":
+    change = (entry.change_given or "0").strip()
+    if entry.method != "cash" and change.strip("0.") != "":
         errors.append({"field": "change_given", "message": "change is given only for cash"})
     if errors:
         raise ValidationFailed("the counter payment is incomplete", errors=errors)
