@@ -90,3 +90,32 @@ def test_objects_of_another_tenant_are_404(api):
 
 def test_docs_show_the_matrix_as_enforced():
     assert roles.markdown_table() in DOCS.read_text()
+
+
+# The issue's rules, written out independently of roles.MATRIX: if the table drifts, these
+# catch it against the running app.
+STAFF = {"tenant_admin", "cso_admin", "cso_executive", "billing_manager",
+         "recovery_executive", "customer_executive"}
+RULES = [
+    # only a tenant admin configures gateways
+    ("PUT", "/v1/gateways/sandbox/credentials", {"tenant_admin"}),
+    ("PUT", "/v1/gateways/sandbox/active", {"tenant_admin"}),
+    ("POST", "/v1/gateways/sandbox/connect", {"tenant_admin"}),
+    # consumers pay; staff do not use the consumer's endpoints
+    ("POST", "/v1/me/checkout", {"consumer"}),
+    # staff record and view payments; consumers never see the staff list
+    ("GET", "/v1/payments", STAFF),
+    # posted payments are edited only by admins
+    ("PATCH", "/v1/payments/PAY-1", {"tenant_admin", "cso_admin"}),
+    ("POST", "/v1/payments/PAY-1/cancel", {"tenant_admin", "cso_admin"}),
+]
+
+
+@pytest.mark.parametrize("method,path,allowed", RULES)
+def test_the_issues_role_rules_hold_in_the_running_app(api, method, path, allowed):
+    for role in ROLES:
+        result = api.call(method, path, role, json_body={} if method != "GET" else None)
+        if role in allowed:
+            assert result.status_code not in (401, 403), (role, result.text)
+        else:
+            assert result.status_code == 403, (role, result.status_code)
