@@ -7,6 +7,7 @@ else; there is no import-time state.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Callable
 
 import attrs
@@ -43,7 +44,6 @@ class Loket:
         if config.database_url.startswith("sqlite:///") and engine is None:
             path = config.database_url[len("sqlite:///"):]
             if path and path != ":memory:":
-                from pathlib import Path
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = engine or make_engine(config.database_url)
         return cls(config=config, engine=engine, sessions=make_session_factory(engine),

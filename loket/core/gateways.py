@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets as pysecrets
+from urllib.parse import quote
 
 import jsonschema
 from sqlalchemy import select
@@ -19,8 +20,9 @@ from loket.core.models import GatewayConfiguration, Payment
 from loket.core.money import Money, minor_digits
 from loket.core.payments import take_number
 from loket.core.secrets import masked_credentials
+from loket.core.tenants import TokenSigner
 from loket.core.settings import load_settings
-from loket.errors import CredentialsRejected, GatewayError, NotFound, ValidationFailed
+from loket.errors import CredentialsRejected, GatewayError, LoketError, NotFound, ValidationFailed
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
@@ -34,8 +36,7 @@ WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
 RETURN_TTL = dt.timedelta(days=30)
 
 
-def _signer(ctx):
-    from loket.core.tenants import TokenSigner
+def _signer(ctx) -> TokenSigner:
     return TokenSigner(ctx.config.secret_keys[0].encode())
 
 
@@ -45,7 +46,6 @@ def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tup
     two, valid for 30 days from ``issued_at`` (the payment's creation, so the URLs are the
     same on every call and a retried charge sends identical parameters). The return
     endpoint refuses anything else (no open redirects)."""
-    from urllib.parse import quote
     base = ctx.config.base_url
     expires = int((issued_at + RETURN_TTL).timestamp())
     urls = []
@@ -63,7 +63,6 @@ def verify_return(ctx, number: str, result: str, sig: str | None) -> int:
     :raises NotFound: a missing, forged, expired or mismatched signature (indistinguishable
         from an unknown payment, so return URLs cannot be guessed).
     """
-    from loket.errors import LoketError
     try:
         claims = _signer(ctx).verify(sig or "", now=int(ctx.now().timestamp()))
     except LoketError:

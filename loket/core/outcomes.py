@@ -21,7 +21,6 @@ from loket.core.models import (
     CreditNote,
     GatewayConfiguration,
     Payment,
-    Receivable,
     Refund,
     SettlementRecord,
 )
