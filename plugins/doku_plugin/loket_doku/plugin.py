@@ -158,7 +158,8 @@ def loket_gateway_fetch_settlements(config: GatewayConfig, since, until):
 
 @hookimpl
 def loket_gateway_parse_settlement_report(config: GatewayConfig, content: bytes, filename: str):
-    """Read a DOKU settlement report CSV into lines (columns documented in the README)."""
+    """Read a DOKU settlement report (CSV or XLSX) into lines (columns documented in the
+    README)."""
     if not _mine(config):
         return None
     lines: list[SettlementLine] = settlement.parse_report(content, filename)

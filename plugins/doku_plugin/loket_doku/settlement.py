@@ -1,4 +1,4 @@
-"""DOKU settlement reports (CSV) into :class:`SettlementLine` values.
+"""DOKU settlement reports (CSV or XLSX) into :class:`SettlementLine` values.
 
 DOKU has no settlement API for Checkout merchants: it e-mails or SFTPs a report per
 settlement batch, as CSV or XLSX (Back Office > Configuration > Settlement). DOKU does not
@@ -24,8 +24,12 @@ Amounts are rupiah, written ``150000``, ``150000.00``, ``150,000.00`` or ``150.0
 Dates are ``YYYY-MM-DD[ HH:MM[:SS]]``, ``DD/MM/YYYY[ ...]`` or ISO 8601; a date without a
 zone is Jakarta time (WIB, UTC+7). Rows without an invoice (totals) are skipped. Each row
 must satisfy ``net = amount - fee - tax``; the line's ``fee`` is ``fee + tax``.
-XLSX needs ``openpyxl``, which this installation does not ship: XLSX files are refused
-with a request to export CSV instead.
+
+Both formats are first turned into rows of cell texts (:func:`csv_rows`,
+:func:`xlsx_rows`) and then read by the same :func:`parse_rows`. An XLSX cell's text is
+what the cell shows without thousands separators: a number keeps the decimals its number
+format asks for (``150000`` formatted ``0.00`` is ``150000.00``; digits are never rounded
+away), a date cell is ``YYYY-MM-DD`` (with `` HH:MM:SS`` when its format shows a time).
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
+from decimal import Decimal
+
+import openpyxl
 
 from loket.plugin_api import Money, SettlementLine, ValidationFailed
 
@@ -54,6 +62,8 @@ COLUMNS: dict[str, tuple[tuple[str, ...], bool]] = {
 _ID_AMOUNT = re.compile(r"^\d{1,3}(\.\d{3})+(,\d{1,2})?$")   # 1.234.567,00 (Indonesian)
 _EN_AMOUNT = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")   # 1,234,567.00
 _PLAIN_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?$")
+_XLSX_MAGIC = b"PK\x03\x04"   # an XLSX file is a zip archive
+_FORMAT_DECIMALS = re.compile(r"0\.(0+)")
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y %H:%M:%S",
                  "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y")
 
@@ -108,13 +118,11 @@ def _columns(header: list[str]) -> dict[str, int]:
     return found
 
 
-def parse_csv(content: bytes) -> list[SettlementLine]:
-    """Read a DOKU settlement report CSV (comma or semicolon separated, UTF-8).
+def csv_rows(content: bytes) -> list[list[str]]:
+    """Split a CSV report (UTF-8, BOM allowed; comma or semicolon separated) into rows of
+    cell texts.
 
-    :returns: one :class:`SettlementLine` per transaction row; ``payment_id`` and
-        ``gateway_reference`` are the invoice number, ``payout_reference`` the batch.
-    :raises ValidationFailed: unreadable file, missing columns, a bad cell or a row whose
-        net is not amount - fee - tax (the row number is named).
+    :raises ValidationFailed: when the bytes are not UTF-8 text.
     """
     try:
         text = content.decode("utf-8-sig")
@@ -122,7 +130,76 @@ def parse_csv(content: bytes) -> list[SettlementLine]:
         raise ValidationFailed("the settlement report is not UTF-8 text", field="content") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+
+
+def _number_text(value, number_format: str) -> str:
+    # A float cell goes through its shortest decimal repr, never through float arithmetic.
+    number = Decimal(str(value))
+    section = re.sub(r'"[^"]*"', "", (number_format or "").split(";")[0])
+    shown = _FORMAT_DECIMALS.search(section)
+    places = len(shown.group(1)) if shown else 0
+    if -number.as_tuple().exponent < places:  # pad to the shown decimals (exact)
+        number = number.quantize(Decimal(1).scaleb(-places))
+    return format(number, "f")
+
+
+def _cell_text(value, number_format: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, dt.datetime):
+        shows_time = any(c in (number_format or "").lower() for c in "hs")
+        if shows_time or value.time() != dt.time(0):
+            return value.isoformat(sep=" ", timespec="seconds")
+        return value.date().isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (int, float, Decimal)):
+        return _number_text(value, number_format)
+    return str(value)
+
+
+def xlsx_rows(content: bytes) -> list[list[str]]:
+    """Read the first worksheet of an XLSX report into rows of cell texts (see the module
+    docstring for how numbers and dates become text).
+
+    :raises ValidationFailed: when the bytes are not a readable XLSX workbook.
+    """
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except zipfile.BadZipFile:
+        raise ValidationFailed("the settlement report is not a valid XLSX file (it is not a "
+                               "zip archive); upload the file as DOKU sent it, or as CSV",
+                               field="content") from None
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
+        raise ValidationFailed(f"the settlement report is not a readable XLSX workbook "
+                               f"({type(exc).__name__}: {exc})", field="content") from None
+    try:
+        if not book.worksheets:
+            raise ValidationFailed("the XLSX settlement report has no worksheet",
+                                   field="content")
+        return [[_cell_text(getattr(cell, "value", None),
+                            getattr(cell, "number_format", "")) for cell in row]
+                for row in book.worksheets[0].iter_rows()]
+    except ValidationFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged sheet fails while rows are read
+        raise ValidationFailed(f"the XLSX settlement report's first worksheet cannot be "
+                               f"read ({type(exc).__name__}: {exc})", field="content") from None
+    finally:
+        book.close()
+
+
+def parse_rows(rows: list[list[str]]) -> list[SettlementLine]:
+    """Turn a report's rows of cell texts (header first) into settlement lines.
+
+    :returns: one :class:`SettlementLine` per transaction row; ``payment_id`` and
+        ``gateway_reference`` are the invoice number, ``payout_reference`` the batch.
+    :raises ValidationFailed: missing columns, a bad cell or a row whose net is not
+        amount - fee - tax (the row number is named).
+    """
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise ValidationFailed("the settlement report is empty", field="content")
@@ -159,13 +236,28 @@ def parse_csv(content: bytes) -> list[SettlementLine]:
     return lines
 
 
-def parse_report(content: bytes, filename: str) -> list[SettlementLine]:
-    """Parse a report file by its extension (``.csv``; ``.xlsx`` is refused clearly)."""
-    name = (filename or "").lower()
-    if name.endswith((".xlsx", ".xls")):
-        raise ValidationFailed(
-            "XLSX settlement reports cannot be read by this installation (openpyxl is not "
-            "installed): choose CSV in DOKU Back Office > Configuration > Settlement, or save "
-            "the file as CSV, and upload that", field="filename")
-    return parse_csv(content)
+def parse_csv(content: bytes) -> list[SettlementLine]:
+    """Read a DOKU settlement report CSV into lines (see :func:`parse_rows`)."""
+    return parse_rows(csv_rows(content))
 
+
+def parse_xlsx(content: bytes) -> list[SettlementLine]:
+    """Read a DOKU settlement report XLSX (its first worksheet) into lines."""
+    return parse_rows(xlsx_rows(content))
+
+
+def parse_report(content: bytes, filename: str) -> list[SettlementLine]:
+    """Parse a report file: XLSX when the name ends in ``.xlsx`` or the bytes are a zip
+    archive, CSV otherwise; the old binary ``.xls`` is refused with a way out.
+
+    :raises ValidationFailed: as :func:`parse_rows`, or for an unreadable file.
+    """
+    name = (filename or "").lower()
+    if name.endswith(".xls"):
+        raise ValidationFailed(
+            "old-style .xls settlement reports cannot be read: choose XLSX or CSV in DOKU "
+            "Back Office > Configuration > Settlement, or save the file as .xlsx or .csv, "
+            "and upload that", field="filename")
+    if name.endswith(".xlsx") or content.startswith(_XLSX_MAGIC):
+        return parse_xlsx(content)
+    return parse_csv(content)

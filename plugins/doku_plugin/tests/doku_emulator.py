@@ -1,4 +1,5 @@
-"""A local emulator of DOKU's non-SNAP Checkout API, for tests (stdlib + requests only).
+"""A local emulator of DOKU's non-SNAP Checkout API, for tests (stdlib + requests; openpyxl
+only for the XLSX settlement report).
 
 Start it on a free loopback port, point a configuration's ``options["api_base"]`` at
 ``emulator.url`` and drive the payer from Python::
@@ -27,7 +28,8 @@ which are the emulator's best guess):
   refund answer another status (e.g. the acquirer's FAILED).
 * notifications are signed with Request-Target = the path of the URL they are sent to, and
   can be retried (3 retries, DOKU's schedule), duplicated and re-sent out of order.
-* :meth:`settlement_report_csv` writes a settlement report for paid orders.
+* :meth:`settlement_report_csv` / :meth:`settlement_report_xlsx` write a settlement report
+  for paid orders.
 """
 
 from __future__ import annotations
@@ -506,25 +508,56 @@ class DokuEmulator:
 
     # -- settlement ------------------------------------------------------------------
 
-    def settlement_report_csv(self, invoices: list[str] | None = None, *,
-                              batch_id: str = "STL-0001", fee: int = 4000,
-                              tax_percent: int = 11, settled_on: dt.date | None = None) -> bytes:
-        """A settlement report (CSV) for paid orders, in the columns the plugin documents.
+    REPORT_HEADER = ("Batch ID", "Invoice Number", "Transaction Date", "Settlement Date",
+                     "Channel", "Amount", "Fee", "Tax", "Net Amount")
 
-        Each row: gross amount, a flat ``fee`` (rupiah), tax on the fee, and the net.
-        """
+    def settlement_report_rows(self, invoices: list[str] | None = None, *,
+                               batch_id: str = "STL-0001", fee: int = 4000,
+                               tax_percent: int = 11,
+                               settled_on: dt.date | None = None) -> list[tuple]:
+        """The rows of a settlement report for paid orders (typed values, header excluded):
+        batch, invoice, paid-at (WIB, naive), settlement date, channel, then the gross
+        amount, a flat ``fee``, the tax on the fee and the net, in whole rupiah (int)."""
         chosen = invoices or [i for i, o in self.orders.items() if o["status"] == "SUCCESS"]
         day = settled_on or _now().astimezone(WIB).date()
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["Batch ID", "Invoice Number", "Transaction Date", "Settlement Date",
-                         "Channel", "Amount", "Fee", "Tax", "Net Amount"])
+        rows = []
         for invoice in chosen:
             order = self.orders[invoice]
             tax = fee * tax_percent // 100
-            paid = (order["paid_at"] or order["created"]).astimezone(WIB)
-            writer.writerow([batch_id, invoice, paid.strftime("%Y-%m-%d %H:%M:%S"),
-                             day.isoformat(), order["channel"].get("channel", ""),
-                             f"{order['amount']}.00", f"{fee}.00", f"{tax}.00",
-                             f"{order['amount'] - fee - tax}.00"])
+            paid = (order["paid_at"] or order["created"]).astimezone(WIB).replace(tzinfo=None)
+            rows.append((batch_id, invoice, paid, day, order["channel"].get("channel", ""),
+                         order["amount"], fee, tax, order["amount"] - fee - tax))
+        return rows
+
+    def settlement_report_csv(self, invoices: list[str] | None = None, **kwargs) -> bytes:
+        """A settlement report (CSV) for paid orders, in the columns the plugin documents
+        (keyword arguments as :meth:`settlement_report_rows`); amounts written ``150000.00``.
+        """
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.REPORT_HEADER)
+        for batch, invoice, paid, day, channel, *amounts in self.settlement_report_rows(
+                invoices, **kwargs):
+            writer.writerow([batch, invoice, paid.strftime("%Y-%m-%d %H:%M:%S"),
+                             day.isoformat(), channel, *(f"{a}.00" for a in amounts)])
         return out.getvalue().encode("utf-8")
+
+    def settlement_report_xlsx(self, invoices: list[str] | None = None, **kwargs) -> bytes:
+        """The same report as :meth:`settlement_report_csv`, as an XLSX workbook: amounts
+        are numeric cells formatted ``#,##0.00``, dates are date cells."""
+        import openpyxl  # only this report needs it
+
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.title = "Settlement"
+        sheet.append(self.REPORT_HEADER)
+        for row in self.settlement_report_rows(invoices, **kwargs):
+            sheet.append(row)
+            cells = sheet[sheet.max_row]
+            cells[2].number_format = "yyyy-mm-dd hh:mm:ss"
+            cells[3].number_format = "yyyy-mm-dd"
+            for cell in cells[5:]:
+                cell.number_format = "#,##0.00"
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()

@@ -161,3 +161,10 @@ class DokuHarness(GatewayHarness):
             return None  # DOKU sends no notification when a checkout expires unpaid
         headers, body = self.emulator.notification(invoice, config.webhook_path)
         return webhook_from(headers, body, config.webhook_path)
+
+    def refund_webhook(self, config: GatewayConfig, session: CheckoutSession,
+                       refund) -> WebhookRequest | None:
+        """``None``: DOKU documents no HTTP notification for refunds (its notification page
+        lists payment events only) and no notification field carrying a refund's amount or
+        id, so the harness does not invent one (see the README, *Refunds*)."""
+        return None

@@ -1,7 +1,12 @@
-"""Settlement: DOKU has no settlement API; its report files (CSV) become SettlementLines."""
+"""Settlement: DOKU has no settlement API; its report files (CSV or XLSX) become
+SettlementLines."""
 
 import datetime as dt
+import io
+import zipfile
+from decimal import Decimal
 
+import openpyxl
 import pytest
 
 from doku_testkit import make_request
@@ -77,6 +82,111 @@ def test_bad_cells_are_refused_clearly(config):
                       b"PAY-1,10,0,10,yesterday\n")
 
 
-def test_xlsx_is_refused_with_a_way_out(config):
-    with pytest.raises(ValidationFailed, match="CSV"):
-        parse(config, b"PK\x03\x04", filename="Settlement_20240502.xlsx")
+HEADER = ("Invoice Number", "Amount", "Fee", "Tax", "Net Amount", "Settlement Date")
+
+
+def xlsx(*rows, formats=None) -> bytes:
+    """An XLSX workbook whose first sheet holds ``rows``; ``formats`` maps a column index
+    to the number format of every data cell in it."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    for index, number_format in (formats or {}).items():
+        for cells in sheet.iter_rows(min_row=2):
+            cells[index].number_format = number_format
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_the_xlsx_report_parses_to_the_same_lines_as_the_csv_one(config, doku):
+    for payment_id, rupiah in (("PAY-2024-000410", 150_000), ("PAY-2024-000411", 99_999_999),
+                               ("PAY-2024-000412", 10_000)):
+        plugin.loket_gateway_charge(config=config, request=make_request(payment_id, rupiah))
+    doku.pay_va("PAY-2024-000410")
+    doku.pay_card("PAY-2024-000411")
+    doku.pay_o2o("PAY-2024-000412")
+    options = {"batch_id": "STL-20240503", "fee": 4500, "tax_percent": 11,
+               "settled_on": dt.date(2024, 5, 3)}
+    from_csv = parse(config, doku.settlement_report_csv(**options))
+    from_xlsx = parse(config, doku.settlement_report_xlsx(**options),
+                      filename="Settlement_20240503.xlsx")
+    assert len(from_csv) == 3
+    assert from_xlsx == from_csv  # every field, raw cell texts included
+    big = from_xlsx[1]
+    assert (big.amount, big.fee, big.net) == (Money(9_999_999_900, "IDR"), Money(499_500, "IDR"),
+                                              Money(9_999_500_400, "IDR"))
+    assert big.settled_at == dt.datetime(2024, 5, 3, tzinfo=WIB)
+    assert big.raw["amount"] == "99999999.00"
+
+
+def test_xlsx_is_recognised_by_its_content_when_the_name_says_nothing(config, doku):
+    plugin.loket_gateway_charge(config=config, request=make_request("PAY-2024-000413"))
+    doku.pay_va("PAY-2024-000413")
+    (line,) = parse(config, doku.settlement_report_xlsx(), filename="upload")
+    assert line.payment_id == "PAY-2024-000413"
+
+
+def test_xlsx_amounts_survive_exactly_whatever_the_cell_type(config):
+    content = xlsx(HEADER,
+                   ("PAY-1", 1_234_567.89, 4_000, Decimal("440.00"), 1_230_127.89,
+                    dt.datetime(2024, 5, 2, 23, 59, 59)),
+                   ("PAY-2", "1.250.000,50", "4.000", "0", "1.246.000,50", "02/05/2024 10:00"),
+                   # Excel keeps 15 significant digits: Rp 999,999,999,999.99 is the most
+                   ("PAY-3", 999_999_999_999.99, 0, 0, 999_999_999_999.99,
+                    dt.datetime(2024, 5, 2)),
+                   (None, 1_001_252_484_567.38, None, None, None, None),  # a totals row
+                   formats={1: "#,##0.00", 2: '"Rp"#,##0.00', 4: "0.00"})
+    first, second, third = parse(config, content, filename="report.XLSX")
+    assert (first.amount, first.fee, first.net) == (
+        Money(123_456_789, "IDR"), Money(444_000, "IDR"), Money(123_012_789, "IDR"))
+    assert first.settled_at == dt.datetime(2024, 5, 2, 23, 59, 59, tzinfo=WIB)
+    assert first.raw["fee"] == "4000.00"  # shown with the decimals its format asks for
+    assert (second.amount, second.net) == (Money(125_000_050, "IDR"), Money(124_600_050, "IDR"))
+    assert second.settled_at == dt.datetime(2024, 5, 2, 10, 0, tzinfo=WIB)
+    assert third.amount == third.net == Money(99_999_999_999_999, "IDR")
+    assert third.settled_at == dt.datetime(2024, 5, 2, tzinfo=WIB)
+
+
+def test_an_xlsx_amount_with_more_than_sen_is_refused_not_rounded(config):
+    content = xlsx(HEADER, ("PAY-1", 1000.125, 0, 0, 1000.125, "2024-05-02"),
+                   formats={1: "#,##0.00", 4: "#,##0.00"})
+    with pytest.raises(ValidationFailed, match="row 2 amount: '1000.125' is not a rupiah"):
+        parse(config, content, filename="report.xlsx")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"Invoice Number,Amount\nPAY-1,10\n", "not a valid XLSX file"),
+    (b"PK\x03\x04 truncated", "not a valid XLSX file"),
+])
+def test_a_file_that_is_not_xlsx_is_refused_clearly(config, content, message):
+    with pytest.raises(ValidationFailed, match=message):
+        parse(config, content, filename="Settlement_20240502.xlsx")
+
+
+def test_a_zip_that_is_not_a_workbook_is_refused_clearly(config):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("report.txt", "Invoice Number,Amount")
+    with pytest.raises(ValidationFailed, match="not a readable XLSX workbook"):
+        parse(config, out.getvalue(), filename="Settlement_20240502.xlsx")
+
+
+def test_xlsx_problems_are_named_like_csv_ones(config):
+    with pytest.raises(ValidationFailed, match="lacks the columns: netamount, settlementdate"):
+        parse(config, xlsx(("Invoice Number", "Amount", "Fee"), ("PAY-1", 1000, 10)),
+              filename="r.xlsx")
+    with pytest.raises(ValidationFailed, match="row 3: net"):
+        parse(config, xlsx(HEADER, ("PAY-1", 100_000, 4000, 0, 96_000, "2024-05-02"),
+                           ("PAY-2", 100_000, 4000, 0, 97_000, "2024-05-02")),
+              filename="r.xlsx")
+    with pytest.raises(ValidationFailed, match="row 2 settlement date: 'soon' is not a date"):
+        parse(config, xlsx(HEADER, ("PAY-1", 10, 0, 0, 10, "soon")), filename="r.xlsx")
+    with pytest.raises(ValidationFailed, match="empty"):
+        parse(config, xlsx(), filename="r.xlsx")
+
+
+def test_old_binary_xls_is_refused_with_a_way_out(config):
+    with pytest.raises(ValidationFailed, match="XLSX or CSV"):
+        parse(config, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", filename="Settlement.xls")
