@@ -7,6 +7,8 @@ completes the payment.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from e2e_support import SETUP, start_loket  # first: puts the emulators on sys.path
@@ -88,11 +90,12 @@ def connect_doku(live, emulator) -> dict:
     return gateway
 
 
-def upload_report(live, content: bytes) -> dict:
-    """A billing manager uploads the settlement report file DOKU delivered."""
-    answer = live.post("/v1/gateways/doku/settlement-reports",
-                       {"filename": "settlement.csv", "content": content.decode()},
-                       as_="billing_manager")
+def upload_report(live, content: bytes, filename: str = "settlement.csv") -> dict:
+    """A billing manager uploads the settlement report file DOKU delivered (CSV as text,
+    XLSX as base64)."""
+    body = ({"filename": filename, "content": content.decode()} if filename.endswith(".csv")
+            else {"filename": filename, "content_base64": base64.b64encode(content).decode()})
+    answer = live.post("/v1/gateways/doku/settlement-reports", body, as_="billing_manager")
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -142,6 +145,9 @@ def test_admin_connects_doku_and_a_virtual_account_payment_is_settled(live, doku
     report = emulator.settlement_report_csv([number], batch_id="STL-0001", fee=4000)
     assert upload_report(live, report) == {"matched": 1, "already_settled": 0, "unmatched": []}
     assert upload_report(live, report) == {"matched": 0, "already_settled": 1, "unmatched": []}
+    xlsx = emulator.settlement_report_xlsx([number], batch_id="STL-0001", fee=4000)
+    assert upload_report(live, xlsx, "settlement.xlsx") == {  # the same report as XLSX
+        "matched": 0, "already_settled": 1, "unmatched": []}
 
     detail = live.get(f"/v1/payments/{number}", as_="cso_admin").json()
     assert detail["information"]["display_status"] == "Payment Completed"

@@ -3,6 +3,8 @@ settled, and see where reconciliation stands."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 
 from loket.core import bank, reconciliation
@@ -11,18 +13,32 @@ from loket.server.base import Resource
 
 
 class SettlementReports(Resource):
-    """``POST /v1/gateways/{kind}/settlement-reports``: a report file (CSV text) the gateway
-    delivered; its lines complete the payments they match."""
+    """``POST /v1/gateways/{kind}/settlement-reports``: a report file the gateway delivered
+    (CSV as text, XLSX as base64); its lines complete the payments they match."""
 
     def on_post(self, req, resp, kind):
         """Parse with the gateway's plugin and reconcile; unmatched lines become to-dos."""
         body = self.body(req)
         with self.ctx.transaction() as session:
             result = reconciliation.import_report(self.ctx, session, self.tenant(req), kind,
-                                                  body["content"].encode(), body["filename"])
+                                                  _content(body), body["filename"])
         resp.media = result.to_json()
         self.track(req, "payment.reconciled", gateway=kind, source="report",
                    matched=result.matched, unmatched=len(result.unmatched))
+
+
+def _content(body: dict) -> bytes:
+    """The report file: ``content`` (text, e.g. CSV) or ``content_base64`` (e.g. XLSX)."""
+    if ("content" in body) == ("content_base64" in body):
+        raise ValidationFailed("send the file as exactly one of content (text) or "
+                               "content_base64 (binary, e.g. XLSX)", field="content")
+    if "content" in body:
+        return body["content"].encode()
+    try:
+        return base64.b64decode(body["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("content_base64 is not valid base64",
+                               field="content_base64") from None
 
 
 class ReconciliationFetch(Resource):
