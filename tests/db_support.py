@@ -40,8 +40,10 @@ def _empty_postgres(url: str):
     return engine
 
 
-def build_ctx(tmp_path, plugins, backend: str, request) -> Loket:
-    """A container on a fresh database of ``backend`` (sqlite or postgresql)."""
+def build_ctx(tmp_path, plugins, backend: str, request, base_url: str = "http://testserver",
+              gateway_options: dict | None = None) -> Loket:
+    """A container on a fresh database of ``backend`` (sqlite or postgresql); ``base_url``
+    is where webhook and return URLs point, ``gateway_options`` e.g. emulator addresses."""
     if backend == "postgresql":
         url = request.getfixturevalue("pg_url")
         engine = _empty_postgres(url)
@@ -49,7 +51,7 @@ def build_ctx(tmp_path, plugins, backend: str, request) -> Loket:
         url = f"sqlite:///{tmp_path / 'loket.db'}"
         engine = make_engine(url)
         Base.metadata.create_all(engine)
-    config = AppConfig(database_url=url, var_dir=tmp_path / "var",
-                       base_url="http://testserver")
+    config = AppConfig(database_url=url, var_dir=tmp_path / "var", base_url=base_url,
+                       gateway_options=gateway_options or {})
     ctx = Loket.create(config, plugins=plugins, engine=engine)
     return ctx

@@ -8,23 +8,20 @@ return URLs are built) is the server's real address.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from pathlib import Path
 
 import attrs
 import requests
-from sqlalchemy import text
 
 from loket.core import audit, tenants
-from loket.core.config import AppConfig
 from loket.core.context import Loket
-from loket.core.db import make_engine
-from loket.core.models import Base
 from loket.core.tenants import TokenSigner
 from loket.server import devserver
 from loket.server.app import create_app
+
+from db_support import BACKEND, build_ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 for _tests in (ROOT / "plugins" / "stripe_plugin" / "tests",
@@ -32,23 +29,7 @@ for _tests in (ROOT / "plugins" / "stripe_plugin" / "tests",
     if str(_tests) not in sys.path:
         sys.path.insert(0, str(_tests))
 
-BACKEND = os.environ.get("LOKET_TEST_DB", "sqlite")
 SETUP = audit.Actor("e2e-setup", "system")
-
-
-def _engine(tmp_path: Path, request):
-    """A fresh database of the selected backend: (url, engine)."""
-    if BACKEND == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        engine = make_engine(url, pool_size=30, max_overflow=10)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        return url, engine
-    url = f"sqlite:///{tmp_path / 'loket.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    return url, engine
 
 
 class _Gate:
@@ -137,10 +118,8 @@ def start_loket(tmp_path: Path, plugins, request, gateway_options: dict | None =
     backend. ``gateway_options`` go to ``AppConfig.gateway_options`` (e.g. emulator URLs)."""
     server = devserver.make(None, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.server_port}"
-    database_url, engine = _engine(tmp_path, request)
-    config = AppConfig(database_url=database_url, var_dir=tmp_path / "var", base_url=url,
-                       gateway_options=gateway_options or {})
-    ctx = Loket.create(config, plugins=plugins, engine=engine)
+    ctx = build_ctx(tmp_path, plugins, BACKEND, request, base_url=url,
+                    gateway_options=gateway_options)
     gate = _Gate(create_app(ctx))
     server.set_app(gate)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -304,3 +304,16 @@ def jtenant(jctx) -> int:
     tenant_id = seed(jctx)
     connect(jctx, tenant_id)
     return tenant_id
+
+
+def poison_payment(ctx, tenant_id: int, kit, message: str) -> Payment:
+    """Pay a checkout whose success event then fails every attempt (``message``) until the
+    inbox gives up on it; returns the payment (its event is ``dead``)."""
+    paying = start_checkout(ctx, tenant_id)
+    kit.injector.failures = 1000
+    kit.injector.message = message
+    deliver(ctx, payer_acts(ctx, tenant_id, paying))
+    for _ in range(ctx.config.webhook_max_attempts + 1):
+        ctx.clock.advance(hours=1)
+        inbox.retry_due(ctx)
+    return paying

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jobs_testkit import (  # noqa: F401 - fixtures
+    poison_payment,
     deliver,
     events,
     jctx,
@@ -18,7 +19,6 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
 )
 from loket.cli import main
-from loket.core import inbox
 
 
 @pytest.fixture
@@ -31,13 +31,7 @@ def env(jctx, monkeypatch, tmp_path):
 
 
 def test_list_show_and_replay_a_dead_event(jctx, jtenant, kit, env, capsys):
-    paying = start_checkout(jctx, jtenant)
-    kit.injector.failures = 1000
-    kit.injector.message = "host ledger down"
-    deliver(jctx, payer_acts(jctx, jtenant, paying))
-    for _ in range(jctx.config.webhook_max_attempts + 1):
-        jctx.clock.advance(hours=1)
-        inbox.retry_due(jctx)
+    paying = poison_payment(jctx, jtenant, kit, "host ledger down")
     (event,) = events(jctx)
     assert event.status == "dead"
     capsys.readouterr()

@@ -8,6 +8,7 @@ import time
 from sqlalchemy import func, select
 
 from jobs_testkit import (  # noqa: F401 - fixtures
+    poison_payment,
     deliver,
     events,
     jctx,
@@ -142,13 +143,7 @@ def test_processing_failure_is_rolled_back_and_retried_with_backoff_to_success(
 
 
 def test_poison_event_ends_as_a_todo_and_can_be_replayed_once_fixed(jctx, jtenant, kit):
-    paying = start_checkout(jctx, jtenant)
-    kit.injector.failures = 1000
-    kit.injector.message = "receivable ledger is locked"
-    deliver(jctx, payer_acts(jctx, jtenant, paying))
-    for _ in range(jctx.config.webhook_max_attempts + 2):
-        jctx.clock.advance(hours=1)
-        inbox.retry_due(jctx)
+    paying = poison_payment(jctx, jtenant, kit, "receivable ledger is locked")
     (event,) = events(jctx)
     assert (event.status, event.attempts) == ("dead", jctx.config.webhook_max_attempts)
     (todo,) = todos(jctx, "webhook.dead")
