@@ -2,21 +2,33 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Re-install when a distribution's metadata changes.
-STAMP  := $(VENV)/.installed-$(shell cat setup.cfg plugins/*/setup.cfg 2>/dev/null | cksum | cut -d' ' -f1)
-PLUGINS := -e plugins/stripe_plugin -e plugins/doku_plugin
+LOCK   := requirements/lock.txt
+# Re-install when the lock or a distribution's metadata changes.
+STAMP  := $(VENV)/.installed-$(shell cat $(LOCK) setup.cfg pyproject.toml plugins/*/setup.cfg plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+LOCAL  := -e '.[dev]' -e plugins/stripe_plugin -e plugins/doku_plugin
 TESTS  := tests plugins/stripe_plugin/tests plugins/doku_plugin/tests
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: run test test-sqlite test-postgres install clean
+.PHONY: run test test-sqlite test-postgres install lock clean
 
+# Exactly what the lock pins (hash-checked, nothing resolved here), then loket and the two
+# plugins themselves without dependencies, then a check that the metadata agrees with the lock.
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' $(PLUGINS)
+	$(PIP) --require-hashes --no-deps -r $(LOCK)
+	$(PIP) --no-deps --no-build-isolation $(LOCAL)
+	$(BIN)/python requirements/check.py
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+# Refresh the lock on purpose (newest versions the ranges admit); commit it on its own.
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements/lock.in --universal --python-version 3.11 \
+	  --generate-hashes --no-emit-package loket --no-emit-package loket-stripe \
+	  --no-emit-package loket-doku --upgrade -o $(LOCK)
 
 run: export LOKET_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)

@@ -2,7 +2,7 @@
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 hookimpl = pluggy.HookimplMarker("loket")
 """Mark a function as an implementation of a loket hook (see :mod:`loket.hookspecs`)."""

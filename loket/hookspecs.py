@@ -266,7 +266,7 @@ def loket_destination_apply(processor, ledger, resolved, amount):
     :param processor: the processor name.
     :param ledger: a :class:`~loket.core.ledger.Ledger` (fresh outstanding amounts).
     :param resolved: the :class:`~loket.types.ResolvedTarget`.
-    :param amount: the :class:`~loket.core.money.Money` to allocate.
+    :param amount: the :class:`~loket.money.Money` to allocate.
     :returns: a list of :class:`~loket.types.Allocation` whose sum is at most ``amount``;
         what is left over becomes a credit note. ``None`` for another processor.
     :raises Exception: any error leaves the payment taken and raises a to-do for staff.

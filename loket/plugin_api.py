@@ -8,7 +8,7 @@ Anything else in loket is internal and may change without notice.
 """
 
 from loket import hookimpl
-from loket.core.money import Money, minor_digits
+from loket.money import Money, minor_digits
 from loket.errors import (
     CredentialsRejected,
     GatewayError,

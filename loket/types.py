@@ -1,7 +1,7 @@
 """Value types that cross the plugin boundary (frozen attrs classes).
 
 Gateway and destination plugins receive and return only these, never ORM rows. Amounts are
-:class:`~loket.core.money.Money` (integer minor units), never floats.
+:class:`~loket.money.Money` (integer minor units), never floats.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from loket.core.money import Money
+from loket.money import Money
 
 # Internal payment states (the one state machine lives in loket.core.lifecycle).
 INITIATED = "initiated"
@@ -48,6 +48,15 @@ def _frozen_dict(value: Mapping | None) -> dict:
     return dict(value or {})
 
 
+def _minimums(value: Mapping | None) -> dict[str, Money]:
+    minimums = dict(value or {})
+    for currency, minimum in minimums.items():
+        if not isinstance(minimum, Money) or minimum.currency != currency:
+            raise TypeError(f"minimum_charge[{currency!r}] must be Money in {currency}, e.g. "
+                            f"Money.parse('10000', {currency!r}), not {minimum!r}")
+    return minimums
+
+
 @attrs.frozen
 class GatewayDescription:
     """What a gateway plugin offers: returned by ``loket_gateway_describe``.
@@ -56,7 +65,8 @@ class GatewayDescription:
     ``secret_fields`` are encrypted at rest and masked in output; ``currencies`` lists the
     ISO codes the gateway charges in (empty = any); ``statuses`` every raw status the gateway
     may report (the conformance kit checks each one maps); ``minimum_charge`` maps a currency
-    to its smallest chargeable amount in minor units (connect uses it instead of 1 unit).
+    to its smallest chargeable amount as :class:`~loket.money.Money` (written in major units,
+    ``Money.parse("10000", "IDR")``; connect uses it instead of 1 unit).
     """
 
     kind: str
@@ -67,7 +77,7 @@ class GatewayDescription:
     currencies: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
-    minimum_charge: dict = attrs.field(factory=dict, converter=_frozen_dict)
+    minimum_charge: dict[str, Money] = attrs.field(factory=dict, converter=_minimums)
     zero_decimal_supported: bool = True
 
 

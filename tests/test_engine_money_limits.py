@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from loket.core import checkout, credit_notes, gateways, outcomes, refunds, staff_actions
 from loket.core.models import CreditNote, Payment, Refund, Todo
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings, save_settings
 from loket.errors import NotFound, ValidationFailed
 from loket.types import GatewayEvent

@@ -26,7 +26,7 @@ from loket.core.models import (
     Payment,
     Receivable,
 )
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import check_invariants
 from loket.errors import LoketError
 from loket.types import GatewayEvent

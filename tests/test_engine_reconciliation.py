@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from loket.core import gateways, reconciliation
 from loket.core.models import SettlementRecord, Todo
-from loket.core.money import Money
+from loket.money import Money
 from loket.gateways import sandbox_page
 from loket.types import SettlementLine
 

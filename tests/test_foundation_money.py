@@ -1,11 +1,61 @@
-"""Money: integer minor units, strict decimal parsing, babel formatting."""
+"""Money: integer minor units from ISO 4217, strict decimal parsing, babel formatting."""
+
+import importlib.util
+import json
+from importlib.resources import files
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loket.core.money import Money, minor_digits
 from loket.errors import ValidationFailed
+from loket.money import ISO4217_DIGITS, Money, minor_digits
+
+_GENERATOR = Path(__file__).resolve().parent.parent / "tools" / "iso4217_table.py"
+
+
+@pytest.mark.parametrize("currency, digits", [
+    ("IDR", 2), ("USD", 2), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("BHD", 3), ("CLF", 4),
+    ("HUF", 2), ("ISK", 0), ("UGX", 0), ("MGA", 2),
+])
+def test_digits_are_iso_4217_not_cldr(currency, digits):
+    assert minor_digits(currency) == digits
+    assert minor_digits(currency.lower()) == digits
+
+
+def test_committed_table_is_the_pinned_iso_4217_list():
+    committed = json.loads(files("loket").joinpath("iso4217.json").read_text())
+    spec = importlib.util.spec_from_file_location("iso4217_table", _GENERATOR)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert committed == generator.table()
+    assert len(ISO4217_DIGITS) > 150
+
+
+@pytest.mark.parametrize("currency", sorted(ISO4217_DIGITS))
+def test_every_currency_parses_prints_and_formats_exactly(currency):
+    digits = ISO4217_DIGITS[currency]
+    text = "1234567" + ("." + "0123456789"[1:digits + 1] if digits else "")
+    money = Money.parse(text, currency)
+    assert money.amount == int(text.replace(".", ""))
+    assert money.decimal_string() == text
+    shown = money.format("en_US")
+    assert shown.replace(",", "").endswith(text) or text in shown.replace(",", "")
+    if digits:
+        with pytest.raises(ValidationFailed, match=f"more than {digits} decimals"):
+            Money.parse("1." + "1" * (digits + 1), currency)
+
+
+def test_idr_keeps_its_sen_whatever_babel_says():
+    assert Money.parse("150000.50", "IDR").amount == 15_000_050
+    assert Money(15_000_050, "IDR").format("id_ID") == "Rp150.000,50"
+
+
+@pytest.mark.parametrize("code", ["XAU", "XXX", "ZZZ", "US"])
+def test_codes_without_an_iso_4217_minor_unit_are_refused(code):
+    with pytest.raises(ValidationFailed, match="ISO 4217"):
+        minor_digits(code)
 
 
 @pytest.mark.parametrize("text, currency, minor", [
@@ -49,11 +99,12 @@ def test_amount_must_be_an_int_never_a_float():
 
 @pytest.mark.parametrize("money, locale, text", [
     (Money(12050, "USD"), "en_US", "$120.50"),
-    (Money(12050000, "IDR"), "id_ID", "Rp 120.500"),
+    (Money(12050000, "IDR"), "id_ID", "Rp120.500"),  # whole rupiah are written whole
+    (Money(1234, "KWD"), "en_US", "KWD1.234"),
     (Money(500, "JPY"), "en_US", "¥500"),
     (Money(150, "IDR"), "id_ID", "Rp1,50"),
 ])
-def test_format_with_babel(money, locale, text):
+def test_format_with_babel_is_exact(money, locale, text):
     assert money.format(locale) == text
 
 

@@ -60,6 +60,9 @@ EXPECTED = {
     "fetch_says_pending": {
         "test_fetch_status_agrees_with_the_webhook": "says 'payment.pending' for a paid checkout",
     },
+    "minimum_100x": {
+        "test_minimum_charges_are_plausible": "minimum_charge['EUR'] is 5000.00 EUR, more than",
+    },
 }
 
 CLASS = '''

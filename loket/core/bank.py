@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import BankStatementLine, SettlementRecord
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import raise_todo
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit, gateways, idempotency
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account

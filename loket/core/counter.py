@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.ledger import Ledger
 from loket.core.models import Payment
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import (
     check_invariants,
     create_credit_note,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import (
     check_invariants,
     create_credit_note,

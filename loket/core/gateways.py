@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
-from loket.core.money import Money, minor_digits
+from loket.money import Money, minor_digits
 from loket.core.payments import take_number
 from loket.core.secrets import masked_credentials
 from loket.core.tenants import TokenSigner
@@ -210,7 +210,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
     settings = load_settings(session, tenant_id)
     currency = settings.currency
     unit = 10 ** minor_digits(currency)
-    minimum = description.minimum_charge.get(currency, 0)
+    minimum = description.minimum_charge.get(currency, Money.zero(currency)).amount
     amount = max(unit, minimum)
     note = "" if amount == unit else (
         f"1 {currency} is below {description.display_name}'s minimum charge; the test "

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from loket.core import audit, outcomes
 from loket.core.gateways import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import raise_todo
 from loket.errors import NotFound, WebhookRejected
 from loket.types import GatewayEvent, WebhookRequest, json_safe

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from loket.core import lifecycle
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, Payment, Receivable, Todo
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.queries import day_bounds, local_today
 from loket.core.settings import load_settings
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core.models import Consumer, PaymentPlan, Receivable
-from loket.core.money import Money
+from loket.money import Money
 from loket.types import Obligation
 
 

@@ -24,7 +24,7 @@ from loket.core.models import (
     Refund,
     SettlementRecord,
 )
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.payments import (
     check_invariants,
     create_credit_note,

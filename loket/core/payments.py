@@ -11,7 +11,7 @@ from loket.core import audit, lifecycle
 from loket.core.db import after_commit, money_sum
 from loket.core.ledger import Ledger, obligation_of
 from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.numbering import next_number
 from loket.core.settings import Settings
 from loket.errors import LoketError, ValidationFailed

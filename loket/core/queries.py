@@ -29,7 +29,7 @@ from loket.core.models import (
     Refund,
     Todo,
 )
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
 

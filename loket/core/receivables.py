@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Consumer, PaymentPlan, Receivable
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed

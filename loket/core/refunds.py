@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit, gateways, idempotency, lifecycle
 from loket.core.models import GatewayConfiguration, Payment, Refund
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.outcomes import record_refund
 from loket.core.db import commit_then_raise
 from loket.core.payments import (

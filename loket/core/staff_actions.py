@@ -13,7 +13,7 @@ from loket import types as t
 from loket.core import audit, gateways, lifecycle, outcomes
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
 from loket.core.payments import check_invariants, lock_payment, refresh_state, snapshot
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed
 

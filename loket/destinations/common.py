@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from loket import hookimpl
-from loket.core.money import Money
+from loket.money import Money
 from loket.errors import ValidationFailed
 from loket.types import (
     Allocation,

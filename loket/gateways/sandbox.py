@@ -19,7 +19,7 @@ import secrets
 import time
 
 from loket import hookimpl
-from loket.core.money import Money
+from loket.money import Money
 from loket.errors import CredentialsRejected, GatewayError, RefundNotPossible, WebhookRejected
 from loket.gateways import sandbox_store as store
 from loket.types import (

@@ -13,7 +13,7 @@ import attrs
 import falcon
 import requests
 
-from loket.core.money import Money
+from loket.money import Money
 from loket.gateways import sandbox_store as store
 from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign
 from loket.types import EVENT_REFUNDED, EVENT_SETTLED, WebhookRequest

@@ -6,7 +6,7 @@ import datetime as dt
 
 import falcon
 
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings
 from loket.types import TrackingEvent
 

@@ -4,7 +4,7 @@ only its own account: summary, items, gateways, checkout, history, receipt."""
 from __future__ import annotations
 
 from loket.core import checkout, gateways, queries
-from loket.core.money import Money
+from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
 from loket.server import serialize as s

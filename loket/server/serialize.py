@@ -7,7 +7,7 @@ import datetime as dt
 
 from loket.core import credit_notes, lifecycle, queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
-from loket.core.money import Money
+from loket.money import Money
 
 
 def when(value) -> str | None:

@@ -17,8 +17,9 @@ import attrs
 import pytest
 
 from loket import types
-from loket.core.money import Money
 from loket.errors import CredentialsRejected, RefundNotPossible, WebhookRejected
+from loket.money import ISO4217_DIGITS, Money, minor_digits
+from loket.testing import plausibility
 from loket.testing.kit import Kit, check_payment_event, expect, fail
 
 GATEWAY_HOOKS = (
@@ -91,6 +92,27 @@ class GatewayConformance:
             fail(f"the harness tests in {unsupported} but loket_gateway_describe's "
                   f"currencies are {list(d.currencies)}: add them, or change the harness's "
                   "two_decimal_currency/zero_decimal_currency")
+
+    def test_minimum_charges_are_plausible(self, loket_kit):
+        d = loket_kit.description
+        for currency, minimum in d.minimum_charge.items():
+            ceiling = plausibility.ceiling(currency)
+            if ceiling is not None and minimum.amount > ceiling.amount:
+                fail(f"loket_gateway_describe: minimum_charge[{currency!r}] is {minimum}, "
+                      f"more than about {plausibility.CEILING_USD} USD ({ceiling}). Write "
+                      f"minimums in major units, Money.parse(\"10000\", {currency!r}), and "
+                      f"remember {currency} has {minor_digits(currency)} decimals in ISO 4217")
+
+    def test_harness_currencies_have_the_decimals_it_says(self, loket_kit):
+        h = loket_kit.harness
+        for currency, digits, attribute in ((h.two_decimal_currency, 2, "two_decimal_currency"),
+                                            (h.zero_decimal_currency, 0, "zero_decimal_currency")):
+            if currency is None:
+                continue
+            if ISO4217_DIGITS.get(currency) != digits:
+                fail(f"{type(h).__name__}.{attribute} is {currency!r}, which has "
+                      f"{ISO4217_DIGITS.get(currency, 'no')} decimals in ISO 4217; pick a "
+                      f"currency with {digits}")
 
     def test_hooks_answer_none_for_another_kind(self, loket_kit):
         plugins = loket_kit.plugins

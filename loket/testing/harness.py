@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core.money import Money
+from loket.money import Money
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,

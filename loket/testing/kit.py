@@ -13,7 +13,7 @@ import weakref
 import pytest
 
 from loket import types
-from loket.core.money import Money
+from loket.money import Money
 from loket.plugins import Plugins
 from loket.testing.harness import GatewayHarness
 
@@ -93,7 +93,7 @@ class Kit:
         except KeyError:
             fail(f"{type(self.harness).__name__}.round_trip_amounts has no entry for "
                   f"{currency}: add e.g. {{{currency!r}: [<small>, <typical>]}} in minor units")
-        minimum = self.description.minimum_charge.get(currency, 1)
+        minimum = self.description.minimum_charge.get(currency, Money(1, currency)).amount
         low = [a for a in amounts if a < minimum]
         if low or not amounts:
             fail(f"{type(self.harness).__name__}.round_trip_amounts[{currency!r}] must list "

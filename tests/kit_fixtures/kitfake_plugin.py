@@ -29,7 +29,7 @@ KIND = "kitfake"
 BUGS = (
     "invalid_schema", "secret_not_in_schema", "accepts_bad_credentials", "relative_redirect",
     "not_idempotent", "amount_off_by_one", "no_signature_check", "unmapped_status",
-    "refund_over_allowed", "answers_other_kinds", "fetch_says_pending",
+    "refund_over_allowed", "answers_other_kinds", "fetch_says_pending", "minimum_100x",
 )
 SCHEMA = {
     "type": "object",
@@ -80,10 +80,13 @@ class FakePay:
         statuses = tuple(STATUSES) + (("on_hold",) if "unmapped_status" in self.bugs else ())
         secrets = ("api_key", "signing_key" if "secret_not_in_schema" in self.bugs
                    else "webhook_secret")
+        minimums = {"USD": Money(50, "USD"), "JPY": Money(50, "JPY")}
+        if "minimum_100x" in self.bugs:  # cents written where euros were meant
+            minimums["EUR"] = Money.parse("5000", "EUR")
         return GatewayDescription(
             kind=KIND, display_name="FakePay", credential_schema=schema,
-            secret_fields=secrets, currencies=("USD", "JPY"), methods=("card",),
-            statuses=statuses, minimum_charge={"USD": 50, "JPY": 50})
+            secret_fields=secrets, currencies=("USD", "JPY", "EUR"), methods=("card",),
+            statuses=statuses, minimum_charge=minimums)
 
     @hookimpl
     def loket_gateway_validate_credentials(self, config, credentials):

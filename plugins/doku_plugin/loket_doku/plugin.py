@@ -16,6 +16,7 @@ from loket.plugin_api import (
     GatewayDescription,
     GatewayError,
     GatewayEvent,
+    Money,
     RefundRequest,
     RefundResult,
     SettlementLine,
@@ -29,10 +30,10 @@ from loket_doku.api import DokuClient, DokuHTTPError
 
 LOKET_CONTRACT = "1"
 
-#: DOKU's smallest charge loket will attempt, in IDR minor units (Rp 10,000). DOKU does not
+#: DOKU's smallest charge loket will attempt (Rp 10,000). DOKU does not
 #: publish one Checkout-wide minimum; Rp 10,000 is the documented floor of its wallet and
 #: the usual VA floor (see README), and is what the connect test transaction charges.
-MINIMUM_CHARGE_IDR = 1_000_000
+MINIMUM_CHARGE = Money.parse("10000", "IDR")
 
 METHODS = ("bank_transfer", "card", "ewallet", "convenience_store", "qris")
 
@@ -53,7 +54,7 @@ def loket_gateway_describe() -> GatewayDescription:
         currencies=(checkout.CURRENCY,),
         methods=METHODS,
         statuses=statuses.STATUSES,
-        minimum_charge={checkout.CURRENCY: MINIMUM_CHARGE_IDR},
+        minimum_charge={checkout.CURRENCY: MINIMUM_CHARGE},
         zero_decimal_supported=False,
     )
 

@@ -125,7 +125,7 @@ def test_doku_refuses_a_wrongly_signed_charge(config, doku):
 
 def test_connect_test_charge_of_the_minimum_works(config, doku):
     minimum = plugin.loket_gateway_describe().minimum_charge["IDR"]
-    request = attrs.evolve(make_request("PAY-CONNECT-1"), amount=Money(minimum, "IDR"),
+    request = attrs.evolve(make_request("PAY-CONNECT-1"), amount=minimum,
                            items=(), is_test=True)
     charge(config, request)
     assert json.loads(doku.log[-1]["body"])["order"]["amount"] == 10000

@@ -98,10 +98,10 @@ def session_params(request: CheckoutRequest, now: dt.datetime, config: GatewayCo
     :raises GatewayError: amount below Stripe's minimum charge, or items that do not add up.
     """
     minimum = minimum_charge(request.amount.currency)
-    if request.amount.amount < minimum:
+    if request.amount.amount < minimum.amount:
         raise GatewayError(
             f"Stripe's minimum charge in {request.amount.currency} is "
-            f"{Money(minimum, request.amount.currency)}; {request.amount} is below it",
+            f"{minimum}; {request.amount} is below it",
             field="amount", gateway_code="amount_too_small")
     metadata = {**loket_metadata(config, request.payment_id),
                 "loket_account": request.customer.account_number}

@@ -18,9 +18,9 @@ THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 # Stripe's minimum charge per currency in Stripe's minor units (Stripe's table as transcribed
 # in ../shared/reference/gateways.md, A6). Stripe defines minimums per settlement currency
 # ("$0.50 US or equivalent"); a presentment currency outside the table must convert to at
-# least that much.
+# least that much. BGN left ISO 4217's current list when Bulgaria took the euro (2026).
 STRIPE_TABLE = {
-    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50,
+    "USD": 50, "AED": 200, "AUD": 50, "BRL": 50, "CAD": 50, "CHF": 50,
     "CZK": 1500, "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50,
     "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200,
     "SEK": 300, "SGD": 50,
@@ -78,8 +78,8 @@ def from_stripe(amount: int, currency: str) -> Money:
     return Money(int(amount) * 10**-shift, code)
 
 
-def minimum_charge(currency: str) -> int:
-    """The smallest amount loket charges through Stripe in ``currency``, in loket minor units.
+def minimum_charge(currency: str) -> Money:
+    """The smallest amount loket charges through Stripe in ``currency``.
 
     :raises GatewayError: for a currency without a known minimum (not one loket offers).
     """
@@ -87,4 +87,4 @@ def minimum_charge(currency: str) -> int:
     if code not in MINIMUM_CHARGE:
         raise GatewayError(f"loket does not charge in {code} through Stripe: it knows no "
                            f"minimum charge for it", field="currency")
-    return from_stripe(MINIMUM_CHARGE[code], code).amount
+    return from_stripe(MINIMUM_CHARGE[code], code)

@@ -12,7 +12,7 @@ from stripe_testkit import checkout_request, make_config, webhook_request
 def test_connect_round_trip_with_the_minimum_charge(emulator):
     config = make_config(emulator, currency="JPY")
     minimum = plugin.loket_gateway_describe().minimum_charge["JPY"]
-    amount = max(1, minimum)  # 1 yen is below Stripe's minimum: the core charges 50
+    amount = max(1, minimum.amount)  # 1 yen is below Stripe's minimum: the core charges 50
     request = attrs.evolve(checkout_request(payment_id="CONNECT-1", currency="JPY",
                                             amounts=(amount,)), is_test=True)
     session = plugin.loket_gateway_charge(config=config, request=request)

@@ -25,10 +25,10 @@ def test_three_decimal_amounts_must_end_in_zero():
 
 
 def test_minimum_charge_is_in_loket_minor_units():
-    assert minimum_charge("USD") == 50
-    assert minimum_charge("JPY") == 50
-    assert minimum_charge("IDR") == 1_000_000  # loket's conservative IDR 10,000
-    assert minimum_charge("KRW") == 1_000
+    assert minimum_charge("USD") == Money.parse("0.50", "USD")
+    assert minimum_charge("JPY") == Money.parse("50", "JPY")
+    assert minimum_charge("IDR") == Money.parse("10000", "IDR")  # loket's conservative floor
+    assert minimum_charge("KRW") == Money.parse("1000", "KRW")
 
 
 def test_a_currency_without_a_known_minimum_is_not_charged():

@@ -4,6 +4,7 @@ import importlib.metadata
 
 import jsonschema
 
+from loket.plugin_api import Money
 from loket.plugins import Plugins
 from loket_stripe import plugin
 
@@ -23,10 +24,10 @@ def test_description_lists_credentials_statuses_and_minimum_charges():
     assert "restricted_key" in schema["properties"]
     assert set(description.secret_fields) == {"secret_key", "restricted_key", "webhook_secret"}
     assert {"USD", "JPY", "KRW", "IDR", "EUR"} <= set(description.currencies)
-    assert description.minimum_charge["USD"] == 50
-    assert description.minimum_charge["JPY"] == 50
-    assert description.minimum_charge["GBP"] == 30
-    assert description.minimum_charge["IDR"] == 1_000_000
+    assert description.minimum_charge["USD"] == Money.parse("0.50", "USD")
+    assert description.minimum_charge["JPY"] == Money.parse("50", "JPY")
+    assert description.minimum_charge["GBP"] == Money.parse("0.30", "GBP")
+    assert description.minimum_charge["IDR"] == Money.parse("10000", "IDR")
     assert set(description.minimum_charge) == set(description.currencies)
     for raw in description.statuses:
         assert plugin.loket_gateway_map_status(config=_cfg("stripe"), raw_status=raw)
