@@ -40,7 +40,14 @@ def placeholders(name: str) -> dict[str, str]:
         "{{dist}}": "loket-" + name.replace("_", "-"),
         "{{contract}}": CONTRACT_VERSION,
         "{{loket_version}}": loket.__version__,
+        "{{loket_next_minor}}": _next_minor(loket.__version__),
     }
+
+
+def _next_minor(version: str) -> str:
+    """The first release a plugin written against ``version`` may not work with: 0.2.0 -> 0.3."""
+    major, minor = version.split(".")[:2]
+    return f"{major}.{int(minor) + 1}"
 
 
 def _render(text: str, values: dict[str, str]) -> str:

@@ -37,7 +37,8 @@ PASS_FRESH = {
     "test_describe_gives_a_valid_credential_schema", "test_describe_marks_secret_fields",
     "test_describe_declares_statuses_and_currencies", "test_hooks_answer_none_for_another_kind",
     "test_malformed_credentials_are_refused_naming_a_field",
-    "test_map_status_covers_every_declared_status",
+    "test_map_status_covers_every_declared_status", "test_minimum_charges_are_plausible",
+    "test_harness_currencies_have_the_decimals_it_says",
 }
 CREDENTIAL_TESTS = {"test_good_credentials_are_accepted",
                     "test_bad_credentials_are_refused_clearly"}
