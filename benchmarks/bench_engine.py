@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from engine_support import ACTOR, connect_sandbox, deliver, payer, start  # noqa: E402
-from loket.core import receivables  # noqa: E402
+from loket.core.host import receivables
 from loket.core.config import AppConfig  # noqa: E402
 from loket.core.context import Loket  # noqa: E402
-from loket.core.counter import CounterPayment, record_counter_payment  # noqa: E402
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment  # noqa: E402
 from loket.core.db import make_engine  # noqa: E402
 from loket.core.models import Base  # noqa: E402
 from loket.core.tenants import create_tenant  # noqa: E402

@@ -128,7 +128,7 @@ def cmd_keys_rotate(args) -> None:
 
 
 def cmd_import_receivables(args) -> None:
-    from loket.core.receivables import import_csv
+    from loket.core.host.receivables import import_csv
     from loket.core.tenants import tenant_by_slug
     ctx = _ctx(args)
     with ctx.transaction() as session:

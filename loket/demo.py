@@ -6,7 +6,13 @@ from __future__ import annotations
 import attrs
 from sqlalchemy import select
 
-from loket.core import audit, gateways, inbox, receivables, tenants
+from loket.core import audit, tenants
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import inbox
+
+from loket.core.host import receivables
 from loket.core.models import GatewayConfiguration, Tenant
 from loket.gateways import sandbox_page, sandbox_store
 
@@ -62,8 +68,8 @@ def load_demo(ctx, signer) -> DemoKeys:
                 receivables.upsert_consumer(session, actor, tenant.id, consumer)
             for item in RECEIVABLES:
                 receivables.upsert_receivable(session, actor, tenant.id, item)
-            gateways.set_active(ctx, session, actor, tenant.id, "sandbox", True)
-            gateways.save_credentials(ctx, session, actor, tenant.id, "sandbox",
+            configs.set_active(ctx, session, actor, tenant.id, "sandbox", True)
+            configs.save_credentials(ctx, session, actor, tenant.id, "sandbox",
                                       SANDBOX_CREDENTIALS)
         tenant_id = tenant.id
         keys = {role: tenants.create_api_key(session, actor, tenant_id, role, f"demo {role}")
@@ -78,9 +84,9 @@ def connect_sandbox(ctx, tenant_id: int, actor: audit.Actor) -> None:
     """Run the sandbox's connection test: the test payment is paid on the sandbox side and
     its signed webhook goes through loket's inbox, exactly as over HTTP."""
     with ctx.transaction() as session:
-        payment = gateways.connect(ctx, session, actor, tenant_id, "sandbox")
+        payment = configs.connect(ctx, session, actor, tenant_id, "sandbox")
         row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-        config = gateways.config_value(ctx, session, row)
+        config = configs.config_value(ctx, session, row)
     db = sandbox_store.open_store(config)
     webhook, _ = sandbox_page.payer_acts(db, payment.gateway_reference, "pay")
     request = webhook.as_request()

@@ -217,7 +217,7 @@ def loket_destination_retrieve_due(processor, ledger, account_number):
     Called to pre-populate a payment form. Stops at the first non-``None`` result.
 
     :param processor: the processor name from the routing table (e.g. ``bill``).
-    :param ledger: a :class:`~loket.core.ledger.Ledger` for reading receivables.
+    :param ledger: a :class:`~loket.core.host.obligations.Ledger` for reading receivables.
     :param account_number: the consumer's account number.
     :returns: a list of :class:`~loket.types.Obligation`, or ``None`` for another processor.
     """
@@ -231,7 +231,7 @@ def loket_destination_validate(processor, ledger, target):
     Stops at the first non-``None`` result.
 
     :param processor: the processor name.
-    :param ledger: a :class:`~loket.core.ledger.Ledger`.
+    :param ledger: a :class:`~loket.core.host.obligations.Ledger`.
     :param target: a :class:`~loket.types.DestinationTarget` (params already mapped).
     :returns: a :class:`~loket.types.ResolvedTarget`, or ``None`` for another processor.
     :raises loket.errors.ValidationFailed: unknown reference, not this consumer's, already
@@ -264,7 +264,7 @@ def loket_destination_apply(processor, ledger, resolved, amount):
     Stops at the first non-``None`` result.
 
     :param processor: the processor name.
-    :param ledger: a :class:`~loket.core.ledger.Ledger` (fresh outstanding amounts).
+    :param ledger: a :class:`~loket.core.host.obligations.Ledger` (fresh outstanding amounts).
     :param resolved: the :class:`~loket.types.ResolvedTarget`.
     :param amount: the :class:`~loket.money.Money` to allocate.
     :returns: a list of :class:`~loket.types.Allocation` whose sum is at most ``amount``;

@@ -13,7 +13,7 @@ import attrs
 
 from loket.money import Money
 
-# Internal payment states (the one state machine lives in loket.core.lifecycle).
+# Internal payment states (the one state machine lives in loket.core.payments.lifecycle).
 INITIATED = "initiated"
 SUCCEEDED = "succeeded"
 COMPLETED = "completed"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from loket.core import audit, checkout, gateways, inbox
+from loket.core import audit
+
+from loket.core.payments import checkout
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import inbox
 from loket.core.models import GatewayConfiguration, Payment, Receivable
 from loket.gateways import sandbox_page, sandbox_store
 
@@ -29,13 +35,13 @@ def store(ctx):
 def connect_sandbox(ctx, tenant_id: int) -> GatewayConfiguration:
     """Activate, configure and connect the sandbox (its test payment paid and refunded)."""
     with ctx.transaction() as session:
-        gateways.set_active(ctx, session, ADMIN, tenant_id, "sandbox", True)
-        gateways.save_credentials(ctx, session, ADMIN, tenant_id, "sandbox", CREDENTIALS)
-        payment = gateways.connect(ctx, session, ADMIN, tenant_id, "sandbox")
+        configs.set_active(ctx, session, ADMIN, tenant_id, "sandbox", True)
+        configs.save_credentials(ctx, session, ADMIN, tenant_id, "sandbox", CREDENTIALS)
+        payment = configs.connect(ctx, session, ADMIN, tenant_id, "sandbox")
     webhook, _ = sandbox_page.payer_acts(store(ctx), payment.gateway_reference, "pay")
     assert deliver(ctx, webhook).status == 200
     with ctx.transaction() as session:
-        return gateways.get_row(session, tenant_id, "sandbox")
+        return configs.get_row(session, tenant_id, "sandbox")
 
 
 def start(ctx, tenant_id, items, account="WU-10001", key=None, method="card") -> Payment:
@@ -68,7 +74,8 @@ def outstanding(ctx, tenant_id, *references) -> int:
 
 def seed(ctx, currency: str = "USD", slug: str = "t1") -> int:
     """Create the demo tenant's data (no gateway); returns the tenant id."""
-    from loket.core import receivables, tenants
+    from loket.core import tenants
+    from loket.core.host import receivables
     from loket.demo import CONSUMERS, RECEIVABLES
     with ctx.transaction() as session:
         tenant = tenants.create_tenant(session, ACTOR, slug, f"Test Water {slug}",

@@ -17,7 +17,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from loket import hookimpl
-from loket.core import checkout, gateways, inbox
+from loket.core.payments import checkout
+from loket.core.gateway_configs import configs
+from loket.core.webhooks import inbox
 from loket.core.models import GatewayConfiguration, GatewayEventRow, Payment, Todo
 from loket.demo import SANDBOX_CREDENTIALS, connect_sandbox
 from loket.gateways import sandbox_page, sandbox_store
@@ -170,8 +172,8 @@ def unique_queue() -> str:
 def connect(ctx, tenant_id: int) -> None:
     """Activate, configure and connect the sandbox gateway (its real test transaction)."""
     with ctx.transaction() as session:
-        gateways.set_active(ctx, session, ACTOR, tenant_id, "sandbox", True)
-        gateways.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox",
+        configs.set_active(ctx, session, ACTOR, tenant_id, "sandbox", True)
+        configs.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox",
                                   SANDBOX_CREDENTIALS)
     connect_sandbox(ctx, tenant_id, ACTOR)
 
@@ -185,7 +187,7 @@ def config_row(ctx, tenant_id: int) -> GatewayConfiguration:
 def sandbox_db(ctx, tenant_id: int):
     """The sandbox gateway's own records."""
     with ctx.transaction() as session:
-        config = gateways.config_value(ctx, session, config_row(ctx, tenant_id))
+        config = configs.config_value(ctx, session, config_row(ctx, tenant_id))
     return sandbox_store.open_store(config)
 
 
@@ -214,7 +216,7 @@ def signed(ctx, tenant_id: int, payload: dict, timestamp: int | None = None):
     row = config_row(ctx, tenant_id)
     body = json.dumps(payload, sort_keys=True).encode()
     return sandbox_page.Webhook(
-        url=ctx.config.base_url + gateways.webhook_path(row), body=body,
+        url=ctx.config.base_url + configs.webhook_path(row), body=body,
         headers={"Content-Type": "application/json",
                  "Sandbox-Signature": sign(SANDBOX_CREDENTIALS["secret"], body, timestamp)})
 

@@ -72,7 +72,8 @@ def test_public_operations_need_no_credential(api):
 
 
 def test_objects_of_another_tenant_are_404(api):
-    from loket.core import receivables, tenants
+    from loket.core import tenants
+    from loket.core.host import receivables
     from api_support import ACTOR, make_api
     with api.ctx.transaction() as session:
         other = tenants.create_tenant(session, ACTOR, "t2", "Other Water", {"currency": "USD"})

@@ -14,7 +14,8 @@ import pytest
 from e2e_support import SETUP, start_loket  # first: puts the emulators on sys.path
 from doku_emulator import DokuEmulator
 from doku_testkit import GOOD_CREDENTIALS
-from loket.core import receivables, tenants
+from loket.core import tenants
+from loket.core.host import receivables
 
 ACCOUNT = "ACC-1001"
 BILL = "INV-2024-05-001"

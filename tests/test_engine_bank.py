@@ -3,7 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from loket.core import bank, reconciliation
+from loket.core.reconciliation import bank
+
+from loket.core.reconciliation import settlements
 from loket.core.models import SettlementRecord, Todo
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
@@ -53,7 +55,7 @@ def test_statement_confirms_payouts_by_reference_and_by_amount(ctx, tenant_id):
     assert result.unmatched == ("TRF 0093",) and result.already_imported == 0
     with ctx.transaction() as session:
         assert bank.awaiting_bank(session, tenant_id) == []
-        assert reconciliation.summary(session, tenant_id)["payouts_awaiting_bank"] == []
+        assert settlements.summary(session, tenant_id)["payouts_awaiting_bank"] == []
         todos = session.scalars(select(Todo).where(Todo.kind == "bank.unmatched")).all()
         short = session.scalars(select(Todo).where(Todo.kind == "bank.amount_mismatch")).all()
     assert len(todos) == 1 and "12.34" in todos[0].title

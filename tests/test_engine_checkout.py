@@ -3,7 +3,11 @@
 import pytest
 from sqlalchemy import select
 
-from loket.core import audit, gateways, outcomes
+from loket.core import audit
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import outcomes
 from loket.core.models import Allocation, Payment, Todo
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
@@ -25,14 +29,14 @@ def test_connect_marks_the_gateway_connected_and_refunds_the_test_payment(ctx, t
     with ctx.transaction() as session:
         test_payment = session.get(Payment, row.test_payment_id)
         assert (test_payment.amount, test_payment.status) == (100, "refunded")
-        assert [g.kind for g in gateways.usable_gateways(ctx, session, tenant_id)] == ["sandbox"]
+        assert [g.kind for g in configs.usable_gateways(ctx, session, tenant_id)] == ["sandbox"]
 
 
 def test_without_a_connected_gateway_checkout_is_refused(ctx, tenant_id):
     with pytest.raises(ValidationFailed, match="must be active and connected"):
         start(ctx, tenant_id, [("bill", BILLS[0])])
     with ctx.transaction() as session:
-        assert gateways.usable_gateways(ctx, session, tenant_id) == []
+        assert configs.usable_gateways(ctx, session, tenant_id) == []
 
 
 def test_paying_two_bills_clears_297_75_and_settlement_completes_it(ctx, tenant_id, connected):
@@ -81,7 +85,7 @@ def test_checkout_refuses_what_is_not_this_consumers_to_pay(ctx, tenant_id, conn
 
 
 def test_paid_and_cancelled_items_are_refused(ctx, tenant_id, connected):
-    from loket.core import receivables
+    from loket.core.host import receivables
     deliver(ctx, payer(ctx, start(ctx, tenant_id, [("bill", BILLS[0])]), "pay"))
     with pytest.raises(ValidationFailed, match="already paid"):
         start(ctx, tenant_id, [("bill", BILLS[0])])
@@ -109,7 +113,7 @@ def test_a_late_failure_or_duplicate_success_never_moves_a_payment_back(ctx, ten
     assert deliver(ctx, success).body["new"] == 1
     assert deliver(ctx, success).body == {"received": 1, "new": 0, "duplicates": 1}
     with ctx.transaction() as session:
-        row = gateways.get_row(session, tenant_id, "sandbox")
+        row = configs.get_row(session, tenant_id, "sandbox")
         late = outcomes.apply_event(ctx, session, row, outcomes.GatewayEvent(
             event_id="late-fail", type="payment.failed", payment_id=payment.number,
             failure_message="too late"))
@@ -195,9 +199,9 @@ def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, ten
     assert "billing system offline" in todo.detail and todo.entity_id == payment.number
 
     # The billing system is back: staff retry (OPC Error -> Error Resolved).
-    from loket.core import staff_actions
+    from loket.core.backoffice import administration
     with ctx.transaction() as session:
-        staff_actions.retry_application(ctx, session, audit.SYSTEM,
+        administration.retry_application(ctx, session, audit.SYSTEM,
                                         session.get(Payment, payment.id))
     assert reload(ctx, payment).application_state == "applied"
     assert outstanding(ctx, tenant_id, BILLS[0]) == 0
@@ -205,20 +209,20 @@ def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, ten
         todo = session.get(Todo, todo.id)
         assert (todo.status, todo.resolution) == ("resolved", "Error Resolved: applied on retry")
         with pytest.raises(ValidationFailed, match="no failed application"):
-            staff_actions.retry_application(ctx, session, audit.SYSTEM,
+            administration.retry_application(ctx, session, audit.SYSTEM,
                                             session.get(Payment, payment.id))
 
 
 def test_a_gateway_cannot_move_a_payment_made_through_another_gateway(ctx, tenant_id,
                                                                      connected):
-    from loket.core.counter import CounterPayment, record_counter_payment
+    from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
     from engine_support import ACTOR
     with ctx.transaction() as session:
         posted = record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
             account_number="WU-10001", payment_type="bill", method="cash",
             amount_received="145.50", references=("INV-2025-001234",)))
     with ctx.transaction() as session:
-        row = gateways.get_row(session, tenant_id, "sandbox")
+        row = configs.get_row(session, tenant_id, "sandbox")
         refund = outcomes.GatewayEvent("evt-x", "payment.refunded", payment_id=posted.number,
                                        amount=outcomes.Money(14550, "USD"),
                                        refund_reference="re_x")

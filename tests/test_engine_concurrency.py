@@ -4,8 +4,10 @@ import threading
 
 from sqlalchemy import func, select
 
-from loket.core import gateways, outcomes
-from loket.core.counter import CounterPayment, record_counter_payment
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import outcomes
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, AuditEntry, CreditNote, Receivable
 from loket.errors import LoketError
 from loket.types import GatewayEvent
@@ -39,7 +41,7 @@ def test_twenty_threads_applying_one_success_event_apply_it_once(pg_ctx):
     connect_sandbox(ctx, tenant_id)
     payment = start(ctx, tenant_id, [("bill", "INV-2025-001234")])
     with ctx.transaction() as session:
-        row = gateways.get_row(session, tenant_id, "sandbox")
+        row = configs.get_row(session, tenant_id, "sandbox")
     event = GatewayEvent("evt-1", "payment.succeeded", "paid", payment_id=payment.number,
                          amount=None)
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from loket.core.counter import CounterPayment, record_counter_payment
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, CreditNote, Receivable
 from loket.errors import Conflict, ValidationFailed
 

@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from loket.core import credit_notes, refunds
+from loket.core.payments import credit_notes
+
+from loket.core.payments import refunds
 from loket.core.models import CreditNote, Payment, Todo
 from loket.errors import RefundNotPossible, ValidationFailed
 

@@ -8,7 +8,17 @@ currency changes, refund events without a refund id, payouts and refunds failing
 import pytest
 from sqlalchemy import select
 
-from loket.core import checkout, credit_notes, gateways, outcomes, refunds, staff_actions
+from loket.core.payments import checkout
+
+from loket.core.payments import credit_notes
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import outcomes
+
+from loket.core.payments import refunds
+
+from loket.core.backoffice import administration
 from loket.core.models import CreditNote, Payment, Refund, Todo
 from loket.money import Money
 from loket.core.settings import load_settings, save_settings
@@ -33,7 +43,7 @@ def _note(ctx, payment, amount):
 
 def _apply(ctx, tenant_id, event):
     with ctx.transaction() as session:
-        return outcomes.apply_event(ctx, session, gateways.get_row(session, tenant_id, "sandbox"),
+        return outcomes.apply_event(ctx, session, configs.get_row(session, tenant_id, "sandbox"),
                                     event)
 
 
@@ -73,7 +83,7 @@ def test_no_retry_applies_money_the_gateway_did_not_take(ctx, tenant_id):
     assert reload(ctx, payment).application_state == "error"
     with pytest.raises(ValidationFailed, match="took \\$10.00, not \\$145.50"):
         with ctx.transaction() as session:
-            staff_actions.retry_application(ctx, session, ACTOR, session.get(Payment,
+            administration.retry_application(ctx, session, ACTOR, session.get(Payment,
                                                                               payment.id))
     assert len(_todos(ctx, "payment.amount_mismatch")) == 1
 
@@ -97,15 +107,15 @@ def test_a_return_url_only_reaches_its_own_tenants_payment(ctx, tenant_id):
     connect_sandbox(ctx, other_tenant)
     theirs = start(ctx, other_tenant, [("bill", "INV-2025-001234")])
     assert ours.number == theirs.number  # numbers are unique per tenant only
-    _, cancel_url = gateways.return_urls(ctx, other_tenant, theirs.number, theirs.created_at)
+    _, cancel_url = configs.return_urls(ctx, other_tenant, theirs.number, theirs.created_at)
     sig = cancel_url.split("sig=")[1]
-    tid = gateways.verify_return(ctx, theirs.number, "cancel", sig)
+    tid = configs.verify_return(ctx, theirs.number, "cancel", sig)
     with ctx.transaction() as session:
         found = checkout.payment_for_return(session, tid, theirs.number)
         outcomes.handle_return(ctx, session, found, "cancel")
     assert reload(ctx, theirs).status == "failed" and reload(ctx, ours).status == "initiated"
     with pytest.raises(NotFound):
-        gateways.verify_return(ctx, theirs.number, "success", sig)
+        configs.verify_return(ctx, theirs.number, "success", sig)
 
 
 def test_the_currency_cannot_change_once_money_exists(ctx, tenant_id):

@@ -17,8 +17,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from loket.core import credit_notes, gateways, outcomes, receivables, refunds
-from loket.core.counter import CounterPayment, record_counter_payment
+from loket.core.payments import credit_notes
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import outcomes
+
+from loket.core.host import receivables
+
+from loket.core.payments import refunds
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import (
     Allocation,
     CreditNote,
@@ -27,7 +35,7 @@ from loket.core.models import (
     Receivable,
 )
 from loket.money import Money
-from loket.core.payments import check_invariants
+from loket.core.payments.posting import check_invariants
 from loket.errors import LoketError
 from loket.types import GatewayEvent
 
@@ -104,7 +112,7 @@ def test_any_order_and_duplication_of_events_ends_in_the_same_state(ctx, tenant_
         payment = start(ctx, tenant_id, [("bill", refs[0])], account=account)
         events = _events(payment)
         with ctx.transaction() as session:
-            row = gateways.get_row(session, tenant_id, "sandbox")
+            row = configs.get_row(session, tenant_id, "sandbox")
         for name in order:
             with ctx.transaction() as session:
                 outcomes.apply_event(ctx, session, row, events[name])

@@ -4,7 +4,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from loket.core import gateways, reconciliation
+from loket.core.gateway_configs import configs
+
+from loket.core.reconciliation import settlements
 from loket.core.models import SettlementRecord, Todo
 from loket.money import Money
 from loket.gateways import sandbox_page
@@ -25,7 +27,7 @@ def test_fetched_settlements_complete_payments_once_and_unknown_lines_become_tod
     until = ctx.now() + dt.timedelta(hours=1)
 
     with ctx.transaction() as session:
-        result = reconciliation.fetch_and_reconcile(ctx, session, tenant_id, "sandbox", since,
+        result = settlements.fetch_and_reconcile(ctx, session, tenant_id, "sandbox", since,
                                                     until)
     assert (result.matched, result.already_settled, result.unmatched) == (2, 0, ())
     done = reload(ctx, first)
@@ -33,20 +35,20 @@ def test_fetched_settlements_complete_payments_once_and_unknown_lines_become_tod
     assert done.settled_fee == (14550 * 29 + 500) // 1000 + 30
 
     with ctx.transaction() as session:
-        again = reconciliation.fetch_and_reconcile(ctx, session, tenant_id, "sandbox", since,
+        again = settlements.fetch_and_reconcile(ctx, session, tenant_id, "sandbox", since,
                                                    until)
         assert (again.matched, again.already_settled) == (0, 2)
-        row = gateways.get_row(session, tenant_id, "sandbox")
+        row = configs.get_row(session, tenant_id, "sandbox")
         stray = SettlementLine(gateway_reference="sbx_cs_unknown", amount=Money(999, "USD"),
                                fee=Money(30, "USD"), net=Money(969, "USD"),
                                settled_at=ctx.now(), payout_reference="po_x")
-        result = reconciliation.apply_lines(ctx, session, row, [stray, stray])
+        result = settlements.apply_lines(ctx, session, row, [stray, stray])
     assert result.unmatched == ("sbx_cs_unknown", "sbx_cs_unknown")
     with ctx.transaction() as session:
         todos = session.scalars(select(Todo).where(Todo.kind == "reconciliation.unmatched")).all()
         records = session.scalars(select(SettlementRecord).where(
             SettlementRecord.matched.is_(False))).all()
-        summary = reconciliation.summary(session, tenant_id)
+        summary = settlements.summary(session, tenant_id)
     assert len(todos) == 1 and len(records) == 1
     matched = [s for s in summary["settled"] if s["matched"]][0]
     assert (matched["count"], matched["amount"]) == (2, 14550 + 2500)

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from loket.core import receivables
+from loket.core.host import receivables
 from loket.core.models import AuditEntry, Consumer
 from loket.errors import Forbidden, ValidationFailed
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from loket.core import gateways
+from loket.core.gateway_configs import configs
 from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.secrets import SecretBox, mask
@@ -16,8 +16,8 @@ SECRET = "sbx_PlainTextSecretValue99"
 
 def _configure(ctx, tenant_id):
     with ctx.transaction() as session:
-        gateways.set_active(ctx, session, ACTOR, tenant_id, "sandbox", True)
-        return gateways.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox",
+        configs.set_active(ctx, session, ACTOR, tenant_id, "sandbox", True)
+        return configs.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox",
                                          {"merchant_name": "Water Co", "secret": SECRET})
 
 
@@ -29,7 +29,7 @@ def test_raw_database_rows_hold_no_plaintext_secret(ctx, tenant_id):
             dump = " ".join(str(r) for r in connection.execute(text(f"SELECT * FROM {table}")))
             assert SECRET not in dump and "PlainTextSecret" not in dump
     with ctx.transaction() as session:
-        config = gateways.config_value(ctx, session, gateways.get_row(session, tenant_id,
+        config = configs.config_value(ctx, session, configs.get_row(session, tenant_id,
                                                                          "sandbox"))
     assert config.credentials["secret"] == SECRET
 

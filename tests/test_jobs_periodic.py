@@ -19,7 +19,8 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     todos,
 )
-from loket.core import credit_notes, jobs_logic
+from loket.core import jobs_logic
+from loket.core.payments import credit_notes
 from loket.core.models import CreditNote, GatewayConfiguration, PaymentPlan
 from loket.core.settings import load_settings, save_settings
 

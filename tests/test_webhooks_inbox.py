@@ -22,7 +22,7 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     todos,
 )
-from loket.core import inbox
+from loket.core.webhooks import inbox
 from loket.core.models import Allocation, GatewayEventRow, Receivable, WebhookDelivery
 
 

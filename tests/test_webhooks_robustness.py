@@ -94,7 +94,7 @@ def test_undecryptable_credentials_keep_the_request_and_answer_503(jctx, jtenant
 
 
 def test_a_malformed_endpoint_token_is_404(jctx, jtenant):
-    from loket.core import inbox
+    from loket.core.webhooks import inbox
     assert inbox.receive(jctx, "sandbox", "bad\x00token", b"{}", {}, "/x").status == 404
     assert inbox.receive(jctx, "sandbox", "t" * 65, b"{}", {}, "/x").status == 404
 

@@ -10,7 +10,13 @@ import logging
 
 from sqlalchemy import select
 
-from loket.core import audit, credit_notes, gateways, outcomes
+from loket.core import audit
+
+from loket.core.payments import credit_notes
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import outcomes
 from loket.core.db import after_commit
 from loket.core.models import (
     Allocation,
@@ -20,8 +26,8 @@ from loket.core.models import (
     PaymentPlan,
     Receivable,
 )
-from loket.core.payments import raise_todo
-from loket.core.queries import local_today
+from loket.core.payments.posting import raise_todo
+from loket.core.backoffice.queries import local_today
 from loket.core.settings import load_settings
 from loket.types import Notification, PlanInfo
 
@@ -72,7 +78,7 @@ def handshake_sweep(ctx) -> dict[str, int]:
                 if row.kind not in ctx.plugins.gateways or (
                         last is not None and now - last < HANDSHAKE_EVERY):
                     continue
-                error = gateways.handshake(ctx, session, row)
+                error = configs.handshake(ctx, session, row)
                 if error is None:
                     counts["ok"] += 1
                     continue
@@ -119,7 +125,7 @@ def _alert_handshake(ctx, session, row: GatewayConfiguration, error: str,
 
 def payment_timeout_sweep(ctx, limit: int = 500) -> dict[str, int]:
     """Fail every ``initiated`` payment past its expiry, after asking the gateway once
-    (:func:`loket.core.outcomes.expire_overdue`).
+    (:func:`loket.core.webhooks.outcomes.expire_overdue`).
 
     :returns: how many payments ended in each state.
     """

@@ -62,7 +62,7 @@ def _when(value) -> str:
 
 
 def cmd_webhooks_list(args) -> None:
-    from loket.core import inbox
+    from loket.core.webhooks import inbox
     ctx, _jobs = _setup(args)
     rows = inbox.list_events(ctx, _tenant_id(ctx, args.tenant), args.status, args.limit)
     if args.json:
@@ -79,14 +79,14 @@ def cmd_webhooks_list(args) -> None:
 
 
 def cmd_webhooks_show(args) -> None:
-    from loket.core import inbox
+    from loket.core.webhooks import inbox
     ctx, _jobs = _setup(args)
     print(json.dumps(inbox.show_event(ctx, args.id, _tenant_id(ctx, args.tenant)), indent=2,
                      default=str))
 
 
 def cmd_webhooks_replay(args) -> None:
-    from loket.core import inbox
+    from loket.core.webhooks import inbox
     ctx, _jobs = _setup(args)
     status = inbox.replay(ctx, args.id, CLI, _tenant_id(ctx, args.tenant))
     print(f"event {args.id} replayed: {status}")

@@ -1,6 +1,6 @@
 """The tasks and the periodic schedule, registered on a Huey instance for one container.
 
-Every task is idempotent (the work lives in :mod:`loket.core.inbox` and
+Every task is idempotent (the work lives in :mod:`loket.core.webhooks.inbox` and
 :mod:`loket.core.jobs_logic`), so a task run twice, or by two workers, changes nothing the
 second time. Schedule (UTC):
 
@@ -27,7 +27,9 @@ import attrs
 from huey import crontab
 from huey.api import Huey, TaskWrapper
 
-from loket.core import inbox, jobs_logic, notify_email
+from loket.core import jobs_logic, notify_email
+
+from loket.core.webhooks import inbox
 
 log = logging.getLogger(__name__)
 

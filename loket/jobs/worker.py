@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from loket.core import inbox
+from loket.core.webhooks import inbox
 from loket.jobs.tasks import Jobs
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,15 @@ webhook events staff can replay."""
 
 from __future__ import annotations
 
-from loket.core import credit_notes, inbox, kpis, queries, staff_actions
+from loket.core.payments import credit_notes
+
+from loket.core.webhooks import inbox
+
+from loket.core.backoffice import kpis
+
+from loket.core.backoffice import queries
+
+from loket.core.backoffice import administration
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param, money_param
 
@@ -89,7 +97,7 @@ class TodoResolve(Resource):
         """Resolve a to-do with a note of what was done."""
         with self.ctx.transaction() as session:
             row = queries.todo(session, self.tenant(req), int(todo_id))
-            staff_actions.resolve_todo(self.ctx, session, self.actor(req), row,
+            administration.resolve_todo(self.ctx, session, self.actor(req), row,
                                        self.body(req)["resolution"])
             resp.media = _todo(row)
 

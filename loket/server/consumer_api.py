@@ -3,7 +3,11 @@ only its own account: summary, items, gateways, checkout, history, receipt."""
 
 from __future__ import annotations
 
-from loket.core import checkout, gateways, queries
+from loket.core.payments import checkout
+
+from loket.core.gateway_configs import configs
+
+from loket.core.backoffice import queries
 from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
@@ -58,9 +62,9 @@ class Gateways(ConsumerResource):
     connected)."""
 
     def on_get(self, req, resp):
-        """List usable gateways."""
+        """List usable configs."""
         with self.ctx.transaction() as session:
-            rows = gateways.usable_gateways(self.ctx, session, self.tenant(req))
+            rows = configs.usable_gateways(self.ctx, session, self.tenant(req))
             items = []
             for row in rows:
                 d = self.ctx.plugins.gateways[row.kind]

@@ -6,9 +6,11 @@ the account in the request.
 
 from __future__ import annotations
 
-from loket.core import receivables, tenants
-from loket.core.ledger import Ledger
-from loket.core.payments import resolve_targets
+from loket.core import tenants
+
+from loket.core.host import receivables
+from loket.core.host.obligations import Ledger
+from loket.core.payments.posting import resolve_targets
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
 from loket.server import serialize as s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loket.core import gateways
+from loket.core.gateway_configs import configs
 from loket.core.models import Payment
 from loket.errors import NotFound
 from loket.server.base import Resource, created
@@ -12,7 +12,7 @@ _TIMES = ("last_handshake_at", "connected_at")
 
 
 def _entry(ctx, session, tenant_id: int, kind: str) -> dict:
-    for entry in gateways.list_gateways(ctx, session, tenant_id):
+    for entry in configs.list_gateways(ctx, session, tenant_id):
         if entry["kind"] == kind:
             return _clean(entry)
     raise NotFound(f"no gateway {kind!r} is installed")
@@ -35,7 +35,7 @@ class GatewayList(Resource):
         """List with logo, name, credential schema, toggle, configured, connected, last
         handshake and error, and the webhook URL to paste in the gateway's dashboard."""
         with self.ctx.transaction() as session:
-            items = [_clean(e) for e in gateways.list_gateways(self.ctx, session,
+            items = [_clean(e) for e in configs.list_gateways(self.ctx, session,
                                                                self.tenant(req))]
         resp.media = {"items": items, "total": len(items)}
 
@@ -57,7 +57,7 @@ class GatewayActive(Resource):
         if kind not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
-            gateways.set_active(self.ctx, session, self.actor(req), self.tenant(req), kind,
+            configs.set_active(self.ctx, session, self.actor(req), self.tenant(req), kind,
                                 self.body(req)["active"])
             resp.media = _entry(self.ctx, session, self.tenant(req), kind)
 
@@ -71,7 +71,7 @@ class GatewayCredentials(Resource):
         if kind not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
-            gateways.save_credentials(self.ctx, session, self.actor(req), self.tenant(req), kind,
+            configs.save_credentials(self.ctx, session, self.actor(req), self.tenant(req), kind,
                                       self.body(req)["credentials"])
             resp.media = _entry(self.ctx, session, self.tenant(req), kind)
 
@@ -84,7 +84,7 @@ class GatewayConnect(Resource):
         if kind not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
-            payment = gateways.connect(self.ctx, session, self.actor(req), self.tenant(req), kind)
+            payment = configs.connect(self.ctx, session, self.actor(req), self.tenant(req), kind)
             created(resp, {"payment_number": payment.number, "status": payment.status,
                            "redirect_url": payment.redirect_url,
                            "amount": money(payment.amount, payment.currency),
@@ -99,7 +99,7 @@ class GatewayTest(Resource):
         with self.ctx.transaction() as session:
             if kind not in self.ctx.plugins.gateways:
                 raise NotFound(f"no gateway {kind!r} is installed")
-            row = gateways.get_row(session, self.tenant(req), kind)
+            row = configs.get_row(session, self.tenant(req), kind)
             payment = session.get(Payment, row.test_payment_id) if row.test_payment_id else None
             resp.media = {
                 "kind": kind, "connected": row.connected, "connected_at": when(row.connected_at),

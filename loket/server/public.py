@@ -5,8 +5,14 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import text
 
-from loket.core import checkout, gateways, inbox, outcomes
-from loket.core.lifecycle import DISPLAY
+from loket.core.payments import checkout
+
+from loket.core.gateway_configs import configs
+
+from loket.core.webhooks import inbox
+
+from loket.core.webhooks import outcomes
+from loket.core.payments.lifecycle import DISPLAY
 
 
 class Health:
@@ -68,7 +74,7 @@ class PaymentReturn:
         if result not in ("success", "cancel"):
             raise falcon.HTTPBadRequest(title="Invalid result", description="result must be "
                                                                            "success or cancel")
-        tenant_id = gateways.verify_return(self.ctx, number, result, req.get_param("sig"))
+        tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, tenant_id, number)
             payment = outcomes.handle_return(self.ctx, session, payment, result)

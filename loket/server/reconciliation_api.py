@@ -7,7 +7,9 @@ import base64
 import binascii
 import datetime as dt
 
-from loket.core import bank, reconciliation
+from loket.core.reconciliation import bank
+
+from loket.core.reconciliation import settlements
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
 
@@ -20,7 +22,7 @@ class SettlementReports(Resource):
         """Parse with the gateway's plugin and reconcile; unmatched lines become to-dos."""
         body = self.body(req)
         with self.ctx.transaction() as session:
-            result = reconciliation.import_report(self.ctx, session, self.tenant(req), kind,
+            result = settlements.import_report(self.ctx, session, self.tenant(req), kind,
                                                   _content(body), body["filename"])
         resp.media = result.to_json()
         self.track(req, "payment.reconciled", gateway=kind, source="report",
@@ -54,7 +56,7 @@ class ReconciliationFetch(Resource):
         if until <= since:
             raise ValidationFailed("to must not be before from", field="to")
         with self.ctx.transaction() as session:
-            result = reconciliation.fetch_and_reconcile(self.ctx, session, self.tenant(req),
+            result = settlements.fetch_and_reconcile(self.ctx, session, self.tenant(req),
                                                         body["gateway"], since, until)
         resp.media = result.to_json()
         self.track(req, "payment.reconciled", gateway=body["gateway"], source="fetch",
@@ -82,7 +84,7 @@ class ReconciliationSummary(Resource):
     def on_get(self, req, resp):
         """The summary per currency."""
         with self.ctx.transaction() as session:
-            resp.media = reconciliation.summary(session, self.tenant(req))
+            resp.media = settlements.summary(session, self.tenant(req))
         self.track(req, "report.generated", report="reconciliation")
 
 

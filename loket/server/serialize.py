@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core import credit_notes, lifecycle, queries
+from loket.core.payments import credit_notes
+
+from loket.core.payments import lifecycle
+
+from loket.core.backoffice import queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
 from loket.money import Money
 

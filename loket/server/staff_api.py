@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core import counter, credit_notes, queries, refunds, staff_actions
+from loket.core.payments import counter_payments
+
+from loket.core.payments import credit_notes
+
+from loket.core.backoffice import queries
+
+from loket.core.payments import refunds
+
+from loket.core.backoffice import administration
 from loket.core.settings import load_settings
 from loket.core.tenants import TokenSigner
 from loket.server import serialize as s
@@ -100,14 +108,14 @@ class CounterPayments(Resource):
     def on_post(self, req, resp):
         """Record it; an overpayment becomes a credit note, cash change is recorded."""
         b = self.body(req)
-        entry = counter.CounterPayment(
+        entry = counter_payments.CounterPayment(
             account_number=b["account_number"], payment_type=b["payment_type"],
             method=b["method"], amount_received=b["amount_received"],
             paid_on=b.get("paid_on"), channel=b.get("channel"),
             references=tuple(b.get("references", ())), change_given=b.get("change_given", "0"),
             notes=b.get("notes"))
         with self.ctx.transaction() as session:
-            payment = counter.record_counter_payment(self.ctx, session, self.actor(req),
+            payment = counter_payments.record_counter_payment(self.ctx, session, self.actor(req),
                                                      self.tenant(req), entry,
                                                      idempotency_key=self.key(req))
             created(resp, s.payment_detail(session, payment, self.ctx.now()))
@@ -127,7 +135,7 @@ class PaymentDetail(Resource):
         """Edit the notes."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
-            staff_actions.edit_notes(session, self.actor(req), payment, self.body(req)["notes"])
+            administration.edit_notes(session, self.actor(req), payment, self.body(req)["notes"])
             resp.media = s.payment_detail(session, payment, self.ctx.now())
 
 
@@ -138,7 +146,7 @@ class PaymentCancel(Resource):
         """Cancel it; its items reopen."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
-            payment = staff_actions.cancel_posted(self.ctx, session, self.actor(req), payment,
+            payment = administration.cancel_posted(self.ctx, session, self.actor(req), payment,
                                                   self.body(req)["reason"])
             resp.media = s.payment_detail(session, payment, self.ctx.now())
 
@@ -150,7 +158,7 @@ class PaymentVerify(Resource):
         """Verify an online payment with its gateway."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
-            payment = staff_actions.verify_payment(self.ctx, session, self.actor(req), payment)
+            payment = administration.verify_payment(self.ctx, session, self.actor(req), payment)
             resp.media = s.payment_detail(session, payment, self.ctx.now())
 
 
@@ -162,7 +170,7 @@ class PaymentRetryApplication(Resource):
         """Retry through the destination processors."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
-            payment = staff_actions.retry_application(self.ctx, session, self.actor(req),
+            payment = administration.retry_application(self.ctx, session, self.actor(req),
                                                       payment)
             resp.media = s.payment_detail(session, payment, self.ctx.now())
 
@@ -171,7 +179,7 @@ class PaymentRefunds(Resource):
     """``POST /v1/payments/{number}/refunds``: refund all or part of a payment."""
 
     def on_post(self, req, resp, number):
-        """Refund through the gateway (online) or at the counter."""
+        """Refund through the gateway (online) or at the counter_payments."""
         b = self.body(req)
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)

@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core import bank, gateways, outcomes
+from loket.core.reconciliation import bank
+from loket.core.gateway_configs import configs
+from loket.core.webhooks import outcomes
 from loket.core.db import money_sum
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
-from loket.core.payments import raise_todo
+from loket.core.payments.posting import raise_todo
 from loket.types import GatewayEvent, SettlementLine
 
 
@@ -89,8 +91,8 @@ def _keep_unmatched(session: Session, row: GatewayConfiguration, line: Settlemen
 def import_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
                   filename: str) -> ReconciliationResult:
     """Read a settlement report file the gateway delivered and reconcile its lines."""
-    row = gateways.get_row(session, tenant_id, kind)
-    lines = ctx.plugins.parse_settlement_report(gateways.config_value(ctx, session, row),
+    row = configs.get_row(session, tenant_id, kind)
+    lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
                                                 content, filename)
     return apply_lines(ctx, session, row, lines)
 
@@ -98,8 +100,8 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
                         until: dt.datetime) -> ReconciliationResult:
     """Ask the gateway what it settled in ``[since, until)`` and reconcile it."""
-    row = gateways.get_row(session, tenant_id, kind)
-    lines = ctx.plugins.fetch_settlements(gateways.config_value(ctx, session, row), since, until)
+    row = configs.get_row(session, tenant_id, kind)
+    lines = ctx.plugins.fetch_settlements(configs.config_value(ctx, session, row), since, until)
     return apply_lines(ctx, session, row, lines)
 
 

@@ -14,7 +14,7 @@ import attrs
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core import lifecycle
+from loket.core.payments import lifecycle
 from loket.core.db import money_sum
 from loket.core.tenants import consumer_by_account
 from loket.core.models import (

@@ -33,11 +33,13 @@ import attrs
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from loket.core import audit, outcomes
-from loket.core.gateways import config_value
+from loket.core import audit
+
+from loket.core.webhooks import outcomes
+from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.money import Money
-from loket.core.payments import raise_todo
+from loket.core.payments.posting import raise_todo
 from loket.errors import NotFound, WebhookRejected
 from loket.types import GatewayEvent, WebhookRequest, json_safe
 

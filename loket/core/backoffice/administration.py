@@ -10,9 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core import audit, gateways, lifecycle, outcomes
+from loket.core import audit
+from loket.core.gateway_configs import configs
+from loket.core.payments import lifecycle
+from loket.core.webhooks import outcomes
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
-from loket.core.payments import check_invariants, lock_payment, refresh_state, snapshot
+from loket.core.payments.posting import check_invariants, lock_payment, refresh_state, snapshot
 from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed
@@ -29,7 +32,7 @@ def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) 
         raise ValidationFailed(f"payment {payment.number} was posted at a counter and is "
                                "already verified", field="payment")
     row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-    event = ctx.plugins.fetch_status(gateways.config_value(ctx, session, row), payment.number,
+    event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row), payment.number,
                                      payment.gateway_reference)
     if event is not None and event.type != t.EVENT_PENDING:
         outcomes.apply_event(ctx, session, row, event)

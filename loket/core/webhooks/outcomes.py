@@ -1,7 +1,7 @@
 """Gateway outcomes: apply a normalized event (webhook or status poll) to its payment.
 
 Each event adds a *fact* to the payment (money taken, settled, failed, refunded); the state
-follows from the facts (:mod:`loket.core.lifecycle`), so duplicates and reordering cannot
+follows from the facts (:mod:`loket.core.payments.lifecycle`), so duplicates and reordering cannot
 move a payment backwards. The payment row is locked first, so concurrent deliveries of the
 same event apply it once.
 """
@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core import audit, gateways, lifecycle
+from loket.core import audit
+from loket.core.gateway_configs import configs
+from loket.core.payments import lifecycle
 from loket.core.models import (
     Allocation,
     CreditNote,
@@ -25,7 +27,7 @@ from loket.core.models import (
     SettlementRecord,
 )
 from loket.money import Money
-from loket.core.payments import (
+from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
     give_back_capacity,
@@ -109,7 +111,7 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     if not changed:
         return NOTHING
     if event.raw_status:
-        mapping = ctx.plugins.map_status(gateways.config_value(ctx, session, row),
+        mapping = ctx.plugins.map_status(configs.config_value(ctx, session, row),
                                          event.raw_status)
         if mapping.webhook_status not in KEEP:
             payment.gateway_details = {**(payment.gateway_details or {}),
@@ -388,7 +390,7 @@ def _finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
         return
     row.connected = True
     row.connected_at = ctx.now()
-    config = gateways.config_value(ctx, session, row)
+    config = configs.config_value(ctx, session, row)
     refund_id = f"{payment.number}-R"
     response = dict(row.test_response or {})
     try:
@@ -426,7 +428,7 @@ def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payme
     if payment.status != t.INITIATED or payment.gateway_configuration_id is None:
         return payment
     row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-    config = gateways.config_value(ctx, session, row)
+    config = configs.config_value(ctx, session, row)
     try:
         event = ctx.plugins.fetch_status(config, payment.number, payment.gateway_reference)
     except GatewayError:
@@ -449,7 +451,7 @@ def expire_overdue(ctx, session: Session, payment: Payment) -> str:
         return payment.status
     row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
     try:
-        event = ctx.plugins.fetch_status(gateways.config_value(ctx, session, row),
+        event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row),
                                          payment.number, payment.gateway_reference)
     except Exception:  # noqa: BLE001 - asked once; an unanswerable gateway does not block
         log.warning("status of payment %s could not be fetched", payment.number,

@@ -10,12 +10,16 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loket.core import audit, gateways, idempotency, lifecycle
+from loket.core import audit, idempotency
+
+from loket.core.gateway_configs import configs
+
+from loket.core.payments import lifecycle
 from loket.core.models import GatewayConfiguration, Payment, Refund
 from loket.money import Money
-from loket.core.outcomes import record_refund
+from loket.core.webhooks.outcomes import record_refund
 from loket.core.db import commit_then_raise
-from loket.core.payments import (
+from loket.core.payments.posting import (
     check_invariants,
     give_back_capacity,
     lock_payment,
@@ -58,7 +62,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
             Refund.payment_id == payment.id)) or 0
         try:
             result = ctx.plugins.refund(
-                gateways.config_value(ctx, session, config_row),
+                configs.config_value(ctx, session, config_row),
                 RefundRequest(refund_id=f"{payment.number}-R{count + 1}",
                               payment_id=payment.number,
                               gateway_reference=payment.gateway_reference or "",

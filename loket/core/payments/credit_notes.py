@@ -12,7 +12,7 @@ from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
 from loket.money import Money
-from loket.core.payments import (
+from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
     give_back_capacity,

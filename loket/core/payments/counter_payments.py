@@ -10,10 +10,10 @@ import attrs
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
-from loket.core.ledger import Ledger
+from loket.core.host.obligations import Ledger
 from loket.core.models import Payment
 from loket.money import Money
-from loket.core.payments import (
+from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
     post_allocations,

@@ -18,7 +18,7 @@ from loket.core import audit
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
 from loket.money import Money, minor_digits
-from loket.core.payments import take_number
+from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
 from loket.core.tenants import TokenSigner
 from loket.core.settings import load_settings

@@ -10,10 +10,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit, gateways, idempotency
+from loket.core import audit, idempotency
+
+from loket.core.gateway_configs import configs
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
 from loket.money import Money
-from loket.core.payments import refresh_state, resolve_item, take_number
+from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import GatewayError, NotFound, ValidationFailed
@@ -118,7 +120,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
 
 
 def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:
-    for row in gateways.usable_gateways(ctx, session, tenant_id):
+    for row in configs.usable_gateways(ctx, session, tenant_id):
         if row.kind == kind:
             return row
     raise ValidationFailed(f"gateway {kind!r} is not available for payments (it must be "
@@ -127,7 +129,7 @@ def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> Gateway
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
-    return_url, cancel_url = gateways.return_urls(ctx, payment.tenant_id, payment.number,
+    return_url, cancel_url = configs.return_urls(ctx, payment.tenant_id, payment.number,
                                                   payment.created_at)
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
@@ -139,7 +141,7 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
         created_at=payment.created_at,
     )
     try:
-        checkout = ctx.plugins.charge(gateways.config_value(ctx, session, config_row), request)
+        checkout = ctx.plugins.charge(configs.config_value(ctx, session, config_row), request)
     except GatewayError as exc:
         # Record the attempt, then raise: the caller commits the failed payment.
         before = {"status": payment.status}

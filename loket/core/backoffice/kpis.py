@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from loket.core import lifecycle
+from loket.core.payments import lifecycle
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, Payment, Receivable, Todo
 from loket.money import Money
-from loket.core.queries import day_bounds, local_today
+from loket.core.backoffice.queries import day_bounds, local_today
 from loket.core.settings import load_settings
 
 def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:

@@ -7,9 +7,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit, lifecycle
+from loket.core import audit
+
+from loket.core.payments import lifecycle
 from loket.core.db import after_commit, money_sum
-from loket.core.ledger import Ledger, obligation_of
+from loket.core.host.obligations import Ledger, obligation_of
 from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
 from loket.money import Money
 from loket.core.numbering import next_number

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.models import BankStatementLine, SettlementRecord
 from loket.money import Money
-from loket.core.payments import raise_todo
+from loket.core.payments.posting import raise_todo
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed
 
