@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 # Re-install when the lock or a distribution's metadata changes.
-STAMP  := $(VENV)/.installed-$(shell cat $(LOCK) setup.cfg pyproject.toml plugins/*/setup.cfg plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d" " -f1)
 LOCAL  := -e '.[dev]' -e plugins/stripe_plugin -e plugins/doku_plugin
 TESTS  := tests plugins/stripe_plugin/tests plugins/doku_plugin/tests
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: run test test-sqlite test-postgres install lock clean
+.PHONY: run test test-sqlite test-postgres install lock lock-upgrade clean
 
 # Exactly what the lock pins (hash-checked, nothing resolved here), then loket and the two
 # plugins themselves without dependencies, then a check that the metadata agrees with the lock.
@@ -24,11 +24,16 @@ $(STAMP):
 
 install: $(STAMP)
 
-# Refresh the lock on purpose (newest versions the ranges admit); commit it on its own.
-lock: $(STAMP)
-	$(BIN)/uv pip compile requirements/lock.in --universal --python-version 3.11 \
+# `make lock` pins what the metadata added and keeps every other pin; `make lock-upgrade`
+# moves every pin to the newest version the ranges admit (commit it on its own).
+COMPILE = $(BIN)/uv pip compile requirements/lock.in --universal --python-version 3.11 \
 	  --generate-hashes --no-emit-package loket --no-emit-package loket-stripe \
-	  --no-emit-package loket-doku --upgrade -o $(LOCK)
+	  --no-emit-package loket-doku -o $(LOCK)
+lock:
+	$(COMPILE)
+
+lock-upgrade:
+	$(COMPILE) --upgrade
 
 run: export LOKET_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)

@@ -165,6 +165,7 @@ def cmd_serve(args) -> None:
     from loket.server.app import create_app
     from loket.server.devserver import serve
     ctx = _ctx(args)
+    ctx.check_stored_money()
     serve(create_app(ctx), args.host, args.port)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from loket.core.config import AppConfig
 from loket.core.db import make_engine, make_session_factory, transaction
 from loket.core.secrets import SecretBox
+from loket.core.settings import check_digits
 from loket.plugins import Plugins
 
 
@@ -49,6 +50,16 @@ class Loket:
         return cls(config=config, engine=engine, sessions=make_session_factory(engine),
                    plugins=plugins or Plugins(blocked=config.disabled_plugins),
                    secrets=secrets, clock=clock)
+
+    def check_stored_money(self) -> None:
+        """Refuse to start over amounts stored with other currency decimals.
+
+        Called by the entry points that serve or process payments before their first request.
+
+        :raises ConfigurationError: naming each tenant and currency in disagreement.
+        """
+        with self.transaction() as session:
+            check_digits(session)
 
     def transaction(self):
         """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""

@@ -81,6 +81,9 @@ class TenantSettings(Base):
     __tablename__ = "tenant_settings"
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     document: Mapped[dict[str, Any]]
+    # The ISO 4217 decimals of the currency when its amounts were stored: the guard that
+    # refuses to start if the table ever reads them differently (see settings.check_digits).
+    currency_digits: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
 
 

@@ -11,8 +11,9 @@ import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.errors import NotFound, ValidationFailed
-from loket.core.models import Payment, Receivable, TenantSettings
+from loket.core.models import Payment, Receivable, Tenant, TenantSettings
+from loket.errors import ConfigurationError, NotFound, ValidationFailed
+from loket.money import ISO4217_DIGITS, minor_digits
 from loket.types import FeeRule
 
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
@@ -216,8 +217,43 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
             _has_money(session, tenant_id):
         raise ValidationFailed("the currency cannot change once receivables or payments exist",
                                field="$.currency")
+    digits = minor_digits(merged["currency"])
     if row is None:
-        session.add(TenantSettings(tenant_id=tenant_id, document=merged))
+        session.add(TenantSettings(tenant_id=tenant_id, document=merged, currency_digits=digits))
     else:
         row.document = merged
+        if row.currency_digits is None or not _has_money(session, tenant_id):
+            row.currency_digits = digits
     return Settings(merged)
+
+
+def digit_mismatches(session: Session) -> list[str]:
+    """Name each tenant whose stored amounts were written with other currency decimals.
+
+    Every tenant records its currency's ISO 4217 decimals with its settings (before any money
+    exists, since the currency cannot change afterwards). If the table loket reads today
+    disagrees, every stored amount would be read 10x or 100x off.
+
+    :returns: one sentence per tenant in disagreement (empty when all agree).
+    """
+    rows = session.execute(select(Tenant.slug, TenantSettings.document,
+                                  TenantSettings.currency_digits)
+                           .join(TenantSettings, TenantSettings.tenant_id == Tenant.id)).all()
+    return [f"tenant {slug!r} stored {doc['currency']} amounts with {stored} decimals, but "
+            f"loket's ISO 4217 table now says {ISO4217_DIGITS.get(doc['currency'], 'none')}"
+            for slug, doc, stored in rows
+            if stored is not None and ISO4217_DIGITS.get(doc["currency"]) != stored]
+
+
+def check_digits(session: Session) -> None:
+    """Refuse to run over money stored with other currency decimals (start-up check).
+
+    Called by the entry points that serve or process payments (``get_app``, ``loket serve``,
+    ``loket worker``) before they take any request.
+
+    :raises ConfigurationError: naming each tenant and currency in disagreement.
+    """
+    problems = digit_mismatches(session)
+    if problems:
+        raise ConfigurationError("loket refuses to start: " + "; ".join(problems) + ". Restore "
+                                 "loket/iso4217.json to the table the amounts were stored with.")

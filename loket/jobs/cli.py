@@ -26,6 +26,7 @@ def cmd_worker(args) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ctx, jobs = _setup(args)
+    ctx.check_stored_money()
     run_worker(ctx, jobs, workers=args.workers, periodic=not args.no_periodic)
 
 

@@ -53,5 +53,6 @@ def get_app() -> falcon.App:
     from loket import jobs  # noqa: PLC0415 - the queue is wired only in real processes
 
     ctx = Loket.create(AppConfig.from_env())
+    ctx.check_stored_money()
     jobs.setup(ctx)
     return create_app(ctx)

@@ -56,12 +56,19 @@ def decode(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"), parse_float=decimal.Decimal)
 
 
-def base_url(config: GatewayConfig) -> str:
-    """Return the API base URL: ``options["api_base"]`` or the environment's DOKU host."""
-    override = config.options.get("api_base")
+def base_url(config: GatewayConfig, credentials: dict | None = None) -> str:
+    """Return the API base URL of the environment the credentials name.
+
+    ``credentials`` are the ones being validated (a first save has none stored yet); the
+    stored ones otherwise. ``options["api_base"]`` replaces the host of every environment,
+    ``options["api_bases"]`` (``{"sandbox": url, "production": url}``) one environment's.
+    """
+    creds = credentials if credentials is not None else config.credentials
+    environment = creds.get("environment") or "sandbox"
+    override = config.options.get("api_bases", {}).get(environment) or config.options.get(
+        "api_base")
     if override:
         return str(override).rstrip("/")
-    environment = config.credentials.get("environment", "sandbox")
     return BASE_URLS.get(environment, BASE_URLS["sandbox"])
 
 
@@ -113,7 +120,7 @@ class DokuClient:
     def for_config(cls, config: GatewayConfig, credentials: dict | None = None) -> DokuClient:
         """Build a client from a configuration (or from ``credentials`` being validated)."""
         creds = credentials if credentials is not None else config.credentials
-        return cls(base_url(config), creds["client_id"], creds["secret_key"])
+        return cls(base_url(config, creds), creds["client_id"], creds["secret_key"])
 
     def send(self, method: str, path: str, request_id: str,
              payload: dict | None = None) -> DokuResponse:

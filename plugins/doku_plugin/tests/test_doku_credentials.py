@@ -98,3 +98,16 @@ def test_base_url_follows_the_environment_unless_overridden(config):
     prod = attrs.evolve(plain, credentials={**plain.credentials, "environment": "production"})
     assert base_url(prod) == "https://api.doku.com"
     assert base_url(config) == config.options["api_base"]
+
+
+def test_production_keys_are_checked_against_production_on_first_save(doku):
+    # Nothing stored yet; DOKU answers only on the production host, sandbox is closed.
+    config = attrs.evolve(make_config(doku), credentials={}, options={
+        "api_bases": {"production": doku.url, "sandbox": "http://127.0.0.1:9"}})
+    production = {**GOOD_CREDENTIALS, "environment": "production"}
+    stored = validate(config, production)
+    assert stored["environment"] == "production"
+    assert doku.log[-1]["path"].startswith("/orders/v1/status/LOKET-CHECK-")
+    with pytest.raises(GatewayError) as caught:  # the same keys said to be sandbox keys
+        validate(config, {**GOOD_CREDENTIALS, "environment": "sandbox"})
+    assert caught.value.category == "network"
