@@ -1,4 +1,4 @@
-"""The ``loket`` command.
+"""The loket command: set up, operate and try loket from a terminal.
 
 Every sub-command builds its container from the environment (``LOKET_*``), does one job
 and prints a plain result. Errors are printed as one line and exit with status 2.
@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import attrs
 
+import loket
+
 from loket.core import audit, migrate
 from loket.core.config import AppConfig
 from loket.core.context import Loket
+from loket.core.tenants import STAFF_ROLES
 from loket.errors import LoketError
 
 CLI = audit.Actor("cli", "system")
 
 
-def _ctx(args) -> Loket:
-    ctx = Loket.create(AppConfig.from_env())
+def _ctx(args, config: AppConfig | None = None) -> Loket:
+    ctx = Loket.create(config or AppConfig.from_env())
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
     return ctx
@@ -56,6 +60,26 @@ def cmd_apikey_create(args) -> None:
         key = create_api_key(session, CLI, tenant.id, args.role, args.name or "")
     print(key)
     print("(shown once; loket keeps only its hash)", file=sys.stderr)
+
+
+def cmd_apikey_list(args) -> None:
+    from loket.core.tenants import list_api_keys, tenant_by_slug
+    ctx = _ctx(args)
+    with ctx.transaction() as session:
+        rows = list_api_keys(session, tenant_by_slug(session, args.tenant).id,
+                             include_revoked=args.all)
+        lines = [f"{row.prefix:<12} {row.role:<20} {row.created_at:%Y-%m-%d %H:%M}  "
+                 f"{'revoked ' if row.revoked_at else ''}{row.name}" for row in rows]
+    print("\n".join(lines) if lines else "no API keys")
+
+
+def cmd_apikey_revoke(args) -> None:
+    from loket.core.tenants import revoke_api_key, tenant_by_slug
+    ctx = _ctx(args)
+    with ctx.transaction() as session:
+        row = revoke_api_key(session, CLI, tenant_by_slug(session, args.tenant).id, args.prefix,
+                             ctx.now())
+        print(f"revoked {row.prefix} ({row.role}, {row.name})")
 
 
 def cmd_token(args) -> None:
@@ -142,7 +166,8 @@ def cmd_demo(args) -> None:
     ctx = _ctx(args)
     migrate.upgrade(ctx.engine)
     keys = load_demo(ctx, _signer(ctx))
-    print("demo tenant " + ("created" if keys.created else "already present") +
+    print(f"demo tenant '{keys.slug}' " + ("created" if keys.created else
+                                           "already present (its earlier demo keys revoked)") +
           f"; serving on {ctx.config.base_url}")
     for role, key in keys.api_keys.items():
         print(f"  {role:<20} {key}")
@@ -161,10 +186,20 @@ def cmd_sandbox_settle(args) -> None:
     print(f"settled {len(hooks)} payment(s)")
 
 
+def serve_config(host: str, port: int, environ: dict | None = None) -> AppConfig:
+    """The configuration ``loket serve`` runs with: links point at the port actually served
+    unless ``LOKET_BASE_URL`` says where loket is reached from outside."""
+    env = os.environ if environ is None else environ
+    config = AppConfig.from_env(env)
+    if env.get("LOKET_BASE_URL"):
+        return config
+    return attrs.evolve(config, base_url=f"http://{host}:{port}")
+
+
 def cmd_serve(args) -> None:
     from loket.server.app import create_app
     from loket.server.devserver import serve
-    ctx = _ctx(args)
+    ctx = _ctx(args, serve_config(args.host, args.port))
     ctx.check_stored_money()
     serve(create_app(ctx), args.host, args.port)
 
@@ -172,71 +207,87 @@ def cmd_serve(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``loket`` command (sub-commands register here)."""
     parser = argparse.ArgumentParser(prog="loket", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"loket {loket.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     up = db.add_parser("upgrade", help="apply migrations")
-    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (head)")
     up.set_defaults(func=cmd_db_upgrade)
 
-    tenant = sub.add_parser("tenant").add_subparsers(dest="tenant_cmd", required=True)
+    tenant = sub.add_parser("tenant", help="tenants (utilities, agencies)").add_subparsers(
+        dest="tenant_cmd", required=True)
     create = tenant.add_parser("create", help="create a tenant")
     create.add_argument("slug")
-    create.add_argument("--name")
-    create.add_argument("--currency", default="USD")
-    create.add_argument("--locale", default="en_US")
-    create.add_argument("--timezone", default="UTC")
+    create.add_argument("--name", help="display name (default: the slug)")
+    create.add_argument("--currency", default="USD", help="ISO 4217 code (USD)")
+    create.add_argument("--locale", default="en_US", help="locale of pages and formats (en_US)")
+    create.add_argument("--timezone", default="UTC", help="IANA time zone (UTC)")
     create.set_defaults(func=cmd_tenant_create)
 
-    apikey = sub.add_parser("apikey").add_subparsers(dest="apikey_cmd", required=True)
+    apikey = sub.add_parser("apikey", help="staff API keys").add_subparsers(
+        dest="apikey_cmd", required=True)
     key = apikey.add_parser("create", help="create an API key (printed once)")
-    key.add_argument("--tenant", required=True)
-    key.add_argument("--role", required=True)
-    key.add_argument("--name")
+    key.add_argument("--tenant", required=True, help="tenant slug")
+    key.add_argument("--role", required=True, choices=STAFF_ROLES)
+    key.add_argument("--name", help="who or what uses it")
     key.set_defaults(func=cmd_apikey_create)
+    keys_list = apikey.add_parser("list", help="list a tenant's keys by prefix")
+    keys_list.add_argument("--tenant", required=True, help="tenant slug")
+    keys_list.add_argument("--all", action="store_true", help="include revoked keys")
+    keys_list.set_defaults(func=cmd_apikey_list)
+    revoke = apikey.add_parser("revoke", help="revoke a key by the prefix `apikey list` shows")
+    revoke.add_argument("--tenant", required=True, help="tenant slug")
+    revoke.add_argument("prefix", help="the key's prefix (lk_...) or the whole key")
+    revoke.set_defaults(func=cmd_apikey_revoke)
 
     token = sub.add_parser("token", help="issue a consumer token for one account")
-    token.add_argument("--tenant", required=True)
-    token.add_argument("--account", required=True)
-    token.add_argument("--ttl", type=int, default=3600)
+    token.add_argument("--tenant", required=True, help="tenant slug")
+    token.add_argument("--account", required=True, help="the consumer's account number")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds it is valid (3600)")
     token.set_defaults(func=cmd_token)
 
     plugins = sub.add_parser("plugins", help="list plugins, their kind and hooks")
-    plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--json", action="store_true", help="as JSON")
     plugins.set_defaults(func=cmd_plugins)
 
-    settings = sub.add_parser("settings").add_subparsers(dest="settings_cmd", required=True)
-    show = settings.add_parser("show")
-    show.add_argument("--tenant", required=True)
+    settings = sub.add_parser("settings", help="a tenant's settings").add_subparsers(
+        dest="settings_cmd", required=True)
+    show = settings.add_parser("show", help="print the settings as JSON")
+    show.add_argument("--tenant", required=True, help="tenant slug")
     show.set_defaults(func=cmd_settings_show)
     set_ = settings.add_parser("set", help="merge a JSON document into the settings")
-    set_.add_argument("--tenant", required=True)
-    set_.add_argument("file", nargs="?")
+    set_.add_argument("--tenant", required=True, help="tenant slug")
+    set_.add_argument("file", nargs="?", help="JSON file (default: standard input)")
     set_.set_defaults(func=cmd_settings_set)
 
-    keys = sub.add_parser("keys").add_subparsers(dest="keys_cmd", required=True)
+    keys = sub.add_parser("keys", help="LOKET_SECRET_KEY: generate and rotate").add_subparsers(
+        dest="keys_cmd", required=True)
     keys.add_parser("generate", help="print a new LOKET_SECRET_KEY").set_defaults(
         func=cmd_keys_generate)
     keys.add_parser("rotate", help="re-encrypt credentials with the newest key").set_defaults(
         func=cmd_keys_rotate)
 
-    imp = sub.add_parser("import").add_subparsers(dest="import_cmd", required=True)
+    imp = sub.add_parser("import", help="import host data from files").add_subparsers(
+        dest="import_cmd", required=True)
     rec = imp.add_parser("receivables", help="import bills/services/installments from CSV")
-    rec.add_argument("file")
-    rec.add_argument("--tenant", required=True)
+    rec.add_argument("file", help="CSV with a header row")
+    rec.add_argument("--tenant", required=True, help="tenant slug")
     rec.set_defaults(func=cmd_import_receivables)
 
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(
         func=cmd_demo)
 
-    sandbox = sub.add_parser("sandbox").add_subparsers(dest="sandbox_cmd", required=True)
+    sandbox = sub.add_parser("sandbox", help="the built-in sandbox gateway").add_subparsers(
+        dest="sandbox_cmd", required=True)
     sandbox.add_parser("settle", help="pay out every paid sandbox checkout").set_defaults(
         func=cmd_sandbox_settle)
 
     serve = sub.add_parser("serve", help="serve the API (development server; use gunicorn "
                                          "in production)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port (8000); links use it unless LOKET_BASE_URL is set")
     serve.set_defaults(func=cmd_serve)
 
     for module in _EXTENSIONS:

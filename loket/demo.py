@@ -53,6 +53,7 @@ class DemoKeys:
     api_keys: dict
     consumer_token: str
     created: bool
+    slug: str = DEMO_SLUG
 
 
 def load_demo(ctx, signer) -> DemoKeys:
@@ -72,6 +73,9 @@ def load_demo(ctx, signer) -> DemoKeys:
             configs.save_credentials(ctx, session, actor, tenant.id, "sandbox",
                                       SANDBOX_CREDENTIALS)
         tenant_id = tenant.id
+        for old in tenants.list_api_keys(session, tenant_id):  # keys are shown once: the
+            if old.name.startswith("demo "):                   # previous run's are revoked
+                tenants.revoke_api_key(session, actor, tenant_id, old.prefix, ctx.now())
         keys = {role: tenants.create_api_key(session, actor, tenant_id, role, f"demo {role}")
                 for role in tenants.STAFF_ROLES}
     if created:

@@ -1,8 +1,13 @@
 """The ``loket`` command, run in-process against a throw-away SQLite database."""
 
+import argparse
+
 import pytest
 
-from loket.cli import main
+import loket
+from loket.cli import build_parser, main, serve_config
+from loket.core.tenants import authenticate_key
+from loket.errors import Unauthorized
 from loket.core.config import DEV_SECRET_KEY, AppConfig
 from loket.core.context import Loket
 from loket.core.models import GatewayConfiguration
@@ -55,7 +60,9 @@ def test_settings_set_refuses_invalid_values_with_their_path(env, tmp_path, caps
 
 
 def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
-    assert main(["apikey", "create", "--tenant", "water", "--role", "wizard"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse: the role is not a choice
+        main(["apikey", "create", "--tenant", "water", "--role", "wizard"])
+    assert refused.value.code == 2
     assert main(["apikey", "create", "--tenant", "water", "--role", "cso_executive"]) == 0
     key = capsys.readouterr().out.strip()
     assert key.startswith("lk_") and len(key) > 40
@@ -72,3 +79,75 @@ def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
     with ctx.transaction() as session:
         row = session.query(GatewayConfiguration).one()
         assert ctx.secrets.decrypt(row.credentials_encrypted)["merchant_name"]
+
+
+def _commands(parser, path=()):
+    """Every (path, parser) of the command tree."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                yield path + (name,), helps.get(name), child
+                yield from _commands(child, path + (name,))
+
+
+def test_every_command_says_what_it_does_in_plain_words():
+    commands = list(_commands(build_parser()))
+    assert len(commands) > 25
+    missing = [" ".join(path) for path, help_text, _ in commands if not help_text]
+    assert missing == []
+    texts = [help_text for _, help_text, _ in commands] + [
+        action.help or "" for _, _, child in commands for action in child._actions]
+    texts += [child.description or "" for _, _, child in commands]
+    assert [t for t in texts if "``" in t or ":func:" in t or ":mod:" in t] == []
+
+
+def test_version_and_role_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"loket {loket.__version__}"
+    with pytest.raises(SystemExit):
+        main(["apikey", "create", "--help"])
+    assert "{tenant_admin,cso_admin," in capsys.readouterr().out
+
+
+def test_api_keys_are_listed_by_prefix_and_revoked(env, capsys):
+    assert main(["apikey", "create", "--tenant", "water", "--role", "cso_admin",
+                 "--name", "front desk"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["apikey", "list", "--tenant", "water"]) == 0
+    listed = capsys.readouterr().out
+    assert key[:10] in listed and "cso_admin" in listed and "front desk" in listed
+    assert key not in listed
+    assert main(["apikey", "revoke", "--tenant", "water", key[:10]]) == 0
+    assert main(["apikey", "list", "--tenant", "water"]) == 0
+    assert capsys.readouterr().out.strip().endswith("no API keys")
+    ctx = Loket.create(AppConfig.from_env())
+    with ctx.transaction() as session, pytest.raises(Unauthorized):
+        authenticate_key(session, key)
+    assert main(["apikey", "revoke", "--tenant", "water", key[:10]]) == 2
+
+
+def test_demo_again_revokes_the_keys_it_printed_before(env, capsys):
+    assert main(["demo"]) == 0
+    first = capsys.readouterr().out
+    assert "demo tenant 'demo' created" in first
+    assert main(["demo"]) == 0
+    second = capsys.readouterr().out
+    assert "demo tenant 'demo' already present" in second
+    assert main(["apikey", "list", "--tenant", "demo"]) == 0
+    live = capsys.readouterr().out.strip().splitlines()
+    assert len(live) == 6  # one per staff role, from the second run only
+    old_keys = [line.split()[-1] for line in first.splitlines() if line.strip().startswith(
+        ("tenant_admin", "cso_admin"))]
+    ctx = Loket.create(AppConfig.from_env())
+    with ctx.transaction() as session:
+        for key in old_keys:
+            with pytest.raises(Unauthorized):
+                authenticate_key(session, key)
+
+
+def test_serve_builds_links_on_the_port_it_serves():
+    assert serve_config("127.0.0.1", 8123, {}).base_url == "http://127.0.0.1:8123"
+    outside = {"LOKET_BASE_URL": "https://pay.example.org"}
+    assert serve_config("0.0.0.0", 8123, outside).base_url == "https://pay.example.org"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -63,6 +64,35 @@ def create_api_key(session: Session, actor: audit.Actor, tenant_id: int, role: s
                  after={"role": role, "name": row.name, "prefix": row.prefix},
                  tenant_id=tenant_id)
     return key
+
+
+def list_api_keys(session: Session, tenant_id: int, *, include_revoked: bool = False
+                  ) -> list[ApiKey]:
+    """The tenant's API keys, oldest first (their prefixes and names; keys are never kept)."""
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_api_key(session: Session, actor: audit.Actor, tenant_id: int, prefix: str,
+                   now: dt.datetime) -> ApiKey:
+    """Revoke the tenant's live key whose prefix (``lk_xxxxxxx``, as listed) is ``prefix``.
+
+    :raises NotFound: no live key of this tenant has that prefix.
+    :raises Conflict: several live keys share it (give more of the key).
+    """
+    rows = [row for row in list_api_keys(session, tenant_id) if prefix.startswith(row.prefix)]
+    if len(rows) != 1:
+        if rows:
+            raise Conflict(f"{len(rows)} live keys start with {prefix!r}")
+        raise NotFound(f"no live API key starting with {prefix!r}")
+    row = rows[0]
+    row.revoked_at = now
+    audit.record(session, actor, "apikey.revoked", "api_key", row.id,
+                 after={"role": row.role, "name": row.name, "prefix": row.prefix},
+                 tenant_id=tenant_id)
+    return row
 
 
 def authenticate_key(session: Session, key: str) -> ApiKey:
