@@ -4,7 +4,9 @@ payment with change; an overpayment and its credit note; a credit note applied t
 
 from __future__ import annotations
 
-from api_support import api, connected_api, problem  # noqa: F401 - fixtures
+from api_support import ACTOR, api, connected_api, make_api, problem  # noqa: F401 - fixtures
+
+from loket.core.tenants import create_tenant
 
 
 def test_admin_configures_and_connects_the_sandbox(api):
@@ -254,3 +256,22 @@ def test_tenant_admin_reads_and_updates_settings_with_paths_for_errors(api):
     assert api.put("/v1/settings", {"locale": "en_GB"}, role="cso_admin").status_code == 403
     trail = api.get("/v1/audit/tenant/%d" % api.tenant_id, role="tenant_admin").json["items"]
     assert "settings.updated" in [entry["action"] for entry in trail]
+
+
+def test_an_idr_tenant_keeps_sen_whatever_babel_says(ctx):
+    with ctx.transaction() as session:
+        tenant = create_tenant(session, ACTOR, "pdam", "PDAM", {"currency": "IDR",
+                                                                "locale": "id_ID"})
+    idr = make_api(ctx, tenant.id)
+    assert idr.post("/v1/host/consumers", {"account_number": "P-1", "name": "Siti"},
+                    role="billing_manager").status_code == 200
+    saved = idr.post("/v1/host/receivables", {"account_number": "P-1", "kind": "bill",
+                                              "reference": "A-1", "amount": "150000.50"},
+                     role="billing_manager")
+    assert saved.status_code == 200, saved.text
+    assert saved.json["amount"] == {"amount": 15_000_050, "currency": "IDR",
+                                    "decimal": "150000.50"}
+    too_fine = idr.post("/v1/host/receivables", {"account_number": "P-1", "kind": "bill",
+                                                 "reference": "A-2", "amount": "1.505"},
+                        role="billing_manager")
+    assert too_fine.status_code == 422 and "more than 2 decimals" in too_fine.text
