@@ -205,6 +205,24 @@ def loket_gateway_parse_settlement_report(config, content, filename):
     """
 
 
+@hookspec(firstresult=True)
+def loket_gateway_prepare_data(config, request):
+    """Gather the external payment data the vendor needs for this checkout (address, tax
+    id and the like; OPC's "raw" element). Optional (1.2): a gateway that needs nothing
+    simply does not implement it.
+
+    Called once per online payment, after the destinations prepared it and before
+    ``loket_gateway_charge``; loket stores the answer on the payment
+    (``external_payment_data``), shows it in the payment's details and passes it to the
+    charge in ``request.extra["external_payment_data"]``. Stops at the first non-``None``
+    result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param request: the :class:`~loket.types.CheckoutRequest` about to be charged.
+    :returns: a JSON-ready dict of strings, or ``None`` for another kind (or nothing to add).
+    """
+
+
 # --------------------------------------------------------------------------------------
 # Destinations: the OPC processor pattern
 # --------------------------------------------------------------------------------------

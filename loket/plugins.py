@@ -162,6 +162,14 @@ class Plugins:
         """Installed destination processors by name."""
         return dict(self._destinations)
 
+    def attribute_schemas(self) -> dict[str, dict]:
+        """Receivable kinds the installed processors read, with their attribute schemas."""
+        out: dict[str, dict] = {}
+        for description in self._destinations.values():
+            for kind, schema in description.attribute_schemas.items():
+                out.setdefault(kind, schema)
+        return out
+
     def gateway(self, kind: str) -> GatewayDescription:
         """Return the description of gateway ``kind`` or raise a clear error."""
         try:
@@ -204,6 +212,11 @@ class Plugins:
     def charge(self, config: GatewayConfig, request: CheckoutRequest) -> CheckoutSession:
         """Create the hosted checkout through the gateway plugin."""
         return self._first("loket_gateway_charge", config.kind, config=config, request=request)
+
+    def prepare_data(self, config: GatewayConfig, request: CheckoutRequest) -> dict:
+        """The gateway's external payment data for a checkout (empty when it has none)."""
+        result = self.pm.hook.loket_gateway_prepare_data(config=config, request=request)
+        return dict(result or {})
 
     def parse_webhook(self, config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
         """Verify and normalize a webhook request."""

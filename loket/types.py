@@ -251,12 +251,18 @@ class SettlementLine:
 
 @attrs.frozen
 class DestinationDescription:
-    """A destination processor: its ``name`` and the JSON Schema of its target parameters."""
+    """A destination processor: its ``name`` and the JSON Schema of its target parameters.
+
+    ``attribute_schemas`` (1.2) maps a receivable kind the processor reads to the JSON Schema
+    of the typed attributes a receivable of that kind must carry (``{"dln": ...}``): the host
+    may upsert receivables of that kind, and their attributes are validated and indexed.
+    """
 
     name: str
     title: str
     target_schema: dict
     receivable_kinds: tuple[str, ...] = ()
+    attribute_schemas: dict = attrs.field(factory=dict, converter=_frozen_dict)
 
 
 @attrs.frozen
@@ -294,10 +300,17 @@ class ResolvedTarget:
     target: DestinationTarget
     account_number: str
     obligations: tuple[Obligation, ...]
+    # 1.2: a target that does not exist yet (a tax form whose DLN the host has not sent):
+    # no obligations, the amount the payer declares, and the key of the receivable that
+    # will complete it (``"tax_form:dln=123"``); the payment is held until it arrives.
+    hold_key: str | None = None
+    declared_amount: Money | None = None
 
     @property
     def total(self) -> Money:
         """The total still outstanding on the obligations."""
+        if not self.obligations and self.declared_amount is not None:
+            return self.declared_amount
         currency = self.obligations[0].outstanding.currency
         return Money(sum(o.outstanding.amount for o in self.obligations), currency)
 

@@ -115,6 +115,7 @@ class Consumer(Base):
     service_address: Mapped[Optional[str]] = mapped_column(String(300))
     person_type: Mapped[str] = mapped_column(String(30), default="individual")
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    postcode: Mapped[Optional[str]] = mapped_column(String(20))
 
 
 class PaymentPlan(Base):
@@ -232,6 +233,17 @@ class Payment(Base):
     completed_at: Mapped[Optional[timestamp]]
     cancelled_at: Mapped[Optional[timestamp]]
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+    # Who paid, when not (only) the account holder: receipts and notifications go here.
+    payer_name: Mapped[Optional[str]] = mapped_column(String(200))
+    payer_email: Mapped[Optional[str]] = mapped_column(String(200))
+    payer_phone: Mapped[Optional[str]] = mapped_column(String(50))
+    # What the gateway plugin's prepare-data hook gathered for the vendor (OPC raw element).
+    external_payment_data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    agreement_reference: Mapped[Optional[str]] = mapped_column(String(64))
+    # The guest session (payer token id) that started the payment, if a guest did.
+    guest_session: Mapped[Optional[str]] = mapped_column(String(40), index=True)
+    # Deferred destinations only: the OPC service task the monitor moves (ServiceTask).
+    service_task: Mapped[Optional[str]] = mapped_column(String(30), index=True)
 
     allocations: Mapped[list["Allocation"]] = relationship(back_populates="payment",
                                                            order_by="Allocation.id")
@@ -451,3 +463,62 @@ class BankStatementLine(Base):
     payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
     imported_at: Mapped[timestamp] = mapped_column(default=_now)
 
+
+
+class ReceivableAttribute(Base):
+    """A typed attribute of a receivable (taxpayer id, tax type, DLN…) that destination
+    processors look up; validated against the schema the processor declares for the kind."""
+
+    __tablename__ = "receivable_attributes"
+    __table_args__ = (UniqueConstraint("receivable_id", "name"),
+                      Index("ix_receivable_attributes_lookup", "tenant_id", "name", "value"))
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(100))
+
+
+class PaymentHold(Base):
+    """A payment taken for something that does not exist yet (a tax form whose DLN the host
+    has not sent): held Pending until a receivable with ``hold_key`` arrives."""
+
+    __tablename__ = "payment_holds"
+    __table_args__ = (Index("ix_payment_holds_key", "tenant_id", "hold_key", "state"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    destination: Mapped[str] = mapped_column(String(60))
+    hold_key: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]]
+    amount: Mapped[money]
+    state: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting|applied
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    applied_at: Mapped[Optional[timestamp]]
+
+
+class PaymentAgreement(Base):
+    """An automatic payment agreement on an account: bank-debit payments need an active one."""
+
+    __tablename__ = "payment_agreements"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # AgreementStatus
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+
+
+class GuestAttempt(Base):
+    """One identification attempt by a source (the per-source rate limit counts these)."""
+
+    __tablename__ = "guest_attempts"
+    __table_args__ = (Index("ix_guest_attempts_source_at", "tenant_id", "source", "at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    source: Mapped[str] = mapped_column(String(100))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[timestamp] = mapped_column(default=_now)

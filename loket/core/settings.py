@@ -16,6 +16,8 @@ from loket.errors import ConfigurationError, NotFound, ValidationFailed
 from loket.money import ISO4217_DIGITS, minor_digits
 from loket.types import FeeRule
 
+# What a guest may be asked to prove an account with (see loket.core.guests.identification).
+GUEST_FACTS = ("name", "last_bill_amount", "postcode", "email", "phone")
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
 _ROLES_RECIPIENTS = {"type": "array", "items": {"type": "string", "format": "email"}}
 
@@ -61,6 +63,7 @@ SETTINGS_SCHEMA = {
                 "required": ["processor"],
                 "properties": {
                     "processor": {"type": "string", "minLength": 1},
+                    "processing": {"type": "string", "enum": ["immediate", "deferred"]},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                     "fee": {
                         "type": "object",
@@ -83,6 +86,19 @@ SETTINGS_SCHEMA = {
                         },
                     },
                 },
+            },
+        },
+        "held_payment_timeout_days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "guest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "verify": {"type": "array", "uniqueItems": True, "minItems": 1,
+                           "items": {"type": "string", "enum": list(GUEST_FACTS)}},
+                "token_minutes": {"type": "integer", "minimum": 1, "maximum": 120},
+                "attempts": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "window_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
             },
         },
         "notifications": {
@@ -129,6 +145,9 @@ DEFAULTS = {
     },
     "notifications": {"tenant_admins": [], "recovery_executives": [], "billing_managers": [],
                       "email_consumers": True},
+    "held_payment_timeout_days": 3,
+    "guest": {"enabled": False, "verify": ["name", "last_bill_amount"], "token_minutes": 15,
+              "attempts": 5, "window_seconds": 900},
 }
 
 
@@ -164,6 +183,8 @@ class Settings:
         self.document = document
 
     def __getitem__(self, key):
+        if key not in self.document:  # stored before the setting existed
+            return copy.deepcopy(DEFAULTS[key])
         return self.document[key]
 
     @property

@@ -131,6 +131,17 @@ def loket_gateway_handshake(config):
 
 
 @hookimpl(trylast=True)
+def loket_gateway_prepare_data(config, request):
+    """What the sandbox "vendor" wants beside the amount: the payer as the bill names them,
+    and the tax fields a destination's prepare passed on (``extra``)."""
+    if not _mine(config):
+        return None
+    data = {"payer_name": request.customer.name, "account_number": request.customer.account_number}
+    data.update({k: str(v) for k, v in request.extra.items() if k != "external_payment_data"})
+    return data
+
+
+@hookimpl(trylast=True)
 def loket_gateway_charge(config, request):
     """Record the checkout (idempotent on the payment id) and return the hosted page URL."""
     if not _mine(config):

@@ -8,6 +8,7 @@ from loket.core.payments import checkout
 from loket.core.gateway_configs import configs
 
 from loket.core.backoffice import queries
+from loket.core.payments.payers import Payer
 from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
@@ -73,13 +74,31 @@ class Gateways(ConsumerResource):
         resp.media = {"items": items, "total": len(items)}
 
 
-def start(ctx, req, session, account_number: str, gateway: str, items: list, method: str):
+def start(ctx, req, session, account_number: str, gateway: str, items: list, method: str,
+          payer: Payer | None = None, guest_session: str | None = None):
     """Start an online checkout and shape the answer; a gateway refusal becomes a 502
     problem with the gateway's message once the failed attempt is committed."""
     payment = checkout.start_checkout(ctx, session, req.context.principal.actor(),
                                       req.context.principal.tenant_id, account_number, gateway,
                                       items, method=method,
-                                      idempotency_key=req.context.idempotency_key)
+                                      idempotency_key=req.context.idempotency_key,
+                                      payer=payer, guest_session=guest_session)
+    return answer(payment, gateway)
+
+
+def start_destination(ctx, req, session, resolved, gateway: str, method: str,
+                      payer: Payer | None = None, guest_session: str | None = None):
+    """Start an online checkout of one destination target (recorded under it); answered
+    as :func:`start`."""
+    payment = checkout.start_destination_checkout(
+        ctx, session, req.context.principal.actor(), req.context.principal.tenant_id,
+        resolved, gateway, method=method, idempotency_key=req.context.idempotency_key,
+        payer=payer, guest_session=guest_session)
+    return answer(payment, gateway)
+
+
+def answer(payment, gateway: str):
+    """``(media, None)`` for a started checkout, ``(None, error)`` for a gateway refusal."""
     if payment.status == "failed":
         return None, GatewayError("the gateway could not start the payment; please try again",
                                   gateway_message=payment.failure_message,
@@ -96,7 +115,8 @@ class Checkout(ConsumerResource):
         with self.ctx.transaction() as session:
             me = self.me(session, req)
             media, failure = start(self.ctx, req, session, me.account_number, body["gateway"],
-                                   body["items"], body.get("method", "card"))
+                                   body["items"], body.get("method", "card"),
+                                   Payer.from_json(body.get("payer")))
         if failure is not None:
             raise failure
         created(resp, media)

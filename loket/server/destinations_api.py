@@ -15,7 +15,9 @@ from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
 from loket.server import serialize as s
 from loket.server.base import Resource, created
-from loket.server.consumer_api import start
+from loket.core.payments import agreements, holds
+from loket.core.payments.payers import Payer
+from loket.server.consumer_api import start_destination
 
 
 def obligation(o) -> dict:
@@ -141,11 +143,9 @@ class DestinationPayments(DestinationResource):
         body = self.body(req)
         with self.ctx.transaction() as session:
             _, resolved = self.resolve(session, req, name)
-            items = [{"kind": o.kind, "reference": o.reference} for o in resolved.obligations]
-            if not items:
-                raise ValidationFailed("nothing is due for this destination", field="fields")
-            media, failure = start(self.ctx, req, session, resolved.account_number,
-                                   body["gateway"], items, body.get("method", "card"))
+            media, failure = start_destination(self.ctx, req, session, resolved,
+                                               body["gateway"], body.get("method", "card"),
+                                               Payer.from_json(body.get("payer")))
         if failure is not None:
             raise failure
         created(resp, media)
@@ -164,8 +164,23 @@ class HostUpsert(Resource):
         if self.what == "consumers":
             return s.consumer(receivables.upsert_consumer(session, self.actor(req),
                                                           self.tenant(req), data))
-        row = receivables.upsert_receivable(session, self.actor(req), self.tenant(req), data)
-        return {"account_number": data["account_number"], **s.item(row)}
+        if self.what == "agreements":
+            try:
+                consumer = tenants.consumer_by_account(session, self.tenant(req),
+                                                       data["account_number"])
+            except NotFound:
+                raise ValidationFailed(f"unknown account {data['account_number']!r}",
+                                       field="account_number") from None
+            row = agreements.upsert_agreement(session, self.actor(req), self.tenant(req),
+                                              consumer, data)
+            return {"account_number": consumer.account_number, "reference": row.reference,
+                    "status": row.status, "reason": row.reason}
+        row = receivables.upsert_receivable(session, self.actor(req), self.tenant(req), data,
+                                            self.ctx.plugins.attribute_schemas())
+        applied = holds.release_matching(self.ctx, session, row)
+        return {"account_number": data["account_number"], **s.item(row),
+                "attributes": receivables.attributes_of(session, row.id),
+                "held_payments_applied": applied}
 
     def on_post(self, req, resp):
         """Upsert the item(s)."""
@@ -196,3 +211,4 @@ def add_routes(app, ctx) -> None:
     app.add_route("/v1/host/consumers/bulk", HostUpsert(ctx, "consumers", True))
     app.add_route("/v1/host/receivables", HostUpsert(ctx, "receivables", False))
     app.add_route("/v1/host/receivables/bulk", HostUpsert(ctx, "receivables", True))
+    app.add_route("/v1/host/agreements", HostUpsert(ctx, "agreements", False))

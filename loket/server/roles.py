@@ -30,6 +30,13 @@ PUBLIC = frozenset({
     ("GET", "/openapi.json"),
     ("POST", "/v1/webhooks/{gateway}/{token}"),
     ("GET", "/v1/return/{number}"),
+    # guest payments: identify is open (rate limited); the rest check the payer token
+    ("POST", "/v1/public/{tenant}/identify"),
+    ("GET", "/v1/public/{tenant}/guest/items"),
+    ("POST", "/v1/public/{tenant}/guest/checkout"),
+    ("POST", "/v1/public/{tenant}/guest/destinations/{name}/payments"),
+    ("GET", "/v1/public/{tenant}/guest/payments/{number}"),
+    ("GET", "/v1/public/{tenant}/guest/payments/{number}/receipt"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
@@ -91,6 +98,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/host/consumers/bulk"): HOST,
     ("POST", "/v1/host/receivables"): HOST,
     ("POST", "/v1/host/receivables/bulk"): HOST,
+    ("POST", "/v1/host/agreements"): HOST,
 }
 
 

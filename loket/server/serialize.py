@@ -67,7 +67,7 @@ def payment(row: Payment, gateway_kind: str | None = None) -> dict:
         "number": row.number, "transaction_number": row.transaction_number,
         "receipt_number": row.receipt_number, "status": row.status,
         "display_status": lifecycle.DISPLAY.get(row.status, row.status),
-        "service_task_status": lifecycle.SERVICE_TASK.get(row.status),
+        "service_task_status": row.service_task or lifecycle.SERVICE_TASK.get(row.status),
         "verification": row.verification, "settlement_status": row.settlement_status,
         "channel": row.channel, "method": row.method, "payment_type": row.payment_type,
         "destination": row.destination, "gateway": gateway_kind,
@@ -77,7 +77,15 @@ def payment(row: Payment, gateway_kind: str | None = None) -> dict:
         "consumer": consumer_ref(row.consumer), "failure": failure, "notes": row.notes,
         "is_test": row.is_test, "created_at": when(row.created_at),
         "paid_at": when(row.paid_at), "completed_at": when(row.completed_at),
+        "payer": payer(row), "agreement_reference": row.agreement_reference,
     }
+
+
+def payer(row: Payment) -> dict | None:
+    """Who paid (on behalf of the account holder, or the holder themselves)."""
+    if row.payer_name is None:
+        return None
+    return {"name": row.payer_name, "email": row.payer_email, "phone": row.payer_phone}
 
 
 def credit_note(row: CreditNote, now: dt.datetime) -> dict:
@@ -139,8 +147,10 @@ def payment_detail(session, row: Payment, now: dt.datetime) -> dict:
                        "cancelled_at": when(row.cancelled_at),
                        "processing_time": details.get("processing_time"),
                        "application_state": row.application_state,
-                       "service_task_status": lifecycle.SERVICE_TASK.get(row.status),
+                       "service_task_status": row.service_task
+                       or lifecycle.SERVICE_TASK.get(row.status),
                        "verification": row.verification},
+        "external_payment_data": row.external_payment_data,
         "refunds": [{"amount": money(r.amount, c), "status": r.status,
                      "gateway_reference": r.gateway_reference, "reason": r.reason,
                      "created_by": r.created_by, "created_at": when(r.created_at)}
@@ -158,7 +168,7 @@ def receipt(session, row: Payment) -> dict:
     return {"receipt_number": row.receipt_number, "payment_number": row.number,
             "transaction_number": row.transaction_number, "status": row.status,
             "paid_at": when(row.paid_at), "method": row.method, "channel": row.channel,
-            "consumer": consumer_ref(row.consumer), "lines": lines,
+            "consumer": consumer_ref(row.consumer), "payer": payer(row), "lines": lines,
             "total": money(row.amount_received, c),
             "total_formatted": Money(row.amount_received, c).format(),
             "change_given": money(row.change_given, c), "refunded": money(row.refunded, c)}

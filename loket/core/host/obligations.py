@@ -7,9 +7,9 @@ can read its own system instead and loket's tables stay loket's.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
 from loket.money import Money
 from loket.types import Obligation
 
@@ -65,6 +65,29 @@ class Ledger:
         owner = self.session.get(Consumer, row.consumer_id)
         status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
         return obligation_of(row, self._plan_ref(row)), owner.account_number, status
+
+    def find_by_attributes(self, kind: str, attributes: dict[str, str]
+                           ) -> list[tuple[Obligation, str, str]]:
+        """Receivables of ``kind`` whose typed attributes equal every one of ``attributes``
+        (an indexed lookup), oldest due first.
+
+        :returns: ``(obligation, owner account number, status)`` per match.
+        """
+        query = select(Receivable).where(Receivable.tenant_id == self.tenant_id,
+                                         Receivable.kind == kind)
+        for name, value in attributes.items():
+            alias = aliased(ReceivableAttribute)
+            query = query.join(alias, (alias.receivable_id == Receivable.id)
+                               & (alias.tenant_id == self.tenant_id) & (alias.name == name)
+                               & (alias.value == str(value)))
+        rows = self.session.scalars(query.order_by(
+            Receivable.due_date.is_(None), Receivable.due_date, Receivable.id)).all()
+        out = []
+        for row in rows:
+            owner = self.session.get(Consumer, row.consumer_id)
+            status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
+            out.append((obligation_of(row, self._plan_ref(row)), owner.account_number, status))
+        return out
 
     def plan(self, reference: str) -> tuple[str, str, list[Obligation]] | None:
         """Find a payment plan: ``(owner account, plan status, unpaid installments oldest

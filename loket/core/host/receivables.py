@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Mapping
+
+import jsonschema
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
 from loket.money import Money
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
@@ -39,7 +42,7 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
         before = {"name": consumer.name, "email": consumer.email}
     consumer.name = data["name"].strip()
     consumer.name_search = consumer.name.lower()
-    for field in ("email", "phone", "service_address"):
+    for field in ("email", "phone", "service_address", "postcode"):
         if field in data:
             setattr(consumer, field, data[field])
     consumer.person_type = data.get("person_type") or consumer.person_type or "individual"
@@ -62,19 +65,26 @@ def _date(value, field: str) -> dt.date | None:
 
 
 def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
-                      data: dict) -> Receivable:
+                      data: dict, attribute_schemas: Mapping[str, dict] | None = None
+                      ) -> Receivable:
     """Create or update a receivable by (kind, reference).
 
     :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
         ``amount`` (decimal string), and optionally ``description``, ``period``,
         ``due_date``, ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
-        for installments.
+        for installments; ``attributes`` (typed, indexed values processors look up) for the
+        kinds installed processors declare in ``attribute_schemas``.
+    :param attribute_schemas: receivable kind -> JSON Schema of its attributes, from the
+        installed destination processors (``Plugins.attribute_schemas``).
     :raises ValidationFailed: a field is missing or wrong, or the new amount is below what
         has already been paid.
     """
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    schemas = dict(attribute_schemas or {})
+    if kind not in KINDS and kind not in schemas:
+        raise ValidationFailed(f"kind must be one of {', '.join((*KINDS, *sorted(schemas)))}",
+                               field="kind")
+    attributes = _attributes(schemas.get(kind), data.get("attributes"))
     if not data.get("reference"):
         raise ValidationFailed("reference is required", field="reference")
     currency = load_settings(session, tenant_id).currency
@@ -121,10 +131,56 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
         row.sequence = int(data.get("sequence") or 0) or row.sequence
     row.status = "paid" if status == "open" and row.paid >= row.amount else status
     session.flush()
+    if attributes is not None:
+        _store_attributes(session, tenant_id, row, attributes)
     audit.record(session, actor, "receivable.upserted", "receivable", f"{kind}:{row.reference}",
                  before=before, after={"amount": row.amount, "status": row.status},
                  tenant_id=tenant_id)
     return row
+
+
+def _attributes(schema: dict | None, given) -> dict[str, str] | None:
+    """Validate a receivable's attributes against its kind's schema; values stored as text.
+
+    :raises ValidationFailed: naming ``attributes.<name>``.
+    """
+    if schema is None:
+        if given:
+            raise ValidationFailed("this kind of receivable takes no attributes",
+                                   field="attributes")
+        return None
+    given = given or {}
+    if not isinstance(given, dict):
+        raise ValidationFailed("attributes must be an object", field="attributes")
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(given),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ValidationFailed("attributes are invalid", errors=[
+            {"field": "attributes" + (f".{'.'.join(str(p) for p in e.absolute_path)}"
+                                      if e.absolute_path else ""), "message": e.message}
+            for e in errors])
+    return {name: str(value) for name, value in given.items()}
+
+
+def _store_attributes(session: Session, tenant_id: int, row: Receivable,
+                      attributes: dict[str, str]) -> None:
+    existing = {a.name: a for a in session.scalars(select(ReceivableAttribute).where(
+        ReceivableAttribute.receivable_id == row.id))}
+    for name, value in attributes.items():
+        if name in existing:
+            existing.pop(name).value = value
+        else:
+            session.add(ReceivableAttribute(tenant_id=tenant_id, receivable_id=row.id,
+                                            name=name, value=value))
+    for stale in existing.values():
+        session.delete(stale)
+    session.flush()
+
+
+def attributes_of(session: Session, receivable_id: int) -> dict[str, str]:
+    """A receivable's attributes by name."""
+    return dict(session.execute(select(ReceivableAttribute.name, ReceivableAttribute.value)
+                                .where(ReceivableAttribute.receivable_id == receivable_id)).all())
 
 
 CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 
 from loket.core.gateway_configs import configs
+from loket.core.payments import agreements, holds, payers
+from loket.core.payments.payers import Payer
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
 from loket.money import Money
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
@@ -32,11 +35,14 @@ ITEM_KINDS = ("bill", "service", "installment")
 
 def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                    account_number: str, gateway_kind: str, items: list[dict],
-                   method: str = "card", idempotency_key: str | None = None) -> Payment:
+                   method: str = "card", idempotency_key: str | None = None,
+                   payer: Payer | None = None, guest_session: str | None = None) -> Payment:
     """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
 
     :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
         open item of this consumer.
+    :param payer: who pays, when not the account holder (on behalf); receipts go to them.
+    :param guest_session: the payer token id of a guest (lets the guest see this payment).
     :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
         refused, the payment comes back ``failed`` with the gateway's message (the attempt is
         recorded, not rolled back) and the caller reports the failure.
@@ -44,14 +50,12 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     settings = load_settings(session, tenant_id)
     row, prior = idempotency.claim(session, tenant_id, "checkout", idempotency_key,
                                    {"account": account_number, "gateway": gateway_kind,
-                                    "items": items, "method": method})
+                                    "items": items, "method": method,
+                                    "payer": attrs.asdict(payer) if payer else None})
     if prior is not None:
         return session.get(Payment, prior["payment_id"])
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
-    consumer = consumer_by_account(session, tenant_id, account_number)
-    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
-
     groups: dict[str, list] = {}
     seen = set()
     for position, item in enumerate(items):
@@ -69,52 +73,102 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         except ValidationFailed as exc:
             raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
         groups.setdefault(destination, []).extend(resolved.obligations)
+    targets = {destination: ResolvedTarget(
+        DestinationTarget(destination, settings.route(destination)["processor"], account_number),
+        account_number, tuple(obligations)) for destination, obligations in groups.items()}
+    return _open_payment(ctx, session, settings, actor, tenant_id, account_number,
+                         gateway_kind, method, targets, row, payer, guest_session)
 
+
+def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
+                               resolved: ResolvedTarget, gateway_kind: str,
+                               method: str = "card", idempotency_key: str | None = None,
+                               payer: Payer | None = None,
+                               guest_session: str | None = None) -> Payment:
+    """Pay one destination target online, recorded under that destination: its fee rule,
+    person-type rule, processing and reconciliation rule apply, exactly as its prepare
+    quoted. A target that does not exist yet (``resolved.hold_key``) is paid for the amount
+    the payer declared and held until the host sends it.
+
+    :param resolved: what ``resolve_targets`` answered for the destination's fields.
+    :returns: the payment, as :func:`start_checkout`.
+    """
+    settings = load_settings(session, tenant_id)
+    target = resolved.target
+    row, prior = idempotency.claim(session, tenant_id, "checkout", idempotency_key,
+                                   {"account": resolved.account_number,
+                                    "destination": target.destination,
+                                    "params": dict(target.params), "gateway": gateway_kind,
+                                    "method": method,
+                                    "payer": attrs.asdict(payer) if payer else None})
+    if prior is not None:
+        return session.get(Payment, prior["payment_id"])
+    if not resolved.obligations and resolved.hold_key is None:
+        raise ValidationFailed("nothing is due for this destination", field="fields")
+    return _open_payment(ctx, session, settings, actor, tenant_id, resolved.account_number,
+                         gateway_kind, method, {target.destination: resolved}, row, payer,
+                         guest_session)
+
+
+def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id: int,
+                  account_number: str, gateway_kind: str, method: str,
+                  targets: dict[str, ResolvedTarget], idempotency_row, payer: Payer | None,
+                  guest_session: str | None) -> Payment:
+    consumer = consumer_by_account(session, tenant_id, account_number)
+    agreement = agreements.require_agreement(session, consumer, method)
+    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
     currency = settings.currency
-    total = sum(o.outstanding.amount for obs in groups.values() for o in obs)
-    fee_total, passed_on = 0, False
+    total, fee_total, passed_on = 0, 0, False
     extra: dict = {}
-    for destination, obligations in groups.items():
+    for destination, resolved in targets.items():
         processor = settings.route(destination)["processor"]
-        resolved = ResolvedTarget(DestinationTarget(destination, processor, account_number),
-                                  account_number, tuple(obligations))
+        total += resolved.total.amount
         prepared = ctx.plugins.prepare(processor, resolved, method, consumer.person_type,
                                        settings.fee_rule(destination, method))
         if prepared.fee.passed_on:
             fee_total += prepared.fee.amount.amount
             passed_on = True
         extra.update(prepared.extra)
+    if total <= 0:
+        raise ValidationFailed("the amount to pay must be more than zero", field="amount")
 
     now = ctx.now()
-    kinds = {o.kind for obs in groups.values() for o in obs}
+    kinds = {o.kind for r in targets.values() for o in r.obligations} or {"held"}
     payment = Payment(
         tenant_id=tenant_id, consumer_id=consumer.id,
         number=take_number(session, settings, tenant_id, "payment", now),
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         gateway_configuration_id=config_row.id, channel="online", method=method,
         payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
-        destination=next(iter(groups)) if len(groups) == 1 else "mixed",
+        destination=next(iter(targets)) if len(targets) == 1 else "mixed",
         status="initiated", verification="unverified", settlement_status="N/A",
         currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
         amount_received=total + fee_total, created_by=actor.name, created_at=now,
         expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
+        agreement_reference=agreement.reference if agreement else None,
+        guest_session=guest_session,
     )
+    payers.record(payment, payer or Payer.holder(consumer))
     session.add(payment)
     session.flush()
     checkout_items = []
-    for destination, obligations in groups.items():
-        for o in obligations:
+    for destination, resolved in targets.items():
+        for o in resolved.obligations:
             session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
                                    destination=destination, amount=o.outstanding.amount,
                                    state="intended"))
             checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
                                                o.outstanding, o.period))
+        if resolved.hold_key is not None:
+            holds.hold(session, payment, destination, resolved)
+            checkout_items.append(CheckoutItem("held", resolved.hold_key, resolved.hold_key,
+                                               resolved.total))
     if fee_total:
         checkout_items.append(CheckoutItem("fee", "fee", "Convenience fee",
                                            Money(fee_total, currency)))
     refresh_state(ctx, session, actor, payment, "payment.initiated", None)
-    if row is not None:
-        row.result = {"payment_id": payment.id}
+    if idempotency_row is not None:
+        idempotency_row.result = {"payment_id": payment.id}
     _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
 
@@ -134,14 +188,21 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),
-        customer=Customer(consumer.account_number, consumer.name, consumer.email,
-                          consumer.phone),
+        # The account is the holder's; receipts the gateway sends go to the payer.
+        customer=Customer(consumer.account_number, consumer.name,
+                          payment.payer_email or consumer.email,
+                          payment.payer_phone or consumer.phone),
         return_url=return_url, cancel_url=cancel_url,
         expires_at=payment.expires_at, description=f"Payment {payment.number}", extra=extra,
         created_at=payment.created_at,
     )
+    config = configs.config_value(ctx, session, config_row)
+    external = ctx.plugins.prepare_data(config, request)
+    if external:
+        payment.external_payment_data = external
+        request = attrs.evolve(request, extra={**extra, "external_payment_data": external})
     try:
-        checkout = ctx.plugins.charge(configs.config_value(ctx, session, config_row), request)
+        checkout = ctx.plugins.charge(config, request)
     except GatewayError as exc:
         # Record the attempt, then raise: the caller commits the failed payment.
         before = {"status": payment.status}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 
-from loket.core.payments import lifecycle
+from loket.core.payments import lifecycle, payers
 from loket.core.db import after_commit, money_sum
 from loket.core.host.obligations import Ledger, obligation_of
 from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
@@ -75,8 +75,9 @@ def payment_info(session: Session, payment: Payment, gateway_kind: str | None = 
         account_number=consumer.account_number if consumer else None, gateway=gateway_kind,
         failure_message=payment.failure_message,
         details={"receipt_number": payment.receipt_number, "is_test": payment.is_test,
-                 "email": consumer.email if consumer else None,
-                 "name": consumer.name if consumer else None},
+                 "email": payers.notification_email(payment, consumer),
+                 "name": consumer.name if consumer else None,
+                 "payer_name": payment.payer_name, "payer_phone": payment.payer_phone},
     )
 
 

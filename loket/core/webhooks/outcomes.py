@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from loket import types as t
 from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.payments import lifecycle
+from loket.core.payments import holds, lifecycle, service_tasks
 from loket.core.models import (
     Allocation,
     CreditNote,
@@ -235,6 +235,8 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
     if payment.is_test:
         payment.application_state = "applied"
         return True
+    if service_tasks.defer_if_configured(session, payment):
+        return True
     apply_intended(ctx, session, payment)
     return True
 
@@ -242,6 +244,10 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
 def apply_intended(ctx, session: Session, payment: Payment) -> None:
     """Post the checkout's intended allocations through the processors (OPC apply). If that
     fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
+    held = holds.waiting_hold(session, payment)
+    if held is not None:
+        holds.try_release(ctx, session, payment, held)
+        return
     settings = load_settings(session, payment.tenant_id)
     intended = session.scalars(select(Allocation).where(
         Allocation.payment_id == payment.id, Allocation.state == "intended")

@@ -1,0 +1,152 @@
+"""Held payments: money taken for a target that does not exist yet (a tax form whose DLN
+the host has not sent). The payment is held Pending; when the host upserts the receivable
+that completes it, the money is applied in that same transaction; past the tenant's
+``held_payment_timeout_days`` staff get a to-do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.host.obligations import Ledger
+from loket.core.models import Consumer, Payment, PaymentHold, Receivable, ReceivableAttribute
+from loket.core.payments.posting import (
+    check_invariants,
+    create_credit_note,
+    lock_payment,
+    post_allocations,
+    raise_todo,
+)
+from loket.core.settings import load_settings
+from loket.errors import ValidationFailed
+from loket.types import DestinationTarget, ResolvedTarget
+
+log = logging.getLogger(__name__)
+HOLDER = audit.Actor("holds", "system")
+WAITING, APPLIED = "waiting", "applied"
+
+
+def hold(session: Session, payment: Payment, destination: str, resolved: ResolvedTarget) -> None:
+    """Record that ``payment`` waits for ``resolved.hold_key`` (called by checkout)."""
+    session.add(PaymentHold(tenant_id=payment.tenant_id, payment_id=payment.id,
+                            destination=destination, hold_key=resolved.hold_key,
+                            params=dict(resolved.target.params), amount=resolved.total.amount))
+
+
+def waiting_hold(session: Session, payment: Payment) -> PaymentHold | None:
+    """The payment's hold while it still waits, else ``None``."""
+    return session.scalar(select(PaymentHold).where(PaymentHold.payment_id == payment.id,
+                                                    PaymentHold.state == WAITING))
+
+
+def keys_of(session: Session, receivable: Receivable) -> list[str]:
+    """The hold keys a receivable completes: ``kind:name=value`` per attribute, and
+    ``kind:reference=…``."""
+    rows = session.execute(select(ReceivableAttribute.name, ReceivableAttribute.value).where(
+        ReceivableAttribute.receivable_id == receivable.id)).all()
+    return [f"{receivable.kind}:reference={receivable.reference}"] + [
+        f"{receivable.kind}:{name}={value}" for name, value in rows]
+
+
+def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bool:
+    """Apply a held payment if its target now exists; otherwise mark it ``held``.
+
+    Called when the money is taken and when the host upserts a matching receivable. A
+    processor failure leaves the money taken, the payment in ``error`` and a to-do.
+
+    :returns: whether the money was applied.
+    """
+    settings = load_settings(session, payment.tenant_id)
+    consumer = session.get(Consumer, payment.consumer_id)
+    processor = settings.route(row.destination)["processor"]
+    target = DestinationTarget(row.destination, processor, consumer.account_number, row.params)
+    try:
+        resolved = ctx.plugins.validate_target(processor, Ledger(session, payment.tenant_id),
+                                               target)
+    except ValidationFailed:
+        resolved = None
+    if resolved is None or not resolved.obligations:
+        payment.application_state = "held"
+        return False
+    try:
+        with session.begin_nested():
+            ids = [o.receivable_id for o in resolved.obligations]
+            leftover = post_allocations(ctx, session, payment, settings,
+                                        [(row.destination, ids, row.amount)])
+            if leftover:
+                create_credit_note(session, settings, HOLDER, payment, leftover, "Overpayment",
+                                   "Automatic: the held payment exceeded what the form owes",
+                                   True, ctx.now())
+            row.state = APPLIED
+            row.applied_at = ctx.now()
+            payment.application_state = "applied"
+            check_invariants(session, payment)
+    except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
+        payment.application_state = "error"
+        raise_todo(session, payment.tenant_id, "payment.apply_failed",
+                   f"Held payment {payment.number} could not be applied",
+                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
+                   entity_id=payment.number)
+        return False
+    audit.record(session, HOLDER, "payment.hold_released", "payment", payment.number,
+                 after={"hold_key": row.hold_key, "amount": row.amount},
+                 tenant_id=payment.tenant_id)
+    return True
+
+
+def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]:
+    """Apply every held payment the upserted ``receivable`` completes (same transaction).
+
+    Called by the host's receivable upserts. Payments whose money is not taken yet keep
+    waiting (they are applied when it is).
+
+    :returns: the numbers of the payments applied.
+    """
+    keys = keys_of(session, receivable)
+    rows = session.scalars(select(PaymentHold).where(
+        PaymentHold.tenant_id == receivable.tenant_id, PaymentHold.state == WAITING,
+        PaymentHold.hold_key.in_(keys)).order_by(PaymentHold.id)).all()
+    applied = []
+    for row in rows:
+        payment = lock_payment(session, row.payment_id)
+        if payment.succeeded_at is None or payment.cancelled_at is not None or payment.refunded:
+            continue
+        if try_release(ctx, session, payment, row):
+            applied.append(payment.number)
+    return applied
+
+
+def overdue_holds(ctx) -> int:
+    """Raise a to-do for each payment held longer than the tenant's
+    ``held_payment_timeout_days`` after its money was taken (once per payment).
+
+    :returns: how many to-dos were raised.
+    """
+    now = ctx.now()
+    raised = 0
+    with ctx.transaction() as session:
+        rows = session.execute(select(PaymentHold, Payment).join(
+            Payment, Payment.id == PaymentHold.payment_id).where(
+            PaymentHold.state == WAITING, Payment.succeeded_at.is_not(None),
+            Payment.cancelled_at.is_(None)).order_by(PaymentHold.id)).all()
+        for row, payment in rows:
+            days = load_settings(session, payment.tenant_id)["held_payment_timeout_days"]
+            taken = payment.succeeded_at
+            if taken.tzinfo is None:
+                taken = taken.replace(tzinfo=dt.timezone.utc)
+            if now - taken < dt.timedelta(days=days):
+                continue
+            todo = raise_todo(
+                session, payment.tenant_id, "payment.hold_timeout",
+                f"Payment {payment.number} is held: {row.hold_key} has not arrived "
+                f"{days} day(s) after the money was taken",
+                detail="Ask the host for the form, or refund the payment.",
+                entity_type="payment", entity_id=payment.number,
+                dedupe_key=f"hold-timeout:{payment.id}")
+            raised += todo is not None
+    return raised
