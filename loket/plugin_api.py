@@ -18,6 +18,7 @@ from loket.errors import (
     WebhookRejected,
 )
 from loket.hookspecs import CONTRACT_VERSION
+from loket.destinations.common import allocate_in_order, compute_fee
 from loket.types import (
     INITIATED,
     SUCCEEDED,
@@ -67,6 +68,8 @@ from loket.types import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "allocate_in_order",
+    "compute_fee",
     "CredentialsRejected",
     "GatewayError",
     "LoketError",

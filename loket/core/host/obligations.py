@@ -9,7 +9,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
+from loket.core.models import (
+    Consumer,
+    PaymentPlan,
+    Receivable,
+    ReceivableAttribute,
+    TenantSettings,
+)
 from loket.money import Money
 from loket.types import Obligation
 
@@ -34,6 +40,12 @@ class Ledger:
     def __init__(self, session: Session, tenant_id: int):
         self.session = session
         self.tenant_id = tenant_id
+
+    @property
+    def currency(self) -> str:
+        """The tenant's currency (ISO 4217 code), for amounts a payer declares."""
+        return self.session.scalar(select(TenantSettings.document).where(
+            TenantSettings.tenant_id == self.tenant_id))["currency"]
 
     def _consumer_id(self, account_number: str) -> int | None:
         return self.session.scalar(select(Consumer.id).where(
