@@ -137,7 +137,7 @@ class GuestPayment(GuestResource):
                 "receipt_number", "destination", "payer", "created_at", "paid_at")} | {
                 "items": [{k: d[k] for k in ("kind", "reference", "description", "period",
                                              "amount", "state")}
-                          for d in detail["destination_details"]],
+                          for d in detail["destination_details"] if d["state"] != "void"],
                 "can_retry": payment.status == "failed"}
 
 

@@ -63,9 +63,9 @@ def _expected(session, consumer: Consumer, fact: str, currency: str) -> str | No
         value = getattr(consumer, fact)
         return _norm(value).replace(" ", "") if value else None
     latest = session.scalar(select(Receivable).where(
-        Receivable.consumer_id == consumer.id, Receivable.kind != "installment",
-        Receivable.status != "cancelled").order_by(Receivable.created_at.desc(),
-                                                   Receivable.id.desc()).limit(1))
+        Receivable.consumer_id == consumer.id, Receivable.kind == "bill",
+        Receivable.status != "cancelled").order_by(
+        Receivable.due_date.is_(None), Receivable.due_date.desc(), Receivable.id.desc()).limit(1))
     return str(latest.amount) if latest is not None else None
 
 
