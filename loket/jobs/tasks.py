@@ -13,6 +13,8 @@ task                          when                what
 ``gateway_handshakes``        daily 02:00         handshake of every connected gateway
 ``plan_compliance``           daily 03:00         missed installments, plan defaults
 ``expire_credit_notes``       daily 00:10         credit notes past their expiry
+``service_task_monitor``      every 5 minutes     deferred destinations' service tasks
+``held_payment_timeouts``     hourly at :20       payments held for a missing form -> to-do
 ============================  ==================  ============================================
 
 ``send_email`` is enqueued by the built-in notifier and retried with backoff (5 times from
@@ -29,6 +31,7 @@ from huey.api import Huey, TaskWrapper
 
 from loket.core import jobs_logic, notify_email
 
+from loket.core.payments import holds, service_tasks
 from loket.core.webhooks import inbox
 
 log = logging.getLogger(__name__)
@@ -47,13 +50,17 @@ class Jobs:
     gateway_handshakes: TaskWrapper
     plan_compliance: TaskWrapper
     expire_credit_notes: TaskWrapper
+    service_task_monitor: TaskWrapper
+    held_payment_timeouts: TaskWrapper
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes}
+                "credit-notes": self.expire_credit_notes,
+                "service-tasks": self.service_task_monitor,
+                "held-payments": self.held_payment_timeouts}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -104,11 +111,23 @@ def register(huey: Huey, ctx) -> Jobs:
         """Expire credit notes past their date."""
         return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
 
+    @huey.periodic_task(crontab(minute="*/5"))
+    def service_task_monitor() -> dict:
+        """Process deferred destinations' service tasks."""
+        return _logged("service task monitor", service_tasks.monitor(ctx))
+
+    @huey.periodic_task(crontab(minute="20"))
+    def held_payment_timeouts() -> int:
+        """Raise to-dos for payments held past the tenant's timeout."""
+        return _logged("held payment timeouts", holds.overdue_holds(ctx))
+
     return Jobs(huey=huey, process_event=process_event, send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes)
+                expire_credit_notes=expire_credit_notes,
+                service_task_monitor=service_task_monitor,
+                held_payment_timeouts=held_payment_timeouts)
 
 
 def _logged(what: str, result):
