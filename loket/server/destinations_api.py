@@ -171,10 +171,11 @@ class HostUpsert(Resource):
             except NotFound:
                 raise ValidationFailed(f"unknown account {data['account_number']!r}",
                                        field="account_number") from None
-            row = agreements.upsert_agreement(session, self.actor(req), self.tenant(req),
-                                              consumer, data)
-            return {"account_number": consumer.account_number, "reference": row.reference,
-                    "status": row.status, "reason": row.reason}
+            agreement = agreements.upsert_agreement(session, self.actor(req), self.tenant(req),
+                                                    consumer, data)
+            return {"account_number": consumer.account_number,
+                    "reference": agreement.reference, "status": agreement.status,
+                    "reason": agreement.reason}
         row = receivables.upsert_receivable(session, self.actor(req), self.tenant(req), data,
                                             self.ctx.plugins.attribute_schemas())
         applied = holds.release_matching(self.ctx, session, row)

@@ -41,7 +41,7 @@ def count_attempt(session: Session, tenant_id: int, source: str, now: dt.datetim
     made = session.scalar(select(func.count()).select_from(GuestAttempt).where(
         GuestAttempt.tenant_id == tenant_id, GuestAttempt.source == source,
         GuestAttempt.at >= since))
-    if made >= attempts:
+    if (made or 0) >= attempts:
         raise TooManyAttempts("too many identification attempts; try again later",
                               retry_after=window_seconds)
     row = GuestAttempt(tenant_id=tenant_id, source=source[:100], at=now, succeeded=False)

@@ -44,8 +44,9 @@ class Ledger:
     @property
     def currency(self) -> str:
         """The tenant's currency (ISO 4217 code), for amounts a payer declares."""
-        return self.session.scalar(select(TenantSettings.document).where(
-            TenantSettings.tenant_id == self.tenant_id))["currency"]
+        document = self.session.scalar(select(TenantSettings.document).where(
+            TenantSettings.tenant_id == self.tenant_id))
+        return str((document or {})["currency"])
 
     def _consumer_id(self, account_number: str) -> int | None:
         return self.session.scalar(select(Consumer.id).where(
@@ -98,7 +99,9 @@ class Ledger:
         for row in rows:
             owner = self.session.get(Consumer, row.consumer_id)
             status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
-            out.append((obligation_of(row, self._plan_ref(row)), owner.account_number, status))
+            if owner is not None:
+                out.append((obligation_of(row, self._plan_ref(row)), owner.account_number,
+                            status))
         return out
 
     def plan(self, reference: str) -> tuple[str, str, list[Obligation]] | None:

@@ -102,7 +102,7 @@ def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant
                                     "method": method,
                                     "payer": attrs.asdict(payer) if payer else None})
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     if not resolved.obligations and resolved.hold_key is None:
         raise ValidationFailed("nothing is due for this destination", field="fields")
     return _open_payment(ctx, session, settings, actor, tenant_id, resolved.account_number,

@@ -63,6 +63,8 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
     """
     settings = load_settings(session, payment.tenant_id)
     consumer = session.get(Consumer, payment.consumer_id)
+    if consumer is None:  # a held payment is always an account's
+        return False
     processor = settings.route(row.destination)["processor"]
     target = DestinationTarget(row.destination, processor, consumer.account_number, row.params)
     try:
