@@ -139,3 +139,15 @@ def test_external_payment_data_is_kept_and_shown(connected_api):
     detail = api.get(f"/v1/payments/{started['payment']['number']}").json
     assert detail["external_payment_data"] == {"payer_name": "John Doe",
                                                "account_number": "WU-10001"}
+
+
+def test_a_counter_payment_on_behalf_shows_both(api):
+    posted = api.post("/v1/payments/counter", {
+        "account_number": "CRN29391", "payment_type": "bill", "method": "cash",
+        "amount_received": "120.50", "payer": {"name": "Rosa Garcia"}})
+    assert posted.status_code == 201, posted.text
+    info = posted.json["information"]
+    assert info["consumer"]["name"] == "Isidro Garcia"
+    assert info["payer"] == {"name": "Rosa Garcia", "email": None, "phone": None}
+    receipt = api.get(f"/v1/payments/{info['number']}").json["information"]
+    assert receipt["payer"]["name"] == "Rosa Garcia"

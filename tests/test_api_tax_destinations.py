@@ -169,6 +169,11 @@ def test_tax_processors_refuse_what_is_not_this_accounts(tax_api):
 def test_a_tax_form_paid_before_its_dln_exists_is_applied_when_it_arrives(tax_api):
     api = tax_api
     dln = "20269999999999"
+    body = {"account_number": "WU-10001", "fields": {"dln": dln, "amount": "125.00"}}
+    valid = api.post("/v1/destinations/pay-a-tax-form/validate", body).json
+    assert valid["held"] is True and valid["items"] == [] and valid["total"]["decimal"] == "125.00"
+    quote = api.post("/v1/destinations/pay-a-tax-form/prepare", body).json
+    assert quote["amount_to_charge"]["decimal"] == "125.00"
     detail = pay(api, "pay-a-tax-form", {"dln": dln, "amount": "125.00"})
     number = detail["information"]["number"]
     assert detail["information"]["status"] == "succeeded"

@@ -28,6 +28,14 @@ def obligation(o) -> dict:
             "plan_reference": o.plan_reference}
 
 
+def total_of(resolved) -> int:
+    """What a resolved target costs: its obligations' outstanding amounts, or for a target
+    that does not exist yet (held until the host sends it) the amount the payer declared."""
+    if not resolved.obligations and resolved.declared_amount is not None:
+        return resolved.declared_amount.amount
+    return sum(o.outstanding.amount for o in resolved.obligations)
+
+
 class DestinationResource(Resource):
     """Base: the routing table entry and the account the caller may act for."""
 
@@ -104,8 +112,8 @@ class Validate(DestinationResource):
             resp.media = {"valid": True, "destination": name,
                           "account_number": resolved.account_number,
                           "items": [obligation(o) for o in resolved.obligations],
-                          "total": s.money(sum(o.outstanding.amount for o in
-                                               resolved.obligations), settings.currency)}
+                          "total": s.money(total_of(resolved), settings.currency),
+                          "held": resolved.hold_key is not None}
 
 
 class Prepare(DestinationResource):
@@ -122,7 +130,7 @@ class Prepare(DestinationResource):
             prepared = self.ctx.plugins.prepare(processor, resolved, method,
                                                 consumer.person_type,
                                                 settings.fee_rule(name, method))
-            total = sum(o.outstanding.amount for o in resolved.obligations)
+            total = total_of(resolved)
             fee = prepared.fee.amount.amount if prepared.fee.passed_on else 0
             resp.media = {"destination": name, "method": method,
                           "items": [obligation(o) for o in resolved.obligations],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.core.payments import counter_payments
+from loket.core.payments.payers import Payer
 
 from loket.core.payments import credit_notes
 
@@ -113,7 +114,7 @@ class CounterPayments(Resource):
             method=b["method"], amount_received=b["amount_received"],
             paid_on=b.get("paid_on"), channel=b.get("channel"),
             references=tuple(b.get("references", ())), change_given=b.get("change_given", "0"),
-            notes=b.get("notes"))
+            notes=b.get("notes"), payer=Payer.from_json(b.get("payer")))
         with self.ctx.transaction() as session:
             payment = counter_payments.record_counter_payment(self.ctx, session, self.actor(req),
                                                      self.tenant(req), entry,

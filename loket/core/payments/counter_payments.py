@@ -21,6 +21,8 @@ from loket.core.payments.posting import (
     resolve_item,
     take_number,
 )
+from loket.core.payments import agreements, payers
+from loket.core.payments.payers import Payer
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
@@ -45,6 +47,7 @@ class CounterPayment:
     references: tuple[str, ...] = ()
     change_given: str = "0"
     notes: str | None = None
+    payer: Payer | None = None  # who hands the money over, when not the account holder
 
 
 def _validate(entry: CounterPayment, settings) -> None:
@@ -141,6 +144,9 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         application_state="applied",
         gateway_details={"processing_time": "Immediate", "paid_on": entry.paid_on},
     )
+    agreement = agreements.require_agreement(session, consumer, entry.method)
+    payment.agreement_reference = agreement.reference if agreement else None
+    payers.record(payment, entry.payer or Payer.holder(consumer))
     session.add(payment)
     session.flush()
     leftover = post_allocations(ctx, session, payment, settings,
