@@ -57,3 +57,15 @@ test-postgres: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# The pages' gettext catalogs: `make catalogs` extracts the messages, merges them into each
+# language's .po and compiles the .mo files. Both are committed, so a fresh clone needs no
+# build step; a test fails when a .mo is older than its .po.
+BABEL := $(BIN)/pybabel
+LOCALES := loket/web/locale
+.PHONY: catalogs
+catalogs: $(STAMP)
+	$(BABEL) extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
+	  --sort-output --project loket --copyright-holder loket -o $(LOCALES)/loket.pot .
+	$(BABEL) update -i $(LOCALES)/loket.pot -d $(LOCALES) -D loket --no-fuzzy-matching
+	$(BABEL) compile -d $(LOCALES) -D loket --statistics

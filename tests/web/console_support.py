@@ -66,8 +66,8 @@ class Person:
     def follow(self, result: falcon.testing.Result) -> falcon.testing.Result:
         """Follow a 303 like a browser."""
         assert result.status_code in (302, 303), (result.status_code, result.text[:500])
-        return self.get(result.headers["location"].split("?")[0],
-                        query_string=result.headers["location"].partition("?")[2])
+        location = result.headers["location"].partition("#")[0]
+        return self.get(location.partition("?")[0], query_string=location.partition("?")[2])
 
     @property
     def signed_in(self) -> bool:

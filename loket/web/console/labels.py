@@ -23,7 +23,10 @@ ROLE_LABELS = {
 }
 WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("card"), N_("cheque"),
          N_("bank_transfer"), N_("bill"), N_("service"), N_("installment"), N_("bills"),
-         N_("services"), N_("installments"), N_("all")]
+         N_("services"), N_("installments"), N_("all"), N_("test"),
+         # credit note reasons (loket.core.payments.credit_notes.REASONS)
+         N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
+         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other")]
 
 
 def status_label(status: str) -> str:
