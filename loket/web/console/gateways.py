@@ -79,8 +79,9 @@ class Gateways(Page):
     def show(self, req, resp, viewer: Viewer, *, notice: str | None = None,
              error: str | None = None, errors: dict[str, str] | None = None,
              error_kind: str | None = None, connect: dict | None = None,
-             status=falcon.HTTP_200) -> None:
-        """Render every gateway's card (one may carry an error or a connect result)."""
+             typed: dict[str, list[str]] | None = None, status=falcon.HTTP_200) -> None:
+        """Render every gateway's card (one may carry an error, with what was typed in its
+        form kept except secrets, or a connect result)."""
         with self.ctx.transaction() as session:
             entries = configs.list_gateways(self.ctx, session, viewer.principal.tenant_id)
             tests = queries.list_payments(session, viewer.principal.tenant_id,
@@ -96,10 +97,15 @@ class Gateways(Page):
                 if entry.get("webhook_url"):
                     row_id = configs.get_row(session, viewer.principal.tenant_id,
                                              entry["kind"]).id
-                cards.append({"entry": entry, "fields": fields(entry),
+                shown = fields(entry)
+                if typed is not None and entry["kind"] == error_kind:
+                    shown = [f if f.kind == "password" else
+                             attrs.evolve(f, shown=first(typed, f.name)) for f in shown]
+                cards.append({"entry": entry, "fields": shown,
                               "test": latest.get(row_id) if row_id else None})
         self.render(resp, "console/gateways.html", viewer, status=status, cards=cards,
-                    notice=notice, error=error, errors=errors or {}, error_kind=error_kind,
+                    notice=notice, card_error=error, errors=errors or {},
+                    error_kind=error_kind,
                     connect=connect, active="/console/gateways",
                     may_toggle=viewer.can(*ACTIVE), may_save=viewer.can(*CREDENTIALS),
                     may_connect=viewer.can(*CONNECT))
@@ -152,7 +158,7 @@ class GatewayCredentials(Page):
             errors = {e.get("field", "").split(".")[-1]: e.get("message", "")
                       for e in exc.errors}
             Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, errors=errors,
-                                    error_kind=kind,
+                                    error_kind=kind, typed=form,
                                     status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/gateways?done=saved#{kind}")
