@@ -40,6 +40,8 @@ run: $(STAMP)
 	mkdir -p var
 	$(BIN)/loket db upgrade
 	$(BIN)/loket demo
+	@echo "Console:  $(LOKET_BASE_URL)/console  (sign in with a key or the consumer token above)"
+	@echo "API docs: $(LOKET_BASE_URL)/docs"
 	$(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	  $(BIN)/loket serve --host $(HOST) --port $(PORT)
 

@@ -44,7 +44,7 @@ def answer_return(ctx: Any, req: falcon.Request, resp: falcon.Response, session:
     locale = rendering.negotiate(req.get_header("Accept-Language"), settings["locale"])
     lines = [{"description": r.description or r.reference, "reference": r.reference,
               "period": r.period, "amount": a.amount}
-             for a, r in queries.allocations(session, payment)]
+             for a, r in queries.allocations(session, payment) if a.state != "void"]
     resp.content_type = falcon.MEDIA_HTML
     resp.set_header("Cache-Control", "no-store")
     resp.text = rendering.render(

@@ -24,3 +24,17 @@ def test_only_known_assets_are_served(api):
     assert api.client.simulate_get("/docs/assets/index.html").status_code == 404
     assert api.client.simulate_get("/static/..%2Fsession.py").status_code == 404
     assert api.client.simulate_get("/static/nothing.css").status_code == 404
+
+
+def test_every_operation_says_which_roles_may_call_it(api):
+    from loket.server import roles
+    served = api.client.simulate_get("/openapi.json").json
+    counter = served["paths"]["/v1/payments/counter"]["post"]
+    assert counter["x-roles"] == list(roles.allowed("POST", "/v1/payments/counter"))
+    assert "consumer" not in counter["x-roles"] and "cso_executive" in counter["x-roles"]
+    assert served["paths"]["/health"]["get"]["x-roles"] == ["public"]
+    assert counter["tags"] == ["payments"]
+    for path, item in served["paths"].items():
+        for method, op in item.items():
+            if method in ("get", "put", "post", "patch", "delete"):
+                assert op["x-roles"], (method, path)

@@ -11,6 +11,8 @@ import falcon
 
 from loket.core.backoffice import queries
 from loket.core.gateway_configs import configs
+from loket.core.payments import returns
+from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, first, see_other
 
@@ -18,6 +20,7 @@ LIST = ("GET", "/v1/gateways")
 ACTIVE = ("PUT", "/v1/gateways/{kind}/active")
 CREDENTIALS = ("PUT", "/v1/gateways/{kind}/credentials")
 CONNECT = ("POST", "/v1/gateways/{kind}/connect")
+SETTINGS = ("PUT", "/v1/settings")
 
 
 @attrs.frozen
@@ -103,10 +106,16 @@ class Gateways(Page):
                              attrs.evolve(f, shown=first(typed, f.name)) for f in shown]
                 cards.append({"entry": entry, "fields": shown,
                               "test": latest.get(row_id) if row_id else None})
+            payer_return = None
+            if viewer.can(*SETTINGS):
+                payer_return = {
+                    "url": load_settings(session, viewer.principal.tenant_id).document.get(
+                        "return_url"),
+                    "secret": returns.result_secret(self.ctx, viewer.principal.tenant_id)}
         self.render(resp, "console/gateways.html", viewer, status=status, cards=cards,
                     notice=notice, card_error=error, errors=errors or {},
                     error_kind=error_kind,
-                    connect=connect, active="/console/gateways",
+                    connect=connect, payer_return=payer_return, active="/console/gateways",
                     may_toggle=viewer.can(*ACTIVE), may_save=viewer.can(*CREDENTIALS),
                     may_connect=viewer.can(*CONNECT))
 

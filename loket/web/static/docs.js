@@ -4,5 +4,6 @@ window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   deepLinking: true,
   tryItOutEnabled: false,
+  showExtensions: true,  // x-roles: who may call each operation
   presets: [SwaggerUIBundle.presets.apis],
 });
