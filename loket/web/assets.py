@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import falcon
-from swagger_ui_bundle import swagger_ui_path
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from loket.web import rendering
 

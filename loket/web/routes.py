@@ -65,12 +65,12 @@ def _page(resp: falcon.Response, status: str, locale: str, title: str, detail: s
                                  **context)
 
 
-def _sign_in(req, resp, exc: SignInRequired, params) -> None:
+def _sign_in(req: falcon.Request, resp: falcon.Response, exc: SignInRequired, params: dict) -> None:
     resp.status = falcon.HTTP_303
     resp.location = sign_in_location(req) if req.method == "GET" else "/console/sign-in"
 
 
-def _not_allowed(req, resp, exc: NotAllowed, params) -> None:
+def _not_allowed(req: falcon.Request, resp: falcon.Response, exc: NotAllowed, params: dict) -> None:
     viewer = exc.viewer
     _ = rendering.translations(viewer.locale).gettext
     _page(resp, falcon.HTTP_403, viewer.locale, _("Not allowed"),
@@ -80,7 +80,7 @@ def _not_allowed(req, resp, exc: NotAllowed, params) -> None:
           role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role))
 
 
-def _csrf(req, resp, exc: CsrfFailed, params) -> None:
+def _csrf(req: falcon.Request, resp: falcon.Response, exc: CsrfFailed, params: dict) -> None:
     locale = rendering.negotiate(req.get_header("Accept-Language"))
     _ = rendering.translations(locale).gettext
     _page(resp, falcon.HTTP_403, locale, _("Form expired"),
@@ -88,7 +88,7 @@ def _csrf(req, resp, exc: CsrfFailed, params) -> None:
             "again."))
 
 
-def _loket_error(req, resp, exc: LoketError, params) -> None:
+def _loket_error(req: falcon.Request, resp: falcon.Response, exc: LoketError, params: dict) -> None:
     if not is_page(req):
         send_problem(req, resp, exc, params)
         return

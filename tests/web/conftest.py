@@ -1,35 +1,28 @@
-"""Fixtures of the page tests: a person at the console on the API test app."""
+"""Fixtures of the page tests: a person at the console on the API test app, and for the
+browser tests loket over real HTTP with Playwright driving the system's Chromium."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from api_support import api, connected_api  # noqa: F401 - fixtures
+import api_support
+from api_support import api, connected_api  # noqa: F401 - fixtures of these tests too
+from browser_support import CHROMIUM_ARGS, SCREENSHOTS, Server, chromium_path, free_port
 from console_support import Person
-
-
-@pytest.fixture
-def person(api) -> Person:
-    """A browser on the console of the seeded tenant (not signed in)."""
-    return Person(client=api.client)
-
-
-# --- browser tests --------------------------------------------------------------------------
-
-from pathlib import Path  # noqa: E402
-
-from browser_support import (  # noqa: E402
-    CHROMIUM_ARGS,
-    SCREENSHOTS,
-    Server,
-    chromium_path,
-    free_port,
-)
-from db_support import BACKEND, build_ctx  # noqa: E402
-from engine_support import seed  # noqa: E402
+from db_support import BACKEND, build_ctx
+from engine_support import seed
+from loket.server.app import create_app
 
 NO_CHROMIUM = ("!!!!! no Chromium found (install Debian's `chromium` or set LOKET_CHROMIUM): "
                "the browser tests are SKIPPED !!!!!")
+
+
+@pytest.fixture
+def person(api) -> Person:  # noqa: F811 - the api fixture
+    """A browser on the console of the seeded tenant (not signed in)."""
+    return Person(client=api.client)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +32,7 @@ def chromium():
     if path is None:
         pytest.skip(NO_CHROMIUM)
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only when present
     except ImportError:  # pragma: no cover - playwright is in the dev extra
         pytest.skip("!!!!! playwright is not installed: the browser tests are SKIPPED !!!!!")
     with sync_playwright() as playwright:
@@ -53,14 +46,11 @@ def chromium():
 def live(tmp_path, plugins, request):
     """loket over real HTTP on a free port with the seeded tenant (no gateway connected);
     yields ``(api, base_url)``."""
-    from api_support import make_api
-    from loket.server.app import create_app
-
     port = free_port()
     ctx = build_ctx(tmp_path, plugins, BACKEND, request, base_url=f"http://127.0.0.1:{port}")
-    api = make_api(ctx, seed(ctx))
+    client = api_support.make_api(ctx, seed(ctx))
     with Server(create_app(ctx), port) as server:
-        yield api, server.url
+        yield client, server.url
     ctx.engine.dispose()
 
 

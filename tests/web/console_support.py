@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from urllib.parse import urlencode
 
 import attrs
 import falcon.testing
@@ -53,7 +54,6 @@ class Person:
             pairs.append(("csrf", unescape(m.group(1))))
         if (m := FORM_KEY.search(self.page)) and not any(k == "form_key" for k, _ in pairs):
             pairs.append(("form_key", unescape(m.group(1))))
-        from urllib.parse import urlencode
         return self._keep(self.client.simulate_post(
             path, body=urlencode(pairs), headers=self._headers(
                 {"Content-Type": "application/x-www-form-urlencoded"})))

@@ -3,6 +3,7 @@ matrix, :mod:`loket.server.roles`, is the one source), forms, CSRF and rendering
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -123,7 +124,7 @@ class Page:
             raise CsrfFailed()
         return viewer, form
 
-    def gettext(self, viewer: Viewer):
+    def gettext(self, viewer: Viewer) -> Callable[[str], str]:
         """The translation function of the viewer's locale (for messages built in code)."""
         return rendering.translations(viewer.locale).gettext
 

@@ -22,9 +22,10 @@ SEARCH = ("GET", "/v1/consumers")
 class RecordPayment(Page):
     """``GET /console/payments/new?q=&account=`` shows the form; ``POST`` records."""
 
-    def show(self, req, resp, viewer: Viewer, account: str | None, *, form: dict | None = None,
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, account: str | None, *, form: dict | None = None,
              error: str | None = None, errors: dict[str, str] | None = None,
-             status=falcon.HTTP_200) -> None:
+             status: str = falcon.HTTP_200) -> None:
         """Render the consumer search or, once a consumer is chosen, the payment form."""
         q = req.get_param("q") or ""
         with self.ctx.transaction() as session:
@@ -52,12 +53,12 @@ class RecordPayment(Page):
                         form_key=pysecrets.token_urlsafe(16),
                         active="/console/payments/new")
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The consumer search, then the form."""
         viewer = self.viewer(req, RECORD)
         self.show(req, resp, viewer, req.get_param("account"))
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Record the payment; a refused field is named next to the form."""
         viewer, form = self.posted(req, RECORD)
         account = first(form, "account_number")
@@ -86,7 +87,7 @@ class RecordPayment(Page):
 class Recorded(Page):
     """``GET /console/payments/recorded/{number}``: the success page."""
 
-    def on_get(self, req, resp, number):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """Show what was recorded, with the two ways on."""
         viewer = self.viewer(req, RECORD)
         with self.ctx.transaction() as session:

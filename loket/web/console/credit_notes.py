@@ -23,7 +23,7 @@ STATUSES = ("active", "used", "expired", "cancelled")
 class CreditNotes(Page):
     """``GET /console/credit-notes?q=&status=``."""
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List credit notes, newest first."""
         viewer = self.viewer(req, LIST)
         q = req.get_param("q") or ""
@@ -44,8 +44,9 @@ class CreditNotes(Page):
 class CreditNoteDetail(Page):
     """``GET /console/credit-notes/{number}`` with the apply form."""
 
-    def show(self, req, resp, viewer: Viewer, number: str, *, notice: str | None = None,
-             error: str | None = None, status=falcon.HTTP_200) -> None:
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, number: str, *, notice: str | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
         """Render the note, its applications and the consumer's open items."""
         now = self.ctx.now()
         with self.ctx.transaction() as session:
@@ -62,7 +63,7 @@ class CreditNoteDetail(Page):
                         form_key=pysecrets.token_urlsafe(16),
                         active="/console/credit-notes")
 
-    def on_get(self, req, resp, number):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """The note."""
         viewer = self.viewer(req, DETAIL)
         notice = self.gettext(viewer)("Credit applied.") if req.get_param("done") else None
@@ -72,7 +73,7 @@ class CreditNoteDetail(Page):
 class CreditNoteApply(Page):
     """``POST /console/credit-notes/{number}/apply``."""
 
-    def on_post(self, req, resp, number):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """Apply (part of) the note to the chosen item."""
         viewer, form = self.posted(req, APPLY)
         kind, _sep, reference = first(form, "item").partition(":")

@@ -19,7 +19,7 @@ class Dashboard(Page):
     """``GET /console/dashboard``: collected today and this month (by channel and method),
     outstanding, unused credit, payments by status, open to-dos."""
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Show the figures."""
         viewer = self.viewer(req, KPIS)
         with self.ctx.transaction() as session:
@@ -35,8 +35,9 @@ class Dashboard(Page):
 class Todos(Page):
     """``GET /console/todos?status=open|resolved``: the exceptions worklist."""
 
-    def show(self, req, resp, viewer: Viewer, *, notice: str | None = None,
-             error: str | None = None, status=falcon.HTTP_200) -> None:
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, *, notice: str | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
         """Render the worklist."""
         state = req.get_param("status") or "open"
         state = state if state in ("open", "resolved") else "open"
@@ -47,7 +48,7 @@ class Todos(Page):
                         state=state, notice=notice, error=error, active="/console/todos",
                         may_resolve=viewer.can(*RESOLVE))
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The to-dos."""
         viewer = self.viewer(req, TODOS)
         notice = self.gettext(viewer)("To-do resolved.") if req.get_param("done") else None
@@ -57,7 +58,7 @@ class Todos(Page):
 class TodoResolve(Page):
     """``POST /console/todos/{todo_id}/resolve``."""
 
-    def on_post(self, req, resp, todo_id):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, todo_id: str) -> None:
         """Close the to-do with what was done."""
         viewer, form = self.posted(req, RESOLVE)
         try:

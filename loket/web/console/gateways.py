@@ -79,10 +79,11 @@ def credentials_from(form: dict[str, list[str]], entry: dict) -> dict[str, Any]:
 class Gateways(Page):
     """``GET /console/gateways``: the configuration page."""
 
-    def show(self, req, resp, viewer: Viewer, *, notice: str | None = None,
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, *, notice: str | None = None,
              error: str | None = None, errors: dict[str, str] | None = None,
              error_kind: str | None = None, connect: dict | None = None,
-             typed: dict[str, list[str]] | None = None, status=falcon.HTTP_200) -> None:
+             typed: dict[str, list[str]] | None = None, status: str = falcon.HTTP_200) -> None:
         """Render every gateway's card (one may carry an error, with what was typed in its
         form kept except secrets, or a connect result)."""
         with self.ctx.transaction() as session:
@@ -119,7 +120,7 @@ class Gateways(Page):
                     may_toggle=viewer.can(*ACTIVE), may_save=viewer.can(*CREDENTIALS),
                     may_connect=viewer.can(*CONNECT))
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The gateways, their state and forms."""
         viewer = self.viewer(req, LIST)
         _ = self.gettext(viewer)
@@ -132,7 +133,7 @@ class Gateways(Page):
 class GatewayToggle(Page):
     """``POST /console/gateways/{kind}/active``: switch a gateway on or off."""
 
-    def on_post(self, req, resp, kind):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
         """Apply the toggle, then show the page again."""
         viewer, form = self.posted(req, ACTIVE)
         active = first(form, "active") == "on"
@@ -150,7 +151,7 @@ class GatewayToggle(Page):
 class GatewayCredentials(Page):
     """``POST /console/gateways/{kind}/credentials``: validate (format, then live) and store."""
 
-    def on_post(self, req, resp, kind):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
         """Save, or show the form again with each refused field named."""
         viewer, form = self.posted(req, CREDENTIALS)
         try:
@@ -176,7 +177,7 @@ class GatewayCredentials(Page):
 class GatewayConnect(Page):
     """``POST /console/gateways/{kind}/connect``: start the 1-unit test payment."""
 
-    def on_post(self, req, resp, kind):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
         """Create the test payment and show the link that pays it."""
         viewer, _form = self.posted(req, CONNECT)
         try:

@@ -43,7 +43,7 @@ def page_number(req: falcon.Request) -> int:
 class Payments(Page):
     """``GET /console/payments?q=&status=&method=&channel=&type=&date_from=&date_to=``."""
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List payments, newest first, searched and filtered."""
         viewer = self.viewer(req, LIST)
         chosen = {name: req.get_param(name) or "" for name in
@@ -66,8 +66,9 @@ class Payments(Page):
 class PaymentDetail(Page):
     """``GET /console/payments/{number}``: everything about one payment."""
 
-    def show(self, req, resp, viewer: Viewer, number: str, *, notice: str | None = None,
-             error: str | None = None, status=falcon.HTTP_200) -> None:
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, number: str, *, notice: str | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
         """Render the details page (with a message after an action)."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, viewer.principal.tenant_id, number)
@@ -79,7 +80,7 @@ class PaymentDetail(Page):
                         may_issue=viewer.can(*ISSUE_NOTE),
                         form_key=pysecrets.token_urlsafe(16), active="/console/payments")
 
-    def on_get(self, req, resp, number):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """The details page."""
         viewer = self.viewer(req, DETAIL)
         _ = self.gettext(viewer)
@@ -91,7 +92,7 @@ class PaymentDetail(Page):
 class PaymentVerify(Page):
     """``POST /console/payments/{number}/verify``: ask the gateway, mark verified."""
 
-    def on_post(self, req, resp, number):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """Verify, then show the details again."""
         viewer, _form = self.posted(req, VERIFY)
         try:
@@ -109,7 +110,7 @@ class PaymentVerify(Page):
 class PaymentCreditNote(Page):
     """``POST /console/payments/{number}/credit-notes``: issue a credit note by hand."""
 
-    def on_post(self, req, resp, number):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """Issue it (the form's key makes a double submit issue one note)."""
         viewer, form = self.posted(req, ISSUE_NOTE)
         try:

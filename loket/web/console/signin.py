@@ -34,7 +34,8 @@ class SignIn(Page):
     """``GET /console/sign-in`` shows the form; ``POST`` checks the credential like the API
     does and starts the session."""
 
-    def _form(self, req, resp, error: str | None = None, status=falcon.HTTP_200) -> None:
+    def _form(self, req: falcon.Request, resp: falcon.Response, error: str | None = None,
+              status: str = falcon.HTTP_200) -> None:
         token = pysecrets.token_urlsafe(24)
         resp.set_cookie(SIGNIN_COOKIE, token, max_age=600, path="/console", http_only=True,
                         secure=secure_cookies(self.ctx), same_site="Strict")
@@ -45,11 +46,11 @@ class SignIn(Page):
         resp.text = rendering.render("console/sign_in.html", locale, csrf=token, error=error,
                                      next=safe_next(req.get_param("next")) or "")
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The sign-in form."""
         self._form(req, resp)
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Authenticate the pasted credential; on success set the session cookie."""
         form = read_form(req)
         _ = rendering.translations(rendering.negotiate(req.get_header("Accept-Language"))).gettext
@@ -74,7 +75,7 @@ class SignIn(Page):
 class SignOut(Page):
     """``POST /console/sign-out``: forget the session (CSRF checked)."""
 
-    def on_post(self, req, resp):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Clear the cookie and go back to the sign-in page."""
         try:
             self.posted(req, None)
@@ -87,6 +88,6 @@ class SignOut(Page):
 class Front(Page):
     """``GET /console``: the role's first screen, or the sign-in page."""
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Redirect to where this person starts."""
         see_other(resp, home(self.viewer(req).principal.role))
