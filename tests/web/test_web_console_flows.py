@@ -41,8 +41,9 @@ def test_tenant_admin_activates_configures_and_connects_the_sandbox(api):
     assert SANDBOX_CREDENTIALS["secret"] not in saved.text  # shown masked only
     assert "/v1/webhooks/sandbox/" in saved.text  # the URL to paste
 
-    started = admin.post("/console/gateways/sandbox/connect", {})
-    assert started.status_code == 200
+    posted = admin.post("/console/gateways/sandbox/connect", {})
+    assert posted.status_code == 303  # reloading the page that follows starts no second test
+    started = admin.follow(posted)
     assert "Open the test payment" in text_of(started.text)
     redirect = sandbox_link(started.text)
     api.payer_acts(redirect)
@@ -196,3 +197,17 @@ def test_dashboard_shows_todays_collections_and_todos_resolve(connected_api, ctx
     assert "To-do resolved." in text_of(resolved.text)
     assert api.get("/v1/todos", query_string="status=resolved").json["items"][0][
         "resolution"] == "bank fee, booked"
+
+
+def test_verify_asks_the_gateway_about_an_online_payment(connected_api):
+    api = connected_api
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"}]}, role="consumer").json
+    api.payer_acts(started["redirect_url"])
+    number = started["payment"]["number"]
+    staff = signed_in(api, "cso_executive")
+    staff.get(f"/console/payments/{number}")
+    assert "Verify" in staff.page
+    checked = staff.follow(staff.post(f"/console/payments/{number}/verify", {}))
+    assert "Checked with the gateway." in text_of(checked.text)
+    assert api.get(f"/v1/payments/{number}").json["processing"]["verification"] == "verified"

@@ -5,6 +5,7 @@ Connect test with its payment's status, the daily handshake's result and the web
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import falcon
@@ -127,7 +128,27 @@ class Gateways(Page):
         notice = {"saved": _("Credentials saved and checked with the gateway."),
                   "on": _("Gateway activated."), "off": _("Gateway deactivated.")}.get(
             req.get_param("done") or "")
-        self.show(req, resp, viewer, notice=notice)
+        self.show(req, resp, viewer, notice=notice,
+                  connect=self.started_test(viewer, req.get_param("test")))
+
+    def started_test(self, viewer: Viewer, number: str | None) -> dict | None:
+        """The test payment just started (``?test=``), while it waits to be paid."""
+        if not number:
+            return None
+        with self.ctx.transaction() as session:
+            try:
+                payment = queries.payment(session, viewer.principal.tenant_id, number)
+            except LoketError:
+                return None
+            if not payment.is_test or payment.status != "initiated":
+                return None
+            entries = configs.list_gateways(self.ctx, session, viewer.principal.tenant_id)
+            kind = next((e["kind"] for e in entries if e.get("webhook_url") and configs.get_row(
+                session, viewer.principal.tenant_id, e["kind"]).id ==
+                payment.gateway_configuration_id), None)
+            return {"kind": kind, "number": payment.number, "status": payment.status,
+                    "redirect_url": payment.redirect_url,
+                    "note": (payment.gateway_details or {}).get("note")}
 
 
 class GatewayToggle(Page):
@@ -178,17 +199,16 @@ class GatewayConnect(Page):
     """``POST /console/gateways/{kind}/connect``: start the 1-unit test payment."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
-        """Create the test payment and show the link that pays it."""
+        """Create the test payment, then show the page with the link that pays it (a
+        redirect, so reloading the page never starts a second test)."""
         viewer, _form = self.posted(req, CONNECT)
         try:
             with self.ctx.transaction() as session:
                 payment = configs.connect(self.ctx, session, viewer.principal.actor(),
                                           viewer.principal.tenant_id, kind)
-                connect = {"kind": kind, "number": payment.number, "status": payment.status,
-                           "redirect_url": payment.redirect_url,
-                           "note": (payment.gateway_details or {}).get("note")}
+                number = payment.number
         except LoketError as exc:
             Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_kind=kind,
                                     status=falcon.code_to_http_status(exc.status))
             return
-        Gateways(self.ctx).show(req, resp, viewer, connect=connect)
+        see_other(resp, f"/console/gateways?test={quote(number)}#{kind}")
