@@ -40,6 +40,8 @@ run: $(STAMP)
 	mkdir -p var
 	$(BIN)/loket db upgrade
 	$(BIN)/loket demo
+	@echo "Console:  $(LOKET_BASE_URL)/console  (sign in with a key or the consumer token above)"
+	@echo "API docs: $(LOKET_BASE_URL)/docs"
 	$(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	  $(BIN)/loket serve --host $(HOST) --port $(PORT)
 
@@ -57,3 +59,15 @@ test-postgres: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# The pages' gettext catalogs: `make catalogs` extracts the messages, merges them into each
+# language's .po and compiles the .mo files. Both are committed, so a fresh clone needs no
+# build step; a test fails when a .mo is older than its .po.
+BABEL := $(BIN)/pybabel
+LOCALES := loket/web/locale
+.PHONY: catalogs
+catalogs: $(STAMP)
+	$(BABEL) extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
+	  --sort-output --project loket --copyright-holder loket -o $(LOCALES)/loket.pot .
+	$(BABEL) update -i $(LOCALES)/loket.pot -d $(LOCALES) -D loket --no-fuzzy-matching
+	$(BABEL) compile -d $(LOCALES) -D loket --statistics

@@ -48,6 +48,9 @@ SETTINGS_SCHEMA = {
             },
         },
         "credit_note_expiry_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        # Where payers land after a gateway, instead of loket's own result page (the
+        # result is signed: loket.core.payments.returns).
+        "return_url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 500},
         "overpayment_threshold": _DECIMAL,
         "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
         "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},

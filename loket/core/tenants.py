@@ -46,6 +46,14 @@ def tenant_by_slug(session: Session, slug: str) -> Tenant:
     return tenant
 
 
+def tenant_by_id(session: Session, tenant_id: int) -> Tenant:
+    """Return the tenant ``tenant_id`` (its name heads every page) or raise NotFound."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id}")
+    return tenant
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

@@ -21,6 +21,7 @@ from loket.server.idempotent import IdempotencyMiddleware
 from loket.server.middleware import ContextMiddleware
 from loket.server.openapi import OpenApiDocument, operations
 from loket.server.validation import ValidationMiddleware
+from loket.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,10 @@ def create_app(ctx: Loket) -> falcon.App:
     """Build the WSGI app for a wired :class:`~loket.core.context.Loket` container."""
     operations()  # compile the document's validators now: a broken document fails start-up
     plugin_routes = ctx.plugins.routes()
+    pages = web_routes.page_routes(ctx)
     app = falcon.App(middleware=[
         ContextMiddleware(ctx),
-        AuthMiddleware(ctx, frozenset(path for path, _ in plugin_routes)),
+        AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
     ], cors_enable=False)
@@ -45,6 +47,7 @@ def create_app(ctx: Loket) -> falcon.App:
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)
+    web_routes.add_routes(app, ctx)
     return app
 
 

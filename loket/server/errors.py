@@ -48,3 +48,8 @@ def register_error_handlers(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(LoketError, _loket_error)
+
+
+def send_problem(req, resp, exc: LoketError, params) -> None:
+    """Answer ``exc`` as a problem document (the pages' handler hands API requests here)."""
+    _loket_error(req, resp, exc, params)

@@ -13,6 +13,7 @@ from loket.core.webhooks import inbox
 
 from loket.core.webhooks import outcomes
 from loket.core.payments.lifecycle import DISPLAY
+from loket.web import payer
 
 
 class Health:
@@ -63,7 +64,9 @@ RESULT_TEXT = {
 class PaymentReturn:
     """``GET /v1/return/{number}?result=success|cancel&sig=…``: where the gateway sends the
     payer back. The URL is signed by loket (a forged or altered one is 404) and the answer
-    is JSON with a clear result text; it never redirects anywhere (no open redirect)."""
+    is JSON with a clear result text for API clients; a browser (``Accept: text/html``) gets
+    the payer's result page, or is sent to the tenant's own ``return_url`` setting with the
+    result signed. It never redirects anywhere else (no open redirect)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -85,9 +88,14 @@ class PaymentReturn:
             elif payment.status == "initiated" and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
-            resp.media = {"payment_id": payment.number, "status": payment.status,
-                          "display_status": DISPLAY.get(payment.status), "message": message,
-                          "can_retry": payment.status == "failed"}
+            media = {"payment_id": payment.number, "status": payment.status,
+                     "display_status": DISPLAY.get(payment.status), "message": message,
+                     "can_retry": payment.status == "failed"}
+            if payer.wants_html(req):
+                payer.answer_return(self.ctx, req, resp, session, tenant_id, payment, result,
+                                    declined=declined["message"] if declined else None)
+            else:
+                resp.media = media
 
 
 def add_routes(app, ctx) -> None:
