@@ -100,7 +100,8 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/v1/me/autopay"): CONSUMER,
     ("GET", "/v1/consumers/{account}/mandates"): STAFF,
     ("GET", "/v1/consumers/{account}/autopay"): STAFF,
-    ("PUT", "/v1/consumers/{account}/autopay"): tuple(r for r in PAYERS if r != "consumer"),
+    ("PUT", "/v1/consumers/{account}/autopay"): ("tenant_admin",) + tuple(
+        r for r in PAYERS if r != "consumer"),
 }
 
 
