@@ -14,7 +14,7 @@ from loket.server.base import Resource, created
 
 
 def _mandate(session: Any, mandate: Any) -> dict[str, Any]:
-    row = session.get(GatewayConfiguration, mandate.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
     return mandates.public(mandate, row)
 
 

@@ -157,14 +157,14 @@ def _record_attempt(ctx: Any, charge_id: int
         if charge.status not in DUE or (charge.next_attempt_at and
                                         charge.next_attempt_at > now):
             return str(charge.status)
-        receivable = session.get(Receivable, charge.receivable_id)
-        consumer = session.get(Consumer, charge.consumer_id)
-        mandate = session.get(Mandate, charge.mandate_id)
-        row = session.get(GatewayConfiguration, mandate.gateway_configuration_id)
+        receivable = session.get_one(Receivable, charge.receivable_id)
+        consumer = session.get_one(Consumer, charge.consumer_id)
+        mandate = session.get_one(Mandate, charge.mandate_id)
+        row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
         if charge.status == ChargeState.CHARGING:  # the gateway's answer was never recorded
             pending = session.scalar(select(AutopayAttempt).where(
                 AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == charge.attempts))
-            payment = session.get(Payment, pending.payment_id)
+            payment = session.get_one(Payment, pending.payment_id)
             return (configs.config_value(ctx, session, row),
                     _request(charge, receivable, mandate, payment))
         stop = _reason_to_stop(session, charge, receivable, mandate)
@@ -262,10 +262,10 @@ def _record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeR
             AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == number))
         if charge.status != ChargeState.CHARGING or row_attempt.outcome != "pending":
             return str(charge.status)  # recorded by a concurrent run
-        payment = session.get(Payment, row_attempt.payment_id)
-        row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-        receivable = session.get(Receivable, charge.receivable_id)
-        consumer = session.get(Consumer, charge.consumer_id)
+        payment = session.get_one(Payment, row_attempt.payment_id)
+        row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
+        receivable = session.get_one(Receivable, charge.receivable_id)
+        consumer = session.get_one(Consumer, charge.consumer_id)
         row_attempt.outcome = str(result.outcome)
         if result.gateway_reference and not payment.gateway_reference:
             payment.gateway_reference = result.gateway_reference
@@ -339,8 +339,8 @@ def _next_try(session: Session, charge: AutopayCharge, kind: DeclineKind
     days = load_settings(session, charge.tenant_id)["autopay"]["retry_days"]
     if charge.attempts > len(days):
         return None
-    first = session.scalar(select(AutopayAttempt.at).where(
-        AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1))
+    first = session.scalars(select(AutopayAttempt.at).where(
+        AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1)).one()
     if first.tzinfo is None:
         first = first.replace(tzinfo=dt.timezone.utc)
     return first + dt.timedelta(days=days[charge.attempts - 1])

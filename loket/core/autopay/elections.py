@@ -44,7 +44,7 @@ def elect(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
         if limit <= 0:
             raise ValidationFailed("max_amount must be more than zero", field="max_amount")
     mandate = mandates.usable(session, tenant_id, consumer, mandate_reference)
-    row = session.get(GatewayConfiguration, mandate.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
     if not ctx.plugins.supports_mandates(row.kind):
         raise ValidationFailed(f"gateway {row.kind!r} does not support auto-pay",
                                field="mandate")
@@ -80,8 +80,8 @@ def current(session: Session, tenant_id: int, account_number: str) -> AutopayEle
 
 def view(session: Session, election: AutopayElection) -> dict[str, Any]:
     """An election as the API and the audit trail show it."""
-    mandate = session.get(Mandate, election.mandate_id)
-    return {"active": election.active, "mandate": mandate.reference if mandate else None,
+    mandate = session.get_one(Mandate, election.mandate_id)
+    return {"active": election.active, "mandate": mandate.reference,
             "item_kinds": list(election.item_kinds),
             "max_amount": Money(election.max_amount, election.currency).to_json()
             if election.max_amount is not None else None,

@@ -157,7 +157,7 @@ def revoke(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int, refer
     mandate = get(session, tenant_id, reference, consumer_id)
     if mandate.status in ENDED:
         raise Conflict(f"mandate {reference} is already {mandate.status}", field="id")
-    row = session.get(GatewayConfiguration, mandate.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
     if mandate.gateway_reference:
         ctx.plugins.mandate_revoke(configs.config_value(ctx, session, row),
                                    mandate.gateway_reference, mandate.token)
@@ -190,7 +190,7 @@ def apply_events(ctx: Any, config_id: int, events: list[MandateEvent]) -> int:
     for event in events:
         try:
             with ctx.transaction() as session:
-                row = session.get(GatewayConfiguration, config_id)
+                row = session.get_one(GatewayConfiguration, config_id)
                 mandate = _find(session, row, event)
                 session.add(MandateEventRow(
                     tenant_id=row.tenant_id, gateway_configuration_id=row.id,

@@ -45,7 +45,7 @@ def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str, subject: 
 def mandate_ended(ctx: Any, session: Session, mandate: Mandate, reason: str) -> None:
     """A mandate was revoked, expired or failed: stop every election using it, tell the
     consumer and the host."""
-    consumer = session.get(Consumer, mandate.consumer_id)
+    consumer = session.get_one(Consumer, mandate.consumer_id)
     elections = session.scalars(select(AutopayElection).where(
         AutopayElection.mandate_id == mandate.id, AutopayElection.active.is_(True))).all()
     for election in elections:

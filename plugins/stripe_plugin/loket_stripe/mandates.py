@@ -91,7 +91,7 @@ def events(event: dict, config: GatewayConfig, api: StripeApi) -> list[MandateEv
             return [MandateEvent(event_id=event["id"], type=MandateEventType.FAILED,
                                  mandate_id=mandate_id, gateway_reference=obj["id"],
                                  occurred_at=occurred)]
-        intent = api.retrieve_setup_intent(ref_id(obj.get("setup_intent")))
+        intent = api.retrieve_setup_intent(str(ref_id(obj.get("setup_intent"))))
         method = intent.get("payment_method") or {}
         if isinstance(method, str):
             method = {"id": method}
@@ -121,7 +121,8 @@ def charge(config: GatewayConfig, request: MandateChargeRequest) -> MandateCharg
     if request.description:
         params["description"] = request.description[:1000]
     try:
-        intent = api.create_off_session_intent(params, f"{_prefix(config)}-{request.charge_id}")
+        created = api.create_off_session_intent(params,
+                                                f"{_prefix(config)}-{request.charge_id}")
     except stripe.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or "card_declined"
@@ -140,18 +141,18 @@ def charge(config: GatewayConfig, request: MandateChargeRequest) -> MandateCharg
                                    raw={"error": exc.json_body or {}})
     except stripe.StripeError as exc:
         raise gateway_error(exc, "charge the saved card") from exc
-    status = intent.get("status")
+    status = created.get("status")
     if status == "succeeded":
         return MandateChargeResult(outcome=ChargeOutcome.SUCCEEDED,
-                                   gateway_reference=intent["id"], raw=intent)
+                                   gateway_reference=created["id"], raw=created)
     if status == "processing":
         return MandateChargeResult(outcome=ChargeOutcome.PENDING,
-                                   gateway_reference=intent["id"], raw=intent)
+                                   gateway_reference=created["id"], raw=created)
     return MandateChargeResult(  # requires_action: the payer must authenticate
-        outcome=ChargeOutcome.DECLINED, gateway_reference=intent["id"],
+        outcome=ChargeOutcome.DECLINED, gateway_reference=created["id"],
         decline_code="authentication_required", decline_kind=DeclineKind.HARD,
         message="The card issuer requires the payer to authenticate this payment.",
-        raw=intent)
+        raw=created)
 
 
 def revoke(config: GatewayConfig, gateway_reference: str, token: str | None) -> bool:
