@@ -213,3 +213,12 @@ def test_staff_elect_on_the_consumers_behalf_and_it_is_audited(live):
     refused = live.put("/v1/me/autopay", {"mandate": mandate, "item_kinds": ["rent"]}, ACCOUNT)
     assert refused.status_code == 400 or refused.status_code == 422
     assert "item_kinds" in refused.text
+
+
+def test_auto_pay_is_offered_only_on_gateways_with_mandates(live):
+    refused = live.post("/v1/me/mandates", {"gateway": "doku"}, ACCOUNT)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"].endswith("/not-supported")
+    assert "DOKU does not support stored mandates" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["field"] == "gateway"
+    assert live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"] == []

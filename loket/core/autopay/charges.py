@@ -21,6 +21,7 @@ import datetime as dt
 import enum
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -97,7 +98,8 @@ def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
 
 def schedule_due(ctx: Any) -> int:
     """Create a charge for each open receivable of an active election whose charge date
-    (due date less ``days_before_due``) has come. Returns how many were scheduled."""
+    (due date less ``days_before_due``) has come in the tenant's time zone. Returns how many
+    were scheduled."""
     now = ctx.now()
     scheduled = 0
     with ctx.transaction() as session:
@@ -112,8 +114,10 @@ def schedule_due(ctx: Any) -> int:
         for election, receivable in rows:
             if receivable.kind not in election.item_kinds:
                 continue
-            lead = load_settings(session, election.tenant_id)["autopay"]["days_before_due"]
-            if receivable.due_date - dt.timedelta(days=lead) > now.date():
+            settings = load_settings(session, election.tenant_id)
+            today = now.astimezone(ZoneInfo(settings["timezone"])).date()
+            lead = settings["autopay"]["days_before_due"]
+            if receivable.due_date - dt.timedelta(days=lead) > today:
                 continue
             try:
                 with session.begin_nested():

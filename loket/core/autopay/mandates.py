@@ -22,7 +22,7 @@ from loket.core.autopay import reporting
 from loket.core.gateway_configs import configs
 from loket.core.models import Consumer, GatewayConfiguration, Mandate, MandateEventRow
 from loket.core.tenants import TokenSigner, consumer_by_account
-from loket.errors import Conflict, LoketError, NotFound, ValidationFailed
+from loket.errors import Conflict, LoketError, NotFound, NotSupported, ValidationFailed
 from loket.types import (
     Customer,
     MandateEvent,
@@ -95,6 +95,11 @@ def start_setup(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     :raises GatewayError: the gateway refused (nothing is kept).
     """
     consumer = consumer_by_account(session, tenant_id, account_number)
+    kind = configs.split_name(gateway_kind)[0]
+    if kind in ctx.plugins.gateways and not ctx.plugins.supports_mandates(kind):
+        raise NotSupported(f"{ctx.plugins.gateways[kind].display_name} does not support "
+                           f"stored mandates (auto-pay); choose a gateway that does",
+                           field="gateway")
     row = configs.usable_for_kind(ctx, session, tenant_id, gateway_kind)
     config = configs.config_value(ctx, session, row)
     now = ctx.now()
