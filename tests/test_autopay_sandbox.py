@@ -15,7 +15,7 @@ from sqlalchemy import select
 from autopay_support import add_bill, consumer_token, control_time, new_account, outstanding
 from e2e_support import start_loket
 from loket.core.autopay import charges
-from loket.core.models import AuditEntry, Mandate, Tenant
+from loket.core.models import AuditEntry, AutopayCharge, Mandate, Tenant
 from loket.core.tenants import TokenSigner
 from loket.demo import DEMO_SLUG, load_demo
 from loket.gateways import sandbox_mandates
@@ -222,3 +222,23 @@ def test_auto_pay_is_offered_only_on_gateways_with_mandates(live):
     assert "DOKU does not support stored mandates" in refused.json()["detail"]
     assert refused.json()["errors"][0]["field"] == "gateway"
     assert live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"] == []
+
+
+def test_an_attempt_cut_short_is_finished_with_the_same_key_and_charges_once(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-7", "50.00", due_in_days=1)
+    assert charges.schedule_due(live.ctx) == 1
+    with live.ctx.transaction() as session:
+        [charge_id] = session.scalars(select(AutopayCharge.id)).all()
+    # The attempt is recorded and the gateway charged, then the process dies before the
+    # answer is written.
+    config, request = charges._record_attempt(live.ctx, charge_id)
+    first = live.ctx.plugins.mandate_charge(config, request)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "charging": 1}  # too soon to ask
+    live.ctx.clock.advance(hours=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "succeeded": 1}
+    assert outstanding(live, ACCOUNT, "AP-INV-7") == "0.00"
+    [payment] = my_payments(live)
+    detail = staff_payment(live, payment["number"])
+    assert detail["transaction"]["gateway_reference"] == first.gateway_reference  # one charge
+    assert len(my_payments(live)) == 1

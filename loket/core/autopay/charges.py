@@ -73,6 +73,9 @@ class ChargeState(enum.StrEnum):
 
 
 DUE = (ChargeState.SCHEDULED, ChargeState.RETRYING, ChargeState.CHARGING)
+# An attempt whose answer was not recorded (a crash between the gateway call and the second
+# transaction) is asked again, with the same idempotency key, once this long has passed.
+RECOVER_AFTER = dt.timedelta(minutes=10)
 
 
 def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
@@ -166,8 +169,13 @@ def _record_attempt(ctx: Any, charge_id: int
         mandate = session.get_one(Mandate, charge.mandate_id)
         row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
         if charge.status == ChargeState.CHARGING:  # the gateway's answer was never recorded
-            pending = session.scalar(select(AutopayAttempt).where(
-                AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == charge.attempts))
+            pending = session.scalars(select(AutopayAttempt).where(
+                AutopayAttempt.charge_id == charge.id,
+                AutopayAttempt.attempt == charge.attempts)).one()
+            started = pending.at if pending.at.tzinfo else pending.at.replace(
+                tzinfo=dt.timezone.utc)
+            if now - started < RECOVER_AFTER:
+                return str(charge.status)  # another run may still be waiting for the gateway
             payment = session.get_one(Payment, pending.payment_id)
             return (configs.config_value(ctx, session, row),
                     _request(charge, receivable, mandate, payment))
