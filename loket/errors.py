@@ -172,3 +172,12 @@ class ConfigurationError(LoketError):
     status = 500
     code = "configuration"
     title = "Configuration error"
+
+
+class NotSupported(LoketError):
+    """The gateway does not offer this (an optional hook it does not implement): choose
+    another gateway or another way to pay."""
+
+    status = 422
+    code = "not-supported"
+    title = "Not supported by this gateway"

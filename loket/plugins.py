@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from loket import hookspecs
-from loket.errors import PluginError, ValidationFailed
+from loket.errors import NotSupported, PluginError, ValidationFailed
 from loket.types import (
     CheckoutRequest,
     CheckoutSession,
@@ -26,6 +26,11 @@ from loket.types import (
     GatewayConfig,
     GatewayDescription,
     GatewayEvent,
+    MandateChargeRequest,
+    MandateChargeResult,
+    MandateEvent,
+    MandateSetup,
+    MandateSetupRequest,
     RefundRequest,
     RefundResult,
     StatusMapping,
@@ -77,6 +82,7 @@ class Plugins:
         self.pm.check_pending()
         self._gateways = self._collect_gateways()
         self._destinations = self._collect_destinations()
+        self._check_mandate_hooks()
 
     # -- loading ------------------------------------------------------------------------
 
@@ -122,6 +128,15 @@ class Plugins:
                 raise PluginError(f"two plugins provide the gateway kind {description.kind!r}")
             found[description.kind] = description
         return found
+
+    def _check_mandate_hooks(self) -> None:
+        implemented = {name for name in hookspecs.OPTIONAL_HOOKS
+                       if getattr(self.pm.hook, name).get_hookimpls()}
+        for kind, description in self._gateways.items():
+            missing = sorted(hookspecs.OPTIONAL_HOOKS - implemented)
+            if description.mandates and missing:
+                raise PluginError(f"gateway {kind!r} says it supports mandates but no plugin "
+                                  f"implements {', '.join(missing)}")
 
     def _collect_destinations(self) -> dict[str, DestinationDescription]:
         # Results come last-registered first; built-ins are trylast, so an installed plugin
@@ -235,6 +250,50 @@ class Plugins:
         """Parse an uploaded settlement report."""
         return list(self._first("loket_gateway_parse_settlement_report", config.kind,
                                 config=config, content=content, filename=filename))
+
+    # -- mandate hooks (optional, contract 1.2) -----------------------------------------
+
+    def supports_mandates(self, kind: str) -> bool:
+        """Whether gateway ``kind`` is installed and says it stores mandates."""
+        description = self._gateways.get(kind)
+        return bool(description and description.mandates)
+
+    def _require_mandates(self, config: GatewayConfig) -> None:
+        if not self.supports_mandates(config.kind):
+            name = self._gateways[config.kind].display_name if config.kind in self._gateways \
+                else config.kind
+            raise NotSupported(f"{name} does not support stored mandates (auto-pay); choose "
+                               f"a gateway that does", field="gateway")
+
+    def mandate_setup(self, config: GatewayConfig, request: MandateSetupRequest
+                      ) -> MandateSetup:
+        """Start a mandate set-up at the gateway (``NotSupported`` if it has none)."""
+        self._require_mandates(config)
+        return self._first("loket_gateway_mandate_setup", config.kind, config=config,
+                           request=request)
+
+    def parse_mandate_events(self, config: GatewayConfig, request: WebhookRequest
+                             ) -> list[MandateEvent]:
+        """Mandate events in a verified webhook request (empty for gateways without
+        mandates)."""
+        if not self.supports_mandates(config.kind):
+            return []
+        return list(self._first("loket_gateway_parse_mandate_events", config.kind,
+                                config=config, request=request))
+
+    def mandate_charge(self, config: GatewayConfig, request: MandateChargeRequest
+                       ) -> MandateChargeResult:
+        """Charge a mandate off-session (``NotSupported`` if the gateway has none)."""
+        self._require_mandates(config)
+        return self._first("loket_gateway_mandate_charge", config.kind, config=config,
+                           request=request)
+
+    def mandate_revoke(self, config: GatewayConfig, gateway_reference: str,
+                       token: str | None) -> bool:
+        """Cancel a mandate at the gateway (``NotSupported`` if the gateway has none)."""
+        self._require_mandates(config)
+        return bool(self._first("loket_gateway_mandate_revoke", config.kind, config=config,
+                                gateway_reference=gateway_reference, token=token))
 
     # -- destination hooks --------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Gateway and destination plugins receive and return only these, never ORM rows. A
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any, Mapping
 
 import attrs
@@ -79,6 +80,9 @@ class GatewayDescription:
     statuses: tuple[str, ...] = ()
     minimum_charge: dict[str, Money] = attrs.field(factory=dict, converter=_minimums)
     zero_decimal_supported: bool = True
+    mandates: bool = False
+    """Whether the gateway stores mandates and charges them off-session (contract 1.2); a
+    gateway saying ``True`` must implement the three ``loket_gateway_mandate_*`` hooks."""
 
 
 @attrs.frozen
@@ -404,3 +408,118 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     return value
+
+
+# --- mandates (contract 1.2) ---------------------------------------------------------
+
+class MandateStatus(enum.StrEnum):
+    """A stored mandate's state: waiting for the payer, usable, or over."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class MandateEventType(enum.StrEnum):
+    """What a gateway may report about a mandate."""
+
+    ACTIVE = "mandate.active"
+    REVOKED = "mandate.revoked"
+    EXPIRED = "mandate.expired"
+    UPDATED = "mandate.updated"  # the payment method changed (e.g. a renewed card)
+    FAILED = "mandate.failed"    # the payer did not complete the set-up
+
+
+class ChargeOutcome(enum.StrEnum):
+    """The gateway's answer to an off-session charge."""
+
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    DECLINED = "declined"
+
+
+class DeclineKind(enum.StrEnum):
+    """How loket treats a decline: *soft* is tried again on the schedule, *hard* stops."""
+
+    SOFT = "soft"
+    HARD = "hard"
+
+
+@attrs.frozen
+class PaymentMethodSummary:
+    """A stored payment method as people may see it (never the full number)."""
+
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@attrs.frozen
+class MandateSetupRequest:
+    """What ``loket_gateway_mandate_setup`` turns into a page where the payer saves a
+    payment method. ``mandate_id`` is loket's reference of the mandate and doubles as the
+    idempotency key; the gateway must echo it in its mandate events."""
+
+    mandate_id: str
+    customer: Customer
+    currency: str
+    return_url: str
+    cancel_url: str
+    created_at: dt.datetime
+    gateway_customer: str | None = None
+
+
+@attrs.frozen
+class MandateSetup:
+    """Where to send the payer to set up a mandate, and the gateway's reference of it."""
+
+    redirect_url: str
+    gateway_reference: str
+    raw: dict = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen
+class MandateEvent:
+    """A normalized mandate event from a webhook. ``event_id`` is unique per configuration;
+    ``mandate_id`` is loket's reference when the gateway echoes it, ``gateway_reference``
+    the gateway's own; ``token`` what to charge later (e.g. a Stripe PaymentMethod) and
+    ``gateway_customer`` the gateway's customer holding it."""
+
+    event_id: str
+    type: MandateEventType
+    mandate_id: str | None = None
+    gateway_reference: str | None = None
+    token: str | None = None
+    gateway_customer: str | None = None
+    method: PaymentMethodSummary = attrs.field(factory=PaymentMethodSummary)
+    occurred_at: dt.datetime | None = None
+
+
+@attrs.frozen
+class MandateChargeRequest:
+    """An off-session charge of a stored mandate. ``charge_id`` (payment number and attempt)
+    is the gateway idempotency key: the same attempt charged twice takes money once."""
+
+    charge_id: str
+    payment_id: str
+    amount: Money
+    token: str
+    gateway_customer: str | None
+    description: str = ""
+    attempt: int = 1
+
+
+@attrs.frozen
+class MandateChargeResult:
+    """The gateway's answer to an off-session charge. A decline names its ``decline_code``
+    (the gateway's own), its ``decline_kind`` and the gateway's message."""
+
+    outcome: ChargeOutcome
+    gateway_reference: str | None = None
+    decline_code: str | None = None
+    decline_kind: DeclineKind | None = None
+    message: str | None = None
+    raw: dict = attrs.field(factory=dict, converter=_frozen_dict)

@@ -64,6 +64,8 @@ SETTINGS_SCHEMA = {
                 "required": ["processor"],
                 "properties": {
                     "processor": {"type": "string", "minLength": 1},
+                    "gateway_profiles": {"type": "object", "additionalProperties": {
+                        "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"}},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                     "fee": {
                         "type": "object",
@@ -86,6 +88,15 @@ SETTINGS_SCHEMA = {
                         },
                     },
                 },
+            },
+        },
+        "autopay": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "days_before_due": {"type": "integer", "minimum": 0, "maximum": 60},
+                "retry_days": {"type": "array", "maxItems": 10, "uniqueItems": True,
+                               "items": {"type": "integer", "minimum": 1, "maximum": 60}},
             },
         },
         "notifications": {
@@ -132,6 +143,7 @@ DEFAULTS = {
     },
     "notifications": {"tenant_admins": [], "recovery_executives": [], "billing_managers": [],
                       "email_consumers": True},
+    "autopay": {"days_before_due": 3, "retry_days": [1, 3, 5, 7]},
 }
 
 
@@ -154,6 +166,10 @@ def validate_settings(document: dict) -> dict:
             "settings are invalid",
             errors=[{"field": e.json_path, "message": e.message} for e in errors],
         )
+    retry_days = merged["autopay"]["retry_days"]
+    if retry_days != sorted(retry_days):
+        raise ValidationFailed("autopay.retry_days must be in increasing order",
+                               field="$.autopay.retry_days")
     if merged["default_channel"] not in merged["channels"]:
         raise ValidationFailed("default_channel must be one of channels",
                                field="$.default_channel")

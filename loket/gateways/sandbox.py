@@ -91,7 +91,7 @@ def loket_gateway_describe():
     return GatewayDescription(
         kind=KIND, display_name="Sandbox (test gateway)", credential_schema=CREDENTIAL_SCHEMA,
         secret_fields=("secret",), logo_url="/sandbox/logo.svg", currencies=(),
-        methods=("card",), statuses=tuple(STATUS_TABLE))
+        methods=("card",), statuses=tuple(STATUS_TABLE), mandates=True)
 
 
 @hookimpl(trylast=True)
@@ -186,6 +186,8 @@ def loket_gateway_parse_webhook(config, request):
     _verify(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
             request.body)
     data = json.loads(request.body)
+    if str(data.get("type", "")).startswith("mandate."):
+        return [GatewayEvent(event_id=data["id"], type=EVENT_IGNORED)]
     return [_event(data)]
 
 
@@ -287,4 +289,15 @@ def loket_register_routes():
     """Serve the hosted checkout page."""
     from loket.gateways.sandbox_page import SandboxCheckoutPage, SandboxLogo
     return [("/sandbox/checkout/{reference}", SandboxCheckoutPage()),
+            ("/sandbox/mandate/{reference}", sandbox_mandates.SandboxMandatePage()),
             ("/sandbox/logo.svg", SandboxLogo())]
+
+
+# The mandate hooks (contract 1.2) live beside the sandbox's checkout.
+from loket.gateways import sandbox_mandates  # noqa: E402
+from loket.gateways.sandbox_mandates import (  # noqa: E402,F401
+    loket_gateway_mandate_charge,
+    loket_gateway_mandate_revoke,
+    loket_gateway_mandate_setup,
+    loket_gateway_parse_mandate_events,
+)

@@ -13,6 +13,7 @@ task                          when                what
 ``gateway_handshakes``        daily 02:00         handshake of every connected gateway
 ``plan_compliance``           daily 03:00         missed installments, plan defaults
 ``expire_credit_notes``       daily 00:10         credit notes past their expiry
+``autopay_charges``           hourly at :30       auto-pay: schedule what is due, make due attempts
 ============================  ==================  ============================================
 
 ``send_email`` is enqueued by the built-in notifier and retried with backoff (5 times from
@@ -28,6 +29,7 @@ from huey import crontab
 from huey.api import Huey, TaskWrapper
 
 from loket.core import jobs_logic, notify_email
+from loket.core.autopay import charges as autopay_charges_logic
 
 from loket.core.webhooks import inbox
 
@@ -47,13 +49,14 @@ class Jobs:
     gateway_handshakes: TaskWrapper
     plan_compliance: TaskWrapper
     expire_credit_notes: TaskWrapper
+    autopay_charges: TaskWrapper
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes}
+                "credit-notes": self.expire_credit_notes, "autopay": self.autopay_charges}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -104,7 +107,12 @@ def register(huey: Huey, ctx) -> Jobs:
         """Expire credit notes past their date."""
         return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
 
-    return Jobs(huey=huey, process_event=process_event, send_email=send_email,
+    @huey.periodic_task(crontab(minute="30"))
+    def autopay_charges() -> dict:
+        """Charge what is due to auto-pay mandates and retry soft declines."""
+        return _logged("auto-pay charges", autopay_charges_logic.run_due(ctx))
+
+    return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event, send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,

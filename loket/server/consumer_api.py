@@ -67,6 +67,8 @@ class Gateways(ConsumerResource):
             rows = configs.usable_gateways(self.ctx, session, self.tenant(req))
             items = []
             for row in rows:
+                if any(i["kind"] == row.kind for i in items):
+                    continue  # several profiles of one gateway: shown once
                 d = self.ctx.plugins.gateways[row.kind]
                 items.append({"kind": row.kind, "display_name": d.display_name,
                               "logo_url": d.logo_url, "methods": list(d.methods)})
@@ -128,7 +130,8 @@ class MyPayment(ConsumerResource):
             payment = queries.payment(session, me.tenant_id, number, consumer_id=me.id)
             detail = s.payment_detail(session, payment, self.ctx.now())
             resp.media = {**detail["information"], "items": detail["destination_details"],
-                          "can_retry": payment.status == "failed"}
+                          "can_retry": payment.status == "failed",
+                          "autopay": detail["autopay"]}
 
 
 class Receipt(ConsumerResource):

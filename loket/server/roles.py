@@ -30,6 +30,7 @@ PUBLIC = frozenset({
     ("GET", "/openapi.json"),
     ("POST", "/v1/webhooks/{gateway}/{token}"),
     ("GET", "/v1/return/{number}"),
+    ("GET", "/v1/mandate-return/{reference}"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
@@ -91,6 +92,16 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/host/consumers/bulk"): HOST,
     ("POST", "/v1/host/receivables"): HOST,
     ("POST", "/v1/host/receivables/bulk"): HOST,
+    # mandates and auto-pay
+    ("GET", "/v1/me/mandates"): CONSUMER,
+    ("POST", "/v1/me/mandates"): CONSUMER,
+    ("DELETE", "/v1/me/mandates/{mandate_id}"): CONSUMER,
+    ("GET", "/v1/me/autopay"): CONSUMER,
+    ("PUT", "/v1/me/autopay"): CONSUMER,
+    ("GET", "/v1/consumers/{account}/mandates"): STAFF,
+    ("GET", "/v1/consumers/{account}/autopay"): STAFF,
+    ("PUT", "/v1/consumers/{account}/autopay"): ("tenant_admin",) + tuple(
+        r for r in PAYERS if r != "consumer"),
 }
 
 

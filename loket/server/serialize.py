@@ -146,6 +146,8 @@ def payment_detail(session, row: Payment, now: dt.datetime) -> dict:
                      "created_by": r.created_by, "created_at": when(r.created_at)}
                     for r in queries.refunds(session, row)],
         "consumer": consumer(row.consumer) if row.consumer else None,
+        # an auto-pay attempt: its number, the decline code and kind, the next try
+        "autopay": details.get("autopay"),
     }
 
 

@@ -83,7 +83,8 @@ def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayCon
     credentials = ctx.secrets.decrypt(row.credentials_encrypted) if row.credentials_encrypted else {}
     settings = load_settings(session, row.tenant_id)
     options = {"loket_base_url": ctx.config.base_url, "var_dir": str(ctx.config.var_dir),
-               **ctx.config.gateway_options.get(row.kind, {})}
+               **ctx.config.gateway_options.get(row.kind, {}),
+               **ctx.config.gateway_options.get(name_of(row), {})}
     path = webhook_path(row)
     return GatewayConfig(id=row.id, tenant_id=row.tenant_id, kind=row.kind,
                          credentials=credentials, currency=settings.currency,
@@ -91,15 +92,36 @@ def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayCon
                          options=options)
 
 
+PROFILE_SEPARATOR = ":"
+DEFAULT_PROFILE = "default"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """A configuration's name, ``kind`` or ``kind:profile`` (several accounts of one gateway
+    per tenant), as ``(kind, profile)``; the plain kind is the ``default`` profile."""
+    kind, _sep, profile = name.partition(PROFILE_SEPARATOR)
+    return kind, profile or DEFAULT_PROFILE
+
+
+def name_of(row: GatewayConfiguration) -> str:
+    """The name staff use for a configuration: its kind, or ``kind:profile``."""
+    profile = row.profile or DEFAULT_PROFILE
+    return row.kind if profile == DEFAULT_PROFILE else f"{row.kind}{PROFILE_SEPARATOR}{profile}"
+
+
 def get_row(session: Session, tenant_id: int, kind: str, create: bool = False
             ) -> GatewayConfiguration:
-    """The tenant's configuration of ``kind`` (created inactive when ``create``)."""
+    """The tenant's configuration named ``kind`` (``stripe`` or ``stripe:water``; created
+    inactive when ``create``)."""
+    name = kind
+    kind, profile = split_name(name)
     row = session.scalar(select(GatewayConfiguration).where(
-        GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.kind == kind))
+        GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.kind == kind,
+        GatewayConfiguration.profile == profile))
     if row is None:
         if not create:
-            raise NotFound(f"gateway {kind!r} is not configured for this tenant")
-        row = GatewayConfiguration(tenant_id=tenant_id, kind=kind, active=False,
+            raise NotFound(f"gateway {name!r} is not configured for this tenant")
+        row = GatewayConfiguration(tenant_id=tenant_id, kind=kind, profile=profile, active=False,
                                    webhook_token=pysecrets.token_urlsafe(24),
                                    credentials_masked={}, test_response={})
         session.add(row)
@@ -118,12 +140,18 @@ def _public(row: GatewayConfiguration | None) -> dict:
 
 def list_gateways(ctx, session: Session, tenant_id: int) -> list[dict]:
     """Every installed gateway with this tenant's state of it (for the admin screen)."""
-    rows = {r.kind: r for r in session.scalars(select(GatewayConfiguration).where(
+    rows = {name_of(r): r for r in session.scalars(select(GatewayConfiguration).where(
         GatewayConfiguration.tenant_id == tenant_id))}
+    names = sorted(set(ctx.plugins.gateways) | {n for n, r in rows.items()
+                                                 if r.kind in ctx.plugins.gateways})
     out = []
-    for kind, description in sorted(ctx.plugins.gateways.items()):
-        row = rows.get(kind)
-        entry = {"kind": kind, "display_name": description.display_name,
+    for name in names:
+        kind, profile = split_name(name)
+        description = ctx.plugins.gateways[kind]
+        row = rows.get(name)
+        entry = {"kind": kind, "name": name, "profile": profile,
+                 "mandates": description.mandates,
+                 "display_name": description.display_name,
                  "logo_url": description.logo_url,
                  "credential_schema": description.credential_schema,
                  "secret_fields": list(description.secret_fields),
@@ -136,17 +164,40 @@ def list_gateways(ctx, session: Session, tenant_id: int) -> list[dict]:
 
 
 def usable_gateways(ctx, session: Session, tenant_id: int) -> list[GatewayConfiguration]:
-    """Gateways consumers may pay with: active and connected (possibly none)."""
+    """Gateways consumers may pay with: active and connected (possibly none); every
+    profile of a kind is listed (callers showing gateways to consumers show a kind once)."""
     return [r for r in session.scalars(select(GatewayConfiguration).where(
         GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.active.is_(True),
-        GatewayConfiguration.connected.is_(True)).order_by(GatewayConfiguration.kind))
+        GatewayConfiguration.connected.is_(True)).order_by(GatewayConfiguration.kind,
+                                                           GatewayConfiguration.profile))
         if r.kind in ctx.plugins.gateways]
+
+
+def usable_for_kind(ctx, session: Session, tenant_id: int, name: str,
+                    profile: str | None = None) -> GatewayConfiguration:
+    """The usable configuration named ``name`` (``kind`` or ``kind:profile``); for a plain
+    kind, ``profile`` (a destination's routing) or else the default profile, else the
+    first usable profile of that kind.
+
+    :raises ValidationFailed: naming ``gateway`` when none is active and connected.
+    """
+    kind, named = split_name(name)
+    wanted = named if PROFILE_SEPARATOR in name else (profile or None)
+    rows = [r for r in usable_gateways(ctx, session, tenant_id) if r.kind == kind]
+    if wanted is not None:
+        rows = [r for r in rows if (r.profile or DEFAULT_PROFILE) == wanted]
+    else:
+        rows.sort(key=lambda r: (r.profile or DEFAULT_PROFILE) != DEFAULT_PROFILE)
+    if not rows:
+        raise ValidationFailed(f"gateway {name!r} is not available for payments (it must be "
+                               f"active and connected)", field="gateway")
+    return rows[0]
 
 
 def set_active(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str,
                active: bool) -> GatewayConfiguration:
-    """Switch a gateway on or off for the tenant."""
-    ctx.plugins.gateway(kind)
+    """Switch a gateway configuration (``kind`` or ``kind:profile``) on or off."""
+    ctx.plugins.gateway(split_name(kind)[0])
     row = get_row(session, tenant_id, kind, create=True)
     before = {"active": row.active}
     row.active = active
@@ -164,7 +215,7 @@ def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, 
 
     :raises CredentialsRejected: naming each wrong field, or with the gateway's message.
     """
-    description = ctx.plugins.gateway(kind)
+    description = ctx.plugins.gateway(split_name(kind)[0])
     validator = jsonschema.Draft202012Validator(description.credential_schema)
     errors = [{"field": ".".join(str(p) for p in e.absolute_path) or
                (e.message.split("'")[1] if e.validator == "required" else "credentials"),
@@ -200,7 +251,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
 
     :returns: the test payment, whose ``redirect_url`` the admin opens.
     """
-    description = ctx.plugins.gateway(kind)
+    description = ctx.plugins.gateway(split_name(kind)[0])
     row = get_row(session, tenant_id, kind)
     if not row.credentials_encrypted:
         raise ValidationFailed(f"enter the {description.display_name} credentials first",

@@ -50,7 +50,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
-    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    _usable_gateway(ctx, session, tenant_id, gateway_kind)
 
     groups: dict[str, list] = {}
     seen = set()
@@ -70,6 +70,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
             raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
         groups.setdefault(destination, []).extend(resolved.obligations)
 
+    config_row = _profile_for(ctx, session, settings, tenant_id, gateway_kind, groups)
     currency = settings.currency
     total = sum(o.outstanding.amount for obs in groups.values() for o in obs)
     fee_total, passed_on = 0, False
@@ -120,11 +121,19 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
 
 
 def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:
-    for row in configs.usable_gateways(ctx, session, tenant_id):
-        if row.kind == kind:
-            return row
-    raise ValidationFailed(f"gateway {kind!r} is not available for payments (it must be "
-                           f"active and connected)", field="gateway")
+    return configs.usable_for_kind(ctx, session, tenant_id, kind)
+
+
+def _profile_for(ctx, session: Session, settings, tenant_id: int, kind: str,
+                 groups: dict) -> GatewayConfiguration:
+    """The configuration (profile) of ``kind`` the routing table names for the chosen
+    destinations; items routed to different accounts of one gateway are paid separately."""
+    wanted = {settings.route(d).get("gateway_profiles", {}).get(configs.split_name(kind)[0])
+              for d in groups}
+    if len(wanted) > 1:
+        raise ValidationFailed("the chosen items are collected by different accounts of this "
+                               "gateway; pay them in separate payments", field="items")
+    return configs.usable_for_kind(ctx, session, tenant_id, kind, wanted.pop())
 
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,

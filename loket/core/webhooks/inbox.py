@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from loket.core import audit
 
 from loket.core.webhooks import outcomes
+from loket.core.autopay import mandates
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.money import Money
@@ -134,6 +135,17 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     except Exception as exc:  # noqa: BLE001 - e.g. the gateway unreachable while parsing
         _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook could not be parsed (delivery %s)", delivery_id)
+        return Receipt(503, {"error": "temporarily unable to process this webhook"})
+
+    try:
+        mandate_events = ctx.plugins.parse_mandate_events(config, request)
+        mandates.apply_events(ctx, config_id, mandate_events)
+    except WebhookRejected as exc:
+        _set_verdict(ctx, delivery_id, "rejected", exc.detail)
+        return Receipt(400, {"error": exc.detail})
+    except Exception as exc:  # noqa: BLE001 - kept, answered so the gateway retries
+        _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
+        log.exception("mandate events could not be applied (delivery %s)", delivery_id)
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
     new_ids, duplicates = [], 0

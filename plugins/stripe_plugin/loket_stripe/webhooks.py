@@ -74,6 +74,8 @@ def normalize(event: dict, config: GatewayConfig, api: ApiFactory) -> list[Gatew
     handler = HANDLERS.get(event["type"])
     if handler is None:
         return [_ignored(event)]
+    if event["data"]["object"].get("mode") == "setup":  # a saved card: a mandate event
+        return [_ignored(event, reason="mandate set-up")]
     return handler(Context(event, config, api), event["data"]["object"])
 
 

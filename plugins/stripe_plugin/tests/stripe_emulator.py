@@ -38,6 +38,7 @@ import stripe
 
 from stripe_emulator_http import ApiError, EmulatorServer, form_int as _int, public as _public
 from stripe_emulator_ledger import LedgerMixin
+from stripe_emulator_mandates import TEST_CARDS, MandateMixin
 
 API_VERSION = "2026-10-28.endive"
 # Stripe's minimum charge per currency, in the API's minor units. Stripe has no entries for
@@ -54,7 +55,7 @@ TEST_RESTRICTED_KEY = "rk_test_51EmulatorRestrictedKey0000000"
 TEST_WEBHOOK_SECRET = "whsec_EmulatorWebhookSecret000000000000"
 
 
-class StripeEmulator(LedgerMixin):
+class StripeEmulator(MandateMixin, LedgerMixin):
     """Stateful Stripe stand-in served on 127.0.0.1 (see the module docstring).
 
     :param default_currency: the account's settlement currency.
@@ -211,6 +212,7 @@ class StripeEmulator(LedgerMixin):
             ("GET", r"/v1/balance_transactions/([^/]+)", self._get("balance_transaction")),
             ("GET", r"/v1/events", self._list_events),
             ("GET", r"/v1/events/([^/]+)", self._get("event")),
+            *self.mandate_routes(),
         )
 
     def _get(self, kind: str):
@@ -262,8 +264,11 @@ class StripeEmulator(LedgerMixin):
     # -- checkout sessions --------------------------------------------------------------
 
     def _create_session(self, params: dict, livemode: bool) -> dict:
+        if params.get("mode") == "setup":
+            return self._create_setup_session(params, livemode)
         if params.get("mode") != "payment":
-            raise ApiError(400, "This emulator supports only mode=payment.", param="mode")
+            raise ApiError(400, "This emulator supports mode=payment and mode=setup.",
+                           param="mode")
         items = params.get("line_items")
         if not isinstance(items, list) or not items:
             raise ApiError(400, "line_items is required in payment mode.", param="line_items")
@@ -446,6 +451,12 @@ class StripeEmulator(LedgerMixin):
         session = self.objects.get(session_id)
         if session is None:
             raise ApiError(404, "No such checkout session")
+        if session["mode"] == "setup":
+            buttons = "".join(f"<button name='card' value='{c}'>Save {c} card</button>"
+                              for c in TEST_CARDS)
+            return (f"<html><body><h1>Save a card</h1><p>status: {session['status']}</p>"
+                    f"<form method='post'>{buttons}<button name='outcome' value='cancel'>"
+                    "Cancel</button></form></body></html>")
         names = "".join(f"<li>{i['price_data']['product_data']['name']}</li>"
                         for i in session["_line_items"])
         return (f"<html><body><h1>Pay {session['amount_total']} "
@@ -455,8 +466,14 @@ class StripeEmulator(LedgerMixin):
                 "<button name='outcome' value='decline'>Decline</button>"
                 "<button name='outcome' value='cancel'>Cancel</button></form></body></html>")
 
-    def hosted_page_act(self, session_id: str, outcome: str) -> str:
+    def hosted_page_act(self, session_id: str, outcome: str, card: str | None = None) -> str:
         """The payer acts on the hosted page; returns where the browser goes next."""
+        session = self.objects.get(session_id) or {}
+        if session.get("mode") == "setup":
+            if card and outcome != "cancel":
+                self.save_card(session_id, card)
+                return session["success_url"]
+            return session["cancel_url"] or session["success_url"]
         if outcome == "pay":
             self.pay(session_id)
             return self.objects[session_id]["success_url"]

@@ -187,7 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(data)
                 return
-            location = self.emulator.hosted_page_act(session_id, params.get("outcome", "pay"))
+            location = self.emulator.hosted_page_act(session_id, params.get("outcome", "pay"),
+                                                     params.get("card"))
         except ApiError as exc:
             return self._send_json(exc.status, {"error": exc.body}, False)
         self.send_response(303)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, Customer, GatewayConfig, Money,
-    RefundResult, WebhookRequest,
+    CheckoutItem, CheckoutRequest, CheckoutSession, Customer, GatewayConfig, MandateSetup,
+    Money, RefundResult, WebhookRequest,
 )
 from loket.testing import GatewayHarness
 from stripe_emulator import StripeEmulator
@@ -90,6 +90,13 @@ class StripeHarness(GatewayHarness):
         else:
             raise ValueError(f"unknown outcome {outcome!r}")
         return webhook_request(self.emulator, event)
+
+    def payer_saves_mandate(self, config: GatewayConfig, setup: MandateSetup,
+                            behaviour: str) -> list[WebhookRequest]:
+        card = {"ok": "visa", "soft": "insufficient_funds",
+                "hard": "authentication_required"}[behaviour]
+        events = self.emulator.save_card(setup.gateway_reference, card)
+        return [webhook_request(self.emulator, event) for event in events]
 
     def refund_webhook(self, config: GatewayConfig, session: CheckoutSession,
                        refund: RefundResult) -> WebhookRequest | None:
