@@ -36,6 +36,11 @@ def webhook_request(emulator: StripeEmulator, event: dict, **sign) -> WebhookReq
                           path=WEBHOOK_PATH, received_at=dt.datetime.now(dt.timezone.utc))
 
 
+# Requests are anchored on one moment, as the core anchors a payment's on its creation: two
+# requests built a second apart must be identical for Stripe's idempotency key.
+_CREATED = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
 def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
                      amounts=(12050, 3000), minutes: int = 60, **extra) -> CheckoutRequest:
     """A request for one bill per amount (periods 2025-01, 2025-02...)."""
@@ -49,7 +54,7 @@ def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
                           email="siti@example.test"),
         return_url=f"https://loket.example/return/{payment_id}?sig=abc",
         cancel_url=f"https://loket.example/return/{payment_id}?sig=abc&cancel=1",
-        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes))
+        expires_at=_CREATED + dt.timedelta(minutes=minutes))
     fields.update(extra)
     return CheckoutRequest(**fields)
 
