@@ -154,6 +154,10 @@ class Receivable(Base):
     plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
     sequence: Mapped[Optional[int]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The bill's or service's issue date as the host gives it (default: the creation date);
+    # the start of the collection time.
+    issued_on: Mapped[Optional[dt.date]] = mapped_column(Date, default=lambda context: (
+        context.get_current_parameters().get("created_at") or _now()).date())
 
     @property
     def outstanding(self) -> int:
@@ -451,3 +455,8 @@ class BankStatementLine(Base):
     payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
     imported_at: Mapped[timestamp] = mapped_column(default=_now)
 
+
+
+# What the KPIs and trends read: money taken by payment time, amounts falling due by date.
+Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
+Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)

@@ -95,6 +95,17 @@ SETTINGS_SCHEMA = {
                 "email_consumers": {"type": "boolean"},
             },
         },
+        "documents": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "What receipts and credit notes (PDF) show in their header.",
+            "properties": {
+                "address": {"type": "string", "maxLength": 500},
+                "logo": {"type": "string", "maxLength": 400000,
+                         "contentEncoding": "base64",
+                         "description": "a PNG or JPEG image, base64"},
+            },
+        },
     },
 }
 

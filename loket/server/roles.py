@@ -91,6 +91,11 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/host/consumers/bulk"): HOST,
     ("POST", "/v1/host/receivables"): HOST,
     ("POST", "/v1/host/receivables/bulk"): HOST,
+    # back-office reports
+    ("GET", "/v1/kpis/trends"): STAFF,
+    ("GET", "/v1/payments/export"): AUDITORS,
+    ("GET", "/v1/credit-notes/export"): AUDITORS,
+    ("GET", "/v1/payments/{number}/receipt"): STAFF,
 }
 
 
