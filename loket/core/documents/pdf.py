@@ -135,6 +135,15 @@ class _Document:
         return bytes(pdf.output())
 
 
+def _paid_on(payment: Payment) -> dt.date | dt.datetime:
+    """The payment date: the one the cashier entered at the counter, else when the money
+    was taken."""
+    entered = (payment.gateway_details or {}).get("paid_on")
+    if entered:
+        return dt.date.fromisoformat(entered)
+    return payment.paid_at or payment.created_at
+
+
 def receipt_pdf(session: Session, payment: Payment) -> bytes:
     """The receipt of a posted or completed payment as PDF bytes: consumer information, the
     payment summary (what each item received, totals, change) and processing information.
@@ -167,7 +176,8 @@ def receipt_pdf(session: Session, payment: Payment) -> bytes:
         ("Receipt Number", payment.receipt_number or "-"),
         ("Payment Number", payment.number),
         ("Transaction Number", payment.transaction_number or "-"),
-        ("Payment Date", doc.when(payment.paid_at)),
+        ("Payment Date", doc.day(_paid_on(payment))),
+        ("Recorded At", doc.when(payment.paid_at or payment.created_at)),
         ("Payment Method", payment.method.replace("_", " ").title()),
         ("Channel", payment.channel), ("Status", lifecycle.DISPLAY.get(payment.status,
                                                                       payment.status)),
@@ -189,7 +199,7 @@ def credit_note_pdf(session: Session, note: CreditNote, now: dt.datetime) -> byt
     doc.section("Original Payment", [
         ("Payment Number", payment.number),
         ("Receipt Number", payment.receipt_number or "-"),
-        ("Payment Date", doc.day(payment.paid_at or payment.created_at)),
+        ("Payment Date", doc.day(_paid_on(payment))),
         ("Amount Received", doc.money(payment.amount_received))])
     doc.section("Credit", [
         ("Reason", note.reason), ("Remarks", note.remarks or "-"),
