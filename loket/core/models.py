@@ -457,6 +457,28 @@ class BankStatementLine(Base):
 
 
 
+class Dispute(Base):
+    """A payer's challenge of a payment (chargeback or complaint) and how it ended."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # [{"at", "by", "note", "status"}]: the evidence notes and every change, in order.
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    amount_taken_back: Mapped[money]
+    opened_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    closed_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
 # What the KPIs and trends read: money taken by payment time, amounts falling due by date.
 Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
 Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)

@@ -96,6 +96,12 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/payments/export"): AUDITORS,
     ("GET", "/v1/credit-notes/export"): AUDITORS,
     ("GET", "/v1/payments/{number}/receipt"): STAFF,
+    # disputes: recorded and seen through by those who may give money back
+    ("POST", "/v1/payments/{number}/disputes"): MONEY_OUT + ("recovery_executive",),
+    ("GET", "/v1/disputes"): STAFF,
+    ("GET", "/v1/disputes/{dispute_id}"): STAFF,
+    ("POST", "/v1/disputes/{dispute_id}/notes"): MONEY_OUT + ("recovery_executive",),
+    ("POST", "/v1/disputes/{dispute_id}/status"): MONEY_OUT,
 }
 
 

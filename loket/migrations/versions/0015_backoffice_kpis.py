@@ -1,4 +1,4 @@
-"""receivables gain their issue date; indexes for the KPIs and trends
+"""receivables gain their issue date; indexes for the KPIs and trends; disputes
 
 Revision ID: 0015
 Revises: 0004
@@ -26,9 +26,35 @@ def upgrade() -> None:
         connection.execute(sa.text("UPDATE receivables SET issued_on = date(created_at)"))
     op.create_index('ix_payments_tenant_paid', 'payments', ['tenant_id', 'paid_at'])
     op.create_index('ix_receivables_tenant_due', 'receivables', ['tenant_id', 'due_date'])
+    op.create_table(
+        'disputes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('tenant_id', sa.Integer(), nullable=False),
+        sa.Column('payment_id', sa.Integer(), nullable=False),
+        sa.Column('amount', sa.BigInteger(), nullable=False),
+        sa.Column('currency', sa.String(length=3), nullable=False),
+        sa.Column('reason', sa.String(length=200), nullable=False),
+        sa.Column('status', sa.String(length=20), nullable=False),
+        sa.Column('history', sa.JSON(), nullable=False),
+        sa.Column('gateway_reference', sa.String(length=200), nullable=True),
+        sa.Column('amount_taken_back', sa.BigInteger(), nullable=False),
+        sa.Column('opened_by', sa.String(length=100), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(['payment_id'], ['payments.id'],
+                                name=op.f('fk_disputes_payment_id_payments')),
+        sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'],
+                                name=op.f('fk_disputes_tenant_id_tenants')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_disputes')),
+    )
+    op.create_index('ix_disputes_payment_id', 'disputes', ['payment_id'])
+    op.create_index('ix_disputes_tenant_id', 'disputes', ['tenant_id'])
+    op.create_index('ix_disputes_status_created', 'disputes',
+                    ['tenant_id', 'status', 'created_at'])
 
 
 def downgrade() -> None:
+    op.drop_table('disputes')
     op.drop_index('ix_receivables_tenant_due', table_name='receivables')
     op.drop_index('ix_payments_tenant_paid', table_name='payments')
     with op.batch_alter_table('receivables', schema=None) as batch_op:
