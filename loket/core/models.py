@@ -479,6 +479,29 @@ class Dispute(Base):
     payment: Mapped[Payment] = relationship()
 
 
+class Approval(Base):
+    """An adjustment above the tenant's threshold waiting for a second person (maker-checker)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(30))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    request: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    maker: Mapped[str] = mapped_column(String(100))
+    maker_role: Mapped[str] = mapped_column(String(40))
+    checker: Mapped[Optional[str]] = mapped_column(String(100))
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    result: Mapped[Optional[dict[str, Any]]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    decided_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
 # What the KPIs and trends read: money taken by payment time, amounts falling due by date.
 Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
 Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)

@@ -15,7 +15,7 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
 from loket.server import reconciliation_api, settings_api, staff_api
-from loket.server import disputes_api, reports_api
+from loket.server import approvals_api, disputes_api, reports_api
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -46,6 +46,7 @@ def create_app(ctx: Loket) -> falcon.App:
         module.add_routes(app, ctx)
     reports_api.add_routes(app, ctx)
     disputes_api.add_routes(app, ctx)
+    approvals_api.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)
     return app

@@ -102,6 +102,10 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/disputes/{dispute_id}"): STAFF,
     ("POST", "/v1/disputes/{dispute_id}/notes"): MONEY_OUT + ("recovery_executive",),
     ("POST", "/v1/disputes/{dispute_id}/status"): MONEY_OUT,
+    # approvals (maker-checker; the tenant's approver_roles and "never the maker" apply)
+    ("GET", "/v1/approvals"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/approve"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/reject"): MONEY_OUT,
 }
 
 
