@@ -119,13 +119,16 @@ def _collection_days(session: Session, tenant_id: int, period: Period) -> tuple[
         .join(Receivable, Receivable.id == Allocation.receivable_id)
         .where(paid_items).group_by(Receivable.issued_on)).all()
     first = period.first.toordinal()
-    paid_ordinals = sum((first + int(idx)) * int(count) for idx, count in by_day)
-    issue_ordinals = sum(_as_date(day).toordinal() * int(count) for day, count in by_issue)
-    items = sum(int(count) for _, count in by_day)
+    paid_ordinals = issue_ordinals = items = 0
+    for idx, count in by_day:
+        paid_ordinals += (first + int(idx)) * int(count)
+        items += int(count)
+    for day, count in by_issue:
+        issue_ordinals += _as_date(day).toordinal() * int(count)
     return paid_ordinals - issue_ordinals, items
 
 
-def _as_date(value: dt.date | str) -> dt.date:
+def _as_date(value: object) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 

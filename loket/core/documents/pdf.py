@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import io
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,7 +114,7 @@ class _Document:
             pdf.multi_cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
 
-    def table(self, head: tuple[str, ...], rows: list[tuple[str, ...]],
+    def table(self, head: tuple[str, ...], rows: Sequence[tuple[str, ...]],
               widths: tuple[int, ...]) -> None:
         pdf = self.pdf
         pdf.set_font("Helvetica", "B", 9)

@@ -95,7 +95,7 @@ def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
         refund) propagate and leave the request pending.
     """
     _check_checker(session, actor, row)
-    payment = session.get(Payment, row.payment_id)
+    payment = row.payment
     request = row.request
     if ApprovalKind(row.kind) is ApprovalKind.REFUND:
         refunds.refund_payment(ctx, session, actor, payment, request["amount"],
