@@ -81,7 +81,7 @@ def test_objects_of_another_tenant_are_404(api):
                                     {"account_number": "OT-1", "name": "Olga Other"})
     paid = api.post("/v1/payments/counter", {
         "account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-        "amount_received": "10.00"}).json["information"]["number"]
+        "paid_on": "2025-01-15", "amount_received": "10.00"}).json["information"]["number"]
     foreign = make_api(api.ctx, other.id)
     assert foreign.get(f"/v1/payments/{paid}").status_code == 404
     assert foreign.get("/v1/consumers/CRN29391").status_code == 404

@@ -194,7 +194,8 @@ def test_a_bill_paid_another_way_before_its_charge_cancels_the_charge(live):
     assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
     paid = live.post("/v1/payments/counter", {
         "account_number": ACCOUNT, "payment_type": "bill", "method": "cash",
-        "amount_received": "30.00", "references": ["AP-INV-6"]}, "tenant_admin")
+        "amount_received": "30.00", "references": ["AP-INV-6"],
+        "paid_on": "2025-01-15"}, "tenant_admin")
     assert paid.status_code == 201, paid.text
     live.ctx.clock.advance(days=1)
     assert charges.run_due(live.ctx) == {"scheduled": 0, "cancelled": 1}

@@ -219,7 +219,7 @@ def test_a_gateway_cannot_move_a_payment_made_through_another_gateway(ctx, tenan
     from engine_support import ACTOR
     with ctx.transaction() as session:
         posted = record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-            account_number="WU-10001", payment_type="bill", method="cash",
+            account_number="WU-10001", payment_type="bill", method="cash", paid_on="2025-01-15",
             amount_received="145.50", references=("INV-2025-001234",)))
     with ctx.transaction() as session:
         row = configs.get_row(session, tenant_id, "sandbox")

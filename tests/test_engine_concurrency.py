@@ -70,7 +70,7 @@ def test_two_counter_payments_racing_for_one_bill_never_overpay_it(pg_ctx):
         with ctx.transaction() as session:
             record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
                 account_number="CRN29391", payment_type="bill", method="card",
-                amount_received="120.50", references=("BILL7890",)))
+                paid_on="2025-01-15", amount_received="120.50", references=("BILL7890",)))
 
     errors = _run_together(2, pay)
     assert len(errors) <= 1 and all(isinstance(e, LoketError) for e in errors)

@@ -13,7 +13,8 @@ from engine_support import outstanding
 
 def post(ctx, tenant_id, key=None, **fields):
     entry = CounterPayment(**{"account_number": "WU-10001", "payment_type": "bill",
-                              "method": "cash", "amount_received": "0", **fields})
+                              "method": "cash", "amount_received": "0",
+                              "paid_on": "2025-01-15", **fields})
     with ctx.transaction() as session:
         return record_counter_payment(ctx, session, ACTOR, tenant_id, entry, key)
 

@@ -140,7 +140,7 @@ def test_money_invariants_hold_after_any_sequence_of_operations(ctx, tenant_id):
         # apply to the bills still open.
         with ctx.transaction() as session:
             record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-                account_number=account, payment_type="bill", method="card",
+                account_number=account, payment_type="bill", method="card", paid_on="2025-01-15",
                 amount_received="200.00", references=(refs[0],)))
         for op in operations:
             try:
@@ -168,7 +168,7 @@ def _run(ctx, session, account, refs, tenant_id, op):
     if kind == "counter":
         _, amount, method, change = op
         return record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-            account_number=account, payment_type="bill", method=method,
+            account_number=account, payment_type="bill", method=method, paid_on="2025-01-15",
             amount_received=Money(amount, "USD").decimal_string(),
             change_given=Money(change if method == "cash" else 0, "USD").decimal_string()))
     elif kind in ("credit", "refund"):

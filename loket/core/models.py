@@ -154,6 +154,10 @@ class Receivable(Base):
     plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
     sequence: Mapped[Optional[int]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The bill's or service's issue date as the host gives it (default: the creation date);
+    # the start of the collection time.
+    issued_on: Mapped[Optional[dt.date]] = mapped_column(Date, default=lambda context: (
+        context.get_current_parameters().get("created_at") or _now()).date())
 
     @property
     def outstanding(self) -> int:
@@ -556,3 +560,51 @@ class AutopayAttempt(Base):
     message: Mapped[Optional[str]] = mapped_column(Text)
     next_attempt_at: Mapped[Optional[timestamp]]
     at: Mapped[timestamp] = mapped_column(default=_now)
+class Dispute(Base):
+    """A payer's challenge of a payment (chargeback or complaint) and how it ended."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # [{"at", "by", "note", "status"}]: the evidence notes and every change, in order.
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    amount_taken_back: Mapped[money]
+    opened_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    closed_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
+class Approval(Base):
+    """An adjustment above the tenant's threshold waiting for a second person (maker-checker)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(30))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    request: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    maker: Mapped[str] = mapped_column(String(100))
+    maker_role: Mapped[str] = mapped_column(String(40))
+    checker: Mapped[Optional[str]] = mapped_column(String(100))
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    result: Mapped[Optional[dict[str, Any]]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    decided_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
+# What the KPIs and trends read: money taken by payment time, amounts falling due by date.
+Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
+Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)

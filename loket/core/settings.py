@@ -109,6 +109,30 @@ SETTINGS_SCHEMA = {
                 "email_consumers": {"type": "boolean"},
             },
         },
+        "approvals": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Maker-checker: adjustments above a threshold wait for a second "
+                           "person with an approving role.",
+            "properties": {
+                "refund_above": _DECIMAL,
+                "credit_note_above": _DECIMAL,
+                "approver_roles": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": {"enum": ["tenant_admin", "cso_admin",
+                                                      "billing_manager"]}},
+            },
+        },
+        "documents": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "What receipts and credit notes (PDF) show in their header.",
+            "properties": {
+                "address": {"type": "string", "maxLength": 500},
+                "logo": {"type": "string", "maxLength": 400000,
+                         "contentEncoding": "base64",
+                         "description": "a PNG or JPEG image, base64"},
+            },
+        },
     },
 }
 

@@ -15,7 +15,7 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
 from loket.server import reconciliation_api, settings_api, staff_api
-from loket.server import autopay_api
+from loket.server import approvals_api, autopay_api, disputes_api, reports_api
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -44,7 +44,8 @@ def create_app(ctx: Loket) -> falcon.App:
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())
     for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
-                   reconciliation_api, settings_api, autopay_api):
+                   reconciliation_api, settings_api, autopay_api, reports_api, disputes_api,
+                   approvals_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)

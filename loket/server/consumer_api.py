@@ -12,6 +12,8 @@ from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
 from loket.server import serialize as s
+from loket.core.documents import pdf
+from loket.server import reports_api
 from loket.server.base import Resource, created
 
 
@@ -147,6 +149,10 @@ class Receipt(ConsumerResource):
                 raise Conflict(f"the receipt of payment {number} is available once the "
                                f"payment is completed (it is {payment.status})",
                                field="status")
+            if reports_api.wants_pdf(req):
+                reports_api.send_pdf(resp, pdf.receipt_pdf(session, payment),
+                                     f"receipt-{payment.receipt_number}.pdf")
+                return
             resp.media = s.receipt(session, payment)
 
 

@@ -102,6 +102,21 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/consumers/{account}/autopay"): STAFF,
     ("PUT", "/v1/consumers/{account}/autopay"): ("tenant_admin",) + tuple(
         r for r in PAYERS if r != "consumer"),
+    # back-office reports
+    ("GET", "/v1/kpis/trends"): STAFF,
+    ("GET", "/v1/payments/export"): AUDITORS,
+    ("GET", "/v1/credit-notes/export"): AUDITORS,
+    ("GET", "/v1/payments/{number}/receipt"): STAFF,
+    # disputes: recorded and seen through by those who may give money back
+    ("POST", "/v1/payments/{number}/disputes"): MONEY_OUT + ("recovery_executive",),
+    ("GET", "/v1/disputes"): STAFF,
+    ("GET", "/v1/disputes/{dispute_id}"): STAFF,
+    ("POST", "/v1/disputes/{dispute_id}/notes"): MONEY_OUT + ("recovery_executive",),
+    ("POST", "/v1/disputes/{dispute_id}/status"): MONEY_OUT,
+    # approvals (maker-checker; the tenant's approver_roles and "never the maker" apply)
+    ("GET", "/v1/approvals"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/approve"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/reject"): MONEY_OUT,
 }
 
 

@@ -17,6 +17,8 @@ from loket.core.backoffice import administration
 from loket.core.settings import load_settings
 from loket.core.tenants import TokenSigner
 from loket.server import serialize as s
+from loket.core.payments import approvals
+from loket.server import approvals_api
 from loket.server.base import Resource, created, date_param
 
 KIND_OF_TYPE = {"bills": "bill", "services": "service", "installments": "installment"}
@@ -183,6 +185,12 @@ class PaymentRefunds(Resource):
         b = self.body(req)
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
+            if approvals.required(session, payment.tenant_id, approvals.ApprovalKind.REFUND,
+                                  b["amount"], payment.currency):
+                approvals_api.pending(resp, approvals.request_approval(
+                    self.ctx, session, self.actor(req), approvals.ApprovalKind.REFUND,
+                    payment, {"amount": b["amount"], "reason": b.get("reason", "")}))
+                return
             payment = refunds.refund_payment(self.ctx, session, self.actor(req), payment,
                                              b["amount"], b.get("reason", ""),
                                              idempotency_key=self.key(req))
@@ -197,6 +205,14 @@ class PaymentCreditNotes(Resource):
         b = self.body(req)
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
+            if approvals.required(session, payment.tenant_id,
+                                  approvals.ApprovalKind.CREDIT_NOTE, b["amount"],
+                                  payment.currency):
+                approvals_api.pending(resp, approvals.request_approval(
+                    self.ctx, session, self.actor(req), approvals.ApprovalKind.CREDIT_NOTE,
+                    payment, {"amount": b["amount"], "reason": b["reason"],
+                              "remarks": b.get("remarks", "")}))
+                return
             note = credit_notes.issue_credit_note(self.ctx, session, self.actor(req), payment,
                                                   b["amount"], b["reason"], b.get("remarks", ""),
                                                   idempotency_key=self.key(req))

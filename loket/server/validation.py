@@ -94,7 +94,13 @@ def schema_errors(validator, instance, prefix: tuple = ()) -> list[dict]:
         else:
             out.append({"field": field_name(path) or (prefix[0] if prefix else "body"),
                         "message": _message(error)})
-    return out
+    # jsonschema reports a "required" error per missing property, each carrying the whole
+    # list: each field's error is given once.
+    unique: list[dict] = []
+    for entry in out:
+        if entry not in unique:
+            unique.append(entry)
+    return unique
 
 
 def _keys_with_nul(node, path=()) -> list[str]:

@@ -108,7 +108,8 @@ def test_billing_manager_sees_the_dashboard_finds_a_payment_and_credits_it(chrom
     api, base = live
     api.post("/v1/payments/counter", {"account_number": "WU-10001", "payment_type": "bill",
                                       "method": "cash", "amount_received": "145.50",
-                                      "references": ["INV-2025-001234"]})
+                                      "references": ["INV-2025-001234"],
+                                      "paid_on": "2025-01-15"})
     context, page = open_page(chromium, DESKTOP)
     sign_in(page, base, api.keys["billing_manager"])
     page.get_by_test_id("collected-today").wait_for()

@@ -65,7 +65,7 @@ def test_cashier_records_a_cash_payment_with_change(connected_api):
     assert 'value="walk-in" selected' in form.text  # the channel defaults to walk-in
     result = cashier.post("/console/payments/new", [
         ("account_number", "WU-10001"), ("channel", "walk-in"), ("payment_type", "bill"),
-        ("reference", "INV-2025-001234"), ("method", "cash"), ("amount_received", "150.00"),
+        ("reference", "INV-2025-001234"), ("method", "cash"), ("amount_received", "150.00"), ("paid_on", "2025-01-15"),
         ("change_given", "4.50"), ("notes", "paid at the counter")])
     assert result.status_code == 303, text_of(result.text)
     done = cashier.follow(result)
@@ -98,7 +98,7 @@ def test_a_double_submitted_record_form_records_once(connected_api):
     cashier.get("/console/payments/new", query_string="account=WU-10001")
     page = cashier.page
     fields = [("account_number", "WU-10001"), ("payment_type", "service"), ("method", "cash"),
-              ("amount_received", "25.00")]
+              ("amount_received", "25.00"), ("paid_on", "2025-01-15")]
     assert cashier.post("/console/payments/new", fields).status_code == 303
     cashier.page = page
     assert cashier.post("/console/payments/new", fields).status_code == 303
@@ -107,7 +107,8 @@ def test_a_double_submitted_record_form_records_once(connected_api):
 
 def record(api, amount: str = "145.50") -> str:
     body = {"account_number": "WU-10001", "payment_type": "bill", "method": "cash",
-            "amount_received": amount, "references": ["INV-2025-001234"]}
+            "amount_received": amount, "references": ["INV-2025-001234"],
+            "paid_on": "2025-01-15"}
     return api.post("/v1/payments/counter", body).json["information"]["number"]
 
 

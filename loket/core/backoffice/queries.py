@@ -161,8 +161,17 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
                   limit: int = 20, newest_first: bool = True) -> Page:
     """Payments matching the filters; ``q`` matches the consumer's name or account number,
     the payment, transaction or receipt number (case-insensitive, partial)."""
-    query = (select(Payment).outerjoin(Consumer, Consumer.id == Payment.consumer_id)
-             .where(Payment.tenant_id == tenant_id))
+    query = filter_payments(session, tenant_id, select(Payment).outerjoin(
+        Consumer, Consumer.id == Payment.consumer_id), filters)
+    order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
+        Payment.created_at, Payment.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFilters):
+    """``query`` (over Payment outer-joined to Consumer) narrowed to the tenant and the
+    filters of the payments list; the list and the export share it."""
+    query = query.where(Payment.tenant_id == tenant_id)
     if not filters.include_tests:
         query = query.where(Payment.is_test.is_(False))
     if filters.q:
@@ -177,11 +186,8 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
                           (Consumer.account_number, filters.account_number)):
         if value:
             query = query.where(column == value)
-    query = query.where(*_date_range(session, tenant_id, Payment.created_at, filters.date_from,
-                                     filters.date_to))
-    order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
-        Payment.created_at, Payment.id)
-    return _paginate(session, query, order, page, limit)
+    return query.where(*_date_range(session, tenant_id, Payment.created_at, filters.date_from,
+                                    filters.date_to))
 
 
 def payment(session: Session, tenant_id: int, number: str,
@@ -286,9 +292,19 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
                       newest_first: bool = True) -> Page:
     """Credit notes matching the filters; ``q`` matches the note number, the consumer's
     name or account and the linked payment's receipt or number."""
-    query = (select(CreditNote).join(Consumer, Consumer.id == CreditNote.consumer_id)
-             .join(Payment, Payment.id == CreditNote.payment_id)
-             .where(CreditNote.tenant_id == tenant_id))
+    query = filter_credit_notes(session, tenant_id, select(CreditNote).join(
+        Consumer, Consumer.id == CreditNote.consumer_id).join(
+        Payment, Payment.id == CreditNote.payment_id), filters, now)
+    order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
+        CreditNote.created_at, CreditNote.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def filter_credit_notes(session: Session, tenant_id: int, query, filters: CreditNoteFilters,
+                        now: dt.datetime):
+    """``query`` (over CreditNote joined to Consumer and Payment) narrowed to the tenant and
+    the filters of the credit notes list; the list and the export share it."""
+    query = query.where(CreditNote.tenant_id == tenant_id)
     if filters.q:
         q = filters.q.strip()
         query = query.where(or_(_contains(CreditNote.number, q), _contains(Consumer.name, q),
@@ -328,9 +344,7 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
         query = query.where(CreditNote.amount >= filters.amount_min)
     if filters.amount_max is not None:
         query = query.where(CreditNote.amount <= filters.amount_max)
-    order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
-        CreditNote.created_at, CreditNote.id)
-    return _paginate(session, query, order, page, limit)
+    return query
 
 
 def credit_note(session: Session, tenant_id: int, number: str) -> CreditNote:

@@ -67,7 +67,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
 
     :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
         ``amount`` (decimal string), and optionally ``description``, ``period``,
-        ``due_date``, ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
+        ``due_date``, ``issued_on`` (the bill's issue date; default the creation date),
+        ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
         for installments.
     :raises ValidationFailed: a field is missing or wrong, or the new amount is below what
         has already been paid.
@@ -109,6 +110,7 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     row.description = data.get("description") or row.description or ""
     row.period = data.get("period") or row.period
     row.due_date = _date(data.get("due_date"), "due_date") or row.due_date
+    row.issued_on = _date(data.get("issued_on"), "issued_on") or row.issued_on
     if data.get("plan"):
         plan = session.scalar(select(PaymentPlan).where(
             PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == data["plan"]))
@@ -128,7 +130,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
 
 
 CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",
-               "period", "due_date", "plan", "sequence", "email", "phone", "service_address")
+               "period", "due_date", "plan", "sequence", "email", "phone", "service_address",
+               "issued_on")
 
 
 def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str) -> int:

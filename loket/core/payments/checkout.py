@@ -97,7 +97,9 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         destination=next(iter(groups)) if len(groups) == 1 else "mixed",
         status="initiated", verification="unverified", settlement_status="N/A",
         currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
-        amount_received=total + fee_total, created_by=actor.name, created_at=now,
+        amount_received=total + fee_total, created_at=now,
+        # Created By of an online payment is the payer (the audit trail keeps the caller).
+        created_by=consumer.name[:100],
         expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
     )
     session.add(payment)

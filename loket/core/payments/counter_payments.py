@@ -6,6 +6,9 @@ a credit note (reason Overpayment); an excess above the overpayment threshold is
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import attrs
 from sqlalchemy.orm import Session
 
@@ -33,7 +36,8 @@ class CounterPayment:
     """What a cashier enters. Amounts are decimal strings in the tenant currency.
 
     ``references`` are the chosen items; empty means every open item of ``payment_type``,
-    oldest first.
+    oldest first. ``paid_on`` (the payment date, ``YYYY-MM-DD``, not in the future) is
+    required.
     """
 
     account_number: str
@@ -62,6 +66,14 @@ def _validate(entry: CounterPayment, settings) -> None:
                        "message": "channel must be one of " + ", ".join(settings["channels"])})
     if not entry.amount_received:
         errors.append({"field": "amount_received", "message": "amount received is required"})
+    if not entry.paid_on:
+        errors.append({"field": "paid_on", "message": "payment date is required"})
+    else:
+        try:
+            dt.date.fromisoformat(entry.paid_on)
+        except ValueError:
+            errors.append({"field": "paid_on",
+                           "message": "payment date must be a date like 2025-03-31"})
     if entry.notes and len(entry.notes) > settings["notes_max_length"]:
         errors.append({"field": "notes", "message": f"notes are limited to "
                        f"{settings['notes_max_length']} characters"})
@@ -88,6 +100,9 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     if prior is not None:
         return session.get(Payment, prior["payment_id"])
     _validate(entry, settings)
+    today = ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
+    if dt.date.fromisoformat(entry.paid_on or "") > today:
+        raise ValidationFailed("the payment date cannot be in the future", field="paid_on")
     currency = settings.currency
     received = Money.parse(entry.amount_received, currency, field="amount_received")
     change = Money.parse(entry.change_given or "0", currency, field="change_given")

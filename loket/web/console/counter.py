@@ -5,6 +5,7 @@ page offers to record another or return to the dashboard."""
 from __future__ import annotations
 
 import secrets as pysecrets
+from zoneinfo import ZoneInfo
 
 import falcon
 
@@ -51,6 +52,8 @@ class RecordPayment(Page):
                         default_channel=settings["default_channel"],
                         form=form or {}, error=error, errors=errors or {},
                         form_key=pysecrets.token_urlsafe(16),
+                        today=self.ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
+                        .isoformat(),
                         active="/console/payments/new")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -68,6 +71,7 @@ class RecordPayment(Page):
             channel=first(form, "channel") or None,
             references=tuple(v for v in form.get("reference", []) if v),
             change_given=first(form, "change_given") or "0",
+            paid_on=first(form, "paid_on") or None,
             notes=first(form, "notes") or None)
         try:
             with self.ctx.transaction() as session:
