@@ -67,7 +67,8 @@ def test_buttons_a_role_may_not_use_are_not_shown(connected_api):
     person.get("/console/payments/new", query_string="account=WU-10001")
     person.post("/console/payments/new", {"account_number": "WU-10001",
                                           "payment_type": "bill", "method": "cash",
-                                          "amount_received": "145.50", "channel": "walk-in"})
+                                          "amount_received": "145.50", "channel": "walk-in",
+                                          "paid_on": "2025-01-15"})
     number = api.get("/v1/payments").json["items"][0]["number"]
     executive = signed_in(api, "customer_executive")
     page = executive.get(f"/console/payments/{number}").text
