@@ -30,6 +30,8 @@ from loket.core.payments.posting import raise_todo
 from loket.core.backoffice.queries import local_today
 from loket.core.settings import load_settings
 from loket.types import Notification, PlanInfo
+from loket.types import PaymentStatus
+from loket.core.states import PlanStatus, ReceivableStatus
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def payment_timeout_sweep(ctx, limit: int = 500) -> dict[str, int]:
     now = ctx.now()
     with ctx.transaction() as session:
         ids = list(session.scalars(select(Payment.id).where(
-            Payment.status == "initiated", Payment.expires_at <= now,
+            Payment.status == PaymentStatus.INITIATED, Payment.expires_at <= now,
             Payment.gateway_configuration_id.is_not(None)).order_by(Payment.id).limit(limit)))
     counts: dict[str, int] = {}
     for payment_id in ids:
@@ -171,7 +173,7 @@ def reconciliation_timeouts(ctx) -> int:
     raised = 0
     with ctx.transaction() as session:
         payments = session.scalars(select(Payment).where(
-            Payment.status == "succeeded", Payment.is_test.is_(False),
+            Payment.status == PaymentStatus.SUCCEEDED, Payment.is_test.is_(False),
             Payment.succeeded_at.is_not(None)).order_by(Payment.id)).all()
         settings_of: dict[int, object] = {}
         for payment in payments:
@@ -210,7 +212,7 @@ def plan_compliance(ctx) -> dict[str, int]:
     now = ctx.now()
     with ctx.transaction() as session:
         plan_ids = list(session.scalars(select(PaymentPlan.id).where(
-            PaymentPlan.status == "active").order_by(PaymentPlan.id)))
+            PaymentPlan.status == PlanStatus.ACTIVE).order_by(PaymentPlan.id)))
     counts = {"missed": 0, "defaulted": 0}
     for plan_id in plan_ids:
         try:
@@ -229,10 +231,10 @@ def _check_plan(ctx, session, plan_id: int, today: dt.date, now: dt.datetime
                 ) -> tuple[int, int]:
     plan = session.scalars(select(PaymentPlan).where(PaymentPlan.id == plan_id)
                            .with_for_update().execution_options(populate_existing=True)).one()
-    if plan.status != "active":
+    if plan.status != PlanStatus.ACTIVE:
         return 0, 0
     overdue = session.scalars(select(Receivable).where(
-        Receivable.plan_id == plan.id, Receivable.status == "open",
+        Receivable.plan_id == plan.id, Receivable.status == ReceivableStatus.OPEN,
         Receivable.due_date < today).order_by(Receivable.due_date, Receivable.id)).all()
     consumer = session.get(Consumer, plan.consumer_id)
     settings = load_settings(session, plan.tenant_id)
@@ -264,7 +266,7 @@ def _check_plan(ctx, session, plan_id: int, today: dt.date, now: dt.datetime
     limit = settings["plan_default_after_misses"]
     if plan.missed_installments < limit or plan.defaulted_at is not None:
         return new, 0
-    plan.status = "defaulted"
+    plan.status = PlanStatus.DEFAULTED
     plan.defaulted_at = now
     audit.record(session, audit.SYSTEM, "plan.defaulted", "payment_plan", plan.reference,
                  before={"status": "active"},

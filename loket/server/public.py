@@ -13,6 +13,7 @@ from loket.core.webhooks import inbox
 
 from loket.core.webhooks import outcomes
 from loket.core.payments.lifecycle import DISPLAY
+from loket.types import PaymentStatus
 
 
 class Health:
@@ -80,14 +81,14 @@ class PaymentReturn:
             payment = outcomes.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             declined = (payment.gateway_details or {}).get("last_declined_attempt")
-            if payment.status == "failed":
+            if payment.status == PaymentStatus.FAILED:
                 message = f"Payment failed: {payment.failure_message or payment.failure_category}."
-            elif payment.status == "initiated" and declined:
+            elif payment.status == PaymentStatus.INITIATED and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
             resp.media = {"payment_id": payment.number, "status": payment.status,
                           "display_status": DISPLAY.get(payment.status), "message": message,
-                          "can_retry": payment.status == "failed"}
+                          "can_retry": payment.status == PaymentStatus.FAILED}
 
 
 def add_routes(app, ctx) -> None:

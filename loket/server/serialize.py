@@ -12,6 +12,7 @@ from loket.core.payments import lifecycle
 from loket.core.backoffice import queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
 from loket.money import Money
+from loket.core.states import AllocationState
 
 
 def when(value) -> str | None:
@@ -154,7 +155,7 @@ def receipt(session, row: Payment) -> dict:
     c = row.currency
     lines = [{"kind": r.kind, "reference": r.reference, "description": r.description,
               "period": r.period, "amount": money(a.amount - a.reversed, c)}
-             for a, r in queries.allocations(session, row) if a.state == "posted"]
+             for a, r in queries.allocations(session, row) if a.state == AllocationState.POSTED]
     return {"receipt_number": row.receipt_number, "payment_number": row.number,
             "transaction_number": row.transaction_number, "status": row.status,
             "paid_at": when(row.paid_at), "method": row.method, "channel": row.channel,

@@ -110,6 +110,16 @@ class FakePay:
         return dict(credentials)
 
     @hookimpl
+    def loket_gateway_handshake(self, config):
+        if not self._mine(config):
+            return None
+        status, body = self._call(config, "GET", "/v1/me")
+        if status == 401:
+            raise GatewayError("FakePay refused the stored API key",
+                               gateway_message=body["error"]["message"])
+        return {"kind": KIND}
+
+    @hookimpl
     def loket_gateway_charge(self, config, request):
         if not self._mine(config):
             return None

@@ -13,6 +13,7 @@ from loket.core.models import CreditNote, Payment, Receivable, Todo
 from loket.money import Money
 from loket.core.backoffice.queries import day_bounds, local_today
 from loket.core.settings import load_settings
+from loket.core.states import CreditNoteStatus, ReceivableStatus, TodoStatus
 
 def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
     """The dashboard figures (minor units): collected today and this month (net of change
@@ -42,13 +43,13 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
         Payment.status)).all())
     outstanding = session.scalar(select(money_sum(
         Receivable.amount - Receivable.paid)).where(
-        Receivable.tenant_id == tenant_id, Receivable.status == "open")) or 0
+        Receivable.tenant_id == tenant_id, Receivable.status == ReceivableStatus.OPEN)) or 0
     credit = session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.tenant_id == tenant_id, CreditNote.status == "active",
+        CreditNote.tenant_id == tenant_id, CreditNote.status == CreditNoteStatus.ACTIVE,
         CreditNote.expires_at > now)) or 0
     todos = session.scalar(select(func.count(Todo.id)).where(
-        Todo.tenant_id == tenant_id, Todo.status == "open")) or 0
+        Todo.tenant_id == tenant_id, Todo.status == TodoStatus.OPEN)) or 0
     return {"currency": currency, "date": today.isoformat(),
             "collected_today": collected(day_start), "collected_this_month": collected(month_start),
             "payments_by_status": {s: int(counts.get(s, 0)) for s in sorted(

@@ -32,6 +32,8 @@ from loket.core.models import (
 from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
+from loket.types import PaymentStatus
+from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
 
 
 @attrs.frozen
@@ -109,14 +111,14 @@ def balance(session: Session, consumer_row: Consumer) -> int:
     """What the account owes now (open receivables less paid), minor units."""
     return session.scalar(select(money_sum(Receivable.amount - Receivable.paid))
                           .where(Receivable.consumer_id == consumer_row.id,
-                                 Receivable.status == "open")) or 0
+                                 Receivable.status == ReceivableStatus.OPEN)) or 0
 
 
 def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime) -> int:
     """Unused credit on the account's active, unexpired credit notes, minor units."""
     return session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.consumer_id == consumer_row.id, CreditNote.status == "active",
+        CreditNote.consumer_id == consumer_row.id, CreditNote.status == CreditNoteStatus.ACTIVE,
         CreditNote.expires_at > now)) or 0
 
 
@@ -131,7 +133,7 @@ def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: 
     query = select(Receivable).where(Receivable.consumer_id == consumer_row.id,
                                      Receivable.kind.in_(ITEM_FILTERS[kind]))
     if open_only:
-        query = query.where(Receivable.status == "open", Receivable.amount > Receivable.paid)
+        query = query.where(Receivable.status == ReceivableStatus.OPEN, Receivable.amount > Receivable.paid)
     if q:
         query = query.where(or_(_contains(Receivable.reference, q),
                                 _contains(Receivable.description, q),
@@ -226,14 +228,14 @@ def amount_analysis(session: Session, payment_row: Payment) -> dict:
     fee = payment_row.fee if payment_row.fee_passed_on else 0
     applied = payment_row.amount_received - payment_row.change_given - fee
     pairs = allocations(session, payment_row)
-    posted = [(a, r) for a, r in pairs if a.state == "posted"]
-    shown = posted or [(a, r) for a, r in pairs if a.state == "intended"]
+    posted = [(a, r) for a, r in pairs if a.state == AllocationState.POSTED]
+    shown = posted or [(a, r) for a, r in pairs if a.state == AllocationState.INTENDED]
     allocated = sum(a.amount for a, _ in shown)
     credited = sum(n.amount for n in credit_notes_of(session, payment_row) if n.automatic)
     owed = sum(r.amount - r.paid for r in {r.id: r for _, r in posted}.values()
-               if r.status == "open")
+               if r.status == ReceivableStatus.OPEN)
     if payment_row.status not in lifecycle.MONEY_TAKEN:
-        verdict = "pending" if payment_row.status == "initiated" else "none"
+        verdict = "pending" if payment_row.status == PaymentStatus.INITIATED else "none"
     elif credited:
         verdict = "over_paid"
     elif owed:
@@ -278,7 +280,7 @@ def note_status(note: CreditNote, now: dt.datetime) -> str:
     """The status people see: an active note past its expiry shows as expired."""
     expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
         tzinfo=dt.timezone.utc)
-    return "expired" if note.status == "active" and expires <= now else note.status
+    return CreditNoteStatus.EXPIRED if note.status == CreditNoteStatus.ACTIVE and expires <= now else note.status
 
 
 def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
@@ -295,11 +297,11 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
                                 _contains(Consumer.account_number, q),
                                 _contains(Payment.receipt_number, q),
                                 _contains(Payment.number, q)))
-    if filters.status == "expired":
-        query = query.where(or_(CreditNote.status == "expired", and_(
-            CreditNote.status == "active", CreditNote.expires_at <= now)))
-    elif filters.status == "active":
-        query = query.where(CreditNote.status == "active", CreditNote.expires_at > now)
+    if filters.status == CreditNoteStatus.EXPIRED:
+        query = query.where(or_(CreditNote.status == CreditNoteStatus.EXPIRED, and_(
+            CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at <= now)))
+    elif filters.status == CreditNoteStatus.ACTIVE:
+        query = query.where(CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at > now)
     elif filters.status:
         query = query.where(CreditNote.status == filters.status)
     date_from, date_to = filters.date_from, filters.date_to

@@ -31,6 +31,7 @@ from loket.types import (
     TrackingEvent,
     json_safe,
 )
+from loket.types import PaymentStatus
 
 WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
 RETURN_TTL = dt.timedelta(days=30)
@@ -219,7 +220,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
     payment = Payment(
         tenant_id=tenant_id, number=take_number(session, settings, tenant_id, "payment", now),
         gateway_configuration_id=row.id, channel="online", method="online",
-        payment_type="test", status="initiated", currency=currency, amount=amount,
+        payment_type="test", status=PaymentStatus.INITIATED, currency=currency, amount=amount,
         amount_received=amount, is_test=True, created_by=actor.name, created_at=now,
         expires_at=now + _timeout(settings), gateway_details={"note": note} if note else {},
     )

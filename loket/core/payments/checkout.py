@@ -26,6 +26,8 @@ from loket.types import (
     DestinationTarget,
     ResolvedTarget,
 )
+from loket.types import PaymentStatus
+from loket.core.states import AllocationState
 
 ITEM_KINDS = ("bill", "service", "installment")
 
@@ -94,7 +96,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         gateway_configuration_id=config_row.id, channel="online", method=method,
         payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
         destination=next(iter(groups)) if len(groups) == 1 else "mixed",
-        status="initiated", verification="unverified", settlement_status="N/A",
+        status=PaymentStatus.INITIATED, verification="unverified", settlement_status="N/A",
         currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
         amount_received=total + fee_total, created_by=actor.name, created_at=now,
         expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
@@ -106,7 +108,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         for o in obligations:
             session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
                                    destination=destination, amount=o.outstanding.amount,
-                                   state="intended"))
+                                   state=AllocationState.INTENDED))
             checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
                                                o.outstanding, o.period))
     if fee_total:

@@ -24,6 +24,8 @@ from loket.core.payments.posting import (
 from loket.core.settings import load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.types import PaymentStatus
+from loket.core.states import ApplicationState
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
 
@@ -133,12 +135,12 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         receipt_number=take_number(session, settings, tenant_id, "receipt", now),
         channel=entry.channel or settings["default_channel"], method=entry.method,
-        payment_type=entry.payment_type, destination=destination, status="posted",
+        payment_type=entry.payment_type, destination=destination, status=PaymentStatus.POSTED,
         verification="verified", settlement_status="N/A", currency=currency,
         amount=min(applied, due), amount_received=received.amount,
         change_given=change.amount, notes=entry.notes, created_by=actor.name,
         created_at=now, paid_at=now, succeeded_at=now, completed_at=now,
-        application_state="applied",
+        application_state=ApplicationState.APPLIED,
         gateway_details={"processing_time": "Immediate", "paid_on": entry.paid_on},
     )
     session.add(payment)

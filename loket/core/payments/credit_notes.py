@@ -20,6 +20,8 @@ from loket.core.payments.posting import (
 )
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
+from loket.core.states import CreditNoteStatus, ReceivableStatus
+from loket.types import PaymentStatus
 
 REASONS = ("Overpayment", "Duplicate Payment", "Billing Error", "Billing Adjustment",
            "Refund Request", "Customer Request", "Other")
@@ -48,8 +50,9 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
     if errors:
         raise ValidationFailed("the credit note is invalid", errors=errors)
     payment = lock_payment(session, payment.id)
-    if payment.consumer_id is None or payment.status not in ("posted", "succeeded", "completed",
-                                                             "partially_refunded"):
+    if payment.consumer_id is None or payment.status not in (
+            PaymentStatus.POSTED, PaymentStatus.SUCCEEDED, PaymentStatus.COMPLETED,
+            PaymentStatus.PARTIALLY_REFUNDED):
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: no credit note "
                                "can be issued from it", field="payment")
     value = Money.parse(amount, payment.currency, field="amount")
@@ -100,7 +103,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     note = session.scalars(select(CreditNote).where(CreditNote.id == note.id).with_for_update()
                            .execution_options(populate_existing=True)).one()
     now = ctx.now()
-    if note.status != "active" or _aware(note.expires_at) <= now:
+    if note.status != CreditNoteStatus.ACTIVE or _aware(note.expires_at) <= now:
         raise ValidationFailed(f"credit note {note.number} is {_status(note, now)}",
                                field="credit_note")
     receivable = session.scalars(select(Receivable).where(
@@ -110,7 +113,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     if receivable is None or receivable.consumer_id != note.consumer_id:
         raise NotFound(f"unknown {receivable_kind} {reference!r} for this consumer")
     owed = receivable.amount - receivable.paid
-    if receivable.status != "open" or owed <= 0:
+    if receivable.status != ReceivableStatus.OPEN or owed <= 0:
         raise ValidationFailed(f"{receivable_kind} {reference!r} is not open", field="reference")
     value = (Money.parse(amount, note.currency, field="amount").amount if amount
              else min(remaining(note), owed))
@@ -121,10 +124,10 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     before = {"applied": note.applied, "status": note.status}
     note.applied += value
     if remaining(note) == 0:
-        note.status = "applied"
+        note.status = CreditNoteStatus.APPLIED
     receivable.paid += value
     if receivable.paid == receivable.amount:
-        receivable.status = "paid"
+        receivable.status = ReceivableStatus.PAID
     application = CreditNoteApplication(credit_note_id=note.id, receivable_id=receivable.id,
                                         amount=value, created_by=actor.name, created_at=now)
     session.add(application)
@@ -144,21 +147,21 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _status(note: CreditNote, now: dt.datetime) -> str:
-    if note.status == "active" and _aware(note.expires_at) <= now:
-        return "expired"
+    if note.status == CreditNoteStatus.ACTIVE and _aware(note.expires_at) <= now:
+        return CreditNoteStatus.EXPIRED
     return note.status
 
 
 def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> int:
     """Mark active notes past their expiry as expired (idempotent); returns how many."""
     now = ctx.now()
-    query = select(CreditNote).where(CreditNote.status == "active",
+    query = select(CreditNote).where(CreditNote.status == CreditNoteStatus.ACTIVE,
                                      CreditNote.expires_at <= now)
     if tenant_id is not None:
         query = query.where(CreditNote.tenant_id == tenant_id)
     count = 0
     for note in session.scalars(query.with_for_update()):
-        note.status = "expired"
+        note.status = CreditNoteStatus.EXPIRED
         audit.record(session, audit.SYSTEM, "credit_note.expired", "credit_note", note.number,
                      before={"status": "active"}, after={"status": "expired"},
                      tenant_id=note.tenant_id)

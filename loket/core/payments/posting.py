@@ -24,6 +24,7 @@ from loket.types import (
     ResolvedTarget,
     TrackingEvent,
 )
+from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 
 
 class InvariantBroken(LoketError):
@@ -193,7 +194,7 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
     for destination, ids, amount in groups:
         processor = settings.route(destination)["processor"]
         obligations = tuple(obligation_of(receivables[rid]) for rid in ids
-                            if receivables[rid].status == "open")
+                            if receivables[rid].status == ReceivableStatus.OPEN)
         target = DestinationTarget(destination=destination, processor=processor,
                                    account_number=consumer.account_number)
         given = Money(amount, payment.currency)
@@ -212,10 +213,10 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
                                       f"{receivable.reference} beyond its amount")
             receivable.paid += value
             if receivable.paid == receivable.amount:
-                receivable.status = "paid"
+                receivable.status = ReceivableStatus.PAID
             allocated += value
             session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
-                                   destination=destination, amount=value, state="posted"))
+                                   destination=destination, amount=value, state=AllocationState.POSTED))
         if allocated > amount:
             raise InvariantBroken(f"processor {processor!r} allocated more than it was given")
         leftover += amount - allocated
@@ -231,7 +232,7 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
         number=take_number(session, settings, payment.tenant_id, "credit_note", now),
         payment_id=payment.id, consumer_id=payment.consumer_id, amount=amount,
         currency=payment.currency, reason=reason, remarks=remarks, automatic=automatic,
-        status="active", created_by=actor.name, created_at=now,
+        status=CreditNoteStatus.ACTIVE, created_by=actor.name, created_at=now,
         expires_at=now + dt.timedelta(days=settings["credit_note_expiry_days"]),
     )
     session.add(note)
@@ -246,10 +247,10 @@ def _reversible(session: Session, payment: Payment) -> int:
     """What a refund could still take back from this payment: its posted allocations and
     what sits unapplied in its automatic credit notes (the whole amount left when the
     money was never applied through loket)."""
-    if payment.is_test or payment.application_state != "applied":
+    if payment.is_test or payment.application_state != ApplicationState.APPLIED:
         return lifecycle.refundable(payment) - payment.refunded
     allocated = session.scalar(select(money_sum(Allocation.amount - Allocation.reversed)).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted"))
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED))
     unapplied = session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
         CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
@@ -277,14 +278,14 @@ def check_invariants(session: Session, payment: Payment) -> None:
     """
     session.flush()
     allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted")).all()
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)).all()
     notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)).all()
     values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
               payment.refunded] + [a.amount - a.reversed for a in allocations] + \
              [n.amount - n.applied - n.reversed for n in notes]
     if any(v < 0 for v in values):
         raise InvariantBroken(f"payment {payment.number}: a money amount would be negative")
-    if (payment.status in lifecycle.MONEY_TAKEN and payment.application_state == "applied"
+    if (payment.status in lifecycle.MONEY_TAKEN and payment.application_state == ApplicationState.APPLIED
             and not payment.is_test):
         fee = payment.fee if payment.fee_passed_on else 0
         parts = (sum(a.amount - a.reversed for a in allocations)

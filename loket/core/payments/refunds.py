@@ -29,6 +29,7 @@ from loket.core.payments.posting import (
 )
 from loket.errors import RefundNotPossible, ValidationFailed
 from loket.types import RefundRequest
+from loket.types import RefundStatus
 
 
 def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, amount: str,
@@ -55,7 +56,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                                f"{Money(available, payment.currency).format()}", field="amount")
     before = snapshot(payment)
     reference = None
-    status = "succeeded"
+    status = RefundStatus.SUCCEEDED
     if payment.gateway_configuration_id is not None:
         config_row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
         count = session.scalar(select(func.count(Refund.id)).where(
@@ -78,7 +79,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                 session.delete(row)  # the key may be used again once refunded by hand
             commit_then_raise(session, exc)
             return payment
-        if result.status == "failed":  # the contract says raise; never record a failure
+        if result.status == RefundStatus.FAILED:  # the contract says raise; never record a failure
             raise RefundNotPossible("the gateway refused the refund",
                                     gateway_message=str(result.raw.get("message", "")) or None)
         reference, status = result.refund_reference, result.status

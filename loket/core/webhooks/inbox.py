@@ -42,6 +42,8 @@ from loket.money import Money
 from loket.core.payments.posting import raise_todo
 from loket.errors import NotFound, WebhookRejected
 from loket.types import GatewayEvent, WebhookRequest, json_safe
+from loket.types import EventType
+from loket.core.states import EventStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,6 @@ ORPHAN_AFTER = dt.timedelta(hours=24)
 """How long an event naming an unknown payment is retried before it becomes ``orphan``."""
 WAIT_MIN = dt.timedelta(seconds=15)
 WAIT_MAX = dt.timedelta(minutes=10)
-STATUSES = ("pending", "processed", "ignored", "dead", "orphan")
 
 
 class _UnknownPayment(Exception):
@@ -145,7 +146,7 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                     delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
                     payment_number=event.payment_id, gateway_reference=event.gateway_reference,
                     payload=json_safe(event), received_at=now, next_attempt_at=now,
-                    status="ignored" if event.type == "ignored" else "pending")
+                    status=EventStatus.IGNORED if event.type == EventType.IGNORED else EventStatus.PENDING)
                 session.add(stored)
                 session.flush()
                 new_ids.append(stored.id)
@@ -225,7 +226,7 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             row = session.scalars(select(GatewayEventRow).where(
                 GatewayEventRow.id == event_row_id).with_for_update()
                 .execution_options(populate_existing=True)).one()
-            if row.status != "pending":
+            if row.status != EventStatus.PENDING:
                 return row.status
             now = ctx.now()
             if due_only and row.next_attempt_at and _aware(row.next_attempt_at) > now:
@@ -245,7 +246,7 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             except Exception as exc:  # noqa: BLE001 - any failure is retried, then to staff
                 del callbacks[mark:]
                 return _failed(ctx, session, row, exc)
-            row.status = "processed"
+            row.status = EventStatus.PROCESSED
             row.processed_at = now
             row.attempts += 1
             row.last_error = None
@@ -256,12 +257,12 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
         try:
             with ctx.transaction() as session:
                 row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
-                if row is None or row.status != "pending":
+                if row is None or row.status != EventStatus.PENDING:
                     return row.status if row else "missing"
                 return _failed(ctx, session, row, exc)
         except Exception:  # noqa: BLE001 - still down: the event stays pending, due
             log.exception("gateway event %s: failure could not be recorded", event_row_id)
-            return "pending"
+            return EventStatus.PENDING
 
 
 def _message(exc: Exception) -> str:
@@ -275,7 +276,7 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
     row.attempts += 1
     row.last_error = message[:4000]
     if row.attempts >= ctx.config.webhook_max_attempts:
-        row.status = "dead"
+        row.status = EventStatus.DEAD
         row.next_attempt_at = None
         raise_todo(session, row.tenant_id, "webhook.dead",
                    f"Gateway event {row.event_id} could not be applied after "
@@ -291,7 +292,7 @@ def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
     waited = now - _aware(row.received_at)
     named = row.payment_number or row.gateway_reference
     if waited >= ORPHAN_AFTER:
-        row.status = "orphan"
+        row.status = EventStatus.ORPHAN
         row.next_attempt_at = None
         row.last_error = f"no payment {named!r} in loket after {ORPHAN_AFTER}"
         raise_todo(session, row.tenant_id, "webhook.unknown_payment",
@@ -310,7 +311,7 @@ def due_events(ctx, limit: int = 100) -> list[int]:
     """Ids of pending events whose next attempt is due (for the retry sweep)."""
     with ctx.transaction() as session:
         return list(session.scalars(select(GatewayEventRow.id).where(
-            GatewayEventRow.status == "pending",
+            GatewayEventRow.status == EventStatus.PENDING,
             GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
             .limit(limit)))
 
@@ -342,7 +343,7 @@ def replay(ctx, event_row_id: int, actor: audit.Actor = audit.SYSTEM,
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise NotFound(f"no gateway event {event_row_id}")
         before = {"status": row.status, "attempts": row.attempts}
-        row.status = "pending"
+        row.status = EventStatus.PENDING
         row.attempts = 0
         row.next_attempt_at = ctx.now()
         audit.record(session, actor, "webhook.replayed", "gateway_event", row.id,

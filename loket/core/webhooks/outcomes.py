@@ -42,6 +42,8 @@ from loket.core.payments.posting import (
 from loket.core.settings import load_settings
 from loket.errors import GatewayError, LoketError
 from loket.types import GatewayEvent, RefundRequest
+from loket.types import RefundStatus
+from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 
 log = logging.getLogger(__name__)
 GATEWAY = audit.Actor("gateway", "gateway")
@@ -185,10 +187,10 @@ def _refund_failed(session: Session, payment: Payment, event: GatewayEvent) -> b
     (refund again, or by hand); loket does not silently re-open the bills."""
     refund = session.scalar(select(Refund).where(
         Refund.payment_id == payment.id, Refund.gateway_reference == event.refund_reference))
-    if refund is not None and refund.status == "failed":
+    if refund is not None and refund.status == RefundStatus.FAILED:
         return False
     if refund is not None:
-        refund.status = "failed"
+        refund.status = RefundStatus.FAILED
     raise_todo(session, payment.tenant_id, "payment.refund_failed",
                f"A refund of payment {payment.number} failed at the gateway",
                detail=event.failure_message or (event.refund_reference or ""),
@@ -224,7 +226,7 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
     _raise_settlement_status(payment, "In Progress")
     if check_amount and event.amount is not None and event.amount != Money(
             payment.amount_received, payment.currency):
-        payment.application_state = "error"
+        payment.application_state = ApplicationState.ERROR
         payment.gateway_details = {**(payment.gateway_details or {}),
                                    "amount_taken": event.amount.amount}
         raise_todo(session, payment.tenant_id, "payment.amount_mismatch",
@@ -233,7 +235,7 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
                    entity_type="payment", entity_id=payment.number)
         return True
     if payment.is_test:
-        payment.application_state = "applied"
+        payment.application_state = ApplicationState.APPLIED
         return True
     apply_intended(ctx, session, payment)
     return True
@@ -244,7 +246,7 @@ def apply_intended(ctx, session: Session, payment: Payment) -> None:
     fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
     settings = load_settings(session, payment.tenant_id)
     intended = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "intended")
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.INTENDED)
         .order_by(Allocation.id)).all()
     groups: dict[str, tuple[list[int], int]] = {}
     for allocation in intended:
@@ -256,15 +258,15 @@ def apply_intended(ctx, session: Session, payment: Payment) -> None:
             leftover = post_allocations(ctx, session, payment, settings,
                                         [(d, ids, a) for d, (ids, a) in groups.items()])
             for allocation in intended:
-                allocation.state = "void"
+                allocation.state = AllocationState.VOID
             if leftover:
                 create_credit_note(session, settings, GATEWAY, payment, leftover, "Overpayment",
                                    "Automatic: items were paid elsewhere before this payment "
                                    "arrived", True, ctx.now())
-            payment.application_state = "applied"
+            payment.application_state = ApplicationState.APPLIED
             check_invariants(session, payment)
     except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
-        payment.application_state = "error"
+        payment.application_state = ApplicationState.ERROR
         raise_todo(session, payment.tenant_id, "payment.apply_failed",
                    f"Payment {payment.number} was taken but could not be applied",
                    detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
@@ -345,9 +347,10 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
         note.reversed += part
         remaining -= part
         if note.amount == note.applied + note.reversed:
-            note.status = "applied" if note.applied else "refunded"
+            note.status = (CreditNoteStatus.APPLIED if note.applied
+                           else CreditNoteStatus.REFUNDED)
     allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted")
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)
         .order_by(Allocation.id.desc())).all()
     receivables = lock_receivables(session, [a.receivable_id for a in allocations])
     for allocation in allocations:
@@ -359,8 +362,8 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
         allocation.reversed += part
         receivable = receivables[allocation.receivable_id]
         receivable.paid -= part
-        if receivable.status == "paid":
-            receivable.status = "open"
+        if receivable.status == ReceivableStatus.PAID:
+            receivable.status = ReceivableStatus.OPEN
         remaining -= part
     return True
 
