@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from loket.core.models import TrackingEventRow
-from loket.core.tracking_sink import TrackingSink
+from loket.core.tracking import writer
+from loket.tracking.sink import TrackingSink
 
 from api_support import api  # noqa: F401 - fixture
 from test_engine_counter import post
@@ -13,7 +14,7 @@ from test_engine_counter import post
 
 @pytest.fixture
 def sink(api):
-    bound = TrackingSink(api.ctx.sessions)
+    bound = TrackingSink(writer(api.ctx.sessions))
     api.ctx.plugins.pm.register(bound, name="test-tracking-sink")
     yield bound
     api.ctx.plugins.pm.unregister(bound)

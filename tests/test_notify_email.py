@@ -21,7 +21,7 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
 )
 from loket import hookimpl
-from loket.core import notify_email
+from loket.notifiers import email as notify_email
 from loket.core.payments import refunds
 from loket.core.models import TrackingEventRow
 from loket.jobs.wiring import replace_plugin

@@ -18,11 +18,8 @@ import re
 import secrets
 import time
 
-from loket import hookimpl
-from loket.money import Money
-from loket.errors import CredentialsRejected, GatewayError, RefundNotPossible, WebhookRejected
 from loket.gateways import sandbox_store as store
-from loket.types import (
+from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
@@ -31,11 +28,17 @@ from loket.types import (
     EVENT_SETTLED,
     EVENT_SUCCEEDED,
     CheckoutSession,
+    CredentialsRejected,
     GatewayDescription,
+    GatewayError,
     GatewayEvent,
+    Money,
+    RefundNotPossible,
     RefundResult,
     SettlementLine,
     StatusMapping,
+    WebhookRejected,
+    hookimpl,
 )
 
 LOKET_CONTRACT = "1"

@@ -13,10 +13,9 @@ import attrs
 import falcon
 import requests
 
-from loket.money import Money
 from loket.gateways import sandbox_store as store
 from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign
-from loket.types import EVENT_REFUNDED, EVENT_SETTLED, WebhookRequest
+from loket.plugin_api import EVENT_REFUNDED, EVENT_SETTLED, Money, WebhookRequest
 
 
 @attrs.frozen

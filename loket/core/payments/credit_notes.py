@@ -167,3 +167,12 @@ def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> 
                      tenant_id=note.tenant_id)
         count += 1
     return count
+
+
+def expire_due(ctx) -> int:
+    """Expire every tenant's active notes past their date, in a transaction of its own.
+
+    Called by the daily job; idempotent. :returns: how many notes expired.
+    """
+    with ctx.transaction() as session:
+        return expire_credit_notes(ctx, session)

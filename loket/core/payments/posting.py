@@ -8,15 +8,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-
-from loket.core.payments import lifecycle
 from loket.core.db import after_commit, money_sum
 from loket.core.host.obligations import Ledger, obligation_of
 from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
-from loket.money import Money
 from loket.core.numbering import next_number
+from loket.core.payments import lifecycle
 from loket.core.settings import Settings
+from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 from loket.errors import LoketError, ValidationFailed
+from loket.money import Money
+from loket.plugins import Plugins
 from loket.types import (
     DestinationTarget,
     Notification,
@@ -24,7 +25,6 @@ from loket.types import (
     ResolvedTarget,
     TrackingEvent,
 )
-from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 
 
 class InvariantBroken(LoketError):
@@ -130,8 +130,15 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
                             subject=template[0], body=body,
                             recipients=(info.details["email"],),
                             data={"payment_id": payment.number, "status": new})
-        after_commit(session, lambda: plugins.notify(note))
+        notify_later(plugins, session, note)
     return True
+
+
+def notify_later(plugins: Plugins, session: Session, note: Notification) -> None:
+    """Hand ``note`` to the notifier plugins once the caller's transaction commits (nothing
+    when it has no recipient)."""
+    if note.recipients:
+        after_commit(session, lambda: plugins.notify(note))
 
 
 def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: str = "",
