@@ -114,6 +114,7 @@ def cmd_keys_generate(args) -> None:
 
 def cmd_keys_rotate(args) -> None:
     from sqlalchemy import select
+
     from loket.core.models import GatewayConfiguration
     ctx = _ctx(args)
     count = 0

@@ -7,13 +7,10 @@ import attrs
 from sqlalchemy import select
 
 from loket.core import audit, tenants
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
-
 from loket.core.host import receivables
 from loket.core.models import GatewayConfiguration, Tenant
+from loket.core.webhooks import inbox
 from loket.gateways import sandbox_page, sandbox_store
 
 DEMO_SLUG = "demo"

@@ -13,8 +13,16 @@ import falcon
 
 from loket.core.config import AppConfig
 from loket.core.context import Loket
-from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
-from loket.server import reconciliation_api, settings_api, staff_api
+from loket.server import (
+    back_office,
+    consumer_api,
+    destinations_api,
+    gateway_admin,
+    public,
+    reconciliation_api,
+    settings_api,
+    staff_api,
+)
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware

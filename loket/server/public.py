@@ -5,14 +5,10 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import text
 
-from loket.core.payments import checkout
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
-
-from loket.core.webhooks import outcomes
+from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
+from loket.core.webhooks import inbox
 from loket.types import PaymentStatus
 
 
@@ -78,7 +74,7 @@ class PaymentReturn:
         tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, tenant_id, number)
-            payment = outcomes.handle_return(self.ctx, session, payment, result)
+            payment = returns.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             declined = (payment.gateway_details or {}).get("last_declined_attempt")
             if payment.status == PaymentStatus.FAILED:

@@ -7,9 +7,7 @@ import base64
 import binascii
 import datetime as dt
 
-from loket.core.reconciliation import bank
-
-from loket.core.reconciliation import settlements
+from loket.core.reconciliation import bank, settlements
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
 

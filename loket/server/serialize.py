@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core.payments import credit_notes
-
-from loket.core.payments import lifecycle
-
 from loket.core.backoffice import queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
-from loket.money import Money
+from loket.core.payments import credit_notes, lifecycle
 from loket.core.states import AllocationState
+from loket.money import Money
 
 
 def when(value) -> str | None:

@@ -12,14 +12,27 @@ from sqlalchemy.orm import Session
 from loket import types as t
 from loket.core import audit
 from loket.core.gateway_configs import configs
+from loket.core.models import (
+    Allocation,
+    CreditNote,
+    GatewayConfiguration,
+    Payment,
+    Receivable,
+    Todo,
+)
 from loket.core.payments import lifecycle
-from loket.core.webhooks import outcomes
-from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
 from loket.core.payments.posting import check_invariants, lock_payment, refresh_state, snapshot
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.core.states import (
+    AllocationState,
+    ApplicationState,
+    CreditNoteStatus,
+    ReceivableStatus,
+    TodoStatus,
+)
+from loket.core.webhooks import outcomes
 from loket.errors import ValidationFailed
-from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus, TodoStatus
+from loket.money import Money
 
 
 def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) -> Payment:

@@ -7,13 +7,14 @@ import datetime as dt
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from loket.core.payments import lifecycle
+from loket.core.backoffice.queries import day_bounds, local_today
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, Payment, Receivable, Todo
-from loket.money import Money
-from loket.core.backoffice.queries import day_bounds, local_today
+from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
 from loket.core.states import CreditNoteStatus, ReceivableStatus, TodoStatus
+from loket.money import Money
+
 
 def kpis(session: Session, tenant_id: int, now: dt.datetime) -> dict:
     """The dashboard figures (minor units): collected today and this month (net of change

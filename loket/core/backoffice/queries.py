@@ -14,9 +14,7 @@ import attrs
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core.payments import lifecycle
 from loket.core.db import money_sum
-from loket.core.tenants import consumer_by_account
 from loket.core.models import (
     Allocation,
     AuditEntry,
@@ -29,11 +27,13 @@ from loket.core.models import (
     Refund,
     Todo,
 )
-from loket.money import Money
+from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
-from loket.errors import NotFound, ValidationFailed
-from loket.types import PaymentStatus
 from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.core.tenants import consumer_by_account
+from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import PaymentStatus
 
 
 @attrs.frozen

@@ -17,21 +17,21 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
-from loket.money import Money, minor_digits
 from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
-from loket.core.tenants import TokenSigner
 from loket.core.settings import load_settings
+from loket.core.tenants import TokenSigner
 from loket.errors import CredentialsRejected, GatewayError, LoketError, NotFound, ValidationFailed
+from loket.money import Money, minor_digits
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
     Customer,
     GatewayConfig,
+    PaymentStatus,
     TrackingEvent,
     json_safe,
 )
-from loket.types import PaymentStatus
 
 WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
 RETURN_TTL = dt.timedelta(days=30)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.states import ReceivableStatus
 from loket.money import Money
 from loket.types import Obligation
-from loket.core.states import ReceivableStatus
 
 
 def obligation_of(row: Receivable, plan_reference: str | None = None) -> Obligation:

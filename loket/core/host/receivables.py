@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Consumer, PaymentPlan, Receivable
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.core.states import PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
-from loket.core.states import PlanStatus, ReceivableStatus
+from loket.money import Money
 
 KINDS = ("bill", "service", "installment")
 

@@ -11,23 +11,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
-
 from loket.core.gateway_configs import configs
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
-from loket.money import Money
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
+from loket.core.states import AllocationState
 from loket.core.tenants import consumer_by_account
 from loket.errors import GatewayError, NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
     Customer,
     DestinationTarget,
+    PaymentStatus,
     ResolvedTarget,
 )
-from loket.types import PaymentStatus
-from loket.core.states import AllocationState
 
 ITEM_KINDS = ("bill", "service", "installment")
 

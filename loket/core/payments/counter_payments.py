@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
 from loket.core.models import Payment
-from loket.money import Money
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -22,10 +21,11 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.settings import load_settings
+from loket.core.states import ApplicationState
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import PaymentStatus
-from loket.core.states import ApplicationState
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
 

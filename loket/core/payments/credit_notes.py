@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
-from loket.money import Money
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -19,8 +18,9 @@ from loket.core.payments.posting import (
     lock_payment,
 )
 from loket.core.settings import load_settings
-from loket.errors import NotFound, ValidationFailed
 from loket.core.states import CreditNoteStatus, ReceivableStatus
+from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import PaymentStatus
 
 REASONS = ("Overpayment", "Duplicate Payment", "Billing Error", "Billing Adjustment",

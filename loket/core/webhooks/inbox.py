@@ -34,16 +34,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from loket.core import audit
-
-from loket.core.webhooks import outcomes
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
-from loket.money import Money
 from loket.core.payments.posting import raise_todo
-from loket.errors import NotFound, WebhookRejected
-from loket.types import GatewayEvent, WebhookRequest, json_safe
-from loket.types import EventType
 from loket.core.states import EventStatus
+from loket.core.webhooks import outcomes
+from loket.errors import NotFound, WebhookRejected
+from loket.money import Money
+from loket.types import EventType, GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
 
