@@ -7,8 +7,9 @@ Gateway and destination plugins receive and return only these, never ORM rows. A
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import attrs
 

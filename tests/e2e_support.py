@@ -14,14 +14,13 @@ from pathlib import Path
 
 import attrs
 import requests
+from db_support import BACKEND, build_ctx
 
 from loket.core import audit, tenants
 from loket.core.context import Loket
 from loket.core.tenants import TokenSigner
 from loket.server import devserver
 from loket.server.app import create_app
-
-from db_support import BACKEND, build_ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 for _tests in (ROOT / "plugins" / "stripe_plugin" / "tests",

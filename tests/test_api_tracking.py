@@ -2,14 +2,13 @@
 ``loket_track`` sink (searched, viewed, dashboard, history, reconciliation report)."""
 
 import pytest
+from api_support import api  # noqa: F401 - fixture
 from sqlalchemy import select
+from test_engine_counter import post
 
 from loket.core.models import TrackingEventRow
 from loket.core.tracking import writer
 from loket.tracking.sink import TrackingSink
-
-from api_support import api  # noqa: F401 - fixture
-from test_engine_counter import post
 
 
 @pytest.fixture

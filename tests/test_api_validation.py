@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import attrs
-
 from api_support import api, fields, problem  # noqa: F401 - fixture
 
 COUNTER = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",

@@ -6,7 +6,6 @@ and a payout completes the payment and makes its receipt available."""
 from __future__ import annotations
 
 import pytest
-
 from e2e_support import start_loket  # first: puts the emulators on sys.path
 from engine_support import seed
 from stripe_emulator import StripeEmulator

@@ -116,16 +116,16 @@ def test_unsettled_payment_raises_one_reconciliation_todo_after_timeout_days(jct
 def test_missed_installments_alert_recovery_and_default_the_plan_once(jctx, jtenant, kit,
                                                                       smtp):
     _notify_settings(jctx, jtenant)  # plan_default_after_misses: 2 (default)
-    jctx.clock.now = dt.datetime(2025, 4, 2, 3, 0, tzinfo=dt.timezone.utc)
+    jctx.clock.now = dt.datetime(2025, 4, 2, 3, 0, tzinfo=dt.UTC)
     assert plans.plan_compliance(jctx) == {"missed": 1, "defaulted": 0}
     assert plans.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
     (mail,) = smtp.to("recovery@water.example")
     assert "PP-2025-0034-1" in mail["body"] and "John Doe" in mail["body"]
     assert kit.recorder.defaulted == []
 
-    jctx.clock.now = dt.datetime(2025, 5, 2, 3, 0, tzinfo=dt.timezone.utc)
+    jctx.clock.now = dt.datetime(2025, 5, 2, 3, 0, tzinfo=dt.UTC)
     assert plans.plan_compliance(jctx) == {"missed": 1, "defaulted": 1}
-    jctx.clock.now = dt.datetime(2025, 6, 2, 3, 0, tzinfo=dt.timezone.utc)
+    jctx.clock.now = dt.datetime(2025, 6, 2, 3, 0, tzinfo=dt.UTC)
     assert plans.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
     (plan,) = kit.recorder.defaulted
     assert (plan.reference, plan.account_number, plan.missed_installments) == (

@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from api_support import make_api, problem
+from db_support import BACKEND, build_ctx
+from engine_support import seed
 
 from loket import hookimpl, hookspecs
 from loket.errors import NotSupported, PluginError
 from loket.gateways import sandbox
 from loket.plugins import Plugins, missing_required_hooks
 from loket.types import GatewayConfig, GatewayDescription
-
-from api_support import make_api, problem
-from db_support import BACKEND, build_ctx
-from engine_support import seed
 
 SANDBOX_HOOKS = [name for name in dir(sandbox)
                  if name.startswith("loket_") and name != "loket_gateway_fetch_settlements"]
@@ -74,7 +73,7 @@ def test_an_optional_hook_the_gateway_lacks_is_not_supported():
     plugins = Plugins(blocked=("sandbox",), extra=(SandboxWithoutSettlements(),))
     config = GatewayConfig(id=1, tenant_id=1, kind="sandbox", credentials={}, currency="USD")
     assert not plugins.supports("sandbox", "loket_gateway_fetch_settlements")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with pytest.raises(NotSupported, match="not supported by this gateway"):
         plugins.fetch_settlements(config, now, now)
 

@@ -133,7 +133,7 @@ def test_a_missed_installment_is_judged_by_the_tenants_own_date(jctx, jtenant):
         due = first.due_date
     # 03:00 UTC the day after the due date is still the due date in Los Angeles.
     jctx.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(3),
-                                               dt.timezone.utc)
+                                               dt.UTC)
     assert plans.plan_compliance(jctx)["missed"] == 0
     jctx.clock.now += dt.timedelta(hours=9)  # noon UTC: the next day there too
     assert plans.plan_compliance(jctx)["missed"] >= 1

@@ -24,7 +24,7 @@ from loket.plugins import Plugins
 
 def utcnow() -> dt.datetime:
     """The one clock: an aware UTC datetime."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @attrs.define

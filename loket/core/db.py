@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import BigInteger, cast, create_engine, event, func
 from sqlalchemy.engine import Engine

@@ -46,11 +46,11 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is None:
             raise ValueError("loket stores aware datetimes only")
-        return value.astimezone(dt.timezone.utc) if value is not None else None
+        return value.astimezone(dt.UTC) if value is not None else None
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
         return value
 
 
@@ -75,7 +75,7 @@ class Base(DeclarativeBase):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Tenant(Base):
@@ -243,7 +243,7 @@ class Payment(Base):
     cancelled_at: Mapped[Optional[timestamp]]
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
 
-    allocations: Mapped[list["Allocation"]] = relationship(back_populates="payment",
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="payment",
                                                            order_by="Allocation.id")
     consumer: Mapped[Optional[Consumer]] = relationship()
 

@@ -255,7 +255,8 @@ def loket_gateway_refund(config, request):
                             raw=dict(done))
     if request.amount.amount <= 0 or request.amount.amount > row["amount"] - row["refunded"]:
         raise RefundNotPossible(
-            f"a refund of {request.amount} is more than the {Money(row['amount'] - row['refunded'], row['currency'])} "
+            f"a refund of {request.amount} is more than the "
+            f"{Money(row['amount'] - row['refunded'], row['currency'])} "
             f"left to refund", gateway_message="Refund amount exceeds the charge")
     reference = f"sbx_re_{secrets.token_hex(8)}"
     store.add_refund(db, request.refund_id, reference, row["reference"], request.amount.amount)

@@ -3,7 +3,8 @@
 Every task is idempotent (the work lives in :mod:`loket.core.webhooks.inbox` and
 :mod:`~loket.core.gateway_configs.handshake`, :mod:`~loket.core.payments.timeouts`,
 :mod:`~loket.core.reconciliation.timeouts`, :mod:`~loket.core.host.plans` and
-:mod:`~loket.core.payments.credit_notes`), so a task run twice, or by two workers, changes nothing the
+:mod:`~loket.core.payments.credit_notes`), so a task run twice, or by two workers, changes
+nothing the
 second time. Schedule (UTC):
 
 ============================  ==================  ============================================

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -16,14 +16,14 @@ from loket.money import Money
 DEFAULT_LOCALE = "en_US"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     """The gettext catalog for ``locale`` (``loket/web/locale``); English when there is none."""
     directory = str(files("loket.web") / "locale")
     return Translations.load(directory, [locale, locale.split("_")[0]], domain="loket")
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment() -> Environment:
     """The shared environment: package templates, autoescaping, gettext, money filters."""
     env = Environment(loader=PackageLoader("loket.web", "templates"),

@@ -70,8 +70,8 @@ def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datet
     """The UTC start and end of ``day`` in the tenant's time zone."""
     zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     start = dt.datetime.combine(day, dt.time(), zone)
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(
-        dt.timezone.utc)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(
+        dt.UTC)
 
 
 def local_today(session: Session, tenant_id: int, now: dt.datetime) -> dt.date:
@@ -133,7 +133,8 @@ def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: 
     query = select(Receivable).where(Receivable.consumer_id == consumer_row.id,
                                      Receivable.kind.in_(ITEM_FILTERS[kind]))
     if open_only:
-        query = query.where(Receivable.status == ReceivableStatus.OPEN, Receivable.amount > Receivable.paid)
+        query = query.where(Receivable.status == ReceivableStatus.OPEN,
+                            Receivable.amount > Receivable.paid)
     if q:
         query = query.where(or_(_contains(Receivable.reference, q),
                                 _contains(Receivable.description, q),
@@ -279,8 +280,10 @@ class CreditNoteFilters:
 def note_status(note: CreditNote, now: dt.datetime) -> str:
     """The status people see: an active note past its expiry shows as expired."""
     expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
-        tzinfo=dt.timezone.utc)
-    return CreditNoteStatus.EXPIRED if note.status == CreditNoteStatus.ACTIVE and expires <= now else note.status
+        tzinfo=dt.UTC)
+    if note.status == CreditNoteStatus.ACTIVE and expires <= now:
+        return CreditNoteStatus.EXPIRED
+    return note.status
 
 
 def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
@@ -301,7 +304,8 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
         query = query.where(or_(CreditNote.status == CreditNoteStatus.EXPIRED, and_(
             CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at <= now)))
     elif filters.status == CreditNoteStatus.ACTIVE:
-        query = query.where(CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at > now)
+        query = query.where(CreditNote.status == CreditNoteStatus.ACTIVE,
+                            CreditNote.expires_at > now)
     elif filters.status:
         query = query.where(CreditNote.status == filters.status)
     date_from, date_to = filters.date_from, filters.date_to

@@ -64,7 +64,9 @@ class Ledger:
         if row is None:
             return None
         owner = self.session.get(Consumer, row.consumer_id)
-        status = ReceivableStatus.PAID if row.status == ReceivableStatus.OPEN and row.paid >= row.amount else row.status
+        status = (ReceivableStatus.PAID
+                  if row.status == ReceivableStatus.OPEN and row.paid >= row.amount
+                  else row.status)
         return obligation_of(row, self._plan_ref(row)), owner.account_number, status
 
     def plan(self, reference: str) -> tuple[str, str, list[Obligation]] | None:

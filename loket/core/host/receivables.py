@@ -120,7 +120,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
             session.flush()
         row.plan_id = plan.id
         row.sequence = int(data.get("sequence") or 0) or row.sequence
-    row.status = ReceivableStatus.PAID if status == ReceivableStatus.OPEN and row.paid >= row.amount else status
+    row.status = (ReceivableStatus.PAID
+                  if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
     session.flush()
     audit.record(session, actor, "receivable.upserted", "receivable", f"{kind}:{row.reference}",
                  before=before, after={"amount": row.amount, "status": row.status},

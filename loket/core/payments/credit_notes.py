@@ -143,7 +143,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _status(note: CreditNote, now: dt.datetime) -> str:

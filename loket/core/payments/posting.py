@@ -67,7 +67,8 @@ def snapshot(payment: Payment) -> dict:
     }
 
 
-def payment_info(session: Session, payment: Payment, gateway_kind: str | None = None) -> PaymentInfo:
+def payment_info(session: Session, payment: Payment,
+                 gateway_kind: str | None = None) -> PaymentInfo:
     """The outbound-hook view of a payment."""
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
     return PaymentInfo(
@@ -223,7 +224,8 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
                 receivable.status = ReceivableStatus.PAID
             allocated += value
             session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
-                                   destination=destination, amount=value, state=AllocationState.POSTED))
+                                   destination=destination, amount=value,
+                                   state=AllocationState.POSTED))
         if allocated > amount:
             raise InvariantBroken(f"processor {processor!r} allocated more than it was given")
         leftover += amount - allocated
@@ -292,7 +294,8 @@ def check_invariants(session: Session, payment: Payment) -> None:
              [n.amount - n.applied - n.reversed for n in notes]
     if any(v < 0 for v in values):
         raise InvariantBroken(f"payment {payment.number}: a money amount would be negative")
-    if (payment.status in lifecycle.MONEY_TAKEN and payment.application_state == ApplicationState.APPLIED
+    if (payment.status in lifecycle.MONEY_TAKEN
+            and payment.application_state == ApplicationState.APPLIED
             and not payment.is_test):
         fee = payment.fee if payment.fee_passed_on else 0
         parts = (sum(a.amount - a.reversed for a in allocations)

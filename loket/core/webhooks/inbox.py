@@ -69,7 +69,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite gives naive datetimes back; loket stores UTC."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC)
 
 
 def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
@@ -144,7 +144,8 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                     delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
                     payment_number=event.payment_id, gateway_reference=event.gateway_reference,
                     payload=json_safe(event), received_at=now, next_attempt_at=now,
-                    status=EventStatus.IGNORED if event.type == EventType.IGNORED else EventStatus.PENDING)
+                    status=(EventStatus.IGNORED if event.type == EventType.IGNORED
+                            else EventStatus.PENDING))
                 session.add(stored)
                 session.flush()
                 new_ids.append(stored.id)

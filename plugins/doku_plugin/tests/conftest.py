@@ -13,6 +13,7 @@ if str(Path(__file__).parent) not in sys.path:
 
 from doku_emulator import DokuEmulator  # noqa: E402
 from doku_testkit import DokuHarness, NotificationReceiver, make_config  # noqa: E402
+
 from loket.plugin_api import GatewayConfig  # noqa: E402
 
 

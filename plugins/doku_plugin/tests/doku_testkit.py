@@ -14,6 +14,7 @@ if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
 from doku_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator  # noqa: E402
+
 from loket.plugin_api import (  # noqa: E402
     CheckoutItem,
     CheckoutRequest,
@@ -53,7 +54,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
                  items: tuple[CheckoutItem, ...] | None = None) -> CheckoutRequest:
     """A checkout for ``rupiah`` whole rupiah (one water bill unless ``items`` are given)."""
     amount = Money(rupiah * 100, "IDR")
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return CheckoutRequest(
         payment_id=payment_id, amount=amount,
         items=items if items is not None else (
@@ -70,7 +71,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
 def webhook_from(headers: dict, body: bytes, path: str = WEBHOOK_PATH) -> WebhookRequest:
     """A WebhookRequest as loket's HTTP layer builds it (lower-case header names)."""
     return WebhookRequest(body=body, headers={k.lower(): v for k, v in headers.items()},
-                          path=path, received_at=dt.datetime.now(dt.timezone.utc))
+                          path=path, received_at=dt.datetime.now(dt.UTC))
 
 
 class NotificationReceiver:

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
-
 from doku_testkit import make_request
+
 from loket.plugin_api import Money, ValidationFailed
 from loket_doku import plugin
 
@@ -22,7 +22,7 @@ def parse(config, content, filename="settlement.csv"):
 
 
 def test_fetch_settlements_is_empty_because_doku_sends_files(config):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert plugin.loket_gateway_fetch_settlements(config=config, since=now, until=now) == []
 
 

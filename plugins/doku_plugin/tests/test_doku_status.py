@@ -2,8 +2,8 @@
 
 import attrs
 import pytest
-
 from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
+
 from loket.plugin_api import GatewayError, Money
 from loket_doku import plugin
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from doku_testkit import WEBHOOK_PATH, make_config, make_request, webhook_from
+
 from loket.plugin_api import Money, WebhookRejected
 from loket_doku import plugin
 

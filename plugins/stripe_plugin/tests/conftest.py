@@ -12,11 +12,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from stripe_emulator import StripeEmulator
+from stripe_testkit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
 
 from loket.plugin_api import WebhookRequest
 from loket_stripe import plugin
-from stripe_emulator import StripeEmulator
-from stripe_testkit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class _Sink(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.received.append(WebhookRequest(
             body=body, headers={k.lower(): v for k, v in self.headers.items()},
-            path=self.path, received_at=dt.datetime.now(dt.timezone.utc)))
+            path=self.path, received_at=dt.datetime.now(dt.UTC)))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

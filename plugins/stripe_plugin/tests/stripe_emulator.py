@@ -35,8 +35,9 @@ import time
 
 import requests
 import stripe
-
-from stripe_emulator_http import ApiError, EmulatorServer, form_int as _int, public as _public
+from stripe_emulator_http import ApiError, EmulatorServer
+from stripe_emulator_http import form_int as _int
+from stripe_emulator_http import public as _public
 from stripe_emulator_ledger import LedgerMixin
 
 API_VERSION = "2026-10-28.endive"
@@ -77,7 +78,8 @@ class StripeEmulator(LedgerMixin):
         self.restricted_key = restricted_key
         self.publishable_key = publishable_key
         self.webhook_secret = webhook_secret
-        self.api_keys = {secret_key: "_live_" in secret_key, restricted_key: "_live_" in restricted_key}
+        self.api_keys = {secret_key: "_live_" in secret_key,
+                         restricted_key: "_live_" in restricted_key}
         self.account = {"id": "acct_1Emulator" + secrets.token_hex(4), "object": "account",
                         "business_profile": {"name": account_name},
                         "settings": {"dashboard": {"display_name": account_name}},

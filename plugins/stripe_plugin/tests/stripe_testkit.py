@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+from stripe_emulator import StripeEmulator
+
 from loket.plugin_api import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, Customer, GatewayConfig, Money,
-    RefundResult, WebhookRequest,
+    CheckoutItem,
+    CheckoutRequest,
+    CheckoutSession,
+    Customer,
+    GatewayConfig,
+    Money,
+    RefundResult,
+    WebhookRequest,
 )
 from loket.testing import GatewayHarness
-from stripe_emulator import StripeEmulator
 
 WEBHOOK_PATH = "/webhooks/stripe/whk_9f2c1e"
 
@@ -33,7 +40,7 @@ def webhook_request(emulator: StripeEmulator, event: dict, **sign) -> WebhookReq
     """The WebhookRequest loket would build from Stripe's delivery of ``event``."""
     body, headers = emulator.signed(event, **sign)
     return WebhookRequest(body=body, headers={k.lower(): v for k, v in headers.items()},
-                          path=WEBHOOK_PATH, received_at=dt.datetime.now(dt.timezone.utc))
+                          path=WEBHOOK_PATH, received_at=dt.datetime.now(dt.UTC))
 
 
 def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
@@ -49,7 +56,7 @@ def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
                           email="siti@example.test"),
         return_url=f"https://loket.example/return/{payment_id}?sig=abc",
         cancel_url=f"https://loket.example/return/{payment_id}?sig=abc&cancel=1",
-        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes))
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes))
     fields.update(extra)
     return CheckoutRequest(**fields)
 

@@ -5,7 +5,6 @@ import time
 import pytest
 import requests
 import stripe
-
 from stripe_emulator import StripeEmulator
 from stripe_emulator_http import parse_form
 
