@@ -6,6 +6,7 @@ Invalid settings are refused with the JSON path of each error (``$.destinations.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import jsonschema
 from sqlalchemy import select
@@ -98,7 +99,7 @@ SETTINGS_SCHEMA = {
     },
 }
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "currency": "USD",
     "timezone": "UTC",
     "locale": "en_US",

@@ -8,6 +8,7 @@ keys. Only :func:`get_app` (the gunicorn entry point) reads the environment.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import falcon
 
@@ -37,12 +38,13 @@ def create_app(ctx: Loket) -> falcon.App:
     """Build the WSGI app for a wired :class:`~loket.core.context.Loket` container."""
     operations()  # compile the document's validators now: a broken document fails start-up
     plugin_routes = ctx.plugins.routes()
-    app = falcon.App(middleware=[
+    middleware: list[Any] = [
         ContextMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in plugin_routes)),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
-    ], cors_enable=False)
+    ]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     register_error_handlers(app)

@@ -45,7 +45,7 @@ def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) 
     if payment.gateway_configuration_id is None:
         raise ValidationFailed(f"payment {payment.number} was posted at a counter and is "
                                "already verified", field="payment")
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
     event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row), payment.number,
                                      payment.gateway_reference)
     if event is not None and event.type != t.EVENT_PENDING:
@@ -100,7 +100,7 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
     for allocation in session.scalars(select(Allocation).where(
             Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)):
         part = allocation.amount - allocation.reversed
-        receivable = session.get(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable = session.get_one(Receivable, allocation.receivable_id, with_for_update=True)
         receivable.paid -= part
         if receivable.status == ReceivableStatus.PAID:
             receivable.status = ReceivableStatus.OPEN

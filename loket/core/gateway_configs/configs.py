@@ -218,12 +218,13 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
         f"1 {currency} is below {description.display_name}'s minimum charge; the test "
         f"payment is {Money(minimum, currency).format()} instead")
     now = ctx.now()
+    expires_at = now + _timeout(settings)
     payment = Payment(
         tenant_id=tenant_id, number=take_number(session, settings, tenant_id, "payment", now),
         gateway_configuration_id=row.id, channel="online", method="online",
         payment_type="test", status=PaymentStatus.INITIATED, currency=currency, amount=amount,
         amount_received=amount, is_test=True, created_by=actor.name, created_at=now,
-        expires_at=now + _timeout(settings), gateway_details={"note": note} if note else {},
+        expires_at=expires_at, gateway_details={"note": note} if note else {},
     )
     session.add(payment)
     session.flush()
@@ -235,7 +236,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
                             Money(amount, currency)),),
         customer=Customer(account_number="loket-test", name="loket connection test"),
         return_url=return_url, cancel_url=cancel_url,
-        expires_at=payment.expires_at, description="loket connection test", is_test=True,
+        expires_at=expires_at, description="loket connection test", is_test=True,
         created_at=payment.created_at,
     )
     checkout = ctx.plugins.charge(config, request)

@@ -22,7 +22,7 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
 
     Called by event application when a test payment's money is taken.
     """
-    row = session.get(GatewayConfiguration, row.id, with_for_update=True)
+    row = session.get_one(GatewayConfiguration, row.id, with_for_update=True)
     if row.test_payment_id != payment.id:
         return
     row.connected = True

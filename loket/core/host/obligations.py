@@ -63,7 +63,7 @@ class Ledger:
             Receivable.reference == reference))
         if row is None:
             return None
-        owner = self.session.get(Consumer, row.consumer_id)
+        owner = self.session.get_one(Consumer, row.consumer_id)
         status = (ReceivableStatus.PAID
                   if row.status == ReceivableStatus.OPEN and row.paid >= row.amount
                   else row.status)
@@ -76,7 +76,7 @@ class Ledger:
             PaymentPlan.tenant_id == self.tenant_id, PaymentPlan.reference == reference))
         if plan is None:
             return None
-        owner = self.session.get(Consumer, plan.consumer_id)
+        owner = self.session.get_one(Consumer, plan.consumer_id)
         rows = self.session.scalars(select(Receivable).where(
             Receivable.plan_id == plan.id, Receivable.status == ReceivableStatus.OPEN,
         ).order_by(Receivable.sequence, Receivable.due_date, Receivable.id)).all()

@@ -47,7 +47,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                                    {"account": account_number, "gateway": gateway_kind,
                                     "items": items, "method": method})
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
@@ -56,7 +56,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     groups: dict[str, list] = {}
     seen = set()
     for position, item in enumerate(items):
-        kind, reference = item.get("kind"), item.get("reference")
+        kind, reference = item.get("kind"), str(item.get("reference") or "")
         if kind not in ITEM_KINDS:
             raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
                                    field=f"items[{position}].kind")
@@ -132,6 +132,7 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
     return_url, cancel_url = configs.return_urls(ctx, payment.tenant_id, payment.number,
                                                   payment.created_at)
+    assert payment.expires_at is not None  # every online payment is created with its expiry
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),

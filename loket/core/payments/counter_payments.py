@@ -25,7 +25,7 @@ from loket.core.states import ApplicationState
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
-from loket.types import PaymentStatus
+from loket.types import Obligation, PaymentStatus
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
 
@@ -88,7 +88,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     row, prior = idempotency.claim(session, tenant_id, "counter-payment", idempotency_key,
                                    attrs.asdict(entry))
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     _validate(entry, settings)
     currency = settings.currency
     received = Money.parse(entry.amount_received, currency, field="amount_received")
@@ -107,7 +107,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
     processor = settings.route(destination)["processor"]
     if entry.references:
-        obligations = []
+        obligations: list[Obligation] = []
         for reference in entry.references:
             _, resolved = resolve_item(ctx, session, settings, tenant_id,
                                        consumer.account_number, processor, reference)

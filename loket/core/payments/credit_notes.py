@@ -40,7 +40,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
                                    idempotency_key, {"amount": amount, "reason": reason,
                                                      "remarks": remarks})
     if prior is not None:
-        return session.get(CreditNote, prior["credit_note_id"])
+        return session.get_one(CreditNote, prior["credit_note_id"])
     errors = []
     if reason not in REASONS:
         errors.append({"field": "reason", "message": "reason must be one of " + ", ".join(REASONS)})
@@ -60,7 +60,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
         CreditNote.payment_id == payment.id))
     if value.amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
-    left = min(payment.amount_received - issued, give_back_capacity(session, payment))
+    left = min(payment.amount_received - (issued or 0), give_back_capacity(session, payment))
     if value.amount > left:
         raise ValidationFailed(
             f"credit notes and refunds of payment {payment.number} cannot give back more "
@@ -99,11 +99,11 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                                    idempotency_key, {"kind": receivable_kind,
                                                      "reference": reference, "amount": amount})
     if prior is not None:
-        return session.get(CreditNoteApplication, prior["application_id"])
+        return session.get_one(CreditNoteApplication, prior["application_id"])
     note = session.scalars(select(CreditNote).where(CreditNote.id == note.id).with_for_update()
                            .execution_options(populate_existing=True)).one()
     now = ctx.now()
-    if note.status != CreditNoteStatus.ACTIVE or _aware(note.expires_at) <= now:
+    if note.status != CreditNoteStatus.ACTIVE or note.expires_at <= now:
         raise ValidationFailed(f"credit note {note.number} is {_status(note, now)}",
                                field="credit_note")
     receivable = session.scalars(select(Receivable).where(
@@ -136,18 +136,14 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                  before=before, after={"applied": note.applied, "status": note.status,
                                        "receivable": reference, "amount": value},
                  tenant_id=note.tenant_id)
-    check_invariants(session, session.get(Payment, note.payment_id))
+    check_invariants(session, session.get_one(Payment, note.payment_id))
     if row is not None:
         row.result = {"application_id": application.id}
     return application
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _status(note: CreditNote, now: dt.datetime) -> str:
-    if note.status == CreditNoteStatus.ACTIVE and _aware(note.expires_at) <= now:
+    if note.status == CreditNoteStatus.ACTIVE and note.expires_at <= now:
         return CreditNoteStatus.EXPIRED
     return note.status
 

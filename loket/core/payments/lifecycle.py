@@ -23,7 +23,7 @@ from __future__ import annotations
 from loket import types as t
 
 # What people see, per state (DESIGN.md).
-DISPLAY = {
+DISPLAY: dict[str, str] = {
     t.INITIATED: "Pending",
     t.SUCCEEDED: "Payment Successful",
     t.COMPLETED: "Payment Completed",
@@ -34,7 +34,7 @@ DISPLAY = {
     t.CANCELLED: "Cancelled",
 }
 # OPC service-task state per payment state.
-SERVICE_TASK = {
+SERVICE_TASK: dict[str, str] = {
     t.INITIATED: "Pending",
     t.SUCCEEDED: "Pending Reconciliation",
     t.COMPLETED: "Complete",

@@ -198,7 +198,7 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
     leftover = 0
     all_ids = [rid for _dest, ids, _amount in groups for rid in ids]
     receivables = lock_receivables(session, all_ids)
-    consumer = session.get(Consumer, payment.consumer_id)
+    consumer = session.get_one(Consumer, payment.consumer_id)
     for destination, ids, amount in groups:
         processor = settings.route(destination)["processor"]
         obligations = tuple(obligation_of(receivables[rid]) for rid in ids
@@ -263,12 +263,12 @@ def _reversible(session: Session, payment: Payment) -> int:
     unapplied = session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
         CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
-    return allocated + unapplied
+    return (allocated or 0) + (unapplied or 0)
 
 
 def _manual_credit(session: Session, payment: Payment) -> int:
     return session.scalar(select(money_sum(CreditNote.amount - CreditNote.reversed)).where(
-        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False)))
+        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False))) or 0
 
 
 def give_back_capacity(session: Session, payment: Payment) -> int:

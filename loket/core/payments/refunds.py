@@ -42,7 +42,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     row, prior = idempotency.claim(session, payment.tenant_id, f"refund:{payment.id}",
                                    idempotency_key, {"amount": amount, "reason": reason})
     if prior is not None:
-        return session.get(Payment, payment.id)
+        return session.get_one(Payment, payment.id)
     payment = lock_payment(session, payment.id)
     if payment.status not in lifecycle.MONEY_TAKEN:
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
@@ -56,7 +56,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     reference = None
     status = RefundStatus.SUCCEEDED
     if payment.gateway_configuration_id is not None:
-        config_row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+        config_row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
         count = session.scalar(select(func.count(Refund.id)).where(
             Refund.payment_id == payment.id)) or 0
         try:

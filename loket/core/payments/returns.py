@@ -23,7 +23,7 @@ def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payme
     payment = lock_payment(session, payment.id)
     if payment.status != PaymentStatus.INITIATED or payment.gateway_configuration_id is None:
         return payment
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
     config = configs.config_value(ctx, session, row)
     try:
         event = ctx.plugins.fetch_status(config, payment.number, payment.gateway_reference)
@@ -36,4 +36,4 @@ def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payme
         payment.failure_category = "abandoned"
         payment.failure_message = "The payer left the checkout without paying"
         refresh_state(ctx, session, audit.SYSTEM, payment, "payment.abandoned", before)
-    return session.get(Payment, payment.id)
+    return session.get_one(Payment, payment.id)

@@ -49,7 +49,7 @@ def expire_overdue(ctx, session: Session, payment: Payment) -> str:
     payment = lock_payment(session, payment.id)
     if payment.status != PaymentStatus.INITIATED:
         return payment.status
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
     try:
         event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row),
                                          payment.number, payment.gateway_reference)

@@ -65,13 +65,6 @@ class Receipt:
     body: dict
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back; loket stores UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
             process: bool = True) -> Receipt:
     """Take one webhook request: store, verify, deduplicate, then (optionally) apply.
@@ -228,7 +221,7 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             if row.status != EventStatus.PENDING:
                 return row.status
             now = ctx.now()
-            if due_only and row.next_attempt_at and _aware(row.next_attempt_at) > now:
+            if due_only and row.next_attempt_at and row.next_attempt_at > now:
                 return row.status
             callbacks = session.info.setdefault("after_commit", [])
             mark = len(callbacks)
@@ -288,7 +281,7 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
 
 
 def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
-    waited = now - _aware(row.received_at)
+    waited = now - row.received_at
     named = row.payment_number or row.gateway_reference
     if waited >= ORPHAN_AFTER:
         row.status = EventStatus.ORPHAN
@@ -357,9 +350,9 @@ def event_summary(row: GatewayEventRow) -> dict:
             "event_id": row.event_id, "type": row.event_type,
             "payment_id": row.payment_number, "gateway_reference": row.gateway_reference,
             "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
-            "received_at": _aware(row.received_at),
-            "next_attempt_at": _aware(row.next_attempt_at),
-            "processed_at": _aware(row.processed_at)}
+            "received_at": row.received_at,
+            "next_attempt_at": row.next_attempt_at,
+            "processed_at": row.processed_at}
 
 
 def list_events(ctx, tenant_id: int | None = None, status: str | None = None,
@@ -394,7 +387,7 @@ def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
         if delivery is not None:
             out["delivery"] = {"id": delivery.id, "path": delivery.path,
                                "headers": delivery.headers, "verdict": delivery.verdict,
-                               "received_at": _aware(delivery.received_at),
+                               "received_at": delivery.received_at,
                                "body": delivery.body.decode("utf-8", "replace")}
         return out
 
