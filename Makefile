@@ -53,7 +53,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test-sqlite: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n 2 $(TESTS)
+	LOKET_CHECK_HOOKS=1 $(BIN)/python -m pytest -q -n 2 $(TESTS)
 
 test-postgres: $(STAMP) lint
 	@if $(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from db_support import pg_available; sys.exit(0 if pg_available() else 1)"; then \

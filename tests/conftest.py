@@ -19,6 +19,8 @@ from loket.core.models import Base
 from loket.core.tenants import TokenSigner
 from loket.plugins import Plugins
 
+pytest_plugins = ["hook_coverage"]
+
 
 @pytest.fixture(scope="session")
 def pg_url():

@@ -14,7 +14,7 @@ import falcon
 import requests
 
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign
+from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign
 from loket.plugin_api import EVENT_REFUNDED, EVENT_SETTLED, Money, WebhookRequest
 
 
