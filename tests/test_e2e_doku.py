@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from doku_emulator import DokuEmulator
-from doku_testkit import GOOD_CREDENTIALS
-from e2e_support import SETUP, start_loket  # first: puts the emulators on sys.path
+from e2e_support import SETUP, start_loket
 
 from loket.core import tenants
 from loket.core.host import receivables
+from loket_doku.testing.emulator import DokuEmulator
+from loket_doku.testing.kit import GOOD_CREDENTIALS
 
 ACCOUNT = "ACC-1001"
 BILL = "INV-2024-05-001"

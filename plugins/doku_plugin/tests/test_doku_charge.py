@@ -6,11 +6,11 @@ import json
 import attrs
 import pytest
 import requests
-from doku_testkit import make_request
 
 from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_doku import plugin
 from loket_doku.checkout import request_id_for
+from loket_doku.testing.kit import make_request
 
 
 def charge(config, request):

@@ -2,11 +2,11 @@
 
 import attrs
 import pytest
-from doku_testkit import GOOD_CREDENTIALS, make_config
 
 from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_doku import plugin
 from loket_doku.api import BASE_URLS, base_url
+from loket_doku.testing.kit import GOOD_CREDENTIALS, make_config
 
 
 def validate(config, creds):

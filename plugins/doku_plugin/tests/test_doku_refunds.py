@@ -4,10 +4,10 @@ import json
 
 import attrs
 import pytest
-from doku_testkit import make_request
 
 from loket.plugin_api import GatewayError, Money, RefundNotPossible, RefundRequest
 from loket_doku import plugin
+from loket_doku.testing.kit import make_request
 
 
 def paid(config, doku, payment_id, how="card", rupiah=200_000):

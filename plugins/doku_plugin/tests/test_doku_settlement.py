@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
-from doku_testkit import make_request
 
 from loket.plugin_api import Money, ValidationFailed
 from loket_doku import plugin
+from loket_doku.testing.kit import make_request
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 

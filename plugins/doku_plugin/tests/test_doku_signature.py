@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-from doku_emulator import doku_signature
 
 from loket_doku import signature
+from loket_doku.testing.emulator import doku_signature
 
 # DOKU's "Signature from API Get Method" page gives this component string for a check status.
 DOCUMENTED_GET_COMPONENTS = (

@@ -1,7 +1,7 @@
 """Fixtures for the Stripe plugin's tests: a running emulator, a configuration pointed at
 it, a webhook receiver, and the conformance harness (``loket_gateway_harness``).
 
-Helpers live in :mod:`stripe_testkit` (conftest modules of several test directories share
+Helpers live in :mod:`loket_stripe.testing.kit` (conftest modules of several test directories share
 the name ``conftest``, so tests never import from it).
 """
 
@@ -12,11 +12,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from stripe_emulator import StripeEmulator
-from stripe_testkit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
 
 from loket.plugin_api import WebhookRequest
 from loket_stripe import plugin
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.kit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
 
 
 @pytest.fixture

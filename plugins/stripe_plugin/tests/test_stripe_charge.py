@@ -5,12 +5,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from stripe_testkit import checkout_request, make_config
 
 from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_stripe import plugin
 from loket_stripe.api import StripeApi
 from loket_stripe.checkout import expires_at, session_params
+from loket_stripe.testing.kit import checkout_request, make_config
 
 
 def charge(config, **kwargs):

@@ -2,10 +2,10 @@
 the payer pays, the webhook confirms it, the payment is refunded."""
 
 import attrs
-from stripe_testkit import checkout_request, make_config, webhook_request
 
 from loket.plugin_api import Money, RefundRequest
 from loket_stripe import plugin
+from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
 
 def test_connect_round_trip_with_the_minimum_charge(emulator):

@@ -1,11 +1,11 @@
 """Credentials: format field by field, live and test never mixed, then a live call."""
 
 import pytest
-from stripe_testkit import make_config
 
 from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_stripe import plugin
 from loket_stripe.credentials import REVIEW
+from loket_stripe.testing.kit import make_config
 
 
 def validate(config, **changes):

@@ -3,10 +3,10 @@
 import datetime as dt
 
 import pytest
-from stripe_testkit import checkout_request
 
 from loket.plugin_api import COMPLETED, FAILED, INITIATED, SUCCEEDED, Money
 from loket_stripe import plugin
+from loket_stripe.testing.kit import checkout_request
 
 
 @pytest.mark.parametrize("raw, internal, webhook, settlement", [

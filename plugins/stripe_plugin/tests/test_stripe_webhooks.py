@@ -5,11 +5,11 @@ import time
 
 import pytest
 import stripe
-from stripe_emulator import StripeEmulator
-from stripe_testkit import checkout_request, make_config, webhook_request
 
 from loket.plugin_api import Money, RefundRequest, WebhookRejected
 from loket_stripe import plugin
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
 
 def parse(config, request):

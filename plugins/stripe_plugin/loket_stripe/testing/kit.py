@@ -1,15 +1,13 @@
 """Helpers for tests that drive loket's Stripe plugin against the emulator.
 
-Importable by name from any test that puts this directory on ``sys.path`` (the core's
-end-to-end tests too): configurations pointed at an emulator, checkout requests, the
+Imported as ``loket_stripe.testing.kit`` by the plugin's tests and loket's end-to-end
+tests: configurations pointed at an emulator, checkout requests, the
 ``WebhookRequest`` loket would build from a Stripe delivery, and the conformance harness.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-
-from stripe_emulator import StripeEmulator
 
 from loket.plugin_api import (
     CheckoutItem,
@@ -22,6 +20,7 @@ from loket.plugin_api import (
     WebhookRequest,
 )
 from loket.testing import GatewayHarness
+from loket_stripe.testing.emulator import StripeEmulator
 
 WEBHOOK_PATH = "/webhooks/stripe/whk_9f2c1e"
 

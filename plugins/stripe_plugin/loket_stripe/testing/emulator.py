@@ -35,10 +35,11 @@ import time
 
 import requests
 import stripe
-from stripe_emulator_http import ApiError, EmulatorServer
-from stripe_emulator_http import form_int as _int
-from stripe_emulator_http import public as _public
-from stripe_emulator_ledger import LedgerMixin
+
+from loket_stripe.testing.emulator_http import ApiError, EmulatorServer
+from loket_stripe.testing.emulator_http import form_int as _int
+from loket_stripe.testing.emulator_http import public as _public
+from loket_stripe.testing.emulator_ledger import LedgerMixin
 
 API_VERSION = "2026-10-28.endive"
 # Stripe's minimum charge per currency, in the API's minor units. Stripe has no entries for

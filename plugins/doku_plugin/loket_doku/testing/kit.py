@@ -1,21 +1,14 @@
 """Helpers for the DOKU plugin tests (and for end-to-end tests reusing the emulator):
 configurations, checkout requests, a stand-in for loket's webhook endpoint, and the
-conformance-kit harness. Named uniquely so several test directories can share one run."""
+conformance-kit harness; imported as ``loket_doku.testing.kit``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
-
-from doku_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator  # noqa: E402
-
-from loket.plugin_api import (  # noqa: E402
+from loket.plugin_api import (
     CheckoutItem,
     CheckoutRequest,
     CheckoutSession,
@@ -25,8 +18,9 @@ from loket.plugin_api import (  # noqa: E402
     WebhookRejected,
     WebhookRequest,
 )
-from loket.testing import GatewayHarness  # noqa: E402
-from loket_doku import plugin  # noqa: E402
+from loket.testing import GatewayHarness
+from loket_doku import plugin
+from loket_doku.testing.emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator
 
 WEBHOOK_PATH = "/webhooks/doku/cfg-7f3a9c"
 GOOD_CREDENTIALS = {
