@@ -19,6 +19,7 @@ $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --require-hashes --no-deps -r $(LOCK)
 	$(PIP) --no-deps --no-build-isolation $(LOCAL)
+	rm -rf *.egg-info plugins/*/*.egg-info  # build leftovers that shadow the installed metadata
 	$(BIN)/python requirements/check.py
 	rm -f $(VENV)/.installed-* && touch $@
 

@@ -146,14 +146,18 @@ class Plugins:
 
     def _collect_gateways(self) -> dict[str, GatewayDescription]:
         found: dict[str, GatewayDescription] = {}
-        for impl in self.pm.hook.loket_gateway_describe.get_hookimpls():
-            description = impl.function()
-            if not isinstance(description, GatewayDescription):
+        for description in self.pm.hook.loket_gateway_describe():
+            if description is None:
                 continue
             if description.kind in found:
                 raise PluginError(f"two plugins provide the gateway kind {description.kind!r}")
             found[description.kind] = description
-            self._gateway_plugins[description.kind] = impl.plugin
+        # Which plugin provides each kind, so optional hooks it lacks are known (describe is
+        # cheap and pure; asking each implementation again is the only way to pair them).
+        for impl in self.pm.hook.loket_gateway_describe.get_hookimpls():
+            mine = impl.function()
+            if isinstance(mine, GatewayDescription):
+                self._gateway_plugins[mine.kind] = impl.plugin
         return found
 
     def _collect_destinations(self) -> dict[str, DestinationDescription]:
