@@ -94,16 +94,13 @@ def cmd_settings_show(args) -> None:
 
 
 def cmd_settings_set(args) -> None:
-    from loket.core.settings import load_settings, save_settings
+    from loket.core.settings import update_settings
     from loket.core.tenants import tenant_by_slug
     ctx = _ctx(args)
     document = json.loads(Path(args.file).read_text() if args.file else sys.stdin.read())
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
-        before = load_settings(session, tenant.id).document
-        save_settings(session, tenant.id, {**before, **document})
-        audit.record(session, CLI, "settings.updated", "tenant", tenant.id, before=before,
-                     after=document, tenant_id=tenant.id)
+        update_settings(session, CLI, tenant.id, document)
     print("settings saved")
 
 

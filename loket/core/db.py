@@ -81,11 +81,6 @@ def after_commit(session: Session, callback) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
-def is_postgres(engine: Engine) -> bool:
-    """True when ``engine`` talks to PostgreSQL."""
-    return engine.dialect.name == "postgresql"
-
-
 def money_sum(expression):
     """``SUM`` of a minor-units expression as an integer on every backend (0 when empty).
 

@@ -12,8 +12,6 @@ from loket.core.tenants import TokenSigner
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param
 
-KIND_OF_TYPE = {"bills": "bill", "services": "service", "installments": "installment"}
-
 
 class Consumers(Resource):
     """``GET /v1/consumers?q=``: consumer search (name, account, email, phone)."""

@@ -42,9 +42,6 @@ SERVICE_TASK: dict[str, str] = {
     t.FAILED: "Error",
 }
 MONEY_TAKEN = frozenset({t.SUCCEEDED, t.COMPLETED, t.POSTED, t.PARTIALLY_REFUNDED, t.REFUNDED})
-FINAL_FOR_SWEEP = frozenset({t.INITIATED})
-
-
 def derive_state(*, taken: bool, settled: bool, posted: bool, failed: bool, refunded: int,
                  refundable: int, cancelled: bool) -> str:
     """Return the payment state the facts imply (the table in this module's docstring)."""

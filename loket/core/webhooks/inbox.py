@@ -30,7 +30,7 @@ import logging
 import re
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from loket.core import audit
@@ -390,12 +390,3 @@ def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
                                "received_at": delivery.received_at,
                                "body": delivery.body.decode("utf-8", "replace")}
         return out
-
-
-def counts_by_status(ctx, tenant_id: int | None = None) -> dict[str, int]:
-    """How many events are in each status (for health and dashboards)."""
-    query = select(GatewayEventRow.status, func.count()).group_by(GatewayEventRow.status)
-    if tenant_id is not None:
-        query = query.where(GatewayEventRow.tenant_id == tenant_id)
-    with ctx.transaction() as session:
-        return {status: count for status, count in session.execute(query)}

@@ -56,11 +56,6 @@ def to_rupiah(amount: Money, *, field: str = "amount") -> int:
     return rupiah
 
 
-def from_rupiah(rupiah: int) -> Money:
-    """Convert whole rupiah from DOKU to IDR Money in minor units."""
-    return Money(rupiah * 10 ** minor_digits(CURRENCY), CURRENCY)
-
-
 def due_minutes(expires_at: dt.datetime, now: dt.datetime | None = None) -> int:
     """Minutes from ``now`` until ``expires_at``, rounded up, between 1 and 999999."""
     now = now or dt.datetime.now(dt.UTC)

@@ -127,11 +127,6 @@ class StripeApi:
 
     # -- payouts and balance transactions -------------------------------------------------
 
-    def retrieve_payout(self, payout_id: str) -> dict:
-        """GET /v1/payouts/{id}."""
-        with translated("look up the payout"):
-            return _plain(self.client.v1.payouts.retrieve(payout_id))
-
     def payout_transactions(self, payout_id: str) -> Iterator[dict]:
         """Every balance transaction of an (automatic) payout, sources expanded, all pages."""
         with translated("list the payout's transactions"):
