@@ -81,7 +81,7 @@ def payment(row: Payment, gateway_kind: str | None = None) -> dict:
 def credit_note(row: CreditNote, now: dt.datetime) -> dict:
     """A credit note with what is left of it."""
     c = row.currency
-    return {"number": row.number, "status": queries.note_status(row, now),
+    return {"number": row.number, "status": credit_notes.note_status(row, now),
             "amount": money(row.amount, c), "applied": money(row.applied, c),
             "reversed": money(row.reversed, c),
             "remaining": money(credit_notes.remaining(row), c),

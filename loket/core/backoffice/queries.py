@@ -277,15 +277,6 @@ class CreditNoteFilters:
     amount_max: int | None = None
 
 
-def note_status(note: CreditNote, now: dt.datetime) -> str:
-    """The status people see: an active note past its expiry shows as expired."""
-    expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
-        tzinfo=dt.UTC)
-    if note.status == CreditNoteStatus.ACTIVE and expires <= now:
-        return CreditNoteStatus.EXPIRED
-    return note.status
-
-
 def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
                       now: dt.datetime, page: int = 1, limit: int = 20,
                       newest_first: bool = True) -> Page:

@@ -104,7 +104,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                            .execution_options(populate_existing=True)).one()
     now = ctx.now()
     if note.status != CreditNoteStatus.ACTIVE or note.expires_at <= now:
-        raise ValidationFailed(f"credit note {note.number} is {_status(note, now)}",
+        raise ValidationFailed(f"credit note {note.number} is {note_status(note, now)}",
                                field="credit_note")
     receivable = session.scalars(select(Receivable).where(
         Receivable.tenant_id == note.tenant_id, Receivable.kind == receivable_kind,
@@ -142,7 +142,8 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     return application
 
 
-def _status(note: CreditNote, now: dt.datetime) -> str:
+def note_status(note: CreditNote, now: dt.datetime) -> str:
+    """The status people see: an active note past its expiry shows as expired."""
     if note.status == CreditNoteStatus.ACTIVE and note.expires_at <= now:
         return CreditNoteStatus.EXPIRED
     return note.status
