@@ -150,6 +150,17 @@ class RefundNotPossible(GatewayError):
     title = "Refund not possible"
 
 
+class NotSupported(LoketError):
+    """The gateway does not implement this optional part of the contract: use another way.
+
+    Raised when loket calls an optional gateway hook on a gateway plugin that lacks it.
+    """
+
+    status = 409
+    code = "not-supported"
+    title = "Not supported by this gateway"
+
+
 class WebhookRejected(LoketError):
     """A webhook failed verification (signature, timestamp, size): answer 4xx, change nothing."""
 

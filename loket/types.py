@@ -8,36 +8,71 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, Mapping
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Protocol
 
 import attrs
 
 from loket.money import Money
 
-# Internal payment states (the one state machine lives in loket.core.payments.lifecycle).
-INITIATED = "initiated"
-SUCCEEDED = "succeeded"
-COMPLETED = "completed"
-POSTED = "posted"
-FAILED = "failed"
-REFUNDED = "refunded"
-PARTIALLY_REFUNDED = "partially_refunded"
-CANCELLED = "cancelled"
 
-# Normalized event types a gateway's parse/fetch hooks return.
-EVENT_PENDING = "payment.pending"
-EVENT_SUCCEEDED = "payment.succeeded"
-EVENT_FAILED = "payment.failed"
-EVENT_EXPIRED = "payment.expired"
-EVENT_REFUNDED = "payment.refunded"
-EVENT_SETTLED = "payment.settled"
-EVENT_SETTLEMENT_FAILED = "settlement.failed"
-EVENT_REFUND_FAILED = "refund.failed"  # contract 1.1
-EVENT_IGNORED = "ignored"
-EVENT_TYPES = (
-    EVENT_PENDING, EVENT_SUCCEEDED, EVENT_FAILED, EVENT_EXPIRED, EVENT_REFUNDED,
-    EVENT_SETTLED, EVENT_SETTLEMENT_FAILED, EVENT_REFUND_FAILED, EVENT_IGNORED,
-)
+class PaymentStatus(StrEnum):
+    """A payment's state (the one state machine lives in loket.core.payments.lifecycle)."""
+
+    INITIATED = "initiated"
+    SUCCEEDED = "succeeded"
+    COMPLETED = "completed"
+    POSTED = "posted"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    CANCELLED = "cancelled"
+
+
+INITIATED = PaymentStatus.INITIATED
+SUCCEEDED = PaymentStatus.SUCCEEDED
+COMPLETED = PaymentStatus.COMPLETED
+POSTED = PaymentStatus.POSTED
+FAILED = PaymentStatus.FAILED
+REFUNDED = PaymentStatus.REFUNDED
+PARTIALLY_REFUNDED = PaymentStatus.PARTIALLY_REFUNDED
+CANCELLED = PaymentStatus.CANCELLED
+
+
+class EventType(StrEnum):
+    """Normalized event types a gateway's parse/fetch hooks return."""
+
+    PENDING = "payment.pending"
+    SUCCEEDED = "payment.succeeded"
+    FAILED = "payment.failed"
+    EXPIRED = "payment.expired"
+    REFUNDED = "payment.refunded"
+    SETTLED = "payment.settled"
+    SETTLEMENT_FAILED = "settlement.failed"
+    REFUND_FAILED = "refund.failed"  # contract 1.1
+    IGNORED = "ignored"
+
+
+EVENT_PENDING = EventType.PENDING
+EVENT_SUCCEEDED = EventType.SUCCEEDED
+EVENT_FAILED = EventType.FAILED
+EVENT_EXPIRED = EventType.EXPIRED
+EVENT_REFUNDED = EventType.REFUNDED
+EVENT_SETTLED = EventType.SETTLED
+EVENT_SETTLEMENT_FAILED = EventType.SETTLEMENT_FAILED
+EVENT_REFUND_FAILED = EventType.REFUND_FAILED
+EVENT_IGNORED = EventType.IGNORED
+EVENT_TYPES = tuple(EventType)
+
+
+class RefundStatus(StrEnum):
+    """What a gateway says of a refund it accepted (``RefundResult.status``, refund rows)."""
+
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+
 
 # Failure categories shown to staff and payers.
 FAILURE_CATEGORIES = (
@@ -276,6 +311,21 @@ class Obligation:
     period: str | None = None
     due_date: dt.date | None = None
     plan_reference: str | None = None
+
+
+class LedgerReader(Protocol):
+    """What destination hooks may read of the host's receivables (one tenant's).
+
+    loket passes its own implementation; plugins only call these two methods.
+    """
+
+    def open_items(self, account_number: str, kind: str) -> list[Obligation]:
+        """The open obligations of ``kind`` on ``account_number``, oldest first."""
+        ...
+
+    def find(self, kind: str, reference: str) -> tuple[Obligation, str, str] | None:
+        """One obligation by reference: ``(obligation, account_number, status)`` or ``None``."""
+        ...
 
 
 @attrs.frozen

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from api_support import api, problem  # noqa: F401 - fixture
+
 from loket.core.tenants import ROLES
 from loket.server import openapi, roles
 
@@ -72,9 +72,10 @@ def test_public_operations_need_no_credential(api):
 
 
 def test_objects_of_another_tenant_are_404(api):
+    from api_support import ACTOR, make_api
+
     from loket.core import tenants
     from loket.core.host import receivables
-    from api_support import ACTOR, make_api
     with api.ctx.transaction() as session:
         other = tenants.create_tenant(session, ACTOR, "t2", "Other Water", {"currency": "USD"})
         receivables.upsert_consumer(session, ACTOR, other.id,

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 
 import attrs
-
 from api_support import api, fields, problem  # noqa: F401 - fixture
 
 COUNTER = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from autopay_support import add_bill, consumer_token, control_time, new_account, outstanding
-from e2e_support import start_loket  # first: puts the emulators on sys.path
+from e2e_support import start_loket
 from engine_support import seed
 from loket.core.autopay import charges
 from loket.core.models import AuditEntry
-from stripe_emulator import StripeEmulator
+from loket_stripe.testing.emulator import StripeEmulator
 from test_e2e_stripe import connect_stripe
 
 ACCOUNT = "AP-30001"

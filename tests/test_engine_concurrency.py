@@ -2,18 +2,15 @@
 
 import threading
 
+from engine_support import ACTOR, connect_sandbox, seed, start
 from sqlalchemy import func, select
 
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import outcomes
-from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, AuditEntry, CreditNote, Receivable
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
+from loket.core.webhooks import outcomes
 from loket.errors import LoketError
 from loket.types import GatewayEvent
-
-from engine_support import ACTOR, seed
-from engine_support import connect_sandbox, start
 
 
 def _run_together(count, work):

@@ -1,14 +1,12 @@
 """Counter payments: cash with change, overpayment credit notes, partial payments."""
 
 import pytest
+from engine_support import ACTOR, outstanding
 from sqlalchemy import select
 
-from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, CreditNote, Receivable
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.errors import Conflict, ValidationFailed
-
-from engine_support import ACTOR
-from engine_support import outstanding
 
 
 def post(ctx, tenant_id, key=None, **fields):

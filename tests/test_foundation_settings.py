@@ -1,17 +1,20 @@
 """Tenant settings are validated by JSON Schema and refused with the path of each error."""
 
 import pytest
+from engine_support import ACTOR
 
 from loket import cli
 from loket.core.models import TenantSettings
 from loket.core.settings import (
-    DEFAULTS, digit_mismatches, load_settings, save_settings, validate_settings,
+    DEFAULTS,
+    digit_mismatches,
+    load_settings,
+    save_settings,
+    validate_settings,
 )
 from loket.core.tenants import create_tenant
 from loket.errors import ConfigurationError, ValidationFailed
 from loket.server.app import get_app
-
-from engine_support import ACTOR
 
 
 def test_defaults_fill_what_is_not_given():

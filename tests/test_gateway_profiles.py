@@ -10,10 +10,10 @@ import datetime as dt
 
 import pytest
 
-from e2e_support import start_loket  # first: puts the emulators on sys.path
+from e2e_support import start_loket
 from engine_support import seed
 from loket.core.settings import DEFAULTS
-from stripe_emulator import StripeEmulator
+from loket_stripe.testing.emulator import StripeEmulator
 from test_e2e_stripe import pay_on_hosted_page, session_events
 
 ADMIN = "tenant_admin"

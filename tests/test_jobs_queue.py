@@ -6,7 +6,6 @@ from __future__ import annotations
 import attrs
 import pytest
 from huey import PostgresHuey, RedisHuey, SqliteHuey
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -21,6 +20,7 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     unique_queue,
     with_smtp,
 )
+
 from loket.core.config import AppConfig
 from loket.errors import ConfigurationError
 from loket.jobs import make_huey, register

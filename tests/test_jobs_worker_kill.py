@@ -11,7 +11,6 @@ import textwrap
 import time
 
 import pytest
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -25,6 +24,7 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     unique_queue,
 )
+
 from loket.core.config import AppConfig
 from loket.jobs import make_huey, register
 

@@ -11,7 +11,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-
 from loket.testing import GatewayConformance  # noqa: E402
 
 # how many contract tests the kit runs (the round trip runs for two currencies, the decline

@@ -17,7 +17,6 @@ import pytest
 
 from loket import scaffold
 from loket.hookspecs import CONTRACT_VERSION
-
 from loket.testing import GatewayConformance  # noqa: E402
 
 # how many contract tests the kit runs (the round trip runs for two currencies, the decline

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from jobs_testkit import (  # noqa: F401 - fixtures
-    poison_payment,
     deliver,
     events,
     jctx,
@@ -15,9 +13,11 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     kit,
     payer_acts,
     payment,
+    poison_payment,
     smtp,
     start_checkout,
 )
+
 from loket.cli import main
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     connect,
     deliver,
@@ -21,6 +19,8 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     smtp,
     start_checkout,
 )
+from sqlalchemy import func, select
+
 from loket.core.models import Allocation, AuditEntry, Receivable
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
-    poison_payment,
     deliver,
     events,
     jctx,
@@ -16,14 +13,17 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     kit,
     payer_acts,
     payment,
+    poison_payment,
     settle,
     signed,
     smtp,
     start_checkout,
     todos,
 )
-from loket.core.webhooks import inbox
+from sqlalchemy import func, select
+
 from loket.core.models import Allocation, GatewayEventRow, Receivable, WebhookDelivery
+from loket.core.webhooks import inbox
 
 
 def _deliveries(ctx) -> list[WebhookDelivery]:

@@ -13,7 +13,8 @@ import attrs
 
 from loket.errors import ConfigurationError
 
-DEV_SECRET_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # development only; set LOKET_SECRET_KEY in production
+# Development only; set LOKET_SECRET_KEY in production.
+DEV_SECRET_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 
 
 @attrs.frozen

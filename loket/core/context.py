@@ -7,8 +7,9 @@ else; there is no import-time state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable
 
 import attrs
 from sqlalchemy.engine import Engine
@@ -23,7 +24,7 @@ from loket.plugins import Plugins
 
 def utcnow() -> dt.datetime:
     """The one clock: an aware UTC datetime."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @attrs.define
@@ -61,7 +62,7 @@ class Loket:
         with self.transaction() as session:
             check_digits(session)
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[Session]:
         """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""
         return transaction(self.sessions)
 

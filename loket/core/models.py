@@ -26,6 +26,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from loket.core.states import (
+    AllocationState,
+    ApplicationState,
+    CreditNoteStatus,
+    EventStatus,
+    PlanStatus,
+    ReceivableStatus,
+    TodoStatus,
+)
 
 
 class UTCDateTime(TypeDecorator):
@@ -37,11 +46,11 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is None:
             raise ValueError("loket stores aware datetimes only")
-        return value.astimezone(dt.timezone.utc) if value is not None else None
+        return value.astimezone(dt.UTC) if value is not None else None
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
         return value
 
 
@@ -66,7 +75,7 @@ class Base(DeclarativeBase):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Tenant(Base):
@@ -125,7 +134,7 @@ class PaymentPlan(Base):
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     reference: Mapped[str] = mapped_column(String(64))
     currency: Mapped[currency]
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=PlanStatus.ACTIVE)
     missed_installments: Mapped[int] = mapped_column(default=0)
     defaulted_at: Mapped[Optional[timestamp]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -150,7 +159,7 @@ class Receivable(Base):
     paid: Mapped[money]
     currency: Mapped[currency]
     due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open|paid|cancelled
+    status: Mapped[str] = mapped_column(String(20), default=ReceivableStatus.OPEN)
     plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
     sequence: Mapped[Optional[int]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -223,7 +232,8 @@ class Payment(Base):
     settled_fee: Mapped[Optional[int]] = mapped_column(BigInteger)
     settled_net: Mapped[Optional[int]] = mapped_column(BigInteger)
     payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
-    application_state: Mapped[str] = mapped_column(String(20), default="pending")
+    application_state: Mapped[str] = mapped_column(String(20),
+                                                   default=ApplicationState.PENDING)
     failure_category: Mapped[Optional[str]] = mapped_column(String(30))
     failure_message: Mapped[Optional[str]] = mapped_column(Text)
     failure_code: Mapped[Optional[str]] = mapped_column(String(100))
@@ -240,7 +250,7 @@ class Payment(Base):
     cancelled_at: Mapped[Optional[timestamp]]
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
 
-    allocations: Mapped[list["Allocation"]] = relationship(back_populates="payment",
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="payment",
                                                            order_by="Allocation.id")
     consumer: Mapped[Optional[Consumer]] = relationship()
 
@@ -255,7 +265,7 @@ class Allocation(Base):
     destination: Mapped[str] = mapped_column(String(60))
     amount: Mapped[money]
     reversed: Mapped[money]  # given back by a refund (the receivable reopens)
-    state: Mapped[str] = mapped_column(String(20), default="intended")  # intended|posted|void
+    state: Mapped[str] = mapped_column(String(20), default=AllocationState.INTENDED)
     created_at: Mapped[timestamp] = mapped_column(default=_now)
     payment: Mapped[Payment] = relationship(back_populates="allocations")
     receivable: Mapped[Receivable] = relationship()
@@ -294,7 +304,7 @@ class CreditNote(Base):
     reason: Mapped[str] = mapped_column(String(40))
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     remarks: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=CreditNoteStatus.ACTIVE)
     expires_at: Mapped[timestamp]
     created_by: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -343,7 +353,7 @@ class GatewayEventRow(Base):
     payment_number: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|dead
+    status: Mapped[str] = mapped_column(String(20), default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[Optional[str]] = mapped_column(Text)
     next_attempt_at: Mapped[Optional[timestamp]]
@@ -376,7 +386,7 @@ class Todo(Base):
     title: Mapped[str] = mapped_column(String(300))
     detail: Mapped[str] = mapped_column(Text, default="")
     dedupe_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=TodoStatus.OPEN)
     resolution: Mapped[Optional[str]] = mapped_column(Text)
     resolved_by: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[timestamp] = mapped_column(default=_now)

@@ -6,11 +6,13 @@ Invalid settings are refused with the JSON path of each error (``$.destinations.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loket.core import audit
 from loket.core.models import Payment, Receivable, Tenant, TenantSettings
 from loket.errors import ConfigurationError, NotFound, ValidationFailed
 from loket.money import ISO4217_DIGITS, minor_digits
@@ -136,7 +138,7 @@ SETTINGS_SCHEMA = {
     },
 }
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "currency": "USD",
     "timezone": "UTC",
     "locale": "en_US",
@@ -300,3 +302,19 @@ def check_digits(session: Session) -> None:
     if problems:
         raise ConfigurationError("loket refuses to start: " + "; ".join(problems) + ". Restore "
                                  "loket/iso4217.json to the table the amounts were stored with.")
+
+
+def update_settings(session: Session, actor: audit.Actor, tenant_id: int,
+                    changes: dict[str, Any]) -> Settings:
+    """Merge ``changes`` over a tenant's settings (top-level keys replace), validate, store
+    and audit the whole document before and after.
+
+    Called by ``PUT /v1/settings`` and ``loket settings set``.
+
+    :raises ValidationFailed: naming each invalid field by its JSON path.
+    """
+    before = load_settings(session, tenant_id).document
+    saved = save_settings(session, tenant_id, {**before, **changes})
+    audit.record(session, actor, "settings.updated", "tenant", tenant_id, before=before,
+                 after=saved.document, tenant_id=tenant_id)
+    return saved

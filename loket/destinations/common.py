@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from loket import hookimpl
-from loket.money import Money
-from loket.errors import ValidationFailed
-from loket.types import (
+from loket.plugin_api import (
     Allocation,
     DestinationDescription,
     DestinationTarget,
     Fee,
     FeeRule,
+    Money,
     Prepared,
     ResolvedTarget,
+    ValidationFailed,
+    hookimpl,
 )
 
 REFERENCE_SCHEMA = {

@@ -11,18 +11,15 @@ redirects the payer back. Settlement comes from ``loket sandbox settle``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
 import secrets
 import time
 
-from loket import hookimpl
-from loket.money import Money
-from loket.errors import CredentialsRejected, GatewayError, RefundNotPossible, WebhookRejected
 from loket.gateways import sandbox_store as store
-from loket.types import (
+from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign
+from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
@@ -31,11 +28,17 @@ from loket.types import (
     EVENT_SETTLED,
     EVENT_SUCCEEDED,
     CheckoutSession,
+    CredentialsRejected,
     GatewayDescription,
+    GatewayError,
     GatewayEvent,
+    Money,
+    RefundNotPossible,
     RefundResult,
     SettlementLine,
     StatusMapping,
+    WebhookRejected,
+    hookimpl,
 )
 
 LOKET_CONTRACT = "1"
@@ -68,18 +71,6 @@ STATUS_TABLE = {
     "refunded": StatusMapping("refunded", "Refunded", "(keep)"),
     "settled": StatusMapping("completed", "Settled", "Success"),
 }
-
-OUTCOMES = {
-    "pay": ("paid", EVENT_SUCCEEDED, None, None, None),
-    "decline": ("declined", EVENT_FAILED, "declined", "insufficient_funds",
-                "Your card has insufficient funds."),
-    "network": ("network_error", EVENT_FAILED, "network", "network_error",
-                "The card network could not be reached. No money was taken."),
-    "cancel": ("cancelled", EVENT_FAILED, "abandoned", "cancelled",
-               "You cancelled the payment."),
-    "expire": ("expired", EVENT_EXPIRED, "expired", "expired", "The checkout expired."),
-}
-
 
 def _mine(config) -> bool:
     return config.kind == KIND
@@ -154,13 +145,6 @@ def loket_gateway_charge(config, request):
     return CheckoutSession(redirect_url=url, gateway_reference=reference,
                            raw={"id": reference, "url": url, "amount": request.amount.amount,
                                 "currency": request.amount.currency, "status": "open"})
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The ``Sandbox-Signature`` header value for ``body``."""
-    stamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
 
 
 def _verify(secret: str, header: str | None, body: bytes) -> None:
@@ -254,7 +238,8 @@ def loket_gateway_refund(config, request):
                             raw=dict(done))
     if request.amount.amount <= 0 or request.amount.amount > row["amount"] - row["refunded"]:
         raise RefundNotPossible(
-            f"a refund of {request.amount} is more than the {Money(row['amount'] - row['refunded'], row['currency'])} "
+            f"a refund of {request.amount} is more than the "
+            f"{Money(row['amount'] - row['refunded'], row['currency'])} "
             f"left to refund", gateway_message="Refund amount exceeds the charge")
     reference = f"sbx_re_{secrets.token_hex(8)}"
     store.add_refund(db, request.refund_id, reference, row["reference"], request.amount.amount)
@@ -277,11 +262,6 @@ def loket_gateway_fetch_settlements(config, since, until):
             settled_at=dt.datetime.fromisoformat(row["settled_at"]),
             payment_id=row["payment_id"], payout_reference=row["payout_reference"]))
     return lines
-
-
-def settlement_fee(amount: int) -> int:
-    """The sandbox's fee for a settled amount (minor units): 2.9 % + 30, half-up."""
-    return (amount * 29 + 500) // 1000 + 30
 
 
 @hookimpl(trylast=True)

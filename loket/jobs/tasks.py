@@ -1,7 +1,10 @@
 """The tasks and the periodic schedule, registered on a Huey instance for one container.
 
 Every task is idempotent (the work lives in :mod:`loket.core.webhooks.inbox` and
-:mod:`loket.core.jobs_logic`), so a task run twice, or by two workers, changes nothing the
+:mod:`~loket.core.gateway_configs.handshake`, :mod:`~loket.core.payments.timeouts`,
+:mod:`~loket.core.reconciliation.timeouts`, :mod:`~loket.core.host.plans` and
+:mod:`~loket.core.payments.credit_notes`), so a task run twice, or by two workers, changes
+nothing the
 second time. Schedule (UTC):
 
 ============================  ==================  ============================================
@@ -28,10 +31,13 @@ import attrs
 from huey import crontab
 from huey.api import Huey, TaskWrapper
 
-from loket.core import jobs_logic, notify_email
 from loket.core.autopay import charges as autopay_charges_logic
-
+from loket.core.gateway_configs import handshake
+from loket.core.host import plans
+from loket.core.payments import credit_notes, timeouts
+from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.webhooks import inbox
+from loket.notifiers import email as notify_email
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +91,27 @@ def register(huey: Huey, ctx) -> Jobs:
     @huey.periodic_task(crontab(minute="*/5"))
     def expire_payments() -> dict:
         """Time out overdue initiated payments."""
-        return _logged("payment timeout sweep", jobs_logic.payment_timeout_sweep(ctx))
+        return _logged("payment timeout sweep", timeouts.payment_timeout_sweep(ctx))
 
     @huey.periodic_task(crontab(minute="15"))
     def reconciliation_timeouts() -> int:
         """Raise to-dos for payments not settled in time."""
-        return _logged("reconciliation timeouts", jobs_logic.reconciliation_timeouts(ctx))
+        return _logged("reconciliation timeouts", settlement_timeouts.reconciliation_timeouts(ctx))
 
     @huey.periodic_task(crontab(minute="0", hour="2"))
     def gateway_handshakes() -> dict:
         """Run the daily gateway handshake."""
-        return _logged("gateway handshakes", jobs_logic.handshake_sweep(ctx))
+        return _logged("gateway handshakes", handshake.handshake_sweep(ctx))
 
     @huey.periodic_task(crontab(minute="0", hour="3"))
     def plan_compliance() -> dict:
         """Check payment plans for missed installments."""
-        return _logged("plan compliance", jobs_logic.plan_compliance(ctx))
+        return _logged("plan compliance", plans.plan_compliance(ctx))
 
     @huey.periodic_task(crontab(minute="10", hour="0"))
     def expire_credit_notes() -> int:
         """Expire credit notes past their date."""
-        return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
+        return _logged("credit note expiry", credit_notes.expire_due(ctx))
 
     @huey.periodic_task(crontab(minute="30"))
     def autopay_charges() -> dict:

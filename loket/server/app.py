@@ -8,14 +8,26 @@ keys. Only :func:`get_app` (the gunicorn entry point) reads the environment.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import falcon
 
 from loket.core.config import AppConfig
 from loket.core.context import Loket
-from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
-from loket.server import reconciliation_api, settings_api, staff_api
-from loket.server import approvals_api, autopay_api, disputes_api, reports_api
+from loket.server import (
+    approvals_api,
+    autopay_api,
+    back_office,
+    consumer_api,
+    destinations_api,
+    disputes_api,
+    gateway_admin,
+    public,
+    reconciliation_api,
+    reports_api,
+    settings_api,
+    staff_api,
+)
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -32,12 +44,13 @@ def create_app(ctx: Loket) -> falcon.App:
     operations()  # compile the document's validators now: a broken document fails start-up
     plugin_routes = ctx.plugins.routes()
     pages = web_routes.page_routes(ctx)
-    app = falcon.App(middleware=[
+    middleware: list[Any] = [
         ContextMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
-    ], cors_enable=False)
+    ]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     register_error_handlers(app)

@@ -3,15 +3,9 @@ webhook events staff can replay."""
 
 from __future__ import annotations
 
+from loket.core.backoffice import administration, kpis, queries
 from loket.core.payments import credit_notes
-
 from loket.core.webhooks import inbox
-
-from loket.core.backoffice import kpis
-
-from loket.core.backoffice import queries
-
-from loket.core.backoffice import administration
 from loket.core.documents import pdf
 from loket.server import reports_api
 from loket.server import serialize as s

@@ -3,18 +3,17 @@ only its own account: summary, items, gateways, checkout, history, receipt."""
 
 from __future__ import annotations
 
-from loket.core.payments import checkout
-
-from loket.core.gateway_configs import configs
-
 from loket.core.backoffice import queries
-from loket.money import Money
+from loket.core.gateway_configs import configs
+from loket.core.payments import checkout
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
+from loket.money import Money
 from loket.server import serialize as s
 from loket.core.documents import pdf
 from loket.server import reports_api
 from loket.server.base import Resource, created
+from loket.types import PaymentStatus
 
 
 class ConsumerResource(Resource):
@@ -84,7 +83,7 @@ def start(ctx, req, session, account_number: str, gateway: str, items: list, met
                                       req.context.principal.tenant_id, account_number, gateway,
                                       items, method=method,
                                       idempotency_key=req.context.idempotency_key)
-    if payment.status == "failed":
+    if payment.status == PaymentStatus.FAILED:
         return None, GatewayError("the gateway could not start the payment; please try again",
                                   gateway_message=payment.failure_message,
                                   gateway_code=payment.failure_code)
@@ -132,7 +131,7 @@ class MyPayment(ConsumerResource):
             payment = queries.payment(session, me.tenant_id, number, consumer_id=me.id)
             detail = s.payment_detail(session, payment, self.ctx.now())
             resp.media = {**detail["information"], "items": detail["destination_details"],
-                          "can_retry": payment.status == "failed",
+                          "can_retry": payment.status == PaymentStatus.FAILED,
                           "autopay": detail["autopay"]}
 
 
@@ -144,8 +143,8 @@ class Receipt(ConsumerResource):
         with self.ctx.transaction() as session:
             me = self.me(session, req)
             payment = queries.payment(session, me.tenant_id, number, consumer_id=me.id)
-            if payment.receipt_number is None or payment.status in ("initiated", "failed",
-                                                                    "cancelled"):
+            if payment.receipt_number is None or payment.status in (
+                    PaymentStatus.INITIATED, PaymentStatus.FAILED, PaymentStatus.CANCELLED):
                 raise Conflict(f"the receipt of payment {number} is available once the "
                                f"payment is completed (it is {payment.status})",
                                field="status")

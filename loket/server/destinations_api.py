@@ -7,7 +7,6 @@ the account in the request.
 from __future__ import annotations
 
 from loket.core import tenants
-
 from loket.core.host import receivables
 from loket.core.host.obligations import Ledger
 from loket.core.payments.posting import resolve_targets

@@ -31,7 +31,7 @@ def _http_error(req, resp, exc: falcon.HTTPError, params) -> None:
                "detail": exc.description or exc.title or ""}
     if isinstance(exc, falcon.HTTPStatus):  # pragma: no cover - not an error
         raise exc
-    for header, value in (exc.headers or {}).items():
+    for header, value in dict(exc.headers or {}).items():
         resp.set_header(header, value)
     _send(resp, problem)
 

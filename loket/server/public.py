@@ -5,14 +5,11 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import text
 
-from loket.core.payments import checkout
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
-
-from loket.core.webhooks import outcomes
+from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
+from loket.core.webhooks import inbox
+from loket.types import PaymentStatus
 from loket.web import payer
 
 
@@ -80,17 +77,17 @@ class PaymentReturn:
         tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, tenant_id, number)
-            payment = outcomes.handle_return(self.ctx, session, payment, result)
+            payment = returns.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             declined = (payment.gateway_details or {}).get("last_declined_attempt")
-            if payment.status == "failed":
+            if payment.status == PaymentStatus.FAILED:
                 message = f"Payment failed: {payment.failure_message or payment.failure_category}."
-            elif payment.status == "initiated" and declined:
+            elif payment.status == PaymentStatus.INITIATED and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
             media = {"payment_id": payment.number, "status": payment.status,
                      "display_status": DISPLAY.get(payment.status), "message": message,
-                     "can_retry": payment.status == "failed"}
+                     "can_retry": payment.status == PaymentStatus.FAILED}
             if payer.wants_html(req):
                 payer.answer_return(self.ctx, req, resp, session, tenant_id, payment, result,
                                     declined=declined["message"] if declined else None)

@@ -120,7 +120,7 @@ class GatewayConformance(MandateConformance):
         ours = [impl.plugin for impl in plugins.pm.hook.loket_gateway_describe.get_hookimpls()
                 if getattr(impl.function(), "kind", None) == loket_kit.kind]
         other = attrs.evolve(loket_kit.config(), kind="loket-kit-someone-else")
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         amount = loket_kit.amount(other.currency)
         requests = {
             "loket_gateway_charge": loket_kit.harness.checkout_request(other, "PAY-X", amount),

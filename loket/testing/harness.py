@@ -109,6 +109,6 @@ class GatewayHarness:
                               email="siti@example.com", phone="+6281234567890"),
             return_url="https://loket.example/return/" + payment_id,
             cancel_url="https://loket.example/cancel/" + payment_id,
-            expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
             description=f"Payment {payment_id}",
         )

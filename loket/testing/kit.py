@@ -36,7 +36,7 @@ def expect(exc_type, call, message: str):
     fail(message)
 
 
-_PLUGINS: "weakref.WeakKeyDictionary[GatewayHarness, Plugins]" = weakref.WeakKeyDictionary()
+_PLUGINS: weakref.WeakKeyDictionary[GatewayHarness, Plugins] = weakref.WeakKeyDictionary()
 
 
 def _plugins_for(harness: GatewayHarness) -> Plugins:

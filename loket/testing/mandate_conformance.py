@@ -92,7 +92,7 @@ class MandateConformance:
                                     currency=other.currency, webhook_url=other.webhook_url,
                                     webhook_path=other.webhook_path)
         hook: Any = loket_kit.plugins.pm.hook
-        for name in sorted(hookspecs.OPTIONAL_HOOKS):
+        for name in sorted(hookspecs.MANDATE_HOOKS):
             if not getattr(hook, name).get_hookimpls():
                 fail(f"mandates=True but no plugin implements {name}")
         if hook.loket_gateway_mandate_setup(config=other, request=_setup_request(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,14 +21,14 @@ DEFAULT_LOCALE = "en_US"
 LANGUAGES = {"en": "en_US", "id": "id_ID"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     """The gettext catalog for ``locale`` (``loket/web/locale``); English when there is none."""
     directory = str(files("loket.web") / "locale")
     return Translations.load(directory, [locale, locale.split("_")[0]], domain="loket")
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment() -> Environment:
     """The shared environment: package templates, autoescaping, gettext, money filters."""
     env = Environment(loader=PackageLoader("loket.web", "templates"),

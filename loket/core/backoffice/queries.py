@@ -14,9 +14,7 @@ import attrs
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core.payments import lifecycle
 from loket.core.db import money_sum
-from loket.core.tenants import consumer_by_account
 from loket.core.models import (
     Allocation,
     AuditEntry,
@@ -29,9 +27,13 @@ from loket.core.models import (
     Refund,
     Todo,
 )
-from loket.money import Money
+from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
+from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import PaymentStatus
 
 
 @attrs.frozen
@@ -68,8 +70,8 @@ def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datet
     """The UTC start and end of ``day`` in the tenant's time zone."""
     zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     start = dt.datetime.combine(day, dt.time(), zone)
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(
-        dt.timezone.utc)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(
+        dt.UTC)
 
 
 def local_today(session: Session, tenant_id: int, now: dt.datetime) -> dt.date:
@@ -109,14 +111,14 @@ def balance(session: Session, consumer_row: Consumer) -> int:
     """What the account owes now (open receivables less paid), minor units."""
     return session.scalar(select(money_sum(Receivable.amount - Receivable.paid))
                           .where(Receivable.consumer_id == consumer_row.id,
-                                 Receivable.status == "open")) or 0
+                                 Receivable.status == ReceivableStatus.OPEN)) or 0
 
 
 def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime) -> int:
     """Unused credit on the account's active, unexpired credit notes, minor units."""
     return session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.consumer_id == consumer_row.id, CreditNote.status == "active",
+        CreditNote.consumer_id == consumer_row.id, CreditNote.status == CreditNoteStatus.ACTIVE,
         CreditNote.expires_at > now)) or 0
 
 
@@ -131,7 +133,8 @@ def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: 
     query = select(Receivable).where(Receivable.consumer_id == consumer_row.id,
                                      Receivable.kind.in_(ITEM_FILTERS[kind]))
     if open_only:
-        query = query.where(Receivable.status == "open", Receivable.amount > Receivable.paid)
+        query = query.where(Receivable.status == ReceivableStatus.OPEN,
+                            Receivable.amount > Receivable.paid)
     if q:
         query = query.where(or_(_contains(Receivable.reference, q),
                                 _contains(Receivable.description, q),
@@ -232,14 +235,14 @@ def amount_analysis(session: Session, payment_row: Payment) -> dict:
     fee = payment_row.fee if payment_row.fee_passed_on else 0
     applied = payment_row.amount_received - payment_row.change_given - fee
     pairs = allocations(session, payment_row)
-    posted = [(a, r) for a, r in pairs if a.state == "posted"]
-    shown = posted or [(a, r) for a, r in pairs if a.state == "intended"]
+    posted = [(a, r) for a, r in pairs if a.state == AllocationState.POSTED]
+    shown = posted or [(a, r) for a, r in pairs if a.state == AllocationState.INTENDED]
     allocated = sum(a.amount for a, _ in shown)
     credited = sum(n.amount for n in credit_notes_of(session, payment_row) if n.automatic)
     owed = sum(r.amount - r.paid for r in {r.id: r for _, r in posted}.values()
-               if r.status == "open")
+               if r.status == ReceivableStatus.OPEN)
     if payment_row.status not in lifecycle.MONEY_TAKEN:
-        verdict = "pending" if payment_row.status == "initiated" else "none"
+        verdict = "pending" if payment_row.status == PaymentStatus.INITIATED else "none"
     elif credited:
         verdict = "over_paid"
     elif owed:
@@ -280,13 +283,6 @@ class CreditNoteFilters:
     amount_max: int | None = None
 
 
-def note_status(note: CreditNote, now: dt.datetime) -> str:
-    """The status people see: an active note past its expiry shows as expired."""
-    expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
-        tzinfo=dt.timezone.utc)
-    return "expired" if note.status == "active" and expires <= now else note.status
-
-
 def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
                       now: dt.datetime, page: int = 1, limit: int = 20,
                       newest_first: bool = True) -> Page:
@@ -311,11 +307,12 @@ def filter_credit_notes(session: Session, tenant_id: int, query, filters: Credit
                                 _contains(Consumer.account_number, q),
                                 _contains(Payment.receipt_number, q),
                                 _contains(Payment.number, q)))
-    if filters.status == "expired":
-        query = query.where(or_(CreditNote.status == "expired", and_(
-            CreditNote.status == "active", CreditNote.expires_at <= now)))
-    elif filters.status == "active":
-        query = query.where(CreditNote.status == "active", CreditNote.expires_at > now)
+    if filters.status == CreditNoteStatus.EXPIRED:
+        query = query.where(or_(CreditNote.status == CreditNoteStatus.EXPIRED, and_(
+            CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at <= now)))
+    elif filters.status == CreditNoteStatus.ACTIVE:
+        query = query.where(CreditNote.status == CreditNoteStatus.ACTIVE,
+                            CreditNote.expires_at > now)
     elif filters.status:
         query = query.where(CreditNote.status == filters.status)
     date_from, date_to = filters.date_from, filters.date_to

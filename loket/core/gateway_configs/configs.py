@@ -17,17 +17,18 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
-from loket.money import Money, minor_digits
 from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
-from loket.core.tenants import TokenSigner
 from loket.core.settings import load_settings
+from loket.core.tenants import TokenSigner
 from loket.errors import CredentialsRejected, GatewayError, LoketError, NotFound, ValidationFailed
+from loket.money import Money, minor_digits
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
     Customer,
     GatewayConfig,
+    PaymentStatus,
     TrackingEvent,
     json_safe,
 )
@@ -80,7 +81,8 @@ def webhook_path(row: GatewayConfiguration) -> str:
 
 def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayConfig:
     """Build the value gateway hooks receive (credentials decrypted, URLs absolute)."""
-    credentials = ctx.secrets.decrypt(row.credentials_encrypted) if row.credentials_encrypted else {}
+    credentials = (ctx.secrets.decrypt(row.credentials_encrypted)
+                   if row.credentials_encrypted else {})
     settings = load_settings(session, row.tenant_id)
     options = {"loket_base_url": ctx.config.base_url, "var_dir": str(ctx.config.var_dir),
                **ctx.config.gateway_options.get(row.kind, {}),
@@ -267,12 +269,13 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
         f"1 {currency} is below {description.display_name}'s minimum charge; the test "
         f"payment is {Money(minimum, currency).format()} instead")
     now = ctx.now()
+    expires_at = now + _timeout(settings)
     payment = Payment(
         tenant_id=tenant_id, number=take_number(session, settings, tenant_id, "payment", now),
         gateway_configuration_id=row.id, channel="online", method="online",
-        payment_type="test", status="initiated", currency=currency, amount=amount,
+        payment_type="test", status=PaymentStatus.INITIATED, currency=currency, amount=amount,
         amount_received=amount, is_test=True, created_by=actor.name, created_at=now,
-        expires_at=now + _timeout(settings), gateway_details={"note": note} if note else {},
+        expires_at=expires_at, gateway_details={"note": note} if note else {},
     )
     session.add(payment)
     session.flush()
@@ -284,7 +287,7 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
                             Money(amount, currency)),),
         customer=Customer(account_number="loket-test", name="loket connection test"),
         return_url=return_url, cancel_url=cancel_url,
-        expires_at=payment.expires_at, description="loket connection test", is_test=True,
+        expires_at=expires_at, description="loket connection test", is_test=True,
         created_at=payment.created_at,
     )
     checkout = ctx.plugins.charge(config, request)

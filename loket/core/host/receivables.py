@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Consumer, PaymentPlan, Receivable
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.core.states import PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
 
 KINDS = ("bill", "service", "installment")
 
@@ -87,8 +88,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     except NotFound:
         raise ValidationFailed(f"unknown account {data.get('account_number')!r}",
                                field="account_number") from None
-    status = data.get("status") or "open"
-    if status not in ("open", "cancelled"):
+    status = data.get("status") or ReceivableStatus.OPEN
+    if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
         raise ValidationFailed("status must be open or cancelled", field="status")
     row = session.scalar(select(Receivable).where(
         Receivable.tenant_id == tenant_id, Receivable.kind == kind,
@@ -116,12 +117,13 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
             PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == data["plan"]))
         if plan is None:
             plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id,
-                               reference=data["plan"], currency=currency, status="active")
+                               reference=data["plan"], currency=currency, status=PlanStatus.ACTIVE)
             session.add(plan)
             session.flush()
         row.plan_id = plan.id
         row.sequence = int(data.get("sequence") or 0) or row.sequence
-    row.status = "paid" if status == "open" and row.paid >= row.amount else status
+    row.status = (ReceivableStatus.PAID
+                  if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
     session.flush()
     audit.record(session, actor, "receivable.upserted", "receivable", f"{kind}:{row.reference}",
                  before=before, after={"amount": row.amount, "status": row.status},

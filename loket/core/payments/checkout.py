@@ -11,19 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
-
 from loket.core.gateway_configs import configs
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
-from loket.money import Money
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
+from loket.core.states import AllocationState
 from loket.core.tenants import consumer_by_account
 from loket.errors import GatewayError, NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
     Customer,
     DestinationTarget,
+    PaymentStatus,
     ResolvedTarget,
 )
 
@@ -46,7 +47,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                                    {"account": account_number, "gateway": gateway_kind,
                                     "items": items, "method": method})
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
@@ -55,7 +56,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     groups: dict[str, list] = {}
     seen = set()
     for position, item in enumerate(items):
-        kind, reference = item.get("kind"), item.get("reference")
+        kind, reference = item.get("kind"), str(item.get("reference") or "")
         if kind not in ITEM_KINDS:
             raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
                                    field=f"items[{position}].kind")
@@ -95,7 +96,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         gateway_configuration_id=config_row.id, channel="online", method=method,
         payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
         destination=next(iter(groups)) if len(groups) == 1 else "mixed",
-        status="initiated", verification="unverified", settlement_status="N/A",
+        status=PaymentStatus.INITIATED, verification="unverified", settlement_status="N/A",
         currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
         amount_received=total + fee_total, created_at=now,
         # Created By of an online payment is the payer (the audit trail keeps the caller).
@@ -109,7 +110,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         for o in obligations:
             session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
                                    destination=destination, amount=o.outstanding.amount,
-                                   state="intended"))
+                                   state=AllocationState.INTENDED))
             checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
                                                o.outstanding, o.period))
     if fee_total:
@@ -142,6 +143,7 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
     return_url, cancel_url = configs.return_urls(ctx, payment.tenant_id, payment.number,
                                                   payment.created_at)
+    assert payment.expires_at is not None  # every online payment is created with its expiry
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),

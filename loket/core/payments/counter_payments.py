@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
 from loket.core.models import Payment
-from loket.money import Money
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -25,8 +24,11 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.settings import load_settings
+from loket.core.states import ApplicationState
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import Obligation, PaymentStatus
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
 
@@ -98,7 +100,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     row, prior = idempotency.claim(session, tenant_id, "counter-payment", idempotency_key,
                                    attrs.asdict(entry))
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     _validate(entry, settings)
     today = ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
     if dt.date.fromisoformat(entry.paid_on or "") > today:
@@ -120,7 +122,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
     processor = settings.route(destination)["processor"]
     if entry.references:
-        obligations = []
+        obligations: list[Obligation] = []
         for reference in entry.references:
             _, resolved = resolve_item(ctx, session, settings, tenant_id,
                                        consumer.account_number, processor, reference)
@@ -148,12 +150,12 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         receipt_number=take_number(session, settings, tenant_id, "receipt", now),
         channel=entry.channel or settings["default_channel"], method=entry.method,
-        payment_type=entry.payment_type, destination=destination, status="posted",
+        payment_type=entry.payment_type, destination=destination, status=PaymentStatus.POSTED,
         verification="verified", settlement_status="N/A", currency=currency,
         amount=min(applied, due), amount_received=received.amount,
         change_given=change.amount, notes=entry.notes, created_by=actor.name,
         created_at=now, paid_at=now, succeeded_at=now, completed_at=now,
-        application_state="applied",
+        application_state=ApplicationState.APPLIED,
         gateway_details={"processing_time": "Immediate", "paid_on": entry.paid_on},
     )
     session.add(payment)

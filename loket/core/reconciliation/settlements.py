@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core.reconciliation import bank
-from loket.core.gateway_configs import configs
-from loket.core.webhooks import outcomes
 from loket.core.db import money_sum
+from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.payments.posting import raise_todo
+from loket.core.reconciliation import bank
+from loket.core.webhooks import outcomes
 from loket.types import GatewayEvent, SettlementLine
 
 

@@ -30,19 +30,19 @@ import logging
 import re
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from loket.core import audit
-
-from loket.core.webhooks import outcomes
 from loket.core.autopay import mandates
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
-from loket.money import Money
 from loket.core.payments.posting import raise_todo
+from loket.core.states import EventStatus
+from loket.core.webhooks import outcomes
 from loket.errors import NotFound, WebhookRejected
-from loket.types import GatewayEvent, WebhookRequest, json_safe
+from loket.money import Money
+from loket.types import EventType, GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ ORPHAN_AFTER = dt.timedelta(hours=24)
 """How long an event naming an unknown payment is retried before it becomes ``orphan``."""
 WAIT_MIN = dt.timedelta(seconds=15)
 WAIT_MAX = dt.timedelta(minutes=10)
-STATUSES = ("pending", "processed", "ignored", "dead", "orphan")
 
 
 class _UnknownPayment(Exception):
@@ -65,13 +64,6 @@ class Receipt:
 
     status: int
     body: dict
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back; loket stores UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
 
 
 def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
@@ -157,7 +149,8 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                     delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
                     payment_number=event.payment_id, gateway_reference=event.gateway_reference,
                     payload=json_safe(event), received_at=now, next_attempt_at=now,
-                    status="ignored" if event.type == "ignored" else "pending")
+                    status=(EventStatus.IGNORED if event.type == EventType.IGNORED
+                            else EventStatus.PENDING))
                 session.add(stored)
                 session.flush()
                 new_ids.append(stored.id)
@@ -237,10 +230,10 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             row = session.scalars(select(GatewayEventRow).where(
                 GatewayEventRow.id == event_row_id).with_for_update()
                 .execution_options(populate_existing=True)).one()
-            if row.status != "pending":
+            if row.status != EventStatus.PENDING:
                 return row.status
             now = ctx.now()
-            if due_only and row.next_attempt_at and _aware(row.next_attempt_at) > now:
+            if due_only and row.next_attempt_at and row.next_attempt_at > now:
                 return row.status
             callbacks = session.info.setdefault("after_commit", [])
             mark = len(callbacks)
@@ -257,7 +250,7 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             except Exception as exc:  # noqa: BLE001 - any failure is retried, then to staff
                 del callbacks[mark:]
                 return _failed(ctx, session, row, exc)
-            row.status = "processed"
+            row.status = EventStatus.PROCESSED
             row.processed_at = now
             row.attempts += 1
             row.last_error = None
@@ -268,12 +261,12 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
         try:
             with ctx.transaction() as session:
                 row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
-                if row is None or row.status != "pending":
+                if row is None or row.status != EventStatus.PENDING:
                     return row.status if row else "missing"
                 return _failed(ctx, session, row, exc)
         except Exception:  # noqa: BLE001 - still down: the event stays pending, due
             log.exception("gateway event %s: failure could not be recorded", event_row_id)
-            return "pending"
+            return EventStatus.PENDING
 
 
 def _message(exc: Exception) -> str:
@@ -287,7 +280,7 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
     row.attempts += 1
     row.last_error = message[:4000]
     if row.attempts >= ctx.config.webhook_max_attempts:
-        row.status = "dead"
+        row.status = EventStatus.DEAD
         row.next_attempt_at = None
         raise_todo(session, row.tenant_id, "webhook.dead",
                    f"Gateway event {row.event_id} could not be applied after "
@@ -300,10 +293,10 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
 
 
 def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
-    waited = now - _aware(row.received_at)
+    waited = now - row.received_at
     named = row.payment_number or row.gateway_reference
     if waited >= ORPHAN_AFTER:
-        row.status = "orphan"
+        row.status = EventStatus.ORPHAN
         row.next_attempt_at = None
         row.last_error = f"no payment {named!r} in loket after {ORPHAN_AFTER}"
         raise_todo(session, row.tenant_id, "webhook.unknown_payment",
@@ -322,7 +315,7 @@ def due_events(ctx, limit: int = 100) -> list[int]:
     """Ids of pending events whose next attempt is due (for the retry sweep)."""
     with ctx.transaction() as session:
         return list(session.scalars(select(GatewayEventRow.id).where(
-            GatewayEventRow.status == "pending",
+            GatewayEventRow.status == EventStatus.PENDING,
             GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
             .limit(limit)))
 
@@ -354,7 +347,7 @@ def replay(ctx, event_row_id: int, actor: audit.Actor = audit.SYSTEM,
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise NotFound(f"no gateway event {event_row_id}")
         before = {"status": row.status, "attempts": row.attempts}
-        row.status = "pending"
+        row.status = EventStatus.PENDING
         row.attempts = 0
         row.next_attempt_at = ctx.now()
         audit.record(session, actor, "webhook.replayed", "gateway_event", row.id,
@@ -369,9 +362,9 @@ def event_summary(row: GatewayEventRow) -> dict:
             "event_id": row.event_id, "type": row.event_type,
             "payment_id": row.payment_number, "gateway_reference": row.gateway_reference,
             "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
-            "received_at": _aware(row.received_at),
-            "next_attempt_at": _aware(row.next_attempt_at),
-            "processed_at": _aware(row.processed_at)}
+            "received_at": row.received_at,
+            "next_attempt_at": row.next_attempt_at,
+            "processed_at": row.processed_at}
 
 
 def list_events(ctx, tenant_id: int | None = None, status: str | None = None,
@@ -406,15 +399,6 @@ def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
         if delivery is not None:
             out["delivery"] = {"id": delivery.id, "path": delivery.path,
                                "headers": delivery.headers, "verdict": delivery.verdict,
-                               "received_at": _aware(delivery.received_at),
+                               "received_at": delivery.received_at,
                                "body": delivery.body.decode("utf-8", "replace")}
         return out
-
-
-def counts_by_status(ctx, tenant_id: int | None = None) -> dict[str, int]:
-    """How many events are in each status (for health and dashboards)."""
-    query = select(GatewayEventRow.status, func.count()).group_by(GatewayEventRow.status)
-    if tenant_id is not None:
-        query = query.where(GatewayEventRow.tenant_id == tenant_id)
-    with ctx.transaction() as session:
-        return {status: count for status, count in session.execute(query)}

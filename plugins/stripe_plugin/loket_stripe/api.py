@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import stripe
 
@@ -126,11 +126,6 @@ class StripeApi:
             return [_plain(r) for r in page.auto_paging_iter()]
 
     # -- payouts and balance transactions -------------------------------------------------
-
-    def retrieve_payout(self, payout_id: str) -> dict:
-        """GET /v1/payouts/{id}."""
-        with translated("look up the payout"):
-            return _plain(self.client.v1.payouts.retrieve(payout_id))
 
     def payout_transactions(self, payout_id: str) -> Iterator[dict]:
         """Every balance transaction of an (automatic) payout, sources expanded, all pages."""

@@ -13,18 +13,24 @@ import datetime as dt
 import stripe
 
 from loket.plugin_api import (
-    CheckoutSession, CredentialsRejected, GatewayDescription, GatewayError, Money,
-    RefundNotPossible, RefundResult, SettlementLine, hookimpl,
+    CheckoutSession,
+    CredentialsRejected,
+    GatewayDescription,
+    GatewayError,
+    Money,
+    RefundNotPossible,
+    RefundResult,
+    SettlementLine,
+    hookimpl,
 )
-
 from loket_stripe import credentials as creds
 from loket_stripe import mandates
 from loket_stripe.api import StripeApi, gateway_error, translated
 from loket_stripe.checkout import loket_metadata, session_params
 from loket_stripe.currency import CURRENCIES, from_stripe, minimum_charge, to_stripe
+from loket_stripe.payouts import settled_events
 from loket_stripe.status import current_event
 from loket_stripe.statuses import STATUSES, map_status
-from loket_stripe.payouts import settled_events
 from loket_stripe.webhooks import normalize, verify
 
 LOKET_CONTRACT = "1.2"  # refund.failed (1.1), mandates (1.2)
@@ -37,7 +43,7 @@ def _ours(config) -> bool:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _key_prefix(config) -> str:

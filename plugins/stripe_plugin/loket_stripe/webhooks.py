@@ -20,16 +20,23 @@ payment (only their Stripe reference).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import stripe
 
 from loket.plugin_api import (
-    EVENT_EXPIRED, EVENT_FAILED, EVENT_IGNORED, EVENT_PENDING, EVENT_REFUND_FAILED,
-    EVENT_REFUNDED, EVENT_SUCCEEDED, GatewayConfig, GatewayEvent, WebhookRejected,
+    EVENT_EXPIRED,
+    EVENT_FAILED,
+    EVENT_IGNORED,
+    EVENT_PENDING,
+    EVENT_REFUND_FAILED,
+    EVENT_REFUNDED,
+    EVENT_SUCCEEDED,
+    GatewayConfig,
+    GatewayEvent,
+    WebhookRejected,
     WebhookRequest,
 )
-
 from loket_stripe.api import StripeApi
 from loket_stripe.currency import from_stripe
 from loket_stripe.ownership import owner_of, payment_id_of, ref_id, when

@@ -8,9 +8,8 @@ import stripe
 
 from loket.plugin_api import Money, RefundRequest, WebhookRejected
 from loket_stripe import plugin
-
-from stripe_emulator import StripeEmulator
-from stripe_testkit import checkout_request, make_config, webhook_request
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
 
 def parse(config, request):
@@ -284,7 +283,7 @@ def test_payout_paid_in_another_settlement_currency_keeps_the_payment_amount():
                                               "settlement_net", "exchange_rate")} == {
             "settlement_currency": "SGD", "settlement_fee": 67, "settlement_net": 1211,
             "exchange_rate": "0.0000852"}
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         [line] = plugin.loket_gateway_fetch_settlements(
             config=config, since=now - dt.timedelta(hours=1), until=now + dt.timedelta(hours=1))
         assert (line.amount, line.fee, line.net) == (

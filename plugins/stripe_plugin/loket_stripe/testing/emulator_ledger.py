@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from decimal import ROUND_HALF_UP, Decimal
 
-from stripe_emulator_http import ApiError, form_int as _int
+from loket_stripe.testing.emulator_http import ApiError
+from loket_stripe.testing.emulator_http import form_int as _int
 
 ZERO_DECIMAL = set("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 THREE_DECIMAL = set("bhd jod kwd omr tnd".split())

@@ -36,9 +36,11 @@ import time
 import requests
 import stripe
 
-from stripe_emulator_http import ApiError, EmulatorServer, form_int as _int, public as _public
-from stripe_emulator_ledger import LedgerMixin
-from stripe_emulator_mandates import TEST_CARDS, MandateMixin
+from loket_stripe.testing.emulator_http import ApiError, EmulatorServer
+from loket_stripe.testing.emulator_http import form_int as _int
+from loket_stripe.testing.emulator_http import public as _public
+from loket_stripe.testing.emulator_ledger import LedgerMixin
+from loket_stripe.testing.emulator_mandates import TEST_CARDS, MandateMixin
 
 API_VERSION = "2026-10-28.endive"
 # Stripe's minimum charge per currency, in the API's minor units. Stripe has no entries for
@@ -78,7 +80,8 @@ class StripeEmulator(MandateMixin, LedgerMixin):
         self.restricted_key = restricted_key
         self.publishable_key = publishable_key
         self.webhook_secret = webhook_secret
-        self.api_keys = {secret_key: "_live_" in secret_key, restricted_key: "_live_" in restricted_key}
+        self.api_keys = {secret_key: "_live_" in secret_key,
+                         restricted_key: "_live_" in restricted_key}
         self.account = {"id": "acct_1Emulator" + secrets.token_hex(4), "object": "account",
                         "business_profile": {"name": account_name},
                         "settings": {"dashboard": {"display_name": account_name}},

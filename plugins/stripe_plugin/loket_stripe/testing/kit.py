@@ -1,7 +1,7 @@
 """Helpers for tests that drive loket's Stripe plugin against the emulator.
 
-Importable by name from any test that puts this directory on ``sys.path`` (the core's
-end-to-end tests too): configurations pointed at an emulator, checkout requests, the
+Imported as ``loket_stripe.testing.kit`` by the plugin's tests and loket's end-to-end
+tests: configurations pointed at an emulator, checkout requests, the
 ``WebhookRequest`` loket would build from a Stripe delivery, and the conformance harness.
 """
 
@@ -10,11 +10,18 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, Customer, GatewayConfig, MandateSetup,
-    Money, RefundResult, WebhookRequest,
+    CheckoutItem,
+    CheckoutRequest,
+    CheckoutSession,
+    Customer,
+    GatewayConfig,
+    MandateSetup,
+    Money,
+    RefundResult,
+    WebhookRequest,
 )
 from loket.testing import GatewayHarness
-from stripe_emulator import StripeEmulator
+from loket_stripe.testing.emulator import StripeEmulator
 
 WEBHOOK_PATH = "/webhooks/stripe/whk_9f2c1e"
 
@@ -33,7 +40,7 @@ def webhook_request(emulator: StripeEmulator, event: dict, **sign) -> WebhookReq
     """The WebhookRequest loket would build from Stripe's delivery of ``event``."""
     body, headers = emulator.signed(event, **sign)
     return WebhookRequest(body=body, headers={k.lower(): v for k, v in headers.items()},
-                          path=WEBHOOK_PATH, received_at=dt.datetime.now(dt.timezone.utc))
+                          path=WEBHOOK_PATH, received_at=dt.datetime.now(dt.UTC))
 
 
 # Requests are anchored on one moment, as the core anchors a payment's on its creation: two

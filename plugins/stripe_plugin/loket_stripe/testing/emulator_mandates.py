@@ -18,7 +18,8 @@ charges of a card (e.g. two soft declines, then success).
 
 from __future__ import annotations
 
-from stripe_emulator_http import ApiError, form_int as _int
+from loket_stripe.testing.emulator_http import ApiError, public
+from loket_stripe.testing.emulator_http import form_int as _int
 
 # card -> (last4, decline code for every charge or None)
 TEST_CARDS = {
@@ -120,7 +121,6 @@ class MandateMixin:
 
     def payment_method(self, method_id: str) -> dict:
         """A PaymentMethod's current state (public copy), for assertions."""
-        from stripe_emulator_http import public  # noqa: PLC0415
         return public(self.objects[method_id])
 
     # -- payment methods ------------------------------------------------------------------

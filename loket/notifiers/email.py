@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Callable
+from typing import Any
 
 import attrs
 
-from loket import hookimpl
-from loket.types import Notification
+from loket.plugin_api import Notification, hookimpl
 
 LOKET_CONTRACT = "1"
 
@@ -40,7 +40,7 @@ class SmtpSettings:
     timeout_seconds: int = 10
 
     @classmethod
-    def from_config(cls, config) -> SmtpSettings:
+    def from_config(cls, config: Any) -> SmtpSettings:
         """Take the SMTP settings of an :class:`~loket.core.config.AppConfig`."""
         return cls(host=config.smtp_host, port=config.smtp_port, tls=config.smtp_tls,
                    sender=config.smtp_sender)
@@ -93,12 +93,12 @@ class EmailNotifier:
     LOKET_CONTRACT = "1"
 
     def __init__(self, settings: SmtpSettings,
-                 enqueue: Callable[[Notification], object] | None = None):
+                 enqueue: Callable[[Notification], object] | None = None) -> None:
         self.settings = settings
         self.enqueue = enqueue
 
     @hookimpl
-    def loket_notify(self, notification):
+    def loket_notify(self, notification: Notification) -> None:
         """Queue (or send) the e-mail; never raises, so other notifiers still run."""
         if not email_recipients(notification):
             return
@@ -113,6 +113,6 @@ class EmailNotifier:
 
 
 @hookimpl
-def loket_notify(notification):
+def loket_notify(notification: Notification) -> None:
     """Unbound: the container has not set the SMTP settings yet, so nothing is sent."""
     log.debug("e-mail notifier not configured; %s not sent", notification.kind)

@@ -77,11 +77,11 @@ def doku_signature(secret: str, client_id: str, request_id: str, timestamp: str,
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _stamp(moment: dt.datetime | None = None) -> str:
-    return (moment or _now()).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (moment or _now()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(code: str, message: str) -> dict:

@@ -1,20 +1,14 @@
 """Helpers for the DOKU plugin tests (and for end-to-end tests reusing the emulator):
 configurations, checkout requests, a stand-in for loket's webhook endpoint, and the
-conformance-kit harness. Named uniquely so several test directories can share one run."""
+conformance-kit harness; imported as ``loket_doku.testing.kit``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
-
-from doku_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator  # noqa: E402
-from loket.plugin_api import (  # noqa: E402
+from loket.plugin_api import (
     CheckoutItem,
     CheckoutRequest,
     CheckoutSession,
@@ -24,8 +18,9 @@ from loket.plugin_api import (  # noqa: E402
     WebhookRejected,
     WebhookRequest,
 )
-from loket.testing import GatewayHarness  # noqa: E402
-from loket_doku import plugin  # noqa: E402
+from loket.testing import GatewayHarness
+from loket_doku import plugin
+from loket_doku.testing.emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator
 
 WEBHOOK_PATH = "/webhooks/doku/cfg-7f3a9c"
 GOOD_CREDENTIALS = {
@@ -53,7 +48,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
                  items: tuple[CheckoutItem, ...] | None = None) -> CheckoutRequest:
     """A checkout for ``rupiah`` whole rupiah (one water bill unless ``items`` are given)."""
     amount = Money(rupiah * 100, "IDR")
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return CheckoutRequest(
         payment_id=payment_id, amount=amount,
         items=items if items is not None else (
@@ -70,7 +65,7 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
 def webhook_from(headers: dict, body: bytes, path: str = WEBHOOK_PATH) -> WebhookRequest:
     """A WebhookRequest as loket's HTTP layer builds it (lower-case header names)."""
     return WebhookRequest(body=body, headers={k.lower(): v for k, v in headers.items()},
-                          path=path, received_at=dt.datetime.now(dt.timezone.utc))
+                          path=path, received_at=dt.datetime.now(dt.UTC))
 
 
 class NotificationReceiver:

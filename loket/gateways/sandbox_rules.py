@@ -1,0 +1,33 @@
+"""What the sandbox gateway does on its side: the outcomes a payer can choose, how it signs
+its webhooks, what it charges on settlement. Shared by the plugin and the hosted page."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from loket.plugin_api import EVENT_EXPIRED, EVENT_FAILED, EVENT_SUCCEEDED
+
+OUTCOMES = {
+    "pay": ("paid", EVENT_SUCCEEDED, None, None, None),
+    "decline": ("declined", EVENT_FAILED, "declined", "insufficient_funds",
+                "Your card has insufficient funds."),
+    "network": ("network_error", EVENT_FAILED, "network", "network_error",
+                "The card network could not be reached. No money was taken."),
+    "cancel": ("cancelled", EVENT_FAILED, "abandoned", "cancelled",
+               "You cancelled the payment."),
+    "expire": ("expired", EVENT_EXPIRED, "expired", "expired", "The checkout expired."),
+}
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``Sandbox-Signature`` header value for ``body``."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+def settlement_fee(amount: int) -> int:
+    """The sandbox's fee for a settled amount (minor units): 2.9 % + 30, half-up."""
+    return (amount * 29 + 500) // 1000 + 30
