@@ -66,7 +66,7 @@ def _load(ctx: Loket, n: int) -> int:
         consumer = receivables.upsert_consumer(session, ACTOR, tenant_id,
                                                {"account_number": "A1", "name": "Payer One"})
         consumer_id = consumer.id
-    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     rng = random.Random(7)
     for first in range(0, n, 10_000):
         rows = []
@@ -140,7 +140,7 @@ def main() -> None:
                 print(f"{'':>{len(backend)}} baseline (rows loaded first): peak heap "
                       f"{base_peak / 2**20:6.1f} MiB, {n / base_elapsed:8,.0f} rows/s")
                 if args.kpis and n == args.n:
-                    now = dt.datetime(2025, 12, 31, 12, tzinfo=dt.timezone.utc)
+                    now = dt.datetime(2025, 12, 31, 12, tzinfo=dt.UTC)
                     with ctx.transaction() as session:
                         began = time.perf_counter()
                         kpis.kpis(session, tenant_id, now, month="2025-06")

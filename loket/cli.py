@@ -10,12 +10,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 
 import loket
-
 from loket.core import audit, migrate
 from loket.core.config import AppConfig
 from loket.core.context import Loket
@@ -185,10 +185,10 @@ def cmd_sandbox_settle(args) -> None:
     print(f"settled {len(hooks)} payment(s)")
 
 
-def serve_config(host: str, port: int, environ: dict | None = None) -> AppConfig:
+def serve_config(host: str, port: int, environ: Mapping[str, str] | None = None) -> AppConfig:
     """The configuration ``loket serve`` runs with: links point at the port actually served
     unless ``LOKET_BASE_URL`` says where loket is reached from outside."""
-    env = os.environ if environ is None else environ
+    env = dict(os.environ if environ is None else environ)
     config = AppConfig.from_env(env)
     if env.get("LOKET_BASE_URL"):
         return config

@@ -151,12 +151,13 @@ class RefundNotPossible(GatewayError):
 
 
 class NotSupported(LoketError):
-    """The gateway does not implement this optional part of the contract: use another way.
+    """The gateway does not implement this optional part of the contract: choose another
+    gateway or another way (mandates, settlement fetch, report files...).
 
     Raised when loket calls an optional gateway hook on a gateway plugin that lacks it.
     """
 
-    status = 409
+    status = 422
     code = "not-supported"
     title = "Not supported by this gateway"
 
@@ -184,11 +185,3 @@ class ConfigurationError(LoketError):
     code = "configuration"
     title = "Configuration error"
 
-
-class NotSupported(LoketError):
-    """The gateway does not offer this (an optional hook it does not implement): choose
-    another gateway or another way to pay."""
-
-    status = 422
-    code = "not-supported"
-    title = "Not supported by this gateway"

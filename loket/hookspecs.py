@@ -38,6 +38,11 @@ from loket.types import (
     GatewayDescription,
     GatewayEvent,
     LedgerReader,
+    MandateChargeRequest,
+    MandateChargeResult,
+    MandateEvent,
+    MandateSetup,
+    MandateSetupRequest,
     Notification,
     Obligation,
     PaymentInfo,
@@ -325,8 +330,10 @@ def loket_gateway_parse_settlement_report(
 
 
 @hookspec(firstresult=True)
-def loket_gateway_mandate_setup(config, request):
-    """Start setting up a mandate: a page where the payer saves a card or a debit
+def loket_gateway_mandate_setup(
+    config: GatewayConfig, request: MandateSetupRequest
+) -> MandateSetup | None:
+    """Optional. Start setting up a mandate: a page where the payer saves a card or a debit
     authorisation for later charges without them.
 
     Called when a consumer asks for a mandate (``POST /v1/me/mandates``). Must be idempotent
@@ -344,8 +351,10 @@ def loket_gateway_mandate_setup(config, request):
 
 
 @hookspec(firstresult=True)
-def loket_gateway_parse_mandate_events(config, request):
-    """Read what a webhook request says about mandates (set up, revoked, expired, the card
+def loket_gateway_parse_mandate_events(
+    config: GatewayConfig, request: WebhookRequest
+) -> list[MandateEvent] | None:
+    """Optional. Read what a webhook request says about mandates (set up, revoked, expired, the card
     updated).
 
     Called for every request on the configuration's webhook URL after
@@ -363,8 +372,10 @@ def loket_gateway_parse_mandate_events(config, request):
 
 
 @hookspec(firstresult=True)
-def loket_gateway_mandate_charge(config, request):
-    """Charge a stored mandate without the payer (off-session).
+def loket_gateway_mandate_charge(
+    config: GatewayConfig, request: MandateChargeRequest
+) -> MandateChargeResult | None:
+    """Optional. Charge a stored mandate without the payer (off-session).
 
     Called by the auto-pay job for each due attempt. Must be idempotent on
     ``request.charge_id``: the same attempt charged twice takes the money once. Stops at the
@@ -385,8 +396,10 @@ def loket_gateway_mandate_charge(config, request):
 
 
 @hookspec(firstresult=True)
-def loket_gateway_mandate_revoke(config, gateway_reference, token):
-    """Cancel a mandate at the gateway (detach the saved payment method).
+def loket_gateway_mandate_revoke(
+    config: GatewayConfig, gateway_reference: str, token: str | None
+) -> bool | None:
+    """Optional. Cancel a mandate at the gateway (detach the saved payment method).
 
     Called when a consumer or staff revoke a mandate. Revoking one already gone at the
     gateway is not an error. Stops at the first non-``None`` result. Optional.

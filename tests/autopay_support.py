@@ -26,7 +26,7 @@ class Clock:
 
 def control_time(live) -> Clock:
     """Give the running loket a clock the test moves (starting at the real now)."""
-    clock = Clock(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     live.ctx.clock = clock
     return clock
 

@@ -10,10 +10,10 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
-
 from autopay_support import add_bill, consumer_token, control_time, new_account, outstanding
 from e2e_support import start_loket
+from sqlalchemy import select
+
 from loket.core.autopay import charges
 from loket.core.models import AuditEntry, AutopayCharge, Mandate, Tenant
 from loket.core.tenants import TokenSigner

@@ -9,15 +9,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
-
 from autopay_support import add_bill, consumer_token, control_time, new_account, outstanding
 from e2e_support import start_loket
 from engine_support import seed
+from sqlalchemy import select
+from test_e2e_stripe import connect_stripe
+
 from loket.core.autopay import charges
 from loket.core.models import AuditEntry
 from loket_stripe.testing.emulator import StripeEmulator
-from test_e2e_stripe import connect_stripe
 
 ACCOUNT = "AP-30001"
 

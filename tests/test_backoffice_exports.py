@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import io
 
+from api_support import api, fields  # noqa: F401 - fixture
 from openpyxl import load_workbook
 
 from loket.core.backoffice import exports
-
-from api_support import api, fields  # noqa: F401 - fixture
 
 
 def counter(api, account, amount, kind="bill", method="cash"):

@@ -11,7 +11,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from engine_support import ACTOR
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from loket.core import tenants
@@ -20,10 +22,8 @@ from loket.core.backoffice.periods import Period
 from loket.core.models import Payment
 from loket.core.payments import lifecycle
 
-from engine_support import ACTOR
-
 ZONE = ZoneInfo("America/New_York")  # daylight saving starts on 9 March 2025
-START = dt.datetime(2025, 2, 25, tzinfo=dt.timezone.utc)
+START = dt.datetime(2025, 2, 25, tzinfo=dt.UTC)
 STATES = ("initiated", "succeeded", "completed", "posted", "failed", "refunded",
           "partially_refunded", "cancelled")
 _slugs = itertools.count()
@@ -76,7 +76,7 @@ def _expected(rows: list[dict], first: dt.date, last: dt.date) -> dict[dt.date, 
 @given(specs=st.lists(payment_strategy, max_size=30))
 def test_collected_and_trends_equal_a_plain_computation_by_local_date(ctx, specs):
     tenant_id, rows = _insert(ctx, specs)
-    now = dt.datetime(2025, 4, 10, 12, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2025, 4, 10, 12, tzinfo=dt.UTC)
     april = _expected(rows, dt.date(2025, 4, 1), dt.date(2025, 4, 30))
     march = _expected(rows, dt.date(2025, 3, 1), dt.date(2025, 3, 31))
     with ctx.transaction() as session:
@@ -90,7 +90,7 @@ def test_collected_and_trends_equal_a_plain_computation_by_local_date(ctx, specs
     assert k["total_collected"]["previous"]["amount"] == previous
     assert sum(a["amount"] for a in daily["totals"]["amounts"]) == total + previous
     by_day = {dt.date.fromisoformat(b["start"]): a["amount"]
-              for b, a in zip(daily["buckets"], daily["totals"]["amounts"])}
+              for b, a in zip(daily["buckets"], daily["totals"]["amounts"], strict=True)}
     assert {d: v for d, v in by_day.items() if v} == {
         d: sum(v) for d, v in {**march, **april}.items() if sum(v)}
 

@@ -8,6 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from engine_support import ACTOR
 
 from loket.core import tenants
 from loket.core.backoffice import kpis, trends
@@ -16,14 +17,12 @@ from loket.core.payments import refunds
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.errors import ValidationFailed
 
-from engine_support import ACTOR
-
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def at(ctx, year, month, day, hour, minute=0) -> dt.datetime:
     """Set the container's clock to a local Jakarta time; returns it in UTC."""
-    moment = dt.datetime(year, month, day, hour, minute, tzinfo=JAKARTA).astimezone(dt.timezone.utc)
+    moment = dt.datetime(year, month, day, hour, minute, tzinfo=JAKARTA).astimezone(dt.UTC)
     ctx.clock = lambda: moment
     return moment
 

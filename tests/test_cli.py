@@ -6,12 +6,12 @@ import pytest
 
 import loket
 from loket.cli import build_parser, main, serve_config
-from loket.core.tenants import authenticate_key
-from loket.errors import Unauthorized
 from loket.core.config import DEV_SECRET_KEY, AppConfig
 from loket.core.context import Loket
 from loket.core.models import GatewayConfiguration
 from loket.core.secrets import SecretBox
+from loket.core.tenants import authenticate_key
+from loket.errors import Unauthorized
 
 
 @pytest.fixture

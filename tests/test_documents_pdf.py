@@ -9,6 +9,8 @@ import struct
 import zlib
 
 import pytest
+from api_support import make_api
+from engine_support import ACTOR
 from pypdf import PdfReader
 
 from loket.core import tenants
@@ -17,9 +19,6 @@ from loket.core.documents import pdf
 from loket.core.host import receivables
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.settings import load_settings, save_settings
-
-from api_support import make_api
-from engine_support import ACTOR
 
 
 def text_of(content: bytes) -> str:

@@ -9,12 +9,12 @@ import copy
 import datetime as dt
 
 import pytest
-
 from e2e_support import start_loket
 from engine_support import seed
+from test_e2e_stripe import pay_on_hosted_page, session_events
+
 from loket.core.settings import DEFAULTS
 from loket_stripe.testing.emulator import StripeEmulator
-from test_e2e_stripe import pay_on_hosted_page, session_events
 
 ADMIN = "tenant_admin"
 PAYER = "WU-10001"
@@ -98,7 +98,7 @@ def test_two_stripe_profiles_collect_settle_and_reconcile_separately(live, accou
 
     water_payout = water.payout()[-1]["data"]["object"]["id"]
     power_payout = power.payout()[-1]["data"]["object"]["id"]
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     window = {"from": (today - dt.timedelta(days=1)).isoformat(),
               "to": (today + dt.timedelta(days=3)).isoformat()}
     water_result = live.post("/v1/reconciliation/fetch", {"gateway": "stripe", **window},

@@ -4,7 +4,6 @@ for a second person with an approving role; the maker never decides their own.""
 from __future__ import annotations
 
 import pytest
-
 from api_support import api, fields  # noqa: F401 - fixture
 
 

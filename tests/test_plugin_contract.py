@@ -1,5 +1,5 @@
 """Required and optional gateway hooks: a gateway lacking a required hook is reported broken
-at load; calling an optional hook a gateway lacks is "not supported by this gateway", a 409
+at load; calling an optional hook a gateway lacks is "not supported by this gateway", a 422
 over the API and never a 500."""
 
 from __future__ import annotations
@@ -89,12 +89,12 @@ def api_without_settlements(tmp_path, request):
     ctx.engine.dispose()
 
 
-def test_settlement_fetch_on_a_gateway_without_it_is_409_over_http(api_without_settlements):
+def test_settlement_fetch_on_a_gateway_without_it_is_422_over_http(api_without_settlements):
     today = dt.date.today().isoformat()
     result = api_without_settlements.post(
         "/v1/reconciliation/fetch", {"gateway": "sandbox", "from": today, "to": today},
         role="billing_manager")
-    assert result.status_code == 409, result.text
+    assert result.status_code == 422, result.text
     body = problem(result)
     assert body["type"].endswith("/not-supported")
     assert "not supported by this gateway" in body["detail"]

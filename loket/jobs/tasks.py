@@ -118,7 +118,8 @@ def register(huey: Huey, ctx) -> Jobs:
         """Charge what is due to auto-pay mandates and retry soft declines."""
         return _logged("auto-pay charges", autopay_charges_logic.run_due(ctx))
 
-    return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event, send_email=send_email,
+    return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
+                send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,

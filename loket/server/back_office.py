@@ -4,9 +4,9 @@ webhook events staff can replay."""
 from __future__ import annotations
 
 from loket.core.backoffice import administration, kpis, queries
+from loket.core.documents import pdf
 from loket.core.payments import credit_notes
 from loket.core.webhooks import inbox
-from loket.core.documents import pdf
 from loket.server import reports_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param, money_param

@@ -4,14 +4,14 @@ only its own account: summary, items, gateways, checkout, history, receipt."""
 from __future__ import annotations
 
 from loket.core.backoffice import queries
+from loket.core.documents import pdf
 from loket.core.gateway_configs import configs
 from loket.core.payments import checkout
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
 from loket.money import Money
-from loket.server import serialize as s
-from loket.core.documents import pdf
 from loket.server import reports_api
+from loket.server import serialize as s
 from loket.server.base import Resource, created
 from loket.types import PaymentStatus
 

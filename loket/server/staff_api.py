@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.core.backoffice import administration, queries
-from loket.core.payments import counter_payments, credit_notes, refunds
+from loket.core.payments import approvals, counter_payments, credit_notes, refunds
 from loket.core.settings import load_settings
 from loket.core.tenants import TokenSigner
-from loket.server import serialize as s
-from loket.core.payments import approvals
 from loket.server import approvals_api
+from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param
 
 

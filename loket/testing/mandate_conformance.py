@@ -27,7 +27,7 @@ def _setup_request(kit: Kit, config: types.GatewayConfig) -> types.MandateSetupR
                                 email="siti@example.com", phone="+6281234567890"),
         return_url=f"https://loket.example/v1/mandate-return/{mandate_id}?result=success",
         cancel_url=f"https://loket.example/v1/mandate-return/{mandate_id}?result=cancel",
-        created_at=dt.datetime.now(dt.timezone.utc))
+        created_at=dt.datetime.now(dt.UTC))
 
 
 class MandateConformance:
@@ -49,8 +49,9 @@ class MandateConformance:
             events.extend(kit.plugins.parse_mandate_events(config, webhook))
         active = [e for e in events if e.type == types.MandateEventType.ACTIVE]
         if len(active) != 1:
+            yielded = [str(e.type) for e in events]
             fail("loket_gateway_parse_mandate_events: a completed set-up must yield exactly "
-                 f"one 'mandate.active' event; the webhooks yielded {[str(e.type) for e in events]}")
+                 f"one 'mandate.active' event; the webhooks yielded {yielded}")
         event = active[0]
         if event.mandate_id != request.mandate_id and \
                 event.gateway_reference != setup.gateway_reference:

@@ -73,7 +73,7 @@ def format_money(value: Money, locale: str = DEFAULT_LOCALE) -> str:
 
 def _local(value: dt.datetime, timezone: str) -> dt.datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)  # SQLite gives naive UTC
+        value = value.replace(tzinfo=dt.UTC)  # SQLite gives naive UTC
     try:
         return value.astimezone(ZoneInfo(timezone))
     except (ZoneInfoNotFoundError, ValueError):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import api_support
+import pytest
 from api_support import api, connected_api  # noqa: F401 - fixtures of these tests too
 from browser_support import CHROMIUM_ARGS, SCREENSHOTS, Server, chromium_path, free_port
 from console_support import Person
 from db_support import BACKEND, build_ctx
 from engine_support import seed
+
 from loket.server.app import create_app
 
 NO_CHROMIUM = ("!!!!! no Chromium found (install Debian's `chromium` or set LOKET_CHROMIUM): "

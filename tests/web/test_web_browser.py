@@ -8,8 +8,8 @@ import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-
 from browser_support import DESKTOP, PHONE
+
 from loket.demo import SANDBOX_CREDENTIALS
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-
 from console_support import Person, text_of
+
 from loket.web import rendering
 
 LOCALES = Path(str(files("loket.web") / "locale"))

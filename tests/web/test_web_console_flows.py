@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from console_support import Person, text_of
+
 from loket.core.payments import posting
 from loket.demo import SANDBOX_CREDENTIALS
 
@@ -65,7 +66,8 @@ def test_cashier_records_a_cash_payment_with_change(connected_api):
     assert 'value="walk-in" selected' in form.text  # the channel defaults to walk-in
     result = cashier.post("/console/payments/new", [
         ("account_number", "WU-10001"), ("channel", "walk-in"), ("payment_type", "bill"),
-        ("reference", "INV-2025-001234"), ("method", "cash"), ("amount_received", "150.00"), ("paid_on", "2025-01-15"),
+        ("reference", "INV-2025-001234"), ("method", "cash"), ("amount_received", "150.00"),
+        ("paid_on", "2025-01-15"),
         ("change_given", "4.50"), ("notes", "paid at the counter")])
     assert result.status_code == 303, text_of(result.text)
     done = cashier.follow(result)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from console_support import Person
+
 from loket.core.tenants import ROLES
 from loket.server import roles
 from loket.web.console.nav import SCREENS

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from console_support import Person, text_of
+
 from loket.core.payments import returns
 
 

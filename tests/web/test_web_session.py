@@ -4,6 +4,7 @@ gets."""
 from __future__ import annotations
 
 from console_support import Person, text_of
+
 from loket.web.session import COOKIE, SIGNIN_COOKIE
 
 

@@ -173,7 +173,7 @@ def _record_attempt(ctx: Any, charge_id: int
                 AutopayAttempt.charge_id == charge.id,
                 AutopayAttempt.attempt == charge.attempts)).one()
             started = pending.at if pending.at.tzinfo else pending.at.replace(
-                tzinfo=dt.timezone.utc)
+                tzinfo=dt.UTC)
             if now - started < RECOVER_AFTER:
                 return str(charge.status)  # another run may still be waiting for the gateway
             payment = session.get_one(Payment, pending.payment_id)
@@ -354,7 +354,7 @@ def _next_try(session: Session, charge: AutopayCharge, kind: DeclineKind
     first = session.scalars(select(AutopayAttempt.at).where(
         AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1)).one()
     if first.tzinfo is None:
-        first = first.replace(tzinfo=dt.timezone.utc)
+        first = first.replace(tzinfo=dt.UTC)
     return first + dt.timedelta(days=days[charge.attempts - 1])
 
 

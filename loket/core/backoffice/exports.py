@@ -67,7 +67,7 @@ def _local(value: dt.datetime | None, zone: ZoneInfo) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(zone).isoformat(timespec="seconds")
 
 
@@ -86,17 +86,15 @@ def payment_rows(session: Session, tenant_id: int,
         Consumer, Consumer.id == Payment.consumer_id), filters)
     query = query.order_by(Payment.created_at, Payment.id).execution_options(yield_per=BATCH)
     for r in session.execute(query):
-        c = r.currency
-
-        def d(value: int) -> str:
-            return Money(int(value), c).decimal_string()
+        def d(value: int, currency: str = r.currency) -> str:
+            return Money(int(value), currency).decimal_string()
 
         net = r.amount_received - r.change_given - r.refunded
         yield (r.number, r.transaction_number or "", r.receipt_number or "",
                _local(r.created_at, zone), _local(r.paid_at, zone), r.account_number or "",
                r.name or "", r.payment_type, r.channel, r.method, r.status, r.verification,
                r.settlement_status, d(r.amount), d(r.fee), d(r.amount_received),
-               d(r.change_given), d(r.refunded), d(net), c, r.created_by or "",
+               d(r.change_given), d(r.refunded), d(net), r.currency, r.created_by or "",
                r.notes or "")
 
 
@@ -118,7 +116,7 @@ def credit_note_rows(session: Session, tenant_id: int, filters: CreditNoteFilter
     for r in session.execute(query):
         c = r.currency
         expires = r.expires_at if r.expires_at.tzinfo else r.expires_at.replace(
-            tzinfo=dt.timezone.utc)
+            tzinfo=dt.UTC)
         status = "expired" if r.status == "active" and expires <= now else r.status
         remaining = max(r.amount - r.applied - r.reversed, 0)
         yield (r.number, _local(r.created_at, zone), r.account_number, r.name,

@@ -53,7 +53,7 @@ class Period:
         """The UTC instant the period ends (local midnight after ``last``), excluded."""
         return local_midnight(self.last + dt.timedelta(days=1), self.zone)
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period just before: the previous calendar month for a whole month, else the
         same number of days just before ``first``."""
         if self.first.day == 1 and (self.last + dt.timedelta(days=1)).day == 1:
@@ -70,7 +70,7 @@ class Period:
 
 def local_midnight(day: dt.date, zone: str) -> dt.datetime:
     """The UTC instant of midnight starting ``day`` in ``zone``."""
-    return dt.datetime.combine(day, dt.time(), ZoneInfo(zone)).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(), ZoneInfo(zone)).astimezone(dt.UTC)
 
 
 def month_period(month: str, zone: str) -> Period:
@@ -133,6 +133,6 @@ def buckets_table(period: Period, starts: list[dt.date]) -> Subquery:
     rows = [select(literal(i, Integer).label("idx"),
                    literal(local_midnight(lo, period.zone), UTCDateTime()).label("lo"),
                    literal(local_midnight(hi, period.zone), UTCDateTime()).label("hi"))
-            for i, (lo, hi) in enumerate(zip(starts, ends))]
+            for i, (lo, hi) in enumerate(zip(starts, ends, strict=True))]
     return union_all(*rows).subquery("buckets") if len(rows) > 1 else rows[0].subquery(
         "buckets")

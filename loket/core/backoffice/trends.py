@@ -83,7 +83,7 @@ def trends(session: Session, tenant_id: int, now: dt.datetime, interval: str = "
         "interval": step.value, "by": split.value, "currency": currency,
         "period": period.to_json(),
         "buckets": [{"start": s.isoformat(), "end": e.isoformat()}
-                    for s, e in zip(starts, ends)],
+                    for s, e in zip(starts, ends, strict=True)],
         "series": [{"key": key, "amounts": [m(v) for v in amounts[key]],
                     "counts": counts[key]} for key in sorted(amounts)],
         "totals": {"amounts": [m(v) for v in total_amounts], "counts": total_counts},

@@ -88,7 +88,7 @@ class _Document:
         if value is None:
             return "-"
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return format_datetime(value.astimezone(self.zone), "medium", tzinfo=self.zone,
                                locale=self.locale)
 
@@ -97,7 +97,7 @@ class _Document:
             return "-"
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=dt.timezone.utc)
+                value = value.replace(tzinfo=dt.UTC)
             value = value.astimezone(self.zone).date()
         return format_date(value, "medium", locale=self.locale)
 
@@ -118,12 +118,12 @@ class _Document:
               widths: tuple[int, ...]) -> None:
         pdf = self.pdf
         pdf.set_font("Helvetica", "B", 9)
-        for text, width in zip(head, widths):
+        for text, width in zip(head, widths, strict=True):
             pdf.cell(width, 6, _text(text), border="B", align="R" if text == head[-1] else "L")
         pdf.ln()
         pdf.set_font("Helvetica", "", 9)
         for row in rows:
-            for i, (text, width) in enumerate(zip(row, widths)):
+            for i, (text, width) in enumerate(zip(row, widths, strict=True)):
                 pdf.cell(width, 6, _text(text), align="R" if i == len(row) - 1 else "L")
             pdf.ln()
         pdf.ln(3)
@@ -209,7 +209,7 @@ def credit_note_pdf(session: Session, note: CreditNote, now: dt.datetime) -> byt
         ("Remaining", doc.money(credit_notes.remaining(note))),
         ("Usage", f"{credit_notes.usage_percent(note)}%"),
         ("Issued", doc.day(note.created_at)), ("Expires", doc.day(note.expires_at)),
-        ("Status", queries.note_status(note, now).title())])
+        ("Status", credit_notes.note_status(note, now).title())])
     uses = [(doc.day(a.created_at), r.kind.title(), r.reference, doc.money(a.amount))
             for a, r in queries.applications(session, note)]
     if uses:

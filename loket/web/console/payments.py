@@ -9,9 +9,8 @@ import secrets as pysecrets
 
 import falcon
 
-from loket.core.backoffice import queries
+from loket.core.backoffice import administration, queries
 from loket.core.payments import credit_notes
-from loket.core.backoffice import administration
 from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.server import serialize

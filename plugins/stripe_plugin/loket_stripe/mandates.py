@@ -20,11 +20,18 @@ from __future__ import annotations
 import stripe
 
 from loket.plugin_api import (
-    ChargeOutcome, DeclineKind, GatewayConfig, GatewayError, MandateChargeRequest,
-    MandateChargeResult, MandateEvent, MandateEventType, MandateSetup, MandateSetupRequest,
+    ChargeOutcome,
+    DeclineKind,
+    GatewayConfig,
+    GatewayError,
+    MandateChargeRequest,
+    MandateChargeResult,
+    MandateEvent,
+    MandateEventType,
+    MandateSetup,
+    MandateSetupRequest,
     PaymentMethodSummary,
 )
-
 from loket_stripe.api import StripeApi, gateway_error
 from loket_stripe.checkout import CONFIG_ID_KEY, TENANT_ID_KEY, loket_metadata
 from loket_stripe.currency import to_stripe

@@ -45,7 +45,7 @@ def webhook_request(emulator: StripeEmulator, event: dict, **sign) -> WebhookReq
 
 # Requests are anchored on one moment, as the core anchors a payment's on its creation: two
 # requests built a second apart must be identical for Stripe's idempotency key.
-_CREATED = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+_CREATED = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
