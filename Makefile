@@ -36,12 +36,14 @@ lock-upgrade:
 	$(COMPILE) --upgrade
 
 run: export LOKET_BASE_URL ?= http://$(HOST):$(PORT)
+# Without LOKET_SECRET_KEY, a random development key is created in var/secret.key on the
+# first run and reused (the worker, like gunicorn, refuses to run without the variable).
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/loket db upgrade
-	$(BIN)/loket demo
-	$(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	  $(BIN)/loket serve --host $(HOST) --port $(PORT)
+	export LOKET_SECRET_KEY="$${LOKET_SECRET_KEY:-$$($(BIN)/loket keys development)}"; \
+	  $(BIN)/loket db upgrade && $(BIN)/loket demo && { \
+	  $(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	  $(BIN)/loket serve --host $(HOST) --port $(PORT); }
 
 test: $(STAMP) test-sqlite test-postgres
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from engine_support import ACTOR, connect_sandbox, deliver, payer, start  # noqa: E402
 from loket.core.host import receivables
 from loket.core.config import AppConfig  # noqa: E402
+from loket.core.secrets import SecretBox  # noqa: E402
 from loket.core.context import Loket  # noqa: E402
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment  # noqa: E402
 from loket.core.db import make_engine  # noqa: E402
@@ -45,7 +46,8 @@ def _container(postgres: bool, workdir: Path):
         url, cleanup = f"sqlite:///{workdir / 'bench.db'}", lambda: None
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench")
+    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench",
+                       secret_keys=(SecretBox.generate_key(),))
     return Loket.create(config, engine=engine), cleanup
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ CLI = audit.Actor("cli", "system")
 
 
 def _ctx(args) -> Loket:
-    ctx = Loket.create(AppConfig.from_env())
+    ctx = Loket.create(AppConfig.from_env(development_key=True))
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
     return ctx
@@ -30,7 +31,7 @@ def _ctx(args) -> Loket:
 
 def _signer(ctx):
     from loket.core.tenants import TokenSigner
-    return TokenSigner(ctx.config.secret_keys[0].encode())
+    return TokenSigner.for_keys(ctx.config.secret_keys)
 
 
 def cmd_db_upgrade(args) -> None:
@@ -110,6 +111,11 @@ def cmd_settings_set(args) -> None:
 def cmd_keys_generate(args) -> None:
     from loket.core.secrets import SecretBox
     print(SecretBox.generate_key())
+
+
+def cmd_keys_development(args) -> None:
+    from loket.core.config import development_secret_key
+    print(development_secret_key(Path(os.environ.get("LOKET_VAR_DIR", "var"))))
 
 
 def cmd_keys_rotate(args) -> None:
@@ -219,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_keys_generate)
     keys.add_parser("rotate", help="re-encrypt credentials with the newest key").set_defaults(
         func=cmd_keys_rotate)
+    keys.add_parser("development", help="print the development key of var/secret.key "
+                                        "(created on first use; never for production)"
+                    ).set_defaults(func=cmd_keys_development)
 
     imp = sub.add_parser("import").add_subparsers(dest="import_cmd", required=True)
     rec = imp.add_parser("receivables", help="import bills/services/installments from CSV")

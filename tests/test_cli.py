@@ -3,7 +3,7 @@
 import pytest
 
 from loket.cli import main
-from loket.core.config import DEV_SECRET_KEY, AppConfig
+from loket.core.config import AppConfig, development_secret_key
 from loket.core.context import Loket
 from loket.core.models import GatewayConfiguration
 from loket.core.secrets import SecretBox
@@ -64,7 +64,8 @@ def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
 def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
     assert main(["demo"]) == 0  # the sandbox credentials, encrypted with the development key
     new = SecretBox.generate_key()
-    monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{DEV_SECRET_KEY}")
+    old = development_secret_key(env / "var")
+    monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{old}")
     assert main(["keys", "rotate"]) == 0
     assert "re-encrypted 1 gateway configuration(s)" in capsys.readouterr().out
     monkeypatch.setenv("LOKET_SECRET_KEY", new)  # the old key is gone: still readable

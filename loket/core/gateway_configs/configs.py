@@ -37,7 +37,7 @@ RETURN_TTL = dt.timedelta(days=30)
 
 
 def _signer(ctx) -> TokenSigner:
-    return TokenSigner(ctx.config.secret_keys[0].encode())
+    return TokenSigner.for_keys(ctx.config.secret_keys)
 
 
 def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tuple[str, str]:
