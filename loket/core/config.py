@@ -38,6 +38,8 @@ class AppConfig:
     :param public_rate_limit: requests per source address and minute on the public
         endpoints (webhooks, return, pay pages) before 429 (``LOKET_PUBLIC_RATE_LIMIT``;
         0 switches the limit off).
+    :param webhook_rate_limit: the same for webhook URLs (``LOKET_WEBHOOK_RATE_LIMIT``),
+        higher because a gateway sends its bursts from a few addresses.
     """
 
     database_url: str = "sqlite:///var/loket.db"
@@ -58,6 +60,7 @@ class AppConfig:
     queue_name: str = "loket"
     idempotency_lease_seconds: int = 120
     public_rate_limit: int = 120
+    webhook_rate_limit: int = 1200
     public_rate_window_seconds: int = 60
 
     @classmethod
@@ -87,9 +90,11 @@ class AppConfig:
         try:
             lease = int(env.get("LOKET_IDEMPOTENCY_LEASE_SECONDS", "120"))
             rate_limit = int(env.get("LOKET_PUBLIC_RATE_LIMIT", "120"))
+            webhook_limit = int(env.get("LOKET_WEBHOOK_RATE_LIMIT", "1200"))
         except ValueError as exc:
-            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS and "
-                                     f"LOKET_PUBLIC_RATE_LIMIT are whole numbers: {exc}") from None
+            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT "
+                                     f"and LOKET_WEBHOOK_RATE_LIMIT are whole numbers: "
+                                     f"{exc}") from None
         try:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
         except ValueError as exc:
@@ -112,6 +117,7 @@ class AppConfig:
             queue_name=env.get("LOKET_QUEUE_NAME") or "loket",
             idempotency_lease_seconds=lease,
             public_rate_limit=rate_limit,
+            webhook_rate_limit=webhook_limit,
         )
 
 

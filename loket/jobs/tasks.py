@@ -27,9 +27,9 @@ import attrs
 from huey import crontab
 from huey.api import Huey, TaskWrapper
 
-from loket.core import jobs_logic, notify_email
+from loket.core import jobs_logic, notify_email, rate_limits
 
-from loket.core.webhooks import inbox
+from loket.core.webhooks import inbox, retention
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,15 @@ class Jobs:
     gateway_handshakes: TaskWrapper
     plan_compliance: TaskWrapper
     expire_credit_notes: TaskWrapper
+    webhook_retention: TaskWrapper
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes}
+                "credit-notes": self.expire_credit_notes,
+                "webhook-retention": self.webhook_retention}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -76,7 +78,10 @@ def register(huey: Huey, ctx) -> Jobs:
 
     @huey.periodic_task(crontab(minute="*"))
     def sweep_inbox() -> dict:
-        """Retry the inbox's due events."""
+        """Resume interrupted deliveries, then retry the inbox's due events."""
+        resumed = inbox.resume_interrupted(ctx)
+        if resumed:
+            _logged("interrupted webhook deliveries resumed", resumed)
         return _logged("inbox sweep", inbox.retry_due(ctx))
 
     @huey.periodic_task(crontab(minute="*/5"))
@@ -104,11 +109,18 @@ def register(huey: Huey, ctx) -> Jobs:
         """Expire credit notes past their date."""
         return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
 
+    @huey.periodic_task(crontab(minute="30", hour="4"))
+    def webhook_retention() -> dict:
+        """Drop raw webhook requests past the retention and old rate-limit windows."""
+        purged = retention.purge_deliveries(ctx)
+        purged["rate_limit_windows"] = rate_limits.forget_old_windows(ctx)
+        return _logged("webhook retention", purged)
+
     return Jobs(huey=huey, process_event=process_event, send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes)
+                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention)
 
 
 def _logged(what: str, result):

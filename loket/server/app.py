@@ -20,6 +20,7 @@ from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
 from loket.server.middleware import ContextMiddleware
 from loket.server.openapi import OpenApiDocument, operations
+from loket.server.rate_limit import PublicRateLimitMiddleware
 from loket.server.validation import ValidationMiddleware
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def create_app(ctx: Loket) -> falcon.App:
     plugin_routes = ctx.plugins.routes()
     app = falcon.App(middleware=[
         ContextMiddleware(ctx),
+        PublicRateLimitMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in plugin_routes)),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
