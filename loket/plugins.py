@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from loket import hookspecs
-from loket.errors import PluginError, ValidationFailed
+from loket.errors import HookNotImplemented, PluginError, ValidationFailed
 from loket.types import (
     CheckoutRequest,
     CheckoutSession,
@@ -189,7 +189,7 @@ class Plugins:
     def _first(self, hook_name: str, what: str, **kwargs) -> Any:
         result = getattr(self.pm.hook, hook_name)(**kwargs)
         if result is None:
-            raise PluginError(f"no installed plugin implements {hook_name} for {what}")
+            raise HookNotImplemented(f"no installed plugin implements {hook_name} for {what}")
         return result
 
     def validate_credentials(self, config: GatewayConfig, credentials: dict) -> dict:

@@ -95,7 +95,7 @@ class GatewayConfig:
     id: int
     tenant_id: int
     kind: str
-    credentials: dict
+    credentials: dict = attrs.field(repr=False)  # decrypted secrets: never in a repr or log
     currency: str
     webhook_url: str = ""
     webhook_path: str = ""
