@@ -15,7 +15,7 @@ import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit
+from loket.core import audit, installation
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
 from loket.money import Money, minor_digits
@@ -94,7 +94,7 @@ def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayCon
     return GatewayConfig(id=row.id, tenant_id=row.tenant_id, kind=row.kind,
                          credentials=credentials, currency=settings.currency,
                          webhook_url=ctx.config.base_url + path, webhook_path=path,
-                         options=options)
+                         options=options, installation_id=installation.installation_id(ctx, session))
 
 
 def get_row(session: Session, tenant_id: int, kind: str, create: bool = False
