@@ -39,6 +39,7 @@ def create_app(ctx: Loket) -> falcon.App:
     ], cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
+    app.req_options.keep_blank_qs_values = True  # so that `status=` is refused, not ignored
     register_error_handlers(app)
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())

@@ -160,8 +160,15 @@ def parse_query(operation, req) -> dict:
         if len(raw) > 1 and schema.get("type") != "array":
             errors.append({"field": name, "message": "give this parameter once"})
             continue
+        # An empty value of a closed list (``reason=``) is refused, not taken for "any";
+        # an empty free-text value is as good as none.
+        closed = "enum" in schema or "enum" in schema.get("items", {})
         if schema.get("type") == "array":
-            raw = [part for item in raw for part in item.split(",") if part != ""]
+            raw = [part for item in raw for part in item.split(",") if part != "" or closed]
+            if not raw:
+                continue
+        elif raw[-1] == "" and not closed:
+            continue
         query[name] = _coerce(schema, raw)
     errors += [{"field": f, "message": _bad_value(f, query)} for f in _huge_fields(query)]
     if errors:
