@@ -55,7 +55,7 @@ def test_twenty_threads_applying_one_success_event_apply_it_once(pg_ctx):
             Allocation.payment_id == payment.id, Allocation.state == "posted")).all()
         audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.entity_id == payment.number,
-            AuditEntry.action == "payment.payment.succeeded"))
+            AuditEntry.action == "payment.succeeded"))
         bill = session.scalar(select(Receivable).where(Receivable.reference == "INV-2025-001234"))
     assert [a.amount for a in allocations] == [14550]
     assert audits == 1

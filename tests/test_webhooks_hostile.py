@@ -178,3 +178,24 @@ def test_the_retention_job_is_on_the_workers_schedule(jctx):
     assert "webhook-retention" in jobs.periodic()
     assert jobs.webhook_retention.call_local() == {"deleted": 0, "emptied": 0,
                                                     "rate_limit_windows": 0}
+
+
+def test_the_sandbox_never_keeps_the_configurations_secret_in_plaintext(jctx, jtenant):
+    paying = start_checkout(jctx, jtenant)
+    deliver(jctx, payer_acts(jctx, jtenant, paying))  # its records sign a webhook that works
+    assert payment(jctx, paying.number).status == "succeeded"
+    store = jctx.config.var_dir / "sandbox-gateway.sqlite3"
+    files = [p for p in store.parent.glob("sandbox-gateway.sqlite3*")]
+    assert files and all(SANDBOX_CREDENTIALS["secret"].encode() not in p.read_bytes()
+                         for p in files)
+
+
+def test_a_payment_applied_from_a_webhook_is_audited_once_under_its_own_name(jctx, jtenant):
+    from loket.core.models import AuditEntry
+    paying = start_checkout(jctx, jtenant)
+    deliver(jctx, payer_acts(jctx, jtenant, paying))
+    with jctx.transaction() as session:
+        actions = list(session.scalars(select(AuditEntry.action).where(
+            AuditEntry.entity_type == "payment", AuditEntry.entity_id == paying.number)))
+    assert "payment.succeeded" in actions
+    assert not any(a.startswith("payment.payment.") for a in actions)

@@ -15,7 +15,7 @@ import requests
 
 from loket.money import Money
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign
+from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign_with_key
 from loket.types import EVENT_REFUNDED, EVENT_SETTLED, WebhookRequest
 
 
@@ -44,7 +44,7 @@ def _webhook(row, payload: dict) -> Webhook:
     body = json.dumps(payload, sort_keys=True).encode()
     return Webhook(url=row["webhook_url"], body=body,
                    headers={"Content-Type": "application/json",
-                            "Sandbox-Signature": sign(row["secret"], body)})
+                            "Sandbox-Signature": sign_with_key(row["secret"], body)})
 
 
 def payer_acts(db, reference: str, outcome: str) -> tuple[Webhook | None, str]:
