@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: run test test-sqlite test-postgres install lock lock-upgrade clean
+.PHONY: run test test-sqlite test-postgres install lock lock-upgrade clean chaos
 
 # Exactly what the lock pins (hash-checked, nothing resolved here), then loket and the two
 # plugins themselves without dependencies, then a check that the metadata agrees with the lock.
@@ -56,6 +56,12 @@ test-postgres: $(STAMP)
 	else \
 	  echo "!!!!! PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL run is SKIPPED !!!!!"; \
 	fi
+
+# The chaos run (not part of `make test`; needs PostgreSQL and minutes): PAYMENTS payments
+# while API and worker processes are killed with SIGKILL; exits non-zero on any break.
+PAYMENTS ?= 10000
+chaos: $(STAMP)
+	$(BIN)/python tools/chaos.py --payments $(PAYMENTS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
