@@ -61,7 +61,7 @@ test-postgres: $(STAMP)
 # while API and worker processes are killed with SIGKILL; exits non-zero on any break.
 PAYMENTS ?= 10000
 chaos: $(STAMP)
-	$(BIN)/python tools/chaos.py --payments $(PAYMENTS)
+	$(BIN)/python tools/chaos.py --payments $(PAYMENTS) --keep-database
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

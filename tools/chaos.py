@@ -94,7 +94,7 @@ class Fleet:
         for port in self.ports:
             self.wait_ready(port)
 
-    def wait_ready(self, port: int, timeout: float = 60) -> None:
+    def wait_ready(self, port: int, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -339,6 +339,24 @@ def verdict(engine, payments: int, numbers: dict, event_ids: set, answers: dict)
     return found
 
 
+def explain(engine, numbers: list[str]) -> list[str]:
+    """What the database says about payments a check named: state, application state and
+    every to-do raised about them (printed under a BROKEN verdict)."""
+    out = []
+    with engine.connect() as db:
+        for number in numbers[:10]:
+            row = db.execute(text(
+                "SELECT status, application_state, amount, amount_received, "
+                "(SELECT coalesce(sum(amount), 0) FROM allocations a WHERE a.payment_id = p.id "
+                " AND a.state = 'posted') FROM payments p WHERE number = :n"),
+                {"n": number}).first()
+            todos = [f"{k}: {t} ({d[:200]})" for k, t, d in db.execute(text(
+                "SELECT kind, title, detail FROM todos WHERE entity_id = :n OR title LIKE :l "
+                "OR detail LIKE :l"), {"n": number, "l": f"%{number}%"})]
+            out.append(f"{number}: {tuple(row) if row else 'missing'}; to-dos: {todos}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chaos; returns the exit status (1 on any break)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -350,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                              "process serves again")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep-database", action="store_true",
+                        help="keep the database when the verdict is BROKEN")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     name = f"loket_chaos_{uuid.uuid4().hex[:8]}"
@@ -363,11 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chaos: {args.payments} payments, {args.apis} API processes + 1 worker, "
           f"{args.threads} threads, a SIGKILL every ~{args.kill_every} s, seed {args.seed}",
           flush=True)
+    status = 2
     try:
-        return _run(args, rng, url, workdir, started)
+        status = _run(args, rng, url, workdir, started)
+        return status
     finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if status == 0 or not args.keep_database:
+            with admin.connect() as db:
+                db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            print(f"database kept for inspection: {url}", flush=True)
 
 
 def _run(args, rng: random.Random, url: str, workdir: Path, started: float) -> int:
@@ -415,6 +440,10 @@ def _chaos(args, ctx, fleet, killer, emulator, tenant_id, bills, started) -> int
     event_ids = {e["id"] if kind == "stripe" else json.loads(e)["id"]
                  for kind, _, e in deliveries}
     found = verdict(ctx.engine, args.payments, numbers, event_ids, answers)
+    named = sorted({n for key in ("payments not applied exactly once",
+                                  "allocations + credit + change <> received")
+                    for n in found[key]})
+    details = explain(ctx.engine, named) if named else []
     broken = {k: v for k, v in found.items() if v}
     total = time.monotonic() - started
     print(f"checkouts and payments: {len(numbers)} in {paid_at - started:.0f} s; "
@@ -425,6 +454,8 @@ def _chaos(args, ctx, fleet, killer, emulator, tenant_id, bills, started) -> int
     for check in found:
         print(f"  {'BROKEN' if found[check] else 'ok':<6} {check}"
               + (f": {found[check]}" if found[check] else ""))
+    for line in details:
+        print(f"    {line}")
     print("VERDICT: " + ("BROKEN" if broken else "SOUND"), flush=True)
     return 1 if broken else 0
 
