@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: run test lint test-sqlite test-postgres install lock lock-upgrade clean
+.PHONY: run test lint test-sqlite test-postgres install lock lock-upgrade clean chaos
 
 # Exactly what the lock pins (hash-checked, nothing resolved here), then loket and the two
 # plugins themselves without dependencies, then a check that the metadata agrees with the lock.
@@ -37,14 +37,16 @@ lock-upgrade:
 	$(COMPILE) --upgrade
 
 run: export LOKET_BASE_URL ?= http://$(HOST):$(PORT)
+# Without LOKET_SECRET_KEY, a random development key is created in var/secret.key on the
+# first run and reused (the worker, like gunicorn, refuses to run without the variable).
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/loket db upgrade
-	$(BIN)/loket demo
-	@echo "Console:  $(LOKET_BASE_URL)/console  (sign in with a key or the consumer token above)"
-	@echo "API docs: $(LOKET_BASE_URL)/docs"
-	$(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	  $(BIN)/loket serve --host $(HOST) --port $(PORT)
+	export LOKET_SECRET_KEY="$${LOKET_SECRET_KEY:-$$($(BIN)/loket keys development)}"; \
+	  $(BIN)/loket db upgrade && $(BIN)/loket demo && { \
+	  echo "Console:  $(LOKET_BASE_URL)/console  (sign in with a key or the consumer token above)"; \
+	  echo "API docs: $(LOKET_BASE_URL)/docs"; \
+	  $(BIN)/loket worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	  $(BIN)/loket serve --host $(HOST) --port $(PORT); }
 
 test: $(STAMP) lint test-sqlite test-postgres
 
@@ -64,6 +66,12 @@ test-postgres: $(STAMP) lint
 	else \
 	  echo "!!!!! PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL run is SKIPPED !!!!!"; \
 	fi
+
+# The chaos run (not part of `make test`; needs PostgreSQL and minutes): PAYMENTS payments
+# while API and worker processes are killed with SIGKILL; exits non-zero on any break.
+PAYMENTS ?= 10000
+chaos: $(STAMP)
+	$(BIN)/python tools/chaos.py --payments $(PAYMENTS) --keep-database
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -29,6 +29,7 @@ from loket.core.db import make_engine  # noqa: E402
 from loket.core.host import receivables
 from loket.core.models import Base  # noqa: E402
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment  # noqa: E402
+from loket.core.secrets import SecretBox  # noqa: E402
 from loket.core.tenants import create_tenant  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -47,7 +48,8 @@ def _container(postgres: bool, workdir: Path):
         url, cleanup = f"sqlite:///{workdir / 'bench.db'}", lambda: None
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench")
+    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench",
+                       secret_keys=(SecretBox.generate_key(),))
     return Loket.create(config, engine=engine), cleanup
 
 

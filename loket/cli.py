@@ -26,7 +26,7 @@ CLI = audit.Actor("cli", "system")
 
 
 def _ctx(args, config: AppConfig | None = None) -> Loket:
-    ctx = Loket.create(config or AppConfig.from_env())
+    ctx = Loket.create(config or AppConfig.from_env(development_key=True))
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
     return ctx
@@ -34,7 +34,7 @@ def _ctx(args, config: AppConfig | None = None) -> Loket:
 
 def _signer(ctx):
     from loket.core.tenants import TokenSigner
-    return TokenSigner(ctx.config.secret_keys[0].encode())
+    return TokenSigner.for_keys(ctx.config.secret_keys)
 
 
 def cmd_db_upgrade(args) -> None:
@@ -133,6 +133,11 @@ def cmd_keys_generate(args) -> None:
     print(SecretBox.generate_key())
 
 
+def cmd_keys_development(args) -> None:
+    from loket.core.config import development_secret_key
+    print(development_secret_key(Path(os.environ.get("LOKET_VAR_DIR", "var"))))
+
+
 def cmd_keys_rotate(args) -> None:
     from sqlalchemy import select
 
@@ -189,7 +194,7 @@ def serve_config(host: str, port: int, environ: Mapping[str, str] | None = None)
     """The configuration ``loket serve`` runs with: links point at the port actually served
     unless ``LOKET_BASE_URL`` says where loket is reached from outside."""
     env = dict(os.environ if environ is None else environ)
-    config = AppConfig.from_env(env)
+    config = AppConfig.from_env(env, development_key=True)
     if env.get("LOKET_BASE_URL"):
         return config
     return attrs.evolve(config, base_url=f"http://{host}:{port}")
@@ -266,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_keys_generate)
     keys.add_parser("rotate", help="re-encrypt credentials with the newest key").set_defaults(
         func=cmd_keys_rotate)
+    keys.add_parser("development", help="print the development key of var/secret.key "
+                                        "(created on first use; never for production)"
+                    ).set_defaults(func=cmd_keys_development)
 
     imp = sub.add_parser("import", help="import host data from files").add_subparsers(
         dest="import_cmd", required=True)

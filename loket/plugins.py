@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from loket import hookspecs
-from loket.errors import NotSupported, PluginError, ValidationFailed
+from loket.errors import HookNotImplemented, NotSupported, PluginError, ValidationFailed
 from loket.money import Money
 from loket.types import (
     Allocation,
@@ -254,7 +254,7 @@ class Plugins:
     def _first(self, hook_name: str, what: str, **kwargs: Any) -> Any:
         result = getattr(self.pm.hook, hook_name)(**kwargs)
         if result is None:
-            raise PluginError(f"no installed plugin implements {hook_name} for {what}")
+            raise HookNotImplemented(f"no installed plugin implements {hook_name} for {what}")
         return result
 
     def validate_credentials(self, config: GatewayConfig,

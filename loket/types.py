@@ -128,17 +128,19 @@ class GatewayConfig:
     ``credentials`` are decrypted, for the plugin's use only. ``webhook_url`` is the
     unguessable URL loket receives this configuration's webhooks on; ``webhook_path`` its path
     (what DOKU signs as Request-Target). ``options`` carries deployment settings such as an
-    emulator base URL (``api_base``).
+    emulator base URL (``api_base``). ``installation_id`` tells this loket installation
+    apart from others sharing the gateway account (put it in idempotency keys).
     """
 
     id: int
     tenant_id: int
     kind: str
-    credentials: dict
+    credentials: dict = attrs.field(repr=False)  # decrypted secrets: never in a repr or log
     currency: str
     webhook_url: str = ""
     webhook_path: str = ""
     options: dict = attrs.field(factory=dict, converter=_frozen_dict)
+    installation_id: str = ""
 
 
 @attrs.frozen

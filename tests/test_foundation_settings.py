@@ -87,6 +87,7 @@ def test_entry_points_run_the_guard(ctx, monkeypatch, tmp_path):
         session.get(TenantSettings, tenant.id).currency_digits = 0
     monkeypatch.setenv("LOKET_DATABASE_URL", ctx.engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LOKET_SECRET_KEY", ",".join(ctx.config.secret_keys))
     with pytest.raises(ConfigurationError, match="'pdam' stored IDR"):
         get_app()
     assert cli.main(["serve", "--port", "0"]) == 2

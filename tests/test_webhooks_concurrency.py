@@ -67,5 +67,5 @@ def test_duplicates_from_ten_threads_are_applied_once(backend, request, kit):
             Allocation.payment_id == paying.id, Allocation.state == "posted")) == 1
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.entity_id == paying.number,
-            AuditEntry.action == "payment.payment.succeeded")) == 1
+            AuditEntry.action == "payment.succeeded")) == 1
     assert [n.kind for n in kit.recorder.notifications] == ["payment.succeeded"]

@@ -37,6 +37,7 @@ class Loket:
     plugins: Plugins
     secrets: SecretBox
     clock: Callable[[], dt.datetime] = utcnow
+    cache: dict = attrs.field(factory=dict)  # values read once per process (installation id)
 
     @classmethod
     def create(cls, config: AppConfig, *, plugins: Plugins | None = None,

@@ -371,6 +371,7 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[Optional[dict[str, Any]]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    claimed_until: Mapped[Optional[timestamp]]  # the lease of a claim still without a result
 
 
 class Todo(Base):
@@ -618,3 +619,35 @@ class Approval(Base):
 # What the KPIs and trends read: money taken by payment time, amounts falling due by date.
 Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
 Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)
+class Installation(Base):
+    """This installation's identity, generated once and kept (namespaces what loket sends
+    to services shared with other installations, such as gateway idempotency keys)."""
+
+    __tablename__ = "installation"
+    id: Mapped[intpk]
+    installation_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class UnknownWebhookTally(Base):
+    """Requests to webhook URLs that name no configuration, counted per gateway kind and
+    day with a bounded sample of who sent them (bodies are never stored)."""
+
+    __tablename__ = "unknown_webhook_tallies"
+    __table_args__ = (UniqueConstraint("kind", "day"),)
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(40))
+    day: Mapped[dt.date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(default=0)
+    sample: Mapped[list[Any]] = mapped_column(default=list)
+    last_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class RateLimitWindow(Base):
+    """Requests of one source in one fixed window of the public endpoints' rate limit;
+    in the database, so every API process counts against the same limit."""
+
+    __tablename__ = "rate_limit_windows"
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)

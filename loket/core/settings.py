@@ -57,6 +57,7 @@ SETTINGS_SCHEMA = {
         "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
         "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},
         "plan_default_after_misses": {"type": "integer", "minimum": 1},
+        "webhook_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
         "destinations": {
             "type": "object",
             "minProperties": 1,
@@ -156,6 +157,7 @@ DEFAULTS: dict[str, Any] = {
     "notes_max_length": 500,
     "payment_timeout_minutes": 60,
     "plan_default_after_misses": 2,
+    "webhook_retention_days": 90,
     "destinations": {
         "pay-a-bill": {"processor": "bill", "fields": {"invoice": "reference"},
                        "fee": {"card": {"percent": "0", "fixed": "0", "pass_to": []}},

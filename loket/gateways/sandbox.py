@@ -18,7 +18,7 @@ import secrets
 import time
 
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign
+from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign, signing_key
 from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
@@ -137,7 +137,7 @@ def loket_gateway_charge(config, request):
                                   "period": i.period, "amount": i.amount.amount}
                                  for i in request.items]),
             "return_url": request.return_url, "cancel_url": request.cancel_url,
-            "webhook_url": config.webhook_url, "secret": config.credentials["secret"],
+            "webhook_url": config.webhook_url, "secret": signing_key(config.credentials["secret"]),
             "status": "open", "refunded": 0, "expires_at": request.expires_at.isoformat(),
         })
     base = config.options.get("loket_base_url", "http://127.0.0.1:8000").rstrip("/")

@@ -19,7 +19,7 @@ import falcon
 
 from loket import hookimpl
 from loket.errors import WebhookRejected
-from loket.gateways import sandbox
+from loket.gateways import sandbox, sandbox_rules
 from loket.gateways import sandbox_store as store
 from loket.types import (
     ChargeOutcome,
@@ -71,7 +71,7 @@ def _webhook(row: Any, payload: dict[str, Any]) -> Any:
     body = json.dumps(payload, sort_keys=True).encode()
     return Webhook(url=row["webhook_url"], body=body,
                    headers={"Content-Type": "application/json",
-                            "Sandbox-Signature": sandbox.sign(row["secret"], body)})
+                            "Sandbox-Signature": sandbox_rules.sign_with_key(row["secret"], body)})
 
 
 @hookimpl(trylast=True)

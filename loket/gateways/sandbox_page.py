@@ -14,7 +14,7 @@ import falcon
 import requests
 
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign
+from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign_with_key
 from loket.plugin_api import EVENT_REFUNDED, EVENT_SETTLED, Money, WebhookRequest
 
 
@@ -43,7 +43,7 @@ def _webhook(row, payload: dict) -> Webhook:
     body = json.dumps(payload, sort_keys=True).encode()
     return Webhook(url=row["webhook_url"], body=body,
                    headers={"Content-Type": "application/json",
-                            "Sandbox-Signature": sign(row["secret"], body)})
+                            "Sandbox-Signature": sign_with_key(row["secret"], body)})
 
 
 def payer_acts(db, reference: str, outcome: str) -> tuple[Webhook | None, str]:

@@ -31,12 +31,13 @@ import attrs
 from huey import crontab
 from huey.api import Huey, TaskWrapper
 
+from loket.core import rate_limits
 from loket.core.autopay import charges as autopay_charges_logic
 from loket.core.gateway_configs import handshake
 from loket.core.host import plans
 from loket.core.payments import credit_notes, timeouts
 from loket.core.reconciliation import timeouts as settlement_timeouts
-from loket.core.webhooks import inbox
+from loket.core.webhooks import inbox, retention
 from loket.notifiers import email as notify_email
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,15 @@ class Jobs:
     plan_compliance: TaskWrapper
     expire_credit_notes: TaskWrapper
     autopay_charges: TaskWrapper
+    webhook_retention: TaskWrapper
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes, "autopay": self.autopay_charges}
+                "credit-notes": self.expire_credit_notes, "autopay": self.autopay_charges,
+                "webhook-retention": self.webhook_retention}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -85,7 +88,10 @@ def register(huey: Huey, ctx) -> Jobs:
 
     @huey.periodic_task(crontab(minute="*"))
     def sweep_inbox() -> dict:
-        """Retry the inbox's due events."""
+        """Resume interrupted deliveries, then retry the inbox's due events."""
+        resumed = inbox.resume_interrupted(ctx)
+        if resumed:
+            _logged("interrupted webhook deliveries resumed", resumed)
         return _logged("inbox sweep", inbox.retry_due(ctx))
 
     @huey.periodic_task(crontab(minute="*/5"))
@@ -118,12 +124,19 @@ def register(huey: Huey, ctx) -> Jobs:
         """Charge what is due to auto-pay mandates and retry soft declines."""
         return _logged("auto-pay charges", autopay_charges_logic.run_due(ctx))
 
+    @huey.periodic_task(crontab(minute="30", hour="4"))
+    def webhook_retention() -> dict:
+        """Drop raw webhook requests past the retention and old rate-limit windows."""
+        purged = retention.purge_deliveries(ctx)
+        purged["rate_limit_windows"] = rate_limits.forget_old_windows(ctx)
+        return _logged("webhook retention", purged)
+
     return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
                 send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes)
+                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention)
 
 
 def _logged(what: str, result):

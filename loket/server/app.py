@@ -33,6 +33,7 @@ from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
 from loket.server.middleware import ContextMiddleware
 from loket.server.openapi import OpenApiDocument, operations
+from loket.server.rate_limit import PublicRateLimitMiddleware
 from loket.server.validation import ValidationMiddleware
 from loket.web import routes as web_routes
 
@@ -46,6 +47,7 @@ def create_app(ctx: Loket) -> falcon.App:
     pages = web_routes.page_routes(ctx)
     middleware: list[Any] = [
         ContextMiddleware(ctx),
+        PublicRateLimitMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
@@ -53,6 +55,7 @@ def create_app(ctx: Loket) -> falcon.App:
     app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
+    app.req_options.keep_blank_qs_values = True  # so that `status=` is refused, not ignored
     register_error_handlers(app)
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())

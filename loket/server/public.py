@@ -44,7 +44,8 @@ class Webhook:
         """Store, verify, deduplicate, apply; 2xx only once the events are stored."""
         limit = self.ctx.config.max_body_bytes
         body = req.bounded_stream.read(limit + 1)
-        receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path)
+        receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path,
+                                source=req.remote_addr)
         resp.status = falcon.code_to_http_status(receipt.status)
         resp.media = receipt.body
 

@@ -67,7 +67,7 @@ class ConsumerToken(Resource):
         with self.ctx.transaction() as session:
             row = queries.consumer(session, self.tenant(req), account)
             now = self.ctx.now()
-            token = TokenSigner(self.ctx.config.secret_keys[0].encode()).consumer_token(
+            token = TokenSigner.for_keys(self.ctx.config.secret_keys).consumer_token(
                 row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
         created(resp, {"token": token, "account_number": account,
                        "expires_at": s.when(now + dt.timedelta(seconds=ttl))})

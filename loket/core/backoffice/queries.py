@@ -383,11 +383,18 @@ def todo(session: Session, tenant_id: int, todo_id: int) -> Todo:
 
 def audit_of(session: Session, tenant_id: int, entity_type: str, entity_id: str,
              page: int = 1, limit: int = 50) -> Page:
-    """The audit trail of one entity, oldest first."""
+    """The audit trail of one entity, oldest first.
+
+    :raises NotFound: the tenant has no such entity on record (another tenant's entity
+        answers the same, like every cross-tenant read).
+    """
     query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
                                      AuditEntry.entity_type == entity_type,
                                      AuditEntry.entity_id == entity_id)
-    return _paginate(session, query, (AuditEntry.id,), page, limit)
+    result = _paginate(session, query, (AuditEntry.id,), page, limit)
+    if result.total == 0:
+        raise NotFound(f"no {entity_type} {entity_id!r} on record")
+    return result
 
 
 def list_gateway_events(session: Session, tenant_id: int, status: str | None, page: int = 1,

@@ -7,6 +7,7 @@ payment succeeded through the webhook, then was refunded).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets as pysecrets
 from urllib.parse import quote
 
@@ -14,14 +15,21 @@ import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit
+from loket.core import audit, installation
 from loket.core.db import after_commit
 from loket.core.models import GatewayConfiguration, Payment
 from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
 from loket.core.settings import load_settings
 from loket.core.tenants import TokenSigner
-from loket.errors import CredentialsRejected, GatewayError, LoketError, NotFound, ValidationFailed
+from loket.errors import (
+    CredentialsCheckFailed,
+    CredentialsRejected,
+    GatewayError,
+    LoketError,
+    NotFound,
+    ValidationFailed,
+)
 from loket.money import Money, minor_digits
 from loket.types import (
     CheckoutItem,
@@ -33,12 +41,14 @@ from loket.types import (
     json_safe,
 )
 
+log = logging.getLogger(__name__)
+
 WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
 RETURN_TTL = dt.timedelta(days=30)
 
 
 def _signer(ctx) -> TokenSigner:
-    return TokenSigner(ctx.config.secret_keys[0].encode())
+    return TokenSigner.for_keys(ctx.config.secret_keys)
 
 
 def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tuple[str, str]:
@@ -91,7 +101,8 @@ def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayCon
     return GatewayConfig(id=row.id, tenant_id=row.tenant_id, kind=row.kind,
                          credentials=credentials, currency=settings.currency,
                          webhook_url=ctx.config.base_url + path, webhook_path=path,
-                         options=options)
+                         options=options,
+                         installation_id=installation.installation_id(ctx, session))
 
 
 PROFILE_SEPARATOR = ":"
@@ -219,19 +230,16 @@ def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, 
     """
     description = ctx.plugins.gateway(split_name(kind)[0])
     validator = jsonschema.Draft202012Validator(description.credential_schema)
-    errors = [{"field": ".".join(str(p) for p in e.absolute_path) or
-               (e.message.split("'")[1] if e.validator == "required" else "credentials"),
-               "message": e.message} for e in validator.iter_errors(credentials)]
+    errors = [error for e in validator.iter_errors(credentials) for error in _rule_errors(e)]
     if errors:
-        raise CredentialsRejected("Please review all the details entered above and retry to "
-                                  "connect", errors=errors)
+        raise CredentialsRejected(REVIEW, errors=errors)
     settings = load_settings(session, tenant_id)
     if description.currencies and settings.currency not in description.currencies:
         raise ValidationFailed(f"{description.display_name} does not support the tenant "
                                f"currency {settings.currency}", field="currency")
     row = get_row(session, tenant_id, kind, create=True)
     config = config_value(ctx, session, row)
-    stored = ctx.plugins.validate_credentials(config, credentials)
+    stored = _checked(ctx, config, credentials)
     changed = not row.credentials_encrypted or ctx.secrets.decrypt(
         row.credentials_encrypted) != stored
     row.credentials_encrypted = ctx.secrets.encrypt(stored)
@@ -244,6 +252,62 @@ def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, 
                  tenant_id=tenant_id)
     _track(ctx, session, tenant_id, actor, "gateway.configured", {"gateway": kind})
     return row
+
+
+REVIEW = "Please review all the details entered above and retry to connect"
+
+
+def _rule_errors(error: jsonschema.ValidationError) -> list[dict]:
+    """``{field, message}`` for one schema violation of entered credentials, naming the
+    field and the rule but never the value (a refused value may be a real secret)."""
+    field = ".".join(str(p) for p in error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    rule = error.validator
+    if rule == "required":
+        return [{"field": name, "message": "is required"} for name in error.validator_value
+                if isinstance(error.instance, dict) and name not in error.instance]
+    if rule == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(schema.get("properties", {}))
+        return [{"field": name, "message": "is not a field of this gateway"}
+                for name in sorted(set(error.instance) - known)]
+    messages = {
+        "pattern": f"does not have the expected format"
+                   f"{': ' + schema['description'] if schema.get('description') else ''} "
+                   f"(pattern {error.validator_value})",
+        "type": f"must be of type {error.validator_value}",
+        "minLength": f"must be at least {error.validator_value} characters long",
+        "maxLength": f"must be at most {error.validator_value} characters long",
+        "enum": "must be one of " + ", ".join(map(str, error.validator_value or ())),
+    }
+    return [{"field": field or "credentials",
+             "message": messages.get(str(rule), f"breaks the rule {rule!r} of this field")}]
+
+
+def _checked(ctx, config: GatewayConfig, credentials: dict) -> dict:
+    """The gateway's own format and live check of credentials, its failures answered with
+    one sentence and a reason (``wrong_key``, ``unreachable``, ``refused``); the
+    exception itself goes to the log, never to the caller.
+
+    :raises CredentialsRejected: the gateway refused the keys or their format (422).
+    :raises CredentialsCheckFailed: the gateway could not be reached (``unreachable``) or
+        failed otherwise (``refused``).
+    """
+    try:
+        return ctx.plugins.validate_credentials(config, credentials)
+    except CredentialsRejected as exc:
+        exc.reason = "wrong_key"
+        raise
+    except GatewayError as exc:
+        reason = "unreachable" if exc.category == "network" else "refused"
+        log.warning("%s credential check failed (%s): %s %s", config.kind, reason, exc.detail,
+                    exc.gateway_message or "")
+        raise CredentialsCheckFailed(
+            REVIEW, reason=reason, gateway_code=exc.gateway_code,
+            gateway_message=None if reason == "unreachable" else exc.gateway_message) from exc
+    except (OSError, TimeoutError) as exc:
+        log.warning("%s credential check could not reach the gateway", config.kind,
+                    exc_info=True)
+        raise CredentialsCheckFailed(REVIEW, reason="unreachable") from exc
 
 
 def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str) -> Payment:

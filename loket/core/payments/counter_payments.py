@@ -88,6 +88,25 @@ def _validate(entry: CounterPayment, settings) -> None:
         raise ValidationFailed("the counter payment is incomplete", errors=errors)
 
 
+def _refuse_late(entry: CounterPayment, name: str, applied: int, due: int, threshold: int,
+                 currency: str) -> None:
+    """The serial rules, applied once the items are locked.
+
+    :raises ValidationFailed: nothing is left to pay ("already paid"), or the excess is now
+        above the overpayment threshold.
+    """
+    if due <= 0:
+        what = ", ".join(entry.references) or f"{name}'s {entry.payment_type}"
+        raise ValidationFailed(f"{what} is already paid (another payment was recorded for "
+                               f"it a moment ago)", field="references")
+    if applied > due + threshold:
+        raise ValidationFailed(
+            f"{Money(applied, currency).format()} is more than the outstanding "
+            f"{Money(due, currency).format()} plus the overpayment threshold "
+            f"{Money(threshold, currency).format()} (another payment was recorded a moment "
+            f"ago)", field="amount_received")
+
+
 def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                            entry: CounterPayment, idempotency_key: str | None = None) -> Payment:
     """Record a counter payment: posted, verified, processed immediately.
@@ -162,6 +181,12 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     session.flush()
     leftover = post_allocations(ctx, session, payment, settings,
                                 [(destination, [o.receivable_id for o in obligations], applied)])
+    if leftover > max(applied - due, 0):
+        # Another payment filled these items between reading and locking them: judge this
+        # one as if it had come after, as a serial one would have been.
+        due = applied - leftover
+        _refuse_late(entry, consumer.name, applied, due, threshold, currency)
+        payment.amount = min(applied, due)
     if leftover:
         create_credit_note(session, settings, actor, payment, leftover, "Overpayment",
                            "Automatic: amount received above the items' total", True, now)

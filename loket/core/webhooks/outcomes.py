@@ -75,6 +75,12 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
     return None
 
 
+def audit_action(event_type: str) -> str:
+    """The audit action for a payment changed by a gateway event: its type when already
+    about payments (``payment.succeeded``), else under ``payment.`` (``payment.refund.failed``)."""
+    return event_type if event_type.startswith("payment.") else f"payment.{event_type}"
+
+
 def apply_event(ctx, session: Session, row: GatewayConfiguration, event: GatewayEvent) -> str:
     """Apply one normalized event inside the caller's transaction.
 
@@ -108,7 +114,7 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
                                        "webhook_status": mapping.webhook_status}
         if mapping.settlement_status not in KEEP:
             _raise_settlement_status(payment, mapping.settlement_status)
-    refresh_state(ctx, session, GATEWAY, payment, f"payment.{event.type}", before)
+    refresh_state(ctx, session, GATEWAY, payment, audit_action(event.type), before)
     check_invariants(session, payment)
     if payment.is_test and payment.succeeded_at and payment.refunded == 0:
         finish_connection_test(ctx, session, row, payment)

@@ -47,9 +47,12 @@ def _now() -> dt.datetime:
 
 
 def _key_prefix(config) -> str:
-    # Idempotency keys are per Stripe account; two tenants sharing an account must not
-    # collide on the same payment number, so the tenant is part of the key.
-    return f"loket-{config.tenant_id}"
+    # Idempotency keys are per Stripe account; two tenants, or two loket installations (or
+    # one whose database was reset), sharing an account must not collide on the same
+    # payment number, so the installation and the tenant are part of the key.
+    installation = getattr(config, "installation_id", "") or ""
+    return f"loket-{installation}-{config.tenant_id}" if installation else \
+        f"loket-{config.tenant_id}"
 
 
 @hookimpl

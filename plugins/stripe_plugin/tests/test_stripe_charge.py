@@ -172,3 +172,13 @@ def test_restricted_key_is_used_when_configured(emulator):
 def _fields(request):
     import attrs
     return attrs.asdict(request, recurse=False)
+
+
+def test_two_installations_on_one_stripe_account_never_share_an_idempotency_key(emulator):
+    # Same tenant id, same payment number, other amounts: two loket installations (or one
+    # whose database was reset) sharing a Stripe account.
+    first = make_config(emulator, installation_id="a" * 32)
+    second = make_config(emulator, installation_id="b" * 32)
+    ours = charge(first, amounts=(12050,))
+    theirs = charge(second, amounts=(9900,))  # Stripe would refuse a reused key: 502
+    assert theirs.gateway_reference != ours.gateway_reference

@@ -58,6 +58,14 @@ def test_stale_signature_is_refused(config, emulator, charged):
     assert parse(config, webhook_request(emulator, event, timestamp=int(time.time()) - 250))
 
 
+def test_signature_dated_in_the_future_is_refused(config, emulator, charged):
+    event = emulator.pay(charged.gateway_reference)[-1]
+    with pytest.raises(WebhookRejected, match="after the request arrived"):
+        parse(config, webhook_request(emulator, event, timestamp=int(time.time()) + 3600))
+    # a clock a little ahead (within the 300 s tolerance) is accepted
+    assert parse(config, webhook_request(emulator, event, timestamp=int(time.time()) + 250))
+
+
 def test_unsigned_webhook_is_refused(config, emulator, charged):
     request = webhook_request(emulator, emulator.pay(charged.gateway_reference)[-1])
     headers = {k: v for k, v in request.headers.items() if k != "stripe-signature"}
