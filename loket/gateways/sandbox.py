@@ -11,14 +11,28 @@ redirects the payer back. Settlement comes from ``loket sandbox settle``.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import re
 import secrets
-import time
 
+from loket.gateways import sandbox_mandates
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign, signing_key
+from loket.gateways.sandbox_mandates import (  # noqa: F401 - the mandate hooks (1.2)
+    loket_gateway_mandate_charge,
+    loket_gateway_mandate_revoke,
+    loket_gateway_mandate_setup,
+    loket_gateway_parse_mandate_events,
+)
+from loket.gateways.sandbox_rules import (  # noqa: F401 - KIND and the header are the gateway's
+    KIND,
+    OUTCOMES,
+    SIGNATURE_HEADER,
+    TOLERANCE_SECONDS,
+    settlement_fee,
+    sign,
+    signing_key,
+    verify_signature,
+)
 from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
@@ -37,14 +51,10 @@ from loket.plugin_api import (
     RefundResult,
     SettlementLine,
     StatusMapping,
-    WebhookRejected,
     hookimpl,
 )
 
 LOKET_CONTRACT = "1"
-KIND = "sandbox"
-SIGNATURE_HEADER = "sandbox-signature"
-TOLERANCE_SECONDS = 300
 SECRET_PATTERN = r"^sbx_[A-Za-z0-9]{16,64}$"
 
 CREDENTIAL_SCHEMA = {
@@ -147,27 +157,12 @@ def loket_gateway_charge(config, request):
                                 "currency": request.amount.currency, "status": "open"})
 
 
-def _verify(secret: str, header: str | None, body: bytes) -> None:
-    if not header:
-        raise WebhookRejected("missing Sandbox-Signature header")
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        stamp = int(parts["t"])
-    except (KeyError, ValueError):
-        raise WebhookRejected("malformed Sandbox-Signature header") from None
-    expected = sign(secret, body, stamp).split("v1=")[1]
-    if not hmac.compare_digest(expected, parts.get("v1", "")):
-        raise WebhookRejected("signature does not match the body")
-    if stamp < time.time() - TOLERANCE_SECONDS:
-        raise WebhookRejected("signature timestamp is too old")
-
-
 @hookimpl(trylast=True)
 def loket_gateway_parse_webhook(config, request):
     """Verify the signature and normalize the sandbox's event."""
     if not _mine(config):
         return None
-    _verify(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
+    verify_signature(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
             request.body)
     data = json.loads(request.body)
     if str(data.get("type", "")).startswith("mandate."):
@@ -272,12 +267,3 @@ def loket_register_routes():
             ("/sandbox/mandate/{reference}", sandbox_mandates.SandboxMandatePage()),
             ("/sandbox/logo.svg", SandboxLogo())]
 
-
-# The mandate hooks (contract 1.2) live beside the sandbox's checkout.
-from loket.gateways import sandbox_mandates  # noqa: E402
-from loket.gateways.sandbox_mandates import (  # noqa: E402,F401
-    loket_gateway_mandate_charge,
-    loket_gateway_mandate_revoke,
-    loket_gateway_mandate_setup,
-    loket_gateway_parse_mandate_events,
-)

@@ -17,11 +17,9 @@ from typing import Any
 
 import falcon
 
-from loket import hookimpl
-from loket.errors import WebhookRejected
-from loket.gateways import sandbox, sandbox_rules
+from loket.gateways import sandbox_rules
 from loket.gateways import sandbox_store as store
-from loket.types import (
+from loket.plugin_api import (
     ChargeOutcome,
     DeclineKind,
     MandateChargeResult,
@@ -29,6 +27,8 @@ from loket.types import (
     MandateEventType,
     MandateSetup,
     PaymentMethodSummary,
+    WebhookRejected,
+    hookimpl,
 )
 
 SCHEMA = """
@@ -77,7 +77,7 @@ def _webhook(row: Any, payload: dict[str, Any]) -> Any:
 @hookimpl(trylast=True)
 def loket_gateway_mandate_setup(config: Any, request: Any) -> MandateSetup | None:
     """Record the set-up (idempotent on the mandate id) and answer the sandbox's page."""
-    if config.kind != sandbox.KIND:
+    if config.kind != sandbox_rules.KIND:
         return None
     db = _db(config.options)
     existing = db.execute("SELECT reference FROM mandates WHERE config_id = ? AND "
@@ -98,10 +98,10 @@ def loket_gateway_mandate_setup(config: Any, request: Any) -> MandateSetup | Non
 @hookimpl(trylast=True)
 def loket_gateway_parse_mandate_events(config: Any, request: Any) -> list[MandateEvent] | None:
     """The sandbox's ``mandate.*`` webhooks (``parse_webhook`` ignores them)."""
-    if config.kind != sandbox.KIND:
+    if config.kind != sandbox_rules.KIND:
         return None
-    sandbox._verify(config.credentials.get("secret", ""),
-                    request.headers.get(sandbox.SIGNATURE_HEADER), request.body)
+    sandbox_rules.verify_signature(config.credentials.get("secret", ""),
+                    request.headers.get(sandbox_rules.SIGNATURE_HEADER), request.body)
     try:
         data = json.loads(request.body)
     except ValueError:
@@ -119,7 +119,7 @@ def loket_gateway_parse_mandate_events(config: Any, request: Any) -> list[Mandat
 @hookimpl(trylast=True)
 def loket_gateway_mandate_charge(config: Any, request: Any) -> MandateChargeResult | None:
     """Charge the saved card as the payer chose it (idempotent on the charge id)."""
-    if config.kind != sandbox.KIND:
+    if config.kind != sandbox_rules.KIND:
         return None
     db = _db(config.options)
     done = db.execute("SELECT result FROM mandate_charges WHERE charge_id = ?",
@@ -160,7 +160,7 @@ def _result(data: dict[str, Any]) -> MandateChargeResult:
 def loket_gateway_mandate_revoke(config: Any, gateway_reference: str, token: str | None
                                  ) -> bool | None:
     """Cancel the saved card (nothing to do for one already gone)."""
-    if config.kind != sandbox.KIND:
+    if config.kind != sandbox_rules.KIND:
         return None
     _db(config.options).execute("UPDATE mandates SET status = 'revoked' WHERE reference = ?",
                                 (gateway_reference,))

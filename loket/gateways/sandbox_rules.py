@@ -7,7 +7,11 @@ import hashlib
 import hmac
 import time
 
-from loket.plugin_api import EVENT_EXPIRED, EVENT_FAILED, EVENT_SUCCEEDED
+from loket.plugin_api import EVENT_EXPIRED, EVENT_FAILED, EVENT_SUCCEEDED, WebhookRejected
+
+KIND = "sandbox"
+SIGNATURE_HEADER = "sandbox-signature"
+TOLERANCE_SECONDS = 300
 
 OUTCOMES = {
     "pay": ("paid", EVENT_SUCCEEDED, None, None, None),
@@ -43,3 +47,22 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 def settlement_fee(amount: int) -> int:
     """The sandbox's fee for a settled amount (minor units): 2.9 % + 30, half-up."""
     return (amount * 29 + 500) // 1000 + 30
+
+
+def verify_signature(secret: str, header: str | None, body: bytes) -> None:
+    """Check a ``Sandbox-Signature`` header over ``body`` (fresh, made with ``secret``).
+
+    :raises WebhookRejected: missing, malformed, wrong or too old.
+    """
+    if not header:
+        raise WebhookRejected("missing Sandbox-Signature header")
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        stamp = int(parts["t"])
+    except (KeyError, ValueError):
+        raise WebhookRejected("malformed Sandbox-Signature header") from None
+    expected = sign(secret, body, stamp).split("v1=")[1]
+    if not hmac.compare_digest(expected, parts.get("v1", "")):
+        raise WebhookRejected("signature does not match the body")
+    if stamp < time.time() - TOLERANCE_SECONDS:
+        raise WebhookRejected("signature timestamp is too old")
