@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import pluggy
 
-CONTRACT_VERSION = "1.1"
+CONTRACT_VERSION = "1.2"
 """Version of this contract. The major number changes when a hook changes incompatibly;
-the minor number when something is added (1.1: the ``refund.failed`` event type)."""
+the minor number when something is added (1.1: the ``refund.failed`` event type; 1.2: the
+optional notification-channel hooks ``loket_channel_describe`` and ``loket_channel_send``)."""
 
 hookspec = pluggy.HookspecMarker("loket")
 
@@ -324,4 +325,40 @@ def loket_plan_defaulted(plan):
 
     :param plan: a :class:`~loket.types.PlanInfo`.
     :returns: ignored.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Notification channels (contract 1.2, optional): e-mail, SMS, WhatsApp, log
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def loket_channel_describe():
+    """Name the message channels this plugin sends on.
+
+    Called at start-up. Optional: a plugin without channels does not implement it. Two
+    plugins naming the same channel are refused at start-up.
+
+    :returns: a tuple of channel names (``("sms", "whatsapp")``), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_channel_send(channel, recipient, message, options):
+    """Send one message to one person on ``channel``.
+
+    Called by the outbox worker for each pending delivery of a message (at least once: a
+    retried delivery may call it again for the same message, so send idempotently where the
+    provider allows). Stops at the first non-``None`` result.
+
+    :param channel: the channel name (``email``, ``sms``, ``whatsapp``, ``log``).
+    :param recipient: the address on that channel (an e-mail address, an E.164 number).
+    :param message: a :class:`~loket.types.Notification` (subject, body, kind, data).
+    :param options: the deployment's channel options (``LOKET_CHANNEL_OPTIONS``), a dict
+        per channel name, plus ``var_dir``.
+    :returns: the provider's reference for the message (a string), or ``None`` for a
+        channel that is not this plugin's.
+    :raises Exception: any error leaves the delivery pending; the worker retries it with
+        backoff for three days.
     """

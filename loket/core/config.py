@@ -45,6 +45,9 @@ class AppConfig:
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
     webhook_max_attempts: int = 12  # about 9 hours of retries with the 1-hour cap
+    # Per message channel, deployment options (``LOKET_CHANNEL_OPTIONS`` as JSON), e.g.
+    # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
+    channel_options: dict = attrs.field(factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> AppConfig:
@@ -56,6 +59,10 @@ class AppConfig:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_GATEWAY_OPTIONS is not valid JSON: {exc}") from None
+        try:
+            channel_options = json.loads(env.get("LOKET_CHANNEL_OPTIONS", "{}"))
+        except ValueError as exc:
+            raise ConfigurationError(f"LOKET_CHANNEL_OPTIONS is not valid JSON: {exc}") from None
         redis_url = env.get("LOKET_REDIS_URL") or None
         return cls(
             database_url=env.get("LOKET_DATABASE_URL", f"sqlite:///{var_dir / 'loket.db'}"),
@@ -71,4 +78,5 @@ class AppConfig:
             smtp_port=int(env.get("LOKET_SMTP_PORT", "25")),
             smtp_tls=env.get("LOKET_SMTP_TLS", "") in ("1", "true", "yes"),
             smtp_sender=env.get("LOKET_SMTP_SENDER", "loket@localhost"),
+            channel_options=channel_options,
         )

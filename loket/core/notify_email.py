@@ -22,6 +22,7 @@ from typing import Callable
 import attrs
 
 from loket import hookimpl
+from loket.errors import ConfigurationError
 from loket.types import Notification
 
 LOKET_CONTRACT = "1"
@@ -98,9 +99,26 @@ class EmailNotifier:
         self.enqueue = enqueue
 
     @hookimpl
+    def loket_channel_describe(self):
+        """The ``email`` message channel."""
+        return ("email",)
+
+    @hookimpl
+    def loket_channel_send(self, channel, recipient, message, options):
+        """Send one outbox message by e-mail now (the outbox worker retries on failure).
+
+        :raises OSError: or :class:`smtplib.SMTPException` when the server fails.
+        """
+        if channel != "email":
+            return None
+        send(self.settings, attrs.evolve(message, recipients=(recipient,)))
+        return "smtp"
+
+    @hookimpl
     def loket_notify(self, notification):
-        """Queue (or send) the e-mail; never raises, so other notifiers still run."""
-        if not email_recipients(notification):
+        """Queue (or send) the e-mail; never raises, so other notifiers still run.
+        Notifications the outbox carries (``data["outbox"]``) are sent by it instead."""
+        if not email_recipients(notification) or notification.data.get("outbox"):
             return
         try:
             if self.enqueue is not None:
@@ -116,3 +134,18 @@ class EmailNotifier:
 def loket_notify(notification):
     """Unbound: the container has not set the SMTP settings yet, so nothing is sent."""
     log.debug("e-mail notifier not configured; %s not sent", notification.kind)
+
+
+@hookimpl
+def loket_channel_describe():
+    """The ``email`` message channel (sent once the container binds the SMTP settings)."""
+    return ("email",)
+
+
+@hookimpl
+def loket_channel_send(channel, recipient, message, options):
+    """Unbound: this process has no SMTP settings; the delivery stays pending for a worker
+    that has them."""
+    if channel != "email":
+        return None
+    raise ConfigurationError("e-mail is not configured in this process")

@@ -95,6 +95,34 @@ SETTINGS_SCHEMA = {
                 "email_consumers": {"type": "boolean"},
             },
         },
+        "part_payments": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "minimum": _DECIMAL,
+                "minimum_percent": _DECIMAL,
+            },
+        },
+        "messages": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channels": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": "string", "minLength": 1}}},
+                "templates": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"subject": {"type": "string", "maxLength": 200},
+                                   "body": {"type": "string", "maxLength": 1600}}}},
+            },
+        },
+        "payment_links": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
+            },
+        },
     },
 }
 
@@ -129,6 +157,9 @@ DEFAULTS = {
     },
     "notifications": {"tenant_admins": [], "recovery_executives": [], "billing_managers": [],
                       "email_consumers": True},
+    "part_payments": {"allowed": False, "minimum": "0", "minimum_percent": "0"},
+    "messages": {"channels": {"default": ["email"]}, "templates": {}},
+    "payment_links": {"expiry_days": 14},
 }
 
 
@@ -164,7 +195,8 @@ class Settings:
         self.document = document
 
     def __getitem__(self, key):
-        return self.document[key]
+        # Documents stored before a setting existed read its default.
+        return self.document[key] if key in self.document else DEFAULTS[key]
 
     @property
     def currency(self) -> str:

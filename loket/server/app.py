@@ -15,6 +15,7 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
 from loket.server import reconciliation_api, settings_api, staff_api
+from loket.server import host_events_api, links_api
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -41,7 +42,7 @@ def create_app(ctx: Loket) -> falcon.App:
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())
     for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
-                   reconciliation_api, settings_api):
+                   reconciliation_api, settings_api, links_api, host_events_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)
