@@ -271,6 +271,7 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
             Payment.payment_link_id == link.id,
             Payment.status.in_(tuple(lifecycle.MONEY_TAKEN)))):
         raise Conflict("this payment link has been used", field="status")
+    reserved = in_flight(session, link, now)
     rows = payable(session, link, now)
     if not rows:
         raise Conflict("everything this link asks for is paid or being paid", field="status")
@@ -281,12 +282,9 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     if amount is not None:
         value = Money.parse(amount, link.currency, field="amount").amount
         policy.check(value, owed, link.currency)
-    elif any(left != r.amount - r.paid for r, left in rows):
-        amount = Money(owed, link.currency).decimal_string()
-        policy = attrs.evolve(policy, partial=True, minimum=0)
     return checkout.start_checkout(
         ctx, session, audit.Actor(consumer.account_number, "consumer",
                                   tenant_id=link.tenant_id,
                                   account_number=consumer.account_number),
         link.tenant_id, consumer.account_number, gateway, items, method=method, amount=amount,
-        policy=policy, payment_link_id=link.id)
+        policy=policy, payment_link_id=link.id, reserved=reserved)

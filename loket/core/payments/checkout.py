@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -53,7 +55,8 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                    account_number: str, gateway_kind: str, items: list[dict],
                    method: str = "card", idempotency_key: str | None = None,
                    amount: str | None = None, policy: AmountPolicy | None = None,
-                   payment_link_id: int | None = None) -> Payment:
+                   payment_link_id: int | None = None,
+                   reserved: dict[int, int] | None = None) -> Payment:
     """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
 
     :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
@@ -62,6 +65,8 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         checked against ``policy`` (default: the tenant's ``part_payments`` settings); the
         money goes to the items oldest first (:mod:`loket.core.payments.allocation`).
     :param payment_link_id: the payment link the payer pays through, if any.
+    :param reserved: per receivable id, what open checkouts (of the same link) already ask
+        of it; this checkout pays only the rest.
     :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
         refused, the payment comes back ``failed`` with the gateway's message (the attempt is
         recorded, not rolled back) and the caller reports the failure.
@@ -96,6 +101,12 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         groups.setdefault(destination, []).extend(resolved.obligations)
 
     currency = settings.currency
+    if reserved:
+        groups = {d: [attrs.evolve(o, outstanding=Money(
+            o.outstanding.amount - reserved.get(o.receivable_id, 0), currency)) for o in obs
+            if o.outstanding.amount > reserved.get(o.receivable_id, 0)]
+            for d, obs in groups.items()}
+        groups = {d: obs for d, obs in groups.items() if obs}
     owed = sum(o.outstanding.amount for obs in groups.values() for o in obs)
     policy = policy or AmountPolicy.from_settings(settings, currency)
     given = Money.parse(amount, currency, field="amount").amount if amount is not None else None
