@@ -13,9 +13,13 @@ task                          when                what
 ``gateway_handshakes``        daily 02:00         handshake of every connected gateway
 ``plan_compliance``           daily 03:00         missed installments, plan defaults
 ``expire_credit_notes``       daily 00:10         credit notes past their expiry
+``deliver_outbox``            every minute        host events and messages due (backoff)
+``expire_links``              every 5 minutes     active payment links past their expiry
 ============================  ==================  ============================================
 
-``send_email`` is enqueued by the built-in notifier and retried with backoff (5 times from
+``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
+periodic ``deliver_outbox`` retries what it could not send). ``send_email`` is enqueued by
+the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """
 
@@ -29,6 +33,8 @@ from huey.api import Huey, TaskWrapper
 
 from loket.core import jobs_logic, notify_email
 
+from loket.core.links import state as link_state
+from loket.core.outbox import delivery
 from loket.core.webhooks import inbox
 
 log = logging.getLogger(__name__)
@@ -47,13 +53,18 @@ class Jobs:
     gateway_handshakes: TaskWrapper
     plan_compliance: TaskWrapper
     expire_credit_notes: TaskWrapper
+    deliver_outbox: TaskWrapper | None = None
+    expire_links: TaskWrapper | None = None
+    deliver_outbox_event: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes}
+                "credit-notes": self.expire_credit_notes,
+                **({"outbox": self.deliver_outbox} if self.deliver_outbox else {}),
+                **({"links": self.expire_links} if self.expire_links else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -104,11 +115,27 @@ def register(huey: Huey, ctx) -> Jobs:
         """Expire credit notes past their date."""
         return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
 
+    @huey.task()
+    def deliver_outbox_event(event_row_id: int) -> dict:
+        """Deliver one outbox event's messages right after it was written."""
+        return delivery.deliver_event(ctx, event_row_id)
+
+    @huey.periodic_task(crontab(minute="*"))
+    def deliver_outbox() -> dict:
+        """Deliver due host events and messages."""
+        return _logged("outbox delivery", delivery.deliver_due(ctx))
+
+    @huey.periodic_task(crontab(minute="*/5"))
+    def expire_links() -> int:
+        """Expire payment links past their date."""
+        return _logged("payment link expiry", link_state.expire_due(ctx))
+
     return Jobs(huey=huey, process_event=process_event, send_email=send_email,
                 sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes)
+                expire_credit_notes=expire_credit_notes, deliver_outbox=deliver_outbox,
+                expire_links=expire_links, deliver_outbox_event=deliver_outbox_event)
 
 
 def _logged(what: str, result):
