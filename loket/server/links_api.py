@@ -196,7 +196,7 @@ class PayPage:
                 text = self.page(session, link, token, "The gateway could not start the "
                                  "payment; please try again.", amount or "")
             else:
-                target = payment.redirect_url
+                target = payment.redirect_url or f"/pay/{token}"
         if failure is not None:
             self._html(resp, text, falcon.HTTP_502)
             return

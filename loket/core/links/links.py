@@ -84,12 +84,12 @@ def create_link(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
                                field="account_number") from None
     if request.amount_policy not in AMOUNT_POLICIES:
         raise ValidationFailed("amount_policy must be full or partial", field="amount_policy")
-    receivable_ids = None
+    receivable_ids: list[int] | None = None
     if request.items is not None:
         if not request.items:
             raise ValidationFailed("choose at least one item, or everything open",
                                    field="items")
-        receivable_ids = []
+        chosen: list[int] = []
         for position, item in enumerate(request.items):
             try:
                 _, resolved = resolve_item(ctx, session, settings, tenant_id,
@@ -98,9 +98,10 @@ def create_link(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
             except ValidationFailed as exc:
                 raise ValidationFailed(exc.detail,
                                        field=f"items[{position}].reference") from None
-            receivable_ids.extend(o.receivable_id for o in resolved.obligations)
-        if len(set(receivable_ids)) != len(receivable_ids):
+            chosen.extend(o.receivable_id for o in resolved.obligations)
+        if len(set(chosen)) != len(chosen):
             raise ValidationFailed("an item is chosen twice", field="items")
+        receivable_ids = chosen
     minimum = None
     if request.minimum is not None:
         if request.amount_policy != "partial":
@@ -152,7 +153,7 @@ def send_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink,
     if refresh(session, link, now) != LinkStatus.ACTIVE:
         raise Conflict(f"the payment link is {link.status}", field="status")
     chosen = list(channels if channels is not None else link.channels)
-    consumer = session.get(Consumer, link.consumer_id)
+    consumer = link.consumer
     _check_channels(ctx, consumer, chosen)
     if not chosen:
         raise ValidationFailed("name at least one channel to send the link on",
@@ -275,7 +276,7 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     rows = payable(session, link, now)
     if not rows:
         raise Conflict("everything this link asks for is paid or being paid", field="status")
-    consumer = session.get(Consumer, link.consumer_id)
+    consumer = link.consumer
     items = [{"kind": r.kind, "reference": r.reference} for r, _ in rows]
     owed = sum(left for _, left in rows)
     policy = AmountPolicy(partial=link.amount_policy == "partial", minimum=link.minimum or 0)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 import attrs
 
 from sqlalchemy import select
@@ -35,7 +37,8 @@ from loket.types import (
 ITEM_KINDS = ("bill", "service", "installment")
 
 
-def open_items(ctx, session: Session, tenant_id: int, account_number: str) -> list[dict]:
+def open_items(ctx: Any, session: Session, tenant_id: int,
+               account_number: str) -> list[dict[str, str]]:
     """Every open bill, service and installment of an account (a lump sum pays them all),
     as checkout items."""
     settings = load_settings(session, tenant_id)

@@ -6,6 +6,8 @@ a credit note (reason Overpayment); an excess above the overpayment threshold is
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,7 @@ from loket.core.payments.posting import (
     resolve_item,
     take_number,
 )
-from loket.core.settings import load_settings
+from loket.core.settings import Settings, load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.types import Obligation
@@ -183,7 +185,8 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     return payment
 
 
-def _lump_obligations(ctx, session: Session, settings, tenant_id: int, account_number: str,
+def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id: int,
+                      account_number: str,
                       entry: CounterPayment) -> list[tuple[str, Obligation]]:
     """The ``(destination, obligation)`` pairs a mixed or account payment pays: the chosen
     items of any kinds (a reference alone is looked up in every kind), or every open item."""
@@ -193,13 +196,14 @@ def _lump_obligations(ctx, session: Session, settings, tenant_id: int, account_n
     if not wanted:
         wanted = [(i["kind"], i["reference"]) for i in open_items(ctx, session, tenant_id,
                                                                   account_number)]
-    out = []
+    out: list[tuple[str, Obligation]] = []
     for position, (kind, reference) in enumerate(wanted):
         kinds = (kind,) if kind else ITEM_KINDS
         if kind and kind not in ITEM_KINDS:
             raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
                                    field=f"items[{position}].kind")
         found = None
+        error = ValidationFailed(f"unknown item {reference!r}")
         for candidate in kinds:
             try:
                 found = resolve_item(ctx, session, settings, tenant_id, account_number,
