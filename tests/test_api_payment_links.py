@@ -199,3 +199,32 @@ def test_a_part_payment_online_needs_the_tenant_to_allow_it(links_api, ctx):
     assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (14550, 1450)
     assert re.search("at least", api.post("/v1/me/checkout", {
         "gateway": "sandbox", "items": BILLS[1:], "amount": "1.00"}, role="consumer").text)
+
+
+def test_a_blocked_account_takes_only_a_lump_sum(links_api, ctx):
+    api = links_api
+    marked = api.post("/v1/host/consumers", {"account_number": "WU-10001", "name": "John Doe",
+                                             "status": "blocked",
+                                             "status_reason": "debt collection"},
+                      role="billing_manager")
+    assert marked.status_code == 200 and marked.json["account_status"] == "blocked"
+    refused = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "amount_received": "145.50", "references": ["INV-2025-001234"]})
+    assert refused.status_code == 422
+    assert "blocked (debt collection)" in problem(refused)["detail"]
+    assert problem(refused)["errors"][0]["field"] == "account_number"
+    online = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": BILLS},
+                      role="consumer")
+    assert online.status_code == 422 and "lump-sum" in online.text
+    settled = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "account", "method": "cash",
+        "amount_received": "300.00"})
+    assert settled.status_code == 201, settled.text
+    # oldest due first: January's bill, the two services (due 1 March), then February's bill
+    assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "SRV-RECON-0001"),
+            _paid(ctx, "SRV-LATE-0001"), _paid(ctx, "INV-2025-001567")) == (14550, 7500,
+                                                                           2500, 5450)
+    lump = api.post("/v1/me/checkout", {"gateway": "sandbox", "all_open": True},
+                    role="consumer")
+    assert lump.status_code == 201, lump.text

@@ -115,6 +115,11 @@ class Consumer(Base):
     service_address: Mapped[Optional[str]] = mapped_column(String(300))
     person_type: Mapped[str] = mapped_column(String(30), default="individual")
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The host may block or disable an account (debt collection): it then takes only
+    # lump-sum settlements of its open items.
+    account_status: Mapped[str] = mapped_column(String(20), default="active",
+                                                server_default="active")
+    account_status_reason: Mapped[Optional[str]] = mapped_column(String(300))
 
 
 class PaymentPlan(Base):

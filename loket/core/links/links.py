@@ -288,4 +288,5 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
                                   tenant_id=link.tenant_id,
                                   account_number=consumer.account_number),
         link.tenant_id, consumer.account_number, gateway, items, method=method, amount=amount,
-        policy=policy, payment_link_id=link.id, reserved=reserved)
+        policy=policy, payment_link_id=link.id, reserved=reserved,
+        lump_sum=link.receivable_ids is None)

@@ -24,7 +24,7 @@ from loket.core.payments import allocation
 from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
-from loket.core.tenants import consumer_by_account
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import GatewayError, NotFound, ValidationFailed
 from loket.types import (
     CheckoutItem,
@@ -59,7 +59,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                    method: str = "card", idempotency_key: str | None = None,
                    amount: str | None = None, policy: AmountPolicy | None = None,
                    payment_link_id: int | None = None,
-                   reserved: dict[int, int] | None = None) -> Payment:
+                   reserved: dict[int, int] | None = None, lump_sum: bool = False) -> Payment:
     """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
 
     :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
@@ -68,6 +68,8 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         checked against ``policy`` (default: the tenant's ``part_payments`` settings); the
         money goes to the items oldest first (:mod:`loket.core.payments.allocation`).
     :param payment_link_id: the payment link the payer pays through, if any.
+    :param lump_sum: the items are every open item of the account (the only payment a
+        blocked or disabled account takes).
     :param reserved: per receivable id, what open checkouts (of the same link) already ask
         of it; this checkout pays only the rest.
     :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
@@ -83,6 +85,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
+    require_payable(consumer, lump_sum)
     config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
 
     groups: dict[str, list] = {}

@@ -26,7 +26,7 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.settings import Settings, load_settings
-from loket.core.tenants import consumer_by_account
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import NotFound, ValidationFailed
 from loket.types import Obligation
 
@@ -118,6 +118,8 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         raise ValidationFailed(f"unknown consumer {entry.account_number!r}",
                                field="consumer") from None
 
+    require_payable(consumer, entry.payment_type == "account" and not entry.items
+                    and not entry.references)
     if entry.payment_type in LUMP_TYPES:
         destination, chosen = "mixed", _lump_obligations(ctx, session, settings, tenant_id,
                                                          consumer.account_number, entry)
