@@ -93,7 +93,7 @@ class HostEvents(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Events after the cursor, oldest first, with the next cursor."""
         q = self.query(req)
-        after = int(q.get("after") or 0)
+        after = min(int(q.get("after") or 0), 2**31 - 1)  # cursors are 32-bit row ids
         with self.ctx.transaction() as session:
             rows = events.feed(session, self.tenant(req), after, q.get("limit", 100))
             resp.media = {"items": [{"cursor": str(r.id), **r.payload} for r in rows],
