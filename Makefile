@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 # Re-install when the lock or a distribution's metadata changes.
 STAMP  := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d" " -f1)
-LOCAL  := -e '.[dev]' -e plugins/stripe_plugin -e plugins/doku_plugin
-TESTS  := tests plugins/stripe_plugin/tests plugins/doku_plugin/tests
+LOCAL  := -e '.[dev]' -e plugins/stripe_plugin -e plugins/doku_plugin -e plugins/twilio_plugin
+TESTS  := tests plugins/stripe_plugin/tests plugins/doku_plugin/tests plugins/twilio_plugin/tests
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
@@ -29,7 +29,7 @@ install: $(STAMP)
 # moves every pin to the newest version the ranges admit (commit it on its own).
 COMPILE = $(BIN)/uv pip compile requirements/lock.in --universal --python-version 3.11 \
 	  --generate-hashes --no-emit-package loket --no-emit-package loket-stripe \
-	  --no-emit-package loket-doku -o $(LOCK)
+	  --no-emit-package loket-doku --no-emit-package loket-twilio -o $(LOCK)
 lock:
 	$(COMPILE)
 

@@ -60,7 +60,8 @@ from loket.types import (
 CONTRACT_VERSION = "1.2"
 """Version of this contract. The major number changes when a hook changes incompatibly;
 the minor number when something is added (1.1: the ``refund.failed`` event type and
-``CheckoutRequest.created_at``; 1.2: the optional mandate hooks)."""
+``CheckoutRequest.created_at``; 1.2: the optional mandate hooks and the optional
+notification-channel hooks ``loket_channel_describe`` and ``loket_channel_send``)."""
 
 REQUIRED = "required"
 OPTIONAL = "optional"
@@ -560,4 +561,46 @@ def loket_plan_defaulted(plan: PlanInfo) -> None:
     :returns: ignored.
 
     .. versionadded:: 1.0
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Notification channels (contract 1.2, optional): e-mail, SMS, WhatsApp, log
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def loket_channel_describe() -> tuple[str, ...] | None:
+    """Optional. Name the message channels this plugin sends on.
+
+    .. versionadded:: 1.2
+
+    Called at start-up. Optional: a plugin without channels does not implement it. Two
+    plugins naming the same channel are refused at start-up.
+
+    :returns: a tuple of channel names (``("sms", "whatsapp")``), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_channel_send(
+    channel: str, recipient: str, message: Notification, options: Mapping[str, Any]
+) -> str | None:
+    """Optional. Send one message to one person on ``channel``.
+
+    .. versionadded:: 1.2
+
+    Called by the outbox worker for each pending delivery of a message (at least once: a
+    retried delivery may call it again for the same message, so send idempotently where the
+    provider allows). Stops at the first non-``None`` result.
+
+    :param channel: the channel name (``email``, ``sms``, ``whatsapp``, ``log``).
+    :param recipient: the address on that channel (an e-mail address, an E.164 number).
+    :param message: a :class:`~loket.types.Notification` (subject, body, kind, data).
+    :param options: the deployment's channel options (``LOKET_CHANNEL_OPTIONS``), a dict
+        per channel name, plus ``var_dir``.
+    :returns: the provider's reference for the message (a string), or ``None`` for a
+        channel that is not this plugin's.
+    :raises Exception: any error leaves the delivery pending; the worker retries it with
+        backoff for three days.
     """

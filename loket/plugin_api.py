@@ -9,6 +9,7 @@ Anything else in loket is internal and may change without notice.
 
 from loket import hookimpl
 from loket.errors import (
+    ConfigurationError,
     CredentialsRejected,
     GatewayError,
     LoketError,
@@ -84,6 +85,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "CredentialsRejected",
     "GatewayError",
+    "ConfigurationError",
     "LoketError",
     "Money",
     "NotSupported",

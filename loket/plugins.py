@@ -109,6 +109,7 @@ class Plugins:
         self._gateways = self._collect_gateways()
         self._destinations = self._collect_destinations()
         self._check_mandate_hooks()
+        self._channels = self._collect_channels()
 
     # -- loading ------------------------------------------------------------------------
 
@@ -183,6 +184,15 @@ class Plugins:
             if description is not None:
                 found.setdefault(description.name, description)
         return found
+
+    def _collect_channels(self) -> frozenset[str]:
+        found: set[str] = set()
+        for names in self.pm.hook.loket_channel_describe():
+            for name in names or ():
+                if name in found:
+                    raise PluginError(f"two plugins provide the message channel {name!r}")
+                found.add(name)
+        return frozenset(found)
 
     # -- introspection ------------------------------------------------------------------
 
@@ -404,6 +414,19 @@ class Plugins:
     def plan_defaulted(self, plan: PlanInfo) -> None:
         """Tell every interested plugin a payment plan defaulted."""
         self.pm.hook.loket_plan_defaulted(plan=plan)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """Message channels the installed plugins send on (``email``, ``sms``…)."""
+        return self._channels
+
+    def channel_send(self, channel: str, recipient: str, message, options: dict) -> Any:
+        """Send one message on ``channel``; returns the provider's reference.
+
+        :raises PluginError: no installed plugin sends on ``channel``.
+        """
+        return self._first("loket_channel_send", f"channel {channel!r}", channel=channel,
+                           recipient=recipient, message=message, options=options)
 
     def routes(self) -> list[tuple[str, Any]]:
         """Extra HTTP routes plugins add."""

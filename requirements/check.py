@@ -13,7 +13,7 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
-LOCAL = {"loket": {"dev"}, "loket-stripe": set(), "loket-doku": set()}
+LOCAL = {"loket": {"dev"}, "loket-stripe": set(), "loket-doku": set(), "loket-twilio": set()}
 
 
 def problems() -> list[str]:

@@ -16,10 +16,11 @@ ROOT = Path(loket.__file__).parent
 CORE_MAY_NOT_IMPORT = (
     "loket.server", "loket.web", "loket.jobs", "loket.cli", "loket.demo", "loket.scaffold",
     "loket.gateways", "loket.destinations", "loket.notifiers", "loket.tracking",
-    "loket.testing", "falcon", "huey", "jinja2", "requests", "stripe",
+    "loket.channels", "loket.testing", "falcon", "huey", "jinja2", "requests", "stripe",
     "loket_stripe", "loket_doku", "loket_twilio", "loket_revenue",
 )  # openpyxl and fpdf2 are file formats the core writes (exports, PDFs), not gateway SDKs
-BUILT_IN_PLUGINS = ("loket.gateways", "loket.destinations", "loket.notifiers", "loket.tracking")
+BUILT_IN_PLUGINS = ("loket.gateways", "loket.destinations", "loket.notifiers", "loket.tracking",
+                    "loket.channels")
 
 
 def module_name(path: Path) -> str:

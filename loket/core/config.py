@@ -62,6 +62,9 @@ class AppConfig:
     public_rate_limit: int = 120
     webhook_rate_limit: int = 1200
     public_rate_window_seconds: int = 60
+    # Per message channel, deployment options (``LOKET_CHANNEL_OPTIONS`` as JSON), e.g.
+    # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
+    channel_options: dict = attrs.field(factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict | None = None, *,
@@ -99,6 +102,10 @@ class AppConfig:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_GATEWAY_OPTIONS is not valid JSON: {exc}") from None
+        try:
+            channel_options = json.loads(env.get("LOKET_CHANNEL_OPTIONS", "{}"))
+        except ValueError as exc:
+            raise ConfigurationError(f"LOKET_CHANNEL_OPTIONS is not valid JSON: {exc}") from None
         redis_url = env.get("LOKET_REDIS_URL") or None
         return cls(
             database_url=env.get("LOKET_DATABASE_URL", f"sqlite:///{var_dir / 'loket.db'}"),
@@ -118,6 +125,7 @@ class AppConfig:
             idempotency_lease_seconds=lease,
             public_rate_limit=rate_limit,
             webhook_rate_limit=webhook_limit,
+            channel_options=channel_options,
         )
 
 

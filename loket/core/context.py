@@ -38,6 +38,9 @@ class Loket:
     secrets: SecretBox
     clock: Callable[[], dt.datetime] = utcnow
     cache: dict = attrs.field(factory=dict)  # values read once per process (installation id)
+    # Hands an outbox event (row id) to the job queue right after its transaction commits;
+    # ``None`` delivers it in this process (no queue wired).
+    outbox_kick: Callable[[int], object] | None = None
 
     @classmethod
     def create(cls, config: AppConfig, *, plugins: Plugins | None = None,

@@ -124,6 +124,11 @@ class Consumer(Base):
     service_address: Mapped[Optional[str]] = mapped_column(String(300))
     person_type: Mapped[str] = mapped_column(String(30), default="individual")
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The host may block or disable an account (debt collection): it then takes only
+    # lump-sum settlements of its open items.
+    account_status: Mapped[str] = mapped_column(String(20), default="active",
+                                                server_default="active")
+    account_status_reason: Mapped[Optional[str]] = mapped_column(String(300))
 
 
 class PaymentPlan(Base):
@@ -253,6 +258,9 @@ class Payment(Base):
     allocations: Mapped[list[Allocation]] = relationship(back_populates="payment",
                                                            order_by="Allocation.id")
     consumer: Mapped[Optional[Consumer]] = relationship()
+    # The payment link the payer paid through, if any.
+    payment_link_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_links.id"),
+                                                           index=True)
 
 
 class Allocation(Base):
@@ -651,3 +659,95 @@ class RateLimitWindow(Base):
     bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hits: Mapped[int] = mapped_column(default=0)
+class PaymentLink(Base):
+    """A link sent to a payer: what it asks for, how much may be paid, until when."""
+
+    __tablename__ = "payment_links"
+    __table_args__ = (Index("ix_payment_links_status_created", "tenant_id", "status",
+                            "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    # The public id (``pl_…``): random, unguessable, part of the signed token.
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    # Receivable ids the link asks for; ``None`` means everything open on the account.
+    receivable_ids: Mapped[Optional[list[Any]]]
+    amount_policy: Mapped[str] = mapped_column(String(20))  # full | partial
+    minimum: Mapped[Optional[int]] = mapped_column(BigInteger)
+    currency: Mapped[currency]
+    multi_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    description: Mapped[str] = mapped_column(String(300), default="")
+    expires_at: Mapped[timestamp]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    paid_at: Mapped[Optional[timestamp]]
+    cancelled_at: Mapped[Optional[timestamp]]
+    last_sent_at: Mapped[Optional[timestamp]]
+    consumer: Mapped[Consumer] = relationship()
+
+
+class OutboxEvent(Base):
+    """Something that must leave loket because of a change, written in the change's own
+    transaction: a host event (``payment.succeeded``…) or a message for a person."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_tenant_id_id", "tenant_id", "id"),)
+    id: Mapped[intpk]  # the feed cursor
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)  # stable, for dedup
+    kind: Mapped[str] = mapped_column(String(20))  # host_event | message
+    type: Mapped[str] = mapped_column(String(60))
+    ordering_key: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class HostWebhookEndpoint(Base):
+    """A URL of the host that receives signed events."""
+
+    __tablename__ = "host_webhook_endpoints"
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    url: Mapped[str] = mapped_column(String(500))
+    event_types: Mapped[list[Any]] = mapped_column(default=list)  # empty: every type
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    deleted_at: Mapped[Optional[timestamp]]
+
+
+class OutboxDelivery(Base):
+    """One destination of an outbox event: a host endpoint, or a channel and recipient.
+
+    Delivered at least once, in order per ``(target, ordering_key)``; a worker takes a
+    delivery by setting ``leased_until`` and one that dies mid-way is taken again later.
+    """
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_row_id", "target"),
+        Index("ix_outbox_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_deliveries_target_key", "target", "ordering_key", "id"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), index=True)
+    endpoint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("host_webhook_endpoints.id"),
+                                                       index=True)
+    # ``endpoint:<id>`` or ``<channel>:<recipient>`` (e-mail, sms, whatsapp, log).
+    target: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(30))
+    recipient: Mapped[Optional[str]] = mapped_column(String(300))
+    ordering_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[timestamp]
+    leased_until: Mapped[Optional[timestamp]]
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    last_status_code: Mapped[Optional[int]]
+    provider_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    delivered_at: Mapped[Optional[timestamp]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)

@@ -136,6 +136,34 @@ SETTINGS_SCHEMA = {
                          "description": "a PNG or JPEG image, base64"},
             },
         },
+        "part_payments": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "minimum": _DECIMAL,
+                "minimum_percent": _DECIMAL,
+            },
+        },
+        "messages": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channels": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": "string", "minLength": 1}}},
+                "templates": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"subject": {"type": "string", "maxLength": 200},
+                                   "body": {"type": "string", "maxLength": 1600}}}},
+            },
+        },
+        "payment_links": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
+            },
+        },
     },
 }
 
@@ -172,6 +200,9 @@ DEFAULTS: dict[str, Any] = {
     "notifications": {"tenant_admins": [], "recovery_executives": [], "billing_managers": [],
                       "email_consumers": True},
     "autopay": {"days_before_due": 3, "retry_days": [1, 3, 5, 7]},
+    "part_payments": {"allowed": False, "minimum": "0", "minimum_percent": "0"},
+    "messages": {"channels": {"default": ["email"]}, "templates": {}},
+    "payment_links": {"expiry_days": 14},
 }
 
 
@@ -211,7 +242,8 @@ class Settings:
         self.document = document
 
     def __getitem__(self, key):
-        return self.document[key]
+        # Documents stored before a setting existed read its default.
+        return self.document[key] if key in self.document else DEFAULTS[key]
 
     @property
     def currency(self) -> str:

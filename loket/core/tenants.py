@@ -165,3 +165,18 @@ def consumer_by_account(session: Session, tenant_id: int, account_number: str) -
     if consumer is None:
         raise NotFound(f"no consumer with account number {account_number!r}")
     return consumer
+
+
+def require_payable(consumer: Consumer, lump_sum: bool) -> None:
+    """Refuse a payment to a blocked or disabled account unless it is a lump-sum settlement
+    of the account's open items (debt collection).
+
+    :raises ValidationFailed: naming ``account_number`` and the host's reason.
+    """
+    status = getattr(consumer, "account_status", None) or "active"
+    if status == "active" or lump_sum:
+        return
+    reason = f" ({consumer.account_status_reason})" if consumer.account_status_reason else ""
+    raise ValidationFailed(f"account {consumer.account_number} is {status}{reason}: only a "
+                           f"lump-sum settlement of its open items is accepted",
+                           field="account_number")

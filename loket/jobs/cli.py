@@ -107,7 +107,7 @@ def add_parser(sub) -> None:
     run = jobs.add_parser("run", help="run one periodic job now, in this process")
     run.add_argument("job", choices=("inbox", "timeouts", "reconciliation", "handshakes",
                                      "plans", "credit-notes", "autopay",
-                                     "webhook-retention"))
+                                     "webhook-retention", "outbox", "links"))
     run.add_argument("--enqueue", action="store_true", help="hand it to the worker instead")
     run.add_argument("--queue-name")
     run.set_defaults(func=cmd_jobs_run)

@@ -17,9 +17,13 @@ task                          when                what
 ``plan_compliance``           daily 03:00         missed installments, plan defaults
 ``expire_credit_notes``       daily 00:10         credit notes past their expiry
 ``autopay_charges``           hourly at :30       auto-pay: schedule what is due, make due attempts
+``deliver_outbox``            every minute        host events and messages due (backoff)
+``expire_links``              every 5 minutes     active payment links past their expiry
 ============================  ==================  ============================================
 
-``send_email`` is enqueued by the built-in notifier and retried with backoff (5 times from
+``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
+periodic ``deliver_outbox`` retries what it could not send). ``send_email`` is enqueued by
+the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """
 
@@ -35,6 +39,8 @@ from loket.core import rate_limits
 from loket.core.autopay import charges as autopay_charges_logic
 from loket.core.gateway_configs import handshake
 from loket.core.host import plans
+from loket.core.links import state as link_state
+from loket.core.outbox import delivery
 from loket.core.payments import credit_notes, timeouts
 from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.webhooks import inbox, retention
@@ -58,6 +64,9 @@ class Jobs:
     expire_credit_notes: TaskWrapper
     autopay_charges: TaskWrapper
     webhook_retention: TaskWrapper
+    deliver_outbox: TaskWrapper | None = None
+    expire_links: TaskWrapper | None = None
+    deliver_outbox_event: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
@@ -65,7 +74,9 @@ class Jobs:
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
                 "credit-notes": self.expire_credit_notes, "autopay": self.autopay_charges,
-                "webhook-retention": self.webhook_retention}
+                "webhook-retention": self.webhook_retention,
+                **({"outbox": self.deliver_outbox} if self.deliver_outbox else {}),
+                **({"links": self.expire_links} if self.expire_links else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -131,12 +142,28 @@ def register(huey: Huey, ctx) -> Jobs:
         purged["rate_limit_windows"] = rate_limits.forget_old_windows(ctx)
         return _logged("webhook retention", purged)
 
+    @huey.task()
+    def deliver_outbox_event(event_row_id: int) -> dict:
+        """Deliver one outbox event's messages right after it was written."""
+        return delivery.deliver_event(ctx, event_row_id)
+
+    @huey.periodic_task(crontab(minute="*"))
+    def deliver_outbox() -> dict:
+        """Deliver due host events and messages."""
+        return _logged("outbox delivery", delivery.deliver_due(ctx))
+
+    @huey.periodic_task(crontab(minute="*/5"))
+    def expire_links() -> int:
+        """Expire payment links past their date."""
+        return _logged("payment link expiry", link_state.expire_due(ctx))
+
     return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
-                send_email=send_email,
-                sweep_inbox=sweep_inbox, expire_payments=expire_payments,
+                send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention)
+                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention,
+                deliver_outbox=deliver_outbox, expire_links=expire_links,
+                deliver_outbox_event=deliver_outbox_event)
 
 
 def _logged(what: str, result):

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from loket.plugin_api import Notification, hookimpl
+from loket.plugin_api import ConfigurationError, Notification, hookimpl
 
 LOKET_CONTRACT = "1"
 
@@ -98,9 +98,27 @@ class EmailNotifier:
         self.enqueue = enqueue
 
     @hookimpl
+    def loket_channel_describe(self) -> tuple[str, ...]:
+        """The ``email`` message channel."""
+        return ("email",)
+
+    @hookimpl
+    def loket_channel_send(self, channel: str, recipient: str, message: Notification,
+                           options: dict) -> str | None:
+        """Send one outbox message by e-mail now (the outbox worker retries on failure).
+
+        :raises OSError: or :class:`smtplib.SMTPException` when the server fails.
+        """
+        if channel != "email":
+            return None
+        send(self.settings, attrs.evolve(message, recipients=(recipient,)))
+        return "smtp"
+
+    @hookimpl
     def loket_notify(self, notification: Notification) -> None:
-        """Queue (or send) the e-mail; never raises, so other notifiers still run."""
-        if not email_recipients(notification):
+        """Queue (or send) the e-mail; never raises, so other notifiers still run.
+        Notifications the outbox carries (``data["outbox"]``) are sent by it instead."""
+        if not email_recipients(notification) or notification.data.get("outbox"):
             return
         try:
             if self.enqueue is not None:
@@ -116,3 +134,18 @@ class EmailNotifier:
 def loket_notify(notification: Notification) -> None:
     """Unbound: the container has not set the SMTP settings yet, so nothing is sent."""
     log.debug("e-mail notifier not configured; %s not sent", notification.kind)
+
+
+@hookimpl
+def loket_channel_describe():
+    """The ``email`` message channel (sent once the container binds the SMTP settings)."""
+    return ("email",)
+
+
+@hookimpl
+def loket_channel_send(channel, recipient, message, options):
+    """Unbound: this process has no SMTP settings; the delivery stays pending for a worker
+    that has them."""
+    if channel != "email":
+        return None
+    raise ConfigurationError("e-mail is not configured in this process")

@@ -22,6 +22,8 @@ from loket.server import (
     destinations_api,
     disputes_api,
     gateway_admin,
+    host_events_api,
+    links_api,
     public,
     reconciliation_api,
     reports_api,
@@ -61,7 +63,7 @@ def create_app(ctx: Loket) -> falcon.App:
     app.add_route("/openapi.json", OpenApiDocument())
     for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
                    reconciliation_api, settings_api, autopay_api, reports_api, disputes_api,
-                   approvals_api):
+                   approvals_api, links_api, host_events_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)

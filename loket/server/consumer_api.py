@@ -76,13 +76,15 @@ class Gateways(ConsumerResource):
         resp.media = {"items": items, "total": len(items)}
 
 
-def start(ctx, req, session, account_number: str, gateway: str, items: list, method: str):
+def start(ctx, req, session, account_number: str, gateway: str, items: list, method: str,
+          amount: str | None = None, lump_sum: bool = False):
     """Start an online checkout and shape the answer; a gateway refusal becomes a 502
     problem with the gateway's message once the failed attempt is committed."""
     payment = checkout.start_checkout(ctx, session, req.context.principal.actor(),
                                       req.context.principal.tenant_id, account_number, gateway,
                                       items, method=method,
-                                      idempotency_key=req.context.idempotency_key)
+                                      idempotency_key=req.context.idempotency_key,
+                                      amount=amount, lump_sum=lump_sum)
     if payment.status == PaymentStatus.FAILED:
         return None, GatewayError("the gateway could not start the payment; please try again",
                                   gateway_message=payment.failure_message,
@@ -98,8 +100,12 @@ class Checkout(ConsumerResource):
         body = self.body(req)
         with self.ctx.transaction() as session:
             me = self.me(session, req)
+            items = body.get("items") or []
+            if body.get("all_open"):  # a lump sum over every open bill, service, installment
+                items = checkout.open_items(self.ctx, session, me.tenant_id, me.account_number)
             media, failure = start(self.ctx, req, session, me.account_number, body["gateway"],
-                                   body["items"], body.get("method", "card"))
+                                   items, body.get("method", "card"), body.get("amount"),
+                                   lump_sum=bool(body.get("all_open")))
         if failure is not None:
             raise failure
         created(resp, media)

@@ -144,7 +144,8 @@ class DestinationPayments(DestinationResource):
             if not items:
                 raise ValidationFailed("nothing is due for this destination", field="fields")
             media, failure = start(self.ctx, req, session, resolved.account_number,
-                                   body["gateway"], items, body.get("method", "card"))
+                                   body["gateway"], items, body.get("method", "card"),
+                                   body.get("amount"))
         if failure is not None:
             raise failure
         created(resp, media)

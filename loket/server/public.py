@@ -9,6 +9,7 @@ from loket.core.gateway_configs import configs
 from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
 from loket.core.webhooks import inbox
+from loket.server import links_api
 from loket.types import PaymentStatus
 from loket.web import payer
 
@@ -86,6 +87,11 @@ class PaymentReturn:
             elif payment.status == PaymentStatus.INITIATED and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
+            if payment.payment_link_id is not None:  # the payer came from a link's page
+                resp.content_type = falcon.MEDIA_HTML
+                resp.text = links_api.result_page(self.ctx, session, payment, message,
+                                                  DISPLAY.get(payment.status, payment.status))
+                return
             media = {"payment_id": payment.number, "status": payment.status,
                      "display_status": DISPLAY.get(payment.status), "message": message,
                      "can_retry": payment.status == PaymentStatus.FAILED}

@@ -23,6 +23,9 @@ VERIFIERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager")
 HOST = ("tenant_admin", "billing_manager")
 AUDITORS = ("tenant_admin", "cso_admin", "billing_manager")
 PAYERS = ("consumer", "cso_admin", "cso_executive", "customer_executive")
+# Who may send a payment link: the host (tenant admin, billing) and staff who collect.
+LINK_SENDERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
+                "recovery_executive", "customer_executive")
 
 # Operations anyone may call (their own checks apply: signatures, signed URLs).
 PUBLIC = frozenset({
@@ -31,6 +34,8 @@ PUBLIC = frozenset({
     ("POST", "/v1/webhooks/{gateway}/{token}"),
     ("GET", "/v1/return/{number}"),
     ("GET", "/v1/mandate-return/{reference}"),
+    ("GET", "/pay/{token}"),
+    ("POST", "/pay/{token}"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
@@ -117,6 +122,18 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/approvals"): MONEY_OUT,
     ("POST", "/v1/approvals/{approval_id}/approve"): MONEY_OUT,
     ("POST", "/v1/approvals/{approval_id}/reject"): MONEY_OUT,
+    # payment links (staff and host) and events to the host
+    ("GET", "/v1/payment-links"): STAFF,
+    ("POST", "/v1/payment-links"): LINK_SENDERS,
+    ("GET", "/v1/payment-links/{link_id}"): STAFF,
+    ("POST", "/v1/payment-links/{link_id}/cancel"): LINK_SENDERS,
+    ("POST", "/v1/payment-links/{link_id}/send"): LINK_SENDERS,
+    ("GET", "/v1/host/webhook-endpoints"): HOST,
+    ("POST", "/v1/host/webhook-endpoints"): HOST,
+    ("DELETE", "/v1/host/webhook-endpoints/{endpoint_id}"): HOST,
+    ("GET", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries"): HOST,
+    ("POST", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay"): HOST,
+    ("GET", "/v1/host/events"): HOST,
 }
 
 

@@ -38,7 +38,8 @@ def consumer(row: Consumer) -> dict:
     """A consumer's contact details."""
     return {"account_number": row.account_number, "name": row.name, "email": row.email,
             "phone": row.phone, "service_address": row.service_address,
-            "person_type": row.person_type}
+            "person_type": row.person_type, "account_status": row.account_status or "active",
+            "account_status_reason": row.account_status_reason}
 
 
 def consumer_ref(row: Consumer | None) -> dict | None:

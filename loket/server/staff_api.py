@@ -105,7 +105,8 @@ class CounterPayments(Resource):
             method=b["method"], amount_received=b["amount_received"],
             paid_on=b.get("paid_on"), channel=b.get("channel"),
             references=tuple(b.get("references", ())), change_given=b.get("change_given", "0"),
-            notes=b.get("notes"))
+            notes=b.get("notes"),
+            items=tuple((i["kind"], i["reference"]) for i in b.get("items", ())))
         with self.ctx.transaction() as session:
             payment = counter_payments.record_counter_payment(self.ctx, session, self.actor(req),
                                                      self.tenant(req), entry,

@@ -19,13 +19,15 @@ from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 
 KINDS = ("bill", "service", "installment")
+ACCOUNT_STATUSES = ("active", "blocked", "disabled")
 
 
 def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: dict) -> Consumer:
     """Create or update a consumer by account number.
 
     :param data: ``account_number``, ``name`` and optionally ``email``, ``phone``,
-        ``service_address``, ``person_type``.
+        ``service_address``, ``person_type``, ``status`` (active, blocked, disabled: a
+        blocked or disabled account takes only lump-sum settlements) and ``status_reason``.
     """
     for field in ("account_number", "name"):
         if not str(data.get(field) or "").strip():
@@ -44,6 +46,12 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
         if field in data:
             setattr(consumer, field, data[field])
     consumer.person_type = data.get("person_type") or consumer.person_type or "individual"
+    if "status" in data:
+        if data["status"] not in ACCOUNT_STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(ACCOUNT_STATUSES)}",
+                                   field="status")
+        consumer.account_status = data["status"]
+        consumer.account_status_reason = data.get("status_reason") or None
     session.flush()
     audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
                  before=before, after={"name": consumer.name, "email": consumer.email},

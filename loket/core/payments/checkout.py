@@ -6,17 +6,22 @@ The total is computed here from the receivables, never taken from the client.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.gateway_configs import configs
+from loket.core.host.obligations import Ledger
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
+from loket.core.payments import allocation
+from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
 from loket.core.states import AllocationState
-from loket.core.tenants import consumer_by_account
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import GatewayError, NotFound, ValidationFailed
 from loket.money import Money
 from loket.types import (
@@ -31,13 +36,41 @@ from loket.types import (
 ITEM_KINDS = ("bill", "service", "installment")
 
 
+def open_items(ctx: Any, session: Session, tenant_id: int,
+               account_number: str) -> list[dict[str, str]]:
+    """Every open bill, service and installment of an account (a lump sum pays them all),
+    as checkout items."""
+    settings = load_settings(session, tenant_id)
+    ledger = Ledger(session, tenant_id)
+    out = []
+    for kind in ITEM_KINDS:
+        try:
+            processor = settings.route(settings.destination_for_processor(kind))["processor"]
+        except ValidationFailed:
+            continue
+        for o in ctx.plugins.retrieve_due(processor, ledger, account_number):
+            out.append({"kind": o.kind, "reference": o.reference})
+    return out
+
+
 def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                    account_number: str, gateway_kind: str, items: list[dict],
-                   method: str = "card", idempotency_key: str | None = None) -> Payment:
+                   method: str = "card", idempotency_key: str | None = None,
+                   amount: str | None = None, policy: AmountPolicy | None = None,
+                   payment_link_id: int | None = None,
+                   reserved: dict[int, int] | None = None, lump_sum: bool = False) -> Payment:
     """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
 
     :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
-        open item of this consumer.
+        open item of this consumer (bills, services and installments may be mixed).
+    :param amount: a decimal string to pay less than the items' total (a part payment),
+        checked against ``policy`` (default: the tenant's ``part_payments`` settings); the
+        money goes to the items oldest first (:mod:`loket.core.payments.allocation`).
+    :param payment_link_id: the payment link the payer pays through, if any.
+    :param lump_sum: the items are every open item of the account (the only payment a
+        blocked or disabled account takes).
+    :param reserved: per receivable id, what open checkouts (of the same link) already ask
+        of it; this checkout pays only the rest.
     :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
         refused, the payment comes back ``failed`` with the gateway's message (the attempt is
         recorded, not rolled back) and the caller reports the failure.
@@ -45,13 +78,14 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     settings = load_settings(session, tenant_id)
     row, prior = idempotency.claim(session, tenant_id, "checkout", idempotency_key,
                                    {"account": account_number, "gateway": gateway_kind,
-                                    "items": items, "method": method})
+                                    "items": items, "method": method, "amount": amount})
     if prior is not None:
         return session.get_one(Payment, prior["payment_id"])
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
-    _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    require_payable(consumer, lump_sum)
+    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
 
     groups: dict[str, list] = {}
     seen = set()
@@ -73,7 +107,22 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
 
     config_row = _profile_for(ctx, session, settings, tenant_id, gateway_kind, groups)
     currency = settings.currency
-    total = sum(o.outstanding.amount for obs in groups.values() for o in obs)
+    if reserved:
+        groups = {d: [attrs.evolve(o, outstanding=Money(
+            o.outstanding.amount - reserved.get(o.receivable_id, 0), currency)) for o in obs
+            if o.outstanding.amount > reserved.get(o.receivable_id, 0)]
+            for d, obs in groups.items()}
+        groups = {d: obs for d, obs in groups.items() if obs}
+    owed = sum(o.outstanding.amount for obs in groups.values() for o in obs)
+    policy = policy or AmountPolicy.from_settings(settings, currency)
+    given = Money.parse(amount, currency, field="amount").amount if amount is not None else None
+    total = policy.check(given, owed, currency)
+    if total != owed:  # a part payment: the items it reaches, oldest first
+        destination_of = {o.receivable_id: d for d, obs in groups.items() for o in obs}
+        parts = allocation.split([o for obs in groups.values() for o in obs], total)
+        groups = {}
+        for o in allocation.as_obligations(parts):
+            groups.setdefault(destination_of[o.receivable_id], []).append(o)
     fee_total, passed_on = 0, False
     extra: dict = {}
     for destination, obligations in groups.items():
@@ -102,6 +151,7 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         # Created By of an online payment is the payer (the audit trail keeps the caller).
         created_by=consumer.name[:100],
         expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
+        payment_link_id=payment_link_id,
     )
     session.add(payment)
     session.flush()

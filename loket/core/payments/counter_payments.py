@@ -7,6 +7,7 @@ a credit note (reason Overpayment); an excess above the overpayment threshold is
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
 from loket.core.models import Payment
+from loket.core.payments import allocation
+from loket.core.payments.checkout import ITEM_KINDS, open_items
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -23,14 +26,15 @@ from loket.core.payments.posting import (
     resolve_item,
     take_number,
 )
-from loket.core.settings import load_settings
+from loket.core.settings import Settings, load_settings
 from loket.core.states import ApplicationState
-from loket.core.tenants import consumer_by_account
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 from loket.types import Obligation, PaymentStatus
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
+LUMP_TYPES = ("mixed", "account")
 
 
 @attrs.frozen
@@ -51,15 +55,25 @@ class CounterPayment:
     references: tuple[str, ...] = ()
     change_given: str = "0"
     notes: str | None = None
+    # ``(kind, reference)`` pairs of any kinds (payment type ``mixed``): a bill and a service
+    # in one payment. Payment type ``account`` with no items pays every open item (lump sum).
+    items: tuple[tuple[str, str], ...] = ()
 
 
 def _validate(entry: CounterPayment, settings) -> None:
     errors = []
     if not entry.account_number:
         errors.append({"field": "consumer", "message": "consumer is required"})
-    if entry.payment_type not in KIND_TO_PROCESSOR:
-        errors.append({"field": "payment_type",
-                       "message": "payment type is required: bill, service or installment"})
+    if entry.payment_type not in KIND_TO_PROCESSOR and entry.payment_type not in LUMP_TYPES:
+        errors.append({"field": "payment_type", "message": "payment type is required: bill, "
+                       "service, installment, mixed or account"})
+    if entry.payment_type == "mixed" and not (entry.items or entry.references):
+        errors.append({"field": "items", "message": "choose the items a mixed payment pays"})
+    if entry.items and entry.payment_type not in LUMP_TYPES:
+        errors.append({"field": "items", "message": "items of several kinds need payment type "
+                       "mixed or account"})
+    if len(set(entry.items)) != len(entry.items):
+        errors.append({"field": "items", "message": "an item is chosen twice"})
     if entry.method not in settings["payment_methods"]:
         errors.append({"field": "method", "message": "payment method is required, one of "
                        + ", ".join(settings["payment_methods"])})
@@ -138,17 +152,25 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         raise ValidationFailed(f"unknown consumer {entry.account_number!r}",
                                field="consumer") from None
 
-    destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
-    processor = settings.route(destination)["processor"]
-    if entry.references:
-        obligations: list[Obligation] = []
-        for reference in entry.references:
-            _, resolved = resolve_item(ctx, session, settings, tenant_id,
-                                       consumer.account_number, processor, reference)
-            obligations.extend(resolved.obligations)
+    require_payable(consumer, entry.payment_type == "account" and not entry.items
+                    and not entry.references)
+    if entry.payment_type in LUMP_TYPES:
+        destination, chosen = "mixed", _lump_obligations(ctx, session, settings, tenant_id,
+                                                         consumer.account_number, entry)
     else:
-        obligations = ctx.plugins.retrieve_due(processor, Ledger(session, tenant_id),
-                                               consumer.account_number)
+        destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
+        processor = settings.route(destination)["processor"]
+        if entry.references:
+            chosen = []
+            for reference in entry.references:
+                _, resolved = resolve_item(ctx, session, settings, tenant_id,
+                                           consumer.account_number, processor, reference)
+                chosen.extend((destination, o) for o in resolved.obligations)
+        else:
+            chosen = [(destination, o) for o in ctx.plugins.retrieve_due(
+                processor, Ledger(session, tenant_id), consumer.account_number)]
+    obligations = [o for _, o in chosen]
+    destination_of = {o.receivable_id: d for d, o in chosen}
     if not obligations:
         raise ValidationFailed(f"{consumer.name} has no open {entry.payment_type} to pay",
                                field="references")
@@ -169,7 +191,8 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         receipt_number=take_number(session, settings, tenant_id, "receipt", now),
         channel=entry.channel or settings["default_channel"], method=entry.method,
-        payment_type=entry.payment_type, destination=destination, status=PaymentStatus.POSTED,
+        payment_type="mixed" if entry.payment_type in LUMP_TYPES else entry.payment_type,
+        destination=destination, status=PaymentStatus.POSTED,
         verification="verified", settlement_status="N/A", currency=currency,
         amount=min(applied, due), amount_received=received.amount,
         change_given=change.amount, notes=entry.notes, created_by=actor.name,
@@ -179,8 +202,15 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     )
     session.add(payment)
     session.flush()
-    leftover = post_allocations(ctx, session, payment, settings,
-                                [(destination, [o.receivable_id for o in obligations], applied)])
+    parts = allocation.split(obligations, applied)
+    groups: dict[str, tuple[list[int], int]] = {}
+    for obligation, part in parts:
+        ids, value = groups.get(destination_of[obligation.receivable_id], ([], 0))
+        ids.append(obligation.receivable_id)
+        groups[destination_of[obligation.receivable_id]] = (ids, value + part)
+    leftover = applied - sum(part for _, part in parts)
+    leftover += post_allocations(ctx, session, payment, settings,
+                                 [(d, ids, value) for d, (ids, value) in groups.items()])
     if leftover > max(applied - due, 0):
         # Another payment filled these items between reading and locking them: judge this
         # one as if it had come after, as a serial one would have been.
@@ -195,3 +225,36 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     if row is not None:
         row.result = {"payment_id": payment.id}
     return payment
+
+
+def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id: int,
+                      account_number: str,
+                      entry: CounterPayment) -> list[tuple[str, Obligation]]:
+    """The ``(destination, obligation)`` pairs a mixed or account payment pays: the chosen
+    items of any kinds (a reference alone is looked up in every kind), or every open item."""
+    wanted = list(entry.items)
+    for reference in entry.references:
+        wanted.append(("", reference))
+    if not wanted:
+        wanted = [(i["kind"], i["reference"]) for i in open_items(ctx, session, tenant_id,
+                                                                  account_number)]
+    out: list[tuple[str, Obligation]] = []
+    for position, (kind, reference) in enumerate(wanted):
+        kinds = (kind,) if kind else ITEM_KINDS
+        if kind and kind not in ITEM_KINDS:
+            raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
+                                   field=f"items[{position}].kind")
+        found = None
+        error = ValidationFailed(f"unknown item {reference!r}")
+        for candidate in kinds:
+            try:
+                found = resolve_item(ctx, session, settings, tenant_id, account_number,
+                                     candidate, reference)
+                break
+            except ValidationFailed as exc:
+                error = exc
+        if found is None:
+            raise ValidationFailed(error.detail, field=f"items[{position}].reference")
+        destination, resolved = found
+        out.extend((destination, o) for o in resolved.obligations)
+    return out

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
+from loket.core.outbox import events as outbox_events
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -136,7 +137,14 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                  before=before, after={"applied": note.applied, "status": note.status,
                                        "receivable": reference, "amount": value},
                  tenant_id=note.tenant_id)
-    check_invariants(session, session.get_one(Payment, note.payment_id))
+    payment = session.get_one(Payment, note.payment_id)
+    outbox_events.emit(session, note.tenant_id, "credit_note.applied",
+                       {"credit_note": {"number": note.number, "payment": payment.number,
+                                        "amount": Money(value, note.currency),
+                                        "receivable": {"kind": receivable_kind,
+                                                       "reference": reference}}},
+                       f"payment:{payment.number}", now=now)
+    check_invariants(session, payment)
     if row is not None:
         row.result = {"application_id": application.id}
     return application

@@ -10,10 +10,21 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.db import after_commit, money_sum
 from loket.core.host.obligations import Ledger, obligation_of
-from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
+from loket.core.links import state as link_state
+from loket.core.models import (
+    Allocation,
+    Consumer,
+    CreditNote,
+    Payment,
+    PaymentLink,
+    Receivable,
+    Todo,
+)
 from loket.core.numbering import next_number
+from loket.core.outbox import events as outbox_events
+from loket.core.outbox import messages
 from loket.core.payments import lifecycle
-from loket.core.settings import Settings
+from loket.core.settings import Settings, load_settings
 from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 from loket.errors import LoketError, ValidationFailed
 from loket.money import Money
@@ -121,18 +132,46 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
                     "currency": payment.currency, "is_test": payment.is_test},
         at=ctx.now())
     after_commit(session, lambda: plugins.track(tracked))
+    if payment.is_test:
+        return True
+    if payment.payment_link_id is not None and new in lifecycle.MONEY_TAKEN:
+        link_state.after_money_taken(session, payment.payment_link_id, ctx.now())
+    outbox_events.emit(session, payment.tenant_id, f"payment.{new}",
+                       host_event_data(session, payment, old), f"payment:{payment.number}",
+                       now=ctx.now())
     template = _CONSUMER_MESSAGES.get(new)
-    if template and not payment.is_test and info.details.get("email"):
+    consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    if template and consumer is not None:
+        settings = load_settings(session, payment.tenant_id)
         amount = Money(payment.amount_received, payment.currency).format()
-        body = template[1].format(number=payment.number, amount=amount,
-                                  receipt=payment.receipt_number or "",
-                                  reason=payment.failure_message or payment.failure_category)
+        subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
+            "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
+            "reason": payment.failure_message or payment.failure_category, "name": consumer.name})
         note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
-                            subject=template[0], body=body,
-                            recipients=(info.details["email"],),
-                            data={"payment_id": payment.number, "status": new})
-        notify_later(plugins, session, note)
+                            subject=subject, body=body,
+                            recipients=tuple(a for _, a in messages.recipients(
+                                consumer, messages.channels_for(settings, f"payment.{new}"))),
+                            data={"payment_id": payment.number, "status": new, "outbox": True})
+        messages.send_later(ctx, session, settings, consumer, note, f"payment:{payment.number}")
+        after_commit(session, lambda: plugins.notify(note))
     return True
+
+
+def host_event_data(session: Session, payment: Payment, previous: str | None) -> dict:
+    """What a ``payment.*`` host event says about the payment."""
+    consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    link = session.get(PaymentLink, payment.payment_link_id) if payment.payment_link_id else None
+    return {"payment": {
+        "number": payment.number, "status": payment.status, "previous_status": previous,
+        "amount": Money(payment.amount, payment.currency),
+        "amount_received": Money(payment.amount_received, payment.currency),
+        "refunded": Money(payment.refunded, payment.currency),
+        "channel": payment.channel, "method": payment.method,
+        "receipt_number": payment.receipt_number,
+        "account_number": consumer.account_number if consumer else None,
+        "payment_link": link.key if link else None,
+        "failure": ({"category": payment.failure_category, "message": payment.failure_message}
+                    if payment.failure_category else None)}}
 
 
 def notify_later(plugins: Plugins, session: Session, note: Notification) -> None:
@@ -151,6 +190,11 @@ def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: 
     todo = Todo(tenant_id=tenant_id, kind=kind, title=title, detail=detail,
                 entity_type=entity_type, entity_id=entity_id, dedupe_key=dedupe_key)
     session.add(todo)
+    session.flush()
+    outbox_events.emit(session, tenant_id, "todo.raised",
+                       {"todo": {"id": todo.id, "kind": kind, "title": title,
+                                 "entity_type": entity_type, "entity_id": entity_id}},
+                       f"todo:{todo.id}")
     return todo
 
 
@@ -249,6 +293,11 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
     audit.record(session, actor, "credit_note.created", "credit_note", note.number,
                  after={"amount": amount, "reason": reason, "payment": payment.number,
                         "automatic": automatic}, tenant_id=payment.tenant_id)
+    outbox_events.emit(session, payment.tenant_id, "credit_note.created",
+                       {"credit_note": {"number": note.number, "payment": payment.number,
+                                        "amount": Money(amount, payment.currency),
+                                        "reason": reason, "automatic": automatic}},
+                       f"payment:{payment.number}", now=now)
     return note
 
 

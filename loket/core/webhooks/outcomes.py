@@ -242,15 +242,12 @@ def apply_intended(ctx, session: Session, payment: Payment) -> None:
     intended = session.scalars(select(Allocation).where(
         Allocation.payment_id == payment.id, Allocation.state == AllocationState.INTENDED)
         .order_by(Allocation.id)).all()
-    groups: dict[str, tuple[list[int], int]] = {}
-    for allocation in intended:
-        ids, amount = groups.get(allocation.destination, ([], 0))
-        ids.append(allocation.receivable_id)
-        groups[allocation.destination] = (ids, amount + allocation.amount)
+    # Each item gets what the checkout meant for it (a part payment, or a share of a link
+    # that another checkout pays too), never another item's share.
+    groups = [(a.destination, [a.receivable_id], a.amount) for a in intended]
     try:
         with session.begin_nested():
-            leftover = post_allocations(ctx, session, payment, settings,
-                                        [(d, ids, a) for d, (ids, a) in groups.items()])
+            leftover = post_allocations(ctx, session, payment, settings, groups)
             for allocation in intended:
                 allocation.state = AllocationState.VOID
             if leftover:
