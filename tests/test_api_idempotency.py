@@ -9,7 +9,7 @@ import pytest
 from api_support import api, problem  # noqa: F401 - fixtures
 
 BODY = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-        "amount_received": "20.00"}
+        "amount_received": "20.00", "paid_on": "2025-01-15"}
 
 
 class Died(BaseException):

@@ -209,7 +209,7 @@ def test_a_blocked_account_takes_only_a_lump_sum(links_api, ctx):
     assert marked.status_code == 200 and marked.json["account_status"] == "blocked"
     refused = api.post("/v1/payments/counter", {
         "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
-        "amount_received": "145.50", "references": ["INV-2025-001234"]})
+        "amount_received": "145.50", "paid_on": "2025-01-15", "references": ["INV-2025-001234"]})
     assert refused.status_code == 422
     assert "blocked (debt collection)" in problem(refused)["detail"]
     assert problem(refused)["errors"][0]["field"] == "account_number"
@@ -218,7 +218,7 @@ def test_a_blocked_account_takes_only_a_lump_sum(links_api, ctx):
     assert online.status_code == 422 and "lump-sum" in online.text
     settled = api.post("/v1/payments/counter", {
         "account_number": "WU-10001", "payment_type": "account", "method": "cash",
-        "amount_received": "300.00"})
+        "amount_received": "300.00", "paid_on": "2025-01-15"})
     assert settled.status_code == 201, settled.text
     # oldest due first: January's bill, the two services (due 1 March), then February's bill
     assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "SRV-RECON-0001"),

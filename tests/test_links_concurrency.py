@@ -106,7 +106,7 @@ def test_two_workers_deliver_a_payments_events_once_each_in_order(pg_ctx):
                 payment = counter_payments.record_counter_payment(
                     ctx, session, ACTOR, tenant_id, counter_payments.CounterPayment(
                         account_number="WU-10001", payment_type=kind, method="cash",
-                        amount_received="20.00", references=(reference,)))
+                        amount_received="20.00", paid_on="2025-01-15", references=(reference,)))
             with ctx.transaction() as session:
                 administration.cancel_posted(ctx, session, audit.Actor("admin", "cso_admin"),
                                              session.get(Payment, payment.id), "test")

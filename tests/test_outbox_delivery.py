@@ -27,6 +27,7 @@ ADMIN = ACTOR
 def _counter(ctx, tenant_id, reference="INV-2025-001234", amount="145.50"):
     entry = counter_payments.CounterPayment(account_number="WU-10001", payment_type="bill",
                                             method="cash", amount_received=amount,
+                                            paid_on="2025-01-15",
                                             references=(reference,))
     with ctx.transaction() as session:
         return counter_payments.record_counter_payment(ctx, session, ACTOR, tenant_id, entry)
@@ -55,7 +56,8 @@ def test_nothing_is_published_for_a_change_that_rolled_back(ctx, tenant_id):
                                                     counter_payments.CounterPayment(
                                                         account_number="WU-10001",
                                                         payment_type="bill", method="cash",
-                                                        amount_received="10.00"))
+                                                        amount_received="10.00",
+                                                        paid_on="2025-01-15"))
             raise RuntimeError("the caller fails after the payment was written")
     with ctx.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Payment)) == 0
@@ -126,10 +128,11 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_be_delivered_again(ctx, tenan
         script = ("import sys; from loket.core.config import AppConfig; "
                   "from loket.core.context import Loket; "
                   "from loket.core.outbox.delivery import deliver_due; "
-                  "ctx = Loket.create(AppConfig(database_url=sys.argv[1], var_dir=sys.argv[2]));"
-                  " deliver_due(ctx)")
+                  "ctx = Loket.create(AppConfig(database_url=sys.argv[1], var_dir=sys.argv[2],"
+                  " secret_keys=(sys.argv[3],))); deliver_due(ctx)")
         worker = subprocess.Popen([sys.executable, "-c", script, ctx.config.database_url,
-                                   str(tmp_path / "worker")], start_new_session=True)
+                                   str(tmp_path / "worker"), ctx.config.secret_keys[0]],
+                                  start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not _deliveries(ctx)[0].leased_until:
             time.sleep(0.1)

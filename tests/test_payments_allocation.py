@@ -77,7 +77,7 @@ def test_counter_lump_sum_adds_up_and_never_overpays(ctx, tenant_id, received, c
     change = min(change, received)
     entry = counter_payments.CounterPayment(
         account_number="WU-10001", payment_type="account", method="cash",
-        amount_received=Money(received, "USD").decimal_string(),
+        amount_received=Money(received, "USD").decimal_string(), paid_on="2025-01-15",
         change_given=Money(change, "USD").decimal_string())
     with ctx.transaction() as session:
         before = {r.id: r.paid for r in session.scalars(select(Receivable))}
@@ -96,7 +96,7 @@ def test_counter_lump_sum_adds_up_and_never_overpays(ctx, tenant_id, received, c
 def test_a_counter_payment_covers_a_bill_and_a_service_together(ctx, tenant_id):
     entry = counter_payments.CounterPayment(
         account_number="WU-10001", payment_type="mixed", method="cash",
-        amount_received="250.00", change_given="29.50",
+        amount_received="250.00", change_given="29.50", paid_on="2025-01-15",
         items=(("bill", "INV-2025-001234"), ("service", "SRV-RECON-0001")))
     with ctx.transaction() as session:
         payment = counter_payments.record_counter_payment(ctx, session, ACTOR, tenant_id, entry)
@@ -109,7 +109,8 @@ def test_a_counter_payment_covers_a_bill_and_a_service_together(ctx, tenant_id):
 def test_references_alone_are_found_in_any_kind(ctx, tenant_id):
     entry = counter_payments.CounterPayment(
         account_number="WU-10001", payment_type="mixed", method="card",
-        amount_received="100.00", references=("SRV-LATE-0001", "INV-2025-001567"))
+        amount_received="100.00", paid_on="2025-01-15",
+        references=("SRV-LATE-0001", "INV-2025-001567"))
     with ctx.transaction() as session:
         payment = counter_payments.record_counter_payment(ctx, session, ACTOR, tenant_id, entry)
     _, allocated, _, receivables = _money_of(ctx, payment.number)

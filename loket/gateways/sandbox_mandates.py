@@ -87,8 +87,8 @@ def loket_gateway_mandate_setup(config: Any, request: Any) -> MandateSetup | Non
         db.execute("INSERT INTO mandates (reference, config_id, mandate_id, return_url, "
                    "cancel_url, webhook_url, secret, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (reference, config.id, request.mandate_id, request.return_url,
-                    request.cancel_url, config.webhook_url, config.credentials["secret"],
-                    "open"))
+                    request.cancel_url, config.webhook_url,
+                    sandbox_rules.signing_key(config.credentials["secret"]), "open"))
     base = config.options.get("loket_base_url", "http://127.0.0.1:8000").rstrip("/")
     url = f"{base}/sandbox/mandate/{reference}"
     return MandateSetup(redirect_url=url, gateway_reference=reference,

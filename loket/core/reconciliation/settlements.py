@@ -20,7 +20,7 @@ from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.payments.posting import raise_todo
 from loket.core.reconciliation import bank
 from loket.core.webhooks import outcomes
-from loket.errors import Conflict, HookNotImplemented, ValidationFailed
+from loket.errors import Conflict, HookNotImplemented, NotSupported
 from loket.types import GatewayEvent, SettlementLine
 
 
@@ -96,10 +96,10 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
     try:
         lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
                                                     content, filename)
-    except HookNotImplemented:
-        raise ValidationFailed(f"the {_name(ctx, kind)} gateway does not read settlement "
-                               f"reports: it reports settlements another way", field="kind",
-                               ) from None
+    except (HookNotImplemented, NotSupported):
+        raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
+                           f"(not supported by this gateway): it reports settlements another "
+                           f"way", field="kind") from None
     return apply_lines(ctx, session, row, lines)
 
 
@@ -110,10 +110,10 @@ def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since:
     try:
         lines = ctx.plugins.fetch_settlements(configs.config_value(ctx, session, row), since,
                                               until)
-    except HookNotImplemented:
-        raise ValidationFailed(f"the {_name(ctx, kind)} gateway cannot be asked for its "
-                               f"settlements: upload its settlement report instead",
-                               field="kind") from None
+    except (HookNotImplemented, NotSupported):
+        raise NotSupported(f"the {_name(ctx, kind)} gateway cannot be asked for its "
+                           f"settlements (not supported by this gateway): upload its "
+                           f"settlement report instead", field="kind") from None
     return apply_lines(ctx, session, row, lines)
 
 
