@@ -22,12 +22,14 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from engine_support import ACTOR, connect_sandbox, deliver, payer, start  # noqa: E402
-from loket.core.host import receivables
+
 from loket.core.config import AppConfig  # noqa: E402
 from loket.core.context import Loket  # noqa: E402
-from loket.core.payments.counter_payments import CounterPayment, record_counter_payment  # noqa: E402
 from loket.core.db import make_engine  # noqa: E402
+from loket.core.host import receivables
 from loket.core.models import Base  # noqa: E402
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment  # noqa: E402
+from loket.core.secrets import SecretBox  # noqa: E402
 from loket.core.tenants import create_tenant  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -40,12 +42,14 @@ def _container(postgres: bool, workdir: Path):
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        cleanup = lambda: admin.connect().execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        def cleanup() -> None:
+            admin.connect().execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     else:
         url, cleanup = f"sqlite:///{workdir / 'bench.db'}", lambda: None
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench")
+    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench",
+                       secret_keys=(SecretBox.generate_key(),))
     return Loket.create(config, engine=engine), cleanup
 
 

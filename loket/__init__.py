@@ -1,4 +1,5 @@
-"""loket: a plugin-based payment-gateway integration framework for utilities and revenue agencies."""
+"""loket: a plugin-based payment-gateway integration framework for utilities and revenue
+agencies."""
 
 import pluggy
 

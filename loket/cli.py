@@ -10,12 +10,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 
 import loket
-
 from loket.core import audit, migrate
 from loket.core.config import AppConfig
 from loket.core.context import Loket
@@ -26,7 +26,7 @@ CLI = audit.Actor("cli", "system")
 
 
 def _ctx(args, config: AppConfig | None = None) -> Loket:
-    ctx = Loket.create(config or AppConfig.from_env())
+    ctx = Loket.create(config or AppConfig.from_env(development_key=True))
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
     return ctx
@@ -34,7 +34,7 @@ def _ctx(args, config: AppConfig | None = None) -> Loket:
 
 def _signer(ctx):
     from loket.core.tenants import TokenSigner
-    return TokenSigner(ctx.config.secret_keys[0].encode())
+    return TokenSigner.for_keys(ctx.config.secret_keys)
 
 
 def cmd_db_upgrade(args) -> None:
@@ -118,16 +118,13 @@ def cmd_settings_show(args) -> None:
 
 
 def cmd_settings_set(args) -> None:
-    from loket.core.settings import load_settings, save_settings
+    from loket.core.settings import update_settings
     from loket.core.tenants import tenant_by_slug
     ctx = _ctx(args)
     document = json.loads(Path(args.file).read_text() if args.file else sys.stdin.read())
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
-        before = load_settings(session, tenant.id).document
-        save_settings(session, tenant.id, {**before, **document})
-        audit.record(session, CLI, "settings.updated", "tenant", tenant.id, before=before,
-                     after=document, tenant_id=tenant.id)
+        update_settings(session, CLI, tenant.id, document)
     print("settings saved")
 
 
@@ -136,15 +133,22 @@ def cmd_keys_generate(args) -> None:
     print(SecretBox.generate_key())
 
 
+def cmd_keys_development(args) -> None:
+    from loket.core.config import development_secret_key
+    print(development_secret_key(Path(os.environ.get("LOKET_VAR_DIR", "var"))))
+
+
 def cmd_keys_rotate(args) -> None:
     from sqlalchemy import select
+
     from loket.core.models import GatewayConfiguration
     ctx = _ctx(args)
     count = 0
     with ctx.transaction() as session:
         for row in session.scalars(select(GatewayConfiguration).where(
                 GatewayConfiguration.credentials_encrypted.is_not(None))):
-            row.credentials_encrypted = ctx.secrets.rotate(row.credentials_encrypted)
+            if row.credentials_encrypted is not None:  # the query says so; mypy cannot
+                row.credentials_encrypted = ctx.secrets.rotate(row.credentials_encrypted)
             count += 1
         audit.record(session, CLI, "keys.rotated", "gateway_configuration", "*",
                      after={"count": count})
@@ -186,11 +190,11 @@ def cmd_sandbox_settle(args) -> None:
     print(f"settled {len(hooks)} payment(s)")
 
 
-def serve_config(host: str, port: int, environ: dict | None = None) -> AppConfig:
+def serve_config(host: str, port: int, environ: Mapping[str, str] | None = None) -> AppConfig:
     """The configuration ``loket serve`` runs with: links point at the port actually served
     unless ``LOKET_BASE_URL`` says where loket is reached from outside."""
-    env = os.environ if environ is None else environ
-    config = AppConfig.from_env(env)
+    env = dict(os.environ if environ is None else environ)
+    config = AppConfig.from_env(env, development_key=True)
     if env.get("LOKET_BASE_URL"):
         return config
     return attrs.evolve(config, base_url=f"http://{host}:{port}")
@@ -267,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_keys_generate)
     keys.add_parser("rotate", help="re-encrypt credentials with the newest key").set_defaults(
         func=cmd_keys_rotate)
+    keys.add_parser("development", help="print the development key of var/secret.key "
+                                        "(created on first use; never for production)"
+                    ).set_defaults(func=cmd_keys_development)
 
     imp = sub.add_parser("import", help="import host data from files").add_subparsers(
         dest="import_cmd", required=True)

@@ -3,17 +3,16 @@ gateway configured and connected through its real test transaction, and keys to 
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 from sqlalchemy import select
 
 from loket.core import audit, tenants
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
-
 from loket.core.host import receivables
 from loket.core.models import GatewayConfiguration, Tenant
+from loket.core.webhooks import inbox
 from loket.gateways import sandbox_page, sandbox_store
 
 DEMO_SLUG = "demo"
@@ -23,7 +22,7 @@ CONSUMERS = [
     {"account_number": "CRN29391", "name": "Isidro Garcia", "email": "isidro@example.com",
      "phone": "+1 555 0101", "service_address": "7 Pipe Street, Springfield"},
 ]
-RECEIVABLES = [
+RECEIVABLES: list[dict[str, Any]] = [
     {"account_number": "WU-10001", "kind": "bill", "reference": "INV-2025-001234",
      "amount": "145.50", "description": "Water bill", "period": "January 2025",
      "due_date": "2025-02-15"},
@@ -89,10 +88,12 @@ def connect_sandbox(ctx, tenant_id: int, actor: audit.Actor) -> None:
     its signed webhook goes through loket's inbox, exactly as over HTTP."""
     with ctx.transaction() as session:
         payment = configs.connect(ctx, session, actor, tenant_id, "sandbox")
-        row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+        row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
         config = configs.config_value(ctx, session, row)
     db = sandbox_store.open_store(config)
+    assert payment.gateway_reference is not None  # the sandbox charged it
     webhook, _ = sandbox_page.payer_acts(db, payment.gateway_reference, "pay")
+    assert webhook is not None  # paying always notifies
     request = webhook.as_request()
     inbox.receive(ctx, "sandbox", row.webhook_token, request.body, dict(request.headers),
                   request.path)

@@ -125,12 +125,18 @@ class GatewayError(LoketError):
         self.gateway_code = gateway_code
         self.category = category
 
+    reason: str | None = None
+    """Why a credential check failed (``wrong_key``, ``unreachable``, ``refused``), when the
+    error answers one."""
+
     def to_problem(self) -> dict:
         problem = super().to_problem()
         if self.gateway_message:
             problem["gateway_message"] = self.gateway_message
         if self.gateway_code:
             problem["gateway_code"] = self.gateway_code
+        if self.reason:
+            problem["reason"] = self.reason
         return problem
 
 
@@ -142,12 +148,38 @@ class CredentialsRejected(GatewayError):
     title = "Credentials rejected"
 
 
+class CredentialsCheckFailed(GatewayError):
+    """The live check of credentials could not be made: the gateway was unreachable
+    (``reason="unreachable"``) or failed (``"refused"``); check the details and retry."""
+
+    status = 502
+    code = "credentials_check_failed"
+    title = "Credentials could not be checked"
+
+    def __init__(self, detail: str, *, reason: str, **kwargs):
+        super().__init__(detail, category="network" if reason == "unreachable" else
+                         "technical", **kwargs)
+        self.reason = reason
+
+
 class RefundNotPossible(GatewayError):
     """The gateway cannot refund this online (manual refund needed) or the amount is wrong."""
 
     status = 422
     code = "refund-not-possible"
     title = "Refund not possible"
+
+
+class NotSupported(LoketError):
+    """The gateway does not implement this optional part of the contract: choose another
+    gateway or another way (mandates, settlement fetch, report files...).
+
+    Raised when loket calls an optional gateway hook on a gateway plugin that lacks it.
+    """
+
+    status = 422
+    code = "not-supported"
+    title = "Not supported by this gateway"
 
 
 class WebhookRejected(LoketError):
@@ -166,9 +198,15 @@ class PluginError(LoketError):
     title = "Plugin error"
 
 
+class HookNotImplemented(PluginError):
+    """No installed plugin answered a hook for this gateway or processor (it lacks the
+    feature); the core turns it into a 4xx where the feature is optional."""
+
+
 class ConfigurationError(LoketError):
     """loket is mis-configured (missing secret key, bad settings): fix the configuration."""
 
     status = 500
     code = "configuration"
     title = "Configuration error"
+

@@ -2,33 +2,55 @@
 
 Built-in gateways and destination processors are registered exactly like third-party
 plugins, through the ``loket`` entry-point group of loket's own distribution. A plugin that
-fails to import, or declares an incompatible contract, is reported by name and skipped; it
-never takes the server down.
+fails to import, declares an incompatible contract, or is a gateway lacking a required hook
+(:data:`loket.hookspecs.GATEWAY_HOOKS`) is reported by name and skipped; it never takes the
+server down. Calling an optional hook a gateway lacks raises
+:class:`~loket.errors.NotSupported`.
 
 Core code never spells ``pm.hook.…``: it calls the typed methods of :class:`Plugins`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import pluggy
 
 from loket import hookspecs
-from loket.errors import PluginError, ValidationFailed
+from loket.errors import HookNotImplemented, NotSupported, PluginError, ValidationFailed
+from loket.money import Money
 from loket.types import (
+    Allocation,
     CheckoutRequest,
     CheckoutSession,
     DestinationDescription,
+    DestinationTarget,
+    FeeRule,
     GatewayConfig,
     GatewayDescription,
     GatewayEvent,
+    LedgerReader,
+    MandateChargeRequest,
+    MandateChargeResult,
+    MandateEvent,
+    MandateSetup,
+    MandateSetupRequest,
+    Notification,
+    Obligation,
+    PaymentInfo,
+    PlanInfo,
+    Prepared,
     RefundRequest,
     RefundResult,
+    ResolvedTarget,
+    SettlementLine,
     StatusMapping,
+    TrackingEvent,
     WebhookRequest,
 )
 
@@ -56,6 +78,14 @@ def _contract_compatible(declared: str) -> bool:
     return declared.split(".")[0] == hookspecs.CONTRACT_VERSION.split(".")[0]
 
 
+def missing_required_hooks(plugin: object) -> list[str]:
+    """The required gateway hooks a gateway plugin lacks (empty for a non-gateway plugin)."""
+    if not hasattr(plugin, "loket_gateway_describe"):
+        return []
+    return [name for name, need in hookspecs.GATEWAY_HOOKS.items()
+            if need == hookspecs.REQUIRED and not hasattr(plugin, name)]
+
+
 class Plugins:
     """A typed wrapper around pluggy's manager for the ``loket`` project.
 
@@ -64,7 +94,7 @@ class Plugins:
     :param extra: plugin objects to register in addition (tests, embedding hosts).
     """
 
-    def __init__(self, blocked: tuple[str, ...] = (), extra: tuple[Any, ...] = ()):
+    def __init__(self, blocked: tuple[str, ...] = (), extra: tuple[Any, ...] = ()) -> None:
         self.pm = pluggy.PluginManager("loket")
         self.pm.add_hookspecs(hookspecs)
         self.broken: dict[str, str] = {}
@@ -75,8 +105,11 @@ class Plugins:
         for plugin in extra:
             self.register(plugin)
         self.pm.check_pending()
+        self._gateway_plugins: dict[str, object] = {}
         self._gateways = self._collect_gateways()
         self._destinations = self._collect_destinations()
+        self._check_mandate_hooks()
+        self._channels = self._collect_channels()
 
     # -- loading ------------------------------------------------------------------------
 
@@ -105,6 +138,11 @@ class Plugins:
                 f"the plugin made for contract {hookspecs.CONTRACT_VERSION.split('.')[0]}.x "
                 f"or a loket that provides {declared}"
             )
+        missing = missing_required_hooks(plugin)
+        if missing:
+            raise PluginError(
+                f"gateway plugin {name!r} lacks the required hook(s) {', '.join(missing)}"
+            )
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register a plugin object (module or instance) after checking its contract."""
@@ -121,7 +159,22 @@ class Plugins:
             if description.kind in found:
                 raise PluginError(f"two plugins provide the gateway kind {description.kind!r}")
             found[description.kind] = description
+        # Which plugin provides each kind, so optional hooks it lacks are known (describe is
+        # cheap and pure; asking each implementation again is the only way to pair them).
+        for impl in self.pm.hook.loket_gateway_describe.get_hookimpls():
+            mine = impl.function()
+            if isinstance(mine, GatewayDescription):
+                self._gateway_plugins[mine.kind] = impl.plugin
         return found
+
+    def _check_mandate_hooks(self) -> None:
+        implemented = {name for name in hookspecs.MANDATE_HOOKS
+                       if getattr(self.pm.hook, name).get_hookimpls()}
+        for kind, description in self._gateways.items():
+            missing = sorted(hookspecs.MANDATE_HOOKS - implemented)
+            if description.mandates and missing:
+                raise PluginError(f"gateway {kind!r} says it supports mandates but no plugin "
+                                  f"implements {', '.join(missing)}")
 
     def _collect_destinations(self) -> dict[str, DestinationDescription]:
         # Results come last-registered first; built-ins are trylast, so an installed plugin
@@ -132,11 +185,20 @@ class Plugins:
                 found.setdefault(description.name, description)
         return found
 
+    def _collect_channels(self) -> frozenset[str]:
+        found: set[str] = set()
+        for names in self.pm.hook.loket_channel_describe():
+            for name in names or ():
+                if name in found:
+                    raise PluginError(f"two plugins provide the message channel {name!r}")
+                found.add(name)
+        return frozenset(found)
+
     # -- introspection ------------------------------------------------------------------
 
     def infos(self) -> list[PluginInfo]:
         """Describe every plugin, loaded or broken, for ``loket plugins`` and ``/health``."""
-        rows = []
+        rows: list[PluginInfo] = []
         for name, plugin in self.pm.list_name_plugin():
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
             if any(h.startswith(GATEWAY_HOOK_PREFIX) for h in hooks):
@@ -194,24 +256,41 @@ class Plugins:
 
     # -- gateway hooks --------------------------------------------------------------------
 
-    def _first(self, hook_name: str, what: str, **kwargs) -> Any:
+    def supports(self, kind: str, hook_name: str) -> bool:
+        """Whether the gateway plugin of ``kind`` implements ``hook_name``."""
+        plugin = self._gateway_plugins.get(kind)
+        return plugin is not None and hasattr(plugin, hook_name)
+
+    def _gateway(self, hook_name: str, config: GatewayConfig, **kwargs: Any) -> Any:
+        if (hookspecs.GATEWAY_HOOKS.get(hook_name) == hookspecs.OPTIONAL
+                and config.kind in self._gateway_plugins
+                and not self.supports(config.kind, hook_name)):
+            what = hook_name.removeprefix(GATEWAY_HOOK_PREFIX).replace("_", " ")
+            raise NotSupported(f"{what} is not supported by this gateway ({config.kind})")
+        return self._first(hook_name, config.kind, config=config, **kwargs)
+
+    def _first(self, hook_name: str, what: str, **kwargs: Any) -> Any:
         result = getattr(self.pm.hook, hook_name)(**kwargs)
         if result is None:
-            raise PluginError(f"no installed plugin implements {hook_name} for {what}")
+            raise HookNotImplemented(f"no installed plugin implements {hook_name} for {what}")
         return result
 
-    def validate_credentials(self, config: GatewayConfig, credentials: dict) -> dict:
+    def validate_credentials(self, config: GatewayConfig,
+                             credentials: dict[str, Any]) -> dict[str, Any]:
         """Run the gateway's credential check; returns the credentials to store."""
-        return self._first("loket_gateway_validate_credentials", config.kind,
-                           config=config, credentials=credentials)
+        result: dict[str, Any] = self._gateway("loket_gateway_validate_credentials", config,
+                                               credentials=credentials)
+        return result
 
-    def handshake(self, config: GatewayConfig) -> dict:
+    def handshake(self, config: GatewayConfig) -> dict[str, Any]:
         """Run the gateway's daily handshake; returns facts for the admin."""
-        return self._first("loket_gateway_handshake", config.kind, config=config)
+        result: dict[str, Any] = self._gateway("loket_gateway_handshake", config)
+        return result
 
     def charge(self, config: GatewayConfig, request: CheckoutRequest) -> CheckoutSession:
         """Create the hosted checkout through the gateway plugin."""
-        return self._first("loket_gateway_charge", config.kind, config=config, request=request)
+        result: CheckoutSession = self._gateway("loket_gateway_charge", config, request=request)
+        return result
 
     def prepare_data(self, config: GatewayConfig, request: CheckoutRequest) -> dict:
         """The gateway's external payment data for a checkout (empty when it has none)."""
@@ -220,83 +299,152 @@ class Plugins:
 
     def parse_webhook(self, config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
         """Verify and normalize a webhook request."""
-        return list(self._first("loket_gateway_parse_webhook", config.kind,
-                                config=config, request=request))
+        return list(self._gateway("loket_gateway_parse_webhook", config, request=request))
 
     def map_status(self, config: GatewayConfig, raw_status: str) -> StatusMapping:
         """Translate a raw gateway status."""
-        return self._first("loket_gateway_map_status", config.kind,
-                           config=config, raw_status=raw_status)
+        result: StatusMapping = self._gateway("loket_gateway_map_status", config,
+                                              raw_status=raw_status)
+        return result
 
     def fetch_status(self, config: GatewayConfig, payment_id: str,
                      gateway_reference: str | None) -> GatewayEvent:
         """Ask the gateway for a payment's current state."""
-        return self._first("loket_gateway_fetch_status", config.kind, config=config,
-                           payment_id=payment_id, gateway_reference=gateway_reference)
+        result: GatewayEvent = self._gateway("loket_gateway_fetch_status", config,
+                                             payment_id=payment_id,
+                                             gateway_reference=gateway_reference)
+        return result
 
     def refund(self, config: GatewayConfig, request: RefundRequest) -> RefundResult:
         """Refund through the gateway."""
-        return self._first("loket_gateway_refund", config.kind, config=config, request=request)
+        result: RefundResult = self._gateway("loket_gateway_refund", config, request=request)
+        return result
 
-    def fetch_settlements(self, config: GatewayConfig, since, until) -> list:
-        """List settled payments in a period."""
-        return list(self._first("loket_gateway_fetch_settlements", config.kind,
-                                config=config, since=since, until=until))
+    def fetch_settlements(self, config: GatewayConfig, since: dt.datetime,
+                          until: dt.datetime) -> list[SettlementLine]:
+        """List settled payments in a period (optional hook: may raise NotSupported)."""
+        return list(self._gateway("loket_gateway_fetch_settlements", config,
+                                  since=since, until=until))
 
     def parse_settlement_report(self, config: GatewayConfig, content: bytes,
-                                filename: str) -> list:
-        """Parse an uploaded settlement report."""
-        return list(self._first("loket_gateway_parse_settlement_report", config.kind,
-                                config=config, content=content, filename=filename))
+                                filename: str) -> list[SettlementLine]:
+        """Parse an uploaded settlement report (optional hook: may raise NotSupported)."""
+        return list(self._gateway("loket_gateway_parse_settlement_report", config,
+                                  content=content, filename=filename))
+
+    # -- mandate hooks (optional, contract 1.2) -----------------------------------------
+
+    def supports_mandates(self, kind: str) -> bool:
+        """Whether gateway ``kind`` is installed and says it stores mandates."""
+        description = self._gateways.get(kind)
+        return bool(description and description.mandates)
+
+    def _require_mandates(self, config: GatewayConfig) -> None:
+        if not self.supports_mandates(config.kind):
+            name = self._gateways[config.kind].display_name if config.kind in self._gateways \
+                else config.kind
+            raise NotSupported(f"{name} does not support stored mandates (auto-pay); choose "
+                               f"a gateway that does", field="gateway")
+
+    def mandate_setup(self, config: GatewayConfig, request: MandateSetupRequest
+                      ) -> MandateSetup:
+        """Start a mandate set-up at the gateway (``NotSupported`` if it has none)."""
+        self._require_mandates(config)
+        return self._first("loket_gateway_mandate_setup", config.kind, config=config,
+                           request=request)
+
+    def parse_mandate_events(self, config: GatewayConfig, request: WebhookRequest
+                             ) -> list[MandateEvent]:
+        """Mandate events in a verified webhook request (empty for gateways without
+        mandates)."""
+        if not self.supports_mandates(config.kind):
+            return []
+        return list(self._first("loket_gateway_parse_mandate_events", config.kind,
+                                config=config, request=request))
+
+    def mandate_charge(self, config: GatewayConfig, request: MandateChargeRequest
+                       ) -> MandateChargeResult:
+        """Charge a mandate off-session (``NotSupported`` if the gateway has none)."""
+        self._require_mandates(config)
+        return self._first("loket_gateway_mandate_charge", config.kind, config=config,
+                           request=request)
+
+    def mandate_revoke(self, config: GatewayConfig, gateway_reference: str,
+                       token: str | None) -> bool:
+        """Cancel a mandate at the gateway (``NotSupported`` if the gateway has none)."""
+        self._require_mandates(config)
+        return bool(self._first("loket_gateway_mandate_revoke", config.kind, config=config,
+                                gateway_reference=gateway_reference, token=token))
 
     # -- destination hooks --------------------------------------------------------------
 
-    def retrieve_due(self, processor: str, ledger, account_number: str) -> list:
+    def retrieve_due(self, processor: str, ledger: LedgerReader,
+                     account_number: str) -> list[Obligation]:
         """What ``account_number`` owes for ``processor``."""
         self.require_processor(processor)
         return list(self._first("loket_destination_retrieve_due", processor,
                                 processor=processor, ledger=ledger,
                                 account_number=account_number))
 
-    def validate_target(self, processor: str, ledger, target):
+    def validate_target(self, processor: str, ledger: LedgerReader,
+                        target: DestinationTarget) -> ResolvedTarget:
         """Resolve a target to obligations (validate-only)."""
         self.require_processor(processor)
-        return self._first("loket_destination_validate", processor,
+        result: ResolvedTarget = self._first("loket_destination_validate", processor,
                            processor=processor, ledger=ledger, target=target)
+        return result
 
-    def prepare(self, processor: str, resolved, method: str, person_type: str, fee_rule):
+    def prepare(self, processor: str, resolved: ResolvedTarget, method: str, person_type: str,
+                fee_rule: FeeRule | None) -> Prepared:
         """Fee and gateway extras for a resolved target."""
-        return self._first("loket_destination_prepare", processor, processor=processor,
+        result: Prepared = self._first("loket_destination_prepare", processor, processor=processor,
                            resolved=resolved, method=method, person_type=person_type,
                            fee_rule=fee_rule)
+        return result
 
-    def apply(self, processor: str, ledger, resolved, amount) -> list:
+    def apply(self, processor: str, ledger: LedgerReader, resolved: ResolvedTarget,
+              amount: Money) -> list[Allocation]:
         """Allocation decided by the processor."""
         return list(self._first("loket_destination_apply", processor, processor=processor,
                                 ledger=ledger, resolved=resolved, amount=amount))
 
     # -- outbound -----------------------------------------------------------------------
 
-    def notify(self, notification) -> None:
+    def notify(self, notification: Notification) -> None:
         """Hand a notification to every notifier plugin."""
         self.pm.hook.loket_notify(notification=notification)
 
-    def track(self, event) -> None:
+    def track(self, event: TrackingEvent) -> None:
         """Hand a tracking event to every tracking sink."""
         self.pm.hook.loket_track(event=event)
 
-    def payment_status_changed(self, payment, old_status, new_status) -> None:
+    def payment_status_changed(self, payment: PaymentInfo, old_status: str | None,
+                               new_status: str) -> None:
         """Tell every interested plugin a payment changed state."""
         self.pm.hook.loket_payment_status_changed(
             payment=payment, old_status=old_status, new_status=new_status)
 
-    def plan_defaulted(self, plan) -> None:
+    def plan_defaulted(self, plan: PlanInfo) -> None:
         """Tell every interested plugin a payment plan defaulted."""
         self.pm.hook.loket_plan_defaulted(plan=plan)
 
+    @property
+    def channels(self) -> frozenset[str]:
+        """Message channels the installed plugins send on (``email``, ``sms``…)."""
+        return self._channels
+
+    def channel_send(self, channel: str, recipient: str, message, options: dict) -> Any:
+        """Send one message on ``channel``; returns the provider's reference.
+
+        :raises PluginError: no installed plugin sends on ``channel``.
+        """
+        return self._first("loket_channel_send", f"channel {channel!r}", channel=channel,
+                           recipient=recipient, message=message, options=options)
+
     def routes(self) -> list[tuple[str, Any]]:
         """Extra HTTP routes plugins add."""
-        out = []
+        out: list[tuple[str, Any]] = []
+        result: Sequence[tuple[str, Any]] | None
         for result in self.pm.hook.loket_register_routes():
             out.extend(result or ())
         return out

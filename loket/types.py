@@ -7,36 +7,72 @@ Gateway and destination plugins receive and return only these, never ORM rows. A
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+import enum
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Protocol
 
 import attrs
 
 from loket.money import Money
 
-# Internal payment states (the one state machine lives in loket.core.payments.lifecycle).
-INITIATED = "initiated"
-SUCCEEDED = "succeeded"
-COMPLETED = "completed"
-POSTED = "posted"
-FAILED = "failed"
-REFUNDED = "refunded"
-PARTIALLY_REFUNDED = "partially_refunded"
-CANCELLED = "cancelled"
 
-# Normalized event types a gateway's parse/fetch hooks return.
-EVENT_PENDING = "payment.pending"
-EVENT_SUCCEEDED = "payment.succeeded"
-EVENT_FAILED = "payment.failed"
-EVENT_EXPIRED = "payment.expired"
-EVENT_REFUNDED = "payment.refunded"
-EVENT_SETTLED = "payment.settled"
-EVENT_SETTLEMENT_FAILED = "settlement.failed"
-EVENT_REFUND_FAILED = "refund.failed"  # contract 1.1
-EVENT_IGNORED = "ignored"
-EVENT_TYPES = (
-    EVENT_PENDING, EVENT_SUCCEEDED, EVENT_FAILED, EVENT_EXPIRED, EVENT_REFUNDED,
-    EVENT_SETTLED, EVENT_SETTLEMENT_FAILED, EVENT_REFUND_FAILED, EVENT_IGNORED,
-)
+class PaymentStatus(StrEnum):
+    """A payment's state (the one state machine lives in loket.core.payments.lifecycle)."""
+
+    INITIATED = "initiated"
+    SUCCEEDED = "succeeded"
+    COMPLETED = "completed"
+    POSTED = "posted"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    CANCELLED = "cancelled"
+
+
+INITIATED = PaymentStatus.INITIATED
+SUCCEEDED = PaymentStatus.SUCCEEDED
+COMPLETED = PaymentStatus.COMPLETED
+POSTED = PaymentStatus.POSTED
+FAILED = PaymentStatus.FAILED
+REFUNDED = PaymentStatus.REFUNDED
+PARTIALLY_REFUNDED = PaymentStatus.PARTIALLY_REFUNDED
+CANCELLED = PaymentStatus.CANCELLED
+
+
+class EventType(StrEnum):
+    """Normalized event types a gateway's parse/fetch hooks return."""
+
+    PENDING = "payment.pending"
+    SUCCEEDED = "payment.succeeded"
+    FAILED = "payment.failed"
+    EXPIRED = "payment.expired"
+    REFUNDED = "payment.refunded"
+    SETTLED = "payment.settled"
+    SETTLEMENT_FAILED = "settlement.failed"
+    REFUND_FAILED = "refund.failed"  # contract 1.1
+    IGNORED = "ignored"
+
+
+EVENT_PENDING = EventType.PENDING
+EVENT_SUCCEEDED = EventType.SUCCEEDED
+EVENT_FAILED = EventType.FAILED
+EVENT_EXPIRED = EventType.EXPIRED
+EVENT_REFUNDED = EventType.REFUNDED
+EVENT_SETTLED = EventType.SETTLED
+EVENT_SETTLEMENT_FAILED = EventType.SETTLEMENT_FAILED
+EVENT_REFUND_FAILED = EventType.REFUND_FAILED
+EVENT_IGNORED = EventType.IGNORED
+EVENT_TYPES = tuple(EventType)
+
+
+class RefundStatus(StrEnum):
+    """What a gateway says of a refund it accepted (``RefundResult.status``, refund rows)."""
+
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+
 
 # Failure categories shown to staff and payers.
 FAILURE_CATEGORIES = (
@@ -79,6 +115,9 @@ class GatewayDescription:
     statuses: tuple[str, ...] = ()
     minimum_charge: dict[str, Money] = attrs.field(factory=dict, converter=_minimums)
     zero_decimal_supported: bool = True
+    mandates: bool = False
+    """Whether the gateway stores mandates and charges them off-session (contract 1.2); a
+    gateway saying ``True`` must implement the three ``loket_gateway_mandate_*`` hooks."""
 
 
 @attrs.frozen
@@ -89,17 +128,19 @@ class GatewayConfig:
     ``credentials`` are decrypted, for the plugin's use only. ``webhook_url`` is the
     unguessable URL loket receives this configuration's webhooks on; ``webhook_path`` its path
     (what DOKU signs as Request-Target). ``options`` carries deployment settings such as an
-    emulator base URL (``api_base``).
+    emulator base URL (``api_base``). ``installation_id`` tells this loket installation
+    apart from others sharing the gateway account (put it in idempotency keys).
     """
 
     id: int
     tenant_id: int
     kind: str
-    credentials: dict
+    credentials: dict = attrs.field(repr=False)  # decrypted secrets: never in a repr or log
     currency: str
     webhook_url: str = ""
     webhook_path: str = ""
     options: dict = attrs.field(factory=dict, converter=_frozen_dict)
+    installation_id: str = ""
 
 
 @attrs.frozen
@@ -280,6 +321,21 @@ class Obligation:
     plan_reference: str | None = None
 
 
+class LedgerReader(Protocol):
+    """What destination hooks may read of the host's receivables (one tenant's).
+
+    loket passes its own implementation; plugins only call these two methods.
+    """
+
+    def open_items(self, account_number: str, kind: str) -> list[Obligation]:
+        """The open obligations of ``kind`` on ``account_number``, oldest first."""
+        ...
+
+    def find(self, kind: str, reference: str) -> tuple[Obligation, str, str] | None:
+        """One obligation by reference: ``(obligation, account_number, status)`` or ``None``."""
+        ...
+
+
 @attrs.frozen
 class DestinationTarget:
     """A request to pay a destination, after the routing table mapped its fields.
@@ -417,3 +473,118 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     return value
+
+
+# --- mandates (contract 1.2) ---------------------------------------------------------
+
+class MandateStatus(enum.StrEnum):
+    """A stored mandate's state: waiting for the payer, usable, or over."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class MandateEventType(enum.StrEnum):
+    """What a gateway may report about a mandate."""
+
+    ACTIVE = "mandate.active"
+    REVOKED = "mandate.revoked"
+    EXPIRED = "mandate.expired"
+    UPDATED = "mandate.updated"  # the payment method changed (e.g. a renewed card)
+    FAILED = "mandate.failed"    # the payer did not complete the set-up
+
+
+class ChargeOutcome(enum.StrEnum):
+    """The gateway's answer to an off-session charge."""
+
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    DECLINED = "declined"
+
+
+class DeclineKind(enum.StrEnum):
+    """How loket treats a decline: *soft* is tried again on the schedule, *hard* stops."""
+
+    SOFT = "soft"
+    HARD = "hard"
+
+
+@attrs.frozen
+class PaymentMethodSummary:
+    """A stored payment method as people may see it (never the full number)."""
+
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@attrs.frozen
+class MandateSetupRequest:
+    """What ``loket_gateway_mandate_setup`` turns into a page where the payer saves a
+    payment method. ``mandate_id`` is loket's reference of the mandate and doubles as the
+    idempotency key; the gateway must echo it in its mandate events."""
+
+    mandate_id: str
+    customer: Customer
+    currency: str
+    return_url: str
+    cancel_url: str
+    created_at: dt.datetime
+    gateway_customer: str | None = None
+
+
+@attrs.frozen
+class MandateSetup:
+    """Where to send the payer to set up a mandate, and the gateway's reference of it."""
+
+    redirect_url: str
+    gateway_reference: str
+    raw: dict = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen
+class MandateEvent:
+    """A normalized mandate event from a webhook. ``event_id`` is unique per configuration;
+    ``mandate_id`` is loket's reference when the gateway echoes it, ``gateway_reference``
+    the gateway's own; ``token`` what to charge later (e.g. a Stripe PaymentMethod) and
+    ``gateway_customer`` the gateway's customer holding it."""
+
+    event_id: str
+    type: MandateEventType
+    mandate_id: str | None = None
+    gateway_reference: str | None = None
+    token: str | None = None
+    gateway_customer: str | None = None
+    method: PaymentMethodSummary = attrs.field(factory=PaymentMethodSummary)
+    occurred_at: dt.datetime | None = None
+
+
+@attrs.frozen
+class MandateChargeRequest:
+    """An off-session charge of a stored mandate. ``charge_id`` (payment number and attempt)
+    is the gateway idempotency key: the same attempt charged twice takes money once."""
+
+    charge_id: str
+    payment_id: str
+    amount: Money
+    token: str
+    gateway_customer: str | None
+    description: str = ""
+    attempt: int = 1
+
+
+@attrs.frozen
+class MandateChargeResult:
+    """The gateway's answer to an off-session charge. A decline names its ``decline_code``
+    (the gateway's own), its ``decline_kind`` and the gateway's message."""
+
+    outcome: ChargeOutcome
+    gateway_reference: str | None = None
+    decline_code: str | None = None
+    decline_kind: DeclineKind | None = None
+    message: str | None = None
+    raw: dict = attrs.field(factory=dict, converter=_frozen_dict)

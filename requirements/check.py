@@ -13,7 +13,8 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
-LOCAL = {"loket": {"dev"}, "loket-stripe": set(), "loket-doku": set(), "loket-revenue": set()}
+LOCAL = {"loket": {"dev"}, "loket-stripe": set(), "loket-doku": set(), "loket-twilio": set(),
+         "loket-revenue": set()}
 
 
 def problems() -> list[str]:

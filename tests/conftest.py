@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from db_support import BACKEND, PG_ADMIN_URL, build_ctx, pg_available
+from engine_support import seed
 from sqlalchemy import create_engine, text
 
 from loket.core.db import make_engine
@@ -17,8 +19,7 @@ from loket.core.models import Base
 from loket.core.tenants import TokenSigner
 from loket.plugins import Plugins
 
-from db_support import BACKEND, PG_ADMIN_URL, build_ctx, pg_available
-from engine_support import seed
+pytest_plugins = ["hook_coverage"]
 
 
 @pytest.fixture(scope="session")

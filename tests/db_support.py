@@ -14,11 +14,15 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.db import make_engine
 from loket.core.models import Base
+from loket.core.secrets import SecretBox
 
 PG_ADMIN_URL = os.environ.get("LOKET_TEST_PG_ADMIN",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKEND = os.environ.get("LOKET_TEST_DB", "sqlite")
 
+
+TEST_SECRET_KEY = SecretBox.generate_key()
+"""This test run's LOKET_SECRET_KEY (random: no key in the source is ever used)."""
 
 def pg_available() -> bool:
     """Whether the local PostgreSQL answers."""
@@ -52,6 +56,6 @@ def build_ctx(tmp_path, plugins, backend: str, request, base_url: str = "http://
         engine = make_engine(url)
         Base.metadata.create_all(engine)
     config = AppConfig(database_url=url, var_dir=tmp_path / "var", base_url=base_url,
-                       gateway_options=gateway_options or {})
+                       gateway_options=gateway_options or {}, secret_keys=(TEST_SECRET_KEY,))
     ctx = Loket.create(config, plugins=plugins, engine=engine)
     return ctx

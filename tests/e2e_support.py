@@ -1,6 +1,6 @@
 """Helpers of the end-to-end tests: a real loket server on a loopback port, on the selected
-database backend (``LOKET_TEST_DB``), with API keys and consumer tokens, and the gateway
-emulators of the Stripe and DOKU plugins importable by name.
+database backend (``LOKET_TEST_DB``), with API keys and consumer tokens (the gateway
+emulators come from ``loket_stripe.testing`` and ``loket_doku.testing``).
 
 The server socket is bound first, so the container's ``base_url`` (from which webhook and
 return URLs are built) is the server's real address.
@@ -8,26 +8,18 @@ return URLs are built) is the server's real address.
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 import attrs
 import requests
+from db_support import BACKEND, build_ctx
 
 from loket.core import audit, tenants
 from loket.core.context import Loket
 from loket.core.tenants import TokenSigner
 from loket.server import devserver
 from loket.server.app import create_app
-
-from db_support import BACKEND, build_ctx
-
-ROOT = Path(__file__).resolve().parent.parent
-for _tests in (ROOT / "plugins" / "stripe_plugin" / "tests",
-               ROOT / "plugins" / "doku_plugin" / "tests"):
-    if str(_tests) not in sys.path:
-        sys.path.insert(0, str(_tests))
 
 SETUP = audit.Actor("e2e-setup", "system")
 

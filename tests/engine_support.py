@@ -5,13 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from loket.core import audit
-
-from loket.core.payments import checkout
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
 from loket.core.models import GatewayConfiguration, Payment, Receivable
+from loket.core.payments import checkout
+from loket.core.webhooks import inbox
 from loket.gateways import sandbox_page, sandbox_store
 
 ACTOR = audit.Actor("tester", "cso_admin")

@@ -14,21 +14,20 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 from aiosmtpd.controller import Controller
+from db_support import build_ctx
+from engine_support import seed  # noqa: F401 - re-exported for the tests
 from sqlalchemy import select
 
 from loket import hookimpl
-from loket.core.payments import checkout
+from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.webhooks import inbox
 from loket.core.models import GatewayConfiguration, GatewayEventRow, Payment, Todo
+from loket.core.payments import checkout
+from loket.core.webhooks import inbox
 from loket.demo import SANDBOX_CREDENTIALS, connect_sandbox
 from loket.gateways import sandbox_page, sandbox_store
 from loket.gateways.sandbox import sign
 from loket.jobs.wiring import install_builtins
-
-from db_support import build_ctx
-from engine_support import seed  # noqa: F401 - re-exported for the tests
-from loket.core import audit
 
 ACTOR = audit.Actor("tester", "cso_admin")
 
@@ -42,7 +41,7 @@ class Clock:
     """A clock the test moves forward (``ctx.clock = clock``)."""
 
     def __init__(self, start: dt.datetime | None = None):
-        self.now = start or dt.datetime.now(dt.timezone.utc)
+        self.now = start or dt.datetime.now(dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -254,6 +253,7 @@ def todos(ctx, kind: str) -> list[Todo]:
 from types import SimpleNamespace  # noqa: E402
 
 from db_support import BACKEND  # noqa: E402
+
 from loket.plugins import Plugins  # noqa: E402
 
 

@@ -6,7 +6,6 @@ gateway's prepare-data hook gathers is kept on the payment."""
 from __future__ import annotations
 
 import pytest
-
 from api_support import api, connected_api, problem  # noqa: F401 - fixtures
 
 # destination -> (fields, what it pays)
@@ -121,14 +120,15 @@ def test_a_bank_debit_needs_an_active_agreement(connected_api):
                     role="billing_manager").status_code == 200
     suspended = api.post("/v1/destinations/pay-a-bill/payments", body)
     assert suspended.status_code == 409
-    assert "AG-77 of account WU-10001 is suspended: bank returned R01" in problem(suspended)["detail"]
+    assert ("AG-77 of account WU-10001 is suspended: bank returned R01"
+            in problem(suspended)["detail"])
     api.post("/v1/host/agreements", {"account_number": "WU-10001", "reference": "AG-77",
                                      "status": "active"}, role="billing_manager")
     ok = api.post("/v1/destinations/pay-a-bill/payments", body)
     assert ok.status_code == 201, ok.text
     assert ok.json["payment"]["agreement_reference"] == "AG-77"
-    card = api.post("/v1/destinations/pay-a-bill/payments", {**body, "method": "card",
-                                                              "fields": {"invoice": "INV-2025-001567"}})
+    card = api.post("/v1/destinations/pay-a-bill/payments",
+                    {**body, "method": "card", "fields": {"invoice": "INV-2025-001567"}})
     assert card.json["payment"]["agreement_reference"] is None
 
 
@@ -144,7 +144,8 @@ def test_external_payment_data_is_kept_and_shown(connected_api):
 def test_a_counter_payment_on_behalf_shows_both(api):
     posted = api.post("/v1/payments/counter", {
         "account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-        "amount_received": "120.50", "payer": {"name": "Rosa Garcia"}})
+        "amount_received": "120.50", "paid_on": "2025-01-15",
+        "payer": {"name": "Rosa Garcia"}})
     assert posted.status_code == 201, posted.text
     info = posted.json["information"]
     assert info["consumer"]["name"] == "Isidro Garcia"

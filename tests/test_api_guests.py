@@ -5,8 +5,9 @@ rate limited per source."""
 from __future__ import annotations
 
 from api_support import api, connected_api, problem  # noqa: F401 - fixtures
-from loket.core.models import AuditEntry
 from sqlalchemy import select
+
+from loket.core.models import AuditEntry
 
 IDENTIFY = "/v1/public/t1/identify"
 RIGHT = {"name": "  john DOE ", "last_bill_amount": "152.25"}
@@ -73,7 +74,7 @@ def test_a_guest_token_reads_nothing_else(connected_api):
         {"kind": "bill", "reference": "INV-2025-001567"}]}, role="consumer").json["payment"]
     other = api.post("/v1/payments/counter", {
         "account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-        "amount_received": "120.50"}).json["information"]["number"]
+        "amount_received": "120.50", "paid_on": "2025-01-15"}).json["information"]["number"]
     for number in (own["number"], other):
         seen = api.client.simulate_get(f"/v1/public/t1/guest/payments/{number}",
                                        headers=as_guest(token))

@@ -3,9 +3,9 @@ matches nothing is kept and becomes a to-do."""
 
 import datetime as dt
 
-from loket.gateways import sandbox_page
-
 from api_support import api, connected_api  # noqa: F401 - fixtures
+
+from loket.gateways import sandbox_page
 
 
 def test_fetch_settlements_completes_payments_and_the_summary_shows_them(connected_api):

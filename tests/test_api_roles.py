@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from api_support import api, problem  # noqa: F401 - fixture
+
 from loket.core.tenants import ROLES
 from loket.server import openapi, roles
 
@@ -72,16 +72,17 @@ def test_public_operations_need_no_credential(api):
 
 
 def test_objects_of_another_tenant_are_404(api):
+    from api_support import ACTOR, make_api
+
     from loket.core import tenants
     from loket.core.host import receivables
-    from api_support import ACTOR, make_api
     with api.ctx.transaction() as session:
         other = tenants.create_tenant(session, ACTOR, "t2", "Other Water", {"currency": "USD"})
         receivables.upsert_consumer(session, ACTOR, other.id,
                                     {"account_number": "OT-1", "name": "Olga Other"})
     paid = api.post("/v1/payments/counter", {
         "account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-        "amount_received": "10.00"}).json["information"]["number"]
+        "paid_on": "2025-01-15", "amount_received": "10.00"}).json["information"]["number"]
     foreign = make_api(api.ctx, other.id)
     assert foreign.get(f"/v1/payments/{paid}").status_code == 404
     assert foreign.get("/v1/consumers/CRN29391").status_code == 404

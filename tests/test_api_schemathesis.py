@@ -9,6 +9,7 @@ hypothesis run per operation, every failure collected and reported together.
 from __future__ import annotations
 
 import schemathesis
+from api_support import api, connected_api  # noqa: F401 - fixtures
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -17,7 +18,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api_support import connected_api, api  # noqa: F401 - fixtures
 from loket.server import roles
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -41,7 +41,7 @@ def test_no_server_errors_and_responses_match_the_document(connected_api):
                   suppress_health_check=list(HealthCheck),
                   phases=[Phase.explicit, Phase.generate])
         def run(case):
-            case.call_and_validate(headers=headers, checks=CHECKS)
+            case.call_and_validate(headers=headers, checks=CHECKS)  # noqa: B023 - run below
 
         try:
             run()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import attrs
 import pytest
 import requests
-
 from api_support import make_api
+
 from loket.demo import SANDBOX_CREDENTIALS
 from loket.server.devserver import serve_in_thread
 

@@ -7,10 +7,10 @@ deferred destination's payment moves through the service-task states when the mo
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
-
 from api_support import api, connected_api, problem  # noqa: F401 - fixtures
 from jobs_testkit import Clock
+from sqlalchemy import select
+
 from loket import hookimpl
 from loket.core.models import Todo
 from loket.core.payments import holds, service_tasks

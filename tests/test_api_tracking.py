@@ -2,18 +2,18 @@
 ``loket_track`` sink (searched, viewed, dashboard, history, reconciliation report)."""
 
 import pytest
+from api_support import api  # noqa: F401 - fixture
 from sqlalchemy import select
+from test_engine_counter import post
 
 from loket.core.models import TrackingEventRow
-from loket.core.tracking_sink import TrackingSink
-
-from api_support import api  # noqa: F401 - fixture
-from test_engine_counter import post
+from loket.core.tracking import writer
+from loket.tracking.sink import TrackingSink
 
 
 @pytest.fixture
 def sink(api):
-    bound = TrackingSink(api.ctx.sessions)
+    bound = TrackingSink(writer(api.ctx.sessions))
     api.ctx.plugins.pm.register(bound, name="test-tracking-sink")
     yield bound
     api.ctx.plugins.pm.unregister(bound)

@@ -3,14 +3,14 @@ unknown fields, oversized bodies and huge numbers each get a 4xx problem naming 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import attrs
-
 from api_support import api, fields, problem  # noqa: F401 - fixture
 
 COUNTER = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",
-           "amount_received": "120.50"}
+           "amount_received": "120.50", "paid_on": "2025-01-15"}
 
 
 def raw_post(api, path, body: bytes, content_type="application/json", role="cso_admin"):
@@ -53,7 +53,23 @@ def test_unknown_fields_are_refused_by_name(api):
 
 def test_missing_fields_are_named(api):
     result = api.post("/v1/payments/counter", {"account_number": "CRN29391"})
-    assert fields(result) == {"payment_type", "method", "amount_received"}
+    assert fields(result) == {"payment_type", "method", "amount_received", "paid_on"}
+
+
+def test_an_empty_counter_body_names_each_missing_field_once(api):
+    result = api.post("/v1/payments/counter", {})
+    named = [e["field"] for e in problem(result)["errors"]]
+    assert sorted(named) == ["account_number", "amount_received", "method", "paid_on",
+                             "payment_type"]
+
+
+def test_the_payment_date_is_mandatory_and_not_in_the_future_at_the_counter(api):
+    without = {k: v for k, v in COUNTER.items() if k != "paid_on"}
+    assert fields(api.post("/v1/payments/counter", without)) == {"paid_on"}
+    tomorrow = (api.ctx.now() + dt.timedelta(days=2)).date().isoformat()
+    future = api.post("/v1/payments/counter", {**COUNTER, "paid_on": tomorrow})
+    assert future.status_code == 422 and fields(future) == {"paid_on"}
+    assert api.post("/v1/payments/counter", COUNTER).status_code == 201
 
 
 def test_oversized_body_is_413(api):

@@ -6,12 +6,12 @@ import pytest
 
 import loket
 from loket.cli import build_parser, main, serve_config
-from loket.core.tenants import authenticate_key
-from loket.errors import Unauthorized
-from loket.core.config import DEV_SECRET_KEY, AppConfig
+from loket.core.config import AppConfig, development_secret_key
 from loket.core.context import Loket
 from loket.core.models import GatewayConfiguration
 from loket.core.secrets import SecretBox
+from loket.core.tenants import authenticate_key
+from loket.errors import Unauthorized
 
 
 @pytest.fixture
@@ -71,7 +71,8 @@ def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
 def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
     assert main(["demo"]) == 0  # the sandbox credentials, encrypted with the development key
     new = SecretBox.generate_key()
-    monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{DEV_SECRET_KEY}")
+    old = development_secret_key(env / "var")
+    monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{old}")
     assert main(["keys", "rotate"]) == 0
     assert "re-encrypted 1 gateway configuration(s)" in capsys.readouterr().out
     monkeypatch.setenv("LOKET_SECRET_KEY", new)  # the old key is gone: still readable
@@ -122,7 +123,7 @@ def test_api_keys_are_listed_by_prefix_and_revoked(env, capsys):
     assert main(["apikey", "revoke", "--tenant", "water", key[:10]]) == 0
     assert main(["apikey", "list", "--tenant", "water"]) == 0
     assert capsys.readouterr().out.strip().endswith("no API keys")
-    ctx = Loket.create(AppConfig.from_env())
+    ctx = Loket.create(AppConfig.from_env(development_key=True))
     with ctx.transaction() as session, pytest.raises(Unauthorized):
         authenticate_key(session, key)
     assert main(["apikey", "revoke", "--tenant", "water", key[:10]]) == 2
@@ -140,7 +141,7 @@ def test_demo_again_revokes_the_keys_it_printed_before(env, capsys):
     assert len(live) == 6  # one per staff role, from the second run only
     old_keys = [line.split()[-1] for line in first.splitlines() if line.strip().startswith(
         ("tenant_admin", "cso_admin"))]
-    ctx = Loket.create(AppConfig.from_env())
+    ctx = Loket.create(AppConfig.from_env(development_key=True))
     with ctx.transaction() as session:
         for key in old_keys:
             with pytest.raises(Unauthorized):

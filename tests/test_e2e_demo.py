@@ -8,8 +8,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-
 from e2e_support import start_loket
+
 from loket.core.tenants import TokenSigner
 from loket.demo import load_demo
 

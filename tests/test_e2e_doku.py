@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+from e2e_support import SETUP, start_loket
 
-from e2e_support import SETUP, start_loket  # first: puts the emulators on sys.path
-from doku_emulator import DokuEmulator
-from doku_testkit import GOOD_CREDENTIALS
 from loket.core import tenants
 from loket.core.host import receivables
+from loket_doku.testing.emulator import DokuEmulator
+from loket_doku.testing.kit import GOOD_CREDENTIALS
 
 ACCOUNT = "ACC-1001"
 BILL = "INV-2024-05-001"
@@ -47,8 +47,8 @@ def doku_emu():
 def live(tmp_path, plugins, request, doku_emu):
     """loket served over HTTP, its DOKU pointed at the emulator, an IDR tenant seeded."""
     loket = start_loket(tmp_path, plugins, request, {"doku": {"api_base": doku_emu.url}})
-    loket.authorize(seed_idr_tenant(loket.ctx), roles=("tenant_admin", "cso_admin", "billing_manager"),
-                    accounts=[ACCOUNT])
+    loket.authorize(seed_idr_tenant(loket.ctx),
+                    roles=("tenant_admin", "cso_admin", "billing_manager"), accounts=[ACCOUNT])
     yield loket
     loket.stop()
 

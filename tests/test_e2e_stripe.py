@@ -6,10 +6,10 @@ and a payout completes the payment and makes its receipt available."""
 from __future__ import annotations
 
 import pytest
-
-from e2e_support import start_loket  # first: puts the emulators on sys.path
+from e2e_support import start_loket
 from engine_support import seed
-from stripe_emulator import StripeEmulator
+
+from loket_stripe.testing.emulator import StripeEmulator
 
 BILLS = ["INV-2025-001234", "INV-2025-001567"]  # 145.50 + 152.25 USD
 

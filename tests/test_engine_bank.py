@@ -1,16 +1,13 @@
 """Bank statement reconciliation: payouts confirmed by reference or by amount, once."""
 
 import pytest
+from engine_support import ACTOR, connect_sandbox, deliver, payer, start, store
 from sqlalchemy import select
 
-from loket.core.reconciliation import bank
-
-from loket.core.reconciliation import settlements
 from loket.core.models import SettlementRecord, Todo
+from loket.core.reconciliation import bank, settlements
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
-
-from engine_support import ACTOR, connect_sandbox, deliver, payer, start, store
 
 
 def _settle_one(ctx, tenant_id, item) -> tuple[str, int]:

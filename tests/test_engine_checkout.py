@@ -1,18 +1,16 @@
 """Online checkout through the sandbox gateway, and the gateway outcomes it leads to."""
 
 import pytest
+from engine_support import connect_sandbox, deliver, outstanding, payer, reload, start, store
 from sqlalchemy import select
 
 from loket.core import audit
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import outcomes
 from loket.core.models import Allocation, Payment, Todo
+from loket.core.payments import returns, timeouts
+from loket.core.webhooks import outcomes
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
-
-from engine_support import connect_sandbox, deliver, outstanding, payer, reload, start, store
 
 BILLS = ("INV-2025-001234", "INV-2025-001567")
 
@@ -128,7 +126,7 @@ def test_a_late_failure_or_duplicate_success_never_moves_a_payment_back(ctx, ten
 def test_a_payer_who_comes_back_without_paying_ends_failed(ctx, tenant_id, connected):
     payment = start(ctx, tenant_id, [("bill", BILLS[0])])
     with ctx.transaction() as session:
-        outcomes.handle_return(ctx, session, payment, "cancel")
+        returns.handle_return(ctx, session, payment, "cancel")
     back = reload(ctx, payment)
     assert (back.status, back.failure_category) == ("failed", "abandoned")
 
@@ -137,7 +135,7 @@ def test_a_return_before_the_webhook_asks_the_gateway(ctx, tenant_id, connected)
     payment = start(ctx, tenant_id, [("bill", BILLS[0])])
     payer(ctx, payment, "pay")  # paid on the gateway; the webhook is lost
     with ctx.transaction() as session:
-        outcomes.handle_return(ctx, session, payment, "success")
+        returns.handle_return(ctx, session, payment, "success")
     assert reload(ctx, payment).status == "succeeded"
     assert outstanding(ctx, tenant_id, BILLS[0]) == 0
 
@@ -145,7 +143,7 @@ def test_a_return_before_the_webhook_asks_the_gateway(ctx, tenant_id, connected)
 def test_an_expired_checkout_is_failed_by_the_timeout_sweep(ctx, tenant_id, connected):
     payment = start(ctx, tenant_id, [("bill", BILLS[0])])
     with ctx.transaction() as session:
-        assert outcomes.expire_overdue(ctx, session, payment) == "failed"
+        assert timeouts.expire_overdue(ctx, session, payment) == "failed"
     assert reload(ctx, payment).failure_category == "timeout"
 
 
@@ -215,11 +213,12 @@ def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, ten
 
 def test_a_gateway_cannot_move_a_payment_made_through_another_gateway(ctx, tenant_id,
                                                                      connected):
-    from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
     from engine_support import ACTOR
+
+    from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
     with ctx.transaction() as session:
         posted = record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-            account_number="WU-10001", payment_type="bill", method="cash",
+            account_number="WU-10001", payment_type="bill", method="cash", paid_on="2025-01-15",
             amount_received="145.50", references=("INV-2025-001234",)))
     with ctx.transaction() as session:
         row = configs.get_row(session, tenant_id, "sandbox")

@@ -1,19 +1,18 @@
 """Counter payments: cash with change, overpayment credit notes, partial payments."""
 
 import pytest
+from engine_support import ACTOR, outstanding
 from sqlalchemy import select
 
-from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import Allocation, CreditNote, Receivable
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.errors import Conflict, ValidationFailed
-
-from engine_support import ACTOR
-from engine_support import outstanding
 
 
 def post(ctx, tenant_id, key=None, **fields):
     entry = CounterPayment(**{"account_number": "WU-10001", "payment_type": "bill",
-                              "method": "cash", "amount_received": "0", **fields})
+                              "method": "cash", "amount_received": "0",
+                              "paid_on": "2025-01-15", **fields})
     with ctx.transaction() as session:
         return record_counter_payment(ctx, session, ACTOR, tenant_id, entry, key)
 

@@ -3,17 +3,13 @@
 import datetime as dt
 
 import pytest
+from engine_support import ACTOR, connect_sandbox, deliver, outstanding, payer, reload, start
 from sqlalchemy import select
-
-from loket.core.payments import credit_notes
-
-from loket.core.payments import refunds
-from loket.core.models import CreditNote, Payment, Todo
-from loket.errors import RefundNotPossible, ValidationFailed
-
-from engine_support import ACTOR
-from engine_support import connect_sandbox, deliver, outstanding, payer, reload, start
 from test_engine_counter import post
+
+from loket.core.models import CreditNote, Payment, Todo
+from loket.core.payments import credit_notes, refunds
+from loket.errors import RefundNotPossible, ValidationFailed
 
 
 def issue(ctx, payment, amount, reason="Billing Error", remarks=""):

@@ -6,27 +6,19 @@ currency changes, refund events without a refund id, payouts and refunds failing
 """
 
 import pytest
+from engine_support import ACTOR, connect_sandbox, deliver, payer, reload, seed, start
 from sqlalchemy import select
-
-from loket.core.payments import checkout
-
-from loket.core.payments import credit_notes
-
-from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import outcomes
-
-from loket.core.payments import refunds
+from test_engine_counter import post
 
 from loket.core.backoffice import administration
+from loket.core.gateway_configs import configs
 from loket.core.models import CreditNote, Payment, Refund, Todo
-from loket.money import Money
+from loket.core.payments import checkout, credit_notes, refunds, returns
 from loket.core.settings import load_settings, save_settings
+from loket.core.webhooks import outcomes
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import GatewayEvent
-
-from engine_support import ACTOR, connect_sandbox, deliver, payer, reload, seed, start
-from test_engine_counter import post
 
 
 def _refund(ctx, payment, amount):
@@ -112,7 +104,7 @@ def test_a_return_url_only_reaches_its_own_tenants_payment(ctx, tenant_id):
     tid = configs.verify_return(ctx, theirs.number, "cancel", sig)
     with ctx.transaction() as session:
         found = checkout.payment_for_return(session, tid, theirs.number)
-        outcomes.handle_return(ctx, session, found, "cancel")
+        returns.handle_return(ctx, session, found, "cancel")
     assert reload(ctx, theirs).status == "failed" and reload(ctx, ours).status == "initiated"
     with pytest.raises(NotFound):
         configs.verify_return(ctx, theirs.number, "success", sig)

@@ -12,21 +12,13 @@ import itertools
 from collections import Counter
 
 import pytest
-
+from engine_support import ACTOR, connect_sandbox, start
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from loket.core.payments import credit_notes
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import outcomes
-
 from loket.core.host import receivables
-
-from loket.core.payments import refunds
-from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.models import (
     Allocation,
     CreditNote,
@@ -34,13 +26,13 @@ from loket.core.models import (
     Payment,
     Receivable,
 )
-from loket.money import Money
+from loket.core.payments import credit_notes, refunds
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.payments.posting import check_invariants
+from loket.core.webhooks import outcomes
 from loket.errors import LoketError
+from loket.money import Money
 from loket.types import GatewayEvent
-
-from engine_support import ACTOR
-from engine_support import connect_sandbox, start
 
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -56,10 +48,11 @@ def _new_account(ctx, tenant_id, amounts: list[int]) -> tuple[str, list[str]]:
     with ctx.transaction() as session:
         receivables.upsert_consumer(session, ACTOR, tenant_id,
                                     {"account_number": account, "name": f"Prop {n}"})
-        for i, (ref, amount) in enumerate(zip(refs, amounts)):
+        for i, (ref, amount) in enumerate(zip(refs, amounts, strict=True)):
             receivables.upsert_receivable(session, ACTOR, tenant_id, {
                 "account_number": account, "kind": "bill", "reference": ref,
-                "amount": Money(amount, "USD").decimal_string(), "due_date": f"2025-01-{i + 1:02d}"})
+                "amount": Money(amount, "USD").decimal_string(),
+                "due_date": f"2025-01-{i + 1:02d}"})
     return account, refs
 
 
@@ -140,7 +133,7 @@ def test_money_invariants_hold_after_any_sequence_of_operations(ctx, tenant_id):
         # apply to the bills still open.
         with ctx.transaction() as session:
             record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-                account_number=account, payment_type="bill", method="card",
+                account_number=account, payment_type="bill", method="card", paid_on="2025-01-15",
                 amount_received="200.00", references=(refs[0],)))
         for op in operations:
             try:
@@ -168,7 +161,7 @@ def _run(ctx, session, account, refs, tenant_id, op):
     if kind == "counter":
         _, amount, method, change = op
         return record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
-            account_number=account, payment_type="bill", method=method,
+            account_number=account, payment_type="bill", method=method, paid_on="2025-01-15",
             amount_received=Money(amount, "USD").decimal_string(),
             change_given=Money(change if method == "cash" else 0, "USD").decimal_string()))
     elif kind in ("credit", "refund"):
@@ -189,8 +182,9 @@ def _run(ctx, session, account, refs, tenant_id, op):
             Receivable.reference.in_(refs), Receivable.status == "open")).first()
         if open_bill is None:
             return False
-        return credit_notes.apply_credit_note(ctx, session, ACTOR, note, "bill", open_bill.reference,
-                                       Money(op[1], "USD").decimal_string())
+        return credit_notes.apply_credit_note(ctx, session, ACTOR, note, "bill",
+                                              open_bill.reference,
+                                              Money(op[1], "USD").decimal_string())
 
 
 def _check_all(ctx, tenant_id, account):

@@ -2,17 +2,15 @@
 
 import datetime as dt
 
+from engine_support import connect_sandbox, deliver, payer, reload, start, store
 from sqlalchemy import select
 
 from loket.core.gateway_configs import configs
-
-from loket.core.reconciliation import settlements
 from loket.core.models import SettlementRecord, Todo
-from loket.money import Money
+from loket.core.reconciliation import settlements
 from loket.gateways import sandbox_page
+from loket.money import Money
 from loket.types import SettlementLine
-
-from engine_support import connect_sandbox, deliver, payer, reload, start, store
 
 
 def test_fetched_settlements_complete_payments_once_and_unknown_lines_become_todos(

@@ -1,13 +1,12 @@
 """The audit trail is append-only and written in the same transaction as the mutation."""
 
 import pytest
+from engine_support import ACTOR
 from sqlalchemy import func, select
 
 from loket.core.host import receivables
 from loket.core.models import AuditEntry, Consumer
 from loket.errors import Forbidden, ValidationFailed
-
-from engine_support import ACTOR
 
 
 def _count(ctx, model):

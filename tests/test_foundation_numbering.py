@@ -4,10 +4,10 @@ under 16 concurrent writers on PostgreSQL."""
 import datetime as dt
 import threading
 
+from engine_support import ACTOR
+
 from loket.core.numbering import next_number, render
 from loket.core.tenants import create_tenant
-
-from engine_support import ACTOR
 
 
 def test_formats_render():

@@ -63,6 +63,7 @@ def test_migrations_build_the_same_schema_as_the_models(ctx):
 
 def test_migrations_on_postgres_match_the_models(pg_url):
     from sqlalchemy import create_engine, text
+
     from loket.core.db import make_engine
     admin = create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     name = pg_url.rsplit("/", 1)[1] + "_mig"

@@ -1,15 +1,14 @@
 """Gateway secrets are encrypted at rest, masked in output, and keys rotate."""
 
 import pytest
+from engine_support import ACTOR
 from sqlalchemy import text
 
-from loket.core.gateway_configs import configs
 from loket.core.config import AppConfig
 from loket.core.context import Loket
+from loket.core.gateway_configs import configs
 from loket.core.secrets import SecretBox, mask
 from loket.errors import ConfigurationError
-
-from engine_support import ACTOR
 
 SECRET = "sbx_PlainTextSecretValue99"
 

@@ -1,17 +1,20 @@
 """Tenant settings are validated by JSON Schema and refused with the path of each error."""
 
 import pytest
+from engine_support import ACTOR
 
 from loket import cli
 from loket.core.models import TenantSettings
 from loket.core.settings import (
-    DEFAULTS, digit_mismatches, load_settings, save_settings, validate_settings,
+    DEFAULTS,
+    digit_mismatches,
+    load_settings,
+    save_settings,
+    validate_settings,
 )
 from loket.core.tenants import create_tenant
 from loket.errors import ConfigurationError, ValidationFailed
 from loket.server.app import get_app
-
-from engine_support import ACTOR
 
 
 def test_defaults_fill_what_is_not_given():
@@ -84,6 +87,7 @@ def test_entry_points_run_the_guard(ctx, monkeypatch, tmp_path):
         session.get(TenantSettings, tenant.id).currency_digits = 0
     monkeypatch.setenv("LOKET_DATABASE_URL", ctx.engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LOKET_SECRET_KEY", ",".join(ctx.config.secret_keys))
     with pytest.raises(ConfigurationError, match="'pdam' stored IDR"):
         get_app()
     assert cli.main(["serve", "--port", "0"]) == 2

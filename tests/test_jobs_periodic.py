@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     ACTOR,
     deliver,
@@ -19,9 +17,13 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     todos,
 )
-from loket.core import jobs_logic
-from loket.core.payments import credit_notes
+from sqlalchemy import select
+
+from loket.core.gateway_configs import handshake
+from loket.core.host import plans
 from loket.core.models import CreditNote, GatewayConfiguration, PaymentPlan
+from loket.core.payments import credit_notes, timeouts
+from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.settings import load_settings, save_settings
 
 ADMINS = ["ops@water.example", "it@water.example"]
@@ -47,12 +49,12 @@ def _revoke_secret(ctx, tenant_id, secret="sbx_revoked0123456789ab"):
 def test_handshake_failure_mails_admins_once_then_weekly_and_recovery_clears_it(
         jctx, jtenant, smtp):
     _notify_settings(jctx, jtenant)
-    assert jobs_logic.handshake_sweep(jctx) == {"ok": 1, "failed": 0, "alerted": 0}
+    assert handshake.handshake_sweep(jctx) == {"ok": 1, "failed": 0, "alerted": 0}
     good = _revoke_secret(jctx, jtenant)
-    assert jobs_logic.handshake_sweep(jctx) == {"ok": 0, "failed": 0, "alerted": 0}  # daily
+    assert handshake.handshake_sweep(jctx) == {"ok": 0, "failed": 0, "alerted": 0}  # daily
 
     jctx.clock.advance(days=1)
-    assert jobs_logic.handshake_sweep(jctx) == {"ok": 0, "failed": 1, "alerted": 1}
+    assert handshake.handshake_sweep(jctx) == {"ok": 0, "failed": 1, "alerted": 1}
     (mail,) = smtp.to("ops@water.example")
     assert mail["to"] == ADMINS and mail["kind"] == "gateway.handshake_failed"
     assert "Invalid API key: this secret has been revoked" in mail["body"]
@@ -63,17 +65,17 @@ def test_handshake_failure_mails_admins_once_then_weekly_and_recovery_clears_it(
 
     for _ in range(5):  # still failing: not mailed every day
         jctx.clock.advance(days=1)
-        assert jobs_logic.handshake_sweep(jctx)["alerted"] == 0
+        assert handshake.handshake_sweep(jctx)["alerted"] == 0
     assert len(smtp.to("ops@water.example")) == 1
     jctx.clock.advance(days=2)
-    assert jobs_logic.handshake_sweep(jctx)["alerted"] == 1  # a weekly reminder
+    assert handshake.handshake_sweep(jctx)["alerted"] == 1  # a weekly reminder
     reminder = smtp.to("ops@water.example")[-1]
     assert "again" in reminder["body"] and "7 checks in a row" in reminder["body"]
     assert len(todos(jctx, "gateway.handshake_failed")) == 1
 
     _revoke_secret(jctx, jtenant, good["secret"])
     jctx.clock.advance(days=1)
-    assert jobs_logic.handshake_sweep(jctx) == {"ok": 1, "failed": 0, "alerted": 0}
+    assert handshake.handshake_sweep(jctx) == {"ok": 1, "failed": 0, "alerted": 0}
     with jctx.transaction() as session:
         row = session.scalar(select(GatewayConfiguration))
         assert (row.last_handshake_error, row.handshake_failures) == (None, 0)
@@ -81,12 +83,12 @@ def test_handshake_failure_mails_admins_once_then_weekly_and_recovery_clears_it(
 
 def test_timeout_sweep_fails_abandoned_payment_once_and_tells_the_payer(jctx, jtenant, smtp):
     paying = start_checkout(jctx, jtenant)
-    assert jobs_logic.payment_timeout_sweep(jctx) == {}
+    assert timeouts.payment_timeout_sweep(jctx) == {}
     jctx.clock.advance(minutes=61)
-    assert jobs_logic.payment_timeout_sweep(jctx) == {"failed": 1}
+    assert timeouts.payment_timeout_sweep(jctx) == {"failed": 1}
     failed = payment(jctx, paying.number)
     assert (failed.status, failed.failure_category) == ("failed", "timeout")
-    assert jobs_logic.payment_timeout_sweep(jctx) == {}
+    assert timeouts.payment_timeout_sweep(jctx) == {}
     (mail,) = [m for m in smtp.to("john.doe@example.com") if m["kind"] == "payment.failed"]
     assert "The payment was not completed in time" in mail["body"]
 
@@ -95,7 +97,7 @@ def test_timeout_sweep_asks_the_gateway_before_failing(jctx, jtenant):
     paying = start_checkout(jctx, jtenant)
     payer_acts(jctx, jtenant, paying)  # paid at the gateway; its webhook never arrives
     jctx.clock.advance(minutes=61)
-    assert jobs_logic.payment_timeout_sweep(jctx) == {"succeeded": 1}
+    assert timeouts.payment_timeout_sweep(jctx) == {"succeeded": 1}
     assert payment(jctx, paying.number).status == "succeeded"
 
 
@@ -103,10 +105,10 @@ def test_unsettled_payment_raises_one_reconciliation_todo_after_timeout_days(jct
     paying = start_checkout(jctx, jtenant)
     deliver(jctx, payer_acts(jctx, jtenant, paying))
     jctx.clock.advance(days=1)
-    assert jobs_logic.reconciliation_timeouts(jctx) == 0
+    assert settlement_timeouts.reconciliation_timeouts(jctx) == 0
     jctx.clock.advance(days=1, minutes=1)  # pay-a-bill: timeout_days 2
-    assert jobs_logic.reconciliation_timeouts(jctx) == 1
-    assert jobs_logic.reconciliation_timeouts(jctx) == 0
+    assert settlement_timeouts.reconciliation_timeouts(jctx) == 1
+    assert settlement_timeouts.reconciliation_timeouts(jctx) == 0
     (todo,) = todos(jctx, "payment.reconciliation_timeout")
     assert todo.entity_id == paying.number
 
@@ -114,17 +116,17 @@ def test_unsettled_payment_raises_one_reconciliation_todo_after_timeout_days(jct
 def test_missed_installments_alert_recovery_and_default_the_plan_once(jctx, jtenant, kit,
                                                                       smtp):
     _notify_settings(jctx, jtenant)  # plan_default_after_misses: 2 (default)
-    jctx.clock.now = dt.datetime(2025, 4, 2, 3, 0, tzinfo=dt.timezone.utc)
-    assert jobs_logic.plan_compliance(jctx) == {"missed": 1, "defaulted": 0}
-    assert jobs_logic.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
+    jctx.clock.now = dt.datetime(2025, 4, 2, 3, 0, tzinfo=dt.UTC)
+    assert plans.plan_compliance(jctx) == {"missed": 1, "defaulted": 0}
+    assert plans.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
     (mail,) = smtp.to("recovery@water.example")
     assert "PP-2025-0034-1" in mail["body"] and "John Doe" in mail["body"]
     assert kit.recorder.defaulted == []
 
-    jctx.clock.now = dt.datetime(2025, 5, 2, 3, 0, tzinfo=dt.timezone.utc)
-    assert jobs_logic.plan_compliance(jctx) == {"missed": 1, "defaulted": 1}
-    jctx.clock.now = dt.datetime(2025, 6, 2, 3, 0, tzinfo=dt.timezone.utc)
-    assert jobs_logic.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
+    jctx.clock.now = dt.datetime(2025, 5, 2, 3, 0, tzinfo=dt.UTC)
+    assert plans.plan_compliance(jctx) == {"missed": 1, "defaulted": 1}
+    jctx.clock.now = dt.datetime(2025, 6, 2, 3, 0, tzinfo=dt.UTC)
+    assert plans.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
     (plan,) = kit.recorder.defaulted
     assert (plan.reference, plan.account_number, plan.missed_installments) == (
         "PP-2025-0034", "WU-10001", 2)
@@ -143,10 +145,10 @@ def test_credit_notes_expire_once(jctx, jtenant):
         credit_notes.issue_credit_note(jctx, session, ACTOR, payment(jctx, paying.number),
                                        "10.00", "Billing Error")
     jctx.clock.advance(days=364)
-    assert jobs_logic.expire_credit_notes(jctx) == 0
+    assert credit_notes.expire_due(jctx) == 0
     jctx.clock.advance(days=2)
-    assert jobs_logic.expire_credit_notes(jctx) == 1
-    assert jobs_logic.expire_credit_notes(jctx) == 0
+    assert credit_notes.expire_due(jctx) == 1
+    assert credit_notes.expire_due(jctx) == 0
     with jctx.transaction() as session:
         assert session.scalar(select(CreditNote.status)) == "expired"
 

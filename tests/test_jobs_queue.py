@@ -6,7 +6,6 @@ from __future__ import annotations
 import attrs
 import pytest
 from huey import PostgresHuey, RedisHuey, SqliteHuey
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -21,7 +20,9 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     unique_queue,
     with_smtp,
 )
+
 from loket.core.config import AppConfig
+from loket.core.secrets import SecretBox
 from loket.errors import ConfigurationError
 from loket.jobs import make_huey, register
 from loket.jobs.queue import postgres_dsn
@@ -37,7 +38,8 @@ def test_sqlite_queue_lives_beside_the_embedded_database(tmp_path):
 
 def test_redis_and_postgres_queues_are_chosen_by_configuration(tmp_path):
     config = AppConfig.from_env({"LOKET_REDIS_URL": "redis://127.0.0.1:6379/3",
-                                 "LOKET_VAR_DIR": str(tmp_path)})
+                                 "LOKET_VAR_DIR": str(tmp_path),
+                                 "LOKET_SECRET_KEY": SecretBox.generate_key()})
     assert isinstance(make_huey(config), RedisHuey)
     assert postgres_dsn("postgresql+psycopg://loket:pw@db.internal:5432/loket") == \
         "postgresql://loket:pw@db.internal:5432/loket"
@@ -45,6 +47,25 @@ def test_redis_and_postgres_queues_are_chosen_by_configuration(tmp_path):
         make_huey(AppConfig(queue="postgres", var_dir=tmp_path))
     with pytest.raises(ConfigurationError, match="sqlite, redis or postgres"):
         make_huey(AppConfig(queue="rabbit", var_dir=tmp_path))
+
+
+def test_api_and_worker_processes_share_a_custom_queue_name(tmp_path, monkeypatch):
+    import argparse
+
+    from loket import jobs
+    from loket.core.context import Loket
+    from loket.jobs.cli import _setup
+    monkeypatch.setenv("LOKET_QUEUE_NAME", "billing-7")
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'q.db'}")
+    monkeypatch.setenv("LOKET_SECRET_KEY", SecretBox.generate_key())
+    # What get_app() does in every API process, then what `loket worker` does.
+    api_jobs = jobs.setup(Loket.create(AppConfig.from_env()))
+    _ctx, worker_jobs = _setup(argparse.Namespace(queue_name=None), production=True)
+    assert api_jobs.huey.name == worker_jobs.huey.name == "billing-7"
+    api_jobs.process_event(123)  # enqueued by the API side
+    assert worker_jobs.huey.pending_count() == 1  # where the worker reads
+    assert jobs.make_huey(AppConfig(var_dir=tmp_path / "var")).pending_count() == 0
 
 
 def test_postgres_queue_shares_the_database(request, tmp_path):

@@ -11,7 +11,6 @@ import textwrap
 import time
 
 import pytest
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -25,6 +24,7 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     unique_queue,
 )
+
 from loket.core.config import AppConfig
 from loket.jobs import make_huey, register
 
@@ -68,6 +68,7 @@ def _wait(predicate, seconds: float, what: str):
 def test_event_in_flight_when_worker_is_killed_is_applied_after_restart(
         queue, jctx, jtenant, tmp_path):
     env = dict(os.environ, LOKET_DATABASE_URL=jctx.config.database_url,
+               LOKET_SECRET_KEY=",".join(jctx.config.secret_keys),
                LOKET_VAR_DIR=str(jctx.config.var_dir), LOKET_BASE_URL=jctx.config.base_url,
                LOKET_QUEUE=queue, QUEUE_NAME=unique_queue(),
                BLOCK=str(tmp_path / "block"), STARTED=str(tmp_path / "started"),

@@ -22,6 +22,15 @@ from loket.plugin_api import GatewayDescription, hookimpl
 def loket_gateway_describe():
     return GatewayDescription(kind="{name}", display_name="{name}",
                               credential_schema={{"type": "object"}})
+
+# The required hooks, answering for no configuration (enough to load).
+loket_gateway_validate_credentials = hookimpl(lambda config, credentials: None)
+loket_gateway_handshake = hookimpl(lambda config: None)
+loket_gateway_charge = hookimpl(lambda config, request: None)
+loket_gateway_parse_webhook = hookimpl(lambda config, request: None)
+loket_gateway_map_status = hookimpl(lambda config, raw_status: None)
+loket_gateway_fetch_status = hookimpl(lambda config, payment_id, gateway_reference: None)
+loket_gateway_refund = hookimpl(lambda config, request: None)
 '''
 
 

@@ -4,8 +4,6 @@ tracking table."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     ACTOR,
     connect,
@@ -20,11 +18,13 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     smtp,
     start_checkout,
 )
+from sqlalchemy import select
+
 from loket import hookimpl
-from loket.core import notify_email
-from loket.core.payments import refunds
 from loket.core.models import TrackingEventRow
+from loket.core.payments import refunds
 from loket.jobs.wiring import replace_plugin
+from loket.notifiers import email as notify_email
 from loket.types import Notification
 
 JOHN = "john.doe@example.com"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loket.gateways import sandbox_page, sandbox_store
+from loket.gateways import sandbox_mandates, sandbox_page, sandbox_store
 from loket.testing import GatewayConformance, GatewayHarness
 from loket.types import GatewayConfig
 
@@ -33,6 +33,12 @@ class SandboxHarness(GatewayHarness):
         action = {"abandon": "cancel"}.get(outcome, outcome)
         webhook, _ = sandbox_page.payer_acts(self._db(), session.gateway_reference, action)
         return webhook.as_request() if webhook else None
+
+    def payer_saves_mandate(self, config, setup, behaviour):
+        card = {"ok": "ok", "soft": "soft", "hard": "hard"}[behaviour]
+        db = sandbox_mandates._db(self.options)
+        webhook, _ = sandbox_mandates.payer_saves(db, setup.gateway_reference, card)
+        return [webhook.as_request()] if webhook else []
 
     def refund_webhook(self, config, session, refund):
         webhook = sandbox_page.refund_webhook(self._db(), refund.refund_reference)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from jobs_testkit import (  # noqa: F401 - fixtures
-    poison_payment,
     deliver,
     events,
     jctx,
@@ -15,15 +13,18 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     kit,
     payer_acts,
     payment,
+    poison_payment,
     smtp,
     start_checkout,
 )
+
 from loket.cli import main
 
 
 @pytest.fixture
 def env(jctx, monkeypatch, tmp_path):
     monkeypatch.setenv("LOKET_DATABASE_URL", jctx.config.database_url)
+    monkeypatch.setenv("LOKET_SECRET_KEY", ",".join(jctx.config.secret_keys))
     monkeypatch.setenv("LOKET_VAR_DIR", str(jctx.config.var_dir))
     monkeypatch.setenv("LOKET_BASE_URL", jctx.config.base_url)
     monkeypatch.delenv("LOKET_REDIS_URL", raising=False)

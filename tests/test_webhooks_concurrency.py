@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     connect,
     deliver,
@@ -21,6 +19,8 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     smtp,
     start_checkout,
 )
+from sqlalchemy import func, select
+
 from loket.core.models import Allocation, AuditEntry, Receivable
 
 
@@ -67,5 +67,5 @@ def test_duplicates_from_ten_threads_are_applied_once(backend, request, kit):
             Allocation.payment_id == paying.id, Allocation.state == "posted")) == 1
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.entity_id == paying.number,
-            AuditEntry.action == "payment.payment.succeeded")) == 1
+            AuditEntry.action == "payment.succeeded")) == 1
     assert [n.kind for n in kit.recorder.notifications] == ["payment.succeeded"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from jobs_testkit import (  # noqa: F401 - fixtures
     ACTOR,
     config_row,
@@ -22,8 +20,11 @@ from jobs_testkit import (  # noqa: F401 - fixtures
     start_checkout,
     todos,
 )
+from sqlalchemy import select
+
 from loket import hookimpl
-from loket.core import jobs_logic
+from loket.core.gateway_configs import handshake
+from loket.core.host import plans
 from loket.core.models import GatewayConfiguration, PaymentPlan, Receivable, WebhookDelivery
 from loket.core.settings import load_settings, save_settings
 
@@ -115,7 +116,7 @@ def test_a_handshake_that_crashes_is_recorded_and_alerted(jctx, jtenant, smtp):
     plugin = Crashing()
     jctx.plugins.pm.register(plugin, name="crashing")
     try:
-        assert jobs_logic.handshake_sweep(jctx) == {"ok": 0, "failed": 1, "alerted": 1}
+        assert handshake.handshake_sweep(jctx) == {"ok": 0, "failed": 1, "alerted": 1}
     finally:
         jctx.plugins.pm.unregister(plugin)
     assert "connection reset by peer" in config_row(jctx, jtenant).last_handshake_error
@@ -132,7 +133,7 @@ def test_a_missed_installment_is_judged_by_the_tenants_own_date(jctx, jtenant):
         due = first.due_date
     # 03:00 UTC the day after the due date is still the due date in Los Angeles.
     jctx.clock.now = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(3),
-                                               dt.timezone.utc)
-    assert jobs_logic.plan_compliance(jctx)["missed"] == 0
+                                               dt.UTC)
+    assert plans.plan_compliance(jctx)["missed"] == 0
     jctx.clock.now += dt.timedelta(hours=9)  # noon UTC: the next day there too
-    assert jobs_logic.plan_compliance(jctx)["missed"] >= 1
+    assert plans.plan_compliance(jctx)["missed"] >= 1

@@ -13,7 +13,9 @@ import attrs
 
 from loket.errors import ConfigurationError
 
-DEV_SECRET_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="  # development only; set LOKET_SECRET_KEY in production
+DEVELOPMENT_KEY_FILE = "secret.key"
+"""Where ``loket serve`` and the other development commands keep a random key of their own
+(under ``LOKET_VAR_DIR``) when ``LOKET_SECRET_KEY`` is not set."""
 
 
 @attrs.frozen
@@ -28,10 +30,20 @@ class AppConfig:
     :param disabled_plugins: entry-point names not to load (``LOKET_DISABLED_PLUGINS``).
     :param gateway_options: per gateway kind, deployment options such as ``api_base``
         (``LOKET_GATEWAY_OPTIONS`` as JSON, e.g. ``{"stripe": {"api_base": "http://..."}}``).
+    :param queue_name: the job queue's name (``LOKET_QUEUE_NAME``), the same for the API
+        processes that enqueue and the workers that run.
+    :param idempotency_lease_seconds: how long a claimed ``Idempotency-Key`` belongs to the
+        request that claimed it (``LOKET_IDEMPOTENCY_LEASE_SECONDS``); after that a retry
+        may take it over.
+    :param public_rate_limit: requests per source address and minute on the public
+        endpoints (webhooks, return, pay pages) before 429 (``LOKET_PUBLIC_RATE_LIMIT``;
+        0 switches the limit off).
+    :param webhook_rate_limit: the same for webhook URLs (``LOKET_WEBHOOK_RATE_LIMIT``),
+        higher because a gateway sends its bursts from a few addresses.
     """
 
     database_url: str = "sqlite:///var/loket.db"
-    secret_keys: tuple[str, ...] = (DEV_SECRET_KEY,)
+    secret_keys: tuple[str, ...] = ()
     base_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None
     queue: str = "sqlite"
@@ -45,21 +57,59 @@ class AppConfig:
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
     webhook_max_attempts: int = 12  # about 9 hours of retries with the 1-hour cap
+    queue_name: str = "loket"
+    idempotency_lease_seconds: int = 120
+    public_rate_limit: int = 120
+    webhook_rate_limit: int = 1200
+    public_rate_window_seconds: int = 60
+    # Per message channel, deployment options (``LOKET_CHANNEL_OPTIONS`` as JSON), e.g.
+    # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
+    channel_options: dict = attrs.field(factory=dict)
 
     @classmethod
-    def from_env(cls, environ: dict | None = None) -> AppConfig:
-        """Build the configuration from ``LOKET_*`` environment variables."""
+    def from_env(cls, environ: dict | None = None, *,
+                 development_key: bool = False) -> AppConfig:
+        """Build the configuration from ``LOKET_*`` environment variables.
+
+        Called once by each entry point.
+
+        :param development_key: without ``LOKET_SECRET_KEY``, use (and on first use create)
+            a random key in ``{LOKET_VAR_DIR}/secret.key``: what ``loket serve`` and the
+            administration commands do on a developer's machine. The production entry points
+            (``get_app()``, ``loket worker``) pass ``False``.
+        :raises ConfigurationError: ``LOKET_SECRET_KEY`` is not set and no development key
+            was asked for (the message names the variable).
+        """
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("LOKET_VAR_DIR", "var"))
         keys = tuple(k.strip() for k in env.get("LOKET_SECRET_KEY", "").split(",") if k.strip())
+        if not keys and development_key:
+            keys = (development_secret_key(var_dir),)
+        if not keys:
+            raise ConfigurationError(
+                "LOKET_SECRET_KEY is not set: loket will not run on a key anyone could know. "
+                "Generate one with `loket keys generate` and set LOKET_SECRET_KEY (comma-"
+                "separated, newest first, when rotating)")
+        try:
+            lease = int(env.get("LOKET_IDEMPOTENCY_LEASE_SECONDS", "120"))
+            rate_limit = int(env.get("LOKET_PUBLIC_RATE_LIMIT", "120"))
+            webhook_limit = int(env.get("LOKET_WEBHOOK_RATE_LIMIT", "1200"))
+        except ValueError as exc:
+            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT "
+                                     f"and LOKET_WEBHOOK_RATE_LIMIT are whole numbers: "
+                                     f"{exc}") from None
         try:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_GATEWAY_OPTIONS is not valid JSON: {exc}") from None
+        try:
+            channel_options = json.loads(env.get("LOKET_CHANNEL_OPTIONS", "{}"))
+        except ValueError as exc:
+            raise ConfigurationError(f"LOKET_CHANNEL_OPTIONS is not valid JSON: {exc}") from None
         redis_url = env.get("LOKET_REDIS_URL") or None
         return cls(
             database_url=env.get("LOKET_DATABASE_URL", f"sqlite:///{var_dir / 'loket.db'}"),
-            secret_keys=keys or (DEV_SECRET_KEY,),
+            secret_keys=keys,
             base_url=env.get("LOKET_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             redis_url=redis_url,
             queue=env.get("LOKET_QUEUE", "redis" if redis_url else "sqlite"),
@@ -71,4 +121,28 @@ class AppConfig:
             smtp_port=int(env.get("LOKET_SMTP_PORT", "25")),
             smtp_tls=env.get("LOKET_SMTP_TLS", "") in ("1", "true", "yes"),
             smtp_sender=env.get("LOKET_SMTP_SENDER", "loket@localhost"),
+            queue_name=env.get("LOKET_QUEUE_NAME") or "loket",
+            idempotency_lease_seconds=lease,
+            public_rate_limit=rate_limit,
+            webhook_rate_limit=webhook_limit,
+            channel_options=channel_options,
         )
+
+
+def development_secret_key(var_dir: Path) -> str:
+    """The development key kept in ``{var_dir}/secret.key``: read it, or create a random one
+    (readable by its owner only) on first use. Returns the key."""
+    from cryptography.fernet import Fernet  # noqa: PLC0415 - only development needs it here
+
+    path = Path(var_dir) / DEVELOPMENT_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Fernet.generate_key().decode()
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(key + "\n")
+    return path.read_text().strip()

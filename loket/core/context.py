@@ -7,8 +7,9 @@ else; there is no import-time state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable
 
 import attrs
 from sqlalchemy.engine import Engine
@@ -23,7 +24,7 @@ from loket.plugins import Plugins
 
 def utcnow() -> dt.datetime:
     """The one clock: an aware UTC datetime."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @attrs.define
@@ -36,6 +37,10 @@ class Loket:
     plugins: Plugins
     secrets: SecretBox
     clock: Callable[[], dt.datetime] = utcnow
+    cache: dict = attrs.field(factory=dict)  # values read once per process (installation id)
+    # Hands an outbox event (row id) to the job queue right after its transaction commits;
+    # ``None`` delivers it in this process (no queue wired).
+    outbox_kick: Callable[[int], object] | None = None
 
     @classmethod
     def create(cls, config: AppConfig, *, plugins: Plugins | None = None,
@@ -61,7 +66,7 @@ class Loket:
         with self.transaction() as session:
             check_digits(session)
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[Session]:
         """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""
         return transaction(self.sessions)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import BigInteger, cast, create_engine, event, func
 from sqlalchemy.engine import Engine
@@ -79,11 +79,6 @@ def after_commit(session: Session, callback) -> None:
     """Run ``callback()`` once the caller's transaction has committed (never if it rolls
     back). Used for outbound hooks: notify, track, payment status changed."""
     session.info.setdefault("after_commit", []).append(callback)
-
-
-def is_postgres(engine: Engine) -> bool:
-    """True when ``engine`` talks to PostgreSQL."""
-    return engine.dialect.name == "postgresql"
 
 
 def money_sum(expression):

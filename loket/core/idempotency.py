@@ -1,12 +1,22 @@
 """Idempotency keys: a repeated request returns the first result; a reused key with other
-content is refused. The unique key in the database refuses duplicates, not a check."""
+content is refused. The unique key in the database refuses duplicates, not a check.
+
+A claim made in its own transaction ahead of the work (the HTTP layer's) carries a lease:
+while it runs, a repeat is refused as in progress; once the lease has lapsed without a
+stored result, the request that claimed it is taken to have died and one repeat takes the
+claim over (a compare-and-set on the lease, so only one does). Operations that move money
+claim the same key again inside their own transaction, so a repeat of one whose first
+attempt did commit gets that attempt's result instead of running again.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,24 +31,42 @@ def fingerprint(payload) -> str:
     ).hexdigest()
 
 
-def claim(session: Session, tenant_id: int, scope: str, key: str | None,
-          payload) -> tuple[IdempotencyKey | None, dict | None]:
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")
+"""What an ``Idempotency-Key`` may be: 1 to 200 printable ASCII characters, no spaces."""
+
+
+def check_key(key: str) -> None:
+    """Refuse a key outside :data:`KEY_PATTERN` (called for every key a client sends).
+
+    :raises ValidationFailed: naming the ``Idempotency-Key`` header and the rule.
+    """
+    if not KEY_PATTERN.fullmatch(key):
+        raise ValidationFailed("Idempotency-Key must be 1 to 200 printable ASCII characters "
+                               "without spaces", field="Idempotency-Key")
+
+
+def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload,
+          lease_until: dt.datetime | None = None,
+          now: dt.datetime | None = None) -> tuple[IdempotencyKey | None, dict | None]:
     """Claim ``key`` for this request inside the caller's transaction.
 
-    :returns: ``(row, None)`` when the key is new (store the result on ``row.result``
-        before commit), ``(None, result)`` when the same request was already done, and
-        ``(None, None)`` when no key was given.
-    :raises Conflict: the key was used with different content.
+    :param lease_until: for a claim committed ahead of the work: until when it belongs to
+        this request (``now`` is then the current time). Without it the claim lives and dies
+        with the caller's transaction.
+    :returns: ``(row, None)`` when the key is new or its lapsed claim was taken over (store
+        the result on ``row.result`` before commit), ``(None, result)`` when the same
+        request was already done, and ``(None, None)`` when no key was given.
+    :raises Conflict: the key was used with different content, or its request is still
+        running (within its lease).
     """
     if not key:
         return None, None
-    if len(key) > 255:
-        raise ValidationFailed("Idempotency-Key is longer than 255 characters",
-                               field="Idempotency-Key")
+    check_key(key)
     digest = fingerprint(payload)
     try:
         with session.begin_nested():
-            row = IdempotencyKey(tenant_id=tenant_id, scope=scope, key=key, request_hash=digest)
+            row = IdempotencyKey(tenant_id=tenant_id, scope=scope, key=key, request_hash=digest,
+                                 claimed_until=lease_until)
             session.add(row)
             session.flush()
         return row, None
@@ -50,6 +78,25 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None,
             raise Conflict("this Idempotency-Key was already used for a different request",
                            field="Idempotency-Key") from None
         if existing.result is None:
+            if _take_over(session, existing, lease_until, now):
+                return existing, None
             raise Conflict("a request with this Idempotency-Key is still in progress",
                            field="Idempotency-Key") from None
         return None, existing.result
+
+
+def _take_over(session: Session, existing: IdempotencyKey, lease_until: dt.datetime | None,
+               now: dt.datetime | None) -> bool:
+    """Take a claim whose lease lapsed without a result; ``True`` for the one caller whose
+    compare-and-set on the old lease wins."""
+    lapsed = existing.claimed_until  # none: claimed before leases existed, so long dead
+    if lease_until is None or now is None or (lapsed is not None and lapsed > now):
+        return False
+    same_lease = IdempotencyKey.claimed_until.is_(None) if lapsed is None else \
+        IdempotencyKey.claimed_until == lapsed
+    taken = session.execute(update(IdempotencyKey).where(
+        IdempotencyKey.id == existing.id, same_lease).values(claimed_until=lease_until))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+        return False
+    existing.claimed_until = lease_until
+    return True

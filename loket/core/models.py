@@ -26,6 +26,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from loket.core.states import (
+    AllocationState,
+    ApplicationState,
+    CreditNoteStatus,
+    EventStatus,
+    PlanStatus,
+    ReceivableStatus,
+    TodoStatus,
+)
 
 
 class UTCDateTime(TypeDecorator):
@@ -37,11 +46,11 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is None:
             raise ValueError("loket stores aware datetimes only")
-        return value.astimezone(dt.timezone.utc) if value is not None else None
+        return value.astimezone(dt.UTC) if value is not None else None
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
         return value
 
 
@@ -66,7 +75,7 @@ class Base(DeclarativeBase):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Tenant(Base):
@@ -115,6 +124,11 @@ class Consumer(Base):
     service_address: Mapped[Optional[str]] = mapped_column(String(300))
     person_type: Mapped[str] = mapped_column(String(30), default="individual")
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The host may block or disable an account (debt collection): it then takes only
+    # lump-sum settlements of its open items.
+    account_status: Mapped[str] = mapped_column(String(20), default="active",
+                                                server_default="active")
+    account_status_reason: Mapped[Optional[str]] = mapped_column(String(300))
     postcode: Mapped[Optional[str]] = mapped_column(String(20))
 
 
@@ -126,7 +140,7 @@ class PaymentPlan(Base):
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     reference: Mapped[str] = mapped_column(String(64))
     currency: Mapped[currency]
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=PlanStatus.ACTIVE)
     missed_installments: Mapped[int] = mapped_column(default=0)
     defaulted_at: Mapped[Optional[timestamp]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -151,10 +165,14 @@ class Receivable(Base):
     paid: Mapped[money]
     currency: Mapped[currency]
     due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open|paid|cancelled
+    status: Mapped[str] = mapped_column(String(20), default=ReceivableStatus.OPEN)
     plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
     sequence: Mapped[Optional[int]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The bill's or service's issue date as the host gives it (default: the creation date);
+    # the start of the collection time.
+    issued_on: Mapped[Optional[dt.date]] = mapped_column(Date, default=lambda context: (
+        context.get_current_parameters().get("created_at") or _now()).date())
 
     @property
     def outstanding(self) -> int:
@@ -163,7 +181,7 @@ class Receivable(Base):
 
 class GatewayConfiguration(Base):
     __tablename__ = "gateway_configurations"
-    __table_args__ = (UniqueConstraint("tenant_id", "kind"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "profile"),)
     id: Mapped[intpk]
     tenant_id: Mapped[tenant_fk]
     kind: Mapped[str] = mapped_column(String(40))
@@ -181,6 +199,9 @@ class GatewayConfiguration(Base):
     handshake_alerted_at: Mapped[Optional[timestamp]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+    # A named configuration of this kind (several accounts of one gateway per tenant).
+    profile: Mapped[str] = mapped_column(String(40), default="default",
+                                         server_default="default")
 
 
 class Payment(Base):
@@ -217,7 +238,8 @@ class Payment(Base):
     settled_fee: Mapped[Optional[int]] = mapped_column(BigInteger)
     settled_net: Mapped[Optional[int]] = mapped_column(BigInteger)
     payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
-    application_state: Mapped[str] = mapped_column(String(20), default="pending")
+    application_state: Mapped[str] = mapped_column(String(20),
+                                                   default=ApplicationState.PENDING)
     failure_category: Mapped[Optional[str]] = mapped_column(String(30))
     failure_message: Mapped[Optional[str]] = mapped_column(Text)
     failure_code: Mapped[Optional[str]] = mapped_column(String(100))
@@ -245,9 +267,12 @@ class Payment(Base):
     # Deferred destinations only: the OPC service task the monitor moves (ServiceTask).
     service_task: Mapped[Optional[str]] = mapped_column(String(30), index=True)
 
-    allocations: Mapped[list["Allocation"]] = relationship(back_populates="payment",
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="payment",
                                                            order_by="Allocation.id")
     consumer: Mapped[Optional[Consumer]] = relationship()
+    # The payment link the payer paid through, if any.
+    payment_link_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_links.id"),
+                                                           index=True)
 
 
 class Allocation(Base):
@@ -260,7 +285,7 @@ class Allocation(Base):
     destination: Mapped[str] = mapped_column(String(60))
     amount: Mapped[money]
     reversed: Mapped[money]  # given back by a refund (the receivable reopens)
-    state: Mapped[str] = mapped_column(String(20), default="intended")  # intended|posted|void
+    state: Mapped[str] = mapped_column(String(20), default=AllocationState.INTENDED)
     created_at: Mapped[timestamp] = mapped_column(default=_now)
     payment: Mapped[Payment] = relationship(back_populates="allocations")
     receivable: Mapped[Receivable] = relationship()
@@ -299,7 +324,7 @@ class CreditNote(Base):
     reason: Mapped[str] = mapped_column(String(40))
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     remarks: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=CreditNoteStatus.ACTIVE)
     expires_at: Mapped[timestamp]
     created_by: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -348,7 +373,7 @@ class GatewayEventRow(Base):
     payment_number: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|dead
+    status: Mapped[str] = mapped_column(String(20), default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[Optional[str]] = mapped_column(Text)
     next_attempt_at: Mapped[Optional[timestamp]]
@@ -366,6 +391,7 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[Optional[dict[str, Any]]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    claimed_until: Mapped[Optional[timestamp]]  # the lease of a claim still without a result
 
 
 class Todo(Base):
@@ -381,7 +407,7 @@ class Todo(Base):
     title: Mapped[str] = mapped_column(String(300))
     detail: Mapped[str] = mapped_column(Text, default="")
     dedupe_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=TodoStatus.OPEN)
     resolution: Mapped[Optional[str]] = mapped_column(Text)
     resolved_by: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[timestamp] = mapped_column(default=_now)
@@ -512,6 +538,70 @@ class PaymentAgreement(Base):
     updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
 
 
+class Mandate(Base):
+    """A consumer's stored authorisation to be charged without them (a saved card or debit
+    mandate), at one gateway configuration."""
+
+    __tablename__ = "mandates"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference"),
+                      Index("ix_mandates_gateway_reference", "gateway_configuration_id",
+                            "gateway_reference"))
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    gateway_configuration_id: Mapped[int] = mapped_column(
+        ForeignKey("gateway_configurations.id"))
+    reference: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # loket.types.MandateStatus
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    token: Mapped[Optional[str]] = mapped_column(String(200))
+    gateway_customer: Mapped[Optional[str]] = mapped_column(String(200))
+    brand: Mapped[str] = mapped_column(String(40), default="")
+    last4: Mapped[str] = mapped_column(String(4), default="")
+    exp_month: Mapped[Optional[int]]
+    exp_year: Mapped[Optional[int]]
+    redirect_url: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    activated_at: Mapped[Optional[timestamp]]
+    ended_at: Mapped[Optional[timestamp]]
+    end_reason: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class MandateEventRow(Base):
+    """A mandate event received from a gateway, unique per (configuration, event id)."""
+
+    __tablename__ = "mandate_events"
+    __table_args__ = (UniqueConstraint("gateway_configuration_id", "event_id"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    gateway_configuration_id: Mapped[int] = mapped_column(
+        ForeignKey("gateway_configurations.id"))
+    mandate_id: Mapped[Optional[int]] = mapped_column(ForeignKey("mandates.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class AutopayElection(Base):
+    """A consumer's choice to have their items charged to a mandate when due."""
+
+    __tablename__ = "autopay_elections"
+    __table_args__ = (UniqueConstraint("tenant_id", "consumer_id"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id"), index=True)
+    item_kinds: Mapped[list[Any]]
+    max_amount: Mapped[Optional[int]] = mapped_column(BigInteger)
+    currency: Mapped[currency]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    stop_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    updated_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    updated_at: Mapped[timestamp] = mapped_column(default=_now, onupdate=_now)
+
+
 class GuestAttempt(Base):
     """One identification attempt by a source (the per-source rate limit counts these)."""
 
@@ -522,3 +612,213 @@ class GuestAttempt(Base):
     source: Mapped[str] = mapped_column(String(100))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class AutopayCharge(Base):
+    """Auto-pay of one receivable: its attempts, the next try and how it ended."""
+
+    __tablename__ = "autopay_charges"
+    __table_args__ = (UniqueConstraint("receivable_id"),
+                      Index("ix_autopay_charges_status_next", "status", "next_attempt_at"))
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"))
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id"))
+    status: Mapped[str] = mapped_column(String(20))  # loket.core.autopay.charges.ChargeState
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[Optional[timestamp]]
+    last_decline_code: Mapped[Optional[str]] = mapped_column(String(100))
+    last_decline_kind: Mapped[Optional[str]] = mapped_column(String(10))
+    last_message: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    finished_at: Mapped[Optional[timestamp]]
+
+
+class AutopayAttempt(Base):
+    """One try of an auto-pay charge: the payment it made and what the gateway said."""
+
+    __tablename__ = "autopay_attempts"
+    __table_args__ = (UniqueConstraint("charge_id", "attempt"),)
+    id: Mapped[intpk]
+    charge_id: Mapped[int] = mapped_column(ForeignKey("autopay_charges.id"), index=True)
+    attempt: Mapped[int]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # loket.types.ChargeOutcome
+    decline_code: Mapped[Optional[str]] = mapped_column(String(100))
+    decline_kind: Mapped[Optional[str]] = mapped_column(String(10))
+    message: Mapped[Optional[str]] = mapped_column(Text)
+    next_attempt_at: Mapped[Optional[timestamp]]
+    at: Mapped[timestamp] = mapped_column(default=_now)
+class Dispute(Base):
+    """A payer's challenge of a payment (chargeback or complaint) and how it ended."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # [{"at", "by", "note", "status"}]: the evidence notes and every change, in order.
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    gateway_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    amount_taken_back: Mapped[money]
+    opened_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    closed_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
+class Approval(Base):
+    """An adjustment above the tenant's threshold waiting for a second person (maker-checker)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_created", "tenant_id", "status", "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(30))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[money]
+    currency: Mapped[currency]
+    request: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    maker: Mapped[str] = mapped_column(String(100))
+    maker_role: Mapped[str] = mapped_column(String(40))
+    checker: Mapped[Optional[str]] = mapped_column(String(100))
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    result: Mapped[Optional[dict[str, Any]]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    decided_at: Mapped[Optional[timestamp]]
+    payment: Mapped[Payment] = relationship()
+
+
+# What the KPIs and trends read: money taken by payment time, amounts falling due by date.
+Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at)
+Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)
+class Installation(Base):
+    """This installation's identity, generated once and kept (namespaces what loket sends
+    to services shared with other installations, such as gateway idempotency keys)."""
+
+    __tablename__ = "installation"
+    id: Mapped[intpk]
+    installation_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class UnknownWebhookTally(Base):
+    """Requests to webhook URLs that name no configuration, counted per gateway kind and
+    day with a bounded sample of who sent them (bodies are never stored)."""
+
+    __tablename__ = "unknown_webhook_tallies"
+    __table_args__ = (UniqueConstraint("kind", "day"),)
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(40))
+    day: Mapped[dt.date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(default=0)
+    sample: Mapped[list[Any]] = mapped_column(default=list)
+    last_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class RateLimitWindow(Base):
+    """Requests of one source in one fixed window of the public endpoints' rate limit;
+    in the database, so every API process counts against the same limit."""
+
+    __tablename__ = "rate_limit_windows"
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)
+class PaymentLink(Base):
+    """A link sent to a payer: what it asks for, how much may be paid, until when."""
+
+    __tablename__ = "payment_links"
+    __table_args__ = (Index("ix_payment_links_status_created", "tenant_id", "status",
+                            "created_at"),)
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    # The public id (``pl_…``): random, unguessable, part of the signed token.
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
+    # Receivable ids the link asks for; ``None`` means everything open on the account.
+    receivable_ids: Mapped[Optional[list[Any]]]
+    amount_policy: Mapped[str] = mapped_column(String(20))  # full | partial
+    minimum: Mapped[Optional[int]] = mapped_column(BigInteger)
+    currency: Mapped[currency]
+    multi_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    description: Mapped[str] = mapped_column(String(300), default="")
+    expires_at: Mapped[timestamp]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    paid_at: Mapped[Optional[timestamp]]
+    cancelled_at: Mapped[Optional[timestamp]]
+    last_sent_at: Mapped[Optional[timestamp]]
+    consumer: Mapped[Consumer] = relationship()
+
+
+class OutboxEvent(Base):
+    """Something that must leave loket because of a change, written in the change's own
+    transaction: a host event (``payment.succeeded``…) or a message for a person."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_tenant_id_id", "tenant_id", "id"),)
+    id: Mapped[intpk]  # the feed cursor
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)  # stable, for dedup
+    kind: Mapped[str] = mapped_column(String(20))  # host_event | message
+    type: Mapped[str] = mapped_column(String(60))
+    ordering_key: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class HostWebhookEndpoint(Base):
+    """A URL of the host that receives signed events."""
+
+    __tablename__ = "host_webhook_endpoints"
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    url: Mapped[str] = mapped_column(String(500))
+    event_types: Mapped[list[Any]] = mapped_column(default=list)  # empty: every type
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    deleted_at: Mapped[Optional[timestamp]]
+
+
+class OutboxDelivery(Base):
+    """One destination of an outbox event: a host endpoint, or a channel and recipient.
+
+    Delivered at least once, in order per ``(target, ordering_key)``; a worker takes a
+    delivery by setting ``leased_until`` and one that dies mid-way is taken again later.
+    """
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_row_id", "target"),
+        Index("ix_outbox_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_deliveries_target_key", "target", "ordering_key", "id"),
+    )
+    id: Mapped[intpk]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), index=True)
+    endpoint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("host_webhook_endpoints.id"),
+                                                       index=True)
+    # ``endpoint:<id>`` or ``<channel>:<recipient>`` (e-mail, sms, whatsapp, log).
+    target: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(30))
+    recipient: Mapped[Optional[str]] = mapped_column(String(300))
+    ordering_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[timestamp]
+    leased_until: Mapped[Optional[timestamp]]
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    last_status_code: Mapped[Optional[int]]
+    provider_reference: Mapped[Optional[str]] = mapped_column(String(200))
+    delivered_at: Mapped[Optional[timestamp]]
+    created_at: Mapped[timestamp] = mapped_column(default=_now)

@@ -12,6 +12,7 @@ import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loket.core import audit
 from loket.core.models import Payment, Receivable, Tenant, TenantSettings
 from loket.errors import ConfigurationError, NotFound, ValidationFailed
 from loket.money import ISO4217_DIGITS, minor_digits
@@ -51,10 +52,14 @@ SETTINGS_SCHEMA = {
             },
         },
         "credit_note_expiry_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        # Where payers land after a gateway, instead of loket's own result page (the
+        # result is signed: loket.core.payments.returns).
+        "return_url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 500},
         "overpayment_threshold": _DECIMAL,
         "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
         "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},
         "plan_default_after_misses": {"type": "integer", "minimum": 1},
+        "webhook_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
         "destinations": {
             "type": "object",
             "minProperties": 1,
@@ -65,6 +70,8 @@ SETTINGS_SCHEMA = {
                 "properties": {
                     "processor": {"type": "string", "minLength": 1},
                     "processing": {"type": "string", "enum": ["immediate", "deferred"]},
+                    "gateway_profiles": {"type": "object", "additionalProperties": {
+                        "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"}},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                     "fee": {
                         "type": "object",
@@ -102,6 +109,15 @@ SETTINGS_SCHEMA = {
                 "window_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
             },
         },
+        "autopay": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "days_before_due": {"type": "integer", "minimum": 0, "maximum": 60},
+                "retry_days": {"type": "array", "maxItems": 10, "uniqueItems": True,
+                               "items": {"type": "integer", "minimum": 1, "maximum": 60}},
+            },
+        },
         "notifications": {
             "type": "object",
             "additionalProperties": False,
@@ -110,6 +126,58 @@ SETTINGS_SCHEMA = {
                 "recovery_executives": _ROLES_RECIPIENTS,
                 "billing_managers": _ROLES_RECIPIENTS,
                 "email_consumers": {"type": "boolean"},
+            },
+        },
+        "approvals": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Maker-checker: adjustments above a threshold wait for a second "
+                           "person with an approving role.",
+            "properties": {
+                "refund_above": _DECIMAL,
+                "credit_note_above": _DECIMAL,
+                "approver_roles": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": {"enum": ["tenant_admin", "cso_admin",
+                                                      "billing_manager"]}},
+            },
+        },
+        "documents": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "What receipts and credit notes (PDF) show in their header.",
+            "properties": {
+                "address": {"type": "string", "maxLength": 500},
+                "logo": {"type": "string", "maxLength": 400000,
+                         "contentEncoding": "base64",
+                         "description": "a PNG or JPEG image, base64"},
+            },
+        },
+        "part_payments": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "minimum": _DECIMAL,
+                "minimum_percent": _DECIMAL,
+            },
+        },
+        "messages": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channels": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": "string", "minLength": 1}}},
+                "templates": {"type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"subject": {"type": "string", "maxLength": 200},
+                                   "body": {"type": "string", "maxLength": 1600}}}},
+            },
+        },
+        "payment_links": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
             },
         },
     },
@@ -133,6 +201,7 @@ DEFAULTS: dict[str, Any] = {
     "notes_max_length": 500,
     "payment_timeout_minutes": 60,
     "plan_default_after_misses": 2,
+    "webhook_retention_days": 90,
     "destinations": {
         "pay-a-bill": {"processor": "bill", "fields": {"invoice": "reference"},
                        "fee": {"card": {"percent": "0", "fixed": "0", "pass_to": []}},
@@ -149,6 +218,10 @@ DEFAULTS: dict[str, Any] = {
     "held_payment_timeout_days": 3,
     "guest": {"enabled": False, "verify": ["name", "last_bill_amount"], "token_minutes": 15,
               "attempts": 5, "window_seconds": 900},
+    "autopay": {"days_before_due": 3, "retry_days": [1, 3, 5, 7]},
+    "part_payments": {"allowed": False, "minimum": "0", "minimum_percent": "0"},
+    "messages": {"channels": {"default": ["email"]}, "templates": {}},
+    "payment_links": {"expiry_days": 14},
 }
 
 
@@ -171,6 +244,10 @@ def validate_settings(document: dict) -> dict:
             "settings are invalid",
             errors=[{"field": e.json_path, "message": e.message} for e in errors],
         )
+    retry_days = merged["autopay"]["retry_days"]
+    if retry_days != sorted(retry_days):
+        raise ValidationFailed("autopay.retry_days must be in increasing order",
+                               field="$.autopay.retry_days")
     if merged["default_channel"] not in merged["channels"]:
         raise ValidationFailed("default_channel must be one of channels",
                                field="$.default_channel")
@@ -279,3 +356,19 @@ def check_digits(session: Session) -> None:
     if problems:
         raise ConfigurationError("loket refuses to start: " + "; ".join(problems) + ". Restore "
                                  "loket/iso4217.json to the table the amounts were stored with.")
+
+
+def update_settings(session: Session, actor: audit.Actor, tenant_id: int,
+                    changes: dict[str, Any]) -> Settings:
+    """Merge ``changes`` over a tenant's settings (top-level keys replace), validate, store
+    and audit the whole document before and after.
+
+    Called by ``PUT /v1/settings`` and ``loket settings set``.
+
+    :raises ValidationFailed: naming each invalid field by its JSON path.
+    """
+    before = load_settings(session, tenant_id).document
+    saved = save_settings(session, tenant_id, {**before, **changes})
+    audit.record(session, actor, "settings.updated", "tenant", tenant_id, before=before,
+                 after=saved.document, tenant_id=tenant_id)
+    return saved

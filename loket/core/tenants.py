@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
-import json
 import secrets as pysecrets
 import time
 
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,6 +41,14 @@ def tenant_by_slug(session: Session, slug: str) -> Tenant:
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"no tenant {slug!r}")
+    return tenant
+
+
+def tenant_by_id(session: Session, tenant_id: int) -> Tenant:
+    """Return the tenant ``tenant_id`` (its name heads every page) or raise NotFound."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id}")
     return tenant
 
 
@@ -103,40 +109,44 @@ def authenticate_key(session: Session, key: str) -> ApiKey:
     return row
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class TokenSigner:
-    """Signs and checks consumer tokens and signed URLs (HMAC-SHA256).
+    """Signs and checks consumer tokens and signed URLs (itsdangerous, HMAC-SHA256).
 
-    :param key: the signing key (derived from the first ``LOKET_SECRET_KEY``).
+    :param keys: the signing keys, newest first (each derived from one ``LOKET_SECRET_KEY``
+        entry). The newest signs; every key verifies, so a rotation keeps payers' sessions
+        and return links working until the old key is removed from the list.
     """
 
-    def __init__(self, key: bytes):
-        self._key = hashlib.sha256(b"loket-token:" + key).digest()
+    def __init__(self, *keys: bytes):
+        if not keys:
+            raise ValueError("TokenSigner needs at least one key")
+        derived = [hashlib.sha256(b"loket-token:" + key).digest() for key in keys]
+        # itsdangerous signs with the last key of its list and verifies with all of them.
+        self._serializer = URLSafeSerializer(list(reversed(derived)), salt="loket-token",
+                                             signer_kwargs={"digest_method": hashlib.sha256})
+
+    @classmethod
+    def for_keys(cls, secret_keys: tuple[str, ...]) -> TokenSigner:
+        """The signer of a configuration's ``secret_keys`` (``LOKET_SECRET_KEY``, newest
+        first); what every part of loket that signs or verifies a token uses."""
+        return cls(*(key.encode() for key in secret_keys))
 
     def sign(self, claims: dict) -> str:
-        """Return ``payload.signature`` for ``claims``."""
-        payload = _b64(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
-        sig = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
-        return f"{payload}.{sig}"
+        """Return the signed, URL-safe token for ``claims`` (signed with the newest key)."""
+        return str(self._serializer.dumps(claims))
 
     def verify(self, token: str, now: int | None = None) -> dict:
-        """Return the claims of a valid, unexpired token or raise Unauthorized."""
+        """Return the claims of a valid, unexpired token signed with any configured key, or
+        raise Unauthorized."""
         try:
-            payload, sig = token.split(".")
-            expected = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
-            if not hmac.compare_digest(sig, expected):
-                raise ValueError("bad signature")
-            claims = json.loads(_unb64(payload))
-        except (ValueError, TypeError):
+            claims = self._serializer.loads(token)
+        except (BadData, ValueError, TypeError):
             raise Unauthorized("invalid token") from None
-        if claims.get("exp", 0) < (now if now is not None else int(time.time())):
+        if not isinstance(claims, dict):
+            raise Unauthorized("invalid token")
+        expires = claims.get("exp", 0)
+        if not isinstance(expires, int) or \
+                expires < (now if now is not None else int(time.time())):
             raise Unauthorized("token expired")
         return claims
 
@@ -155,3 +165,18 @@ def consumer_by_account(session: Session, tenant_id: int, account_number: str) -
     if consumer is None:
         raise NotFound(f"no consumer with account number {account_number!r}")
     return consumer
+
+
+def require_payable(consumer: Consumer, lump_sum: bool) -> None:
+    """Refuse a payment to a blocked or disabled account unless it is a lump-sum settlement
+    of the account's open items (debt collection).
+
+    :raises ValidationFailed: naming ``account_number`` and the host's reason.
+    """
+    status = getattr(consumer, "account_status", None) or "active"
+    if status == "active" or lump_sum:
+        return
+    reason = f" ({consumer.account_status_reason})" if consumer.account_status_reason else ""
+    raise ValidationFailed(f"account {consumer.account_number} is {status}{reason}: only a "
+                           f"lump-sum settlement of its open items is accepted",
+                           field="account_number")

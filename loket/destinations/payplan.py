@@ -3,10 +3,8 @@
 Money goes to the plan's oldest unpaid scheduled installments first.
 """
 
-from loket import hookimpl
 from loket.destinations.common import ReferenceProcessor
-from loket.errors import ValidationFailed
-from loket.types import DestinationDescription, ResolvedTarget
+from loket.plugin_api import DestinationDescription, ResolvedTarget, ValidationFailed, hookimpl
 
 PLAN_SCHEMA = {
     "type": "object",

@@ -11,18 +11,29 @@ redirects the payer back. Settlement comes from ``loket sandbox settle``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 import secrets
-import time
 
-from loket import hookimpl
-from loket.money import Money
-from loket.errors import CredentialsRejected, GatewayError, RefundNotPossible, WebhookRejected
+from loket.gateways import sandbox_mandates
 from loket.gateways import sandbox_store as store
-from loket.types import (
+from loket.gateways.sandbox_mandates import (  # noqa: F401 - the mandate hooks (1.2)
+    loket_gateway_mandate_charge,
+    loket_gateway_mandate_revoke,
+    loket_gateway_mandate_setup,
+    loket_gateway_parse_mandate_events,
+)
+from loket.gateways.sandbox_rules import (  # noqa: F401 - KIND and the header are the gateway's
+    KIND,
+    OUTCOMES,
+    SIGNATURE_HEADER,
+    TOLERANCE_SECONDS,
+    settlement_fee,
+    sign,
+    signing_key,
+    verify_signature,
+)
+from loket.plugin_api import (
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
@@ -31,17 +42,19 @@ from loket.types import (
     EVENT_SETTLED,
     EVENT_SUCCEEDED,
     CheckoutSession,
+    CredentialsRejected,
     GatewayDescription,
+    GatewayError,
     GatewayEvent,
+    Money,
+    RefundNotPossible,
     RefundResult,
     SettlementLine,
     StatusMapping,
+    hookimpl,
 )
 
 LOKET_CONTRACT = "1"
-KIND = "sandbox"
-SIGNATURE_HEADER = "sandbox-signature"
-TOLERANCE_SECONDS = 300
 SECRET_PATTERN = r"^sbx_[A-Za-z0-9]{16,64}$"
 
 CREDENTIAL_SCHEMA = {
@@ -69,18 +82,6 @@ STATUS_TABLE = {
     "settled": StatusMapping("completed", "Settled", "Success"),
 }
 
-OUTCOMES = {
-    "pay": ("paid", EVENT_SUCCEEDED, None, None, None),
-    "decline": ("declined", EVENT_FAILED, "declined", "insufficient_funds",
-                "Your card has insufficient funds."),
-    "network": ("network_error", EVENT_FAILED, "network", "network_error",
-                "The card network could not be reached. No money was taken."),
-    "cancel": ("cancelled", EVENT_FAILED, "abandoned", "cancelled",
-               "You cancelled the payment."),
-    "expire": ("expired", EVENT_EXPIRED, "expired", "expired", "The checkout expired."),
-}
-
-
 def _mine(config) -> bool:
     return config.kind == KIND
 
@@ -91,7 +92,7 @@ def loket_gateway_describe():
     return GatewayDescription(
         kind=KIND, display_name="Sandbox (test gateway)", credential_schema=CREDENTIAL_SCHEMA,
         secret_fields=("secret",), logo_url="/sandbox/logo.svg", currencies=(),
-        methods=("card",), statuses=tuple(STATUS_TABLE))
+        methods=("card",), statuses=tuple(STATUS_TABLE), mandates=True)
 
 
 @hookimpl(trylast=True)
@@ -157,7 +158,7 @@ def loket_gateway_charge(config, request):
                                   "period": i.period, "amount": i.amount.amount}
                                  for i in request.items]),
             "return_url": request.return_url, "cancel_url": request.cancel_url,
-            "webhook_url": config.webhook_url, "secret": config.credentials["secret"],
+            "webhook_url": config.webhook_url, "secret": signing_key(config.credentials["secret"]),
             "status": "open", "refunded": 0, "expires_at": request.expires_at.isoformat(),
         })
     base = config.options.get("loket_base_url", "http://127.0.0.1:8000").rstrip("/")
@@ -167,36 +168,16 @@ def loket_gateway_charge(config, request):
                                 "currency": request.amount.currency, "status": "open"})
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The ``Sandbox-Signature`` header value for ``body``."""
-    stamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
-
-
-def _verify(secret: str, header: str | None, body: bytes) -> None:
-    if not header:
-        raise WebhookRejected("missing Sandbox-Signature header")
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        stamp = int(parts["t"])
-    except (KeyError, ValueError):
-        raise WebhookRejected("malformed Sandbox-Signature header") from None
-    expected = sign(secret, body, stamp).split("v1=")[1]
-    if not hmac.compare_digest(expected, parts.get("v1", "")):
-        raise WebhookRejected("signature does not match the body")
-    if stamp < time.time() - TOLERANCE_SECONDS:
-        raise WebhookRejected("signature timestamp is too old")
-
-
 @hookimpl(trylast=True)
 def loket_gateway_parse_webhook(config, request):
     """Verify the signature and normalize the sandbox's event."""
     if not _mine(config):
         return None
-    _verify(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
+    verify_signature(config.credentials.get("secret", ""), request.headers.get(SIGNATURE_HEADER),
             request.body)
     data = json.loads(request.body)
+    if str(data.get("type", "")).startswith("mandate."):
+        return [GatewayEvent(event_id=data["id"], type=EVENT_IGNORED)]
     return [_event(data)]
 
 
@@ -263,7 +244,8 @@ def loket_gateway_refund(config, request):
                             raw=dict(done))
     if request.amount.amount <= 0 or request.amount.amount > row["amount"] - row["refunded"]:
         raise RefundNotPossible(
-            f"a refund of {request.amount} is more than the {Money(row['amount'] - row['refunded'], row['currency'])} "
+            f"a refund of {request.amount} is more than the "
+            f"{Money(row['amount'] - row['refunded'], row['currency'])} "
             f"left to refund", gateway_message="Refund amount exceeds the charge")
     reference = f"sbx_re_{secrets.token_hex(8)}"
     store.add_refund(db, request.refund_id, reference, row["reference"], request.amount.amount)
@@ -288,14 +270,11 @@ def loket_gateway_fetch_settlements(config, since, until):
     return lines
 
 
-def settlement_fee(amount: int) -> int:
-    """The sandbox's fee for a settled amount (minor units): 2.9 % + 30, half-up."""
-    return (amount * 29 + 500) // 1000 + 30
-
-
 @hookimpl(trylast=True)
 def loket_register_routes():
     """Serve the hosted checkout page."""
     from loket.gateways.sandbox_page import SandboxCheckoutPage, SandboxLogo
     return [("/sandbox/checkout/{reference}", SandboxCheckoutPage()),
+            ("/sandbox/mandate/{reference}", sandbox_mandates.SandboxMandatePage()),
             ("/sandbox/logo.svg", SandboxLogo())]
+

@@ -13,10 +13,9 @@ import attrs
 import falcon
 import requests
 
-from loket.money import Money
 from loket.gateways import sandbox_store as store
-from loket.gateways.sandbox import OUTCOMES, settlement_fee, sign
-from loket.types import EVENT_REFUNDED, EVENT_SETTLED, WebhookRequest
+from loket.gateways.sandbox_rules import OUTCOMES, settlement_fee, sign_with_key
+from loket.plugin_api import EVENT_REFUNDED, EVENT_SETTLED, Money, WebhookRequest
 
 
 @attrs.frozen
@@ -32,7 +31,7 @@ class Webhook:
         return WebhookRequest(body=self.body, headers={k.lower(): v for k, v in
                                                        self.headers.items()},
                               path=urlsplit(self.url).path,
-                              received_at=dt.datetime.now(dt.timezone.utc))
+                              received_at=dt.datetime.now(dt.UTC))
 
     def deliver(self, timeout_seconds: int = 10) -> int:
         """POST it to loket; returns the HTTP status loket answered."""
@@ -44,7 +43,7 @@ def _webhook(row, payload: dict) -> Webhook:
     body = json.dumps(payload, sort_keys=True).encode()
     return Webhook(url=row["webhook_url"], body=body,
                    headers={"Content-Type": "application/json",
-                            "Sandbox-Signature": sign(row["secret"], body)})
+                            "Sandbox-Signature": sign_with_key(row["secret"], body)})
 
 
 def payer_acts(db, reference: str, outcome: str) -> tuple[Webhook | None, str]:
@@ -61,7 +60,7 @@ def payer_acts(db, reference: str, outcome: str) -> tuple[Webhook | None, str]:
     target = row["return_url"] if outcome == "pay" else row["cancel_url"]
     if row["status"] != "open":
         return None, target
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     store.set_status(db, reference, status, **({"paid_at": now} if outcome == "pay" else {}))
     payload = {"id": f"evt_{reference}_{status}", "type": event_type, "status": status,
                "payment_id": row["payment_id"], "reference": reference,
@@ -75,7 +74,7 @@ def settle(db, config_id: int | None = None) -> list[Webhook]:
     """Pay out every paid checkout (optionally of one configuration): one payout, one
     ``payment.settled`` webhook per checkout with its fee and net."""
     payout = f"sbx_po_{secrets.token_hex(6)}"
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     hooks = []
     for row in store.paid_unsettled(db, config_id):
         store.set_status(db, row["reference"], "settled", settled_at=now, payout_reference=payout)

@@ -9,7 +9,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkouts (
     reference TEXT PRIMARY KEY, config_id INTEGER, payment_id TEXT, amount INTEGER,
     currency TEXT, items TEXT, return_url TEXT, cancel_url TEXT, webhook_url TEXT,
-    secret TEXT, status TEXT, refunded INTEGER, expires_at TEXT, paid_at TEXT,
+    secret TEXT /* the signing key derived from the secret, never the secret */,
+    status TEXT, refunded INTEGER, expires_at TEXT, paid_at TEXT,
     settled_at TEXT, payout_reference TEXT, UNIQUE (config_id, payment_id));
 CREATE TABLE IF NOT EXISTS refunds (
     refund_id TEXT PRIMARY KEY, reference TEXT, checkout TEXT, amount INTEGER);

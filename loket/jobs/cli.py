@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 from loket.core import audit
 
 CLI = audit.Actor("cli", "system")
 
 
-def _setup(args):
+def _setup(args, production: bool = False):
+    """The container and the queue; ``production`` (the worker) refuses to run without
+    ``LOKET_SECRET_KEY``, the administration commands use the development key."""
     from loket import jobs
     from loket.core.config import AppConfig
     from loket.core.context import Loket
-    ctx = Loket.create(AppConfig.from_env())
-    name = getattr(args, "queue_name", None) or os.environ.get("LOKET_QUEUE_NAME")
-    return ctx, jobs.setup(ctx, name)
+    ctx = Loket.create(AppConfig.from_env(development_key=not production))
+    return ctx, jobs.setup(ctx, getattr(args, "queue_name", None))
 
 
 def cmd_worker(args) -> None:
     from loket.jobs.worker import run_worker
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx, jobs = _setup(args)
+    ctx, jobs = _setup(args, production=True)
     ctx.check_stored_money()
     run_worker(ctx, jobs, workers=args.workers, periodic=not args.no_periodic)
 
@@ -106,8 +106,9 @@ def add_parser(sub) -> None:
         dest="jobs_cmd", required=True)
     run = jobs.add_parser("run", help="run one periodic job now, in this process")
     run.add_argument("job", choices=("inbox", "timeouts", "reconciliation", "handshakes",
-                                     "plans", "credit-notes", "service-tasks",
-                                     "held-payments"))
+                                     "plans", "credit-notes", "autopay",
+                                     "webhook-retention", "outbox", "links",
+                                     "service-tasks", "held-payments"))
     run.add_argument("--enqueue", action="store_true", help="hand it to the worker instead")
     run.add_argument("--queue-name")
     run.set_defaults(func=cmd_jobs_run)

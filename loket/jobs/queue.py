@@ -32,9 +32,10 @@ def make_huey(config, name: str | None = None) -> Huey:
     """The Huey instance for a configuration (see the module docstring).
 
     :param config: the :class:`~loket.core.config.AppConfig`.
-    :param name: the queue name; producers and workers must agree (default ``loket``).
+    :param name: the queue name; producers and workers must agree (default: the
+        configuration's ``queue_name``, ``LOKET_QUEUE_NAME``).
     """
-    name = name or DEFAULT_NAME
+    name = name or getattr(config, "queue_name", None) or DEFAULT_NAME
     queue = (config.queue or "sqlite").lower()
     if queue == "redis":
         if not config.redis_url:

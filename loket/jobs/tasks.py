@@ -1,7 +1,10 @@
 """The tasks and the periodic schedule, registered on a Huey instance for one container.
 
 Every task is idempotent (the work lives in :mod:`loket.core.webhooks.inbox` and
-:mod:`loket.core.jobs_logic`), so a task run twice, or by two workers, changes nothing the
+:mod:`~loket.core.gateway_configs.handshake`, :mod:`~loket.core.payments.timeouts`,
+:mod:`~loket.core.reconciliation.timeouts`, :mod:`~loket.core.host.plans` and
+:mod:`~loket.core.payments.credit_notes`), so a task run twice, or by two workers, changes
+nothing the
 second time. Schedule (UTC):
 
 ============================  ==================  ============================================
@@ -13,11 +16,16 @@ task                          when                what
 ``gateway_handshakes``        daily 02:00         handshake of every connected gateway
 ``plan_compliance``           daily 03:00         missed installments, plan defaults
 ``expire_credit_notes``       daily 00:10         credit notes past their expiry
+``autopay_charges``           hourly at :30       auto-pay: schedule what is due, make due attempts
+``deliver_outbox``            every minute        host events and messages due (backoff)
+``expire_links``              every 5 minutes     active payment links past their expiry
 ``service_task_monitor``      every 5 minutes     deferred destinations' service tasks
 ``held_payment_timeouts``     hourly at :20       payments held for a missing form -> to-do
 ============================  ==================  ============================================
 
-``send_email`` is enqueued by the built-in notifier and retried with backoff (5 times from
+``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
+periodic ``deliver_outbox`` retries what it could not send). ``send_email`` is enqueued by
+the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """
 
@@ -29,10 +37,16 @@ import attrs
 from huey import crontab
 from huey.api import Huey, TaskWrapper
 
-from loket.core import jobs_logic, notify_email
-
-from loket.core.payments import holds, service_tasks
-from loket.core.webhooks import inbox
+from loket.core import rate_limits
+from loket.core.autopay import charges as autopay_charges_logic
+from loket.core.gateway_configs import handshake
+from loket.core.host import plans
+from loket.core.links import state as link_state
+from loket.core.outbox import delivery
+from loket.core.payments import credit_notes, holds, service_tasks, timeouts
+from loket.core.reconciliation import timeouts as settlement_timeouts
+from loket.core.webhooks import inbox, retention
+from loket.notifiers import email as notify_email
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +66,23 @@ class Jobs:
     expire_credit_notes: TaskWrapper
     service_task_monitor: TaskWrapper
     held_payment_timeouts: TaskWrapper
+    autopay_charges: TaskWrapper
+    webhook_retention: TaskWrapper
+    deliver_outbox: TaskWrapper | None = None
+    expire_links: TaskWrapper | None = None
+    deliver_outbox_event: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
         return {"inbox": self.sweep_inbox, "timeouts": self.expire_payments,
                 "reconciliation": self.reconciliation_timeouts,
                 "handshakes": self.gateway_handshakes, "plans": self.plan_compliance,
-                "credit-notes": self.expire_credit_notes,
+                "credit-notes": self.expire_credit_notes, "autopay": self.autopay_charges,
+                "webhook-retention": self.webhook_retention,
                 "service-tasks": self.service_task_monitor,
-                "held-payments": self.held_payment_timeouts}
+                "held-payments": self.held_payment_timeouts,
+                **({"outbox": self.deliver_outbox} if self.deliver_outbox else {}),
+                **({"links": self.expire_links} if self.expire_links else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -83,33 +105,36 @@ def register(huey: Huey, ctx) -> Jobs:
 
     @huey.periodic_task(crontab(minute="*"))
     def sweep_inbox() -> dict:
-        """Retry the inbox's due events."""
+        """Resume interrupted deliveries, then retry the inbox's due events."""
+        resumed = inbox.resume_interrupted(ctx)
+        if resumed:
+            _logged("interrupted webhook deliveries resumed", resumed)
         return _logged("inbox sweep", inbox.retry_due(ctx))
 
     @huey.periodic_task(crontab(minute="*/5"))
     def expire_payments() -> dict:
         """Time out overdue initiated payments."""
-        return _logged("payment timeout sweep", jobs_logic.payment_timeout_sweep(ctx))
+        return _logged("payment timeout sweep", timeouts.payment_timeout_sweep(ctx))
 
     @huey.periodic_task(crontab(minute="15"))
     def reconciliation_timeouts() -> int:
         """Raise to-dos for payments not settled in time."""
-        return _logged("reconciliation timeouts", jobs_logic.reconciliation_timeouts(ctx))
+        return _logged("reconciliation timeouts", settlement_timeouts.reconciliation_timeouts(ctx))
 
     @huey.periodic_task(crontab(minute="0", hour="2"))
     def gateway_handshakes() -> dict:
         """Run the daily gateway handshake."""
-        return _logged("gateway handshakes", jobs_logic.handshake_sweep(ctx))
+        return _logged("gateway handshakes", handshake.handshake_sweep(ctx))
 
     @huey.periodic_task(crontab(minute="0", hour="3"))
     def plan_compliance() -> dict:
         """Check payment plans for missed installments."""
-        return _logged("plan compliance", jobs_logic.plan_compliance(ctx))
+        return _logged("plan compliance", plans.plan_compliance(ctx))
 
     @huey.periodic_task(crontab(minute="10", hour="0"))
     def expire_credit_notes() -> int:
         """Expire credit notes past their date."""
-        return _logged("credit note expiry", jobs_logic.expire_credit_notes(ctx))
+        return _logged("credit note expiry", credit_notes.expire_due(ctx))
 
     @huey.periodic_task(crontab(minute="*/5"))
     def service_task_monitor() -> dict:
@@ -121,11 +146,40 @@ def register(huey: Huey, ctx) -> Jobs:
         """Raise to-dos for payments held past the tenant's timeout."""
         return _logged("held payment timeouts", holds.overdue_holds(ctx))
 
-    return Jobs(huey=huey, process_event=process_event, send_email=send_email,
-                sweep_inbox=sweep_inbox, expire_payments=expire_payments,
+    @huey.periodic_task(crontab(minute="30"))
+    def autopay_charges() -> dict:
+        """Charge what is due to auto-pay mandates and retry soft declines."""
+        return _logged("auto-pay charges", autopay_charges_logic.run_due(ctx))
+
+    @huey.periodic_task(crontab(minute="30", hour="4"))
+    def webhook_retention() -> dict:
+        """Drop raw webhook requests past the retention and old rate-limit windows."""
+        purged = retention.purge_deliveries(ctx)
+        purged["rate_limit_windows"] = rate_limits.forget_old_windows(ctx)
+        return _logged("webhook retention", purged)
+
+    @huey.task()
+    def deliver_outbox_event(event_row_id: int) -> dict:
+        """Deliver one outbox event's messages right after it was written."""
+        return delivery.deliver_event(ctx, event_row_id)
+
+    @huey.periodic_task(crontab(minute="*"))
+    def deliver_outbox() -> dict:
+        """Deliver due host events and messages."""
+        return _logged("outbox delivery", delivery.deliver_due(ctx))
+
+    @huey.periodic_task(crontab(minute="*/5"))
+    def expire_links() -> int:
+        """Expire payment links past their date."""
+        return _logged("payment link expiry", link_state.expire_due(ctx))
+
+    return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
+                send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
                 gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes,
+                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention,
+                deliver_outbox=deliver_outbox, expire_links=expire_links,
+                deliver_outbox_event=deliver_outbox_event,
                 service_task_monitor=service_task_monitor,
                 held_payment_timeouts=held_payment_timeouts)
 

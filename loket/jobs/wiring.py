@@ -8,8 +8,9 @@ blocked).
 
 from __future__ import annotations
 
-from loket.core.notify_email import EmailNotifier, SmtpSettings
-from loket.core.tracking_sink import TrackingSink
+from loket.core.tracking import writer
+from loket.notifiers.email import EmailNotifier, SmtpSettings
+from loket.tracking.sink import TrackingSink
 
 
 def replace_plugin(plugins, name: str, plugin) -> bool:
@@ -28,8 +29,10 @@ def replace_plugin(plugins, name: str, plugin) -> bool:
 
 def install_builtins(ctx, jobs=None) -> None:
     """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
-    given, else sending at once) and ``tracking`` to ``ctx.sessions``."""
+    given, else sending at once), ``tracking`` to ``ctx.sessions``, and the outbox's
+    messages to the queue (``jobs``) or to this process."""
     smtp = SmtpSettings.from_config(ctx.config)
     enqueue = jobs.send_email if jobs is not None else None
+    ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
-    replace_plugin(ctx.plugins, "tracking", TrackingSink(ctx.sessions))
+    replace_plugin(ctx.plugins, "tracking", TrackingSink(writer(ctx.sessions)))

@@ -8,20 +8,37 @@ keys. Only :func:`get_app` (the gunicorn entry point) reads the environment.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import falcon
 
 from loket.core.config import AppConfig
 from loket.core.context import Loket
-from loket.server import back_office, consumer_api, destinations_api, gateway_admin, public
-from loket.server import reconciliation_api, settings_api, staff_api
-from loket.server import guest_api
+from loket.server import (
+    approvals_api,
+    autopay_api,
+    back_office,
+    consumer_api,
+    destinations_api,
+    disputes_api,
+    gateway_admin,
+    guest_api,
+    host_events_api,
+    links_api,
+    public,
+    reconciliation_api,
+    reports_api,
+    settings_api,
+    staff_api,
+)
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
 from loket.server.middleware import ContextMiddleware
 from loket.server.openapi import OpenApiDocument, operations
+from loket.server.rate_limit import PublicRateLimitMiddleware
 from loket.server.validation import ValidationMiddleware
+from loket.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +47,29 @@ def create_app(ctx: Loket) -> falcon.App:
     """Build the WSGI app for a wired :class:`~loket.core.context.Loket` container."""
     operations()  # compile the document's validators now: a broken document fails start-up
     plugin_routes = ctx.plugins.routes()
-    app = falcon.App(middleware=[
+    pages = web_routes.page_routes(ctx)
+    middleware: list[Any] = [
         ContextMiddleware(ctx),
-        AuthMiddleware(ctx, frozenset(path for path, _ in plugin_routes)),
+        PublicRateLimitMiddleware(ctx),
+        AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
-    ], cors_enable=False)
+    ]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
+    app.req_options.keep_blank_qs_values = True  # so that `status=` is refused, not ignored
     register_error_handlers(app)
     public.add_routes(app, ctx)
     app.add_route("/openapi.json", OpenApiDocument())
     for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
-                   reconciliation_api, settings_api, guest_api):
+                   reconciliation_api, settings_api, autopay_api, reports_api, disputes_api,
+                   approvals_api, links_api, host_events_api,
+                   guest_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:
         app.add_route(path, resource)
+    web_routes.add_routes(app, ctx)
     return app
 
 

@@ -3,15 +3,11 @@ webhook events staff can replay."""
 
 from __future__ import annotations
 
+from loket.core.backoffice import administration, kpis, queries
+from loket.core.documents import pdf
 from loket.core.payments import credit_notes
-
 from loket.core.webhooks import inbox
-
-from loket.core.backoffice import kpis
-
-from loket.core.backoffice import queries
-
-from loket.core.backoffice import administration
+from loket.server import reports_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param, money_param
 
@@ -53,6 +49,10 @@ class CreditNoteDetail(Resource):
         """Show the note."""
         with self.ctx.transaction() as session:
             note = queries.credit_note(session, self.tenant(req), number)
+            if reports_api.wants_pdf(req):
+                reports_api.send_pdf(resp, pdf.credit_note_pdf(session, note, self.ctx.now()),
+                                     f"credit-note-{note.number}.pdf")
+                return
             resp.media = _note_detail(session, note, self.ctx.now())
 
 
@@ -123,8 +123,11 @@ class Kpis(Resource):
     def on_get(self, req, resp):
         """Collected today and this month by channel and method, counts by status,
         outstanding total, unused credit, open to-dos."""
+        q = self.query(req)
         with self.ctx.transaction() as session:
-            resp.media = kpis.kpis(session, self.tenant(req), self.ctx.now())
+            resp.media = kpis.kpis(session, self.tenant(req), self.ctx.now(),
+                                   month=q.get("month"), date_from=date_param(q.get("from")),
+                                   date_to=date_param(q.get("to")))
         self.track(req, "dashboard.viewed")
 
 

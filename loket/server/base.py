@@ -6,8 +6,8 @@ import datetime as dt
 
 import falcon
 
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.money import Money
 from loket.types import TrackingEvent
 
 

@@ -3,17 +3,18 @@ only its own account: summary, items, gateways, checkout, history, receipt."""
 
 from __future__ import annotations
 
-from loket.core.payments import checkout
-
-from loket.core.gateway_configs import configs
-
 from loket.core.backoffice import queries
+from loket.core.documents import pdf
+from loket.core.gateway_configs import configs
+from loket.core.payments import checkout
 from loket.core.payments.payers import Payer
-from loket.money import Money
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
+from loket.money import Money
+from loket.server import reports_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created
+from loket.types import PaymentStatus
 
 
 class ConsumerResource(Resource):
@@ -68,6 +69,8 @@ class Gateways(ConsumerResource):
             rows = configs.usable_gateways(self.ctx, session, self.tenant(req))
             items = []
             for row in rows:
+                if any(i["kind"] == row.kind for i in items):
+                    continue  # several profiles of one gateway: shown once
                 d = self.ctx.plugins.gateways[row.kind]
                 items.append({"kind": row.kind, "display_name": d.display_name,
                               "logo_url": d.logo_url, "methods": list(d.methods)})
@@ -75,31 +78,34 @@ class Gateways(ConsumerResource):
 
 
 def start(ctx, req, session, account_number: str, gateway: str, items: list, method: str,
-          payer: Payer | None = None, guest_session: str | None = None):
+          payer: Payer | None = None, guest_session: str | None = None, *,
+          amount: str | None = None, lump_sum: bool = False):
     """Start an online checkout and shape the answer; a gateway refusal becomes a 502
     problem with the gateway's message once the failed attempt is committed."""
     payment = checkout.start_checkout(ctx, session, req.context.principal.actor(),
                                       req.context.principal.tenant_id, account_number, gateway,
                                       items, method=method,
                                       idempotency_key=req.context.idempotency_key,
-                                      payer=payer, guest_session=guest_session)
+                                      payer=payer, guest_session=guest_session,
+                                      amount=amount, lump_sum=lump_sum)
     return answer(payment, gateway)
 
 
 def start_destination(ctx, req, session, resolved, gateway: str, method: str,
-                      payer: Payer | None = None, guest_session: str | None = None):
+                      payer: Payer | None = None, guest_session: str | None = None, *,
+                      amount: str | None = None):
     """Start an online checkout of one destination target (recorded under it); answered
     as :func:`start`."""
     payment = checkout.start_destination_checkout(
         ctx, session, req.context.principal.actor(), req.context.principal.tenant_id,
         resolved, gateway, method=method, idempotency_key=req.context.idempotency_key,
-        payer=payer, guest_session=guest_session)
+        payer=payer, guest_session=guest_session, amount=amount)
     return answer(payment, gateway)
 
 
 def answer(payment, gateway: str):
     """``(media, None)`` for a started checkout, ``(None, error)`` for a gateway refusal."""
-    if payment.status == "failed":
+    if payment.status == PaymentStatus.FAILED:
         return None, GatewayError("the gateway could not start the payment; please try again",
                                   gateway_message=payment.failure_message,
                                   gateway_code=payment.failure_code)
@@ -114,9 +120,14 @@ class Checkout(ConsumerResource):
         body = self.body(req)
         with self.ctx.transaction() as session:
             me = self.me(session, req)
+            items = body.get("items") or []
+            if body.get("all_open"):  # a lump sum over every open bill, service, installment
+                items = checkout.open_items(self.ctx, session, me.tenant_id, me.account_number)
             media, failure = start(self.ctx, req, session, me.account_number, body["gateway"],
-                                   body["items"], body.get("method", "card"),
-                                   Payer.from_json(body.get("payer")))
+                                   items, body.get("method", "card"),
+                                   Payer.from_json(body.get("payer")),
+                                   amount=body.get("amount"),
+                                   lump_sum=bool(body.get("all_open")))
         if failure is not None:
             raise failure
         created(resp, media)
@@ -148,7 +159,8 @@ class MyPayment(ConsumerResource):
             payment = queries.payment(session, me.tenant_id, number, consumer_id=me.id)
             detail = s.payment_detail(session, payment, self.ctx.now())
             resp.media = {**detail["information"], "items": detail["destination_details"],
-                          "can_retry": payment.status == "failed"}
+                          "can_retry": payment.status == PaymentStatus.FAILED,
+                          "autopay": detail["autopay"]}
 
 
 class Receipt(ConsumerResource):
@@ -159,11 +171,15 @@ class Receipt(ConsumerResource):
         with self.ctx.transaction() as session:
             me = self.me(session, req)
             payment = queries.payment(session, me.tenant_id, number, consumer_id=me.id)
-            if payment.receipt_number is None or payment.status in ("initiated", "failed",
-                                                                    "cancelled"):
+            if payment.receipt_number is None or payment.status in (
+                    PaymentStatus.INITIATED, PaymentStatus.FAILED, PaymentStatus.CANCELLED):
                 raise Conflict(f"the receipt of payment {number} is available once the "
                                f"payment is completed (it is {payment.status})",
                                field="status")
+            if reports_api.wants_pdf(req):
+                reports_api.send_pdf(resp, pdf.receipt_pdf(session, payment),
+                                     f"receipt-{payment.receipt_number}.pdf")
+                return
             resp.media = s.receipt(session, payment)
 
 

@@ -7,16 +7,15 @@ the account in the request.
 from __future__ import annotations
 
 from loket.core import tenants
-
 from loket.core.host import receivables
 from loket.core.host.obligations import Ledger
+from loket.core.payments import agreements, holds
+from loket.core.payments.payers import Payer
 from loket.core.payments.posting import resolve_targets
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
 from loket.server import serialize as s
 from loket.server.base import Resource, created
-from loket.core.payments import agreements, holds
-from loket.core.payments.payers import Payer
 from loket.server.consumer_api import start_destination
 
 
@@ -153,7 +152,8 @@ class DestinationPayments(DestinationResource):
             _, resolved = self.resolve(session, req, name)
             media, failure = start_destination(self.ctx, req, session, resolved,
                                                body["gateway"], body.get("method", "card"),
-                                               Payer.from_json(body.get("payer")))
+                                               Payer.from_json(body.get("payer")),
+                                               amount=body.get("amount"))
         if failure is not None:
             raise failure
         created(resp, media)

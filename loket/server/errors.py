@@ -31,7 +31,7 @@ def _http_error(req, resp, exc: falcon.HTTPError, params) -> None:
                "detail": exc.description or exc.title or ""}
     if isinstance(exc, falcon.HTTPStatus):  # pragma: no cover - not an error
         raise exc
-    for header, value in (exc.headers or {}).items():
+    for header, value in dict(exc.headers or {}).items():
         resp.set_header(header, value)
     _send(resp, problem)
 
@@ -48,3 +48,8 @@ def register_error_handlers(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(LoketError, _loket_error)
+
+
+def send_problem(req, resp, exc: LoketError, params) -> None:
+    """Answer ``exc`` as a problem document (the pages' handler hands API requests here)."""
+    _loket_error(req, resp, exc, params)

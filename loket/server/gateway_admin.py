@@ -13,7 +13,7 @@ _TIMES = ("last_handshake_at", "connected_at")
 
 def _entry(ctx, session, tenant_id: int, kind: str) -> dict:
     for entry in configs.list_gateways(ctx, session, tenant_id):
-        if entry["kind"] == kind:
+        if entry["name"] == kind:
             return _clean(entry)
     raise NotFound(f"no gateway {kind!r} is installed")
 
@@ -54,7 +54,7 @@ class GatewayActive(Resource):
 
     def on_put(self, req, resp, kind):
         """Switch the gateway on or off."""
-        if kind not in self.ctx.plugins.gateways:
+        if configs.split_name(kind)[0] not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
             configs.set_active(self.ctx, session, self.actor(req), self.tenant(req), kind,
@@ -68,7 +68,7 @@ class GatewayCredentials(Resource):
 
     def on_put(self, req, resp, kind):
         """Save the credentials."""
-        if kind not in self.ctx.plugins.gateways:
+        if configs.split_name(kind)[0] not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
             configs.save_credentials(self.ctx, session, self.actor(req), self.tenant(req), kind,
@@ -81,7 +81,7 @@ class GatewayConnect(Resource):
 
     def on_post(self, req, resp, kind):
         """Create the test payment; the admin opens ``redirect_url`` and pays it."""
-        if kind not in self.ctx.plugins.gateways:
+        if configs.split_name(kind)[0] not in self.ctx.plugins.gateways:
             raise NotFound(f"no gateway {kind!r} is installed")
         with self.ctx.transaction() as session:
             payment = configs.connect(self.ctx, session, self.actor(req), self.tenant(req), kind)
@@ -97,7 +97,7 @@ class GatewayTest(Resource):
     def on_get(self, req, resp, kind):
         """Show the test payment and the gateway's responses (charge, refund)."""
         with self.ctx.transaction() as session:
-            if kind not in self.ctx.plugins.gateways:
+            if configs.split_name(kind)[0] not in self.ctx.plugins.gateways:
                 raise NotFound(f"no gateway {kind!r} is installed")
             row = configs.get_row(session, self.tenant(req), kind)
             payment = session.get(Payment, row.test_payment_id) if row.test_payment_id else None

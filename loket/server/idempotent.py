@@ -1,6 +1,8 @@
 """``Idempotency-Key`` on every POST: the first response (status and body) is stored in
 ``idempotency_keys`` and replayed for a repeat; the same key with another request is
-refused (409); a repeat while the first is still running is refused (409).
+refused (409); a repeat while the first is still running is refused (409). A claim holds
+for ``AppConfig.idempotency_lease_seconds``: a repeat after that, with no stored response,
+takes the claim over and runs (see :mod:`loket.core.idempotency`).
 
 Responses of 500 and above are not stored (the key is released so the client can retry).
 The key is also passed on (``req.context.idempotency_key``) to engine operations that take
@@ -9,6 +11,7 @@ one, so the operation itself is deduplicated in its own transaction too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import delete
@@ -29,13 +32,17 @@ class IdempotencyMiddleware:
         req.context.idempotency_row = None
         key = req.get_header("Idempotency-Key")
         principal = getattr(req.context, "principal", None)
-        if req.method != "POST" or not key or principal is None:
+        if req.method != "POST" or key is None or principal is None:
             return
+        idempotency.check_key(key)
         scope = f"http:{principal.key}:POST {req.uri_template}"[:100]
         payload = {"path": req.path, "query": req.context.query,
                    "body": req.context.body}
+        now = self.ctx.now()
+        lease = dt.timedelta(seconds=self.ctx.config.idempotency_lease_seconds)
         with self.ctx.transaction() as session:
-            row, prior = idempotency.claim(session, principal.tenant_id, scope, key, payload)
+            row, prior = idempotency.claim(session, principal.tenant_id, scope, key, payload,
+                                           lease_until=now + lease, now=now)
             row_id = row.id if row is not None else None
         if prior is not None:
             resp.status = prior["status"]

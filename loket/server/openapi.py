@@ -109,9 +109,34 @@ def operations() -> dict[tuple[str, str], Operation]:
     return out
 
 
+def _area(path: str) -> str:
+    parts = [p for p in path.split("/") if p and p != "v1" and not p.startswith("{")]
+    return parts[0] if parts else "loket"
+
+
+@functools.cache
+def served_document() -> dict:
+    """The document as served: every operation carries the roles the role matrix lets call
+    it (``x-roles``; ``["public"]`` for the operations without a key) and a tag naming its
+    area, so the docs page says who may call what from the one source."""
+    from loket.server import roles  # noqa: PLC0415 - roles is not needed to validate
+
+    doc = copy.deepcopy(document())
+    for path, item in doc["paths"].items():
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            key = (method.upper(), path)
+            op.setdefault("x-roles", ["public"] if key in roles.PUBLIC
+                          else list(roles.allowed(*key)))
+            op.setdefault("tags", [_area(path)])
+    return doc
+
+
 class OpenApiDocument:
-    """``GET /openapi.json``: the document as JSON."""
+    """``GET /openapi.json``: the document as JSON, with each operation's roles."""
 
     def on_get(self, req, resp):
         """Serve the document."""
-        resp.media = document()
+        resp.media = served_document()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import text
 
-from loket.core.payments import checkout
-
 from loket.core.gateway_configs import configs
-
-from loket.core.webhooks import inbox
-
-from loket.core.webhooks import outcomes
+from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
+from loket.core.webhooks import inbox
+from loket.server import links_api
+from loket.types import PaymentStatus
+from loket.web import payer
 
 
 class Health:
@@ -46,7 +45,8 @@ class Webhook:
         """Store, verify, deduplicate, apply; 2xx only once the events are stored."""
         limit = self.ctx.config.max_body_bytes
         body = req.bounded_stream.read(limit + 1)
-        receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path)
+        receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path,
+                                source=req.remote_addr)
         resp.status = falcon.code_to_http_status(receipt.status)
         resp.media = receipt.body
 
@@ -63,7 +63,9 @@ RESULT_TEXT = {
 class PaymentReturn:
     """``GET /v1/return/{number}?result=success|cancel&sig=…``: where the gateway sends the
     payer back. The URL is signed by loket (a forged or altered one is 404) and the answer
-    is JSON with a clear result text; it never redirects anywhere (no open redirect)."""
+    is JSON with a clear result text for API clients; a browser (``Accept: text/html``) gets
+    the payer's result page, or is sent to the tenant's own ``return_url`` setting with the
+    result signed. It never redirects anywhere else (no open redirect)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -77,17 +79,27 @@ class PaymentReturn:
         tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, tenant_id, number)
-            payment = outcomes.handle_return(self.ctx, session, payment, result)
+            payment = returns.handle_return(self.ctx, session, payment, result)
             message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             declined = (payment.gateway_details or {}).get("last_declined_attempt")
-            if payment.status == "failed":
+            if payment.status == PaymentStatus.FAILED:
                 message = f"Payment failed: {payment.failure_message or payment.failure_category}."
-            elif payment.status == "initiated" and declined:
+            elif payment.status == PaymentStatus.INITIATED and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
-            resp.media = {"payment_id": payment.number, "status": payment.status,
-                          "display_status": DISPLAY.get(payment.status), "message": message,
-                          "can_retry": payment.status == "failed"}
+            if payment.payment_link_id is not None:  # the payer came from a link's page
+                resp.content_type = falcon.MEDIA_HTML
+                resp.text = links_api.result_page(self.ctx, session, payment, message,
+                                                  DISPLAY.get(payment.status, payment.status))
+                return
+            media = {"payment_id": payment.number, "status": payment.status,
+                     "display_status": DISPLAY.get(payment.status), "message": message,
+                     "can_retry": payment.status == PaymentStatus.FAILED}
+            if payer.wants_html(req):
+                payer.answer_return(self.ctx, req, resp, session, tenant_id, payment, result,
+                                    declined=declined["message"] if declined else None)
+            else:
+                resp.media = media
 
 
 def add_routes(app, ctx) -> None:

@@ -7,9 +7,7 @@ import base64
 import binascii
 import datetime as dt
 
-from loket.core.reconciliation import bank
-
-from loket.core.reconciliation import settlements
+from loket.core.reconciliation import bank, settlements
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
 
@@ -50,9 +48,9 @@ class ReconciliationFetch(Resource):
         """Fetch the gateway's settlements for ``[from, to]`` (dates) and reconcile them."""
         body = self.body(req)
         since = dt.datetime.combine(dt.date.fromisoformat(body["from"]), dt.time(),
-                                    dt.timezone.utc)
+                                    dt.UTC)
         until = dt.datetime.combine(dt.date.fromisoformat(body["to"]), dt.time(),
-                                    dt.timezone.utc) + dt.timedelta(days=1)
+                                    dt.UTC) + dt.timedelta(days=1)
         if until <= since:
             raise ValidationFailed("to must not be before from", field="to")
         with self.ctx.transaction() as session:

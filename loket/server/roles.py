@@ -23,6 +23,9 @@ VERIFIERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager")
 HOST = ("tenant_admin", "billing_manager")
 AUDITORS = ("tenant_admin", "cso_admin", "billing_manager")
 PAYERS = ("consumer", "cso_admin", "cso_executive", "customer_executive")
+# Who may send a payment link: the host (tenant admin, billing) and staff who collect.
+LINK_SENDERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
+                "recovery_executive", "customer_executive")
 
 # Operations anyone may call (their own checks apply: signatures, signed URLs).
 PUBLIC = frozenset({
@@ -37,6 +40,9 @@ PUBLIC = frozenset({
     ("POST", "/v1/public/{tenant}/guest/destinations/{name}/payments"),
     ("GET", "/v1/public/{tenant}/guest/payments/{number}"),
     ("GET", "/v1/public/{tenant}/guest/payments/{number}/receipt"),
+    ("GET", "/v1/mandate-return/{reference}"),
+    ("GET", "/pay/{token}"),
+    ("POST", "/pay/{token}"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
@@ -99,6 +105,43 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/host/receivables"): HOST,
     ("POST", "/v1/host/receivables/bulk"): HOST,
     ("POST", "/v1/host/agreements"): HOST,
+    # mandates and auto-pay
+    ("GET", "/v1/me/mandates"): CONSUMER,
+    ("POST", "/v1/me/mandates"): CONSUMER,
+    ("DELETE", "/v1/me/mandates/{mandate_id}"): CONSUMER,
+    ("GET", "/v1/me/autopay"): CONSUMER,
+    ("PUT", "/v1/me/autopay"): CONSUMER,
+    ("GET", "/v1/consumers/{account}/mandates"): STAFF,
+    ("GET", "/v1/consumers/{account}/autopay"): STAFF,
+    ("PUT", "/v1/consumers/{account}/autopay"): ("tenant_admin",) + tuple(
+        r for r in PAYERS if r != "consumer"),
+    # back-office reports
+    ("GET", "/v1/kpis/trends"): STAFF,
+    ("GET", "/v1/payments/export"): AUDITORS,
+    ("GET", "/v1/credit-notes/export"): AUDITORS,
+    ("GET", "/v1/payments/{number}/receipt"): STAFF,
+    # disputes: recorded and seen through by those who may give money back
+    ("POST", "/v1/payments/{number}/disputes"): MONEY_OUT + ("recovery_executive",),
+    ("GET", "/v1/disputes"): STAFF,
+    ("GET", "/v1/disputes/{dispute_id}"): STAFF,
+    ("POST", "/v1/disputes/{dispute_id}/notes"): MONEY_OUT + ("recovery_executive",),
+    ("POST", "/v1/disputes/{dispute_id}/status"): MONEY_OUT,
+    # approvals (maker-checker; the tenant's approver_roles and "never the maker" apply)
+    ("GET", "/v1/approvals"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/approve"): MONEY_OUT,
+    ("POST", "/v1/approvals/{approval_id}/reject"): MONEY_OUT,
+    # payment links (staff and host) and events to the host
+    ("GET", "/v1/payment-links"): STAFF,
+    ("POST", "/v1/payment-links"): LINK_SENDERS,
+    ("GET", "/v1/payment-links/{link_id}"): STAFF,
+    ("POST", "/v1/payment-links/{link_id}/cancel"): LINK_SENDERS,
+    ("POST", "/v1/payment-links/{link_id}/send"): LINK_SENDERS,
+    ("GET", "/v1/host/webhook-endpoints"): HOST,
+    ("POST", "/v1/host/webhook-endpoints"): HOST,
+    ("DELETE", "/v1/host/webhook-endpoints/{endpoint_id}"): HOST,
+    ("GET", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries"): HOST,
+    ("POST", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay"): HOST,
+    ("GET", "/v1/host/events"): HOST,
 }
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core.payments import credit_notes
-
-from loket.core.payments import lifecycle
-
 from loket.core.backoffice import queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
+from loket.core.payments import credit_notes, lifecycle
+from loket.core.states import AllocationState
 from loket.money import Money
 
 
@@ -20,8 +18,8 @@ def when(value) -> str | None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc).isoformat()
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
     return value.isoformat()
 
 
@@ -40,7 +38,8 @@ def consumer(row: Consumer) -> dict:
     """A consumer's contact details."""
     return {"account_number": row.account_number, "name": row.name, "email": row.email,
             "phone": row.phone, "service_address": row.service_address,
-            "person_type": row.person_type}
+            "person_type": row.person_type, "account_status": row.account_status or "active",
+            "account_status_reason": row.account_status_reason}
 
 
 def consumer_ref(row: Consumer | None) -> dict | None:
@@ -91,7 +90,7 @@ def payer(row: Payment) -> dict | None:
 def credit_note(row: CreditNote, now: dt.datetime) -> dict:
     """A credit note with what is left of it."""
     c = row.currency
-    return {"number": row.number, "status": queries.note_status(row, now),
+    return {"number": row.number, "status": credit_notes.note_status(row, now),
             "amount": money(row.amount, c), "applied": money(row.applied, c),
             "reversed": money(row.reversed, c),
             "remaining": money(credit_notes.remaining(row), c),
@@ -156,6 +155,8 @@ def payment_detail(session, row: Payment, now: dt.datetime) -> dict:
                      "created_by": r.created_by, "created_at": when(r.created_at)}
                     for r in queries.refunds(session, row)],
         "consumer": consumer(row.consumer) if row.consumer else None,
+        # an auto-pay attempt: its number, the decline code and kind, the next try
+        "autopay": details.get("autopay"),
     }
 
 
@@ -164,7 +165,7 @@ def receipt(session, row: Payment) -> dict:
     c = row.currency
     lines = [{"kind": r.kind, "reference": r.reference, "description": r.description,
               "period": r.period, "amount": money(a.amount - a.reversed, c)}
-             for a, r in queries.allocations(session, row) if a.state == "posted"]
+             for a, r in queries.allocations(session, row) if a.state == AllocationState.POSTED]
     return {"receipt_number": row.receipt_number, "payment_number": row.number,
             "transaction_number": row.transaction_number, "status": row.status,
             "paid_at": when(row.paid_at), "method": row.method, "channel": row.channel,

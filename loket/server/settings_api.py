@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from loket.core import audit
-from loket.core.settings import load_settings, save_settings
+from loket.core.settings import load_settings, update_settings
 from loket.server.base import Resource
 
 
@@ -20,10 +19,7 @@ class TenantSettingsResource(Resource):
         """Merge, validate, store and audit."""
         tenant_id = self.tenant(req)
         with self.ctx.transaction() as session:
-            before = load_settings(session, tenant_id).document
-            saved = save_settings(session, tenant_id, {**before, **self.body(req)})
-            audit.record(session, self.actor(req), "settings.updated", "tenant", tenant_id,
-                         before=before, after=saved.document, tenant_id=tenant_id)
+            saved = update_settings(session, self.actor(req), tenant_id, self.body(req))
             resp.media = saved.document
 
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core.payments import counter_payments
+from loket.core.backoffice import administration, queries
+from loket.core.payments import approvals, counter_payments, credit_notes, refunds
 from loket.core.payments.payers import Payer
-
-from loket.core.payments import credit_notes
-
-from loket.core.backoffice import queries
-
-from loket.core.payments import refunds
-
-from loket.core.backoffice import administration
 from loket.core.settings import load_settings
 from loket.core.tenants import TokenSigner
+from loket.server import approvals_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param
-
-KIND_OF_TYPE = {"bills": "bill", "services": "service", "installments": "installment"}
 
 
 class Consumers(Resource):
@@ -76,7 +68,7 @@ class ConsumerToken(Resource):
         with self.ctx.transaction() as session:
             row = queries.consumer(session, self.tenant(req), account)
             now = self.ctx.now()
-            token = TokenSigner(self.ctx.config.secret_keys[0].encode()).consumer_token(
+            token = TokenSigner.for_keys(self.ctx.config.secret_keys).consumer_token(
                 row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
         created(resp, {"token": token, "account_number": account,
                        "expires_at": s.when(now + dt.timedelta(seconds=ttl))})
@@ -114,7 +106,8 @@ class CounterPayments(Resource):
             method=b["method"], amount_received=b["amount_received"],
             paid_on=b.get("paid_on"), channel=b.get("channel"),
             references=tuple(b.get("references", ())), change_given=b.get("change_given", "0"),
-            notes=b.get("notes"), payer=Payer.from_json(b.get("payer")))
+            notes=b.get("notes"), payer=Payer.from_json(b.get("payer")),
+            items=tuple((i["kind"], i["reference"]) for i in b.get("items", ())))
         with self.ctx.transaction() as session:
             payment = counter_payments.record_counter_payment(self.ctx, session, self.actor(req),
                                                      self.tenant(req), entry,
@@ -184,6 +177,12 @@ class PaymentRefunds(Resource):
         b = self.body(req)
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
+            if approvals.required(session, payment.tenant_id, approvals.ApprovalKind.REFUND,
+                                  b["amount"], payment.currency):
+                approvals_api.pending(resp, approvals.request_approval(
+                    self.ctx, session, self.actor(req), approvals.ApprovalKind.REFUND,
+                    payment, {"amount": b["amount"], "reason": b.get("reason", "")}))
+                return
             payment = refunds.refund_payment(self.ctx, session, self.actor(req), payment,
                                              b["amount"], b.get("reason", ""),
                                              idempotency_key=self.key(req))
@@ -198,6 +197,14 @@ class PaymentCreditNotes(Resource):
         b = self.body(req)
         with self.ctx.transaction() as session:
             payment = queries.payment(session, self.tenant(req), number)
+            if approvals.required(session, payment.tenant_id,
+                                  approvals.ApprovalKind.CREDIT_NOTE, b["amount"],
+                                  payment.currency):
+                approvals_api.pending(resp, approvals.request_approval(
+                    self.ctx, session, self.actor(req), approvals.ApprovalKind.CREDIT_NOTE,
+                    payment, {"amount": b["amount"], "reason": b["reason"],
+                              "remarks": b.get("remarks", "")}))
+                return
             note = credit_notes.issue_credit_note(self.ctx, session, self.actor(req), payment,
                                                   b["amount"], b["reason"], b.get("remarks", ""),
                                                   idempotency_key=self.key(req))

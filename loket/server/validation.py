@@ -12,6 +12,7 @@ import json
 import re
 from decimal import Decimal
 
+from loket.core.text import storable
 from loket.errors import BadRequest, TooLarge, UnsupportedMediaType, ValidationFailed
 from loket.server import openapi
 
@@ -38,6 +39,27 @@ def _parse_decimal(text: str):
     return Decimal(text)
 
 
+UNSTORABLE = "text contains a NUL character or a lone UTF-16 surrogate"
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the key {key!r} appears twice in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """Build a JSON object, refusing a repeated key (JSON would silently keep the last)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
@@ -53,7 +75,7 @@ def field_name(path) -> str:
 def _huge_fields(node, path=()) -> list[str]:
     if isinstance(node, _Huge):
         return [field_name(path) or "body"]
-    if isinstance(node, str) and "\x00" in node:
+    if isinstance(node, str) and not storable(node):
         return [field_name(path) or "body"]
     if isinstance(node, dict):
         return [f for k, v in node.items() for f in _huge_fields(v, path + (k,))]
@@ -94,12 +116,18 @@ def schema_errors(validator, instance, prefix: tuple = ()) -> list[dict]:
         else:
             out.append({"field": field_name(path) or (prefix[0] if prefix else "body"),
                         "message": _message(error)})
-    return out
+    # jsonschema reports a "required" error per missing property, each carrying the whole
+    # list: each field's error is given once.
+    unique: list[dict] = []
+    for entry in out:
+        if entry not in unique:
+            unique.append(entry)
+    return unique
 
 
 def _keys_with_nul(node, path=()) -> list[str]:
     if isinstance(node, dict):
-        return [field_name(path + (k,)) for k in node if "\x00" in k] + [
+        return [field_name(path + (k,)) for k in node if not storable(k)] + [
             f for k, v in node.items() for f in _keys_with_nul(v, path + (k,))]
     if isinstance(node, list):
         return [f for i, v in enumerate(node) for f in _keys_with_nul(v, path + (i,))]
@@ -109,7 +137,7 @@ def _keys_with_nul(node, path=()) -> list[str]:
 def _bad_value(field: str, query: dict) -> str:
     value = query.get(field.split("[")[0])
     text = value if isinstance(value, str) else ""
-    return "text contains a NUL character" if "\x00" in text else "number is too large"
+    return UNSTORABLE if not storable(text) else "number is too large"
 
 
 def _coerce(schema: dict, values: list[str]):
@@ -138,8 +166,15 @@ def parse_query(operation, req) -> dict:
         if len(raw) > 1 and schema.get("type") != "array":
             errors.append({"field": name, "message": "give this parameter once"})
             continue
+        # An empty value of a closed list (``reason=``) is refused, not taken for "any";
+        # an empty free-text value is as good as none.
+        closed = "enum" in schema or "enum" in schema.get("items", {})
         if schema.get("type") == "array":
-            raw = [part for item in raw for part in item.split(",") if part != ""]
+            raw = [part for item in raw for part in item.split(",") if part != "" or closed]
+            if not raw:
+                continue
+        elif raw[-1] == "" and not closed:
+            continue
         query[name] = _coerce(schema, raw)
     errors += [{"field": f, "message": _bad_value(f, query)} for f in _huge_fields(query)]
     if errors:
@@ -163,9 +198,13 @@ def read_json_body(req, limit: int):
     try:
         text = raw.decode("utf-8")
         return json.loads(text, parse_int=_parse_int, parse_float=_parse_decimal,
-                          parse_constant=_refuse_constant)
+                          parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8", field="body") from None
+    except _DuplicateKey as exc:
+        field = exc.key if storable(exc.key) else "body"
+        raise ValidationFailed(f"{exc}: send each field once", errors=[
+            {"field": field, "message": "appears more than once in the same object"}]) from None
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", field="body") from None
 
@@ -185,8 +224,7 @@ class ValidationMiddleware:
         if operation is None or resource is None:
             return
         errors = schema_errors(operation.path_validator, dict(params)) + [
-            {"field": f, "message": "text contains a NUL character"}
-            for f in _huge_fields(dict(params))]
+            {"field": f, "message": UNSTORABLE} for f in _huge_fields(dict(params))]
         if errors:
             raise ValidationFailed("a path parameter is invalid", errors=errors)
         query = parse_query(operation, req)
@@ -208,8 +246,8 @@ class ValidationMiddleware:
         huge = _huge_fields(body) + [k for k in _keys_with_nul(body)]
         if huge:
             raise ValidationFailed("a value cannot be accepted", errors=[
-                {"field": f, "message": "number is too large or text contains a NUL "
-                                        "character"} for f in huge])
+                {"field": f, "message": f"number is too large or {UNSTORABLE}"}
+                for f in huge])
         errors = schema_errors(operation.body_validator, body)
         if errors:
             raise ValidationFailed("the request body is invalid", errors=errors)

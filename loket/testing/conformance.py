@@ -21,6 +21,7 @@ from loket.errors import CredentialsRejected, RefundNotPossible, WebhookRejected
 from loket.money import ISO4217_DIGITS, Money, minor_digits
 from loket.testing import plausibility
 from loket.testing.kit import Kit, check_payment_event, expect, fail
+from loket.testing.mandate_conformance import MandateConformance
 
 GATEWAY_HOOKS = (
     "loket_gateway_validate_credentials", "loket_gateway_handshake", "loket_gateway_charge",
@@ -35,7 +36,7 @@ INTERNAL_STATES = (
 REFUND_STATUSES = ("succeeded", "pending")
 
 
-class GatewayConformance:
+class GatewayConformance(MandateConformance):
     """The gateway contract as tests. Subclass it in a test module to run it::
 
         from loket.testing import GatewayConformance
@@ -119,7 +120,7 @@ class GatewayConformance:
         ours = [impl.plugin for impl in plugins.pm.hook.loket_gateway_describe.get_hookimpls()
                 if getattr(impl.function(), "kind", None) == loket_kit.kind]
         other = attrs.evolve(loket_kit.config(), kind="loket-kit-someone-else")
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         amount = loket_kit.amount(other.currency)
         requests = {
             "loket_gateway_charge": loket_kit.harness.checkout_request(other, "PAY-X", amount),

@@ -17,6 +17,7 @@ from loket.types import (
     CheckoutSession,
     Customer,
     GatewayConfig,
+    MandateSetup,
     RefundResult,
     WebhookRequest,
 )
@@ -72,6 +73,21 @@ class GatewayHarness:
         """Return the webhook the gateway sends for ``refund``, or ``None`` if it sends none."""
         return None
 
+    def payer_saves_mandate(self, config: GatewayConfig, setup: MandateSetup,
+                            behaviour: str) -> list[WebhookRequest]:
+        """For a gateway with mandates (contract 1.2): make the emulated payer complete the
+        mandate set-up with a payment method whose later off-session charges behave as
+        ``behaviour`` says, and return the signed webhooks the gateway sends.
+
+        :param behaviour: ``"ok"`` (charges succeed), ``"soft"`` (charges are declined with a
+            code worth retrying, e.g. insufficient funds) or ``"hard"`` (declined for good,
+            e.g. the payer must authenticate).
+        """
+        raise NotImplementedError(
+            "GatewayHarness.payer_saves_mandate: your gateway says mandates=True; complete a "
+            "mandate set-up on your emulator with a payment method of the given behaviour "
+            "(ok, soft, hard) and return the webhooks it sends")
+
     def malformed_credentials(self) -> dict:
         """Return credentials whose *format* is wrong, refused before any live call.
 
@@ -93,6 +109,6 @@ class GatewayHarness:
                               email="siti@example.com", phone="+6281234567890"),
             return_url="https://loket.example/return/" + payment_id,
             cancel_url="https://loket.example/cancel/" + payment_id,
-            expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
             description=f"Payment {payment_id}",
         )

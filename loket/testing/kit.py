@@ -36,7 +36,7 @@ def expect(exc_type, call, message: str):
     fail(message)
 
 
-_PLUGINS: "weakref.WeakKeyDictionary[GatewayHarness, Plugins]" = weakref.WeakKeyDictionary()
+_PLUGINS: weakref.WeakKeyDictionary[GatewayHarness, Plugins] = weakref.WeakKeyDictionary()
 
 
 def _plugins_for(harness: GatewayHarness) -> Plugins:
@@ -68,6 +68,7 @@ class Kit:
                   "loket_gateway_describe." + (f" Plugins that failed to load: {broken}"
                                                if broken else ""))
         self.description = self.plugins.gateway(self.kind)
+        self._requests: dict[str, types.CheckoutRequest] = {}
 
     # -- configuration and amounts ----------------------------------------------------
 
@@ -109,7 +110,12 @@ class Kit:
     def charge(self, config, amount: Money, payment_id: str | None = None):
         """Charge ``amount``; return (payment_id, session) after checking the session."""
         payment_id = payment_id or f"PAY-KIT-{uuid.uuid4().hex[:12].upper()}"
-        request = self.harness.checkout_request(config, payment_id, amount)
+        # A retry sends what the first attempt sent, as the core does from the stored payment
+        # (a second request built a second later would carry another expiry).
+        request = self._requests.get(payment_id)
+        if request is None or request.amount != amount:
+            request = self.harness.checkout_request(config, payment_id, amount)
+            self._requests[payment_id] = request
         session = self.plugins.charge(config, request)
         if not isinstance(session, types.CheckoutSession):
             fail("loket_gateway_charge must return a CheckoutSession, not "

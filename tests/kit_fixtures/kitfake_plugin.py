@@ -12,18 +12,27 @@ import hmac
 import json
 
 import attrs
+import kitfake_emulator as emulator_module
 import requests
 from jsonschema import Draft202012Validator
+from kitfake_emulator import FakeGateway
 
 from loket.plugin_api import (
-    CheckoutSession, CredentialsRejected, GatewayConfig, GatewayDescription, GatewayError,
-    GatewayEvent, Money, RefundNotPossible, RefundResult, StatusMapping, WebhookRejected,
-    WebhookRequest, hookimpl,
+    CheckoutSession,
+    CredentialsRejected,
+    GatewayConfig,
+    GatewayDescription,
+    GatewayError,
+    GatewayEvent,
+    Money,
+    RefundNotPossible,
+    RefundResult,
+    StatusMapping,
+    WebhookRejected,
+    WebhookRequest,
+    hookimpl,
 )
 from loket.testing import GatewayHarness
-
-import kitfake_emulator as emulator_module
-from kitfake_emulator import FakeGateway
 
 KIND = "kitfake"
 BUGS = (
@@ -108,6 +117,16 @@ class FakePay:
                                       "FakePay dashboard", field="api_key",
                                       gateway_message=body["error"]["message"])
         return dict(credentials)
+
+    @hookimpl
+    def loket_gateway_handshake(self, config):
+        if not self._mine(config):
+            return None
+        status, body = self._call(config, "GET", "/v1/me")
+        if status == 401:
+            raise GatewayError("FakePay refused the stored API key",
+                               gateway_message=body["error"]["message"])
+        return {"kind": KIND}
 
     @hookimpl
     def loket_gateway_charge(self, config, request):
@@ -213,7 +232,7 @@ class FakeHarness(GatewayHarness):
     def _request(self, webhook):
         body, headers = webhook
         return WebhookRequest(body=body, headers=headers, path="/webhooks/gw/abc123",
-                              received_at=dt.datetime.now(dt.timezone.utc))
+                              received_at=dt.datetime.now(dt.UTC))
 
     def payer_acts(self, config, session, outcome):
         act = {"pay": self.emulator.pay, "decline": self.emulator.decline,

@@ -12,13 +12,27 @@ from sqlalchemy.orm import Session
 from loket import types as t
 from loket.core import audit
 from loket.core.gateway_configs import configs
+from loket.core.models import (
+    Allocation,
+    CreditNote,
+    GatewayConfiguration,
+    Payment,
+    Receivable,
+    Todo,
+)
 from loket.core.payments import lifecycle
-from loket.core.webhooks import outcomes
-from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Receivable, Todo
 from loket.core.payments.posting import check_invariants, lock_payment, refresh_state, snapshot
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.core.states import (
+    AllocationState,
+    ApplicationState,
+    CreditNoteStatus,
+    ReceivableStatus,
+    TodoStatus,
+)
+from loket.core.webhooks import outcomes
 from loket.errors import ValidationFailed
+from loket.money import Money
 
 
 def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) -> Payment:
@@ -31,7 +45,7 @@ def verify_payment(ctx, session: Session, actor: audit.Actor, payment: Payment) 
     if payment.gateway_configuration_id is None:
         raise ValidationFailed(f"payment {payment.number} was posted at a counter and is "
                                "already verified", field="payment")
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+    row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
     event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row), payment.number,
                                      payment.gateway_reference)
     if event is not None and event.type != t.EVENT_PENDING:
@@ -81,17 +95,17 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
                                "that first", field="payment")
     before = snapshot(payment)
     for note in notes:
-        note.status = "cancelled"
+        note.status = CreditNoteStatus.CANCELLED
         note.reversed = note.amount
     for allocation in session.scalars(select(Allocation).where(
-            Allocation.payment_id == payment.id, Allocation.state == "posted")):
+            Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)):
         part = allocation.amount - allocation.reversed
-        receivable = session.get(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable = session.get_one(Receivable, allocation.receivable_id, with_for_update=True)
         receivable.paid -= part
-        if receivable.status == "paid":
-            receivable.status = "open"
+        if receivable.status == ReceivableStatus.PAID:
+            receivable.status = ReceivableStatus.OPEN
         allocation.reversed = allocation.amount
-        allocation.state = "void"
+        allocation.state = AllocationState.VOID
     payment.cancelled_at = ctx.now()
     payment.notes = (payment.notes + "\n" if payment.notes else "") + f"Cancelled: {reason}"
     refresh_state(ctx, session, actor, payment, "payment.cancelled", before)
@@ -107,7 +121,7 @@ def retry_application(ctx, session: Session, actor: audit.Actor, payment: Paymen
     :raises ValidationFailed: the payment's application is not in error.
     """
     payment = lock_payment(session, payment.id)
-    if payment.application_state != "error":
+    if payment.application_state != ApplicationState.ERROR:
         raise ValidationFailed(f"payment {payment.number} has no failed application to retry",
                                field="payment")
     taken = (payment.gateway_details or {}).get("amount_taken")
@@ -119,10 +133,10 @@ def retry_application(ctx, session: Session, actor: audit.Actor, payment: Paymen
             field="payment")
     before = snapshot(payment)
     outcomes.apply_intended(ctx, session, payment)
-    if payment.application_state == "applied":
+    if payment.application_state == ApplicationState.APPLIED:
         for todo in session.scalars(select(Todo).where(
                 Todo.entity_type == "payment", Todo.entity_id == payment.number,
-                Todo.status == "open", Todo.kind.in_(("payment.apply_failed",
+                Todo.status == TodoStatus.OPEN, Todo.kind.in_(("payment.apply_failed",
                                                       "payment.amount_mismatch")))):
             _close(ctx, session, actor, todo, "Error Resolved: applied on retry")
     refresh_state(ctx, session, actor, payment, "payment.application_retried", before)
@@ -134,18 +148,18 @@ def resolve_todo(ctx, session: Session, actor: audit.Actor, todo: Todo,
     """Close a to-do with what was done about it. Closing a failed application by hand
     (the money was applied outside loket) marks the payment's application
     ``error_resolved`` (OPC); a retry that succeeds makes it ``applied`` instead."""
-    if todo.status != "open":
+    if todo.status != TodoStatus.OPEN:
         raise ValidationFailed("this to-do is already resolved", field="todo")
     if todo.kind == "payment.apply_failed" and todo.entity_type == "payment":
         payment = session.scalar(select(Payment).where(Payment.tenant_id == todo.tenant_id,
                                                        Payment.number == todo.entity_id))
-        if payment is not None and payment.application_state == "error":
-            payment.application_state = "error_resolved"
+        if payment is not None and payment.application_state == ApplicationState.ERROR:
+            payment.application_state = ApplicationState.ERROR_RESOLVED
     return _close(ctx, session, actor, todo, resolution)
 
 
 def _close(ctx, session: Session, actor: audit.Actor, todo: Todo, resolution: str) -> Todo:
-    todo.status = "resolved"
+    todo.status = TodoStatus.RESOLVED
     todo.resolution = resolution
     todo.resolved_by = actor.name
     todo.resolved_at = ctx.now()

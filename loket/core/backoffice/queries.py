@@ -14,9 +14,7 @@ import attrs
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core.payments import lifecycle
 from loket.core.db import money_sum
-from loket.core.tenants import consumer_by_account
 from loket.core.models import (
     Allocation,
     AuditEntry,
@@ -29,9 +27,13 @@ from loket.core.models import (
     Refund,
     Todo,
 )
-from loket.money import Money
+from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
+from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import PaymentStatus
 
 
 @attrs.frozen
@@ -68,8 +70,8 @@ def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datet
     """The UTC start and end of ``day`` in the tenant's time zone."""
     zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     start = dt.datetime.combine(day, dt.time(), zone)
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(
-        dt.timezone.utc)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(
+        dt.UTC)
 
 
 def local_today(session: Session, tenant_id: int, now: dt.datetime) -> dt.date:
@@ -109,14 +111,14 @@ def balance(session: Session, consumer_row: Consumer) -> int:
     """What the account owes now (open receivables less paid), minor units."""
     return session.scalar(select(money_sum(Receivable.amount - Receivable.paid))
                           .where(Receivable.consumer_id == consumer_row.id,
-                                 Receivable.status == "open")) or 0
+                                 Receivable.status == ReceivableStatus.OPEN)) or 0
 
 
 def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime) -> int:
     """Unused credit on the account's active, unexpired credit notes, minor units."""
     return session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.consumer_id == consumer_row.id, CreditNote.status == "active",
+        CreditNote.consumer_id == consumer_row.id, CreditNote.status == CreditNoteStatus.ACTIVE,
         CreditNote.expires_at > now)) or 0
 
 
@@ -131,7 +133,8 @@ def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: 
     query = select(Receivable).where(Receivable.consumer_id == consumer_row.id,
                                      Receivable.kind.in_(ITEM_FILTERS[kind]))
     if open_only:
-        query = query.where(Receivable.status == "open", Receivable.amount > Receivable.paid)
+        query = query.where(Receivable.status == ReceivableStatus.OPEN,
+                            Receivable.amount > Receivable.paid)
     if q:
         query = query.where(or_(_contains(Receivable.reference, q),
                                 _contains(Receivable.description, q),
@@ -161,8 +164,17 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
                   limit: int = 20, newest_first: bool = True) -> Page:
     """Payments matching the filters; ``q`` matches the consumer's name or account number,
     the payment, transaction or receipt number (case-insensitive, partial)."""
-    query = (select(Payment).outerjoin(Consumer, Consumer.id == Payment.consumer_id)
-             .where(Payment.tenant_id == tenant_id))
+    query = filter_payments(session, tenant_id, select(Payment).outerjoin(
+        Consumer, Consumer.id == Payment.consumer_id), filters)
+    order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
+        Payment.created_at, Payment.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFilters):
+    """``query`` (over Payment outer-joined to Consumer) narrowed to the tenant and the
+    filters of the payments list; the list and the export share it."""
+    query = query.where(Payment.tenant_id == tenant_id)
     if not filters.include_tests:
         query = query.where(Payment.is_test.is_(False))
     if filters.q:
@@ -177,11 +189,8 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
                           (Consumer.account_number, filters.account_number)):
         if value:
             query = query.where(column == value)
-    query = query.where(*_date_range(session, tenant_id, Payment.created_at, filters.date_from,
-                                     filters.date_to))
-    order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
-        Payment.created_at, Payment.id)
-    return _paginate(session, query, order, page, limit)
+    return query.where(*_date_range(session, tenant_id, Payment.created_at, filters.date_from,
+                                    filters.date_to))
 
 
 def payment(session: Session, tenant_id: int, number: str,
@@ -226,14 +235,14 @@ def amount_analysis(session: Session, payment_row: Payment) -> dict:
     fee = payment_row.fee if payment_row.fee_passed_on else 0
     applied = payment_row.amount_received - payment_row.change_given - fee
     pairs = allocations(session, payment_row)
-    posted = [(a, r) for a, r in pairs if a.state == "posted"]
-    shown = posted or [(a, r) for a, r in pairs if a.state == "intended"]
+    posted = [(a, r) for a, r in pairs if a.state == AllocationState.POSTED]
+    shown = posted or [(a, r) for a, r in pairs if a.state == AllocationState.INTENDED]
     allocated = sum(a.amount for a, _ in shown)
     credited = sum(n.amount for n in credit_notes_of(session, payment_row) if n.automatic)
     owed = sum(r.amount - r.paid for r in {r.id: r for _, r in posted}.values()
-               if r.status == "open")
+               if r.status == ReceivableStatus.OPEN)
     if payment_row.status not in lifecycle.MONEY_TAKEN:
-        verdict = "pending" if payment_row.status == "initiated" else "none"
+        verdict = "pending" if payment_row.status == PaymentStatus.INITIATED else "none"
     elif credited:
         verdict = "over_paid"
     elif owed:
@@ -274,32 +283,36 @@ class CreditNoteFilters:
     amount_max: int | None = None
 
 
-def note_status(note: CreditNote, now: dt.datetime) -> str:
-    """The status people see: an active note past its expiry shows as expired."""
-    expires = note.expires_at if note.expires_at.tzinfo else note.expires_at.replace(
-        tzinfo=dt.timezone.utc)
-    return "expired" if note.status == "active" and expires <= now else note.status
-
-
 def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilters,
                       now: dt.datetime, page: int = 1, limit: int = 20,
                       newest_first: bool = True) -> Page:
     """Credit notes matching the filters; ``q`` matches the note number, the consumer's
     name or account and the linked payment's receipt or number."""
-    query = (select(CreditNote).join(Consumer, Consumer.id == CreditNote.consumer_id)
-             .join(Payment, Payment.id == CreditNote.payment_id)
-             .where(CreditNote.tenant_id == tenant_id))
+    query = filter_credit_notes(session, tenant_id, select(CreditNote).join(
+        Consumer, Consumer.id == CreditNote.consumer_id).join(
+        Payment, Payment.id == CreditNote.payment_id), filters, now)
+    order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
+        CreditNote.created_at, CreditNote.id)
+    return _paginate(session, query, order, page, limit)
+
+
+def filter_credit_notes(session: Session, tenant_id: int, query, filters: CreditNoteFilters,
+                        now: dt.datetime):
+    """``query`` (over CreditNote joined to Consumer and Payment) narrowed to the tenant and
+    the filters of the credit notes list; the list and the export share it."""
+    query = query.where(CreditNote.tenant_id == tenant_id)
     if filters.q:
         q = filters.q.strip()
         query = query.where(or_(_contains(CreditNote.number, q), _contains(Consumer.name, q),
                                 _contains(Consumer.account_number, q),
                                 _contains(Payment.receipt_number, q),
                                 _contains(Payment.number, q)))
-    if filters.status == "expired":
-        query = query.where(or_(CreditNote.status == "expired", and_(
-            CreditNote.status == "active", CreditNote.expires_at <= now)))
-    elif filters.status == "active":
-        query = query.where(CreditNote.status == "active", CreditNote.expires_at > now)
+    if filters.status == CreditNoteStatus.EXPIRED:
+        query = query.where(or_(CreditNote.status == CreditNoteStatus.EXPIRED, and_(
+            CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at <= now)))
+    elif filters.status == CreditNoteStatus.ACTIVE:
+        query = query.where(CreditNote.status == CreditNoteStatus.ACTIVE,
+                            CreditNote.expires_at > now)
     elif filters.status:
         query = query.where(CreditNote.status == filters.status)
     date_from, date_to = filters.date_from, filters.date_to
@@ -328,9 +341,7 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
         query = query.where(CreditNote.amount >= filters.amount_min)
     if filters.amount_max is not None:
         query = query.where(CreditNote.amount <= filters.amount_max)
-    order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
-        CreditNote.created_at, CreditNote.id)
-    return _paginate(session, query, order, page, limit)
+    return query
 
 
 def credit_note(session: Session, tenant_id: int, number: str) -> CreditNote:
@@ -372,11 +383,18 @@ def todo(session: Session, tenant_id: int, todo_id: int) -> Todo:
 
 def audit_of(session: Session, tenant_id: int, entity_type: str, entity_id: str,
              page: int = 1, limit: int = 50) -> Page:
-    """The audit trail of one entity, oldest first."""
+    """The audit trail of one entity, oldest first.
+
+    :raises NotFound: the tenant has no such entity on record (another tenant's entity
+        answers the same, like every cross-tenant read).
+    """
     query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
                                      AuditEntry.entity_type == entity_type,
                                      AuditEntry.entity_id == entity_id)
-    return _paginate(session, query, (AuditEntry.id,), page, limit)
+    result = _paginate(session, query, (AuditEntry.id,), page, limit)
+    if result.total == 0:
+        raise NotFound(f"no {entity_type} {entity_id!r} on record")
+    return result
 
 
 def list_gateway_events(session: Session, tenant_id: int, status: str | None, page: int = 1,

@@ -16,6 +16,7 @@ from loket.core.models import (
     ReceivableAttribute,
     TenantSettings,
 )
+from loket.core.states import ReceivableStatus
 from loket.money import Money
 from loket.types import Obligation
 
@@ -60,7 +61,7 @@ class Ledger:
         rows = self.session.scalars(
             select(Receivable).where(
                 Receivable.tenant_id == self.tenant_id, Receivable.consumer_id == consumer_id,
-                Receivable.kind == kind, Receivable.status == "open",
+                Receivable.kind == kind, Receivable.status == ReceivableStatus.OPEN,
             ).order_by(Receivable.due_date.is_(None), Receivable.due_date, Receivable.id)
         ).all()
         return [obligation_of(r, self._plan_ref(r)) for r in rows if r.amount > r.paid]
@@ -75,8 +76,10 @@ class Ledger:
             Receivable.reference == reference))
         if row is None:
             return None
-        owner = self.session.get(Consumer, row.consumer_id)
-        status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
+        owner = self.session.get_one(Consumer, row.consumer_id)
+        status = (ReceivableStatus.PAID
+                  if row.status == ReceivableStatus.OPEN and row.paid >= row.amount
+                  else row.status)
         return obligation_of(row, self._plan_ref(row)), owner.account_number, status
 
     def find_by_attributes(self, kind: str, attributes: dict[str, str]
@@ -111,9 +114,9 @@ class Ledger:
             PaymentPlan.tenant_id == self.tenant_id, PaymentPlan.reference == reference))
         if plan is None:
             return None
-        owner = self.session.get(Consumer, plan.consumer_id)
+        owner = self.session.get_one(Consumer, plan.consumer_id)
         rows = self.session.scalars(select(Receivable).where(
-            Receivable.plan_id == plan.id, Receivable.status == "open",
+            Receivable.plan_id == plan.id, Receivable.status == ReceivableStatus.OPEN,
         ).order_by(Receivable.sequence, Receivable.due_date, Receivable.id)).all()
         items = [obligation_of(r, reference) for r in rows if r.amount > r.paid]
         return owner.account_number, plan.status, items

@@ -6,28 +6,30 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Mapping
+from collections.abc import Mapping
 
 import jsonschema
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
-from loket.money import Money
 from loket.core.settings import load_settings
+from loket.core.states import PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
 
 KINDS = ("bill", "service", "installment")
+ACCOUNT_STATUSES = ("active", "blocked", "disabled")
 
 
 def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: dict) -> Consumer:
     """Create or update a consumer by account number.
 
     :param data: ``account_number``, ``name`` and optionally ``email``, ``phone``,
-        ``service_address``, ``person_type``.
+        ``service_address``, ``person_type``, ``status`` (active, blocked, disabled: a
+        blocked or disabled account takes only lump-sum settlements) and ``status_reason``.
     """
     for field in ("account_number", "name"):
         if not str(data.get(field) or "").strip():
@@ -46,6 +48,12 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
         if field in data:
             setattr(consumer, field, data[field])
     consumer.person_type = data.get("person_type") or consumer.person_type or "individual"
+    if "status" in data:
+        if data["status"] not in ACCOUNT_STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(ACCOUNT_STATUSES)}",
+                                   field="status")
+        consumer.account_status = data["status"]
+        consumer.account_status_reason = data.get("status_reason") or None
     session.flush()
     audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
                  before=before, after={"name": consumer.name, "email": consumer.email},
@@ -71,7 +79,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
 
     :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
         ``amount`` (decimal string), and optionally ``description``, ``period``,
-        ``due_date``, ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
+        ``due_date``, ``issued_on`` (the bill's issue date; default the creation date),
+        ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
         for installments; ``attributes`` (typed, indexed values processors look up) for the
         kinds installed processors declare in ``attribute_schemas``.
     :param attribute_schemas: receivable kind -> JSON Schema of its attributes, from the
@@ -96,8 +105,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     except NotFound:
         raise ValidationFailed(f"unknown account {data.get('account_number')!r}",
                                field="account_number") from None
-    status = data.get("status") or "open"
-    if status not in ("open", "cancelled"):
+    status = data.get("status") or ReceivableStatus.OPEN
+    if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
         raise ValidationFailed("status must be open or cancelled", field="status")
     row = session.scalar(select(Receivable).where(
         Receivable.tenant_id == tenant_id, Receivable.kind == kind,
@@ -119,17 +128,19 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     row.description = data.get("description") or row.description or ""
     row.period = data.get("period") or row.period
     row.due_date = _date(data.get("due_date"), "due_date") or row.due_date
+    row.issued_on = _date(data.get("issued_on"), "issued_on") or row.issued_on
     if data.get("plan"):
         plan = session.scalar(select(PaymentPlan).where(
             PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == data["plan"]))
         if plan is None:
             plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id,
-                               reference=data["plan"], currency=currency, status="active")
+                               reference=data["plan"], currency=currency, status=PlanStatus.ACTIVE)
             session.add(plan)
             session.flush()
         row.plan_id = plan.id
         row.sequence = int(data.get("sequence") or 0) or row.sequence
-    row.status = "paid" if status == "open" and row.paid >= row.amount else status
+    row.status = (ReceivableStatus.PAID
+                  if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
     session.flush()
     if attributes is not None:
         _store_attributes(session, tenant_id, row, attributes)
@@ -184,7 +195,8 @@ def attributes_of(session: Session, receivable_id: int) -> dict[str, str]:
 
 
 CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",
-               "period", "due_date", "plan", "sequence", "email", "phone", "service_address")
+               "period", "due_date", "plan", "sequence", "email", "phone", "service_address",
+               "issued_on")
 
 
 def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str) -> int:

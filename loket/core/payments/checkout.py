@@ -6,41 +6,73 @@ The total is computed here from the receivables, never taken from the client.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
-
 from loket.core.gateway_configs import configs
-from loket.core.payments import agreements, holds, payers
-from loket.core.payments.payers import Payer
+from loket.core.host.obligations import Ledger
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
-from loket.money import Money
+from loket.core.payments import agreements, allocation, holds, payers
+from loket.core.payments.allocation import AmountPolicy
+from loket.core.payments.payers import Payer
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
-from loket.core.tenants import consumer_by_account
+from loket.core.states import AllocationState
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import GatewayError, NotFound, ValidationFailed
+from loket.money import Money
 from loket.types import (
     CheckoutItem,
     CheckoutRequest,
     Customer,
     DestinationTarget,
+    PaymentStatus,
     ResolvedTarget,
 )
 
 ITEM_KINDS = ("bill", "service", "installment")
 
 
+def open_items(ctx: Any, session: Session, tenant_id: int,
+               account_number: str) -> list[dict[str, str]]:
+    """Every open bill, service and installment of an account (a lump sum pays them all),
+    as checkout items."""
+    settings = load_settings(session, tenant_id)
+    ledger = Ledger(session, tenant_id)
+    out = []
+    for kind in ITEM_KINDS:
+        try:
+            processor = settings.route(settings.destination_for_processor(kind))["processor"]
+        except ValidationFailed:
+            continue
+        for o in ctx.plugins.retrieve_due(processor, ledger, account_number):
+            out.append({"kind": o.kind, "reference": o.reference})
+    return out
+
+
 def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                    account_number: str, gateway_kind: str, items: list[dict],
                    method: str = "card", idempotency_key: str | None = None,
+                   amount: str | None = None, policy: AmountPolicy | None = None,
+                   payment_link_id: int | None = None,
+                   reserved: dict[int, int] | None = None, lump_sum: bool = False,
                    payer: Payer | None = None, guest_session: str | None = None) -> Payment:
     """Create an ``initiated`` payment for the consumer's chosen items and charge the gateway.
 
     :param items: ``[{"kind": "bill", "reference": "INV-1"}, ...]`` — at least one, each an
-        open item of this consumer.
+        open item of this consumer (bills, services and installments may be mixed).
+    :param amount: a decimal string to pay less than the items' total (a part payment),
+        checked against ``policy`` (default: the tenant's ``part_payments`` settings); the
+        money goes to the items oldest first (:mod:`loket.core.payments.allocation`).
+    :param payment_link_id: the payment link the payer pays through, if any.
+    :param lump_sum: the items are every open item of the account (the only payment a
+        blocked or disabled account takes).
+    :param reserved: per receivable id, what open checkouts (of the same link) already ask
+        of it; this checkout pays only the rest.
     :param payer: who pays, when not the account holder (on behalf); receipts go to them.
     :param guest_session: the payer token id of a guest (lets the guest see this payment).
     :returns: the payment; ``redirect_url`` is where to send the payer. If the gateway
@@ -50,16 +82,20 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     settings = load_settings(session, tenant_id)
     row, prior = idempotency.claim(session, tenant_id, "checkout", idempotency_key,
                                    {"account": account_number, "gateway": gateway_kind,
-                                    "items": items, "method": method,
+                                    "items": items, "method": method, "amount": amount,
                                     "payer": attrs.asdict(payer) if payer else None})
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     if not items:
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
+    consumer = consumer_by_account(session, tenant_id, account_number)
+    require_payable(consumer, lump_sum)
+    _usable_gateway(ctx, session, tenant_id, gateway_kind)
+
     groups: dict[str, list] = {}
     seen = set()
     for position, item in enumerate(items):
-        kind, reference = item.get("kind"), item.get("reference")
+        kind, reference = item.get("kind"), str(item.get("reference") or "")
         if kind not in ITEM_KINDS:
             raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
                                    field=f"items[{position}].kind")
@@ -76,21 +112,26 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     targets = {destination: ResolvedTarget(
         DestinationTarget(destination, settings.route(destination)["processor"], account_number),
         account_number, tuple(obligations)) for destination, obligations in groups.items()}
-    return _open_payment(ctx, session, settings, actor, tenant_id, account_number,
-                         gateway_kind, method, targets, row, payer, guest_session)
+    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
+                         method, targets, row, payer=payer, guest_session=guest_session,
+                         amount=amount, policy=policy, payment_link_id=payment_link_id,
+                         reserved=reserved)
 
 
 def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                                resolved: ResolvedTarget, gateway_kind: str,
                                method: str = "card", idempotency_key: str | None = None,
                                payer: Payer | None = None,
-                               guest_session: str | None = None) -> Payment:
+                               guest_session: str | None = None,
+                               amount: str | None = None) -> Payment:
     """Pay one destination target online, recorded under that destination: its fee rule,
     person-type rule, processing and reconciliation rule apply, exactly as its prepare
     quoted. A target that does not exist yet (``resolved.hold_key``) is paid for the amount
     the payer declared and held until the host sends it.
 
     :param resolved: what ``resolve_targets`` answered for the destination's fields.
+    :param amount: a part payment of the target's obligations, as :func:`start_checkout`
+        (not for a held target, which is paid at its declared amount).
     :returns: the payment, as :func:`start_checkout`.
     """
     settings = load_settings(session, tenant_id)
@@ -99,28 +140,65 @@ def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant
                                    {"account": resolved.account_number,
                                     "destination": target.destination,
                                     "params": dict(target.params), "gateway": gateway_kind,
-                                    "method": method,
+                                    "method": method, "amount": amount,
                                     "payer": attrs.asdict(payer) if payer else None})
     if prior is not None:
         return session.get_one(Payment, prior["payment_id"])
     if not resolved.obligations and resolved.hold_key is None:
         raise ValidationFailed("nothing is due for this destination", field="fields")
-    return _open_payment(ctx, session, settings, actor, tenant_id, resolved.account_number,
-                         gateway_kind, method, {target.destination: resolved}, row, payer,
-                         guest_session)
+    if resolved.hold_key is not None and amount is not None:
+        raise ValidationFailed("a payment held for a form not yet sent is paid at its "
+                               "declared amount", field="amount")
+    consumer = consumer_by_account(session, tenant_id, resolved.account_number)
+    require_payable(consumer, False)
+    _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
+                         method, {target.destination: resolved}, row, payer=payer,
+                         guest_session=guest_session, amount=amount)
 
 
 def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id: int,
-                  account_number: str, gateway_kind: str, method: str,
-                  targets: dict[str, ResolvedTarget], idempotency_row, payer: Payer | None,
-                  guest_session: str | None) -> Payment:
-    consumer = consumer_by_account(session, tenant_id, account_number)
+                  consumer: Consumer, gateway_kind: str, method: str,
+                  targets: dict[str, ResolvedTarget], idempotency_row, *,
+                  payer: Payer | None = None, guest_session: str | None = None,
+                  amount: str | None = None, policy: AmountPolicy | None = None,
+                  payment_link_id: int | None = None,
+                  reserved: dict[int, int] | None = None) -> Payment:
+    """Price the grouped targets (reserved shares, part payment), quote each destination's
+    prepare, create the payment with its intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
-    config_row = _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    config_row = _profile_for(ctx, session, settings, tenant_id, gateway_kind, targets)
     currency = settings.currency
+    held = {d: r for d, r in targets.items() if r.hold_key is not None}
+    groups: dict[str, list] = {d: list(r.obligations) for d, r in targets.items()
+                               if r.hold_key is None}
+    if reserved:
+        groups = {d: [attrs.evolve(o, outstanding=Money(
+            o.outstanding.amount - reserved.get(o.receivable_id, 0), currency)) for o in obs
+            if o.outstanding.amount > reserved.get(o.receivable_id, 0)]
+            for d, obs in groups.items()}
+        groups = {d: obs for d, obs in groups.items() if obs}
+    owed = sum(o.outstanding.amount for obs in groups.values() for o in obs)
+    if groups:
+        policy = policy or AmountPolicy.from_settings(settings, currency)
+        given = (Money.parse(amount, currency, field="amount").amount
+                 if amount is not None else None)
+        due = policy.check(given, owed, currency)
+        if due != owed:  # a part payment: the items it reaches, oldest first
+            destination_of = {o.receivable_id: d for d, obs in groups.items() for o in obs}
+            parts = allocation.split([o for obs in groups.values() for o in obs], due)
+            groups = {}
+            for o in allocation.as_obligations(parts):
+                groups.setdefault(destination_of[o.receivable_id], []).append(o)
+    # Each destination keeps its target (the fields its prepare reads), for what is paid.
+    priced: dict[str, ResolvedTarget] = {
+        d: attrs.evolve(targets[d], obligations=tuple(obs)) for d, obs in groups.items()}
+    priced.update(held)
+    if not priced:
+        raise ValidationFailed("nothing is left to pay on these items", field="items")
     total, fee_total, passed_on = 0, 0, False
     extra: dict = {}
-    for destination, resolved in targets.items():
+    for destination, resolved in priced.items():
         processor = settings.route(destination)["processor"]
         total += resolved.total.amount
         prepared = ctx.plugins.prepare(processor, resolved, method, consumer.person_type,
@@ -133,18 +211,21 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
         raise ValidationFailed("the amount to pay must be more than zero", field="amount")
 
     now = ctx.now()
-    kinds = {o.kind for r in targets.values() for o in r.obligations} or {"held"}
+    kinds = {o.kind for r in priced.values() for o in r.obligations} or {"held"}
     payment = Payment(
         tenant_id=tenant_id, consumer_id=consumer.id,
         number=take_number(session, settings, tenant_id, "payment", now),
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         gateway_configuration_id=config_row.id, channel="online", method=method,
         payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
-        destination=next(iter(targets)) if len(targets) == 1 else "mixed",
-        status="initiated", verification="unverified", settlement_status="N/A",
+        destination=next(iter(priced)) if len(priced) == 1 else "mixed",
+        status=PaymentStatus.INITIATED, verification="unverified", settlement_status="N/A",
         currency=currency, amount=total, fee=fee_total, fee_passed_on=passed_on,
-        amount_received=total + fee_total, created_by=actor.name, created_at=now,
+        amount_received=total + fee_total, created_at=now,
+        # Created By of an online payment is the payer (the audit trail keeps the caller).
+        created_by=((payer.name if payer and payer.name else None) or consumer.name)[:100],
         expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
+        payment_link_id=payment_link_id,
         agreement_reference=agreement.reference if agreement else None,
         guest_session=guest_session,
     )
@@ -152,11 +233,11 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     session.add(payment)
     session.flush()
     checkout_items = []
-    for destination, resolved in targets.items():
+    for destination, resolved in priced.items():
         for o in resolved.obligations:
             session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
                                    destination=destination, amount=o.outstanding.amount,
-                                   state="intended"))
+                                   state=AllocationState.INTENDED))
             checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
                                                o.outstanding, o.period))
         if resolved.hold_key is not None:
@@ -174,17 +255,26 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
 
 
 def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:
-    for row in configs.usable_gateways(ctx, session, tenant_id):
-        if row.kind == kind:
-            return row
-    raise ValidationFailed(f"gateway {kind!r} is not available for payments (it must be "
-                           f"active and connected)", field="gateway")
+    return configs.usable_for_kind(ctx, session, tenant_id, kind)
+
+
+def _profile_for(ctx, session: Session, settings, tenant_id: int, kind: str,
+                 groups: dict) -> GatewayConfiguration:
+    """The configuration (profile) of ``kind`` the routing table names for the chosen
+    destinations; items routed to different accounts of one gateway are paid separately."""
+    wanted = {settings.route(d).get("gateway_profiles", {}).get(configs.split_name(kind)[0])
+              for d in groups}
+    if len(wanted) > 1:
+        raise ValidationFailed("the chosen items are collected by different accounts of this "
+                               "gateway; pay them in separate payments", field="items")
+    return configs.usable_for_kind(ctx, session, tenant_id, kind, wanted.pop())
 
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
             consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
     return_url, cancel_url = configs.return_urls(ctx, payment.tenant_id, payment.number,
                                                   payment.created_at)
+    assert payment.expires_at is not None  # every online payment is created with its expiry
     request = CheckoutRequest(
         payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
         items=tuple(items),

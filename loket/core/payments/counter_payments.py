@@ -6,13 +6,19 @@ a credit note (reason Overpayment); an excess above the overpayment threshold is
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import attrs
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
 from loket.core.models import Payment
-from loket.money import Money
+from loket.core.payments import agreements, allocation, payers
+from loket.core.payments.checkout import ITEM_KINDS, open_items
+from loket.core.payments.payers import Payer
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -21,13 +27,15 @@ from loket.core.payments.posting import (
     resolve_item,
     take_number,
 )
-from loket.core.payments import agreements, payers
-from loket.core.payments.payers import Payer
-from loket.core.settings import load_settings
-from loket.core.tenants import consumer_by_account
+from loket.core.settings import Settings, load_settings
+from loket.core.states import ApplicationState
+from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import Obligation, PaymentStatus
 
 KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
+LUMP_TYPES = ("mixed", "account")
 
 
 @attrs.frozen
@@ -35,7 +43,8 @@ class CounterPayment:
     """What a cashier enters. Amounts are decimal strings in the tenant currency.
 
     ``references`` are the chosen items; empty means every open item of ``payment_type``,
-    oldest first.
+    oldest first. ``paid_on`` (the payment date, ``YYYY-MM-DD``, not in the future) is
+    required.
     """
 
     account_number: str
@@ -47,6 +56,9 @@ class CounterPayment:
     references: tuple[str, ...] = ()
     change_given: str = "0"
     notes: str | None = None
+    # ``(kind, reference)`` pairs of any kinds (payment type ``mixed``): a bill and a service
+    # in one payment. Payment type ``account`` with no items pays every open item (lump sum).
+    items: tuple[tuple[str, str], ...] = ()
     payer: Payer | None = None  # who hands the money over, when not the account holder
 
 
@@ -54,9 +66,16 @@ def _validate(entry: CounterPayment, settings) -> None:
     errors = []
     if not entry.account_number:
         errors.append({"field": "consumer", "message": "consumer is required"})
-    if entry.payment_type not in KIND_TO_PROCESSOR:
-        errors.append({"field": "payment_type",
-                       "message": "payment type is required: bill, service or installment"})
+    if entry.payment_type not in KIND_TO_PROCESSOR and entry.payment_type not in LUMP_TYPES:
+        errors.append({"field": "payment_type", "message": "payment type is required: bill, "
+                       "service, installment, mixed or account"})
+    if entry.payment_type == "mixed" and not (entry.items or entry.references):
+        errors.append({"field": "items", "message": "choose the items a mixed payment pays"})
+    if entry.items and entry.payment_type not in LUMP_TYPES:
+        errors.append({"field": "items", "message": "items of several kinds need payment type "
+                       "mixed or account"})
+    if len(set(entry.items)) != len(entry.items):
+        errors.append({"field": "items", "message": "an item is chosen twice"})
     if entry.method not in settings["payment_methods"]:
         errors.append({"field": "method", "message": "payment method is required, one of "
                        + ", ".join(settings["payment_methods"])})
@@ -65,6 +84,14 @@ def _validate(entry: CounterPayment, settings) -> None:
                        "message": "channel must be one of " + ", ".join(settings["channels"])})
     if not entry.amount_received:
         errors.append({"field": "amount_received", "message": "amount received is required"})
+    if not entry.paid_on:
+        errors.append({"field": "paid_on", "message": "payment date is required"})
+    else:
+        try:
+            dt.date.fromisoformat(entry.paid_on)
+        except ValueError:
+            errors.append({"field": "paid_on",
+                           "message": "payment date must be a date like 2025-03-31"})
     if entry.notes and len(entry.notes) > settings["notes_max_length"]:
         errors.append({"field": "notes", "message": f"notes are limited to "
                        f"{settings['notes_max_length']} characters"})
@@ -75,6 +102,25 @@ def _validate(entry: CounterPayment, settings) -> None:
         errors.append({"field": "change_given", "message": "change is given only for cash"})
     if errors:
         raise ValidationFailed("the counter payment is incomplete", errors=errors)
+
+
+def _refuse_late(entry: CounterPayment, name: str, applied: int, due: int, threshold: int,
+                 currency: str) -> None:
+    """The serial rules, applied once the items are locked.
+
+    :raises ValidationFailed: nothing is left to pay ("already paid"), or the excess is now
+        above the overpayment threshold.
+    """
+    if due <= 0:
+        what = ", ".join(entry.references) or f"{name}'s {entry.payment_type}"
+        raise ValidationFailed(f"{what} is already paid (another payment was recorded for "
+                               f"it a moment ago)", field="references")
+    if applied > due + threshold:
+        raise ValidationFailed(
+            f"{Money(applied, currency).format()} is more than the outstanding "
+            f"{Money(due, currency).format()} plus the overpayment threshold "
+            f"{Money(threshold, currency).format()} (another payment was recorded a moment "
+            f"ago)", field="amount_received")
 
 
 def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id: int,
@@ -89,8 +135,11 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     row, prior = idempotency.claim(session, tenant_id, "counter-payment", idempotency_key,
                                    attrs.asdict(entry))
     if prior is not None:
-        return session.get(Payment, prior["payment_id"])
+        return session.get_one(Payment, prior["payment_id"])
     _validate(entry, settings)
+    today = ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
+    if dt.date.fromisoformat(entry.paid_on or "") > today:
+        raise ValidationFailed("the payment date cannot be in the future", field="paid_on")
     currency = settings.currency
     received = Money.parse(entry.amount_received, currency, field="amount_received")
     change = Money.parse(entry.change_given or "0", currency, field="change_given")
@@ -105,17 +154,25 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         raise ValidationFailed(f"unknown consumer {entry.account_number!r}",
                                field="consumer") from None
 
-    destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
-    processor = settings.route(destination)["processor"]
-    if entry.references:
-        obligations = []
-        for reference in entry.references:
-            _, resolved = resolve_item(ctx, session, settings, tenant_id,
-                                       consumer.account_number, processor, reference)
-            obligations.extend(resolved.obligations)
+    require_payable(consumer, entry.payment_type == "account" and not entry.items
+                    and not entry.references)
+    if entry.payment_type in LUMP_TYPES:
+        destination, chosen = "mixed", _lump_obligations(ctx, session, settings, tenant_id,
+                                                         consumer.account_number, entry)
     else:
-        obligations = ctx.plugins.retrieve_due(processor, Ledger(session, tenant_id),
-                                               consumer.account_number)
+        destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
+        processor = settings.route(destination)["processor"]
+        if entry.references:
+            chosen = []
+            for reference in entry.references:
+                _, resolved = resolve_item(ctx, session, settings, tenant_id,
+                                           consumer.account_number, processor, reference)
+                chosen.extend((destination, o) for o in resolved.obligations)
+        else:
+            chosen = [(destination, o) for o in ctx.plugins.retrieve_due(
+                processor, Ledger(session, tenant_id), consumer.account_number)]
+    obligations = [o for _, o in chosen]
+    destination_of = {o.receivable_id: d for d, o in chosen}
     if not obligations:
         raise ValidationFailed(f"{consumer.name} has no open {entry.payment_type} to pay",
                                field="references")
@@ -136,12 +193,13 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         transaction_number=take_number(session, settings, tenant_id, "transaction", now),
         receipt_number=take_number(session, settings, tenant_id, "receipt", now),
         channel=entry.channel or settings["default_channel"], method=entry.method,
-        payment_type=entry.payment_type, destination=destination, status="posted",
+        payment_type="mixed" if entry.payment_type in LUMP_TYPES else entry.payment_type,
+        destination=destination, status=PaymentStatus.POSTED,
         verification="verified", settlement_status="N/A", currency=currency,
         amount=min(applied, due), amount_received=received.amount,
         change_given=change.amount, notes=entry.notes, created_by=actor.name,
         created_at=now, paid_at=now, succeeded_at=now, completed_at=now,
-        application_state="applied",
+        application_state=ApplicationState.APPLIED,
         gateway_details={"processing_time": "Immediate", "paid_on": entry.paid_on},
     )
     agreement = agreements.require_agreement(session, consumer, entry.method)
@@ -149,8 +207,21 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     payers.record(payment, entry.payer or Payer.holder(consumer))
     session.add(payment)
     session.flush()
-    leftover = post_allocations(ctx, session, payment, settings,
-                                [(destination, [o.receivable_id for o in obligations], applied)])
+    parts = allocation.split(obligations, applied)
+    groups: dict[str, tuple[list[int], int]] = {}
+    for obligation, part in parts:
+        ids, value = groups.get(destination_of[obligation.receivable_id], ([], 0))
+        ids.append(obligation.receivable_id)
+        groups[destination_of[obligation.receivable_id]] = (ids, value + part)
+    leftover = applied - sum(part for _, part in parts)
+    leftover += post_allocations(ctx, session, payment, settings,
+                                 [(d, ids, value) for d, (ids, value) in groups.items()])
+    if leftover > max(applied - due, 0):
+        # Another payment filled these items between reading and locking them: judge this
+        # one as if it had come after, as a serial one would have been.
+        due = applied - leftover
+        _refuse_late(entry, consumer.name, applied, due, threshold, currency)
+        payment.amount = min(applied, due)
     if leftover:
         create_credit_note(session, settings, actor, payment, leftover, "Overpayment",
                            "Automatic: amount received above the items' total", True, now)
@@ -159,3 +230,36 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     if row is not None:
         row.result = {"payment_id": payment.id}
     return payment
+
+
+def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id: int,
+                      account_number: str,
+                      entry: CounterPayment) -> list[tuple[str, Obligation]]:
+    """The ``(destination, obligation)`` pairs a mixed or account payment pays: the chosen
+    items of any kinds (a reference alone is looked up in every kind), or every open item."""
+    wanted = list(entry.items)
+    for reference in entry.references:
+        wanted.append(("", reference))
+    if not wanted:
+        wanted = [(i["kind"], i["reference"]) for i in open_items(ctx, session, tenant_id,
+                                                                  account_number)]
+    out: list[tuple[str, Obligation]] = []
+    for position, (kind, reference) in enumerate(wanted):
+        kinds = (kind,) if kind else ITEM_KINDS
+        if kind and kind not in ITEM_KINDS:
+            raise ValidationFailed(f"item kind must be one of {', '.join(ITEM_KINDS)}",
+                                   field=f"items[{position}].kind")
+        found = None
+        error = ValidationFailed(f"unknown item {reference!r}")
+        for candidate in kinds:
+            try:
+                found = resolve_item(ctx, session, settings, tenant_id, account_number,
+                                     candidate, reference)
+                break
+            except ValidationFailed as exc:
+                error = exc
+        if found is None:
+            raise ValidationFailed(error.detail, field=f"items[{position}].reference")
+        destination, resolved = found
+        out.extend((destination, o) for o in resolved.obligations)
+    return out

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.db import money_sum
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
-from loket.money import Money
+from loket.core.outbox import events as outbox_events
 from loket.core.payments.posting import (
     check_invariants,
     create_credit_note,
@@ -19,7 +19,10 @@ from loket.core.payments.posting import (
     lock_payment,
 )
 from loket.core.settings import load_settings
+from loket.core.states import CreditNoteStatus, ReceivableStatus
 from loket.errors import NotFound, ValidationFailed
+from loket.money import Money
+from loket.types import PaymentStatus
 
 REASONS = ("Overpayment", "Duplicate Payment", "Billing Error", "Billing Adjustment",
            "Refund Request", "Customer Request", "Other")
@@ -38,7 +41,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
                                    idempotency_key, {"amount": amount, "reason": reason,
                                                      "remarks": remarks})
     if prior is not None:
-        return session.get(CreditNote, prior["credit_note_id"])
+        return session.get_one(CreditNote, prior["credit_note_id"])
     errors = []
     if reason not in REASONS:
         errors.append({"field": "reason", "message": "reason must be one of " + ", ".join(REASONS)})
@@ -48,8 +51,9 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
     if errors:
         raise ValidationFailed("the credit note is invalid", errors=errors)
     payment = lock_payment(session, payment.id)
-    if payment.consumer_id is None or payment.status not in ("posted", "succeeded", "completed",
-                                                             "partially_refunded"):
+    if payment.consumer_id is None or payment.status not in (
+            PaymentStatus.POSTED, PaymentStatus.SUCCEEDED, PaymentStatus.COMPLETED,
+            PaymentStatus.PARTIALLY_REFUNDED):
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: no credit note "
                                "can be issued from it", field="payment")
     value = Money.parse(amount, payment.currency, field="amount")
@@ -57,7 +61,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
         CreditNote.payment_id == payment.id))
     if value.amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
-    left = min(payment.amount_received - issued, give_back_capacity(session, payment))
+    left = min(payment.amount_received - (issued or 0), give_back_capacity(session, payment))
     if value.amount > left:
         raise ValidationFailed(
             f"credit notes and refunds of payment {payment.number} cannot give back more "
@@ -96,12 +100,12 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                                    idempotency_key, {"kind": receivable_kind,
                                                      "reference": reference, "amount": amount})
     if prior is not None:
-        return session.get(CreditNoteApplication, prior["application_id"])
+        return session.get_one(CreditNoteApplication, prior["application_id"])
     note = session.scalars(select(CreditNote).where(CreditNote.id == note.id).with_for_update()
                            .execution_options(populate_existing=True)).one()
     now = ctx.now()
-    if note.status != "active" or _aware(note.expires_at) <= now:
-        raise ValidationFailed(f"credit note {note.number} is {_status(note, now)}",
+    if note.status != CreditNoteStatus.ACTIVE or note.expires_at <= now:
+        raise ValidationFailed(f"credit note {note.number} is {note_status(note, now)}",
                                field="credit_note")
     receivable = session.scalars(select(Receivable).where(
         Receivable.tenant_id == note.tenant_id, Receivable.kind == receivable_kind,
@@ -110,7 +114,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     if receivable is None or receivable.consumer_id != note.consumer_id:
         raise NotFound(f"unknown {receivable_kind} {reference!r} for this consumer")
     owed = receivable.amount - receivable.paid
-    if receivable.status != "open" or owed <= 0:
+    if receivable.status != ReceivableStatus.OPEN or owed <= 0:
         raise ValidationFailed(f"{receivable_kind} {reference!r} is not open", field="reference")
     value = (Money.parse(amount, note.currency, field="amount").amount if amount
              else min(remaining(note), owed))
@@ -121,10 +125,10 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     before = {"applied": note.applied, "status": note.status}
     note.applied += value
     if remaining(note) == 0:
-        note.status = "applied"
+        note.status = CreditNoteStatus.APPLIED
     receivable.paid += value
     if receivable.paid == receivable.amount:
-        receivable.status = "paid"
+        receivable.status = ReceivableStatus.PAID
     application = CreditNoteApplication(credit_note_id=note.id, receivable_id=receivable.id,
                                         amount=value, created_by=actor.name, created_at=now)
     session.add(application)
@@ -133,34 +137,47 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                  before=before, after={"applied": note.applied, "status": note.status,
                                        "receivable": reference, "amount": value},
                  tenant_id=note.tenant_id)
-    check_invariants(session, session.get(Payment, note.payment_id))
+    payment = session.get_one(Payment, note.payment_id)
+    outbox_events.emit(session, note.tenant_id, "credit_note.applied",
+                       {"credit_note": {"number": note.number, "payment": payment.number,
+                                        "amount": Money(value, note.currency),
+                                        "receivable": {"kind": receivable_kind,
+                                                       "reference": reference}}},
+                       f"payment:{payment.number}", now=now)
+    check_invariants(session, payment)
     if row is not None:
         row.result = {"application_id": application.id}
     return application
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def _status(note: CreditNote, now: dt.datetime) -> str:
-    if note.status == "active" and _aware(note.expires_at) <= now:
-        return "expired"
+def note_status(note: CreditNote, now: dt.datetime) -> str:
+    """The status people see: an active note past its expiry shows as expired."""
+    if note.status == CreditNoteStatus.ACTIVE and note.expires_at <= now:
+        return CreditNoteStatus.EXPIRED
     return note.status
 
 
 def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> int:
     """Mark active notes past their expiry as expired (idempotent); returns how many."""
     now = ctx.now()
-    query = select(CreditNote).where(CreditNote.status == "active",
+    query = select(CreditNote).where(CreditNote.status == CreditNoteStatus.ACTIVE,
                                      CreditNote.expires_at <= now)
     if tenant_id is not None:
         query = query.where(CreditNote.tenant_id == tenant_id)
     count = 0
     for note in session.scalars(query.with_for_update()):
-        note.status = "expired"
+        note.status = CreditNoteStatus.EXPIRED
         audit.record(session, audit.SYSTEM, "credit_note.expired", "credit_note", note.number,
                      before={"status": "active"}, after={"status": "expired"},
                      tenant_id=note.tenant_id)
         count += 1
     return count
+
+
+def expire_due(ctx) -> int:
+    """Expire every tenant's active notes past their date, in a transaction of its own.
+
+    Called by the daily job; idempotent. :returns: how many notes expired.
+    """
+    with ctx.transaction() as session:
+        return expire_credit_notes(ctx, session)

@@ -140,7 +140,7 @@ def overdue_holds(ctx) -> int:
             days = load_settings(session, payment.tenant_id)["held_payment_timeout_days"]
             taken = payment.succeeded_at
             if taken.tzinfo is None:
-                taken = taken.replace(tzinfo=dt.timezone.utc)
+                taken = taken.replace(tzinfo=dt.UTC)
             if now - taken < dt.timedelta(days=days):
                 continue
             todo = raise_todo(

@@ -23,7 +23,7 @@ from __future__ import annotations
 from loket import types as t
 
 # What people see, per state (DESIGN.md).
-DISPLAY = {
+DISPLAY: dict[str, str] = {
     t.INITIATED: "Pending",
     t.SUCCEEDED: "Payment Successful",
     t.COMPLETED: "Payment Completed",
@@ -34,7 +34,7 @@ DISPLAY = {
     t.CANCELLED: "Cancelled",
 }
 # OPC service-task state per payment state.
-SERVICE_TASK = {
+SERVICE_TASK: dict[str, str] = {
     t.INITIATED: "Pending",
     t.SUCCEEDED: "Pending Reconciliation",
     t.COMPLETED: "Complete",
@@ -42,9 +42,6 @@ SERVICE_TASK = {
     t.FAILED: "Error",
 }
 MONEY_TAKEN = frozenset({t.SUCCEEDED, t.COMPLETED, t.POSTED, t.PARTIALLY_REFUNDED, t.REFUNDED})
-FINAL_FOR_SWEEP = frozenset({t.INITIATED})
-
-
 def derive_state(*, taken: bool, settled: bool, posted: bool, failed: bool, refunded: int,
                  refundable: int, cancelled: bool) -> str:
     """Return the payment state the facts imply (the table in this module's docstring)."""

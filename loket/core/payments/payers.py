@@ -20,7 +20,7 @@ class Payer:
     phone: str | None = None
 
     @classmethod
-    def from_json(cls, data: dict | None, field: str = "payer") -> "Payer | None":
+    def from_json(cls, data: dict | None, field: str = "payer") -> Payer | None:
         """A payer from a request body's ``payer`` object, or ``None`` when absent.
 
         :raises ValidationFailed: a payer without a name.
@@ -33,7 +33,7 @@ class Payer:
         return cls(name=name, email=data.get("email") or None, phone=data.get("phone") or None)
 
     @classmethod
-    def holder(cls, consumer: Consumer) -> "Payer":
+    def holder(cls, consumer: Consumer) -> Payer:
         """The account holder paying for themselves."""
         return cls(name=consumer.name, email=consumer.email, phone=consumer.phone)
 
@@ -57,3 +57,15 @@ def notification_email(payment: Payment, consumer: Consumer | None) -> str | Non
     if payment.payer_name is not None:
         return payment.payer_email
     return consumer.email if consumer else None
+
+
+def contact(payment: Payment, consumer: Consumer) -> Consumer:
+    """Whom a payment's messages reach: the account holder, or when someone else paid, a
+    stand-in with the account's number and the payer's name and addresses (never added to
+    the session)."""
+    if payment.payer_name is None or (payment.payer_email == consumer.email
+                                      and payment.payer_phone == consumer.phone):
+        return consumer
+    return Consumer(tenant_id=consumer.tenant_id, account_number=consumer.account_number,
+                    name=payment.payer_name, email=payment.payer_email,
+                    phone=payment.payer_phone, person_type=consumer.person_type)

@@ -8,15 +8,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-
-from loket.core.payments import lifecycle, payers
 from loket.core.db import after_commit, money_sum
 from loket.core.host.obligations import Ledger, obligation_of
-from loket.core.models import Allocation, Consumer, CreditNote, Payment, Receivable, Todo
-from loket.money import Money
+from loket.core.links import state as link_state
+from loket.core.models import (
+    Allocation,
+    Consumer,
+    CreditNote,
+    Payment,
+    PaymentLink,
+    Receivable,
+    Todo,
+)
 from loket.core.numbering import next_number
-from loket.core.settings import Settings
+from loket.core.outbox import events as outbox_events
+from loket.core.outbox import messages
+from loket.core.payments import lifecycle, payers
+from loket.core.settings import Settings, load_settings
+from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 from loket.errors import LoketError, ValidationFailed
+from loket.money import Money
+from loket.plugins import Plugins
 from loket.types import (
     DestinationTarget,
     Notification,
@@ -66,7 +78,8 @@ def snapshot(payment: Payment) -> dict:
     }
 
 
-def payment_info(session: Session, payment: Payment, gateway_kind: str | None = None) -> PaymentInfo:
+def payment_info(session: Session, payment: Payment,
+                 gateway_kind: str | None = None) -> PaymentInfo:
     """The outbound-hook view of a payment."""
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
     return PaymentInfo(
@@ -120,18 +133,55 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
                     "currency": payment.currency, "is_test": payment.is_test},
         at=ctx.now())
     after_commit(session, lambda: plugins.track(tracked))
+    if payment.is_test:
+        return True
+    if payment.payment_link_id is not None and new in lifecycle.MONEY_TAKEN:
+        link_state.after_money_taken(session, payment.payment_link_id, ctx.now())
+    outbox_events.emit(session, payment.tenant_id, f"payment.{new}",
+                       host_event_data(session, payment, old), f"payment:{payment.number}",
+                       now=ctx.now())
     template = _CONSUMER_MESSAGES.get(new)
-    if template and not payment.is_test and info.details.get("email"):
+    consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    if template and consumer is not None:
+        settings = load_settings(session, payment.tenant_id)
         amount = Money(payment.amount_received, payment.currency).format()
-        body = template[1].format(number=payment.number, amount=amount,
-                                  receipt=payment.receipt_number or "",
-                                  reason=payment.failure_message or payment.failure_category)
+        # Receipts and notifications go to the payer (who may pay on the holder's behalf).
+        reached = payers.contact(payment, consumer)
+        subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
+            "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
+            "reason": payment.failure_message or payment.failure_category, "name": reached.name})
         note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
-                            subject=template[0], body=body,
-                            recipients=(info.details["email"],),
-                            data={"payment_id": payment.number, "status": new})
+                            subject=subject, body=body,
+                            recipients=tuple(a for _, a in messages.recipients(
+                                reached, messages.channels_for(settings, f"payment.{new}"))),
+                            data={"payment_id": payment.number, "status": new, "outbox": True})
+        messages.send_later(ctx, session, settings, reached, note, f"payment:{payment.number}")
         after_commit(session, lambda: plugins.notify(note))
     return True
+
+
+def host_event_data(session: Session, payment: Payment, previous: str | None) -> dict:
+    """What a ``payment.*`` host event says about the payment."""
+    consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    link = session.get(PaymentLink, payment.payment_link_id) if payment.payment_link_id else None
+    return {"payment": {
+        "number": payment.number, "status": payment.status, "previous_status": previous,
+        "amount": Money(payment.amount, payment.currency),
+        "amount_received": Money(payment.amount_received, payment.currency),
+        "refunded": Money(payment.refunded, payment.currency),
+        "channel": payment.channel, "method": payment.method,
+        "receipt_number": payment.receipt_number,
+        "account_number": consumer.account_number if consumer else None,
+        "payment_link": link.key if link else None,
+        "failure": ({"category": payment.failure_category, "message": payment.failure_message}
+                    if payment.failure_category else None)}}
+
+
+def notify_later(plugins: Plugins, session: Session, note: Notification) -> None:
+    """Hand ``note`` to the notifier plugins once the caller's transaction commits (nothing
+    when it has no recipient)."""
+    if note.recipients:
+        after_commit(session, lambda: plugins.notify(note))
 
 
 def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: str = "",
@@ -143,6 +193,11 @@ def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: 
     todo = Todo(tenant_id=tenant_id, kind=kind, title=title, detail=detail,
                 entity_type=entity_type, entity_id=entity_id, dedupe_key=dedupe_key)
     session.add(todo)
+    session.flush()
+    outbox_events.emit(session, tenant_id, "todo.raised",
+                       {"todo": {"id": todo.id, "kind": kind, "title": title,
+                                 "entity_type": entity_type, "entity_id": entity_id}},
+                       f"todo:{todo.id}")
     return todo
 
 
@@ -190,11 +245,11 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
     leftover = 0
     all_ids = [rid for _dest, ids, _amount in groups for rid in ids]
     receivables = lock_receivables(session, all_ids)
-    consumer = session.get(Consumer, payment.consumer_id)
+    consumer = session.get_one(Consumer, payment.consumer_id)
     for destination, ids, amount in groups:
         processor = settings.route(destination)["processor"]
         obligations = tuple(obligation_of(receivables[rid]) for rid in ids
-                            if receivables[rid].status == "open")
+                            if receivables[rid].status == ReceivableStatus.OPEN)
         target = DestinationTarget(destination=destination, processor=processor,
                                    account_number=consumer.account_number)
         given = Money(amount, payment.currency)
@@ -213,10 +268,11 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
                                       f"{receivable.reference} beyond its amount")
             receivable.paid += value
             if receivable.paid == receivable.amount:
-                receivable.status = "paid"
+                receivable.status = ReceivableStatus.PAID
             allocated += value
             session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
-                                   destination=destination, amount=value, state="posted"))
+                                   destination=destination, amount=value,
+                                   state=AllocationState.POSTED))
         if allocated > amount:
             raise InvariantBroken(f"processor {processor!r} allocated more than it was given")
         leftover += amount - allocated
@@ -232,7 +288,7 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
         number=take_number(session, settings, payment.tenant_id, "credit_note", now),
         payment_id=payment.id, consumer_id=payment.consumer_id, amount=amount,
         currency=payment.currency, reason=reason, remarks=remarks, automatic=automatic,
-        status="active", created_by=actor.name, created_at=now,
+        status=CreditNoteStatus.ACTIVE, created_by=actor.name, created_at=now,
         expires_at=now + dt.timedelta(days=settings["credit_note_expiry_days"]),
     )
     session.add(note)
@@ -240,6 +296,11 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
     audit.record(session, actor, "credit_note.created", "credit_note", note.number,
                  after={"amount": amount, "reason": reason, "payment": payment.number,
                         "automatic": automatic}, tenant_id=payment.tenant_id)
+    outbox_events.emit(session, payment.tenant_id, "credit_note.created",
+                       {"credit_note": {"number": note.number, "payment": payment.number,
+                                        "amount": Money(amount, payment.currency),
+                                        "reason": reason, "automatic": automatic}},
+                       f"payment:{payment.number}", now=now)
     return note
 
 
@@ -247,19 +308,19 @@ def _reversible(session: Session, payment: Payment) -> int:
     """What a refund could still take back from this payment: its posted allocations and
     what sits unapplied in its automatic credit notes (the whole amount left when the
     money was never applied through loket)."""
-    if payment.is_test or payment.application_state != "applied":
+    if payment.is_test or payment.application_state != ApplicationState.APPLIED:
         return lifecycle.refundable(payment) - payment.refunded
     allocated = session.scalar(select(money_sum(Allocation.amount - Allocation.reversed)).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted"))
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED))
     unapplied = session.scalar(select(money_sum(
         CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
         CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
-    return allocated + unapplied
+    return (allocated or 0) + (unapplied or 0)
 
 
 def _manual_credit(session: Session, payment: Payment) -> int:
     return session.scalar(select(money_sum(CreditNote.amount - CreditNote.reversed)).where(
-        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False)))
+        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False))) or 0
 
 
 def give_back_capacity(session: Session, payment: Payment) -> int:
@@ -278,14 +339,15 @@ def check_invariants(session: Session, payment: Payment) -> None:
     """
     session.flush()
     allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted")).all()
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)).all()
     notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)).all()
     values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
               payment.refunded] + [a.amount - a.reversed for a in allocations] + \
              [n.amount - n.applied - n.reversed for n in notes]
     if any(v < 0 for v in values):
         raise InvariantBroken(f"payment {payment.number}: a money amount would be negative")
-    if (payment.status in lifecycle.MONEY_TAKEN and payment.application_state == "applied"
+    if (payment.status in lifecycle.MONEY_TAKEN
+            and payment.application_state == ApplicationState.APPLIED
             and not payment.is_test):
         fee = payment.fee if payment.fee_passed_on else 0
         parts = (sum(a.amount - a.reversed for a in allocations)

@@ -11,24 +11,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
-
-from loket.core.gateway_configs import configs
-
-from loket.core.payments import lifecycle
-from loket.core.models import GatewayConfiguration, Payment, Refund
-from loket.money import Money
-from loket.core.webhooks.outcomes import record_refund
 from loket.core.db import commit_then_raise
+from loket.core.gateway_configs import configs
+from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Refund
+from loket.core.payments import lifecycle
 from loket.core.payments.posting import (
     check_invariants,
     give_back_capacity,
     lock_payment,
+    lock_receivables,
     raise_todo,
     refresh_state,
     snapshot,
 )
-from loket.errors import RefundNotPossible, ValidationFailed
-from loket.types import RefundRequest
+from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.errors import LoketError, RefundNotPossible, ValidationFailed
+from loket.money import Money
+from loket.types import RefundRequest, RefundStatus
 
 
 def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, amount: str,
@@ -43,7 +42,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     row, prior = idempotency.claim(session, payment.tenant_id, f"refund:{payment.id}",
                                    idempotency_key, {"amount": amount, "reason": reason})
     if prior is not None:
-        return session.get(Payment, payment.id)
+        return session.get_one(Payment, payment.id)
     payment = lock_payment(session, payment.id)
     if payment.status not in lifecycle.MONEY_TAKEN:
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
@@ -55,9 +54,9 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                                f"{Money(available, payment.currency).format()}", field="amount")
     before = snapshot(payment)
     reference = None
-    status = "succeeded"
+    status = RefundStatus.SUCCEEDED
     if payment.gateway_configuration_id is not None:
-        config_row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
+        config_row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
         count = session.scalar(select(func.count(Refund.id)).where(
             Refund.payment_id == payment.id)) or 0
         try:
@@ -78,7 +77,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                 session.delete(row)  # the key may be used again once refunded by hand
             commit_then_raise(session, exc)
             return payment
-        if result.status == "failed":  # the contract says raise; never record a failure
+        if result.status == RefundStatus.FAILED:  # the contract says raise; never record a failure
             raise RefundNotPossible("the gateway refused the refund",
                                     gateway_message=str(result.raw.get("message", "")) or None)
         reference, status = result.refund_reference, result.status
@@ -88,3 +87,52 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     if row is not None:
         row.result = {"payment_id": payment.id}
     return payment
+
+
+def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,
+                  status: str, reason: str, actor_name: str) -> bool:
+    """Record a refund once (by its gateway reference) and give the money back from the
+    payment: first what sits unapplied in its automatic credit note, then its allocations,
+    newest first (those receivables reopen).
+
+    :returns: whether it was new.
+    """
+    if reference and session.scalar(select(Refund.id).where(
+            Refund.payment_id == payment.id, Refund.gateway_reference == reference)):
+        return False
+    available = give_back_capacity(session, payment)
+    if amount <= 0 or amount > available:
+        raise LoketError(f"refund of {amount} exceeds what payment {payment.number} can "
+                         f"still refund ({available})")
+    session.add(Refund(tenant_id=payment.tenant_id, payment_id=payment.id, amount=amount,
+                       currency=payment.currency, status=status, gateway_reference=reference,
+                       reason=reason, created_by=actor_name))
+    payment.refunded += amount
+    remaining = amount
+    for note in session.scalars(select(CreditNote).where(
+            CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True))
+            .order_by(CreditNote.id).with_for_update()
+            .execution_options(populate_existing=True)):
+        part = min(remaining, note.amount - note.applied - note.reversed)
+        note.reversed += part
+        remaining -= part
+        if note.amount == note.applied + note.reversed:
+            note.status = (CreditNoteStatus.APPLIED if note.applied
+                           else CreditNoteStatus.REFUNDED)
+    allocations = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)
+        .order_by(Allocation.id.desc())).all()
+    receivables = lock_receivables(session, [a.receivable_id for a in allocations])
+    for allocation in allocations:
+        if remaining <= 0:
+            break
+        part = min(remaining, allocation.amount - allocation.reversed)
+        if part <= 0:
+            continue
+        allocation.reversed += part
+        receivable = receivables[allocation.receivable_id]
+        receivable.paid -= part
+        if receivable.status == ReceivableStatus.PAID:
+            receivable.status = ReceivableStatus.OPEN
+        remaining -= part
+    return True

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Allocation, Payment
+from loket.core.payments.application import apply_intended
 from loket.core.payments.posting import lock_payment
 from loket.core.settings import Settings, load_settings
 
@@ -82,8 +83,6 @@ def monitor(ctx, limit: int = 200) -> dict[str, int]:
 
     :returns: how many tasks ended in each state.
     """
-    from loket.core.webhooks.outcomes import apply_intended  # outcomes imports this module
-
     with ctx.transaction() as session:
         pending = list(session.scalars(select(Payment.id).where(
             Payment.service_task == ServiceTask.PENDING).order_by(Payment.id).limit(limit)))

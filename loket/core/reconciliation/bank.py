@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import BankStatementLine, SettlementRecord
-from loket.money import Money
 from loket.core.payments.posting import raise_todo
 from loket.core.settings import load_settings
 from loket.errors import ValidationFailed
+from loket.money import Money
 
 DATE_WINDOW_DAYS = 5
 REQUIRED_COLUMNS = ("date", "reference", "amount")

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core.reconciliation import bank
-from loket.core.gateway_configs import configs
-from loket.core.webhooks import outcomes
 from loket.core.db import money_sum
+from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.payments.posting import raise_todo
+from loket.core.reconciliation import bank
+from loket.core.webhooks import outcomes
+from loket.errors import Conflict, HookNotImplemented, NotSupported
 from loket.types import GatewayEvent, SettlementLine
 
 
@@ -91,18 +92,47 @@ def _keep_unmatched(session: Session, row: GatewayConfiguration, line: Settlemen
 def import_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
                   filename: str) -> ReconciliationResult:
     """Read a settlement report file the gateway delivered and reconcile its lines."""
-    row = configs.get_row(session, tenant_id, kind)
-    lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
-                                                content, filename)
+    row = _configured(ctx, session, tenant_id, kind, "upload its settlement reports")
+    try:
+        lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
+                                                    content, filename)
+    except (HookNotImplemented, NotSupported):
+        raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
+                           f"(not supported by this gateway): it reports settlements another "
+                           f"way", field="kind") from None
     return apply_lines(ctx, session, row, lines)
 
 
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
                         until: dt.datetime) -> ReconciliationResult:
     """Ask the gateway what it settled in ``[since, until)`` and reconcile it."""
-    row = configs.get_row(session, tenant_id, kind)
-    lines = ctx.plugins.fetch_settlements(configs.config_value(ctx, session, row), since, until)
+    row = _configured(ctx, session, tenant_id, kind, "fetch its settlements")
+    try:
+        lines = ctx.plugins.fetch_settlements(configs.config_value(ctx, session, row), since,
+                                              until)
+    except (HookNotImplemented, NotSupported):
+        raise NotSupported(f"the {_name(ctx, kind)} gateway cannot be asked for its "
+                           f"settlements (not supported by this gateway): upload its "
+                           f"settlement report instead", field="kind") from None
     return apply_lines(ctx, session, row, lines)
+
+
+def _name(ctx, kind: str) -> str:
+    return ctx.plugins.gateway(kind).display_name
+
+
+def _configured(ctx, session: Session, tenant_id: int, kind: str,
+                purpose: str) -> GatewayConfiguration:
+    """The tenant's configuration of ``kind``, which must hold credentials to ``purpose``.
+
+    :raises NotFound: the gateway is not configured for this tenant.
+    :raises Conflict: it is, but without credentials (switched on, never configured).
+    """
+    row = configs.get_row(session, tenant_id, kind)
+    if not row.credentials_encrypted:
+        raise Conflict(f"enter the {_name(ctx, kind)} credentials before asking loket to "
+                       f"{purpose}", field="credentials")
+    return row
 
 
 def summary(session: Session, tenant_id: int) -> dict:

@@ -30,18 +30,20 @@ import logging
 import re
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from loket.core import audit
-
-from loket.core.webhooks import outcomes
+from loket.core.autopay import mandates
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
-from loket.money import Money
 from loket.core.payments.posting import raise_todo
+from loket.core.states import EventStatus
+from loket.core.text import printable, unstorable_paths
+from loket.core.webhooks import outcomes, unknown_endpoints
 from loket.errors import NotFound, WebhookRejected
-from loket.types import GatewayEvent, WebhookRequest, json_safe
+from loket.money import Money
+from loket.types import EventType, GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,6 @@ ORPHAN_AFTER = dt.timedelta(hours=24)
 """How long an event naming an unknown payment is retried before it becomes ``orphan``."""
 WAIT_MIN = dt.timedelta(seconds=15)
 WAIT_MAX = dt.timedelta(minutes=10)
-STATUSES = ("pending", "processed", "ignored", "dead", "orphan")
 
 
 class _UnknownPayment(Exception):
@@ -66,55 +67,64 @@ class Receipt:
     body: dict
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back; loket stores UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
-
-
 def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
-            process: bool = True) -> Receipt:
+            process: bool = True, source: str | None = None) -> Receipt:
     """Take one webhook request: store, verify, deduplicate, then (optionally) apply.
 
     Called by the webhook endpoint for every request. Safe to call concurrently with the
     same body: the database's unique key lets one copy in.
 
     :param process: apply the new events at once (the retry sweep picks up failures).
+    :param source: the sender's address (kept only in the unknown-endpoint sample).
     :returns: the answer for the gateway: 2xx only once the events are stored; 4xx for a
-        request that will never be good (unknown endpoint, bad signature, too large); 503
-        for a failure on loket's side, so the gateway retries.
+        request that will never be good (unknown endpoint, bad signature, malformed body,
+        too large); 503 for a failure on loket's side, so the gateway retries.
     """
     all_headers = {str(k).lower(): v for k, v in headers.items()}
     kept = dict(list(all_headers.items())[:KEPT_HEADERS_MAX])  # what the inbox stores
     now = ctx.now()
     if not TOKEN_PATTERN.fullmatch(token or "") or len(kind) > 40:
-        log.warning("webhook for a malformed endpoint refused")
+        unknown_endpoints.count(ctx, kind[:40], source, len(body))
+        log.warning("webhook for a malformed %s endpoint refused", kind[:40])
         return Receipt(404, {"error": "unknown webhook endpoint"})
     with ctx.transaction() as session:
         row = session.scalar(select(GatewayConfiguration).where(
             GatewayConfiguration.webhook_token == token, GatewayConfiguration.kind == kind))
-        too_large = len(body) > ctx.config.max_body_bytes
-        delivery = WebhookDelivery(
-            tenant_id=row.tenant_id if row else None,
-            gateway_configuration_id=row.id if row else None, path=path[:300], headers=kept,
-            body=b"" if too_large else body, received_at=now,
-            verdict="unknown-endpoint" if row is None else ("too-large" if too_large
-                                                            else "pending"),
-        )
-        session.add(delivery)
-        session.flush()
-        delivery_id = delivery.id
-        config_id = row.id if row else None
-        tenant_id = row.tenant_id if row else None
-    if config_id is None:
-        log.warning("webhook for unknown endpoint %s/%s… (delivery %s)", kind, token[:6],
-                    delivery_id)
+        if row is None:
+            delivery_id = None
+        else:
+            too_large = len(body) > ctx.config.max_body_bytes
+            delivery = WebhookDelivery(
+                tenant_id=row.tenant_id, gateway_configuration_id=row.id, path=path[:300],
+                headers=kept, body=b"" if too_large else body, received_at=now,
+                verdict="too-large" if too_large else "pending")
+            session.add(delivery)
+            session.flush()
+            delivery_id = delivery.id
+            config_id, tenant_id = row.id, row.tenant_id
+    if delivery_id is None:  # anyone can send these: counted, never stored
+        total = unknown_endpoints.count(ctx, kind, source, len(body))
+        log.warning("webhook for an unknown %s endpoint refused (%s today)", kind, total)
         return Receipt(404, {"error": "unknown webhook endpoint"})
     if too_large:
         log.warning("webhook body over %s bytes refused (delivery %s)",
                     ctx.config.max_body_bytes, delivery_id)
         return Receipt(413, {"error": "body too large"})
+    return _process_delivery(ctx, delivery_id, config_id, tenant_id,
+                             WebhookRequest(body=body, headers=all_headers, path=path,
+                                            received_at=now), process)
+
+
+_BODY_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, LookupError,
+                RecursionError, UnicodeError)
+"""What a parse hook raises on a body that can never parse (a list, ``null``, a string
+where an object belongs, nesting deeper than any parser goes): answered 400, not retried."""
+
+
+def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
+                      request: WebhookRequest, process: bool) -> Receipt:
+    """Verify, normalize and store the events of a stored delivery (the second half of
+    :func:`receive`, and what :func:`resume_interrupted` runs again)."""
     try:  # the request is stored; anything failing from here on is loket's problem
         with ctx.transaction() as session:
             config = config_value(ctx, session, session.get(GatewayConfiguration, config_id))
@@ -123,7 +133,6 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         log.exception("webhook configuration unusable (delivery %s)", delivery_id)
         return Receipt(503, {"error": "temporarily unable to process webhooks"})
 
-    request = WebhookRequest(body=body, headers=all_headers, path=path, received_at=now)
     try:
         events = ctx.plugins.parse_webhook(config, request)
         _check_events(events)
@@ -131,9 +140,25 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         _set_verdict(ctx, delivery_id, "rejected", exc.detail)
         log.warning("webhook rejected (delivery %s): %s", delivery_id, exc.detail)
         return Receipt(400, {"error": exc.detail})
+    except _BODY_FAULTS as exc:
+        message = f"{type(exc).__name__}: {str(exc)[:300]}"
+        _set_verdict(ctx, delivery_id, "parse-error", message)
+        log.warning("webhook body cannot be parsed (delivery %s): %s", delivery_id, message)
+        return Receipt(400, {"error": "the webhook body cannot be parsed"})
     except Exception as exc:  # noqa: BLE001 - e.g. the gateway unreachable while parsing
         _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook could not be parsed (delivery %s)", delivery_id)
+        return Receipt(503, {"error": "temporarily unable to process this webhook"})
+
+    try:
+        mandate_events = ctx.plugins.parse_mandate_events(config, request)
+        mandates.apply_events(ctx, config_id, mandate_events)
+    except WebhookRejected as exc:
+        _set_verdict(ctx, delivery_id, "rejected", exc.detail)
+        return Receipt(400, {"error": exc.detail})
+    except Exception as exc:  # noqa: BLE001 - kept, answered so the gateway retries
+        _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
+        log.exception("mandate events could not be applied (delivery %s)", delivery_id)
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
     new_ids, duplicates = [], 0
@@ -144,8 +169,10 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                     tenant_id=tenant_id, gateway_configuration_id=config_id,
                     delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
                     payment_number=event.payment_id, gateway_reference=event.gateway_reference,
-                    payload=json_safe(event), received_at=now, next_attempt_at=now,
-                    status="ignored" if event.type == "ignored" else "pending")
+                    payload=json_safe(event), received_at=request.received_at,
+                    next_attempt_at=request.received_at,
+                    status=(EventStatus.IGNORED if event.type == EventType.IGNORED
+                            else EventStatus.PENDING))
                 session.add(stored)
                 session.flush()
                 new_ids.append(stored.id)
@@ -160,11 +187,55 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     return Receipt(200, {"received": len(events), "new": len(new_ids), "duplicates": duplicates})
 
 
+INTERRUPTED_AFTER = dt.timedelta(minutes=1)
+"""A delivery still without a verdict this long after it arrived was interrupted (its
+process died between storing it and storing its events)."""
+
+
+def resume_interrupted(ctx, limit: int = 100) -> dict[str, int]:
+    """Run stored deliveries that never got a verdict through verification and event
+    storage again (the worker's sweep, every minute; idempotent: events already stored are
+    duplicates). The gateway's own checks apply as on arrival (a signature older than its
+    tolerance is then refused and left to the gateway's retry).
+
+    :returns: how many deliveries ended with each HTTP status the gateway would have got.
+    """
+    cutoff = ctx.now() - INTERRUPTED_AFTER
+    with ctx.transaction() as session:
+        stuck = session.execute(select(
+            WebhookDelivery.id, WebhookDelivery.gateway_configuration_id,
+            WebhookDelivery.tenant_id, WebhookDelivery.received_at).where(
+            WebhookDelivery.verdict == "pending", WebhookDelivery.received_at < cutoff,
+            WebhookDelivery.gateway_configuration_id.is_not(None))
+            .order_by(WebhookDelivery.id).limit(limit)).all()
+    counts: dict[str, int] = {}
+    for delivery_id, config_id, tenant_id, received_at in stuck:
+        with ctx.transaction() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            request = WebhookRequest(body=delivery.body, headers=dict(delivery.headers),
+                                     path=delivery.path, received_at=received_at)
+        try:
+            receipt = _process_delivery(ctx, delivery_id, config_id, tenant_id, request,
+                                        process=True)
+        except Exception:  # noqa: BLE001 - stays pending for the next sweep
+            log.exception("interrupted delivery %s could not be resumed", delivery_id)
+            counts["error"] = counts.get("error", 0) + 1
+            continue
+        log.info("interrupted delivery %s resumed: %s", delivery_id, receipt.status)
+        counts[str(receipt.status)] = counts.get(str(receipt.status), 0) + 1
+    return counts
+
+
 def _check_events(events) -> None:
     """Refuse what the inbox could not store or dedupe: a missing or over-long event id or
     reference (a plugin bug or a hostile body), before anything is written."""
     limits = {"event_id": 200, "payment_id": 200, "gateway_reference": 200}
     for event in events:
+        bad = unstorable_paths(json_safe(event))
+        if bad:
+            where = ".".join(str(part) for part in bad[0])
+            raise WebhookRejected(f"event field {where} holds text that cannot be stored "
+                                  f"(a NUL character or a lone UTF-16 surrogate)")
         if not isinstance(event.event_id, str) or not event.event_id:
             raise WebhookRejected("an event without an id cannot be deduplicated")
         for field, limit in limits.items():
@@ -186,7 +257,7 @@ def _set_verdict(ctx, delivery_id: int, verdict: str, error: str | None) -> None
     with ctx.transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         delivery.verdict = verdict
-        delivery.error = error
+        delivery.error = printable(error)[:4000] if error is not None else None
 
 
 def event_from_payload(payload: dict) -> GatewayEvent:
@@ -225,10 +296,10 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             row = session.scalars(select(GatewayEventRow).where(
                 GatewayEventRow.id == event_row_id).with_for_update()
                 .execution_options(populate_existing=True)).one()
-            if row.status != "pending":
+            if row.status != EventStatus.PENDING:
                 return row.status
             now = ctx.now()
-            if due_only and row.next_attempt_at and _aware(row.next_attempt_at) > now:
+            if due_only and row.next_attempt_at and row.next_attempt_at > now:
                 return row.status
             callbacks = session.info.setdefault("after_commit", [])
             mark = len(callbacks)
@@ -245,7 +316,7 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             except Exception as exc:  # noqa: BLE001 - any failure is retried, then to staff
                 del callbacks[mark:]
                 return _failed(ctx, session, row, exc)
-            row.status = "processed"
+            row.status = EventStatus.PROCESSED
             row.processed_at = now
             row.attempts += 1
             row.last_error = None
@@ -256,12 +327,12 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
         try:
             with ctx.transaction() as session:
                 row = session.get(GatewayEventRow, event_row_id, with_for_update=True)
-                if row is None or row.status != "pending":
+                if row is None or row.status != EventStatus.PENDING:
                     return row.status if row else "missing"
                 return _failed(ctx, session, row, exc)
         except Exception:  # noqa: BLE001 - still down: the event stays pending, due
             log.exception("gateway event %s: failure could not be recorded", event_row_id)
-            return "pending"
+            return EventStatus.PENDING
 
 
 def _message(exc: Exception) -> str:
@@ -275,7 +346,7 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
     row.attempts += 1
     row.last_error = message[:4000]
     if row.attempts >= ctx.config.webhook_max_attempts:
-        row.status = "dead"
+        row.status = EventStatus.DEAD
         row.next_attempt_at = None
         raise_todo(session, row.tenant_id, "webhook.dead",
                    f"Gateway event {row.event_id} could not be applied after "
@@ -288,10 +359,10 @@ def _failed(ctx, session, row: GatewayEventRow, exc: Exception) -> str:
 
 
 def _wait_for_payment(session, row: GatewayEventRow, now: dt.datetime) -> str:
-    waited = now - _aware(row.received_at)
+    waited = now - row.received_at
     named = row.payment_number or row.gateway_reference
     if waited >= ORPHAN_AFTER:
-        row.status = "orphan"
+        row.status = EventStatus.ORPHAN
         row.next_attempt_at = None
         row.last_error = f"no payment {named!r} in loket after {ORPHAN_AFTER}"
         raise_todo(session, row.tenant_id, "webhook.unknown_payment",
@@ -310,7 +381,7 @@ def due_events(ctx, limit: int = 100) -> list[int]:
     """Ids of pending events whose next attempt is due (for the retry sweep)."""
     with ctx.transaction() as session:
         return list(session.scalars(select(GatewayEventRow.id).where(
-            GatewayEventRow.status == "pending",
+            GatewayEventRow.status == EventStatus.PENDING,
             GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
             .limit(limit)))
 
@@ -342,7 +413,7 @@ def replay(ctx, event_row_id: int, actor: audit.Actor = audit.SYSTEM,
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise NotFound(f"no gateway event {event_row_id}")
         before = {"status": row.status, "attempts": row.attempts}
-        row.status = "pending"
+        row.status = EventStatus.PENDING
         row.attempts = 0
         row.next_attempt_at = ctx.now()
         audit.record(session, actor, "webhook.replayed", "gateway_event", row.id,
@@ -357,9 +428,9 @@ def event_summary(row: GatewayEventRow) -> dict:
             "event_id": row.event_id, "type": row.event_type,
             "payment_id": row.payment_number, "gateway_reference": row.gateway_reference,
             "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
-            "received_at": _aware(row.received_at),
-            "next_attempt_at": _aware(row.next_attempt_at),
-            "processed_at": _aware(row.processed_at)}
+            "received_at": row.received_at,
+            "next_attempt_at": row.next_attempt_at,
+            "processed_at": row.processed_at}
 
 
 def list_events(ctx, tenant_id: int | None = None, status: str | None = None,
@@ -394,15 +465,6 @@ def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
         if delivery is not None:
             out["delivery"] = {"id": delivery.id, "path": delivery.path,
                                "headers": delivery.headers, "verdict": delivery.verdict,
-                               "received_at": _aware(delivery.received_at),
+                               "received_at": delivery.received_at,
                                "body": delivery.body.decode("utf-8", "replace")}
         return out
-
-
-def counts_by_status(ctx, tenant_id: int | None = None) -> dict[str, int]:
-    """How many events are in each status (for health and dashboards)."""
-    query = select(GatewayEventRow.status, func.count()).group_by(GatewayEventRow.status)
-    if tenant_id is not None:
-        query = query.where(GatewayEventRow.tenant_id == tenant_id)
-    with ctx.transaction() as session:
-        return {status: count for status, count in session.execute(query)}

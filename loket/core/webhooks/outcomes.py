@@ -9,42 +9,43 @@ same event apply it once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.payments import holds, lifecycle, service_tasks
+from loket.core.gateway_configs.connection_test import finish_connection_test
 from loket.core.models import (
-    Allocation,
-    CreditNote,
     GatewayConfiguration,
     Payment,
     Refund,
     SettlementRecord,
 )
-from loket.money import Money
+from loket.core.payments import service_tasks
+from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.posting import (
     check_invariants,
-    create_credit_note,
-    give_back_capacity,
     lock_payment,
-    lock_receivables,
-    post_allocations,
     raise_todo,
     refresh_state,
     snapshot,
     take_number,
 )
+from loket.core.payments.refunds import record_refund
 from loket.core.settings import load_settings
-from loket.errors import GatewayError, LoketError
-from loket.types import GatewayEvent, RefundRequest
+from loket.core.states import ApplicationState
+from loket.errors import LoketError
+from loket.money import Money
+from loket.types import EventType, GatewayEvent, RefundStatus
+
+if TYPE_CHECKING:
+    from loket.core.context import Loket
 
 log = logging.getLogger(__name__)
-GATEWAY = audit.Actor("gateway", "gateway")
 
 APPLIED = "applied"
 UNKNOWN_PAYMENT = "unknown_payment"
@@ -71,6 +72,12 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
     return None
 
 
+def audit_action(event_type: str) -> str:
+    """The audit action for a payment changed by a gateway event: its type when already
+    about payments (``payment.succeeded``), else under ``payment.`` (``payment.refund.failed``)."""
+    return event_type if event_type.startswith("payment.") else f"payment.{event_type}"
+
+
 def apply_event(ctx, session: Session, row: GatewayConfiguration, event: GatewayEvent) -> str:
     """Apply one normalized event inside the caller's transaction.
 
@@ -78,7 +85,7 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
         (a settlement that does not match its payment: a to-do, nothing completed) or
         ``unknown_payment`` (no such payment yet: the caller keeps the event to retry).
     """
-    if event.type == t.EVENT_IGNORED:
+    if event.type == EventType.IGNORED:
         return NOTHING
     if event.type == t.EVENT_SETTLEMENT_FAILED and not (event.payment_id or
                                                          event.gateway_reference):
@@ -86,28 +93,14 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     found = find_payment(session, row, event)
     if found is None:
         return UNKNOWN_PAYMENT
+    handler = APPLY.get(event.type)
+    if handler is None:
+        return NOTHING
     payment = lock_payment(session, found.id)
     before = snapshot(payment)
-    changed = False
-    if event.type == t.EVENT_SUCCEEDED:
-        changed = _money_taken(ctx, session, payment, event, check_amount=True)
-    elif event.type == t.EVENT_SETTLED:
-        if _settlement_mismatch(session, row, payment, event):
-            return MISMATCH
-        changed = _money_taken(ctx, session, payment, event, check_amount=False)
-        changed = _settled(ctx, session, row, payment, event) or changed
-    elif event.type in (t.EVENT_FAILED, t.EVENT_EXPIRED):
-        changed = _failed(payment, event)
-    elif event.type == t.EVENT_PENDING:
-        changed = _attempt_declined(payment, event)
-    elif event.type == t.EVENT_REFUNDED:
-        # A refund implies the money was taken, even if that event is still on its way.
-        changed = _money_taken(ctx, session, payment, event, check_amount=False)
-        changed = _refunded(session, payment, event) or changed
-    elif event.type == t.EVENT_REFUND_FAILED:
-        changed = _refund_failed(session, payment, event)
-    elif event.type == t.EVENT_SETTLEMENT_FAILED:
-        changed = _settlement_failed(session, payment, event)
+    changed = handler(ctx, session, row, payment, event)
+    if changed == MISMATCH:
+        return MISMATCH
     if not changed:
         return NOTHING
     if event.raw_status:
@@ -118,10 +111,10 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
                                        "webhook_status": mapping.webhook_status}
         if mapping.settlement_status not in KEEP:
             _raise_settlement_status(payment, mapping.settlement_status)
-    refresh_state(ctx, session, GATEWAY, payment, f"payment.{event.type}", before)
+    refresh_state(ctx, session, GATEWAY, payment, audit_action(event.type), before)
     check_invariants(session, payment)
     if payment.is_test and payment.succeeded_at and payment.refunded == 0:
-        _finish_connection_test(ctx, session, row, payment)
+        finish_connection_test(ctx, session, row, payment)
     return APPLIED
 
 
@@ -185,10 +178,10 @@ def _refund_failed(session: Session, payment: Payment, event: GatewayEvent) -> b
     (refund again, or by hand); loket does not silently re-open the bills."""
     refund = session.scalar(select(Refund).where(
         Refund.payment_id == payment.id, Refund.gateway_reference == event.refund_reference))
-    if refund is not None and refund.status == "failed":
+    if refund is not None and refund.status == RefundStatus.FAILED:
         return False
     if refund is not None:
-        refund.status = "failed"
+        refund.status = RefundStatus.FAILED
     raise_todo(session, payment.tenant_id, "payment.refund_failed",
                f"A refund of payment {payment.number} failed at the gateway",
                detail=event.failure_message or (event.refund_reference or ""),
@@ -224,7 +217,7 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
     _raise_settlement_status(payment, "In Progress")
     if check_amount and event.amount is not None and event.amount != Money(
             payment.amount_received, payment.currency):
-        payment.application_state = "error"
+        payment.application_state = ApplicationState.ERROR
         payment.gateway_details = {**(payment.gateway_details or {}),
                                    "amount_taken": event.amount.amount}
         raise_todo(session, payment.tenant_id, "payment.amount_mismatch",
@@ -233,48 +226,12 @@ def _money_taken(ctx, session: Session, payment: Payment, event: GatewayEvent,
                    entity_type="payment", entity_id=payment.number)
         return True
     if payment.is_test:
-        payment.application_state = "applied"
+        payment.application_state = ApplicationState.APPLIED
         return True
     if service_tasks.defer_if_configured(session, payment):
         return True
     apply_intended(ctx, session, payment)
     return True
-
-
-def apply_intended(ctx, session: Session, payment: Payment) -> None:
-    """Post the checkout's intended allocations through the processors (OPC apply). If that
-    fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
-    held = holds.waiting_hold(session, payment)
-    if held is not None:
-        holds.try_release(ctx, session, payment, held)
-        return
-    settings = load_settings(session, payment.tenant_id)
-    intended = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "intended")
-        .order_by(Allocation.id)).all()
-    groups: dict[str, tuple[list[int], int]] = {}
-    for allocation in intended:
-        ids, amount = groups.get(allocation.destination, ([], 0))
-        ids.append(allocation.receivable_id)
-        groups[allocation.destination] = (ids, amount + allocation.amount)
-    try:
-        with session.begin_nested():
-            leftover = post_allocations(ctx, session, payment, settings,
-                                        [(d, ids, a) for d, (ids, a) in groups.items()])
-            for allocation in intended:
-                allocation.state = "void"
-            if leftover:
-                create_credit_note(session, settings, GATEWAY, payment, leftover, "Overpayment",
-                                   "Automatic: items were paid elsewhere before this payment "
-                                   "arrived", True, ctx.now())
-            payment.application_state = "applied"
-            check_invariants(session, payment)
-    except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
-        payment.application_state = "error"
-        raise_todo(session, payment.tenant_id, "payment.apply_failed",
-                   f"Payment {payment.number} was taken but could not be applied",
-                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
-                   entity_id=payment.number)
 
 
 def _settled(ctx, session: Session, row: GatewayConfiguration, payment: Payment,
@@ -323,54 +280,6 @@ def _failed(payment: Payment, event: GatewayEvent) -> bool:
     return True
 
 
-def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,
-                  status: str, reason: str, actor_name: str) -> bool:
-    """Record a refund once (by its gateway reference) and give the money back from the
-    payment: first what sits unapplied in its automatic credit note, then its allocations,
-    newest first (those receivables reopen).
-
-    :returns: whether it was new.
-    """
-    if reference and session.scalar(select(Refund.id).where(
-            Refund.payment_id == payment.id, Refund.gateway_reference == reference)):
-        return False
-    available = give_back_capacity(session, payment)
-    if amount <= 0 or amount > available:
-        raise LoketError(f"refund of {amount} exceeds what payment {payment.number} can "
-                         f"still refund ({available})")
-    session.add(Refund(tenant_id=payment.tenant_id, payment_id=payment.id, amount=amount,
-                       currency=payment.currency, status=status, gateway_reference=reference,
-                       reason=reason, created_by=actor_name))
-    payment.refunded += amount
-    remaining = amount
-    for note in session.scalars(select(CreditNote).where(
-            CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True))
-            .order_by(CreditNote.id).with_for_update()
-            .execution_options(populate_existing=True)):
-        part = min(remaining, note.amount - note.applied - note.reversed)
-        note.reversed += part
-        remaining -= part
-        if note.amount == note.applied + note.reversed:
-            note.status = "applied" if note.applied else "refunded"
-    allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == "posted")
-        .order_by(Allocation.id.desc())).all()
-    receivables = lock_receivables(session, [a.receivable_id for a in allocations])
-    for allocation in allocations:
-        if remaining <= 0:
-            break
-        part = min(remaining, allocation.amount - allocation.reversed)
-        if part <= 0:
-            continue
-        allocation.reversed += part
-        receivable = receivables[allocation.receivable_id]
-        receivable.paid -= part
-        if receivable.status == "paid":
-            receivable.status = "open"
-        remaining -= part
-    return True
-
-
 def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
     if payment.succeeded_at is None or event.amount is None:
         return False
@@ -388,87 +297,59 @@ def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
         return False
 
 
-def _finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
-                            payment: Payment) -> None:
-    """The test payment went through and its webhook arrived: connected. Refund it."""
-    row = session.get(GatewayConfiguration, row.id, with_for_update=True)
-    if row.test_payment_id != payment.id:
-        return
-    row.connected = True
-    row.connected_at = ctx.now()
-    config = configs.config_value(ctx, session, row)
-    refund_id = f"{payment.number}-R"
-    response = dict(row.test_response or {})
-    try:
-        result = ctx.plugins.refund(config, RefundRequest(
-            refund_id=refund_id, payment_id=payment.number,
-            gateway_reference=payment.gateway_reference or "",
-            amount=Money(payment.amount_received, payment.currency),
-            captured=Money(payment.amount_received, payment.currency),
-            reason="requested_by_customer", details=payment.gateway_details or {}))
-    except GatewayError as exc:
-        response["refund_error"] = exc.gateway_message or exc.detail
-        raise_todo(session, payment.tenant_id, "gateway.test_refund_failed",
-                   f"Refund the {row.kind} connection test payment {payment.number} by hand",
-                   detail=exc.detail, entity_type="payment", entity_id=payment.number)
-    else:
-        response["refund"] = {"reference": result.refund_reference, "status": result.status,
-                              "raw": t.json_safe(result.raw)}
-        record_refund(session, payment, payment.amount_received, result.refund_reference,
-                      result.status, "connection test", "system")
-        payment.status = lifecycle.state_of(payment)
-    row.test_response = response
-    audit.record(session, audit.SYSTEM, "gateway.connected", "gateway", row.kind,
-                 after={"connected": True, "test_payment": payment.number},
-                 tenant_id=row.tenant_id)
+Handler = Callable[["Loket", Session, GatewayConfiguration, Payment, GatewayEvent], bool | str]
+"""Adds one event's fact to its locked payment; returns whether anything changed (or
+``MISMATCH``)."""
 
 
-def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payment:
-    """The payer came back from the gateway.
-
-    ``cancel``: a payer who comes back without paying ends ``failed`` (abandoned) unless the
-    gateway already took the money. ``success``: if no webhook has arrived yet, ask the
-    gateway once (fetch status) and apply what it says.
-    """
-    payment = lock_payment(session, payment.id)
-    if payment.status != t.INITIATED or payment.gateway_configuration_id is None:
-        return payment
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-    config = configs.config_value(ctx, session, row)
-    try:
-        event = ctx.plugins.fetch_status(config, payment.number, payment.gateway_reference)
-    except GatewayError:
-        event = None
-    if event is not None and event.type != t.EVENT_PENDING:
-        apply_event(ctx, session, row, event)
-    elif result == "cancel":
-        before = snapshot(payment)
-        payment.failure_category = "abandoned"
-        payment.failure_message = "The payer left the checkout without paying"
-        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.abandoned", before)
-    return session.get(Payment, payment.id)
+def _on_succeeded(ctx: Loket, session: Session, row: GatewayConfiguration, payment: Payment,
+                  event: GatewayEvent) -> bool | str:
+    return _money_taken(ctx, session, payment, event, check_amount=True)
 
 
-def expire_overdue(ctx, session: Session, payment: Payment) -> str:
-    """Timeout sweep for one ``initiated`` payment past its expiry: ask the gateway once,
-    apply its answer, otherwise fail it (timeout). Returns the resulting state."""
-    payment = lock_payment(session, payment.id)
-    if payment.status != t.INITIATED:
-        return payment.status
-    row = session.get(GatewayConfiguration, payment.gateway_configuration_id)
-    try:
-        event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row),
-                                         payment.number, payment.gateway_reference)
-    except Exception:  # noqa: BLE001 - asked once; an unanswerable gateway does not block
-        log.warning("status of payment %s could not be fetched", payment.number,
-                    exc_info=True)
-        event = None
-    if event is not None and event.type != t.EVENT_PENDING:
-        apply_event(ctx, session, row, event)
-    payment = lock_payment(session, payment.id)
-    if payment.status == t.INITIATED:
-        before = snapshot(payment)
-        payment.failure_category = "timeout"
-        payment.failure_message = "The payment was not completed in time"
-        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.timed_out", before)
-    return payment.status
+def _on_settled(ctx: Loket, session: Session, row: GatewayConfiguration, payment: Payment,
+                event: GatewayEvent) -> bool | str:
+    if _settlement_mismatch(session, row, payment, event):
+        return MISMATCH
+    changed = _money_taken(ctx, session, payment, event, check_amount=False)
+    return _settled(ctx, session, row, payment, event) or changed
+
+
+def _on_failed(ctx: Loket, session: Session, row: GatewayConfiguration, payment: Payment,
+               event: GatewayEvent) -> bool | str:
+    return _failed(payment, event)
+
+
+def _on_pending(ctx: Loket, session: Session, row: GatewayConfiguration, payment: Payment,
+                event: GatewayEvent) -> bool | str:
+    return _attempt_declined(payment, event)
+
+
+def _on_refunded(ctx: Loket, session: Session, row: GatewayConfiguration, payment: Payment,
+                 event: GatewayEvent) -> bool | str:
+    # A refund implies the money was taken, even if that event is still on its way.
+    changed = _money_taken(ctx, session, payment, event, check_amount=False)
+    return _refunded(session, payment, event) or changed
+
+
+def _on_refund_failed(ctx: Loket, session: Session, row: GatewayConfiguration,
+                      payment: Payment, event: GatewayEvent) -> bool | str:
+    return _refund_failed(session, payment, event)
+
+
+def _on_settlement_failed(ctx: Loket, session: Session, row: GatewayConfiguration,
+                          payment: Payment, event: GatewayEvent) -> bool | str:
+    return _settlement_failed(session, payment, event)
+
+
+APPLY: dict[str, Handler] = {
+    EventType.SUCCEEDED: _on_succeeded,
+    EventType.SETTLED: _on_settled,
+    EventType.FAILED: _on_failed,
+    EventType.EXPIRED: _on_failed,
+    EventType.PENDING: _on_pending,
+    EventType.REFUNDED: _on_refunded,
+    EventType.REFUND_FAILED: _on_refund_failed,
+    EventType.SETTLEMENT_FAILED: _on_settlement_failed,
+}
+"""What each event type does to its payment (``ignored`` is absent: it does nothing)."""

@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0019'
-down_revision = '0004'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -56,14 +56,9 @@ def to_rupiah(amount: Money, *, field: str = "amount") -> int:
     return rupiah
 
 
-def from_rupiah(rupiah: int) -> Money:
-    """Convert whole rupiah from DOKU to IDR Money in minor units."""
-    return Money(rupiah * 10 ** minor_digits(CURRENCY), CURRENCY)
-
-
 def due_minutes(expires_at: dt.datetime, now: dt.datetime | None = None) -> int:
     """Minutes from ``now`` until ``expires_at``, rounded up, between 1 and 999999."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     seconds = (expires_at - now).total_seconds()
     return max(1, min(MAX_DUE_MINUTES, math.ceil(seconds / 60)))
 
@@ -95,7 +90,8 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
 
     ``invoice_number`` is loket's payment id; ``line_items`` (when they add up exactly) list
     the obligations plus any passed-on fee; ``payment_due_date`` counts minutes from
-    ``request.created_at`` (else now) until ``request.expires_at``; DOKU notifies ``config.webhook_url`` (override_notification_url);
+    ``request.created_at`` (else now) until ``request.expires_at``; DOKU notifies
+    ``config.webhook_url`` (override_notification_url);
     ``disable_retry_payment`` follows :func:`retries_disabled`.
 
     :raises GatewayError: for a payment id DOKU cannot take or an amount it cannot charge.

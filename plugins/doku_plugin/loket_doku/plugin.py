@@ -54,6 +54,10 @@ def loket_gateway_describe() -> GatewayDescription:
         currencies=(checkout.CURRENCY,),
         methods=METHODS,
         statuses=statuses.STATUSES,
+        # No mandates: DOKU Checkout's tokenization saves a card for the payer's next
+        # checkout (the payer is present), and DOKU's recurring direct debit is a SNAP API
+        # (RSA keys, BRI only) this plugin does not speak. loket offers no auto-pay here.
+        mandates=False,
         minimum_charge={checkout.CURRENCY: MINIMUM_CHARGE},
         zero_decimal_supported=False,
     )

@@ -208,7 +208,9 @@ def parse_rows(rows: list[list[str]]) -> list[SettlementLine]:
     for number, row in enumerate(rows[1:], start=2):
         def cell(name: str) -> str:
             index = cols.get(name)
-            return row[index].strip() if index is not None and index < len(row) else ""
+            # Called only within this iteration, so the loop variable is the right row.
+            return (row[index].strip()  # noqa: B023
+                    if index is not None and index < len(row) else "")  # noqa: B023
 
         invoice = cell("invoice")
         if not invoice:

@@ -19,7 +19,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 PREFIX = "HMACSHA256="
 
@@ -31,8 +31,8 @@ def digest(body: bytes) -> str:
 
 def timestamp(moment: dt.datetime | None = None) -> str:
     """Return a ``Request-Timestamp`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``) for ``moment`` or now."""
-    moment = moment or dt.datetime.now(dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def string_to_sign(client_id: str, request_id: str, request_timestamp: str, target: str,

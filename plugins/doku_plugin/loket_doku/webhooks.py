@@ -62,14 +62,14 @@ def _when(value: Any) -> dt.datetime | None:
         return None
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
         try:
-            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
+            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
         except ValueError:
             continue
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def channel_details(body: dict) -> dict:

@@ -3,17 +3,11 @@ receiver standing in for loket's webhook endpoint, and the conformance-kit harne
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
-
-from doku_emulator import DokuEmulator  # noqa: E402
-from doku_testkit import DokuHarness, NotificationReceiver, make_config  # noqa: E402
-from loket.plugin_api import GatewayConfig  # noqa: E402
+from loket.plugin_api import GatewayConfig
+from loket_doku.testing.emulator import DokuEmulator
+from loket_doku.testing.kit import DokuHarness, NotificationReceiver, make_config
 
 
 @pytest.fixture

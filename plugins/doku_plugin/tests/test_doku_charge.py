@@ -7,10 +7,10 @@ import attrs
 import pytest
 import requests
 
-from doku_testkit import make_request
 from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_doku import plugin
 from loket_doku.checkout import request_id_for
+from loket_doku.testing.kit import make_request
 
 
 def charge(config, request):
@@ -68,7 +68,7 @@ def test_repeating_a_charge_replays_the_same_checkout(config, doku):
 def test_a_retry_minutes_later_sends_the_same_body_and_replays(config, doku):
     request = make_request("PAY-2024-000010", minutes=60)
     first = charge(config, request)
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     from loket_doku.checkout import build_payload
     assert build_payload(config, request, now=later) == build_payload(config, request)
     second = charge(config, request)
@@ -77,7 +77,8 @@ def test_a_retry_minutes_later_sends_the_same_body_and_replays(config, doku):
 
 
 def test_a_passed_on_fee_becomes_a_line_item(config, doku):
-    bill = CheckoutItem(kind="bill", reference="B-1", description="Water", amount=Money(10_000_000, "IDR"))
+    bill = CheckoutItem(kind="bill", reference="B-1", description="Water",
+                        amount=Money(10_000_000, "IDR"))
     request = attrs.evolve(make_request("PAY-2024-000003", 102_500), items=(bill,))
     charge(config, request)
     items = json.loads(doku.log[-1]["body"])["order"]["line_items"]

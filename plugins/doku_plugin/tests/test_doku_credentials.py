@@ -3,10 +3,10 @@
 import attrs
 import pytest
 
-from doku_testkit import GOOD_CREDENTIALS, make_config
 from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_doku import plugin
 from loket_doku.api import BASE_URLS, base_url
+from loket_doku.testing.kit import GOOD_CREDENTIALS, make_config
 
 
 def validate(config, creds):
@@ -14,7 +14,8 @@ def validate(config, creds):
 
 
 def test_good_credentials_are_checked_with_a_signed_call_and_normalized(config, doku):
-    stored = validate(config, {**GOOD_CREDENTIALS, "client_id": f"  {GOOD_CREDENTIALS['client_id']} ",
+    padded = f"  {GOOD_CREDENTIALS['client_id']} "
+    stored = validate(config, {**GOOD_CREDENTIALS, "client_id": padded,
                                "environment": "SANDBOX"})
     assert stored == GOOD_CREDENTIALS
     probe = doku.log[-1]
@@ -48,7 +49,8 @@ def test_every_missing_field_is_named(config):
 
 
 def test_chain_merchant_na_is_accepted(config):
-    assert validate(config, {**GOOD_CREDENTIALS, "chain_merchant_id": "NA"})["chain_merchant_id"] == "NA"
+    stored = validate(config, {**GOOD_CREDENTIALS, "chain_merchant_id": "NA"})
+    assert stored["chain_merchant_id"] == "NA"
 
 
 def test_only_idr_is_accepted(doku, receiver):

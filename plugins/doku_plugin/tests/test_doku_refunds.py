@@ -5,9 +5,9 @@ import json
 import attrs
 import pytest
 
-from doku_testkit import make_request
 from loket.plugin_api import GatewayError, Money, RefundNotPossible, RefundRequest
 from loket_doku import plugin
+from loket_doku.testing.kit import make_request
 
 
 def paid(config, doku, payment_id, how="card", rupiah=200_000):
@@ -124,4 +124,5 @@ def test_connect_test_payment_by_card_is_refunded_online(config, doku, receiver)
     doku.deliver("PAY-CONNECT-2")
     (succeeded,) = receiver.applied.values()
     assert succeeded.amount == minimum
-    assert refund(config, succeeded, minimum.amount // 100, refund_id="RF-CONNECT").status == "succeeded"
+    result = refund(config, succeeded, minimum.amount // 100, refund_id="RF-CONNECT")
+    assert result.status == "succeeded"

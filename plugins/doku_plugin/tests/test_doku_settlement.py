@@ -9,9 +9,9 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from doku_testkit import make_request
 from loket.plugin_api import Money, ValidationFailed
 from loket_doku import plugin
+from loket_doku.testing.kit import make_request
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 
@@ -22,7 +22,7 @@ def parse(config, content, filename="settlement.csv"):
 
 
 def test_fetch_settlements_is_empty_because_doku_sends_files(config):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert plugin.loket_gateway_fetch_settlements(config=config, since=now, until=now) == []
 
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from doku_emulator import doku_signature
 from loket_doku import signature
+from loket_doku.testing.emulator import doku_signature
 
 # DOKU's "Signature from API Get Method" page gives this component string for a check status.
 DOCUMENTED_GET_COMPONENTS = (
@@ -58,7 +58,8 @@ def test_post_signature_equals_openssls():
 
 
 def test_signature_covers_the_exact_bytes():
-    spaced = b'{"order": {"amount": 20000, "invoice_number": "INV-1"}, "payment": {"payment_due_date": 60}}'
+    spaced = (b'{"order": {"amount": 20000, "invoice_number": "INV-1"}, '
+              b'"payment": {"payment_due_date": 60}}')
     a = signature.sign("k" * 10, "c", "r", "2024-01-01T00:00:00Z", "/t", BODY)
     b = signature.sign("k" * 10, "c", "r", "2024-01-01T00:00:00Z", "/t", spaced)
     assert a != b

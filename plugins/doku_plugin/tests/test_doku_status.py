@@ -3,9 +3,9 @@
 import attrs
 import pytest
 
-from doku_testkit import WEBHOOK_PATH, make_request, webhook_from
 from loket.plugin_api import GatewayError, Money
 from loket_doku import plugin
+from loket_doku.testing.kit import WEBHOOK_PATH, make_request, webhook_from
 
 
 @pytest.mark.parametrize("raw,internal,webhook_status,event", [

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from doku_testkit import WEBHOOK_PATH, make_config, make_request, webhook_from
 from loket.plugin_api import Money, WebhookRejected
 from loket_doku import plugin
+from loket_doku.testing.kit import WEBHOOK_PATH, make_config, make_request, webhook_from
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ with every installed plugin (this package included, through its entry points).""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.orm import Session
 
 from loket.core import audit, tenants
 from loket.core.db import make_engine
@@ -12,7 +13,6 @@ from loket.core.host import receivables
 from loket.core.host.obligations import Ledger
 from loket.core.models import Base
 from loket.plugins import Plugins
-from sqlalchemy.orm import Session
 
 ACTOR = audit.Actor("revenue-tests", "system")
 ITEMS = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import stripe
 
@@ -127,11 +127,6 @@ class StripeApi:
 
     # -- payouts and balance transactions -------------------------------------------------
 
-    def retrieve_payout(self, payout_id: str) -> dict:
-        """GET /v1/payouts/{id}."""
-        with translated("look up the payout"):
-            return _plain(self.client.v1.payouts.retrieve(payout_id))
-
     def payout_transactions(self, payout_id: str) -> Iterator[dict]:
         """Every balance transaction of an (automatic) payout, sources expanded, all pages."""
         with translated("list the payout's transactions"):
@@ -148,3 +143,31 @@ class StripeApi:
                 "arrival_date": {"gte": int(since.timestamp()), "lt": int(until.timestamp())}})
             for payout in page.auto_paging_iter():
                 yield _plain(payout)
+
+    # -- saved cards (mandates) -----------------------------------------------------------
+
+    def create_customer(self, params: dict, idempotency_key: str) -> dict:
+        """POST /v1/customers with an idempotency key."""
+        with translated("create the customer"):
+            return _plain(self.client.v1.customers.create(
+                params=params, options={"idempotency_key": idempotency_key}))
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> dict:
+        """GET /v1/setup_intents/{id} with its PaymentMethod expanded."""
+        with translated("look up the saved card"):
+            return _plain(self.client.v1.setup_intents.retrieve(
+                setup_intent_id, params={"expand": ["payment_method"]}))
+
+    def detach_payment_method(self, method_id: str) -> dict:
+        """POST /v1/payment_methods/{id}/detach (errors are left to the caller)."""
+        return _plain(self.client.v1.payment_methods.detach(method_id))
+
+    def expire_session(self, session_id: str) -> dict:
+        """POST /v1/checkout/sessions/{id}/expire (errors are left to the caller)."""
+        return _plain(self.client.v1.checkout.sessions.expire(session_id))
+
+    def create_off_session_intent(self, params: dict, idempotency_key: str) -> dict:
+        """POST /v1/payment_intents (confirmed, off-session); card errors are left to the
+        caller."""
+        return _plain(self.client.v1.payment_intents.create(
+            params=params, options={"idempotency_key": idempotency_key}))

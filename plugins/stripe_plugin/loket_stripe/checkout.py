@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import CheckoutRequest, GatewayConfig, GatewayError, Money
-
 from loket_stripe.currency import minimum_charge, to_stripe
 
 PAYMENT_ID_KEY = "loket_payment_id"

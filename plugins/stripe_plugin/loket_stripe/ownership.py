@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import GatewayConfig
-
 from loket_stripe.checkout import CONFIG_ID_KEY, PAYMENT_ID_KEY, TENANT_ID_KEY
 
 
@@ -39,7 +38,7 @@ def payment_id_of(metadata: dict | None, config: GatewayConfig) -> str | None:
 
 def when(epoch) -> dt.datetime | None:
     """A Stripe epoch timestamp as an aware UTC datetime (``None`` stays ``None``)."""
-    return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else None
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else None
 
 
 def ref_id(value) -> str | None:

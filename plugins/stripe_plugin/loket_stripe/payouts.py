@@ -7,13 +7,15 @@ Charges of another loket configuration on a shared account are left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from loket.plugin_api import (
-    EVENT_SETTLED, EVENT_SETTLEMENT_FAILED, GatewayConfig, GatewayEvent,
+    EVENT_SETTLED,
+    EVENT_SETTLEMENT_FAILED,
+    GatewayConfig,
+    GatewayEvent,
 )
-
 from loket_stripe.api import StripeApi
 from loket_stripe.currency import from_stripe
 from loket_stripe.ownership import owner_of, payment_id_of, ref_id, when

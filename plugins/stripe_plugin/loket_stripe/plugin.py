@@ -13,20 +13,27 @@ import datetime as dt
 import stripe
 
 from loket.plugin_api import (
-    CheckoutSession, CredentialsRejected, GatewayDescription, GatewayError, Money,
-    RefundNotPossible, RefundResult, SettlementLine, hookimpl,
+    CheckoutSession,
+    CredentialsRejected,
+    GatewayDescription,
+    GatewayError,
+    Money,
+    RefundNotPossible,
+    RefundResult,
+    SettlementLine,
+    hookimpl,
 )
-
 from loket_stripe import credentials as creds
+from loket_stripe import mandates
 from loket_stripe.api import StripeApi, gateway_error, translated
 from loket_stripe.checkout import loket_metadata, session_params
 from loket_stripe.currency import CURRENCIES, from_stripe, minimum_charge, to_stripe
+from loket_stripe.payouts import settled_events
 from loket_stripe.status import current_event
 from loket_stripe.statuses import STATUSES, map_status
-from loket_stripe.payouts import settled_events
 from loket_stripe.webhooks import normalize, verify
 
-LOKET_CONTRACT = "1.1"  # uses the refund.failed event type (1.1)
+LOKET_CONTRACT = "1.2"  # refund.failed (1.1), mandates (1.2)
 KIND = "stripe"
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -36,13 +43,16 @@ def _ours(config) -> bool:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _key_prefix(config) -> str:
-    # Idempotency keys are per Stripe account; two tenants sharing an account must not
-    # collide on the same payment number, so the tenant is part of the key.
-    return f"loket-{config.tenant_id}"
+    # Idempotency keys are per Stripe account; two tenants, or two loket installations (or
+    # one whose database was reset), sharing an account must not collide on the same
+    # payment number, so the installation and the tenant are part of the key.
+    installation = getattr(config, "installation_id", "") or ""
+    return f"loket-{installation}-{config.tenant_id}" if installation else \
+        f"loket-{config.tenant_id}"
 
 
 @hookimpl
@@ -53,7 +63,7 @@ def loket_gateway_describe():
         secret_fields=creds.SECRET_FIELDS, logo_url="https://stripe.com/img/v3/home/twitter.png",
         currencies=CURRENCIES, methods=("card",), statuses=STATUSES,
         minimum_charge={c: minimum_charge(c) for c in CURRENCIES},
-        zero_decimal_supported=True)
+        zero_decimal_supported=True, mandates=True)
 
 
 @hookimpl
@@ -252,3 +262,35 @@ def loket_gateway_fetch_settlements(config, since, until):
                 settled_at=event.occurred_at, payment_id=event.payment_id,
                 payout_reference=payout["id"], raw=dict(event.details)))
     return lines
+
+
+@hookimpl
+def loket_gateway_mandate_setup(config, request):
+    """Checkout in ``setup`` mode for the payer's Customer (see :mod:`loket_stripe.mandates`)."""
+    if not _ours(config):
+        return None
+    return mandates.setup(config, request)
+
+
+@hookimpl
+def loket_gateway_parse_mandate_events(config, request):
+    """Saved-card events: set-up completed or expired, card detached or updated."""
+    if not _ours(config):
+        return None
+    return mandates.events(verify(config, request), config, StripeApi.for_config(config))
+
+
+@hookimpl
+def loket_gateway_mandate_charge(config, request):
+    """An off-session PaymentIntent (``off_session=true, confirm=true``)."""
+    if not _ours(config):
+        return None
+    return mandates.charge(config, request)
+
+
+@hookimpl
+def loket_gateway_mandate_revoke(config, gateway_reference, token):
+    """Detach the saved card."""
+    if not _ours(config):
+        return None
+    return mandates.revoke(config, gateway_reference, token)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 
 from loket.plugin_api import (
-    EVENT_EXPIRED, EVENT_FAILED, EVENT_PENDING, EVENT_SUCCEEDED, GatewayConfig, GatewayError,
+    EVENT_EXPIRED,
+    EVENT_FAILED,
+    EVENT_PENDING,
+    EVENT_SUCCEEDED,
+    GatewayConfig,
+    GatewayError,
     GatewayEvent,
 )
-
 from loket_stripe.api import StripeApi
 from loket_stripe.currency import from_stripe
 from loket_stripe.ownership import payment_id_of
@@ -24,7 +28,7 @@ from loket_stripe.webhooks import failure_of
 def _event(reference: str, type_: str, raw: str, payment_id, amount, **extra) -> GatewayEvent:
     return GatewayEvent(event_id=f"poll:{reference}:{raw}", type=type_, raw_status=raw,
                         payment_id=payment_id, gateway_reference=reference, amount=amount,
-                        occurred_at=dt.datetime.now(dt.timezone.utc), **extra)
+                        occurred_at=dt.datetime.now(dt.UTC), **extra)
 
 
 def _from_intent(reference: str, intent: dict, payment_id, amount, details) -> GatewayEvent:

@@ -20,16 +20,23 @@ payment (only their Stripe reference).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import stripe
 
 from loket.plugin_api import (
-    EVENT_EXPIRED, EVENT_FAILED, EVENT_IGNORED, EVENT_PENDING, EVENT_REFUND_FAILED,
-    EVENT_REFUNDED, EVENT_SUCCEEDED, GatewayConfig, GatewayEvent, WebhookRejected,
+    EVENT_EXPIRED,
+    EVENT_FAILED,
+    EVENT_IGNORED,
+    EVENT_PENDING,
+    EVENT_REFUND_FAILED,
+    EVENT_REFUNDED,
+    EVENT_SUCCEEDED,
+    GatewayConfig,
+    GatewayEvent,
+    WebhookRejected,
     WebhookRequest,
 )
-
 from loket_stripe.api import StripeApi
 from loket_stripe.currency import from_stripe
 from loket_stripe.ownership import owner_of, payment_id_of, ref_id, when
@@ -52,6 +59,7 @@ def verify(config: GatewayConfig, request: WebhookRequest) -> dict:
     try:
         event = stripe.Webhook.construct_event(request.body, header, secret,
                                                tolerance=TOLERANCE_SECONDS)
+        _not_from_the_future(header, request.received_at)
     except stripe.SignatureVerificationError as exc:
         raise WebhookRejected(f"Stripe signature check failed: {exc.user_message or exc}") from None
     except ValueError as exc:
@@ -60,6 +68,24 @@ def verify(config: GatewayConfig, request: WebhookRequest) -> dict:
     if not body.get("id") or not body.get("type") or "object" not in body.get("data", {}):
         raise WebhookRejected("webhook body is not a Stripe event")
     return body
+
+
+def _not_from_the_future(header: str, received_at: dt.datetime) -> None:
+    """Refuse a signature dated more than the tolerance after the request arrived (the SDK
+    checks only that it is not too old).
+
+    :raises WebhookRejected: naming both times.
+    """
+    stamps = [part.split("=", 1)[1] for part in header.split(",")
+              if part.strip().startswith("t=")]
+    try:
+        signed = int(stamps[0])
+    except (IndexError, ValueError):
+        raise WebhookRejected("Stripe-Signature carries no timestamp") from None
+    arrived = int(received_at.timestamp())
+    if signed > arrived + TOLERANCE_SECONDS:
+        raise WebhookRejected(f"Stripe-Signature is dated {signed - arrived} s after the "
+                              f"request arrived (tolerance {TOLERANCE_SECONDS} s)")
 
 
 def normalize(event: dict, config: GatewayConfig, api: ApiFactory) -> list[GatewayEvent]:
@@ -74,6 +100,8 @@ def normalize(event: dict, config: GatewayConfig, api: ApiFactory) -> list[Gatew
     handler = HANDLERS.get(event["type"])
     if handler is None:
         return [_ignored(event)]
+    if event["data"]["object"].get("mode") == "setup":  # a saved card: a mandate event
+        return [_ignored(event, reason="mandate set-up")]
     return handler(Context(event, config, api), event["data"]["object"])
 
 

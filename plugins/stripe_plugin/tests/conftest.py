@@ -1,7 +1,7 @@
 """Fixtures for the Stripe plugin's tests: a running emulator, a configuration pointed at
 it, a webhook receiver, and the conformance harness (``loket_gateway_harness``).
 
-Helpers live in :mod:`stripe_testkit` (conftest modules of several test directories share
+Helpers live in :mod:`loket_stripe.testing.kit` (conftest modules of several test directories share
 the name ``conftest``, so tests never import from it).
 """
 
@@ -15,8 +15,8 @@ import pytest
 
 from loket.plugin_api import WebhookRequest
 from loket_stripe import plugin
-from stripe_emulator import StripeEmulator
-from stripe_testkit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.kit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class _Sink(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.received.append(WebhookRequest(
             body=body, headers={k.lower(): v for k, v in self.headers.items()},
-            path=self.path, received_at=dt.datetime.now(dt.timezone.utc)))
+            path=self.path, received_at=dt.datetime.now(dt.UTC)))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -10,8 +10,7 @@ from loket.plugin_api import CheckoutItem, GatewayError, Money
 from loket_stripe import plugin
 from loket_stripe.api import StripeApi
 from loket_stripe.checkout import expires_at, session_params
-
-from stripe_testkit import checkout_request, make_config
+from loket_stripe.testing.kit import checkout_request, make_config
 
 
 def charge(config, **kwargs):
@@ -62,7 +61,7 @@ def test_two_tenants_on_one_stripe_account_never_share_a_session(config, emulato
 
 
 def test_expiry_is_kept_inside_stripes_window(config, emulator):
-    now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
     inside = now + dt.timedelta(hours=2)
     assert expires_at(inside, now) == int(inside.timestamp())
     short = now + dt.timedelta(minutes=5)
@@ -82,9 +81,9 @@ def test_a_retry_minutes_later_sends_the_same_params_and_gets_the_same_session(
         config, emulator, minutes):
     """Stripe refuses an idempotency key reused with other parameters, so the parameters
     must not depend on when the charge is (re)tried."""
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    now = int(dt.datetime.now(dt.UTC).timestamp())
     # one minute before a 10-minute boundary, so that a retry crosses it
-    created = dt.datetime.fromtimestamp(now - now % 600 + 540, dt.timezone.utc)
+    created = dt.datetime.fromtimestamp(now - now % 600 + 540, dt.UTC)
     request = checkout_request(payment_id="PAY-RETRY", minutes=minutes)
     request = type(request)(**{**_fields(request),
                                "expires_at": created + dt.timedelta(minutes=minutes)})
@@ -173,3 +172,13 @@ def test_restricted_key_is_used_when_configured(emulator):
 def _fields(request):
     import attrs
     return attrs.asdict(request, recurse=False)
+
+
+def test_two_installations_on_one_stripe_account_never_share_an_idempotency_key(emulator):
+    # Same tenant id, same payment number, other amounts: two loket installations (or one
+    # whose database was reset) sharing a Stripe account.
+    first = make_config(emulator, installation_id="a" * 32)
+    second = make_config(emulator, installation_id="b" * 32)
+    ours = charge(first, amounts=(12050,))
+    theirs = charge(second, amounts=(9900,))  # Stripe would refuse a reused key: 502
+    assert theirs.gateway_reference != ours.gateway_reference

@@ -5,8 +5,7 @@ import attrs
 
 from loket.plugin_api import Money, RefundRequest
 from loket_stripe import plugin
-
-from stripe_testkit import checkout_request, make_config, webhook_request
+from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
 
 def test_connect_round_trip_with_the_minimum_charge(emulator):

@@ -5,8 +5,7 @@ import pytest
 from loket.plugin_api import CredentialsRejected, GatewayError
 from loket_stripe import plugin
 from loket_stripe.credentials import REVIEW
-
-from stripe_testkit import make_config
+from loket_stripe.testing.kit import make_config
 
 
 def validate(config, **changes):

@@ -6,8 +6,8 @@ import pytest
 import requests
 import stripe
 
-from stripe_emulator import StripeEmulator
-from stripe_emulator_http import parse_form
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.emulator_http import parse_form
 
 
 def client(emulator, key=None):

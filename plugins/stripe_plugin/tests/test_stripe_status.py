@@ -4,10 +4,9 @@ import datetime as dt
 
 import pytest
 
-from loket.plugin_api import COMPLETED, FAILED, INITIATED, Money, SUCCEEDED
+from loket.plugin_api import COMPLETED, FAILED, INITIATED, SUCCEEDED, Money
 from loket_stripe import plugin
-
-from stripe_testkit import checkout_request
+from loket_stripe.testing.kit import checkout_request
 
 
 @pytest.mark.parametrize("raw, internal, webhook, settlement", [
@@ -69,14 +68,14 @@ def test_payment_intent_reference_is_understood(config, emulator, charged):
 
 
 def test_fetch_settlements_lists_each_paid_out_payment(config, emulator):
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     for n in range(3):
         session = plugin.loket_gateway_charge(
             config=config, request=checkout_request(payment_id=f"PAY-{n}", amounts=(5000,)))
         emulator.pay(session.gateway_reference)
     emulator.payout()
     emulator.max_page_size = 2  # three payments and a payout line: two pages
-    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     lines = plugin.loket_gateway_fetch_settlements(config=config, since=since, until=until)
     assert sorted(line.payment_id for line in lines) == ["PAY-0", "PAY-1", "PAY-2"]
     line = lines[0]

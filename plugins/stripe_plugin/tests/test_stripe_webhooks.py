@@ -8,9 +8,8 @@ import stripe
 
 from loket.plugin_api import Money, RefundRequest, WebhookRejected
 from loket_stripe import plugin
-
-from stripe_emulator import StripeEmulator
-from stripe_testkit import checkout_request, make_config, webhook_request
+from loket_stripe.testing.emulator import StripeEmulator
+from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
 
 def parse(config, request):
@@ -57,6 +56,14 @@ def test_stale_signature_is_refused(config, emulator, charged):
         parse(config, webhook_request(emulator, event, timestamp=int(time.time()) - 301))
     # within the 300 s tolerance it is accepted
     assert parse(config, webhook_request(emulator, event, timestamp=int(time.time()) - 250))
+
+
+def test_signature_dated_in_the_future_is_refused(config, emulator, charged):
+    event = emulator.pay(charged.gateway_reference)[-1]
+    with pytest.raises(WebhookRejected, match="after the request arrived"):
+        parse(config, webhook_request(emulator, event, timestamp=int(time.time()) + 3600))
+    # a clock a little ahead (within the 300 s tolerance) is accepted
+    assert parse(config, webhook_request(emulator, event, timestamp=int(time.time()) + 250))
 
 
 def test_unsigned_webhook_is_refused(config, emulator, charged):
@@ -284,7 +291,7 @@ def test_payout_paid_in_another_settlement_currency_keeps_the_payment_amount():
                                               "settlement_net", "exchange_rate")} == {
             "settlement_currency": "SGD", "settlement_fee": 67, "settlement_net": 1211,
             "exchange_rate": "0.0000852"}
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         [line] = plugin.loket_gateway_fetch_settlements(
             config=config, since=now - dt.timedelta(hours=1), until=now + dt.timedelta(hours=1))
         assert (line.amount, line.fee, line.net) == (

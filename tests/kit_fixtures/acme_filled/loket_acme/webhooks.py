@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import json
 
-from loket.plugin_api import GatewayEvent, WebhookRejected
-
 from loket_acme.api import from_gateway_amount
+
+from loket.plugin_api import GatewayEvent, WebhookRejected
 
 TYPES = {"paid": "payment.succeeded", "declined": "payment.failed",
          "expired": "payment.expired", "open": "payment.pending",

@@ -1,0 +1,1 @@
+"""Built-in message channels (plugins like any other): ``log`` for development."""

@@ -1,0 +1,364 @@
+"""Auto-pay charges: what is due is charged to the account's mandate without the payer.
+
+The periodic job (:func:`run_due`) first schedules a charge for every open receivable of an
+auto-pay account whose due date, less the tenant's ``autopay.days_before_due``, has come;
+then it makes every due attempt. An attempt is a payment like any other online payment
+(intended allocations; the gateway's answer applied through the same outcome path as a
+webhook) and is idempotent per receivable and attempt number: the attempt is recorded and
+committed before the gateway is called, and the gateway's idempotency key is
+``autopay-{tenant}-{receivable}-{attempt}``, so a job run twice, or on two machines, charges
+once.
+
+Soft declines are tried again on the tenant's ``autopay.retry_days`` (days after the first
+attempt; default 1, 3, 5, 7); a hard decline stops at once; after the last attempt the
+account is told to pay another way (:func:`~loket.core.autopay.reporting.notify_autopay_failed`).
+A receivable paid by other means before an attempt cancels the charge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loket import types as t
+from loket.core import audit
+from loket.core.autopay import reporting
+from loket.core.gateway_configs import configs
+from loket.core.models import (
+    Allocation,
+    AutopayAttempt,
+    AutopayCharge,
+    AutopayElection,
+    Consumer,
+    GatewayConfiguration,
+    Mandate,
+    Payment,
+    Receivable,
+)
+from loket.core.payments.posting import refresh_state, take_number
+from loket.core.settings import load_settings
+from loket.core.webhooks import outcomes
+from loket.errors import GatewayError
+from loket.money import Money
+from loket.types import (
+    ChargeOutcome,
+    DeclineKind,
+    GatewayEvent,
+    MandateChargeRequest,
+    MandateChargeResult,
+    MandateStatus,
+)
+
+log = logging.getLogger(__name__)
+ACTOR = reporting.AUTOPAY
+
+
+class ChargeState(enum.StrEnum):
+    """Where the auto-pay of one receivable stands."""
+
+    SCHEDULED = "scheduled"    # waiting for its first attempt
+    CHARGING = "charging"      # an attempt is recorded and the gateway is being asked
+    RETRYING = "retrying"      # soft-declined; the next attempt is at next_attempt_at
+    SUBMITTED = "submitted"    # the gateway answered pending: the payment's webhook decides
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"          # hard decline, last attempt, or above the account's maximum
+    CANCELLED = "cancelled"    # paid by other means, or auto-pay / the mandate stopped
+
+
+DUE = (ChargeState.SCHEDULED, ChargeState.RETRYING, ChargeState.CHARGING)
+# An attempt whose answer was not recorded (a crash between the gateway call and the second
+# transaction) is asked again, with the same idempotency key, once this long has passed.
+RECOVER_AFTER = dt.timedelta(minutes=10)
+
+
+def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
+    """The periodic job: schedule what has become due, then make every due attempt.
+
+    :returns: counts by what happened (``scheduled`` and one per charge state reached).
+    """
+    counts: dict[str, int] = {"scheduled": schedule_due(ctx)}
+    with ctx.transaction() as session:
+        ids = session.scalars(select(AutopayCharge.id).where(
+            AutopayCharge.status.in_([str(s) for s in DUE]),
+            AutopayCharge.next_attempt_at <= ctx.now())
+            .order_by(AutopayCharge.next_attempt_at, AutopayCharge.id).limit(limit)).all()
+    for charge_id in ids:
+        try:
+            state = attempt(ctx, charge_id)
+        except Exception:  # noqa: BLE001 - one broken charge must not stop the others
+            log.exception("auto-pay charge %s failed", charge_id)
+            state = "error"
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def schedule_due(ctx: Any) -> int:
+    """Create a charge for each open receivable of an active election whose charge date
+    (due date less ``days_before_due``) has come in the tenant's time zone. Returns how many
+    were scheduled."""
+    now = ctx.now()
+    scheduled = 0
+    with ctx.transaction() as session:
+        rows = session.execute(
+            select(AutopayElection, Receivable)
+            .join(Receivable, Receivable.consumer_id == AutopayElection.consumer_id)
+            .join(Mandate, Mandate.id == AutopayElection.mandate_id)
+            .outerjoin(AutopayCharge, AutopayCharge.receivable_id == Receivable.id)
+            .where(AutopayElection.active.is_(True), Receivable.status == "open",
+                   Receivable.due_date.is_not(None), Mandate.status == MandateStatus.ACTIVE,
+                   AutopayCharge.id.is_(None))).all()
+        for election, receivable in rows:
+            if receivable.kind not in election.item_kinds:
+                continue
+            settings = load_settings(session, election.tenant_id)
+            today = now.astimezone(ZoneInfo(settings["timezone"])).date()
+            lead = settings["autopay"]["days_before_due"]
+            if receivable.due_date - dt.timedelta(days=lead) > today:
+                continue
+            try:
+                with session.begin_nested():
+                    session.add(AutopayCharge(
+                        tenant_id=election.tenant_id, consumer_id=election.consumer_id,
+                        receivable_id=receivable.id, mandate_id=election.mandate_id,
+                        status=ChargeState.SCHEDULED, next_attempt_at=now, created_at=now))
+                    session.flush()
+            except IntegrityError:
+                continue  # scheduled by a concurrent run
+            scheduled += 1
+    return scheduled
+
+
+def attempt(ctx: Any, charge_id: int) -> str:
+    """Make the charge's due attempt (or finish the one a crash left half-way).
+
+    :returns: the charge's state afterwards.
+    """
+    prepared = _record_attempt(ctx, charge_id)
+    if isinstance(prepared, str):
+        return prepared
+    config, request = prepared
+    try:
+        result = ctx.plugins.mandate_charge(config, request)
+    except GatewayError as exc:
+        result = MandateChargeResult(
+            outcome=ChargeOutcome.DECLINED, decline_code=exc.gateway_code or "gateway_error",
+            decline_kind=DeclineKind.SOFT, message=exc.gateway_message or exc.detail)
+    return _record_result(ctx, charge_id, request.attempt, result)
+
+
+def _record_attempt(ctx: Any, charge_id: int
+                    ) -> str | tuple[t.GatewayConfig, MandateChargeRequest]:
+    """Transaction 1: check the charge is still wanted, record the attempt and its payment."""
+    now = ctx.now()
+    with ctx.transaction() as session:
+        charge = session.scalars(select(AutopayCharge).where(AutopayCharge.id == charge_id)
+                                 .with_for_update()
+                                 .execution_options(populate_existing=True)).one()
+        if charge.status not in DUE or (charge.next_attempt_at and
+                                        charge.next_attempt_at > now):
+            return str(charge.status)
+        receivable = session.get_one(Receivable, charge.receivable_id)
+        consumer = session.get_one(Consumer, charge.consumer_id)
+        mandate = session.get_one(Mandate, charge.mandate_id)
+        row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
+        if charge.status == ChargeState.CHARGING:  # the gateway's answer was never recorded
+            pending = session.scalars(select(AutopayAttempt).where(
+                AutopayAttempt.charge_id == charge.id,
+                AutopayAttempt.attempt == charge.attempts)).one()
+            started = pending.at if pending.at.tzinfo else pending.at.replace(
+                tzinfo=dt.UTC)
+            if now - started < RECOVER_AFTER:
+                return str(charge.status)  # another run may still be waiting for the gateway
+            payment = session.get_one(Payment, pending.payment_id)
+            return (configs.config_value(ctx, session, row),
+                    _request(charge, receivable, mandate, payment))
+        stop = _reason_to_stop(session, charge, receivable, mandate)
+        if stop is not None:
+            _finish(session, charge, ChargeState.CANCELLED, now, stop)
+            return str(charge.status)
+        election = session.scalar(select(AutopayElection).where(
+            AutopayElection.consumer_id == charge.consumer_id))
+        outstanding = receivable.amount - receivable.paid
+        if election.max_amount is not None and outstanding > election.max_amount:
+            _finish(session, charge, ChargeState.FAILED, now, "above the account's maximum")
+            reporting.notify_autopay_failed(
+                ctx, session, consumer, receivable, "", charge.attempts, "above_maximum",
+                f"{Money(outstanding, receivable.currency)} is above the auto-pay maximum "
+                f"{Money(election.max_amount, receivable.currency)}")
+            return str(charge.status)
+        payment = _new_payment(ctx, session, charge, receivable, row, now)
+        charge.attempts += 1
+        charge.status = ChargeState.CHARGING
+        session.add(AutopayAttempt(charge_id=charge.id, attempt=charge.attempts,
+                                   payment_id=payment.id, outcome="pending", at=now))
+        session.flush()
+        return (configs.config_value(ctx, session, row),
+                _request(charge, receivable, mandate, payment))
+
+
+def _reason_to_stop(session: Session, charge: AutopayCharge, receivable: Receivable,
+                    mandate: Mandate) -> str | None:
+    if receivable.status != "open" or receivable.paid >= receivable.amount:
+        return "paid by other means"
+    if mandate.status != MandateStatus.ACTIVE:
+        return f"mandate {mandate.status}"
+    election = session.scalar(select(AutopayElection).where(
+        AutopayElection.consumer_id == charge.consumer_id))
+    if election is None or not election.active:
+        return "auto-pay switched off"
+    if receivable.kind not in election.item_kinds:
+        return f"auto-pay no longer covers {receivable.kind}s"
+    return None
+
+
+def _new_payment(ctx: Any, session: Session, charge: AutopayCharge, receivable: Receivable,
+                 row: GatewayConfiguration, now: dt.datetime) -> Payment:
+    settings = load_settings(session, charge.tenant_id)
+    destination = settings.destination_for_processor(receivable.kind)
+    outstanding = receivable.amount - receivable.paid
+    payment = Payment(
+        tenant_id=charge.tenant_id, consumer_id=charge.consumer_id,
+        number=take_number(session, settings, charge.tenant_id, "payment", now),
+        transaction_number=take_number(session, settings, charge.tenant_id, "transaction", now),
+        gateway_configuration_id=row.id, channel="autopay", method="card",
+        payment_type=receivable.kind, destination=destination, status="initiated",
+        verification="unverified", settlement_status="N/A", currency=receivable.currency,
+        amount=outstanding, fee=0, amount_received=outstanding, created_by=ACTOR.name,
+        created_at=now, expires_at=now + dt.timedelta(minutes=settings["payment_timeout_minutes"]),
+        gateway_details={"autopay": {"attempt": charge.attempts + 1}})
+    session.add(payment)
+    session.flush()
+    session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
+                           destination=destination, amount=outstanding, state="intended"))
+    refresh_state(ctx, session, ACTOR, payment, "payment.initiated", None)
+    return payment
+
+
+def _request(charge: AutopayCharge, receivable: Receivable, mandate: Mandate,
+             payment: Payment) -> MandateChargeRequest:
+    return MandateChargeRequest(
+        charge_id=request_key(charge, charge.attempts),
+        payment_id=payment.number, amount=Money(payment.amount_received, payment.currency),
+        token=mandate.token or "", gateway_customer=mandate.gateway_customer,
+        description=f"Auto-pay {receivable.kind} {receivable.reference}",
+        attempt=charge.attempts)
+
+
+def _finish(session: Session, charge: AutopayCharge, state: ChargeState, now: dt.datetime,
+            reason: str) -> None:
+    charge.status = state
+    charge.finished_at = now
+    charge.next_attempt_at = None
+    charge.last_message = reason if state == ChargeState.CANCELLED else charge.last_message
+    audit.record(session, ACTOR, f"autopay.{state}", "autopay_charge", charge.id,
+                 after={"reason": reason, "attempts": charge.attempts},
+                 tenant_id=charge.tenant_id)
+
+
+def _record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeResult
+                   ) -> str:
+    """Transaction 2: apply the gateway's answer to the attempt's payment and the charge."""
+    now = ctx.now()
+    with ctx.transaction() as session:
+        charge = session.scalars(select(AutopayCharge).where(AutopayCharge.id == charge_id)
+                                 .with_for_update()
+                                 .execution_options(populate_existing=True)).one()
+        row_attempt = session.scalar(select(AutopayAttempt).where(
+            AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == number))
+        if charge.status != ChargeState.CHARGING or row_attempt.outcome != "pending":
+            return str(charge.status)  # recorded by a concurrent run
+        payment = session.get_one(Payment, row_attempt.payment_id)
+        row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
+        receivable = session.get_one(Receivable, charge.receivable_id)
+        consumer = session.get_one(Consumer, charge.consumer_id)
+        row_attempt.outcome = str(result.outcome)
+        if result.gateway_reference and not payment.gateway_reference:
+            payment.gateway_reference = result.gateway_reference
+        amount = Money(payment.amount_received, payment.currency)
+        next_at = None
+        if result.outcome == ChargeOutcome.SUCCEEDED:
+            outcomes.apply_event(ctx, session, row, GatewayEvent(
+                event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_SUCCEEDED,
+                payment_id=payment.number,
+                gateway_reference=result.gateway_reference, amount=amount, occurred_at=now))
+            _finish(session, charge, ChargeState.SUCCEEDED, now, "paid")
+        elif result.outcome == ChargeOutcome.PENDING:
+            charge.status = ChargeState.SUBMITTED
+            charge.next_attempt_at = None
+        else:
+            kind = result.decline_kind or DeclineKind.HARD
+            row_attempt.decline_code = result.decline_code
+            row_attempt.decline_kind = str(kind)
+            row_attempt.message = result.message
+            charge.last_decline_code = result.decline_code
+            charge.last_decline_kind = str(kind)
+            charge.last_message = result.message
+            next_at = _next_try(session, charge, kind)
+            row_attempt.next_attempt_at = next_at
+            _set_autopay_details(payment, number, result, next_at)
+            outcomes.apply_event(ctx, session, row, GatewayEvent(
+                event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_FAILED,
+                payment_id=payment.number,
+                gateway_reference=result.gateway_reference,
+                failure_message=result.message, failure_code=result.decline_code,
+                failure_category="declined", occurred_at=now))
+            if next_at is not None:
+                charge.status = ChargeState.RETRYING
+                charge.next_attempt_at = next_at
+            else:
+                _finish(session, charge, ChargeState.FAILED, now,
+                        f"{kind} decline {result.decline_code}")
+                reporting.notify_autopay_failed(ctx, session, consumer, receivable,
+                                                payment.number, charge.attempts,
+                                                result.decline_code, result.message)
+        if result.outcome != ChargeOutcome.DECLINED:
+            _set_autopay_details(payment, number, result, None)
+        reporting.attempt_reported(ctx, session, consumer, receivable, payment.number, number,
+                                   str(result.outcome), result.decline_code,
+                                   str(result.decline_kind) if result.decline_kind else None,
+                                   next_at)
+        return str(charge.status)
+
+
+def request_key(charge: AutopayCharge, number: int) -> str:
+    """The idempotency key of attempt ``number`` of a charge (per receivable and attempt)."""
+    return f"autopay-{charge.tenant_id}-{charge.receivable_id}-{number}"
+
+
+def _set_autopay_details(payment: Payment, number: int, result: MandateChargeResult,
+                         next_at: dt.datetime | None) -> None:
+    payment.gateway_details = {**(payment.gateway_details or {}), "autopay": {
+        "attempt": number, "outcome": str(result.outcome),
+        "decline_code": result.decline_code,
+        "decline_kind": str(result.decline_kind) if result.decline_kind else None,
+        "next_attempt_at": next_at.isoformat() if next_at else None}}
+
+
+def _next_try(session: Session, charge: AutopayCharge, kind: DeclineKind
+              ) -> dt.datetime | None:
+    """When to try again after a decline: never after a hard one; after a soft one, the
+    next day of the tenant's schedule counted from the first attempt (``None`` once the
+    schedule is used up)."""
+    if kind != DeclineKind.SOFT:
+        return None
+    days = load_settings(session, charge.tenant_id)["autopay"]["retry_days"]
+    if charge.attempts > len(days):
+        return None
+    first = session.scalars(select(AutopayAttempt.at).where(
+        AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1)).one()
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=dt.UTC)
+    return first + dt.timedelta(days=days[charge.attempts - 1])
+
+
+def attempts_of(session: Session, payment: Payment) -> dict[str, Any] | None:
+    """The auto-pay facts of a payment (attempt number, decline code, next try), if any."""
+    details = (payment.gateway_details or {}).get("autopay")
+    return dict(details) if details else None

@@ -1,0 +1,107 @@
+"""What auto-pay tells people and the host: attempts, failures, ended mandates.
+
+Everything here is written in the caller's transaction. The host-event stream and payment
+links are not part of this module: :func:`emit_host_event` records the event in the audit
+trail (entity ``host_event``) and :func:`notify_autopay_failed` is the one place where the
+payment link and the host's ``autopay.failed`` event plug in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.db import after_commit
+from loket.core.models import AutopayElection, Consumer, Mandate, Receivable
+from loket.core.payments.posting import raise_todo
+from loket.money import Money
+from loket.types import Notification
+
+AUTOPAY = audit.Actor("autopay", "system")
+
+
+def emit_host_event(session: Session, tenant_id: int, event_type: str, subject: str,
+                    data: dict[str, Any]) -> None:
+    """Record an event for the host (``autopay.attempted``, ``autopay.failed``,
+    ``autopay.stopped``) in the caller's transaction, as an audit row of entity
+    ``host_event``; the host-event outbox delivers rows of this shape once it exists."""
+    audit.record(session, AUTOPAY, event_type, "host_event", subject, after=data,
+                 tenant_id=tenant_id)
+
+
+def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str, subject: str,
+            body: str, data: dict[str, Any]) -> None:
+    if not consumer.email:
+        return
+    note = Notification(tenant_id=consumer.tenant_id, kind=kind, subject=subject, body=body,
+                        recipients=(consumer.email,), data=data)
+    plugins = ctx.plugins
+    after_commit(session, lambda: plugins.notify(note))
+
+
+def mandate_ended(ctx: Any, session: Session, mandate: Mandate, reason: str) -> None:
+    """A mandate was revoked, expired or failed: stop every election using it, tell the
+    consumer and the host."""
+    consumer = session.get_one(Consumer, mandate.consumer_id)
+    elections = session.scalars(select(AutopayElection).where(
+        AutopayElection.mandate_id == mandate.id, AutopayElection.active.is_(True))).all()
+    for election in elections:
+        election.active = False
+        election.stop_reason = f"mandate {mandate.reference} {mandate.status}"
+        audit.record(session, AUTOPAY, "autopay.stopped", "autopay", consumer.account_number,
+                     after={"mandate": mandate.reference, "reason": reason},
+                     tenant_id=mandate.tenant_id)
+        emit_host_event(session, mandate.tenant_id, "autopay.stopped", consumer.account_number,
+                        {"account_number": consumer.account_number,
+                         "mandate": mandate.reference, "reason": reason})
+    if elections:
+        _notify(ctx, session, consumer, "autopay.stopped", "Auto-pay stopped",
+                f"Auto-pay for account {consumer.account_number} has stopped: the saved "
+                f"payment method {mandate.brand} {mandate.last4} is {mandate.status}. "
+                f"Please pay your bills another way or set up auto-pay again.",
+                {"account_number": consumer.account_number, "mandate": mandate.reference})
+
+
+def attempt_reported(ctx: Any, session: Session, consumer: Consumer, receivable: Receivable,
+                     payment_number: str, attempt: int, outcome: str,
+                     decline_code: str | None, decline_kind: str | None,
+                     next_attempt_at: Any) -> None:
+    """Every attempt becomes a host event (attempt number, decline code, next try)."""
+    emit_host_event(session, consumer.tenant_id, "autopay.attempted", payment_number, {
+        "account_number": consumer.account_number, "receivable": receivable.reference,
+        "kind": receivable.kind, "payment": payment_number, "attempt": attempt,
+        "outcome": outcome, "decline_code": decline_code, "decline_kind": decline_kind,
+        "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None})
+
+
+def notify_autopay_failed(ctx: Any, session: Session, consumer: Consumer,
+                          receivable: Receivable, payment_number: str, attempts: int,
+                          decline_code: str | None, message: str | None) -> None:
+    """Auto-pay of ``receivable`` gave up (a hard decline, or the last soft one): raise a
+    to-do for staff, tell the consumer to pay another way and tell the host
+    ``autopay.failed`` — all in the caller's transaction.
+
+    This is the one place where a payment link for the receivable is created and sent by
+    the account's channels, and where the host event enters the outbox.
+    """
+    outstanding = Money(receivable.amount - receivable.paid, receivable.currency)
+    raise_todo(session, consumer.tenant_id, "autopay.failed",
+               f"Auto-pay of {receivable.kind} {receivable.reference} failed for account "
+               f"{consumer.account_number}",
+               detail=f"{attempts} attempt(s); last decline {decline_code or 'unknown'}: "
+                      f"{message or ''}".strip(),
+               entity_type="receivable", entity_id=receivable.reference,
+               dedupe_key=f"autopay.failed:{consumer.tenant_id}:{receivable.id}")
+    emit_host_event(session, consumer.tenant_id, "autopay.failed", receivable.reference, {
+        "account_number": consumer.account_number, "receivable": receivable.reference,
+        "kind": receivable.kind, "amount": outstanding.to_json(), "payment": payment_number,
+        "attempts": attempts, "decline_code": decline_code, "message": message,
+        "payment_link": None})
+    _notify(ctx, session, consumer, "autopay.failed", "Automatic payment failed",
+            f"We could not collect {outstanding.format()} for {receivable.kind} "
+            f"{receivable.reference} automatically ({message or decline_code}). Please pay "
+            f"it another way.",
+            {"account_number": consumer.account_number, "receivable": receivable.reference})

@@ -1,0 +1,1 @@
+"""Documents people print or download: receipts and credit notes as PDF."""

@@ -1,0 +1,219 @@
+"""Receipts and credit notes as PDF (fpdf2), for print and download.
+
+Money and dates are formatted with babel in the tenant's locale; the header carries the
+tenant's name, and the address and logo of its ``documents`` settings. The PDF uses the
+standard Helvetica font, so it embeds nothing and opens everywhere; characters the font
+cannot show (outside Latin-1) are replaced, spaces of any width become plain spaces.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import io
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from fpdf import FPDF
+from sqlalchemy.orm import Session
+
+from loket.core.backoffice import queries
+from loket.core.models import CreditNote, Payment, Tenant
+from loket.core.payments import credit_notes, lifecycle
+from loket.core.settings import load_settings
+from loket.money import Money
+
+_SPACES = {"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "}
+
+
+def _text(value: Any) -> str:
+    text = "" if value is None else str(value)
+    for wide, plain in _SPACES.items():
+        text = text.replace(wide, plain)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class _Document:
+    """A one-column document: header, titled sections of label/value rows, a table."""
+
+    def __init__(self, session: Session, tenant_id: int, title: str, number: str):
+        settings = load_settings(session, tenant_id)
+        self.locale = settings["locale"]
+        self.zone = ZoneInfo(settings["timezone"])
+        self.currency = settings.currency
+        branding = settings.document.get("documents", {})
+        tenant = session.get(Tenant, tenant_id)
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_title(f"{title} {number}")
+        self.pdf.set_author(tenant.name if tenant else "loket")
+        self.pdf.set_creator("loket")
+        self.pdf.set_auto_page_break(True, margin=15)
+        self.pdf.add_page()
+        self._header(tenant.name if tenant else "", branding, title, number)
+
+    def _header(self, name: str, branding: dict, title: str, number: str) -> None:
+        pdf = self.pdf
+        logo = branding.get("logo")
+        if logo:
+            try:
+                pdf.image(io.BytesIO(base64.b64decode(logo, validate=True)), x=pdf.l_margin,
+                          y=pdf.t_margin, h=18)
+                pdf.set_x(pdf.l_margin + 40)
+            except (binascii.Error, ValueError, OSError, RuntimeError):
+                pass  # a broken logo must not cost the receipt
+        x = pdf.get_x()
+        pdf.set_font("Helvetica", "B", 14)
+        pdf.cell(0, 7, _text(name), new_x="LEFT", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 9)
+        for line in str(branding.get("address") or "").splitlines():
+            pdf.set_x(x)
+            pdf.cell(0, 4.5, _text(line), new_x="LEFT", new_y="NEXT")
+        pdf.set_y(max(pdf.get_y(), pdf.t_margin + 20) + 4)
+        pdf.set_draw_color(40, 40, 40)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "B", 18)
+        pdf.cell(0, 9, _text(title), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 11)
+        pdf.cell(0, 6, _text(number), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+
+    def money(self, amount: int) -> str:
+        return Money(int(amount), self.currency).format(self.locale)
+
+    def when(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return "-"
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return format_datetime(value.astimezone(self.zone), "medium", tzinfo=self.zone,
+                               locale=self.locale)
+
+    def day(self, value: dt.datetime | dt.date | None) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            value = value.astimezone(self.zone).date()
+        return format_date(value, "medium", locale=self.locale)
+
+    def section(self, title: str, rows: list[tuple[str, str]]) -> None:
+        pdf = self.pdf
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.set_fill_color(235, 235, 235)
+        pdf.cell(0, 7, _text(title), fill=True, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        for label, value in rows:
+            pdf.set_font("Helvetica", "", 10)
+            pdf.cell(55, 6, _text(label))
+            pdf.set_font("Helvetica", "B", 10)
+            pdf.multi_cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+
+    def table(self, head: tuple[str, ...], rows: Sequence[tuple[str, ...]],
+              widths: tuple[int, ...]) -> None:
+        pdf = self.pdf
+        pdf.set_font("Helvetica", "B", 9)
+        for text, width in zip(head, widths, strict=True):
+            pdf.cell(width, 6, _text(text), border="B", align="R" if text == head[-1] else "L")
+        pdf.ln()
+        pdf.set_font("Helvetica", "", 9)
+        for row in rows:
+            for i, (text, width) in enumerate(zip(row, widths, strict=True)):
+                pdf.cell(width, 6, _text(text), align="R" if i == len(row) - 1 else "L")
+            pdf.ln()
+        pdf.ln(3)
+
+    def footer(self, text: str) -> bytes:
+        pdf = self.pdf
+        pdf.set_font("Helvetica", "I", 8)
+        pdf.set_text_color(90, 90, 90)
+        pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
+
+
+def _paid_on(payment: Payment) -> dt.date | dt.datetime:
+    """The payment date: the one the cashier entered at the counter, else when the money
+    was taken."""
+    entered = (payment.gateway_details or {}).get("paid_on")
+    if entered:
+        return dt.date.fromisoformat(entered)
+    return payment.paid_at or payment.created_at
+
+
+def receipt_pdf(session: Session, payment: Payment) -> bytes:
+    """The receipt of a posted or completed payment as PDF bytes: consumer information, the
+    payment summary (what each item received, totals, change) and processing information.
+    Called by the receipt resources when the client accepts ``application/pdf``."""
+    doc = _Document(session, payment.tenant_id, "Payment Receipt",
+                    payment.receipt_number or payment.number)
+    consumer = payment.consumer
+    if consumer is not None:
+        doc.section("Consumer Information", [
+            ("Name", consumer.name), ("Account Number", consumer.account_number),
+            ("Service Address", consumer.service_address or "-"),
+            ("Email", consumer.email or "-"), ("Phone", consumer.phone or "-")])
+    lines = [(r.kind.title(), r.reference, r.description or "", r.period or "",
+              doc.money(a.amount - a.reversed))
+             for a, r in queries.allocations(session, payment) if a.state == "posted"]
+    doc.section("Payment Summary", [])
+    doc.table(("Item", "Reference", "Description", "Period", "Amount"), lines,
+              (25, 35, 65, 25, 40))
+    fee = payment.fee if payment.fee_passed_on else 0
+    summary = [("Amount Received", doc.money(payment.amount_received))]
+    if payment.change_given:
+        summary.append(("Change Given", doc.money(payment.change_given)))
+    if fee:
+        summary.append(("Convenience Fee", doc.money(fee)))
+    summary.append(("Amount Paid", doc.money(payment.amount_received - payment.change_given)))
+    if payment.refunded:
+        summary.append(("Refunded", doc.money(payment.refunded)))
+    doc.section("Totals", summary)
+    doc.section("Processing Information", [
+        ("Receipt Number", payment.receipt_number or "-"),
+        ("Payment Number", payment.number),
+        ("Transaction Number", payment.transaction_number or "-"),
+        ("Payment Date", doc.day(_paid_on(payment))),
+        ("Recorded At", doc.when(payment.paid_at or payment.created_at)),
+        ("Payment Method", payment.method.replace("_", " ").title()),
+        ("Channel", payment.channel), ("Status", lifecycle.DISPLAY.get(payment.status,
+                                                                      payment.status)),
+        ("Processed By", payment.created_by or "-")])
+    return doc.footer("This receipt was issued electronically and is valid without a "
+                      "signature.")
+
+
+def credit_note_pdf(session: Session, note: CreditNote, now: dt.datetime) -> bytes:
+    """A credit note as PDF bytes: consumer, original payment and its date, reason, amount,
+    used and remaining credit, usage, expiry and status. Called by the credit note resource
+    when the client accepts ``application/pdf``."""
+    doc = _Document(session, note.tenant_id, "Credit Note", note.number)
+    consumer = note.consumer
+    doc.section("Consumer Information", [
+        ("Name", consumer.name), ("Account Number", consumer.account_number),
+        ("Service Address", consumer.service_address or "-")])
+    payment = note.payment
+    doc.section("Original Payment", [
+        ("Payment Number", payment.number),
+        ("Receipt Number", payment.receipt_number or "-"),
+        ("Payment Date", doc.day(_paid_on(payment))),
+        ("Amount Received", doc.money(payment.amount_received))])
+    doc.section("Credit", [
+        ("Reason", note.reason), ("Remarks", note.remarks or "-"),
+        ("Amount", doc.money(note.amount)), ("Used", doc.money(note.applied)),
+        ("Reversed", doc.money(note.reversed)),
+        ("Remaining", doc.money(credit_notes.remaining(note))),
+        ("Usage", f"{credit_notes.usage_percent(note)}%"),
+        ("Issued", doc.day(note.created_at)), ("Expires", doc.day(note.expires_at)),
+        ("Status", credit_notes.note_status(note, now).title())])
+    uses = [(doc.day(a.created_at), r.kind.title(), r.reference, doc.money(a.amount))
+            for a, r in queries.applications(session, note)]
+    if uses:
+        doc.section("Usage", [])
+        doc.table(("Date", "Item", "Reference", "Amount"), uses, (40, 30, 70, 50))
+    return doc.footer("Credit can be applied to the account's open bills and services "
+                      "until it expires.")

@@ -1,0 +1,54 @@
+"""The end of a gateway's connection test: the test payment's webhook arrived, so the
+configuration is connected and the test payment is refunded."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.gateway_configs import configs
+from loket.core.models import GatewayConfiguration, Payment
+from loket.core.payments import lifecycle
+from loket.core.payments.posting import raise_todo
+from loket.core.payments.refunds import record_refund
+from loket.errors import GatewayError
+from loket.money import Money
+from loket.types import RefundRequest, json_safe
+
+
+def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
+                           payment: Payment) -> None:
+    """The test payment went through and its webhook arrived: connected. Refund it.
+
+    Called by event application when a test payment's money is taken.
+    """
+    row = session.get_one(GatewayConfiguration, row.id, with_for_update=True)
+    if row.test_payment_id != payment.id:
+        return
+    row.connected = True
+    row.connected_at = ctx.now()
+    config = configs.config_value(ctx, session, row)
+    refund_id = f"{payment.number}-R"
+    response = dict(row.test_response or {})
+    try:
+        result = ctx.plugins.refund(config, RefundRequest(
+            refund_id=refund_id, payment_id=payment.number,
+            gateway_reference=payment.gateway_reference or "",
+            amount=Money(payment.amount_received, payment.currency),
+            captured=Money(payment.amount_received, payment.currency),
+            reason="requested_by_customer", details=payment.gateway_details or {}))
+    except GatewayError as exc:
+        response["refund_error"] = exc.gateway_message or exc.detail
+        raise_todo(session, payment.tenant_id, "gateway.test_refund_failed",
+                   f"Refund the {row.kind} connection test payment {payment.number} by hand",
+                   detail=exc.detail, entity_type="payment", entity_id=payment.number)
+    else:
+        response["refund"] = {"reference": result.refund_reference, "status": result.status,
+                              "raw": json_safe(result.raw)}
+        record_refund(session, payment, payment.amount_received, result.refund_reference,
+                      result.status, "connection test", "system")
+        payment.status = lifecycle.state_of(payment)
+    row.test_response = response
+    audit.record(session, audit.SYSTEM, "gateway.connected", "gateway", row.kind,
+                 after={"connected": True, "test_payment": payment.number},
+                 tenant_id=row.tenant_id)

@@ -1,0 +1,129 @@
+"""A payment link's state: active -> paid | expired | cancelled.
+
+A part payment keeps the link active until its items are paid or it expires. Every change
+is audited and written to the outbox (``payment_link.paid``, ``.expired``, ``.cancelled``)
+in the transaction that made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.models import Consumer, PaymentLink, Receivable
+from loket.core.outbox import events as outbox_events
+from loket.money import Money
+
+
+class LinkStatus(enum.StrEnum):
+    """The states of a payment link."""
+
+    ACTIVE = "active"
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+AMOUNT_POLICIES = ("full", "partial")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def lock_link(session: Session, link_id: int) -> PaymentLink:
+    """Re-read a link with a row lock (PostgreSQL) and fresh values."""
+    return session.scalars(select(PaymentLink).where(PaymentLink.id == link_id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def receivables_of(session: Session, link: PaymentLink) -> list[Receivable]:
+    """The receivables a link asks for: its chosen ones, or every open one of the account
+    (``everything open``), oldest due first."""
+    query = select(Receivable).where(Receivable.tenant_id == link.tenant_id,
+                                     Receivable.consumer_id == link.consumer_id)
+    if link.receivable_ids is not None:
+        query = query.where(Receivable.id.in_(link.receivable_ids))
+    else:
+        query = query.where(Receivable.status == "open")
+    rows = session.scalars(query.order_by(Receivable.due_date.is_(None), Receivable.due_date,
+                                          Receivable.id)).all()
+    return list(rows)
+
+
+def outstanding(session: Session, link: PaymentLink) -> int:
+    """What the link's items still owe (minor units)."""
+    return sum(r.amount - r.paid for r in receivables_of(session, link) if r.status == "open")
+
+
+def event_data(link: PaymentLink, consumer: Consumer | None = None) -> dict[str, Any]:
+    """What a ``payment_link.*`` host event says."""
+    return {"payment_link": {
+        "id": link.key, "status": link.status, "account_number":
+            consumer.account_number if consumer else None,
+        "amount_policy": link.amount_policy, "multi_use": link.multi_use,
+        "minimum": Money(link.minimum, link.currency) if link.minimum else None,
+        "expires_at": _aware(link.expires_at).isoformat()}}
+
+
+def change(session: Session, actor: audit.Actor, link: PaymentLink, status: LinkStatus,
+           now: dt.datetime) -> None:
+    """Move a link to ``status``: audit and host event in the caller's transaction."""
+    before = {"status": link.status}
+    link.status = status
+    if status == LinkStatus.PAID:
+        link.paid_at = now
+    elif status == LinkStatus.CANCELLED:
+        link.cancelled_at = now
+    audit.record(session, actor, f"payment_link.{status}", "payment_link", link.key,
+                 before=before, after={"status": status}, tenant_id=link.tenant_id)
+    outbox_events.emit(session, link.tenant_id, f"payment_link.{status}",
+                       event_data(link, session.get(Consumer, link.consumer_id)),
+                       f"payment_link:{link.key}", now=now)
+
+
+def refresh(session: Session, link: PaymentLink, now: dt.datetime,
+            actor: audit.Actor = audit.SYSTEM, money_in: bool = False) -> LinkStatus:
+    """Bring an active link up to date: ``paid`` once its items owe nothing (for an
+    "everything open" link: once a payment through it, ``money_in``, left nothing open),
+    ``expired`` past its expiry. Called when the page is opened, when a payment through it
+    takes money, and by the expiry sweep.
+
+    :returns: the link's status after the check.
+    """
+    if link.status != LinkStatus.ACTIVE:
+        return LinkStatus(link.status)
+    if link.receivable_ids is not None and outstanding(session, link) <= 0:
+        change(session, actor, link, LinkStatus.PAID, now)
+    elif link.receivable_ids is None and money_in and outstanding(session, link) <= 0:
+        # "Everything open" is paid once a payment through it leaves nothing open.
+        change(session, actor, link, LinkStatus.PAID, now)
+    elif _aware(link.expires_at) <= now:
+        change(session, actor, link, LinkStatus.EXPIRED, now)
+    return LinkStatus(link.status)
+
+
+def after_money_taken(session: Session, link_id: int, now: dt.datetime) -> None:
+    """A payment through the link took money: the link may now be paid (called from the
+    payment's state change, in its transaction)."""
+    refresh(session, lock_link(session, link_id), now, money_in=True)
+
+
+def expire_due(ctx: Any) -> int:
+    """The expiry sweep: every active link past its expiry becomes ``expired``.
+
+    :returns: how many links expired.
+    """
+    now = ctx.now()
+    with ctx.transaction() as session:
+        ids = list(session.scalars(select(PaymentLink.id).where(
+            PaymentLink.status == LinkStatus.ACTIVE, PaymentLink.expires_at <= now)))
+    for link_id in ids:
+        with ctx.transaction() as session:
+            refresh(session, lock_link(session, link_id), now)
+    return len(ids)

@@ -1,0 +1,202 @@
+"""The outbox worker: delivers pending deliveries at least once, in order per target and
+ordering key, with exponential backoff for three days.
+
+A delivery is taken with a lease (``leased_until``) in a short transaction, sent outside
+any transaction, and its outcome written in another; a worker that dies mid-way leaves the
+lease to expire, and the delivery is sent again (receivers deduplicate on the event id).
+Only the oldest pending delivery of each ``(target, ordering_key)`` is eligible, so a
+host sees a payment's events in the order they were written, even after failures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import requests
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
+from loket.core.outbox import signing
+from loket.core.outbox.events import DeliveryStatus, EventKind, notification_of
+from loket.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = dt.timedelta(seconds=30)
+MAX_BACKOFF = dt.timedelta(hours=6)
+GIVE_UP_AFTER = dt.timedelta(days=3)
+LEASE = dt.timedelta(minutes=2)
+HTTP_TIMEOUT_SECONDS = 10
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Wait before the next try after ``attempts`` failed ones: 30 s, 1 min, 2 min, … at
+    most 6 hours."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+@attrs.frozen
+class Outcome:
+    """What one attempt did: delivered or not, the HTTP status or provider reference."""
+
+    delivered: bool
+    status_code: int | None = None
+    reference: str | None = None
+    error: str | None = None
+
+
+def body_of(event: OutboxEvent) -> bytes:
+    """The exact bytes a host endpoint receives for an event (the same on every attempt)."""
+    return json.dumps(event.payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def post_signed(url: str, secret: str, event: OutboxEvent, now: int) -> Outcome:
+    """POST an event to a host endpoint, signed; a 2xx answer is a delivery."""
+    body = body_of(event)
+    headers = {"Content-Type": "application/json", "User-Agent": "loket-webhooks",
+               signing.HEADER: signing.header_value(secret, now, body),
+               "Loket-Event-Id": event.event_id, "Loket-Event-Type": event.type}
+    try:
+        response = requests.post(url, data=body, headers=headers,
+                                 timeout=HTTP_TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.RequestException as exc:
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+    if 200 <= response.status_code < 300:
+        return Outcome(True, response.status_code)
+    return Outcome(False, response.status_code, error=f"HTTP {response.status_code}")
+
+
+def _heads(session: Session, now: dt.datetime, scan: int) -> list[int]:
+    rows = session.execute(select(OutboxDelivery.id, OutboxDelivery.target,
+                                  OutboxDelivery.ordering_key, OutboxDelivery.next_attempt_at,
+                                  OutboxDelivery.leased_until)
+                           .where(OutboxDelivery.status == DeliveryStatus.PENDING)
+                           .order_by(OutboxDelivery.id).limit(scan)).all()
+    seen: set[tuple[str, str]] = set()
+    due = []
+    for row in rows:
+        group = (row.target, row.ordering_key)
+        if group in seen:
+            continue  # a later delivery waits for the one before it
+        seen.add(group)
+        if row.next_attempt_at <= now and (row.leased_until is None or row.leased_until <= now):
+            due.append(row.id)
+    return due
+
+
+def claim(session: Session, delivery_id: int, now: dt.datetime) -> bool:
+    """Take a delivery for one attempt (atomic: of two workers, one gets it)."""
+    result = session.execute(update(OutboxDelivery).where(
+        OutboxDelivery.id == delivery_id, OutboxDelivery.status == DeliveryStatus.PENDING,
+        (OutboxDelivery.leased_until.is_(None)) | (OutboxDelivery.leased_until <= now))
+        .values(leased_until=now + LEASE).execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def deliver_due(ctx: Any, limit: int = 100) -> dict[str, int]:
+    """Try every due delivery once (the periodic task; also ``loket outbox deliver``).
+
+    :returns: counts of ``delivered``, ``retrying`` and ``dead``.
+    """
+    now = ctx.now()
+    with ctx.transaction() as session:
+        heads = _heads(session, now, scan=limit * 20)[:limit]
+    counts: dict[str, int] = {}
+    for delivery_id in heads:
+        result = attempt(ctx, delivery_id)
+        if result:
+            counts[result] = counts.get(result, 0) + 1
+    return counts
+
+
+def deliver_event(ctx: Any, event_row_id: int) -> dict[str, int]:
+    """Try the deliveries of one event now (right after its transaction committed), each
+    only if it is the head of its order; whatever fails is left to the worker."""
+    now = ctx.now()
+    with ctx.transaction() as session:
+        ids = set(session.scalars(select(OutboxDelivery.id).where(
+            OutboxDelivery.event_row_id == event_row_id)))
+        heads = [i for i in _heads(session, now, scan=10_000) if i in ids]
+    counts: dict[str, int] = {}
+    for delivery_id in heads:
+        result = attempt(ctx, delivery_id)
+        if result:
+            counts[result] = counts.get(result, 0) + 1
+    return counts
+
+
+def attempt(ctx: Any, delivery_id: int,
+            send: Callable[[Any, OutboxDelivery, OutboxEvent], Outcome] | None = None
+            ) -> str | None:
+    """Claim, send and record one delivery.
+
+    :returns: ``delivered``, ``retrying``, ``dead``, or ``None`` when another worker has it.
+    """
+    now = ctx.now()
+    with ctx.transaction() as session:
+        if not claim(session, delivery_id, now):
+            return None
+        delivery = session.get(OutboxDelivery, delivery_id)
+        event = session.get(OutboxEvent, delivery.event_row_id)
+        secret = None
+        if delivery.endpoint_id is not None:
+            endpoint = session.get(HostWebhookEndpoint, delivery.endpoint_id)
+            secret = ctx.secrets.decrypt(endpoint.secret_encrypted)["secret"]
+        session.expunge_all()
+    try:
+        outcome = (send or _send)(ctx, delivery, event) if secret is None else \
+            post_signed(delivery.recipient or "", secret, event, int(ctx.now().timestamp()))
+    except Exception as exc:  # noqa: BLE001 - any failure is retried, never lost
+        outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+    return record(ctx, delivery_id, outcome)
+
+
+def _send(ctx: Any, delivery: OutboxDelivery, event: OutboxEvent) -> Outcome:
+    if event.kind != EventKind.MESSAGE:
+        return Outcome(False, error="the endpoint of this delivery is gone")
+    notification = notification_of(event)
+    options = {**ctx.config.channel_options, "var_dir": str(ctx.config.var_dir)}
+    reference = ctx.plugins.channel_send(delivery.channel, delivery.recipient or "",
+                                         notification, options)
+    return Outcome(True, reference=str(reference) if reference not in (None, True) else None)
+
+
+def record(ctx: Any, delivery_id: int, outcome: Outcome) -> str:
+    """Write an attempt's outcome: delivered, or the next try after a backoff (dead after
+    three days of failures)."""
+    now = ctx.now()
+    with ctx.transaction() as session:
+        delivery = session.get(OutboxDelivery, delivery_id, with_for_update=True)
+        delivery.attempts += 1
+        delivery.leased_until = None
+        delivery.last_status_code = outcome.status_code
+        if outcome.delivered:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+            delivery.last_error = None
+            delivery.provider_reference = outcome.reference
+            return "delivered"
+        delivery.last_error = outcome.error
+        if now - delivery.created_at >= GIVE_UP_AFTER:
+            delivery.status = DeliveryStatus.DEAD
+            log.warning("outbox delivery %s given up after %s attempts: %s", delivery_id,
+                        delivery.attempts, outcome.error)
+            return "dead"
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        return "retrying"
+
+
+def replay(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> OutboxDelivery:
+    """Send a delivery again (staff or the host asked): back to pending, due now."""
+    if delivery.status == DeliveryStatus.PENDING:
+        raise Conflict("the delivery is still pending; the worker sends it", field="status")
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = now
+    delivery.leased_until = None
+    return delivery

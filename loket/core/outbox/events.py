@@ -1,0 +1,149 @@
+"""Writing to the outbox, inside the caller's transaction, and reading it as a feed.
+
+A host event is one :class:`~loket.core.models.OutboxEvent` row plus one pending
+:class:`~loket.core.models.OutboxDelivery` per host endpoint subscribed to its type, all in
+the transaction of the change it describes: nothing is published for a change that rolled
+back, nothing is lost for one that committed. A message for a person is an event of kind
+``message`` with one delivery per channel and recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core.db import after_commit
+from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
+from loket.types import Notification, json_safe
+
+HOST_EVENT_TYPES = (
+    "payment.initiated", "payment.succeeded", "payment.completed", "payment.posted",
+    "payment.failed", "payment.refunded", "payment.partially_refunded", "payment.cancelled",
+    "payment_link.created", "payment_link.paid", "payment_link.expired",
+    "payment_link.cancelled", "credit_note.created", "credit_note.applied", "todo.raised",
+)
+"""Every host event type loket emits (the mandate and plan events come with their hooks)."""
+
+
+class EventKind(enum.StrEnum):
+    """What an outbox row carries."""
+
+    HOST_EVENT = "host_event"
+    MESSAGE = "message"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a delivery stands: waiting (or retrying), done, or given up after 3 days."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_event_id() -> str:
+    """A stable, unique event id (``evt_…``) the receiver deduplicates on."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any],
+         ordering_key: str, now: dt.datetime | None = None) -> OutboxEvent:
+    """Write a host event and its deliveries to every subscribed endpoint (caller's
+    transaction; nothing is sent here).
+
+    :param event_type: one of :data:`HOST_EVENT_TYPES`.
+    :param data: the event's JSON data (what changed).
+    :param ordering_key: events with the same key reach an endpoint in the order written,
+        e.g. ``payment:PAY-2025-000001``.
+    :returns: the event row (flushed: its ``id`` is the feed cursor).
+    """
+    now = now or _utcnow()
+    event_id = new_event_id()
+    event = OutboxEvent(tenant_id=tenant_id, event_id=event_id, kind=EventKind.HOST_EVENT,
+                        type=event_type, ordering_key=ordering_key[:120],
+                        payload={"id": event_id, "type": event_type,
+                                 "created_at": now.isoformat(), "data": json_safe(data)},
+                        created_at=now)
+    session.add(event)
+    session.flush()
+    endpoints = session.scalars(select(HostWebhookEndpoint).where(
+        HostWebhookEndpoint.tenant_id == tenant_id, HostWebhookEndpoint.active.is_(True),
+        HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
+    for endpoint in endpoints:
+        if endpoint.event_types and event_type not in endpoint.event_types:
+            continue
+        session.add(OutboxDelivery(
+            tenant_id=tenant_id, event_row_id=event.id, endpoint_id=endpoint.id,
+            target=f"endpoint:{endpoint.id}", channel="webhook", recipient=endpoint.url,
+            ordering_key=event.ordering_key, status=DeliveryStatus.PENDING,
+            next_attempt_at=now, created_at=now))
+    return event
+
+
+def emit_message(session: Session, notification: Notification,
+                 recipients: list[tuple[str, str]], ordering_key: str,
+                 now: dt.datetime | None = None, kick: Any = None) -> OutboxEvent | None:
+    """Write a message for people: one delivery per ``(channel, recipient)``.
+
+    :param recipients: e.g. ``[("email", "a@example.com"), ("sms", "+6281234567890")]``.
+    :param kick: called with the event row id once the transaction commits (e.g. to try
+        the deliveries at once); the worker retries whatever is left.
+    :returns: the event, or ``None`` when there is nobody to send to.
+    """
+    if not recipients:
+        return None
+    now = now or _utcnow()
+    event_id = new_event_id()
+    event = OutboxEvent(tenant_id=notification.tenant_id, event_id=event_id,
+                        kind=EventKind.MESSAGE, type=notification.kind,
+                        ordering_key=ordering_key[:120],
+                        payload={"id": event_id, "notification": json_safe(notification)},
+                        created_at=now)
+    session.add(event)
+    session.flush()
+    seen = set()
+    for channel, recipient in recipients:
+        target = f"{channel}:{recipient}"[:300]
+        if target in seen:
+            continue
+        seen.add(target)
+        session.add(OutboxDelivery(
+            tenant_id=notification.tenant_id, event_row_id=event.id, target=target,
+            channel=channel, recipient=recipient, ordering_key=event.ordering_key,
+            status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now))
+    if kick is not None:
+        event_row_id = event.id
+        after_commit(session, lambda: kick(event_row_id))
+    return event
+
+
+def notification_of(event: OutboxEvent) -> Notification:
+    """The :class:`~loket.types.Notification` a message event carries."""
+    data = dict(event.payload["notification"])
+    return Notification(tenant_id=data["tenant_id"], kind=data["kind"],
+                        subject=data["subject"], body=data["body"],
+                        recipients=tuple(data.get("recipients") or ()),
+                        data=data.get("data") or {})
+
+
+def feed(session: Session, tenant_id: int, after: int = 0, limit: int = 100,
+         settle_before: dt.datetime | None = None) -> list[OutboxEvent]:
+    """Host events of a tenant after cursor ``after``, oldest first.
+
+    :param settle_before: only events written before this time (a little in the past), so a
+        transaction that took a lower id but committed later is not skipped by a poller.
+    """
+    query = select(OutboxEvent).where(OutboxEvent.tenant_id == tenant_id,
+                                      OutboxEvent.kind == EventKind.HOST_EVENT,
+                                      OutboxEvent.id > after)
+    if settle_before is not None:
+        query = query.where(OutboxEvent.created_at <= settle_before)
+    return list(session.scalars(query.order_by(OutboxEvent.id).limit(limit)))

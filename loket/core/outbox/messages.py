@@ -1,0 +1,94 @@
+"""Messages for people through the outbox: which channels a message kind uses (tenant
+settings ``messages.channels``), the tenant's own wording (``messages.templates``), and
+phone numbers in E.164."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from loket.core.models import Consumer
+from loket.core.outbox import delivery
+from loket.core.outbox.events import emit_message
+from loket.core.settings import Settings
+from loket.errors import ValidationFailed
+from loket.types import Notification
+
+PHONE_CHANNELS = ("sms", "whatsapp")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s().\-]")
+
+
+def e164(phone: str | None) -> str | None:
+    """``phone`` as an E.164 number (``+6281234567890``), spaces and dashes removed, or
+    ``None`` when it is not one (no leading ``+`` and country code, too short or long)."""
+    if not phone:
+        return None
+    number = _PHONE_PUNCTUATION.sub("", phone)
+    return number if _E164.match(number) else None
+
+
+def channels_for(settings: Settings, kind: str) -> list[str]:
+    """The channels a message of ``kind`` goes out on (``messages.channels[kind]``, else
+    ``messages.channels.default``)."""
+    configured = settings["messages"]["channels"]
+    return list(configured.get(kind) or configured.get("default") or ())
+
+
+def recipients(consumer: Consumer, channels: list[str],
+               strict: bool = False) -> list[tuple[str, str]]:
+    """The consumer's address on each channel: e-mail for ``email`` (and ``log``), the
+    E.164 phone for ``sms`` and ``whatsapp``.
+
+    :param strict: refuse (instead of skip) a channel the consumer has no valid address for.
+    :raises ValidationFailed: with ``strict``, naming the channel.
+    """
+    out = []
+    for position, channel in enumerate(channels):
+        if channel in PHONE_CHANNELS:
+            address = e164(consumer.phone)
+            problem = (f"{consumer.account_number} has no phone number in E.164 form (such as "
+                       f"+6281234567890) for {channel}")
+        else:
+            address = consumer.email or (consumer.account_number if channel == "log" else None)
+            problem = f"{consumer.account_number} has no e-mail address"
+        if address:
+            out.append((channel, address))
+        elif strict:
+            raise ValidationFailed(problem, field=f"channels[{position}]")
+    return out
+
+
+def worded(settings: Settings, kind: str, subject: str, body: str,
+           values: dict[str, Any]) -> tuple[str, str]:
+    """The subject and body of a message, in the tenant's words when it set a template for
+    ``kind`` (placeholders ``{number}``, ``{amount}``, ``{receipt}``, ``{reason}``,
+    ``{url}``…); unknown placeholders are left as written."""
+    template = settings["messages"]["templates"].get(kind) or {}
+    return (_fill(template.get("subject") or subject, values),
+            _fill(template.get("body") or body, values))
+
+
+def _fill(text: str, values: dict[str, Any]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+
+def send_later(ctx: Any, session: Session, settings: Settings, consumer: Consumer,
+               notification: Notification, ordering_key: str,
+               channels: list[str] | None = None) -> None:
+    """Write a message for a consumer to the outbox (caller's transaction) on the channels
+    the tenant chose for its kind; it is tried right after the commit and retried by the
+    worker."""
+    chosen = channels if channels is not None else channels_for(settings, notification.kind)
+    chosen = [c for c in chosen if c in ctx.plugins.channels]
+    emit_message(session, notification, recipients(consumer, chosen), ordering_key,
+                 now=ctx.now(), kick=lambda event_row_id: _kick(ctx, event_row_id))
+
+
+def _kick(ctx: Any, event_row_id: int) -> None:
+    if ctx.outbox_kick is not None:
+        ctx.outbox_kick(event_row_id)  # the worker sends it: a slow server never holds a request
+    else:
+        delivery.deliver_event(ctx, event_row_id)

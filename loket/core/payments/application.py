@@ -1,0 +1,58 @@
+"""Applying money a gateway took to the items its checkout chose (OPC apply): posted
+through the destinations' processors, or held until a target that does not exist yet
+arrives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.models import Allocation, Payment
+from loket.core.payments import holds
+from loket.core.payments.posting import (
+    check_invariants,
+    create_credit_note,
+    post_allocations,
+    raise_todo,
+)
+from loket.core.settings import load_settings
+from loket.core.states import AllocationState, ApplicationState
+
+GATEWAY = audit.Actor("gateway", "gateway")
+"""The actor of what a gateway's word causes (payments taken, applied, refunded)."""
+
+
+def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
+    """Post the checkout's intended allocations through the processors (OPC apply). If that
+    fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
+    held = holds.waiting_hold(session, payment)
+    if held is not None:
+        holds.try_release(ctx, session, payment, held)
+        return
+    settings = load_settings(session, payment.tenant_id)
+    intended = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.INTENDED)
+        .order_by(Allocation.id)).all()
+    # Each item gets what the checkout meant for it (a part payment, or a share of a link
+    # that another checkout pays too), never another item's share.
+    groups = [(a.destination, [a.receivable_id], a.amount) for a in intended]
+    try:
+        with session.begin_nested():
+            leftover = post_allocations(ctx, session, payment, settings, groups)
+            for allocation in intended:
+                allocation.state = AllocationState.VOID
+            if leftover:
+                create_credit_note(session, settings, GATEWAY, payment, leftover, "Overpayment",
+                                   "Automatic: items were paid elsewhere before this payment "
+                                   "arrived", True, ctx.now())
+            payment.application_state = ApplicationState.APPLIED
+            check_invariants(session, payment)
+    except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
+        payment.application_state = ApplicationState.ERROR
+        raise_todo(session, payment.tenant_id, "payment.apply_failed",
+                   f"Payment {payment.number} was taken but could not be applied",
+                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
+                   entity_id=payment.number)

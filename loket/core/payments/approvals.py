@@ -1,0 +1,150 @@
+"""Approval controls (maker-checker) on money going back out.
+
+A tenant's ``approvals`` settings name thresholds: a refund or a credit note above its
+threshold is not carried out but kept as a pending approval; a second person with an
+approving role (``approver_roles``, default tenant_admin and cso_admin) approves it — and
+then it is carried out, in the approver's transaction — or rejects it, with a note. The
+maker can never decide their own request. Everything is audited.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.backoffice.queries import Page, _paginate
+from loket.core.models import Approval, Payment
+from loket.core.payments import credit_notes, refunds
+from loket.core.settings import load_settings
+from loket.errors import Conflict, Forbidden, NotFound
+from loket.money import Money
+
+DEFAULT_APPROVERS = ("tenant_admin", "cso_admin")
+
+
+class ApprovalKind(enum.StrEnum):
+    """What waits for approval."""
+
+    REFUND = "refund"
+    CREDIT_NOTE = "credit_note"
+
+
+class ApprovalStatus(enum.StrEnum):
+    """Where an approval stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+_THRESHOLD = {ApprovalKind.REFUND: "refund_above",
+              ApprovalKind.CREDIT_NOTE: "credit_note_above"}
+
+
+def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str,
+             currency: str) -> bool:
+    """Whether an adjustment of ``amount`` (decimal string) must wait for approval: the
+    tenant set a threshold for ``kind`` and the amount is above it."""
+    limits = load_settings(session, tenant_id).document.get("approvals", {})
+    threshold = limits.get(_THRESHOLD[kind])
+    if threshold is None:
+        return False
+    return Money.parse(amount, currency).amount > Money.parse(threshold, currency).amount
+
+
+def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: ApprovalKind,
+                     payment: Payment, request: dict[str, Any]) -> Approval:
+    """Keep ``request`` (the operation's fields: ``amount`` and its reason/remarks) as a
+    pending approval made by ``actor``; audited. Called instead of the operation when
+    :func:`required` says so."""
+    row = Approval(tenant_id=payment.tenant_id, kind=kind.value, payment_id=payment.id,
+                   amount=Money.parse(request["amount"], payment.currency).amount,
+                   currency=payment.currency, request=request,
+                   status=ApprovalStatus.PENDING.value, maker=actor.name,
+                   maker_role=actor.role, created_at=ctx.now())
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "approval.requested", "approval", row.id,
+                 after={"kind": kind.value, "payment": payment.number, **request},
+                 tenant_id=payment.tenant_id)
+    return row
+
+
+def _check_checker(session: Session, actor: audit.Actor, row: Approval) -> None:
+    if ApprovalStatus(row.status) is not ApprovalStatus.PENDING:
+        raise Conflict(f"approval {row.id} is already {row.status}", field="status")
+    approvers = load_settings(session, row.tenant_id).document.get("approvals", {}).get(
+        "approver_roles", DEFAULT_APPROVERS)
+    if actor.role not in approvers:
+        raise Forbidden(f"only {', '.join(approvers)} may decide approvals")
+    if actor.name == row.maker:
+        raise Forbidden("the maker of a request cannot decide it; a second person must")
+
+
+def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
+            note: str = "") -> Approval:
+    """Approve a pending request and carry it out now (the refund or the credit note, with
+    the approver as its actor); the outcome is kept in ``result``.
+
+    :raises Forbidden: the approver made the request or lacks an approving role.
+    :raises Conflict: already decided. Errors of the operation itself (e.g. nothing left to
+        refund) propagate and leave the request pending.
+    """
+    _check_checker(session, actor, row)
+    payment = row.payment
+    request = row.request
+    if ApprovalKind(row.kind) is ApprovalKind.REFUND:
+        refunds.refund_payment(ctx, session, actor, payment, request["amount"],
+                               request.get("reason", ""))
+        row.result = {"payment": payment.number, "refunded": payment.refunded}
+    else:
+        note_row = credit_notes.issue_credit_note(ctx, session, actor, payment,
+                                                  request["amount"], request["reason"],
+                                                  request.get("remarks", ""))
+        row.result = {"payment": payment.number, "credit_note": note_row.number}
+    return _decide(ctx, session, actor, row, ApprovalStatus.APPROVED, note)
+
+
+def reject(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
+           note: str) -> Approval:
+    """Reject a pending request with a note; nothing is carried out.
+
+    :raises Forbidden: the rejecter made the request or lacks an approving role.
+    :raises Conflict: already decided.
+    """
+    _check_checker(session, actor, row)
+    return _decide(ctx, session, actor, row, ApprovalStatus.REJECTED, note)
+
+
+def _decide(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
+            status: ApprovalStatus, note: str) -> Approval:
+    row.status = status.value
+    row.checker = actor.name
+    row.decision_note = note
+    row.decided_at = ctx.now()
+    audit.record(session, actor, f"approval.{status.value}", "approval", row.id,
+                 before={"status": ApprovalStatus.PENDING.value},
+                 after={"status": status.value, "note": note, "result": row.result},
+                 tenant_id=row.tenant_id)
+    return row
+
+
+def list_approvals(session: Session, tenant_id: int, status: str | None, page: int = 1,
+                   limit: int = 20) -> Page:
+    """Approvals (default the pending ones first asked, oldest first)."""
+    query = select(Approval).where(Approval.tenant_id == tenant_id)
+    if status:
+        query = query.where(Approval.status == status)
+    return _paginate(session, query, (Approval.created_at, Approval.id), page, limit)
+
+
+def approval(session: Session, tenant_id: int, approval_id: int) -> Approval:
+    """An approval of this tenant, or NotFound."""
+    row = session.get(Approval, approval_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no approval {approval_id}")
+    return row

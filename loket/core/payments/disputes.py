@@ -1,0 +1,197 @@
+"""Disputes: a payer challenges a payment (a chargeback, a complaint) and staff see it
+through to its end.
+
+States: open -> under_review -> won | lost | withdrawn (withdrawn also straight from open).
+Every change and every evidence note is kept in the dispute's history with who and when,
+and audited. A lost dispute takes the disputed money back like a refund (the items it paid
+reopen) and raises a to-do for the recovery team.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.backoffice.queries import Page, _contains, _paginate
+from loket.core.models import Consumer, Dispute, Payment
+from loket.core.payments import lifecycle
+from loket.core.payments.posting import (
+    check_invariants,
+    give_back_capacity,
+    lock_payment,
+    raise_todo,
+    refresh_state,
+    snapshot,
+)
+from loket.core.webhooks.outcomes import record_refund
+from loket.errors import Conflict, NotFound, ValidationFailed
+from loket.money import Money
+
+
+class DisputeStatus(enum.StrEnum):
+    """Where a dispute stands."""
+
+    OPEN = "open"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+    WITHDRAWN = "withdrawn"
+
+
+TRANSITIONS: dict[DisputeStatus, frozenset[DisputeStatus]] = {
+    DisputeStatus.OPEN: frozenset({DisputeStatus.UNDER_REVIEW, DisputeStatus.WITHDRAWN}),
+    DisputeStatus.UNDER_REVIEW: frozenset({DisputeStatus.WON, DisputeStatus.LOST,
+                                           DisputeStatus.WITHDRAWN}),
+    DisputeStatus.WON: frozenset(),
+    DisputeStatus.LOST: frozenset(),
+    DisputeStatus.WITHDRAWN: frozenset(),
+}
+CLOSED = frozenset({DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.WITHDRAWN})
+
+
+def _entry(ctx: Any, actor: audit.Actor, note: str, status: str | None = None) -> dict:
+    return {"at": ctx.now().isoformat(), "by": actor.name, "role": actor.role, "note": note,
+            "status": status}
+
+
+def _audit_view(dispute: Dispute) -> dict:
+    return {"status": dispute.status, "amount": dispute.amount,
+            "amount_taken_back": dispute.amount_taken_back}
+
+
+def open_dispute(ctx: Any, session: Session, actor: audit.Actor, payment: Payment,
+                 amount: str | None, reason: str, notes: str = "",
+                 gateway_reference: str | None = None) -> Dispute:
+    """Open a dispute on a payment that took money, for ``amount`` (decimal string; default
+    all that could still be given back).
+
+    :raises ValidationFailed: the payment took no money, a blank reason, or an amount not
+        above zero or above what could still be given back.
+    """
+    if payment.status not in lifecycle.MONEY_TAKEN:
+        raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
+                               f"money to dispute", field="payment")
+    if not reason.strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    capacity = give_back_capacity(session, payment)
+    value = Money.parse(amount, payment.currency).amount if amount else capacity
+    if value <= 0 or value > capacity:
+        raise ValidationFailed(f"the disputed amount must be more than zero and at most "
+                               f"{Money(capacity, payment.currency).format()}", field="amount")
+    now = ctx.now()
+    dispute = Dispute(tenant_id=payment.tenant_id, payment_id=payment.id, amount=value,
+                      currency=payment.currency, reason=reason.strip(),
+                      status=DisputeStatus.OPEN.value, amount_taken_back=0,
+                      gateway_reference=gateway_reference, opened_by=actor.name,
+                      created_at=now,
+                      history=[_entry(ctx, actor, notes or "opened", DisputeStatus.OPEN)])
+    session.add(dispute)
+    session.flush()
+    audit.record(session, actor, "dispute.opened", "dispute", dispute.id,
+                 after={**_audit_view(dispute), "payment": payment.number,
+                        "reason": dispute.reason}, tenant_id=payment.tenant_id)
+    return dispute
+
+
+def add_note(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute,
+             note: str) -> Dispute:
+    """Add an evidence note (kept with who and when; audited).
+
+    :raises ValidationFailed: a blank note. :raises Conflict: the dispute is closed.
+    """
+    if not note.strip():
+        raise ValidationFailed("the note is empty", field="note")
+    if DisputeStatus(dispute.status) in CLOSED:
+        raise Conflict(f"dispute {dispute.id} is {dispute.status}", field="status")
+    dispute.history = [*dispute.history, _entry(ctx, actor, note.strip())]
+    audit.record(session, actor, "dispute.noted", "dispute", dispute.id,
+                 after={"note": note.strip()}, tenant_id=dispute.tenant_id)
+    return dispute
+
+
+def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: str,
+         note: str = "") -> Dispute:
+    """Move a dispute to ``to``; a lost dispute takes its money back from the payment like
+    a refund (at most what can still be given back), reopening what it paid, and raises a
+    to-do for the recovery team.
+
+    :raises ValidationFailed: an unknown state. :raises Conflict: a move the state machine
+        does not allow (e.g. out of a closed dispute).
+    """
+    try:
+        target = DisputeStatus(to)
+    except ValueError:
+        raise ValidationFailed(f"unknown dispute state {to!r}", field="status") from None
+    current = DisputeStatus(dispute.status)
+    if target not in TRANSITIONS[current]:
+        raise Conflict(f"a dispute that is {current} cannot become {target}", field="status")
+    before = _audit_view(dispute)
+    dispute.status = target.value
+    dispute.history = [*dispute.history, _entry(ctx, actor, note.strip() or target.value,
+                                                target)]
+    if target in CLOSED:
+        dispute.closed_at = ctx.now()
+    if target is DisputeStatus.LOST:
+        _take_back(ctx, session, actor, dispute)
+    audit.record(session, actor, f"dispute.{target.value}", "dispute", dispute.id,
+                 before=before, after=_audit_view(dispute), tenant_id=dispute.tenant_id)
+    return dispute
+
+
+def _take_back(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute) -> None:
+    payment = lock_payment(session, dispute.payment_id)
+    value = min(dispute.amount, give_back_capacity(session, payment))
+    if value > 0:
+        before = snapshot(payment)
+        record_refund(session, payment, value, f"dispute-{dispute.id}", "succeeded",
+                      f"dispute lost: {dispute.reason}"[:200], actor.name)
+        refresh_state(ctx, session, actor, payment, "payment.dispute_lost", before)
+        check_invariants(session, payment)
+    dispute.amount_taken_back = value
+    raise_todo(session, dispute.tenant_id, "dispute.lost",
+               f"Dispute on payment {payment.number} lost: "
+               f"{Money(value, dispute.currency).format()} taken back",
+               detail="The items it paid are open again; recover the amount from the payer.",
+               entity_type="dispute", entity_id=str(dispute.id),
+               dedupe_key=f"dispute-lost-{dispute.id}")
+
+
+@attrs.frozen
+class DisputeFilters:
+    """The disputes list's search and filters: ``q`` matches the payment number, the
+    consumer's name or account; ``status``; ``payment`` (number)."""
+
+    q: str | None = None
+    status: str | None = None
+    payment: str | None = None
+
+
+def list_disputes(session: Session, tenant_id: int, filters: DisputeFilters, page: int = 1,
+                  limit: int = 20) -> Page:
+    """Disputes matching the filters, newest first."""
+    query = (select(Dispute).join(Payment, Payment.id == Dispute.payment_id)
+             .outerjoin(Consumer, Consumer.id == Payment.consumer_id)
+             .where(Dispute.tenant_id == tenant_id))
+    if filters.q:
+        q = filters.q.strip()
+        query = query.where(or_(_contains(Payment.number, q), _contains(Consumer.name, q),
+                                _contains(Consumer.account_number, q)))
+    if filters.status:
+        query = query.where(Dispute.status == filters.status)
+    if filters.payment:
+        query = query.where(Payment.number == filters.payment)
+    return _paginate(session, query, (Dispute.created_at.desc(), Dispute.id.desc()), page,
+                     limit)
+
+
+def dispute(session: Session, tenant_id: int, dispute_id: int) -> Dispute:
+    """A dispute of this tenant, or NotFound."""
+    row = session.get(Dispute, dispute_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no dispute {dispute_id}")
+    return row

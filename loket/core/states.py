@@ -1,0 +1,70 @@
+"""The states of loket's own status columns, one ``StrEnum`` per column.
+
+The database stores the members' string values, so a member compares equal to the stored
+string and no migration is needed. Payment states and event types are part of the plugin
+contract and live in :mod:`loket.types` (:class:`~loket.types.PaymentStatus`,
+:class:`~loket.types.EventType`, :class:`~loket.types.RefundStatus`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReceivableStatus(StrEnum):
+    """``receivables.status``: what the host's bill, charge or installment is now."""
+
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class PlanStatus(StrEnum):
+    """``payment_plans.status``."""
+
+    ACTIVE = "active"
+    DEFAULTED = "defaulted"
+
+
+class ApplicationState(StrEnum):
+    """``payments.application_state``: whether the money reached the obligations."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    ERROR = "error"
+    ERROR_RESOLVED = "error_resolved"
+
+
+class AllocationState(StrEnum):
+    """``allocations.state``: intended at checkout, posted when paid, void when undone."""
+
+    INTENDED = "intended"
+    POSTED = "posted"
+    VOID = "void"
+
+
+class CreditNoteStatus(StrEnum):
+    """``credit_notes.status`` (``expired`` is also derived on read from ``expires_at``)."""
+
+    ACTIVE = "active"
+    APPLIED = "applied"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class EventStatus(StrEnum):
+    """``gateway_events.status``: where a received gateway event is in its processing."""
+
+    PENDING = "pending"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    DEAD = "dead"
+    ORPHAN = "orphan"
+
+
+class TodoStatus(StrEnum):
+    """``todos.status``."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"

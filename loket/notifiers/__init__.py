@@ -1,0 +1,1 @@
+"""Built-in notifier plugins (they import only :mod:`loket.plugin_api`)."""

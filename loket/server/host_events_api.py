@@ -1,0 +1,116 @@
+"""Events to the host: webhook endpoints (``/v1/host/webhook-endpoints``), their
+deliveries and replays, and the same events as a feed (``GET /v1/host/events?after=``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from loket.core.models import OutboxDelivery, OutboxEvent
+from loket.core.outbox import delivery as outbox_delivery
+from loket.core.outbox import endpoints, events
+from loket.errors import NotFound
+from loket.server import serialize as s
+from loket.server.base import Resource, created
+
+
+def endpoint_json(row: Any) -> dict[str, Any]:
+    """An endpoint as the API shows it (never its secret)."""
+    return {"id": row.id, "url": row.url, "event_types": list(row.event_types),
+            "active": row.active, "created_at": s.when(row.created_at)}
+
+
+def delivery_json(row: OutboxDelivery, event: OutboxEvent) -> dict[str, Any]:
+    """One delivery of an event to an endpoint."""
+    return {"id": row.id, "event_id": event.event_id, "type": event.type,
+            "status": row.status, "attempts": row.attempts,
+            "last_status_code": row.last_status_code, "last_error": row.last_error,
+            "next_attempt_at": s.when(row.next_attempt_at),
+            "delivered_at": s.when(row.delivered_at), "created_at": s.when(row.created_at)}
+
+
+class WebhookEndpoints(Resource):
+    """``GET /v1/host/webhook-endpoints`` and ``POST`` (the secret is shown once)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List endpoints."""
+        with self.ctx.transaction() as session:
+            rows = endpoints.list_endpoints(session, self.tenant(req))
+            resp.media = {"items": [endpoint_json(r) for r in rows], "total": len(rows)}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Register an endpoint."""
+        b = self.body(req)
+        with self.ctx.transaction() as session:
+            row, secret = endpoints.create_endpoint(self.ctx, session, self.actor(req),
+                                                    self.tenant(req), b["url"],
+                                                    list(b.get("event_types", ())))
+            created(resp, {**endpoint_json(row), "secret": secret})
+
+
+class WebhookEndpoint(Resource):
+    """``DELETE /v1/host/webhook-endpoints/{endpoint_id}``."""
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
+        """Stop delivering to the endpoint."""
+        with self.ctx.transaction() as session:
+            endpoints.delete_endpoint(self.ctx, session, self.actor(req), self.tenant(req),
+                                      _int(endpoint_id))
+        resp.status = falcon.HTTP_204
+
+
+class Deliveries(Resource):
+    """``GET /v1/host/webhook-endpoints/{endpoint_id}/deliveries``: newest first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
+        """List deliveries."""
+        limit = self.query(req).get("limit", 50)
+        with self.ctx.transaction() as session:
+            rows = endpoints.deliveries(session, self.tenant(req), _int(endpoint_id), limit)
+            resp.media = {"items": [delivery_json(r, session.get(OutboxEvent, r.event_row_id))
+                                    for r in rows], "total": len(rows)}
+
+
+class DeliveryReplay(Resource):
+    """``POST /v1/host/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay``."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str,
+                delivery_id: str) -> None:
+        """Send a delivered or dead delivery again (same event id)."""
+        with self.ctx.transaction() as session:
+            endpoints.get_endpoint(session, self.tenant(req), _int(endpoint_id))
+            row = session.get(OutboxDelivery, _int(delivery_id))
+            if row is None or row.endpoint_id != _int(endpoint_id):
+                raise NotFound(f"no delivery {delivery_id}")
+            outbox_delivery.replay(session, row, self.ctx.now())
+            resp.media = delivery_json(row, session.get(OutboxEvent, row.event_row_id))
+
+
+class HostEvents(Resource):
+    """``GET /v1/host/events?after=<cursor>&limit=``: the host events as a feed."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Events after the cursor, oldest first, with the next cursor."""
+        q = self.query(req)
+        after = min(int(q.get("after") or 0), 2**31 - 1)  # cursors are 32-bit row ids
+        with self.ctx.transaction() as session:
+            rows = events.feed(session, self.tenant(req), after, q.get("limit", 100))
+            resp.media = {"items": [{"cursor": str(r.id), **r.payload} for r in rows],
+                          "next_cursor": str(rows[-1].id) if rows else str(after)}
+
+
+def _int(value: str) -> int:
+    if not value.isdigit():
+        raise NotFound(f"no such object {value!r}")
+    return int(value)
+
+
+def add_routes(app: falcon.App, ctx: Any) -> None:
+    """Mount the host event endpoints."""
+    app.add_route("/v1/host/webhook-endpoints", WebhookEndpoints(ctx))
+    app.add_route("/v1/host/webhook-endpoints/{endpoint_id}", WebhookEndpoint(ctx))
+    app.add_route("/v1/host/webhook-endpoints/{endpoint_id}/deliveries", Deliveries(ctx))
+    app.add_route("/v1/host/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay",
+                  DeliveryReplay(ctx))
+    app.add_route("/v1/host/events", HostEvents(ctx))

@@ -1,0 +1,142 @@
+"""What every console page shares: who is signed in, what their role may do (the API's role
+matrix, :mod:`loket.server.roles`, is the one source), forms, CSRF and rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import falcon
+from falcon.uri import parse_query_string
+
+from loket.core import tenants
+from loket.core.settings import load_settings
+from loket.errors import LoketError
+from loket.server import roles
+from loket.server.auth import Principal, authenticate
+from loket.web import rendering
+from loket.web.console.labels import ROLE_LABELS, status_label, status_tone
+from loket.web.console.nav import visible_screens
+from loket.web.session import COOKIE, ConsoleSession, same_token, unseal
+
+Operation = tuple[str, str]
+MAX_FORM_BYTES = 256 * 1024
+
+
+class SignInRequired(Exception):
+    """No valid session: the person is sent to the sign-in page."""
+
+
+class NotAllowed(Exception):
+    """The signed-in role may not do this (the matrix says no): a 403 page."""
+
+    def __init__(self, viewer: Viewer, operation: Operation):
+        super().__init__(f"{viewer.principal.role} may not {operation[0]} {operation[1]}")
+        self.viewer = viewer
+
+
+class CsrfFailed(Exception):
+    """A form came back without this session's CSRF token: refused with 403."""
+
+
+@attrs.frozen
+class Viewer:
+    """The signed-in person: their principal, session, and the tenant's name and locale."""
+
+    principal: Principal
+    session: ConsoleSession = attrs.field(repr=False)
+    tenant_name: str
+    locale: str
+    currency: str
+    timezone: str = "UTC"
+
+    def can(self, method: str, template: str) -> bool:
+        """Whether this role may call the API operation ``method template``."""
+        return self.principal.role in roles.allowed(method, template)
+
+
+def read_form(req: falcon.Request) -> dict[str, list[str]]:
+    """The posted ``application/x-www-form-urlencoded`` fields, each as a list of values."""
+    raw = req.bounded_stream.read(MAX_FORM_BYTES + 1)
+    if len(raw) > MAX_FORM_BYTES:
+        raise falcon.HTTPPayloadTooLarge(description="the form is too large")
+    parsed = parse_query_string(raw.decode("utf-8", "replace"), keep_blank=True, csv=False)
+    return {k: (v if isinstance(v, list) else [v]) for k, v in parsed.items()}
+
+
+def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    """The first value of field ``name``, stripped."""
+    values = form.get(name) or [default]
+    return values[0].strip()
+
+
+def see_other(resp: falcon.Response, location: str) -> None:
+    """Answer 303 See Other: after a form, the browser GETs ``location``."""
+    resp.status = falcon.HTTP_303
+    resp.location = location
+
+
+def sign_in_location(req: falcon.Request) -> str:
+    """The sign-in page, remembering where the person was going."""
+    return "/console/sign-in?next=" + quote(req.relative_uri, safe="")
+
+
+class Page:
+    """Base of the console resources: takes the container in its constructor."""
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+
+    def viewer(self, req: falcon.Request, operation: Operation | None = None) -> Viewer:
+        """The signed-in person, allowed to call ``operation``.
+
+        :raises SignInRequired: no session, or its credential no longer authenticates.
+        :raises NotAllowed: the role may not call ``operation``.
+        """
+        now = int(self.ctx.now().timestamp())
+        session = unseal(self.ctx, req.cookies.get(COOKIE), now)
+        if session is None:
+            raise SignInRequired()
+        try:
+            principal = authenticate(self.ctx, f"Bearer {session.credential}",
+                                     req.context.request_id)
+        except LoketError:
+            raise SignInRequired() from None
+        with self.ctx.transaction() as db:
+            settings = load_settings(db, principal.tenant_id)
+            name = tenants.tenant_by_id(db, principal.tenant_id).name
+        viewer = Viewer(principal=principal, session=session, tenant_name=name,
+                        locale=settings["locale"], currency=settings.currency,
+                        timezone=settings["timezone"])
+        req.context.principal = principal  # the access log names the role
+        if operation is not None and not viewer.can(*operation):
+            raise NotAllowed(viewer, operation)
+        return viewer
+
+    def posted(self, req: falcon.Request,
+               operation: Operation | None) -> tuple[Viewer, dict]:
+        """The viewer and the form of a POST, after the role and CSRF checks."""
+        viewer = self.viewer(req, operation)
+        form = read_form(req)
+        if not same_token(viewer.session.csrf, first(form, "csrf")):
+            raise CsrfFailed()
+        return viewer, form
+
+    def gettext(self, viewer: Viewer) -> Callable[[str], str]:
+        """The translation function of the viewer's locale (for messages built in code)."""
+        return rendering.translations(viewer.locale).gettext
+
+    def render(self, resp: falcon.Response, template: str, viewer: Viewer,
+               status: str = falcon.HTTP_200, **context: Any) -> None:
+        """Render a console page for ``viewer``: the layout gets the role's navigation."""
+        resp.status = status
+        resp.content_type = falcon.MEDIA_HTML
+        resp.set_header("Cache-Control", "no-store")
+        resp.text = rendering.render(
+            template, viewer.locale, viewer.timezone, viewer=viewer, tenant_name=viewer.tenant_name,
+            csrf=viewer.session.csrf, nav=visible_screens(viewer.principal.role),
+            status_label=status_label, status_tone=status_tone,
+            role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role),
+            **context)

@@ -1,0 +1,101 @@
+"""Record Payment: a cashier finds the consumer, picks the type and items, the method, the
+amount received and the change; the payment is posted at once (a receipt number) and the
+page offers to record another or return to the dashboard."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from zoneinfo import ZoneInfo
+
+import falcon
+
+from loket.core.backoffice import queries
+from loket.core.payments import counter_payments
+from loket.core.settings import load_settings
+from loket.errors import LoketError
+from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.payments import TYPES
+
+RECORD = ("POST", "/v1/payments/counter")
+SEARCH = ("GET", "/v1/consumers")
+
+
+class RecordPayment(Page):
+    """``GET /console/payments/new?q=&account=`` shows the form; ``POST`` records."""
+
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, account: str | None, *, form: dict | None = None,
+             error: str | None = None, errors: dict[str, str] | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """Render the consumer search or, once a consumer is chosen, the payment form."""
+        q = req.get_param("q") or ""
+        with self.ctx.transaction() as session:
+            settings = load_settings(session, viewer.principal.tenant_id)
+            found = []
+            if q and viewer.can(*SEARCH):
+                found = queries.search_consumers(session, viewer.principal.tenant_id, q, 1,
+                                                 10).items
+            consumer = rows = None
+            balance = 0
+            if account:
+                try:
+                    consumer = queries.consumer(session, viewer.principal.tenant_id, account)
+                except LoketError as exc:
+                    error = error or exc.detail
+                else:
+                    rows = queries.items(session, consumer)
+                    balance = queries.balance(session, consumer)
+            self.render(resp, "console/record.html", viewer, status=status, q=q, found=found,
+                        consumer=consumer, rows=rows or [], balance=balance,
+                        types=TYPES, methods=settings["payment_methods"],
+                        channels=settings["channels"],
+                        default_channel=settings["default_channel"],
+                        form=form or {}, error=error, errors=errors or {},
+                        form_key=pysecrets.token_urlsafe(16),
+                        today=self.ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
+                        .isoformat(),
+                        active="/console/payments/new")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The consumer search, then the form."""
+        viewer = self.viewer(req, RECORD)
+        self.show(req, resp, viewer, req.get_param("account"))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Record the payment; a refused field is named next to the form."""
+        viewer, form = self.posted(req, RECORD)
+        account = first(form, "account_number")
+        entry = counter_payments.CounterPayment(
+            account_number=account, payment_type=first(form, "payment_type"),
+            method=first(form, "method"), amount_received=first(form, "amount_received"),
+            channel=first(form, "channel") or None,
+            references=tuple(v for v in form.get("reference", []) if v),
+            change_given=first(form, "change_given") or "0",
+            paid_on=first(form, "paid_on") or None,
+            notes=first(form, "notes") or None)
+        try:
+            with self.ctx.transaction() as session:
+                payment = counter_payments.record_counter_payment(
+                    self.ctx, session, viewer.principal.actor(), viewer.principal.tenant_id,
+                    entry, idempotency_key=first(form, "form_key") or None)
+                number = payment.number
+        except LoketError as exc:
+            errors = {e.get("field", ""): e.get("message", "") for e in exc.errors}
+            self.show(req, resp, viewer, account or None,
+                      form={k: v for k, v in form.items() if k != "csrf"}, error=exc.detail,
+                      errors=errors, status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/payments/recorded/{number}")
+
+
+class Recorded(Page):
+    """``GET /console/payments/recorded/{number}``: the success page."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """Show what was recorded, with the two ways on."""
+        viewer = self.viewer(req, RECORD)
+        with self.ctx.transaction() as session:
+            payment = queries.payment(session, viewer.principal.tenant_id, number)
+            self.render(resp, "console/recorded.html", viewer, payment=payment,
+                        consumer=payment.consumer, active="/console/payments/new",
+                        may_dashboard=viewer.can("GET", "/v1/kpis"))

@@ -1,0 +1,91 @@
+"""Credit notes: the list with search and status, one note with where it was applied, and
+applying it to one of the consumer's open items."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+
+import falcon
+
+from loket.core.backoffice import queries
+from loket.core.payments import credit_notes
+from loket.errors import LoketError
+from loket.server import serialize
+from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.payments import page_number
+
+LIST = ("GET", "/v1/credit-notes")
+DETAIL = ("GET", "/v1/credit-notes/{number}")
+APPLY = ("POST", "/v1/credit-notes/{number}/apply")
+STATUSES = ("active", "used", "expired", "cancelled")
+
+
+class CreditNotes(Page):
+    """``GET /console/credit-notes?q=&status=``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List credit notes, newest first."""
+        viewer = self.viewer(req, LIST)
+        q = req.get_param("q") or ""
+        status = req.get_param("status") or ""
+        now = self.ctx.now()
+        with self.ctx.transaction() as session:
+            result = queries.list_credit_notes(
+                session, viewer.principal.tenant_id,
+                queries.CreditNoteFilters(q=q or None,
+                                          status=status if status in STATUSES else None),
+                now, page_number(req), 20)
+            notes = [serialize.credit_note(n, now) for n in result.items]
+            self.render(resp, "console/credit_notes.html", viewer, result=result, notes=notes,
+                        q=q, state=status, statuses=STATUSES, active="/console/credit-notes",
+                        wide=True)
+
+
+class CreditNoteDetail(Page):
+    """``GET /console/credit-notes/{number}`` with the apply form."""
+
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, number: str, *, notice: str | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+        """Render the note, its applications and the consumer's open items."""
+        now = self.ctx.now()
+        with self.ctx.transaction() as session:
+            note = queries.credit_note(session, viewer.principal.tenant_id, number)
+            view = serialize.credit_note(note, now)
+            applications = [{"reference": r.reference, "kind": r.kind, "amount": a.amount,
+                             "by": a.created_by, "at": a.created_at}
+                            for a, r in queries.applications(session, note)]
+            open_items = queries.items(session, note.consumer)
+            self.render(resp, "console/credit_note.html", viewer, status=status, note=view,
+                        currency=note.currency, applications=applications,
+                        open_items=open_items, notice=notice, error=error,
+                        may_apply=viewer.can(*APPLY) and view["status"] == "active",
+                        form_key=pysecrets.token_urlsafe(16),
+                        active="/console/credit-notes")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """The note."""
+        viewer = self.viewer(req, DETAIL)
+        notice = self.gettext(viewer)("Credit applied.") if req.get_param("done") else None
+        self.show(req, resp, viewer, number, notice=notice)
+
+
+class CreditNoteApply(Page):
+    """``POST /console/credit-notes/{number}/apply``."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """Apply (part of) the note to the chosen item."""
+        viewer, form = self.posted(req, APPLY)
+        kind, _sep, reference = first(form, "item").partition(":")
+        try:
+            with self.ctx.transaction() as session:
+                note = queries.credit_note(session, viewer.principal.tenant_id, number)
+                credit_notes.apply_credit_note(self.ctx, session, viewer.principal.actor(),
+                                               note, kind, reference,
+                                               first(form, "amount") or None,
+                                               idempotency_key=first(form, "form_key") or None)
+        except LoketError as exc:
+            CreditNoteDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
+                                            status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/credit-notes/{number}?done=applied")

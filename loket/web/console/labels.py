@@ -1,0 +1,39 @@
+"""Words the pages show for values stored in English (states, roles, channels, methods):
+listed here so the catalogs carry them; templates translate them where they are shown."""
+
+from __future__ import annotations
+
+from loket.web.console.nav import N_
+
+STATUS_LABELS = {
+    "initiated": N_("Pending"), "succeeded": N_("Payment Successful"),
+    "completed": N_("Payment Completed"), "posted": N_("Posted"), "failed": N_("Failed"),
+    "refunded": N_("Refund"), "partially_refunded": N_("Partial Refund"),
+    "cancelled": N_("Cancelled"), "active": N_("Active"), "expired": N_("Expired"),
+    "used": N_("Used"), "open": N_("Open"), "resolved": N_("Resolved"), "paid": N_("Paid"),
+}
+STATUS_TONES = {"succeeded": "good", "completed": "good", "posted": "good", "paid": "good",
+                "active": "good", "resolved": "good", "failed": "bad", "cancelled": "bad",
+                "expired": "bad", "initiated": "wait", "open": "wait"}
+ROLE_LABELS = {
+    "tenant_admin": N_("Tenant admin"), "cso_admin": N_("CSO admin"),
+    "cso_executive": N_("CSO executive"), "billing_manager": N_("Billing manager"),
+    "recovery_executive": N_("Recovery executive"),
+    "customer_executive": N_("Customer executive"), "consumer": N_("Consumer"),
+}
+WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("card"), N_("cheque"),
+         N_("bank_transfer"), N_("bill"), N_("service"), N_("installment"), N_("bills"),
+         N_("services"), N_("installments"), N_("all"), N_("test"),
+         # credit note reasons (loket.core.payments.credit_notes.REASONS)
+         N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
+         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other")]
+
+
+def status_label(status: str) -> str:
+    """The English label of a state (its catalog message id)."""
+    return STATUS_LABELS.get(status, status)
+
+
+def status_tone(status: str) -> str:
+    """The badge colour of a state: good, bad, wait or neutral ('')."""
+    return STATUS_TONES.get(status, "")

@@ -1,0 +1,126 @@
+"""The back office's payments: the list with search and filters, one payment's details
+(information, destinations, amount analysis, credit notes, cash, transaction, processing
+with the Verify button, consumer) and issuing a credit note from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets as pysecrets
+
+import falcon
+
+from loket.core.backoffice import administration, queries
+from loket.core.payments import credit_notes
+from loket.core.settings import load_settings
+from loket.errors import LoketError
+from loket.server import serialize
+from loket.web.console.base import Page, Viewer, first, see_other
+
+LIST = ("GET", "/v1/payments")
+DETAIL = ("GET", "/v1/payments/{number}")
+VERIFY = ("POST", "/v1/payments/{number}/verify")
+ISSUE_NOTE = ("POST", "/v1/payments/{number}/credit-notes")
+STATUSES = ("initiated", "succeeded", "completed", "posted", "failed", "refunded",
+            "partially_refunded", "cancelled")
+TYPES = ("bill", "service", "installment")
+
+
+def day(value: str | None) -> dt.date | None:
+    """A ``YYYY-MM-DD`` filter value; anything else is ignored."""
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def page_number(req: falcon.Request) -> int:
+    """The ``page`` query value (1 when absent or not a number)."""
+    value = req.get_param("page") or "1"
+    return max(int(value), 1) if value.isdigit() else 1
+
+
+class Payments(Page):
+    """``GET /console/payments?q=&status=&method=&channel=&type=&date_from=&date_to=``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List payments, newest first, searched and filtered."""
+        viewer = self.viewer(req, LIST)
+        chosen = {name: req.get_param(name) or "" for name in
+                  ("q", "status", "method", "channel", "type", "date_from", "date_to")}
+        filters = queries.PaymentFilters(
+            q=chosen["q"] or None, status=chosen["status"] or None,
+            method=chosen["method"] or None, channel=chosen["channel"] or None,
+            payment_type=chosen["type"] or None, date_from=day(chosen["date_from"]),
+            date_to=day(chosen["date_to"]))
+        with self.ctx.transaction() as session:
+            settings = load_settings(session, viewer.principal.tenant_id)
+            result = queries.list_payments(session, viewer.principal.tenant_id, filters,
+                                           page_number(req), 20)
+            self.render(resp, "console/payments.html", viewer, result=result, chosen=chosen,
+                        statuses=STATUSES, types=TYPES, methods=settings["payment_methods"],
+                        channels=settings["channels"], active="/console/payments",
+                        wide=True)
+
+
+class PaymentDetail(Page):
+    """``GET /console/payments/{number}``: everything about one payment."""
+
+    def show(self, req: falcon.Request, resp: falcon.Response,
+             viewer: Viewer, number: str, *, notice: str | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+        """Render the details page (with a message after an action)."""
+        with self.ctx.transaction() as session:
+            payment = queries.payment(session, viewer.principal.tenant_id, number)
+            detail = serialize.payment_detail(session, payment, self.ctx.now())
+            self.render(resp, "console/payment.html", viewer, status=status, payment=payment,
+                        d=detail, notice=notice, error=error, reasons=credit_notes.REASONS,
+                        may_verify=viewer.can(*VERIFY) and payment.gateway_configuration_id
+                        is not None,
+                        may_issue=viewer.can(*ISSUE_NOTE),
+                        form_key=pysecrets.token_urlsafe(16), active="/console/payments")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """The details page."""
+        viewer = self.viewer(req, DETAIL)
+        _ = self.gettext(viewer)
+        notice = {"verified": _("Checked with the gateway."),
+                  "note": _("Credit note issued.")}.get(req.get_param("done") or "")
+        self.show(req, resp, viewer, number, notice=notice)
+
+
+class PaymentVerify(Page):
+    """``POST /console/payments/{number}/verify``: ask the gateway, mark verified."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """Verify, then show the details again."""
+        viewer, _form = self.posted(req, VERIFY)
+        try:
+            with self.ctx.transaction() as session:
+                payment = queries.payment(session, viewer.principal.tenant_id, number)
+                administration.verify_payment(self.ctx, session, viewer.principal.actor(),
+                                              payment)
+        except LoketError as exc:
+            PaymentDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
+                                         status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/payments/{number}?done=verified")
+
+
+class PaymentCreditNote(Page):
+    """``POST /console/payments/{number}/credit-notes``: issue a credit note by hand."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
+        """Issue it (the form's key makes a double submit issue one note)."""
+        viewer, form = self.posted(req, ISSUE_NOTE)
+        try:
+            with self.ctx.transaction() as session:
+                payment = queries.payment(session, viewer.principal.tenant_id, number)
+                credit_notes.issue_credit_note(
+                    self.ctx, session, viewer.principal.actor(), payment, first(form, "amount"),
+                    first(form, "reason"), first(form, "remarks"),
+                    idempotency_key=first(form, "form_key") or None)
+        except LoketError as exc:
+            PaymentDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
+                                         status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/payments/{number}?done=note#credit-notes")

@@ -1,0 +1,106 @@
+"""Mounting the pages on the Falcon app: the console, the API docs and static files, and
+the handlers that turn the console's refusals into pages instead of problem documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from loket.errors import LoketError
+from loket.server.errors import send_problem
+from loket.web import rendering
+from loket.web.assets import Docs, Static, SwaggerAsset
+from loket.web.console import consumer, counter, credit_notes, dashboard, gateways, payments
+from loket.web.console.base import CsrfFailed, NotAllowed, SignInRequired, sign_in_location
+from loket.web.console.labels import ROLE_LABELS
+from loket.web.console.nav import visible_screens
+from loket.web.console.signin import Front, SignIn, SignOut
+
+
+def page_routes(ctx: Any) -> list[tuple[str, Any]]:
+    """Every page route with its resource. These authenticate with the console session (or
+    not at all), so the API's bearer-token middleware leaves them alone."""
+    return [
+        ("/docs", Docs(ctx)),
+        ("/docs/assets/{name}", SwaggerAsset()),
+        ("/static/{name}", Static()),
+        ("/console", Front(ctx)),
+        ("/console/sign-in", SignIn(ctx)),
+        ("/console/sign-out", SignOut(ctx)),
+        ("/console/gateways", gateways.Gateways(ctx)),
+        ("/console/gateways/{kind}/active", gateways.GatewayToggle(ctx)),
+        ("/console/gateways/{kind}/credentials", gateways.GatewayCredentials(ctx)),
+        ("/console/gateways/{kind}/connect", gateways.GatewayConnect(ctx)),
+        ("/console/bills", consumer.Bills(ctx)),
+        ("/console/bills/pay", consumer.Pay(ctx)),
+        ("/console/my-payments", consumer.MyPayments(ctx)),
+        ("/console/my-payments/{number}", consumer.MyReceipt(ctx)),
+        ("/console/dashboard", dashboard.Dashboard(ctx)),
+        ("/console/todos", dashboard.Todos(ctx)),
+        ("/console/todos/{todo_id}/resolve", dashboard.TodoResolve(ctx)),
+        ("/console/payments", payments.Payments(ctx)),
+        ("/console/payments/new", counter.RecordPayment(ctx)),
+        ("/console/payments/recorded/{number}", counter.Recorded(ctx)),
+        ("/console/payments/{number}", payments.PaymentDetail(ctx)),
+        ("/console/payments/{number}/verify", payments.PaymentVerify(ctx)),
+        ("/console/payments/{number}/credit-notes", payments.PaymentCreditNote(ctx)),
+        ("/console/credit-notes", credit_notes.CreditNotes(ctx)),
+        ("/console/credit-notes/{number}", credit_notes.CreditNoteDetail(ctx)),
+        ("/console/credit-notes/{number}/apply", credit_notes.CreditNoteApply(ctx)),
+    ]
+
+
+def is_page(req: falcon.Request) -> bool:
+    """Whether the request is for the console (whose errors are pages)."""
+    return req.path == "/console" or req.path.startswith("/console/")
+
+
+def _page(resp: falcon.Response, status: str, locale: str, title: str, detail: str,
+          **context: Any) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_HTML
+    resp.set_header("Cache-Control", "no-store")
+    resp.text = rendering.render("console/error.html", locale, title=title, detail=detail,
+                                 **context)
+
+
+def _sign_in(req: falcon.Request, resp: falcon.Response, exc: SignInRequired, params: dict) -> None:
+    resp.status = falcon.HTTP_303
+    resp.location = sign_in_location(req) if req.method == "GET" else "/console/sign-in"
+
+
+def _not_allowed(req: falcon.Request, resp: falcon.Response, exc: NotAllowed, params: dict) -> None:
+    viewer = exc.viewer
+    _ = rendering.translations(viewer.locale).gettext
+    _page(resp, falcon.HTTP_403, viewer.locale, _("Not allowed"),
+          _("Your role may not open this page."), viewer=viewer,
+          tenant_name=viewer.tenant_name, csrf=viewer.session.csrf,
+          nav=visible_screens(viewer.principal.role),
+          role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role))
+
+
+def _csrf(req: falcon.Request, resp: falcon.Response, exc: CsrfFailed, params: dict) -> None:
+    locale = rendering.negotiate(req.get_header("Accept-Language"))
+    _ = rendering.translations(locale).gettext
+    _page(resp, falcon.HTTP_403, locale, _("Form expired"),
+          _("This form was not sent from this session. Go back, reload the page and try "
+            "again."))
+
+
+def _loket_error(req: falcon.Request, resp: falcon.Response, exc: LoketError, params: dict) -> None:
+    if not is_page(req):
+        send_problem(req, resp, exc, params)
+        return
+    locale = rendering.negotiate(req.get_header("Accept-Language"))
+    _page(resp, falcon.code_to_http_status(exc.status), locale, exc.title, exc.detail)
+
+
+def add_routes(app: falcon.App, ctx: Any) -> None:
+    """Mount the pages and their error handlers."""
+    for path, resource in page_routes(ctx):
+        app.add_route(path, resource)
+    app.add_error_handler(SignInRequired, _sign_in)
+    app.add_error_handler(NotAllowed, _not_allowed)
+    app.add_error_handler(CsrfFailed, _csrf)
+    app.add_error_handler(LoketError, _loket_error)

@@ -1,0 +1,45 @@
+"""The hook implementations: channels ``sms`` and ``whatsapp``.
+
+Deployment options (``LOKET_CHANNEL_OPTIONS``), per channel::
+
+    {"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+15005550006"},
+     "whatsapp": {"account_sid": "AC…", "auth_token": "…", "from": "+14155238886"}}
+
+``api_base`` points the client elsewhere (the tests' emulator); ``status_callback`` is
+passed to Twilio as ``StatusCallback``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loket.plugin_api import ValidationFailed, hookimpl
+from loket_twilio.api import TwilioAccount, send_message
+
+LOKET_CONTRACT = "1.2"
+CHANNELS = ("sms", "whatsapp")
+
+
+@hookimpl
+def loket_channel_describe() -> tuple[str, ...]:
+    """The channels this plugin sends on."""
+    return CHANNELS
+
+
+@hookimpl
+def loket_channel_send(channel: str, recipient: str, message: Any,
+                       options: dict[str, Any]) -> str | None:
+    """Send ``message.body`` to ``recipient`` (E.164) by SMS or WhatsApp; returns Twilio's
+    message SID.
+
+    :raises ValidationFailed: the channel has no Twilio options in this deployment.
+    :raises loket_twilio.api.TwilioRefused: Twilio refused (the outbox retries).
+    """
+    if channel not in CHANNELS:
+        return None
+    settings = options.get(channel) or options.get("sms")
+    if not settings:
+        raise ValidationFailed(f"the {channel} channel has no Twilio options "
+                               f"(LOKET_CHANNEL_OPTIONS)", field="channel_options")
+    return send_message(TwilioAccount.from_options(settings), recipient, message.body,
+                        whatsapp=channel == "whatsapp")

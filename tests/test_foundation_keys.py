@@ -1,0 +1,85 @@
+"""LOKET_SECRET_KEY: production entry points refuse to run without it; a rotation keeps
+payers' sessions and return links (the newest key signs, every configured key verifies)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import falcon.testing
+import pytest
+
+from loket.core.config import AppConfig
+from loket.core.context import Loket
+from loket.core.gateway_configs import configs
+from loket.core.secrets import SecretBox
+from loket.core.tenants import TokenSigner
+from loket.errors import ConfigurationError, NotFound, Unauthorized
+from loket.server.app import create_app, get_app
+
+
+def test_get_app_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(ConfigurationError, match="LOKET_SECRET_KEY is not set"):
+        get_app()
+    assert not (tmp_path / "var" / "secret.key").exists()
+
+
+def test_the_worker_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    from loket.cli import main
+    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert main(["worker", "--no-periodic"]) == 2
+    assert not (tmp_path / "var" / "secret.key").exists()
+
+
+def test_development_commands_create_one_random_key_and_reuse_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
+    env = {"LOKET_VAR_DIR": str(tmp_path / "var")}
+    first = AppConfig.from_env(env, development_key=True).secret_keys
+    again = AppConfig.from_env(env, development_key=True).secret_keys
+    other = AppConfig.from_env({"LOKET_VAR_DIR": str(tmp_path / "elsewhere")},
+                               development_key=True).secret_keys
+    assert first == again and first != other
+    SecretBox(first)  # a well-formed key
+    assert (tmp_path / "var" / "secret.key").stat().st_mode & 0o077 == 0
+    assert "ZGV2LW9ubHkta2V5" not in first[0]  # not the key once published in the source
+
+
+def _ctx_with_keys(ctx, keys: tuple[str, ...]) -> Loket:
+    """The same database and plugins under another LOKET_SECRET_KEY."""
+    config = attrs.evolve(ctx.config, secret_keys=keys)
+    return Loket.create(config, plugins=ctx.plugins, engine=ctx.engine, clock=ctx.clock)
+
+
+def test_a_rotation_keeps_consumer_sessions_and_return_links(ctx, tenant_id):
+    old = ctx.config.secret_keys[0]
+    now = int(ctx.now().timestamp())
+    token = TokenSigner.for_keys((old,)).consumer_token(tenant_id, "WU-10001", 3600, now=now)
+    return_url, _cancel = configs.return_urls(ctx, tenant_id, "PAY-1", ctx.now())
+    query = parse_qs(urlsplit(return_url).query)
+
+    rotated = _ctx_with_keys(ctx, (SecretBox.generate_key(), old))
+    client = falcon.testing.TestClient(create_app(rotated))
+    seen = client.simulate_get("/v1/me",
+                               headers={"Authorization": f"Bearer {token}"})
+    assert seen.status_code == 200, seen.text
+    assert configs.verify_return(rotated, "PAY-1", "success", query["sig"][0]) == tenant_id
+
+    # New tokens are signed with the newest key: the old key alone no longer verifies them.
+    fresh = TokenSigner.for_keys(rotated.config.secret_keys).consumer_token(
+        tenant_id, "WU-10001", 3600, now=now)
+    TokenSigner.for_keys(rotated.config.secret_keys).verify(fresh, now=now)
+    with pytest.raises(Unauthorized):
+        TokenSigner.for_keys((old,)).verify(fresh, now=now)
+
+    # Once the old key is removed, what it signed is refused.
+    retired = _ctx_with_keys(ctx, (rotated.config.secret_keys[0],))
+    refused = falcon.testing.TestClient(create_app(retired)).simulate_get(
+        "/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+    with pytest.raises(NotFound):
+        configs.verify_return(retired, "PAY-1", "success", query["sig"][0])
