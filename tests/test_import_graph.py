@@ -16,9 +16,10 @@ ROOT = Path(loket.__file__).parent
 CORE_MAY_NOT_IMPORT = (
     "loket.server", "loket.web", "loket.jobs", "loket.cli", "loket.demo", "loket.scaffold",
     "loket.gateways", "loket.destinations", "loket.notifiers", "loket.tracking",
-    "loket.channels", "loket.testing", "falcon", "huey", "jinja2", "requests", "stripe",
+    "loket.channels", "loket.testing", "falcon", "huey", "jinja2", "stripe",
     "loket_stripe", "loket_doku", "loket_twilio", "loket_revenue",
-)  # openpyxl and fpdf2 are file formats the core writes (exports, PDFs), not gateway SDKs
+)  # openpyxl and fpdf2 are file formats the core writes (exports, PDFs), and requests
+# posts the outbox's signed host webhooks: none is a gateway SDK
 BUILT_IN_PLUGINS = ("loket.gateways", "loket.destinations", "loket.notifiers", "loket.tracking",
                     "loket.channels")
 
