@@ -154,6 +154,12 @@ def test_a_hard_decline_stops_at_once_with_a_todo_and_the_host_event(live):
     assert failed["receivable"] == "AP-INV-3" and failed["attempts"] == 1
     todos = live.get("/v1/todos", as_="tenant_admin").json()["items"]
     assert any(t["kind"] == "autopay.failed" and "AP-INV-3" in t["title"] for t in todos)
+    # the consumer gets a payment link for the item; the host hears of it through the feed
+    [link] = live.get("/v1/payment-links", as_="tenant_admin").json()["items"]
+    assert link["status"] == "active" and failed["payment_link"] == link["url"]
+    feed = live.get("/v1/host/events", as_="tenant_admin").json()["items"]
+    [event] = [e for e in feed if e["type"] == "autopay.failed"]
+    assert event["data"]["payment_link"] == link["url"]
 
 
 def test_revoking_the_mandate_stops_auto_pay(live):

@@ -191,3 +191,35 @@ def test_the_api_docs_render_from_loket_alone(chromium, live, shots):
     shots(page, "docs")
     assert not outside
     context.close()
+
+
+def test_a_payer_part_pays_a_payment_link_on_a_phone(chromium, live, shots):
+    api, base = live
+    api.connect_sandbox()
+    link = api.post("/v1/payment-links", {
+        "account_number": "WU-10001", "amount_policy": "partial", "minimum": "50.00",
+        "items": [{"kind": "bill", "reference": "INV-2025-001234"},
+                  {"kind": "bill", "reference": "INV-2025-001567"}]},
+        role="billing_manager").json
+    assert link["url"].startswith(base + "/pay/pl_")
+    context, page = open_page(chromium, PHONE)
+    page.goto(link["url"])  # no sign-in: the link is the payer's key
+    page.get_by_role("heading", name="Your bill").wait_for()
+    for text in ("INV-2025-001234", "INV-2025-001567", "$297.75"):
+        page.get_by_text(text).first.wait_for()
+    shots(page, "link")
+    accessible(page)
+    page.get_by_label(re.compile("Amount to pay")).fill("10.00")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.get_by_text("at least $50.00").first.wait_for()  # refused, nothing taken
+    page.get_by_label(re.compile("Amount to pay")).fill("100.00")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.get_by_role("heading", name="Sandbox checkout").wait_for()
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.get_by_text("$100.00").first.wait_for()
+    shots(page, "link-paid-part")
+    accessible(page)
+    page.get_by_role("link", name="Back to your bill").click()
+    page.get_by_text("$197.75").first.wait_for()  # what is still open
+    shots(page, "link-after-part")
+    context.close()

@@ -1,9 +1,8 @@
 """What auto-pay tells people and the host: attempts, failures, ended mandates.
 
-Everything here is written in the caller's transaction. The host-event stream and payment
-links are not part of this module: :func:`emit_host_event` records the event in the audit
-trail (entity ``host_event``) and :func:`notify_autopay_failed` is the one place where the
-payment link and the host's ``autopay.failed`` event plug in.
+Everything here is written in the caller's transaction: host events go to the outbox (and
+the audit trail, entity ``host_event``); when auto-pay gives up, the consumer gets a payment
+link for the item on the account's channels.
 """
 
 from __future__ import annotations
@@ -15,8 +14,11 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.db import after_commit
+from loket.core.links import links
 from loket.core.models import AutopayElection, Consumer, Mandate, Receivable
+from loket.core.outbox import events as outbox_events
 from loket.core.payments.posting import raise_todo
+from loket.errors import LoketError
 from loket.money import Money
 from loket.types import Notification
 
@@ -26,10 +28,11 @@ AUTOPAY = audit.Actor("autopay", "system")
 def emit_host_event(session: Session, tenant_id: int, event_type: str, subject: str,
                     data: dict[str, Any]) -> None:
     """Record an event for the host (``autopay.attempted``, ``autopay.failed``,
-    ``autopay.stopped``) in the caller's transaction, as an audit row of entity
-    ``host_event``; the host-event outbox delivers rows of this shape once it exists."""
+    ``autopay.stopped``) in the caller's transaction: an outbox event (signed webhooks and
+    the feed) and an audit row of entity ``host_event``."""
     audit.record(session, AUTOPAY, event_type, "host_event", subject, after=data,
                  tenant_id=tenant_id)
+    outbox_events.emit(session, tenant_id, event_type, data, f"autopay:{subject}")
 
 
 def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str, subject: str,
@@ -88,6 +91,7 @@ def notify_autopay_failed(ctx: Any, session: Session, consumer: Consumer,
     the account's channels, and where the host event enters the outbox.
     """
     outstanding = Money(receivable.amount - receivable.paid, receivable.currency)
+    link_url = _link_for(ctx, session, consumer, receivable)
     raise_todo(session, consumer.tenant_id, "autopay.failed",
                f"Auto-pay of {receivable.kind} {receivable.reference} failed for account "
                f"{consumer.account_number}",
@@ -99,9 +103,25 @@ def notify_autopay_failed(ctx: Any, session: Session, consumer: Consumer,
         "account_number": consumer.account_number, "receivable": receivable.reference,
         "kind": receivable.kind, "amount": outstanding.to_json(), "payment": payment_number,
         "attempts": attempts, "decline_code": decline_code, "message": message,
-        "payment_link": None})
+        "payment_link": link_url})
     _notify(ctx, session, consumer, "autopay.failed", "Automatic payment failed",
             f"We could not collect {outstanding.format()} for {receivable.kind} "
             f"{receivable.reference} automatically ({message or decline_code}). Please pay "
-            f"it another way.",
+            f"it another way" + (f": {link_url}" if link_url else "."),
             {"account_number": consumer.account_number, "receivable": receivable.reference})
+
+
+def _link_for(ctx: Any, session: Session, consumer: Consumer,
+              receivable: Receivable) -> str | None:
+    """A payment link for the item, sent on the account's default channels; ``None`` (and
+    nothing written) when the account cannot take one, e.g. no address for any channel."""
+    request = links.LinkRequest(account_number=consumer.account_number,
+                                items=[{"kind": receivable.kind,
+                                        "reference": receivable.reference}],
+                                description="Automatic payment failed")
+    try:
+        with session.begin_nested():
+            link = links.create_link(ctx, session, AUTOPAY, consumer.tenant_id, request)
+    except LoketError:
+        return None
+    return links.url_of(ctx, link)

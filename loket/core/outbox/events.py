@@ -26,8 +26,9 @@ HOST_EVENT_TYPES = (
     "payment.failed", "payment.refunded", "payment.partially_refunded", "payment.cancelled",
     "payment_link.created", "payment_link.paid", "payment_link.expired",
     "payment_link.cancelled", "credit_note.created", "credit_note.applied", "todo.raised",
+    "autopay.attempted", "autopay.failed", "autopay.stopped",
 )
-"""Every host event type loket emits (the mandate and plan events come with their hooks)."""
+"""Every host event type loket emits (plan events come with their hooks)."""
 
 
 class EventKind(enum.StrEnum):
