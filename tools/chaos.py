@@ -35,23 +35,19 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "plugins" / "stripe_plugin" / "tests"))
-
-from stripe_emulator import StripeEmulator  # noqa: E402
-
-from loket.core import audit, tenants  # noqa: E402
-from loket.core.config import AppConfig  # noqa: E402
-from loket.core.context import Loket  # noqa: E402
-from loket.core.gateway_configs import configs  # noqa: E402
-from loket.core.host.receivables import import_csv  # noqa: E402
-from loket.core.models import Base, GatewayConfiguration  # noqa: E402
-from loket.core.secrets import SecretBox  # noqa: E402
-from loket.core.tenants import TokenSigner  # noqa: E402
-from loket.demo import SANDBOX_CREDENTIALS  # noqa: E402
-from loket.gateways import sandbox_store  # noqa: E402
-from loket.gateways.sandbox import sign  # noqa: E402
-from loket.gateways.sandbox_page import payer_acts  # noqa: E402
+from loket.core import audit, tenants
+from loket.core.config import AppConfig
+from loket.core.context import Loket
+from loket.core.gateway_configs import configs
+from loket.core.host.receivables import import_csv
+from loket.core.models import Base, GatewayConfiguration
+from loket.core.secrets import SecretBox
+from loket.core.tenants import TokenSigner
+from loket.demo import SANDBOX_CREDENTIALS
+from loket.gateways import sandbox_store
+from loket.gateways.sandbox import sign
+from loket.gateways.sandbox_page import payer_acts
+from loket_stripe.testing.emulator import StripeEmulator
 
 ACTOR = audit.Actor("chaos", "system")
 PG_ADMIN = os.environ.get("LOKET_TEST_PG_ADMIN",

@@ -16,7 +16,19 @@ import pytest
 from loket.plugin_api import WebhookRequest
 from loket_stripe import plugin
 from loket_stripe.testing.emulator import StripeEmulator
-from loket_stripe.testing.kit import WEBHOOK_PATH, StripeHarness, checkout_request, make_config
+from loket_stripe.testing.kit import (
+    WEBHOOK_PATH,
+    StripeHarness,
+    anchor_requests,
+    checkout_request,
+    make_config,
+)
+
+
+@pytest.fixture(autouse=True)
+def _requests_anchored_at_the_start_of_each_test():
+    """Two requests a test builds for one payment are identical, as the core's are."""
+    anchor_requests(dt.datetime.now(dt.UTC))
 
 
 @pytest.fixture

@@ -45,7 +45,13 @@ def webhook_request(emulator: StripeEmulator, event: dict, **sign) -> WebhookReq
 
 # Requests are anchored on one moment, as the core anchors a payment's on its creation: two
 # requests built a second apart must be identical for Stripe's idempotency key.
-_CREATED = dt.datetime.now(dt.UTC).replace(microsecond=0)
+_ANCHOR: list[dt.datetime] = []
+
+
+def anchor_requests(moment: dt.datetime) -> None:
+    """Build every following :func:`checkout_request` as if its payment was created at
+    ``moment`` (a test fixture calls it when each test starts)."""
+    _ANCHOR[:] = [moment.replace(microsecond=0)]
 
 
 def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
@@ -61,7 +67,8 @@ def checkout_request(payment_id: str = "PAY-2025-000001", currency: str = "USD",
                           email="siti@example.test"),
         return_url=f"https://loket.example/return/{payment_id}?sig=abc",
         cancel_url=f"https://loket.example/return/{payment_id}?sig=abc&cancel=1",
-        expires_at=_CREATED + dt.timedelta(minutes=minutes))
+        expires_at=(_ANCHOR[0] if _ANCHOR else dt.datetime.now(dt.UTC))
+        + dt.timedelta(minutes=minutes))
     fields.update(extra)
     return CheckoutRequest(**fields)
 
