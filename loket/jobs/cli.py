@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 from loket.core import audit
@@ -23,9 +22,7 @@ def _setup(args):
 
 def cmd_worker(args) -> None:
     from loket.jobs.worker import run_worker
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx, jobs = _setup(args)
+    ctx, jobs = _setup(args)  # logs: configured by the ``loket`` command (loket.ops.logs)
     ctx.check_stored_money()
     run_worker(ctx, jobs, workers=args.workers, periodic=not args.no_periodic)
 

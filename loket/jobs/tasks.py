@@ -30,6 +30,7 @@ from huey.api import Huey, TaskWrapper
 from loket.core import jobs_logic, notify_email
 
 from loket.core.webhooks import inbox
+from loket.ops import logs
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ def register(huey: Huey, ctx) -> Jobs:
     names agree. Called once per Huey instance.
     """
     smtp = notify_email.SmtpSettings.from_config(ctx.config)
+
+    @huey.pre_execute()
+    def bind_task(task) -> None:
+        """Start each task's log lines afresh, with the task's name and id bound."""
+        logs.clear()
+        logs.bind(task=task.name, task_id=task.id)
 
     @huey.task()
     def process_event(event_row_id: int) -> str:

@@ -30,6 +30,10 @@ PUBLIC = frozenset({
     ("GET", "/openapi.json"),
     ("POST", "/v1/webhooks/{gateway}/{token}"),
     ("GET", "/v1/return/{number}"),
+    # operators' tools: no tenant data (kept on the internal network)
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {

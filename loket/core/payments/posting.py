@@ -17,6 +17,7 @@ from loket.money import Money
 from loket.core.numbering import next_number
 from loket.core.settings import Settings
 from loket.errors import LoketError, ValidationFailed
+from loket.ops import logs
 from loket.types import (
     DestinationTarget,
     Notification,
@@ -105,6 +106,7 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     old = before["status"] if before else None
     new = lifecycle.state_of(payment)
     payment.status = new
+    logs.bind(payment=payment.number, tenant=payment.tenant_id)
     audit.record(session, actor, action, "payment", payment.number, before=before,
                  after=snapshot(payment), tenant_id=payment.tenant_id)
     if old == new:

@@ -41,6 +41,7 @@ from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDeli
 from loket.money import Money
 from loket.core.payments.posting import raise_todo
 from loket.errors import NotFound, WebhookRejected
+from loket.ops import logs, metrics
 from loket.types import GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,11 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     all_headers = {str(k).lower(): v for k, v in headers.items()}
     kept = dict(list(all_headers.items())[:KEPT_HEADERS_MAX])  # what the inbox stores
     now = ctx.now()
+    # Only installed gateway kinds become metric labels: the path is the sender's choice.
+    label = kind if kind in ctx.plugins.gateways else "unknown"
     if not TOKEN_PATTERN.fullmatch(token or "") or len(kind) > 40:
         log.warning("webhook for a malformed endpoint refused")
+        metrics.observe_webhook_delivery(label, "unknown-endpoint")
         return Receipt(404, {"error": "unknown webhook endpoint"})
     with ctx.transaction() as session:
         row = session.scalar(select(GatewayConfiguration).where(
@@ -107,13 +111,15 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         delivery_id = delivery.id
         config_id = row.id if row else None
         tenant_id = row.tenant_id if row else None
+    logs.bind(tenant=tenant_id, gateway=label, delivery=delivery_id)
     if config_id is None:
-        log.warning("webhook for unknown endpoint %s/%s… (delivery %s)", kind, token[:6],
-                    delivery_id)
+        log.warning("webhook for unknown endpoint %s (delivery %s)", kind, delivery_id)
+        metrics.observe_webhook_delivery(label, "unknown-endpoint")
         return Receipt(404, {"error": "unknown webhook endpoint"})
     if too_large:
         log.warning("webhook body over %s bytes refused (delivery %s)",
                     ctx.config.max_body_bytes, delivery_id)
+        metrics.observe_webhook_delivery(label, "too-large")
         return Receipt(413, {"error": "body too large"})
     try:  # the request is stored; anything failing from here on is loket's problem
         with ctx.transaction() as session:
@@ -121,6 +127,7 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     except Exception as exc:  # noqa: BLE001 - kept, answered so the gateway retries
         _set_verdict(ctx, delivery_id, "config-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook configuration unusable (delivery %s)", delivery_id)
+        metrics.observe_webhook_delivery(label, "config-error")
         return Receipt(503, {"error": "temporarily unable to process webhooks"})
 
     request = WebhookRequest(body=body, headers=all_headers, path=path, received_at=now)
@@ -130,12 +137,18 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     except WebhookRejected as exc:
         _set_verdict(ctx, delivery_id, "rejected", exc.detail)
         log.warning("webhook rejected (delivery %s): %s", delivery_id, exc.detail)
+        metrics.observe_webhook_delivery(label, "rejected")
         return Receipt(400, {"error": exc.detail})
     except Exception as exc:  # noqa: BLE001 - e.g. the gateway unreachable while parsing
         _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook could not be parsed (delivery %s)", delivery_id)
+        metrics.observe_webhook_delivery(label, "parse-error")
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
+    if len(events) == 1:
+        logs.bind(event_id=events[0].event_id, payment=events[0].payment_id)
+    elif events:
+        logs.bind(event_ids=[e.event_id for e in events])
     new_ids, duplicates = [], 0
     for event in events:
         try:
@@ -153,7 +166,11 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
             if not _already_stored(ctx, config_id, event.event_id):
                 raise
             duplicates += 1
-    _set_verdict(ctx, delivery_id, "accepted" if new_ids or not events else "duplicate", None)
+    verdict = "accepted" if new_ids or not events else "duplicate"
+    _set_verdict(ctx, delivery_id, verdict, None)
+    metrics.observe_webhook_delivery(label, verdict)
+    log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, len(events),
+             len(new_ids), duplicates)
     if process:
         for event_row_id in new_ids:
             process_event(ctx, event_row_id)
@@ -216,15 +233,22 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
     ``due_only``, not yet due) is left alone, and the row lock lets one worker at a time in.
 
     A failure rolls back everything the event changed (a savepoint), and is recorded on
-    the event in the same transaction, so two workers cannot both count it.
+    the event in the same transaction, so two workers cannot both count it. The event's
+    id, payment and tenant are bound to the log lines written meanwhile.
 
     :returns: the event's resulting status: processed, pending (will retry), dead or orphan.
     """
+    with logs.scope():
+        return _process_event(ctx, event_row_id, due_only)
+
+
+def _process_event(ctx, event_row_id: int, due_only: bool) -> str:
     try:
         with ctx.transaction() as session:
             row = session.scalars(select(GatewayEventRow).where(
                 GatewayEventRow.id == event_row_id).with_for_update()
                 .execution_options(populate_existing=True)).one()
+            logs.bind(event_id=row.event_id, payment=row.payment_number, tenant=row.tenant_id)
             if row.status != "pending":
                 return row.status
             now = ctx.now()
@@ -250,6 +274,8 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             row.attempts += 1
             row.last_error = None
             row.next_attempt_at = None
+            metrics.observe_event_applied(config_row.kind, _aware(row.received_at), now)
+            log.info("gateway event %s applied: %s", row.event_id, result)
             return row.status
     except Exception as exc:  # noqa: BLE001 - the transaction itself failed (database down)
         log.warning("gateway event %s: transaction failed: %s", event_row_id, exc)
