@@ -93,18 +93,11 @@ def redact(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDi
     return {key: _scrub_value(key, value) for key, value in event_dict.items()}
 
 
-def _add_logger_name(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
-    record = event_dict.get("_record")
-    if record is not None and "logger" not in event_dict:
-        event_dict["logger"] = record.name
-    return event_dict
-
-
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
-        _add_logger_name,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.StackInfoRenderer(),

@@ -43,7 +43,7 @@ class ContextMiddleware:
         metrics.observe_request(req.method, route, resp.status_code, elapsed)
         log.info("request", method=req.method, route=route, status=resp.status_code,
                  duration_ms=round(elapsed * 1000, 1),
-                 role=principal.role if principal else None)
+                 **({"role": principal.role} if principal else {}))
         logs.clear()
 
 
