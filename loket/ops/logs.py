@@ -68,6 +68,19 @@ class LogSettings:
         return cls(format=fmt, level=level)
 
 
+def _quiet_default() -> None:
+    """Until an entry point calls :func:`configure`, structlog lines go to the standard
+    library's ``logging`` like any other (an embedding host's handlers, pytest's capture)
+    instead of structlog's default of printing to standard output."""
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[structlog.contextvars.merge_contextvars, redact,
+                        structlog.stdlib.render_to_log_kwargs],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=False)
+
+
 def scrub_text(text: str) -> str:
     """``text`` with webhook path tokens, bearer credentials and loket keys masked."""
     text = WEBHOOK_PATH.sub(r"\1" + MASK, text)
@@ -128,7 +141,7 @@ def configure(settings: LogSettings, stream: Any = None) -> None:
     :param stream: where lines go (standard error by default).
     """
     structlog.configure(
-        processors=[*_shared_processors(),
+        processors=[*_shared_processors(), redact,
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
@@ -207,3 +220,6 @@ def scope() -> Iterator[None]:
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(**saved)
+
+
+_quiet_default()
