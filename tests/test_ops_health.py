@@ -80,3 +80,21 @@ def test_the_secret_key_check_reads_either_shape_of_configuration():
     assert health.secret_key(SimpleNamespace(secret_keys=(DEV_SECRET_KEY,))).status == "fail"
     bad = health.secret_key(SimpleNamespace(secret_keys=("not-a-key",)))
     assert bad.status == "fail" and "malformed" in bad.detail
+
+
+def test_a_schema_newer_than_the_code_keeps_old_processes_ready(tmp_path, plugins):
+    config = AppConfig(database_url=f"sqlite:///{tmp_path / 'loket.db'}",
+                       secret_keys=(SecretBox.generate_key(),), var_dir=tmp_path / "var")
+    ctx = Loket.create(config, plugins=plugins)
+    migrate.upgrade(ctx.engine)
+    with ctx.engine.begin() as connection:  # a later release's migration ran elsewhere
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    ready = _client(ctx).simulate_get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json["checks"]["migrations"]["status"] == "warn"
+    with ctx.engine.begin() as connection:  # and an older schema than the code is a fault
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    behind = _client(ctx).simulate_get("/health/ready")
+    assert behind.status_code == 503
+    assert "loket db upgrade" in behind.json["checks"]["migrations"]["fix"]
+    ctx.engine.dispose()

@@ -74,9 +74,15 @@ def head_revisions(engine: Engine) -> set[str]:
 
 
 def migrations(engine: Engine) -> Check:
-    """Whether the database schema is at the newest migration this loket ships."""
+    """Whether the database schema is at the newest migration this loket ships.
+
+    A schema *newer* than this code (a revision it does not know: another machine already
+    ran a later release's ``loket db upgrade``) is a warning, not a fault, so old processes
+    keep serving during a rolling upgrade.
+    """
     try:
-        heads = head_revisions(engine)
+        script = ScriptDirectory.from_config(alembic_config(engine))
+        heads = set(script.get_heads())
         with engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
     except Exception as exc:  # noqa: BLE001 - a check reports
@@ -85,10 +91,22 @@ def migrations(engine: Engine) -> Check:
                      "`loket db upgrade`")
     if current == heads:
         return Check("migrations", Status.OK, f"at head {', '.join(sorted(heads))}")
+    unknown = sorted(rev for rev in current if not _known(script, rev))
+    if unknown:
+        return Check("migrations", Status.WARN, f"schema at {', '.join(unknown)}, newer than "
+                     f"this code ({', '.join(sorted(heads))})", "finish rolling out the "
+                     "release that migrated the database")
     found = ", ".join(sorted(current)) or "none (empty database)"
     return Check("migrations", Status.FAIL, f"schema at {found}, this loket needs "
                  f"{', '.join(sorted(heads))}", "run `loket db upgrade` (once, from any "
                  "machine with the same LOKET_DATABASE_URL)")
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises for a revision it does not have
+        return False
 
 
 def queue(config: Any, depth: Callable[[], int]) -> Check:
