@@ -259,17 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     import os
     from loket.ops import logs
     args = build_parser().parse_args(argv)
-    logs.configure(logs.LogSettings.from_env(os.environ))
-    logs.clear()
     nested = [str(v) for k, v in vars(args).items() if k.endswith("_cmd") or k == "db"]
-    logs.bind(command=" ".join([args.command, *nested]))
-    try:
-        code = args.func(args)
-    except LoketError as exc:
-        print(f"loket: {exc.detail}", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error['field']}: {error['message']}", file=sys.stderr)
-        return 2
+    with logs.configured(logs.LogSettings.from_env(os.environ)), logs.scope():
+        logs.clear()
+        logs.bind(command=" ".join([args.command, *nested]))
+        try:
+            code = args.func(args)
+        except LoketError as exc:
+            print(f"loket: {exc.detail}", file=sys.stderr)
+            for error in exc.errors:
+                print(f"  {error['field']}: {error['message']}", file=sys.stderr)
+            return 2
     return code or 0
 
 

@@ -65,17 +65,21 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(5)
 
 
-def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll ``predicate`` until true; fail naming ``what`` after ``seconds``."""
+def wait_for(predicate: Callable[[], bool], seconds: float, what: str,
+             log: Path | None = None) -> None:
+    """Poll ``predicate`` until true; fail naming ``what`` (and the end of ``log``) after
+    ``seconds``."""
     deadline = time.monotonic() + seconds
+    last = ""
     while time.monotonic() < deadline:
         try:
             if predicate():
                 return
-        except requests.RequestException:
-            pass
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}"
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what} ({last})\n{tail}")
 
 
 def json_lines(path: Path) -> list[dict]:

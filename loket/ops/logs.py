@@ -178,6 +178,26 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+@contextmanager
+def configured(settings: LogSettings) -> Iterator[None]:
+    """:func:`configure` for the duration of a ``with`` block (one run of the ``loket``
+    command), then put the process's logging back as it was (a host or a test that calls
+    the command in-process keeps its own)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    saved = structlog.get_config()
+    configure(settings)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        structlog.configure(**saved)
+
+
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger (``log.info("event", key=value)``)."""
     return structlog.stdlib.get_logger(name)

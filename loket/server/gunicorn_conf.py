@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gunicorn import glogging
+from gunicorn import glogging  # type: ignore[import-untyped]
 
 wsgi_app = "loket.server.app:get_app()"
 bind = [os.environ.get("LOKET_BIND", "127.0.0.1:8000")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 from loket.ops import logs, metrics
 
@@ -52,7 +53,8 @@ class LogContextMiddleware:
     template, the caller's tenant and role, the payment it names — to every log line the
     request writes. Placed after authentication."""
 
-    def process_resource(self, req, resp, resource, params):
+    def process_resource(self, req: Any, resp: Any, resource: Any,
+                         params: dict[str, Any] | None) -> None:
         """Bind route, tenant, role and payment number (``{number}`` in the route)."""
         principal = getattr(req.context, "principal", None)
         logs.bind(route=req.uri_template,
