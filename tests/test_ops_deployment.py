@@ -11,6 +11,8 @@ log lines of a webhook carrying request id, tenant and event id, and no token in
 from __future__ import annotations
 
 import concurrent.futures as futures
+import subprocess
+import sys
 import uuid
 from urllib.parse import urlsplit
 
@@ -118,8 +120,6 @@ def test_two_api_processes_and_two_workers_apply_a_mixed_workload_exactly_once(
                      LOKET_BASE_URL=urls[0], LOKET_VAR_DIR=str(var),
                      LOKET_SMTP_HOST="127.0.0.1", LOKET_SMTP_PORT=str(smtp.port),
                      LOKET_SMTP_SENDER="loket@deploy.example", LOKET_LOG_FORMAT="json")
-    import subprocess
-    import sys
     upgraded = subprocess.run([sys.executable, "-m", "loket.cli", "db", "upgrade"], env=env,
                               capture_output=True, text=True, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr

@@ -4,7 +4,7 @@ Checks, in order: the configuration (the ``LOKET_*`` variables), the secret key,
 database, its migrations, the job queue, the SMTP server, the plugins, and each active
 gateway configuration's reachability (its handshake, with its stored credentials). Every
 fault is named with what to do about it; the exit status is 1 when any check failed.
-Nothing is written anywhere: the doctor only looks.
+No data is changed: the doctor only looks.
 """
 
 from __future__ import annotations
