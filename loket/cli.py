@@ -306,19 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add their own sub-commands through ``add_parser(subparsers)``.
-_EXTENSIONS = ("loket.scaffold", "loket.jobs.cli")
+_EXTENSIONS = ("loket.scaffold", "loket.jobs.cli", "loket.ops.doctor")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``loket`` command; returns the exit status."""
+    """Run the ``loket`` command; returns the exit status.
+
+    Log lines (``LOKET_LOG_FORMAT``, ``LOKET_LOG_LEVEL``) carry the sub-command's name.
+    """
+    import os
+
+    from loket.ops import logs
     args = build_parser().parse_args(argv)
-    try:
-        code = args.func(args)
-    except LoketError as exc:
-        print(f"loket: {exc.detail}", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error['field']}: {error['message']}", file=sys.stderr)
-        return 2
+    nested = [str(v) for k, v in vars(args).items() if k.endswith("_cmd") or k == "db"]
+    with logs.configured(logs.LogSettings.from_env(os.environ)), logs.scope():
+        logs.clear()
+        logs.bind(command=" ".join([args.command, *nested]))
+        try:
+            code = args.func(args)
+        except LoketError as exc:
+            print(f"loket: {exc.detail}", file=sys.stderr)
+            for error in exc.errors:
+                print(f"  {error['field']}: {error['message']}", file=sys.stderr)
+            return 2
     return code or 0
 
 

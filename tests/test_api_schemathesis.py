@@ -35,13 +35,16 @@ def test_no_server_errors_and_responses_match_the_document(connected_api):
         allowed = roles.allowed(operation.method.upper(), operation.path)
         role = "consumer" if "consumer" in allowed else (allowed[0] if allowed else None)
         headers = api.headers(role)
+        # A documented 503 (health and readiness naming an unusable dependency) is an answer.
+        checks = CHECKS[1:] if "503" in operation.definition.raw.get("responses", {}) \
+            else CHECKS
 
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck),
                   phases=[Phase.explicit, Phase.generate])
         def run(case):
-            case.call_and_validate(headers=headers, checks=CHECKS)  # noqa: B023 - run below
+            case.call_and_validate(headers=headers, checks=checks)  # noqa: B023 - run below
 
         try:
             run()

@@ -24,8 +24,11 @@ def setup(ctx, name: str | None = None) -> Jobs:
     :param name: the queue's name (default ``loket``; tests use a unique one).
     :returns: the :class:`~loket.jobs.tasks.Jobs` (the Huey instance and its tasks).
     """
+    from loket.ops.metrics import instrument_plugins  # noqa: PLC0415
+
     jobs = register(make_huey(ctx.config, name), ctx)
     install_builtins(ctx, jobs)
+    instrument_plugins(ctx.plugins)  # gateway calls counted in workers too
     return jobs
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from loket.core import audit
 
@@ -23,9 +22,7 @@ def _setup(args, production: bool = False):
 
 def cmd_worker(args) -> None:
     from loket.jobs.worker import run_worker
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx, jobs = _setup(args, production=True)
+    ctx, jobs = _setup(args, production=True)  # logs: configured by the ``loket`` command
     ctx.check_stored_money()
     run_worker(ctx, jobs, workers=args.workers, periodic=not args.no_periodic)
 

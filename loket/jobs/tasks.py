@@ -47,6 +47,7 @@ from loket.core.payments import credit_notes, holds, service_tasks, timeouts
 from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.webhooks import inbox, retention
 from loket.notifiers import email as notify_email
+from loket.ops import logs
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,12 @@ def register(huey: Huey, ctx) -> Jobs:
     names agree. Called once per Huey instance.
     """
     smtp = notify_email.SmtpSettings.from_config(ctx.config)
+
+    @huey.pre_execute()
+    def bind_task(task) -> None:
+        """Start each task's log lines afresh, with the task's name and id bound."""
+        logs.clear()
+        logs.bind(task=task.name, task_id=task.id)
 
     @huey.task()
     def process_event(event_row_id: int) -> str:

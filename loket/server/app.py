@@ -8,6 +8,7 @@ keys. Only :func:`get_app` (the gunicorn entry point) reads the environment.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import falcon
@@ -31,10 +32,11 @@ from loket.server import (
     settings_api,
     staff_api,
 )
+from loket.server import operations as operator_endpoints
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
-from loket.server.middleware import ContextMiddleware
+from loket.server.middleware import ContextMiddleware, LogContextMiddleware
 from loket.server.openapi import OpenApiDocument, operations
 from loket.server.rate_limit import PublicRateLimitMiddleware
 from loket.server.validation import ValidationMiddleware
@@ -43,8 +45,11 @@ from loket.web import routes as web_routes
 log = logging.getLogger(__name__)
 
 
-def create_app(ctx: Loket) -> falcon.App:
-    """Build the WSGI app for a wired :class:`~loket.core.context.Loket` container."""
+def create_app(ctx: Loket, queue_name: str | None = None) -> falcon.App:
+    """Build the WSGI app for a wired :class:`~loket.core.context.Loket` container.
+
+    :param queue_name: the job queue's name, for readiness and metrics (default ``loket``).
+    """
     operations()  # compile the document's validators now: a broken document fails start-up
     plugin_routes = ctx.plugins.routes()
     pages = web_routes.page_routes(ctx)
@@ -52,6 +57,7 @@ def create_app(ctx: Loket) -> falcon.App:
         ContextMiddleware(ctx),
         PublicRateLimitMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
+        LogContextMiddleware(),
         ValidationMiddleware(ctx),
         IdempotencyMiddleware(ctx),
     ]
@@ -70,14 +76,17 @@ def create_app(ctx: Loket) -> falcon.App:
     for path, resource in plugin_routes:
         app.add_route(path, resource)
     web_routes.add_routes(app, ctx)
+    operator_endpoints.add_routes(app, ctx, queue_name)
     return app
 
 
 def get_app() -> falcon.App:
-    """The production entry point: ``gunicorn -w 4 'loket.server.app:get_app()'``."""
+    """The production entry point: ``gunicorn -c python:loket.server.gunicorn_conf``
+    (or ``gunicorn -w 4 'loket.server.app:get_app()'``)."""
     from loket import jobs  # noqa: PLC0415 - the queue is wired only in real processes
 
     ctx = Loket.create(AppConfig.from_env())
     ctx.check_stored_money()
-    jobs.setup(ctx)
-    return create_app(ctx)
+    queue_name = os.environ.get("LOKET_QUEUE_NAME") or None
+    jobs.setup(ctx, queue_name)
+    return create_app(ctx, queue_name)

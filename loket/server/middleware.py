@@ -1,15 +1,18 @@
-"""Cross-cutting request concerns: the container and request id on every request, and one
-log line per request carrying that id."""
+"""Cross-cutting request concerns: the container and request id on every request, the
+log context of the request (request id, route template, tenant, payment number), and one
+access line and metrics sample per request."""
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
+from typing import Any
+
+from loket.ops import logs, metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-log = logging.getLogger("loket.server.access")
+log = logs.get_logger("loket.server.access")
 
 
 class ContextMiddleware:
@@ -26,15 +29,35 @@ class ContextMiddleware:
         req.context.started = time.monotonic()
         incoming = req.get_header("X-Request-ID") or ""
         req.context.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        logs.clear()
+        logs.bind(request_id=req.context.request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
-        """Echo the request id and log the request."""
+        """Echo the request id, log the request (its context bound) and count it."""
         request_id = getattr(req.context, "request_id", "")
         resp.set_header("X-Request-ID", request_id)
         started = getattr(req.context, "started", None)
-        elapsed = (time.monotonic() - started) * 1000 if started else 0
+        elapsed = time.monotonic() - started if started else 0.0
         principal = getattr(req.context, "principal", None)
-        # The route template, not the path: webhook URLs carry their secret token.
-        path = getattr(req, "uri_template", None) or req.path
-        log.info("%s %s -> %s (%d ms) role=%s request_id=%s", req.method, path,
-                 resp.status_code, elapsed, principal.role if principal else "-", request_id)
+        # The route template, never the path: webhook URLs carry their secret token.
+        route = getattr(req, "uri_template", None) or "unrouted"
+        metrics.observe_request(req.method, route, resp.status_code, elapsed)
+        log.info("request", method=req.method, route=route, status=resp.status_code,
+                 duration_ms=round(elapsed * 1000, 1),
+                 **({"role": principal.role} if principal else {}))
+        logs.clear()
+
+
+class LogContextMiddleware:
+    """Binds what is known about a request once it is routed and authenticated — its route
+    template, the caller's tenant and role, the payment it names — to every log line the
+    request writes. Placed after authentication."""
+
+    def process_resource(self, req: Any, resp: Any, resource: Any,
+                         params: dict[str, Any] | None) -> None:
+        """Bind route, tenant, role and payment number (``{number}`` in the route)."""
+        principal = getattr(req.context, "principal", None)
+        logs.bind(route=req.uri_template,
+                  tenant=principal.tenant_id if principal else None,
+                  role=principal.role if principal else None,
+                  payment=(params or {}).get("number"))

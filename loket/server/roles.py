@@ -43,6 +43,10 @@ PUBLIC = frozenset({
     ("GET", "/v1/mandate-return/{reference}"),
     ("GET", "/pay/{token}"),
     ("POST", "/pay/{token}"),
+    # operators' tools: no tenant data (kept on the internal network)
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
 })
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {

@@ -28,6 +28,7 @@ from loket.core.settings import Settings, load_settings
 from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
 from loket.errors import LoketError, ValidationFailed
 from loket.money import Money
+from loket.ops import logs
 from loket.plugins import Plugins
 from loket.types import (
     DestinationTarget,
@@ -119,6 +120,7 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     old = before["status"] if before else None
     new = lifecycle.state_of(payment)
     payment.status = new
+    logs.bind(payment=payment.number, tenant=payment.tenant_id)
     audit.record(session, actor, action, "payment", payment.number, before=before,
                  after=snapshot(payment), tenant_id=payment.tenant_id)
     if old == new:

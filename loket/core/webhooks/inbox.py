@@ -43,6 +43,7 @@ from loket.core.text import printable, unstorable_paths
 from loket.core.webhooks import outcomes, unknown_endpoints
 from loket.errors import NotFound, WebhookRejected
 from loket.money import Money
+from loket.ops import logs, metrics
 from loket.types import EventType, GatewayEvent, WebhookRequest, json_safe
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,12 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
     all_headers = {str(k).lower(): v for k, v in headers.items()}
     kept = dict(list(all_headers.items())[:KEPT_HEADERS_MAX])  # what the inbox stores
     now = ctx.now()
+    # Only installed gateway kinds become metric labels: the path is the sender's choice.
+    label = kind if kind in ctx.plugins.gateways else "unknown"
     if not TOKEN_PATTERN.fullmatch(token or "") or len(kind) > 40:
         unknown_endpoints.count(ctx, kind[:40], source, len(body))
         log.warning("webhook for a malformed %s endpoint refused", kind[:40])
+        metrics.observe_webhook_delivery(label, "unknown-endpoint")
         return Receipt(404, {"error": "unknown webhook endpoint"})
     with ctx.transaction() as session:
         row = session.scalar(select(GatewayConfiguration).where(
@@ -103,12 +107,14 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
             delivery_id = delivery.id
             config_id, tenant_id = row.id, row.tenant_id
     if delivery_id is None:  # anyone can send these: counted, never stored
+        metrics.observe_webhook_delivery(label, "unknown-endpoint")
         total = unknown_endpoints.count(ctx, kind, source, len(body))
         log.warning("webhook for an unknown %s endpoint refused (%s today)", kind, total)
         return Receipt(404, {"error": "unknown webhook endpoint"})
     if too_large:
         log.warning("webhook body over %s bytes refused (delivery %s)",
                     ctx.config.max_body_bytes, delivery_id)
+        metrics.observe_webhook_delivery(label, "too-large")
         return Receipt(413, {"error": "body too large"})
     return _process_delivery(ctx, delivery_id, config_id, tenant_id,
                              WebhookRequest(body=body, headers=all_headers, path=path,
@@ -125,12 +131,15 @@ def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
                       request: WebhookRequest, process: bool) -> Receipt:
     """Verify, normalize and store the events of a stored delivery (the second half of
     :func:`receive`, and what :func:`resume_interrupted` runs again)."""
+    label = "unknown"
     try:  # the request is stored; anything failing from here on is loket's problem
         with ctx.transaction() as session:
             config = config_value(ctx, session, session.get(GatewayConfiguration, config_id))
+        label = config.kind
     except Exception as exc:  # noqa: BLE001 - kept, answered so the gateway retries
         _set_verdict(ctx, delivery_id, "config-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook configuration unusable (delivery %s)", delivery_id)
+        metrics.observe_webhook_delivery(label, "config-error")
         return Receipt(503, {"error": "temporarily unable to process webhooks"})
 
     try:
@@ -139,6 +148,7 @@ def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
     except WebhookRejected as exc:
         _set_verdict(ctx, delivery_id, "rejected", exc.detail)
         log.warning("webhook rejected (delivery %s): %s", delivery_id, exc.detail)
+        metrics.observe_webhook_delivery(label, "rejected")
         return Receipt(400, {"error": exc.detail})
     except _BODY_FAULTS as exc:
         message = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -148,8 +158,13 @@ def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
     except Exception as exc:  # noqa: BLE001 - e.g. the gateway unreachable while parsing
         _set_verdict(ctx, delivery_id, "parse-error", f"{type(exc).__name__}: {exc}")
         log.exception("webhook could not be parsed (delivery %s)", delivery_id)
+        metrics.observe_webhook_delivery(label, "parse-error")
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
+    if len(events) == 1:
+        logs.bind(event_id=events[0].event_id, payment=events[0].payment_id)
+    elif events:
+        logs.bind(event_ids=[e.event_id for e in events])
     try:
         mandate_events = ctx.plugins.parse_mandate_events(config, request)
         mandates.apply_events(ctx, config_id, mandate_events)
@@ -180,7 +195,11 @@ def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
             if not _already_stored(ctx, config_id, event.event_id):
                 raise
             duplicates += 1
-    _set_verdict(ctx, delivery_id, "accepted" if new_ids or not events else "duplicate", None)
+    verdict = "accepted" if new_ids or not events else "duplicate"
+    _set_verdict(ctx, delivery_id, verdict, None)
+    metrics.observe_webhook_delivery(label, verdict)
+    log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, len(events),
+             len(new_ids), duplicates)
     if process:
         for event_row_id in new_ids:
             process_event(ctx, event_row_id)
@@ -287,15 +306,22 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
     ``due_only``, not yet due) is left alone, and the row lock lets one worker at a time in.
 
     A failure rolls back everything the event changed (a savepoint), and is recorded on
-    the event in the same transaction, so two workers cannot both count it.
+    the event in the same transaction, so two workers cannot both count it. The event's
+    id, payment and tenant are bound to the log lines written meanwhile.
 
     :returns: the event's resulting status: processed, pending (will retry), dead or orphan.
     """
+    with logs.scope():
+        return _process_event(ctx, event_row_id, due_only)
+
+
+def _process_event(ctx, event_row_id: int, due_only: bool) -> str:
     try:
         with ctx.transaction() as session:
             row = session.scalars(select(GatewayEventRow).where(
                 GatewayEventRow.id == event_row_id).with_for_update()
                 .execution_options(populate_existing=True)).one()
+            logs.bind(event_id=row.event_id, payment=row.payment_number, tenant=row.tenant_id)
             if row.status != EventStatus.PENDING:
                 return row.status
             now = ctx.now()
@@ -321,6 +347,8 @@ def process_event(ctx, event_row_id: int, due_only: bool = False) -> str:
             row.attempts += 1
             row.last_error = None
             row.next_attempt_at = None
+            metrics.observe_event_applied(config_row.kind, row.received_at, now)
+            log.info("gateway event %s applied: %s", row.event_id, result)
             return row.status
     except Exception as exc:  # noqa: BLE001 - the transaction itself failed (database down)
         log.warning("gateway event %s: transaction failed: %s", event_row_id, exc)

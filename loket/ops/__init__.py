@@ -1,0 +1,1 @@
+"""Running loket: structured logs, metrics, health checks and ``loket doctor``."""
