@@ -10,7 +10,7 @@ import falcon.testing
 from ops_support import free_port
 
 from loket.core import migrate
-from loket.core.config import DEV_SECRET_KEY, AppConfig
+from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.secrets import SecretBox
 from loket.ops import health
@@ -38,8 +38,8 @@ def test_a_migrated_install_with_a_secret_key_is_ready(tmp_path, plugins):
 
 
 def test_readiness_names_each_fault_and_what_to_fix(ctx):
-    # Tables made without migrations, the development key, a Redis queue nobody runs.
-    ctx.config = attrs.evolve(ctx.config, secret_keys=(DEV_SECRET_KEY,), queue="redis",
+    # Tables made without migrations, no secret key, a Redis queue nobody runs.
+    ctx.config = attrs.evolve(ctx.config, secret_keys=(), queue="redis",
                               redis_url=f"redis://127.0.0.1:{free_port()}/0")
     client = _client(ctx)
     ready = client.simulate_get("/health/ready")
@@ -76,7 +76,6 @@ def test_the_secret_key_check_reads_either_shape_of_configuration():
     assert health.secret_key(SimpleNamespace(secret_keys=(key,))).status == "ok"
     assert health.secret_key(SimpleNamespace(secret_keys=())).status == "fail"
     assert health.secret_key(SimpleNamespace()).status == "fail"
-    assert health.secret_key(SimpleNamespace(secret_keys=(DEV_SECRET_KEY,))).status == "fail"
     bad = health.secret_key(SimpleNamespace(secret_keys=("not-a-key",)))
     assert bad.status == "fail" and "malformed" in bad.detail
 

@@ -94,7 +94,7 @@ def test_an_unknown_webhook_endpoint_is_logged_without_its_token(api, captured):
     answered = api.client.simulate_post(f"/v1/webhooks/sandbox/{token}", body=b"{}")
     assert answered.status_code == 404
     text = captured.getvalue()
-    assert "unknown endpoint" in text
+    assert "unknown sandbox endpoint refused" in text
     assert token not in text and token[:6] not in text
 
 

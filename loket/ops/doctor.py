@@ -17,10 +17,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from loket.core.config import AppConfig
+from loket.core.secrets import SecretBox
 from loket.ops.health import Check, Status, database, migrations, queue, secret_key
 
 SMTP_TIMEOUT = 5.0
@@ -29,8 +31,14 @@ SMTP_TIMEOUT = 5.0
 def configuration(environ: Mapping[str, str]) -> tuple[Check, list[Check], AppConfig | None]:
     """Read the configuration; returns its check, warnings about it, and the configuration
     (``None`` when it cannot be read)."""
+    env = dict(environ)
+    keyless = not env.get("LOKET_SECRET_KEY", "").strip()
+    if keyless:  # read the rest; the secret-key check names the missing key
+        env["LOKET_SECRET_KEY"] = SecretBox.generate_key()
     try:
-        config = AppConfig.from_env(dict(environ))
+        config = AppConfig.from_env(env)
+        if keyless:
+            config = attrs.evolve(config, secret_keys=())
     except Exception as exc:  # noqa: BLE001 - reported
         detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
         return (Check("configuration", Status.FAIL, detail, "correct the LOKET_* variable "

@@ -16,7 +16,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from loket.core import config as config_module
 from loket.core.migrate import alembic_config
 
 
@@ -132,20 +131,15 @@ def queue(config: Any, depth: Callable[[], int]) -> Check:
 
 
 def secret_key(config: Any) -> Check:
-    """Whether a real ``LOKET_SECRET_KEY`` is configured (not the development key).
+    """Whether a well-formed ``LOKET_SECRET_KEY`` is configured.
 
-    Reads the configuration defensively, so it works whether a missing key is refused when
-    the configuration is read or replaced by a development key.
+    :returns: the check: failed without a key or with a malformed one.
     """
     keys = tuple(getattr(config, "secret_keys", None) or ())
-    development = getattr(config_module, "DEV_SECRET_KEY", None)
     fix = "set LOKET_SECRET_KEY to the output of `loket keys generate` (the same value on " \
           "every machine; comma-separate old keys after the new one while rotating)"
     if not keys:
         return Check("secret_key", Status.FAIL, "LOKET_SECRET_KEY is not set", fix)
-    if development is not None and keys[0] == development:
-        return Check("secret_key", Status.FAIL, "LOKET_SECRET_KEY is not set: the public "
-                     "development key is in use", fix)
     from loket.core.secrets import SecretBox  # noqa: PLC0415
     try:
         SecretBox(keys)

@@ -150,7 +150,7 @@ def configure(settings: LogSettings, stream: Any = None) -> None:
     handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
                                 else _StderrHandler())
     handler.setFormatter(formatter(settings))
-    handler._loket = True
+    handler._loket = True  # type: ignore[attr-defined]  # marks the handler loket installed
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_loket", False) or type(old) is logging.StreamHandler:

@@ -111,6 +111,7 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         total = unknown_endpoints.count(ctx, kind, source, len(body))
         log.warning("webhook for an unknown %s endpoint refused (%s today)", kind, total)
         return Receipt(404, {"error": "unknown webhook endpoint"})
+    logs.bind(tenant=tenant_id, gateway=label, delivery=delivery_id)
     if too_large:
         log.warning("webhook body over %s bytes refused (delivery %s)",
                     ctx.config.max_body_bytes, delivery_id)
