@@ -165,9 +165,10 @@ def test_two_api_processes_and_two_workers_apply_a_mixed_workload_exactly_once(
             account, bill = f"ACC-{n:03d}", f"B-{n:03d}-0"
             body = ({"account_number": account, "payment_type": "bill", "method": "cash",
                      "amount_received": f"{200 + n}.00", "change_given": f"{100}.00",
-                     "references": [bill]} if api == 0 else
+                     "references": [bill], "paid_on": "2025-01-15"} if api == 0 else
                     {"account_number": account, "payment_type": "bill", "method": "card",
-                     "amount_received": f"{100 + n}.00", "references": [bill]})
+                     "amount_received": f"{100 + n}.00", "references": [bill],
+                     "paid_on": "2025-01-15"})
             return requests.post(urls[api] + "/v1/payments/counter", json=body,
                                  headers=_auth(creds["keys"]["cso_executive"]),
                                  timeout=30).status_code
