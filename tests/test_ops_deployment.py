@@ -235,7 +235,7 @@ def test_two_api_processes_and_two_workers_apply_a_mixed_workload_exactly_once(
         with ctx.transaction() as session:
             audited = dict(session.execute(text(
                 "SELECT entity_id, count(*) FROM audit_log WHERE action = "
-                "'payment.payment.succeeded' GROUP BY entity_id")).all())
+                "'payment.succeeded' GROUP BY entity_id")).all())
         assert audited and set(audited.values()) == {1}, audited
 
         # What operators see.
