@@ -72,14 +72,15 @@ def multiprocess_dir() -> str | None:
 # --- what processes count ------------------------------------------------------------
 
 
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+def observe_request(method: str, route: str, status: int, nanoseconds: int) -> None:
     """Count one answered HTTP request (called by the access-log middleware).
 
+    :param nanoseconds: how long the request took (a monotonic clock's difference).
     :param route: the route template (``/v1/payments/{number}``), never the raw path, or
         ``unrouted`` for a path no route matched.
     """
     HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    HTTP_DURATION.labels(method, route).observe(nanoseconds / 1_000_000_000)
 
 
 def observe_webhook_delivery(gateway: str, verdict: str) -> None:
@@ -260,14 +261,15 @@ class StateCollector(Collector):
         yield gauge
 
 
-def _age(value: Any, now: dt.datetime) -> float:
+def _age(value: Any, now: dt.datetime) -> int:
+    """Whole seconds since ``value`` (0 for none or the future)."""
     if value is None:
-        return 0.0
+        return 0
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return max((now - value).total_seconds(), 0.0)
+    return max(int((now - value).total_seconds()), 0)
 
 
 class _ProcessMetrics(Collector):

@@ -26,7 +26,7 @@ class ContextMiddleware:
     def process_request(self, req, resp):
         """Attach the container and the request id."""
         req.context.loket = self.ctx
-        req.context.started = time.monotonic()
+        req.context.started = time.monotonic_ns()
         incoming = req.get_header("X-Request-ID") or ""
         req.context.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         logs.clear()
@@ -37,13 +37,13 @@ class ContextMiddleware:
         request_id = getattr(req.context, "request_id", "")
         resp.set_header("X-Request-ID", request_id)
         started = getattr(req.context, "started", None)
-        elapsed = time.monotonic() - started if started else 0.0
+        elapsed_ns = time.monotonic_ns() - started if started else 0
         principal = getattr(req.context, "principal", None)
         # The route template, never the path: webhook URLs carry their secret token.
         route = getattr(req, "uri_template", None) or "unrouted"
-        metrics.observe_request(req.method, route, resp.status_code, elapsed)
+        metrics.observe_request(req.method, route, resp.status_code, elapsed_ns)
         log.info("request", method=req.method, route=route, status=resp.status_code,
-                 duration_ms=round(elapsed * 1000, 1),
+                 duration_ms=round(elapsed_ns / 1_000_000, 1),
                  **({"role": principal.role} if principal else {}))
         logs.clear()
 
