@@ -64,7 +64,7 @@ test-sqlite: $(STAMP) lint
 	LOKET_CHECK_HOOKS=1 $(BIN)/python -m pytest -q -n 2 $(TESTS)
 
 test-postgres: $(STAMP) lint
-	@if $(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from db_support import pg_available; sys.exit(0 if pg_available() else 1)"; then \
+	@if $(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from support.db import pg_available; sys.exit(0 if pg_available() else 1)"; then \
 	  LOKET_TEST_DB=postgresql $(BIN)/python -m pytest -q -n 2 $(TESTS); \
 	else \
 	  echo "!!!!! PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL run is SKIPPED !!!!!"; \

@@ -10,16 +10,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from db_support import BACKEND, PG_ADMIN_URL, build_ctx, pg_available
-from engine_support import seed
 from sqlalchemy import create_engine, text
+from support.db import BACKEND, PG_ADMIN_URL, build_ctx, pg_available
+from support.engine import seed
 
 from loket.core.db import make_engine
 from loket.core.models import Base
 from loket.core.tenants import TokenSigner
 from loket.plugins import Plugins
 
-pytest_plugins = ["hook_coverage"]
+pytest_plugins = ["support.hook_coverage"]
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import api_support
 import pytest
-from api_support import api, connected_api  # noqa: F401 - fixtures of these tests too
-from browser_support import CHROMIUM_ARGS, SCREENSHOTS, Server, chromium_path, free_port
-from console_support import Person
-from db_support import BACKEND, build_ctx
-from engine_support import seed
+from support import api as api_support
+from support.api import api, connected_api  # noqa: F401 - fixtures of these tests too
+from support.browser import CHROMIUM_ARGS, SCREENSHOTS, Server, chromium_path, free_port
+from support.console import Person
+from support.db import BACKEND, build_ctx
+from support.engine import seed
 
 from loket.server.app import create_app
 

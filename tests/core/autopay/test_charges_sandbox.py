@@ -1,0 +1,251 @@
+"""Auto-pay end to end over HTTP with the sandbox gateway: a consumer saves a card on the
+sandbox's mandate page, elects auto-pay, the host creates a bill, and the periodic job
+charges it without the payer when its charge date comes (time moved by the test's clock).
+Soft declines are retried on the tenant's schedule, hard ones stop with a to-do and a host
+event, and revoking the mandate stops auto-pay."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+from support.autopay import add_bill, consumer_token, control_time, new_account, outstanding
+from support.e2e import start_loket
+
+from loket.core.autopay import charges
+from loket.core.models import AuditEntry, AutopayCharge, Mandate, Tenant
+from loket.core.tenants import TokenSigner
+from loket.demo import DEMO_SLUG, load_demo
+from loket.gateways import sandbox_mandates
+
+ACCOUNT = "AP-20001"
+
+
+@pytest.fixture
+def live(tmp_path, plugins, request):
+    """loket serving the demo tenant (sandbox connected) with a clock the test moves."""
+    loket = start_loket(tmp_path, plugins, request)
+    keys = load_demo(loket.ctx, TokenSigner(loket.ctx.config.secret_keys[0].encode()))
+    loket.keys.update(keys.api_keys)
+    with loket.ctx.transaction() as session:
+        loket.tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+    control_time(loket)
+    new_account(loket, ACCOUNT)
+    yield loket
+    loket.stop()
+
+
+def save_card(live, card: str) -> str:
+    """The consumer starts a mandate and saves a sandbox card of behaviour ``card`` in the
+    browser; returns the mandate id."""
+    started = live.post("/v1/me/mandates", {"gateway": "sandbox"}, ACCOUNT)
+    assert started.status_code == 201, started.text
+    assert started.json()["status"] == "pending"
+    page = started.json()["redirect_url"]
+    assert page.startswith(live.url + "/sandbox/mandate/")
+    assert "Save card" in live.http.get(page, timeout=10).text
+    back = live.http.post(page, data={"card": card}, timeout=10)
+    assert [r.status_code for r in back.history] == [303]
+    assert urlsplit(back.url).path == f"/v1/mandate-return/{started.json()['id']}"
+    assert back.json()["status"] == "active", back.text
+    return started.json()["id"]
+
+
+def elect(live, mandate: str, kinds=("bill",), max_amount: str | None = "500.00") -> dict:
+    answer = live.put("/v1/me/autopay", {"mandate": mandate, "item_kinds": list(kinds),
+                                         "max_amount": max_amount}, ACCOUNT)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def my_payments(live) -> list[dict]:
+    consumer_token(live, ACCOUNT)
+    answer = live.get("/v1/me/payments?sort=created_at", as_=ACCOUNT)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]
+
+
+def staff_payment(live, number: str) -> dict:
+    answer = live.get(f"/v1/payments/{number}", as_="tenant_admin")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def host_events(live, kind: str) -> list[dict]:
+    with live.ctx.transaction() as session:
+        return [row.after for row in session.scalars(select(AuditEntry).where(
+            AuditEntry.tenant_id == live.tenant_id, AuditEntry.entity_type == "host_event",
+            AuditEntry.action == kind).order_by(AuditEntry.id))]
+
+
+def test_a_bill_is_paid_without_the_payer_on_its_charge_date(live):
+    mandate = save_card(live, "ok")
+    [listed] = live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"]
+    assert listed["payment_method"] == {"brand": "visa", "last4": "4242", "expiry": "12/2030"}
+    staff_view = live.get(f"/v1/consumers/{ACCOUNT}/mandates", as_="tenant_admin")
+    assert staff_view.json()["items"][0]["id"] == mandate
+    assert elect(live, mandate)["active"] is True
+    add_bill(live, ACCOUNT, "AP-INV-1", "120.00", due_in_days=10)
+
+    assert charges.run_due(live.ctx)["scheduled"] == 0  # charged 3 days before it is due
+    assert outstanding(live, ACCOUNT, "AP-INV-1") == "120.00"
+    live.ctx.clock.advance(days=7)
+    done = charges.run_due(live.ctx)
+    assert done == {"scheduled": 1, "succeeded": 1}
+    assert outstanding(live, ACCOUNT, "AP-INV-1") == "0.00"
+    [payment] = my_payments(live)
+    assert payment["status"] == "succeeded"
+    assert charges.run_due(live.ctx) == {"scheduled": 0}  # run twice: charged once
+    assert len(my_payments(live)) == 1
+    [attempted] = host_events(live, "autopay.attempted")
+    assert attempted["attempt"] == 1 and attempted["outcome"] == "succeeded"
+
+
+def test_soft_declines_are_retried_on_the_schedule_and_the_third_try_pays(live):
+    elect(live, save_card(live, "soft2"))
+    add_bill(live, ACCOUNT, "AP-INV-2", "80.00", due_in_days=3)
+
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    first = my_payments(live)[0]
+    detail = staff_payment(live, first["number"])
+    assert detail["information"]["status"] == "failed"
+    assert detail["autopay"]["attempt"] == 1
+    assert detail["autopay"]["decline_code"] == "insufficient_funds"
+    assert detail["autopay"]["next_attempt_at"] == (
+        live.ctx.clock.now + dt.timedelta(days=1)).isoformat()
+    assert charges.run_due(live.ctx) == {"scheduled": 0}  # not before its next try
+    live.ctx.clock.advance(hours=23)
+    assert charges.run_due(live.ctx) == {"scheduled": 0}
+    live.ctx.clock.advance(hours=1)  # day 1 of the schedule
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "retrying": 1}
+    live.ctx.clock.advance(days=1)   # day 2: nothing; the schedule says day 3
+    assert charges.run_due(live.ctx) == {"scheduled": 0}
+    live.ctx.clock.advance(days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "succeeded": 1}
+    assert outstanding(live, ACCOUNT, "AP-INV-2") == "0.00"
+
+    payments = my_payments(live)
+    assert [p["status"] for p in payments] == ["failed", "failed", "succeeded"]
+    attempts = host_events(live, "autopay.attempted")
+    assert [(a["attempt"], a["outcome"], a["decline_code"], a["decline_kind"])
+            for a in attempts] == [(1, "declined", "insufficient_funds", "soft"),
+                                   (2, "declined", "insufficient_funds", "soft"),
+                                   (3, "succeeded", None, None)]
+    first_try = dt.datetime.fromisoformat(attempts[0]["next_attempt_at"]) - dt.timedelta(days=1)
+    assert attempts[1]["next_attempt_at"] == (first_try + dt.timedelta(days=3)).isoformat()
+    assert attempts[2]["next_attempt_at"] is None
+    assert not host_events(live, "autopay.failed")
+
+
+def test_a_hard_decline_stops_at_once_with_a_todo_and_the_host_event(live):
+    elect(live, save_card(live, "hard"))
+    add_bill(live, ACCOUNT, "AP-INV-3", "60.00", due_in_days=2)
+
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "failed": 1}
+    live.ctx.clock.advance(days=8)
+    assert charges.run_due(live.ctx) == {"scheduled": 0}  # never tried again
+    assert outstanding(live, ACCOUNT, "AP-INV-3") == "60.00"
+    [payment] = my_payments(live)
+    assert payment["status"] == "failed"
+    [failed] = host_events(live, "autopay.failed")
+    assert failed["decline_code"] == "authentication_required"
+    assert failed["receivable"] == "AP-INV-3" and failed["attempts"] == 1
+    todos = live.get("/v1/todos", as_="tenant_admin").json()["items"]
+    assert any(t["kind"] == "autopay.failed" and "AP-INV-3" in t["title"] for t in todos)
+    # the consumer gets a payment link for the item; the host hears of it through the feed
+    [link] = live.get("/v1/payment-links", as_="tenant_admin").json()["items"]
+    assert link["status"] == "active" and failed["payment_link"] == link["url"]
+    feed = live.get("/v1/host/events", as_="tenant_admin").json()["items"]
+    [event] = [e for e in feed if e["type"] == "autopay.failed"]
+    assert event["data"]["payment_link"] == link["url"]
+
+
+def test_revoking_the_mandate_stops_auto_pay(live):
+    mandate = save_card(live, "ok")
+    elect(live, mandate)
+    revoked = live.call("DELETE", f"/v1/me/mandates/{mandate}", ACCOUNT)
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked", revoked.text
+    election = live.get("/v1/me/autopay", as_=ACCOUNT).json()
+    assert election["active"] is False and "revoked" in election["stop_reason"]
+    assert host_events(live, "autopay.stopped")
+    add_bill(live, ACCOUNT, "AP-INV-4", "40.00", due_in_days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0}
+    assert outstanding(live, ACCOUNT, "AP-INV-4") == "40.00"
+    again = live.call("DELETE", f"/v1/me/mandates/{mandate}", ACCOUNT)
+    assert again.status_code == 409
+
+
+def test_a_mandate_revoked_at_the_gateway_stops_auto_pay(live):
+    mandate = save_card(live, "ok")
+    elect(live, mandate)
+    [listed] = live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"]
+    with live.ctx.transaction() as session:
+        reference = session.scalar(select(Mandate.gateway_reference).where(
+            Mandate.reference == listed["id"]))
+    options = {"var_dir": str(live.ctx.config.var_dir)}
+    webhook = sandbox_mandates.gateway_ends(options, reference, "expired")
+    assert webhook.deliver() == 200
+    assert webhook.deliver() == 200  # a duplicate changes nothing
+    assert live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"][0]["status"] == "expired"
+    assert live.get("/v1/me/autopay", as_=ACCOUNT).json()["active"] is False
+    add_bill(live, ACCOUNT, "AP-INV-5", "40.00", due_in_days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0}
+
+
+def test_a_bill_paid_another_way_before_its_charge_cancels_the_charge(live):
+    elect(live, save_card(live, "soft"))
+    add_bill(live, ACCOUNT, "AP-INV-6", "30.00", due_in_days=3)
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    paid = live.post("/v1/payments/counter", {
+        "account_number": ACCOUNT, "payment_type": "bill", "method": "cash",
+        "amount_received": "30.00", "references": ["AP-INV-6"],
+        "paid_on": "2025-01-15"}, "tenant_admin")
+    assert paid.status_code == 201, paid.text
+    live.ctx.clock.advance(days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "cancelled": 1}
+    assert len(my_payments(live)) == 2  # the declined attempt and the counter payment
+
+
+def test_staff_elect_on_the_consumers_behalf_and_it_is_audited(live):
+    mandate = save_card(live, "ok")
+    answer = live.put(f"/v1/consumers/{ACCOUNT}/autopay",
+                      {"mandate": mandate, "item_kinds": ["bill", "service"]}, "cso_admin")
+    assert answer.status_code == 200, answer.text
+    with live.ctx.transaction() as session:
+        entry = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "autopay.elected")).one()
+        assert entry.role == "cso_admin" and entry.entity_id == ACCOUNT
+    refused = live.put("/v1/me/autopay", {"mandate": mandate, "item_kinds": ["rent"]}, ACCOUNT)
+    assert refused.status_code == 400 or refused.status_code == 422
+    assert "item_kinds" in refused.text
+
+
+def test_auto_pay_is_offered_only_on_gateways_with_mandates(live):
+    refused = live.post("/v1/me/mandates", {"gateway": "doku"}, ACCOUNT)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"].endswith("/not-supported")
+    assert "DOKU does not support stored mandates" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["field"] == "gateway"
+    assert live.get("/v1/me/mandates", as_=ACCOUNT).json()["items"] == []
+
+
+def test_an_attempt_cut_short_is_finished_with_the_same_key_and_charges_once(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-7", "50.00", due_in_days=1)
+    assert charges.schedule_due(live.ctx) == 1
+    with live.ctx.transaction() as session:
+        [charge_id] = session.scalars(select(AutopayCharge.id)).all()
+    # The attempt is recorded and the gateway charged, then the process dies before the
+    # answer is written.
+    config, request = charges._record_attempt(live.ctx, charge_id)
+    first = live.ctx.plugins.mandate_charge(config, request)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "charging": 1}  # too soon to ask
+    live.ctx.clock.advance(hours=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "succeeded": 1}
+    assert outstanding(live, ACCOUNT, "AP-INV-7") == "0.00"
+    [payment] = my_payments(live)
+    detail = staff_payment(live, payment["number"])
+    assert detail["transaction"]["gateway_reference"] == first.gateway_reference  # one charge
+    assert len(my_payments(live)) == 1

@@ -1,0 +1,78 @@
+"""Exports of the payments and credit notes lists over HTTP: the lists' filters, the seed's
+columns, CSV and XLSX, audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from openpyxl import load_workbook
+from support.api import api, fields  # noqa: F401 - fixture
+
+from loket.core.backoffice import exports
+
+
+def counter(api, account, amount, kind="bill", method="cash"):
+    paid = api.post("/v1/payments/counter", {
+        "account_number": account, "payment_type": kind, "method": method,
+        "paid_on": "2025-01-15", "amount_received": amount})
+    assert paid.status_code == 201, paid.text
+    return paid.json["information"]["number"]
+
+
+def rows_of(result) -> list[dict]:
+    assert result.status_code == 200, result.text
+    assert result.headers["content-type"].startswith("text/csv")
+    text = result.content.decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_payments_export_has_the_columns_and_the_lists_filters(api):
+    cash = counter(api, "CRN29391", "100.00")
+    card = counter(api, "WU-10001", "20.00", kind="service", method="card")
+    every = rows_of(api.get("/v1/payments/export", role="billing_manager"))
+    assert list(every[0]) == list(exports.PAYMENT_COLUMNS)
+    assert [r["Payment Number"] for r in every] == [cash, card]
+    assert every[0]["Amount Received"] == "100.00" and every[0]["Currency"] == "USD"
+    assert every[0]["Created By"] == "test cso_admin"
+    listed = api.get("/v1/payments?method=card").json["items"]
+    exported = rows_of(api.get("/v1/payments/export?method=card", role="billing_manager"))
+    assert [r["Payment Number"] for r in exported] == [p["number"] for p in listed] == [card]
+    searched = rows_of(api.get("/v1/payments/export?q=crn29", role="billing_manager"))
+    assert [r["Account Number"] for r in searched] == ["CRN29391"]
+    download = api.get("/v1/payments/export", role="billing_manager")
+    assert 'filename="payments.csv"' in download.headers["content-disposition"]
+
+
+def test_payments_export_as_xlsx(api):
+    number = counter(api, "CRN29391", "100.00")
+    result = api.get("/v1/payments/export?format=xlsx", role="tenant_admin")
+    assert result.status_code == 200
+    assert result.headers["content-type"] == exports.ExportFormat.XLSX.media_type
+    sheet = load_workbook(io.BytesIO(result.content), read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == exports.PAYMENT_COLUMNS
+    assert values[1][0] == number and values[1][15] == "100.00"
+
+
+def test_credit_notes_export_follows_the_filters_and_is_audited(api):
+    counter(api, "WU-10001", "150.00", kind="service")  # services owe 100.00: 50.00 over
+    notes = rows_of(api.get("/v1/credit-notes/export?reason=Overpayment", role="cso_admin"))
+    assert [(r["Account Number"], r["Amount"], r["Remaining"], r["Status"]) for r in notes] \
+        == [("WU-10001", "50.00", "50.00", "active")]
+    assert rows_of(api.get("/v1/credit-notes/export?reason=Billing%20Error",
+                           role="cso_admin")) == []
+    trail = api.get("/v1/audit/export/credit_notes", role="tenant_admin").json["items"]
+    assert [(a["action"], a["after"]["filters"]) for a in trail] == [
+        ("credit_notes.exported", {"reasons": ["Overpayment"]}),
+        ("credit_notes.exported", {"reasons": ["Billing Error"]})]
+
+
+def test_exports_refuse_bad_input_and_unauthorised_roles(api):
+    assert fields(api.get("/v1/payments/export?format=pdf", role="tenant_admin")) == {
+        "format"}
+    reversed_range = api.get("/v1/payments/export?date_from=2025-02-01&date_to=2025-01-01",
+                             role="tenant_admin")
+    assert reversed_range.status_code == 422 and fields(reversed_range) == {"date_from"}
+    assert api.get("/v1/payments/export", role="cso_executive").status_code == 403
+    assert api.get("/v1/credit-notes/export", role="consumer").status_code == 403

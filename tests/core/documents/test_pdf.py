@@ -1,0 +1,109 @@
+"""Receipts and credit notes as PDF, read back with pypdf: the numbers, the consumer and the
+amounts as people of the tenant's locale write them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import pytest
+from pypdf import PdfReader
+from support.api import make_api
+from support.engine import ACTOR
+
+from loket.core import tenants
+from loket.core.backoffice import queries
+from loket.core.documents import pdf
+from loket.core.host import receivables
+from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
+from loket.core.settings import load_settings, save_settings
+
+
+def text_of(content: bytes) -> str:
+    assert content.startswith(b"%PDF-")
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def tiny_png() -> str:
+    """A 2x2 blue PNG, base64 (the tenant's logo)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + b"\x20\x40\xc0" * 2 for _ in range(2))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return base64.b64encode(png).decode()
+
+
+def tenant_paying(ctx, currency: str, locale: str, received: str, amount: str) -> tuple:
+    with ctx.transaction() as session:
+        tenant = tenants.create_tenant(session, ACTOR, f"t-{locale}", "Tirta Sejahtera", {
+            "currency": currency, "locale": locale, "timezone": "Asia/Jakarta",
+            "overpayment_threshold": "1000000.00",
+            "documents": {"address": "Jl. Merdeka 1\nJakarta 10110", "logo": tiny_png()}})
+        receivables.upsert_consumer(session, ACTOR, tenant.id, {
+            "account_number": "ACC-77", "name": "Siti Rahayu",
+            "service_address": "Jl. Mawar 7"})
+        receivables.upsert_receivable(session, ACTOR, tenant.id, {
+            "account_number": "ACC-77", "kind": "bill", "reference": "INV-9", "amount": amount,
+            "description": "Water April"})
+        payment = record_counter_payment(ctx, session, ACTOR, tenant.id, CounterPayment(
+            account_number="ACC-77", payment_type="bill", method="cash",
+            amount_received=received, paid_on="2025-01-15", references=("INV-9",)))
+        return tenant.id, payment.number
+
+
+@pytest.mark.parametrize("currency,locale,received,amount,shown", [
+    ("USD", "en_US", "1500.50", "1200.25", ["$1,500.50", "$1,200.25", "$300.25"]),
+    ("IDR", "id_ID", "150000.50", "120000", ["Rp150.000,50", "Rp120.000", "Rp30.000,50"]),
+])
+def test_receipt_pdf_shows_number_consumer_and_amounts_in_the_locale(
+        ctx, currency, locale, received, amount, shown):
+    tenant_id, number = tenant_paying(ctx, currency, locale, received, amount)
+    with ctx.transaction() as session:
+        payment = queries.payment(session, tenant_id, number)
+        text = text_of(pdf.receipt_pdf(session, payment))
+        receipt_number = payment.receipt_number
+    for expected in [receipt_number, number, "Siti Rahayu", "ACC-77", "Jl. Mawar 7",
+                     "Tirta Sejahtera", "Jl. Merdeka 1", "INV-9", "Payment Summary",
+                     "Processing Information", *shown[:2]]:
+        assert expected in text, (expected, text)
+    with ctx.transaction() as session:
+        note = queries.credit_notes_of(session, queries.payment(session, tenant_id, number))[0]
+        note_text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
+    for expected in [note.number, number, "Overpayment", shown[2], "Siti Rahayu", "Active"]:
+        assert expected in note_text, (expected, note_text)
+
+
+def test_a_broken_logo_does_not_cost_the_receipt(ctx):
+    tenant_id, number = tenant_paying(ctx, "USD", "en_US", "10.00", "10.00")
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        document["documents"] = {"logo": base64.b64encode(b"not an image").decode()}
+        save_settings(session, tenant_id, document)
+        text = text_of(pdf.receipt_pdf(session, queries.payment(session, tenant_id, number)))
+    assert "Siti Rahayu" in text
+
+
+def test_pdfs_are_served_by_content_negotiation_with_a_file_name(ctx):
+    tenant_id, number = tenant_paying(ctx, "USD", "en_US", "1500.50", "1200.25")
+    api = make_api(ctx, tenant_id)
+    accept = {"Accept": "application/pdf"}
+    receipt = api.get(f"/v1/payments/{number}/receipt", headers=accept)
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.headers["content-type"] == "application/pdf"
+    disposition = receipt.headers["content-disposition"]
+    assert "attachment" in disposition and ".pdf" in disposition
+    assert "$1,500.50" in text_of(receipt.content)
+    as_json = api.get(f"/v1/payments/{number}/receipt")
+    assert as_json.json["payment_number"] == number
+    note_number = api.get(f"/v1/payments/{number}").json["credit_notes"][0]["number"]
+    note = api.get(f"/v1/credit-notes/{note_number}", headers=accept)
+    assert note.headers["content-type"] == "application/pdf"
+    assert note_number in text_of(note.content)
+    token = api.post("/v1/consumers/ACC-77/token", {}).json["token"]
+    mine = api.call("GET", f"/v1/me/payments/{number}/receipt", role=None,
+                    headers={"Authorization": f"Bearer {token}", **accept})
+    assert mine.status_code == 200 and "Siti Rahayu" in text_of(mine.content)

@@ -1,0 +1,198 @@
+"""The outbox: events written in the change's own transaction, delivered to the host signed,
+at least once, in order per payment, with backoff, surviving a worker killed mid-delivery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+from support.engine import ACTOR
+from support.jobs import Clock
+from support.outbox import Receiver
+
+from loket.core.backoffice import administration
+from loket.core.models import OutboxDelivery, OutboxEvent, Payment
+from loket.core.outbox import delivery, endpoints, signing
+from loket.core.payments import counter_payments
+from loket.core.settings import load_settings, save_settings
+
+ADMIN = ACTOR
+
+
+def _counter(ctx, tenant_id, reference="INV-2025-001234", amount="145.50"):
+    entry = counter_payments.CounterPayment(account_number="WU-10001", payment_type="bill",
+                                            method="cash", amount_received=amount,
+                                            paid_on="2025-01-15",
+                                            references=(reference,))
+    with ctx.transaction() as session:
+        return counter_payments.record_counter_payment(ctx, session, ACTOR, tenant_id, entry)
+
+
+def _endpoint(ctx, tenant_id, receiver, types=()):
+    with ctx.transaction() as session:  # no messages to people here: host events only
+        document = dict(load_settings(session, tenant_id).document)
+        save_settings(session, tenant_id, {**document, "messages": {"channels": {}}})
+    with ctx.transaction() as session:
+        row, secret = endpoints.create_endpoint(ctx, session, ADMIN, tenant_id, receiver.url,
+                                                list(types))
+    receiver.secret = secret
+    return row
+
+
+def _deliveries(ctx):
+    with ctx.transaction() as session:
+        return list(session.scalars(select(OutboxDelivery).order_by(OutboxDelivery.id)))
+
+
+def test_nothing_is_published_for_a_change_that_rolled_back(ctx, tenant_id):
+    with pytest.raises(RuntimeError):
+        with ctx.transaction() as session:
+            counter_payments.record_counter_payment(ctx, session, ACTOR, tenant_id,
+                                                    counter_payments.CounterPayment(
+                                                        account_number="WU-10001",
+                                                        payment_type="bill", method="cash",
+                                                        amount_received="10.00",
+                                                        paid_on="2025-01-15"))
+            raise RuntimeError("the caller fails after the payment was written")
+    with ctx.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0
+        assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+    _counter(ctx, tenant_id)
+    with ctx.transaction() as session:
+        types = list(session.scalars(select(OutboxEvent.type).where(
+            OutboxEvent.kind == "host_event")))
+    assert types == ["payment.posted"]
+
+
+def test_the_host_gets_each_event_signed_once_despite_two_failed_attempts(ctx, tenant_id):
+    ctx.clock = Clock()
+    with Receiver(fail_first=2) as host:
+        _endpoint(ctx, tenant_id, host, ["payment.posted"])
+        payment = _counter(ctx, tenant_id)
+        assert delivery.deliver_due(ctx) == {"retrying": 1}
+        assert delivery.deliver_due(ctx) == {}  # not due before its backoff (30 s)
+        ctx.clock.advance(seconds=31)
+        assert delivery.deliver_due(ctx) == {"retrying": 1}
+        ctx.clock.advance(seconds=31)
+        assert delivery.deliver_due(ctx) == {}  # the second backoff is a minute
+        ctx.clock.advance(seconds=30)
+        assert delivery.deliver_due(ctx) == {"delivered": 1}
+        assert delivery.deliver_due(ctx) == {}
+    (accepted,) = host.accepted
+    assert len(host.requests) == 3
+    assert len({r["event_id"] for r in host.requests}) == 1  # the same event id every time
+    assert accepted["body"]["type"] == "payment.posted"
+    assert accepted["body"]["data"]["payment"]["number"] == payment.number
+    assert accepted["body"]["data"]["payment"]["amount_received"]["amount"] == 14550
+    (row,) = _deliveries(ctx)
+    assert (row.status, row.attempts, row.last_status_code) == ("delivered", 3, 200)
+
+
+def test_a_signature_is_refused_when_altered_or_older_than_five_minutes():
+    body = b'{"id":"evt_1"}'
+    header = signing.header_value("whsec_x", 1_700_000_000, body)
+    assert signing.verify("whsec_x", header, body, 1_700_000_000 + 299)
+    assert not signing.verify("whsec_x", header, body, 1_700_000_000 + 301)
+    assert not signing.verify("whsec_x", header, body + b" ", 1_700_000_000)
+    assert not signing.verify("whsec_y", header, body, 1_700_000_000)
+    assert not signing.verify("whsec_x", "v1=abc", body, 1_700_000_000)
+
+
+def test_events_of_a_payment_arrive_in_order_even_after_a_failure(ctx, tenant_id):
+    ctx.clock = Clock()
+    with Receiver(fail_first=1) as host:
+        _endpoint(ctx, tenant_id, host)
+        payment = _counter(ctx, tenant_id)
+        with ctx.transaction() as session:
+            administration.cancel_posted(ctx, session, ACTOR,
+                                         session.get(Payment, payment.id), "entered twice")
+        assert delivery.deliver_due(ctx) == {"retrying": 1}  # the cancel waits behind it
+        assert [r["body"]["type"] for r in host.requests] == ["payment.posted"]
+        ctx.clock.advance(seconds=31)
+        assert delivery.deliver_due(ctx) == {"delivered": 1}  # head first ...
+        assert delivery.deliver_due(ctx) == {"delivered": 1}  # ... then the next
+    assert [a["body"]["type"] for a in host.accepted] == ["payment.posted",
+                                                         "payment.cancelled"]
+
+
+def test_a_worker_killed_mid_delivery_leaves_it_to_be_delivered_again(ctx, tenant_id,
+                                                                      tmp_path):
+    with Receiver(delay_seconds=3) as host:
+        _endpoint(ctx, tenant_id, host)
+        _counter(ctx, tenant_id)
+        script = ("import sys; from loket.core.config import AppConfig; "
+                  "from loket.core.context import Loket; "
+                  "from loket.core.outbox.delivery import deliver_due; "
+                  "ctx = Loket.create(AppConfig(database_url=sys.argv[1], var_dir=sys.argv[2],"
+                  " secret_keys=(sys.argv[3],))); deliver_due(ctx)")
+        worker = subprocess.Popen([sys.executable, "-c", script, ctx.config.database_url,
+                                   str(tmp_path / "worker"), ctx.config.secret_keys[0]],
+                                  start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _deliveries(ctx)[0].leased_until:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the request is on its way
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        (row,) = _deliveries(ctx)
+        assert (row.status, row.attempts) == ("pending", 0)  # the outcome was never written
+        assert delivery.deliver_due(ctx) == {}  # still leased to the dead worker
+        clock = Clock()
+        clock.advance(seconds=delivery.LEASE.total_seconds() + 1)
+        ctx.clock = clock
+        host.delay_seconds = 0
+        assert delivery.deliver_due(ctx) == {"delivered": 1}
+        time.sleep(3.5)  # the dead worker's request finishes at the receiver
+    ids = [r["event_id"] for r in host.requests]
+    assert len(ids) == 2 and len(set(ids)) == 1  # at least once, deduplicated by its id
+
+
+def test_the_feed_serves_the_same_events_after_a_cursor(ctx, tenant_id):
+    from support.api import make_api
+    api = make_api(ctx, tenant_id)
+    first = _counter(ctx, tenant_id)
+    second = _counter(ctx, tenant_id, "INV-2025-001567", "152.25")
+    page = api.get("/v1/host/events", role="billing_manager").json
+    assert [i["data"]["payment"]["number"] for i in page["items"]] == [first.number,
+                                                                      second.number]
+    after = api.get(f"/v1/host/events?after={page['items'][0]['cursor']}",
+                    role="tenant_admin").json
+    assert [i["id"] for i in after["items"]] == [page["items"][1]["id"]]
+    assert after["next_cursor"] == page["next_cursor"]
+    assert api.get("/v1/host/events", role="cso_executive").status_code == 403
+
+
+def test_endpoints_over_http_show_the_secret_once_and_list_deliveries(ctx, tenant_id):
+    from support.api import fields, make_api
+    api = make_api(ctx, tenant_id)
+    with Receiver() as host:
+        made = api.post("/v1/host/webhook-endpoints", {"url": host.url,
+                                                        "event_types": ["payment.posted"]},
+                        role="tenant_admin")
+        assert made.status_code == 201 and made.json["secret"].startswith("whsec_")
+        host.secret = made.json["secret"]
+        listed = api.get("/v1/host/webhook-endpoints", role="tenant_admin").json
+        assert "secret" not in listed["items"][0]
+        _counter(ctx, tenant_id)
+        delivery.deliver_due(ctx)
+        endpoint_id = made.json["id"]
+        rows = api.get(f"/v1/host/webhook-endpoints/{endpoint_id}/deliveries",
+                       role="tenant_admin").json["items"]
+        assert [(r["type"], r["status"]) for r in rows] == [("payment.posted", "delivered")]
+        replayed = api.post(f"/v1/host/webhook-endpoints/{endpoint_id}/deliveries/"
+                            f"{rows[0]['id']}/replay", role="tenant_admin")
+        assert replayed.status_code == 200 and replayed.json["status"] == "pending"
+        delivery.deliver_due(ctx)
+        assert len(host.accepted) == 2 and len(set(host.event_ids())) == 1
+        bad = api.post("/v1/host/webhook-endpoints", {"url": "ftp://x",
+                                                      "event_types": ["nope"]},
+                       role="tenant_admin")
+        assert bad.status_code == 422 and "url" in fields(bad)
+        assert api.call("DELETE", f"/v1/host/webhook-endpoints/{endpoint_id}",
+                        role="tenant_admin").status_code == 204
+        assert api.get("/v1/host/webhook-endpoints", role="tenant_admin").json["items"] == []

@@ -1,0 +1,62 @@
+"""Messages to people through the outbox: the tenant's channels and words, the ``log``
+channel, E.164 phone numbers, and a link sent again on another channel."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.engine import ACTOR
+
+from loket.core.links import links
+from loket.core.outbox import delivery, messages
+from loket.core.settings import load_settings, save_settings
+from loket.errors import ValidationFailed
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("+62 812-3456-7890", "+6281234567890"), ("+1 (555) 0100", "+15550100"),
+    ("081234567890", None), ("+0812345678", None), ("", None), (None, None),
+    ("+1234567890123456", None)])
+def test_phone_numbers_are_taken_in_e164_only(raw, expected):
+    assert messages.e164(raw) == expected
+
+
+def _messages_log(ctx):
+    path = ctx.config.var_dir / "messages.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_log_channel_writes_the_tenants_words_to_var(ctx, tenant_id):
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        save_settings(session, tenant_id, {**document, "messages": {
+            "channels": {"default": ["log"]},
+            "templates": {"payment_link.sent": {"subject": "Tagihan {name}",
+                                                "body": "Bayar {amount} di {url}"}}}})
+    with ctx.transaction() as session:
+        link = links.create_link(ctx, session, ACTOR, tenant_id, links.LinkRequest(
+            account_number="WU-10001", channels=("log",)))
+        url = links.url_of(ctx, link)
+    (line,) = _messages_log(ctx)  # tried at once, right after the commit
+    assert line["subject"] == "Tagihan John Doe" and line["body"] == f"Bayar $600.25 di {url}"
+    assert line["to"] == "john.doe@example.com" and line["kind"] == "payment_link.sent"
+    assert delivery.deliver_due(ctx) == {}  # nothing left to send
+
+    with ctx.transaction() as session:
+        links.send_link(ctx, session, ACTOR, links.get_link(session, tenant_id, link.key),
+                        ["log"])
+    assert len(_messages_log(ctx)) == 2
+
+
+def test_a_channel_without_an_address_is_refused_naming_it(ctx, tenant_id):
+    from loket.core.host import receivables
+    with ctx.transaction() as session:
+        receivables.upsert_consumer(session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "name": "John Doe", "phone": "0812 345"})
+    with pytest.raises(ValidationFailed) as refused:
+        with ctx.transaction() as session:
+            links.create_link(ctx, session, ACTOR, tenant_id, links.LinkRequest(
+                account_number="WU-10001", channels=("log", "sms")))
+    assert refused.value.errors[0]["field"] == "channels[1]"
+    assert "E.164" in refused.value.detail

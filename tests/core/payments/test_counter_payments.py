@@ -1,0 +1,93 @@
+"""Counter payments: cash with change, overpayment credit notes, partial payments."""
+
+import pytest
+from sqlalchemy import select
+from support.engine import outstanding, post
+
+from loket.core.models import Allocation, CreditNote, Receivable
+from loket.errors import Conflict, ValidationFailed
+
+
+def test_cash_with_change_pays_the_bills_and_records_the_change(ctx, tenant_id):
+    payment = post(ctx, tenant_id, amount_received="300.00", change_given="2.25")
+    assert (payment.status, payment.verification) == ("posted", "verified")
+    assert payment.gateway_details["processing_time"] == "Immediate"
+    assert (payment.number, payment.transaction_number, payment.receipt_number) == \
+        (f"PAY-{payment.created_at.year}-000001", f"TXN-{payment.created_at.year}-000001", "R-1")
+    assert (payment.amount_received, payment.change_given, payment.amount) == (30000, 225, 29775)
+    assert outstanding(ctx, tenant_id, "INV-2025-001234", "INV-2025-001567") == 0
+    assert payment.channel == "walk-in"
+
+
+def test_an_overpayment_becomes_a_credit_note(ctx, tenant_id):
+    payment = post(ctx, tenant_id, method="card", amount_received="200.00",
+                   references=("INV-2025-001234",))
+    with ctx.transaction() as session:
+        note = session.scalar(select(CreditNote).where(CreditNote.payment_id == payment.id))
+    assert (note.amount, note.reason, note.automatic, note.number) == (5450, "Overpayment",
+                                                                        True, "CN-1")
+    assert (note.expires_at - note.created_at).days == 365
+
+
+def test_an_underpayment_pays_the_oldest_bill_first(ctx, tenant_id):
+    post(ctx, tenant_id, method="bank_transfer", amount_received="200.00")
+    with ctx.transaction() as session:
+        rows = {r.reference: r for r in session.scalars(select(Receivable).where(
+            Receivable.reference.in_(("INV-2025-001234", "INV-2025-001567"))))}
+    assert (rows["INV-2025-001234"].status, rows["INV-2025-001234"].paid) == ("paid", 14550)
+    assert (rows["INV-2025-001567"].status, rows["INV-2025-001567"].paid) == ("open", 5450)
+
+
+def test_installments_by_plan_order(ctx, tenant_id):
+    post(ctx, tenant_id, payment_type="installment", amount_received="100.00")
+    assert outstanding(ctx, tenant_id, "PP-2025-0034-1") == 0
+    assert outstanding(ctx, tenant_id, "PP-2025-0034-2") == 6750 - 3250
+    assert outstanding(ctx, tenant_id, "PP-2025-0034-3") == 6750
+
+
+def test_more_than_outstanding_plus_threshold_is_refused_and_nothing_moves(ctx, tenant_id):
+    with pytest.raises(ValidationFailed) as info:
+        post(ctx, tenant_id, amount_received="798.00")  # 297.75 + 500.00 threshold < 798
+    assert info.value.errors[0]["field"] == "amount_received"
+    assert "overpayment threshold" in info.value.detail
+    assert outstanding(ctx, tenant_id, "INV-2025-001234", "INV-2025-001567") == 29775
+    with ctx.transaction() as session:
+        assert session.scalars(select(Allocation)).first() is None
+
+
+def test_every_missing_field_has_its_own_error(ctx, tenant_id):
+    with pytest.raises(ValidationFailed) as info:
+        post(ctx, tenant_id, account_number="", payment_type="", method="",
+             amount_received="", notes="x" * 501)
+    assert {e["field"] for e in info.value.errors} == {
+        "consumer", "payment_type", "method", "amount_received", "notes"}
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"amount_received": "12.345"}, "amount_received"),
+    ({"amount_received": "-5"}, "amount_received"),
+    ({"amount_received": "10", "change_given": "11"}, "change_given"),
+    ({"amount_received": "10", "method": "card", "change_given": "1"}, "change_given"),
+    ({"amount_received": "10", "account_number": "NOBODY"}, "consumer"),
+    ({"amount_received": "10", "references": ("BILL7890",)}, "reference"),
+])
+def test_bad_input_names_the_field(ctx, tenant_id, fields, field):
+    with pytest.raises(ValidationFailed) as info:
+        post(ctx, tenant_id, **fields)
+    assert info.value.errors[0]["field"] == field
+
+
+def test_an_idempotency_key_records_the_payment_once(ctx, tenant_id):
+    first = post(ctx, tenant_id, key="till-7-0001", amount_received="145.50",
+                 references=("INV-2025-001234",))
+    again = post(ctx, tenant_id, key="till-7-0001", amount_received="145.50",
+                 references=("INV-2025-001234",))
+    assert again.id == first.id
+    with pytest.raises(Conflict):
+        post(ctx, tenant_id, key="till-7-0001", amount_received="150.00")
+
+
+def test_a_card_payment_may_say_no_change_as_zero_point_zero_zero(ctx, tenant_id):
+    payment = post(ctx, tenant_id, method="card", amount_received="145.50",
+                   change_given="0.00", references=("INV-2025-001234",))
+    assert (payment.status, payment.change_given) == ("posted", 0)

@@ -1,0 +1,90 @@
+"""Disputes over HTTP: opened on a payment, evidence notes, the state machine, a lost dispute
+taking the money back like a refund (items reopen, to-do raised), lists and filters."""
+
+from __future__ import annotations
+
+from support.api import api, fields, problem  # noqa: F401 - fixtures
+
+
+def counter(api, amount="145.50"):
+    paid = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "paid_on": "2025-01-15", "amount_received": amount,
+        "references": ["INV-2025-001234"]})
+    assert paid.status_code == 201, paid.text
+    return paid.json["information"]["number"]
+
+
+def test_a_lost_dispute_takes_the_money_back_and_reopens_the_bill(api):
+    number = counter(api)
+    opened = api.post(f"/v1/payments/{number}/disputes", {
+        "reason": "Payer says he was charged twice", "amount": "45.50",
+        "notes": "call on 3 May"}, role="recovery_executive")
+    assert opened.status_code == 201, opened.text
+    dispute = opened.json
+    assert (dispute["status"], dispute["amount"]["decimal"]) == ("open", "45.50")
+    path = f"/v1/disputes/{dispute['id']}"
+    assert api.post(f"{path}/notes", {"note": "bank statement received"},
+                    role="recovery_executive").status_code == 200
+    assert api.post(f"{path}/status", {"status": "lost"}).status_code == 409  # not reviewed
+    assert api.post(f"{path}/status", {"status": "under_review"},
+                    role="recovery_executive").status_code == 403
+    assert api.post(f"{path}/status", {"status": "under_review"},
+                    role="billing_manager").status_code == 200
+    lost = api.post(f"{path}/status", {"status": "lost", "note": "issuer sided with payer"},
+                    role="billing_manager")
+    assert lost.status_code == 200, lost.text
+    assert (lost.json["status"], lost.json["amount_taken_back"]["decimal"]) == ("lost",
+                                                                                "45.50")
+    assert [(h["by"], h["status"]) for h in lost.json["history"]] == [
+        ("test recovery_executive", "open"), ("test recovery_executive", None),
+        ("test billing_manager", "under_review"), ("test billing_manager", "lost")]
+    payment = api.get(f"/v1/payments/{number}").json
+    assert payment["information"]["status"] == "partially_refunded"
+    assert payment["information"]["refunded"]["decimal"] == "45.50"
+    bills = api.get("/v1/me/items?type=bills", role="consumer").json["items"]
+    assert [(b["reference"], b["outstanding"]["decimal"]) for b in bills
+            if b["reference"] == "INV-2025-001234"] == [("INV-2025-001234", "45.50")]
+    todos = api.get("/v1/todos").json["items"]
+    assert any(t["kind"] == "dispute.lost" and t["entity_id"] == str(dispute["id"])
+               for t in todos)
+    assert api.post(f"{path}/status", {"status": "won"}).status_code == 409  # closed
+    assert api.post(f"{path}/notes", {"note": "late"}).status_code == 409
+    trail = api.get(f"/v1/audit/dispute/{dispute['id']}", role="tenant_admin").json["items"]
+    assert [a["action"] for a in trail] == ["dispute.opened", "dispute.noted",
+                                            "dispute.under_review", "dispute.lost"]
+
+
+def test_won_and_withdrawn_disputes_move_no_money(api):
+    number = counter(api)
+    first = api.post(f"/v1/payments/{number}/disputes", {"reason": "unknown charge"}).json
+    assert first["amount"]["decimal"] == "145.50"  # default: all that could go back
+    path = f"/v1/disputes/{first['id']}"
+    api.post(f"{path}/status", {"status": "under_review"})
+    assert api.post(f"{path}/status", {"status": "won"}).json["status"] == "won"
+    second = api.post(f"/v1/payments/{number}/disputes", {"reason": "again"}).json
+    assert api.post(f"/v1/disputes/{second['id']}/status",
+                    {"status": "withdrawn"}).json["status"] == "withdrawn"
+    payment = api.get(f"/v1/payments/{number}").json["information"]
+    assert (payment["status"], payment["refunded"]["decimal"]) == ("posted", "0.00")
+
+
+def test_disputes_are_listed_and_filtered(api):
+    number = counter(api)
+    one = api.post(f"/v1/payments/{number}/disputes", {"reason": "a"}).json
+    two = api.post(f"/v1/payments/{number}/disputes", {"reason": "b"}).json
+    api.post(f"/v1/disputes/{two['id']}/status", {"status": "under_review"})
+    listed = api.get("/v1/disputes").json
+    assert [d["id"] for d in listed["items"]] == [two["id"], one["id"]]
+    assert [d["id"] for d in api.get("/v1/disputes?status=open").json["items"]] == [one["id"]]
+    assert api.get("/v1/disputes?q=john").json["total"] == 2
+    assert api.get("/v1/disputes?q=nobody").json["total"] == 0
+    assert api.get("/v1/disputes/999999").status_code == 404
+
+
+def test_disputes_refuse_bad_amounts_and_payments_without_money(api):
+    number = counter(api)
+    too_much = api.post(f"/v1/payments/{number}/disputes", {"reason": "x", "amount": "500.00"})
+    assert too_much.status_code == 422 and fields(too_much) == {"amount"}
+    assert fields(api.post(f"/v1/payments/{number}/disputes", {})) == {"reason"}
+    assert fields(api.post("/v1/disputes/1/status", {"status": "closed"})) == {"status"}

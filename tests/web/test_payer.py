@@ -1,0 +1,91 @@
+"""The payer's return page: HTML for a browser, JSON for an API client, the payer's
+language, and the signed redirect to the tenant's own page."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from support.console import Person, text_of
+
+from loket.core.payments import returns
+
+
+def paid_return_url(api) -> str:
+    """A consumer pays the January bill on the sandbox; the URL the payer comes back on."""
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"}]}, role="consumer")
+    assert started.status_code == 201, started.text
+    back = api.payer_acts(started.json["redirect_url"])
+    return back.split("testserver", 1)[1]
+
+
+def test_a_browser_gets_the_result_page_and_an_api_client_json(connected_api):
+    api = connected_api
+    back = paid_return_url(api)
+    page = api.client.simulate_get(back, headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.headers["content-type"].startswith("text/html")
+    text = text_of(page.text)
+    assert "Payment successful" in text and "$145.50" in text
+    assert text.count("INV-2025-001234") == 1  # the bill paid, once (no void allocations)
+    assert "Test Water t1" in text  # the tenant's name heads the page
+    for accept in (None, "application/json", "*/*"):
+        headers = {"Accept": accept} if accept else {}
+        answer = api.client.simulate_get(back, headers=headers)
+        assert answer.json["status"] == "succeeded"
+
+
+def test_the_result_page_speaks_the_payers_language(connected_api):
+    api = connected_api
+    back = paid_return_url(api)
+    page = api.client.simulate_get(back, headers={"Accept": "text/html",
+                                                  "Accept-Language": "id-ID,id;q=0.9"})
+    text = text_of(page.text)
+    assert "Pembayaran berhasil" in text and "Terima kasih" in text
+    assert "US$145,50" in text  # the amount written the Indonesian way
+
+
+def test_a_cancelled_checkout_says_nothing_was_charged(connected_api):
+    api = connected_api
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"}]}, role="consumer")
+    back = api.payer_acts(started.json["redirect_url"], "cancel").split("testserver", 1)[1]
+    text = text_of(api.client.simulate_get(back, headers={"Accept": "text/html"}).text)
+    assert "Nothing was charged" in text
+
+
+def test_a_forged_return_url_is_not_found_for_browsers_too(connected_api):
+    back = paid_return_url(connected_api)
+    forged = back.replace("sig=", "sig=x")
+    page = connected_api.client.simulate_get(forged, headers={"Accept": "text/html"})
+    assert page.status_code == 404
+
+
+def test_with_a_return_url_the_browser_goes_to_the_tenants_page_with_a_signed_result(
+        connected_api):
+    api = connected_api
+    assert api.put("/v1/settings", {"return_url": "https://water.example/paid?from=loket"}
+                   ).status_code == 200
+    back = paid_return_url(api)
+    answer = api.client.simulate_get(back, headers={"Accept": "text/html"})
+    assert answer.status_code == 303
+    target = urlsplit(answer.headers["location"])
+    assert (target.scheme, target.netloc, target.path) == ("https", "water.example", "/paid")
+    params = {k: v[0] for k, v in parse_qs(target.query).items()}
+    assert params["from"] == "loket" and params["status"] == "succeeded"
+    assert params["result"] == "success" and params["payment"].startswith("PAY-")
+    secret = returns.result_secret(api.ctx, api.tenant_id)
+    admin = Person(client=api.client)  # the tenant admin finds the secret in the console
+    admin.follow(admin.sign_in(api.keys["tenant_admin"]))
+    assert secret in admin.get("/console/gateways").text
+    now = int(api.ctx.now().timestamp())
+    assert returns.verify_signed_result(secret, params, now)
+    assert not returns.verify_signed_result(secret, {**params, "status": "completed"}, now)
+    assert not returns.verify_signed_result(secret, params, now + 3600)  # stale
+    assert not returns.verify_signed_result("another tenant", params, now)
+    # API clients still get JSON
+    assert api.client.simulate_get(back).json["status"] == "succeeded"
+
+
+def test_return_url_must_be_http(api):
+    refused = api.put("/v1/settings", {"return_url": "javascript:alert(1)"})
+    assert refused.status_code == 422
