@@ -32,11 +32,6 @@ def _ctx(args, config: AppConfig | None = None) -> Loket:
     return ctx
 
 
-def _signer(ctx):
-    from loket.core.tenants import TokenSigner
-    return TokenSigner.for_keys(ctx.config.secret_keys)
-
-
 def cmd_db_upgrade(args) -> None:
     ctx = _ctx(args)
     migrate.upgrade(ctx.engine, args.revision)
@@ -88,7 +83,7 @@ def cmd_token(args) -> None:
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
         consumer_by_account(session, tenant.id, args.account)
-    print(_signer(ctx).consumer_token(tenant.id, args.account, args.ttl))
+    print(ctx.signer.consumer_token(tenant.id, args.account, args.ttl))
 
 
 def cmd_plugins(args) -> None:
@@ -169,7 +164,7 @@ def cmd_demo(args) -> None:
     from loket.demo import load_demo
     ctx = _ctx(args)
     migrate.upgrade(ctx.engine)
-    keys = load_demo(ctx, _signer(ctx))
+    keys = load_demo(ctx, ctx.signer)
     print(f"demo tenant '{keys.slug}' " + ("created" if keys.created else
                                            "already present (its earlier demo keys revoked)") +
           f"; serving on {ctx.config.base_url}")
@@ -210,6 +205,8 @@ def cmd_serve(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``loket`` command (sub-commands register here)."""
+    # Long by design: the whole command tree, declared in one place so ``--help`` and this
+    # function read the same; each sub-command's work is in its ``cmd_*`` function.
     parser = argparse.ArgumentParser(prog="loket", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"loket {loket.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -19,6 +19,7 @@ from loket.core.config import AppConfig
 from loket.core.db import make_engine, make_session_factory, transaction
 from loket.core.secrets import SecretBox
 from loket.core.settings import check_digits
+from loket.core.tenants import TokenSigner
 from loket.plugins import Plugins
 
 
@@ -69,6 +70,12 @@ class Loket:
     def transaction(self) -> AbstractContextManager[Session]:
         """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""
         return transaction(self.sessions)
+
+    @property
+    def signer(self) -> TokenSigner:
+        """The signer of consumer tokens and signed URLs: the newest ``LOKET_SECRET_KEY``
+        signs, every configured key verifies (a rotation keeps what was signed before)."""
+        return TokenSigner.for_keys(self.config.secret_keys)
 
     def now(self) -> dt.datetime:
         """The current time from the container's clock."""

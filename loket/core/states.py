@@ -11,6 +11,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class ItemKind(StrEnum):
+    """``receivables.kind``: what a host's item is; a payment of one kind has it as its type
+    (and the built-in destination processor of the same name pays it)."""
+
+    BILL = "bill"
+    SERVICE = "service"
+    INSTALLMENT = "installment"
+
+
+ITEM_KINDS: tuple[str, ...] = tuple(ItemKind)
+"""Every item kind, in the order lists show them."""
+
+
 class ReceivableStatus(StrEnum):
     """``receivables.status``: what the host's bill, charge or installment is now."""
 

@@ -92,6 +92,8 @@ def register(huey: Huey, ctx) -> Jobs:
     Producers (API processes) and consumers (``loket worker``) both call this, so task
     names agree. Called once per Huey instance.
     """
+    # Long by design: one short registration per task, each a closure over ``ctx``; there is
+    # no logic here to split, and one place shows the whole schedule.
     smtp = notify_email.SmtpSettings.from_config(ctx.config)
 
     @huey.pre_execute()

@@ -49,7 +49,7 @@ def authenticate(ctx, header: str | None, request_id: str | None) -> Principal:
             row = tenants.authenticate_key(session, credential)
             return Principal(tenant_id=row.tenant_id, role=row.role, name=row.name or row.role,
                              key=f"k{row.id}", request_id=request_id)
-    claims = tenants.TokenSigner.for_keys(ctx.config.secret_keys).verify(
+    claims = ctx.signer.verify(
         credential, now=int(ctx.now().timestamp()))
     if claims.get("typ") != "consumer" or not isinstance(claims.get("tid"), int) or \
             not isinstance(claims.get("acct"), str):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from loket.core.gateway_configs import configs
-from loket.core.models import Payment
+from loket.core.gateway_configs import configs, connection_test
 from loket.errors import NotFound
 from loket.server.base import Resource, created
 from loket.server.serialize import money, when
@@ -100,7 +99,7 @@ class GatewayTest(Resource):
             if configs.split_name(kind)[0] not in self.ctx.plugins.gateways:
                 raise NotFound(f"no gateway {kind!r} is installed")
             row = configs.get_row(session, self.tenant(req), kind)
-            payment = session.get(Payment, row.test_payment_id) if row.test_payment_id else None
+            payment = connection_test.test_payment(session, row)
             resp.media = {
                 "kind": kind, "connected": row.connected, "connected_at": when(row.connected_at),
                 "test_payment": None if payment is None else {

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import falcon
-from sqlalchemy import text
 
 from loket.core.gateway_configs import configs
 from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
 from loket.core.webhooks import inbox
+from loket.ops import health
 from loket.server import links_api
 from loket.types import PaymentStatus
 from loket.web import payer
@@ -22,12 +22,8 @@ class Health:
 
     def on_get(self, req, resp):
         """Report health; 503 when the database cannot be reached."""
-        try:
-            with self.ctx.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            database = "ok"
-        except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
-            database = f"unreachable: {type(exc).__name__}"
+        check = health.database(self.ctx.engine)
+        database = "ok" if check.status == health.Status.OK else "unreachable"
         resp.media = {"status": "ok" if database == "ok" else "degraded", "database": database,
                       "gateways": sorted(self.ctx.plugins.gateways),
                       "destinations": sorted(self.ctx.plugins.destinations),

@@ -9,7 +9,6 @@ from loket.core.backoffice import administration, queries
 from loket.core.payments import approvals, counter_payments, credit_notes, refunds
 from loket.core.payments.payers import Payer
 from loket.core.settings import load_settings
-from loket.core.tenants import TokenSigner
 from loket.server import approvals_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created, date_param
@@ -68,7 +67,7 @@ class ConsumerToken(Resource):
         with self.ctx.transaction() as session:
             row = queries.consumer(session, self.tenant(req), account)
             now = self.ctx.now()
-            token = TokenSigner.for_keys(self.ctx.config.secret_keys).consumer_token(
+            token = self.ctx.signer.consumer_token(
                 row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
         created(resp, {"token": token, "account_number": account,
                        "expires_at": s.when(now + dt.timedelta(seconds=ttl))})

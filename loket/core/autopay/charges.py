@@ -293,31 +293,7 @@ def _record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeR
             charge.status = ChargeState.SUBMITTED
             charge.next_attempt_at = None
         else:
-            kind = result.decline_kind or DeclineKind.HARD
-            row_attempt.decline_code = result.decline_code
-            row_attempt.decline_kind = str(kind)
-            row_attempt.message = result.message
-            charge.last_decline_code = result.decline_code
-            charge.last_decline_kind = str(kind)
-            charge.last_message = result.message
-            next_at = _next_try(session, charge, kind)
-            row_attempt.next_attempt_at = next_at
-            _set_autopay_details(payment, number, result, next_at)
-            outcomes.apply_event(ctx, session, row, GatewayEvent(
-                event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_FAILED,
-                payment_id=payment.number,
-                gateway_reference=result.gateway_reference,
-                failure_message=result.message, failure_code=result.decline_code,
-                failure_category="declined", occurred_at=now))
-            if next_at is not None:
-                charge.status = ChargeState.RETRYING
-                charge.next_attempt_at = next_at
-            else:
-                _finish(session, charge, ChargeState.FAILED, now,
-                        f"{kind} decline {result.decline_code}")
-                reporting.notify_autopay_failed(ctx, session, consumer, receivable,
-                                                payment.number, charge.attempts,
-                                                result.decline_code, result.message)
+            next_at = _declined(ctx, session, row, charge, row_attempt, number, result, now)
         if result.outcome != ChargeOutcome.DECLINED:
             _set_autopay_details(payment, number, result, None)
         reporting.attempt_reported(ctx, session, consumer, receivable, payment.number, number,
@@ -325,6 +301,42 @@ def _record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeR
                                    str(result.decline_kind) if result.decline_kind else None,
                                    next_at)
         return str(charge.status)
+
+
+def _declined(ctx: Any, session: Session, row: GatewayConfiguration, charge: AutopayCharge,
+              row_attempt: AutopayAttempt, number: int, result: MandateChargeResult,
+              now: dt.datetime) -> dt.datetime | None:
+    """Record a declined attempt on its payment and the charge: a retry is scheduled for a
+    soft decline with tries left, otherwise the charge fails and the consumer is told.
+
+    :returns: when the next attempt runs, or None when there is none.
+    """
+    payment = session.get_one(Payment, row_attempt.payment_id)
+    kind = result.decline_kind or DeclineKind.HARD
+    row_attempt.decline_code = result.decline_code
+    row_attempt.decline_kind = str(kind)
+    row_attempt.message = result.message
+    charge.last_decline_code = result.decline_code
+    charge.last_decline_kind = str(kind)
+    charge.last_message = result.message
+    next_at = _next_try(session, charge, kind)
+    row_attempt.next_attempt_at = next_at
+    _set_autopay_details(payment, number, result, next_at)
+    outcomes.apply_event(ctx, session, row, GatewayEvent(
+        event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_FAILED,
+        payment_id=payment.number, gateway_reference=result.gateway_reference,
+        failure_message=result.message, failure_code=result.decline_code,
+        failure_category="declined", occurred_at=now))
+    if next_at is not None:
+        charge.status = ChargeState.RETRYING
+        charge.next_attempt_at = next_at
+        return next_at
+    _finish(session, charge, ChargeState.FAILED, now, f"{kind} decline {result.decline_code}")
+    reporting.notify_autopay_failed(ctx, session, session.get_one(Consumer, charge.consumer_id),
+                                    session.get_one(Receivable, charge.receivable_id),
+                                    payment.number, charge.attempts, result.decline_code,
+                                    result.message)
+    return None
 
 
 def request_key(charge: AutopayCharge, number: int) -> str:

@@ -13,11 +13,10 @@ from loket.core import audit
 from loket.core.autopay import mandates
 from loket.core.models import AutopayElection, GatewayConfiguration, Mandate
 from loket.core.settings import load_settings
+from loket.core.states import ITEM_KINDS
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
-
-ITEM_KINDS = ("bill", "service", "installment")
 
 
 def elect(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,

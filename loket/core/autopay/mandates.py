@@ -21,7 +21,7 @@ from loket.core import audit
 from loket.core.autopay import reporting
 from loket.core.gateway_configs import configs
 from loket.core.models import Consumer, GatewayConfiguration, Mandate, MandateEventRow
-from loket.core.tenants import TokenSigner, consumer_by_account
+from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, LoketError, NotFound, NotSupported, ValidationFailed
 from loket.types import (
     Customer,
@@ -35,9 +35,6 @@ RETURN_TTL = dt.timedelta(days=1)
 ENDED = frozenset({MandateStatus.REVOKED, MandateStatus.EXPIRED, MandateStatus.FAILED})
 
 
-def _signer(ctx: Any) -> TokenSigner:
-    return TokenSigner(ctx.config.secret_keys[0].encode())
-
 
 def return_urls(ctx: Any, tenant_id: int, reference: str, issued_at: dt.datetime
                 ) -> tuple[str, str]:
@@ -46,7 +43,7 @@ def return_urls(ctx: Any, tenant_id: int, reference: str, issued_at: dt.datetime
     expires = int((issued_at + RETURN_TTL).timestamp())
     urls = []
     for result in ("success", "cancel"):
-        sig = _signer(ctx).sign({"typ": "mandate-return", "tid": tenant_id, "mdt": reference,
+        sig = ctx.signer.sign({"typ": "mandate-return", "tid": tenant_id, "mdt": reference,
                                  "res": result, "exp": expires})
         urls.append(f"{ctx.config.base_url}/v1/mandate-return/{quote(reference)}"
                     f"?result={result}&sig={sig}")
@@ -59,7 +56,7 @@ def verify_return(ctx: Any, reference: str, result: str, sig: str | None) -> int
     :raises NotFound: a missing, forged, expired or mismatched signature.
     """
     try:
-        claims = _signer(ctx).verify(sig or "", now=int(ctx.now().timestamp()))
+        claims = ctx.signer.verify(sig or "", now=int(ctx.now().timestamp()))
     except LoketError:
         raise NotFound(f"no mandate {reference!r}") from None
     if claims.get("typ") != "mandate-return" or claims.get("mdt") != reference or \

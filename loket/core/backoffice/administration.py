@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from loket import types as t
 from loket.core import audit
 from loket.core.gateway_configs import configs
+from loket.core.host.obligations import unpay
 from loket.core.models import (
     Allocation,
     CreditNote,
@@ -27,7 +28,6 @@ from loket.core.states import (
     AllocationState,
     ApplicationState,
     CreditNoteStatus,
-    ReceivableStatus,
     TodoStatus,
 )
 from loket.core.webhooks import outcomes
@@ -101,9 +101,7 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
             Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)):
         part = allocation.amount - allocation.reversed
         receivable = session.get_one(Receivable, allocation.receivable_id, with_for_update=True)
-        receivable.paid -= part
-        if receivable.status == ReceivableStatus.PAID:
-            receivable.status = ReceivableStatus.OPEN
+        unpay(receivable, part)
         allocation.reversed = allocation.amount
         allocation.state = AllocationState.VOID
     payment.cancelled_at = ctx.now()

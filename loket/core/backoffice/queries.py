@@ -29,7 +29,7 @@ from loket.core.models import (
 )
 from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
-from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.core.states import ITEM_KINDS, AllocationState, CreditNoteStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
@@ -122,7 +122,7 @@ def credit_available(session: Session, consumer_row: Consumer, now: dt.datetime)
         CreditNote.expires_at > now)) or 0
 
 
-ITEM_FILTERS = {"all": ("bill", "service", "installment"), "bills": ("bill",),
+ITEM_FILTERS = {"all": ITEM_KINDS, "bills": ("bill",),
                 "services": ("service",), "installments": ("installment",)}
 
 

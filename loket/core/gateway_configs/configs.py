@@ -21,7 +21,6 @@ from loket.core.models import GatewayConfiguration, Payment
 from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
 from loket.core.settings import load_settings
-from loket.core.tenants import TokenSigner
 from loket.errors import (
     CredentialsCheckFailed,
     CredentialsRejected,
@@ -47,9 +46,6 @@ WEBHOOK_PATH = "/v1/webhooks/{kind}/{token}"
 RETURN_TTL = dt.timedelta(days=30)
 
 
-def _signer(ctx) -> TokenSigner:
-    return TokenSigner.for_keys(ctx.config.secret_keys)
-
 
 def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tuple[str, str]:
     """The payer's signed return and cancel URLs for payment ``number``: loket's own
@@ -61,7 +57,7 @@ def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tup
     expires = int((issued_at + RETURN_TTL).timestamp())
     urls = []
     for result in ("success", "cancel"):
-        sig = _signer(ctx).sign({"typ": "return", "tid": tenant_id, "pay": number,
+        sig = ctx.signer.sign({"typ": "return", "tid": tenant_id, "pay": number,
                                  "res": result, "exp": expires})
         urls.append(f"{base}/v1/return/{quote(number)}?result={result}&sig={sig}")
     return urls[0], urls[1]
@@ -75,7 +71,7 @@ def verify_return(ctx, number: str, result: str, sig: str | None) -> int:
         from an unknown payment, so return URLs cannot be guessed).
     """
     try:
-        claims = _signer(ctx).verify(sig or "", now=int(ctx.now().timestamp()))
+        claims = ctx.signer.verify(sig or "", now=int(ctx.now().timestamp()))
     except LoketError:
         raise NotFound(f"no payment {number!r}") from None
     if claims.get("typ") != "return" or claims.get("pay") != number or \

@@ -52,3 +52,8 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
     audit.record(session, audit.SYSTEM, "gateway.connected", "gateway", row.kind,
                  after={"connected": True, "test_payment": payment.number},
                  tenant_id=row.tenant_id)
+
+
+def test_payment(session: Session, row: GatewayConfiguration) -> Payment | None:
+    """The payment of a configuration's latest connection test, or None before the first."""
+    return session.get(Payment, row.test_payment_id) if row.test_payment_id else None

@@ -21,7 +21,7 @@ from loket.core import audit
 from loket.core.guests import rate_limit
 from loket.core.models import Consumer, Receivable
 from loket.core.settings import load_settings
-from loket.core.tenants import TokenSigner, tenant_by_slug
+from loket.core.tenants import tenant_by_slug
 from loket.errors import NotFound, Unauthorized, ValidationFailed
 from loket.money import Money
 
@@ -125,7 +125,7 @@ def identify(ctx, tenant_slug: str, account_number: str, facts: dict, source: st
                      tenant_id=tenant.id)
         if matches:
             expires = now + dt.timedelta(minutes=rules["token_minutes"])
-            token = _signer(ctx).sign({"typ": GUEST_TOKEN, "tid": tenant.id,
+            token = ctx.signer.sign({"typ": GUEST_TOKEN, "tid": tenant.id,
                                        "acct": account_number, "sid": secrets.token_hex(8),
                                        "exp": int(expires.timestamp())})
             result = Identified(token, expires, account_number, consumer.name)
@@ -133,9 +133,6 @@ def identify(ctx, tenant_slug: str, account_number: str, facts: dict, source: st
         raise Unauthorized(NO_MATCH)
     return result
 
-
-def _signer(ctx) -> TokenSigner:
-    return TokenSigner(ctx.config.secret_keys[0].encode())
 
 
 def verify_token(ctx, header: str | None, tenant_id: int) -> GuestSession:
@@ -147,7 +144,7 @@ def verify_token(ctx, header: str | None, tenant_id: int) -> GuestSession:
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("send 'Authorization: Bearer <payer token>' from identify",
                            field="Authorization")
-    claims = _signer(ctx).verify(credential.strip(), now=int(ctx.now().timestamp()))
+    claims = ctx.signer.verify(credential.strip(), now=int(ctx.now().timestamp()))
     if claims.get("typ") != GUEST_TOKEN or claims.get("tid") != tenant_id or \
             not isinstance(claims.get("acct"), str) or not isinstance(claims.get("sid"), str):
         raise Unauthorized("invalid payer token")

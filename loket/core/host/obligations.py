@@ -21,6 +21,34 @@ from loket.money import Money
 from loket.types import Obligation
 
 
+def pay(receivable: Receivable, value: int) -> None:
+    """Add ``value`` (minor units) to what is paid of ``receivable``; fully paid, it is PAID.
+
+    Called with the receivable locked, by every path that puts money on a bill: posting a
+    payment's allocations and applying a credit note.
+    """
+    receivable.paid += value
+    if receivable.paid == receivable.amount:
+        receivable.status = ReceivableStatus.PAID
+
+
+def unpay(receivable: Receivable, value: int) -> None:
+    """Take ``value`` (minor units) back from what is paid of ``receivable``; a PAID one
+    reopens. Called with the receivable locked when a refund, a lost dispute or a
+    cancellation reverses an allocation."""
+    receivable.paid -= value
+    if receivable.status == ReceivableStatus.PAID:
+        receivable.status = ReceivableStatus.OPEN
+
+
+def status_of(row: Receivable) -> str:
+    """The status a processor sees: an open receivable whose paid amount reached its amount
+    (a host upload may lag behind) reads as PAID."""
+    if row.status == ReceivableStatus.OPEN and row.paid >= row.amount:
+        return ReceivableStatus.PAID
+    return row.status
+
+
 def obligation_of(row: Receivable, plan_reference: str | None = None) -> Obligation:
     """Build the value type a processor sees from a receivable row."""
     return Obligation(
@@ -77,10 +105,7 @@ class Ledger:
         if row is None:
             return None
         owner = self.session.get_one(Consumer, row.consumer_id)
-        status = (ReceivableStatus.PAID
-                  if row.status == ReceivableStatus.OPEN and row.paid >= row.amount
-                  else row.status)
-        return obligation_of(row, self._plan_ref(row)), owner.account_number, status
+        return obligation_of(row, self._plan_ref(row)), owner.account_number, status_of(row)
 
     def find_by_attributes(self, kind: str, attributes: dict[str, str]
                            ) -> list[tuple[Obligation, str, str]]:
@@ -101,10 +126,9 @@ class Ledger:
         out = []
         for row in rows:
             owner = self.session.get(Consumer, row.consumer_id)
-            status = "paid" if row.status == "open" and row.paid >= row.amount else row.status
             if owner is not None:
                 out.append((obligation_of(row, self._plan_ref(row)), owner.account_number,
-                            status))
+                            status_of(row)))
         return out
 
     def plan(self, reference: str) -> tuple[str, str, list[Obligation]] | None:

@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
 from loket.core.settings import load_settings
-from loket.core.states import PlanStatus, ReceivableStatus
+from loket.core.states import ITEM_KINDS, PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 
-KINDS = ("bill", "service", "installment")
 ACCOUNT_STATUSES = ("active", "blocked", "disabled")
 
 
@@ -90,8 +89,8 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     """
     kind = data.get("kind")
     schemas = dict(attribute_schemas or {})
-    if kind not in KINDS and kind not in schemas:
-        raise ValidationFailed(f"kind must be one of {', '.join((*KINDS, *sorted(schemas)))}",
+    if kind not in ITEM_KINDS and kind not in schemas:
+        raise ValidationFailed(f"kind must be one of {', '.join((*ITEM_KINDS, *sorted(schemas)))}",
                                field="kind")
     attributes = _attributes(schemas.get(kind), data.get("attributes"))
     if not data.get("reference"):

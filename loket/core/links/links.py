@@ -37,7 +37,7 @@ from loket.core.outbox import messages
 from loket.core.payments import checkout, lifecycle
 from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.posting import resolve_item
-from loket.core.settings import load_settings
+from loket.core.settings import Settings, load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
@@ -84,24 +84,7 @@ def create_link(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
                                field="account_number") from None
     if request.amount_policy not in AMOUNT_POLICIES:
         raise ValidationFailed("amount_policy must be full or partial", field="amount_policy")
-    receivable_ids: list[int] | None = None
-    if request.items is not None:
-        if not request.items:
-            raise ValidationFailed("choose at least one item, or everything open",
-                                   field="items")
-        chosen: list[int] = []
-        for position, item in enumerate(request.items):
-            try:
-                _, resolved = resolve_item(ctx, session, settings, tenant_id,
-                                           consumer.account_number, item["kind"],
-                                           item["reference"])
-            except ValidationFailed as exc:
-                raise ValidationFailed(exc.detail,
-                                       field=f"items[{position}].reference") from None
-            chosen.extend(o.receivable_id for o in resolved.obligations)
-        if len(set(chosen)) != len(chosen):
-            raise ValidationFailed("an item is chosen twice", field="items")
-        receivable_ids = chosen
+    receivable_ids = _chosen_receivables(ctx, session, settings, consumer, request)
     minimum = None
     if request.minimum is not None:
         if request.amount_policy != "partial":
@@ -131,6 +114,30 @@ def create_link(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     if link.channels:
         send_link(ctx, session, actor, link)
     return link
+
+
+def _chosen_receivables(ctx: Any, session: Session, settings: Settings, consumer: Consumer,
+                        request: LinkRequest) -> list[int] | None:
+    """The receivables a link pays: the resolved chosen items, or None for everything open.
+
+    :raises ValidationFailed: no item chosen, an unknown or paid item (naming its position),
+        or an item chosen twice.
+    """
+    if request.items is None:
+        return None
+    if not request.items:
+        raise ValidationFailed("choose at least one item, or everything open", field="items")
+    chosen: list[int] = []
+    for position, item in enumerate(request.items):
+        try:
+            _, resolved = resolve_item(ctx, session, settings, consumer.tenant_id,
+                                       consumer.account_number, item["kind"], item["reference"])
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
+        chosen.extend(o.receivable_id for o in resolved.obligations)
+    if len(set(chosen)) != len(chosen):
+        raise ValidationFailed("an item is chosen twice", field="items")
+    return chosen
 
 
 def _check_channels(ctx: Any, consumer: Consumer, channels: list[str]) -> None:

@@ -21,7 +21,7 @@ from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.payers import Payer
 from loket.core.payments.posting import refresh_state, resolve_item, take_number
 from loket.core.settings import load_settings
-from loket.core.states import AllocationState
+from loket.core.states import ITEM_KINDS, AllocationState
 from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import GatewayError, NotFound, ValidationFailed
 from loket.money import Money
@@ -33,8 +33,6 @@ from loket.types import (
     PaymentStatus,
     ResolvedTarget,
 )
-
-ITEM_KINDS = ("bill", "service", "installment")
 
 
 def open_items(ctx: Any, session: Session, tenant_id: int,

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
-from loket.core.models import Payment
+from loket.core.models import Consumer, Payment
 from loket.core.payments import agreements, allocation, payers
-from loket.core.payments.checkout import ITEM_KINDS, open_items
+from loket.core.payments.checkout import open_items
 from loket.core.payments.payers import Payer
 from loket.core.payments.posting import (
     check_invariants,
@@ -28,13 +28,12 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.settings import Settings, load_settings
-from loket.core.states import ApplicationState
+from loket.core.states import ITEM_KINDS, ApplicationState
 from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 from loket.types import Obligation, PaymentStatus
 
-KIND_TO_PROCESSOR = {"bill": "bill", "service": "service", "installment": "installment"}
 LUMP_TYPES = ("mixed", "account")
 
 
@@ -66,7 +65,7 @@ def _validate(entry: CounterPayment, settings) -> None:
     errors = []
     if not entry.account_number:
         errors.append({"field": "consumer", "message": "consumer is required"})
-    if entry.payment_type not in KIND_TO_PROCESSOR and entry.payment_type not in LUMP_TYPES:
+    if entry.payment_type not in ITEM_KINDS and entry.payment_type not in LUMP_TYPES:
         errors.append({"field": "payment_type", "message": "payment type is required: bill, "
                        "service, installment, mixed or account"})
     if entry.payment_type == "mixed" and not (entry.items or entry.references):
@@ -137,47 +136,21 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     if prior is not None:
         return session.get_one(Payment, prior["payment_id"])
     _validate(entry, settings)
-    today = ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
-    if dt.date.fromisoformat(entry.paid_on or "") > today:
-        raise ValidationFailed("the payment date cannot be in the future", field="paid_on")
-    currency = settings.currency
-    received = Money.parse(entry.amount_received, currency, field="amount_received")
-    change = Money.parse(entry.change_given or "0", currency, field="change_given")
-    if received.amount <= 0:
-        raise ValidationFailed("amount received must be more than zero", field="amount_received")
-    if change.amount > received.amount:
-        raise ValidationFailed("change given cannot exceed the amount received",
-                               field="change_given")
+    received, change = _amounts(ctx, entry, settings)
     try:
         consumer = consumer_by_account(session, tenant_id, entry.account_number)
     except NotFound:
         raise ValidationFailed(f"unknown consumer {entry.account_number!r}",
                                field="consumer") from None
-
     require_payable(consumer, entry.payment_type == "account" and not entry.items
                     and not entry.references)
-    if entry.payment_type in LUMP_TYPES:
-        destination, chosen = "mixed", _lump_obligations(ctx, session, settings, tenant_id,
-                                                         consumer.account_number, entry)
-    else:
-        destination = settings.destination_for_processor(KIND_TO_PROCESSOR[entry.payment_type])
-        processor = settings.route(destination)["processor"]
-        if entry.references:
-            chosen = []
-            for reference in entry.references:
-                _, resolved = resolve_item(ctx, session, settings, tenant_id,
-                                           consumer.account_number, processor, reference)
-                chosen.extend((destination, o) for o in resolved.obligations)
-        else:
-            chosen = [(destination, o) for o in ctx.plugins.retrieve_due(
-                processor, Ledger(session, tenant_id), consumer.account_number)]
-    obligations = [o for _, o in chosen]
-    destination_of = {o.receivable_id: d for d, o in chosen}
-    if not obligations:
+    destination, chosen = _chosen(ctx, session, settings, tenant_id, consumer, entry)
+    if not chosen:
         raise ValidationFailed(f"{consumer.name} has no open {entry.payment_type} to pay",
                                field="references")
-    obligations.sort(key=lambda o: (o.due_date is None, o.due_date or 0, o.receivable_id))
-    due = sum(o.outstanding.amount for o in obligations)
+    chosen.sort(key=lambda c: (c[1].due_date is None, c[1].due_date or 0, c[1].receivable_id))
+    currency = settings.currency
+    due = sum(o.outstanding.amount for _, o in chosen)
     applied = received.amount - change.amount
     threshold = Money.parse(settings["overpayment_threshold"], currency).amount
     if applied > due + threshold:
@@ -186,7 +159,71 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
             f"{Money(due, currency).format()} plus the overpayment threshold "
             f"{Money(threshold, currency).format()}", field="amount_received")
 
+    payment = _new_payment(ctx, session, settings, actor, consumer, entry, destination,
+                           received, change, min(applied, due))
+    leftover = _allocate(ctx, session, settings, payment, chosen, applied)
+    if leftover > max(applied - due, 0):
+        # Another payment filled these items between reading and locking them: judge this
+        # one as if it had come after, as a serial one would have been.
+        due = applied - leftover
+        _refuse_late(entry, consumer.name, applied, due, threshold, currency)
+        payment.amount = min(applied, due)
+    if leftover:
+        create_credit_note(session, settings, actor, payment, leftover, "Overpayment",
+                           "Automatic: amount received above the items' total", True,
+                           payment.created_at)
+    refresh_state(ctx, session, actor, payment, "payment.posted", None)
+    check_invariants(session, payment)
+    if row is not None:
+        row.result = {"payment_id": payment.id}
+    return payment
+
+
+def _amounts(ctx: Any, entry: CounterPayment, settings: Settings) -> tuple[Money, Money]:
+    """The amount received and the change given, checked against each other and the date.
+
+    :raises ValidationFailed: a payment date in the tenant's future, a non-positive amount,
+        or change above the amount received.
+    """
+    today = ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
+    if dt.date.fromisoformat(entry.paid_on or "") > today:
+        raise ValidationFailed("the payment date cannot be in the future", field="paid_on")
+    received = Money.parse(entry.amount_received, settings.currency, field="amount_received")
+    change = Money.parse(entry.change_given or "0", settings.currency, field="change_given")
+    if received.amount <= 0:
+        raise ValidationFailed("amount received must be more than zero", field="amount_received")
+    if change.amount > received.amount:
+        raise ValidationFailed("change given cannot exceed the amount received",
+                               field="change_given")
+    return received, change
+
+
+def _chosen(ctx: Any, session: Session, settings: Settings, tenant_id: int, consumer: Consumer,
+            entry: CounterPayment) -> tuple[str, list[tuple[str, Obligation]]]:
+    """The payment's destination and the ``(destination, obligation)`` pairs it pays: the
+    chosen references, or every open item of the payment type."""
+    if entry.payment_type in LUMP_TYPES:
+        return "mixed", _lump_obligations(ctx, session, settings, tenant_id,
+                                          consumer.account_number, entry)
+    destination = settings.destination_for_processor(entry.payment_type)
+    processor = settings.route(destination)["processor"]
+    if not entry.references:
+        return destination, [(destination, o) for o in ctx.plugins.retrieve_due(
+            processor, Ledger(session, tenant_id), consumer.account_number)]
+    chosen: list[tuple[str, Obligation]] = []
+    for reference in entry.references:
+        _, resolved = resolve_item(ctx, session, settings, tenant_id, consumer.account_number,
+                                   processor, reference)
+        chosen.extend((destination, o) for o in resolved.obligations)
+    return destination, chosen
+
+
+def _new_payment(ctx: Any, session: Session, settings: Settings, actor: audit.Actor,
+                 consumer: Consumer, entry: CounterPayment, destination: str, received: Money,
+                 change: Money, amount: int) -> Payment:
+    """The posted, verified payment row with its three numbers (flushed, not yet allocated)."""
     now = ctx.now()
+    tenant_id = consumer.tenant_id
     payment = Payment(
         tenant_id=tenant_id, consumer_id=consumer.id,
         number=take_number(session, settings, tenant_id, "payment", now),
@@ -195,8 +232,8 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
         channel=entry.channel or settings["default_channel"], method=entry.method,
         payment_type="mixed" if entry.payment_type in LUMP_TYPES else entry.payment_type,
         destination=destination, status=PaymentStatus.POSTED,
-        verification="verified", settlement_status="N/A", currency=currency,
-        amount=min(applied, due), amount_received=received.amount,
+        verification="verified", settlement_status="N/A", currency=settings.currency,
+        amount=amount, amount_received=received.amount,
         change_given=change.amount, notes=entry.notes, created_by=actor.name,
         created_at=now, paid_at=now, succeeded_at=now, completed_at=now,
         application_state=ApplicationState.APPLIED,
@@ -207,29 +244,23 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     payers.record(payment, entry.payer or Payer.holder(consumer))
     session.add(payment)
     session.flush()
-    parts = allocation.split(obligations, applied)
+    return payment
+
+
+def _allocate(ctx: Any, session: Session, settings: Settings, payment: Payment,
+              chosen: list[tuple[str, Obligation]], applied: int) -> int:
+    """Split ``applied`` over the chosen obligations, oldest first, and post it per
+    destination; returns what is left over (minor units)."""
+    destination_of = {o.receivable_id: d for d, o in chosen}
+    parts = allocation.split([o for _, o in chosen], applied)
     groups: dict[str, tuple[list[int], int]] = {}
     for obligation, part in parts:
         ids, value = groups.get(destination_of[obligation.receivable_id], ([], 0))
         ids.append(obligation.receivable_id)
         groups[destination_of[obligation.receivable_id]] = (ids, value + part)
     leftover = applied - sum(part for _, part in parts)
-    leftover += post_allocations(ctx, session, payment, settings,
-                                 [(d, ids, value) for d, (ids, value) in groups.items()])
-    if leftover > max(applied - due, 0):
-        # Another payment filled these items between reading and locking them: judge this
-        # one as if it had come after, as a serial one would have been.
-        due = applied - leftover
-        _refuse_late(entry, consumer.name, applied, due, threshold, currency)
-        payment.amount = min(applied, due)
-    if leftover:
-        create_credit_note(session, settings, actor, payment, leftover, "Overpayment",
-                           "Automatic: amount received above the items' total", True, now)
-    refresh_state(ctx, session, actor, payment, "payment.posted", None)
-    check_invariants(session, payment)
-    if row is not None:
-        row.result = {"payment_id": payment.id}
-    return payment
+    return leftover + post_allocations(ctx, session, payment, settings,
+                                       [(d, ids, value) for d, (ids, value) in groups.items()])
 
 
 def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id: int,

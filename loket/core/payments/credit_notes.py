@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.db import money_sum
+from loket.core.host.obligations import pay
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
 from loket.core.outbox import events as outbox_events
 from loket.core.payments.posting import (
@@ -126,9 +127,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
     note.applied += value
     if remaining(note) == 0:
         note.status = CreditNoteStatus.APPLIED
-    receivable.paid += value
-    if receivable.paid == receivable.amount:
-        receivable.status = ReceivableStatus.PAID
+    pay(receivable, value)
     application = CreditNoteApplication(credit_note_id=note.id, receivable_id=receivable.id,
                                         amount=value, created_by=actor.name, created_at=now)
     session.add(application)

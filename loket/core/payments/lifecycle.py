@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from loket import types as t
 
-# What people see, per state (DESIGN.md).
+# What people see, per state.
 DISPLAY: dict[str, str] = {
     t.INITIATED: "Pending",
     t.SUCCEEDED: "Payment Successful",

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.db import after_commit, money_sum
-from loket.core.host.obligations import Ledger, obligation_of
+from loket.core.host.obligations import Ledger, obligation_of, pay
 from loket.core.links import state as link_state
 from loket.core.models import (
     Allocation,
@@ -268,9 +268,7 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
             if receivable.paid + value > receivable.amount:
                 raise InvariantBroken(f"processor {processor!r} would pay "
                                       f"{receivable.reference} beyond its amount")
-            receivable.paid += value
-            if receivable.paid == receivable.amount:
-                receivable.status = ReceivableStatus.PAID
+            pay(receivable, value)
             allocated += value
             session.add(Allocation(payment_id=payment.id, receivable_id=receivable.id,
                                    destination=destination, amount=value,
@@ -333,7 +331,7 @@ def give_back_capacity(session: Session, payment: Payment) -> int:
 
 
 def check_invariants(session: Session, payment: Payment) -> None:
-    """Check DESIGN.md's money invariants for one payment before commit.
+    """Check loket's money invariants for one payment before commit.
 
     allocations + automatic credit notes + change + passed-on fee + refunded = received
     (once money is taken); nothing negative; a payment's credit notes never exceed it; manual

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.db import commit_then_raise
 from loket.core.gateway_configs import configs
+from loket.core.host.obligations import unpay
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Refund
 from loket.core.payments import lifecycle
 from loket.core.payments.posting import (
@@ -24,7 +25,7 @@ from loket.core.payments.posting import (
     refresh_state,
     snapshot,
 )
-from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.core.states import AllocationState, CreditNoteStatus
 from loket.errors import LoketError, RefundNotPossible, ValidationFailed
 from loket.money import Money
 from loket.types import RefundRequest, RefundStatus
@@ -131,8 +132,6 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
             continue
         allocation.reversed += part
         receivable = receivables[allocation.receivable_id]
-        receivable.paid -= part
-        if receivable.status == ReceivableStatus.PAID:
-            receivable.status = ReceivableStatus.OPEN
+        unpay(receivable, part)
         remaining -= part
     return True

@@ -12,6 +12,7 @@ import falcon
 from loket.core.backoffice import administration, queries
 from loket.core.payments import credit_notes
 from loket.core.settings import load_settings
+from loket.core.states import ITEM_KINDS
 from loket.errors import LoketError
 from loket.server import serialize
 from loket.web.console.base import Page, Viewer, first, see_other
@@ -22,7 +23,7 @@ VERIFY = ("POST", "/v1/payments/{number}/verify")
 ISSUE_NOTE = ("POST", "/v1/payments/{number}/credit-notes")
 STATUSES = ("initiated", "succeeded", "completed", "posted", "failed", "refunded",
             "partially_refunded", "cancelled")
-TYPES = ("bill", "service", "installment")
+TYPES = ITEM_KINDS
 
 
 def day(value: str | None) -> dt.date | None:
