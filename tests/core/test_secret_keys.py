@@ -9,9 +9,11 @@ import attrs
 import falcon.testing
 import pytest
 
+from loket.core.autopay import mandates
 from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.gateway_configs import configs
+from loket.core.guests import identification
 from loket.core.secrets import SecretBox
 from loket.core.tenants import TokenSigner
 from loket.errors import ConfigurationError, NotFound, Unauthorized
@@ -83,3 +85,22 @@ def test_a_rotation_keeps_consumer_sessions_and_return_links(ctx, tenant_id):
     assert refused.status_code == 401
     with pytest.raises(NotFound):
         configs.verify_return(retired, "PAY-1", "success", query["sig"][0])
+
+
+def test_a_rotation_keeps_guest_payer_tokens_and_mandate_returns(ctx, tenant_id):
+    old = ctx.config.secret_keys[0]
+    exp = int(ctx.now().timestamp()) + 600
+    token = TokenSigner.for_keys((old,)).sign({"typ": identification.GUEST_TOKEN,
+                                               "tid": tenant_id, "acct": "WU-10001",
+                                               "sid": "s1", "exp": exp})
+    success, _cancel = mandates.return_urls(ctx, tenant_id, "MDT-1", ctx.now())
+    sig = parse_qs(urlsplit(success).query)["sig"][0]
+
+    rotated = _ctx_with_keys(ctx, (SecretBox.generate_key(), old))
+    guest = identification.verify_token(rotated, f"Bearer {token}", tenant_id)
+    assert (guest.tenant_id, guest.account_number) == (tenant_id, "WU-10001")
+    assert mandates.verify_return(rotated, "MDT-1", "success", sig) == tenant_id
+
+    retired = _ctx_with_keys(ctx, (rotated.config.secret_keys[0],))
+    with pytest.raises(Unauthorized):
+        identification.verify_token(retired, f"Bearer {token}", tenant_id)

@@ -44,7 +44,7 @@ def return_urls(ctx: Any, tenant_id: int, reference: str, issued_at: dt.datetime
     urls = []
     for result in ("success", "cancel"):
         sig = ctx.signer.sign({"typ": "mandate-return", "tid": tenant_id, "mdt": reference,
-                                 "res": result, "exp": expires})
+                               "res": result, "exp": expires})
         urls.append(f"{ctx.config.base_url}/v1/mandate-return/{quote(reference)}"
                     f"?result={result}&sig={sig}")
     return urls[0], urls[1]

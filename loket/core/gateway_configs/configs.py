@@ -58,7 +58,7 @@ def return_urls(ctx, tenant_id: int, number: str, issued_at: dt.datetime) -> tup
     urls = []
     for result in ("success", "cancel"):
         sig = ctx.signer.sign({"typ": "return", "tid": tenant_id, "pay": number,
-                                 "res": result, "exp": expires})
+                               "res": result, "exp": expires})
         urls.append(f"{base}/v1/return/{quote(number)}?result={result}&sig={sig}")
     return urls[0], urls[1]
 

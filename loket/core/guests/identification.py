@@ -126,13 +126,12 @@ def identify(ctx, tenant_slug: str, account_number: str, facts: dict, source: st
         if matches:
             expires = now + dt.timedelta(minutes=rules["token_minutes"])
             token = ctx.signer.sign({"typ": GUEST_TOKEN, "tid": tenant.id,
-                                       "acct": account_number, "sid": secrets.token_hex(8),
-                                       "exp": int(expires.timestamp())})
+                                     "acct": account_number, "sid": secrets.token_hex(8),
+                                     "exp": int(expires.timestamp())})
             result = Identified(token, expires, account_number, consumer.name)
     if not matches:
         raise Unauthorized(NO_MATCH)
     return result
-
 
 
 def verify_token(ctx, header: str | None, tenant_id: int) -> GuestSession:
