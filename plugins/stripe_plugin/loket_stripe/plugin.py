@@ -9,6 +9,8 @@ Every gateway hook returns ``None`` unless ``config.kind == "stripe"``. The work
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 
 import stripe
 
@@ -53,6 +55,16 @@ def _key_prefix(config) -> str:
     installation = getattr(config, "installation_id", "") or ""
     return f"loket-{installation}-{config.tenant_id}" if installation else \
         f"loket-{config.tenant_id}"
+
+
+def _checkout_key(config, payment_id: str, params: dict) -> str:
+    """The idempotency key of a payment's Checkout Session: its number and a digest of the
+    parameters. A retry of the same charge sends the same parameters and gets the same
+    session; a payment that took the number of an attempt whose transaction died with its
+    process (numbers are gapless, so the next payment takes it again) sends other parameters
+    and gets a session of its own instead of Stripe's idempotency error."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    return f"{_key_prefix(config)}-checkout-{payment_id}-{digest.hexdigest()[:16]}"
 
 
 @hookimpl
@@ -144,7 +156,7 @@ def loket_gateway_charge(config, request):
                            f"configuration charges {config.currency}", field="currency")
     params = session_params(request, _now(), config)
     session = StripeApi.for_config(config).create_session(
-        params, f"{_key_prefix(config)}-checkout-{request.payment_id}")
+        params, _checkout_key(config, request.payment_id, params))
     return CheckoutSession(redirect_url=session["url"], gateway_reference=session["id"],
                            raw=session)
 

@@ -96,6 +96,19 @@ def test_a_retry_minutes_later_sends_the_same_params_and_gets_the_same_session(
     assert len(emulator.sessions()) == 1
 
 
+def test_a_charge_retried_gets_its_session_and_a_reused_number_gets_a_new_one(config,
+                                                                             emulator):
+    """A payment number whose first attempt died before commit is taken by the next
+    payment, with other parameters: Stripe would refuse the old key with them."""
+    first = charge(config, payment_id="PAY-REUSED", amounts=(12050,))
+    again = charge(config, payment_id="PAY-REUSED", amounts=(12050,))
+    other = charge(config, payment_id="PAY-REUSED", amounts=(9900,))
+    assert again.gateway_reference == first.gateway_reference
+    assert other.gateway_reference != first.gateway_reference
+    assert emulator.objects[other.gateway_reference]["amount_total"] == 9900
+    assert len(emulator.sessions()) == 2
+
+
 def test_zero_decimal_currency_is_sent_in_whole_units(emulator):
     config = make_config(emulator, currency="JPY")
     session = charge(config, currency="JPY", amounts=(1200, 350))
