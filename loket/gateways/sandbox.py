@@ -148,15 +148,25 @@ def loket_gateway_charge(config, request):
     if not _mine(config):
         return None
     db = store.open_store(config)
+    items = json.dumps([{"description": i.description, "reference": i.reference,
+                         "period": i.period, "amount": i.amount.amount} for i in request.items])
     existing = store.find_by_payment(db, config.id, request.payment_id)
+    if existing is not None and (existing["amount"], existing["items"]) != (
+            request.amount.amount, items):
+        # The number was first taken by an attempt whose transaction died with its process
+        # (numbers are gapless, so the next payment takes it again): that checkout was never
+        # shown to anyone, and this payment must not inherit its amount.
+        if existing["status"] != "open":
+            raise GatewayError(f"payment {request.payment_id} already has a {existing['status']}"
+                               f" checkout for other items", field="payment_id")
+        store.forget_checkout(db, existing["reference"])
+        existing = None
     reference = existing["reference"] if existing else f"sbx_cs_{secrets.token_hex(12)}"
     if existing is None:
         store.insert_checkout(db, {
             "reference": reference, "config_id": config.id, "payment_id": request.payment_id,
             "amount": request.amount.amount, "currency": request.amount.currency,
-            "items": json.dumps([{"description": i.description, "reference": i.reference,
-                                  "period": i.period, "amount": i.amount.amount}
-                                 for i in request.items]),
+            "items": items,
             "return_url": request.return_url, "cancel_url": request.cancel_url,
             "webhook_url": config.webhook_url, "secret": signing_key(config.credentials["secret"]),
             "status": "open", "refunded": 0, "expires_at": request.expires_at.isoformat(),

@@ -98,3 +98,8 @@ def settled_between(db, config_id: int, since: str, until: str) -> list:
     """Checkouts settled in ``[since, until)`` (ISO timestamps)."""
     return db.execute("SELECT * FROM checkouts WHERE config_id = ? AND settled_at >= ? AND "
                       "settled_at < ? ORDER BY settled_at", (config_id, since, until)).fetchall()
+
+
+def forget_checkout(db, reference: str) -> None:
+    """Drop an open checkout nobody was shown (its payment's transaction never committed)."""
+    db.execute("DELETE FROM checkouts WHERE reference = ? AND status = 'open'", (reference,))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from loket.gateways import sandbox_mandates, sandbox_page, sandbox_store
+from loket.gateways import sandbox, sandbox_mandates, sandbox_page, sandbox_store
 from loket.testing import GatewayConformance, GatewayHarness
-from loket.types import GatewayConfig
+from loket.types import GatewayConfig, Money
 
 
 class SandboxHarness(GatewayHarness):
@@ -52,3 +52,23 @@ def loket_gateway_harness(tmp_path):
 
 class TestSandboxConformance(GatewayConformance):
     pass
+
+
+def test_a_payment_number_reused_after_a_dead_attempt_gets_a_checkout_of_its_own(tmp_path):
+    """A number taken by an attempt whose transaction died is taken again by the next
+    payment: the sandbox must charge that payment's amount, not the dead attempt's."""
+    harness = SandboxHarness(tmp_path / "sandbox.sqlite3")
+    config = harness.make_config("USD")
+    dead = sandbox.loket_gateway_charge(config=config, request=harness.checkout_request(
+        config, "PAY-REUSED", Money(5166, "USD")))
+    retried = sandbox.loket_gateway_charge(config=config, request=harness.checkout_request(
+        config, "PAY-REUSED", Money(5166, "USD")))
+    assert retried.gateway_reference == dead.gateway_reference  # a retry: the same checkout
+
+    reused = sandbox.loket_gateway_charge(config=config, request=harness.checkout_request(
+        config, "PAY-REUSED", Money(3171, "USD")))
+    assert reused.gateway_reference != dead.gateway_reference
+    webhook, _ = sandbox_page.payer_acts(harness._db(), reused.gateway_reference, "pay")
+    [event] = sandbox.loket_gateway_parse_webhook(config=config, request=webhook.as_request())
+    assert (event.payment_id, event.amount) == ("PAY-REUSED", Money(3171, "USD"))
+    assert sandbox_store.find(harness._db(), dead.gateway_reference) is None
