@@ -8,6 +8,7 @@ Anything else in loket is internal and may change without notice.
 """
 
 from loket import hookimpl
+from loket.credentials_form import check_credentials
 from loket.emulator import Emulator, EmulatorRequest, Reply, Router, run_standalone
 from loket.errors import (
     ConfigurationError,
@@ -170,6 +171,7 @@ __all__ = [
     "MandateStatus",
     "PaymentMethodSummary",
     # 1.3: settlement words, amounts on the wire, exact JSON, signatures, emulators
+    "check_credentials",
     "KEEP",
     "SettlementStatus",
     "dumps",

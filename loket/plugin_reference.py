@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from loket import emulator, errors, hookspecs, types, wire
+from loket import credentials_form, emulator, errors, hookspecs, types, wire
 from loket.hookspecs import destinations, gateways, mandates, outbound, registration, settlements
 from loket.types import destinations as t_destinations
 from loket.types import gateways as t_gateways
@@ -252,6 +252,7 @@ def render() -> str:
         out += _value_type(cls)
     out += ["## Helpers", ""]
     out += _functions("Amounts, JSON and signatures (`loket.plugin_api`)", wire)
+    out += _functions("Credentials (`loket.plugin_api`)", credentials_form)
     out += _functions("Emulator base (`loket.plugin_api`)", emulator)
     out += _errors()
     text = "\n".join(out)

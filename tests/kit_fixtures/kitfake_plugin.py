@@ -48,11 +48,11 @@ SCHEMA = {
     "additionalProperties": False,
 }
 STATUSES = {
-    "open": StatusMapping("initiated", "Pending", "Not Settled"),
+    "open": StatusMapping("initiated", "Pending", "N/A"),
     "paid": StatusMapping("succeeded", "In Settlement", "In Progress"),
-    "declined": StatusMapping("failed", "Failed", "Not Settled"),
-    "expired": StatusMapping("failed", "Expired", "Not Settled"),
-    "refunded": StatusMapping("refunded", "Refund", "Refunded"),
+    "declined": StatusMapping("failed", "Failed", "N/A"),
+    "expired": StatusMapping("failed", "Expired", "N/A"),
+    "refunded": StatusMapping("refunded", "Refund", "(keep)"),
 }
 EVENT_TYPES = {"paid": "payment.succeeded", "declined": "payment.failed",
                "expired": "payment.expired", "open": "payment.pending",

@@ -77,6 +77,7 @@ class StripeHarness(GatewayHarness):
     """Drives the Stripe emulator for loket's conformance kit."""
 
     kind = "stripe"
+    settlement = ("api",)  # payouts and their balance transactions
     two_decimal_currency = "USD"
     zero_decimal_currency = "JPY"
 
