@@ -98,9 +98,9 @@ def test_the_kit_catches_a_token_gateway_that_believes_the_body(tmp_path):
         "from naive_plugin import Naive\n\n\n@pytest.fixture(scope='session')\n"
         "def loket_gateway_harness():\n    with XenditEmulator() as emulator:\n"
         "        yield XenditHarness(emulator, Naive())\n")
-    (tmp_path / "conftest_example.py").write_text((EXAMPLE / "tests/conftest.py").read_text()
-                                                  .replace("@pytest.fixture(scope=\"session\")\ndef loket_gateway_harness",
-                                                           "def _example_harness"))
+    example = (EXAMPLE / "tests/conftest.py").read_text()
+    fixture = '@pytest.fixture(scope="session")\ndef loket_gateway_harness'
+    (tmp_path / "conftest_example.py").write_text(example.replace(fixture, "def _harness"))
     (tmp_path / "test_naive.py").write_text(
         "from loket.testing import GatewayConformance\n\n\n"
         "class TestNaive(GatewayConformance):\n    pass\n")
