@@ -135,6 +135,10 @@ class DokuHarness(GatewayHarness):
     refund_callback = False  # DOKU documents no refund notification
     settlement = ("api", "report")  # the API answers []: reports come as files
 
+    def charged_amount(self, config: GatewayConfig, session: CheckoutSession) -> str:
+        """The whole rupiah DOKU's order asks the payer for."""
+        return str(self.emulator.orders[session.gateway_reference]["amount"])
+
     def settlement_report(self, config: GatewayConfig, paid: list) -> tuple[bytes, str]:
         """DOKU's CSV settlement report for the paid checkouts."""
         invoices = [session.gateway_reference for session, _ in paid]
