@@ -94,6 +94,16 @@ class Emulator:
         self.log: list[EmulatorRequest] = []
         self._server: ThreadingHTTPServer | None = None
 
+    def credentials(self) -> dict[str, str]:
+        """Credentials this emulator accepts (``loket plugin try`` saves them)."""
+        raise NotImplementedError(f"{type(self).__name__}.credentials: return the "
+                                  "credentials your emulator accepts")
+
+    def pay(self, reference: str) -> tuple[bytes, dict[str, str]]:
+        """The payer pays checkout ``reference``: returns the callback (body, headers)."""
+        raise NotImplementedError(f"{type(self).__name__}.pay: mark the checkout paid and "
+                                  "return the gateway's callback (body, headers)")
+
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         """Add a route (see :class:`Router`)."""
         self.router.add(method, pattern, handler)

@@ -126,6 +126,10 @@ class XenditEmulator(Emulator):
         return dumps(body), {"x-callback-token": CALLBACK_TOKEN,
                              "content-type": "application/json"}
 
+    def credentials(self) -> dict[str, str]:
+        """The credentials this emulator accepts."""
+        return {"secret_key": SECRET_KEY, "callback_token": CALLBACK_TOKEN}
+
     def pay(self, invoice_id: str) -> tuple[bytes, dict[str, str]]:
         """The payer pays the invoice."""
         with self.lock:
