@@ -153,6 +153,10 @@ def test_fresh_package_fails_only_at_the_documented_stubs(fresh):
     assert all(results[name] == "skipped" for name in MANDATE_TESTS), results
     failed = {n: r for n, r in results.items() if r not in ("passed", "skipped")}
     assert len(failed) == 15
+    skipped = sum(r == "skipped" for r in results.values())
+    guide = (Path(__file__).parent.parent / "docs" / "writing-a-gateway.md").read_text()
+    assert (f"passes {len(PASS_FRESH)} contract tests, skips {skipped}" in guide
+            and f"and fails {len(failed)}." in guide)  # the guide's first-run counts
     for name, message in failed.items():
         stub = "api.check_credentials" if name in CREDENTIAL_TESTS else "api.create_checkout"
         assert message.startswith(f"NotImplementedError: {stub}: call "), (name, message)

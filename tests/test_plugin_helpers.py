@@ -103,3 +103,11 @@ def test_the_emulator_routes_whole_paths_and_ignores_query_strings():
         assert requests.get(emulator.url + "/v2/invoices", timeout=5).status_code == 404
         assert requests.get(emulator.url + "/v2/invoices/a/b", timeout=5).status_code == 404
         assert [r.path for r in emulator.log] == ["/v2/invoices", "/v2/invoices/inv_1"]
+
+
+def test_the_guide_lists_every_contract_test_of_the_kit():
+    from loket.testing import GatewayConformance
+
+    guide = (ROOT / "docs" / "writing-a-gateway.md").read_text()
+    missing = [n for n in dir(GatewayConformance) if n.startswith("test_") and f"`{n}" not in guide]
+    assert missing == []
