@@ -55,7 +55,7 @@ test: $(STAMP) lint test-sqlite test-postgres
 
 # Lint rules and type checks configured in pyproject.toml ([tool.ruff], [tool.mypy]);
 # `ruff format` is configured but not enforced here.
-LINTED := loket plugins tests benchmarks tools
+LINTED := loket plugins tests benchmarks tools examples
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy

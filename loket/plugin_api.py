@@ -8,6 +8,8 @@ Anything else in loket is internal and may change without notice.
 """
 
 from loket import hookimpl
+from loket.credentials_form import check_credentials
+from loket.emulator import Emulator, EmulatorRequest, Reply, Router, run_standalone
 from loket.errors import (
     ConfigurationError,
     CredentialsRejected,
@@ -37,6 +39,7 @@ from loket.types import (
     FAILED,
     FAILURE_CATEGORIES,
     INITIATED,
+    KEEP,
     PARTIALLY_REFUNDED,
     POSTED,
     REFUNDED,
@@ -76,10 +79,21 @@ from loket.types import (
     RefundStatus,
     ResolvedTarget,
     SettlementLine,
+    SettlementStatus,
     StatusMapping,
     TrackingEvent,
     WebhookRequest,
     json_safe,
+)
+from loket.wire import (
+    dumps,
+    from_major,
+    hmac_sha256,
+    loads,
+    major_units,
+    tokens_match,
+    verify_hmac_sha256,
+    whole_units,
 )
 
 __all__ = [
@@ -156,4 +170,21 @@ __all__ = [
     "MandateSetupRequest",
     "MandateStatus",
     "PaymentMethodSummary",
+    # 1.3: settlement words, amounts on the wire, exact JSON, signatures, emulators
+    "check_credentials",
+    "KEEP",
+    "SettlementStatus",
+    "dumps",
+    "from_major",
+    "hmac_sha256",
+    "loads",
+    "major_units",
+    "tokens_match",
+    "verify_hmac_sha256",
+    "whole_units",
+    "Emulator",
+    "EmulatorRequest",
+    "Reply",
+    "Router",
+    "run_standalone",
 ]

@@ -15,23 +15,21 @@ from pathlib import Path
 
 import pytest
 from support import KIT_FIXTURES
+from support.kit import KIT_SIZE
 
 from loket import scaffold
 from loket.hookspecs import CONTRACT_VERSION
-from loket.testing import GatewayConformance  # noqa: E402
 
-# how many contract tests the kit runs (the round trip runs for two currencies, the decline
-# classification for soft and hard)
-KIT_SIZE = sum(name.startswith("test_") for name in dir(GatewayConformance)) + 2
 FIXTURES = KIT_FIXTURES
 ENV = {**os.environ, "PYTHONPATH": str(FIXTURES)}
 # pytest plugins of the project venv the kit does not need; they cost 2 s per start-up
 NOT_NEEDED = ["-p", "no:hypothesispytest", "-p", "no:schemathesis"]
 
 FILES = {
-    "README.md", "setup.cfg", "pyproject.toml", "loket_acme/__init__.py",
+    ".gitignore", "README.md", "setup.cfg", "pyproject.toml", "loket_acme/__init__.py",
     "loket_acme/plugin.py", "loket_acme/api.py", "loket_acme/webhooks.py",
-    "tests/acme_emulator.py", "tests/conftest.py", "tests/test_acme_conformance.py",
+    "loket_acme/testing/__init__.py", "loket_acme/testing/__main__.py",
+    "loket_acme/testing/emulator.py", "tests/conftest.py", "tests/test_acme_conformance.py",
 }
 # contract tests that pass on a fresh package: what the template already gets right
 PASS_FRESH = {
@@ -41,6 +39,7 @@ PASS_FRESH = {
     "test_map_status_covers_every_declared_status", "test_minimum_charges_are_plausible",
     "test_harness_currencies_have_the_decimals_it_says",
     "test_a_gateway_without_mandates_says_not_supported",
+    "test_settlement_kind_matches_the_hooks",
 }
 # the template's gateway declares no mandates: the mandate contract is skipped, visibly
 MANDATE_TESTS = {
@@ -53,6 +52,10 @@ MANDATE_TESTS = {
     "test_declines_are_classified[hard-hard]",
     "test_a_revoked_mandate_is_not_charged",
 }
+# a signed gateway without settlement data skips the token and settlement contract tests
+KIND_SKIPS = {"test_forged_webhook_is_not_believed",
+              "test_settlement_lines_carry_exact_money[api]",
+              "test_settlement_lines_carry_exact_money[report]"}
 CREDENTIAL_TESTS = {"test_good_credentials_are_accepted",
                     "test_bad_credentials_are_refused_clearly"}
 
@@ -141,7 +144,11 @@ def test_fresh_package_fails_only_at_the_documented_stubs(fresh):
     assert results["test_amounts_round_trip_exactly[zero-decimal]"] == "skipped"
     assert all(results[name] == "skipped" for name in MANDATE_TESTS), results
     failed = {n: r for n, r in results.items() if r not in ("passed", "skipped")}
-    assert len(failed) == 14
+    assert len(failed) == 15
+    skipped = sum(r == "skipped" for r in results.values())
+    guide = (Path(__file__).parent.parent / "docs" / "writing-a-gateway.md").read_text()
+    assert (f"passes {len(PASS_FRESH)} contract tests, skips {skipped}" in guide
+            and f"and fails {len(failed)}." in guide)  # the guide's first-run counts
     for name, message in failed.items():
         stub = "api.check_credentials" if name in CREDENTIAL_TESTS else "api.create_checkout"
         assert message.startswith(f"NotImplementedError: {stub}: call "), (name, message)
@@ -154,5 +161,5 @@ def test_filled_in_package_passes_the_whole_kit(tmp_path):
                     ignore=shutil.ignore_patterns("README.md", "__pycache__"))
     results = run_kit(install(package, tmp_path / "venv"), package)
     assert {n for n, r in results.items() if r != "passed"} == {
-        "test_amounts_round_trip_exactly[zero-decimal]"} | MANDATE_TESTS, results
+        "test_amounts_round_trip_exactly[zero-decimal]"} | MANDATE_TESTS | KIND_SKIPS, results
     assert len(results) == KIT_SIZE

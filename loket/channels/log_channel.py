@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loket.plugin_api import Notification, hookimpl, json_safe
+from loket.plugin_api import CONTRACT_VERSION, Notification, hookimpl, json_safe
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = CONTRACT_VERSION
 FILENAME = "messages.log"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loket.plugin_api import (
+    CONTRACT_VERSION,
     DestinationDescription,
     DestinationTarget,
     ResolvedTarget,
@@ -50,7 +51,7 @@ class ReferenceProcessor:
     installed plugin with the same name replaces them).
     """
 
-    LOKET_CONTRACT = "1"
+    LOKET_CONTRACT = CONTRACT_VERSION
 
     def __init__(self, name: str, title: str, noun: str):
         self.name = name

@@ -34,6 +34,7 @@ from loket.gateways.sandbox_rules import (  # noqa: F401 - KIND and the header a
     verify_signature,
 )
 from loket.plugin_api import (
+    CONTRACT_VERSION,
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
@@ -54,7 +55,7 @@ from loket.plugin_api import (
     hookimpl,
 )
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = CONTRACT_VERSION
 SECRET_PATTERN = r"^sbx_[A-Za-z0-9]{16,64}$"
 
 CREDENTIAL_SCHEMA = {

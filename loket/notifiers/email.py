@@ -22,9 +22,9 @@ from typing import Any
 
 import attrs
 
-from loket.plugin_api import ConfigurationError, Notification, hookimpl
+from loket.plugin_api import CONTRACT_VERSION, ConfigurationError, Notification, hookimpl
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = CONTRACT_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class EmailNotifier:
     :param enqueue: hands the notification to the job queue; ``None`` sends at once.
     """
 
-    LOKET_CONTRACT = "1"
+    LOKET_CONTRACT = CONTRACT_VERSION
 
     def __init__(self, settings: SmtpSettings,
                  enqueue: Callable[[Notification], object] | None = None) -> None:

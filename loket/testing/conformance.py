@@ -17,11 +17,13 @@ import attrs
 import pytest
 
 from loket import types
-from loket.errors import CredentialsRejected, RefundNotPossible, WebhookRejected
+from loket.errors import CredentialsRejected
 from loket.money import ISO4217_DIGITS, Money, minor_digits
 from loket.testing import plausibility
 from loket.testing.kit import Kit, check_payment_event, expect, fail
 from loket.testing.mandate_conformance import MandateConformance
+from loket.testing.refund_conformance import RefundConformance
+from loket.testing.webhook_conformance import WebhookConformance
 
 GATEWAY_HOOKS = (
     "loket_gateway_validate_credentials", "loket_gateway_handshake", "loket_gateway_charge",
@@ -33,10 +35,9 @@ INTERNAL_STATES = (
     types.INITIATED, types.SUCCEEDED, types.COMPLETED, types.POSTED, types.FAILED,
     types.REFUNDED, types.PARTIALLY_REFUNDED, types.CANCELLED,
 )
-REFUND_STATUSES = ("succeeded", "pending")
 
 
-class GatewayConformance(MandateConformance):
+class GatewayConformance(WebhookConformance, RefundConformance, MandateConformance):
     """The gateway contract as tests. Subclass it in a test module to run it::
 
         from loket.testing import GatewayConformance
@@ -217,77 +218,6 @@ class GatewayConformance(MandateConformance):
                   f"({first.gateway_reference!r}, {second.gateway_reference!r}): send "
                   "payment_id as the gateway's idempotency key, or look the checkout up")
 
-    # -- webhooks ---------------------------------------------------------------------
-
-    def test_paid_webhook_parses_to_succeeded(self, loket_kit):
-        config = loket_kit.config()
-        amount = loket_kit.amount(config.currency)
-        payment_id, _, event, _ = loket_kit.pay(config, amount)
-        check_payment_event(event, payment_id, amount, "payment.succeeded")
-        mapping = loket_kit.plugins.map_status(config, event.raw_status)
-        if mapping.internal != types.SUCCEEDED:
-            fail(f"the payment.succeeded event's raw_status {event.raw_status!r} maps to "
-                  f"{mapping.internal!r}; loket_gateway_map_status must map it to 'succeeded'")
-
-    def test_declined_webhook_parses_to_failed(self, loket_kit):
-        config = loket_kit.config()
-        amount = loket_kit.amount(config.currency)
-        payment_id, session = loket_kit.charge(config, amount)
-        webhook = loket_kit.act(config, session, "decline")
-        if webhook is None:
-            pytest.skip("the gateway sends no webhook when a payer is declined")
-        event = loket_kit.parse_one(config, webhook, types.EVENT_FAILED, "decline")
-        if event.payment_id != payment_id:
-            fail(f"the payment.failed event carries payment_id {event.payment_id!r}, "
-                  f"expected {payment_id!r}")
-        if not event.failure_message:
-            fail("the payment.failed event has no failure_message: keep the gateway's own "
-                  "words verbatim (they are shown to the payer)")
-        if event.failure_category not in types.FAILURE_CATEGORIES:
-            fail(f"failure_category {event.failure_category!r} must be one of "
-                  f"{types.FAILURE_CATEGORIES}")
-
-    def test_abandoned_checkout_never_succeeds(self, loket_kit):
-        config = loket_kit.config()
-        payment_id, session = loket_kit.charge(config, loket_kit.amount(config.currency))
-        webhook = loket_kit.act(config, session, "abandon")
-        if webhook is not None:
-            events = loket_kit.plugins.parse_webhook(config, webhook)
-            bad = [e.type for e in events if e.type in (types.EVENT_SUCCEEDED,
-                                                        types.EVENT_REFUNDED)]
-            if bad:
-                fail(f"an abandoned checkout's webhook parsed to {bad}; expected "
-                      "payment.expired, payment.failed or payment.pending")
-        status = loket_kit.plugins.fetch_status(config, payment_id, session.gateway_reference)
-        if status.type == types.EVENT_SUCCEEDED:
-            fail("loket_gateway_fetch_status says an abandoned checkout succeeded")
-
-    def test_tampered_webhook_is_rejected(self, loket_kit):
-        config = loket_kit.config()
-        _, _, _, webhook = loket_kit.pay(config, loket_kit.amount(config.currency))
-        body = bytearray(webhook.body)
-        body[len(body) // 2] ^= 0x01
-        tampered = attrs.evolve(webhook, body=bytes(body))
-        try:
-            expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, tampered),
-                    "loket_gateway_parse_webhook accepted a webhook whose body was altered "
-                    "after signing: verify the signature over the raw body before reading "
-                    "it and raise WebhookRejected when it does not match")
-        except (WebhookRejected, pytest.fail.Exception):
-            raise
-        except Exception as exc:
-            fail(f"loket_gateway_parse_webhook raised {exc!r} for a webhook whose body was "
-                  "altered after signing: verify the signature over the raw body before "
-                  "reading it and raise WebhookRejected when it does not match")
-
-    def test_unsigned_webhook_is_rejected(self, loket_kit):
-        config = loket_kit.config()
-        _, _, _, webhook = loket_kit.pay(config, loket_kit.amount(config.currency))
-        unsigned = attrs.evolve(webhook, headers={"content-type": "application/json"})
-        expect(WebhookRejected, lambda: loket_kit.plugins.parse_webhook(config, unsigned),
-                "loket_gateway_parse_webhook accepted a webhook without its signature "
-                "headers: raise WebhookRejected when the signature is missing")
-
     # -- status -----------------------------------------------------------------------
 
     def test_map_status_covers_every_declared_status(self, loket_kit):
@@ -303,9 +233,14 @@ class GatewayConformance(MandateConformance):
             if mapping.internal is not None and mapping.internal not in INTERNAL_STATES:
                 fail(f"loket_gateway_map_status({raw!r}).internal is {mapping.internal!r}; "
                       f"use one of {INTERNAL_STATES} or None for 'no change'")
-            if not mapping.webhook_status or not mapping.settlement_status:
-                fail(f"loket_gateway_map_status({raw!r}) must give webhook_status and "
-                      "settlement_status words for staff (e.g. 'In Settlement', 'In Progress')")
+            if not mapping.webhook_status:
+                fail(f"loket_gateway_map_status({raw!r}) must give the webhook_status words "
+                     "staff see (e.g. 'In Settlement'), or '(keep)'")
+            words = [str(w.value) for w in types.SettlementStatus]
+            if mapping.settlement_status not in words:
+                fail(f"loket_gateway_map_status({raw!r}).settlement_status is "
+                     f"{mapping.settlement_status!r}: loket honours only {words} "
+                     "(loket.plugin_api.SettlementStatus; '(keep)' leaves it as it is)")
 
     def test_fetch_status_agrees_with_the_webhook(self, loket_kit):
         config = loket_kit.config()
@@ -319,55 +254,6 @@ class GatewayConformance(MandateConformance):
                   "webhook said payment.succeeded (ask the gateway for the payment's state "
                   "and map it the same way as the webhook)")
         check_payment_event(status, payment_id, amount, "fetch_status")
-
-    # -- refunds ----------------------------------------------------------------------
-
-    def _refund(self, loket_kit):
-        config = loket_kit.config()
-        amount = loket_kit.amount(config.currency)
-        payment_id, session, event, _ = loket_kit.pay(config, amount)
-        request = loket_kit.refund_request(session, event, amount, amount)
-        result = loket_kit.plugins.refund(config, request)
-        if not isinstance(result, types.RefundResult) or not result.refund_reference:
-            fail("loket_gateway_refund must return a RefundResult with the gateway's "
-                  "refund_reference")
-        if result.status not in REFUND_STATUSES:
-            fail(f"RefundResult.status {result.status!r} must be one of {REFUND_STATUSES} "
-                 f"(a refused refund raises RefundNotPossible instead)")
-        return config, amount, payment_id, session, result
-
-    def test_refund_returns_the_gateways_refund(self, loket_kit):
-        self._refund(loket_kit)
-
-    def test_refund_webhook_parses_to_refunded(self, loket_kit):
-        config, amount, payment_id, session, result = self._refund(loket_kit)
-        webhook = loket_kit.harness.refund_webhook(config, session, result)
-        if webhook is None:
-            pytest.skip(f"{type(loket_kit.harness).__name__}.refund_webhook returns None: "
-                        f"the gateway sends no refund webhook")
-        refunded = loket_kit.parse_one(config, webhook, types.EVENT_REFUNDED, "refund")
-        if refunded.amount != amount:
-            fail(f"the payment.refunded event carries amount {refunded.amount}; expected "
-                  f"{amount} (the amount of this refund)")
-        if refunded.refund_reference != result.refund_reference:
-            fail(f"the payment.refunded event's refund_reference "
-                  f"{refunded.refund_reference!r} differs from the RefundResult's "
-                  f"{result.refund_reference!r}")
-        if refunded.payment_id not in (payment_id, None) or not (
-                refunded.payment_id or refunded.gateway_reference):
-            fail("the payment.refunded event must name the payment (payment_id or "
-                  "gateway_reference)")
-
-    def test_refund_of_more_than_paid_is_refused(self, loket_kit):
-        config = loket_kit.config()
-        amount = loket_kit.amount(config.currency)
-        _, session, event, _ = loket_kit.pay(config, amount)
-        too_much = Money(amount.amount * 2, amount.currency)
-        request = loket_kit.refund_request(session, event, too_much, amount)
-        expect(RefundNotPossible, lambda: loket_kit.plugins.refund(config, request),
-                f"loket_gateway_refund accepted a refund of {too_much} on a payment of "
-                f"{amount}: raise RefundNotPossible when the amount exceeds "
-                "request.captured or the gateway refuses it")
 
     # -- money ------------------------------------------------------------------------
 

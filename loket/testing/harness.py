@@ -41,6 +41,25 @@ class GatewayHarness:
     #: not pip-installed, e.g. the kit's own self-tests). Installed packages leave it empty.
     extra_plugins: tuple = ()
 
+    # -- the kind of gateway: one switch per way gateways differ ------------------------
+
+    #: how the gateway authenticates its callbacks: ``"signature"`` (an HMAC over the body:
+    #: Stripe, DOKU; the kit checks an edited byte is refused) or ``"token"`` (a fixed secret
+    #: header such as Xendit's ``x-callback-token``: no check can spot an edited body, so the
+    #: plugin must fetch the object from the gateway and build the event from that record;
+    #: the kit checks forged bodies are not believed).
+    webhook_auth: str = "signature"
+    #: whether the gateway calls back when a payer is declined (``False``: the kit checks
+    #: ``fetch_status`` instead, and ``payer_acts(..., "decline")`` returns ``None``).
+    decline_callback: bool = True
+    #: whether the gateway calls back about refunds (``False``: a refund must answer
+    #: ``succeeded`` or ``failed``, never ``pending``, since nothing would ever confirm it).
+    refund_callback: bool = True
+    #: how the gateway reports settlements: ``"api"`` (``loket_gateway_fetch_settlements``)
+    #: and/or ``"report"`` (a file staff upload: ``loket_gateway_parse_settlement_report``,
+    #: the kit gets one from :meth:`settlement_report`); empty: reconciliation not offered.
+    settlement: tuple[str, ...] = ()
+
     def make_config(self, currency: str) -> GatewayConfig:
         """Return a configuration with working credentials pointed at the running emulator.
 
@@ -87,6 +106,23 @@ class GatewayHarness:
             "GatewayHarness.payer_saves_mandate: your gateway says mandates=True; complete a "
             "mandate set-up on your emulator with a payment method of the given behaviour "
             "(ok, soft, hard) and return the webhooks it sends")
+
+    def charged_amount(self, config: GatewayConfig, session: CheckoutSession) -> str | None:
+        """The amount the gateway shows the payer on the hosted page of ``session``, in
+        major units as the emulator holds it (``"10000"`` rupiah, ``"120.50"`` dollars), so
+        the kit can catch a plugin that charges 100 times the amount (minor units sent
+        where major units belong). ``None`` skips that check.
+        """
+        return None
+
+    def settlement_report(self, config: GatewayConfig,
+                          paid: list[tuple[CheckoutSession, Money]]) -> tuple[bytes, str]:
+        """For ``"report"`` in ``settlement``: the report file (content, filename) the gateway
+        would deliver for the ``paid`` checkouts."""
+        raise NotImplementedError(
+            "GatewayHarness.settlement_report: your harness says settlement = 'report'; "
+            "return (file bytes, filename) of the gateway's settlement report for the paid "
+            "checkouts")
 
     def malformed_credentials(self) -> dict:
         """Return credentials whose *format* is wrong, refused before any live call.

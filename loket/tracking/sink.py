@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from loket.plugin_api import TrackingEvent, hookimpl
+from loket.plugin_api import CONTRACT_VERSION, TrackingEvent, hookimpl
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = CONTRACT_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class TrackingSink:
     :param write: called with each :class:`TrackingEvent`; may raise.
     """
 
-    LOKET_CONTRACT = "1"
+    LOKET_CONTRACT = CONTRACT_VERSION
 
     def __init__(self, write: Callable[[TrackingEvent], object]) -> None:
         self.write = write

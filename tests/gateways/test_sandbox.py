@@ -12,6 +12,7 @@ class SandboxHarness(GatewayHarness):
 
     kind = "sandbox"
     round_trip_amounts = {"USD": [1, 50, 12050, 99999999], "JPY": [1, 12345]}
+    settlement = ("api",)
 
     def __init__(self, state_path):
         self.options = {"state_path": str(state_path), "loket_base_url": "http://testserver"}

@@ -48,11 +48,11 @@ SCHEMA = {
     "additionalProperties": False,
 }
 STATUSES = {
-    "open": StatusMapping("initiated", "Pending", "Not Settled"),
+    "open": StatusMapping("initiated", "Pending", "N/A"),
     "paid": StatusMapping("succeeded", "In Settlement", "In Progress"),
-    "declined": StatusMapping("failed", "Failed", "Not Settled"),
-    "expired": StatusMapping("failed", "Expired", "Not Settled"),
-    "refunded": StatusMapping("refunded", "Refund", "Refunded"),
+    "declined": StatusMapping("failed", "Failed", "N/A"),
+    "expired": StatusMapping("failed", "Expired", "N/A"),
+    "refunded": StatusMapping("refunded", "Refund", "(keep)"),
 }
 EVENT_TYPES = {"paid": "payment.succeeded", "declined": "payment.failed",
                "expired": "payment.expired", "open": "payment.pending",
@@ -203,7 +203,7 @@ class FakePay:
                                   key=request.refund_id, amount=request.amount.decimal_string())
         if status != 200:
             if "refund_over_allowed" in self.bugs:
-                return RefundResult(refund_reference="re_unknown", status="failed")
+                return RefundResult(refund_reference="re_unknown", status="succeeded")
             raise RefundNotPossible("FakePay refused the refund",
                                     gateway_message=body["error"]["message"])
         return RefundResult(refund_reference=body["id"], status=body["status"], raw=body)

@@ -12,12 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from support import KIT_FIXTURES
+from support.kit import KIT_SIZE
 
-from loket.testing import GatewayConformance  # noqa: E402
-
-# how many contract tests the kit runs (the round trip runs for two currencies, the decline
-# classification for soft and hard)
-KIT_SIZE = sum(name.startswith("test_") for name in dir(GatewayConformance)) + 2
 FIXTURES = KIT_FIXTURES
 # pytest plugins of the project venv the kit does not need; they cost 2 s per start-up
 NOT_NEEDED = ["-p", "no:hypothesispytest", "-p", "no:schemathesis"]

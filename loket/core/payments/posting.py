@@ -18,6 +18,7 @@ from loket.core.models import (
     Payment,
     PaymentLink,
     Receivable,
+    Refund,
     Todo,
 )
 from loket.core.numbering import next_number
@@ -34,6 +35,7 @@ from loket.types import (
     DestinationTarget,
     Notification,
     PaymentInfo,
+    RefundStatus,
     ResolvedTarget,
     TrackingEvent,
 )
@@ -327,7 +329,15 @@ def give_back_capacity(session: Session, payment: Payment) -> int:
     """What can still go back to the payer from this payment, as a refund or as a manual
     credit note (one limit for both, so the same money never goes out twice)."""
     session.flush()
-    return max(_reversible(session, payment) - _manual_credit(session, payment), 0)
+    return max(_reversible(session, payment) - _manual_credit(session, payment)
+               - pending_refunds(session, payment), 0)
+
+
+def pending_refunds(session: Session, payment: Payment) -> int:
+    """What refunds the gateway accepted but has not confirmed hold of this payment (minor
+    units): not yet given back, not available to another refund either."""
+    return session.scalar(select(money_sum(Refund.amount)).where(
+        Refund.payment_id == payment.id, Refund.status == RefundStatus.PENDING)) or 0
 
 
 def check_invariants(session: Session, payment: Payment) -> None:

@@ -69,6 +69,9 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                               amount=value, captured=Money(available, payment.currency),
                               reason=reason or "requested_by_customer",
                               details=payment.gateway_details or {}))
+            if result.status == RefundStatus.FAILED:  # refused at once: a refund by hand
+                raise RefundNotPossible("the gateway refused the refund", gateway_message=str(
+                    result.raw.get("message", "")) or None)
         except RefundNotPossible as exc:
             raise_todo(session, payment.tenant_id, "payment.manual_refund",
                        f"Refund {value.format()} of payment {payment.number} by hand",
@@ -78,9 +81,6 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                 session.delete(row)  # the key may be used again once refunded by hand
             commit_then_raise(session, exc)
             return payment
-        if result.status == RefundStatus.FAILED:  # the contract says raise; never record a failure
-            raise RefundNotPossible("the gateway refused the refund",
-                                    gateway_message=str(result.raw.get("message", "")) or None)
         reference, status = result.refund_reference, result.status
     record_refund(session, payment, value.amount, reference, status, reason, actor.name)
     refresh_state(ctx, session, actor, payment, "payment.refunded", before)
@@ -92,15 +92,25 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
 
 def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,
                   status: str, reason: str, actor_name: str) -> bool:
-    """Record a refund once (by its gateway reference) and give the money back from the
-    payment: first what sits unapplied in its automatic credit note, then its allocations,
-    newest first (those receivables reopen).
+    """Record a refund once (by its gateway reference). A ``succeeded`` refund gives the
+    money back from the payment: first what sits unapplied in its automatic credit note,
+    then its allocations, newest first (those receivables reopen). A ``pending`` one only
+    holds its amount (nothing shows refunded) until the gateway confirms it: recording the
+    same reference again as ``succeeded`` then gives the money back. A ``failed`` one is
+    kept for the record and moves nothing.
 
-    :returns: whether it was new.
+    :returns: whether anything changed.
     """
-    if reference and session.scalar(select(Refund.id).where(
-            Refund.payment_id == payment.id, Refund.gateway_reference == reference)):
-        return False
+    existing = session.scalar(select(Refund).where(
+        Refund.payment_id == payment.id, Refund.gateway_reference == reference)) \
+        if reference else None
+    if existing is not None:
+        if existing.status != RefundStatus.PENDING or status == RefundStatus.PENDING:
+            return False
+        existing.status = status  # the gateway decided a pending refund
+        if status == RefundStatus.SUCCEEDED:
+            _give_back(session, payment, existing.amount)
+        return True
     available = give_back_capacity(session, payment)
     if amount <= 0 or amount > available:
         raise LoketError(f"refund of {amount} exceeds what payment {payment.number} can "
@@ -108,6 +118,12 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
     session.add(Refund(tenant_id=payment.tenant_id, payment_id=payment.id, amount=amount,
                        currency=payment.currency, status=status, gateway_reference=reference,
                        reason=reason, created_by=actor_name))
+    if status == RefundStatus.SUCCEEDED:
+        _give_back(session, payment, amount)
+    return True
+
+
+def _give_back(session: Session, payment: Payment, amount: int) -> None:
     payment.refunded += amount
     remaining = amount
     for note in session.scalars(select(CreditNote).where(
@@ -134,4 +150,3 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
         receivable = receivables[allocation.receivable_id]
         unpay(receivable, part)
         remaining -= part
-    return True

@@ -30,6 +30,7 @@ from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.posting import (
     check_invariants,
     lock_payment,
+    pending_refunds,
     raise_todo,
     refresh_state,
     snapshot,
@@ -51,7 +52,7 @@ APPLIED = "applied"
 UNKNOWN_PAYMENT = "unknown_payment"
 NOTHING = "nothing"
 MISMATCH = "mismatch"
-KEEP = ("", None, "(keep)", "(keep the previous)")
+KEEP = ("", None, t.KEEP, "(keep the previous)")
 
 
 def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEvent
@@ -113,7 +114,8 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
             _raise_settlement_status(payment, mapping.settlement_status)
     refresh_state(ctx, session, GATEWAY, payment, audit_action(event.type), before)
     check_invariants(session, payment)
-    if payment.is_test and payment.succeeded_at and payment.refunded == 0:
+    if payment.is_test and payment.succeeded_at and payment.refunded == 0 \
+            and not pending_refunds(session, payment):
         finish_connection_test(ctx, session, row, payment)
     return APPLIED
 
@@ -191,8 +193,7 @@ def _refund_failed(session: Session, payment: Payment, event: GatewayEvent) -> b
 
 
 # Settlement status only moves forward, so reordered events cannot undo a settlement.
-# A failed payout outranks "Success": some payouts show paid first, then fail.
-SETTLEMENT_RANK = {"N/A": 0, "In Progress": 1, "Success": 2, "Failed": 3}
+SETTLEMENT_RANK = t.SETTLEMENT_RANK
 
 
 def _raise_settlement_status(payment: Payment, status: str) -> bool:

@@ -8,15 +8,13 @@ as ``replayed=True`` so callers can treat it as the original answer. A 409 whose
 
 from __future__ import annotations
 
-import decimal
-import json
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 import requests
 
-from loket.plugin_api import GatewayConfig, GatewayError
+from loket.plugin_api import GatewayConfig, GatewayError, dumps, loads
 from loket_doku import signature
 
 BASE_URLS = {
@@ -48,12 +46,12 @@ class DokuResponse:
 
 def encode(payload: dict) -> bytes:
     """Serialize a request body compactly; these exact bytes are signed and sent."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return dumps(payload)
 
 
 def decode(raw: bytes) -> Any:
     """Parse DOKU JSON without floats (decimals become :class:`decimal.Decimal`)."""
-    return json.loads(raw.decode("utf-8"), parse_float=decimal.Decimal)
+    return loads(raw)
 
 
 def base_url(config: GatewayConfig, credentials: dict | None = None) -> str:

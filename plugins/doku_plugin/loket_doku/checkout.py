@@ -16,6 +16,7 @@ from loket.plugin_api import (
     GatewayError,
     Money,
     minor_digits,
+    whole_units,
 )
 from loket_doku.api import DokuResponse
 
@@ -47,13 +48,12 @@ def to_rupiah(amount: Money, *, field: str = "amount") -> int:
     """
     if amount.currency != CURRENCY:
         raise GatewayError(f"DOKU charges in IDR only, not {amount.currency}", field=field)
-    scale = 10 ** minor_digits(CURRENCY)
-    rupiah, sen = divmod(amount.amount, scale)
-    if sen:
+    try:
+        return whole_units(amount)
+    except ValueError:
         raise GatewayError(
             f"DOKU charges whole rupiah only: {amount} has a fraction of a rupiah; round the "
-            "amount to whole rupiah", field=field)
-    return rupiah
+            "amount to whole rupiah", field=field) from None
 
 
 def due_minutes(expires_at: dt.datetime, now: dt.datetime | None = None) -> int:

@@ -28,7 +28,7 @@ from loket_doku import KIND, checkout, refunds, settlement, statuses, webhooks
 from loket_doku import credentials as doku_credentials
 from loket_doku.api import DokuClient, DokuHTTPError
 
-LOKET_CONTRACT = "1"
+LOKET_CONTRACT = "1.3"
 
 #: DOKU's smallest charge loket will attempt (Rp 10,000). DOKU does not
 #: publish one Checkout-wide minimum; Rp 10,000 is the documented floor of its wallet and

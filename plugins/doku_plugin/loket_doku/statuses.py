@@ -22,27 +22,31 @@ from loket.plugin_api import (
     EVENT_SETTLED,
     EVENT_SUCCEEDED,
     FAILED,
+    KEEP,
     REFUNDED,
     SUCCEEDED,
+    SettlementStatus,
     StatusMapping,
 )
 
+NA, SUCCESS = SettlementStatus.NOT_APPLICABLE, SettlementStatus.SUCCESS
+
 # raw status -> (loket state or None for "no change", webhook words, settlement words, event)
 TABLE: dict[str, tuple[str | None, str, str, str]] = {
-    "PENDING": (None, "Pending", "Not Settled", EVENT_PENDING),
+    "PENDING": (None, "Pending", NA, EVENT_PENDING),
     "SUCCESS": (SUCCEEDED, "In Settlement", "In Progress", EVENT_SUCCEEDED),
-    "FAILED": (FAILED, "Failed", "Not Settled", EVENT_FAILED),
-    "EXPIRED": (FAILED, "Expired", "Not Settled", EVENT_EXPIRED),
-    "REFUNDED": (REFUNDED, "Refunded", "Refunded", EVENT_REFUNDED),
-    "TIMEOUT": (None, "Timed out at the e-wallet, awaiting final status", "Not Settled",
+    "FAILED": (FAILED, "Failed", NA, EVENT_FAILED),
+    "EXPIRED": (FAILED, "Expired", NA, EVENT_EXPIRED),
+    "REFUNDED": (REFUNDED, "Refunded", KEEP, EVENT_REFUNDED),
+    "TIMEOUT": (None, "Timed out at the e-wallet, awaiting final status", NA,
                 EVENT_PENDING),
-    "REDIRECT": (None, "Awaiting card verification (3-D Secure)", "Not Settled",
+    "REDIRECT": (None, "Awaiting card verification (3-D Secure)", NA,
                  EVENT_PENDING),
-    "SETTLED": (COMPLETED, "Settled", "Settled", EVENT_SETTLED),
+    "SETTLED": (COMPLETED, "Settled", SUCCESS, EVENT_SETTLED),
 }
 STATUSES = tuple(TABLE)
 #: FAILED while the payer may still retry on the same checkout (retries not disabled).
-RETRYABLE_FAILED = (None, "Attempt failed, the payer may try again", "Not Settled",
+RETRYABLE_FAILED = (None, "Attempt failed, the payer may try again", NA,
                     EVENT_PENDING)
 
 
@@ -62,7 +66,7 @@ def map_status(raw_status: str, retries_allowed: bool = True) -> StatusMapping:
     """
     row = _row(raw_status, retries_allowed)
     if row is None:
-        return StatusMapping(None, f"Unknown DOKU status {raw_status!r}", "Not Settled")
+        return StatusMapping(None, f"Unknown DOKU status {raw_status!r}", NA)
     return StatusMapping(row[0], row[1], row[2])
 
 

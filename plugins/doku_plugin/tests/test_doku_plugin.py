@@ -10,7 +10,7 @@ from loket_doku import plugin
 def test_entry_point_registers_the_plugin_module_with_contract_1():
     (entry,) = [e for e in importlib.metadata.entry_points(group="loket") if e.name == "doku"]
     assert entry.value == "loket_doku.plugin"
-    assert entry.load() is plugin and plugin.LOKET_CONTRACT == "1"
+    assert entry.load() is plugin and plugin.LOKET_CONTRACT == "1.3"
     assert "doku" in Plugins().gateways
 
 

@@ -47,7 +47,7 @@ class AttributeProcessor:
         role's balance); otherwise exactly one.
     """
 
-    LOKET_CONTRACT = "1"
+    LOKET_CONTRACT = "1.3"
 
     def __init__(self, name: str, title: str, kind: str, noun: str, lookup: dict[str, str],
                  attribute_schema: dict, many: bool = False):

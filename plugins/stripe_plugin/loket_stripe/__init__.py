@@ -5,4 +5,4 @@ The plugin module registered in the ``loket`` entry-point group is :mod:`loket_s
 
 __version__ = "0.1.0"
 
-LOKET_CONTRACT = "1.1"  # uses the refund.failed event type (1.1)
+LOKET_CONTRACT = "1.3"

@@ -35,7 +35,7 @@ from loket_stripe.status import current_event
 from loket_stripe.statuses import STATUSES, map_status
 from loket_stripe.webhooks import normalize, verify
 
-LOKET_CONTRACT = "1.2"  # refund.failed (1.1), mandates (1.2)
+LOKET_CONTRACT = "1.3"
 KIND = "stripe"
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 

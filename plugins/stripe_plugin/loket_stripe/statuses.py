@@ -8,12 +8,18 @@ Stripe's payment outcome (``succeeded``, ``failed``, ``pending``), the checkout'
 
 from __future__ import annotations
 
-from loket.plugin_api import COMPLETED, FAILED, INITIATED, REFUNDED, SUCCEEDED, StatusMapping
+from loket.plugin_api import (
+    COMPLETED,
+    FAILED,
+    INITIATED,
+    KEEP,
+    REFUNDED,
+    SUCCEEDED,
+    StatusMapping,
+)
 
-KEEP_PREVIOUS = "In Settlement"
-"""The table says a failed payout keeps the previous webhook status. The contract needs a
-word, and a payment can only be in a payout after it showed "In Settlement", so that is the
-previous status; ``internal=None`` tells the core not to change the payment's state."""
+KEEP_PREVIOUS = KEEP
+"""The table says a failed payout keeps the previous webhook status: ``(keep)``."""
 
 TABLE = {
     #  raw status        internal    webhook status   settlement status

@@ -12,7 +12,7 @@ from loket_stripe import plugin
 def test_installed_entry_point_registers_the_stripe_gateway():
     eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="loket")}
     assert eps["stripe"].value == "loket_stripe.plugin"
-    assert eps["stripe"].load().LOKET_CONTRACT == "1.2"
+    assert eps["stripe"].load().LOKET_CONTRACT == "1.3"
     assert "stripe" in Plugins().gateways
 
 

@@ -15,7 +15,7 @@ from loket_stripe.testing.kit import checkout_request
     ("pending", INITIATED, "Not Confirmed", "N/A"),
     ("payout created", None, "In Settlement", "In Progress"),
     ("payout paid", COMPLETED, "Settled", "Success"),
-    ("payout failed", None, "In Settlement", "Failed"),
+    ("payout failed", None, "(keep)", "Failed"),
 ])
 def test_status_table(config, raw, internal, webhook, settlement):
     mapping = plugin.loket_gateway_map_status(config=config, raw_status=raw)

@@ -16,7 +16,7 @@ from typing import Any
 from loket.plugin_api import ValidationFailed, hookimpl
 from loket_twilio.api import TwilioAccount, send_message
 
-LOKET_CONTRACT = "1.2"
+LOKET_CONTRACT = "1.3"
 CHANNELS = ("sms", "whatsapp")
 
 

@@ -132,6 +132,17 @@ class DokuHarness(GatewayHarness):
     two_decimal_currency = "IDR"
     zero_decimal_currency = None
     round_trip_amounts = {"IDR": [1_000_000, 1_250_000, 99_999_900]}
+    refund_callback = False  # DOKU documents no refund notification
+    settlement = ("api", "report")  # the API answers []: reports come as files
+
+    def charged_amount(self, config: GatewayConfig, session: CheckoutSession) -> str:
+        """The whole rupiah DOKU's order asks the payer for."""
+        return str(self.emulator.orders[session.gateway_reference]["amount"])
+
+    def settlement_report(self, config: GatewayConfig, paid: list) -> tuple[bytes, str]:
+        """DOKU's CSV settlement report for the paid checkouts."""
+        invoices = [session.gateway_reference for session, _ in paid]
+        return self.emulator.settlement_report_csv(invoices), "settlement.csv"
 
     def __init__(self, emulator: DokuEmulator):
         self.emulator = emulator

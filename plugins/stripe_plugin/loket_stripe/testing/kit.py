@@ -8,6 +8,7 @@ tests: configurations pointed at an emulator, checkout requests, the
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from loket.plugin_api import (
     CheckoutItem,
@@ -21,6 +22,7 @@ from loket.plugin_api import (
     WebhookRequest,
 )
 from loket.testing import GatewayHarness
+from loket_stripe.currency import stripe_digits
 from loket_stripe.testing.emulator import StripeEmulator
 
 WEBHOOK_PATH = "/webhooks/stripe/whk_9f2c1e"
@@ -77,6 +79,7 @@ class StripeHarness(GatewayHarness):
     """Drives the Stripe emulator for loket's conformance kit."""
 
     kind = "stripe"
+    settlement = ("api",)  # payouts and their balance transactions
     two_decimal_currency = "USD"
     zero_decimal_currency = "JPY"
 
@@ -116,6 +119,13 @@ class StripeHarness(GatewayHarness):
                 "hard": "authentication_required"}[behaviour]
         events = self.emulator.save_card(setup.gateway_reference, card)
         return [webhook_request(self.emulator, event) for event in events]
+
+    def charged_amount(self, config: GatewayConfig, session: CheckoutSession) -> str:
+        """What the emulated Checkout asks the payer for, in major units (Stripe's API
+        counts in its own minor units: ISK has two there, none in ISO 4217)."""
+        checkout = self.emulator.session(session.gateway_reference)
+        digits = stripe_digits(checkout["currency"])
+        return str(Decimal(checkout["amount_total"]).scaleb(-digits))
 
     def refund_webhook(self, config: GatewayConfig, session: CheckoutSession,
                        refund: RefundResult) -> WebhookRequest | None:

@@ -1,0 +1,1 @@
+"""Xendit Invoices for loket (a worked example of a token-authenticated gateway)."""

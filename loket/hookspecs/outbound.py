@@ -1,0 +1,105 @@
+"""Outbound integration points (every implementation is called) and message channels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from loket.hookspecs._marker import hookspec
+from loket.types import Notification, PaymentInfo, PlanInfo, TrackingEvent
+
+
+@hookspec
+def loket_notify(notification: Notification) -> None:
+    """Deliver a message to people (e-mail, SMS, app push).
+
+    Called from the background worker for every consumer-facing payment status change and
+    every staff alert. All implementations are called.
+
+    :param notification: a :class:`~loket.types.Notification`.
+    :returns: ignored.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_track(event: TrackingEvent) -> None:
+    """Record a behaviour-tracking event (analytics).
+
+    Called after the action it describes has been committed. All implementations are
+    called; the built-in sink writes a row to the tracking table.
+
+    :param event: a :class:`~loket.types.TrackingEvent`.
+    :returns: ignored.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_payment_status_changed(
+    payment: PaymentInfo, old_status: str | None, new_status: str
+) -> None:
+    """React to a payment changing state (e.g. post it to the host's ledger).
+
+    Called after the transaction that changed the state commits. All implementations are
+    called.
+
+    :param payment: a :class:`~loket.types.PaymentInfo`.
+    :param old_status: the previous loket state (``None`` for a new payment).
+    :param new_status: the new loket state.
+    :returns: ignored.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_plan_defaulted(plan: PlanInfo) -> None:
+    """React to a payment plan defaulting (missed installments reached the limit).
+
+    Called by the plan-compliance job, once per default. All implementations are called.
+
+    :param plan: a :class:`~loket.types.PlanInfo`.
+    :returns: ignored.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_channel_describe() -> tuple[str, ...] | None:
+    """Optional. Name the message channels this plugin sends on.
+
+    .. versionadded:: 1.2
+
+    Called at start-up. Optional: a plugin without channels does not implement it. Two
+    plugins naming the same channel are refused at start-up.
+
+    :returns: a tuple of channel names (``("sms", "whatsapp")``), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def loket_channel_send(
+    channel: str, recipient: str, message: Notification, options: Mapping[str, Any]
+) -> str | None:
+    """Optional. Send one message to one person on ``channel``.
+
+    .. versionadded:: 1.2
+
+    Called by the outbox worker for each pending delivery of a message (at least once: a
+    retried delivery may call it again for the same message, so send idempotently where the
+    provider allows). Stops at the first non-``None`` result.
+
+    :param channel: the channel name (``email``, ``sms``, ``whatsapp``, ``log``).
+    :param recipient: the address on that channel (an e-mail address, an E.164 number).
+    :param message: a :class:`~loket.types.Notification` (subject, body, kind, data).
+    :param options: the deployment's channel options (``LOKET_CHANNEL_OPTIONS``), a dict
+        per channel name, plus ``var_dir``.
+    :returns: the provider's reference for the message (a string), or ``None`` for a
+        channel that is not this plugin's.
+    :raises Exception: any error leaves the delivery pending; the worker retries it with
+        backoff for three days.
+    """

@@ -1,0 +1,50 @@
+"""Optional gateway hooks of reconciliation: settlements by API or from a report file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from loket.hookspecs._marker import hookspec
+from loket.types import GatewayConfig, SettlementLine
+
+
+@hookspec(firstresult=True)
+def loket_gateway_fetch_settlements(
+    config: GatewayConfig, since: dt.datetime, until: dt.datetime
+) -> Sequence[SettlementLine] | None:
+    """Optional. List what the gateway settled in a period, for reconciliation.
+
+    Called by the reconciliation job and on demand. Stops at the first non-``None`` result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param since: start (aware datetime, inclusive).
+    :param until: end (aware datetime, exclusive).
+    :returns: a list of :class:`~loket.types.SettlementLine` (possibly empty), or ``None``
+        for another kind.
+
+    Optional: on a gateway without it, loket answers "not supported by this gateway".
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec(firstresult=True)
+def loket_gateway_parse_settlement_report(
+    config: GatewayConfig, content: bytes, filename: str
+) -> Sequence[SettlementLine] | None:
+    """Optional. Read a settlement report file the gateway delivered (CSV/XLSX) into lines.
+
+    Called when staff upload a report for reconciliation. Stops at the first non-``None``
+    result.
+
+    :param config: the :class:`~loket.types.GatewayConfig`.
+    :param content: the file's bytes.
+    :param filename: its name (the extension tells the format).
+    :returns: a list of :class:`~loket.types.SettlementLine`, or ``None`` for another kind.
+    :raises loket.errors.ValidationFailed: the file does not have the documented columns.
+
+    Optional: on a gateway without it, loket answers "not supported by this gateway".
+
+    .. versionadded:: 1.0
+    """

@@ -1,0 +1,98 @@
+"""The typed calls of the destination, outbound and channel hooks, and plugins' routes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from loket.money import Money
+from loket.plugins.calling import HookCaller
+from loket.types import (
+    Allocation,
+    DestinationTarget,
+    FeeRule,
+    LedgerReader,
+    Notification,
+    Obligation,
+    PaymentInfo,
+    PlanInfo,
+    Prepared,
+    ResolvedTarget,
+    TrackingEvent,
+)
+
+
+class DestinationCalls(HookCaller):
+    """The destination processor hooks and the outbound hooks as typed methods."""
+
+    def retrieve_due(self, processor: str, ledger: LedgerReader,
+                     account_number: str) -> list[Obligation]:
+        """What ``account_number`` owes for ``processor``."""
+        self.require_processor(processor)
+        return list(self._first("loket_destination_retrieve_due", processor,
+                                processor=processor, ledger=ledger,
+                                account_number=account_number))
+
+    def validate_target(self, processor: str, ledger: LedgerReader,
+                        target: DestinationTarget) -> ResolvedTarget:
+        """Resolve a target to obligations (validate-only)."""
+        self.require_processor(processor)
+        result: ResolvedTarget = self._first("loket_destination_validate", processor,
+                           processor=processor, ledger=ledger, target=target)
+        return result
+
+    def prepare(self, processor: str, resolved: ResolvedTarget, method: str, person_type: str,
+                fee_rule: FeeRule | None) -> Prepared:
+        """Fee and gateway extras for a resolved target."""
+        result: Prepared = self._first("loket_destination_prepare", processor, processor=processor,
+                           resolved=resolved, method=method, person_type=person_type,
+                           fee_rule=fee_rule)
+        return result
+
+    def apply(self, processor: str, ledger: LedgerReader, resolved: ResolvedTarget,
+              amount: Money) -> list[Allocation]:
+        """Allocation decided by the processor."""
+        return list(self._first("loket_destination_apply", processor, processor=processor,
+                                ledger=ledger, resolved=resolved, amount=amount))
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def notify(self, notification: Notification) -> None:
+        """Hand a notification to every notifier plugin."""
+        self.pm.hook.loket_notify(notification=notification)
+
+    def track(self, event: TrackingEvent) -> None:
+        """Hand a tracking event to every tracking sink."""
+        self.pm.hook.loket_track(event=event)
+
+    def payment_status_changed(self, payment: PaymentInfo, old_status: str | None,
+                               new_status: str) -> None:
+        """Tell every interested plugin a payment changed state."""
+        self.pm.hook.loket_payment_status_changed(
+            payment=payment, old_status=old_status, new_status=new_status)
+
+    def plan_defaulted(self, plan: PlanInfo) -> None:
+        """Tell every interested plugin a payment plan defaulted."""
+        self.pm.hook.loket_plan_defaulted(plan=plan)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """Message channels the installed plugins send on (``email``, ``sms``…)."""
+        return self._channels
+
+    def channel_send(self, channel: str, recipient: str, message: Notification,
+                     options: dict[str, Any]) -> Any:
+        """Send one message on ``channel``; returns the provider's reference.
+
+        :raises PluginError: no installed plugin sends on ``channel``.
+        """
+        return self._first("loket_channel_send", f"channel {channel!r}", channel=channel,
+                           recipient=recipient, message=message, options=options)
+
+    def routes(self) -> list[tuple[str, Any]]:
+        """Extra HTTP routes plugins add."""
+        out: list[tuple[str, Any]] = []
+        result: Sequence[tuple[str, Any]] | None
+        for result in self.pm.hook.loket_register_routes():
+            out.extend(result or ())
+        return out
