@@ -51,6 +51,12 @@ class EventType(StrEnum):
     SETTLED = "payment.settled"
     SETTLEMENT_FAILED = "settlement.failed"
     REFUND_FAILED = "refund.failed"  # contract 1.1
+    # A payer's bank challenges a payment (chargeback); ``dispute_reference`` names it.
+    DISPUTE_OPENED = "dispute.opened"
+    DISPUTE_UNDER_REVIEW = "dispute.under_review"
+    DISPUTE_WON = "dispute.won"
+    DISPUTE_LOST = "dispute.lost"
+    DISPUTE_WITHDRAWN = "dispute.withdrawn"
     IGNORED = "ignored"
 
 
@@ -62,6 +68,11 @@ EVENT_REFUNDED = EventType.REFUNDED
 EVENT_SETTLED = EventType.SETTLED
 EVENT_SETTLEMENT_FAILED = EventType.SETTLEMENT_FAILED
 EVENT_REFUND_FAILED = EventType.REFUND_FAILED
+EVENT_DISPUTE_OPENED = EventType.DISPUTE_OPENED
+EVENT_DISPUTE_UNDER_REVIEW = EventType.DISPUTE_UNDER_REVIEW
+EVENT_DISPUTE_WON = EventType.DISPUTE_WON
+EVENT_DISPUTE_LOST = EventType.DISPUTE_LOST
+EVENT_DISPUTE_WITHDRAWN = EventType.DISPUTE_WITHDRAWN
 EVENT_IGNORED = EventType.IGNORED
 EVENT_TYPES = tuple(EventType)
 
@@ -216,7 +227,9 @@ class GatewayEvent:
     ``event_id`` is unique per configuration (the deduplication key); ``type`` is one of
     ``EVENT_TYPES``; ``payment_id`` is loket's payment number when the gateway echoes it;
     ``raw_status`` the gateway's own status word; ``failure_message``/``failure_code`` the
-    gateway's own words, kept verbatim for the payer.
+    gateway's own words, kept verbatim for the payer; ``dispute_reference`` the gateway's id
+    of the dispute a ``dispute.*`` event is about (its ``amount`` is the disputed amount,
+    ``details["reason"]`` the gateway's reason word).
     """
 
     event_id: str
@@ -232,6 +245,7 @@ class GatewayEvent:
     payout_reference: str | None = None
     details: dict = attrs.field(factory=dict, converter=_frozen_dict)
     occurred_at: dt.datetime | None = None
+    dispute_reference: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
