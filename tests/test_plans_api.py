@@ -68,6 +68,12 @@ def test_items_in_a_plan_are_paid_through_it_and_the_plan_completes(api):
         "paid_on": dt.date.today().isoformat(), "amount_received": "145.50",
         "references": ["INV-2025-001234"]})
     assert alone.status_code == 422 and "payment plan" in alone.text
+    resent = api.post("/v1/host/receivables", {  # the host syncs the bill again
+        "account_number": "WU-10001", "kind": "bill", "reference": "INV-2025-001234",
+        "amount": "145.50", "due_date": "2025-02-15"}, role="billing_manager")
+    assert resent.status_code in (200, 201), resent.text
+    assert {i["reference"]: i["status"] for i in api.get(
+        f"/v1/payment-plans/{plan['reference']}").json["items"]}["INV-2025-001234"] == "in_plan"
     assert _pay(api, plan["reference"], "100.00").status_code == 201
     assert _pay(api, plan["reference"], "200.00").status_code == 201  # 2.25 over: credit note
     done = api.get(f"/v1/payment-plans/{plan['reference']}").json

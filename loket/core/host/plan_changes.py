@@ -103,7 +103,7 @@ def _chosen_items(session: Session, tenant_id: int, consumer: Consumer, request:
         field = f"items[{position}]"
         row = session.scalar(select(Receivable).where(
             Receivable.tenant_id == tenant_id, Receivable.kind == item.get("kind"),
-            Receivable.reference == item.get("reference")))
+            Receivable.reference == item.get("reference")).with_for_update())
         if row is None or row.consumer_id != consumer.id or row.kind not in PLANNABLE_KINDS:
             errors.append({"field": field, "message": f"unknown {item.get('kind')} "
                            f"{item.get('reference')!r} of account {consumer.account_number}"})
