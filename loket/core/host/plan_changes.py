@@ -202,8 +202,8 @@ def carry_out(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     action = request.get("action")
     if action == "create":
         return create_plan(ctx, session, actor, tenant_id, request)
-    amount_concerned(session, tenant_id, request, ctx.now())
-    plan = plan_by_reference(session, tenant_id, request["plan"], lock=True)
+    plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=True)
+    amount_concerned(session, tenant_id, request, ctx.now())  # checked under the lock
     if action == "reschedule":
         return reschedule_plan(ctx, session, actor, plan, request)
     return cancel_plan(ctx, session, actor, plan, request.get("reason") or "")
