@@ -144,6 +144,18 @@ class PaymentPlan(Base):
     missed_installments: Mapped[int] = mapped_column(default=0)
     defaulted_at: Mapped[Optional[timestamp]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The terms of a plan made in loket (empty for a plan the host uploads as installments).
+    amount: Mapped[Optional[int]] = mapped_column(BigInteger)
+    down_payment: Mapped[Optional[int]] = mapped_column(BigInteger)
+    installment_count: Mapped[Optional[int]]
+    frequency: Mapped[Optional[str]] = mapped_column(String(20))
+    first_due_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    # The receivables the plan took over (ids); they reopen when the plan is cancelled.
+    source_items: Mapped[Optional[list[Any]]]
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    closed_at: Mapped[Optional[timestamp]]
+    # The consumer reminders already sent (``due:<installment id>``, ``late:<id>``).
+    reminders: Mapped[Optional[list[Any]]]
 
 
 class Receivable(Base):
@@ -680,7 +692,8 @@ class Approval(Base):
     id: Mapped[intpk]
     tenant_id: Mapped[tenant_fk]
     kind: Mapped[str] = mapped_column(String(30))
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    # The payment adjusted (none for a payment plan change: its plan is in ``request``).
+    payment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payments.id"), index=True)
     amount: Mapped[money]
     currency: Mapped[currency]
     request: Mapped[dict[str, Any]]
@@ -692,7 +705,7 @@ class Approval(Base):
     result: Mapped[Optional[dict[str, Any]]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
     decided_at: Mapped[Optional[timestamp]]
-    payment: Mapped[Payment] = relationship()
+    payment: Mapped[Optional[Payment]] = relationship()
 
 
 # What the KPIs and trends read: money taken by payment time, amounts falling due by date.

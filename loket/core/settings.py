@@ -48,7 +48,7 @@ SETTINGS_SCHEMA = {
                         "start": {"type": "integer", "minimum": 1},
                     },
                 }
-                for name in ("payment", "transaction", "receipt", "credit_note")
+                for name in ("payment", "transaction", "receipt", "credit_note", "payment_plan")
             },
         },
         "credit_note_expiry_days": {"type": "integer", "minimum": 1, "maximum": 3650},
@@ -59,6 +59,17 @@ SETTINGS_SCHEMA = {
         "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
         "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},
         "plan_default_after_misses": {"type": "integer", "minimum": 1},
+        "plans": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Payment plan compliance: an installment unpaid grace_days after "
+                           "its due date is missed; consumers are reminded "
+                           "remind_days_before its due date and once it is overdue.",
+            "properties": {
+                "grace_days": {"type": "integer", "minimum": 0, "maximum": 90},
+                "remind_days_before": {"type": "integer", "minimum": 0, "maximum": 60},
+            },
+        },
         "webhook_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
         "destinations": {
             "type": "object",
@@ -136,6 +147,7 @@ SETTINGS_SCHEMA = {
             "properties": {
                 "refund_above": _DECIMAL,
                 "credit_note_above": _DECIMAL,
+                "plan_change_above": _DECIMAL,
                 "approver_roles": {"type": "array", "minItems": 1, "uniqueItems": True,
                                    "items": {"enum": ["tenant_admin", "cso_admin",
                                                       "billing_manager"]}},
@@ -195,12 +207,14 @@ DEFAULTS: dict[str, Any] = {
         "transaction": {"format": "TXN-{yyyy}-{seq:06}", "start": 1},
         "receipt": {"format": "R-{seq}", "start": 1},
         "credit_note": {"format": "CN-{seq}", "start": 1},
+        "payment_plan": {"format": "PP-{yyyy}-{seq:04}", "start": 1},
     },
     "credit_note_expiry_days": 365,
     "overpayment_threshold": "500.00",
     "notes_max_length": 500,
     "payment_timeout_minutes": 60,
     "plan_default_after_misses": 2,
+    "plans": {"grace_days": 0, "remind_days_before": 3},
     "webhook_retention_days": 90,
     "destinations": {
         "pay-a-bill": {"processor": "bill", "fields": {"invoice": "reference"},

@@ -30,12 +30,30 @@ class ReceivableStatus(StrEnum):
     OPEN = "open"
     PAID = "paid"
     CANCELLED = "cancelled"
+    # Taken over by a payment plan made in loket: its installments are what is owed now;
+    # it reopens when the plan is cancelled.
+    IN_PLAN = "in_plan"
 
 
 class PlanStatus(StrEnum):
     """``payment_plans.status``."""
 
     ACTIVE = "active"
+    DEFAULTED = "defaulted"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class PlanCompliance(StrEnum):
+    """How a payment plan is keeping to its schedule.
+
+    ``on_track``: no installment is unpaid past its due date; ``at_risk``: one is (the
+    plan is not defaulted yet); ``defaulted``: the plan defaulted (installments unpaid past
+    the grace days reached the tenant's limit).
+    """
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
     DEFAULTED = "defaulted"
 
 

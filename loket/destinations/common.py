@@ -38,6 +38,9 @@ def resolve_reference(ledger, target: DestinationTarget, kind: str, noun: str) -
         raise ValidationFailed(f"unknown {noun} {reference!r}", field="reference")
     if status == "cancelled":
         raise ValidationFailed(f"{noun} {reference!r} is cancelled", field="reference")
+    if status == "in_plan":
+        raise ValidationFailed(f"{noun} {reference!r} is paid through a payment plan: pay "
+                               f"the plan's installments", field="reference")
     if status == "paid" or obligation.outstanding.amount <= 0:
         raise ValidationFailed(f"{noun} {reference!r} is already paid", field="reference")
     return ResolvedTarget(target=target, account_number=owner, obligations=(obligation,))

@@ -127,6 +127,12 @@ def loket_gateway_parse_webhook(
 
     .. versionchanged:: 1.1
        events may have type ``refund.failed``.
+
+    .. versionchanged:: 1.3
+       events may have the dispute types (``dispute.opened``, ``dispute.under_review``,
+       ``dispute.won``, ``dispute.lost``, ``dispute.withdrawn``) naming the gateway's
+       dispute in ``dispute_reference``; loket opens and closes its dispute objects from
+       them.
     """
 
 

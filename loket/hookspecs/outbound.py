@@ -57,9 +57,13 @@ def loket_payment_status_changed(
 
 @hookspec
 def loket_plan_defaulted(plan: PlanInfo) -> None:
-    """React to a payment plan defaulting (missed installments reached the limit).
+    """Optional. React to a payment plan defaulting (its installments unpaid past the
+    tenant's ``plans.grace_days`` reached ``plan_default_after_misses``), e.g. to start a
+    disconnection in the host's own system.
 
-    Called by the plan-compliance job, once per default. All implementations are called.
+    Called by the daily plan-compliance job once per default, after the transaction that
+    made the plan ``defaulted`` and wrote the ``plan.defaulted`` host event committed (a
+    plan rescheduled and defaulting again is a new default). All implementations are called.
 
     :param plan: a :class:`~loket.types.PlanInfo`.
     :returns: ignored.

@@ -26,6 +26,7 @@ from loket.server import (
     guest_api,
     host_events_api,
     links_api,
+    plans_api,
     public,
     reconciliation_api,
     reports_api,
@@ -70,7 +71,7 @@ def create_app(ctx: Loket, queue_name: str | None = None) -> falcon.App:
     app.add_route("/openapi.json", OpenApiDocument())
     for module in (gateway_admin, consumer_api, staff_api, back_office, destinations_api,
                    reconciliation_api, settings_api, autopay_api, reports_api, disputes_api,
-                   approvals_api, links_api, host_events_api,
+                   approvals_api, links_api, host_events_api, plans_api,
                    guest_api):
         module.add_routes(app, ctx)
     for path, resource in plugin_routes:

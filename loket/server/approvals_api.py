@@ -15,7 +15,10 @@ from loket.server.base import Resource
 def approval_json(row: Approval) -> dict[str, Any]:
     """An approval as the API shows it."""
     return {"id": row.id, "kind": row.kind, "status": row.status,
-            "payment": row.payment.number, "amount": s.money(row.amount, row.currency),
+            "payment": row.payment.number if row.payment else None,
+            "plan": (row.request.get("plan") or row.request.get("reference")
+                     if row.payment is None else None),
+            "amount": s.money(row.amount, row.currency),
             "request": row.request, "maker": row.maker, "maker_role": row.maker_role,
             "checker": row.checker, "decision_note": row.decision_note,
             "result": row.result, "created_at": s.when(row.created_at),

@@ -23,6 +23,8 @@ VERIFIERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager")
 HOST = ("tenant_admin", "billing_manager")
 AUDITORS = ("tenant_admin", "cso_admin", "billing_manager")
 PAYERS = ("consumer", "cso_admin", "cso_executive", "customer_executive")
+# Who makes and changes payment plans and takes money against them.
+PLANNERS = ("tenant_admin", "cso_admin", "billing_manager", "recovery_executive")
 # Who may send a payment link: the host (tenant admin, billing) and staff who collect.
 LINK_SENDERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
                 "recovery_executive", "customer_executive")
@@ -134,6 +136,13 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/approvals"): MONEY_OUT,
     ("POST", "/v1/approvals/{approval_id}/approve"): MONEY_OUT,
     ("POST", "/v1/approvals/{approval_id}/reject"): MONEY_OUT,
+    # payment plans (changes above the tenant's threshold wait for approval)
+    ("GET", "/v1/payment-plans"): STAFF,
+    ("POST", "/v1/payment-plans"): PLANNERS,
+    ("GET", "/v1/payment-plans/{reference}"): STAFF,
+    ("POST", "/v1/payment-plans/{reference}/reschedule"): PLANNERS,
+    ("POST", "/v1/payment-plans/{reference}/cancel"): PLANNERS,
+    ("POST", "/v1/payment-plans/{reference}/payments"): PLANNERS,
     # payment links (staff and host) and events to the host
     ("GET", "/v1/payment-links"): STAFF,
     ("POST", "/v1/payment-links"): LINK_SENDERS,

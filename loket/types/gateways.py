@@ -194,6 +194,11 @@ class GatewayEvent:
     """Facts kept on the payment (JSON-ready; ``fee``/``net`` in minor units when settled)."""
     occurred_at: dt.datetime | None = None
     """When it happened at the gateway (default: when loket applied it)."""
+    dispute_reference: str | None = None
+    """The gateway's id of the dispute a ``dispute.*`` event is about (its ``amount`` is the
+    disputed amount, ``details["reason"]`` the gateway's reason word).
+
+    .. versionadded:: 1.3"""
 
     def __attrs_post_init__(self) -> None:
         if self.type not in EVENT_TYPES:

@@ -43,6 +43,12 @@ class EventType(StrEnum):
     SETTLED = "payment.settled"
     SETTLEMENT_FAILED = "settlement.failed"
     REFUND_FAILED = "refund.failed"
+    # A payer's bank challenges a payment (chargeback); ``dispute_reference`` names it.
+    DISPUTE_OPENED = "dispute.opened"
+    DISPUTE_UNDER_REVIEW = "dispute.under_review"
+    DISPUTE_WON = "dispute.won"
+    DISPUTE_LOST = "dispute.lost"
+    DISPUTE_WITHDRAWN = "dispute.withdrawn"
     IGNORED = "ignored"
 
 
@@ -54,6 +60,11 @@ EVENT_REFUNDED = EventType.REFUNDED
 EVENT_SETTLED = EventType.SETTLED
 EVENT_SETTLEMENT_FAILED = EventType.SETTLEMENT_FAILED
 EVENT_REFUND_FAILED = EventType.REFUND_FAILED
+EVENT_DISPUTE_OPENED = EventType.DISPUTE_OPENED
+EVENT_DISPUTE_UNDER_REVIEW = EventType.DISPUTE_UNDER_REVIEW
+EVENT_DISPUTE_WON = EventType.DISPUTE_WON
+EVENT_DISPUTE_LOST = EventType.DISPUTE_LOST
+EVENT_DISPUTE_WITHDRAWN = EventType.DISPUTE_WITHDRAWN
 EVENT_IGNORED = EventType.IGNORED
 EVENT_TYPES = tuple(EventType)
 
@@ -84,6 +95,19 @@ EVENT_EFFECTS: dict[EventType, tuple[str, str]] = {
     EventType.REFUND_FAILED: (
         "1.1", "A refund the gateway had accepted (``pending``) failed: the refund is marked "
         "failed, the payment stays paid, staff get a to-do."),
+    EventType.DISPUTE_OPENED: (
+        "1.3", "The payer's bank opened a dispute (``dispute_reference``, ``amount`` "
+        "disputed, ``details['reason']``): loket opens a dispute on the payment, for at most "
+        "what can still be given back."),
+    EventType.DISPUTE_UNDER_REVIEW: (
+        "1.3", "Evidence is with the bank: the dispute moves to ``under_review``."),
+    EventType.DISPUTE_WON: (
+        "1.3", "The bank decided for the tenant: the dispute is ``won``, the money stays."),
+    EventType.DISPUTE_LOST: (
+        "1.3", "The bank decided for the payer: the dispute is ``lost`` and the money goes "
+        "back like a refund (the items reopen, the recovery team gets a to-do)."),
+    EventType.DISPUTE_WITHDRAWN: (
+        "1.3", "The dispute or inquiry closed without a chargeback: ``withdrawn``."),
     EventType.IGNORED: (
         "1.0", "Nothing for loket (another product's event, a mandate event): stored, not "
         "applied."),

@@ -5,32 +5,14 @@ and a payout completes the payment and makes its receipt available."""
 
 from __future__ import annotations
 
-import pytest
-from support.e2e import start_loket
-from support.engine import seed
-from support.stripe import connect_stripe, pay_on_hosted_page, session_events
-
-from loket_stripe.testing.emulator import StripeEmulator
-
-BILLS = ["INV-2025-001234", "INV-2025-001567"]  # 145.50 + 152.25 USD
-
-
-@pytest.fixture
-def stripe_emu():
-    """A fresh Stripe emulator on a loopback port."""
-    with StripeEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def live(tmp_path, plugins, request, stripe_emu):
-    """loket served over HTTP, its Stripe pointed at the emulator, the demo tenant seeded."""
-    loket = start_loket(tmp_path, plugins, request, {
-        "stripe": {"api_base": stripe_emu.url, "max_network_retries": 0}})
-    tenant_id = seed(loket.ctx)
-    loket.authorize(tenant_id, accounts=["WU-10001"])
-    yield loket
-    loket.stop()
+from support.stripe import (  # noqa: F401 - fixtures
+    BILLS,
+    connect_stripe,
+    live,
+    pay_on_hosted_page,
+    session_events,
+    stripe_emu,
+)
 
 
 def test_admin_connects_stripe_and_a_consumer_pays_two_bills_until_the_payout(live,

@@ -1,5 +1,33 @@
 """Stripe through loket's HTTP API and the Stripe emulator: what several tests do the same way."""
 
+from __future__ import annotations
+
+import pytest
+
+from loket_stripe.testing.emulator import StripeEmulator
+from support.e2e import start_loket
+from support.engine import seed
+
+BILLS = ["INV-2025-001234", "INV-2025-001567"]  # 145.50 + 152.25 USD
+
+
+@pytest.fixture
+def stripe_emu():
+    """A fresh Stripe emulator on a loopback port."""
+    with StripeEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def live(tmp_path, plugins, request, stripe_emu):
+    """loket served over HTTP, its Stripe pointed at the emulator, the demo tenant seeded."""
+    loket = start_loket(tmp_path, plugins, request, {
+        "stripe": {"api_base": stripe_emu.url, "max_network_retries": 0}})
+    tenant_id = seed(loket.ctx)
+    loket.authorize(tenant_id, accounts=["WU-10001"])
+    yield loket
+    loket.stop()
+
 
 def session_events(emulator, kind: str, session_id: str) -> list[dict]:
     """The emulator's events of ``kind`` about one Checkout Session (or its PaymentIntent)."""

@@ -42,6 +42,7 @@ from loket.core.db import money_sum
 from loket.core.models import Allocation, CreditNote, Payment, Receivable, Todo
 from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
+from loket.core.states import ReceivableStatus
 from loket.money import Money
 
 COLLECTION_TIME_STATES = (t.POSTED, t.COMPLETED)
@@ -94,7 +95,8 @@ def _collected(session: Session, tenant_id: int, period: Period) -> dict[str, An
 
 def _due(session: Session, tenant_id: int, period: Period) -> int:
     return int(session.scalar(select(money_sum(Receivable.amount)).where(
-        Receivable.tenant_id == tenant_id, Receivable.status != "cancelled",
+        Receivable.tenant_id == tenant_id,
+        Receivable.status.not_in((ReceivableStatus.CANCELLED, ReceivableStatus.IN_PLAN)),
         Receivable.due_date >= period.first, Receivable.due_date <= period.last)) or 0)
 
 

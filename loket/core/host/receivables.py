@@ -138,8 +138,11 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
             session.flush()
         row.plan_id = plan.id
         row.sequence = int(data.get("sequence") or 0) or row.sequence
-    row.status = (ReceivableStatus.PAID
-                  if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
+    if row.status == ReceivableStatus.IN_PLAN and status == ReceivableStatus.OPEN:
+        pass  # the host sending the bill again does not take it out of its payment plan
+    else:
+        row.status = (ReceivableStatus.PAID
+                      if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
     session.flush()
     if attributes is not None:
         _store_attributes(session, tenant_id, row, attributes)

@@ -27,8 +27,9 @@ HOST_EVENT_TYPES = (
     "payment_link.created", "payment_link.paid", "payment_link.expired",
     "payment_link.cancelled", "credit_note.created", "credit_note.applied", "todo.raised",
     "autopay.attempted", "autopay.failed", "autopay.stopped",
+    "plan.created", "plan.rescheduled", "plan.cancelled", "plan.completed", "plan.defaulted",
 )
-"""Every host event type loket emits (plan events come with their hooks)."""
+"""Every host event type loket emits."""
 
 
 class EventKind(enum.StrEnum):

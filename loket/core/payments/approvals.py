@@ -1,7 +1,8 @@
-"""Approval controls (maker-checker) on money going back out.
+"""Approval controls (maker-checker) on money going back out and on payment plans.
 
 A tenant's ``approvals`` settings name thresholds: a refund or a credit note above its
-threshold is not carried out but kept as a pending approval; a second person with an
+threshold, or a payment plan change (create, reschedule, cancel) concerning more than
+``plan_change_above``, is not carried out but kept as a pending approval; a second person with an
 approving role (``approver_roles``, default tenant_admin and cso_admin) approves it — and
 then it is carried out, in the approver's transaction — or rejects it, with a note. The
 maker can never decide their own request. Everything is audited.
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.backoffice.queries import Page, _paginate
-from loket.core.models import Approval, Payment
+from loket.core.host import plan_changes
+from loket.core.models import Approval, Payment, PaymentPlan
 from loket.core.payments import credit_notes, refunds
 from loket.core.settings import load_settings
 from loket.errors import Conflict, Forbidden, NotFound
@@ -31,6 +33,7 @@ class ApprovalKind(enum.StrEnum):
 
     REFUND = "refund"
     CREDIT_NOTE = "credit_note"
+    PLAN_CHANGE = "plan_change"
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -42,18 +45,44 @@ class ApprovalStatus(enum.StrEnum):
 
 
 _THRESHOLD = {ApprovalKind.REFUND: "refund_above",
-              ApprovalKind.CREDIT_NOTE: "credit_note_above"}
+              ApprovalKind.CREDIT_NOTE: "credit_note_above",
+              ApprovalKind.PLAN_CHANGE: "plan_change_above"}
 
 
-def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str,
+def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str | int,
              currency: str) -> bool:
-    """Whether an adjustment of ``amount`` (decimal string) must wait for approval: the
-    tenant set a threshold for ``kind`` and the amount is above it."""
+    """Whether an adjustment of ``amount`` (decimal string, or minor units as an ``int``)
+    must wait for approval: the tenant set a threshold for ``kind`` and the amount is above
+    it."""
     limits = load_settings(session, tenant_id).document.get("approvals", {})
     threshold = limits.get(_THRESHOLD[kind])
     if threshold is None:
         return False
-    return Money.parse(amount, currency).amount > Money.parse(threshold, currency).amount
+    value = amount if isinstance(amount, int) else Money.parse(amount, currency).amount
+    return value > Money.parse(threshold, currency).amount
+
+
+def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
+                request: dict[str, Any]) -> PaymentPlan | Approval:
+    """Carry out a payment plan change (:mod:`loket.core.host.plan_changes`), or, when the
+    amount it concerns is above the tenant's ``plan_change_above``, keep it as a pending
+    approval (the request is checked first either way: nothing invalid waits).
+
+    :returns: the plan (carried out) or the pending :class:`Approval`.
+    """
+    amount = plan_changes.amount_concerned(session, tenant_id, request, ctx.now())
+    currency = load_settings(session, tenant_id).currency
+    if not required(session, tenant_id, ApprovalKind.PLAN_CHANGE, amount, currency):
+        return plan_changes.carry_out(ctx, session, actor, tenant_id, request)
+    row = Approval(tenant_id=tenant_id, kind=ApprovalKind.PLAN_CHANGE.value, payment_id=None,
+                   amount=amount, currency=currency, request=request,
+                   status=ApprovalStatus.PENDING.value, maker=actor.name,
+                   maker_role=actor.role, created_at=ctx.now())
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "approval.requested", "approval", row.id,
+                 after={"kind": row.kind, **request}, tenant_id=tenant_id)
+    return row
 
 
 def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: ApprovalKind,
@@ -97,7 +126,10 @@ def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
     _check_checker(session, actor, row)
     payment = row.payment
     request = row.request
-    if ApprovalKind(row.kind) is ApprovalKind.REFUND:
+    if payment is None:  # a payment plan change
+        plan = plan_changes.carry_out(ctx, session, actor, row.tenant_id, request)
+        row.result = {"plan": plan.reference, "status": plan.status}
+    elif ApprovalKind(row.kind) is ApprovalKind.REFUND:
         refunds.refund_payment(ctx, session, actor, payment, request["amount"],
                                request.get("reason", ""))
         row.result = {"payment": payment.number, "refunded": payment.refunded}

@@ -28,9 +28,10 @@ from loket.core.payments.posting import (
     refresh_state,
     snapshot,
 )
-from loket.core.webhooks.outcomes import record_refund
+from loket.core.payments.refunds import record_refund
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
+from loket.types import EventType, GatewayEvent
 
 
 class DisputeStatus(enum.StrEnum):
@@ -159,6 +160,63 @@ def _take_back(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute)
                detail="The items it paid are open again; recover the amount from the payer.",
                entity_type="dispute", entity_id=str(dispute.id),
                dedupe_key=f"dispute-lost-{dispute.id}")
+
+
+GATEWAY_OUTCOMES = {EventType.DISPUTE_UNDER_REVIEW: DisputeStatus.UNDER_REVIEW,
+                    EventType.DISPUTE_WON: DisputeStatus.WON,
+                    EventType.DISPUTE_LOST: DisputeStatus.LOST,
+                    EventType.DISPUTE_WITHDRAWN: DisputeStatus.WITHDRAWN}
+DISPUTE_EVENTS = frozenset({EventType.DISPUTE_OPENED, *GATEWAY_OUTCOMES})
+
+
+def apply_gateway_event(ctx: Any, session: Session, actor: audit.Actor, payment: Payment,
+                        event: GatewayEvent) -> bool:
+    """Open, move or close the dispute a gateway reports on ``payment`` (one of
+    :data:`DISPUTE_EVENTS`; the gateway's dispute id is ``event.dispute_reference``).
+
+    The first event of a dispute opens it (for the disputed ``event.amount``, at most what
+    can still be given back); a later one moves it on, through ``under_review`` when the
+    gateway skips it. A closed dispute and a repeated event change nothing. When there is
+    nothing left to dispute, staff get a to-do instead.
+
+    :returns: whether anything changed.
+    """
+    reference = event.dispute_reference or f"event:{event.event_id}"
+    row = session.scalar(select(Dispute).where(Dispute.payment_id == payment.id,
+                                               Dispute.gateway_reference == reference))
+    changed = False
+    if row is None:
+        row = _open_from_gateway(ctx, session, actor, payment, event, reference)
+        if row is None:
+            return True
+        changed = True
+    target = GATEWAY_OUTCOMES.get(EventType(event.type))
+    if target is None or DisputeStatus(row.status) in CLOSED or row.status == target:
+        return changed
+    note = f"reported by the gateway ({event.raw_status or event.type})"
+    if target is not DisputeStatus.WITHDRAWN and row.status == DisputeStatus.OPEN:
+        move(ctx, session, actor, row, DisputeStatus.UNDER_REVIEW, note)
+    if row.status != target:
+        move(ctx, session, actor, row, target, note)
+    return True
+
+
+def _open_from_gateway(ctx: Any, session: Session, actor: audit.Actor, payment: Payment,
+                       event: GatewayEvent, reference: str) -> Dispute | None:
+    capacity = give_back_capacity(session, payment) if payment.status in \
+        lifecycle.MONEY_TAKEN else 0
+    wanted = event.amount.amount if event.amount is not None else capacity
+    if capacity <= 0 or wanted <= 0:
+        raise_todo(session, payment.tenant_id, "dispute.unmatched",
+                   f"The gateway reports a dispute on payment {payment.number}, which has "
+                   f"nothing left to dispute", detail=reference, entity_type="payment",
+                   entity_id=payment.number, dedupe_key=f"dispute-unmatched:{reference}")
+        return None
+    reason = str(event.details.get("reason") or "chargeback")
+    return open_dispute(ctx, session, actor, payment,
+                        Money(min(wanted, capacity), payment.currency).decimal_string(),
+                        f"{reason} (gateway)", f"opened by the gateway: {reference}",
+                        gateway_reference=reference)
 
 
 @attrs.frozen

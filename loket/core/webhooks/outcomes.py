@@ -25,7 +25,7 @@ from loket.core.models import (
     Refund,
     SettlementRecord,
 )
-from loket.core.payments import service_tasks
+from loket.core.payments import disputes, service_tasks
 from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.posting import (
     check_invariants,
@@ -94,6 +94,10 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     found = find_payment(session, row, event)
     if found is None:
         return UNKNOWN_PAYMENT
+    if event.type in disputes.DISPUTE_EVENTS:  # the dispute moves its payment itself
+        payment = lock_payment(session, found.id)
+        return APPLIED if disputes.apply_gateway_event(ctx, session, GATEWAY, payment,
+                                                       event) else NOTHING
     handler = APPLY.get(event.type)
     if handler is None:
         return NOTHING

@@ -9,6 +9,11 @@ as ``ignored``. Event ids are Stripe's ``evt_…`` ids, except:
 * ``payout.paid`` / ``payout.failed`` yield one event per payment, ``{evt}:{payment}``;
 * a failed refund is keyed ``refund-failed:re_…``.
 
+``charge.dispute.created|updated|closed`` become the contract's dispute events (opened,
+under review, won, lost; an inquiry closed without a chargeback is withdrawn), naming the
+dispute (``dp_…``) in ``dispute_reference``; the dispute's payment is found through its
+PaymentIntent's metadata.
+
 Several loket tenants may share one Stripe account, and Stripe sends every event of the
 account to every endpoint, correctly signed. Only objects whose metadata carries this
 configuration's ``loket_tenant_id`` and ``loket_config_id`` (set at charge time on the
@@ -25,6 +30,11 @@ from collections.abc import Callable
 import stripe
 
 from loket.plugin_api import (
+    EVENT_DISPUTE_LOST,
+    EVENT_DISPUTE_OPENED,
+    EVENT_DISPUTE_UNDER_REVIEW,
+    EVENT_DISPUTE_WITHDRAWN,
+    EVENT_DISPUTE_WON,
     EVENT_EXPIRED,
     EVENT_FAILED,
     EVENT_IGNORED,
@@ -303,6 +313,34 @@ def _charge_refunded(ctx, charge):
     return found or [ctx.ignored()]
 
 
+# -- disputes -----------------------------------------------------------------------------
+
+CLOSED_DISPUTES = {"won": EVENT_DISPUTE_WON, "lost": EVENT_DISPUTE_LOST,
+                   "warning_closed": EVENT_DISPUTE_WITHDRAWN}
+OPEN_DISPUTES = {"needs_response": EVENT_DISPUTE_OPENED,
+                 "warning_needs_response": EVENT_DISPUTE_OPENED,
+                 "under_review": EVENT_DISPUTE_UNDER_REVIEW,
+                 "warning_under_review": EVENT_DISPUTE_UNDER_REVIEW}
+
+
+def _dispute_changed(ctx, dispute):
+    """A dispute opened, moved or closed: one dispute event named by the dispute's id."""
+    status = dispute.get("status") or ""
+    type_ = CLOSED_DISPUTES.get(status) or OPEN_DISPUTES.get(status)
+    if type_ is None:
+        return [ctx.ignored(status, dispute_status=status)]
+    metadata = _intent_metadata(ctx, dispute)
+    if ctx.owner(metadata) == "theirs":
+        return ctx.not_ours()
+    return [GatewayEvent(
+        event_id=ctx.id, type=type_, raw_status=status,
+        payment_id=payment_id_of(metadata, ctx.config),
+        gateway_reference=ref_id(dispute.get("payment_intent")) or ref_id(dispute.get("charge")),
+        amount=from_stripe(dispute["amount"], dispute["currency"]),
+        dispute_reference=dispute["id"], occurred_at=ctx.when,
+        details={"reason": dispute.get("reason"), "charge": ref_id(dispute.get("charge"))})]
+
+
 # -- payouts ------------------------------------------------------------------------------
 
 def _payout_paid(ctx, payout):
@@ -331,6 +369,9 @@ HANDLERS = {
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
     "refund.failed": _refund_changed,
+    "charge.dispute.created": _dispute_changed,
+    "charge.dispute.updated": _dispute_changed,
+    "charge.dispute.closed": _dispute_changed,
     "payout.created": _payout_created,
     "payout.paid": _payout_paid,
     "payout.failed": _payout_failed,

@@ -9,8 +9,8 @@ Start one per test (or per module), point ``stripe.StripeClient`` at it with
     emu.deliver(events[-1], webhook_url)  # Stripe sends the signed webhook
     emu.stop()
 
-What it keeps: Checkout Sessions, PaymentIntents, Charges, Refunds, Payouts, Balance
-Transactions and Events, per mode (test/live keys). What it checks like Stripe: the
+What it keeps: Checkout Sessions, PaymentIntents, Charges, Refunds, Disputes, Payouts,
+Balance Transactions and Events, per mode (test/live keys). What it checks like Stripe: the
 ``Authorization: Bearer`` key (401 otherwise), ``Idempotency-Key`` (same key + same params
 replays the saved response, different params is a 400 ``idempotency_error``), Checkout's
 ``expires_at`` window (30 min to 24 h), minimum charge amounts, refunds beyond what is left.
@@ -36,6 +36,7 @@ import time
 import requests
 import stripe
 
+from loket_stripe.testing.emulator_disputes import DisputeMixin
 from loket_stripe.testing.emulator_http import ApiError, EmulatorServer
 from loket_stripe.testing.emulator_http import form_int as _int
 from loket_stripe.testing.emulator_http import public as _public
@@ -57,7 +58,7 @@ TEST_RESTRICTED_KEY = "rk_test_51EmulatorRestrictedKey0000000"
 TEST_WEBHOOK_SECRET = "whsec_EmulatorWebhookSecret000000000000"
 
 
-class StripeEmulator(MandateMixin, LedgerMixin):
+class StripeEmulator(MandateMixin, LedgerMixin, DisputeMixin):
     """Stateful Stripe stand-in served on 127.0.0.1 (see the module docstring).
 
     :param default_currency: the account's settlement currency.
@@ -216,6 +217,7 @@ class StripeEmulator(MandateMixin, LedgerMixin):
             ("GET", r"/v1/events", self._list_events),
             ("GET", r"/v1/events/([^/]+)", self._get("event")),
             *self.mandate_routes(),
+            *self.dispute_routes(),
         )
 
     def _get(self, kind: str):
