@@ -57,7 +57,7 @@ from loket.types import (
     WebhookRequest,
 )
 
-CONTRACT_VERSION = "1.2"
+CONTRACT_VERSION = "1.3"
 """Version of this contract. The major number changes when a hook changes incompatibly;
 the minor number when something is added (1.1: the ``refund.failed`` event type and
 ``CheckoutRequest.created_at``; 1.2: the optional mandate hooks and the optional
@@ -553,6 +553,23 @@ def loket_track(event: TrackingEvent) -> None:
     :returns: ignored.
 
     .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_track_many(events: Sequence[TrackingEvent]) -> None:
+    """Optional beside :func:`loket_track`: record many tracking events at once.
+
+    Called after an action that changed many things at once committed (a settlement report
+    completing thousands of payments), with all their events in order. A sink that
+    implements it gets the events only here, so it can write them together (the built-in
+    sink: one transaction); sinks without it get each event through :func:`loket_track`.
+    All implementations are called.
+
+    :param events: the :class:`~loket.types.TrackingEvent` values, in order.
+    :returns: ignored.
+
+    .. versionadded:: 1.3
     """
 
 
