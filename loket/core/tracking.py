@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from loket.core import bulk
 from loket.core.db import transaction
 from loket.core.models import TrackingEventRow
 from loket.types import TrackingEvent, json_safe
@@ -39,7 +39,7 @@ def many_writer(sessions: sessionmaker[Session]) -> Callable[[Sequence[TrackingE
     ``loket_track_many``)."""
     def write_many(events: Sequence[TrackingEvent]) -> None:
         with transaction(sessions) as session:
-            session.execute(insert(TrackingEventRow.__table__), [
+            bulk.insert_rows(session, TrackingEventRow.__table__, [
                 {"tenant_id": e.tenant_id, "name": e.name, "actor": e.actor,
                  "properties": json_safe(dict(e.properties)),
                  "at": e.at if e.at is not None else dt.datetime.now(dt.UTC)} for e in events])

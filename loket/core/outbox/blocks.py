@@ -11,9 +11,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loket.core import bulk
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
 from loket.core.outbox.events import DeliveryStatus, EventKind, new_event_id
 from loket.types import Notification, json_safe
@@ -23,14 +24,7 @@ _DELIVERIES = OutboxDelivery.__table__
 
 
 def _insert_events(session: Session, rows: list[dict], want_ids: bool) -> list[int]:
-    if not rows:
-        return []
-    if not want_ids:
-        session.execute(insert(_EVENTS), rows)
-        return []
-    result = session.execute(insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True),
-                             rows)
-    return [row[0] for row in result]
+    return bulk.insert_rows(session, _EVENTS, rows, want_ids=want_ids)
 
 
 def emit_many(session: Session, tenant_id: int,
@@ -59,7 +53,7 @@ def emit_many(session: Session, tenant_id: int,
         for row_id, row in zip(ids, rows, strict=True) for endpoint in endpoints
         if not endpoint.event_types or row["type"] in endpoint.event_types]
     if deliveries:
-        session.execute(insert(_DELIVERIES), deliveries)
+        bulk.insert_rows(session, _DELIVERIES, deliveries)
 
 
 def emit_messages(session: Session,
@@ -94,5 +88,5 @@ def emit_messages(session: Session,
                 "ordering_key": row["ordering_key"], "status": DeliveryStatus.PENDING,
                 "next_attempt_at": now, "created_at": now, "attempts": 0})
     if deliveries:
-        session.execute(insert(_DELIVERIES), deliveries)
+        bulk.insert_rows(session, _DELIVERIES, deliveries)
     return ids

@@ -21,10 +21,11 @@ from itertools import islice
 from typing import Any
 
 import attrs
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket import types as t
+from loket.core import bulk
 from loket.core.db import after_commit
 from loket.core.models import AuditEntry, Consumer, GatewayConfiguration, Payment, SettlementRecord
 from loket.core.outbox import blocks, messages
@@ -59,11 +60,12 @@ class Tally:
     kicked: int = 0
 
 
-def blocks_of(lines: Iterable[SettlementLine], size: int = BLOCK
+def blocks_of(lines: Iterable[SettlementLine], size: int | None = None
               ) -> Iterator[list[SettlementLine]]:
-    """The lines in lists of ``size`` (the last one shorter), read lazily."""
+    """The lines in lists of ``size`` (default :data:`BLOCK`; the last one shorter), read
+    lazily."""
     iterator = iter(lines)
-    while block := list(islice(iterator, size)):
+    while block := list(islice(iterator, size or BLOCK)):
         yield block
 
 
@@ -198,21 +200,15 @@ def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
     for line, payment in plain:
         befores.append(posting.snapshot(payment))
         _settle_facts(payment, line, receipts)
-    session.execute(update(_PAYMENTS).where(_PAYMENTS.c.id == bindparam("_id")).values(
-        completed_at=bindparam("completed_at"), status=bindparam("status"),
-        settlement_status=bindparam("settlement_status"),
-        payout_reference=bindparam("payout_reference"),
-        settled_fee=bindparam("settled_fee"), settled_net=bindparam("settled_net"),
-        gateway_details=bindparam("gateway_details"),
-        receipt_number=bindparam("receipt_number")),
-        [{"_id": p.id, "completed_at": p.completed_at, "status": p.status,
-          "settlement_status": p.settlement_status, "payout_reference": p.payout_reference,
-          "settled_fee": p.settled_fee, "settled_net": p.settled_net,
-          "gateway_details": p.gateway_details, "receipt_number": p.receipt_number}
-         for _, p in plain])
-    session.execute(insert(SettlementRecord.__table__), [_record(row, line, p)
-                                                         for line, p in plain])
-    session.execute(insert(AuditEntry.__table__), [
+    bulk.update_rows(session, _PAYMENTS, [
+        {"id": p.id, "completed_at": p.completed_at, "status": p.status,
+         "settlement_status": p.settlement_status, "payout_reference": p.payout_reference,
+         "settled_fee": p.settled_fee, "settled_net": p.settled_net,
+         "gateway_details": p.gateway_details, "receipt_number": p.receipt_number}
+        for _, p in plain])
+    bulk.insert_rows(session, SettlementRecord.__table__,
+                     [_record(row, line, p) for line, p in plain])
+    bulk.insert_rows(session, AuditEntry.__table__, [
         {"tenant_id": p.tenant_id, "actor": GATEWAY.name, "role": GATEWAY.role,
          "action": _SETTLED_ACTION, "entity_type": "payment", "entity_id": p.number,
          "before": before, "after": posting.snapshot(p), "request_id": GATEWAY.request_id}

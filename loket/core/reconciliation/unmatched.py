@@ -6,16 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loket.core import bulk
 from loket.core.models import GatewayConfiguration, SettlementRecord, Todo
 from loket.core.outbox import blocks
 from loket.core.states import TodoStatus
 from loket.types import SettlementLine
-
-_TODOS = Todo.__table__
-
 
 def keep(session: Session, row: GatewayConfiguration, lines: Sequence[SettlementLine],
          todo: bool) -> None:
@@ -39,7 +37,7 @@ def keep(session: Session, row: GatewayConfiguration, lines: Sequence[Settlement
             new.append(line)
     if not new:
         return
-    session.execute(insert(SettlementRecord.__table__), [{
+    bulk.insert_rows(session, SettlementRecord.__table__, [{
         "tenant_id": row.tenant_id, "gateway_configuration_id": row.id, "payment_id": None,
         "gateway_reference": line.gateway_reference,
         "payout_reference": line.payout_reference or "", "amount": line.amount.amount,
@@ -64,8 +62,7 @@ def _raise_todos(session: Session, row: GatewayConfiguration,
              for key, line in keyed.items() if key not in taken]
     if not todos:
         return
-    ids = [r[0] for r in session.execute(
-        insert(_TODOS).returning(_TODOS.c.id, sort_by_parameter_order=True), todos)]
+    ids = bulk.insert_rows(session, Todo.__table__, todos, want_ids=True)
     blocks.emit_many(session, row.tenant_id, [
         ("todo.raised", {"todo": {"id": todo_id, "kind": todo["kind"], "title": todo["title"],
                                   "entity_type": "settlement", "entity_id": todo["entity_id"]}},
