@@ -156,13 +156,44 @@ def cmd_keys_rotate(args) -> None:
 
 
 def cmd_import_receivables(args) -> None:
-    from loket.core.host.receivables import import_csv
+    from loket.core.host.imports import import_csv
     from loket.core.tenants import tenant_by_slug
     ctx = _ctx(args)
-    with ctx.transaction() as session:
-        count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id,
-                           Path(args.file).read_text())
+    path = Path(args.file)
+    with path.open("rb") as counted:
+        total = max(sum(block.count(b"\n") for block in iter(lambda: counted.read(1 << 20), b""))
+                    - 1, 0)
+    bar = progress_bar(total, "rows", quiet=args.quiet)
+    with ctx.transaction() as session, path.open(newline="", encoding="utf-8-sig") as stream:
+        count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id, stream,
+                           ctx.plugins.attribute_schemas(), progress=bar)
+    bar(count, final=True)
     print(f"imported {count} receivable(s)")
+
+
+def progress_bar(total: int, unit: str, quiet: bool = False, out=None):
+    """A progress bar on stderr: ``[#####.....] 50% 500,000/1,000,000 rows 41,000/s``,
+    redrawn in place on a terminal, a line per tenth elsewhere. Returns ``update(done)``."""
+    import time
+    stream = out or sys.stderr
+    started = time.monotonic()
+    shown = {"tenth": -1}
+
+    def update(done: int, final: bool = False) -> None:
+        if quiet:
+            return
+        share = min(done / total, 1.0) if total else 1.0
+        tenth = int(share * 10)
+        if not stream.isatty() and tenth == shown["tenth"] and not final:
+            return
+        shown["tenth"] = tenth
+        rate = done / max(time.monotonic() - started, 1e-6)
+        bar = "#" * int(share * 30) + "." * (30 - int(share * 30))
+        line = f"[{bar}] {share:4.0%} {done:,}/{total:,} {unit} {rate:,.0f}/s"
+        stream.write(("\r" + line + ("\n" if final else "")) if stream.isatty()
+                     else line + "\n")
+        stream.flush()
+    return update
 
 
 def cmd_demo(args) -> None:
@@ -277,9 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import host data from files").add_subparsers(
         dest="import_cmd", required=True)
-    rec = imp.add_parser("receivables", help="import bills/services/installments from CSV")
-    rec.add_argument("file", help="CSV with a header row")
+    rec = imp.add_parser("receivables", help="import bills/services/installments from CSV "
+                                             "(any size, streamed, with a progress bar)")
+    rec.add_argument("file", help="CSV with a header row; attributes.<name> columns carry "
+                                  "receivable attributes")
     rec.add_argument("--tenant", required=True, help="tenant slug")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_import_receivables)
 
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(

@@ -3,8 +3,8 @@ plans, upserted by the host through the API or ``loket import receivables FILE.c
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
+import json
 import io
 from collections.abc import Mapping
 
@@ -232,7 +232,7 @@ def _attributes(schema: dict | None, given) -> dict[str, str] | None:
     given = given or {}
     if not isinstance(given, dict):
         raise ValidationFailed("attributes must be an object", field="attributes")
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(given),
+    errors = sorted(_validator(schema).iter_errors(given),
                     key=lambda e: list(e.absolute_path))
     if errors:
         raise ValidationFailed("attributes are invalid", errors=[
@@ -240,6 +240,18 @@ def _attributes(schema: dict | None, given) -> dict[str, str] | None:
                                       if e.absolute_path else ""), "message": e.message}
             for e in errors])
     return {name: str(value) for name, value in given.items()}
+
+
+_VALIDATORS: dict[str, jsonschema.Draft202012Validator] = {}
+
+
+def _validator(schema: dict) -> jsonschema.Draft202012Validator:
+    """The validator of an attribute schema, built once per process (a bulk import checks
+    a million rows against the same few schemas)."""
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+    return _VALIDATORS[key]
 
 
 def _store_attributes(session: Session, tenant_id: int, row: Receivable,
@@ -266,33 +278,5 @@ def attributes_of(session: Session, receivable_id: int) -> dict[str, str]:
 CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",
                "period", "due_date", "plan", "sequence", "email", "phone", "service_address",
                "issued_on")
-
-
-def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str) -> int:
-    """Import receivables (and their consumers) from CSV with a header row of
-    :data:`CSV_COLUMNS` (only ``account_number, kind, reference, amount`` are required;
-    ``name`` is required for new accounts). All rows or none: the first bad row raises with
-    its line number.
-
-    :returns: the number of receivables imported.
-    """
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"account_number", "kind", "reference", "amount"} - set(reader.fieldnames or ())
-    if missing:
-        raise ValidationFailed(f"CSV header lacks {', '.join(sorted(missing))}", field="header")
-    count = 0
-    for line, record in enumerate(reader, start=2):
-        try:
-            if record.get("name"):
-                upsert_consumer(session, actor, tenant_id,
-                                {k: record[k] for k in ("account_number", "name", "email",
-                                                        "phone", "service_address")
-                                 if record.get(k)})
-            upsert_receivable(session, actor, tenant_id, record)
-        except ValidationFailed as exc:
-            raise ValidationFailed(f"line {line}: {exc.detail}",
-                                   errors=[{"field": f"line {line}.{e['field']}",
-                                            "message": e["message"]} for e in exc.errors]
-                                   ) from None
-        count += 1
-    return count
+"""The columns of a receivables CSV (:func:`loket.core.host.imports.import_csv`);
+``attributes.<name>`` columns carry attributes."""
