@@ -118,6 +118,9 @@ def seed(url: str, workdir: Path, n: int, consumers: int) -> tuple[int, str]:
             for values in rows:
                 copy.write_row(values)
         raw.commit()
+        with raw.cursor() as cursor:  # a live database has its statistics
+            cursor.execute("ANALYZE")
+        raw.commit()
         raw.close()
     else:
         with ctx.transaction() as session:

@@ -7,14 +7,15 @@ row leaves out get their model defaults, exactly as an ORM insert would give the
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     Column,
+    FromClause,
+    Row,
     Table,
     bindparam,
     func,
@@ -26,13 +27,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]],
                 want_ids: bool = False) -> list[int]:
     """Insert ``rows`` (dicts with the same keys) into ``table``.
 
     :param want_ids: return the new rows' ``id`` values, in the order of ``rows``.
     :returns: the ids when asked for, else an empty list.
     """
+    table = cast(Table, table)  # a model's __table__
     if not rows:
         return []
     if session.get_bind().dialect.name != "postgresql":
@@ -87,13 +89,14 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def update_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]]) -> None:
     """Update rows of ``table`` by ``id``: each dict holds ``id`` and the new values (the
     same keys in every dict); columns with an on-update default (``updated_at``) get it.
 
     On PostgreSQL the values are copied into a temporary table and applied with one
     ``UPDATE … FROM``; elsewhere by one executemany UPDATE.
     """
+    table = cast(Table, table)
     if not rows:
         return
     keys = [k for k in rows[0] if k != "id"]
@@ -131,3 +134,38 @@ def _copy_into(session: Session, target: str, table: Table, keys: list[str],
             if converted:
                 row = {**row, **{k: f(row[k]) for k, f in converted}}
             copy.write_row([row[k] for k in keys])
+
+
+def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable[str],
+                lock: bool = False, **where: Any) -> list[Row]:
+    """The rows of ``table`` whose ``column`` is one of ``keys`` and whose other columns
+    equal ``where`` (a list or set value: one of them), in ``id`` order.
+
+    On PostgreSQL each key is looked up on its own through the index (a lateral join), so
+    the plan never depends on statistics that a large import in the same transaction has
+    outdated; ``lock`` takes the rows' locks (in key order).
+    """
+    table = cast(Table, table)
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        query = select(table).where(table.c[column].in_(wanted), *[
+            table.c[k].in_(v) if isinstance(v, (list, set, tuple)) else table.c[k] == v
+            for k, v in where.items()]).order_by(table.c.id)
+        return list(session.execute(query))
+    conditions = [f"t.{column} = k.v"]
+    params: dict[str, Any] = {"keys": wanted}
+    for name, value in where.items():
+        if isinstance(value, (list, set, tuple)):
+            conditions.append(f"t.{name} = ANY(:w_{name})")
+            params[f"w_{name}"] = sorted(value)
+        else:
+            conditions.append(f"t.{name} = :w_{name}")
+            params[f"w_{name}"] = value
+    names = ", ".join(f"r.{c.name}" for c in table.columns)
+    statement = text(
+        f"SELECT {names} FROM unnest(CAST(:keys AS text[])) AS k(v) CROSS JOIN LATERAL "
+        f"(SELECT * FROM {table.name} AS t WHERE {' AND '.join(conditions)}"
+        f"{' FOR UPDATE' if lock else ''}) AS r ORDER BY r.id").columns(*table.columns)
+    return list(session.execute(statement, params))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import IO, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from loket.core import audit, bulk
@@ -131,25 +131,22 @@ class _Block:
     def _read(self, block: list[tuple[int | str, dict]]) -> None:
         accounts = {str(d.get("account_number") or "") for _, d in block}
         references = {str(d.get("reference") or "") for _, d in block}
+        kinds = {str(d.get("kind") or "") for _, d in block}
         plans = {str(d["plan"]) for _, d in block if d.get("plan")}
         t = self.tenant_id
         self.consumers = {r.account_number: r for r in self._rows(
-            Consumer, Consumer.tenant_id == t, Consumer.account_number.in_(accounts))}
+            Consumer, "account_number", accounts, tenant_id=t)}
         self.receivables = {(r.kind, r.reference): r for r in self._rows(
-            Receivable, Receivable.tenant_id == t, Receivable.reference.in_(references),
-            lock=True)}
+            Receivable, "reference", references, lock=True, tenant_id=t, kind=kinds)}
         self.plans = {r.reference: r for r in self._rows(
-            PaymentPlan, PaymentPlan.tenant_id == t, PaymentPlan.reference.in_(plans))
-            } if plans else {}
+            PaymentPlan, "reference", plans, tenant_id=t)}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
 
-    def _rows(self, model, *where, lock: bool = False) -> list[types.SimpleNamespace]:
-        table = model.__table__
-        query = select(table).where(*where).order_by(table.c.id)
-        if lock and self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
+    def _rows(self, model, column: str, keys: set, lock: bool = False,
+              **where) -> list[types.SimpleNamespace]:
         return [types.SimpleNamespace(_new=False, _dirty=False, **row._mapping)
-                for row in self.session.execute(query)]
+                for row in bulk.rows_by_key(self.session, model.__table__, column, keys,
+                                            lock=lock, **where)]
 
     def _row(self, data: dict) -> None:
         if data.get("name"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import io
 from collections.abc import Mapping
 
 import attrs
@@ -107,7 +106,7 @@ def receivable_input(data: dict, schemas: Mapping[str, dict], currency: str
 
     :raises ValidationFailed: naming the field.
     """
-    kind = data.get("kind")
+    kind: str = data.get("kind") or ""
     if kind not in KINDS and kind not in schemas:
         raise ValidationFailed(f"kind must be one of {', '.join((*KINDS, *sorted(schemas)))}",
                                field="kind")

@@ -156,20 +156,17 @@ def _plain(payment, line: SettlementLine) -> bool:
 
 def _payments_named(session: Session, row: GatewayConfiguration,
                     block: Sequence[SettlementLine]) -> Callable[[SettlementLine], Any]:
-    """The payments the block's lines name, locked in id order: by loket's number among this
+    """The payments the block's lines name, locked (in key order): by our number among this
     configuration's payments, else by the gateway's reference (as ``find_payment``)."""
     numbers = {line.payment_id for line in block if line.payment_id}
-    by_number = {p.number: p for p in _read(session, _PAYMENTS.c.number.in_(numbers),
-                                            _PAYMENTS.c.tenant_id == row.tenant_id,
-                                            _PAYMENTS.c.gateway_configuration_id == row.id)
-                 } if numbers else {}
+    by_number = {p.number: p for p in _read(session, "number", numbers,
+                                            tenant_id=row.tenant_id,
+                                            gateway_configuration_id=row.id)}
     references = {line.gateway_reference for line in block
                   if line.gateway_reference and line.payment_id not in by_number}
     by_reference: dict[str, Any] = {}
-    if references:
-        for p in _read(session, _PAYMENTS.c.gateway_reference.in_(references),
-                       _PAYMENTS.c.gateway_configuration_id == row.id):
-            by_reference.setdefault(p.gateway_reference, p)
+    for p in _read(session, "gateway_reference", references, gateway_configuration_id=row.id):
+        by_reference.setdefault(p.gateway_reference, p)
 
     def named(line: SettlementLine) -> Any:
         found = by_number.get(line.payment_id) if line.payment_id else None
@@ -179,11 +176,9 @@ def _payments_named(session: Session, row: GatewayConfiguration,
     return named
 
 
-def _read(session: Session, *where) -> list[types.SimpleNamespace]:
-    query = select(_PAYMENTS).where(*where).order_by(_PAYMENTS.c.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return [types.SimpleNamespace(**row._mapping) for row in session.execute(query)]
+def _read(session: Session, column: str, keys: set, **where) -> list[types.SimpleNamespace]:
+    return [types.SimpleNamespace(**row._mapping)
+            for row in bulk.rows_by_key(session, _PAYMENTS, column, keys, lock=True, **where)]
 
 
 def _settle_plain(ctx, session: Session, row: GatewayConfiguration,

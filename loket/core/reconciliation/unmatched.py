@@ -15,6 +15,7 @@ from loket.core.outbox import blocks
 from loket.core.states import TodoStatus
 from loket.types import SettlementLine
 
+
 def keep(session: Session, row: GatewayConfiguration, lines: Sequence[SettlementLine],
          todo: bool) -> None:
     """Keep each line not kept before (per gateway reference and payout) as an unmatched
