@@ -158,11 +158,10 @@ def cmd_keys_rotate(args) -> None:
 def cmd_import_receivables(args) -> None:
     from loket.core.host.imports import import_csv
     from loket.core.tenants import tenant_by_slug
+    from loket.progress import count_lines, progress_bar
     ctx = _ctx(args)
     path = Path(args.file)
-    with path.open("rb") as counted:
-        total = max(sum(block.count(b"\n") for block in iter(lambda: counted.read(1 << 20), b""))
-                    - 1, 0)
+    total = max(count_lines(path) - 1, 0)
     bar = progress_bar(total, "rows", quiet=args.quiet)
     with ctx.transaction() as session, path.open(newline="", encoding="utf-8-sig") as stream:
         count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id, stream,
@@ -171,29 +170,20 @@ def cmd_import_receivables(args) -> None:
     print(f"imported {count} receivable(s)")
 
 
-def progress_bar(total: int, unit: str, quiet: bool = False, out=None):
-    """A progress bar on stderr: ``[#####.....] 50% 500,000/1,000,000 rows 41,000/s``,
-    redrawn in place on a terminal, a line per tenth elsewhere. Returns ``update(done)``."""
-    import time
-    stream = out or sys.stderr
-    started = time.monotonic()
-    shown = {"tenth": -1}
-
-    def update(done: int, final: bool = False) -> None:
-        if quiet:
-            return
-        share = min(done / total, 1.0) if total else 1.0
-        tenth = int(share * 10)
-        if not stream.isatty() and tenth == shown["tenth"] and not final:
-            return
-        shown["tenth"] = tenth
-        rate = done / max(time.monotonic() - started, 1e-6)
-        bar = "#" * int(share * 30) + "." * (30 - int(share * 30))
-        line = f"[{bar}] {share:4.0%} {done:,}/{total:,} {unit} {rate:,.0f}/s"
-        stream.write(("\r" + line + ("\n" if final else "")) if stream.isatty()
-                     else line + "\n")
-        stream.flush()
-    return update
+def cmd_reconcile_report(args) -> None:
+    from loket.core.reconciliation import settlements
+    from loket.core.tenants import tenant_by_slug
+    from loket.progress import count_lines, progress_bar
+    ctx = _ctx(args)
+    path = Path(args.file)
+    bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
+    with ctx.transaction() as session:
+        result = settlements.import_report(
+            ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
+            path.read_bytes(), path.name, progress=lambda tally: bar(tally.lines))
+    bar(result.matched + result.already_settled + len(result.unmatched), final=True)
+    print(f"matched {result.matched}, already settled {result.already_settled}, "
+          f"unmatched {len(result.unmatched)}")
 
 
 def cmd_demo(args) -> None:
@@ -315,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--tenant", required=True, help="tenant slug")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_import_receivables)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile gateway settlements").add_subparsers(
+        dest="reconcile_cmd", required=True)
+    report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
+                                                 "size, with a progress bar")
+    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX)")
+    report.add_argument("--tenant", required=True, help="tenant slug")
+    report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=cmd_reconcile_report)
 
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(
         func=cmd_demo)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -327,10 +327,13 @@ class Plugins:
                                   since=since, until=until))
 
     def parse_settlement_report(self, config: GatewayConfig, content: bytes,
-                                filename: str) -> list[SettlementLine]:
-        """Parse an uploaded settlement report (optional hook: may raise NotSupported)."""
-        return list(self._gateway("loket_gateway_parse_settlement_report", config,
-                                  content=content, filename=filename))
+                                filename: str) -> Iterable[SettlementLine]:
+        """Parse an uploaded settlement report (optional hook: may raise NotSupported).
+        The lines come as the plugin gives them: a generator is read lazily, a block of
+        lines at a time, by the reconciliation."""
+        lines: Iterable[SettlementLine] = self._gateway(
+            "loket_gateway_parse_settlement_report", config, content=content, filename=filename)
+        return lines
 
     # -- mandate hooks (optional, contract 1.2) -----------------------------------------
 

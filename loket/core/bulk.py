@@ -43,7 +43,7 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, An
             return []
         result = session.execute(insert(table).returning(table.c.id,
                                                          sort_by_parameter_order=True), list(rows))
-        return [row[0] for row in result]
+        return [row[0] for row in result.all()]
     return _copy(session, table, rows, want_ids)
 
 
@@ -68,7 +68,7 @@ def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     if want_ids:
         sequence = func.nextval(f"{table.name}_id_seq")
         ids = list(session.scalars(select(sequence).select_from(
-            func.generate_series(1, len(rows)))))
+            func.generate_series(1, len(rows)))).all())
         columns = ["id"] + columns
     full = [{**row, **defaults, **({"id": ids[index]} if want_ids else {})}
             for index, row in enumerate(rows)]
@@ -153,7 +153,7 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
         query = select(table).where(table.c[column].in_(wanted), *[
             table.c[k].in_(v) if isinstance(v, (list, set, tuple)) else table.c[k] == v
             for k, v in where.items()]).order_by(table.c.id)
-        return list(session.execute(query))
+        return list(session.execute(query).all())
     conditions = [f"t.{column} = k.v"]
     params: dict[str, Any] = {"keys": wanted}
     for name, value in where.items():
@@ -168,4 +168,4 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
         f"SELECT {names} FROM unnest(CAST(:keys AS text[])) AS k(v) CROSS JOIN LATERAL "
         f"(SELECT * FROM {table.name} AS t WHERE {' AND '.join(conditions)}"
         f"{' FOR UPDATE' if lock else ''}) AS r ORDER BY r.id").columns(*table.columns)
-    return list(session.execute(statement, params))
+    return list(session.execute(statement, params).all())

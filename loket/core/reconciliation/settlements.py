@@ -52,8 +52,12 @@ def apply_lines(ctx, session: Session, row: GatewayConfiguration,
 
 
 def import_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
-                  filename: str) -> ReconciliationResult:
-    """Read a settlement report file the gateway delivered and reconcile its lines."""
+                  filename: str, progress: Callable[[settling.Tally], None] | None = None
+                  ) -> ReconciliationResult:
+    """Read a settlement report file the gateway delivered and reconcile its lines.
+
+    :param progress: called with the running tally after each block of lines.
+    """
     row = _configured(ctx, session, tenant_id, kind, "upload its settlement reports")
     try:
         lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
@@ -62,7 +66,7 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
         raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
                            f"(not supported by this gateway): it reports settlements another "
                            f"way", field="kind") from None
-    return apply_lines(ctx, session, row, lines)
+    return apply_lines(ctx, session, row, lines, progress)
 
 
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
