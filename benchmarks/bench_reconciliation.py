@@ -65,13 +65,15 @@ def _context(url: str, workdir: Path, key: str):
 
 
 def _payment_rows(n: int, tenant_id: int, config_id: int, consumers: list[int]):
+    # Money taken, its application to bills pending (no allocation rows to seed: the
+    # settlement does not touch them, and the one-by-one path checks them).
     succeeded = dt.datetime(2026, 11, 1, 3, 0, tzinfo=dt.UTC)
     for i in range(n):
         number = f"PAY-2026-{i + 1:07d}"
         amount = 10_000_00 + (i % 500) * 1_000_00
         yield (tenant_id, number, consumers[i % len(consumers)], config_id, number, "online",
                "bank_transfer", "bill", "succeeded", "verified", "In Progress", "IDR", amount,
-               0, False, amount, 0, 0, "applied", "{}", False, succeeded, succeeded, succeeded,
+               0, False, amount, 0, 0, "pending", "{}", False, succeeded, succeeded, succeeded,
                succeeded)
 
 
