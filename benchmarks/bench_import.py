@@ -76,9 +76,12 @@ def prepare(url: str, workdir: Path) -> None:
                        capture_output=True)
 
 
-def _timed(argv: list[str], env: dict) -> dict:
+def _timed(argv: list[str], env: dict, cwd: Path) -> dict:
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    # Run outside the checkout, so that ``-m loket.cli`` imports loket from PYTHONPATH
+    # (``--loket-src``) or the installed package, never from the current directory.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
+                          cwd=cwd)
     seconds = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"{argv} failed:\n{done.stderr[-3000:]}")
@@ -123,11 +126,12 @@ def main() -> None:
             write_csv(csv_path, args.rows, min(args.accounts, args.rows))
             size = csv_path.stat().st_size
             prepare(url, workdir)
-            bare = _timed([sys.executable, __file__, "--baseline-child", url, str(csv_path)],
-                          _env(url, workdir, None))
+            bare = _timed([sys.executable, str(Path(__file__).resolve()), "--baseline-child",
+                           url, str(csv_path)],
+                          _env(url, workdir, None), workdir)
             loket = _timed([sys.executable, "-m", "loket.cli", "import", "receivables",
                             str(csv_path), "--tenant", "bench"],
-                           _env(url, workdir, args.loket_src))
+                           _env(url, workdir, args.loket_src), workdir)
         finally:
             cleanup()
     print(f"{args.rows:,} rows, {min(args.accounts, args.rows):,} accounts, "
