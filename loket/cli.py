@@ -151,13 +151,34 @@ def cmd_keys_rotate(args) -> None:
 
 
 def cmd_import_receivables(args) -> None:
-    from loket.core.host.receivables import import_csv
+    from loket.core.host.imports import import_csv
     from loket.core.tenants import tenant_by_slug
+    from loket.progress import count_lines, progress_bar
     ctx = _ctx(args)
-    with ctx.transaction() as session:
-        count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id,
-                           Path(args.file).read_text())
+    path = Path(args.file)
+    total = max(count_lines(path) - 1, 0)
+    bar = progress_bar(total, "rows", quiet=args.quiet)
+    with ctx.transaction() as session, path.open(newline="", encoding="utf-8-sig") as stream:
+        count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id, stream,
+                           ctx.plugins.attribute_schemas(), progress=bar)
+    bar(count, final=True)
     print(f"imported {count} receivable(s)")
+
+
+def cmd_reconcile_report(args) -> None:
+    from loket.core.reconciliation import settlements
+    from loket.core.tenants import tenant_by_slug
+    from loket.progress import count_lines, progress_bar
+    ctx = _ctx(args)
+    path = Path(args.file)
+    bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
+    with ctx.transaction() as session:
+        result = settlements.import_report(
+            ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
+            path.read_bytes(), path.name, progress=lambda tally: bar(tally.lines))
+    bar(result.matched + result.already_settled + len(result.unmatched), final=True)
+    print(f"matched {result.matched}, already settled {result.already_settled}, "
+          f"unmatched {len(result.unmatched)}")
 
 
 def cmd_demo(args) -> None:
@@ -274,10 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import host data from files").add_subparsers(
         dest="import_cmd", required=True)
-    rec = imp.add_parser("receivables", help="import bills/services/installments from CSV")
-    rec.add_argument("file", help="CSV with a header row")
+    rec = imp.add_parser("receivables", help="import bills/services/installments from CSV "
+                                             "(any size, streamed, with a progress bar)")
+    rec.add_argument("file", help="CSV with a header row; attributes.<name> columns carry "
+                                  "receivable attributes")
     rec.add_argument("--tenant", required=True, help="tenant slug")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_import_receivables)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile gateway settlements").add_subparsers(
+        dest="reconcile_cmd", required=True)
+    report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
+                                                 "size, with a progress bar")
+    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX)")
+    report.add_argument("--tenant", required=True, help="tenant slug")
+    report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=cmd_reconcile_report)
 
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(
         func=cmd_demo)

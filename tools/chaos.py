@@ -39,7 +39,7 @@ from loket.core import audit, tenants
 from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.gateway_configs import configs
-from loket.core.host.receivables import import_csv
+from loket.core.host.imports import import_csv
 from loket.core.models import Base, GatewayConfiguration
 from loket.core.secrets import SecretBox
 from loket.core.tenants import TokenSigner

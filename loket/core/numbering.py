@@ -48,6 +48,18 @@ def next_number(session: Session, tenant_id: int, name: str, number_format: dict
     :param number_format: ``{"format": "PAY-{yyyy}-{seq:06}", "start": 1}`` from settings.
     :returns: the rendered number; it is only really taken when the caller commits.
     """
+    return next_numbers(session, tenant_id, name, number_format, when, 1)[0]
+
+
+def next_numbers(session: Session, tenant_id: int, name: str, number_format: dict,
+                 when: dt.date, count: int) -> list[str]:
+    """Take the next ``count`` numbers of sequence ``name`` in one counter update (a block:
+    one row version for the whole block, however many numbers it holds).
+
+    :returns: the rendered numbers, in order; taken only when the caller commits.
+    """
+    if count <= 0:
+        return []
     fmt = number_format["format"]
     start = int(number_format.get("start", 1))
     period = period_of(fmt, when)
@@ -58,11 +70,11 @@ def next_number(session: Session, tenant_id: int, name: str, number_format: dict
         .values(tenant_id=tenant_id, name=name, period=period, value=start - 1)
         .on_conflict_do_nothing()
     )
-    seq = session.execute(
+    last = session.execute(
         update(NumberSequence)
         .where(NumberSequence.tenant_id == tenant_id, NumberSequence.name == name,
                NumberSequence.period == period)
-        .values(value=NumberSequence.value + 1)
+        .values(value=NumberSequence.value + count)
         .returning(NumberSequence.value)
     ).scalar_one()
-    return render(fmt, seq, when)
+    return [render(fmt, seq, when) for seq in range(last - count + 1, last + 1)]

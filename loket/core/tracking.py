@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from loket.core import bulk
 from loket.core.db import transaction
 from loket.core.models import TrackingEventRow
 from loket.types import TrackingEvent, json_safe
@@ -30,3 +32,15 @@ def writer(sessions: sessionmaker[Session]) -> Callable[[TrackingEvent], None]:
         with transaction(sessions) as session:
             record(session, event)
     return write
+
+
+def many_writer(sessions: sessionmaker[Session]) -> Callable[[Sequence[TrackingEvent]], None]:
+    """A function that writes many events in one transaction (for the tracking sink's
+    ``loket_track_many``)."""
+    def write_many(events: Sequence[TrackingEvent]) -> None:
+        with transaction(sessions) as session:
+            bulk.insert_rows(session, TrackingEventRow.__table__, [
+                {"tenant_id": e.tenant_id, "name": e.name, "actor": e.actor,
+                 "properties": json_safe(dict(e.properties)),
+                 "at": e.at if e.at is not None else dt.datetime.now(dt.UTC)} for e in events])
+    return write_many

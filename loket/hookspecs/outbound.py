@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loket.hookspecs._marker import hookspec
@@ -34,6 +34,23 @@ def loket_track(event: TrackingEvent) -> None:
     :returns: ignored.
 
     .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def loket_track_many(events: Sequence[TrackingEvent]) -> None:
+    """Optional beside :func:`loket_track`: record many tracking events at once.
+
+    Called after an action that changed many things at once committed (a settlement report
+    completing thousands of payments), with all their events in order. A sink that
+    implements it gets the events only here, so it can write them together (the built-in
+    sink: one transaction); sinks without it get each event through :func:`loket_track`.
+    All implementations are called.
+
+    :param events: the :class:`~loket.types.TrackingEvent` values, in order.
+    :returns: ignored.
+
+    .. versionadded:: 1.3
     """
 
 

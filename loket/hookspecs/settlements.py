@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from loket.hookspecs._marker import hookspec
 from loket.types import GatewayConfig, SettlementLine
@@ -32,7 +32,7 @@ def loket_gateway_fetch_settlements(
 @hookspec(firstresult=True)
 def loket_gateway_parse_settlement_report(
     config: GatewayConfig, content: bytes, filename: str
-) -> Sequence[SettlementLine] | None:
+) -> Iterable[SettlementLine] | None:
     """Optional. Read a settlement report file the gateway delivered (CSV/XLSX) into lines.
 
     Called when staff upload a report for reconciliation. Stops at the first non-``None``
@@ -41,10 +41,17 @@ def loket_gateway_parse_settlement_report(
     :param config: the :class:`~loket.types.GatewayConfig`.
     :param content: the file's bytes.
     :param filename: its name (the extension tells the format).
-    :returns: a list of :class:`~loket.types.SettlementLine`, or ``None`` for another kind.
+    :returns: the :class:`~loket.types.SettlementLine` values, or ``None`` for another kind:
+        a list, or (streaming form) any iterable such as a generator, which loket reads
+        lazily, a block of lines at a time, so a million-line report never has to be held
+        as a million objects. A :class:`~loket.errors.ValidationFailed` raised while the
+        lines are read rolls the whole reconciliation back.
     :raises loket.errors.ValidationFailed: the file does not have the documented columns.
 
     Optional: on a gateway without it, loket answers "not supported by this gateway".
 
     .. versionadded:: 1.0
+
+    .. versionchanged:: 1.3
+       any iterable of lines (a generator streams the file).
     """

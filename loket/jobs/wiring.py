@@ -8,7 +8,7 @@ blocked).
 
 from __future__ import annotations
 
-from loket.core.tracking import writer
+from loket.core.tracking import many_writer, writer
 from loket.notifiers.email import EmailNotifier, SmtpSettings
 from loket.tracking.sink import TrackingSink
 
@@ -35,4 +35,5 @@ def install_builtins(ctx, jobs=None) -> None:
     enqueue = jobs.send_email if jobs is not None else None
     ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
-    replace_plugin(ctx.plugins, "tracking", TrackingSink(writer(ctx.sessions)))
+    replace_plugin(ctx.plugins, "tracking", TrackingSink(writer(ctx.sessions),
+                                                        many_writer(ctx.sessions)))

@@ -65,6 +65,18 @@ class DestinationCalls(HookCaller):
         """Hand a tracking event to every tracking sink."""
         self.pm.hook.loket_track(event=event)
 
+    def track_many(self, events: Sequence[TrackingEvent]) -> None:
+        """Hand many tracking events to every sink: together to the sinks implementing
+        ``loket_track_many``, one by one to the others."""
+        if not events:
+            return
+        together = [impl.plugin for impl in self.pm.hook.loket_track_many.get_hookimpls()]
+        if together:
+            self.pm.hook.loket_track_many(events=list(events))
+        one_by_one = self.pm.subset_hook_caller("loket_track", remove_plugins=together)
+        for event in events:
+            one_by_one(event=event)
+
     def payment_status_changed(self, payment: PaymentInfo, old_status: str | None,
                                new_status: str) -> None:
         """Tell every interested plugin a payment changed state."""

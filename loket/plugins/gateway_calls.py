@@ -7,6 +7,7 @@ An optional hook the gateway's plugin lacks raises :class:`~loket.errors.NotSupp
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from loket import hookspecs
@@ -100,10 +101,13 @@ class GatewayCalls(HookCaller):
                                   since=since, until=until))
 
     def parse_settlement_report(self, config: GatewayConfig, content: bytes,
-                                filename: str) -> list[SettlementLine]:
-        """Parse an uploaded settlement report (optional hook: may raise NotSupported)."""
-        return list(self._gateway("loket_gateway_parse_settlement_report", config,
-                                  content=content, filename=filename))
+                                filename: str) -> Iterable[SettlementLine]:
+        """Parse an uploaded settlement report (optional hook: may raise NotSupported).
+        The lines come as the plugin gives them: a generator is read lazily, a block of
+        lines at a time, by the reconciliation."""
+        lines: Iterable[SettlementLine] = self._gateway(
+            "loket_gateway_parse_settlement_report", config, content=content, filename=filename)
+        return lines
 
     # -- mandate hooks (optional, contract 1.2) -----------------------------------------
 

@@ -10,7 +10,7 @@ committed, so the row is written in a transaction of its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from loket.plugin_api import CONTRACT_VERSION, TrackingEvent, hookimpl
 
@@ -23,12 +23,15 @@ class TrackingSink:
     """The bound sink: hands each event to ``write`` (which stores it).
 
     :param write: called with each :class:`TrackingEvent`; may raise.
+    :param write_many: called with many events at once (one transaction); may raise.
     """
 
     LOKET_CONTRACT = CONTRACT_VERSION
 
-    def __init__(self, write: Callable[[TrackingEvent], object]) -> None:
+    def __init__(self, write: Callable[[TrackingEvent], object],
+                 write_many: Callable[[Sequence[TrackingEvent]], object] | None = None) -> None:
         self.write = write
+        self.write_many = write_many
 
     @hookimpl
     def loket_track(self, event: TrackingEvent) -> None:
@@ -37,6 +40,19 @@ class TrackingSink:
             self.write(event)
         except Exception:  # noqa: BLE001
             log.exception("tracking event %s could not be written", event.name)
+
+    @hookimpl
+    def loket_track_many(self, events: Sequence[TrackingEvent]) -> None:
+        """Write the events together (in one transaction when bound to one); never raises."""
+        try:
+            if self.write_many is not None:
+                self.write_many(events)
+                return
+        except Exception:  # noqa: BLE001
+            log.exception("%d tracking events could not be written", len(events))
+            return
+        for event in events:
+            self.loket_track(event)
 
 
 @hookimpl

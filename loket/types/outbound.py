@@ -85,6 +85,8 @@ class PlanInfo:
 
 def json_safe(value: Any) -> Any:
     """Turn a value type (or nesting of them) into JSON-ready data."""
+    if value is None or isinstance(value, (str, int)):  # the leaves, most of the calls
+        return value
     if isinstance(value, Money):
         return value.to_json()
     if attrs.has(type(value)):

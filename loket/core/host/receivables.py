@@ -3,11 +3,11 @@ plans, upserted by the host through the API or ``loket import receivables FILE.c
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import json
 from collections.abc import Mapping
 
+import attrs
 import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,6 +41,20 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
         session.add(consumer)
     else:
         before = {"name": consumer.name, "email": consumer.email}
+    apply_consumer(consumer, data)
+    session.flush()
+    audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
+                 before=before, after={"name": consumer.name, "email": consumer.email},
+                 tenant_id=tenant_id)
+    return consumer
+
+
+def apply_consumer(consumer, data: dict) -> None:
+    """Set a consumer's fields from upsert ``data`` (an ORM row, or any object with its
+    attributes as the bulk import keeps them).
+
+    :raises ValidationFailed: an unknown account status.
+    """
     consumer.name = data["name"].strip()
     consumer.name_search = consumer.name.lower()
     for field in ("email", "phone", "service_address", "postcode"):
@@ -53,11 +67,6 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
                                    field="status")
         consumer.account_status = data["status"]
         consumer.account_status_reason = data.get("status_reason") or None
-    session.flush()
-    audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
-                 before=before, after={"name": consumer.name, "email": consumer.email},
-                 tenant_id=tenant_id)
-    return consumer
 
 
 def _date(value, field: str) -> dt.date | None:
@@ -69,6 +78,84 @@ def _date(value, field: str) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ValidationFailed(f"{field} must be a date like 2025-03-31", field=field) from None
+
+
+@attrs.frozen
+class ReceivableInput:
+    """A receivable upsert, validated: amounts in minor units, dates parsed."""
+
+    account_number: str
+    kind: str
+    reference: str
+    amount: int
+    status: str
+    description: str | None
+    period: str | None
+    due_date: dt.date | None
+    issued_on: dt.date | None
+    plan: str | None
+    sequence: int
+    attributes: dict[str, str] | None
+
+
+def receivable_input(data: dict, schemas: Mapping[str, dict], currency: str
+                     ) -> ReceivableInput:
+    """Validate receivable upsert ``data`` (see :func:`upsert_receivable`) without reading
+    the database.
+
+    :raises ValidationFailed: naming the field.
+    """
+    kind: str = data.get("kind") or ""
+    if kind not in ITEM_KINDS and kind not in schemas:
+        raise ValidationFailed(f"kind must be one of {', '.join((*ITEM_KINDS, *sorted(schemas)))}",
+                               field="kind")
+    attributes = _attributes(schemas.get(kind), data.get("attributes"))
+    if not data.get("reference"):
+        raise ValidationFailed("reference is required", field="reference")
+    amount = Money.parse(str(data.get("amount", "")), currency, field="amount")
+    if amount.amount <= 0:
+        raise ValidationFailed("amount must be more than zero", field="amount")
+    status = data.get("status") or ReceivableStatus.OPEN
+    if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
+        raise ValidationFailed("status must be open or cancelled", field="status")
+    return ReceivableInput(
+        account_number=data.get("account_number") or "", kind=kind,
+        reference=data["reference"], amount=amount.amount, status=status,
+        description=data.get("description"), period=data.get("period"),
+        due_date=_date(data.get("due_date"), "due_date"),
+        issued_on=_date(data.get("issued_on"), "issued_on"), plan=data.get("plan") or None,
+        sequence=int(data.get("sequence") or 0), attributes=attributes)
+
+
+def check_update(row, given: ReceivableInput, consumer_id: int) -> dict:
+    """May ``given`` update the existing receivable ``row``? Returns its audit "before".
+
+    :raises ValidationFailed: it belongs to another account, or the amount would fall
+        below what was paid.
+    """
+    if row.consumer_id != consumer_id:
+        raise ValidationFailed(f"{given.kind} {given.reference!r} belongs to another account",
+                               field="account_number")
+    if given.amount < row.paid:
+        raise ValidationFailed("amount cannot be below what has already been paid",
+                               field="amount")
+    return {"amount": row.amount, "status": row.status}
+
+
+def apply_receivable(row, given: ReceivableInput) -> None:
+    """Set a receivable's fields from ``given`` (all but its plan); what was not given
+    keeps its value. An open receivable paid in full is ``paid``."""
+    row.amount = given.amount
+    row.description = given.description or row.description or ""
+    row.period = given.period or row.period
+    row.due_date = given.due_date or row.due_date
+    row.issued_on = given.issued_on or row.issued_on
+    if given.plan:
+        row.sequence = given.sequence or row.sequence
+    if row.status == ReceivableStatus.IN_PLAN and given.status == ReceivableStatus.OPEN:
+        return  # the host sending the bill again does not take it out of its payment plan
+    row.status = (ReceivableStatus.PAID if given.status == ReceivableStatus.OPEN
+                  and row.paid >= row.amount else given.status)
 
 
 def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
@@ -87,69 +174,49 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     :raises ValidationFailed: a field is missing or wrong, or the new amount is below what
         has already been paid.
     """
-    kind = data.get("kind")
-    schemas = dict(attribute_schemas or {})
-    if kind not in ITEM_KINDS and kind not in schemas:
-        raise ValidationFailed(f"kind must be one of {', '.join((*ITEM_KINDS, *sorted(schemas)))}",
-                               field="kind")
-    attributes = _attributes(schemas.get(kind), data.get("attributes"))
-    if not data.get("reference"):
-        raise ValidationFailed("reference is required", field="reference")
     currency = load_settings(session, tenant_id).currency
-    amount = Money.parse(str(data.get("amount", "")), currency, field="amount")
-    if amount.amount <= 0:
-        raise ValidationFailed("amount must be more than zero", field="amount")
-    try:
-        consumer = consumer_by_account(session, tenant_id, data.get("account_number") or "")
-    except NotFound:
-        raise ValidationFailed(f"unknown account {data.get('account_number')!r}",
-                               field="account_number") from None
-    status = data.get("status") or ReceivableStatus.OPEN
-    if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
-        raise ValidationFailed("status must be open or cancelled", field="status")
+    given = receivable_input(data, dict(attribute_schemas or {}), currency)
+    consumer = _account(session, tenant_id, given.account_number)
     row = session.scalar(select(Receivable).where(
-        Receivable.tenant_id == tenant_id, Receivable.kind == kind,
-        Receivable.reference == data["reference"]).with_for_update())
+        Receivable.tenant_id == tenant_id, Receivable.kind == given.kind,
+        Receivable.reference == given.reference).with_for_update())
     before = None
     if row is None:
-        row = Receivable(tenant_id=tenant_id, kind=kind, reference=data["reference"], paid=0,
-                         currency=currency, consumer_id=consumer.id)
+        row = Receivable(tenant_id=tenant_id, kind=given.kind, reference=given.reference,
+                         paid=0, currency=currency, consumer_id=consumer.id)
         session.add(row)
     else:
-        if row.consumer_id != consumer.id:
-            raise ValidationFailed(f"{kind} {data['reference']!r} belongs to another account",
-                                   field="account_number")
-        if amount.amount < row.paid:
-            raise ValidationFailed("amount cannot be below what has already been paid",
-                                   field="amount")
-        before = {"amount": row.amount, "status": row.status}
-    row.amount = amount.amount
-    row.description = data.get("description") or row.description or ""
-    row.period = data.get("period") or row.period
-    row.due_date = _date(data.get("due_date"), "due_date") or row.due_date
-    row.issued_on = _date(data.get("issued_on"), "issued_on") or row.issued_on
-    if data.get("plan"):
-        plan = session.scalar(select(PaymentPlan).where(
-            PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == data["plan"]))
-        if plan is None:
-            plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id,
-                               reference=data["plan"], currency=currency, status=PlanStatus.ACTIVE)
-            session.add(plan)
-            session.flush()
-        row.plan_id = plan.id
-        row.sequence = int(data.get("sequence") or 0) or row.sequence
-    if row.status == ReceivableStatus.IN_PLAN and status == ReceivableStatus.OPEN:
-        pass  # the host sending the bill again does not take it out of its payment plan
-    else:
-        row.status = (ReceivableStatus.PAID
-                      if status == ReceivableStatus.OPEN and row.paid >= row.amount else status)
+        before = check_update(row, given, consumer.id)
+    apply_receivable(row, given)
+    if given.plan:
+        row.plan_id = _plan(session, tenant_id, consumer, currency, given.plan).id
     session.flush()
-    if attributes is not None:
-        _store_attributes(session, tenant_id, row, attributes)
-    audit.record(session, actor, "receivable.upserted", "receivable", f"{kind}:{row.reference}",
-                 before=before, after={"amount": row.amount, "status": row.status},
-                 tenant_id=tenant_id)
+    if given.attributes is not None:
+        _store_attributes(session, tenant_id, row, given.attributes)
+    audit.record(session, actor, "receivable.upserted", "receivable",
+                 f"{given.kind}:{row.reference}", before=before,
+                 after={"amount": row.amount, "status": row.status}, tenant_id=tenant_id)
     return row
+
+
+def _account(session: Session, tenant_id: int, account_number: str) -> Consumer:
+    try:
+        return consumer_by_account(session, tenant_id, account_number)
+    except NotFound:
+        raise ValidationFailed(f"unknown account {account_number!r}",
+                               field="account_number") from None
+
+
+def _plan(session: Session, tenant_id: int, consumer: Consumer, currency: str,
+          reference: str) -> PaymentPlan:
+    plan = session.scalar(select(PaymentPlan).where(
+        PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == reference))
+    if plan is None:
+        plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id, reference=reference,
+                           currency=currency, status=PlanStatus.ACTIVE)
+        session.add(plan)
+        session.flush()
+    return plan
 
 
 def _attributes(schema: dict | None, given) -> dict[str, str] | None:
@@ -165,7 +232,7 @@ def _attributes(schema: dict | None, given) -> dict[str, str] | None:
     given = given or {}
     if not isinstance(given, dict):
         raise ValidationFailed("attributes must be an object", field="attributes")
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(given),
+    errors = sorted(_validator(schema).iter_errors(given),
                     key=lambda e: list(e.absolute_path))
     if errors:
         raise ValidationFailed("attributes are invalid", errors=[
@@ -173,6 +240,18 @@ def _attributes(schema: dict | None, given) -> dict[str, str] | None:
                                       if e.absolute_path else ""), "message": e.message}
             for e in errors])
     return {name: str(value) for name, value in given.items()}
+
+
+_VALIDATORS: dict[str, jsonschema.Draft202012Validator] = {}
+
+
+def _validator(schema: dict) -> jsonschema.Draft202012Validator:
+    """The validator of an attribute schema, built once per process (a bulk import checks
+    a million rows against the same few schemas)."""
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+    return _VALIDATORS[key]
 
 
 def _store_attributes(session: Session, tenant_id: int, row: Receivable,
@@ -199,33 +278,5 @@ def attributes_of(session: Session, receivable_id: int) -> dict[str, str]:
 CSV_COLUMNS = ("account_number", "name", "kind", "reference", "amount", "description",
                "period", "due_date", "plan", "sequence", "email", "phone", "service_address",
                "issued_on")
-
-
-def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str) -> int:
-    """Import receivables (and their consumers) from CSV with a header row of
-    :data:`CSV_COLUMNS` (only ``account_number, kind, reference, amount`` are required;
-    ``name`` is required for new accounts). All rows or none: the first bad row raises with
-    its line number.
-
-    :returns: the number of receivables imported.
-    """
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"account_number", "kind", "reference", "amount"} - set(reader.fieldnames or ())
-    if missing:
-        raise ValidationFailed(f"CSV header lacks {', '.join(sorted(missing))}", field="header")
-    count = 0
-    for line, record in enumerate(reader, start=2):
-        try:
-            if record.get("name"):
-                upsert_consumer(session, actor, tenant_id,
-                                {k: record[k] for k in ("account_number", "name", "email",
-                                                        "phone", "service_address")
-                                 if record.get(k)})
-            upsert_receivable(session, actor, tenant_id, record)
-        except ValidationFailed as exc:
-            raise ValidationFailed(f"line {line}: {exc.detail}",
-                                   errors=[{"field": f"line {line}.{e['field']}",
-                                            "message": e["message"]} for e in exc.errors]
-                                   ) from None
-        count += 1
-    return count
+"""The columns of a receivables CSV (:func:`loket.core.host.imports.import_csv`);
+``attributes.<name>`` columns carry attributes."""

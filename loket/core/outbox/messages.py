@@ -84,10 +84,12 @@ def send_later(ctx: Any, session: Session, settings: Settings, consumer: Consume
     chosen = channels if channels is not None else channels_for(settings, notification.kind)
     chosen = [c for c in chosen if c in ctx.plugins.channels]
     emit_message(session, notification, recipients(consumer, chosen), ordering_key,
-                 now=ctx.now(), kick=lambda event_row_id: _kick(ctx, event_row_id))
+                 now=ctx.now(), kick=lambda event_row_id: kick(ctx, event_row_id))
 
 
-def _kick(ctx: Any, event_row_id: int) -> None:
+def kick(ctx: Any, event_row_id: int) -> None:
+    """Try a message's deliveries now: through the worker when one is wired (a slow server
+    never holds a request), else in this process."""
     if ctx.outbox_kick is not None:
         ctx.outbox_kick(event_row_id)  # the worker sends it: a slow server never holds a request
     else:

@@ -21,7 +21,7 @@ from loket.core.models import (
     Refund,
     Todo,
 )
-from loket.core.numbering import next_number
+from loket.core.numbering import next_number, next_numbers
 from loket.core.outbox import events as outbox_events
 from loket.core.outbox import messages
 from loket.core.payments import lifecycle, payers
@@ -55,6 +55,13 @@ def take_number(session: Session, settings: Settings, tenant_id: int, name: str,
     return next_number(session, tenant_id, name, settings["number_formats"][name], when.date())
 
 
+def take_numbers(session: Session, settings: Settings, tenant_id: int, name: str,
+                 when: dt.datetime, count: int) -> list[str]:
+    """Take the next ``count`` numbers of sequence ``name`` in one block."""
+    return next_numbers(session, tenant_id, name, settings["number_formats"][name], when.date(),
+                        count)
+
+
 def lock_payment(session: Session, payment_id: int) -> Payment:
     """Re-read a payment with a row lock (PostgreSQL) and fresh values."""
     return session.scalars(select(Payment).where(Payment.id == payment_id)
@@ -85,6 +92,12 @@ def payment_info(session: Session, payment: Payment,
                  gateway_kind: str | None = None) -> PaymentInfo:
     """The outbound-hook view of a payment."""
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
+    return payment_info_of(payment, consumer, gateway_kind)
+
+
+def payment_info_of(payment, consumer, gateway_kind: str | None = None) -> PaymentInfo:
+    """:func:`payment_info` from a payment and its consumer already read (rows or objects
+    with the same attributes, as block settlement reads them)."""
     return PaymentInfo(
         tenant_id=payment.tenant_id, payment_id=payment.number, status=payment.status,
         amount=Money(payment.amount_received, payment.currency),
@@ -97,7 +110,7 @@ def payment_info(session: Session, payment: Payment,
     )
 
 
-_CONSUMER_MESSAGES = {
+CONSUMER_MESSAGES: dict[str, tuple[str, str]] = {
     "initiated": ("Payment started", "Your payment {number} of {amount} has started."),
     "succeeded": ("Payment successful",
                   "Your payment {number} of {amount} was successful. It will be settled shortly."),
@@ -130,12 +143,7 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     info = payment_info(session, payment)
     plugins = ctx.plugins
     after_commit(session, lambda: plugins.payment_status_changed(info, old, new))
-    tracked = TrackingEvent(  # behaviour tracking: payment initiated, completed, failed...
-        tenant_id=payment.tenant_id, name=f"payment.{new}", actor=actor.name,
-        properties={"payment_id": payment.number, "previous": old, "channel": payment.channel,
-                    "method": payment.method, "amount": payment.amount_received,
-                    "currency": payment.currency, "is_test": payment.is_test},
-        at=ctx.now())
+    tracked = state_tracked(payment, actor, old, new, ctx.now())
     after_commit(session, lambda: plugins.track(tracked))
     if payment.is_test:
         return True
@@ -144,30 +152,54 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     outbox_events.emit(session, payment.tenant_id, f"payment.{new}",
                        host_event_data(session, payment, old), f"payment:{payment.number}",
                        now=ctx.now())
-    template = _CONSUMER_MESSAGES.get(new)
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
-    if template and consumer is not None:
+    if consumer is not None and new in CONSUMER_MESSAGES:
         settings = load_settings(session, payment.tenant_id)
-        amount = Money(payment.amount_received, payment.currency).format()
-        # Receipts and notifications go to the payer (who may pay on the holder's behalf).
-        reached = payers.contact(payment, consumer)
-        subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
-            "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
-            "reason": payment.failure_message or payment.failure_category, "name": reached.name})
-        note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
-                            subject=subject, body=body,
-                            recipients=tuple(a for _, a in messages.recipients(
-                                reached, messages.channels_for(settings, f"payment.{new}"))),
-                            data={"payment_id": payment.number, "status": new, "outbox": True})
+        reached, note = consumer_message(settings, payment, consumer, new)
         messages.send_later(ctx, session, settings, reached, note, f"payment:{payment.number}")
         after_commit(session, lambda: plugins.notify(note))
     return True
+
+
+def state_tracked(payment, actor: audit.Actor, old: str | None, new: str,
+                  at: dt.datetime) -> TrackingEvent:
+    """The behaviour-tracking event of a payment's state change (initiated, completed...)."""
+    return TrackingEvent(
+        tenant_id=payment.tenant_id, name=f"payment.{new}", actor=actor.name,
+        properties={"payment_id": payment.number, "previous": old, "channel": payment.channel,
+                    "method": payment.method, "amount": payment.amount_received,
+                    "currency": payment.currency, "is_test": payment.is_test}, at=at)
+
+
+def consumer_message(settings: Settings, payment, consumer,
+                     new: str) -> tuple[Consumer, Notification]:
+    """The message a payment's consumer gets when it reaches state ``new`` (one of those
+    with a message): whom it reaches, and the notification."""
+    template = CONSUMER_MESSAGES[new]
+    amount = Money(payment.amount_received, payment.currency).format()
+    # Receipts and notifications go to the payer (who may pay on the holder's behalf).
+    reached = payers.contact(payment, consumer)
+    subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
+        "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
+        "reason": payment.failure_message or payment.failure_category, "name": reached.name})
+    note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
+                        subject=subject, body=body,
+                        recipients=tuple(a for _, a in messages.recipients(
+                            reached, messages.channels_for(settings, f"payment.{new}"))),
+                        data={"payment_id": payment.number, "status": new, "outbox": True})
+    return reached, note
 
 
 def host_event_data(session: Session, payment: Payment, previous: str | None) -> dict:
     """What a ``payment.*`` host event says about the payment."""
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
     link = session.get(PaymentLink, payment.payment_link_id) if payment.payment_link_id else None
+    return host_event_data_of(payment, previous, consumer, link.key if link else None)
+
+
+def host_event_data_of(payment, previous: str | None, consumer,
+                       link_key: str | None) -> dict:
+    """:func:`host_event_data` from a payment, its consumer and link key already read."""
     return {"payment": {
         "number": payment.number, "status": payment.status, "previous_status": previous,
         "amount": Money(payment.amount, payment.currency),
@@ -176,7 +208,7 @@ def host_event_data(session: Session, payment: Payment, previous: str | None) ->
         "channel": payment.channel, "method": payment.method,
         "receipt_number": payment.receipt_number,
         "account_number": consumer.account_number if consumer else None,
-        "payment_link": link.key if link else None,
+        "payment_link": link_key,
         "failure": ({"category": payment.failure_category, "message": payment.failure_message}
                     if payment.failure_category else None)}}
 

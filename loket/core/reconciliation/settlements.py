@@ -8,6 +8,7 @@ so it is idempotent); a line loket cannot match is kept unmatched and becomes a 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 
 import attrs
 from sqlalchemy import func, select
@@ -17,11 +18,9 @@ from loket import types as t
 from loket.core.db import money_sum
 from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
-from loket.core.payments.posting import raise_todo
-from loket.core.reconciliation import bank
-from loket.core.webhooks import outcomes
+from loket.core.reconciliation import bank, settling
 from loket.errors import Conflict, HookNotImplemented, NotSupported
-from loket.types import GatewayEvent, SettlementLine
+from loket.types import SettlementLine
 
 
 @attrs.frozen
@@ -39,59 +38,26 @@ class ReconciliationResult:
 
 
 def apply_lines(ctx, session: Session, row: GatewayConfiguration,
-                lines: list[SettlementLine]) -> ReconciliationResult:
-    """Match settlement lines to payments and complete them.
+                lines: Iterable[SettlementLine],
+                progress: Callable[[settling.Tally], None] | None = None
+                ) -> ReconciliationResult:
+    """Match settlement lines to payments and complete them (read lazily, a block at a
+    time: see :mod:`loket.core.reconciliation.settling`).
 
+    :param progress: called with the running tally after each block.
     :returns: how many lines completed a payment, were already settled, or matched nothing.
     """
-    matched = already = 0
-    unmatched = []
-    for line in lines:
-        event = GatewayEvent(
-            event_id=f"settlement:{line.payout_reference or ''}:{line.gateway_reference}",
-            type=t.EVENT_SETTLED, payment_id=line.payment_id,
-            gateway_reference=line.gateway_reference, amount=line.amount,
-            payout_reference=line.payout_reference, occurred_at=line.settled_at,
-            details={"fee": line.fee.amount, "net": line.net.amount})
-        if outcomes.find_payment(session, row, event) is None:
-            unmatched.append(line.gateway_reference)
-            _keep_unmatched(session, row, line)
-            continue
-        result = outcomes.apply_event(ctx, session, row, event)
-        if result == outcomes.APPLIED:
-            matched += 1
-        elif result == outcomes.MISMATCH:  # the engine raised the to-do already
-            unmatched.append(line.gateway_reference)
-            _keep_unmatched(session, row, line, todo=False)
-        else:
-            already += 1
-    return ReconciliationResult(matched, already, tuple(unmatched))
-
-
-def _keep_unmatched(session: Session, row: GatewayConfiguration, line: SettlementLine,
-                    todo: bool = True) -> None:
-    exists = session.scalar(select(SettlementRecord.id).where(
-        SettlementRecord.gateway_configuration_id == row.id,
-        SettlementRecord.gateway_reference == line.gateway_reference,
-        SettlementRecord.payout_reference == (line.payout_reference or "")))
-    if exists:
-        return
-    session.add(SettlementRecord(
-        tenant_id=row.tenant_id, gateway_configuration_id=row.id, payment_id=None,
-        gateway_reference=line.gateway_reference, payout_reference=line.payout_reference or "",
-        amount=line.amount.amount, fee=line.fee.amount, net=line.net.amount,
-        currency=line.amount.currency, matched=False, settled_at=line.settled_at))
-    if not todo:
-        return
-    raise_todo(session, row.tenant_id, "reconciliation.unmatched",
-               f"{row.kind} settled {line.amount} as {line.gateway_reference}, which matches "
-               f"no loket payment", entity_type="settlement", entity_id=line.gateway_reference,
-               dedupe_key=f"unmatched:{row.id}:{line.payout_reference}:{line.gateway_reference}")
+    tally = settling.settle(ctx, session, row, lines, progress)
+    return ReconciliationResult(tally.matched, tally.already_settled, tuple(tally.unmatched))
 
 
 def import_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
-                  filename: str) -> ReconciliationResult:
-    """Read a settlement report file the gateway delivered and reconcile its lines."""
+                  filename: str, progress: Callable[[settling.Tally], None] | None = None
+                  ) -> ReconciliationResult:
+    """Read a settlement report file the gateway delivered and reconcile its lines.
+
+    :param progress: called with the running tally after each block of lines.
+    """
     row = _configured(ctx, session, tenant_id, kind, "upload its settlement reports")
     try:
         lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
@@ -100,7 +66,7 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
         raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
                            f"(not supported by this gateway): it reports settlements another "
                            f"way", field="kind") from None
-    return apply_lines(ctx, session, row, lines)
+    return apply_lines(ctx, session, row, lines, progress)
 
 
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,

@@ -62,6 +62,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], bool]] = {
 _ID_AMOUNT = re.compile(r"^\d{1,3}(\.\d{3})+(,\d{1,2})?$")   # 1.234.567,00 (Indonesian)
 _EN_AMOUNT = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")   # 1,234,567.00
 _PLAIN_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?$")
+_MINOR_PER_RUPIAH = Money.parse("1", CURRENCY).amount
 _XLSX_MAGIC = b"PK\x03\x04"   # an XLSX file is a zip archive
 _FORMAT_DECIMALS = re.compile(r"0\.(0+)")
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y %H:%M:%S",
@@ -78,6 +79,8 @@ def parse_amount(text: str, *, where: str) -> Money:
     :raises ValidationFailed: naming ``where`` when the text is not an amount.
     """
     raw = (text or "").strip().replace("Rp", "").replace(" ", "")
+    if raw.isascii() and raw.isdigit():  # whole rupiah, most reports: no Decimal needed
+        return Money(int(raw) * _MINOR_PER_RUPIAH, CURRENCY)
     if _ID_AMOUNT.match(raw):
         raw = raw.replace(".", "").replace(",", ".")
     elif _EN_AMOUNT.match(raw):
@@ -90,6 +93,12 @@ def parse_amount(text: str, *, where: str) -> Money:
 def parse_date(text: str, *, where: str) -> dt.datetime:
     """Parse a settlement date; a date without a zone is taken as Jakarta time (WIB)."""
     raw = (text or "").strip()
+    try:  # YYYY-MM-DD[ HH:MM[:SS]] (the first formats below) without strptime's cost
+        parsed = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        pass
+    else:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=WIB)
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(raw, fmt).replace(tzinfo=WIB)

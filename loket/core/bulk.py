@@ -1,0 +1,171 @@
+"""Writing many rows of one table at once, in the caller's transaction.
+
+On PostgreSQL the rows go through ``COPY … FROM STDIN`` (ids, when wanted, taken from the
+table's sequence in one query first); elsewhere through one executemany INSERT. Columns a
+row leaves out get their model defaults, exactly as an ORM insert would give them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    FromClause,
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+
+def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]],
+                want_ids: bool = False) -> list[int]:
+    """Insert ``rows`` (dicts with the same keys) into ``table``.
+
+    :param want_ids: return the new rows' ``id`` values, in the order of ``rows``.
+    :returns: the ids when asked for, else an empty list.
+    """
+    table = cast(Table, table)  # a model's __table__
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        if not want_ids:
+            session.execute(insert(table), list(rows))
+            return []
+        result = session.execute(insert(table).returning(table.c.id,
+                                                         sort_by_parameter_order=True), list(rows))
+        return [row[0] for row in result.all()]
+    return _copy(session, table, rows, want_ids)
+
+
+def _defaults(table: Table, given: set[str]) -> dict[str, Any]:
+    """The Python-side defaults of the columns a row leaves out (callables called once per
+    block: a block's rows share one creation time, as one flush's do)."""
+    out = {}
+    for column in table.columns:
+        if column.key in given or column.default is None or column.primary_key:
+            continue
+        default: Any = column.default
+        out[column.key] = default.arg(None) if default.is_callable else default.arg
+    return out
+
+
+def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+          want_ids: bool) -> list[int]:
+    keys = list(rows[0])
+    defaults = _defaults(table, set(keys))
+    columns = keys + list(defaults)
+    ids: list[int] = []
+    if want_ids:
+        sequence = func.nextval(f"{table.name}_id_seq")
+        ids = list(session.scalars(select(sequence).select_from(
+            func.generate_series(1, len(rows)))).all())
+        columns = ["id"] + columns
+    full = [{**row, **defaults, **({"id": ids[index]} if want_ids else {})}
+            for index, row in enumerate(rows)]
+    _copy_into(session, table.name, table, columns, full)
+    return ids
+
+
+def _converter(column: Column) -> Callable[[Any], Any] | None:
+    """What a value becomes on its way into ``column`` (``None``: itself). JSON is written
+    as text; an aware datetime goes as it is into a ``timestamptz`` column, a ``StrEnum``
+    as its text."""
+    if isinstance(column.type, JSON):
+        return _json_text
+    return None
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def update_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]]) -> None:
+    """Update rows of ``table`` by ``id``: each dict holds ``id`` and the new values (the
+    same keys in every dict); columns with an on-update default (``updated_at``) get it.
+
+    On PostgreSQL the values are copied into a temporary table and applied with one
+    ``UPDATE … FROM``; elsewhere by one executemany UPDATE.
+    """
+    table = cast(Table, table)
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "id"]
+    stamped = {}
+    for column in table.columns:
+        if column.onupdate is not None and column.key not in keys:
+            default: Any = column.onupdate
+            stamped[column.key] = default.arg(None) if default.is_callable else default.arg
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(table).where(table.c.id == bindparam("_id")).values(
+            {**{k: bindparam(k) for k in keys}, **stamped}),
+            [{"_id": row["id"], **{k: row[k] for k in keys}} for row in rows])
+        return
+    staging = f"bulk_{table.name}_{abs(hash(tuple(keys))) % 10**8}"
+    columns = ", ".join(["id", *keys])
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+                         f"SELECT {columns} FROM {table.name} WITH NO DATA"))
+    _copy_into(session, staging, table, ["id", *keys], rows)
+    assignments = ", ".join([f"{k} = s.{k}" for k in keys]
+                            + [f"{k} = :{k}" for k in stamped])
+    session.execute(text(f"UPDATE {table.name} AS t SET {assignments} FROM {staging} AS s "
+                         f"WHERE t.id = s.id").bindparams(
+        *[bindparam(k, v, type_=table.c[k].type) for k, v in stamped.items()]))
+    session.execute(text(f"TRUNCATE {staging}"))
+
+
+def _copy_into(session: Session, target: str, table: Table, keys: list[str],
+               rows: Sequence[dict[str, Any]]) -> None:
+    converted = [(k, f) for k in keys if (f := _converter(table.c[k])) is not None]
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor, cursor.copy(
+            f"COPY {target} ({', '.join(keys)}) FROM STDIN") as copy:
+        for row in rows:
+            if converted:
+                row = {**row, **{k: f(row[k]) for k, f in converted}}
+            copy.write_row([row[k] for k in keys])
+
+
+def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable[str],
+                lock: bool = False, **where: Any) -> list[Row]:
+    """The rows of ``table`` whose ``column`` is one of ``keys`` and whose other columns
+    equal ``where`` (a list or set value: one of them), in ``id`` order.
+
+    On PostgreSQL each key is looked up on its own through the index (a lateral join), so
+    the plan never depends on statistics that a large import in the same transaction has
+    outdated; ``lock`` takes the rows' locks (in key order).
+    """
+    table = cast(Table, table)
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        query = select(table).where(table.c[column].in_(wanted), *[
+            table.c[k].in_(v) if isinstance(v, (list, set, tuple)) else table.c[k] == v
+            for k, v in where.items()]).order_by(table.c.id)
+        return list(session.execute(query).all())
+    conditions = [f"t.{column} = k.v"]
+    params: dict[str, Any] = {"keys": wanted}
+    for name, value in where.items():
+        if isinstance(value, (list, set, tuple)):
+            conditions.append(f"t.{name} = ANY(:w_{name})")
+            params[f"w_{name}"] = sorted(value)
+        else:
+            conditions.append(f"t.{name} = :w_{name}")
+            params[f"w_{name}"] = value
+    names = ", ".join(f"r.{c.name}" for c in table.columns)
+    statement = text(
+        f"SELECT {names} FROM unnest(CAST(:keys AS text[])) AS k(v) CROSS JOIN LATERAL "
+        f"(SELECT * FROM {table.name} AS t WHERE {' AND '.join(conditions)}"
+        f"{' FOR UPDATE' if lock else ''}) AS r ORDER BY r.id").columns(*table.columns)
+    return list(session.execute(statement, params).all())

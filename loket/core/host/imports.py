@@ -1,0 +1,268 @@
+"""Importing host data in bulk: a million receivables (and their accounts) from a CSV file or
+a bulk request, a block at a time, in the caller's transaction (all rows or none).
+
+Each block is validated row by row in the file's order with exactly the rules of
+:func:`~loket.core.host.receivables.upsert_consumer` and
+:func:`~loket.core.host.receivables.upsert_receivable` (the first bad row raises, naming its
+line), against the accounts, receivables and plans the block names, read in a few queries;
+then the block is written as row sets (COPY on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
+from typing import IO, Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from loket.core import audit, bulk
+from loket.core.host import receivables as host
+from loket.core.models import AuditEntry, Consumer, PaymentPlan, Receivable, ReceivableAttribute
+from loket.core.settings import load_settings
+from loket.core.states import PlanStatus
+from loket.errors import ValidationFailed
+
+BLOCK = 5000
+"""Rows per block: a few statements per block, a few megabytes of rows held."""
+
+CONSUMER_FIELDS = ("account_number", "name", "email", "phone", "service_address")
+ATTRIBUTE_PREFIX = "attributes."
+"""A CSV column ``attributes.<name>`` carries the receivable attribute ``<name>``."""
+
+
+def csv_records(stream: IO[str]) -> Iterator[tuple[int, dict]]:
+    """The rows of a receivables CSV as ``(line number, upsert data)``, read lazily.
+
+    Columns are :data:`~loket.core.host.receivables.CSV_COLUMNS` and ``attributes.<name>``
+    (empty cells are left out, so a row without attributes carries none).
+
+    :raises ValidationFailed: the header lacks a required column.
+    """
+    reader = csv.DictReader(stream)
+    header = reader.fieldnames or ()
+    missing = {"account_number", "kind", "reference", "amount"} - set(header)
+    if missing:
+        raise ValidationFailed(f"CSV header lacks {', '.join(sorted(missing))}", field="header")
+    named = [(c, c[len(ATTRIBUTE_PREFIX):]) for c in header if c.startswith(ATTRIBUTE_PREFIX)]
+    for line, record in enumerate(reader, start=2):
+        if named:
+            given = {name: record.pop(column) for column, name in named}
+            given = {name: value for name, value in given.items() if value not in (None, "")}
+            if given:
+                record["attributes"] = given
+        yield line, record
+
+
+def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str | IO[str],
+               attribute_schemas: Mapping[str, dict] | None = None,
+               progress: Callable[[int], None] | None = None) -> int:
+    """Import receivables (and their consumers) from CSV with a header row of
+    :data:`~loket.core.host.receivables.CSV_COLUMNS` (only ``account_number, kind,
+    reference, amount`` are required; ``name`` is required for new accounts) and
+    ``attributes.<name>`` columns for the kinds that take attributes. All rows or none: the
+    first bad row raises with its line number.
+
+    :param text: the CSV text, or a text stream (read a block at a time).
+    :param progress: called with the rows done so far, after each block.
+    :returns: the number of receivables imported.
+    """
+    stream = io.StringIO(text) if isinstance(text, str) else text
+    return import_receivables(session, actor, tenant_id, csv_records(stream),
+                              attribute_schemas, progress)
+
+
+def import_receivables(session: Session, actor: audit.Actor, tenant_id: int,
+                       records: Iterable[tuple[int | str, dict]],
+                       attribute_schemas: Mapping[str, dict] | None = None,
+                       progress: Callable[[int], None] | None = None) -> int:
+    """Upsert receivables (and, for rows with a ``name``, their accounts) in blocks.
+
+    :param records: ``(where, data)`` pairs: ``where`` names the row in errors (a line
+        number, or ``items[3]``).
+    :param progress: called with the number of rows done after each block.
+    :returns: the number of receivables imported.
+    :raises ValidationFailed: ``line N: ...`` (or ``items[i]: ...``) for the first bad row.
+    """
+    currency = load_settings(session, tenant_id).currency
+    schemas = dict(attribute_schemas or {})
+    done = 0
+    iterator = iter(records)
+    while block := list(islice(iterator, BLOCK)):
+        _Block(session, actor, tenant_id, currency, schemas).run(block)
+        done += len(block)
+        if progress is not None:
+            progress(done)
+    return done
+
+
+def _at(where: int | str, exc: ValidationFailed) -> ValidationFailed:
+    label = f"line {where}" if isinstance(where, int) else str(where)
+    return ValidationFailed(f"{label}: {exc.detail}", errors=[
+        {"field": f"{label}.{e['field']}", "message": e["message"]} for e in exc.errors])
+
+
+class _Block:
+    """One block: what the database holds for it, changed in memory row by row, then
+    written."""
+
+    def __init__(self, session: Session, actor: audit.Actor, tenant_id: int, currency: str,
+                 schemas: dict) -> None:
+        self.session, self.actor, self.tenant_id = session, actor, tenant_id
+        self.currency, self.schemas = currency, schemas
+        self.audit: list[dict] = []
+        self.fresh = 0
+
+    def run(self, block: list[tuple[int | str, dict]]) -> None:
+        """Validate and apply every row in order, then write the block."""
+        self._read(block)
+        for where, data in block:
+            try:
+                self._row(data)
+            except ValidationFailed as exc:
+                raise _at(where, exc) from None
+        self._write()
+
+    def _read(self, block: list[tuple[int | str, dict]]) -> None:
+        accounts = {str(d.get("account_number") or "") for _, d in block}
+        references = {str(d.get("reference") or "") for _, d in block}
+        kinds = {str(d.get("kind") or "") for _, d in block}
+        plans = {str(d["plan"]) for _, d in block if d.get("plan")}
+        t = self.tenant_id
+        self.consumers = {r.account_number: r for r in self._rows(
+            Consumer, "account_number", accounts, tenant_id=t)}
+        self.receivables = {(r.kind, r.reference): r for r in self._rows(
+            Receivable, "reference", references, lock=True, tenant_id=t, kind=kinds)}
+        self.plans = {r.reference: r for r in self._rows(
+            PaymentPlan, "reference", plans, tenant_id=t)}
+        self.attributes: dict[tuple[str, str], dict[str, str]] = {}
+
+    def _rows(self, model, column: str, keys: set, lock: bool = False,
+              **where) -> list[types.SimpleNamespace]:
+        return [types.SimpleNamespace(_new=False, _dirty=False, **row._mapping)
+                for row in bulk.rows_by_key(self.session, model.__table__, column, keys,
+                                            lock=lock, **where)]
+
+    def _row(self, data: dict) -> None:
+        if data.get("name"):
+            self._consumer({k: data[k] for k in CONSUMER_FIELDS if data.get(k)})
+        given = host.receivable_input(data, self.schemas, self.currency)
+        consumer = self.consumers.get(given.account_number)
+        if consumer is None:
+            raise ValidationFailed(f"unknown account {given.account_number!r}",
+                                   field="account_number")
+        key = (given.kind, given.reference)
+        row = self.receivables.get(key)
+        before = None
+        if row is None:
+            row = self.receivables[key] = types.SimpleNamespace(
+                _new=True, _dirty=True, id=None, tenant_id=self.tenant_id, kind=given.kind,
+                reference=given.reference, paid=0, currency=self.currency, consumer=consumer,
+                consumer_id=consumer.id, description=None, period=None, due_date=None,
+                issued_on=None, plan_id=None, sequence=None, status=None, amount=0)
+        else:
+            before = host.check_update(row, given, consumer.id)
+            row._dirty = True
+        host.apply_receivable(row, given)
+        if given.plan:
+            row.plan = self._plan(consumer, given.plan)
+        if given.attributes is not None:
+            self.attributes[key] = given.attributes
+        self.audit.append(self._audit("receivable.upserted", "receivable",
+                                      f"{given.kind}:{row.reference}", before,
+                                      {"amount": row.amount, "status": row.status}))
+
+    def _consumer(self, data: dict) -> None:
+        for field in ("account_number", "name"):
+            if not str(data.get(field) or "").strip():
+                raise ValidationFailed(f"{field} is required", field=field)
+        consumer = self.consumers.get(data["account_number"])
+        before = None
+        if consumer is None:
+            # A new account's id is a stand-in until it is written (never equal to a real one).
+            self.fresh -= 1
+            consumer = self.consumers[data["account_number"]] = types.SimpleNamespace(
+                _new=True, _dirty=True, id=self.fresh, tenant_id=self.tenant_id,
+                account_number=data["account_number"], email=None, phone=None,
+                service_address=None, postcode=None, person_type=None,
+                account_status="active", account_status_reason=None)
+        else:
+            before = {"name": consumer.name, "email": consumer.email}
+            consumer._dirty = True
+        host.apply_consumer(consumer, data)
+        self.audit.append(self._audit("consumer.upserted", "consumer",
+                                      consumer.account_number, before,
+                                      {"name": consumer.name, "email": consumer.email}))
+
+    def _plan(self, consumer, reference: str) -> Any:
+        plan = self.plans.get(reference)
+        if plan is None:
+            plan = self.plans[reference] = types.SimpleNamespace(
+                _new=True, id=None, consumer=consumer, reference=reference)
+        return plan
+
+    def _audit(self, action: str, entity_type: str, entity_id: str, before, after) -> dict:
+        return {"tenant_id": self.tenant_id, "actor": self.actor.name, "role": self.actor.role,
+                "action": action, "entity_type": entity_type, "entity_id": entity_id,
+                "before": before, "after": after, "request_id": self.actor.request_id}
+
+    def _write(self) -> None:
+        self._write_consumers()
+        new_plans = [p for p in self.plans.values() if p._new]
+        ids = bulk.insert_rows(self.session, PaymentPlan.__table__, [
+            {"tenant_id": self.tenant_id, "consumer_id": p.consumer.id,
+             "reference": p.reference, "currency": self.currency,
+             "status": PlanStatus.ACTIVE} for p in new_plans], want_ids=True)
+        for plan, plan_id in zip(new_plans, ids, strict=True):
+            plan.id, plan._new = plan_id, False
+        self._write_receivables()
+        bulk.insert_rows(self.session, AuditEntry.__table__, self.audit)
+
+    def _write_consumers(self) -> None:
+        fields = ("name", "name_search", "email", "phone", "service_address", "postcode",
+                  "person_type", "account_status", "account_status_reason")
+        new = [c for c in self.consumers.values() if c._new]
+        ids = bulk.insert_rows(self.session, Consumer.__table__, [
+            {"tenant_id": self.tenant_id, "account_number": c.account_number,
+             **{f: getattr(c, f) for f in fields}} for c in new], want_ids=True)
+        for consumer, consumer_id in zip(new, ids, strict=True):
+            consumer.id = consumer_id
+        bulk.update_rows(self.session, Consumer.__table__, [
+            {"id": c.id, **{f: getattr(c, f) for f in fields}}
+            for c in self.consumers.values() if c._dirty and not c._new])
+
+    def _write_receivables(self) -> None:
+        fields = ("amount", "description", "period", "due_date", "issued_on", "plan_id",
+                  "sequence", "status")
+        for row in self.receivables.values():
+            if row._dirty and hasattr(row, "plan"):
+                row.plan_id = row.plan.id
+        new = [r for r in self.receivables.values() if r._new]
+        today = dt.datetime.now(dt.UTC).date()
+        ids = bulk.insert_rows(self.session, Receivable.__table__, [
+            {"tenant_id": self.tenant_id, "consumer_id": r.consumer.id, "kind": r.kind,
+             "reference": r.reference, "paid": 0, "currency": self.currency,
+             **{f: getattr(r, f) for f in fields}, "issued_on": r.issued_on or today}
+            for r in new], want_ids=True)
+        for row, row_id in zip(new, ids, strict=True):
+            row.id = row_id
+        bulk.update_rows(self.session, Receivable.__table__, [
+            {"id": r.id, **{f: getattr(r, f) for f in fields}}
+            for r in self.receivables.values() if r._dirty and not r._new])
+        self._write_attributes()
+
+    def _write_attributes(self) -> None:
+        if not self.attributes:
+            return
+        ids = {self.receivables[key].id: values for key, values in self.attributes.items()}
+        self.session.execute(delete(ReceivableAttribute).where(
+            ReceivableAttribute.receivable_id.in_(ids)))
+        bulk.insert_rows(self.session, ReceivableAttribute.__table__, [
+            {"tenant_id": self.tenant_id, "receivable_id": receivable_id, "name": name,
+             "value": value}
+            for receivable_id, values in ids.items() for name, value in values.items()])
