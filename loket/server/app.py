@@ -91,5 +91,5 @@ def get_app() -> falcon.App:
     ctx = Loket.create(AppConfig.from_env())
     ctx.check_stored_money()
     queue_name = os.environ.get("LOKET_QUEUE_NAME") or None
-    jobs.setup(ctx, queue_name)
+    jobs.setup(ctx, queue_name, batched_tracking=True)
     return create_app(ctx, queue_name)
