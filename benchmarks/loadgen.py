@@ -94,9 +94,12 @@ def _record(outcome: Outcome, lock: threading.Lock, status: int, retry_after: bo
 
 
 def closed_loop(base_url: str, requests: Callable[[int], Request | None], clients: int,
-                timeout: float = 30.0, duration: float | None = None) -> Outcome:
+                timeout: float = 30.0, duration: float | None = None,
+                retry_refused: float | None = 0.1) -> Outcome:
     """``clients`` threads send ``requests(i)`` for i = 0, 1, … until it returns ``None``
-    (or ``duration`` seconds have passed)."""
+    (or ``duration`` seconds have passed). A request refused with 429 or 503 is sent again
+    after ``retry_refused`` seconds, as a gateway retries (the refusal is counted in
+    ``statuses``); ``None`` moves on instead."""
     outcome, lock = Outcome(), threading.Lock()
     counter = iter(range(1 << 62))
     counter_lock = threading.Lock()
@@ -110,9 +113,13 @@ def closed_loop(base_url: str, requests: Callable[[int], Request | None], client
                 request = requests(next(counter))
             if request is None:
                 return
-            sent = time.monotonic_ns()
-            status, retry_after = client.send(request)
-            _record(outcome, lock, status, retry_after, time.monotonic_ns() - sent)
+            while True:
+                sent = time.monotonic_ns()
+                status, retry_after = client.send(request)
+                _record(outcome, lock, status, retry_after, time.monotonic_ns() - sent)
+                if status not in (429, 503) or retry_refused is None:
+                    break
+                time.sleep(retry_refused)
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     for thread in threads:

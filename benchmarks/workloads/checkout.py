@@ -46,7 +46,6 @@ def setup(bench) -> list[Trial]:
                                 timeout=10 if bench.quick else 30)
         out = figures(outcome, meter, "checkout")
         out["timeouts"] = outcome.statuses.get(0, 0)
-        out["refused"] = sum(n for s, n in outcome.statuses.items() if s in (429, 503))
         out["refused p99 ms"] = percentile(outcome.refused_latencies_ns, 0.99) / 1e6
         return out
 

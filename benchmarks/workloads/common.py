@@ -66,7 +66,9 @@ def figures(outcome: Outcome, meter: Meter | None, unit: str = "req") -> Figures
     out: Figures = {f"{unit}/s": outcome.rate(),
                     "p50 ms": percentile(outcome.latencies_ns, 0.5) / 1e6,
                     "p99 ms": percentile(outcome.latencies_ns, 0.99) / 1e6}
-    out["failed"] = outcome.total - outcome.ok
+    refused = sum(n for status, n in outcome.statuses.items() if status in (429, 503))
+    out["refused"] = refused
+    out["failed"] = outcome.total - outcome.ok - refused
     if meter is not None and meter.server is not None:
         out[f"CPU ms/{unit}"] = meter.cpu / 1e6 / ok
     if meter is not None and meter.database is not None:

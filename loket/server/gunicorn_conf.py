@@ -10,7 +10,7 @@ It serves ``loket.server.app:get_app()`` and sets up what a production API proce
   ``PROMETHEUS_MULTIPROC_DIR`` (``$LOKET_VAR_DIR/prometheus`` when unset, emptied at
   start) so ``/metrics`` on any worker reports the sum of all.
 
-- bounded work per process: threaded workers (``LOKET_THREADS``, default 4) of which at
+- bounded work per process: threaded workers (``LOKET_THREADS``, default 8) of which at
   most ``LOKET_MAX_IN_FLIGHT`` (default half the threads) run requests at once; the other
   threads answer what arrives meanwhile with 503 and ``Retry-After`` at once (admission
   control, :mod:`loket.server.admission`), a request waits at most
@@ -38,7 +38,7 @@ wsgi_app = "loket.server.app:get_app()"
 bind = [os.environ.get("LOKET_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
 worker_class = "gthread"
-threads = int(os.environ.get("LOKET_THREADS", "4"))
+threads = int(os.environ.get("LOKET_THREADS", "8"))
 # Read by each worker's AppConfig.from_env (the master sets them before forking).
 os.environ.setdefault("LOKET_MAX_IN_FLIGHT", str(max(threads // 2, 1)))
 os.environ.setdefault("LOKET_DB_POOL_TIMEOUT", "5")
