@@ -13,7 +13,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: run test lint test-sqlite test-postgres install lock lock-upgrade clean chaos
+.PHONY: run test lint test-sqlite test-postgres install lock lock-upgrade clean chaos bench \
+	bench-quick
 
 # Exactly what the lock pins (hash-checked, nothing resolved here), then loket and the two
 # plugins themselves without dependencies, then a check that the metadata agrees with the lock.
@@ -75,6 +76,15 @@ test-postgres: $(STAMP) lint
 PAYMENTS ?= 10000
 chaos: $(STAMP)
 	$(BIN)/python tools/chaos.py --payments $(PAYMENTS) --keep-database
+
+# The benchmark suite (needs PostgreSQL; prints a table per workload, loket beside its bare
+# baseline, medians of alternated rounds). `make bench ONLY=webhook,checkout` runs some.
+ONLY ?=
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(if $(ONLY),--only $(ONLY))
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

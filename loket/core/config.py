@@ -40,6 +40,14 @@ class AppConfig:
         0 switches the limit off).
     :param webhook_rate_limit: the same for webhook URLs (``LOKET_WEBHOOK_RATE_LIMIT``),
         higher because a gateway sends its bursts from a few addresses.
+    :param max_in_flight: requests one API process works on at once before it answers 503
+        with ``Retry-After`` (``LOKET_MAX_IN_FLIGHT``; 0, the default, admits everything;
+        the shipped gunicorn configuration sets it).
+    :param db_pool_timeout: seconds a request waits for a database connection before it
+        fails (``LOKET_DB_POOL_TIMEOUT``).
+    :param db_statement_timeout_ms: PostgreSQL ``statement_timeout`` of this process's
+        connections (``LOKET_DB_STATEMENT_TIMEOUT_MS``; 0, the default, is none; the shipped
+        gunicorn configuration sets it for API processes).
     """
 
     database_url: str = "sqlite:///var/loket.db"
@@ -65,6 +73,9 @@ class AppConfig:
     # Per message channel, deployment options (``LOKET_CHANNEL_OPTIONS`` as JSON), e.g.
     # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
     channel_options: dict = attrs.field(factory=dict)
+    max_in_flight: int = 0
+    db_pool_timeout: int = 10
+    db_statement_timeout_ms: int = 0
 
     @classmethod
     def from_env(cls, environ: dict | None = None, *,
@@ -94,9 +105,13 @@ class AppConfig:
             lease = int(env.get("LOKET_IDEMPOTENCY_LEASE_SECONDS", "120"))
             rate_limit = int(env.get("LOKET_PUBLIC_RATE_LIMIT", "120"))
             webhook_limit = int(env.get("LOKET_WEBHOOK_RATE_LIMIT", "1200"))
+            in_flight = int(env.get("LOKET_MAX_IN_FLIGHT", "0"))
+            pool_timeout = int(env.get("LOKET_DB_POOL_TIMEOUT", "10"))
+            statement_timeout = int(env.get("LOKET_DB_STATEMENT_TIMEOUT_MS", "0"))
         except ValueError as exc:
-            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT "
-                                     f"and LOKET_WEBHOOK_RATE_LIMIT are whole numbers: "
+            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
+                                     f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT and "
+                                     f"LOKET_DB_* timeouts are whole numbers: "
                                      f"{exc}") from None
         try:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
@@ -126,6 +141,9 @@ class AppConfig:
             public_rate_limit=rate_limit,
             webhook_rate_limit=webhook_limit,
             channel_options=channel_options,
+            max_in_flight=in_flight,
+            db_pool_timeout=pool_timeout,
+            db_statement_timeout_ms=statement_timeout,
         )
 
 

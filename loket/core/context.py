@@ -52,7 +52,9 @@ class Loket:
             path = config.database_url[len("sqlite:///"):]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = engine or make_engine(config.database_url)
+        engine = engine or make_engine(config.database_url,
+                                       pool_timeout=config.db_pool_timeout,
+                                       statement_timeout_ms=config.db_statement_timeout_ms)
         return cls(config=config, engine=engine, sessions=make_session_factory(engine),
                    plugins=plugins or Plugins(blocked=config.disabled_plugins),
                    secrets=secrets, clock=clock)

@@ -3,7 +3,10 @@
 SQLite runs in WAL mode with foreign keys on, and every transaction starts with
 ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing half-way.
 PostgreSQL runs at READ COMMITTED; rows that money depends on are locked with
-``SELECT … FOR UPDATE`` by the engine.
+``SELECT … FOR UPDATE`` by the engine. Its connections are not pinged before each use (a
+round trip per transaction): a connection the server dropped fails its transaction once and
+is discarded with the rest of the pool (``pool_recycle`` retires connections older than
+30 minutes before a firewall or the server can drop them quietly).
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """Create the engine for ``url`` with loket's connection settings."""
+def make_engine(url: str, *, pool_timeout: int = 10, statement_timeout_ms: int = 0,
+                **kwargs) -> Engine:
+    """Create the engine for ``url`` with loket's connection settings.
+
+    :param pool_timeout: seconds to wait for a free pooled connection before failing.
+    :param statement_timeout_ms: PostgreSQL's ``statement_timeout`` (0: none).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                **kwargs)
@@ -39,7 +47,13 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_recycle", 1800)
+    kwargs.setdefault("pool_timeout", pool_timeout)
+    if statement_timeout_ms > 0:
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args["options"] = (connect_args.get("options", "") +
+                                   f" -c statement_timeout={int(statement_timeout_ms)}").strip()
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

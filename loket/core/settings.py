@@ -319,7 +319,15 @@ def load_settings(session: Session, tenant_id: int) -> Settings:
     row = session.get(TenantSettings, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id} has no settings")
+    pin(session, row)
     return Settings(row.document)
+
+
+def pin(session: Session, row: object) -> None:
+    """Keep ``row`` in the session's identity map until the session ends, so reading it again
+    in the same transaction costs no statement (the map holds rows only while something
+    refers to them)."""
+    session.info.setdefault("pinned", set()).add(row)
 
 
 def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:

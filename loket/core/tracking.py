@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +15,8 @@ from loket.core import bulk
 from loket.core.db import transaction
 from loket.core.models import TrackingEventRow
 from loket.types import TrackingEvent, json_safe
+
+log = logging.getLogger(__name__)
 
 
 def record(session: Session, event: TrackingEvent) -> TrackingEventRow:
@@ -44,3 +50,57 @@ def many_writer(sessions: sessionmaker[Session]) -> Callable[[Sequence[TrackingE
                  "properties": json_safe(dict(e.properties)),
                  "at": e.at if e.at is not None else dt.datetime.now(dt.UTC)} for e in events])
     return write_many
+
+
+class BufferedWriter:
+    """Writes tracking events in batches: at most one transaction per ``max_delay`` seconds
+    (or per ``max_events`` events), from a background thread, so a page view or a payment
+    does not pay a commit of its own for its analytics. Events still buffered when the
+    process is killed are lost (at most ``max_delay`` seconds of them); a normal exit
+    writes them.
+
+    Used by API processes (:func:`loket.jobs.wiring.install_builtins`).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], max_events: int = 200,
+                 max_delay: float = 1.0) -> None:
+        self.sessions = sessions
+        self.max_events = max_events
+        self.max_delay = max_delay
+        self._pending: list[TrackingEvent] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread_pid: int | None = None
+        atexit.register(self.flush)
+
+    def __call__(self, event: TrackingEvent) -> None:
+        """Queue one event (written within ``max_delay`` seconds)."""
+        with self._lock:
+            self._pending.append(event)
+            full = len(self._pending) >= self.max_events
+            if self._thread_pid != os.getpid():  # first use in this (possibly forked) process
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._run, name="tracking-writer", daemon=True).start()
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.max_delay)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every queued event in one transaction now; returns how many."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        try:
+            with transaction(self.sessions) as session:
+                for event in batch:
+                    record(session, event)
+        except Exception:  # noqa: BLE001 - analytics must not break anything
+            log.exception("%d tracking events could not be written", len(batch))
+            return 0
+        return len(batch)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 SCHEMA = """
@@ -30,13 +32,27 @@ def open_store(config) -> sqlite3.Connection:
     return open_path(store_path(config.options))
 
 
+_OPEN: dict[tuple[int, str], sqlite3.Connection] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 def open_path(path: Path) -> sqlite3.Connection:
-    """Open the sandbox database at ``path`` (autocommit, rows as dicts)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    db.executescript(SCHEMA)
-    return db
+    """The sandbox database at ``path`` (autocommit, rows as dicts), opened and its schema
+    created once per process and file (a charge must not pay for that each time); reopened
+    if the file was removed."""
+    key = (os.getpid(), str(Path(path).resolve()))
+    with _OPEN_LOCK:
+        db = _OPEN.get(key)
+        if db is not None and Path(key[1]).exists():
+            return db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a test gateway's records: no fsync per write
+        db.executescript(SCHEMA)
+        _OPEN[key] = db
+        return db
 
 
 def insert_checkout(db, row: dict) -> None:

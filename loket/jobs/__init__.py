@@ -17,17 +17,18 @@ from loket.jobs.tasks import Jobs, register
 from loket.jobs.wiring import install_builtins
 
 
-def setup(ctx, name: str | None = None) -> Jobs:
+def setup(ctx, name: str | None = None, batched_tracking: bool = False) -> Jobs:
     """Build the queue for ``ctx.config``, register the tasks and bind the built-in e-mail
     notifier (which then enqueues) and tracking sink to the container.
 
     :param name: the queue's name (default ``loket``; tests use a unique one).
+    :param batched_tracking: tracking events written in batches (API processes).
     :returns: the :class:`~loket.jobs.tasks.Jobs` (the Huey instance and its tasks).
     """
     from loket.ops.metrics import instrument_plugins  # noqa: PLC0415
 
     jobs = register(make_huey(ctx.config, name), ctx)
-    install_builtins(ctx, jobs)
+    install_builtins(ctx, jobs, batched_tracking)
     instrument_plugins(ctx.plugins)  # gateway calls counted in workers too
     return jobs
 

@@ -8,7 +8,7 @@ blocked).
 
 from __future__ import annotations
 
-from loket.core.tracking import many_writer, writer
+from loket.core.tracking import BufferedWriter, many_writer, writer
 from loket.notifiers.email import EmailNotifier, SmtpSettings
 from loket.tracking.sink import TrackingSink
 
@@ -27,13 +27,17 @@ def replace_plugin(plugins, name: str, plugin) -> bool:
     return True
 
 
-def install_builtins(ctx, jobs=None) -> None:
+def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
     given, else sending at once), ``tracking`` to ``ctx.sessions``, and the outbox's
-    messages to the queue (``jobs``) or to this process."""
+    messages to the queue (``jobs``) or to this process.
+
+    :param batched_tracking: write tracking events in batches (API processes: a request
+        does not commit its analytics in a transaction of its own).
+    """
     smtp = SmtpSettings.from_config(ctx.config)
     enqueue = jobs.send_email if jobs is not None else None
     ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
-    replace_plugin(ctx.plugins, "tracking", TrackingSink(writer(ctx.sessions),
-                                                        many_writer(ctx.sessions)))
+    write = BufferedWriter(ctx.sessions) if batched_tracking else writer(ctx.sessions)
+    replace_plugin(ctx.plugins, "tracking", TrackingSink(write, many_writer(ctx.sessions)))

@@ -1,8 +1,9 @@
 """The Falcon application: ``create_app(ctx)`` wires resources, middleware and errors.
 
 Middleware order (each a single place for its concern): request id and container ->
-authentication and the role matrix -> OpenAPI validation of query and body -> idempotency
-keys. Only :func:`get_app` (the gunicorn entry point) reads the environment.
+admission control -> public rate limits -> authentication and the role matrix -> OpenAPI
+validation of query and body -> idempotency keys. Only :func:`get_app` (the gunicorn entry
+point) reads the environment.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from loket.server import (
     staff_api,
 )
 from loket.server import operations as operator_endpoints
+from loket.server.admission import AdmissionMiddleware
 from loket.server.auth import AuthMiddleware
 from loket.server.errors import register_error_handlers
 from loket.server.idempotent import IdempotencyMiddleware
@@ -56,6 +58,7 @@ def create_app(ctx: Loket, queue_name: str | None = None) -> falcon.App:
     pages = web_routes.page_routes(ctx)
     middleware: list[Any] = [
         ContextMiddleware(ctx),
+        AdmissionMiddleware(ctx.config.max_in_flight),
         PublicRateLimitMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         LogContextMiddleware(),
@@ -89,5 +92,5 @@ def get_app() -> falcon.App:
     ctx = Loket.create(AppConfig.from_env())
     ctx.check_stored_money()
     queue_name = os.environ.get("LOKET_QUEUE_NAME") or None
-    jobs.setup(ctx, queue_name)
+    jobs.setup(ctx, queue_name, batched_tracking=True)
     return create_app(ctx, queue_name)

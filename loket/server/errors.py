@@ -6,6 +6,8 @@ import json
 import logging
 
 import falcon
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loket.errors import LoketError
 
@@ -36,6 +38,24 @@ def _http_error(req, resp, exc: falcon.HTTPError, params) -> None:
     _send(resp, problem)
 
 
+def _overloaded(req, resp, exc: Exception, params) -> None:
+    """No database connection (or a statement cut off by its timeout): the server is
+    overloaded; the client may retry shortly."""
+    log.warning("request %s refused: %s", getattr(req.context, "request_id", "-"),
+                type(exc).__name__)
+    resp.set_header("Retry-After", "1")
+    _send(resp, {"type": "about:blank", "title": "Overloaded", "status": 503,
+                 "detail": "the server is busy; retry after 1 s"})
+
+
+def _database_error(req, resp, exc: DBAPIError, params) -> None:
+    # PostgreSQL's SQLSTATE 57014: the statement ran past statement_timeout.
+    if getattr(exc.orig, "sqlstate", None) == "57014":
+        _overloaded(req, resp, exc, params)
+    else:
+        _unexpected(req, resp, exc, params)
+
+
 def _unexpected(req, resp, exc: Exception, params) -> None:
     log.exception("unexpected error in request %s", getattr(req.context, "request_id", "-"))
     _send(resp, {"type": "about:blank", "title": "Internal error", "status": 500,
@@ -48,6 +68,8 @@ def register_error_handlers(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(LoketError, _loket_error)
+    app.add_error_handler(PoolTimeout, _overloaded)
+    app.add_error_handler(DBAPIError, _database_error)
 
 
 def send_problem(req, resp, exc: LoketError, params) -> None:

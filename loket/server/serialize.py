@@ -30,8 +30,8 @@ def money(value: int | None, currency: str) -> dict | None:
 
 def page(result: queries.Page, items: list) -> dict:
     """A list response: items, total and page information."""
-    return {"items": items, "total": result.total, "page": result.page, "limit": result.limit,
-            "next_page": result.next_page}
+    return {"items": items, "total": result.total, "total_exact": result.exact,
+            "page": result.page, "limit": result.limit, "next_page": result.next_page}
 
 
 def consumer(row: Consumer) -> dict:

@@ -3,8 +3,9 @@
 Entry point ``tracking`` (group ``loket``). Like the e-mail notifier, the module registered
 from the entry point does nothing until the container binds it to its database:
 :func:`loket.jobs.wiring.install_builtins` replaces it with a :class:`TrackingSink` holding
-a writer from :func:`loket.core.tracking.writer`. The hook is called after the action was
-committed, so the row is written in a transaction of its own.
+a writer from :mod:`loket.core.tracking`. The hook is called after the action was
+committed, so the row is written in a transaction of its own (batched with others in API
+processes).
 """
 
 from __future__ import annotations

@@ -168,7 +168,9 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None =
                        period_figures(session, tenant_id, previous))
     today_period = Period(today, today, zone)
     today_figures = _collected(session, tenant_id, today_period)
-    month_figures = _collected(session, tenant_id, select_period(today, zone))
+    this_month = select_period(today, zone)
+    month_figures = (current["collected"] if this_month == period
+                     else _collected(session, tenant_id, this_month))
 
     def m(value: int) -> dict[str, Any]:
         return Money(value, currency).to_json()

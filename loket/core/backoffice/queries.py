@@ -11,8 +11,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import attrs
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, any_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from loket.core.db import money_sum
 from loket.core.models import (
@@ -38,17 +38,31 @@ from loket.types import PaymentStatus
 
 @attrs.frozen
 class Page:
-    """One page of a list: the rows, the total matching rows, the page number and size."""
+    """One page of a list: the rows, the total matching rows, the page number and size.
+
+    ``exact`` is false when ``total`` is a lower bound (lists that stop counting at
+    :data:`COUNT_CAP` rows past the page); ``more`` says whether a next page exists, when
+    known from the rows read.
+    """
 
     items: list
     total: int
     page: int
     limit: int
+    exact: bool = True
+    more: bool | None = None
 
     @property
     def next_page(self) -> int | None:
         """The next page number, or ``None`` on the last page."""
-        return self.page + 1 if self.page * self.limit < self.total else None
+        more = self.more if self.more is not None else self.page * self.limit < self.total
+        return self.page + 1 if more else None
+
+
+COUNT_CAP = 1000
+"""Rows past the current page a capped list counts before it gives up (``total`` is then a
+lower bound): counting every match of a search over millions of payments on every page
+costs more than the page itself."""
 
 
 def _like(text: str) -> str:
@@ -60,10 +74,21 @@ def _contains(column, text: str):
     return func.lower(column).like(_like(text), escape="\\")
 
 
-def _paginate(session: Session, query, order, page: int, limit: int) -> Page:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(query.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
-    return Page(items=list(rows), total=total or 0, page=page, limit=limit)
+def _paginate(session: Session, query, order, page: int, limit: int,
+              count_cap: int | None = None) -> Page:
+    """The page of ``query`` in ``order``; with ``count_cap`` the total counts at most that
+    many rows past the page (see :class:`Page`)."""
+    offset = (page - 1) * limit
+    if count_cap is None:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        rows = session.scalars(query.order_by(*order).offset(offset).limit(limit)).all()
+        return Page(items=list(rows), total=total or 0, page=page, limit=limit)
+    rows = session.scalars(query.order_by(*order).offset(offset).limit(limit + 1)).all()
+    bound = offset + limit + count_cap
+    counted = session.scalar(select(func.count()).select_from(
+        query.order_by(None).limit(bound + 1).subquery())) or 0
+    return Page(items=list(rows[:limit]), total=min(counted, bound), page=page, limit=limit,
+                exact=counted <= bound, more=len(rows) > limit)
 
 
 def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -168,7 +193,8 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
         Consumer, Consumer.id == Payment.consumer_id), filters)
     order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
         Payment.created_at, Payment.id)
-    return _paginate(session, query, order, page, limit)
+    return _paginate(session, query.options(selectinload(Payment.consumer)), order, page,
+                     limit, count_cap=COUNT_CAP)
 
 
 def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFilters):
@@ -179,8 +205,15 @@ def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFil
         query = query.where(Payment.is_test.is_(False))
     if filters.q:
         q = filters.q.strip()
-        query = query.where(or_(_contains(Consumer.name, q), _contains(Consumer.account_number, q),
-                                _contains(Payment.number, q),
+        # Matching consumers first, then payments of theirs or with a matching number: each
+        # part served by an index (trigram on PostgreSQL), never an OR across the join.
+        consumers = select(Consumer.id).where(
+            Consumer.tenant_id == tenant_id,
+            or_(_contains(Consumer.name, q), _contains(Consumer.account_number, q)))
+        theirs = (Payment.consumer_id == any_(func.array(consumers.scalar_subquery()))
+                  if session.get_bind().dialect.name == "postgresql"
+                  else Payment.consumer_id.in_(consumers))
+        query = query.where(or_(theirs, _contains(Payment.number, q),
                                 _contains(Payment.receipt_number, q),
                                 _contains(Payment.transaction_number, q)))
     for column, value in ((Payment.method, filters.method), (Payment.status, filters.status),

@@ -89,7 +89,20 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     consumer = consumer_by_account(session, tenant_id, account_number)
     require_payable(consumer, lump_sum)
     _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    targets = _targets(ctx, session, settings, tenant_id, account_number, items)
+    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
+                         method, targets, row, payer=payer, guest_session=guest_session,
+                         amount=amount, policy=policy, payment_link_id=payment_link_id,
+                         reserved=reserved)
 
+
+def _targets(ctx, session: Session, settings, tenant_id: int, account_number: str,
+             items: list[dict]) -> dict[str, ResolvedTarget]:
+    """The chosen items resolved and grouped by the destination that collects them.
+
+    :raises ValidationFailed: an unknown kind, an item chosen twice or not open, naming the
+        item's position.
+    """
     groups: dict[str, list] = {}
     seen = set()
     for position, item in enumerate(items):
@@ -107,13 +120,9 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         except ValidationFailed as exc:
             raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
         groups.setdefault(destination, []).extend(resolved.obligations)
-    targets = {destination: ResolvedTarget(
+    return {destination: ResolvedTarget(
         DestinationTarget(destination, settings.route(destination)["processor"], account_number),
         account_number, tuple(obligations)) for destination, obligations in groups.items()}
-    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
-                         method, targets, row, payer=payer, guest_session=guest_session,
-                         amount=amount, policy=policy, payment_link_id=payment_link_id,
-                         reserved=reserved)
 
 
 def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
@@ -167,53 +176,15 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     agreement = agreements.require_agreement(session, consumer, method)
     config_row = _profile_for(ctx, session, settings, tenant_id, gateway_kind, targets)
     currency = settings.currency
-    held = {d: r for d, r in targets.items() if r.hold_key is not None}
-    groups: dict[str, list] = {d: list(r.obligations) for d, r in targets.items()
-                               if r.hold_key is None}
-    if reserved:
-        groups = {d: [attrs.evolve(o, outstanding=Money(
-            o.outstanding.amount - reserved.get(o.receivable_id, 0), currency)) for o in obs
-            if o.outstanding.amount > reserved.get(o.receivable_id, 0)]
-            for d, obs in groups.items()}
-        groups = {d: obs for d, obs in groups.items() if obs}
-    owed = sum(o.outstanding.amount for obs in groups.values() for o in obs)
-    if groups:
-        policy = policy or AmountPolicy.from_settings(settings, currency)
-        given = (Money.parse(amount, currency, field="amount").amount
-                 if amount is not None else None)
-        due = policy.check(given, owed, currency)
-        if due != owed:  # a part payment: the items it reaches, oldest first
-            destination_of = {o.receivable_id: d for d, obs in groups.items() for o in obs}
-            parts = allocation.split([o for obs in groups.values() for o in obs], due)
-            groups = {}
-            for o in allocation.as_obligations(parts):
-                groups.setdefault(destination_of[o.receivable_id], []).append(o)
-    # Each destination keeps its target (the fields its prepare reads), for what is paid.
-    priced: dict[str, ResolvedTarget] = {
-        d: attrs.evolve(targets[d], obligations=tuple(obs)) for d, obs in groups.items()}
-    priced.update(held)
-    if not priced:
-        raise ValidationFailed("nothing is left to pay on these items", field="items")
-    total, fee_total, passed_on = 0, 0, False
-    extra: dict = {}
-    for destination, resolved in priced.items():
-        processor = settings.route(destination)["processor"]
-        total += resolved.total.amount
-        prepared = ctx.plugins.prepare(processor, resolved, method, consumer.person_type,
-                                       settings.fee_rule(destination, method))
-        if prepared.fee.passed_on:
-            fee_total += prepared.fee.amount.amount
-            passed_on = True
-        extra.update(prepared.extra)
-    if total <= 0:
-        raise ValidationFailed("the amount to pay must be more than zero", field="amount")
+    priced = _priced(settings, targets, amount, policy, reserved)
+    total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
 
     now = ctx.now()
     kinds = {o.kind for r in priced.values() for o in r.obligations} or {"held"}
+    number, transaction_number = _numbers(ctx, session, settings, tenant_id, now)
     payment = Payment(
         tenant_id=tenant_id, consumer_id=consumer.id,
-        number=take_number(session, settings, tenant_id, "payment", now),
-        transaction_number=take_number(session, settings, tenant_id, "transaction", now),
+        number=number, transaction_number=transaction_number,
         gateway_configuration_id=config_row.id, channel="online", method=method,
         payment_type=kinds.pop() if len(kinds) == 1 else "mixed",
         destination=next(iter(priced)) if len(priced) == 1 else "mixed",
@@ -250,6 +221,87 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
         idempotency_row.result = {"payment_id": payment.id}
     _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
+
+
+def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,
+            policy: AmountPolicy | None, reserved: dict[int, int] | None
+            ) -> dict[str, ResolvedTarget]:
+    """What each destination's target is paid: its obligations less what open checkouts
+    reserved, cut to a part payment (oldest first) when ``amount`` is less; held targets at
+    their declared amount.
+
+    :raises ValidationFailed: the amount breaks the policy, or nothing is left to pay.
+    """
+    currency = settings.currency
+    held = {d: r for d, r in targets.items() if r.hold_key is not None}
+    groups: dict[str, list] = {d: list(r.obligations) for d, r in targets.items()
+                               if r.hold_key is None}
+    if reserved:
+        groups = {d: [attrs.evolve(o, outstanding=Money(
+            o.outstanding.amount - reserved.get(o.receivable_id, 0), currency)) for o in obs
+            if o.outstanding.amount > reserved.get(o.receivable_id, 0)]
+            for d, obs in groups.items()}
+        groups = {d: obs for d, obs in groups.items() if obs}
+    owed = sum(o.outstanding.amount for obs in groups.values() for o in obs)
+    if groups:
+        policy = policy or AmountPolicy.from_settings(settings, currency)
+        given = (Money.parse(amount, currency, field="amount").amount
+                 if amount is not None else None)
+        due = policy.check(given, owed, currency)
+        if due != owed:  # a part payment: the items it reaches, oldest first
+            destination_of = {o.receivable_id: d for d, obs in groups.items() for o in obs}
+            parts = allocation.split([o for obs in groups.values() for o in obs], due)
+            groups = {}
+            for o in allocation.as_obligations(parts):
+                groups.setdefault(destination_of[o.receivable_id], []).append(o)
+    # Each destination keeps its target (the fields its prepare reads), for what is paid.
+    priced: dict[str, ResolvedTarget] = {
+        d: attrs.evolve(targets[d], obligations=tuple(obs)) for d, obs in groups.items()}
+    priced.update(held)
+    if not priced:
+        raise ValidationFailed("nothing is left to pay on these items", field="items")
+    return priced
+
+
+def _quote(ctx, settings, priced: dict[str, ResolvedTarget], method: str,
+           consumer: Consumer) -> tuple[int, int, bool, dict]:
+    """Each destination's prepare quoted: ``(total, fee passed on, whether a fee is passed
+    on, extra fields for the gateway)``.
+
+    :raises ValidationFailed: the total is not more than zero.
+    """
+    total, fee_total, passed_on = 0, 0, False
+    extra: dict = {}
+    for destination, resolved in priced.items():
+        processor = settings.route(destination)["processor"]
+        total += resolved.total.amount
+        prepared = ctx.plugins.prepare(processor, resolved, method, consumer.person_type,
+                                       settings.fee_rule(destination, method))
+        if prepared.fee.passed_on:
+            fee_total += prepared.fee.amount.amount
+            passed_on = True
+        extra.update(prepared.extra)
+    if total <= 0:
+        raise ValidationFailed("the amount to pay must be more than zero", field="amount")
+    return total, fee_total, passed_on, extra
+
+
+def _numbers(ctx, session: Session, settings, tenant_id: int, now: dt.datetime
+             ) -> tuple[str, str]:
+    """The new payment's number and transaction number.
+
+    On PostgreSQL they are taken in a short transaction of their own, so the tenant's
+    counters are not locked across the gateway call (every checkout of the tenant would
+    queue behind it); a checkout that then fails on an unexpected error leaves its numbers
+    unused. SQLite writes one transaction at a time anyway: there they are taken in the
+    checkout's own transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return (take_number(session, settings, tenant_id, "payment", now),
+                take_number(session, settings, tenant_id, "transaction", now))
+    with ctx.transaction() as own:
+        return (take_number(own, settings, tenant_id, "payment", now),
+                take_number(own, settings, tenant_id, "transaction", now))
 
 
 def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:

@@ -37,7 +37,7 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.payments.refunds import record_refund
-from loket.core.settings import load_settings
+from loket.core.settings import load_settings, pin
 from loket.core.states import ApplicationState
 from loket.errors import LoketError
 from loket.money import Money
@@ -102,6 +102,8 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     if handler is None:
         return NOTHING
     payment = lock_payment(session, found.id)
+    if payment.consumer is not None:  # read by several steps below: loaded once
+        pin(session, payment.consumer)
     before = snapshot(payment)
     changed = handler(ctx, session, row, payment, event)
     if changed == MISMATCH:

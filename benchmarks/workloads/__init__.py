@@ -1,0 +1,1 @@
+"""One module per workload, each defining ``WORKLOAD`` (:class:`benchmarks.registry.Workload`)."""
