@@ -11,10 +11,18 @@ STATUS_LABELS = {
     "refunded": N_("Refund"), "partially_refunded": N_("Partial Refund"),
     "cancelled": N_("Cancelled"), "active": N_("Active"), "expired": N_("Expired"),
     "used": N_("Used"), "open": N_("Open"), "resolved": N_("Resolved"), "paid": N_("Paid"),
+    "pending": N_("Waiting"), "approved": N_("Approved"), "rejected": N_("Rejected"),
+    "under_review": N_("Under review"), "won": N_("Won"), "lost": N_("Lost"),
+    "withdrawn": N_("Withdrawn"), "sent": N_("Sent"), "partially_paid": N_("Partly paid"),
+    "revoked": N_("Revoked"), "scheduled": N_("Scheduled"), "charging": N_("Charging"),
+    "retrying": N_("Retrying"), "stopped": N_("Stopped"), "held": N_("Held"),
 }
 STATUS_TONES = {"succeeded": "good", "completed": "good", "posted": "good", "paid": "good",
                 "active": "good", "resolved": "good", "failed": "bad", "cancelled": "bad",
-                "expired": "bad", "initiated": "wait", "open": "wait"}
+                "expired": "bad", "initiated": "wait", "open": "wait", "pending": "wait",
+                "approved": "good", "rejected": "bad", "under_review": "wait", "won": "good",
+                "lost": "bad", "withdrawn": "", "sent": "wait", "partially_paid": "wait",
+                "revoked": "bad"}
 ROLE_LABELS = {
     "tenant_admin": N_("Tenant admin"), "cso_admin": N_("CSO admin"),
     "cso_executive": N_("CSO executive"), "billing_manager": N_("Billing manager"),
