@@ -54,7 +54,8 @@ class Todos(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The to-dos."""
         viewer = self.viewer(req, TODOS)
-        notice = self.gettext(viewer)("To-do resolved.") if req.get_param("done") else None
+        _ = self.gettext(viewer)
+        notice = _("To-do resolved.") if req.get_param("done") else None
         self.show(req, resp, viewer, notice=notice)
 
 

@@ -34,7 +34,13 @@ WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("c
          N_("services"), N_("installments"), N_("all"), N_("test"),
          # credit note reasons (loket.core.payments.credit_notes.REASONS)
          N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
-         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other")]
+         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other"),
+         # what a guest proves an account with (loket.core.settings.GUEST_FACTS)
+         N_("Name on the account"), N_("Amount of the last bill"), N_("Postcode"),
+         N_("E-mail address"), N_("Phone number"),
+         # the numbered documents (number_formats) and the approvals' kinds
+         N_("Payments"), N_("Receipts"), N_("Credit notes"), N_("Transactions"),
+         N_("Refund"), N_("Credit note"), N_("email"), N_("sms"), N_("whatsapp")]
 
 
 def status_label(status: str) -> str:

@@ -137,7 +137,8 @@ class TenantSettings(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The settings form (read-only for roles that may not change them)."""
         viewer = self.viewer(req, VIEW)
-        notice = self.gettext(viewer)("Settings saved.") if req.get_param("done") else None
+        _ = self.gettext(viewer)
+        notice = _("Settings saved.") if req.get_param("done") else None
         self.show(resp, viewer, notice=notice)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
