@@ -95,19 +95,9 @@ def payment_info(session: Session, payment: Payment,
     )
 
 
-_CONSUMER_MESSAGES = {
-    "initiated": ("Payment started", "Your payment {number} of {amount} has started."),
-    "succeeded": ("Payment successful",
-                  "Your payment {number} of {amount} was successful. It will be settled shortly."),
-    "completed": ("Payment completed",
-                  "Your payment {number} of {amount} is complete. Receipt {receipt} is ready."),
-    "posted": ("Payment received", "We received your payment {number} of {amount}. "
-                                   "Receipt {receipt}."),
-    "failed": ("Payment failed", "Your payment {number} of {amount} failed: {reason}"),
-    "refunded": ("Payment refunded", "Your payment {number} was refunded."),
-    "partially_refunded": ("Payment partly refunded", "Part of your payment {number} was "
-                                                      "refunded."),
-}
+# The states a consumer hears about (their words: loket/core/outbox/templates).
+_CONSUMER_MESSAGES = frozenset({"initiated", "succeeded", "completed", "posted", "failed",
+                                "refunded", "partially_refunded"})
 
 
 def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, action: str,
@@ -142,21 +132,20 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     outbox_events.emit(session, payment.tenant_id, f"payment.{new}",
                        host_event_data(session, payment, old), f"payment:{payment.number}",
                        now=ctx.now())
-    template = _CONSUMER_MESSAGES.get(new)
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
-    if template and consumer is not None:
+    if new in _CONSUMER_MESSAGES and consumer is not None:
         settings = load_settings(session, payment.tenant_id)
-        amount = Money(payment.amount_received, payment.currency).format()
+        amount = Money(payment.amount_received, payment.currency).format(settings["locale"])
         # Receipts and notifications go to the payer (who may pay on the holder's behalf).
         reached = payers.contact(payment, consumer)
-        subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
-            "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
-            "reason": payment.failure_message or payment.failure_category, "name": reached.name})
-        note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
-                            subject=subject, body=body,
-                            recipients=tuple(a for _, a in messages.recipients(
-                                reached, messages.channels_for(settings, f"payment.{new}"))),
-                            data={"payment_id": payment.number, "status": new, "outbox": True})
+        note = messages.notification(
+            settings, payment.tenant_id, f"payment.{new}",
+            {"number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
+             "reason": payment.failure_message or payment.failure_category,
+             "name": reached.name},
+            {"payment_id": payment.number, "status": new, "outbox": True},
+            tuple(a for _, a in messages.recipients(
+                reached, messages.channels_for(settings, f"payment.{new}"))))
         messages.send_later(ctx, session, settings, reached, note, f"payment:{payment.number}")
         after_commit(session, lambda: plugins.notify(note))
     return True
