@@ -31,6 +31,7 @@ from loket.core.payments import credit_notes, lifecycle
 from loket.core.settings import load_settings
 from loket.money import Money
 
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalog; it is translated where it is written."""
     return message
