@@ -9,7 +9,7 @@ import falcon
 
 from loket.errors import LoketError
 from loket.server.errors import send_problem
-from loket.web import rendering
+from loket.web import guest, rendering
 from loket.web.assets import Docs, Static, SwaggerAsset
 from loket.web.console import (
     approvals,
@@ -81,12 +81,14 @@ def page_routes(ctx: Any) -> list[tuple[str, Any]]:
         ("/console/reconciliation", reconciliation.Reconciliation(ctx)),
         ("/console/autopay", autopay.AccountAutopay(ctx)),
         ("/console/my-autopay", autopay.MyAutopay(ctx)),
+        *guest.guest_routes(ctx),
     ]
 
 
 def is_page(req: falcon.Request) -> bool:
-    """Whether the request is for the console (whose errors are pages)."""
-    return req.path == "/console" or req.path.startswith("/console/")
+    """Whether the request is for the console or the guest pages (whose errors are
+    pages)."""
+    return req.path == "/console" or req.path.startswith(("/console/", "/guest/"))
 
 
 def _page(resp: falcon.Response, status: str, locale: str, title: str, detail: str,
