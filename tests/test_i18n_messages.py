@@ -100,7 +100,8 @@ def test_every_message_kind_has_its_indonesian_template():
     for kind in ("payment.initiated", "payment.succeeded", "payment.completed",
                  "payment.posted", "payment.failed", "payment.refunded",
                  "payment.partially_refunded", "payment_link.sent", "autopay.stopped",
-                 "autopay.failed"):
+                 "autopay.failed", "gateway.handshake_failed",
+                 "gateway.handshake_still_failing"):
         english, indonesian = wording.template(kind, "en"), wording.template(kind, "id")
         assert english and indonesian and english != indonesian, kind
         placeholders = set(wording.re.findall(r"\{(\w+)\}", english.body + english.short))
