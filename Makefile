@@ -89,14 +89,20 @@ bench-quick: $(STAMP)
 clean:
 	rm -rf $(VENV) var .pytest_cache
 
-# The pages' gettext catalogs: `make catalogs` extracts the messages, merges them into each
+# The gettext catalogs of the pages and of the PDFs: `make catalogs` extracts the messages, merges them into each
 # language's .po and compiles the .mo files. Both are committed, so a fresh clone needs no
 # build step; a test fails when a .mo is older than its .po.
 BABEL := $(BIN)/pybabel
 LOCALES := loket/web/locale
+# The receipts' and credit notes' labels (loket/core/documents), a catalog of their own.
+DOCUMENTS := loket/core/locale
 .PHONY: catalogs
 catalogs: $(STAMP)
 	$(BABEL) extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
 	  --sort-output --project loket --copyright-holder loket -o $(LOCALES)/loket.pot .
 	$(BABEL) update -i $(LOCALES)/loket.pot -d $(LOCALES) -D loket --no-fuzzy-matching
 	$(BABEL) compile -d $(LOCALES) -D loket --statistics
+	$(BABEL) extract -k N_ -k _ --no-location --sort-output --project loket \
+	  --copyright-holder loket -o $(DOCUMENTS)/documents.pot loket/core/documents
+	$(BABEL) update -i $(DOCUMENTS)/documents.pot -d $(DOCUMENTS) -D documents --no-fuzzy-matching
+	$(BABEL) compile -d $(DOCUMENTS) -D documents --statistics

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 from sqlalchemy import select
@@ -258,6 +259,11 @@ def validate_settings(document: dict) -> dict:
             "settings are invalid",
             errors=[{"field": e.json_path, "message": e.message} for e in errors],
         )
+    try:
+        ZoneInfo(merged["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed(f"unknown time zone {merged['timezone']!r} (an IANA name such as "
+                               "Asia/Jakarta)", field="$.timezone") from None
     retry_days = merged["autopay"]["retry_days"]
     if retry_days != sorted(retry_days):
         raise ValidationFailed("autopay.retry_days must be in increasing order",

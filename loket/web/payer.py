@@ -51,4 +51,6 @@ def answer_return(ctx: Any, req: falcon.Request, resp: falcon.Response, session:
         "pay/return.html", locale, settings["timezone"], payment=payment, lines=lines,
         result=result, declined=declined, tenant_name=tenants.tenant_by_id(session,
                                                                            tenant_id).name,
-        status_label=status_label, status_tone=status_tone)
+        status_label=status_label, status_tone=status_tone,
+        guest_url=f"/guest/{tenants.tenant_by_id(session, tenant_id).slug}/payments/"
+                  f"{payment.number}" if payment.guest_session else None)

@@ -9,9 +9,23 @@ import falcon
 
 from loket.errors import LoketError
 from loket.server.errors import send_problem
-from loket.web import rendering
+from loket.web import guest, rendering
 from loket.web.assets import Docs, Static, SwaggerAsset
-from loket.web.console import consumer, counter, credit_notes, dashboard, gateways, payments
+from loket.web.console import (
+    approvals,
+    autopay,
+    consumer,
+    counter,
+    credit_notes,
+    dashboard,
+    disputes,
+    documents,
+    gateways,
+    payment_links,
+    payments,
+    reconciliation,
+    settings,
+)
 from loket.web.console.base import CsrfFailed, NotAllowed, SignInRequired, sign_in_location
 from loket.web.console.labels import ROLE_LABELS
 from loket.web.console.nav import visible_screens
@@ -32,6 +46,7 @@ def page_routes(ctx: Any) -> list[tuple[str, Any]]:
         ("/console/gateways/{kind}/active", gateways.GatewayToggle(ctx)),
         ("/console/gateways/{kind}/credentials", gateways.GatewayCredentials(ctx)),
         ("/console/gateways/{kind}/connect", gateways.GatewayConnect(ctx)),
+        ("/console/settings", settings.TenantSettings(ctx)),
         ("/console/bills", consumer.Bills(ctx)),
         ("/console/bills/pay", consumer.Pay(ctx)),
         ("/console/my-payments", consumer.MyPayments(ctx)),
@@ -48,12 +63,32 @@ def page_routes(ctx: Any) -> list[tuple[str, Any]]:
         ("/console/credit-notes", credit_notes.CreditNotes(ctx)),
         ("/console/credit-notes/{number}", credit_notes.CreditNoteDetail(ctx)),
         ("/console/credit-notes/{number}/apply", credit_notes.CreditNoteApply(ctx)),
+        ("/console/credit-notes/{number}/pdf", documents.CreditNotePdf(ctx)),
+        ("/console/payments/{number}/receipt.pdf", documents.ReceiptPdf(ctx)),
+        ("/console/my-payments/{number}/receipt.pdf", documents.MyReceiptPdf(ctx)),
+        ("/console/disputes", disputes.Disputes(ctx)),
+        ("/console/disputes/new", disputes.NewDispute(ctx)),
+        ("/console/disputes/{dispute_id}", disputes.DisputeDetail(ctx)),
+        ("/console/disputes/{dispute_id}/notes", disputes.DisputeNote(ctx)),
+        ("/console/disputes/{dispute_id}/status", disputes.DisputeMove(ctx)),
+        ("/console/approvals", approvals.Approvals(ctx)),
+        ("/console/approvals/{approval_id}/approve", approvals.ApprovalDecision(ctx, True)),
+        ("/console/approvals/{approval_id}/reject", approvals.ApprovalDecision(ctx, False)),
+        ("/console/payment-links", payment_links.PaymentLinks(ctx)),
+        ("/console/payment-links/{link_id}/send", payment_links.PaymentLinkAction(ctx, "send")),
+        ("/console/payment-links/{link_id}/cancel",
+         payment_links.PaymentLinkAction(ctx, "cancel")),
+        ("/console/reconciliation", reconciliation.Reconciliation(ctx)),
+        ("/console/autopay", autopay.AccountAutopay(ctx)),
+        ("/console/my-autopay", autopay.MyAutopay(ctx)),
+        *guest.guest_routes(ctx),
     ]
 
 
 def is_page(req: falcon.Request) -> bool:
-    """Whether the request is for the console (whose errors are pages)."""
-    return req.path == "/console" or req.path.startswith("/console/")
+    """Whether the request is for the console or the guest pages (whose errors are
+    pages)."""
+    return req.path == "/console" or req.path.startswith(("/console/", "/guest/"))
 
 
 def _page(resp: falcon.Response, status: str, locale: str, title: str, detail: str,

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from axe_playwright_python.sync_playwright import Axe
+
 from support import REPO
 
 # The flags the machine's Chromium needs headless as root on a closed network.
@@ -70,3 +72,29 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+SERIOUS = {"serious", "critical"}
+
+
+def accessible(page) -> None:
+    """axe-core finds no serious or critical violation on the page."""
+    results = Axe().run(page)
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+           for v in results.response["violations"] if v["impact"] in SERIOUS]
+    assert not bad, f"{page.url}: {bad}"
+
+
+def open_page(chromium, viewport: dict, locale: str = "en-US"):
+    """A new browser context at ``viewport`` in ``locale``, and its first page."""
+    context = chromium.new_context(viewport=viewport, locale=locale)
+    return context, context.new_page()
+
+
+def sign_in(page, base: str, credential: str) -> None:
+    """Sign in to the console with an API key or a consumer token."""
+    page.goto(base + "/console/sign-in")
+    accessible(page)
+    page.get_by_label("API key or consumer token").fill(credential)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()

@@ -7,34 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from support.browser import DESKTOP, PHONE
+from support.browser import DESKTOP, PHONE, accessible, open_page, sign_in
 
 from loket.demo import SANDBOX_CREDENTIALS
 
 pytestmark = pytest.mark.slow
-SERIOUS = {"serious", "critical"}
-
-
-def accessible(page) -> None:
-    """axe-core finds no serious or critical violation on the page."""
-    results = Axe().run(page)
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-           for v in results.response["violations"] if v["impact"] in SERIOUS]
-    assert not bad, f"{page.url}: {bad}"
-
-
-def open_page(chromium, viewport: dict, locale: str = "en-US"):
-    context = chromium.new_context(viewport=viewport, locale=locale)
-    return context, context.new_page()
-
-
-def sign_in(page, base: str, credential: str) -> None:
-    page.goto(base + "/console/sign-in")
-    accessible(page)
-    page.get_by_label("API key or consumer token").fill(credential)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
 
 
 def test_tenant_admin_connects_the_sandbox(chromium, live, shots):

@@ -42,7 +42,8 @@ def test_each_screen_opens_exactly_for_the_roles_the_matrix_allows(api, role):
 
 def test_the_navigation_follows_the_seeds_roles(api):
     # Stated independently of the matrix: what each person expects to find.
-    assert nav_labels(signed_in(api, "consumer").page) == ["My bills", "My payments"]
+    assert nav_labels(signed_in(api, "consumer").page) == ["My bills", "My payments",
+                                                           "My auto-pay"]
     admin = nav_labels(signed_in(api, "tenant_admin").page)
     assert "Gateways" in admin and "Record payment" in admin
     executive = nav_labels(signed_in(api, "cso_executive").page)

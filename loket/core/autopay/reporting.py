@@ -17,10 +17,11 @@ from loket.core.db import after_commit
 from loket.core.links import links
 from loket.core.models import AutopayElection, Consumer, Mandate, Receivable
 from loket.core.outbox import events as outbox_events
+from loket.core.outbox import messages
 from loket.core.payments.posting import raise_todo
+from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.money import Money
-from loket.types import Notification
 
 AUTOPAY = audit.Actor("autopay", "system")
 
@@ -35,12 +36,13 @@ def emit_host_event(session: Session, tenant_id: int, event_type: str, subject: 
     outbox_events.emit(session, tenant_id, event_type, data, f"autopay:{subject}")
 
 
-def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str, subject: str,
-            body: str, data: dict[str, Any]) -> None:
+def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str,
+            values: dict[str, Any], data: dict[str, Any]) -> None:
     if not consumer.email:
         return
-    note = Notification(tenant_id=consumer.tenant_id, kind=kind, subject=subject, body=body,
-                        recipients=(consumer.email,), data=data)
+    settings = load_settings(session, consumer.tenant_id)
+    note = messages.notification(settings, consumer.tenant_id, kind, values, data,
+                                 (consumer.email,))
     plugins = ctx.plugins
     after_commit(session, lambda: plugins.notify(note))
 
@@ -61,10 +63,9 @@ def mandate_ended(ctx: Any, session: Session, mandate: Mandate, reason: str) -> 
                         {"account_number": consumer.account_number,
                          "mandate": mandate.reference, "reason": reason})
     if elections:
-        _notify(ctx, session, consumer, "autopay.stopped", "Auto-pay stopped",
-                f"Auto-pay for account {consumer.account_number} has stopped: the saved "
-                f"payment method {mandate.brand} {mandate.last4} is {mandate.status}. "
-                f"Please pay your bills another way or set up auto-pay again.",
+        _notify(ctx, session, consumer, "autopay.stopped",
+                {"account": consumer.account_number, "status": mandate.status,
+                 "method": f"{mandate.brand} {mandate.last4}"},
                 {"account_number": consumer.account_number, "mandate": mandate.reference})
 
 
@@ -104,10 +105,11 @@ def notify_autopay_failed(ctx: Any, session: Session, consumer: Consumer,
         "kind": receivable.kind, "amount": outstanding.to_json(), "payment": payment_number,
         "attempts": attempts, "decline_code": decline_code, "message": message,
         "payment_link": link_url})
-    _notify(ctx, session, consumer, "autopay.failed", "Automatic payment failed",
-            f"We could not collect {outstanding.format()} for {receivable.kind} "
-            f"{receivable.reference} automatically ({message or decline_code}). Please pay "
-            f"it another way" + (f": {link_url}" if link_url else "."),
+    locale = load_settings(session, consumer.tenant_id)["locale"]
+    _notify(ctx, session, consumer, "autopay.failed",
+            {"amount": outstanding.format(locale), "kind": receivable.kind,
+             "reference": receivable.reference, "reason": message or decline_code,
+             "link": f": {link_url}" if link_url else "."},
             {"account_number": consumer.account_number, "receivable": receivable.reference})
 
 

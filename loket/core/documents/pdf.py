@@ -1,6 +1,8 @@
 """Receipts and credit notes as PDF (fpdf2), for print and download.
 
-Money and dates are formatted with babel in the tenant's locale; the header carries the
+Labels are in the tenant's language (the ``documents`` gettext catalog in
+``loket/core/locale``, ``make catalogs``); money and dates are formatted with babel in the
+tenant's locale; the header carries the
 tenant's name, and the address and logo of its ``documents`` settings. The PDF uses the
 standard Helvetica font, so it embeds nothing and opens everywhere; characters the font
 cannot show (outside Latin-1) are replaced, spaces of any width become plain spaces.
@@ -12,11 +14,14 @@ import base64
 import binascii
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib.resources import files
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
+from babel.support import NullTranslations, Translations
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
@@ -25,6 +30,30 @@ from loket.core.models import CreditNote, Payment, Tenant
 from loket.core.payments import credit_notes, lifecycle
 from loket.core.settings import load_settings
 from loket.money import Money
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog; it is translated where it is written."""
+    return message
+
+
+# Words the documents show for values stored in English.
+WORDS = [N_("Bill"), N_("Service"), N_("Installment"), N_("Cash"), N_("Card"), N_("Cheque"),
+         N_("Bank Transfer"), N_("Online"), N_("Pending"), N_("Payment Successful"),
+         N_("Payment Completed"), N_("Posted"), N_("Failed"), N_("Refund"),
+         N_("Partial Refund"), N_("Cancelled"), N_("Active"), N_("Used"), N_("Expired"),
+         N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"),
+         # credit note reasons (loket.core.payments.credit_notes.REASONS)
+         N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
+         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other")]
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    """The documents' catalog for ``locale`` (English, the message ids, when there is none)."""
+    directory = str(files("loket.core") / "locale")
+    return Translations.load(directory, [locale, locale.split("_")[0]], domain="documents")
+
 
 _SPACES = {"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "}
 
@@ -42,6 +71,8 @@ class _Document:
     def __init__(self, session: Session, tenant_id: int, title: str, number: str):
         settings = load_settings(session, tenant_id)
         self.locale = settings["locale"]
+        self.gettext: Callable[[str], str] = translations(self.locale).gettext
+        title = self.gettext(title)
         self.zone = ZoneInfo(settings["timezone"])
         self.currency = settings.currency
         branding = settings.document.get("documents", {})
@@ -119,7 +150,8 @@ class _Document:
         pdf = self.pdf
         pdf.set_font("Helvetica", "B", 9)
         for text, width in zip(head, widths, strict=True):
-            pdf.cell(width, 6, _text(text), border="B", align="R" if text == head[-1] else "L")
+            pdf.cell(width, 6, _text(text), border="B",
+                     align="R" if text == head[-1] else "L")
         pdf.ln()
         pdf.set_font("Helvetica", "", 9)
         for row in rows:
@@ -146,74 +178,78 @@ def _paid_on(payment: Payment) -> dt.date | dt.datetime:
 
 
 def receipt_pdf(session: Session, payment: Payment) -> bytes:
-    """The receipt of a posted or completed payment as PDF bytes: consumer information, the
-    payment summary (what each item received, totals, change) and processing information.
-    Called by the receipt resources when the client accepts ``application/pdf``."""
-    doc = _Document(session, payment.tenant_id, "Payment Receipt",
+    """The receipt of a posted or completed payment as PDF bytes, in the tenant's language:
+    consumer information, the payment summary (what each item received, totals, change) and
+    processing information. Called by the receipt resources when the client accepts
+    ``application/pdf``."""
+    doc = _Document(session, payment.tenant_id, N_("Payment Receipt"),
                     payment.receipt_number or payment.number)
+    _ = doc.gettext
     consumer = payment.consumer
     if consumer is not None:
-        doc.section("Consumer Information", [
-            ("Name", consumer.name), ("Account Number", consumer.account_number),
-            ("Service Address", consumer.service_address or "-"),
-            ("Email", consumer.email or "-"), ("Phone", consumer.phone or "-")])
-    lines = [(r.kind.title(), r.reference, r.description or "", r.period or "",
+        doc.section(_("Consumer Information"), [
+            (_("Name"), consumer.name), (_("Account Number"), consumer.account_number),
+            (_("Service Address"), consumer.service_address or "-"),
+            (_("Email"), consumer.email or "-"), (_("Phone"), consumer.phone or "-")])
+    lines = [(_(r.kind.title()), r.reference, r.description or "", r.period or "",
               doc.money(a.amount - a.reversed))
              for a, r in queries.allocations(session, payment) if a.state == "posted"]
-    doc.section("Payment Summary", [])
-    doc.table(("Item", "Reference", "Description", "Period", "Amount"), lines,
+    doc.section(_("Payment Summary"), [])
+    doc.table((_("Item"), _("Reference"), _("Description"), _("Period"), _("Amount")), lines,
               (25, 35, 65, 25, 40))
     fee = payment.fee if payment.fee_passed_on else 0
-    summary = [("Amount Received", doc.money(payment.amount_received))]
+    summary = [(_("Amount Received"), doc.money(payment.amount_received))]
     if payment.change_given:
-        summary.append(("Change Given", doc.money(payment.change_given)))
+        summary.append((_("Change Given"), doc.money(payment.change_given)))
     if fee:
-        summary.append(("Convenience Fee", doc.money(fee)))
-    summary.append(("Amount Paid", doc.money(payment.amount_received - payment.change_given)))
+        summary.append((_("Convenience Fee"), doc.money(fee)))
+    summary.append((_("Amount Paid"),
+                    doc.money(payment.amount_received - payment.change_given)))
     if payment.refunded:
-        summary.append(("Refunded", doc.money(payment.refunded)))
-    doc.section("Totals", summary)
-    doc.section("Processing Information", [
-        ("Receipt Number", payment.receipt_number or "-"),
-        ("Payment Number", payment.number),
-        ("Transaction Number", payment.transaction_number or "-"),
-        ("Payment Date", doc.day(_paid_on(payment))),
-        ("Recorded At", doc.when(payment.paid_at or payment.created_at)),
-        ("Payment Method", payment.method.replace("_", " ").title()),
-        ("Channel", payment.channel), ("Status", lifecycle.DISPLAY.get(payment.status,
-                                                                      payment.status)),
-        ("Processed By", payment.created_by or "-")])
-    return doc.footer("This receipt was issued electronically and is valid without a "
-                      "signature.")
+        summary.append((_("Refunded"), doc.money(payment.refunded)))
+    doc.section(_("Totals"), summary)
+    doc.section(_("Processing Information"), [
+        (_("Receipt Number"), payment.receipt_number or "-"),
+        (_("Payment Number"), payment.number),
+        (_("Transaction Number"), payment.transaction_number or "-"),
+        (_("Payment Date"), doc.day(_paid_on(payment))),
+        (_("Recorded At"), doc.when(payment.paid_at or payment.created_at)),
+        (_("Payment Method"), _(payment.method.replace("_", " ").title())),
+        (_("Channel"), _(payment.channel)),
+        (_("Status"), _(lifecycle.DISPLAY.get(payment.status, payment.status))),
+        (_("Processed By"), payment.created_by or "-")])
+    return doc.footer(_("This receipt was issued electronically and is valid without a "
+                        "signature."))
 
 
 def credit_note_pdf(session: Session, note: CreditNote, now: dt.datetime) -> bytes:
-    """A credit note as PDF bytes: consumer, original payment and its date, reason, amount,
-    used and remaining credit, usage, expiry and status. Called by the credit note resource
-    when the client accepts ``application/pdf``."""
-    doc = _Document(session, note.tenant_id, "Credit Note", note.number)
+    """A credit note as PDF bytes, in the tenant's language: consumer, original payment and
+    its date, reason, amount, used and remaining credit, usage, expiry and status. Called by
+    the credit note resource when the client accepts ``application/pdf``."""
+    doc = _Document(session, note.tenant_id, N_("Credit Note"), note.number)
+    _ = doc.gettext
     consumer = note.consumer
-    doc.section("Consumer Information", [
-        ("Name", consumer.name), ("Account Number", consumer.account_number),
-        ("Service Address", consumer.service_address or "-")])
+    doc.section(_("Consumer Information"), [
+        (_("Name"), consumer.name), (_("Account Number"), consumer.account_number),
+        (_("Service Address"), consumer.service_address or "-")])
     payment = note.payment
-    doc.section("Original Payment", [
-        ("Payment Number", payment.number),
-        ("Receipt Number", payment.receipt_number or "-"),
-        ("Payment Date", doc.day(_paid_on(payment))),
-        ("Amount Received", doc.money(payment.amount_received))])
-    doc.section("Credit", [
-        ("Reason", note.reason), ("Remarks", note.remarks or "-"),
-        ("Amount", doc.money(note.amount)), ("Used", doc.money(note.applied)),
-        ("Reversed", doc.money(note.reversed)),
-        ("Remaining", doc.money(credit_notes.remaining(note))),
-        ("Usage", f"{credit_notes.usage_percent(note)}%"),
-        ("Issued", doc.day(note.created_at)), ("Expires", doc.day(note.expires_at)),
-        ("Status", credit_notes.note_status(note, now).title())])
-    uses = [(doc.day(a.created_at), r.kind.title(), r.reference, doc.money(a.amount))
+    doc.section(_("Original Payment"), [
+        (_("Payment Number"), payment.number),
+        (_("Receipt Number"), payment.receipt_number or "-"),
+        (_("Payment Date"), doc.day(_paid_on(payment))),
+        (_("Amount Received"), doc.money(payment.amount_received))])
+    doc.section(_("Credit"), [
+        (_("Reason"), _(note.reason)), (_("Remarks"), note.remarks or "-"),
+        (_("Amount"), doc.money(note.amount)), (_("Used"), doc.money(note.applied)),
+        (_("Reversed"), doc.money(note.reversed)),
+        (_("Remaining"), doc.money(credit_notes.remaining(note))),
+        (_("Usage"), f"{credit_notes.usage_percent(note)}%"),
+        (_("Issued"), doc.day(note.created_at)), (_("Expires"), doc.day(note.expires_at)),
+        (_("Status"), _(credit_notes.note_status(note, now).title()))])
+    uses = [(doc.day(a.created_at), _(r.kind.title()), r.reference, doc.money(a.amount))
             for a, r in queries.applications(session, note)]
     if uses:
-        doc.section("Usage", [])
-        doc.table(("Date", "Item", "Reference", "Amount"), uses, (40, 30, 70, 50))
-    return doc.footer("Credit can be applied to the account's open bills and services "
-                      "until it expires.")
+        doc.section(_("Usage"), [])
+        doc.table((_("Date"), _("Item"), _("Reference"), _("Amount")), uses, (40, 30, 70, 50))
+    return doc.footer(_("Credit can be applied to the account's open bills and services "
+                        "until it expires."))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from loket.core import audit
 from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration
+from loket.core.outbox import messages
 from loket.core.payments.posting import notify_later, raise_todo
 from loket.core.settings import load_settings
 from loket.types import Notification
@@ -77,13 +78,13 @@ def _alert_handshake(ctx, session, row: GatewayConfiguration, error: str,
     settings = load_settings(session, row.tenant_id)
     recipients = tuple(settings["notifications"].get("tenant_admins") or ())
     days = row.handshake_failures
-    body = (f"The daily check of {name} failed{'' if first else ' again'}"
-            f"{f' ({days} checks in a row)' if days > 1 else ''}.\n\n"
-            f"The gateway said: {error}\n\nPayments through {name} may fail until the "
-            f"credentials are fixed in loket's gateway settings.")
+    # In the tenant's language: a first alert, or a reminder counting the days.
+    text = messages.worded(settings, "gateway.handshake_failed" if first or days < 2
+                           else "gateway.handshake_still_failing",
+                           {"gateway": name, "error": error, "days": days})
     notify_later(ctx.plugins, session, Notification(
-        tenant_id=row.tenant_id, kind="gateway.handshake_failed",
-        subject=f"{name}: daily check failed", body=body, recipients=recipients,
+        tenant_id=row.tenant_id, kind="gateway.handshake_failed", subject=text.subject,
+        body=text.body, recipients=recipients,
         data={"gateway": row.kind, "error": error, "failures": days, "reminder": not first}))
     audit.record(session, audit.SYSTEM, "gateway.handshake_failed", "gateway", row.kind,
                  after={"error": error, "failures": days, "mailed": list(recipients)},

@@ -115,15 +115,8 @@ def _remind(ctx, session: Session, settings: Settings, plan: PaymentPlan, consum
             continue
         if row.due_date < today:
             key, kind = f"late:{row.id}", "plan.installment_overdue"
-            subject, body = ("Your installment {installment} is overdue",
-                             "Dear {name}, installment {installment} of your payment plan "
-                             "{plan} ({amount}) was due on {due_date} and is unpaid. Please "
-                             "pay it as soon as you can to keep your plan.")
         elif row.due_date - before <= today:
             key, kind = f"due:{row.id}", "plan.installment_due"
-            subject, body = ("Your installment {installment} is due on {due_date}",
-                             "Dear {name}, installment {installment} of your payment plan "
-                             "{plan} ({amount}) is due on {due_date}.")
         else:
             continue
         if key in sent or f"late:{row.id}" in sent:
@@ -131,12 +124,12 @@ def _remind(ctx, session: Session, settings: Settings, plan: PaymentPlan, consum
         values = {"name": consumer.name, "installment": row.reference, "plan": plan.reference,
                   "amount": Money(row.amount - row.paid, row.currency).format(
                       settings["locale"]), "due_date": row.due_date.isoformat()}
-        subject, body = messages.worded(settings, kind, subject, body, values)
         addresses = messages.recipients(consumer, messages.channels_for(settings, kind))
-        note = Notification(tenant_id=plan.tenant_id, kind=kind, subject=subject, body=body,
-                            recipients=tuple(address for _, address in addresses),
-                            data={"plan": plan.reference, "installment": row.reference,
-                                  "due_date": row.due_date.isoformat(), "outbox": True})
+        note = messages.notification(
+            settings, plan.tenant_id, kind, values,
+            {"plan": plan.reference, "installment": row.reference,
+             "due_date": row.due_date.isoformat(), "outbox": True},
+            tuple(address for _, address in addresses))
         messages.send_later(ctx, session, settings, consumer, note,
                             f"payment_plan:{plan.reference}")
         sent.append(key)

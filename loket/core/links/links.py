@@ -41,7 +41,6 @@ from loket.core.settings import Settings, load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
-from loket.types import Notification
 
 
 @attrs.frozen
@@ -166,14 +165,11 @@ def send_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink,
         raise ValidationFailed("name at least one channel to send the link on",
                                field="channels")
     settings = load_settings(session, link.tenant_id)
-    owed = Money(outstanding_for(session, link), link.currency).format()
+    owed = Money(outstanding_for(session, link), link.currency).format(settings["locale"])
     url = url_of(ctx, link)
-    subject, body = messages.worded(
-        settings, "payment_link.sent", "Your bill is ready to pay",
-        "Hello {name}, you owe {amount}. Review and pay here: {url}",
-        {"name": consumer.name, "amount": owed, "url": url})
-    note = Notification(tenant_id=link.tenant_id, kind="payment_link.sent", subject=subject,
-                        body=body, data={"payment_link": link.key, "url": url, "outbox": True})
+    note = messages.notification(settings, link.tenant_id, "payment_link.sent",
+                                 {"name": consumer.name, "amount": owed, "url": url},
+                                 {"payment_link": link.key, "url": url, "outbox": True})
     messages.send_later(ctx, session, settings, consumer, note, f"payment_link:{link.key}",
                         channels=chosen)
     link.last_sent_at = now

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from loket.core.models import Consumer
-from loket.core.outbox import delivery
+from loket.core.outbox import delivery, wording
 from loket.core.outbox.events import emit_message
 from loket.core.settings import Settings
 from loket.errors import ValidationFailed
@@ -61,18 +61,22 @@ def recipients(consumer: Consumer, channels: list[str],
     return out
 
 
-def worded(settings: Settings, kind: str, subject: str, body: str,
-           values: dict[str, Any]) -> tuple[str, str]:
-    """The subject and body of a message, in the tenant's words when it set a template for
-    ``kind`` (placeholders ``{number}``, ``{amount}``, ``{receipt}``, ``{reason}``,
-    ``{url}``…); unknown placeholders are left as written."""
-    template = settings["messages"]["templates"].get(kind) or {}
-    return (_fill(template.get("subject") or subject, values),
-            _fill(template.get("body") or body, values))
+def worded(settings: Settings, kind: str, values: dict[str, Any]) -> wording.Wording:
+    """The subject, body and short text of a message of ``kind`` in the tenant's language
+    (its ``locale``), in the tenant's own words when it set a template for ``kind``
+    (placeholders ``{number}``, ``{amount}``, ``{receipt}``, ``{reason}``, ``{url}``…);
+    unknown placeholders are left as written."""
+    return wording.worded(kind, settings["locale"], values,
+                          settings["messages"]["templates"].get(kind))
 
 
-def _fill(text: str, values: dict[str, Any]) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
+def notification(settings: Settings, tenant_id: int, kind: str, values: dict[str, Any],
+                 data: dict[str, Any], recipients: tuple[str, ...] = ()) -> Notification:
+    """A notification of ``kind`` worded for the tenant (:func:`worded`); its ``data``
+    carries the short text for SMS and WhatsApp under ``"sms"``."""
+    text = worded(settings, kind, values)
+    return Notification(tenant_id=tenant_id, kind=kind, subject=text.subject, body=text.body,
+                        recipients=recipients, data={**data, "sms": text.short})
 
 
 def send_later(ctx: Any, session: Session, settings: Settings, consumer: Consumer,

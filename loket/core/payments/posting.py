@@ -110,19 +110,9 @@ def payment_info_of(payment, consumer, gateway_kind: str | None = None) -> Payme
     )
 
 
-CONSUMER_MESSAGES: dict[str, tuple[str, str]] = {
-    "initiated": ("Payment started", "Your payment {number} of {amount} has started."),
-    "succeeded": ("Payment successful",
-                  "Your payment {number} of {amount} was successful. It will be settled shortly."),
-    "completed": ("Payment completed",
-                  "Your payment {number} of {amount} is complete. Receipt {receipt} is ready."),
-    "posted": ("Payment received", "We received your payment {number} of {amount}. "
-                                   "Receipt {receipt}."),
-    "failed": ("Payment failed", "Your payment {number} of {amount} failed: {reason}"),
-    "refunded": ("Payment refunded", "Your payment {number} was refunded."),
-    "partially_refunded": ("Payment partly refunded", "Part of your payment {number} was "
-                                                      "refunded."),
-}
+# The states a consumer hears about (their words: loket/core/outbox/templates).
+CONSUMER_MESSAGES = frozenset({"initiated", "succeeded", "completed", "posted", "failed",
+                               "refunded", "partially_refunded"})
 
 
 def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, action: str,
@@ -175,18 +165,16 @@ def consumer_message(settings: Settings, payment, consumer,
                      new: str) -> tuple[Consumer, Notification]:
     """The message a payment's consumer gets when it reaches state ``new`` (one of those
     with a message): whom it reaches, and the notification."""
-    template = CONSUMER_MESSAGES[new]
-    amount = Money(payment.amount_received, payment.currency).format()
+    amount = Money(payment.amount_received, payment.currency).format(settings["locale"])
     # Receipts and notifications go to the payer (who may pay on the holder's behalf).
     reached = payers.contact(payment, consumer)
-    subject, body = messages.worded(settings, f"payment.{new}", template[0], template[1], {
-        "number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
-        "reason": payment.failure_message or payment.failure_category, "name": reached.name})
-    note = Notification(tenant_id=payment.tenant_id, kind=f"payment.{new}",
-                        subject=subject, body=body,
-                        recipients=tuple(a for _, a in messages.recipients(
-                            reached, messages.channels_for(settings, f"payment.{new}"))),
-                        data={"payment_id": payment.number, "status": new, "outbox": True})
+    note = messages.notification(
+        settings, payment.tenant_id, f"payment.{new}",
+        {"number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
+         "reason": payment.failure_message or payment.failure_category, "name": reached.name},
+        {"payment_id": payment.number, "status": new, "outbox": True},
+        tuple(a for _, a in messages.recipients(
+            reached, messages.channels_for(settings, f"payment.{new}"))))
     return reached, note
 
 

@@ -66,6 +66,27 @@ def read_form(req: falcon.Request) -> dict[str, list[str]]:
     return {k: (v if isinstance(v, list) else [v]) for k, v in parsed.items()}
 
 
+def read_upload(req: falcon.Request) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
+    """The fields and files of a ``multipart/form-data`` POST (a form with a file input);
+    an url-encoded form is read as :func:`read_form` (no files).
+
+    :returns: the fields (each as a list of values) and the files by field name
+        (``(filename, content)``).
+    """
+    if not (req.content_type or "").startswith("multipart/form-data"):
+        return read_form(req), {}
+    if (req.content_length or 0) > MAX_FORM_BYTES * 4:
+        raise falcon.HTTPPayloadTooLarge(description="the form is too large")
+    fields: dict[str, list[str]] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    for part in req.get_media():
+        if part.filename:
+            files[part.name] = (part.secure_filename, part.get_data())
+        elif part.name:
+            fields.setdefault(part.name, []).append(part.get_text() or "")
+    return fields, files
+
+
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
     """The first value of field ``name``, stripped."""
     values = form.get(name) or [default]
@@ -123,6 +144,15 @@ class Page:
         if not same_token(viewer.session.csrf, first(form, "csrf")):
             raise CsrfFailed()
         return viewer, form
+
+    def posted_with_files(self, req: falcon.Request, operation: Operation | None
+                          ) -> tuple[Viewer, dict, dict[str, tuple[str, bytes]]]:
+        """The viewer, fields and files of a multipart POST, after the role and CSRF checks."""
+        viewer = self.viewer(req, operation)
+        form, files = read_upload(req)
+        if not same_token(viewer.session.csrf, first(form, "csrf")):
+            raise CsrfFailed()
+        return viewer, form, files
 
     def gettext(self, viewer: Viewer) -> Callable[[str], str]:
         """The translation function of the viewer's locale (for messages built in code)."""

@@ -66,7 +66,8 @@ class CreditNoteDetail(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """The note."""
         viewer = self.viewer(req, DETAIL)
-        notice = self.gettext(viewer)("Credit applied.") if req.get_param("done") else None
+        _ = self.gettext(viewer)
+        notice = _("Credit applied.") if req.get_param("done") else None
         self.show(req, resp, viewer, number, notice=notice)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import falcon
 
-from loket.core.backoffice import administration, kpis, queries
+from loket.core.backoffice import administration, kpis, queries, trends
 from loket.errors import LoketError
+from loket.web.console import charts
 from loket.web.console.base import Page, Viewer, first, see_other
 from loket.web.console.payments import page_number
 
@@ -24,9 +25,11 @@ class Dashboard(Page):
         viewer = self.viewer(req, KPIS)
         with self.ctx.transaction() as session:
             figures = kpis.kpis(session, viewer.principal.tenant_id, self.ctx.now())
+            trend = trends.trends(session, viewer.principal.tenant_id, self.ctx.now())
             recent = queries.list_payments(session, viewer.principal.tenant_id,
                                            queries.PaymentFilters(), 1, 5)
             self.render(resp, "console/dashboard.html", viewer, k=figures, recent=recent,
+                        trend=trend, bars=charts.bars(trend), chart=charts,
                         active="/console/dashboard", wide=True,
                         may_todos=viewer.can(*TODOS),
                         may_record=viewer.can("POST", "/v1/payments/counter"))
@@ -51,7 +54,8 @@ class Todos(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The to-dos."""
         viewer = self.viewer(req, TODOS)
-        notice = self.gettext(viewer)("To-do resolved.") if req.get_param("done") else None
+        _ = self.gettext(viewer)
+        notice = _("To-do resolved.") if req.get_param("done") else None
         self.show(req, resp, viewer, notice=notice)
 
 

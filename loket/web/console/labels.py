@@ -11,10 +11,18 @@ STATUS_LABELS = {
     "refunded": N_("Refund"), "partially_refunded": N_("Partial Refund"),
     "cancelled": N_("Cancelled"), "active": N_("Active"), "expired": N_("Expired"),
     "used": N_("Used"), "open": N_("Open"), "resolved": N_("Resolved"), "paid": N_("Paid"),
+    "pending": N_("Waiting"), "approved": N_("Approved"), "rejected": N_("Rejected"),
+    "under_review": N_("Under review"), "won": N_("Won"), "lost": N_("Lost"),
+    "withdrawn": N_("Withdrawn"), "sent": N_("Sent"), "partially_paid": N_("Partly paid"),
+    "revoked": N_("Revoked"), "scheduled": N_("Scheduled"), "charging": N_("Charging"),
+    "retrying": N_("Retrying"), "stopped": N_("Stopped"), "held": N_("Held"),
 }
 STATUS_TONES = {"succeeded": "good", "completed": "good", "posted": "good", "paid": "good",
                 "active": "good", "resolved": "good", "failed": "bad", "cancelled": "bad",
-                "expired": "bad", "initiated": "wait", "open": "wait"}
+                "expired": "bad", "initiated": "wait", "open": "wait", "pending": "wait",
+                "approved": "good", "rejected": "bad", "under_review": "wait", "won": "good",
+                "lost": "bad", "withdrawn": "", "sent": "wait", "partially_paid": "wait",
+                "revoked": "bad"}
 ROLE_LABELS = {
     "tenant_admin": N_("Tenant admin"), "cso_admin": N_("CSO admin"),
     "cso_executive": N_("CSO executive"), "billing_manager": N_("Billing manager"),
@@ -26,7 +34,13 @@ WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("c
          N_("services"), N_("installments"), N_("all"), N_("test"),
          # credit note reasons (loket.core.payments.credit_notes.REASONS)
          N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
-         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other")]
+         N_("Billing Adjustment"), N_("Refund Request"), N_("Customer Request"), N_("Other"),
+         # what a guest proves an account with (loket.core.settings.GUEST_FACTS)
+         N_("Name on the account"), N_("Amount of the last bill"), N_("Postcode"),
+         N_("E-mail address"), N_("Phone number"),
+         # the numbered documents (number_formats) and the approvals' kinds
+         N_("Payments"), N_("Receipts"), N_("Credit notes"), N_("Transactions"),
+         N_("Refund"), N_("Credit note"), N_("email"), N_("sms"), N_("whatsapp")]
 
 
 def status_label(status: str) -> str:

@@ -33,10 +33,17 @@ SCREENS: list[Screen] = [
     Screen("/console/payments", N_("Payments"), ("GET", "/v1/payments")),
     Screen("/console/payments/new", N_("Record payment"), ("POST", "/v1/payments/counter")),
     Screen("/console/credit-notes", N_("Credit notes"), ("GET", "/v1/credit-notes")),
+    Screen("/console/disputes", N_("Disputes"), ("GET", "/v1/disputes")),
+    Screen("/console/approvals", N_("Approvals"), ("GET", "/v1/approvals")),
+    Screen("/console/payment-links", N_("Payment links"), ("GET", "/v1/payment-links")),
+    Screen("/console/reconciliation", N_("Reconciliation"), ("GET", "/v1/reconciliation")),
+    Screen("/console/autopay", N_("Auto-pay"), ("GET", "/v1/consumers/{account}/mandates")),
     Screen("/console/todos", N_("To-dos"), ("GET", "/v1/todos")),
     Screen("/console/gateways", N_("Gateways"), ("GET", "/v1/gateways")),
+    Screen("/console/settings", N_("Settings"), ("GET", "/v1/settings")),
     Screen("/console/bills", N_("My bills"), ("GET", "/v1/me/items")),
     Screen("/console/my-payments", N_("My payments"), ("GET", "/v1/me/payments")),
+    Screen("/console/my-autopay", N_("My auto-pay"), ("GET", "/v1/me/mandates")),
 ]
 
 

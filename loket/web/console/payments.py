@@ -10,7 +10,7 @@ import secrets as pysecrets
 import falcon
 
 from loket.core.backoffice import administration, queries
-from loket.core.payments import credit_notes
+from loket.core.payments import approvals, credit_notes
 from loket.core.settings import load_settings
 from loket.core.states import ITEM_KINDS
 from loket.errors import LoketError
@@ -21,6 +21,8 @@ LIST = ("GET", "/v1/payments")
 DETAIL = ("GET", "/v1/payments/{number}")
 VERIFY = ("POST", "/v1/payments/{number}/verify")
 ISSUE_NOTE = ("POST", "/v1/payments/{number}/credit-notes")
+RECEIPT = ("GET", "/v1/payments/{number}/receipt")
+DISPUTE = ("POST", "/v1/payments/{number}/disputes")
 STATUSES = ("initiated", "succeeded", "completed", "posted", "failed", "refunded",
             "partially_refunded", "cancelled")
 TYPES = ITEM_KINDS
@@ -78,6 +80,10 @@ class PaymentDetail(Page):
                         may_verify=viewer.can(*VERIFY) and payment.gateway_configuration_id
                         is not None,
                         may_issue=viewer.can(*ISSUE_NOTE),
+                        receipt_pdf=viewer.can(*RECEIPT) and payment.receipt_number is not None
+                        and payment.status not in ("initiated", "failed", "cancelled"),
+                        may_dispute=viewer.can(*DISPUTE) and payment.status not in (
+                            "initiated", "failed", "cancelled"),
                         form_key=pysecrets.token_urlsafe(16), active="/console/payments")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
@@ -85,7 +91,9 @@ class PaymentDetail(Page):
         viewer = self.viewer(req, DETAIL)
         _ = self.gettext(viewer)
         notice = {"verified": _("Checked with the gateway."),
-                  "note": _("Credit note issued.")}.get(req.get_param("done") or "")
+                  "note": _("Credit note issued."),
+                  "waiting": _("The credit note is above the approval threshold: it waits for "
+                               "a second person in Approvals.")}.get(req.get_param("done") or "")
         self.show(req, resp, viewer, number, notice=notice)
 
 
@@ -111,11 +119,23 @@ class PaymentCreditNote(Page):
     """``POST /console/payments/{number}/credit-notes``: issue a credit note by hand."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
-        """Issue it (the form's key makes a double submit issue one note)."""
+        """Issue it (the form's key makes a double submit issue one note); above the
+        tenant's approval threshold it waits for a second person instead, as in the API."""
         viewer, form = self.posted(req, ISSUE_NOTE)
         try:
             with self.ctx.transaction() as session:
                 payment = queries.payment(session, viewer.principal.tenant_id, number)
+                amount = first(form, "amount")
+                if approvals.required(session, payment.tenant_id,
+                                      approvals.ApprovalKind.CREDIT_NOTE, amount or "0",
+                                      payment.currency):
+                    approvals.request_approval(
+                        self.ctx, session, viewer.principal.actor(),
+                        approvals.ApprovalKind.CREDIT_NOTE, payment,
+                        {"amount": amount, "reason": first(form, "reason"),
+                         "remarks": first(form, "remarks")})
+                    see_other(resp, f"/console/payments/{number}?done=waiting")
+                    return
                 credit_notes.issue_credit_note(
                     self.ctx, session, viewer.principal.actor(), payment, first(form, "amount"),
                     first(form, "reason"), first(form, "remarks"),

@@ -29,8 +29,8 @@ def loket_channel_describe() -> tuple[str, ...]:
 @hookimpl
 def loket_channel_send(channel: str, recipient: str, message: Any,
                        options: dict[str, Any]) -> str | None:
-    """Send ``message.body`` to ``recipient`` (E.164) by SMS or WhatsApp; returns Twilio's
-    message SID.
+    """Send the message's short text (``message.data["sms"]``, else its body) to
+    ``recipient`` (E.164) by SMS or WhatsApp; returns Twilio's message SID.
 
     :raises ValidationFailed: the channel has no Twilio options in this deployment.
     :raises loket_twilio.api.TwilioRefused: Twilio refused (the outbox retries).
@@ -41,5 +41,7 @@ def loket_channel_send(channel: str, recipient: str, message: Any,
     if not settings:
         raise ValidationFailed(f"the {channel} channel has no Twilio options "
                                f"(LOKET_CHANNEL_OPTIONS)", field="channel_options")
-    return send_message(TwilioAccount.from_options(settings), recipient, message.body,
+    # loket's messages carry a short text for phones, in the tenant's language.
+    text = (message.data or {}).get("sms") or message.body
+    return send_message(TwilioAccount.from_options(settings), recipient, text,
                         whatsapp=channel == "whatsapp")

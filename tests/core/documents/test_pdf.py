@@ -55,25 +55,27 @@ def tenant_paying(ctx, currency: str, locale: str, received: str, amount: str) -
         return tenant.id, payment.number
 
 
-@pytest.mark.parametrize("currency,locale,received,amount,shown", [
-    ("USD", "en_US", "1500.50", "1200.25", ["$1,500.50", "$1,200.25", "$300.25"]),
-    ("IDR", "id_ID", "150000.50", "120000", ["Rp150.000,50", "Rp120.000", "Rp30.000,50"]),
+# The labels are in the tenant's language too.
+@pytest.mark.parametrize("currency,locale,received,amount,shown,words", [
+    ("USD", "en_US", "1500.50", "1200.25", ["$1,500.50", "$1,200.25", "$300.25"],
+     ["Payment Summary", "Processing Information", "Overpayment", "Active"]),
+    ("IDR", "id_ID", "150000.50", "120000", ["Rp150.000,50", "Rp120.000", "Rp30.000,50"],
+     ["Ringkasan Pembayaran", "Informasi Pemrosesan", "Kelebihan Bayar", "Aktif"]),
 ])
 def test_receipt_pdf_shows_number_consumer_and_amounts_in_the_locale(
-        ctx, currency, locale, received, amount, shown):
+        ctx, currency, locale, received, amount, shown, words):
     tenant_id, number = tenant_paying(ctx, currency, locale, received, amount)
     with ctx.transaction() as session:
         payment = queries.payment(session, tenant_id, number)
         text = text_of(pdf.receipt_pdf(session, payment))
         receipt_number = payment.receipt_number
     for expected in [receipt_number, number, "Siti Rahayu", "ACC-77", "Jl. Mawar 7",
-                     "Tirta Sejahtera", "Jl. Merdeka 1", "INV-9", "Payment Summary",
-                     "Processing Information", *shown[:2]]:
+                     "Tirta Sejahtera", "Jl. Merdeka 1", "INV-9", *words[:2], *shown[:2]]:
         assert expected in text, (expected, text)
     with ctx.transaction() as session:
         note = queries.credit_notes_of(session, queries.payment(session, tenant_id, number))[0]
         note_text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
-    for expected in [note.number, number, "Overpayment", shown[2], "Siti Rahayu", "Active"]:
+    for expected in [note.number, number, words[2], shown[2], "Siti Rahayu", words[3]]:
         assert expected in note_text, (expected, note_text)
 
 

@@ -1,0 +1,69 @@
+"""Approvals at the console (maker-checker): the requests waiting for a second person, and
+approving or rejecting one with a note. The core refuses the maker deciding their own."""
+
+from __future__ import annotations
+
+import falcon
+
+from loket.core.payments import approvals
+from loket.errors import LoketError
+from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.labels import ROLE_LABELS
+from loket.web.console.payments import page_number
+
+LIST = ("GET", "/v1/approvals")
+APPROVE = ("POST", "/v1/approvals/{approval_id}/approve")
+REJECT = ("POST", "/v1/approvals/{approval_id}/reject")
+STATUSES = tuple(s.value for s in approvals.ApprovalStatus)
+
+
+class Approvals(Page):
+    """``GET /console/approvals?status=pending|approved|rejected``."""
+
+    def show(self, req: falcon.Request, resp: falcon.Response, viewer: Viewer, *,
+             notice: str | None = None, error: str | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """Render the list with the decision forms."""
+        state = req.get_param("status") or "pending"
+        state = state if state in STATUSES else "pending"
+        with self.ctx.transaction() as session:
+            result = approvals.list_approvals(session, viewer.principal.tenant_id, state,
+                                              page_number(req), 20)
+            self.render(resp, "console/approvals.html", viewer, status=status, result=result,
+                        state=state, statuses=STATUSES, notice=notice, error=error,
+                        me=viewer.principal.actor().name, role_labels=ROLE_LABELS,
+                        may_decide=viewer.can(*APPROVE),
+                        active="/console/approvals")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The approvals."""
+        viewer = self.viewer(req, LIST)
+        _ = self.gettext(viewer)
+        notice = {"approved": _("Approved and carried out."),
+                  "rejected": _("Rejected.")}.get(req.get_param("done") or "")
+        self.show(req, resp, viewer, notice=notice)
+
+
+class ApprovalDecision(Page):
+    """``POST /console/approvals/{approval_id}/approve`` and ``/reject``."""
+
+    def __init__(self, ctx: object, approving: bool):
+        super().__init__(ctx)
+        self.approving = approving
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, approval_id: str) -> None:
+        """Decide (never the maker: the core refuses)."""
+        viewer, form = self.posted(req, APPROVE if self.approving else REJECT)
+        if not approval_id.isdigit():
+            raise falcon.HTTPNotFound()
+        try:
+            with self.ctx.transaction() as session:
+                row = approvals.approval(session, viewer.principal.tenant_id, int(approval_id))
+                decide = approvals.approve if self.approving else approvals.reject
+                decide(self.ctx, session, viewer.principal.actor(), row, first(form, "note"))
+        except LoketError as exc:
+            Approvals(self.ctx).show(req, resp, viewer, error=exc.detail,
+                                     status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, "/console/approvals?done=" + ("approved" if self.approving
+                                                       else "rejected"))

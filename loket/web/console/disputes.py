@@ -1,0 +1,141 @@
+"""Disputes at the console: the list with search and state, opening one on a payment, one
+dispute with its history, evidence notes and the moves its state allows."""
+
+from __future__ import annotations
+
+import falcon
+
+from loket.core.backoffice import queries
+from loket.core.payments import disputes
+from loket.errors import LoketError
+from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.payments import page_number
+
+LIST = ("GET", "/v1/disputes")
+DETAIL = ("GET", "/v1/disputes/{dispute_id}")
+OPEN = ("POST", "/v1/payments/{number}/disputes")
+NOTE = ("POST", "/v1/disputes/{dispute_id}/notes")
+MOVE = ("POST", "/v1/disputes/{dispute_id}/status")
+STATUSES = tuple(s.value for s in disputes.DisputeStatus)
+
+
+def _id(dispute_id: str) -> int:
+    if not dispute_id.isdigit():
+        raise falcon.HTTPNotFound()
+    return int(dispute_id)
+
+
+class Disputes(Page):
+    """``GET /console/disputes?q=&status=``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List disputes, newest first."""
+        viewer = self.viewer(req, LIST)
+        q = req.get_param("q") or ""
+        state = req.get_param("status") or ""
+        with self.ctx.transaction() as session:
+            result = disputes.list_disputes(
+                session, viewer.principal.tenant_id,
+                disputes.DisputeFilters(q=q or None,
+                                        status=state if state in STATUSES else None),
+                page_number(req), 20)
+            self.render(resp, "console/disputes.html", viewer, result=result, q=q,
+                        state=state, statuses=STATUSES, active="/console/disputes", wide=True)
+
+
+class NewDispute(Page):
+    """``GET /console/disputes/new?payment=`` (the form) and ``POST`` (open it)."""
+
+    def show(self, resp: falcon.Response, viewer: Viewer, number: str, *,
+             form: dict | None = None, error: str | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """The form over the payment."""
+        with self.ctx.transaction() as session:
+            payment = queries.payment(session, viewer.principal.tenant_id, number)
+            self.render(resp, "console/dispute_new.html", viewer, status=status,
+                        payment=payment, form=form or {}, error=error,
+                        active="/console/disputes")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The form."""
+        viewer = self.viewer(req, OPEN)
+        self.show(resp, viewer, req.get_param("payment") or "")
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Open the dispute, then show it."""
+        viewer, form = self.posted(req, OPEN)
+        number = first(form, "payment")
+        try:
+            with self.ctx.transaction() as session:
+                payment = queries.payment(session, viewer.principal.tenant_id, number)
+                row = disputes.open_dispute(self.ctx, session, viewer.principal.actor(),
+                                            payment, first(form, "amount") or None,
+                                            first(form, "reason"), first(form, "notes"))
+                dispute_id = row.id
+        except LoketError as exc:
+            self.show(resp, viewer, number, form=form, error=exc.detail,
+                      status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/disputes/{dispute_id}?done=opened")
+
+
+class DisputeDetail(Page):
+    """``GET /console/disputes/{dispute_id}``."""
+
+    def show(self, resp: falcon.Response, viewer: Viewer, dispute_id: str, *,
+             notice: str | None = None, error: str | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """The dispute, its history and its forms."""
+        with self.ctx.transaction() as session:
+            row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
+            moves = sorted(disputes.TRANSITIONS[disputes.DisputeStatus(row.status)])
+            self.render(resp, "console/dispute.html", viewer, status=status, d=row,
+                        payment=row.payment, moves=[m.value for m in moves], notice=notice,
+                        error=error, may_note=viewer.can(*NOTE) and row.closed_at is None
+                        and row.status not in disputes.CLOSED,
+                        may_move=viewer.can(*MOVE) and bool(moves),
+                        active="/console/disputes")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, dispute_id: str) -> None:
+        """The dispute."""
+        viewer = self.viewer(req, DETAIL)
+        _ = self.gettext(viewer)
+        notice = {"opened": _("Dispute opened."), "note": _("Note added."),
+                  "moved": _("Dispute updated.")}.get(req.get_param("done") or "")
+        self.show(resp, viewer, dispute_id, notice=notice)
+
+
+class DisputeNote(Page):
+    """``POST /console/disputes/{dispute_id}/notes``."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, dispute_id: str) -> None:
+        """Add an evidence note."""
+        viewer, form = self.posted(req, NOTE)
+        try:
+            with self.ctx.transaction() as session:
+                row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
+                disputes.add_note(self.ctx, session, viewer.principal.actor(), row,
+                                  first(form, "note"))
+        except LoketError as exc:
+            DisputeDetail(self.ctx).show(resp, viewer, dispute_id, error=exc.detail,
+                                         status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/disputes/{dispute_id}?done=note")
+
+
+class DisputeMove(Page):
+    """``POST /console/disputes/{dispute_id}/status``."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, dispute_id: str) -> None:
+        """Move the dispute (a lost one takes the money back)."""
+        viewer, form = self.posted(req, MOVE)
+        try:
+            with self.ctx.transaction() as session:
+                row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
+                disputes.move(self.ctx, session, viewer.principal.actor(), row,
+                              first(form, "status"), first(form, "note"))
+        except LoketError as exc:
+            DisputeDetail(self.ctx).show(resp, viewer, dispute_id, error=exc.detail,
+                                         status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, f"/console/disputes/{dispute_id}?done=moved")

@@ -1,0 +1,103 @@
+"""Reconciliation at the console: where it stands (awaiting settlement, settled, payouts the
+bank has not confirmed), fetching a gateway's settlements, uploading a gateway's settlement
+report or a bank statement, and what each did (matched, unmatched lines, to-dos)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import falcon
+
+from loket.core.gateway_configs import configs
+from loket.core.reconciliation import bank, settlements
+from loket.errors import LoketError, ValidationFailed
+from loket.web.console.base import CsrfFailed, NotAllowed, Page, Viewer, first, read_upload
+from loket.web.session import same_token
+
+SUMMARY = ("GET", "/v1/reconciliation")
+REPORT = ("POST", "/v1/gateways/{kind}/settlement-reports")
+FETCH = ("POST", "/v1/reconciliation/fetch")
+STATEMENT = ("POST", "/v1/reconciliation/bank-statements")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+def _day(text: str, field: str) -> dt.datetime:
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a date like 2025-03-31", field=field) from None
+
+
+class Reconciliation(Page):
+    """``GET /console/reconciliation`` and ``POST`` (``action``: fetch, report, statement)."""
+
+    def show(self, resp: falcon.Response, viewer: Viewer, *, outcome: dict | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+        """The summary, the three forms and the last action's outcome."""
+        with self.ctx.transaction() as session:
+            summary = settlements.summary(session, viewer.principal.tenant_id)
+            gateways = [g for g in configs.list_gateways(self.ctx, session,
+                                                         viewer.principal.tenant_id)
+                        if g.get("configured")]
+            self.render(resp, "console/reconciliation.html", viewer, status=status,
+                        summary=summary, gateways=gateways, outcome=outcome, error=error,
+                        today=self.ctx.now().date().isoformat(),
+                        active="/console/reconciliation", wide=True)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Where reconciliation stands."""
+        self.show(resp, self.viewer(req, SUMMARY))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Carry out the chosen action, then show its outcome beside the summary (a
+        re-sent form reconciles nothing twice: lines already settled are counted as such)."""
+        viewer = self.viewer(req, SUMMARY)
+        form, files = read_upload(req)
+        if not same_token(viewer.session.csrf, first(form, "csrf")):
+            raise CsrfFailed()
+        action = first(form, "action")
+        operation = {"fetch": FETCH, "report": REPORT, "statement": STATEMENT}.get(action)
+        if operation is None:
+            raise falcon.HTTPBadRequest(description="unknown action")
+        if not viewer.can(*operation):
+            raise NotAllowed(viewer, operation)
+        try:
+            outcome = self.act(viewer, action, form, files)
+        except LoketError as exc:
+            self.show(resp, viewer, error=exc.detail,
+                      status=falcon.code_to_http_status(exc.status))
+            return
+        self.show(resp, viewer, outcome=outcome)
+
+    def act(self, viewer: Viewer, action: str, form: dict,
+            files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+        """Run one action through the core; returns what the page shows of it."""
+        tenant_id = viewer.principal.tenant_id
+        if action == "fetch":
+            since = _day(first(form, "from"), "from")
+            until = _day(first(form, "to"), "to") + dt.timedelta(days=1)
+            if until <= since:
+                raise ValidationFailed("to must not be before from", field="to")
+            with self.ctx.transaction() as session:
+                result = settlements.fetch_and_reconcile(self.ctx, session, tenant_id,
+                                                         first(form, "gateway"), since, until)
+            return {"kind": "settlements", **result.to_json()}
+        upload = files.get("file")
+        if upload is None or not upload[1]:
+            raise ValidationFailed("choose the file to upload", field="file")
+        if len(upload[1]) > MAX_FILE_BYTES:
+            raise ValidationFailed("the file is larger than 5 MiB", field="file")
+        with self.ctx.transaction() as session:
+            if action == "report":
+                result = settlements.import_report(self.ctx, session, tenant_id,
+                                                   first(form, "gateway"), upload[1], upload[0])
+                return {"kind": "settlements", **result.to_json()}
+            try:
+                text = upload[1].decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ValidationFailed("the statement must be a CSV text file",
+                                       field="file") from None
+            statement = bank.import_statement(self.ctx, session, viewer.principal.actor(),
+                                              tenant_id, text)
+            return {"kind": "statement", **statement.to_json()}

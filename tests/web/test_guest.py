@@ -1,0 +1,126 @@
+"""The guest payer's pages (no sign-in): identify with the tenant's facts, see what is owed,
+pay several bills on the holder's behalf, the result and the receipt; wrong facts are refused
+without saying which; a guest sees only its own payments. Through the forms, then in a real
+browser on a phone in Indonesian with an axe-core check of every page."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+from support.browser import PHONE, accessible, open_page
+from support.console import Person, text_of
+
+RIGHT = {"account_number": "WU-10001", "name": "  john DOE ", "last_bill_amount": "152.25"}
+
+
+def enable(api) -> None:
+    assert api.put("/v1/settings", {"guest": {"enabled": True}}).status_code == 200
+
+
+def identified(api) -> Person:
+    guest = Person(client=api.client)
+    guest.get("/guest/t1")
+    result = guest.post("/guest/t1", RIGHT)
+    assert result.status_code == 303 and result.headers["location"] == "/guest/t1/bills"
+    guest.follow(result)
+    return guest
+
+
+def test_a_guest_pays_two_bills_for_the_holder_and_gets_the_receipt(connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    text = text_of(guest.page)
+    assert "John Doe" in text and "INV-2025-001234" in text and "INV-2025-001567" in text
+    assert "john.doe@example.com" not in guest.page  # nothing personal beyond the name
+    started = guest.post("/guest/t1/bills", [
+        ("item", "bill:INV-2025-001234"), ("item", "bill:INV-2025-001567"),
+        ("payer_name", "Neighbour Ned"), ("payer_email", "ned@example.com"),
+        ("gateway", "sandbox")])
+    assert started.status_code == 303, text_of(started.text)
+    back = api.payer_acts(started.headers["location"])
+    api.settle()
+    returned = guest.get(back.split("testserver")[-1].partition("?")[0],
+                         query_string=back.partition("?")[2])
+    link = re.search(r'href="(/guest/t1/payments/[^"]+)"', returned.text).group(1)
+    result = guest.get(link)
+    text = text_of(result.text)
+    assert "Payment successful" in text and "Paid by Neighbour Ned" in text
+    assert re.search(r'data-testid="total">\$297\.75<', result.text)
+    receipt = guest.get(link + "/receipt.pdf")
+    assert receipt.headers["content-type"] == "application/pdf"
+    assert "297.75" in PdfReader(io.BytesIO(receipt.content)).pages[0].extract_text()
+    number = link.rsplit("/", 1)[1]
+    staff = api.get(f"/v1/payments/{number}").json["information"]
+    assert staff["payer"]["name"] == "Neighbour Ned" and staff["status"] == "completed"
+
+
+def test_wrong_facts_are_refused_without_saying_which(connected_api):
+    api = connected_api
+    enable(api)
+    guest = Person(client=api.client)
+    answers = []
+    for facts in ({**RIGHT, "name": "Jane Roe"}, {**RIGHT, "last_bill_amount": "1.00"},
+                  {**RIGHT, "account_number": "WU-99999"}):
+        guest.get("/guest/t1")
+        refused = guest.post("/guest/t1", facts)
+        assert refused.status_code == 401
+        answers.append(text_of(refused.text).replace(facts["account_number"], ""))
+    assert len(set(answers)) == 1 and "could not identify an account" in answers[0]
+    guest.get("/guest/t1")
+    missing = guest.post("/guest/t1", {**RIGHT, "name": ""})
+    assert missing.status_code == 422 and 'id="err-name"' in missing.text
+    assert guest.get("/guest/t1/bills").status_code == 303  # not identified: back to the form
+    assert not guest.signed_in
+
+
+def test_a_guest_sees_only_its_own_payments_and_nothing_where_guests_are_off(connected_api):
+    api = connected_api
+    assert Person(client=api.client).get("/guest/t1").status_code == 404
+    enable(api)
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"}]}, role="consumer").json
+    someone_elses = started["payment"]["number"]
+    guest = identified(api)
+    assert guest.get(f"/guest/t1/payments/{someone_elses}").status_code == 404
+    assert guest.get(f"/guest/t1/payments/{someone_elses}/receipt.pdf").status_code == 404
+    assert Person(client=api.client).get(
+        f"/guest/t1/payments/{someone_elses}").status_code == 303
+
+
+@pytest.mark.slow
+def test_a_guest_pays_on_a_phone_in_indonesian(chromium, live, shots):
+    api, base = live
+    api.connect_sandbox()
+    enable(api)
+    context, page = open_page(chromium, PHONE, locale="id-ID")
+    page.goto(base + "/guest/t1")
+    accessible(page)
+    page.get_by_label("Nomor rekening pelanggan *").fill("WU-10001")
+    page.get_by_label("Nama pada rekening *").fill("John Doe")
+    page.get_by_label("Jumlah tagihan terakhir *").fill("999.00")
+    page.get_by_role("button", name="Lanjut").click()
+    page.get_by_role("alert").wait_for()
+    shots(page, "guest-refused")
+    accessible(page)
+    page.get_by_label("Jumlah tagihan terakhir *").fill("152,25".replace(",", "."))
+    page.get_by_role("button", name="Lanjut").click()
+    page.get_by_role("heading", name="Yang harus dibayar").wait_for()
+    accessible(page)
+    page.get_by_label(re.compile("INV-2025-001234")).check()
+    page.get_by_label(re.compile("INV-2025-001567")).check()
+    page.get_by_label("Nama Anda *").fill("Neighbour Ned")
+    shots(page, "guest-bills")
+    page.get_by_role("button", name="Bayar yang dipilih").click()
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.get_by_role("heading", name="Pembayaran berhasil").wait_for()
+    accessible(page)
+    page.get_by_role("link", name="Lihat pembayaran dan kuitansi Anda").click()
+    page.get_by_role("heading", name="Pembayaran berhasil").wait_for()
+    assert page.get_by_test_id("total").inner_text().replace("\xa0", " ") == "US$297,75"
+    shots(page, "guest-result")
+    accessible(page)
+    context.close()
