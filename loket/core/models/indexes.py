@@ -1,0 +1,38 @@
+"""Indexes that serve reads across tables: the back office's sums and lists, and
+PostgreSQL's trigram indexes for partial search."""
+
+from __future__ import annotations
+
+from sqlalchemy import DDL, Index, event
+
+from loket.core.models.base import Base
+from loket.core.models.host import Receivable
+from loket.core.models.payments import Payment
+
+# What the KPIs and trends read: money taken by payment time, amounts falling due by date;
+# the payments list's default order.
+Index("ix_payments_tenant_paid", Payment.tenant_id, Payment.paid_at,
+      # PostgreSQL: what the collected sums read, so they are index-only scans.
+      postgresql_include=["status", "is_test", "channel", "method", "payment_type",
+                          "amount_received", "change_given", "refunded"])
+Index("ix_receivables_tenant_due", Receivable.tenant_id, Receivable.due_date)
+Index("ix_payments_tenant_created", Payment.tenant_id, Payment.created_at)
+
+TRIGRAM_INDEXES = (
+    ("ix_payments_number_trgm", "payments", "number"),
+    ("ix_payments_transaction_number_trgm", "payments", "transaction_number"),
+    ("ix_payments_receipt_number_trgm", "payments", "receipt_number"),
+    ("ix_consumers_name_trgm", "consumers", "name"),
+    ("ix_consumers_account_number_trgm", "consumers", "account_number"),
+)
+"""PostgreSQL's GIN trigram indexes for partial, case-insensitive search
+(``lower(column) LIKE '%fragment%'``): created with the tables on PostgreSQL (and by
+migration 0022), not declared as indexes (SQLite has no trigram operator class); the
+schema comparison leaves them out (:func:`loket.core.migrate.pending_differences`)."""
+
+for _name, _table, _column in TRIGRAM_INDEXES:
+    event.listen(Base.metadata.tables[_table], "after_create", DDL(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+    event.listen(Base.metadata.tables[_table], "after_create", DDL(
+        f"CREATE INDEX IF NOT EXISTS {_name} ON {_table} "
+        f"USING gin (lower({_column}) gin_trgm_ops)").execute_if(dialect="postgresql"))
