@@ -22,7 +22,12 @@ from loket.core.models import (
     Todo,
 )
 from loket.core.payments import lifecycle
-from loket.core.payments.posting import check_invariants, lock_payment, refresh_state, snapshot
+from loket.core.payments.invariants import check_invariants
+from loket.core.payments.posting import (
+    lock_payment,
+    refresh_state,
+    snapshot,
+)
 from loket.core.settings import load_settings
 from loket.core.states import (
     AllocationState,

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.models import Allocation, Payment
 from loket.core.payments import holds
+from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
-    check_invariants,
     create_credit_note,
     post_allocations,
     raise_todo,

@@ -18,9 +18,9 @@ from loket.core.host.obligations import Ledger
 from loket.core.models import Consumer, Payment
 from loket.core.payments import agreements, allocation, payers
 from loket.core.payments.checkout import open_items
+from loket.core.payments.invariants import check_invariants
 from loket.core.payments.payers import Payer
 from loket.core.payments.posting import (
-    check_invariants,
     create_credit_note,
     post_allocations,
     refresh_state,

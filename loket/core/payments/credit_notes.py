@@ -13,10 +13,9 @@ from loket.core.db import money_sum
 from loket.core.host.obligations import pay
 from loket.core.models import CreditNote, CreditNoteApplication, Payment, Receivable
 from loket.core.outbox import events as outbox_events
+from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
-    check_invariants,
     create_credit_note,
-    give_back_capacity,
     lock_payment,
 )
 from loket.core.settings import load_settings

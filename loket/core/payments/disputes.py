@@ -20,9 +20,8 @@ from loket.core import audit
 from loket.core.backoffice.queries import Page, _contains, _paginate
 from loket.core.models import Consumer, Dispute, Payment
 from loket.core.payments import lifecycle
+from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
-    check_invariants,
-    give_back_capacity,
     lock_payment,
     raise_todo,
     refresh_state,

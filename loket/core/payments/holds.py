@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.host.obligations import Ledger
 from loket.core.models import Consumer, Payment, PaymentHold, Receivable, ReceivableAttribute
+from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
-    check_invariants,
     create_credit_note,
     lock_payment,
     post_allocations,

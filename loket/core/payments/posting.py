@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.db import after_commit, money_sum
+from loket.core.db import after_commit
 from loket.core.host.obligations import Ledger, obligation_of, pay
 from loket.core.links import state as link_state
 from loket.core.models import (
@@ -18,16 +18,16 @@ from loket.core.models import (
     Payment,
     PaymentLink,
     Receivable,
-    Refund,
     Todo,
 )
 from loket.core.numbering import next_number, next_numbers
 from loket.core.outbox import events as outbox_events
 from loket.core.outbox import messages
 from loket.core.payments import lifecycle, payers
+from loket.core.payments.invariants import InvariantBroken
 from loket.core.settings import Settings, load_settings
-from loket.core.states import AllocationState, ApplicationState, CreditNoteStatus, ReceivableStatus
-from loket.errors import LoketError, ValidationFailed
+from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
+from loket.errors import ValidationFailed
 from loket.money import Money
 from loket.ops import logs
 from loket.plugins import Plugins
@@ -35,18 +35,9 @@ from loket.types import (
     DestinationTarget,
     Notification,
     PaymentInfo,
-    RefundStatus,
     ResolvedTarget,
     TrackingEvent,
 )
-
-
-class InvariantBroken(LoketError):
-    """A money invariant would break: the whole transaction is rolled back."""
-
-    status = 500
-    code = "invariant"
-    title = "Money invariant violated"
 
 
 def take_number(session: Session, settings: Settings, tenant_id: int, name: str,
@@ -324,78 +315,3 @@ def create_credit_note(session: Session, settings: Settings, actor: audit.Actor,
                                         "reason": reason, "automatic": automatic}},
                        f"payment:{payment.number}", now=now)
     return note
-
-
-def _reversible(session: Session, payment: Payment) -> int:
-    """What a refund could still take back from this payment: its posted allocations and
-    what sits unapplied in its automatic credit notes (the whole amount left when the
-    money was never applied through loket)."""
-    if payment.is_test or payment.application_state != ApplicationState.APPLIED:
-        return lifecycle.refundable(payment) - payment.refunded
-    allocated = session.scalar(select(money_sum(Allocation.amount - Allocation.reversed)).where(
-        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED))
-    unapplied = session.scalar(select(money_sum(
-        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
-    return (allocated or 0) + (unapplied or 0)
-
-
-def _manual_credit(session: Session, payment: Payment) -> int:
-    return session.scalar(select(money_sum(CreditNote.amount - CreditNote.reversed)).where(
-        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(False))) or 0
-
-
-def give_back_capacity(session: Session, payment: Payment) -> int:
-    """What can still go back to the payer from this payment, as a refund or as a manual
-    credit note (one limit for both, so the same money never goes out twice)."""
-    session.flush()
-    return max(_reversible(session, payment) - _manual_credit(session, payment)
-               - pending_refunds(session, payment), 0)
-
-
-def pending_refunds(session: Session, payment: Payment) -> int:
-    """What refunds the gateway accepted but has not confirmed hold of this payment (minor
-    units): not yet given back, not available to another refund either."""
-    return session.scalar(select(money_sum(Refund.amount)).where(
-        Refund.payment_id == payment.id, Refund.status == RefundStatus.PENDING)) or 0
-
-
-def check_invariants(session: Session, payment: Payment) -> None:
-    """Check loket's money invariants for one payment before commit.
-
-    allocations + automatic credit notes + change + passed-on fee + refunded = received
-    (once money is taken); nothing negative; a payment's credit notes never exceed it; manual
-    credit notes never exceed what a refund could still take back (no money out twice).
-    """
-    session.flush()
-    allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)).all()
-    notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)).all()
-    values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
-              payment.refunded] + [a.amount - a.reversed for a in allocations] + \
-             [n.amount - n.applied - n.reversed for n in notes]
-    if any(v < 0 for v in values):
-        raise InvariantBroken(f"payment {payment.number}: a money amount would be negative")
-    if (payment.status in lifecycle.MONEY_TAKEN
-            and payment.application_state == ApplicationState.APPLIED
-            and not payment.is_test):
-        fee = payment.fee if payment.fee_passed_on else 0
-        parts = (sum(a.amount - a.reversed for a in allocations)
-                 + sum(n.amount - n.reversed for n in notes if n.automatic)
-                 + payment.change_given + fee + payment.refunded)
-        if parts != payment.amount_received:
-            raise InvariantBroken(
-                f"payment {payment.number}: allocations, credit notes, change, fee and refunds "
-                f"({parts}) do not add up to the amount received ({payment.amount_received})")
-    if sum(n.amount for n in notes) > payment.amount_received:
-        raise InvariantBroken(f"payment {payment.number}: credit notes exceed the payment")
-    # _manual_credit and _reversible, over the rows just read (no further statements).
-    manual = sum(n.amount - n.reversed for n in notes if not n.automatic)
-    if payment.is_test or payment.application_state != ApplicationState.APPLIED:
-        reversible = lifecycle.refundable(payment) - payment.refunded
-    else:
-        reversible = (sum(a.amount - a.reversed for a in allocations)
-                      + sum(n.amount - n.applied - n.reversed for n in notes if n.automatic))
-    if manual > reversible:
-        raise InvariantBroken(f"payment {payment.number}: credit notes and refunds give back "
-                              f"more than the payment brought in")

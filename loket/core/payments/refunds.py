@@ -16,9 +16,8 @@ from loket.core.gateway_configs import configs
 from loket.core.host.obligations import unpay
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Refund
 from loket.core.payments import lifecycle
+from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
-    check_invariants,
-    give_back_capacity,
     lock_payment,
     lock_receivables,
     raise_todo,

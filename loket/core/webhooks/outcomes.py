@@ -27,10 +27,9 @@ from loket.core.models import (
 )
 from loket.core.payments import disputes, service_tasks
 from loket.core.payments.application import GATEWAY, apply_intended
+from loket.core.payments.invariants import check_invariants, pending_refunds
 from loket.core.payments.posting import (
-    check_invariants,
     lock_payment,
-    pending_refunds,
     raise_todo,
     refresh_state,
     snapshot,

@@ -28,7 +28,7 @@ from loket.core.models import (
 )
 from loket.core.payments import credit_notes, refunds
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
-from loket.core.payments.posting import check_invariants
+from loket.core.payments.invariants import check_invariants
 from loket.core.webhooks import outcomes
 from loket.errors import LoketError
 from loket.money import Money
