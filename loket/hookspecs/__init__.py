@@ -56,6 +56,7 @@ from loket.hookspecs.outbound import (
     loket_payment_status_changed,
     loket_plan_defaulted,
     loket_track,
+    loket_track_many,
 )
 from loket.hookspecs.registration import (
     loket_destination_describe,
@@ -119,4 +120,5 @@ __all__ = [
     "loket_gateway_parse_webhook", "loket_gateway_prepare_data", "loket_gateway_refund",
     "loket_gateway_validate_credentials", "loket_notify", "loket_payment_status_changed",
     "loket_plan_defaulted", "loket_register_routes", "loket_track",
+    "loket_track_many",
 ]
