@@ -326,7 +326,8 @@ def load_settings(session: Session, tenant_id: int) -> Settings:
     if row is None:
         raise NotFound(f"tenant {tenant_id} has no settings")
     pin(session, row)
-    return Settings(row.document)
+    # A copy: a caller editing the document in place must not edit the pinned row's.
+    return Settings(copy.deepcopy(row.document))
 
 
 def pin(session: Session, row: object) -> None:

@@ -10,8 +10,9 @@ It serves ``loket.server.app:get_app()`` and sets up what a production API proce
   ``PROMETHEUS_MULTIPROC_DIR`` (``$LOKET_VAR_DIR/prometheus`` when unset, emptied at
   start) so ``/metrics`` on any worker reports the sum of all.
 
-- bounded work per process: threaded workers (``LOKET_THREADS``, default 8) of which at
-  most ``LOKET_MAX_IN_FLIGHT`` (default half the threads) run requests at once; the other
+- bounded work per process: with ``LOKET_THREADS`` above 1 (default 1: sync workers),
+  threaded workers of which at most ``LOKET_MAX_IN_FLIGHT`` (default three quarters of
+  the threads) run requests at once; the other
   threads answer what arrives meanwhile with 503 and ``Retry-After`` at once (admission
   control, :mod:`loket.server.admission`), a request waits at most
   ``LOKET_DB_POOL_TIMEOUT`` seconds (default 5) for a database connection, and a
@@ -37,10 +38,13 @@ from gunicorn import glogging  # type: ignore[import-untyped]
 wsgi_app = "loket.server.app:get_app()"
 bind = [os.environ.get("LOKET_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
-worker_class = "gthread"
-threads = int(os.environ.get("LOKET_THREADS", "8"))
+# LOKET_THREADS > 1: threaded workers, with admission control (LOKET_MAX_IN_FLIGHT,
+# default three quarters of the threads); 1 (the default): sync workers, no admission limit.
+threads = int(os.environ.get("LOKET_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
 # Read by each worker's AppConfig.from_env (the master sets them before forking).
-os.environ.setdefault("LOKET_MAX_IN_FLIGHT", str(max(threads // 2, 1)))
+if threads > 1:
+    os.environ.setdefault("LOKET_MAX_IN_FLIGHT", str(max(threads * 3 // 4, 1)))
 os.environ.setdefault("LOKET_DB_POOL_TIMEOUT", "5")
 os.environ.setdefault("LOKET_DB_STATEMENT_TIMEOUT_MS", "20000")
 timeout = int(os.environ.get("LOKET_TIMEOUT", "30"))

@@ -27,7 +27,7 @@ from loket.money import Money
 from loket.ops import logs, metrics
 from loket.types import GatewayEvent
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("loket.core.webhooks.inbox")  # the inbox's log, as before the split
 
 ORPHAN_AFTER = dt.timedelta(hours=24)
 """How long an event naming an unknown payment is retried before it becomes ``orphan``."""
