@@ -71,8 +71,7 @@ class DestinationCalls(HookCaller):
         if not events:
             return
         together = [impl.plugin for impl in self.pm.hook.loket_track_many.get_hookimpls()]
-        if together:
-            self.pm.hook.loket_track_many(events=list(events))
+        self.pm.hook.loket_track_many(events=list(events))
         one_by_one = self.pm.subset_hook_caller("loket_track", remove_plugins=together)
         for event in events:
             one_by_one(event=event)
