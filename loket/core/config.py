@@ -91,6 +91,8 @@ class AppConfig:
         :raises ConfigurationError: ``LOKET_SECRET_KEY`` is not set and no development key
             was asked for (the message names the variable).
         """
+        # Long by design: one line per LOKET_* variable, read in one place so the
+        # operations guide's table and this function can be compared line by line.
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("LOKET_VAR_DIR", "var"))
         keys = tuple(k.strip() for k in env.get("LOKET_SECRET_KEY", "").split(",") if k.strip())

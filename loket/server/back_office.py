@@ -3,7 +3,7 @@ webhook events staff can replay."""
 
 from __future__ import annotations
 
-from loket.core.backoffice import administration, kpis, queries
+from loket.core.backoffice import administration, casework, kpis, queries
 from loket.core.documents import pdf
 from loket.core.payments import credit_notes
 from loket.core.webhooks import inbox
@@ -85,7 +85,7 @@ class Todos(Resource):
         """List to-dos, newest first."""
         page, limit, _ = self.paging(req)
         with self.ctx.transaction() as session:
-            result = queries.list_todos(session, self.tenant(req),
+            result = casework.list_todos(session, self.tenant(req),
                                         self.query(req).get("status", "open"), page, limit)
             resp.media = s.page(result, [_todo(t) for t in result.items])
 
@@ -96,7 +96,7 @@ class TodoResolve(Resource):
     def on_post(self, req, resp, todo_id):
         """Resolve a to-do with a note of what was done."""
         with self.ctx.transaction() as session:
-            row = queries.todo(session, self.tenant(req), int(todo_id))
+            row = casework.todo(session, self.tenant(req), int(todo_id))
             administration.resolve_todo(self.ctx, session, self.actor(req), row,
                                        self.body(req)["resolution"])
             resp.media = _todo(row)
@@ -109,7 +109,7 @@ class Audit(Resource):
         """List audit rows, oldest first."""
         page, limit, _ = self.paging(req)
         with self.ctx.transaction() as session:
-            result = queries.audit_of(session, self.tenant(req), entity_type, entity_id, page,
+            result = casework.audit_of(session, self.tenant(req), entity_type, entity_id, page,
                                       limit)
             resp.media = s.page(result, [
                 {"at": s.when(a.at), "actor": a.actor, "role": a.role, "action": a.action,
@@ -145,7 +145,7 @@ class WebhookEvents(Resource):
         """List events, newest first."""
         page, limit, _ = self.paging(req)
         with self.ctx.transaction() as session:
-            result = queries.list_gateway_events(session, self.tenant(req),
+            result = casework.list_gateway_events(session, self.tenant(req),
                                                  self.query(req).get("status"), page, limit)
             resp.media = s.page(result, [_event(e) for e in result.items])
 
@@ -156,10 +156,10 @@ class WebhookReplay(Resource):
     def on_post(self, req, resp, event_id):
         """Replay (applying twice changes nothing: events are facts)."""
         with self.ctx.transaction() as session:
-            queries.gateway_event(session, self.tenant(req), int(event_id))
+            casework.gateway_event(session, self.tenant(req), int(event_id))
         outcome = inbox.replay(self.ctx, int(event_id))
         with self.ctx.transaction() as session:
-            media = _event(queries.gateway_event(session, self.tenant(req), int(event_id)))
+            media = _event(casework.gateway_event(session, self.tenant(req), int(event_id)))
         media["outcome"] = outcome
         resp.media = media
 

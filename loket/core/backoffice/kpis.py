@@ -149,6 +149,33 @@ def period_figures(session: Session, tenant_id: int, period: Period) -> dict[str
             "collection_days": _collection_days(session, tenant_id, period)}
 
 
+def _standing(session: Session, tenant_id: int, now: dt.datetime
+              ) -> tuple[dict[str, int], int, int, int]:
+    """What stands now, whatever the period: payment counts by status, the outstanding
+    total, unused credit and open to-dos."""
+    counts = dict(session.execute(select(Payment.status, func.count(Payment.id)).where(
+        Payment.tenant_id == tenant_id, Payment.is_test.is_(False)).group_by(
+        Payment.status)).all())
+    outstanding = session.scalar(select(money_sum(
+        Receivable.amount - Receivable.paid)).where(
+        Receivable.tenant_id == tenant_id, Receivable.status == "open")) or 0
+    credit = session.scalar(select(money_sum(
+        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
+        CreditNote.tenant_id == tenant_id, CreditNote.status == "active",
+        CreditNote.expires_at > now)) or 0
+    todos = session.scalar(select(func.count(Todo.id)).where(
+        Todo.tenant_id == tenant_id, Todo.status == "open")) or 0
+    return counts, outstanding, credit, todos
+
+
+def _days_change(days: str | None, days_before: str | None) -> str | None:
+    """The percentage change of the mean collection time (one decimal), when both exist."""
+    if days is None or days_before is None or Decimal(days_before) == 0:
+        return None
+    return str(((Decimal(days) - Decimal(days_before)) * 100 / Decimal(days_before)
+                ).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None = None,
          date_from: dt.date | None = None, date_to: dt.date | None = None) -> dict[str, Any]:
     """The dashboard for the selected period (``month`` ``YYYY-MM`` or ``date_from`` /
@@ -185,18 +212,7 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None =
     rate_before = ratio_percent(collected_before, before["due"])
     days = _mean_days(*current["collection_days"])
     days_before = _mean_days(*before["collection_days"])
-    counts = dict(session.execute(select(Payment.status, func.count(Payment.id)).where(
-        Payment.tenant_id == tenant_id, Payment.is_test.is_(False)).group_by(
-        Payment.status)).all())
-    outstanding = session.scalar(select(money_sum(
-        Receivable.amount - Receivable.paid)).where(
-        Receivable.tenant_id == tenant_id, Receivable.status == "open")) or 0
-    credit = session.scalar(select(money_sum(
-        CreditNote.amount - CreditNote.applied - CreditNote.reversed)).where(
-        CreditNote.tenant_id == tenant_id, CreditNote.status == "active",
-        CreditNote.expires_at > now)) or 0
-    todos = session.scalar(select(func.count(Todo.id)).where(
-        Todo.tenant_id == tenant_id, Todo.status == "open")) or 0
+    counts, outstanding, credit, todos = _standing(session, tenant_id, now)
     return {
         "currency": currency, "date": today.isoformat(),
         "period": period.to_json(), "previous_period": previous.to_json(),
@@ -214,11 +230,7 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None =
                 Decimal(rate) - Decimal(rate_before))},
         "avg_collection_time": {
             "days": days, "items": current["collection_days"][1],
-            "previous_days": days_before,
-            "change_percent": None if days is None or days_before is None or
-            Decimal(days_before) == 0 else str((
-                (Decimal(days) - Decimal(days_before)) * 100 / Decimal(days_before)
-            ).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))},
+            "previous_days": days_before, "change_percent": _days_change(days, days_before)},
         "collected_in_period": breakdown(current["collected"]),
         "collected_today": breakdown(today_figures),
         "collected_this_month": breakdown(month_figures),

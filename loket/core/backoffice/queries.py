@@ -17,15 +17,12 @@ from sqlalchemy.orm import Session, selectinload
 from loket.core.db import money_sum
 from loket.core.models import (
     Allocation,
-    AuditEntry,
     Consumer,
     CreditNote,
     CreditNoteApplication,
-    GatewayEventRow,
     Payment,
     Receivable,
     Refund,
-    Todo,
 )
 from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
@@ -74,7 +71,7 @@ def _contains(column, text: str):
     return func.lower(column).like(_like(text), escape="\\")
 
 
-def _paginate(session: Session, query, order, page: int, limit: int,
+def paginate(session: Session, query, order, page: int, limit: int,
               count_cap: int | None = None) -> Page:
     """The page of ``query`` in ``order``; with ``count_cap`` the total counts at most that
     many rows past the page (see :class:`Page`)."""
@@ -126,7 +123,7 @@ def search_consumers(session: Session, tenant_id: int, q: str | None, page: int 
         query = query.where(or_(_contains(Consumer.name, q),
                                 _contains(Consumer.account_number, q),
                                 _contains(Consumer.email, q), _contains(Consumer.phone, q)))
-    return _paginate(session, query, (Consumer.name_search, Consumer.id), page, limit)
+    return paginate(session, query, (Consumer.name_search, Consumer.id), page, limit)
 
 
 consumer = consumer_by_account  # the tenant's consumer with an account number, or NotFound
@@ -193,7 +190,7 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
         Consumer, Consumer.id == Payment.consumer_id), filters)
     order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
         Payment.created_at, Payment.id)
-    return _paginate(session, query.options(selectinload(Payment.consumer)), order, page,
+    return paginate(session, query.options(selectinload(Payment.consumer)), order, page,
                      limit, count_cap=COUNT_CAP)
 
 
@@ -326,7 +323,7 @@ def list_credit_notes(session: Session, tenant_id: int, filters: CreditNoteFilte
         Payment, Payment.id == CreditNote.payment_id), filters, now)
     order = (CreditNote.created_at.desc(), CreditNote.id.desc()) if newest_first else (
         CreditNote.created_at, CreditNote.id)
-    return _paginate(session, query, order, page, limit)
+    return paginate(session, query, order, page, limit)
 
 
 def filter_credit_notes(session: Session, tenant_id: int, query, filters: CreditNoteFilters,
@@ -393,55 +390,3 @@ def applications(session: Session, note: CreditNote) -> list[tuple[CreditNoteApp
         Receivable, Receivable.id == CreditNoteApplication.receivable_id).where(
         CreditNoteApplication.credit_note_id == note.id).order_by(
         CreditNoteApplication.id)).all())
-
-
-# --- to-dos, audit, webhook events ---------------------------------------------------------
-
-def list_todos(session: Session, tenant_id: int, status: str | None, page: int = 1,
-               limit: int = 20) -> Page:
-    """The exceptions worklist, newest first."""
-    query = select(Todo).where(Todo.tenant_id == tenant_id)
-    if status:
-        query = query.where(Todo.status == status)
-    return _paginate(session, query, (Todo.created_at.desc(), Todo.id.desc()), page, limit)
-
-
-def todo(session: Session, tenant_id: int, todo_id: int) -> Todo:
-    """A to-do of this tenant, or NotFound."""
-    row = session.get(Todo, todo_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"no to-do {todo_id}")
-    return row
-
-
-def audit_of(session: Session, tenant_id: int, entity_type: str, entity_id: str,
-             page: int = 1, limit: int = 50) -> Page:
-    """The audit trail of one entity, oldest first.
-
-    :raises NotFound: the tenant has no such entity on record (another tenant's entity
-        answers the same, like every cross-tenant read).
-    """
-    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
-                                     AuditEntry.entity_type == entity_type,
-                                     AuditEntry.entity_id == entity_id)
-    result = _paginate(session, query, (AuditEntry.id,), page, limit)
-    if result.total == 0:
-        raise NotFound(f"no {entity_type} {entity_id!r} on record")
-    return result
-
-
-def list_gateway_events(session: Session, tenant_id: int, status: str | None, page: int = 1,
-                        limit: int = 20) -> Page:
-    """Stored gateway events (webhooks), newest first."""
-    query = select(GatewayEventRow).where(GatewayEventRow.tenant_id == tenant_id)
-    if status:
-        query = query.where(GatewayEventRow.status == status)
-    return _paginate(session, query, (GatewayEventRow.id.desc(),), page, limit)
-
-
-def gateway_event(session: Session, tenant_id: int, event_row_id: int) -> GatewayEventRow:
-    """A stored gateway event of this tenant, or NotFound."""
-    row = session.get(GatewayEventRow, event_row_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"no gateway event {event_row_id}")
-    return row

@@ -14,7 +14,7 @@ import attrs
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core.backoffice.queries import Page, _contains, _paginate, local_today
+from loket.core.backoffice.queries import Page, _contains, local_today, paginate
 from loket.core.host.plan_changes import installments, unpaid
 from loket.core.models import Consumer, PaymentPlan, Receivable
 from loket.core.states import PlanCompliance, PlanStatus, ReceivableStatus
@@ -85,7 +85,7 @@ def list_plans(session: Session, tenant_id: int, filters: PlanFilters, now: dt.d
         query = query.where({PlanCompliance.DEFAULTED: PaymentPlan.status == PlanStatus.DEFAULTED,
                              PlanCompliance.AT_RISK: and_(active, overdue),
                              PlanCompliance.ON_TRACK: and_(active, ~overdue)}[wanted])
-    return _paginate(session, query, (PaymentPlan.created_at.desc(), PaymentPlan.id.desc()),
+    return paginate(session, query, (PaymentPlan.created_at.desc(), PaymentPlan.id.desc()),
                      page, limit)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.backoffice.queries import Page, _paginate
+from loket.core.backoffice.queries import Page, paginate
 from loket.core.host import plan_changes
 from loket.core.models import Approval, Payment, PaymentPlan
 from loket.core.payments import credit_notes, refunds
@@ -171,7 +171,7 @@ def list_approvals(session: Session, tenant_id: int, status: str | None, page: i
     query = select(Approval).where(Approval.tenant_id == tenant_id)
     if status:
         query = query.where(Approval.status == status)
-    return _paginate(session, query, (Approval.created_at, Approval.id), page, limit)
+    return paginate(session, query, (Approval.created_at, Approval.id), page, limit)
 
 
 def approval(session: Session, tenant_id: int, approval_id: int) -> Approval:

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.backoffice.queries import Page, _contains, _paginate
+from loket.core.backoffice.queries import Page, _contains, paginate
 from loket.core.models import Consumer, Dispute, Payment
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
@@ -242,7 +242,7 @@ def list_disputes(session: Session, tenant_id: int, filters: DisputeFilters, pag
         query = query.where(Dispute.status == filters.status)
     if filters.payment:
         query = query.where(Payment.number == filters.payment)
-    return _paginate(session, query, (Dispute.created_at.desc(), Dispute.id.desc()), page,
+    return paginate(session, query, (Dispute.created_at.desc(), Dispute.id.desc()), page,
                      limit)
 
 

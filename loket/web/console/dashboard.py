@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from loket.core.backoffice import administration, kpis, queries, trends
+from loket.core.backoffice import administration, casework, kpis, queries, trends
 from loket.errors import LoketError
 from loket.web.console import charts
 from loket.web.console.base import Page, Viewer, first, see_other
@@ -45,7 +45,7 @@ class Todos(Page):
         state = req.get_param("status") or "open"
         state = state if state in ("open", "resolved") else "open"
         with self.ctx.transaction() as session:
-            result = queries.list_todos(session, viewer.principal.tenant_id, state,
+            result = casework.list_todos(session, viewer.principal.tenant_id, state,
                                         page_number(req), 20)
             self.render(resp, "console/todos.html", viewer, status=status, result=result,
                         state=state, notice=notice, error=error, active="/console/todos",
@@ -69,7 +69,7 @@ class TodoResolve(Page):
             if not todo_id.isdigit():
                 raise falcon.HTTPNotFound()
             with self.ctx.transaction() as session:
-                row = queries.todo(session, viewer.principal.tenant_id, int(todo_id))
+                row = casework.todo(session, viewer.principal.tenant_id, int(todo_id))
                 administration.resolve_todo(self.ctx, session, viewer.principal.actor(), row,
                                             first(form, "resolution"))
         except LoketError as exc:

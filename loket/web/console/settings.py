@@ -12,7 +12,8 @@ from typing import Any
 import falcon
 
 from loket.core import tenants
-from loket.core.settings import DEFAULTS, GUEST_FACTS, load_settings, update_settings
+from loket.core.settings import load_settings, update_settings
+from loket.core.settings_schema import DEFAULTS, GUEST_FACTS
 from loket.errors import LoketError, ValidationFailed
 from loket.web.console.base import Page, Viewer, first, see_other
 
