@@ -168,6 +168,15 @@ def _standing(session: Session, tenant_id: int, now: dt.datetime
     return counts, outstanding, credit, todos
 
 
+def _breakdown(figures: dict[str, Any], currency: str) -> dict[str, Any]:
+    """Collected money, in total and by channel, method and type."""
+    def m(value: int) -> dict[str, Any]:
+        return Money(value, currency).to_json()
+    return {"total": m(figures["amount"]), **{
+        name: {k: m(v) for k, v in sorted(figures[name].items())}
+        for name in ("by_channel", "by_method", "by_type")}}
+
+
 def _days_change(days: str | None, days_before: str | None) -> str | None:
     """The percentage change of the mean collection time (one decimal), when both exist."""
     if days is None or days_before is None or Decimal(days_before) == 0:
@@ -202,11 +211,6 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None =
     def m(value: int) -> dict[str, Any]:
         return Money(value, currency).to_json()
 
-    def breakdown(figures: dict[str, Any]) -> dict[str, Any]:
-        return {"total": m(figures["amount"]), **{
-            name: {k: m(v) for k, v in sorted(figures[name].items())}
-            for name in ("by_channel", "by_method", "by_type")}}
-
     collected, collected_before = current["collected"]["amount"], before["collected"]["amount"]
     rate = ratio_percent(collected, current["due"])
     rate_before = ratio_percent(collected_before, before["due"])
@@ -231,9 +235,9 @@ def kpis(session: Session, tenant_id: int, now: dt.datetime, month: str | None =
         "avg_collection_time": {
             "days": days, "items": current["collection_days"][1],
             "previous_days": days_before, "change_percent": _days_change(days, days_before)},
-        "collected_in_period": breakdown(current["collected"]),
-        "collected_today": breakdown(today_figures),
-        "collected_this_month": breakdown(month_figures),
+        "collected_in_period": _breakdown(current["collected"], currency),
+        "collected_today": _breakdown(today_figures, currency),
+        "collected_this_month": _breakdown(month_figures, currency),
         "payments_by_status": {s: int(counts.get(s, 0)) for s in sorted(
             set(lifecycle.DISPLAY) | set(counts))},
         "outstanding": m(int(outstanding)), "unused_credit": m(int(credit)),
