@@ -3,8 +3,9 @@
 import pytest
 
 from loket.gateways import sandbox, sandbox_mandates, sandbox_page, sandbox_store
+from loket.money import Money
 from loket.testing import GatewayConformance, GatewayHarness
-from loket.types import GatewayConfig, Money
+from loket.types import GatewayConfig
 
 
 class SandboxHarness(GatewayHarness):
