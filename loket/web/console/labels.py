@@ -16,13 +16,15 @@ STATUS_LABELS = {
     "withdrawn": N_("Withdrawn"), "sent": N_("Sent"), "partially_paid": N_("Partly paid"),
     "revoked": N_("Revoked"), "scheduled": N_("Scheduled"), "charging": N_("Charging"),
     "retrying": N_("Retrying"), "stopped": N_("Stopped"), "held": N_("Held"),
+    # payment plans: their states and compliance
+    "defaulted": N_("Defaulted"), "on_track": N_("On track"), "at_risk": N_("At risk"),
 }
 STATUS_TONES = {"succeeded": "good", "completed": "good", "posted": "good", "paid": "good",
                 "active": "good", "resolved": "good", "failed": "bad", "cancelled": "bad",
                 "expired": "bad", "initiated": "wait", "open": "wait", "pending": "wait",
                 "approved": "good", "rejected": "bad", "under_review": "wait", "won": "good",
                 "lost": "bad", "withdrawn": "", "sent": "wait", "partially_paid": "wait",
-                "revoked": "bad"}
+                "revoked": "bad", "defaulted": "bad", "on_track": "good", "at_risk": "wait"}
 ROLE_LABELS = {
     "tenant_admin": N_("Tenant admin"), "cso_admin": N_("CSO admin"),
     "cso_executive": N_("CSO executive"), "billing_manager": N_("Billing manager"),
@@ -40,7 +42,9 @@ WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("c
          N_("E-mail address"), N_("Phone number"),
          # the numbered documents (number_formats) and the approvals' kinds
          N_("Payments"), N_("Receipts"), N_("Credit notes"), N_("Transactions"),
-         N_("Refund"), N_("Credit note"), N_("email"), N_("sms"), N_("whatsapp")]
+         N_("Refund"), N_("Credit note"), N_("email"), N_("sms"), N_("whatsapp"),
+         # how often a payment plan's installments fall due (plan_schedule.Frequency)
+         N_("weekly"), N_("biweekly"), N_("monthly"), N_("quarterly")]
 
 
 def status_label(status: str) -> str:

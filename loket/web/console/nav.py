@@ -34,6 +34,7 @@ SCREENS: list[Screen] = [
     Screen("/console/payments/new", N_("Record payment"), ("POST", "/v1/payments/counter")),
     Screen("/console/credit-notes", N_("Credit notes"), ("GET", "/v1/credit-notes")),
     Screen("/console/disputes", N_("Disputes"), ("GET", "/v1/disputes")),
+    Screen("/console/plans", N_("Payment plans"), ("GET", "/v1/payment-plans")),
     Screen("/console/approvals", N_("Approvals"), ("GET", "/v1/approvals")),
     Screen("/console/payment-links", N_("Payment links"), ("GET", "/v1/payment-links")),
     Screen("/console/reconciliation", N_("Reconciliation"), ("GET", "/v1/reconciliation")),

@@ -1,0 +1,200 @@
+"""Payment plans at the console: the list with search, status and compliance, making one
+for an account (from an amount or its chosen open items), and one plan with its schedule,
+standing and the cancel and reschedule forms. The same core calls as
+``/v1/payment-plans``: a change above the tenant's approval threshold is kept for a second
+person, and the page says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from loket.core import tenants
+from loket.core.backoffice import queries
+from loket.core.host import plan_queries
+from loket.core.host.plan_changes import PLANNABLE_KINDS, plan_by_reference
+from loket.core.host.plan_schedule import Frequency
+from loket.core.models import Approval, Receivable
+from loket.core.payments import approvals
+from loket.core.states import PlanCompliance, PlanStatus
+from loket.errors import LoketError, ValidationFailed
+from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.payments import page_number
+
+LIST = ("GET", "/v1/payment-plans")
+DETAIL = ("GET", "/v1/payment-plans/{reference}")
+CREATE = ("POST", "/v1/payment-plans")
+RESCHEDULE = ("POST", "/v1/payment-plans/{reference}/reschedule")
+CANCEL = ("POST", "/v1/payment-plans/{reference}/cancel")
+STATUSES = tuple(s.value for s in PlanStatus)
+COMPLIANCES = tuple(c.value for c in PlanCompliance)
+FREQUENCIES = tuple(f.value for f in Frequency)
+
+
+def field_errors(exc: LoketError) -> dict[str, str]:
+    """The error's messages by form field (``items[0]`` is ``items``; ``""``: the form)."""
+    errors: dict[str, str] = {}
+    for error in exc.errors or [{"field": "", "message": exc.detail}]:
+        name = (error.get("field") or "").partition("[")[0]
+        errors[name] = f"{errors[name]} {error['message']}" if name in errors \
+            else error["message"]
+    return errors
+
+
+def installment_status(row: Receivable) -> str:
+    """An installment's state as the API shows it (an open one fully paid is ``paid``)."""
+    return "paid" if row.status == "open" and row.paid >= row.amount else row.status
+
+
+def _schedule_request(form: dict[str, list[str]]) -> dict[str, Any]:
+    count = first(form, "installments").strip()
+    return {"installments": int(count) if count.isdigit() else count,
+            "frequency": first(form, "frequency"),
+            "first_due_on": first(form, "first_due_on")}
+
+
+class Plans(Page):
+    """``GET /console/plans?q=&status=&compliance=``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List plans, newest first, each with where it stands."""
+        viewer = self.viewer(req, LIST)
+        _ = self.gettext(viewer)
+        q = req.get_param("q") or ""
+        state = req.get_param("status") or ""
+        compliance = req.get_param("compliance") or ""
+        now = self.ctx.now()
+        with self.ctx.transaction() as session:
+            result = plan_queries.list_plans(
+                session, viewer.principal.tenant_id, plan_queries.PlanFilters(
+                    q=q or None, status=state if state in STATUSES else None,
+                    compliance=compliance if compliance in COMPLIANCES else None),
+                now, page_number(req), 20)
+            rows = [plan_queries.standing(session, p, now) for p in result.items]
+            notice = {"waiting": _("Above the approval threshold: the plan waits for a "
+                                   "second person to approve it.")
+                      }.get(req.get_param("done") or "")
+            self.render(resp, "console/plans.html", viewer, result=result, rows=rows, q=q,
+                        state=state, statuses=STATUSES, compliance=compliance,
+                        compliances=COMPLIANCES, notice=notice,
+                        may_create=viewer.can(*CREATE),
+                        installment_status=installment_status, active="/console/plans",
+                        wide=True)
+
+
+class NewPlan(Page):
+    """``GET /console/plans/new?account=`` (the form) and ``POST`` (make the plan)."""
+
+    def show(self, resp: falcon.Response, viewer: Viewer, account: str, *,
+             form: dict | None = None, errors: dict[str, str] | None = None,
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+        """The form over the account and its open items (or the account chooser)."""
+        consumer, open_items = None, []
+        with self.ctx.transaction() as session:
+            if account:
+                try:
+                    consumer = tenants.consumer_by_account(session, viewer.principal.tenant_id,
+                                                           account)
+                    open_items = [r for r in queries.items(session, consumer)
+                                  if r.kind in PLANNABLE_KINDS]
+                except LoketError as exc:
+                    errors = {**(errors or {}), "account_number": exc.detail}
+            self.render(resp, "console/plan_new.html", viewer, status=status,
+                        account=account, consumer=consumer, open_items=open_items,
+                        form=form or {}, errors=errors or {}, error=error,
+                        frequencies=FREQUENCIES, active="/console/plans")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The form."""
+        viewer = self.viewer(req, CREATE)
+        self.show(resp, viewer, (req.get_param("account") or "").strip())
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Make the plan and show it, or keep it for approval and say so."""
+        viewer, form = self.posted(req, CREATE)
+        account = first(form, "account_number").strip()
+        chosen = [v.partition(":") for v in form.get("item", []) if v]
+        request = {"action": "create", "account_number": account,
+                   **_schedule_request(form),
+                   "items": [{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
+                   "amount": first(form, "amount").strip() or None,
+                   "down_payment": first(form, "down_payment").strip() or None}
+        try:
+            with self.ctx.transaction() as session:
+                outcome = approvals.change_plan(self.ctx, session, viewer.principal.actor(),
+                                                viewer.principal.tenant_id, request)
+                reference = None if isinstance(outcome, Approval) else outcome.reference
+        except LoketError as exc:
+            self.show(resp, viewer, account, form=form, errors=field_errors(exc),
+                      error=exc.detail, status=falcon.code_to_http_status(exc.status))
+            return
+        see_other(resp, "/console/plans?done=waiting" if reference is None
+                  else f"/console/plans/{reference}?done=created")
+
+
+class PlanDetail(Page):
+    """``GET /console/plans/{reference}``."""
+
+    def show(self, resp: falcon.Response, viewer: Viewer, reference: str, *,
+             notice: str | None = None, form: dict | None = None,
+             errors: dict[str, str] | None = None, failed: str = "",
+             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+        """The plan, its schedule and standing, and its forms (``failed``: the form the
+        errors belong to)."""
+        with self.ctx.transaction() as session:
+            plan = plan_by_reference(session, viewer.principal.tenant_id, reference)
+            standing = plan_queries.standing(session, plan, self.ctx.now())
+            changeable = plan.status in (PlanStatus.ACTIVE, PlanStatus.DEFAULTED)
+            self.render(resp, "console/plan.html", viewer, status=status, s=standing,
+                        plan=plan, notice=notice, error=error, form=form or {},
+                        errors=errors or {},
+                        failed=failed, frequencies=FREQUENCIES,
+                        installment_status=installment_status,
+                        may_cancel=changeable and viewer.can(*CANCEL),
+                        may_reschedule=changeable and viewer.can(*RESCHEDULE),
+                        active="/console/plans")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, reference: str) -> None:
+        """The plan."""
+        viewer = self.viewer(req, DETAIL)
+        _ = self.gettext(viewer)
+        notice = {"created": _("Payment plan created."),
+                  "rescheduled": _("Payment plan rescheduled."),
+                  "cancelled": _("Payment plan cancelled."),
+                  "waiting": _("Above the approval threshold: the change waits for a second "
+                               "person to approve it.")}.get(req.get_param("done") or "")
+        self.show(resp, viewer, reference, notice=notice)
+
+
+class PlanChange(Page):
+    """``POST /console/plans/{reference}/reschedule`` and ``/cancel``."""
+
+    def __init__(self, ctx: Any, action: str):
+        super().__init__(ctx)
+        self.action = action
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, reference: str) -> None:
+        """Change the plan, or keep the change for approval; errors show on the form."""
+        viewer, form = self.posted(req, RESCHEDULE if self.action == "reschedule"
+                                   else CANCEL)
+        request: dict[str, Any] = {"action": self.action, "plan": reference,
+                                   "reason": first(form, "reason").strip()}
+        if self.action == "reschedule":
+            request.update(_schedule_request(form))
+        try:
+            if self.action == "cancel" and not request["reason"]:
+                raise ValidationFailed("give the reason for cancelling", field="reason")
+            with self.ctx.transaction() as session:
+                outcome = approvals.change_plan(self.ctx, session, viewer.principal.actor(),
+                                                viewer.principal.tenant_id, request)
+                waiting = isinstance(outcome, Approval)
+        except LoketError as exc:
+            PlanDetail(self.ctx).show(resp, viewer, reference, form=form,
+                                      errors=field_errors(exc), failed=self.action,
+                                      error=exc.detail,
+                                      status=falcon.code_to_http_status(exc.status))
+            return
+        done = "waiting" if waiting else {"cancel": "cancelled"}.get(self.action,
+                                                                     "rescheduled")
+        see_other(resp, f"/console/plans/{reference}?done={done}")
