@@ -13,9 +13,10 @@ import falcon
 from loket.core import tenants
 from loket.core.backoffice import queries
 from loket.core.host import plan_queries
+from loket.core.host.obligations import status_of
 from loket.core.host.plan_changes import PLANNABLE_KINDS, plan_by_reference
 from loket.core.host.plan_schedule import Frequency
-from loket.core.models import Approval, Receivable
+from loket.core.models import Approval
 from loket.core.payments import approvals
 from loket.core.states import PlanCompliance, PlanStatus
 from loket.errors import LoketError, ValidationFailed
@@ -40,11 +41,6 @@ def field_errors(exc: LoketError) -> dict[str, str]:
         errors[name] = f"{errors[name]} {error['message']}" if name in errors \
             else error["message"]
     return errors
-
-
-def installment_status(row: Receivable) -> str:
-    """An installment's state as the API shows it (an open one fully paid is ``paid``)."""
-    return "paid" if row.status == "open" and row.paid >= row.amount else row.status
 
 
 def _schedule_request(form: dict[str, list[str]]) -> dict[str, Any]:
@@ -79,7 +75,7 @@ class Plans(Page):
                         state=state, statuses=STATUSES, compliance=compliance,
                         compliances=COMPLIANCES, notice=notice,
                         may_create=viewer.can(*CREATE),
-                        installment_status=installment_status, active="/console/plans",
+                        installment_status=status_of, active="/console/plans",
                         wide=True)
 
 
@@ -150,7 +146,7 @@ class PlanDetail(Page):
                         plan=plan, notice=notice, error=error, form=form or {},
                         errors=errors or {},
                         failed=failed, frequencies=FREQUENCIES,
-                        installment_status=installment_status,
+                        installment_status=status_of,
                         may_cancel=changeable and viewer.can(*CANCEL),
                         may_reschedule=changeable and viewer.can(*RESCHEDULE),
                         active="/console/plans")
