@@ -14,6 +14,8 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from loket.server.openapi_examples import with_examples
+
 DOC_URI = "urn:loket:openapi"
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -131,7 +133,7 @@ def served_document() -> dict:
             op.setdefault("x-roles", ["public"] if key in roles.PUBLIC
                           else list(roles.allowed(*key)))
             op.setdefault("tags", [_area(path)])
-    return doc
+    return with_examples(doc)
 
 
 class OpenApiDocument:
