@@ -53,20 +53,20 @@ def many_writer(sessions: sessionmaker[Session]) -> Callable[[Sequence[TrackingE
 
 
 class BufferedWriter:
-    """Writes tracking events in batches: at most one transaction per ``max_delay`` seconds
+    """Writes tracking events in batches: at most one transaction per ``max_delay_ms`` milliseconds
     (or per ``max_events`` events), from a background thread, so a page view or a payment
     does not pay a commit of its own for its analytics. Events still buffered when the
-    process is killed are lost (at most ``max_delay`` seconds of them); a normal exit
+    process is killed are lost (at most ``max_delay_ms`` of them); a normal exit
     writes them.
 
     Used by API processes (:func:`loket.jobs.wiring.install_builtins`).
     """
 
     def __init__(self, sessions: sessionmaker[Session], max_events: int = 200,
-                 max_delay: float = 1.0) -> None:
+                 max_delay_ms: int = 1000) -> None:
         self.sessions = sessions
         self.max_events = max_events
-        self.max_delay = max_delay
+        self.max_delay_ms = max_delay_ms
         self._pending: list[TrackingEvent] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -74,7 +74,7 @@ class BufferedWriter:
         atexit.register(self.flush)
 
     def __call__(self, event: TrackingEvent) -> None:
-        """Queue one event (written within ``max_delay`` seconds)."""
+        """Queue one event (written within ``max_delay_ms``)."""
         with self._lock:
             self._pending.append(event)
             full = len(self._pending) >= self.max_events
@@ -86,7 +86,7 @@ class BufferedWriter:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.max_delay)
+            self._wake.wait(self.max_delay_ms / 1000)
             self._wake.clear()
             self.flush()
 
