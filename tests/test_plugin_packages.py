@@ -9,12 +9,12 @@ over the project's, so other test runs sharing the project venv never see them.
 
 import subprocess
 import sys
-import sysconfig
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from support import REPO
+from support.packages import install
 
 from loket import scaffold
 from loket.hookspecs import CONTRACT_VERSION
@@ -28,21 +28,6 @@ DESTINATION_TESTS = {
     "test_apply_allocates_within_what_is_owed[less]",
     "test_apply_allocates_within_what_is_owed[more]",
 }
-
-
-def install(package: Path, venv: Path) -> Path:
-    """Create ``venv`` over the project's environment, pip-install ``package`` editable."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig."
-                              "get_paths()['purelib'])"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    base = sysconfig.get_paths()["purelib"]
-    Path(purelib, "_project_venv.pth").write_text(f"import site; site.addsitedir({base!r})\n")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--no-index", "-e", str(package)],
-                   check=True, capture_output=True)
-    return python
 
 
 def loket(python: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -8,14 +8,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from support import KIT_FIXTURES
 from support.kit import KIT_SIZE
+from support.packages import install
 
 from loket import scaffold
 from loket.hookspecs import CONTRACT_VERSION
@@ -58,21 +57,6 @@ KIND_SKIPS = {"test_forged_webhook_is_not_believed",
               "test_settlement_lines_carry_exact_money[report]"}
 CREDENTIAL_TESTS = {"test_good_credentials_are_accepted",
                     "test_bad_credentials_are_refused_clearly"}
-
-
-def install(package: Path, venv: Path) -> Path:
-    """Create ``venv`` over the project's environment, pip-install ``package`` editable."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig."
-                              "get_paths()['purelib'])"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    base = sysconfig.get_paths()["purelib"]
-    Path(purelib, "_project_venv.pth").write_text(f"import site; site.addsitedir({base!r})\n")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--no-index", "-e", str(package)],
-                   check=True, capture_output=True)
-    return python
 
 
 def run_kit(python: Path, package: Path) -> dict:
