@@ -8,12 +8,11 @@ import datetime as dt
 import re
 from urllib.parse import urlsplit
 
-import attrs
 import pytest
-from loket_twilio.emulator import TwilioEmulator
 from sqlalchemy import select
-from support.api import make_api, problem
-from support.jobs import Clock, smtp, with_smtp  # noqa: F401 - smtp is a fixture
+from support.api import problem
+from support.jobs import smtp  # noqa: F401 - a fixture
+from support.messaging import messaging_api, twilio  # noqa: F401 - twilio is a fixture
 from support.outbox import Receiver
 
 from loket.core.links import state
@@ -26,18 +25,8 @@ JOHN = "john.doe@example.com"
 
 
 @pytest.fixture
-def twilio():
-    with TwilioEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def links_api(ctx, tenant_id, smtp, twilio):  # noqa: F811
-    ctx.config = attrs.evolve(ctx.config, channel_options={"sms": twilio.options()})
-    with_smtp(ctx, smtp)
-    smtp.clear()
-    ctx.clock = Clock()
-    api = make_api(ctx, tenant_id)
+    api = messaging_api(ctx, tenant_id, smtp, twilio)
     api.connect_sandbox()
     return api
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import io
 
-import attrs
 import pytest
-from loket_twilio.emulator import TwilioEmulator
 from pypdf import PdfReader
-from support.api import make_api
-from support.jobs import Clock, smtp, with_smtp  # noqa: F401 - smtp is a fixture
+from support.jobs import smtp  # noqa: F401 - a fixture
+from support.messaging import messaging_api, twilio  # noqa: F401 - twilio is a fixture
 
 from loket.core.outbox import wording
 
@@ -19,18 +17,8 @@ JOHN = "john.doe@example.com"
 
 
 @pytest.fixture
-def twilio():
-    with TwilioEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def jakarta(ctx, tenant_id, smtp, twilio):  # noqa: F811
-    ctx.config = attrs.evolve(ctx.config, channel_options={"sms": twilio.options()})
-    with_smtp(ctx, smtp)
-    smtp.clear()
-    ctx.clock = Clock()
-    api = make_api(ctx, tenant_id)
+    api = messaging_api(ctx, tenant_id, smtp, twilio)
     changed = api.put("/v1/settings", {"locale": "id_ID", "timezone": "Asia/Jakarta"})
     assert changed.status_code == 200, changed.text
     return api
