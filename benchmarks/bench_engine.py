@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from engine_support import ACTOR, connect_sandbox, deliver, payer, start  # noqa: E402
+from support.engine import ACTOR, connect_sandbox, deliver, payer, start  # noqa: E402
 
 from loket.core.config import AppConfig  # noqa: E402
 from loket.core.context import Loket  # noqa: E402

@@ -15,7 +15,7 @@ ACTOR_NAME = "bench"
 def import_bills(ctx, tenant_id: int, prefix: str, count: int) -> list[tuple[str, str]]:
     """``count`` consumers with one bill each; returns ``[(account, bill reference)]``."""
     from loket.core import audit  # noqa: PLC0415
-    from loket.core.host.receivables import import_csv  # noqa: PLC0415
+    from loket.core.host.imports import import_csv  # noqa: PLC0415
 
     lines = ["account_number,name,kind,reference,amount,period,due_date"]
     pairs = []
