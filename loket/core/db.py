@@ -16,6 +16,8 @@ import logging
 from collections.abc import Iterator
 
 from sqlalchemy import BigInteger, cast, create_engine, event, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,3 +104,11 @@ def money_sum(expression):
     keeps money integral.
     """
     return cast(func.coalesce(func.sum(expression), 0), BigInteger)
+
+
+def conflict_insert(bind: Engine | Session, model):
+    """An ``INSERT`` into ``model`` that can say ``ON CONFLICT`` (PostgreSQL's or SQLite's,
+    whichever ``bind`` — an engine or a session — runs on)."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(model)

@@ -11,10 +11,9 @@ import datetime as dt
 import re
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from loket.core.db import conflict_insert
 from loket.core.models import NumberSequence
 from loket.errors import ValidationFailed
 
@@ -63,10 +62,8 @@ def next_numbers(session: Session, tenant_id: int, name: str, number_format: dic
     fmt = number_format["format"]
     start = int(number_format.get("start", 1))
     period = period_of(fmt, when)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
-        insert(NumberSequence)
+        conflict_insert(session, NumberSequence)
         .values(tenant_id=tenant_id, name=name, period=period, value=start - 1)
         .on_conflict_do_nothing()
     )

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import attrs
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from loket.core.db import conflict_insert
 from loket.core.models import RateLimitWindow
 
 
@@ -39,9 +38,8 @@ def hit(ctx, bucket: str, limit: int, window_seconds: int) -> Verdict:
     retry_after = max(1, int(start + window_seconds - now + 0.999))
     if limit <= 0:
         return Verdict(True, 0, retry_after)
-    dialect = ctx.engine.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    values = insert(RateLimitWindow).values(bucket=bucket[:120], window_start=start, hits=1)
+    values = conflict_insert(ctx.engine, RateLimitWindow).values(
+        bucket=bucket[:120], window_start=start, hits=1)
     statement = values.on_conflict_do_update(
         index_elements=[RateLimitWindow.bucket, RateLimitWindow.window_start],
         set_={"hits": RateLimitWindow.hits + 1}).returning(RateLimitWindow.hits)

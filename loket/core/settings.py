@@ -102,13 +102,21 @@ def _has_money(session: Session, tenant_id: int) -> bool:
 
 
 def load_settings(session: Session, tenant_id: int) -> Settings:
-    """Read a tenant's settings (stored already validated and merged over the defaults)."""
+    """Read a tenant's settings (stored already validated and merged over the defaults).
+
+    Read once per transaction: later calls in the same session return the same object
+    (an engine step asks for them several times). Treat it as read-only; a caller building
+    a changed document copies it first (:func:`update_settings` does).
+    """
+    known = session.info.setdefault("settings", {})
+    if tenant_id in known:
+        return known[tenant_id]
     row = session.get(TenantSettings, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id} has no settings")
-    pin(session, row)
-    # A copy: a caller editing the document in place must not edit the pinned row's.
-    return Settings(copy.deepcopy(row.document))
+    # A copy: nothing done with the settings may edit the row's document unnoticed.
+    known[tenant_id] = Settings(copy.deepcopy(row.document))
+    return known[tenant_id]
 
 
 def pin(session: Session, row: object) -> None:
@@ -127,6 +135,7 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
         raise ValidationFailed("the currency cannot change once receivables or payments exist",
                                field="$.currency")
     digits = minor_digits(merged["currency"])
+    session.info.setdefault("settings", {})[tenant_id] = Settings(copy.deepcopy(merged))
     if row is None:
         session.add(TenantSettings(tenant_id=tenant_id, document=merged, currency_digits=digits))
     else:
@@ -177,7 +186,7 @@ def update_settings(session: Session, actor: audit.Actor, tenant_id: int,
 
     :raises ValidationFailed: naming each invalid field by its JSON path.
     """
-    before = load_settings(session, tenant_id).document
+    before = copy.deepcopy(load_settings(session, tenant_id).document)
     saved = save_settings(session, tenant_id, {**before, **changes})
     audit.record(session, actor, "settings.updated", "tenant", tenant_id, before=before,
                  after=saved.document, tenant_id=tenant_id)

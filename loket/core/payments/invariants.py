@@ -3,7 +3,9 @@ payment can still give back (the limit refunds, credit notes and disputes share)
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import NamedTuple
+
+from sqlalchemy import false, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from loket.core.db import money_sum
@@ -71,9 +73,7 @@ def check_invariants(session: Session, payment: Payment) -> None:
     credit notes never exceed what a refund could still take back (no money out twice).
     """
     session.flush()
-    allocations = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)).all()
-    notes = session.scalars(select(CreditNote).where(CreditNote.payment_id == payment.id)).all()
+    allocations, notes = _money_rows(session, payment.id)
     values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
               payment.refunded] + [a.amount - a.reversed for a in allocations] + \
              [n.amount - n.applied - n.reversed for n in notes]
@@ -102,3 +102,27 @@ def check_invariants(session: Session, payment: Payment) -> None:
     if manual > reversible:
         raise InvariantBroken(f"payment {payment.number}: credit notes and refunds give back "
                               f"more than the payment brought in")
+
+
+class _Money(NamedTuple):
+    """The money columns of a posted allocation (``applied`` 0, not ``automatic``) or of a
+    credit note, as :func:`check_invariants` reads them."""
+
+    is_note: bool
+    amount: int
+    applied: int
+    reversed: int
+    automatic: bool
+
+
+def _money_rows(session: Session, payment_id: int) -> tuple[list[_Money], list[_Money]]:
+    """The payment's posted allocations and its credit notes, in one statement."""
+    rows = session.execute(union_all(
+        select(literal(False).label("is_note"), Allocation.amount, literal(0).label("applied"),
+               Allocation.reversed, false().label("automatic"))
+        .where(Allocation.payment_id == payment_id,
+               Allocation.state == AllocationState.POSTED),
+        select(literal(True), CreditNote.amount, CreditNote.applied, CreditNote.reversed,
+               CreditNote.automatic).where(CreditNote.payment_id == payment_id))).all()
+    money = [_Money(bool(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
+    return [m for m in money if not m.is_note], [m for m in money if m.is_note]

@@ -24,9 +24,9 @@ import re
 
 import attrs
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from loket.core.autopay import mandates
+from loket.core.db import conflict_insert
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.core.states import EventStatus
@@ -224,23 +224,21 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
     new_rows, duplicates = [], 0
     with ctx.transaction() as session:
         for event in events:
-            stored = GatewayEventRow(
-                tenant_id=tenant_id, gateway_configuration_id=config_id,
-                delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
-                payment_number=event.payment_id, gateway_reference=event.gateway_reference,
-                payload=json_safe(event), received_at=request.received_at,
-                next_attempt_at=request.received_at,
-                status=(EventStatus.IGNORED if event.type == EventType.IGNORED
-                        else EventStatus.PENDING))
-            try:
-                with session.begin_nested():
-                    session.add(stored)
-                    session.flush()
-            except IntegrityError:
-                if session.scalar(select(GatewayEventRow.id).where(
-                        GatewayEventRow.gateway_configuration_id == config_id,
-                        GatewayEventRow.event_id == event.event_id)) is None:
-                    raise
+            # The unique (configuration, event id) key lets one copy in; a copy already
+            # stored (here or by a concurrent request) inserts nothing and returns no row.
+            stored = session.scalar(
+                conflict_insert(session, GatewayEventRow).values(
+                    tenant_id=tenant_id, gateway_configuration_id=config_id,
+                    delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
+                    payment_number=event.payment_id, gateway_reference=event.gateway_reference,
+                    payload=json_safe(event), received_at=request.received_at,
+                    next_attempt_at=request.received_at, attempts=0,
+                    status=(EventStatus.IGNORED if event.type == EventType.IGNORED
+                            else EventStatus.PENDING))
+                .on_conflict_do_nothing(index_elements=[
+                    GatewayEventRow.gateway_configuration_id, GatewayEventRow.event_id])
+                .returning(GatewayEventRow))
+            if stored is None:
                 duplicates += 1
                 continue
             new_rows.append(stored)

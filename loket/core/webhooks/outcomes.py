@@ -29,7 +29,6 @@ from loket.core.payments import disputes, service_tasks
 from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.invariants import check_invariants, pending_refunds
 from loket.core.payments.posting import (
-    lock_payment,
     raise_todo,
     refresh_state,
     snapshot,
@@ -58,18 +57,25 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
                  ) -> Payment | None:
     """The payment an event names: by loket's number, else by the gateway's reference —
     only among the payments made through this configuration (a gateway can never move
-    another gateway's or another tenant's payment)."""
+    another gateway's or another tenant's payment).
+
+    The payment comes locked (PostgreSQL) and re-read: the caller goes on to change it.
+    """
     if event.payment_id:
-        found = session.scalar(select(Payment).where(
+        found = session.scalar(_locked(select(Payment).where(
             Payment.tenant_id == row.tenant_id, Payment.gateway_configuration_id == row.id,
-            Payment.number == event.payment_id))
+            Payment.number == event.payment_id)))
         if found is not None:
             return found
     if event.gateway_reference:
-        return session.scalar(select(Payment).where(
+        return session.scalar(_locked(select(Payment).where(
             Payment.gateway_configuration_id == row.id,
-            Payment.gateway_reference == event.gateway_reference))
+            Payment.gateway_reference == event.gateway_reference)))
     return None
+
+
+def _locked(query):
+    return query.with_for_update().execution_options(populate_existing=True)
 
 
 def audit_action(event_type: str) -> str:
@@ -90,17 +96,15 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     if event.type == t.EVENT_SETTLEMENT_FAILED and not (event.payment_id or
                                                          event.gateway_reference):
         return _payout_failed(ctx, session, row, event)
-    found = find_payment(session, row, event)
-    if found is None:
+    payment = find_payment(session, row, event)
+    if payment is None:
         return UNKNOWN_PAYMENT
     if event.type in disputes.DISPUTE_EVENTS:  # the dispute moves its payment itself
-        payment = lock_payment(session, found.id)
         return APPLIED if disputes.apply_gateway_event(ctx, session, GATEWAY, payment,
                                                        event) else NOTHING
     handler = APPLY.get(event.type)
     if handler is None:
         return NOTHING
-    payment = lock_payment(session, found.id)
     if payment.consumer is not None:  # read by several steps below: loaded once
         pin(session, payment.consumer)
     before = snapshot(payment)

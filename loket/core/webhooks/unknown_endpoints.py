@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from loket.core.db import conflict_insert
 from loket.core.models import UnknownWebhookTally
 
 SAMPLE_SIZE = 10
@@ -30,8 +29,7 @@ def count(ctx, kind: str, source: str | None, size: int) -> int:
     """
     now = ctx.now()
     kind = (kind or "-")[:40]
-    insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
-    values = insert(UnknownWebhookTally).values(
+    values = conflict_insert(ctx.engine, UnknownWebhookTally).values(
         kind=kind, day=now.date(), count=1, sample=[], last_at=now)
     statement = values.on_conflict_do_update(
         index_elements=[UnknownWebhookTally.kind, UnknownWebhookTally.day],
