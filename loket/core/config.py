@@ -64,6 +64,7 @@ class AppConfig:
     smtp_sender: str = "loket@localhost"
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 2_000_000_000  # a reconciliation file sent as the raw body
     webhook_max_attempts: int = 12  # about 9 hours of retries with the 1-hour cap
     queue_name: str = "loket"
     idempotency_lease_seconds: int = 120
@@ -110,9 +111,11 @@ class AppConfig:
             in_flight = int(env.get("LOKET_MAX_IN_FLIGHT", "0"))
             pool_timeout = int(env.get("LOKET_DB_POOL_TIMEOUT", "10"))
             statement_timeout = int(env.get("LOKET_DB_STATEMENT_TIMEOUT_MS", "0"))
+            max_upload = int(env.get("LOKET_MAX_UPLOAD_BYTES", "2000000000"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
-                                     f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT and "
+                                     f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT, "
+                                     f"LOKET_MAX_UPLOAD_BYTES and "
                                      f"LOKET_DB_* timeouts are whole numbers: "
                                      f"{exc}") from None
         try:
@@ -146,6 +149,7 @@ class AppConfig:
             max_in_flight=in_flight,
             db_pool_timeout=pool_timeout,
             db_statement_timeout_ms=statement_timeout,
+            max_upload_bytes=max_upload,
         )
 
 

@@ -42,6 +42,9 @@ class Loket:
     # Hands an outbox event (row id) to the job queue right after its transaction commits;
     # ``None`` delivers it in this process (no queue wired).
     outbox_kick: Callable[[int], object] | None = None
+    # Hands a reconciliation run (row id) to the job queue; ``None`` reads it in a thread of
+    # this process.
+    run_kick: Callable[[int], object] | None = None
 
     @classmethod
     def create(cls, config: AppConfig, *, plugins: Plugins | None = None,

@@ -94,6 +94,22 @@ class EventStatus(StrEnum):
     ORPHAN = "orphan"
 
 
+class RunState(StrEnum):
+    """``reconciliation_runs.state``: a reconciliation file handed to the worker."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RunKind(StrEnum):
+    """``reconciliation_runs.kind``: what the file is."""
+
+    SETTLEMENT_REPORT = "settlement_report"
+    BANK_STATEMENT = "bank_statement"
+
+
 class TodoStatus(StrEnum):
     """``todos.status``."""
 

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 
-from loket.gateways import sandbox_mandates
+from loket.gateways import sandbox_mandates, sandbox_report
 from loket.gateways import sandbox_store as store
 from loket.gateways.sandbox_mandates import (  # noqa: F401 - the mandate hooks (1.2)
     loket_gateway_mandate_charge,
@@ -279,6 +279,14 @@ def loket_gateway_fetch_settlements(config, since, until):
             settled_at=dt.datetime.fromisoformat(row["settled_at"]),
             payment_id=row["payment_id"], payout_reference=row["payout_reference"]))
     return lines
+
+
+@hookimpl(trylast=True)
+def loket_gateway_parse_settlement_report(config, content, filename):
+    """The sandbox's CSV settlement report (``loket sandbox report`` writes one), lazily."""
+    if not _mine(config):
+        return None
+    return sandbox_report.parse_report(content)
 
 
 @hookimpl(trylast=True)

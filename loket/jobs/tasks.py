@@ -21,10 +21,12 @@ task                          when                what
 ``expire_links``              every 5 minutes     active payment links past their expiry
 ``service_task_monitor``      every 5 minutes     deferred destinations' service tasks
 ``held_payment_timeouts``     hourly at :20       payments held for a missing form -> to-do
+``reconciliation_runs``       every 5 minutes     uploaded files whose task or process was lost
 ============================  ==================  ============================================
 
 ``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
-periodic ``deliver_outbox`` retries what it could not send). ``send_email`` is enqueued by
+periodic ``deliver_outbox`` retries what it could not send). ``reconcile_run`` reads an
+uploaded reconciliation file, enqueued right after the upload. ``send_email`` is enqueued by
 the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """
@@ -44,6 +46,7 @@ from loket.core.host import plans
 from loket.core.links import state as link_state
 from loket.core.outbox import delivery
 from loket.core.payments import credit_notes, holds, service_tasks, timeouts
+from loket.core.reconciliation import runs as reconciliation_runs_logic
 from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.webhooks import inbox, retention
 from loket.notifiers import email as notify_email
@@ -72,6 +75,8 @@ class Jobs:
     deliver_outbox: TaskWrapper | None = None
     expire_links: TaskWrapper | None = None
     deliver_outbox_event: TaskWrapper | None = None
+    reconcile_run: TaskWrapper | None = None
+    reconciliation_runs: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
@@ -83,7 +88,9 @@ class Jobs:
                 "service-tasks": self.service_task_monitor,
                 "held-payments": self.held_payment_timeouts,
                 **({"outbox": self.deliver_outbox} if self.deliver_outbox else {}),
-                **({"links": self.expire_links} if self.expire_links else {})}
+                **({"links": self.expire_links} if self.expire_links else {}),
+                **({"reconciliation-runs": self.reconciliation_runs}
+                   if self.reconciliation_runs else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -182,6 +189,16 @@ def register(huey: Huey, ctx) -> Jobs:
         """Expire payment links past their date."""
         return _logged("payment link expiry", link_state.expire_due(ctx))
 
+    @huey.task()
+    def reconcile_run(run_id: int) -> str:
+        """Read one uploaded reconciliation file."""
+        return reconciliation_runs_logic.process(ctx, run_id)
+
+    @huey.periodic_task(crontab(minute="*/5"))
+    def reconciliation_runs() -> list:
+        """Hand again the uploaded files whose task or process was lost."""
+        return _logged("reconciliation runs resumed", reconciliation_runs_logic.resume_stale(ctx))
+
     return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
                 send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
@@ -190,7 +207,8 @@ def register(huey: Huey, ctx) -> Jobs:
                 deliver_outbox=deliver_outbox, expire_links=expire_links,
                 deliver_outbox_event=deliver_outbox_event,
                 service_task_monitor=service_task_monitor,
-                held_payment_timeouts=held_payment_timeouts)
+                held_payment_timeouts=held_payment_timeouts, reconcile_run=reconcile_run,
+                reconciliation_runs=reconciliation_runs)
 
 
 def _logged(what: str, result):

@@ -7,7 +7,8 @@ import base64
 import binascii
 import datetime as dt
 
-from loket.core.reconciliation import bank, settlements
+from loket.core.reconciliation import bank, runs, settlements
+from loket.core.states import RunKind
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
 
@@ -39,6 +40,41 @@ def _content(body: dict) -> bytes:
     except (binascii.Error, ValueError):
         raise ValidationFailed("content_base64 is not valid base64",
                                field="content_base64") from None
+
+
+class ReconciliationFiles(Resource):
+    """``POST /v1/gateways/{kind}/settlement-report-files`` and ``POST
+    /v1/reconciliation/bank-statement-files``: the raw file as the body, of any size,
+    streamed to disk and reconciled by the worker; answered 202 with the run to follow."""
+
+    def __init__(self, ctx, kind: RunKind):
+        super().__init__(ctx)
+        self.kind = kind
+
+    def on_post(self, req, resp, kind=None):
+        """Store the file and queue its run (``Location``: the run's URL)."""
+        with self.ctx.transaction() as session:
+            run = runs.store_upload(self.ctx, session, self.actor(req), self.tenant(req),
+                                    self.kind, kind, self.query(req)["filename"],
+                                    req.bounded_stream)
+            answer = runs.to_json(run)
+        runs.kick(self.ctx, run.id)
+        resp.status = 202
+        resp.location = f"/v1/reconciliation/runs/{run.id}"
+        resp.media = answer
+
+
+class ReconciliationRuns(Resource):
+    """``GET /v1/reconciliation/runs`` and ``GET /v1/reconciliation/runs/{run_id}``."""
+
+    def on_get(self, req, resp, run_id=None):
+        """The latest runs, or one run with its progress."""
+        with self.ctx.transaction() as session:
+            if run_id is None:
+                resp.media = {"items": [runs.to_json(r)
+                                        for r in runs.list_runs(session, self.tenant(req))]}
+            else:
+                resp.media = runs.to_json(runs.get_run(session, self.tenant(req), int(run_id)))
 
 
 class ReconciliationFetch(Resource):
@@ -92,3 +128,10 @@ def add_routes(app, ctx) -> None:
     app.add_route("/v1/reconciliation/fetch", ReconciliationFetch(ctx))
     app.add_route("/v1/reconciliation/bank-statements", BankStatements(ctx))
     app.add_route("/v1/reconciliation", ReconciliationSummary(ctx))
+    app.add_route("/v1/gateways/{kind}/settlement-report-files",
+                  ReconciliationFiles(ctx, RunKind.SETTLEMENT_REPORT))
+    app.add_route("/v1/reconciliation/bank-statement-files",
+                  ReconciliationFiles(ctx, RunKind.BANK_STATEMENT))
+    runs_resource = ReconciliationRuns(ctx)
+    app.add_route("/v1/reconciliation/runs", runs_resource)
+    app.add_route("/v1/reconciliation/runs/{run_id}", runs_resource)

@@ -11,7 +11,6 @@ import ast
 import importlib
 
 import pytest
-
 from support import REPO
 
 SCRIPT_DIRS = ("benchmarks", "tools")

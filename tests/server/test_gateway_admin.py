@@ -11,6 +11,7 @@ import attrs
 import falcon.testing
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
 
+from loket.core.gateway_configs import configs
 from loket.server.app import create_app
 from loket.types import GatewayConfig
 
@@ -67,10 +68,22 @@ def test_fetching_settlements_of_a_gateway_without_credentials_is_409(api):
     assert "credentials" in problem(answer)["detail"]
 
 
-def test_a_report_upload_to_a_gateway_that_reads_no_reports_is_422(connected_api):
-    answer = connected_api.post("/v1/gateways/sandbox/settlement-reports",
-                                {"filename": "report.csv", "content": "a,b\n1,2\n"},
-                                role="billing_manager")
+def test_a_report_upload_to_a_gateway_that_reads_no_reports_is_422(api):
+    with api.ctx.transaction() as session:  # Stripe configured (its live check aside)
+        row = configs.get_row(session, api.tenant_id, "stripe", create=True)
+        row.active = True
+        row.credentials_encrypted = api.ctx.secrets.encrypt(
+            _stripe_credentials("sk_test_" + "k" * 24, "test"))
+    answer = api.post("/v1/gateways/stripe/settlement-reports",
+                      {"filename": "report.csv", "content": "a,b\n1,2\n"},
+                      role="billing_manager")
     assert answer.status_code == 422, answer.text
     assert "does not read settlement reports" in problem(answer)["detail"]
     assert problem(answer)["errors"][0]["field"] == "kind"
+    as_file = api.call("POST", "/v1/gateways/stripe/settlement-report-files",
+                       role="billing_manager", body=b"a,b\n1,2\n",
+                       params={"filename": "report.csv"})
+    assert as_file.status_code == 422, as_file.text
+    assert "does not read settlement reports" in problem(as_file)["detail"]
+    assert not (api.ctx.config.var_dir / "reconciliation").exists() or not list(
+        (api.ctx.config.var_dir / "reconciliation").iterdir())

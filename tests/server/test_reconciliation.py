@@ -2,10 +2,12 @@
 matches nothing is kept and becomes a to-do."""
 
 import datetime as dt
+import time
 
-from support.api import api, connected_api  # noqa: F401 - fixtures
+import attrs
+from support.api import api, connected_api, problem  # noqa: F401 - fixtures
 
-from loket.gateways import sandbox_page
+from loket.gateways import sandbox_page, sandbox_report
 
 
 def test_fetch_settlements_completes_payments_and_the_summary_shows_them(connected_api):
@@ -65,3 +67,126 @@ def test_a_bank_statement_confirms_the_payout(connected_api):
     bad = api.post("/v1/reconciliation/bank-statements",
                    {"filename": "s.csv", "content": "date,amount\n"}, role="billing_manager")
     assert bad.status_code == 422
+
+
+# --- files of any size, read by the worker --------------------------------------------
+
+
+def _paid_and_settled(api, items) -> list[str]:
+    """Pay each bill through the sandbox; the sandbox pays them out but its settlement
+    webhooks never arrive (the report is how loket learns). Returns the payment numbers."""
+    numbers = []
+    for kind, reference in items:
+        started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+            {"kind": kind, "reference": reference}]}, role="consumer")
+        assert started.status_code == 201, started.text
+        api.payer_acts(started.json["redirect_url"])
+        numbers.append(started.json["payment"]["number"])
+    sandbox_page.settle(api.sandbox_db())
+    return numbers
+
+
+def _report(api) -> bytes:
+    day = dt.timedelta(days=1)
+    now = dt.datetime.now(dt.UTC)
+    config_id = api.sandbox_db().execute("SELECT config_id FROM checkouts LIMIT 1").fetchone()
+    return sandbox_report.write_report(api.sandbox_db(), config_id["config_id"], now - day,
+                                       now + day).encode()
+
+
+def _until_finished(api, location: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = api.get(location, role="billing_manager")
+        assert answer.status_code == 200, answer.text
+        run = answer.json
+        if run["state"] in ("done", "failed"):
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"the run never finished: {run}")
+
+
+def test_a_settlement_report_file_is_read_by_the_worker_and_its_progress_can_be_followed(
+        connected_api):
+    api = connected_api
+    numbers = _paid_and_settled(api, [("bill", "INV-2025-001234"),
+                                     ("service", "SRV-LATE-0001")])
+    report = _report(api) + b"sbx_unknown,PAY-NOPE,USD,1.00,0.33,0.67,2026-12-01T10:00:00+00:00,\n"
+    answer = api.call("POST", "/v1/gateways/sandbox/settlement-report-files",
+                      role="billing_manager", body=report, params={"filename": "report.csv"},
+                      headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 202, answer.text
+    location = answer.headers["location"]
+    assert location == f"/v1/reconciliation/runs/{answer.json['id']}"
+    assert answer.json["size"] == len(report) and answer.json["filename"] == "report.csv"
+
+    run = _until_finished(api, location)
+    assert run["state"] == "done", run
+    assert (run["lines"], run["matched"], run["already_settled"], run["unmatched"]) == (
+        3, 2, 0, 1)
+    assert run["unmatched_sample"] == ["sbx_unknown"]
+    for number in numbers:
+        detail = api.get(f"/v1/payments/{number}").json
+        assert detail["information"]["display_status"] == "Payment Completed"
+    assert [r["id"] for r in api.get("/v1/reconciliation/runs",
+                                     role="billing_manager").json["items"]] == [run["id"]]
+    assert not list((api.ctx.config.var_dir / "reconciliation").iterdir())  # file removed
+
+    again = api.call("POST", "/v1/gateways/sandbox/settlement-report-files",
+                     role="billing_manager", body=report, params={"filename": "report.csv"})
+    rerun = _until_finished(api, again.headers["location"])
+    assert (rerun["matched"], rerun["already_settled"]) == (0, 2)
+
+
+def test_a_wrong_file_fails_with_the_line_and_moves_no_money(connected_api):
+    api = connected_api
+    numbers = _paid_and_settled(api, [("bill", "INV-2025-001234")])
+    lines = _report(api).decode().splitlines()
+    broken = "\n".join([*lines, lines[1].replace(",USD,", ",USD,").rsplit(",", 6)[0]
+                        + ",USD,12.345,0.30,12.04,2026-12-01T10:00:00+00:00,\n"]).encode()
+    answer = api.call("POST", "/v1/gateways/sandbox/settlement-report-files",
+                      role="billing_manager", body=broken, params={"filename": "report.csv"})
+    run = _until_finished(api, answer.headers["location"])
+    assert run["state"] == "failed" and "line 3" in run["error"], run
+    detail = api.get(f"/v1/payments/{numbers[0]}").json
+    assert detail["information"]["display_status"] != "Payment Completed"
+
+
+def test_file_uploads_refuse_what_they_cannot_read(connected_api):
+    api = connected_api
+
+    def upload(path, filename, body=b"a,b\n1,2\n", role="billing_manager"):
+        return api.call("POST", path, role=role, body=body, params={"filename": filename})
+
+    reports = "/v1/gateways/sandbox/settlement-report-files"
+    assert upload(reports, "report.csv", role="cso_executive").status_code == 403
+    named = upload(reports, "../../etc/passwd.csv")
+    assert named.status_code == 422 and problem(named)["errors"][0]["field"] == "filename"
+    assert upload(reports, "report.exe").status_code == 422
+    assert upload(reports, "report.csv", body=b"").status_code == 422
+    assert upload("/v1/gateways/nosuch/settlement-report-files", "r.csv").status_code == 404
+    api.ctx.config = attrs.evolve(api.ctx.config, max_upload_bytes=10)
+    assert upload(reports, "report.csv", body=b"x" * 11).status_code == 413
+    assert not list((api.ctx.config.var_dir / "reconciliation").iterdir())  # nothing kept
+    assert api.get("/v1/reconciliation/runs", role="billing_manager").json["items"] == []
+    assert api.get("/v1/reconciliation/runs/99999",
+                   role="billing_manager").status_code == 404
+
+
+def test_a_bank_statement_file_confirms_the_payout(connected_api):
+    api = connected_api
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "service", "reference": "SRV-LATE-0001"}]}, role="consumer")
+    api.payer_acts(started.json["redirect_url"])
+    api.settle()
+    payout = api.get("/v1/reconciliation",
+                     role="billing_manager").json["payouts_awaiting_bank"][0]["payout_reference"]
+    statement = ("date,reference,amount,description\n"
+                 f"{dt.date.today().isoformat()},BANK-1,23.97,payout {payout}\n").encode()
+    answer = api.call("POST", "/v1/reconciliation/bank-statement-files", role="billing_manager",
+                      body=statement, params={"filename": "statement.csv"})
+    assert answer.status_code == 202, answer.text
+    run = _until_finished(api, answer.headers["location"])
+    assert run["state"] == "done" and (run["matched"], run["unmatched"]) == (1, 0), run
+    assert api.get("/v1/reconciliation",
+                   role="billing_manager").json["payouts_awaiting_bank"] == []

@@ -33,7 +33,11 @@ from loket.core.models.payments import (
     PaymentHold,
     Refund,
 )
-from loket.core.models.reconciliation import BankStatementLine, SettlementRecord
+from loket.core.models.reconciliation import (
+    BankStatementLine,
+    ReconciliationRun,
+    SettlementRecord,
+)
 from loket.core.models.records import (
     AuditEntry,
     GuestAttempt,
@@ -80,6 +84,7 @@ __all__ = [
     "Receivable",
     "ReceivableAttribute",
     "Refund",
+    "ReconciliationRun",
     "SettlementRecord",
     "Tenant",
     "TenantSettings",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -62,3 +64,30 @@ class BankStatementLine(Base):
     currency: Mapped[currency]
     payout_reference: Mapped[Optional[str]] = mapped_column(String(100))
     imported_at: Mapped[timestamp] = mapped_column(default=_now)
+
+
+class ReconciliationRun(Base):
+    """A reconciliation file (settlement report, bank statement) of any size, uploaded and
+    then read by the worker: where it is, and how far the worker has got."""
+
+    __tablename__ = "reconciliation_runs"
+    id: Mapped[intpk]
+    tenant_id: Mapped[tenant_fk]
+    kind: Mapped[str] = mapped_column(String(30))  # RunKind
+    gateway: Mapped[Optional[str]] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(200))
+    stored_as: Mapped[str] = mapped_column(String(300))  # under the var directory
+    size: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20), index=True)  # RunState
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_role: Mapped[str] = mapped_column(String(40))
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    already_settled: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched_sample: Mapped[list[Any]] = mapped_column(default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[Optional[str]] = mapped_column(String(2000))
+    created_at: Mapped[timestamp] = mapped_column(default=_now)
+    heartbeat_at: Mapped[Optional[timestamp]]
+    finished_at: Mapped[Optional[timestamp]]

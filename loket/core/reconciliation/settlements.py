@@ -58,7 +58,7 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
 
     :param progress: called with the running tally after each block of lines.
     """
-    row = _configured(ctx, session, tenant_id, kind, "upload its settlement reports")
+    row = configured(ctx, session, tenant_id, kind, "upload its settlement reports")
     try:
         lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
                                                     content, filename)
@@ -72,7 +72,7 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
                         until: dt.datetime) -> ReconciliationResult:
     """Ask the gateway what it settled in ``[since, until)`` and reconcile it."""
-    row = _configured(ctx, session, tenant_id, kind, "fetch its settlements")
+    row = configured(ctx, session, tenant_id, kind, "fetch its settlements")
     try:
         lines = ctx.plugins.fetch_settlements(configs.config_value(ctx, session, row), since,
                                               until)
@@ -87,7 +87,7 @@ def _name(ctx, kind: str) -> str:
     return ctx.plugins.gateway(kind).display_name
 
 
-def _configured(ctx, session: Session, tenant_id: int, kind: str,
+def configured(ctx, session: Session, tenant_id: int, kind: str,
                 purpose: str) -> GatewayConfiguration:
     """The tenant's configuration of ``kind``, which must hold credentials to ``purpose``.
 

@@ -1,0 +1,286 @@
+"""Reconciliation files of any size: stored as they stream in, then read by the worker a
+block of lines at a time, with progress anyone can follow.
+
+1. :func:`store_upload` copies the file, a megabyte at a time, under
+   ``{var_dir}/reconciliation/`` (never whole in memory) and records a run, ``queued``.
+2. After the commit the run is handed to the job queue (``ctx.run_kick``), or, without a
+   queue, to a thread of this process; :func:`process` claims it (``running``), reconciles
+   the file in one transaction and, after each block, writes the counts so far and a
+   heartbeat in a transaction of its own.
+3. It ends ``done`` (the file deleted) or ``failed`` with the reason (the file kept). A run
+   whose process died (no heartbeat for :data:`STALE_AFTER`) or whose task was lost is
+   started again by :func:`resume_stale` (the worker's sweep), at most :data:`MAX_ATTEMPTS`
+   times; starting again is safe, since lines already settled count as ``already_settled``.
+
+The API, the worker and the sweep must share the var directory (one machine, or a shared
+volume).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from pathlib import Path, PurePath
+from typing import IO, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from loket.core import audit
+from loket.core.models import ReconciliationRun
+from loket.core.reconciliation import bank, settlements
+from loket.core.states import RunKind, RunState
+from loket.core.text import printable
+from loket.errors import LoketError, NotFound, NotSupported, TooLarge, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+STALE_AFTER = dt.timedelta(minutes=10)
+"""A run ``running`` without a heartbeat this long is taken to have lost its process."""
+SQLITE_STALE_AFTER = dt.timedelta(hours=6)
+"""The same on SQLite, where one writer at a time means the reconciliation's own transaction
+leaves no room for heartbeats: the counts appear when the run ends."""
+QUEUED_AFTER = dt.timedelta(minutes=2)
+"""A run still ``queued`` this long after upload lost its task (the sweep hands it again)."""
+MAX_ATTEMPTS = 3
+UNMATCHED_SAMPLE = 100
+EXTENSIONS = {RunKind.SETTLEMENT_REPORT: (".csv", ".xlsx", ".txt"),
+              RunKind.BANK_STATEMENT: (".csv", ".txt")}
+
+
+def folder(ctx) -> Path:
+    """Where uploaded reconciliation files wait for the worker."""
+    return Path(ctx.config.var_dir) / "reconciliation"
+
+
+def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: RunKind,
+                 gateway: str | None, filename: str, stream: IO[bytes]) -> ReconciliationRun:
+    """Copy an uploaded file to disk and record its run (``queued``) in the caller's
+    transaction; the caller hands it on with :func:`kick` after the commit.
+
+    Called by ``POST /v1/gateways/{kind}/settlement-report-files``, ``POST
+    /v1/reconciliation/bank-statement-files`` and ``loket reconcile report --in-worker``.
+
+    :raises ValidationFailed: a file name that is not a plain name with a known extension.
+    :raises NotSupported: a settlement report for a gateway that reads none.
+    :raises TooLarge: more than ``max_upload_bytes`` (nothing is kept).
+    """
+    name = _checked_name(kind, filename)
+    if kind == RunKind.SETTLEMENT_REPORT:
+        settlements.configured(ctx, session, tenant_id, gateway or "",
+                               "upload its settlement reports")
+        if not ctx.plugins.supports(gateway, "loket_gateway_parse_settlement_report"):
+            raise NotSupported(f"the {ctx.plugins.gateway(gateway).display_name} gateway does "
+                               f"not read settlement reports (not supported by this gateway)",
+                               field="kind")
+    target = folder(ctx) / f"{uuid.uuid4().hex}{PurePath(name).suffix.lower()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    size = _copy(stream, target, ctx.config.max_upload_bytes)
+    run = ReconciliationRun(
+        tenant_id=tenant_id, kind=kind, gateway=gateway, filename=name,
+        stored_as=target.name, size=size, state=RunState.QUEUED, uploaded_by=actor.name[:200],
+        uploaded_role=actor.role, created_at=ctx.now(), unmatched_sample=[])
+    session.add(run)
+    session.flush()
+    audit.record(session, actor, "reconciliation.uploaded", "reconciliation_run", run.id,
+                 after={"kind": kind, "gateway": gateway, "filename": name, "size": size},
+                 tenant_id=tenant_id)
+    return run
+
+
+def _checked_name(kind: RunKind, filename: str) -> str:
+    name = (filename or "").strip()
+    if not name or PurePath(name).name != name or len(name) > 200 or not name.isprintable():
+        raise ValidationFailed("filename must be a plain file name (no folders) of at most "
+                               "200 characters", field="filename")
+    if PurePath(name).suffix.lower() not in EXTENSIONS[kind]:
+        raise ValidationFailed(f"filename must end in one of {', '.join(EXTENSIONS[kind])}",
+                               field="filename")
+    return name
+
+
+def _copy(stream: IO[bytes], target: Path, limit: int) -> int:
+    """Copy ``stream`` to ``target`` a chunk at a time; nothing stays past ``limit`` bytes."""
+    size = 0
+    try:
+        with target.open("wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"the file is over {limit:,} bytes", field="body")
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        target.unlink(missing_ok=True)
+        raise ValidationFailed("the file is empty", field="body")
+    return size
+
+
+def kick(ctx, run_id: int) -> None:
+    """Hand a run to the job queue when one is wired, else to a thread of this process
+    (``loket serve``: the request that uploaded the file never waits for it)."""
+    if ctx.run_kick is not None:
+        ctx.run_kick(run_id)
+    else:
+        threading.Thread(target=process, args=(ctx, run_id), daemon=True,
+                         name=f"reconciliation-run-{run_id}").start()
+
+
+def process(ctx, run_id: int) -> str:
+    """Reconcile a run's file (the worker's task; idempotent: a run that is finished, or
+    that another process is reading, is left alone).
+
+    :returns: the run's state afterwards.
+    """
+    claimed = _claim(ctx, run_id)
+    if claimed is None:
+        with ctx.transaction() as session:
+            row = session.get(ReconciliationRun, run_id)
+            return row.state if row else "missing"
+    path = folder(ctx) / claimed.stored_as
+    try:
+        if not path.exists():
+            raise ValidationFailed("the uploaded file is gone from the var directory; upload "
+                                   "it again", field="file")
+        with ctx.transaction() as session:
+            outcome = _reconcile(ctx, session, claimed, path)
+    except LoketError as exc:  # the file itself is wrong: running it again changes nothing
+        return _finish(ctx, claimed, RunState.FAILED, error=exc.detail)
+    except Exception as exc:  # noqa: BLE001 - kept for the sweep, up to MAX_ATTEMPTS
+        log.exception("reconciliation run %s failed", run_id)
+        state = RunState.FAILED if claimed.attempts >= MAX_ATTEMPTS else RunState.QUEUED
+        return _finish(ctx, claimed, state, error=f"{type(exc).__name__}: {exc}")
+    path.unlink(missing_ok=True)
+    return _finish(ctx, claimed, RunState.DONE, counts=outcome)
+
+
+def _claim(ctx, run_id: int) -> ReconciliationRun | None:
+    """Mark the run ``running`` (a detached copy), unless it is finished or another process
+    holds it (a fresh heartbeat)."""
+    now = ctx.now()
+    with ctx.transaction() as session:
+        row = session.scalar(select(ReconciliationRun).where(ReconciliationRun.id == run_id)
+                             .with_for_update())
+        if row is None or row.state in (RunState.DONE, RunState.FAILED):
+            return None
+        if row.state == RunState.RUNNING and row.heartbeat_at and \
+                row.heartbeat_at > now - _stale_after(ctx):
+            return None
+        row.state, row.heartbeat_at, row.error = RunState.RUNNING, now, None
+        row.attempts += 1
+        session.flush()
+        session.expunge(row)
+        return row
+
+
+def _reconcile(ctx, session: Session, run: ReconciliationRun, path: Path) -> dict[str, Any]:
+    """Read the file through the gateway's parser (or the bank statement reader)."""
+    content = path.read_bytes()  # the parse hook takes the file's bytes; lines stream
+    if run.kind == RunKind.BANK_STATEMENT:
+        actor = audit.Actor(run.uploaded_by, run.uploaded_role, tenant_id=run.tenant_id)
+        banked = bank.import_statement(ctx, session, actor, run.tenant_id,
+                                       content.decode("utf-8-sig"))
+        return {"lines": len(banked.matched) + len(banked.unmatched) + banked.already_imported,
+                "matched": len(banked.matched), "already_settled": banked.already_imported,
+                "unmatched": len(banked.unmatched),
+                "unmatched_sample": list(banked.unmatched[:UNMATCHED_SAMPLE])}
+    result = settlements.import_report(ctx, session, run.tenant_id, run.gateway or "",
+                                       content, run.filename,
+                                       progress=lambda tally: _beat(ctx, run.id, tally))
+    return {"lines": result.matched + result.already_settled + len(result.unmatched),
+            "matched": result.matched, "already_settled": result.already_settled,
+            "unmatched": len(result.unmatched),
+            "unmatched_sample": list(result.unmatched[:UNMATCHED_SAMPLE])}
+
+
+def _stale_after(ctx) -> dt.timedelta:
+    return SQLITE_STALE_AFTER if ctx.engine.dialect.name == "sqlite" else STALE_AFTER
+
+
+def _beat(ctx, run_id: int, tally) -> None:
+    """After each block: the counts so far and a heartbeat, committed at once (readers see
+    the progress; the counts become final only with the reconciliation's own commit). Not
+    on SQLite, whose one writer is the reconciliation itself."""
+    if ctx.engine.dialect.name == "sqlite":
+        return
+    with ctx.transaction() as session:
+        row = session.get(ReconciliationRun, run_id)
+        row.lines, row.matched = tally.lines, tally.matched
+        row.already_settled, row.unmatched = tally.already_settled, len(tally.unmatched)
+        row.heartbeat_at = ctx.now()
+
+
+def _finish(ctx, claimed: ReconciliationRun, state: RunState, error: str | None = None,
+            counts: dict[str, Any] | None = None) -> str:
+    """Record how the claimed attempt ended, unless another process has taken the run over
+    since (its attempt number moved on)."""
+    run_id = claimed.id
+    with ctx.transaction() as session:
+        row = session.get(ReconciliationRun, run_id, with_for_update=True)
+        if row.attempts != claimed.attempts:
+            log.warning("reconciliation run %s was taken over; attempt %s ends unrecorded",
+                        run_id, claimed.attempts)
+            return row.state
+        row.state = state
+        row.error = printable(error)[:2000] if error else None
+        if counts is not None:
+            for name, value in counts.items():
+                setattr(row, name, value)
+        if state in (RunState.DONE, RunState.FAILED):
+            row.finished_at = ctx.now()
+    log.info("reconciliation run %s: %s%s", run_id, state, f" ({error})" if error else "")
+    return state
+
+
+def resume_stale(ctx, limit: int = 20) -> list[int]:
+    """Hand again the runs whose task was lost (``queued`` too long) or whose process died
+    (``running`` without a heartbeat): the worker's sweep, every 5 minutes.
+
+    :returns: the ids handed on.
+    """
+    now = ctx.now()
+    with ctx.transaction() as session:
+        ids = list(session.scalars(select(ReconciliationRun.id).where(or_(
+            (ReconciliationRun.state == RunState.QUEUED)
+            & (ReconciliationRun.created_at < now - QUEUED_AFTER),
+            (ReconciliationRun.state == RunState.RUNNING)
+            & (ReconciliationRun.heartbeat_at < now - _stale_after(ctx))))
+            .order_by(ReconciliationRun.id).limit(limit)))
+    for run_id in ids:
+        kick(ctx, run_id)
+    return ids
+
+
+def to_json(run: ReconciliationRun) -> dict[str, Any]:
+    """The API's view of a run (the counts so far while it is ``running``)."""
+    return {"id": run.id, "kind": run.kind, "gateway": run.gateway, "filename": run.filename,
+            "size": run.size, "state": run.state, "lines": run.lines, "matched": run.matched,
+            "already_settled": run.already_settled, "unmatched": run.unmatched,
+            "unmatched_sample": list(run.unmatched_sample or []), "error": run.error,
+            "attempts": run.attempts, "uploaded_by": run.uploaded_by,
+            "created_at": run.created_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+
+
+def get_run(session: Session, tenant_id: int, run_id: int) -> ReconciliationRun:
+    """A run of this tenant.
+
+    :raises NotFound: no such run (or another tenant's).
+    """
+    row = session.get(ReconciliationRun, run_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no reconciliation run {run_id}")
+    return row
+
+
+def list_runs(session: Session, tenant_id: int, limit: int = 50) -> list[ReconciliationRun]:
+    """The tenant's latest runs, newest first."""
+    return list(session.scalars(select(ReconciliationRun).where(
+        ReconciliationRun.tenant_id == tenant_id).order_by(ReconciliationRun.id.desc())
+        .limit(limit)))
+

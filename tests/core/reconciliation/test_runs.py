@@ -1,0 +1,98 @@
+"""Reconciliation files handed to the worker: stored as they stream in, read once, started
+again when their process or task was lost, and never finished twice."""
+
+import datetime as dt
+import io
+
+import attrs
+import pytest
+from sqlalchemy import select
+from support.engine import ACTOR, connect_sandbox, deliver, payer, start, store
+
+from loket.core.models import Payment, ReconciliationRun
+from loket.core.reconciliation import runs
+from loket.core.states import RunKind, RunState
+from loket.errors import TooLarge
+from loket.gateways import sandbox_page, sandbox_report
+
+
+@pytest.fixture
+def report(ctx, tenant_id) -> bytes:
+    """A sandbox report of one paid, paid-out checkout whose settlement webhook was lost."""
+    config = connect_sandbox(ctx, tenant_id)
+    payment = start(ctx, tenant_id, [("bill", "INV-2025-001234")])
+    deliver(ctx, payer(ctx, payment, "pay"))
+    sandbox_page.settle(store(ctx))  # its webhooks never arrive
+    now = dt.datetime.now(dt.UTC)
+    return sandbox_report.write_report(store(ctx), config.id, now - dt.timedelta(days=1),
+                                       now + dt.timedelta(days=1)).encode()
+
+
+def _upload(ctx, tenant_id, content: bytes, filename="report.csv") -> int:
+    with ctx.transaction() as session:
+        return runs.store_upload(ctx, session, ACTOR, tenant_id, RunKind.SETTLEMENT_REPORT,
+                                 "sandbox", filename, io.BytesIO(content)).id
+
+
+def _run(ctx, run_id) -> ReconciliationRun:
+    with ctx.transaction() as session:
+        row = session.get(ReconciliationRun, run_id)
+        session.expunge(row)
+        return row
+
+
+def _completed(ctx, tenant_id) -> int:
+    with ctx.transaction() as session:
+        return len(session.scalars(select(Payment).where(
+            Payment.tenant_id == tenant_id, Payment.status == "completed")).all())
+
+
+def test_a_run_is_read_once_and_its_file_removed(ctx, tenant_id, report):
+    run_id = _upload(ctx, tenant_id, report)
+    stored = runs.folder(ctx) / _run(ctx, run_id).stored_as
+    assert stored.read_bytes() == report
+    assert runs.process(ctx, run_id) == RunState.DONE
+    assert _completed(ctx, tenant_id) == 1 and not stored.exists()
+    row = _run(ctx, run_id)
+    assert (row.lines, row.matched, row.attempts) == (1, 1, 1) and row.finished_at
+    assert runs.process(ctx, run_id) == RunState.DONE  # a second task changes nothing
+    assert _run(ctx, run_id).attempts == 1
+
+
+def test_a_run_whose_process_died_is_started_again_by_the_sweep(ctx, tenant_id, report,
+                                                                  monkeypatch):
+    run_id = _upload(ctx, tenant_id, report)
+    kicked: list[int] = []
+    monkeypatch.setattr(ctx, "run_kick", kicked.append)
+    assert runs.resume_stale(ctx) == []  # just uploaded: its task is on the way
+    with ctx.transaction() as session:  # a worker took it, then was killed
+        row = session.get(ReconciliationRun, run_id)
+        row.state, row.attempts = RunState.RUNNING, 1
+        row.heartbeat_at = ctx.now() - runs.SQLITE_STALE_AFTER - dt.timedelta(minutes=1)
+    assert runs.resume_stale(ctx) == [run_id] and kicked == [run_id]
+    assert runs.process(ctx, run_id) == RunState.DONE
+    assert _run(ctx, run_id).attempts == 2 and _completed(ctx, tenant_id) == 1
+
+
+def test_a_run_another_process_holds_is_left_alone(ctx, tenant_id, report):
+    run_id = _upload(ctx, tenant_id, report)
+    with ctx.transaction() as session:
+        row = session.get(ReconciliationRun, run_id)
+        row.state, row.attempts, row.heartbeat_at = RunState.RUNNING, 1, ctx.now()
+    assert runs.process(ctx, run_id) == RunState.RUNNING
+    assert _completed(ctx, tenant_id) == 0
+
+
+def test_a_lost_file_fails_with_a_sentence(ctx, tenant_id, report):
+    run_id = _upload(ctx, tenant_id, report)
+    (runs.folder(ctx) / _run(ctx, run_id).stored_as).unlink()
+    assert runs.process(ctx, run_id) == RunState.FAILED
+    assert "upload it again" in _run(ctx, run_id).error
+
+
+def test_an_oversized_upload_keeps_nothing(ctx, tenant_id, report):
+    ctx.config = attrs.evolve(ctx.config, max_upload_bytes=len(report) - 1)
+    with pytest.raises(TooLarge), ctx.transaction() as session:
+        runs.store_upload(ctx, session, ACTOR, tenant_id, RunKind.SETTLEMENT_REPORT,
+                          "sandbox", "report.csv", io.BytesIO(report))
+    assert list(runs.folder(ctx).iterdir()) == []
