@@ -172,6 +172,9 @@ def cmd_reconcile_report(args) -> None:
     ctx = _ctx(args)
     path = Path(args.file)
     bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
+    if args.in_worker:
+        _follow_run(ctx, args, path, bar)
+        return
     with ctx.transaction() as session:
         result = settlements.import_report(
             ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
@@ -179,6 +182,25 @@ def cmd_reconcile_report(args) -> None:
     bar(result.matched + result.already_settled + len(result.unmatched), final=True)
     print(f"matched {result.matched}, already settled {result.already_settled}, "
           f"unmatched {len(result.unmatched)}")
+
+
+def _follow_run(ctx, args, path: Path, bar) -> None:
+    """Hand the report to the worker as a run, then show its progress until it ends."""
+    from loket.core.reconciliation import runs
+    from loket.core.states import RunKind, RunState
+    from loket.core.tenants import tenant_by_slug
+    from loket.errors import ValidationFailed
+    with ctx.transaction() as session, path.open("rb") as stream:
+        run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
+                                   RunKind.SETTLEMENT_REPORT, args.gateway, path.name, stream).id
+    runs.kick(ctx, run_id)
+    print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)
+    answer = runs.wait(ctx, run_id, lambda run: bar(run["lines"]))
+    if answer["state"] == RunState.FAILED:
+        raise ValidationFailed(f"run {run_id} failed: {answer['error']}", field="file")
+    bar(answer["lines"], final=True)
+    print(f"matched {answer['matched']}, already settled {answer['already_settled']}, "
+          f"unmatched {answer['unmatched']}")
 
 
 def cmd_demo(args) -> None:
@@ -311,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tenant", required=True, help="tenant slug")
     report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--in-worker", action="store_true",
+                        help="hand the file to the worker and follow its progress")
     report.set_defaults(func=cmd_reconcile_report)
 
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import time
 from urllib.parse import urlsplit
 
 from pypdf import PdfReader
@@ -129,13 +130,28 @@ def test_reconciliation_fetches_settlements_and_a_bank_line_matching_nothing_is_
         "information"]["display_status"] == "Payment Completed"
     statement = f"date,reference,amount,description\n{today},BANK-77,99.00,unknown credit\n"
     uploaded = upload(manager, "statement", "statement.csv", statement.encode())
-    assert uploaded.status_code == 200, text_of(uploaded.text)
-    assert re.search(r'data-testid="unmatched">1<', uploaded.text)
-    assert "BANK-77" in text_of(uploaded.text)
+    assert uploaded.status_code == 303, text_of(uploaded.text)
+    shown = _when_read(manager)  # the worker reads it; the page follows its progress
+    assert re.search(r'data-testid="unmatched">1<', shown.text)
+    assert "BANK-77" in text_of(shown.text) and "statement.csv" in text_of(shown.text)
     assert api.get("/v1/todos", role="billing_manager").json["total"] == 1
-    refused = upload(manager, "report", "report.csv", b"a,b\n1,2\n", gateway="sandbox")
-    assert refused.status_code == 422
-    assert "does not read settlement reports" in text_of(refused.text)
+    wrong = upload(manager, "report", "report.csv", b"a,b\n1,2\n", gateway="sandbox")
+    assert wrong.status_code == 303
+    assert "failed: the sandbox settlement report lacks the column(s)" in text_of(
+        _when_read(manager).text)
+    refused = upload(manager, "report", "report.exe", b"a,b\n1,2\n", gateway="sandbox")
+    assert refused.status_code == 422 and "filename must end in" in text_of(refused.text)
+
+
+def _when_read(person: Person):
+    """The reconciliation page once no run is under way (it refreshes itself until then)."""
+    deadline = time.monotonic() + 60
+    while True:
+        page = person.get("/console/reconciliation")
+        if 'http-equiv="refresh"' not in page.text or time.monotonic() > deadline:
+            assert 'http-equiv="refresh"' not in page.text, "the run never finished"
+            return page
+        time.sleep(0.05)
 
 
 def upload(person: Person, action: str, filename: str, content: bytes, **fields: str):

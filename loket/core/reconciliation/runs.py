@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import IO, Any
 
@@ -265,6 +267,22 @@ def to_json(run: ReconciliationRun) -> dict[str, Any]:
             "attempts": run.attempts, "uploaded_by": run.uploaded_by,
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+
+
+def wait(ctx, run_id: int, progress: Callable[[dict[str, Any]], None],
+         every: float = 1.0) -> dict[str, Any]:
+    """Wait for a run to end (``loket reconcile report --in-worker``), calling ``progress``
+    with its API view every ``every`` seconds.
+
+    :returns: the run's API view once ``done`` or ``failed``.
+    """
+    while True:
+        time.sleep(every)
+        with ctx.transaction() as session:
+            answer = to_json(session.get(ReconciliationRun, run_id))
+        progress(answer)
+        if answer["state"] in (RunState.DONE, RunState.FAILED):
+            return answer
 
 
 def get_run(session: Session, tenant_id: int, run_id: int) -> ReconciliationRun:

@@ -1,25 +1,38 @@
 """Reconciliation at the console: where it stands (awaiting settlement, settled, payouts the
-bank has not confirmed), fetching a gateway's settlements, uploading a gateway's settlement
-report or a bank statement, and what each did (matched, unmatched lines, to-dos)."""
+bank has not confirmed), fetching a gateway's settlements, and uploading a gateway's
+settlement report or a bank statement — handed to the worker as a run whose progress the
+page shows (refreshing itself while a run is under way) — and what each did (matched,
+unmatched lines, to-dos)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import falcon
 
 from loket.core.gateway_configs import configs
-from loket.core.reconciliation import bank, settlements
+from loket.core.reconciliation import runs, settlements
+from loket.core.states import RunKind, RunState
 from loket.errors import LoketError, ValidationFailed
-from loket.web.console.base import CsrfFailed, NotAllowed, Page, Viewer, first, read_upload
+from loket.web.console.base import (
+    CsrfFailed,
+    NotAllowed,
+    Page,
+    Viewer,
+    first,
+    read_upload,
+    see_other,
+)
 from loket.web.session import same_token
 
 SUMMARY = ("GET", "/v1/reconciliation")
-REPORT = ("POST", "/v1/gateways/{kind}/settlement-reports")
+REPORT = ("POST", "/v1/gateways/{kind}/settlement-report-files")
 FETCH = ("POST", "/v1/reconciliation/fetch")
-STATEMENT = ("POST", "/v1/reconciliation/bank-statements")
-MAX_FILE_BYTES = 5 * 1024 * 1024
+STATEMENT = ("POST", "/v1/reconciliation/bank-statement-files")
+MAX_FILE_BYTES = 5 * 1024 * 1024  # the form is read in memory; larger files go by the API
+SHOWN_RUNS = 10
 
 
 def _day(text: str, field: str) -> dt.datetime:
@@ -37,11 +50,15 @@ class Reconciliation(Page):
         """The summary, the three forms and the last action's outcome."""
         with self.ctx.transaction() as session:
             summary = settlements.summary(session, viewer.principal.tenant_id)
+            latest = [runs.to_json(r) for r in runs.list_runs(
+                session, viewer.principal.tenant_id, SHOWN_RUNS)]
             gateways = [g for g in configs.list_gateways(self.ctx, session,
                                                          viewer.principal.tenant_id)
                         if g.get("configured")]
             self.render(resp, "console/reconciliation.html", viewer, status=status,
                         summary=summary, gateways=gateways, outcome=outcome, error=error,
+                        runs=latest, under_way=any(
+                            r["state"] in (RunState.QUEUED, RunState.RUNNING) for r in latest),
                         today=self.ctx.now().date().isoformat(),
                         active="/console/reconciliation", wide=True)
 
@@ -68,11 +85,15 @@ class Reconciliation(Page):
             self.show(resp, viewer, error=exc.detail,
                       status=falcon.code_to_http_status(exc.status))
             return
+        if outcome is None:  # a file handed to the worker: its run shows on the page
+            see_other(resp, "/console/reconciliation#runs")
+            return
         self.show(resp, viewer, outcome=outcome)
 
     def act(self, viewer: Viewer, action: str, form: dict,
-            files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
-        """Run one action through the core; returns what the page shows of it."""
+            files: dict[str, tuple[str, bytes]]) -> dict[str, Any] | None:
+        """Run one action through the core; returns what the page shows of it (``None``
+        for a file handed to the worker)."""
         tenant_id = viewer.principal.tenant_id
         if action == "fetch":
             since = _day(first(form, "from"), "from")
@@ -87,17 +108,13 @@ class Reconciliation(Page):
         if upload is None or not upload[1]:
             raise ValidationFailed("choose the file to upload", field="file")
         if len(upload[1]) > MAX_FILE_BYTES:
-            raise ValidationFailed("the file is larger than 5 MiB", field="file")
+            raise ValidationFailed("the file is larger than 5 MiB: send it through the API "
+                                   "(settlement-report-files) or `loket reconcile report`",
+                                   field="file")
+        kind = RunKind.SETTLEMENT_REPORT if action == "report" else RunKind.BANK_STATEMENT
         with self.ctx.transaction() as session:
-            if action == "report":
-                result = settlements.import_report(self.ctx, session, tenant_id,
-                                                   first(form, "gateway"), upload[1], upload[0])
-                return {"kind": "settlements", **result.to_json()}
-            try:
-                text = upload[1].decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise ValidationFailed("the statement must be a CSV text file",
-                                       field="file") from None
-            statement = bank.import_statement(self.ctx, session, viewer.principal.actor(),
-                                              tenant_id, text)
-            return {"kind": "statement", **statement.to_json()}
+            run = runs.store_upload(self.ctx, session, viewer.principal.actor(), tenant_id,
+                                    kind, first(form, "gateway") if action == "report" else None,
+                                    upload[0], io.BytesIO(upload[1]))
+        runs.kick(self.ctx, run.id)
+        return None

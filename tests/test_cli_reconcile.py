@@ -1,0 +1,57 @@
+"""``loket reconcile report --in-worker`` hands the file to the worker and follows it."""
+
+import threading
+import time
+
+import pytest
+
+from loket.cli import main
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["demo"]) == 0  # the demo tenant, its sandbox gateway connected
+    return tmp_path
+
+
+def _worker_drains_once_queued(stop: threading.Event) -> None:
+    while not stop.is_set():
+        time.sleep(0.2)
+        main(["jobs", "drain"])
+
+
+def test_a_report_read_by_the_worker_shows_its_progress(env, tmp_path, capsys):
+    report = tmp_path / "settlement.csv"
+    header = "reference,payment_number,currency,amount,fee,net,settled_at,payout\n"
+    report.write_text(header + "".join(
+        f"sbx_gone_{i},PAY-GONE-{i},USD,10.00,0.59,9.41,2026-12-01T10:00:00+00:00,po_1\n"
+        for i in range(3)))
+    stop = threading.Event()
+    worker = threading.Thread(target=_worker_drains_once_queued, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert main(["reconcile", "report", str(report), "--tenant", "demo", "--gateway",
+                     "sandbox", "--in-worker"]) == 0
+    finally:
+        stop.set()
+        worker.join()
+    out, err = capsys.readouterr()
+    assert "matched 0, already settled 0, unmatched 3" in out
+    assert "queued; the worker" in err and "100% 3/3 lines" in err
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n")
+    stop.clear()
+    worker = threading.Thread(target=_worker_drains_once_queued, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert main(["reconcile", "report", str(wrong), "--tenant", "demo", "--gateway",
+                     "sandbox", "--in-worker", "--quiet"]) != 0
+    finally:
+        stop.set()
+        worker.join()
+    assert "failed: the sandbox settlement report lacks the column(s)" in capsys.readouterr().err
