@@ -47,19 +47,20 @@ def _database(sqlite: bool, workdir: Path) -> tuple[str, object]:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", cleanup
 
 
-def write_csv(path: Path, rows: int, accounts: int) -> None:
-    """One bill per row; every row names its account (created by its first row)."""
+def write_csv(path: Path, rows: int, accounts: int, first: int = 0) -> None:
+    """One bill per row (bills ``first`` to ``first + rows - 1``); every row names its
+    account (created by its first row)."""
     with path.open("w") as out:
         out.write("account_number,name,kind,reference,amount,description,period,due_date,"
                   "email\n")
-        for i in range(rows):
+        for i in range(first, first + rows):
             account = i % accounts
             out.write(f"ACC-{account:07d},Payer {account},bill,INV-{i:08d},"
                       f"{10 + i % 990}.{i % 100:02d},Water bill,November 2026,2026-12-15,"
                       f"payer{account}@example.com\n")
 
 
-def _env(url: str, workdir: Path, src: str | None) -> dict:
+def env_for(url: str, workdir: Path, src: str | None) -> dict:
     env = dict(os.environ, LOKET_DATABASE_URL=url, LOKET_VAR_DIR=str(workdir / "var"))
     env.pop("LOKET_SECRET_KEY", None)
     if src:
@@ -69,14 +70,15 @@ def _env(url: str, workdir: Path, src: str | None) -> dict:
 
 def prepare(url: str, workdir: Path) -> None:
     """Migrate the database and create the tenant, with the loket CLI."""
-    env = _env(url, workdir, None)
+    env = env_for(url, workdir, None)
     for argv in (["db", "upgrade"],
                  ["tenant", "create", "bench", "--name", "Bench", "--currency", "USD"]):
         subprocess.run([sys.executable, "-m", "loket.cli", *argv], env=env, check=True,
                        capture_output=True)
 
 
-def _timed(argv: list[str], env: dict, cwd: Path) -> dict:
+def timed(argv: list[str], env: dict, cwd: Path) -> dict:
+    """Run ``argv`` to its end; its seconds (start-up included), output and peak memory."""
     started = time.perf_counter()
     # Run outside the checkout, so that ``-m loket.cli`` imports loket from PYTHONPATH
     # (``--loket-src``) or the installed package, never from the current directory.
@@ -84,7 +86,7 @@ def _timed(argv: list[str], env: dict, cwd: Path) -> dict:
                           cwd=cwd)
     seconds = time.perf_counter() - started
     if done.returncode:
-        sys.exit(f"{argv} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{argv} failed:\n{done.stderr[-3000:]}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"seconds": seconds, "max_rss_mib": usage.ru_maxrss // 1024,
             "stdout": done.stdout, "stderr": done.stderr}
@@ -94,6 +96,7 @@ def _baseline_child(url: str, csv_path: Path) -> None:
     if url.startswith("postgresql"):
         import psycopg
         with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+            connection.execute("DROP TABLE IF EXISTS bare_rows")
             connection.execute("CREATE TABLE bare_rows (account_number text, name text, "
                                "kind text, reference text, amount text, description text, "
                                "period text, due_date text, email text)")
@@ -126,12 +129,12 @@ def main() -> None:
             write_csv(csv_path, args.rows, min(args.accounts, args.rows))
             size = csv_path.stat().st_size
             prepare(url, workdir)
-            bare = _timed([sys.executable, str(Path(__file__).resolve()), "--baseline-child",
+            bare = timed([sys.executable, str(Path(__file__).resolve()), "--baseline-child",
                            url, str(csv_path)],
-                          _env(url, workdir, None), workdir)
-            loket = _timed([sys.executable, "-m", "loket.cli", "import", "receivables",
+                          env_for(url, workdir, None), workdir)
+            loket = timed([sys.executable, "-m", "loket.cli", "import", "receivables",
                             str(csv_path), "--tenant", "bench"],
-                           _env(url, workdir, args.loket_src), workdir)
+                           env_for(url, workdir, args.loket_src), workdir)
         finally:
             cleanup()
     print(f"{args.rows:,} rows, {min(args.accounts, args.rows):,} accounts, "

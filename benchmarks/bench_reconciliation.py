@@ -138,12 +138,13 @@ def seed(url: str, workdir: Path, n: int, consumers: int) -> tuple[int, str]:
     return tenant_id, key
 
 
-def write_report(path: Path, n: int, unmatched: float) -> None:
-    """The DOKU settlement report CSV: one line per payment, a share naming none."""
-    rng = random.Random(13)
+def write_report(path: Path, n: int, unmatched: float, first: int = 0) -> None:
+    """The DOKU settlement report CSV: one line per payment (payments ``first`` to
+    ``first + n - 1`` of :func:`seed`), a share naming none."""
+    rng = random.Random(13 + first)
     with path.open("w") as out:
         out.write(HEADER)
-        for i in range(n):
+        for i in range(first, first + n):
             invoice = f"PAY-2026-{i + 1:07d}" if rng.random() >= unmatched else f"UNK-{i:07d}"
             amount = 10_000_00 + (i % 500) * 1_000_00
             rupiah = amount // 100
@@ -231,25 +232,29 @@ def run_polars(url: str, report: Path) -> dict:
 
 def _child(args) -> None:
     workdir = Path(args.workdir)
+    report = Path(args.report) if args.report else workdir / "report.csv"
     if args.child == "polars":
-        out = run_polars(args.url, workdir / "report.csv")
+        out = run_polars(args.url, report)
     else:
-        out = run_loket(args.url, workdir, args.key, args.tenant, workdir / "report.csv")
+        out = run_loket(args.url, workdir, args.key, args.tenant, report)
     out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps(out))
 
 
-def _spawn(kind: str, url: str, workdir: Path, key: str, tenant_id: int,
-           src: str | None) -> dict:
+def spawn(kind: str, url: str, workdir: Path, key: str, tenant_id: int,
+          src: str | None = None, report: Path | None = None) -> dict:
+    """Run ``kind`` (``loket`` or ``polars``) over ``report`` in a child process; returns its
+    figures (seconds, CPU seconds with the PostgreSQL backend's, max RSS, counts)."""
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--url", url, "--workdir", str(workdir),
-         "--key", key, "--tenant", str(tenant_id)], env=env, capture_output=True, text=True,
-        check=False)
+         "--key", key, "--tenant", str(tenant_id),
+         *(["--report", str(report)] if report else [])], env=env, capture_output=True,
+        text=True, check=False)
     if done.returncode:
-        sys.exit(f"{kind} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -266,6 +271,7 @@ def main() -> None:
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--tenant", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
@@ -281,9 +287,9 @@ def main() -> None:
                   f"({(workdir / 'report.csv').stat().st_size / 2**20:.0f} MiB) in "
                   f"{time.perf_counter() - started:.0f} s on "
                   f"{'SQLite' if args.sqlite else 'PostgreSQL'}")
-            before = _spawn("polars", url, workdir, key, tenant_id, None)
-            loket = _spawn("loket", url, workdir, key, tenant_id, args.loket_src)
-            after = _spawn("polars", url, workdir, key, tenant_id, None)
+            before = spawn("polars", url, workdir, key, tenant_id)
+            loket = spawn("loket", url, workdir, key, tenant_id, args.loket_src)
+            after = spawn("polars", url, workdir, key, tenant_id)
         finally:
             cleanup()
     baseline = min(before["seconds"], after["seconds"])

@@ -93,6 +93,12 @@ class Bench:
         server.wait_ready()
         return LoketSide(database, server, ctx, emulator, tenant_id, full_env)
 
+    def database(self, prefix: str) -> Database:
+        """A throw-away PostgreSQL database of a workload's own, dropped at the end."""
+        database = Database(prefix)
+        self._cleanups.append(database.drop)
+        return database
+
     # -- baselines ---------------------------------------------------------------------
 
     def baseline(self, name: str) -> tuple[Server, Database | None]:
