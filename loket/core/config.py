@@ -65,6 +65,9 @@ class AppConfig:
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 2_000_000_000  # a reconciliation file sent as the raw body
+    # ``inline``: a webhook's events are applied before it is acknowledged; ``deferred``:
+    # acknowledged once stored, applied by the worker in batches (LOKET_WEBHOOK_APPLY).
+    webhook_apply: str = "inline"
     webhook_max_attempts: int = 12  # about 9 hours of retries with the 1-hour cap
     queue_name: str = "loket"
     idempotency_lease_seconds: int = 120
@@ -127,6 +130,10 @@ class AppConfig:
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_CHANNEL_OPTIONS is not valid JSON: {exc}") from None
         redis_url = env.get("LOKET_REDIS_URL") or None
+        webhook_apply = env.get("LOKET_WEBHOOK_APPLY", "inline")
+        if webhook_apply not in ("inline", "deferred"):
+            raise ConfigurationError(f"LOKET_WEBHOOK_APPLY is inline or deferred, not "
+                                     f"{webhook_apply!r}")
         return cls(
             database_url=env.get("LOKET_DATABASE_URL", f"sqlite:///{var_dir / 'loket.db'}"),
             secret_keys=keys,
@@ -150,6 +157,7 @@ class AppConfig:
             db_pool_timeout=pool_timeout,
             db_statement_timeout_ms=statement_timeout,
             max_upload_bytes=max_upload,
+            webhook_apply=webhook_apply,
         )
 
 

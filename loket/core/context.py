@@ -45,6 +45,9 @@ class Loket:
     # Hands a reconciliation run (row id) to the job queue; ``None`` reads it in a thread of
     # this process.
     run_kick: Callable[[int], object] | None = None
+    # Asks the job queue to apply the pending webhook events (deferred apply); ``None``: no
+    # queue, events are applied before the acknowledgement whatever the setting.
+    event_kick: Callable[[], object] | None = None
 
     @classmethod
     def create(cls, config: AppConfig, *, plugins: Plugins | None = None,

@@ -26,7 +26,9 @@ task                          when                what
 
 ``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
 periodic ``deliver_outbox`` retries what it could not send). ``reconcile_run`` reads an
-uploaded reconciliation file, enqueued right after the upload. ``send_email`` is enqueued by
+uploaded reconciliation file, enqueued right after the upload. ``apply_events`` applies a
+batch of pending webhook events, enqueued after each acknowledged webhook when
+``LOKET_WEBHOOK_APPLY=deferred``. ``send_email`` is enqueued by
 the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """
@@ -76,6 +78,7 @@ class Jobs:
     expire_links: TaskWrapper | None = None
     deliver_outbox_event: TaskWrapper | None = None
     reconcile_run: TaskWrapper | None = None
+    apply_events: TaskWrapper | None = None
     reconciliation_runs: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
@@ -190,6 +193,11 @@ def register(huey: Huey, ctx) -> Jobs:
         return _logged("payment link expiry", link_state.expire_due(ctx))
 
     @huey.task()
+    def apply_events() -> dict:
+        """Apply a batch of pending webhook events (deferred apply)."""
+        return inbox.apply_due_batch(ctx)
+
+    @huey.task()
     def reconcile_run(run_id: int) -> str:
         """Read one uploaded reconciliation file."""
         return reconciliation_runs_logic.process(ctx, run_id)
@@ -208,6 +216,7 @@ def register(huey: Huey, ctx) -> Jobs:
                 deliver_outbox_event=deliver_outbox_event,
                 service_task_monitor=service_task_monitor,
                 held_payment_timeouts=held_payment_timeouts, reconcile_run=reconcile_run,
+                apply_events=apply_events,
                 reconciliation_runs=reconciliation_runs)
 
 

@@ -30,7 +30,8 @@ def replace_plugin(plugins, name: str, plugin) -> bool:
 def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
     given, else sending at once), ``tracking`` to ``ctx.sessions``, and the outbox's
-    messages and uploaded reconciliation files to the queue (``jobs``) or to this process.
+    messages, uploaded reconciliation files and deferred webhook events to the queue
+    (``jobs``) or to this process.
 
     :param batched_tracking: write tracking events in batches (API processes: a request
         does not commit its analytics in a transaction of its own).
@@ -39,6 +40,7 @@ def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     enqueue = jobs.send_email if jobs is not None else None
     ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     ctx.run_kick = jobs.reconcile_run if jobs is not None else None
+    ctx.event_kick = jobs.apply_events if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
     write = BufferedWriter(ctx.sessions) if batched_tracking else writer(ctx.sessions)
     replace_plugin(ctx.plugins, "tracking", TrackingSink(write, many_writer(ctx.sessions)))

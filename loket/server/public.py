@@ -38,11 +38,17 @@ class Webhook:
         self.ctx = ctx
 
     def on_post(self, req, resp, gateway, token):
-        """Store, verify, deduplicate, apply; 2xx only once the events are stored."""
+        """Store, verify, deduplicate, apply; 2xx only once the events are stored. With
+        ``LOKET_WEBHOOK_APPLY=deferred`` (and a job queue) the events are applied by the
+        worker in batches after the acknowledgement."""
         limit = self.ctx.config.max_body_bytes
         body = req.bounded_stream.read(limit + 1)
+        deferred = self.ctx.config.webhook_apply == "deferred" and \
+            self.ctx.event_kick is not None
         receipt = inbox.receive(self.ctx, gateway, token, body, dict(req.headers), req.path,
-                                source=req.remote_addr)
+                                process=not deferred, source=req.remote_addr)
+        if deferred and receipt.body.get("new"):
+            self.ctx.event_kick()
         resp.status = falcon.code_to_http_status(receipt.status)
         resp.media = receipt.body
 

@@ -187,6 +187,33 @@ def due_events(ctx, limit: int = 100) -> list[int]:
             .limit(limit)))
 
 
+BATCH = 100
+"""Events one :func:`apply_due_batch` applies in one transaction at most."""
+
+
+def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
+    """Apply the due pending events, oldest first, up to ``limit``, in one transaction (one
+    commit for the batch; each event in a savepoint, so one that fails is recorded and
+    retried alone, as in :func:`apply_stored`).
+
+    Called by the worker's ``apply_events`` task, which the webhook endpoint enqueues after
+    acknowledging a request when ``LOKET_WEBHOOK_APPLY=deferred``. Workers running it at
+    once take disjoint events (``SKIP LOCKED`` on PostgreSQL).
+
+    :returns: how many events ended in each status.
+    """
+    counts: dict[str, int] = {}
+    with logs.scope(), ctx.transaction() as session:
+        rows = session.scalars(select(GatewayEventRow).where(
+            GatewayEventRow.status == EventStatus.PENDING,
+            GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
+            .limit(limit).with_for_update(skip_locked=True)).all()
+        for row in rows:
+            status = apply_stored(ctx, session, row, ctx.now())
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 def retry_due(ctx, limit: int = 100) -> dict[str, int]:
     """Apply every due pending event once (the worker's sweep; idempotent).
 

@@ -34,6 +34,7 @@ from loket.core.text import printable, unstorable_paths
 from loket.core.webhooks import unknown_endpoints
 from loket.core.webhooks.events import (  # noqa: F401 - the inbox's public surface
     ORPHAN_AFTER,
+    apply_due_batch,
     apply_stored,
     backoff,
     due_events,
