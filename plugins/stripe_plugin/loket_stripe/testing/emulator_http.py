@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -197,12 +198,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+class _Server(ThreadingHTTPServer):
+    """Says nothing when a client hangs up mid-answer (a killed loket process): that is
+    the client's doing, not the emulator's."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class EmulatorServer:
     """A loopback ``ThreadingHTTPServer`` on port 0 serving one emulator in a thread."""
 
     def __init__(self, emulator):
         handler = type("BoundHandler", (_Handler,), {"emulator": emulator})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         host, port = self.httpd.server_address[:2]
         self.url = f"http://{host}:{port}"
