@@ -141,9 +141,10 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
     """The rows of ``table`` whose ``column`` is one of ``keys`` and whose other columns
     equal ``where`` (a list or set value: one of them), in ``id`` order.
 
-    On PostgreSQL each key is looked up on its own through the index (a lateral join), so
-    the plan never depends on statistics that a large import in the same transaction has
-    outdated; ``lock`` takes the rows' locks (in key order).
+    On PostgreSQL each key is looked up on its own through the index (a lateral join,
+    planned for the values at hand each time), so the plan never depends on statistics that
+    a large import in the same transaction has outdated; ``lock`` takes the rows' locks (in
+    key order).
     """
     table = cast(Table, table)
     wanted = sorted(set(keys))
@@ -168,4 +169,11 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
         f"SELECT {names} FROM unnest(CAST(:keys AS text[])) AS k(v) CROSS JOIN LATERAL "
         f"(SELECT * FROM {table.name} AS t WHERE {' AND '.join(conditions)}"
         f"{' FOR UPDATE' if lock else ''}) AS r ORDER BY r.id").columns(*table.columns)
-    return list(session.execute(statement, params).all())
+    # The driver prepares a statement it runs often; PostgreSQL may then plan it once for
+    # any values, from statistics of a table still "empty", and scan the whole table for
+    # every key (seconds per block instead of milliseconds).
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    try:
+        return list(session.execute(statement, params).all())
+    finally:
+        session.execute(text("SET LOCAL plan_cache_mode = auto"))
