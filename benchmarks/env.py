@@ -93,6 +93,10 @@ class Bench:
         server.wait_ready()
         return LoketSide(database, server, ctx, emulator, tenant_id, full_env)
 
+    def on_close(self, cleanup) -> None:
+        """Call ``cleanup`` when the run ends (newest first)."""
+        self._cleanups.append(cleanup)
+
     def database(self, prefix: str) -> Database:
         """A throw-away PostgreSQL database of a workload's own, dropped at the end."""
         database = Database(prefix)

@@ -120,10 +120,44 @@ class Server:
         self.log.close()
 
 
+class Worker:
+    """``loket worker`` (the job queue's consumer) in a process of its own."""
+
+    def __init__(self, env: dict, workdir: Path, threads: int = 2):
+        self.log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - closed in stop
+        self.process = subprocess.Popen(
+            [str(BIN / "loket"), "worker", "--workers", str(threads), "--no-periodic"],
+            env={**os.environ, **env}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def cpu_ns(self) -> int:
+        """CPU time spent so far by the worker process (all its threads)."""
+        return _cpu_ticks(self.process.pid) * 1_000_000_000 // CLOCK_TICKS
+
+    def stop(self) -> None:
+        """Stop the worker (TERM, then killed)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+class Together:
+    """Several processes measured as one server (the API and its worker)."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def cpu_ns(self) -> int:
+        """CPU time spent so far by every part."""
+        return sum(part.cpu_ns() for part in self.parts)
+
+
 class Meter:
     """Server CPU and database transactions across one measured run."""
 
-    def __init__(self, server: Server | None, database: Database | None):
+    def __init__(self, server: Server | Together | None, database: Database | None):
         self.server, self.database = server, database
         self.cpu = self.tx = 0
 

@@ -3,15 +3,21 @@ loket started, POSTed by 4 clients in a closed loop. loket verifies, stores and 
 each (the payment succeeds, its bill is paid); the baseline verifies the signature with the
 same SDK and INSERTs the body. Figures: events/s, latency, server CPU and PostgreSQL
 transactions per event, and loket's received-to-applied lag.
+
+A second trial runs loket with ``LOKET_WEBHOOK_APPLY=deferred`` (answered once stored; a
+``loket worker`` applies the events in batches): its CPU figure counts the worker too, and
+its lag is read once every event of the round is applied.
 """
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy import text
 
 from benchmarks.loadgen import Request, closed_loop
 from benchmarks.registry import Trial, Workload
-from benchmarks.servers import Meter
+from benchmarks.servers import Meter, Server, Together, Worker
 from benchmarks.workloads.common import checkouts, figures, import_bills
 
 CLIENTS = 4
@@ -24,18 +30,16 @@ def setup(bench) -> list[Trial]:
 
     side = bench.loket()
     per_round = 300 if bench.quick else 1500
-    pairs = import_bills(side.ctx, side.tenant_id, "WH", per_round * bench.rounds)
-    payments = checkouts(side.ctx, side.tenant_id, "stripe", pairs)
-    events = []
-    for payment in payments:
-        emitted = side.emulator.pay(payment.gateway_reference)
-        events.append(next(e for e in emitted if e["type"] == "payment_intent.succeeded"))
+    events = _paid(side, "WH", per_round * bench.rounds)
+    later = _paid(side, "WD", per_round * bench.rounds)
     with side.ctx.transaction() as session:
         row = session.query(GatewayConfiguration).filter_by(
             tenant_id=side.tenant_id, kind="stripe").one()
         path = configs.webhook_path(row)
     batches = [events[i * per_round:(i + 1) * per_round] for i in range(bench.rounds)]
-    rounds = {"loket": iter(batches), "baseline": iter(batches)}
+    deferred_batches = [later[i * per_round:(i + 1) * per_round] for i in range(bench.rounds)]
+    rounds = {"loket": iter(batches), "baseline": iter(batches),
+              "deferred": iter(deferred_batches), "deferred-baseline": iter(deferred_batches)}
 
     def requests_for(batch: list, target: str):
         def make(i: int) -> Request | None:
@@ -53,19 +57,76 @@ def setup(bench) -> list[Trial]:
         out.update(_lag(side, [e["id"] for e in batch]))
         return out
 
-    def run_baseline():
-        batch = next(rounds["baseline"])
+    def run_baseline(name: str = "baseline"):
+        batch = next(rounds[name])
         server, database = bench.baseline("verify-insert")
         with Meter(server, database) as meter:
             outcome = closed_loop(server.url, requests_for(batch, "/webhook"), CLIENTS)
         return figures(outcome, meter, "event")
+
+    deferred: dict = {}
+
+    def run_deferred():
+        if not deferred:
+            deferred.update(_deferred_loket(bench, side))
+        batch = next(rounds["deferred"])
+        with Meter(Together(deferred["server"], deferred["worker"]), side.database) as meter:
+            outcome = closed_loop(deferred["server"].url, requests_for(batch, path), CLIENTS)
+            applied = _wait_applied(side, [e["id"] for e in batch])
+        out = figures(outcome, meter, "event")
+        out.update(_lag(side, [e["id"] for e in batch]))
+        out["applied"] = float(applied)
+        return out
 
     return [Trial(
         name=f"Stripe webhook, verify + store + apply, closed loop {CLIENTS} clients",
         loket=run_loket, baseline=run_baseline, baseline_name="Falcon + verify + INSERT",
         ratio_of="event/s", goal="ratio ≥ 0.5, ≤ 3 tx/event, lag p99 < 100 ms",
         met=lambda lo, base: bool(base) and lo["event/s"] >= 0.5 * base["event/s"]
+        and lo.get("tx/event", 99) <= 3 and lo.get("lag p99 ms", 1e9) < 100), Trial(
+        name=f"Stripe webhook, acknowledged then applied by the worker (deferred), closed "
+             f"loop {CLIENTS} clients",
+        loket=run_deferred, baseline=lambda: run_baseline("deferred-baseline"),
+        baseline_name="Falcon + verify + INSERT", ratio_of="event/s",
+        goal="ratio ≥ 0.5, ≤ 3 tx/event, lag p99 < 100 ms",
+        met=lambda lo, base: bool(base) and lo["event/s"] >= 0.5 * base["event/s"]
         and lo.get("tx/event", 99) <= 3 and lo.get("lag p99 ms", 1e9) < 100)]
+
+
+def _paid(side, prefix: str, count: int) -> list[dict]:
+    """``count`` Stripe payments started and paid at the emulator; their success events."""
+    pairs = import_bills(side.ctx, side.tenant_id, prefix, count)
+    events = []
+    for payment in checkouts(side.ctx, side.tenant_id, "stripe", pairs):
+        emitted = side.emulator.pay(payment.gateway_reference)
+        events.append(next(e for e in emitted if e["type"] == "payment_intent.succeeded"))
+    return events
+
+
+def _deferred_loket(bench, side) -> dict:
+    """A second loket server on the same database with deferred apply, and its worker."""
+    env = {k: v for k, v in side.env.items() if k.startswith("LOKET_")}
+    env.update({"LOKET_WEBHOOK_APPLY": "deferred", "LOKET_BASE_URL": "http://127.0.0.1"})
+    server = Server("loket-deferred", "loket.server.app:get_app()", env, bench.workdir,
+                    config="python:loket.server.gunicorn_conf")
+    bench.on_close(server.stop)
+    worker = Worker(env, bench.workdir)
+    bench.on_close(worker.stop)
+    server.wait_ready()
+    return {"server": server, "worker": worker}
+
+
+def _wait_applied(side, event_ids: list[str], timeout: float = 300) -> int:
+    """Wait until the worker has applied every event (or ``timeout``); how many it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with side.database.engine.connect() as connection:
+            done = connection.execute(text(
+                "SELECT count(*) FROM gateway_events WHERE event_id = ANY(:ids) AND status "
+                "<> 'pending'"), {"ids": event_ids}).scalar_one()
+        if done >= len(event_ids) or time.monotonic() > deadline:
+            return int(done)
+        time.sleep(0.05)
 
 
 def _lag(side, event_ids: list[str]) -> dict:
