@@ -34,7 +34,7 @@ from loket.core.payments.application import GATEWAY
 from loket.core.reconciliation import unmatched
 from loket.core.settings import load_settings
 from loket.core.webhooks import outcomes
-from loket.types import GatewayEvent, SettlementLine, TrackingEvent
+from loket.types import GatewayEvent, SettlementLine
 
 BLOCK = 2000
 """Lines per block: large enough that per-block statements cost nothing per line, small
@@ -258,23 +258,42 @@ def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
                       if c in ctx.plugins.channels]
             notes.append((note, messages.recipients(reached, chosen), f"payment:{p.number}"))
     ids = blocks.emit_messages(session, notes, now)
-    infos = [(posting.payment_info_of(p, consumers.get(p.consumer_id)), old, p.status)
-             for p, old in changed]
-    tracked = [posting.state_tracked(p, GATEWAY, old, p.status, now) for p, old in changed]
     kick = ids[:max(KICK_LIMIT - tally.kicked, 0)]
     tally.kicked += len(kick)
-    after_commit(session, lambda: _after_commit(ctx, infos, tracked,
-                                                [n for n, _, _ in notes], kick))
+    # Only ids and states wait for the commit (a million settled lines would otherwise hold
+    # a million notifications in memory); the plugins' views are read again afterwards.
+    changes = [(p.id, old, p.status) for p, old in changed]
+    after_commit(session, lambda: _after_commit(ctx, row.tenant_id, changes, now, kick))
 
 
-def _after_commit(ctx, infos: list, tracked: list[TrackingEvent], notes: list,
+def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
                   kick: list[int]) -> None:
+    """Tell the plugins, a block of payments at a time read again after the commit (each
+    shown in the state the settlement gave it), then hand the first messages on."""
     plugins = ctx.plugins
-    for info, old, new in infos:
-        plugins.payment_status_changed(info, old, new)
-    plugins.track_many(tracked)
-    for note in notes:
-        plugins.notify(note)
+    for start in range(0, len(changes), BLOCK):
+        part = changes[start:start + BLOCK]
+        with ctx.transaction() as session:
+            settings = load_settings(session, tenant_id)
+            table = Payment.__table__
+            rows = {r.id: types.SimpleNamespace(**r._mapping) for r in session.execute(
+                select(table).where(table.c.id.in_([i for i, _, _ in part])))}
+            consumers = _consumers(session, {r.consumer_id for r in rows.values()
+                                             if r.consumer_id})
+        infos, tracked, notes = [], [], []
+        for payment_id, old, new in part:
+            payment = rows[payment_id]
+            payment.status = new
+            consumer = consumers.get(payment.consumer_id)
+            infos.append((posting.payment_info_of(payment, consumer), old, new))
+            tracked.append(posting.state_tracked(payment, GATEWAY, old, new, now))
+            if consumer is not None and new in posting.CONSUMER_MESSAGES:
+                notes.append(posting.consumer_message(settings, payment, consumer, new)[1])
+        for info, old, new in infos:
+            plugins.payment_status_changed(info, old, new)
+        plugins.track_many(tracked)
+        for note in notes:
+            plugins.notify(note)
     for event_row_id in kick:
         messages.kick(ctx, event_row_id)
 

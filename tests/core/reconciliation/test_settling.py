@@ -5,6 +5,7 @@ import datetime as dt
 from sqlalchemy import select
 from support.engine import connect_sandbox, deliver, payer, seed, start
 
+from loket import hookimpl
 from loket.core.gateway_configs import configs
 from loket.core.models import AuditEntry, OutboxEvent, Payment, SettlementRecord, Todo
 from loket.core.reconciliation import settlements, settling, unmatched
@@ -90,8 +91,34 @@ def _written(ctx, tenant_id: int, since: int, references: dict) -> dict:
         }
 
 
+class Heard:
+    """What the plugins hear after the commit, per tenant."""
+
+    def __init__(self):
+        self.by_tenant: dict[int, list] = {}
+
+    def _add(self, tenant_id, entry):
+        self.by_tenant.setdefault(tenant_id, []).append(entry)
+
+    @hookimpl
+    def loket_payment_status_changed(self, payment, old_status, new_status):
+        self._add(payment.tenant_id, ("changed", old_status, new_status, payment.status,
+                                      payment.amount, payment.details["receipt_number"]))
+
+    @hookimpl
+    def loket_track(self, event):
+        self._add(event.tenant_id, ("tracked", event.name, event.properties.get("previous"),
+                                    event.properties.get("amount")))
+
+    @hookimpl
+    def loket_notify(self, notification):
+        self._add(notification.tenant_id, ("notified", notification.kind))
+
+
 def test_blocks_write_what_one_line_at_a_time_writes(ctx, tenant_id):
     other = seed(ctx, slug="t2")
+    heard = Heard()
+    ctx.plugins.register(heard, name="heard")
     results, written = [], []
     for tenant, apply in ((tenant_id, "blocks"), (other, "one_by_one")):
         lines = _report(ctx, tenant)
@@ -110,6 +137,12 @@ def test_blocks_write_what_one_line_at_a_time_writes(ctx, tenant_id):
     assert (results[0][0], results[0][1], len(results[0][2])) == (4, 1, 3)
     for part in ("payments", "audit", "events", "records", "todos"):
         assert written[0][part] == written[1][part], part
+    settled = [sorted((e for e in heard.by_tenant[t]
+                       if any(str(part).endswith("completed") for part in e)), key=repr)
+               for t in (tenant_id, other)]
+    assert settled[0] == settled[1]
+    kinds = [e[0] for e in settled[0]]
+    assert kinds.count("changed") == kinds.count("tracked") == 4, settled[0]
     assert "'completed'" in written[0]["payments"][1]
 
 
