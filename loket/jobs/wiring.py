@@ -8,6 +8,8 @@ blocked).
 
 from __future__ import annotations
 
+import threading
+
 from loket.core.tracking import BufferedWriter, many_writer, writer
 from loket.notifiers.email import EmailNotifier, SmtpSettings
 from loket.tracking.sink import TrackingSink
@@ -27,6 +29,30 @@ def replace_plugin(plugins, name: str, plugin) -> bool:
     return True
 
 
+class Coalesced:
+    """Calls ``enqueue()`` once ``delay`` seconds after the first of a burst of calls, for
+    the whole burst: a task that applies every pending event need not be enqueued once per
+    event. Every call is followed by an enqueue made after it (so after its caller's commit),
+    and the task reads what is pending when it runs."""
+
+    def __init__(self, enqueue, delay: float = 0.02):
+        self.enqueue, self.delay = enqueue, delay
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Timer(self.delay, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        self.enqueue()
+
+
 def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
     given, else sending at once), ``tracking`` to ``ctx.sessions``, and the outbox's
@@ -40,7 +66,7 @@ def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     enqueue = jobs.send_email if jobs is not None else None
     ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     ctx.run_kick = jobs.reconcile_run if jobs is not None else None
-    ctx.event_kick = jobs.apply_events if jobs is not None else None
+    ctx.event_kick = Coalesced(jobs.apply_events) if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
     write = BufferedWriter(ctx.sessions) if batched_tracking else writer(ctx.sessions)
     replace_plugin(ctx.plugins, "tracking", TrackingSink(write, many_writer(ctx.sessions)))
