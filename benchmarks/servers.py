@@ -74,6 +74,16 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _stop(process: subprocess.Popen, log) -> None:
+    """TERM, 15 seconds' grace, then KILL; close the process's log."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
 class Server:
     """A WSGI app under ``gunicorn -w WORKERS`` (sync workers, as loket ships)."""
 
@@ -112,12 +122,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop gunicorn (graceful, then killed)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        _stop(self.process, self.log)
 
 
 class Worker:
@@ -135,12 +140,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop the worker (TERM, then killed)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        _stop(self.process, self.log)
 
 
 class Together:

@@ -3,6 +3,7 @@
 import argparse
 
 import pytest
+from support.cli import env  # noqa: F401 - fixture
 
 import loket
 from loket.cli import build_parser, main, serve_config
@@ -12,16 +13,6 @@ from loket.core.models import GatewayConfiguration
 from loket.core.secrets import SecretBox
 from loket.core.tenants import authenticate_key
 from loket.errors import Unauthorized
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
-    assert main(["db", "upgrade"]) == 0
-    assert main(["tenant", "create", "water", "--name", "Water Co", "--currency", "USD"]) == 0
-    return tmp_path
 
 
 def test_import_receivables_then_issue_a_token(env, tmp_path, capsys):

@@ -1,18 +1,9 @@
 """``loket import receivables`` streams a file of any size and shows its progress."""
 
-import pytest
+
+from support.cli import env  # noqa: F401 - fixture
 
 from loket.cli import main
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
-    assert main(["db", "upgrade"]) == 0
-    assert main(["tenant", "create", "water", "--name", "Water Co", "--currency", "USD"]) == 0
-    return tmp_path
 
 
 def test_an_import_shows_its_progress_and_carries_attributes(env, tmp_path, capsys):

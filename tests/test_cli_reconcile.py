@@ -4,16 +4,14 @@ import threading
 import time
 
 import pytest
+from support.cli import cli_database
 
 from loket.cli import main
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("LOKET_SECRET_KEY", raising=False)
-    assert main(["db", "upgrade"]) == 0
+    cli_database(tmp_path, monkeypatch)
     assert main(["demo"]) == 0  # the demo tenant, its sandbox gateway connected
     return tmp_path
 
