@@ -17,9 +17,9 @@ import json
 import re
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from loket.core.db import conflict_insert
 from loket.core.models import IdempotencyKey
 from loket.errors import Conflict, ValidationFailed
 
@@ -63,26 +63,28 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
         return None, None
     check_key(key)
     digest = fingerprint(payload)
-    try:
-        with session.begin_nested():
-            row = IdempotencyKey(tenant_id=tenant_id, scope=scope, key=key, request_hash=digest,
-                                 claimed_until=lease_until)
-            session.add(row)
-            session.flush()
+    # The unique (tenant, scope, key) lets one claim in; a key already there inserts nothing.
+    row = session.scalar(
+        conflict_insert(session, IdempotencyKey).values(
+            tenant_id=tenant_id, scope=scope, key=key, request_hash=digest,
+            claimed_until=lease_until)
+        .on_conflict_do_nothing(index_elements=[
+            IdempotencyKey.tenant_id, IdempotencyKey.scope, IdempotencyKey.key])
+        .returning(IdempotencyKey))
+    if row is not None:
         return row, None
-    except IntegrityError:
-        existing = session.scalar(select(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key))
-        if existing is None or existing.request_hash != digest:
-            raise Conflict("this Idempotency-Key was already used for a different request",
-                           field="Idempotency-Key") from None
-        if existing.result is None:
-            if _take_over(session, existing, lease_until, now):
-                return existing, None
-            raise Conflict("a request with this Idempotency-Key is still in progress",
-                           field="Idempotency-Key") from None
-        return None, existing.result
+    existing = session.scalar(select(IdempotencyKey).where(
+        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.scope == scope,
+        IdempotencyKey.key == key))
+    if existing is None or existing.request_hash != digest:
+        raise Conflict("this Idempotency-Key was already used for a different request",
+                       field="Idempotency-Key")
+    if existing.result is None:
+        if _take_over(session, existing, lease_until, now):
+            return existing, None
+        raise Conflict("a request with this Idempotency-Key is still in progress",
+                       field="Idempotency-Key")
+    return None, existing.result
 
 
 def _take_over(session: Session, existing: IdempotencyKey, lease_until: dt.datetime | None,
