@@ -249,7 +249,7 @@ def spawn(kind: str, url: str, workdir: Path, key: str, tenant_id: int,
         env["PYTHONPATH"] = src
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--url", url, "--workdir", str(workdir),
-         "--key", key, "--tenant", str(tenant_id),
+         f"--key={key}", "--tenant", str(tenant_id),
          *(["--report", str(report)] if report else [])], env=env, capture_output=True,
         text=True, check=False)
     if done.returncode:
