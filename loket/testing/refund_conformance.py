@@ -116,11 +116,12 @@ class RefundConformance:
         _, session, _, _ = loket_kit.pay(config, amount)
         if kind == "report":
             content, filename = loket_kit.harness.settlement_report(config, [(session, amount)])
-            lines = loket_kit.plugins.parse_settlement_report(config, content, filename)
+            # Read once: the parser may return a generator (contract 1.3).
+            lines = list(loket_kit.plugins.parse_settlement_report(config, content, filename))
         else:
             now = dt.datetime.now(dt.UTC)
-            lines = loket_kit.plugins.fetch_settlements(config, now - dt.timedelta(days=2),
-                                                        now + dt.timedelta(days=1))
+            lines = list(loket_kit.plugins.fetch_settlements(config, now - dt.timedelta(days=2),
+                                                             now + dt.timedelta(days=1)))
         for line in lines:
             if not isinstance(line, types.SettlementLine):
                 fail(f"settlement hooks must return SettlementLine objects, not "

@@ -1,8 +1,10 @@
 """The built-in sandbox gateway passes loket's own conformance kit."""
 
+import datetime as dt
+
 import pytest
 
-from loket.gateways import sandbox, sandbox_mandates, sandbox_page, sandbox_store
+from loket.gateways import sandbox, sandbox_mandates, sandbox_page, sandbox_report, sandbox_store
 from loket.money import Money
 from loket.testing import GatewayConformance, GatewayHarness
 from loket.types import GatewayConfig
@@ -13,7 +15,7 @@ class SandboxHarness(GatewayHarness):
 
     kind = "sandbox"
     round_trip_amounts = {"USD": [1, 50, 12050, 99999999], "JPY": [1, 12345]}
-    settlement = ("api",)
+    settlement = ("api", "report")
 
     def __init__(self, state_path):
         self.options = {"state_path": str(state_path), "loket_base_url": "http://testserver"}
@@ -41,6 +43,14 @@ class SandboxHarness(GatewayHarness):
         db = sandbox_mandates._db(self.options)
         webhook, _ = sandbox_mandates.payer_saves(db, setup.gateway_reference, card)
         return [webhook.as_request()] if webhook else []
+
+    def settlement_report(self, config, paid):
+        """The sandbox pays out what is paid, then writes its CSV report of the payouts."""
+        sandbox_page.settle(self._db())
+        now = dt.datetime.now(dt.UTC)
+        report = sandbox_report.write_report(self._db(), config.id, now - dt.timedelta(days=1),
+                                             now + dt.timedelta(days=1))
+        return report.encode(), "settlement.csv"
 
     def refund_webhook(self, config, session, refund):
         webhook = sandbox_page.refund_webhook(self._db(), refund.refund_reference)
