@@ -44,13 +44,18 @@ def test_fetch_settlements_completes_payments_and_the_summary_shows_them(connect
                     role="cso_executive").status_code == 403
 
 
-def test_a_bank_statement_confirms_the_payout(connected_api):
-    api = connected_api
+def _paid_out(api) -> list[dict]:
+    """A service paid through the sandbox and paid out; the payouts the bank must confirm."""
     started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
         {"kind": "service", "reference": "SRV-LATE-0001"}]}, role="consumer")
     api.payer_acts(started.json["redirect_url"])
     api.settle()
-    waiting = api.get("/v1/reconciliation", role="billing_manager").json["payouts_awaiting_bank"]
+    return api.get("/v1/reconciliation", role="billing_manager").json["payouts_awaiting_bank"]
+
+
+def test_a_bank_statement_confirms_the_payout(connected_api):
+    api = connected_api
+    waiting = _paid_out(api)
     assert len(waiting) == 1 and waiting[0]["net"] == 2500 - (2500 * 29 + 500) // 1000 - 30
     payout = waiting[0]["payout_reference"]
     statement = ("date,reference,amount,description\n"
@@ -175,12 +180,7 @@ def test_file_uploads_refuse_what_they_cannot_read(connected_api):
 
 def test_a_bank_statement_file_confirms_the_payout(connected_api):
     api = connected_api
-    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
-        {"kind": "service", "reference": "SRV-LATE-0001"}]}, role="consumer")
-    api.payer_acts(started.json["redirect_url"])
-    api.settle()
-    payout = api.get("/v1/reconciliation",
-                     role="billing_manager").json["payouts_awaiting_bank"][0]["payout_reference"]
+    payout = _paid_out(api)[0]["payout_reference"]
     statement = ("date,reference,amount,description\n"
                  f"{dt.date.today().isoformat()},BANK-1,23.97,payout {payout}\n").encode()
     answer = api.call("POST", "/v1/reconciliation/bank-statement-files", role="billing_manager",
