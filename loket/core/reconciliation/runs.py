@@ -124,8 +124,9 @@ def _copy(stream: IO[bytes], target: Path, limit: int) -> int:
 
 
 def kick(ctx, run_id: int) -> None:
-    """Hand a run to the job queue when one is wired, else to a thread of this process
-    (``loket serve``: the request that uploaded the file never waits for it)."""
+    """Hand a run to the job queue when one is wired, else (a container built without
+    one, as an embedding host or a test may) to a thread of this process: either way the
+    request that uploaded the file never waits for it."""
     if ctx.run_kick is not None:
         ctx.run_kick(run_id)
     else:
