@@ -19,7 +19,6 @@ from loket.plugin_api import (
     Money,
     RefundRequest,
     RefundResult,
-    SettlementLine,
     StatusMapping,
     WebhookRequest,
     hookimpl,
@@ -167,5 +166,4 @@ def loket_gateway_parse_settlement_report(config: GatewayConfig, content: bytes,
     README)."""
     if not _mine(config):
         return None
-    lines: list[SettlementLine] = settlement.parse_report(content, filename)
-    return lines
+    return settlement.parse_report(content, filename)

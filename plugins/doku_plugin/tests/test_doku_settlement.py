@@ -17,8 +17,9 @@ WIB = dt.timezone(dt.timedelta(hours=7))
 
 
 def parse(config, content, filename="settlement.csv"):
-    return plugin.loket_gateway_parse_settlement_report(config=config, content=content,
-                                                        filename=filename)
+    """The report's lines, read to the end (the hook hands them over lazily)."""
+    return list(plugin.loket_gateway_parse_settlement_report(config=config, content=content,
+                                                             filename=filename))
 
 
 def test_fetch_settlements_is_empty_because_doku_sends_files(config):
@@ -190,3 +191,17 @@ def test_xlsx_problems_are_named_like_csv_ones(config):
 def test_old_binary_xls_is_refused_with_a_way_out(config):
     with pytest.raises(ValidationFailed, match="XLSX or CSV"):
         parse(config, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", filename="Settlement.xls")
+
+
+def test_a_report_is_read_lazily_line_by_line(config):
+    """A million-line report is never a million lines in memory: the hook hands over an
+    iterator, and a bad row is only met when loket reads that far."""
+    header = "Invoice Number,Amount,Fee,Tax,Net Amount,Settlement Date,Batch ID\n"
+    good = "PAY-1,150000,4000,440,145560,2024-05-02 10:00:00,STL-1\n"
+    bad = "PAY-2,150000,4000,440,1,2024-05-02 10:00:00,STL-1\n"
+    lines = plugin.loket_gateway_parse_settlement_report(
+        config=config, content=(header + good + bad).encode(), filename="settlement.csv")
+    assert not isinstance(lines, list)
+    assert next(lines).payment_id == "PAY-1"
+    with pytest.raises(ValidationFailed, match="row 3"):
+        next(lines)
