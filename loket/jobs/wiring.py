@@ -30,20 +30,20 @@ def replace_plugin(plugins, name: str, plugin) -> bool:
 
 
 class Coalesced:
-    """Calls ``enqueue()`` once ``delay`` seconds after the first of a burst of calls, for
-    the whole burst: a task that applies every pending event need not be enqueued once per
-    event. Every call is followed by an enqueue made after it (so after its caller's commit),
-    and the task reads what is pending when it runs."""
+    """Calls ``enqueue()`` once ``delay_ms`` milliseconds after the first of a burst of
+    calls, for the whole burst: a task that applies every pending event need not be enqueued
+    once per event. Every call is followed by an enqueue made after it (so after its
+    caller's commit), and the task reads what is pending when it runs."""
 
-    def __init__(self, enqueue, delay: float = 0.02):
-        self.enqueue, self.delay = enqueue, delay
+    def __init__(self, enqueue, delay_ms: int = 20):
+        self.enqueue, self.delay_ms = enqueue, delay_ms
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
     def __call__(self) -> None:
         with self._lock:
             if self._timer is None:
-                self._timer = threading.Timer(self.delay, self._fire)
+                self._timer = threading.Timer(self.delay_ms / 1000, self._fire)
                 self._timer.daemon = True
                 self._timer.start()
 

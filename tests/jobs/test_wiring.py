@@ -15,7 +15,7 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
 
 def test_a_burst_of_calls_enqueues_once_and_a_later_call_again():
     enqueued: list[float] = []
-    kick = Coalesced(lambda: enqueued.append(time.monotonic()), delay=0.5)
+    kick = Coalesced(lambda: enqueued.append(time.monotonic()), delay_ms=500)
     asked = time.monotonic()
     for _ in range(20):  # a burst: microseconds, well inside the delay
         kick()

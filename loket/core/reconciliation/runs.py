@@ -271,14 +271,14 @@ def to_json(run: ReconciliationRun) -> dict[str, Any]:
 
 
 def wait(ctx, run_id: int, progress: Callable[[dict[str, Any]], None],
-         every: float = 1.0) -> dict[str, Any]:
+         every_ms: int = 1000) -> dict[str, Any]:
     """Wait for a run to end (``loket reconcile report --in-worker``), calling ``progress``
-    with its API view every ``every`` seconds.
+    with its API view every ``every_ms`` milliseconds.
 
     :returns: the run's API view once ``done`` or ``failed``.
     """
     while True:
-        time.sleep(every)
+        time.sleep(every_ms / 1000)
         with ctx.transaction() as session:
             answer = to_json(session.get(ReconciliationRun, run_id))
         progress(answer)
