@@ -144,12 +144,13 @@ def test_reconciliation_fetches_settlements_and_a_bank_line_matching_nothing_is_
 
 
 def _when_read(person: Person):
-    """The reconciliation page once no run is under way (it refreshes itself until then)."""
+    """The reconciliation page once no run is under way (it offers to look again until
+    then)."""
     deadline = time.monotonic() + 60
     while True:
         page = person.get("/console/reconciliation")
-        if 'http-equiv="refresh"' not in page.text or time.monotonic() > deadline:
-            assert 'http-equiv="refresh"' not in page.text, "the run never finished"
+        if 'data-testid="check-again"' not in page.text or time.monotonic() > deadline:
+            assert 'data-testid="check-again"' not in page.text, "the run never finished"
             return page
         time.sleep(0.05)
 

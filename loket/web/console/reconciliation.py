@@ -1,8 +1,8 @@
 """Reconciliation at the console: where it stands (awaiting settlement, settled, payouts the
 bank has not confirmed), fetching a gateway's settlements, and uploading a gateway's
 settlement report or a bank statement — handed to the worker as a run whose progress the
-page shows (refreshing itself while a run is under way) — and what each did (matched,
-unmatched lines, to-dos)."""
+page shows (with a link to look again while a run is under way) — and what each did
+(matched, unmatched lines, to-dos)."""
 
 from __future__ import annotations
 
