@@ -11,6 +11,9 @@ import argparse
 import time
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from loket.core.backoffice import tallies
 
 CONSUMERS = """
 INSERT INTO consumers (tenant_id, account_number, name, name_search, email, person_type,
@@ -50,7 +53,8 @@ FROM generate_series(1, :payments) AS g
 
 
 def generate(url: str, tenant_id: int, payments: int) -> float:
-    """Insert the consumers and payments and ANALYZE; returns the seconds it took."""
+    """Insert the consumers and payments, fold the dashboard's tallies and ANALYZE; returns
+    the seconds it took."""
     started = time.monotonic()
     engine = create_engine(url)
     consumers = max(payments // 5, 1)
@@ -58,9 +62,12 @@ def generate(url: str, tenant_id: int, payments: int) -> float:
         connection.execute(text(CONSUMERS), {"tenant": tenant_id, "consumers": consumers})
         connection.execute(text(PAYMENTS), {"tenant": tenant_id, "consumers": consumers,
                                             "payments": payments})
+    with Session(engine) as session, session.begin():
+        # What the worker's periodic fold does within a minute of any write.
+        tallies.fold(session)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE payments"))
-        connection.execute(text("VACUUM ANALYZE consumers"))
+        for table in ("payments", "consumers", "payment_day_tallies", "payment_status_tallies"):
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
     engine.dispose()
     return time.monotonic() - started
 

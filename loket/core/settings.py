@@ -10,10 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from loket.core import audit
+from loket.core.backoffice import tallies
 from loket.core.models import Payment, Receivable, Tenant, TenantSettings
 from loket.core.settings_schema import DEFAULTS, SETTINGS_SCHEMA
 from loket.errors import ConfigurationError, NotFound, ValidationFailed
@@ -134,15 +136,33 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
             _has_money(session, tenant_id):
         raise ValidationFailed("the currency cannot change once receivables or payments exist",
                                field="$.currency")
+    if row is None or row.document.get("timezone") != merged["timezone"]:
+        _check_zone_known(session, merged["timezone"])
     digits = minor_digits(merged["currency"])
     session.info.setdefault("settings", {})[tenant_id] = Settings(copy.deepcopy(merged))
     if row is None:
         session.add(TenantSettings(tenant_id=tenant_id, document=merged, currency_digits=digits))
     else:
+        zone_before = row.document.get("timezone")
         row.document = merged
         if row.currency_digits is None or not _has_money(session, tenant_id):
             row.currency_digits = digits
+        if zone_before != merged["timezone"]:
+            tallies.rebuild(session, tenant_id)  # the payments' local dates moved
     return Settings(merged)
+
+
+def _check_zone_known(session: Session, zone: str) -> None:
+    """PostgreSQL dates the dashboard's tallies in the tenant's zone: refuse a name its time
+    zone database lacks (Python's may be newer)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with session.begin_nested():
+            session.execute(text("SELECT now() AT TIME ZONE :zone"), {"zone": zone})
+    except DBAPIError:
+        raise ValidationFailed(f"time zone {zone!r} is unknown to the database; choose "
+                               "another name for the same zone", field="$.timezone") from None
 
 
 def digit_mismatches(session: Session) -> list[str]:

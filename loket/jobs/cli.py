@@ -105,7 +105,8 @@ def add_parser(sub) -> None:
     run.add_argument("job", choices=("inbox", "timeouts", "reconciliation", "handshakes",
                                      "plans", "credit-notes", "autopay",
                                      "webhook-retention", "outbox", "links",
-                                     "service-tasks", "held-payments"))
+                                     "service-tasks", "held-payments",
+                                     "reconciliation-runs", "tallies"))
     run.add_argument("--enqueue", action="store_true", help="hand it to the worker instead")
     run.add_argument("--queue-name")
     run.set_defaults(func=cmd_jobs_run)

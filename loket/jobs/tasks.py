@@ -22,6 +22,7 @@ task                          when                what
 ``service_task_monitor``      every 5 minutes     deferred destinations' service tasks
 ``held_payment_timeouts``     hourly at :20       payments held for a missing form -> to-do
 ``reconciliation_runs``       every 5 minutes     uploaded files whose task or process was lost
+``payment_tallies``           every minute        fold the dashboard's pending tally changes
 ============================  ==================  ============================================
 
 ``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
@@ -43,6 +44,7 @@ from huey.api import Huey, TaskWrapper
 
 from loket.core import rate_limits
 from loket.core.autopay import charges as autopay_charges_logic
+from loket.core.backoffice import tallies
 from loket.core.gateway_configs import handshake
 from loket.core.host import plans
 from loket.core.links import state as link_state
@@ -80,6 +82,7 @@ class Jobs:
     reconcile_run: TaskWrapper | None = None
     apply_events: TaskWrapper | None = None
     reconciliation_runs: TaskWrapper | None = None
+    payment_tallies: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
@@ -93,7 +96,8 @@ class Jobs:
                 **({"outbox": self.deliver_outbox} if self.deliver_outbox else {}),
                 **({"links": self.expire_links} if self.expire_links else {}),
                 **({"reconciliation-runs": self.reconciliation_runs}
-                   if self.reconciliation_runs else {})}
+                   if self.reconciliation_runs else {}),
+                **({"tallies": self.payment_tallies} if self.payment_tallies else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -207,6 +211,12 @@ def register(huey: Huey, ctx) -> Jobs:
         """Hand again the uploaded files whose task or process was lost."""
         return _logged("reconciliation runs resumed", reconciliation_runs_logic.resume_stale(ctx))
 
+    @huey.periodic_task(crontab(minute="*"))
+    def payment_tallies() -> int:
+        """Fold the dashboard's pending tally changes (PostgreSQL)."""
+        with ctx.transaction() as session:
+            return _logged("payment tally changes folded", tallies.fold(session))
+
     return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
                 send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
@@ -217,7 +227,7 @@ def register(huey: Huey, ctx) -> Jobs:
                 service_task_monitor=service_task_monitor,
                 held_payment_timeouts=held_payment_timeouts, reconcile_run=reconcile_run,
                 apply_events=apply_events,
-                reconciliation_runs=reconciliation_runs)
+                reconciliation_runs=reconciliation_runs, payment_tallies=payment_tallies)
 
 
 def _logged(what: str, result):

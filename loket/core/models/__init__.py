@@ -47,6 +47,7 @@ from loket.core.models.records import (
     Todo,
     TrackingEventRow,
 )
+from loket.core.models.tallies import PaymentDayTally, PaymentStatusTally, PaymentTallyChange
 from loket.core.models.tenants import ApiKey, Consumer, Installation, Tenant, TenantSettings
 
 __all__ = [
@@ -76,6 +77,9 @@ __all__ = [
     "OutboxDelivery",
     "OutboxEvent",
     "Payment",
+    "PaymentDayTally",
+    "PaymentStatusTally",
+    "PaymentTallyChange",
     "PaymentAgreement",
     "PaymentHold",
     "PaymentLink",

@@ -1,0 +1,134 @@
+"""Running tallies of payments for the dashboard: how many payments stand in each status, and
+the money collected per local day, kept by PostgreSQL itself.
+
+Triggers on ``payments`` (PostgreSQL only) append one signed row to
+:class:`PaymentTallyChange` for each payment whose tallied facts an INSERT, UPDATE, DELETE or
+COPY changed (minus the old facts, plus the new ones): every write path is counted, the
+ORM's, bulk ``UPDATE … FROM`` and ``COPY`` alike, and writers never wait on one another
+(appends only). :func:`loket.core.backoffice.tallies.compact` folds the changes into
+:class:`PaymentStatusTally` and :class:`PaymentDayTally` every minute; a reader adds what is
+not folded yet, in the same statement. On SQLite the tables exist but stay empty: the
+dashboard reads the payments themselves there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import DDL, BigInteger, Boolean, Date, ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loket.core.models.base import Base
+
+
+class PaymentTallyChange(Base):
+    """One signed change of the tallies: a payment's facts leaving (``payments`` -1) or
+    joining (+1) a tally, with its net (received - change - refunded)."""
+
+    __tablename__ = "payment_tally_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(30))
+    paid_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # local date of paid_at
+    channel: Mapped[str] = mapped_column(String(30))
+    method: Mapped[str] = mapped_column(String(30))
+    payment_type: Mapped[str] = mapped_column(String(30))
+    payments: Mapped[int] = mapped_column(BigInteger)
+    net: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentStatusTally(Base):
+    """How many payments of a tenant stand in a status (folded changes)."""
+
+    __tablename__ = "payment_status_tallies"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    is_test: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    status: Mapped[str] = mapped_column(String(30), primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentDayTally(Base):
+    """The money collected on a local day (non-test payments whose money was taken), by
+    channel, method and type (folded changes)."""
+
+    __tablename__ = "payment_day_tallies"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    paid_on: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    method: Mapped[str] = mapped_column(String(30), primary_key=True)
+    payment_type: Mapped[str] = mapped_column(String(30), primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger)
+    net: Mapped[int] = mapped_column(BigInteger)
+
+
+LOCAL_PAID_ON = ("({rows}.paid_at AT TIME ZONE coalesce(s.document ->> 'timezone', 'UTC'))"
+                 "::date")
+"""SQL for the local date a payment (alias ``{rows}``) was paid, in its tenant's time zone
+(UTC without settings), with the tenant's ``tenant_settings`` joined as ``s``."""
+
+_FACTS = "tenant_id, is_test, status, paid_on, channel, method, payment_type, payments, net"
+
+
+def _signed(rows: str, sign: str) -> str:
+    """The tally facts of the transition table ``rows``, counted with ``sign``; the local
+    date is taken in the tenant's time zone (UTC without settings)."""
+    return (f"SELECT r.tenant_id, r.is_test, r.status, "
+            f"{LOCAL_PAID_ON.format(rows='r')}, "
+            f"r.channel, r.method, r.payment_type, {sign}1, "
+            f"{sign}(r.amount_received - r.change_given - r.refunded) "
+            f"FROM {rows} r LEFT JOIN tenant_settings s ON s.tenant_id = r.tenant_id")
+
+
+_CHANGED = ("(o.tenant_id, o.is_test, o.status, o.paid_at, o.channel, o.method, "
+            "o.payment_type, o.amount_received - o.change_given - o.refunded) "
+            "IS DISTINCT FROM (n.tenant_id, n.is_test, n.status, n.paid_at, n.channel, "
+            "n.method, n.payment_type, n.amount_received - n.change_given - n.refunded)")
+
+TALLY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION loket_tally_payments() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO payment_tally_changes ({_FACTS}) {_signed('new_rows', '+')};
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO payment_tally_changes ({_FACTS}) {_signed('old_rows', '-')};
+  ELSE
+    INSERT INTO payment_tally_changes ({_FACTS})
+      {_signed('old_rows', '-')} WHERE r.id IN (
+        SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_CHANGED})
+      UNION ALL
+      {_signed('new_rows', '+')} WHERE r.id IN (
+        SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_CHANGED});
+  END IF;
+  RETURN NULL;
+END $$
+"""
+"""The PostgreSQL function the statement triggers on ``payments`` call (see the module)."""
+
+QUEUE_PAYMENTS = (
+    f"INSERT INTO payment_tally_changes ({_FACTS}) "
+    f"SELECT p.tenant_id, p.is_test, p.status, {LOCAL_PAID_ON.format(rows='p')}, p.channel, "
+    "p.method, p.payment_type, count(*), sum(p.amount_received - p.change_given - p.refunded) "
+    "FROM payments p LEFT JOIN tenant_settings s ON s.tenant_id = p.tenant_id "
+    "{where} GROUP BY 1, 2, 3, 4, 5, 6, 7")
+"""SQL that queues payments as pending changes, grouped (``{where}``: which payments, e.g.
+``WHERE p.tenant_id = :tenant``): how the tallies are first counted and counted again."""
+
+TALLY_TRIGGERS = (
+    "CREATE TRIGGER payments_tally_insert AFTER INSERT ON payments "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION loket_tally_payments()",
+    "CREATE TRIGGER payments_tally_update AFTER UPDATE ON payments "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION loket_tally_payments()",
+    "CREATE TRIGGER payments_tally_delete AFTER DELETE ON payments "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION loket_tally_payments()",
+)
+"""The statement triggers that keep the tallies (PostgreSQL; created by migration 0025 and
+with the tables)."""
+
+for _ddl in (TALLY_FUNCTION, *TALLY_TRIGGERS):
+    event.listen(Base.metadata, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
