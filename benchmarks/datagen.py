@@ -66,7 +66,8 @@ def generate(url: str, tenant_id: int, payments: int) -> float:
         # What the worker's periodic fold does within a minute of any write.
         tallies.fold(session)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("payments", "consumers", "payment_day_tallies", "payment_status_tallies"):
+        for table in ("payments", "consumers", "payment_day_tallies", "payment_status_tallies",
+                      "payment_tally_changes"):
             connection.execute(text(f"VACUUM ANALYZE {table}"))
     engine.dispose()
     return time.monotonic() - started

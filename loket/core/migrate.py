@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from loket.core.models import TRIGRAM_INDEXES, Base
 
-_TRIGRAM_NAMES = frozenset(name for name, _table, _column in TRIGRAM_INDEXES)
+_TRIGRAM_NAMES = frozenset(name for name, _table, _expression in TRIGRAM_INDEXES)
 
 
 def alembic_config(engine: Engine, connection=None) -> Config:

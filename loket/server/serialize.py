@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loket.core.backoffice import queries
+from loket.core.backoffice import paging, queries
 from loket.core.models import Consumer, CreditNote, GatewayConfiguration, Payment, Receivable
 from loket.core.payments import credit_notes, lifecycle
 from loket.core.states import AllocationState
@@ -28,7 +28,7 @@ def money(value: int | None, currency: str) -> dict | None:
     return None if value is None else Money(int(value), currency).to_json()
 
 
-def page(result: queries.Page, items: list) -> dict:
+def page(result: paging.Page, items: list) -> dict:
     """A list response: items, total and page information."""
     return {"items": items, "total": result.total, "total_exact": result.exact,
             "page": result.page, "limit": result.limit, "next_page": result.next_page}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core.backoffice.queries import Page, paginate
+from loket.core.backoffice.paging import Page, paginate
 from loket.core.models import AuditEntry, GatewayEventRow, Todo
 from loket.errors import NotFound
 

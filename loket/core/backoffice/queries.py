@@ -14,6 +14,7 @@ import attrs
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from loket.core.backoffice.paging import COUNT_CAP, Page, contains, numbers_contain, paginate
 from loket.core.db import money_sum
 from loket.core.models import (
     Allocation,
@@ -31,61 +32,6 @@ from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 from loket.types import PaymentStatus
-
-
-@attrs.frozen
-class Page:
-    """One page of a list: the rows, the total matching rows, the page number and size.
-
-    ``exact`` is false when ``total`` is a lower bound (lists that stop counting at
-    :data:`COUNT_CAP` rows past the page); ``more`` says whether a next page exists, when
-    known from the rows read.
-    """
-
-    items: list
-    total: int
-    page: int
-    limit: int
-    exact: bool = True
-    more: bool | None = None
-
-    @property
-    def next_page(self) -> int | None:
-        """The next page number, or ``None`` on the last page."""
-        more = self.more if self.more is not None else self.page * self.limit < self.total
-        return self.page + 1 if more else None
-
-
-COUNT_CAP = 1000
-"""Rows past the current page a capped list counts before it gives up (``total`` is then a
-lower bound): counting every match of a search over millions of payments on every page
-costs more than the page itself."""
-
-
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _contains(column, text: str):
-    return func.lower(column).like(_like(text), escape="\\")
-
-
-def paginate(session: Session, query, order, page: int, limit: int,
-              count_cap: int | None = None) -> Page:
-    """The page of ``query`` in ``order``; with ``count_cap`` the total counts at most that
-    many rows past the page (see :class:`Page`)."""
-    offset = (page - 1) * limit
-    if count_cap is None:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        rows = session.scalars(query.order_by(*order).offset(offset).limit(limit)).all()
-        return Page(items=list(rows), total=total or 0, page=page, limit=limit)
-    rows = session.scalars(query.order_by(*order).offset(offset).limit(limit + 1)).all()
-    bound = offset + limit + count_cap
-    counted = session.scalar(select(func.count()).select_from(
-        query.order_by(None).limit(bound + 1).subquery())) or 0
-    return Page(items=list(rows[:limit]), total=min(counted, bound), page=page, limit=limit,
-                exact=counted <= bound, more=len(rows) > limit)
 
 
 def day_bounds(session: Session, tenant_id: int, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -120,9 +66,9 @@ def search_consumers(session: Session, tenant_id: int, q: str | None, page: int 
     """Consumers whose name, account number, email or phone contains ``q``, by name."""
     query = select(Consumer).where(Consumer.tenant_id == tenant_id)
     if q:
-        query = query.where(or_(_contains(Consumer.name, q),
-                                _contains(Consumer.account_number, q),
-                                _contains(Consumer.email, q), _contains(Consumer.phone, q)))
+        query = query.where(or_(contains(Consumer.name, q),
+                                contains(Consumer.account_number, q),
+                                contains(Consumer.email, q), contains(Consumer.phone, q)))
     return paginate(session, query, (Consumer.name_search, Consumer.id), page, limit)
 
 
@@ -158,9 +104,9 @@ def items(session: Session, consumer_row: Consumer, q: str | None = None, kind: 
         query = query.where(Receivable.status == ReceivableStatus.OPEN,
                             Receivable.amount > Receivable.paid)
     if q:
-        query = query.where(or_(_contains(Receivable.reference, q),
-                                _contains(Receivable.description, q),
-                                _contains(Receivable.period, q)))
+        query = query.where(or_(contains(Receivable.reference, q),
+                                contains(Receivable.description, q),
+                                contains(Receivable.period, q)))
     return list(session.scalars(query.order_by(Receivable.due_date.is_(None),
                                                Receivable.due_date, Receivable.id)))
 
@@ -206,13 +152,11 @@ def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFil
         # part served by an index (trigram on PostgreSQL), never an OR across the join.
         consumers = select(Consumer.id).where(
             Consumer.tenant_id == tenant_id,
-            or_(_contains(Consumer.name, q), _contains(Consumer.account_number, q)))
+            or_(contains(Consumer.name, q), contains(Consumer.account_number, q)))
         theirs = (Payment.consumer_id == any_(func.array(consumers.scalar_subquery()))
                   if session.get_bind().dialect.name == "postgresql"
                   else Payment.consumer_id.in_(consumers))
-        query = query.where(or_(theirs, _contains(Payment.number, q),
-                                _contains(Payment.receipt_number, q),
-                                _contains(Payment.transaction_number, q)))
+        query = query.where(or_(theirs, numbers_contain(session, q)))
     for column, value in ((Payment.method, filters.method), (Payment.status, filters.status),
                           (Payment.payment_type, filters.payment_type),
                           (Payment.channel, filters.channel),
@@ -333,10 +277,10 @@ def filter_credit_notes(session: Session, tenant_id: int, query, filters: Credit
     query = query.where(CreditNote.tenant_id == tenant_id)
     if filters.q:
         q = filters.q.strip()
-        query = query.where(or_(_contains(CreditNote.number, q), _contains(Consumer.name, q),
-                                _contains(Consumer.account_number, q),
-                                _contains(Payment.receipt_number, q),
-                                _contains(Payment.number, q)))
+        query = query.where(or_(contains(CreditNote.number, q), contains(Consumer.name, q),
+                                contains(Consumer.account_number, q),
+                                contains(Payment.receipt_number, q),
+                                contains(Payment.number, q)))
     if filters.status == CreditNoteStatus.EXPIRED:
         query = query.where(or_(CreditNote.status == CreditNoteStatus.EXPIRED, and_(
             CreditNote.status == CreditNoteStatus.ACTIVE, CreditNote.expires_at <= now)))

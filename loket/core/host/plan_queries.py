@@ -14,7 +14,8 @@ import attrs
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from loket.core.backoffice.queries import Page, _contains, local_today, paginate
+from loket.core.backoffice.paging import Page, contains, paginate
+from loket.core.backoffice.queries import local_today
 from loket.core.host.plan_changes import installments, unpaid
 from loket.core.models import Consumer, PaymentPlan, Receivable
 from loket.core.states import PlanCompliance, PlanStatus, ReceivableStatus
@@ -64,8 +65,8 @@ def list_plans(session: Session, tenant_id: int, filters: PlanFilters, now: dt.d
              .where(PaymentPlan.tenant_id == tenant_id))
     if filters.q:
         q = filters.q.strip()
-        query = query.where(or_(_contains(PaymentPlan.reference, q), _contains(Consumer.name, q),
-                                _contains(Consumer.account_number, q)))
+        query = query.where(or_(contains(PaymentPlan.reference, q), contains(Consumer.name, q),
+                                contains(Consumer.account_number, q)))
     if filters.account:
         query = query.where(Consumer.account_number == filters.account)
     if filters.status:

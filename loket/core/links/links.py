@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.backoffice.queries import Page
+from loket.core.backoffice.paging import Page
 from loket.core.links import tokens
 from loket.core.links.state import (
     AMOUNT_POLICIES,

@@ -20,21 +20,25 @@ Index("ix_payments_tenant_created", Payment.tenant_id, Payment.created_at)
 # The dashboard's counts by status: an index-only scan instead of reading every payment.
 Index("ix_payments_tenant_test_status", Payment.tenant_id, Payment.is_test, Payment.status)
 
+PAYMENT_NUMBERS = ("number || chr(31) || coalesce(transaction_number, '') || chr(31) || "
+                   "coalesce(receipt_number, '')")
+"""A payment's three numbers in one string (unit separators between them, a character no
+search contains): one trigram index serves a fragment of any of them (PostgreSQL)."""
+
 TRIGRAM_INDEXES = (
-    ("ix_payments_number_trgm", "payments", "number"),
-    ("ix_payments_transaction_number_trgm", "payments", "transaction_number"),
-    ("ix_payments_receipt_number_trgm", "payments", "receipt_number"),
+    ("ix_payments_numbers_trgm", "payments", PAYMENT_NUMBERS),
     ("ix_consumers_name_trgm", "consumers", "name"),
     ("ix_consumers_account_number_trgm", "consumers", "account_number"),
 )
 """PostgreSQL's GIN trigram indexes for partial, case-insensitive search
-(``lower(column) LIKE '%fragment%'``): created with the tables on PostgreSQL (and by
-migration 0022), not declared as indexes (SQLite has no trigram operator class); the
-schema comparison leaves them out (:func:`loket.core.migrate.pending_differences`)."""
+(``lower(expression) LIKE '%fragment%'``): ``(name, table, expression)``, created with the
+tables on PostgreSQL (and by migrations 0022 and 0026), not declared as indexes (SQLite has
+no trigram operator class); the schema comparison leaves them out
+(:func:`loket.core.migrate.pending_differences`)."""
 
-for _name, _table, _column in TRIGRAM_INDEXES:
+for _name, _table, _expression in TRIGRAM_INDEXES:
     event.listen(Base.metadata.tables[_table], "after_create", DDL(
         "CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
     event.listen(Base.metadata.tables[_table], "after_create", DDL(
         f"CREATE INDEX IF NOT EXISTS {_name} ON {_table} "
-        f"USING gin (lower({_column}) gin_trgm_ops)").execute_if(dialect="postgresql"))
+        f"USING gin (lower({_expression}) gin_trgm_ops)").execute_if(dialect="postgresql"))

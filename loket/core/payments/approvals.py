@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.backoffice.queries import Page, paginate
+from loket.core.backoffice.paging import Page, paginate
 from loket.core.host import plan_changes
 from loket.core.models import Approval, Payment, PaymentPlan
 from loket.core.payments import credit_notes, refunds

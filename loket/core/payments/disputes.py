@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.backoffice.queries import Page, _contains, paginate
+from loket.core.backoffice.paging import Page, contains, paginate
 from loket.core.models import Consumer, Dispute, Payment
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
@@ -236,8 +236,8 @@ def list_disputes(session: Session, tenant_id: int, filters: DisputeFilters, pag
              .where(Dispute.tenant_id == tenant_id))
     if filters.q:
         q = filters.q.strip()
-        query = query.where(or_(_contains(Payment.number, q), _contains(Consumer.name, q),
-                                _contains(Consumer.account_number, q)))
+        query = query.where(or_(contains(Payment.number, q), contains(Consumer.name, q),
+                                contains(Consumer.account_number, q)))
     if filters.status:
         query = query.where(Dispute.status == filters.status)
     if filters.payment:

@@ -12,7 +12,12 @@ which the worker's next fold (or the first dashboard read) counts.
 import sqlalchemy as sa
 from alembic import op
 
-from loket.core.models.tallies import QUEUE_PAYMENTS, TALLY_FUNCTION, TALLY_TRIGGERS
+from loket.core.models.tallies import (
+    QUEUE_PAYMENTS,
+    QUEUE_VACUUM,
+    TALLY_FUNCTION,
+    TALLY_TRIGGERS,
+)
 
 revision = '0025'
 down_revision = '0024'
@@ -67,6 +72,7 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name != 'postgresql':
         return
+    op.execute(QUEUE_VACUUM)
     op.execute(TALLY_FUNCTION)
     for trigger in TALLY_TRIGGERS:
         op.execute(trigger)
