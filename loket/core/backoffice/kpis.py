@@ -28,7 +28,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Date, Integer, and_, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from loket import types as t
@@ -109,12 +109,23 @@ def _due(session: Session, tenant_id: int, period: Period) -> int:
 
 def _collection_days(session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
     """``(sum of days, number of items)`` from issue to payment over the period's posted and
-    completed payments: two grouped statements (by local payment day, by issue date)."""
+    completed payments: two grouped statements (by local payment day, by issue date), one
+    on PostgreSQL."""
     paid_items = and_(Allocation.payment_id == Payment.id, Allocation.state == "posted",
                       Payment.tenant_id == tenant_id, Payment.is_test.is_(False),
                       Payment.status.in_(COLLECTION_TIME_STATES), in_period(period),
                       Receivable.id == Allocation.receivable_id,
                       Receivable.issued_on.is_not(None))
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL dates each payment in the tenant's zone itself (one statement).
+        paid_on = cast(func.timezone(period.zone, Payment.paid_at), Date)
+        total, items = session.execute(
+            select(func.coalesce(func.sum(type_coerce(paid_on - Receivable.issued_on, Integer)), 0),
+                   func.count(Allocation.id))
+            .select_from(Allocation).join(Payment, Payment.id == Allocation.payment_id)
+            .join(Receivable, Receivable.id == Allocation.receivable_id)
+            .where(paid_items)).one()
+        return int(total), int(items)
     days = buckets_table(period, bucket_starts(period, Interval.DAY))
     by_day = session.execute(
         select(days.c.idx, func.count(Allocation.id))
