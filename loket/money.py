@@ -73,14 +73,13 @@ class Money:
             raise ValidationFailed(f"{field} must not be negative", field=field)
         if not _DECIMAL.match(raw):
             raise ValidationFailed(f"{field} '{text}' is not a decimal number", field=field)
-        value = Decimal(raw)  # the pattern above admits only plain decimals
-        digits = minor_digits(currency)
-        decimals = len(raw.split(".")[1]) if "." in raw else 0
-        if decimals > digits:
+        digits = ISO4217_DIGITS[currency]
+        whole, _, decimals = raw.partition(".")  # the pattern admits only plain decimals
+        if len(decimals) > digits:
             raise ValidationFailed(
                 f"{field} '{text}' has more than {digits} decimals for {currency}", field=field
             )
-        return cls(int(value.scaleb(digits)), currency)
+        return cls(int(whole + decimals.ljust(digits, "0")), currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:

@@ -63,16 +63,15 @@ def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]],
           want_ids: bool) -> list[int]:
     keys = list(rows[0])
     defaults = _defaults(table, set(keys))
-    columns = keys + list(defaults)
+    tail = [f(value) if (f := _converter(table.c[key])) else value
+            for key, value in defaults.items()]
     ids: list[int] = []
     if want_ids:
         sequence = func.nextval(f"{table.name}_id_seq")
         ids = list(session.scalars(select(sequence).select_from(
             func.generate_series(1, len(rows)))).all())
-        columns = ["id"] + columns
-    full = [{**row, **defaults, **({"id": ids[index]} if want_ids else {})}
-            for index, row in enumerate(rows)]
-    _copy_into(session, table.name, table, columns, full)
+    _copy_into(session, table.name, table, keys, rows,
+               head=["id"] if want_ids else [], heads=ids, tail=(list(defaults), tail))
     return ids
 
 
@@ -124,16 +123,24 @@ def update_rows(session: Session, table: FromClause, rows: Sequence[dict[str, An
 
 
 def _copy_into(session: Session, target: str, table: Table, keys: list[str],
-               rows: Sequence[dict[str, Any]]) -> None:
-    converted = [(k, f) for k in keys if (f := _converter(table.c[k])) is not None]
+               rows: Sequence[dict[str, Any]], head: Sequence[str] = (),
+               heads: Sequence[Any] = (), tail: tuple[list[str], list[Any]] = ([], [])
+               ) -> None:
+    """COPY ``rows`` (their ``keys``) into ``target``; ``head`` names a leading column whose
+    values are ``heads`` (one per row), ``tail`` trailing columns with the same value for
+    every row (already converted)."""
+    converted = [(i, f) for i, k in enumerate(keys) if (f := _converter(table.c[k]))]
     connection = session.connection().connection.driver_connection
     assert connection is not None
+    columns = [*head, *keys, *tail[0]]
     with connection.cursor() as cursor, cursor.copy(
-            f"COPY {target} ({', '.join(keys)}) FROM STDIN") as copy:
-        for row in rows:
-            if converted:
-                row = {**row, **{k: f(row[k]) for k, f in converted}}
-            copy.write_row([row[k] for k in keys])
+            f"COPY {target} ({', '.join(columns)}) FROM STDIN") as copy:
+        for index, row in enumerate(rows):
+            values = [row[k] for k in keys]
+            for i, f in converted:
+                values[i] = f(values[i])
+            copy.write_row([heads[index], *values, *tail[1]] if head else
+                           [*values, *tail[1]])
 
 
 def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable[str],

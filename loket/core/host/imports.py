@@ -167,8 +167,12 @@ class _Block:
                 issued_on=None, plan_id=None, sequence=None, status=None, amount=0)
         else:
             before = host.check_update(row, given, consumer.id)
-            row._dirty = True
+            facts = host.receivable_facts(row)
         host.apply_receivable(row, given)
+        if before is not None:
+            if host.receivable_unchanged(given, facts, row):
+                return
+            row._dirty = True
         if given.plan:
             row.plan = self._plan(consumer, given.plan)
         if given.attributes is not None:
@@ -193,8 +197,12 @@ class _Block:
                 account_status="active", account_status_reason=None)
         else:
             before = {"name": consumer.name, "email": consumer.email}
-            consumer._dirty = True
+            facts = host.consumer_facts(consumer)
         host.apply_consumer(consumer, data)
+        if before is not None:
+            if host.consumer_facts(consumer) == facts:
+                return
+            consumer._dirty = True
         self.audit.append(self._audit("consumer.upserted", "consumer",
                                       consumer.account_number, before,
                                       {"name": consumer.name, "email": consumer.email}))

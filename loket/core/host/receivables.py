@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Mapping
 
 import attrs
@@ -41,12 +42,36 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
         session.add(consumer)
     else:
         before = {"name": consumer.name, "email": consumer.email}
+        facts = consumer_facts(consumer)
     apply_consumer(consumer, data)
+    if before is not None and consumer_facts(consumer) == facts:
+        return consumer  # the host sent what loket holds: nothing to write or audit
     session.flush()
     audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
                  before=before, after={"name": consumer.name, "email": consumer.email},
                  tenant_id=tenant_id)
     return consumer
+
+
+CONSUMER_FACTS = ("name", "name_search", "email", "phone", "service_address", "postcode",
+                  "person_type", "account_status", "account_status_reason")
+RECEIVABLE_FACTS = ("amount", "description", "period", "due_date", "issued_on", "sequence",
+                    "status")
+
+
+consumer_facts = operator.attrgetter(*CONSUMER_FACTS)
+"""What an upsert may change on a consumer (a tuple): equal before and after, it changed
+nothing (and writes no row and no audit entry)."""
+receivable_facts = operator.attrgetter(*RECEIVABLE_FACTS)
+"""What an upsert may change on a receivable (a tuple, see :func:`receivable_unchanged`)."""
+
+
+def receivable_unchanged(given: ReceivableInput, facts: tuple, row) -> bool:
+    """Whether applying ``given`` left the receivable ``row`` (``facts`` before, see
+    :data:`RECEIVABLE_FACTS`) as it was; an upsert naming a plan or attributes always counts
+    as a change."""
+    return (given.plan is None and given.attributes is None
+            and receivable_facts(row) == facts)
 
 
 def apply_consumer(consumer, data: dict) -> None:
@@ -187,7 +212,10 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
         session.add(row)
     else:
         before = check_update(row, given, consumer.id)
+        facts = receivable_facts(row)
     apply_receivable(row, given)
+    if before is not None and receivable_unchanged(given, facts, row):
+        return row  # the host sent what loket holds: nothing to write or audit
     if given.plan:
         row.plan_id = _plan(session, tenant_id, consumer, currency, given.plan).id
     session.flush()

@@ -22,6 +22,7 @@ CSV = (
     "N-2,Noor,installment,NP-1-1,30.00,,,NP-1,1,,,\n"
     "N-2,,installment,NP-1-2,30.00,,,NP-1,2,,,\n"
     "N-2,,tax_form,TF-1,99.00,,,,,,DLN12345678,TP-12345\n"
+    "WU-10001,John Renamed,bill,INV-2025-001234,150.00,,,,,,,\n"
 )
 
 
@@ -59,7 +60,7 @@ def test_blocks_write_what_upserting_row_by_row_writes(ctx, tenant_id, monkeypat
     with ctx.transaction() as session:
         count = imports.import_csv(session, ACTOR, tenant_id, io.StringIO(CSV), schemas,
                                    progress=done.append)
-    assert (count, done) == (7, [3, 6, 7])
+    assert (count, done) == (8, [3, 6, 8])
     with ctx.transaction() as session:
         for record in csv.DictReader(io.StringIO(CSV)):
             attributes = {k.split(".", 1)[1]: record.pop(k) for k in list(record)
@@ -75,6 +76,26 @@ def test_blocks_write_what_upserting_row_by_row_writes(ctx, tenant_id, monkeypat
         assert blocks[part] == one_by_one[part], part
     assert ("dln", "DLN12345678") in blocks["attributes"]
     assert ("N-1", "bill", "NB-1", 1200) in [r[:4] for r in blocks["receivables"]]
+
+
+def test_sending_the_same_file_again_changes_and_audits_nothing(ctx, tenant_id):
+    nightly = ("account_number,name,kind,reference,amount,due_date,email\n"
+               "N-1,Nina New,bill,NB-1,10.50,2025-06-01,nina@example.com\n"
+               "N-1,Nina New,service,NS-1,5.00,,nina@example.com\n"
+               "WU-10001,John Renamed,bill,INV-2025-001234,150.00,,\n")
+    states = []
+    for _ in range(2):
+        with ctx.transaction() as session:
+            imports.import_csv(session, ACTOR, tenant_id, io.StringIO(nightly))
+        states.append(_state(ctx, tenant_id))
+    assert states[1] == states[0]
+    changed = [a[:2] for a in states[1]["audit"] if a[1] in ("N-1", "WU-10001", "bill:NB-1",
+                                                              "service:NS-1")]
+    # Seeded John Doe, renamed once; Nina and her two items created once.
+    assert sorted(changed) == [("consumer.upserted", "N-1"), ("consumer.upserted", "WU-10001"),
+                               ("consumer.upserted", "WU-10001"),
+                               ("receivable.upserted", "bill:NB-1"),
+                               ("receivable.upserted", "service:NS-1")]
 
 
 @pytest.mark.parametrize(("row", "message"), [
