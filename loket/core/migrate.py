@@ -11,7 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from loket.core.models import TRIGRAM_INDEXES, Base
+from loket.core.models.indexes import SQLITE_SEARCH
 
+_SEARCH_TABLES = tuple(fts for fts, _table, _expression, _columns in SQLITE_SEARCH)
 _TRIGRAM_NAMES = frozenset(name for name, _table, _expression in TRIGRAM_INDEXES)
 
 
@@ -46,5 +48,8 @@ def pending_differences(engine: Engine) -> list:
 
 
 def declared(obj, name, type_, reflected, compare_to) -> bool:
-    """Whether the schema comparison looks at ``obj``: not at the trigram indexes."""
+    """Whether the schema comparison looks at ``obj``: not at the trigram indexes nor at
+    SQLite's full-text search tables (and the shadow tables FTS5 keeps beside them)."""
+    if type_ == "table" and name and name.startswith(_SEARCH_TABLES):
+        return False
     return not (type_ == "index" and name in _TRIGRAM_NAMES)

@@ -4,7 +4,7 @@ use."""
 from __future__ import annotations
 
 import attrs
-from sqlalchemy import ColumnClause, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, Select, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from loket.core.models import Payment
@@ -51,12 +51,24 @@ def contains(column, text: str):
     return func.lower(column).like(like_pattern(text), escape="\\")
 
 
+def _glob(text: str) -> str:
+    """``*text*`` for GLOB, lowercased, GLOB's own characters taken literally."""
+    return "*" + "".join(f"[{c}]" if c in "*?[" else c for c in text.lower()) + "*"
+
+
+def searched(fts: str, text: str) -> Select:
+    """The ids (``rowid``) of the rows whose SQLite full-text search table ``fts`` (one of
+    ``SQLITE_SEARCH``) holds ``text``: served by the table's trigram index."""
+    return select(literal_column("rowid")).select_from(table(fts)).where(
+        literal_column("text").op("GLOB")(_glob(text)))
+
+
 def numbers_contain(session: Session, text: str):
-    """The payment's number, transaction number or receipt number contains ``text``: on
-    PostgreSQL one condition over the three, as indexed (``PAYMENT_NUMBERS``)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return or_(contains(Payment.number, text), contains(Payment.receipt_number, text),
-                   contains(Payment.transaction_number, text))
+    """The payment's number, transaction number or receipt number contains ``text``: one
+    condition over the three, as indexed (``PAYMENT_NUMBERS`` on PostgreSQL, the
+    ``payment_numbers_fts`` table on SQLite)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return Payment.id.in_(searched("payment_numbers_fts", text))
     separator: ColumnClause[str] = literal_column("chr(31)")
     empty: ColumnClause[str] = literal_column("''")
     numbers = (Payment.number.op("||")(separator)

@@ -14,7 +14,14 @@ import attrs
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from loket.core.backoffice.paging import COUNT_CAP, Page, contains, numbers_contain, paginate
+from loket.core.backoffice.paging import (
+    COUNT_CAP,
+    Page,
+    contains,
+    numbers_contain,
+    paginate,
+    searched,
+)
 from loket.core.db import money_sum
 from loket.core.models import (
     Allocation,
@@ -150,9 +157,10 @@ def filter_payments(session: Session, tenant_id: int, query, filters: PaymentFil
         q = filters.q.strip()
         # Matching consumers first, then payments of theirs or with a matching number: each
         # part served by an index (trigram on PostgreSQL), never an OR across the join.
-        consumers = select(Consumer.id).where(
-            Consumer.tenant_id == tenant_id,
-            or_(contains(Consumer.name, q), contains(Consumer.account_number, q)))
+        named = (Consumer.id.in_(searched("consumer_names_fts", q))
+                 if session.get_bind().dialect.name == "sqlite"
+                 else or_(contains(Consumer.name, q), contains(Consumer.account_number, q)))
+        consumers = select(Consumer.id).where(Consumer.tenant_id == tenant_id, named)
         theirs = (Payment.consumer_id == any_(func.array(consumers.scalar_subquery()))
                   if session.get_bind().dialect.name == "postgresql"
                   else Payment.consumer_id.in_(consumers))

@@ -42,3 +42,41 @@ for _name, _table, _expression in TRIGRAM_INDEXES:
     event.listen(Base.metadata.tables[_table], "after_create", DDL(
         f"CREATE INDEX IF NOT EXISTS {_name} ON {_table} "
         f"USING gin (lower({_expression}) gin_trgm_ops)").execute_if(dialect="postgresql"))
+
+
+SQLITE_SEARCH = (
+    ("payment_numbers_fts", "payments",
+     "{row}.number || char(31) || coalesce({row}.transaction_number, '') || char(31) || "
+     "coalesce({row}.receipt_number, '')", ("number", "transaction_number", "receipt_number")),
+    ("consumer_names_fts", "consumers", "{row}.name || char(31) || {row}.account_number",
+     ("name", "account_number")),
+)
+"""SQLite's equivalent of the trigram indexes: an FTS5 table per searched table
+``(fts table, table, expression of the row {row}, columns it reads)`` holding the
+lowercased expression under the row's id, kept by triggers, queried with ``GLOB`` (trigram
+tokenizer, SQLite 3.34 or later). Created with the tables on SQLite and by migration
+0027."""
+
+
+def sqlite_search_ddl(fts: str, table: str, expression: str, columns: tuple[str, ...]
+                      ) -> list[str]:
+    """The statements that create one of :data:`SQLITE_SEARCH` and its triggers."""
+    def put(row: str) -> str:
+        return (f"INSERT INTO {fts} (rowid, text) "
+                f"VALUES ({row}.id, lower({expression.format(row=row)}));")
+    drop = f"DELETE FROM {fts} WHERE rowid = old.id;"
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(text, "
+        "tokenize='trigram case_sensitive 1')",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} "
+        f"BEGIN {put('new')} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {', '.join(columns)} "
+        f"ON {table} BEGIN {drop} {put('new')} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {drop} END",
+    ]
+
+
+for _fts, _table, _expression, _columns in SQLITE_SEARCH:
+    for _ddl in sqlite_search_ddl(_fts, _table, _expression, _columns):
+        event.listen(Base.metadata.tables[_table], "after_create",
+                     DDL(_ddl).execute_if(dialect="sqlite"))

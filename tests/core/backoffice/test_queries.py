@@ -1,12 +1,14 @@
-"""Paging of the back-office lists: every page says how many rows match in all, the last page
-included, whether or not the total had to be counted."""
+"""Paging and searching the back-office lists: every page says how many rows match in all, the
+last page included, whether or not the total had to be counted; a search finds a number
+given after the payment was made, never a deleted payment, and takes its characters
+literally (on PostgreSQL through the trigram index, on SQLite through the FTS5 tables)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, select
 from support.engine import ACTOR
 
 from loket.core import tenants
@@ -49,3 +51,17 @@ def test_a_narrow_search_counts_what_it_shows(ctx, payments):
         assert (result.total, result.exact, result.next_page) == (10, True, None)
         newest = queries.list_payments(session, payments, queries.PaymentFilters(q="0024"))
         assert [p.number for p in newest.items] == ["PAY-0024"] and newest.total == 1
+
+
+def test_a_number_given_later_is_found_and_a_deleted_payment_is_not(ctx, payments):
+    with ctx.transaction() as session:
+        first = session.scalar(select(Payment).where(Payment.number == "PAY-0003"))
+        first.receipt_number = "RCPT-77*9"
+        session.execute(delete(Payment).where(Payment.number == "PAY-0004"))
+    with ctx.transaction() as session:
+        def found(q: str) -> list[str]:
+            return [p.number for p in queries.list_payments(
+                session, payments, queries.PaymentFilters(q=q)).items]
+        assert found("rcpt-77*9") == ["PAY-0003"]
+        assert found("77?9") == found("%") == found("_") == []
+        assert found("pay-0004") == []
