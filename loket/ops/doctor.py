@@ -23,7 +23,15 @@ from sqlalchemy.engine import Engine
 
 from loket.core.config import AppConfig
 from loket.core.secrets import SecretBox
-from loket.ops.health import Check, Status, database, migrations, queue, secret_key
+from loket.ops.health import (
+    Check,
+    Status,
+    database,
+    migrations,
+    queue,
+    secret_key,
+    tallies,
+)
 
 SMTP_TIMEOUT = 5.0
 
@@ -165,6 +173,8 @@ def examine(environ: Mapping[str, str], queue_name: str | None = None) -> list[C
     db_ok = checks[-1].ok
     if engine is not None and db_ok:
         checks.append(migrations(engine))
+        if checks[-1].ok:
+            checks.append(tallies(engine))
     else:
         checks.append(Check("migrations", Status.FAIL, "not checked: no database",
                             "fix the database first"))

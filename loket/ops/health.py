@@ -130,6 +130,32 @@ def queue(config: Any, depth: Callable[[], int]) -> Check:
     return Check("queue", Status.OK, f"{kind} queue answers, {waiting} task(s) waiting")
 
 
+TALLY_BACKLOG = 100_000
+"""Payment changes waiting to be folded into the dashboard's tallies beyond which the worker
+is presumed not to be folding them (it folds every minute)."""
+
+
+def tallies(engine: Engine, backlog: int = TALLY_BACKLOG) -> Check:
+    """Whether the dashboard's tally changes are being folded (PostgreSQL keeps tallies; a
+    backlog slows the dashboard, it never makes it wrong)."""
+    if engine.dialect.name != "postgresql":
+        return Check("tallies", Status.OK, "not kept on this database (the dashboard sums "
+                     "the payments)")
+    try:
+        with engine.connect() as connection:
+            waiting = connection.scalar(text(
+                "SELECT count(*) FROM (SELECT 1 FROM payment_tally_changes LIMIT :over) AS w"),
+                {"over": backlog + 1}) or 0
+    except Exception as exc:  # noqa: BLE001 - a check reports
+        return Check("tallies", Status.WARN, f"not read ({_error(exc)})")
+    if waiting > backlog:
+        return Check("tallies", Status.WARN, f"more than {backlog:,} payment changes wait to "
+                     "be folded into the dashboard's tallies",
+                     "run `loket worker` (its task payment_tallies folds them every minute) "
+                     "or `loket jobs run tallies`")
+    return Check("tallies", Status.OK, f"{waiting} payment change(s) wait to be folded")
+
+
 def secret_key(config: Any) -> Check:
     """Whether a well-formed ``LOKET_SECRET_KEY`` is configured.
 

@@ -96,3 +96,27 @@ def test_a_schema_newer_than_the_code_keeps_old_processes_ready(tmp_path, plugin
     assert behind.status_code == 503
     assert "loket db upgrade" in behind.json["checks"]["migrations"]["fix"]
     ctx.engine.dispose()
+
+
+def test_a_tally_backlog_is_named_with_what_to_run(pg_ctx, ctx):
+    from sqlalchemy import insert  # noqa: PLC0415
+    from support.engine import ACTOR  # noqa: PLC0415
+
+    from loket.core import tenants  # noqa: PLC0415
+    from loket.core.backoffice import tallies  # noqa: PLC0415
+    from loket.core.models import Payment  # noqa: PLC0415
+
+    with pg_ctx.transaction() as session:
+        tenant_id = tenants.create_tenant(session, ACTOR, "backlog", "B", {"currency": "USD"}).id
+        session.execute(insert(Payment), [{
+            "tenant_id": tenant_id, "number": f"P-{i}", "channel": "online", "method": "card",
+            "payment_type": "bill", "status": "initiated", "currency": "USD", "amount": 100,
+            "fee": 0, "amount_received": 0, "change_given": 0, "refunded": 0,
+            "gateway_details": {}} for i in range(3)])
+    behind = health.tallies(pg_ctx.engine, backlog=2)
+    assert behind.status == health.Status.WARN and "loket jobs run tallies" in behind.fix
+    with pg_ctx.transaction() as session:
+        tallies.fold(session)
+    assert health.tallies(pg_ctx.engine, backlog=2).status == health.Status.OK
+    if ctx.engine.dialect.name == "sqlite":
+        assert "not kept" in health.tallies(ctx.engine).detail
