@@ -121,7 +121,13 @@ def fold(session: Session) -> int:
 
 def rebuild(session: Session, tenant_id: int) -> None:
     """Count a tenant's tallies again from its payments (after its time zone changed: the
-    local dates move). Runs in the caller's transaction; a no-op on SQLite."""
+    local dates move). Runs in the caller's transaction; a no-op on SQLite.
+
+    A payment written by another transaction while this one runs is counted on its day in
+    the old zone (its trigger read the settings before they changed): counts stay exact,
+    that payment's money may sit one day off until the tenant is counted again. Changing
+    the zone is a set-up step; do it when no payments are being made.
+    """
     if not available(session):
         return
     session.flush()
