@@ -40,6 +40,8 @@ def minor_digits(currency: str) -> int:
 
 
 def _check_currency(currency: str) -> str:
+    if isinstance(currency, str) and currency in ISO4217_DIGITS:  # already a code
+        return currency
     code = str(currency).upper()
     if code not in ISO4217_DIGITS:
         raise ValidationFailed(f"'{currency}' is not an ISO 4217 currency code", field="currency")
