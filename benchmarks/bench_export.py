@@ -32,6 +32,7 @@ from loket.core.context import Loket
 from loket.core.db import make_engine
 from loket.core.host import receivables
 from loket.core.models import Base, Payment
+from loket.core.secrets import SecretBox
 from loket.core.tenants import create_tenant
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -56,7 +57,8 @@ def _container(postgres: bool, workdir: Path):
             return None
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench")
+    config = AppConfig(database_url=url, var_dir=workdir / "var", base_url="http://bench",
+                       secret_keys=(SecretBox.generate_key(),))
     return Loket.create(config, engine=engine), cleanup
 
 
