@@ -13,7 +13,9 @@ checks once everything has settled:
 - allocations + credit notes + change = amount received, for every payment;
 - no event is lost (every event delivered is stored, and applied or ignored);
 - nothing is stuck without a to-do (no request without a verdict, no pending event, no paid
-  payment still initiated, unless a to-do names it).
+  payment still initiated, unless a to-do names it);
+- the dashboard's running tallies (counts by status, money per local day, folded or not)
+  equal the payments.
 """
 
 from __future__ import annotations
@@ -311,6 +313,47 @@ CHECKS = {
             + coalesce((SELECT sum(amount) FROM credit_notes c WHERE c.payment_id = p.id), 0)""",
     "requests without a verdict": """
         SELECT id::text FROM webhook_deliveries WHERE verdict = 'pending'""",
+    "dashboard counts by status <> the payments": """
+        WITH tallied AS (
+            SELECT tenant_id, is_test, status, sum(payments) AS n FROM (
+                SELECT tenant_id, is_test, status, payments FROM payment_status_tallies
+                UNION ALL
+                SELECT tenant_id, is_test, status, payments FROM payment_tally_changes) t
+            GROUP BY 1, 2, 3 HAVING sum(payments) <> 0),
+        actual AS (SELECT tenant_id, is_test, status, count(*) AS n FROM payments
+                   GROUP BY 1, 2, 3)
+        SELECT coalesce(a.status, t.status) || ': ' || coalesce(a.n, 0) || ' payments, '
+               || coalesce(t.n, 0) || ' tallied'
+        FROM actual a FULL JOIN tallied t ON t.tenant_id = a.tenant_id
+             AND t.is_test = a.is_test AND t.status = a.status
+        WHERE coalesce(a.n, 0) <> coalesce(t.n, 0)""",
+    "dashboard money per day <> the payments": """
+        WITH taken AS (SELECT * FROM (VALUES ('succeeded'), ('completed'), ('posted'),
+                       ('partially_refunded'), ('refunded')) AS v(status)),
+        tallied AS (
+            SELECT tenant_id, paid_on, channel, method, payment_type, sum(net) AS net
+            FROM (SELECT tenant_id, paid_on, channel, method, payment_type, net, payments
+                  FROM payment_day_tallies
+                  UNION ALL
+                  SELECT tenant_id, paid_on, channel, method, payment_type, net, payments
+                  FROM payment_tally_changes
+                  WHERE NOT is_test AND status IN (SELECT status FROM taken)
+                    AND paid_on IS NOT NULL) t
+            GROUP BY 1, 2, 3, 4, 5 HAVING sum(payments) <> 0),
+        actual AS (
+            SELECT p.tenant_id, (p.paid_at AT TIME ZONE coalesce(s.document ->> 'timezone',
+                   'UTC'))::date AS paid_on, p.channel, p.method, p.payment_type,
+                   sum(p.amount_received - p.change_given - p.refunded) AS net
+            FROM payments p LEFT JOIN tenant_settings s ON s.tenant_id = p.tenant_id
+            WHERE NOT p.is_test AND p.status IN (SELECT status FROM taken)
+              AND p.paid_at IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5)
+        SELECT coalesce(a.paid_on, t.paid_on)::text || ': ' || coalesce(a.net, 0)
+               || ' collected, ' || coalesce(t.net, 0) || ' tallied'
+        FROM actual a FULL JOIN tallied t ON t.tenant_id = a.tenant_id
+             AND t.paid_on = a.paid_on AND t.channel = a.channel AND t.method = a.method
+             AND t.payment_type = a.payment_type
+        WHERE coalesce(a.net, 0) <> coalesce(t.net, 0)""",
     "events stuck without a to-do": """
         SELECT e.event_id FROM gateway_events e
         WHERE e.status NOT IN ('processed', 'ignored')

@@ -1,8 +1,8 @@
 """Per-tenant document numbers: ``PAY-{yyyy}-{seq:06}``, ``R-{seq}``…, gapless and unique.
 
-The counter row is incremented with ``UPDATE … RETURNING`` inside the caller's transaction:
-concurrent writers queue on the row lock, and a rolled-back transaction gives its number
-back, so committed numbers have no duplicates and no gaps.
+The counter row is incremented with ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` inside the
+caller's transaction: concurrent writers queue on the row lock, and a rolled-back
+transaction gives its number back, so committed numbers have no duplicates and no gaps.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from loket.core.db import conflict_insert
@@ -62,16 +61,14 @@ def next_numbers(session: Session, tenant_id: int, name: str, number_format: dic
     fmt = number_format["format"]
     start = int(number_format.get("start", 1))
     period = period_of(fmt, when)
-    session.execute(
-        conflict_insert(session, NumberSequence)
-        .values(tenant_id=tenant_id, name=name, period=period, value=start - 1)
-        .on_conflict_do_nothing()
-    )
+    # One statement: the first number of a period creates the counter, later ones take the
+    # row lock and count on.
+    insert = conflict_insert(session, NumberSequence).values(
+        tenant_id=tenant_id, name=name, period=period, value=start - 1 + count)
     last = session.execute(
-        update(NumberSequence)
-        .where(NumberSequence.tenant_id == tenant_id, NumberSequence.name == name,
-               NumberSequence.period == period)
-        .values(value=NumberSequence.value + count)
+        insert.on_conflict_do_update(
+            index_elements=["tenant_id", "name", "period"],
+            set_={"value": NumberSequence.value + count})
         .returning(NumberSequence.value)
     ).scalar_one()
     return [render(fmt, seq, when) for seq in range(last - count + 1, last + 1)]
