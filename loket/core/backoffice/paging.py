@@ -4,7 +4,7 @@ use."""
 from __future__ import annotations
 
 import attrs
-from sqlalchemy import ColumnClause, Select, func, literal_column, select, table
+from sqlalchemy import ColumnClause, Select, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from loket.core.models import Payment
@@ -75,6 +75,15 @@ def numbers_contain(session: Session, text: str):
                .op("||")(func.coalesce(Payment.transaction_number, empty))
                .op("||")(separator).op("||")(func.coalesce(Payment.receipt_number, empty)))
     return contains(numbers, text)
+
+
+def plan_for_values(session: Session) -> None:
+    """Have PostgreSQL plan this transaction's statements for the values at hand. Called
+    before a search: a plan made once for any fragment (after a statement has run a few
+    times on a connection) walks the list order and filters every row of the tenant
+    (200 ms over 200,000 payments) where a trigram index finds the matches in a few."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def paginate(session: Session, query, order, page: int, limit: int,

@@ -20,6 +20,7 @@ from loket.core.backoffice.paging import (
     contains,
     numbers_contain,
     paginate,
+    plan_for_values,
     searched,
 )
 from loket.core.db import money_sum
@@ -73,6 +74,7 @@ def search_consumers(session: Session, tenant_id: int, q: str | None, page: int 
     """Consumers whose name, account number, email or phone contains ``q``, by name."""
     query = select(Consumer).where(Consumer.tenant_id == tenant_id)
     if q:
+        plan_for_values(session)
         query = query.where(or_(contains(Consumer.name, q),
                                 contains(Consumer.account_number, q),
                                 contains(Consumer.email, q), contains(Consumer.phone, q)))
@@ -139,6 +141,8 @@ def list_payments(session: Session, tenant_id: int, filters: PaymentFilters, pag
                   limit: int = 20, newest_first: bool = True) -> Page:
     """Payments matching the filters; ``q`` matches the consumer's name or account number,
     the payment, transaction or receipt number (case-insensitive, partial)."""
+    if filters.q:
+        plan_for_values(session)
     query = filter_payments(session, tenant_id, select(Payment).outerjoin(
         Consumer, Consumer.id == Payment.consumer_id), filters)
     order = (Payment.created_at.desc(), Payment.id.desc()) if newest_first else (
