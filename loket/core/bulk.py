@@ -143,6 +143,18 @@ def _copy_into(session: Session, target: str, table: Table, keys: list[str],
                            [*values, *tail[1]])
 
 
+def refresh_statistics(session: Session, *tables: FromClause) -> None:
+    """Refresh the planner's statistics of ``tables`` (PostgreSQL ``ANALYZE``, which counts
+    the rows the caller's open transaction wrote); nothing elsewhere.
+
+    Called by a long bulk write between its blocks, so that its later lookups are planned
+    for what the tables hold now.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        names = ", ".join(cast(Table, table).name for table in tables)
+        session.execute(text(f"ANALYZE {names}"))
+
+
 def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable[str],
                 lock: bool = False, **where: Any) -> list[Row]:
     """The rows of ``table`` whose ``column`` is one of ``keys`` and whose other columns

@@ -93,9 +93,16 @@ def import_receivables(session: Session, actor: audit.Actor, tenant_id: int,
     schemas = dict(attribute_schemas or {})
     done = 0
     iterator = iter(records)
+    blocks = 0
     while block := list(islice(iterator, BLOCK)):
         _Block(session, actor, tenant_id, currency, schemas).run(block)
         done += len(block)
+        blocks += 1
+        if blocks & (blocks - 1) == 0:
+            # After blocks 1, 2, 4, 8…: the next blocks' lookups are planned for tables of
+            # the size they have grown to, not for the (perhaps empty) ones of the last
+            # statistics, where PostgreSQL read every account of the tenant for each key.
+            bulk.refresh_statistics(session, Consumer.__table__, Receivable.__table__)
         if progress is not None:
             progress(done)
     return done

@@ -5,7 +5,7 @@ import csv
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support.engine import ACTOR, seed
 
 from loket.core.host import imports, receivables
@@ -96,6 +96,23 @@ def test_sending_the_same_file_again_changes_and_audits_nothing(ctx, tenant_id):
                                ("consumer.upserted", "WU-10001"),
                                ("receivable.upserted", "bill:NB-1"),
                                ("receivable.upserted", "service:NS-1")]
+
+
+def test_a_long_import_plans_its_later_lookups_for_the_tables_it_has_grown(pg_ctx,
+                                                                          monkeypatch):
+    # On an empty tenant PostgreSQL planned each account lookup for the empty table the
+    # last statistics described, and read every account of the tenant for each key.
+    tenant = seed(pg_ctx, slug="fresh")
+    monkeypatch.setattr(imports, "BLOCK", 40)
+    rows = "".join(f"F-{i},Payer {i},bill,FB-{i},1.00\n" for i in range(200))
+    with pg_ctx.transaction() as session:
+        imports.import_csv(session, ACTOR, tenant,
+                           "account_number,name,kind,reference,amount\n" + rows)
+        estimates = dict(session.execute(text(
+            "SELECT relname, reltuples FROM pg_class "
+            "WHERE relname IN ('consumers', 'receivables')")).all())
+    # Refreshed after blocks 1, 2 and 4 (160 rows), uncommitted rows included.
+    assert estimates["consumers"] >= 160 and estimates["receivables"] >= 160
 
 
 @pytest.mark.parametrize(("row", "message"), [
