@@ -84,8 +84,12 @@ def _converter(column: Column) -> Callable[[Any], Any] | None:
     return None
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every value (``json.dumps`` with options builds one per call)."""
+
+
 def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _JSON.encode(value)
 
 
 def update_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]]) -> None:
@@ -175,7 +179,9 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
             for k, v in where.items()]).order_by(table.c.id)
         return list(session.execute(query).all())
     conditions = [f"t.{column} = k.v"]
-    params: dict[str, Any] = {"keys": wanted}
+    # The keys travel as one JSON text: the driver writes a list of thousands of strings
+    # as an array literal in Python, ten times slower than the JSON encoder.
+    params: dict[str, Any] = {"keys": _JSON.encode(wanted)}
     for name, value in where.items():
         if isinstance(value, (list, set, tuple)):
             conditions.append(f"t.{name} = ANY(:w_{name})")
@@ -185,7 +191,8 @@ def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable
             params[f"w_{name}"] = value
     names = ", ".join(f"r.{c.name}" for c in table.columns)
     statement = text(
-        f"SELECT {names} FROM unnest(CAST(:keys AS text[])) AS k(v) CROSS JOIN LATERAL "
+        f"SELECT {names} FROM json_array_elements_text(CAST(:keys AS json)) AS k(v) "
+        f"CROSS JOIN LATERAL "
         f"(SELECT * FROM {table.name} AS t WHERE {' AND '.join(conditions)}"
         f"{' FOR UPDATE' if lock else ' OFFSET 0'}) AS r ORDER BY r.id").columns(*table.columns)
     # OFFSET 0 keeps PostgreSQL from flattening the lateral subquery into a hash join that
