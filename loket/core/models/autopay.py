@@ -21,6 +21,7 @@ from loket.core.models.base import (
     currency,
     intpk,
     tenant_fk,
+    tenant_key,
     timestamp,
 )
 
@@ -34,7 +35,7 @@ class Mandate(Base):
                       Index("ix_mandates_gateway_reference", "gateway_configuration_id",
                             "gateway_reference"))
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     gateway_configuration_id: Mapped[int] = mapped_column(
         ForeignKey("gateway_configurations.id"))
@@ -76,7 +77,7 @@ class AutopayElection(Base):
     __tablename__ = "autopay_elections"
     __table_args__ = (UniqueConstraint("tenant_id", "consumer_id"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
     mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id"), index=True)
     item_kinds: Mapped[list[Any]]
@@ -116,7 +117,7 @@ class AutopayAttempt(Base):
     __tablename__ = "autopay_attempts"
     __table_args__ = (UniqueConstraint("charge_id", "attempt"),)
     id: Mapped[intpk]
-    charge_id: Mapped[int] = mapped_column(ForeignKey("autopay_charges.id"), index=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("autopay_charges.id"))
     attempt: Mapped[int]
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     outcome: Mapped[str] = mapped_column(String(20))  # loket.types.ChargeOutcome

@@ -22,6 +22,7 @@ from loket.core.models.base import (
     _now,
     intpk,
     tenant_fk,
+    tenant_key,
     timestamp,
 )
 from loket.core.states import (
@@ -33,7 +34,7 @@ class GatewayConfiguration(Base):
     __tablename__ = "gateway_configurations"
     __table_args__ = (UniqueConstraint("tenant_id", "kind", "profile"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     kind: Mapped[str] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     credentials_encrypted: Mapped[Optional[str]] = mapped_column(Text)

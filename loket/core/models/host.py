@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,7 +22,7 @@ from loket.core.models.base import (
     currency,
     intpk,
     money,
-    tenant_fk,
+    tenant_key,
     timestamp,
 )
 from loket.core.states import (
@@ -34,7 +35,7 @@ class PaymentPlan(Base):
     __tablename__ = "payment_plans"
     __table_args__ = (UniqueConstraint("tenant_id", "reference"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     reference: Mapped[str] = mapped_column(String(64))
     currency: Mapped[currency]
@@ -63,9 +64,12 @@ class Receivable(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "kind", "reference"),
         Index("ix_receivables_consumer_status", "consumer_id", "status"),
+        # Most bills belong to no plan: only the ones that do are indexed.
+        Index("ix_receivables_plan_id", "plan_id", postgresql_where=text("plan_id IS NOT NULL"),
+              sqlite_where=text("plan_id IS NOT NULL")),
     )
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"))
     kind: Mapped[str] = mapped_column(String(20))  # bill | service | installment
     reference: Mapped[str] = mapped_column(String(64))
@@ -76,7 +80,7 @@ class Receivable(Base):
     currency: Mapped[currency]
     due_date: Mapped[Optional[dt.date]] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default=ReceivableStatus.OPEN)
-    plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    plan_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_plans.id"))
     sequence: Mapped[Optional[int]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
     # The bill's or service's issue date as the host gives it (default: the creation date);
@@ -97,7 +101,7 @@ class ReceivableAttribute(Base):
     __table_args__ = (UniqueConstraint("receivable_id", "name"),
                       Index("ix_receivable_attributes_lookup", "tenant_id", "name", "value"))
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
-    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"), index=True)
+    tenant_id: Mapped[tenant_key]
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"))
     name: Mapped[str] = mapped_column(String(40))
     value: Mapped[str] = mapped_column(String(100))

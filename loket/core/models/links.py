@@ -18,7 +18,7 @@ from loket.core.models.base import (
     _now,
     currency,
     intpk,
-    tenant_fk,
+    tenant_key,
     timestamp,
 )
 from loket.core.models.tenants import Consumer
@@ -31,7 +31,7 @@ class PaymentLink(Base):
     __table_args__ = (Index("ix_payment_links_status_created", "tenant_id", "status",
                             "created_at"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     # The public id (``pl_…``): random, unguessable, part of the signed token.
     key: Mapped[str] = mapped_column(String(40), unique=True)
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)

@@ -69,7 +69,7 @@ class OutboxDelivery(Base):
     )
     id: Mapped[intpk]
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    event_row_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), index=True)
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
     endpoint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("host_webhook_endpoints.id"),
                                                        index=True)
     # ``endpoint:<id>`` or ``<channel>:<recipient>`` (e-mail, sms, whatsapp, log).

@@ -24,6 +24,7 @@ from loket.core.models.base import (
     intpk,
     money,
     tenant_fk,
+    tenant_key,
     timestamp,
 )
 from loket.core.models.host import Receivable
@@ -44,7 +45,7 @@ class Payment(Base):
         Index("ix_payments_gateway_reference", "gateway_configuration_id", "gateway_reference"),
     )
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     number: Mapped[str] = mapped_column(String(40))
     transaction_number: Mapped[Optional[str]] = mapped_column(String(40))
     receipt_number: Mapped[Optional[str]] = mapped_column(String(40))
@@ -127,7 +128,7 @@ class Refund(Base):
     __table_args__ = (UniqueConstraint("payment_id", "gateway_reference"),)
     id: Mapped[intpk]
     tenant_id: Mapped[tenant_fk]
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
     amount: Mapped[money]
     currency: Mapped[currency]
     status: Mapped[str] = mapped_column(String(20))
@@ -144,7 +145,7 @@ class CreditNote(Base):
         Index("ix_credit_notes_status_created", "tenant_id", "status", "created_at"),
     )
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     number: Mapped[str] = mapped_column(String(40))
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
@@ -180,7 +181,7 @@ class PaymentHold(Base):
     __tablename__ = "payment_holds"
     __table_args__ = (Index("ix_payment_holds_key", "tenant_id", "hold_key", "state"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     destination: Mapped[str] = mapped_column(String(60))
     hold_key: Mapped[str] = mapped_column(String(200))
@@ -197,7 +198,7 @@ class PaymentAgreement(Base):
     __tablename__ = "payment_agreements"
     __table_args__ = (UniqueConstraint("tenant_id", "reference"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     reference: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="active")  # AgreementStatus
@@ -212,7 +213,7 @@ class Dispute(Base):
     __tablename__ = "disputes"
     __table_args__ = (Index("ix_disputes_status_created", "tenant_id", "status", "created_at"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     amount: Mapped[money]
     currency: Mapped[currency]
@@ -234,7 +235,7 @@ class Approval(Base):
     __tablename__ = "approvals"
     __table_args__ = (Index("ix_approvals_status_created", "tenant_id", "status", "created_at"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     kind: Mapped[str] = mapped_column(String(30))
     # The payment adjusted (none for a payment plan change: its plan is in ``request``).
     payment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payments.id"), index=True)

@@ -23,6 +23,7 @@ from loket.core.models.base import (
     intpk,
     money,
     tenant_fk,
+    tenant_key,
     timestamp,
 )
 
@@ -55,7 +56,7 @@ class BankStatementLine(Base):
     __tablename__ = "bank_statement_lines"
     __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     fingerprint: Mapped[str] = mapped_column(String(64))
     booked_on: Mapped[dt.date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(200))

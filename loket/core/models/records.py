@@ -20,7 +20,7 @@ from loket.core.models.base import (
     Base,
     _now,
     intpk,
-    tenant_fk,
+    tenant_key,
     timestamp,
 )
 from loket.core.states import (
@@ -47,7 +47,7 @@ class Todo(Base):
     __tablename__ = "todos"
     __table_args__ = (Index("ix_todos_status_created", "tenant_id", "status", "created_at"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     kind: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[Optional[str]] = mapped_column(String(40))
     entity_id: Mapped[Optional[str]] = mapped_column(String(60))
@@ -104,7 +104,7 @@ class GuestAttempt(Base):
     __tablename__ = "guest_attempts"
     __table_args__ = (Index("ix_guest_attempts_source_at", "tenant_id", "source", "at"),)
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     source: Mapped[str] = mapped_column(String(100))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[timestamp] = mapped_column(default=_now)

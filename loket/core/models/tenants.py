@@ -18,6 +18,7 @@ from loket.core.models.base import (
     _now,
     intpk,
     tenant_fk,
+    tenant_key,
     timestamp,
 )
 
@@ -59,7 +60,7 @@ class Consumer(Base):
         Index("ix_consumers_tenant_name", "tenant_id", "name_search"),
     )
     id: Mapped[intpk]
-    tenant_id: Mapped[tenant_fk]
+    tenant_id: Mapped[tenant_key]
     account_number: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     name_search: Mapped[str] = mapped_column(String(200))
