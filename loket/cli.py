@@ -166,15 +166,15 @@ def cmd_import_receivables(args) -> None:
 
 
 def cmd_reconcile_report(args) -> None:
-    from loket.core.reconciliation import settlements
+    from loket.core.reconciliation import settlements, sources
     from loket.core.tenants import tenant_by_slug
     from loket.progress import count_lines, progress_bar
     ctx = _ctx(args)
+    if args.in_worker or sources.is_url(args.file):
+        _follow_run(ctx, args)
+        return
     path = Path(args.file)
     bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
-    if args.in_worker:
-        _follow_run(ctx, args, path, bar)
-        return
     with ctx.transaction() as session:
         result = settlements.import_report(
             ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
@@ -184,15 +184,22 @@ def cmd_reconcile_report(args) -> None:
           f"unmatched {len(result.unmatched)}")
 
 
-def _follow_run(ctx, args, path: Path, bar) -> None:
-    """Hand the report to the worker as a run, then show its progress until it ends."""
-    from loket.core.reconciliation import runs
+def _follow_run(ctx, args) -> None:
+    """Hand the report (a file, or a URL fetched now) to the worker as a run, then show its
+    progress until it ends."""
+    from loket.core.reconciliation import runs, sources
     from loket.core.states import RunKind, RunState
     from loket.core.tenants import tenant_by_slug
     from loket.errors import ValidationFailed
-    with ctx.transaction() as session, path.open("rb") as stream:
-        run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
-                                   RunKind.SETTLEMENT_REPORT, args.gateway, path.name, stream).id
+    from loket.progress import count_lines, progress_bar
+    url = sources.is_url(args.file)
+    name = sources.file_name(args.file) if url else Path(args.file).name
+    with ctx.transaction() as session, (sources.fetched(ctx.config, args.file, "file") if url
+                                        else Path(args.file).open("rb")) as stream:
+        run = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
+                                RunKind.SETTLEMENT_REPORT, args.gateway, name, stream)
+        run_id, stored = run.id, runs.folder(ctx) / run.stored_as
+    bar = progress_bar(max(count_lines(stored) - 1, 1), "lines", quiet=args.quiet)
     runs.kick(ctx, run_id)
     print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)
     answer = runs.wait(ctx, run_id, lambda run: bar(run["lines"]))
@@ -329,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="reconcile_cmd", required=True)
     report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
                                                  "size, with a progress bar")
-    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX)")
+    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX), or "
+                                     "its https:// URL (handed to the worker)")
     report.add_argument("--tenant", required=True, help="tenant slug")
     report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
     report.add_argument("--quiet", action="store_true", help="no progress bar")

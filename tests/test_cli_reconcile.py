@@ -5,6 +5,7 @@ import time
 
 import pytest
 from support.cli import cli_database
+from support.object_store import ObjectStore
 
 from loket.cli import main
 
@@ -53,3 +54,26 @@ def test_a_report_read_by_the_worker_shows_its_progress(env, tmp_path, capsys):
         stop.set()
         worker.join()
     assert "failed: the sandbox settlement report lacks the column(s)" in capsys.readouterr().err
+
+
+def test_a_report_at_a_url_is_fetched_and_handed_to_the_worker(env, monkeypatch, capsys):
+    header = "reference,payment_number,currency,amount,fee,net,settled_at,payout\n"
+    report = (header + "sbx_gone_1,PAY-GONE-1,USD,10.00,0.59,9.41,2026-12-01T10:00:00+00:00,"
+              "po_1\n").encode()
+    stop = threading.Event()
+    worker = threading.Thread(target=_worker_drains_once_queued, args=(stop,), daemon=True)
+    with ObjectStore({"/reports/november.csv": report}) as store:
+        url = store.url("/reports/november.csv?signature=s3cr3t")
+        assert main(["reconcile", "report", url, "--tenant", "demo", "--gateway",
+                     "sandbox"]) != 0  # the host is not listed
+        assert "LOKET_REPORT_URL_HOSTS" in capsys.readouterr().err
+        monkeypatch.setenv("LOKET_REPORT_URL_HOSTS", store.host)
+        worker.start()
+        try:
+            assert main(["reconcile", "report", url, "--tenant", "demo", "--gateway",
+                         "sandbox"]) == 0
+        finally:
+            stop.set()
+            worker.join()
+    out, err = capsys.readouterr()
+    assert "matched 0, already settled 0, unmatched 1" in out and "100% 1/1 lines" in err

@@ -1,5 +1,5 @@
-"""Reconciliation endpoints: upload a gateway's settlement report, fetch what a gateway
-settled, and see where reconciliation stands."""
+"""Reconciliation endpoints: upload a gateway's settlement report (or name its URL), fetch
+what a gateway settled, and see where reconciliation stands."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 
-from loket.core.reconciliation import bank, runs, settlements
+from loket.core.reconciliation import bank, runs, settlements, sources
 from loket.core.states import RunKind
 from loket.errors import ValidationFailed
 from loket.server.base import Resource
@@ -65,7 +65,24 @@ class ReconciliationFiles(Resource):
 
 
 class ReconciliationRuns(Resource):
-    """``GET /v1/reconciliation/runs`` and ``GET /v1/reconciliation/runs/{run_id}``."""
+    """``GET /v1/reconciliation/runs``, ``GET /v1/reconciliation/runs/{run_id}``, and ``POST
+    /v1/reconciliation/runs``: a file fetched from a URL (an object store's link)."""
+
+    def on_post(self, req, resp):
+        """Fetch the file at ``url`` (a host of ``LOKET_REPORT_URL_HOSTS``), store it as an
+        upload and queue its run; 202 with the run (``Location``: its URL)."""
+        body = self.body(req)
+        kind = RunKind(body["kind"])
+        filename = body.get("filename") or sources.file_name(body["url"])
+        with self.ctx.transaction() as session, \
+                sources.fetched(self.ctx.config, body["url"]) as stream:
+            run = runs.store_upload(self.ctx, session, self.actor(req), self.tenant(req), kind,
+                                    body.get("gateway"), filename, stream)
+            answer = runs.to_json(run)
+        runs.kick(self.ctx, run.id)
+        resp.status = 202
+        resp.location = f"/v1/reconciliation/runs/{run.id}"
+        resp.media = answer
 
     def on_get(self, req, resp, run_id=None):
         """The latest runs, or one run with its progress."""

@@ -98,6 +98,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/gateways/{kind}/settlement-report-files"): AUDITORS,
     ("POST", "/v1/reconciliation/bank-statement-files"): AUDITORS,
     ("GET", "/v1/reconciliation/runs"): AUDITORS,
+    ("POST", "/v1/reconciliation/runs"): AUDITORS,
     ("GET", "/v1/reconciliation/runs/{run_id}"): AUDITORS,
     ("GET", "/v1/reconciliation"): AUDITORS,
     ("GET", "/v1/kpis"): STAFF,

@@ -6,6 +6,7 @@ import time
 
 import attrs
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
+from support.object_store import ObjectStore
 
 from loket.gateways import sandbox_page, sandbox_report
 
@@ -141,6 +142,49 @@ def test_a_settlement_report_file_is_read_by_the_worker_and_its_progress_can_be_
                      role="billing_manager", body=report, params={"filename": "report.csv"})
     rerun = _until_finished(api, again.headers["location"])
     assert (rerun["matched"], rerun["already_settled"]) == (0, 2)
+
+
+def test_a_report_waiting_at_a_url_is_fetched_and_read_by_the_worker(connected_api):
+    api = connected_api
+    _paid_and_settled(api, [("bill", "INV-2025-001234"), ("service", "SRV-LATE-0001")])
+    report = _report(api)
+    with ObjectStore({"/bucket/settlement-2026-11.csv": report}) as store:
+        api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=(store.host,))
+        answer = api.post("/v1/reconciliation/runs", {
+            "kind": "settlement_report", "gateway": "sandbox",
+            "url": store.url("/bucket/settlement-2026-11.csv?X-Amz-Signature=s3cr3t")},
+            role="billing_manager")
+    assert answer.status_code == 202, answer.text
+    assert answer.json["filename"] == "settlement-2026-11.csv"
+    assert answer.json["size"] == len(report)
+    run = _until_finished(api, answer.headers["location"])
+    assert (run["state"], run["lines"], run["matched"]) == ("done", 2, 2), run
+
+
+def test_urls_loket_may_not_fetch_are_refused_and_never_echoed(connected_api):
+    api = connected_api
+
+    def fetch(url, role="billing_manager"):
+        return api.post("/v1/reconciliation/runs", {"kind": "bank_statement", "url": url},
+                        role=role)
+
+    with ObjectStore({"/bucket/statement.csv": b"date,reference,amount\n"}) as store:
+        listed = store.url("/bucket/statement.csv")
+        refused = fetch(listed + "?sig=s3cr3t")  # no host listed yet
+        assert refused.status_code == 422 and "LOKET_REPORT_URL_HOSTS" in refused.text
+        api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=(store.host,))
+        assert fetch(listed, role="cso_executive").status_code == 403
+        for url in (store.url("/bucket/gone.csv?sig=s3cr3t"), store.url("/moved?sig=s3cr3t"),
+                    "http://127.0.0.2:9/x.csv?sig=s3cr3t", "ftp://127.0.0.1/x.csv"):
+            answer = fetch(url)
+            assert answer.status_code in (400, 422), (url, answer.text)
+            assert "s3cr3t" not in answer.text and "/bucket" not in answer.text
+        assert store.requests == ["/bucket/gone.csv?sig=s3cr3t", "/moved?sig=s3cr3t"]
+        assert problem(fetch(store.url("/bucket/gone.csv")))["errors"][0]["field"] == "url"
+        api.ctx.config = attrs.evolve(api.ctx.config, max_upload_bytes=10)
+        assert fetch(listed).status_code == 413
+    assert api.get("/v1/reconciliation/runs", role="billing_manager").json["items"] == []
+    assert not list((api.ctx.config.var_dir / "reconciliation").iterdir())  # nothing kept
 
 
 def test_a_wrong_file_fails_with_the_line_and_moves_no_money(connected_api):
