@@ -185,21 +185,19 @@ def cmd_reconcile_report(args) -> None:
 
 
 def _follow_run(ctx, args) -> None:
-    """Hand the report (a file, or a URL fetched now) to the worker as a run, then show its
-    progress until it ends."""
+    """Hand the report (a file, or a URL downloaded first) to the worker as a run, then
+    show its progress until it ends."""
     from loket.core.reconciliation import runs, sources
     from loket.core.states import RunKind, RunState
     from loket.core.tenants import tenant_by_slug
     from loket.errors import ValidationFailed
     from loket.progress import count_lines, progress_bar
-    url = sources.is_url(args.file)
-    name = sources.file_name(args.file) if url else Path(args.file).name
-    with ctx.transaction() as session, (sources.fetched(ctx.config, args.file, "file") if url
-                                        else Path(args.file).open("rb")) as stream:
-        run = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
-                                RunKind.SETTLEMENT_REPORT, args.gateway, name, stream)
-        run_id, stored = run.id, runs.folder(ctx) / run.stored_as
-    bar = progress_bar(max(count_lines(stored) - 1, 1), "lines", quiet=args.quiet)
+    with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines), \
+            ctx.transaction() as session, path.open("rb") as stream:
+        lines = count_lines(path) if lines is None else lines
+        run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
+                                   RunKind.SETTLEMENT_REPORT, args.gateway, name, stream).id
+    bar = progress_bar(max(lines - 1, 1), "lines", quiet=args.quiet)
     runs.kick(ctx, run_id)
     print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)
     answer = runs.wait(ctx, run_id, lambda run: bar(run["lines"]))
@@ -337,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
                                                  "size, with a progress bar")
     report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX), or "
-                                     "its https:// URL (handed to the worker)")
+                                     "its https:// URL (downloaded, handed to the worker)")
     report.add_argument("--tenant", required=True, help="tenant slug")
     report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
     report.add_argument("--quiet", action="store_true", help="no progress bar")

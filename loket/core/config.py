@@ -65,8 +65,8 @@ class AppConfig:
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 2_000_000_000  # a reconciliation file sent as the raw body
-    # Hosts (``host`` or ``host:port``) loket may fetch reconciliation files from by URL
-    # (LOKET_REPORT_URL_HOSTS, comma-separated; none by default).
+    # Hosts (``host`` for any port, or ``host:port``) loket may fetch reconciliation files
+    # from by URL (LOKET_REPORT_URL_HOSTS, comma-separated; none by default).
     report_url_hosts: tuple[str, ...] = ()
     # ``inline``: a webhook's events are applied before it is acknowledged; ``deferred``:
     # acknowledged once stored, applied by the worker in batches (LOKET_WEBHOOK_APPLY).

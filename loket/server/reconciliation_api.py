@@ -65,24 +65,7 @@ class ReconciliationFiles(Resource):
 
 
 class ReconciliationRuns(Resource):
-    """``GET /v1/reconciliation/runs``, ``GET /v1/reconciliation/runs/{run_id}``, and ``POST
-    /v1/reconciliation/runs``: a file fetched from a URL (an object store's link)."""
-
-    def on_post(self, req, resp):
-        """Fetch the file at ``url`` (a host of ``LOKET_REPORT_URL_HOSTS``), store it as an
-        upload and queue its run; 202 with the run (``Location``: its URL)."""
-        body = self.body(req)
-        kind = RunKind(body["kind"])
-        filename = body.get("filename") or sources.file_name(body["url"])
-        with self.ctx.transaction() as session, \
-                sources.fetched(self.ctx.config, body["url"]) as stream:
-            run = runs.store_upload(self.ctx, session, self.actor(req), self.tenant(req), kind,
-                                    body.get("gateway"), filename, stream)
-            answer = runs.to_json(run)
-        runs.kick(self.ctx, run.id)
-        resp.status = 202
-        resp.location = f"/v1/reconciliation/runs/{run.id}"
-        resp.media = answer
+    """``GET /v1/reconciliation/runs`` and ``GET /v1/reconciliation/runs/{run_id}``."""
 
     def on_get(self, req, resp, run_id=None):
         """The latest runs, or one run with its progress."""
@@ -92,6 +75,31 @@ class ReconciliationRuns(Resource):
                                         for r in runs.list_runs(session, self.tenant(req))]}
             else:
                 resp.media = runs.to_json(runs.get_run(session, self.tenant(req), int(run_id)))
+
+
+class ReconciliationRunFetches(ReconciliationRuns):
+    """``GET /v1/reconciliation/runs``, and ``POST /v1/reconciliation/runs``: a file fetched
+    from a URL (an object store's link)."""
+
+    def on_post(self, req, resp):
+        """Fetch the file at ``url`` (a host of ``LOKET_REPORT_URL_HOSTS``), store it as an
+        upload and queue its run; 202 with the run (``Location``: its URL). What could not be
+        read is refused before the download; no transaction is open while it runs."""
+        body = self.body(req)
+        kind, gateway, url = RunKind(body["kind"]), body.get("gateway"), body["url"]
+        tenant_id = self.tenant(req)
+        with self.ctx.transaction() as session:
+            filename = runs.check_target(self.ctx, session, tenant_id, kind, gateway,
+                                         body.get("filename") or sources.file_name(url))
+        with sources.downloaded(self.ctx.config, url, runs.folder(self.ctx)) as (path, _):
+            with self.ctx.transaction() as session, path.open("rb") as stream:
+                run = runs.store_upload(self.ctx, session, self.actor(req), tenant_id, kind,
+                                        gateway, filename, stream)
+                answer = runs.to_json(run)
+        runs.kick(self.ctx, run.id)
+        resp.status = 202
+        resp.location = f"/v1/reconciliation/runs/{run.id}"
+        resp.media = answer
 
 
 class ReconciliationFetch(Resource):
@@ -149,6 +157,5 @@ def add_routes(app, ctx) -> None:
                   ReconciliationFiles(ctx, RunKind.SETTLEMENT_REPORT))
     app.add_route("/v1/reconciliation/bank-statement-files",
                   ReconciliationFiles(ctx, RunKind.BANK_STATEMENT))
-    runs_resource = ReconciliationRuns(ctx)
-    app.add_route("/v1/reconciliation/runs", runs_resource)
-    app.add_route("/v1/reconciliation/runs/{run_id}", runs_resource)
+    app.add_route("/v1/reconciliation/runs", ReconciliationRunFetches(ctx))
+    app.add_route("/v1/reconciliation/runs/{run_id}", ReconciliationRuns(ctx))

@@ -95,6 +95,19 @@ def _message(error) -> str:
         return "must be a decimal string such as \"120.50\" (no sign, at most 12 digits)"
     if error.validator == "type":
         return f"must be of type {schema.get('type')}"
+    # The rules below are worded without the value: it may be a credential (a signed URL,
+    # a key pasted into the wrong field) and an error is shown and logged.
+    if error.validator == "pattern":
+        return f"must match the pattern {error.validator_value}"
+    if error.validator == "maxLength":
+        return f"must be at most {error.validator_value} characters long"
+    if error.validator == "minLength":
+        return ("must not be empty" if error.validator_value == 1
+                else f"must be at least {error.validator_value} characters long")
+    if error.validator == "enum":
+        return f"must be one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "format":
+        return f"must be a valid {error.validator_value}"
     return error.message
 
 

@@ -174,13 +174,22 @@ def test_urls_loket_may_not_fetch_are_refused_and_never_echoed(connected_api):
         assert refused.status_code == 422 and "LOKET_REPORT_URL_HOSTS" in refused.text
         api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=(store.host,))
         assert fetch(listed, role="cso_executive").status_code == 403
-        for url in (store.url("/bucket/gone.csv?sig=s3cr3t"), store.url("/moved?sig=s3cr3t"),
-                    "http://127.0.0.2:9/x.csv?sig=s3cr3t", "ftp://127.0.0.1/x.csv"):
+        elsewhere = "127.0.0.1:9"  # not listed, and nothing listens there
+        for url in (store.url("/bucket/gone.csv?sig=s3cr3t"), store.url("/moved.csv?sig=s3cr3t"),
+                    store.url("/zipped.csv?sig=s3cr3t"), store.url("/cut.csv?sig=s3cr3t"),
+                    f"http://{elsewhere}\\@{store.host}/bucket/statement.csv?sig=s3cr3t",
+                    f"http://user:s3cr3t@{store.host}/bucket/statement.csv",
+                    "https://198.51.100.7/bucket/x.csv?sig=s3cr3t",
+                    "ftp://127.0.0.1/bucket/x.csv?sig=s3cr3t",
+                    listed + "?sig=s3cr3t" + "x" * 4000):
             answer = fetch(url)
-            assert answer.status_code in (400, 422), (url, answer.text)
-            assert "s3cr3t" not in answer.text and "/bucket" not in answer.text
-        assert store.requests == ["/bucket/gone.csv?sig=s3cr3t", "/moved?sig=s3cr3t"]
+            assert answer.status_code == 422, (url, answer.text)
+            assert "s3cr3t" not in answer.text and "/bucket" not in answer.text, answer.text
+        assert store.requests == ["/bucket/gone.csv?sig=s3cr3t", "/moved.csv?sig=s3cr3t",
+                                  "/zipped.csv?sig=s3cr3t", "/cut.csv?sig=s3cr3t"]
         assert problem(fetch(store.url("/bucket/gone.csv")))["errors"][0]["field"] == "url"
+        api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=("127.0.0.1",))
+        assert "did not answer" in fetch(f"http://{elsewhere}/x.csv?sig=s3cr3t").text
         api.ctx.config = attrs.evolve(api.ctx.config, max_upload_bytes=10)
         assert fetch(listed).status_code == 413
     assert api.get("/v1/reconciliation/runs", role="billing_manager").json["items"] == []

@@ -1,9 +1,11 @@
 """A local object store for the tests: files served over HTTP on loopback, as a presigned
-link would serve them (``with ObjectStore({"/bucket/r.csv": b"…"}) as store: store.url(…)``);
-``/moved`` answers a redirect, any other path 404."""
+link would serve them (``with ObjectStore({"/bucket/r.csv": b"…"}) as store: store.url(…)``).
+Misbehaving answers: ``/moved.csv`` redirects, ``/zipped.csv`` comes gzip-encoded,
+``/cut.csv`` promises more bytes than it sends; any other unknown path is 404."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,14 +44,19 @@ class ObjectStore:
             def do_GET(self) -> None:  # noqa: N802
                 store.requests.append(self.path)
                 path = self.path.split("?", 1)[0]
-                if path == "/moved":
+                body = store.files.get(path)
+                if path == "/moved.csv":
                     self.send_response(302)
                     self.send_header("Location", store.url("/bucket/report.csv"))
-                    self.end_headers()
-                    return
-                body = store.files.get(path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
+                elif path in ("/zipped.csv", "/cut.csv"):
+                    body = gzip.compress(b"date,reference,amount\n" * 1000)
+                    self.send_response(200)
+                    if path == "/zipped.csv":
+                        self.send_header("Content-Encoding", "gzip")
+                else:
+                    self.send_response(200 if body is not None else 404)
+                length = len(body or b"") * (2 if path == "/cut.csv" else 1)
+                self.send_header("Content-Length", str(length))
                 self.end_headers()
                 self.wfile.write(body or b"")
 

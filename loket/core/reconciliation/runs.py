@@ -70,14 +70,7 @@ def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind
     :raises NotSupported: a settlement report for a gateway that reads none.
     :raises TooLarge: more than ``max_upload_bytes`` (nothing is kept).
     """
-    name = _checked_name(kind, filename)
-    if kind == RunKind.SETTLEMENT_REPORT:
-        settlements.configured(ctx, session, tenant_id, gateway or "",
-                               "upload its settlement reports")
-        if not ctx.plugins.supports(gateway, "loket_gateway_parse_settlement_report"):
-            raise NotSupported(f"the {ctx.plugins.gateway(gateway).display_name} gateway does "
-                               f"not read settlement reports (not supported by this gateway)",
-                               field="kind")
+    name = check_target(ctx, session, tenant_id, kind, gateway, filename)
     target = folder(ctx) / f"{uuid.uuid4().hex}{PurePath(name).suffix.lower()}"
     target.parent.mkdir(parents=True, exist_ok=True)
     size = _copy(stream, target, ctx.config.max_upload_bytes)
@@ -91,6 +84,25 @@ def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind
                  after={"kind": kind, "gateway": gateway, "filename": name, "size": size},
                  tenant_id=tenant_id)
     return run
+
+
+def check_target(ctx, session: Session, tenant_id: int, kind: RunKind, gateway: str | None,
+                 filename: str) -> str:
+    """Could a file named ``filename`` of ``kind`` (for ``gateway``) be read? Returns the
+    name to keep. Called by :func:`store_upload`, and before fetching a file from a URL.
+
+    :raises ValidationFailed: a file name that is not a plain name with a known extension.
+    :raises NotSupported: a settlement report for a gateway that reads none.
+    """
+    name = _checked_name(kind, filename)
+    if kind == RunKind.SETTLEMENT_REPORT:
+        settlements.configured(ctx, session, tenant_id, gateway or "",
+                               "upload its settlement reports")
+        if not ctx.plugins.supports(gateway, "loket_gateway_parse_settlement_report"):
+            raise NotSupported(f"the {ctx.plugins.gateway(gateway).display_name} gateway does "
+                               f"not read settlement reports (not supported by this gateway)",
+                               field="kind")
+    return name
 
 
 def _checked_name(kind: RunKind, filename: str) -> str:

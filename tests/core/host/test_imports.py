@@ -115,6 +115,20 @@ def test_a_long_import_plans_its_later_lookups_for_the_tables_it_has_grown(pg_ct
     assert estimates["consumers"] >= 160 and estimates["receivables"] >= 160
 
 
+def test_two_imports_at_once_never_wait_for_each_others_statistics(pg_ctx, monkeypatch):
+    first, second = seed(pg_ctx, slug="first"), seed(pg_ctx, slug="second")
+    monkeypatch.setattr(imports, "BLOCK", 40)
+
+    def rows(prefix, count):
+        return "account_number,name,kind,reference,amount\n" + "".join(
+            f"{prefix}-{i},Payer {i},bill,{prefix}B-{i},1.00\n" for i in range(count))
+    with pg_ctx.transaction() as session:
+        imports.import_csv(session, ACTOR, first, rows("F", 40))  # analysed, uncommitted
+        with pg_ctx.transaction() as other:  # outgrows those statistics: analyses too
+            other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            assert imports.import_csv(other, ACTOR, second, rows("S", 400)) == 400
+
+
 @pytest.mark.parametrize(("row", "message"), [
     ("N-9,,bill,X-1,1.00", "line 3: unknown account 'N-9'"),
     ("WU-10001,,bill,X-1,0", "line 3: amount must be more than zero"),
