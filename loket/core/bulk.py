@@ -8,7 +8,7 @@ row leaves out get their model defaults, exactly as an ORM insert would give the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -147,23 +147,17 @@ def _copy_into(session: Session, target: str, table: Table, keys: list[str],
                            [*values, *tail[1]])
 
 
-def refresh_statistics(session: Session, written: Mapping[str, int]) -> None:
-    """Refresh the planner's statistics of the tables (names) in ``written`` that count
-    fewer rows than the caller has written to them (PostgreSQL ``ANALYZE``, which counts
-    the rows of the caller's open transaction); nothing elsewhere.
+def refresh_statistics(session: Session, *tables: FromClause) -> None:
+    """Refresh the planner's statistics of ``tables`` (PostgreSQL ``ANALYZE``, which counts
+    the rows the caller's open transaction wrote); nothing elsewhere.
 
     Called by a long bulk write between its blocks, so that its later lookups are planned
     for what the tables hold now. A table another transaction is analysing is skipped
     rather than waited for (that lock is held until its transaction ends).
     """
-    if session.get_bind().dialect.name != "postgresql" or not written:
-        return
-    known: dict[str, float] = dict(session.execute(text(
-        "SELECT n.name, c.reltuples FROM unnest(CAST(:names AS text[])) AS n(name) "
-        "JOIN pg_class AS c ON c.oid = to_regclass(n.name)"), {"names": list(written)}).all())
-    stale = [name for name, rows in written.items() if known.get(name, 0) < rows]
-    if stale:
-        session.execute(text(f"ANALYZE (SKIP_LOCKED) {', '.join(stale)}"))
+    if session.get_bind().dialect.name == "postgresql":
+        names = ", ".join(cast(Table, table).name for table in tables)
+        session.execute(text(f"ANALYZE (SKIP_LOCKED) {names}"))
 
 
 def rows_by_key(session: Session, table: FromClause, column: str, keys: Iterable[str],

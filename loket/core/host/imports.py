@@ -94,20 +94,19 @@ def import_receivables(session: Session, actor: audit.Actor, tenant_id: int,
     done = 0
     iterator = iter(records)
     blocks = 0
-    created = {Consumer.__tablename__: 0, Receivable.__tablename__: 0}
-    while block := list(islice(iterator, BLOCK)):
-        for table, rows in _Block(session, actor, tenant_id, currency, schemas).run(
-                block).items():
-            created[table] += rows
+    block = list(islice(iterator, BLOCK))
+    while block:
+        _Block(session, actor, tenant_id, currency, schemas).run(block)
         done += len(block)
         blocks += 1
-        if blocks & (blocks - 1) == 0:
-            # After blocks 1, 2, 4, 8…: the next blocks' lookups are planned for tables of
-            # the size they have grown to, not for the (perhaps empty) ones of the last
-            # statistics, where PostgreSQL read every account of the tenant for each key.
-            bulk.refresh_statistics(session, created)
         if progress is not None:
             progress(done)
+        block = list(islice(iterator, BLOCK))
+        if block and blocks & (blocks - 1) == 0:
+            # Before blocks 2, 3, 5, 9…: their lookups are planned for the tables as they
+            # have grown, not for the (perhaps empty) ones of the last statistics, for which
+            # PostgreSQL chose to read every account of the tenant for each key.
+            bulk.refresh_statistics(session, Consumer.__table__, Receivable.__table__)
     return done
 
 
@@ -128,19 +127,15 @@ class _Block:
         self.audit: list[dict] = []
         self.fresh = 0
 
-    def run(self, block: list[tuple[int | str, dict]]) -> dict[str, int]:
-        """Validate and apply every row in order, then write the block. Returns the rows it
-        created per table (accounts, receivables)."""
+    def run(self, block: list[tuple[int | str, dict]]) -> None:
+        """Validate and apply every row in order, then write the block."""
         self._read(block)
         for where, data in block:
             try:
                 self._row(data)
             except ValidationFailed as exc:
                 raise _at(where, exc) from None
-        created = {Consumer.__tablename__: sum(c._new for c in self.consumers.values()),
-                   Receivable.__tablename__: sum(r._new for r in self.receivables.values())}
         self._write()
-        return created
 
     def _read(self, block: list[tuple[int | str, dict]]) -> None:
         accounts = {str(d.get("account_number") or "") for _, d in block}

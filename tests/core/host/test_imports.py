@@ -111,7 +111,7 @@ def test_a_long_import_plans_its_later_lookups_for_the_tables_it_has_grown(pg_ct
         estimates = dict(session.execute(text(
             "SELECT relname, reltuples FROM pg_class "
             "WHERE relname IN ('consumers', 'receivables')")).all())
-    # Refreshed after blocks 1, 2 and 4 (160 rows), uncommitted rows included.
+    # Refreshed before blocks 2, 3 and 5 (160 rows), uncommitted rows included.
     assert estimates["consumers"] >= 160 and estimates["receivables"] >= 160
 
 
@@ -123,8 +123,8 @@ def test_two_imports_at_once_never_wait_for_each_others_statistics(pg_ctx, monke
         return "account_number,name,kind,reference,amount\n" + "".join(
             f"{prefix}-{i},Payer {i},bill,{prefix}B-{i},1.00\n" for i in range(count))
     with pg_ctx.transaction() as session:
-        imports.import_csv(session, ACTOR, first, rows("F", 40))  # analysed, uncommitted
-        with pg_ctx.transaction() as other:  # outgrows those statistics: analyses too
+        imports.import_csv(session, ACTOR, first, rows("F", 80))  # analysed, uncommitted
+        with pg_ctx.transaction() as other:  # analyses the same tables meanwhile
             other.execute(text("SET LOCAL lock_timeout = '2s'"))
             assert imports.import_csv(other, ACTOR, second, rows("S", 400)) == 400
 
