@@ -88,6 +88,7 @@ class ReconciliationRunFetches(ReconciliationRuns):
         body = self.body(req)
         kind, gateway, url = RunKind(body["kind"]), body.get("gateway"), body["url"]
         tenant_id = self.tenant(req)
+        sources.allowed_host(self.ctx.config, url)
         with self.ctx.transaction() as session:
             filename = runs.check_target(self.ctx, session, tenant_id, kind, gateway,
                                          body.get("filename") or sources.file_name(url))

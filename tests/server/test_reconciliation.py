@@ -8,6 +8,7 @@ import attrs
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
 from support.object_store import ObjectStore
 
+from loket.core.reconciliation import sources
 from loket.gateways import sandbox_page, sandbox_report
 
 
@@ -188,12 +189,33 @@ def test_urls_loket_may_not_fetch_are_refused_and_never_echoed(connected_api):
         assert store.requests == ["/bucket/gone.csv?sig=s3cr3t", "/moved.csv?sig=s3cr3t",
                                   "/zipped.csv?sig=s3cr3t", "/cut.csv?sig=s3cr3t"]
         assert problem(fetch(store.url("/bucket/gone.csv")))["errors"][0]["field"] == "url"
+        for url in (f"http://{store.host}\uff1fsig=s3cr3t", f"http://[{store.host}/x.csv?sig=s3cr3t",
+                    f"http://{store.host}./bucket/statement.csv?sig=s3cr3t"):
+            answer = fetch(url)  # malformed: refused, never a 500 that logs the URL
+            assert answer.status_code == 422 and "s3cr3t" not in answer.text, answer.text
         api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=("127.0.0.1",))
         assert "did not answer" in fetch(f"http://{elsewhere}/x.csv?sig=s3cr3t").text
         api.ctx.config = attrs.evolve(api.ctx.config, max_upload_bytes=10)
         assert fetch(listed).status_code == 413
     assert api.get("/v1/reconciliation/runs", role="billing_manager").json["items"] == []
     assert not list((api.ctx.config.var_dir / "reconciliation").iterdir())  # nothing kept
+
+
+def test_a_download_ignores_proxies_and_never_outlasts_its_deadline(connected_api, monkeypatch):
+    api = connected_api
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would swallow the link
+    monkeypatch.setattr(sources, "DEADLINE", 1)
+    with ObjectStore({"/bucket/statement.csv": b"date,reference,amount\n"}) as store:
+        api.ctx.config = attrs.evolve(api.ctx.config, report_url_hosts=(store.host,))
+        fetched = api.post("/v1/reconciliation/runs", {
+            "kind": "bank_statement", "url": store.url("/bucket/statement.csv")},
+            role="billing_manager")
+        assert fetched.status_code == 202, fetched.text
+        started = time.monotonic()
+        slow = api.post("/v1/reconciliation/runs", {
+            "kind": "bank_statement", "url": store.url("/slow.csv")}, role="billing_manager")
+        assert slow.status_code == 422 and "took more than 1 s" in slow.text
+        assert time.monotonic() - started < 5  # a byte every 0.2 s never resets the clock
 
 
 def test_a_wrong_file_fails_with_the_line_and_moves_no_money(connected_api):

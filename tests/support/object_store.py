@@ -1,12 +1,14 @@
 """A local object store for the tests: files served over HTTP on loopback, as a presigned
 link would serve them (``with ObjectStore({"/bucket/r.csv": b"…"}) as store: store.url(…)``).
 Misbehaving answers: ``/moved.csv`` redirects, ``/zipped.csv`` comes gzip-encoded,
-``/cut.csv`` promises more bytes than it sends; any other unknown path is 404."""
+``/cut.csv`` promises more bytes than it sends, ``/slow.csv`` sends a byte every 0.2 s; any
+other unknown path is 404."""
 
 from __future__ import annotations
 
 import gzip
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -45,6 +47,15 @@ class ObjectStore:
                 store.requests.append(self.path)
                 path = self.path.split("?", 1)[0]
                 body = store.files.get(path)
+                if path == "/slow.csv":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    for _ in range(100):
+                        time.sleep(0.2)
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                    return
                 if path == "/moved.csv":
                     self.send_response(302)
                     self.send_header("Location", store.url("/bucket/report.csv"))

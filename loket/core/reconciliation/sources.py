@@ -49,12 +49,13 @@ def allowed_host(config: AppConfig, url: str, field: str = "url") -> str:
         raise ValidationFailed("the URL must not hold spaces or backslashes", field=field)
     try:
         parts = urllib3.util.parse_url(url)  # what the HTTP client connects to
-    except urllib3.exceptions.LocationParseError:
+        split = urlsplit(url)
+        other = (split.hostname or "").lower()
+    except (urllib3.exceptions.LocationParseError, ValueError):
         raise ValidationFailed("the URL is not a valid address", field=field) from None
-    split = urlsplit(url)
-    scheme, host = (parts.scheme or "").lower(), (parts.host or "").strip("[]").rstrip(".").lower()
-    if scheme not in ("https", "http") or not host \
-            or host != (split.hostname or "").rstrip(".").lower():
+    scheme, host = (parts.scheme or "").lower(), (parts.host or "").strip("[]").lower()
+    if scheme not in ("https", "http") or not host or host != other or host.endswith(".") \
+            or parts.port == 0:
         raise ValidationFailed("the URL must be an https:// address of a file", field=field)
     if parts.auth or "@" in split.netloc:
         raise ValidationFailed("the URL must not carry a user name or password", field=field)
@@ -62,7 +63,8 @@ def allowed_host(config: AppConfig, url: str, field: str = "url") -> str:
         raise ValidationFailed("the URL must be an https:// address (its link is a credential)",
                                field=field)
     listed = {h.strip().lower() for h in config.report_url_hosts}
-    if host not in listed and f"{host}:{parts.port}" not in listed:
+    named = f"[{host}]" if ":" in host else host
+    if named not in listed and host not in listed and f"{named}:{parts.port}" not in listed:
         raise ValidationFailed(f"loket does not fetch files from {host}: the operator lists "
                                f"the hosts it may fetch from in LOKET_REPORT_URL_HOSTS",
                                field=field)
@@ -70,8 +72,12 @@ def allowed_host(config: AppConfig, url: str, field: str = "url") -> str:
 
 
 def file_name(url: str) -> str:
-    """The file name a URL ends with (its path's last segment, query left out)."""
-    return unquote(PurePosixPath(urlsplit(url).path).name)
+    """The file name a URL ends with (its path's last segment, query left out; empty for
+    what is no URL)."""
+    try:
+        return unquote(PurePosixPath(urlsplit(url).path).name)
+    except ValueError:
+        return ""
 
 
 @contextmanager
@@ -113,13 +119,15 @@ def named_file(config: AppConfig, source: str, folder: Path, field: str = "file"
 
 def _fetch(config: AppConfig, url: str, host: str, target: Path, field: str) -> int:
     started = time.monotonic()
+    client = requests.Session()
+    client.trust_env = False  # no proxy or .netrc from the environment sees the link
     try:
-        response = requests.get(url, stream=True, allow_redirects=False, timeout=TIMEOUT,
-                                headers={"Accept-Encoding": "identity"})
+        response = client.get(url, stream=True, allow_redirects=False, timeout=TIMEOUT,
+                              headers={"Accept-Encoding": "identity"})
     except requests.RequestException:
         raise ValidationFailed(f"{host} did not answer: check the URL and try again",
                                field=field) from None
-    with response:
+    with client, response:
         if response.status_code != 200:
             raise ValidationFailed(f"{host} answered HTTP {response.status_code} instead of "
                                    f"the file (an expired or wrong link?)", field=field)
@@ -129,7 +137,8 @@ def _fetch(config: AppConfig, url: str, host: str, target: Path, field: str) -> 
         size = newlines = 0
         try:
             with target.open("wb") as out:
-                for chunk in response.raw.stream(CHUNK, decode_content=False):
+                # read1: what has arrived, so a trickle cannot outlast the deadline.
+                while chunk := response.raw.read1(CHUNK, decode_content=False):
                     size += len(chunk)
                     if size > config.max_upload_bytes:
                         raise TooLarge(f"the file is over {config.max_upload_bytes:,} bytes",
