@@ -17,6 +17,12 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # Buffered: the status line, the Date header, the application's headers and the start
+    # of the body leave in one write. Unbuffered, wsgiref writes the status and Date first,
+    # and a process killed between the writes left the client a complete-looking answer
+    # (headers ended by the closed connection) with no body.
+    wbufsize = -1
+
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         pass
 
