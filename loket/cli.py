@@ -192,11 +192,11 @@ def _follow_run(ctx, args) -> None:
     from loket.core.tenants import tenant_by_slug
     from loket.errors import ValidationFailed
     from loket.progress import count_lines, progress_bar
-    with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines), \
-            ctx.transaction() as session, path.open("rb") as stream:
+    with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines):
         lines = count_lines(path) if lines is None else lines
-        run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(session, args.tenant).id,
-                                   RunKind.SETTLEMENT_REPORT, args.gateway, name, stream).id
+        with ctx.transaction() as session:
+            run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(
+                session, args.tenant).id, RunKind.SETTLEMENT_REPORT, args.gateway, name, path).id
     bar = progress_bar(max(lines - 1, 1), "lines", quiet=args.quiet)
     runs.kick(ctx, run_id)
     print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)

@@ -41,6 +41,7 @@ def test_a_report_read_by_the_worker_shows_its_progress(env, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "matched 0, already settled 0, unmatched 3" in out
     assert "queued; the worker" in err and "100% 3/3 lines" in err
+    assert report.exists()  # the user's file was copied, never moved
 
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("a,b\n1,2\n")

@@ -93,9 +93,9 @@ class ReconciliationRunFetches(ReconciliationRuns):
             filename = runs.check_target(self.ctx, session, tenant_id, kind, gateway,
                                          body.get("filename") or sources.file_name(url))
         with sources.downloaded(self.ctx.config, url, runs.folder(self.ctx)) as (path, _):
-            with self.ctx.transaction() as session, path.open("rb") as stream:
+            with self.ctx.transaction() as session:  # moved into place, not copied again
                 run = runs.store_upload(self.ctx, session, self.actor(req), tenant_id, kind,
-                                        gateway, filename, stream)
+                                        gateway, filename, path)
                 answer = runs.to_json(run)
         runs.kick(self.ctx, run.id)
         resp.status = 202

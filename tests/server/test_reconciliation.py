@@ -160,6 +160,7 @@ def test_a_report_waiting_at_a_url_is_fetched_and_read_by_the_worker(connected_a
     assert answer.json["size"] == len(report)
     run = _until_finished(api, answer.headers["location"])
     assert (run["state"], run["lines"], run["matched"]) == ("done", 2, 2), run
+    assert not list((api.ctx.config.var_dir / "reconciliation").iterdir())  # nothing left
 
 
 def test_urls_loket_may_not_fetch_are_refused_and_never_echoed(connected_api):

@@ -59,12 +59,17 @@ def folder(ctx) -> Path:
 
 
 def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: RunKind,
-                 gateway: str | None, filename: str, stream: IO[bytes]) -> ReconciliationRun:
+                 gateway: str | None, filename: str, stream: IO[bytes] | Path
+                 ) -> ReconciliationRun:
     """Copy an uploaded file to disk and record its run (``queued``) in the caller's
     transaction; the caller hands it on with :func:`kick` after the commit.
 
     Called by ``POST /v1/gateways/{kind}/settlement-report-files``, ``POST
-    /v1/reconciliation/bank-statement-files`` and ``loket reconcile report --in-worker``.
+    /v1/reconciliation/bank-statement-files``, ``POST /v1/reconciliation/runs`` and ``loket
+    reconcile report --in-worker``.
+
+    :param stream: the file's bytes, or its path: a file already in :func:`folder` (a
+        download) is moved into place, any other copied.
 
     :raises ValidationFailed: a file name that is not a plain name with a known extension.
     :raises NotSupported: a settlement report for a gateway that reads none.
@@ -73,7 +78,14 @@ def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind
     name = check_target(ctx, session, tenant_id, kind, gateway, filename)
     target = folder(ctx) / f"{uuid.uuid4().hex}{PurePath(name).suffix.lower()}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    size = _copy(stream, target, ctx.config.max_upload_bytes)
+    if isinstance(stream, Path) and stream.parent.resolve() == target.parent.resolve():
+        size = stream.stat().st_size  # the download kept to the same limit
+        stream.replace(target)
+    elif isinstance(stream, Path):
+        with stream.open("rb") as opened:
+            size = _copy(opened, target, ctx.config.max_upload_bytes)
+    else:
+        size = _copy(stream, target, ctx.config.max_upload_bytes)
     run = ReconciliationRun(
         tenant_id=tenant_id, kind=kind, gateway=gateway, filename=name,
         stored_as=target.name, size=size, state=RunState.QUEUED, uploaded_by=actor.name[:200],
