@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from loket.core.config import AppConfig
-from loket.core.db import make_engine, make_session_factory, transaction
+from loket.core.db import make_engine, make_session_factory, statements, transaction
 from loket.core.secrets import SecretBox
 from loket.core.settings import check_digits
 from loket.core.tenants import TokenSigner
@@ -78,6 +78,12 @@ class Loket:
     def transaction(self) -> AbstractContextManager[Session]:
         """Open the one kind of transaction loket uses (see :func:`loket.core.db.transaction`)."""
         return transaction(self.sessions)
+
+    def statements(self) -> AbstractContextManager[Session]:
+        """Open a session whose statements commit one by one (see
+        :func:`loket.core.db.statements`): for a single write that must be durable before
+        the work that follows."""
+        return statements(self.sessions)
 
     @property
     def signer(self) -> TokenSigner:

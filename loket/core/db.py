@@ -85,6 +85,26 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         raise deferred
 
 
+@contextlib.contextmanager
+def statements(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a session whose statements each commit on their own, for work that is one
+    statement, or statements each safe alone (an idempotency claim ahead of the work, a
+    counter taken before a gateway call): on PostgreSQL no ``BEGIN`` and ``COMMIT`` round
+    trips, so a single ``INSERT … RETURNING`` costs one. What is still pending in the
+    session is written when the block ends. SQLite, where a transaction costs no round
+    trip, gets a plain transaction.
+    """
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        with transaction(sessions) as session:
+            yield session
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with Session(bind=connection, expire_on_commit=False) as session:
+            yield session
+            session.flush()
+
+
 def commit_then_raise(session: Session, error: Exception) -> None:
     """Record the attempt, then raise: the caller's transaction commits what was written
     (e.g. a to-do for staff) and ``error`` is raised once it has."""

@@ -72,3 +72,21 @@ def next_numbers(session: Session, tenant_id: int, name: str, number_format: dic
         .returning(NumberSequence.value)
     ).scalar_one()
     return [render(fmt, seq, when) for seq in range(last - count + 1, last + 1)]
+
+
+def next_of_each(session: Session, tenant_id: int, formats: dict[str, dict],
+                 when: dt.date) -> dict[str, str]:
+    """Take the next number of several sequences in one statement (a payment's number and
+    its transaction number), each counter row updated as :func:`next_number` would.
+
+    :param formats: per sequence name, its number format from settings.
+    :returns: per sequence name, the rendered number; taken only when the caller commits.
+    """
+    rows = [{"tenant_id": tenant_id, "name": name, "period": period_of(f["format"], when),
+             "value": int(f.get("start", 1))} for name, f in sorted(formats.items())]
+    insert = conflict_insert(session, NumberSequence).values(rows)
+    taken = session.execute(
+        insert.on_conflict_do_update(index_elements=["tenant_id", "name", "period"],
+                                     set_={"value": NumberSequence.value + 1})
+        .returning(NumberSequence.name, NumberSequence.value)).all()
+    return {name: render(formats[name]["format"], value, when) for name, value in taken}

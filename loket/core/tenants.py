@@ -8,7 +8,7 @@ import secrets as pysecrets
 import time
 
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -159,11 +159,24 @@ class TokenSigner:
 
 
 def consumer_by_account(session: Session, tenant_id: int, account_number: str) -> Consumer:
-    """Return the tenant's consumer with ``account_number`` or raise NotFound."""
+    """Return the tenant's consumer with ``account_number`` or raise NotFound.
+
+    The last consumer looked up is remembered for the rest of the transaction: a request
+    that finds its consumer, then hands the account number to an engine step that finds it
+    again, costs one statement.
+    """
+    last = session.info.get("last_consumer")
+    if last is not None and last in session and last not in session.deleted:
+        state = inspect(last)
+        loaded = state.dict  # what is loaded now, without refreshing expired attributes
+        if not state.deleted and loaded.get("tenant_id") == tenant_id and \
+                loaded.get("account_number") == account_number:
+            return last
     consumer = session.scalar(select(Consumer).where(
         Consumer.tenant_id == tenant_id, Consumer.account_number == account_number))
     if consumer is None:
         raise NotFound(f"no consumer with account number {account_number!r}")
+    session.info["last_consumer"] = consumer
     return consumer
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from loket.core import idempotency
 from loket.core.models import IdempotencyKey
@@ -40,7 +40,7 @@ class IdempotencyMiddleware:
                    "body": req.context.body}
         now = self.ctx.now()
         lease = dt.timedelta(seconds=self.ctx.config.idempotency_lease_seconds)
-        with self.ctx.transaction() as session:
+        with self.ctx.statements() as session:
             row, prior = idempotency.claim(session, principal.tenant_id, scope, key, payload,
                                            lease_until=now + lease, now=now)
             row_id = row.id if row is not None else None
@@ -60,7 +60,7 @@ class IdempotencyMiddleware:
         if row_id is None:
             return
         status = resp.status_code
-        with self.ctx.transaction() as session:
+        with self.ctx.statements() as session:
             if status >= 500:
                 session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
                 return
@@ -68,6 +68,6 @@ class IdempotencyMiddleware:
                 body = resp.media
             else:
                 body = json.loads(resp.text) if resp.text else None
-            row = session.get(IdempotencyKey, row_id)
-            row.result = {"status": status, "content_type": resp.content_type,
-                          "body": json.loads(json.dumps(body, default=str))}
+            session.execute(update(IdempotencyKey).where(IdempotencyKey.id == row_id).values(
+                result={"status": status, "content_type": resp.content_type,
+                        "body": json.loads(json.dumps(body, default=str))}))

@@ -6,7 +6,7 @@ import threading
 
 from support.engine import ACTOR
 
-from loket.core.numbering import next_number, render
+from loket.core.numbering import next_number, next_of_each, render
 from loket.core.tenants import create_tenant
 
 
@@ -46,6 +46,22 @@ def test_a_rolled_back_transaction_gives_its_number_back(ctx):
         assert next_number(session, tenant_id, "receipt", fmt, dt.date.today()) == "R-1"
 
 
+def test_next_of_each_takes_one_number_of_each_sequence_where_it_stands(ctx):
+    formats = {"payment": {"format": "PAY-{yyyy}-{seq:06}"},
+               "transaction": {"format": "TXN-{seq}", "start": 900}}
+    day = dt.date(2026, 3, 9)
+    with ctx.transaction() as session:
+        tenant_id = create_tenant(session, ACTOR, "n1", "N1").id
+        assert next_number(session, tenant_id, "payment", formats["payment"], day) == \
+            "PAY-2026-000001"
+        assert next_of_each(session, tenant_id, formats, day) == {
+            "payment": "PAY-2026-000002", "transaction": "TXN-900"}
+        assert next_of_each(session, tenant_id, formats, day) == {
+            "payment": "PAY-2026-000003", "transaction": "TXN-901"}
+        assert next_number(session, tenant_id, "transaction", formats["transaction"], day) \
+            == "TXN-902"
+
+
 def test_sixteen_concurrent_writers_on_postgres_get_unique_gapless_numbers(pg_ctx):
     with pg_ctx.transaction() as session:
         tenant_id = create_tenant(session, ACTOR, "n1", "N1").id
@@ -69,3 +85,30 @@ def test_sixteen_concurrent_writers_on_postgres_get_unique_gapless_numbers(pg_ct
         thread.join()
     assert len(taken) == len(set(taken)) == 160
     assert sorted(taken) == [f"PAY-2026-{n:06d}" for n in range(1, 161)]
+
+
+def test_concurrent_pairs_on_postgres_never_deadlock_and_leave_no_gap(pg_ctx):
+    """Checkouts take a payment and a transaction number in one statement each: taken
+    together from 8 threads, every pair is unique and the numbers gapless."""
+    with pg_ctx.transaction() as session:
+        tenant_id = create_tenant(session, ACTOR, "n1", "N1").id
+    formats = {"payment": {"format": "P-{seq}"}, "transaction": {"format": "T-{seq}"}}
+    taken: list[dict] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def writer():
+        barrier.wait()
+        for _ in range(10):
+            with pg_ctx.transaction() as session:
+                pair = next_of_each(session, tenant_id, formats, dt.date(2026, 1, 1))
+            with lock:
+                taken.append(pair)
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(int(p["payment"][2:]) for p in taken) == list(range(1, 81))
+    assert sorted(int(p["transaction"][2:]) for p in taken) == list(range(1, 81))

@@ -16,10 +16,11 @@ from loket.core import audit, idempotency
 from loket.core.gateway_configs import configs
 from loket.core.host.obligations import Ledger
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
+from loket.core.numbering import next_of_each
 from loket.core.payments import agreements, allocation, holds, payers
 from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.payers import Payer
-from loket.core.payments.posting import refresh_state, resolve_item, take_number
+from loket.core.payments.posting import refresh_state, resolve_item
 from loket.core.settings import load_settings
 from loket.core.states import ITEM_KINDS, AllocationState
 from loket.core.tenants import consumer_by_account, require_payable
@@ -88,9 +89,9 @@ def start_checkout(ctx, session: Session, actor: audit.Actor, tenant_id: int,
         raise ValidationFailed("choose at least one bill or service to pay", field="items")
     consumer = consumer_by_account(session, tenant_id, account_number)
     require_payable(consumer, lump_sum)
-    _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    usable = _usable_gateway(ctx, session, tenant_id, gateway_kind)
     targets = _targets(ctx, session, settings, tenant_id, account_number, items)
-    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
+    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, usable,
                          method, targets, row, payer=payer, guest_session=guest_session,
                          amount=amount, policy=policy, payment_link_id=payment_link_id,
                          reserved=reserved)
@@ -158,14 +159,14 @@ def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant
                                "declared amount", field="amount")
     consumer = consumer_by_account(session, tenant_id, resolved.account_number)
     require_payable(consumer, False)
-    _usable_gateway(ctx, session, tenant_id, gateway_kind)
-    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, gateway_kind,
+    usable = _usable_gateway(ctx, session, tenant_id, gateway_kind)
+    return _open_payment(ctx, session, settings, actor, tenant_id, consumer, usable,
                          method, {target.destination: resolved}, row, payer=payer,
                          guest_session=guest_session, amount=amount)
 
 
 def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id: int,
-                  consumer: Consumer, gateway_kind: str, method: str,
+                  consumer: Consumer, usable: Usable, method: str,
                   targets: dict[str, ResolvedTarget], idempotency_row, *,
                   payer: Payer | None = None, guest_session: str | None = None,
                   amount: str | None = None, policy: AmountPolicy | None = None,
@@ -174,7 +175,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     """Price the grouped targets (reserved shares, part payment), quote each destination's
     prepare, create the payment with its intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
-    config_row = _profile_for(ctx, session, settings, tenant_id, gateway_kind, targets)
+    config_row = _profile_for(ctx, session, settings, tenant_id, usable, targets)
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
@@ -290,34 +291,49 @@ def _numbers(ctx, session: Session, settings, tenant_id: int, now: dt.datetime
              ) -> tuple[str, str]:
     """The new payment's number and transaction number.
 
-    On PostgreSQL they are taken in a short transaction of their own, so the tenant's
+    On PostgreSQL they are taken by statements that commit on their own, so the tenant's
     counters are not locked across the gateway call (every checkout of the tenant would
     queue behind it); a checkout that then fails on an unexpected error leaves its numbers
     unused. SQLite writes one transaction at a time anyway: there they are taken in the
     checkout's own transaction.
     """
+    formats = {name: settings["number_formats"][name] for name in ("payment", "transaction")}
     if session.get_bind().dialect.name != "postgresql":
-        return (take_number(session, settings, tenant_id, "payment", now),
-                take_number(session, settings, tenant_id, "transaction", now))
-    with ctx.transaction() as own:
-        return (take_number(own, settings, tenant_id, "payment", now),
-                take_number(own, settings, tenant_id, "transaction", now))
+        taken = next_of_each(session, tenant_id, formats, now.date())
+    else:
+        with ctx.statements() as own:
+            taken = next_of_each(own, tenant_id, formats, now.date())
+    return taken["payment"], taken["transaction"]
 
 
-def _usable_gateway(ctx, session: Session, tenant_id: int, kind: str) -> GatewayConfiguration:
-    return configs.usable_for_kind(ctx, session, tenant_id, kind)
+@attrs.frozen
+class Usable:
+    """The gateway a payer chose (``kind`` or ``kind:profile``) and its usable configuration
+    when no destination's routing names a profile."""
+
+    name: str
+    row: GatewayConfiguration
 
 
-def _profile_for(ctx, session: Session, settings, tenant_id: int, kind: str,
+def _usable_gateway(ctx, session: Session, tenant_id: int, name: str) -> Usable:
+    return Usable(name, configs.usable_for_kind(ctx, session, tenant_id, name))
+
+
+def _profile_for(ctx, session: Session, settings, tenant_id: int, usable: Usable,
                  groups: dict) -> GatewayConfiguration:
-    """The configuration (profile) of ``kind`` the routing table names for the chosen
-    destinations; items routed to different accounts of one gateway are paid separately."""
+    """The configuration (profile) of the chosen gateway the routing table names for the
+    chosen destinations; items routed to different accounts of one gateway are paid
+    separately."""
+    kind = usable.name
     wanted = {settings.route(d).get("gateway_profiles", {}).get(configs.split_name(kind)[0])
               for d in groups}
     if len(wanted) > 1:
         raise ValidationFailed("the chosen items are collected by different accounts of this "
                                "gateway; pay them in separate payments", field="items")
-    return configs.usable_for_kind(ctx, session, tenant_id, kind, wanted.pop())
+    profile = wanted.pop()
+    if profile is None:  # what the payer's choice alone names, already looked up
+        return usable.row
+    return configs.usable_for_kind(ctx, session, tenant_id, kind, profile)
 
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,

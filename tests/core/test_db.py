@@ -1,0 +1,51 @@
+"""The transaction helpers: a transaction is all or nothing; ``statements`` commits each
+statement on its own on PostgreSQL (no BEGIN/COMMIT round trips) and is a plain
+transaction on SQLite."""
+
+import pytest
+from sqlalchemy import event, func, select
+
+from loket.core.models import Tenant
+
+
+def _tenants(ctx) -> int:
+    with ctx.transaction() as session:
+        return session.scalar(select(func.count(Tenant.id)))
+
+
+def _insert_tenant(session, slug: str) -> None:
+    session.add(Tenant(slug=slug, name=slug))
+    session.flush()
+
+
+def test_a_transaction_that_raises_writes_nothing(ctx):
+    with pytest.raises(RuntimeError), ctx.transaction() as session:
+        _insert_tenant(session, "gone")
+        raise RuntimeError("half-way")
+    assert _tenants(ctx) == 0
+
+
+def test_statements_are_durable_one_by_one_on_postgres(pg_ctx):
+    sent: list[str] = []
+    event.listen(pg_ctx.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    with pytest.raises(RuntimeError), pg_ctx.statements() as session:
+        _insert_tenant(session, "kept")
+        raise RuntimeError("after the statement")
+    assert _tenants(pg_ctx) == 1  # the INSERT had committed by itself
+    assert not [s for s in sent if s.split()[0].upper() in ("BEGIN", "COMMIT")]
+
+
+def test_statements_commit_what_is_pending_when_the_block_ends(ctx):
+    with ctx.statements() as session:
+        session.add(Tenant(slug="pending", name="Pending"))
+    assert _tenants(ctx) == 1
+
+
+def test_statements_on_sqlite_are_one_transaction(ctx):
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's behaviour")
+    with pytest.raises(RuntimeError), ctx.statements() as session:
+        _insert_tenant(session, "gone")
+        raise RuntimeError("half-way")
+    assert _tenants(ctx) == 0

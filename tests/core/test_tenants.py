@@ -1,0 +1,52 @@
+"""Tenants and their consumers: a consumer found by account number is remembered for the
+rest of the transaction, never past a change that would make it wrong."""
+
+import pytest
+from sqlalchemy import delete, event
+from support.engine import ACTOR, seed
+
+from loket.core.host.receivables import upsert_consumer
+from loket.core.models import Consumer
+from loket.core.tenants import consumer_by_account
+from loket.errors import NotFound
+
+
+def _counting(ctx) -> list[str]:
+    sent: list[str] = []
+    event.listen(ctx.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    return sent
+
+
+def test_the_same_consumer_twice_in_a_transaction_costs_one_statement(ctx, tenant_id):
+    sent = _counting(ctx)
+    with ctx.transaction() as session:
+        first = consumer_by_account(session, tenant_id, "WU-10001")
+        assert consumer_by_account(session, tenant_id, "WU-10001") is first
+        other = consumer_by_account(session, tenant_id, "CRN29391")
+        assert other.account_number == "CRN29391"
+        assert consumer_by_account(session, tenant_id, "WU-10001") is first
+    assert len([s for s in sent if "FROM consumers" in s]) == 3
+
+
+def test_a_consumer_deleted_in_the_transaction_is_not_found_again(ctx, tenant_id):
+    with ctx.transaction() as session:
+        upsert_consumer(session, ACTOR, tenant_id, {"account_number": "GONE-1", "name": "Gone"})
+        consumer = consumer_by_account(session, tenant_id, "GONE-1")
+        session.execute(delete(Consumer).where(Consumer.id == consumer.id))
+        session.expire_all()
+        with pytest.raises(NotFound):
+            consumer_by_account(session, tenant_id, "GONE-1")
+        upsert_consumer(session, ACTOR, tenant_id, {"account_number": "GONE-2", "name": "Gone"})
+        consumer = consumer_by_account(session, tenant_id, "GONE-2")
+        session.delete(consumer)
+        with pytest.raises(NotFound):  # deleted, not yet flushed: looked up again, not found
+            consumer_by_account(session, tenant_id, "GONE-2")
+
+
+def test_another_tenants_account_is_never_answered_from_memory(ctx, tenant_id):
+    other = seed(ctx, slug="t2")
+    with ctx.transaction() as session:
+        mine = consumer_by_account(session, tenant_id, "WU-10001")
+        theirs = consumer_by_account(session, other, "WU-10001")
+        assert theirs.tenant_id == other and theirs.id != mine.id
