@@ -130,5 +130,11 @@ def conflict_insert(bind: Engine | Session, model):
     """An ``INSERT`` into ``model`` that can say ``ON CONFLICT`` (PostgreSQL's or SQLite's,
     whichever ``bind`` — an engine or a session — runs on)."""
     engine = bind.get_bind() if isinstance(bind, Session) else bind
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(engine.dialect.name, model)
+
+
+def dialect_insert(dialect: str, model):
+    """An ``INSERT`` into ``model`` that can say ``ON CONFLICT`` on ``dialect``
+    (``"postgresql"`` or ``"sqlite"``): for statements built once per dialect."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert(model)

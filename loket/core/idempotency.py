@@ -12,14 +12,15 @@ attempt did commit gets that attempt's result instead of running again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from loket.core.db import conflict_insert
+from loket.core.db import dialect_insert
 from loket.core.models import IdempotencyKey
 from loket.errors import Conflict, ValidationFailed
 
@@ -64,18 +65,12 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
     check_key(key)
     digest = fingerprint(payload)
     # The unique (tenant, scope, key) lets one claim in; a key already there inserts nothing.
-    row = session.scalar(
-        conflict_insert(session, IdempotencyKey).values(
-            tenant_id=tenant_id, scope=scope, key=key, request_hash=digest,
-            claimed_until=lease_until)
-        .on_conflict_do_nothing(index_elements=[
-            IdempotencyKey.tenant_id, IdempotencyKey.scope, IdempotencyKey.key])
-        .returning(IdempotencyKey))
+    row = session.scalar(_claim_statement(session.get_bind().dialect.name), {
+        "tenant_id": tenant_id, "scope": scope, "key": key, "request_hash": digest,
+        "claimed_until": lease_until})
     if row is not None:
         return row, None
-    existing = session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.scope == scope,
-        IdempotencyKey.key == key))
+    existing = session.scalar(_FIND, {"tenant_id": tenant_id, "scope": scope, "key": key})
     if existing is None or existing.request_hash != digest:
         raise Conflict("this Idempotency-Key was already used for a different request",
                        field="Idempotency-Key")
@@ -85,6 +80,27 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
         raise Conflict("a request with this Idempotency-Key is still in progress",
                        field="Idempotency-Key")
     return None, existing.result
+
+
+@functools.cache
+def _claim_statement(dialect: str):
+    """The claim's ``INSERT … ON CONFLICT DO NOTHING RETURNING``, built once per dialect
+    (building a statement costs more than running it)."""
+    columns = ("tenant_id", "scope", "key", "request_hash", "claimed_until")
+    return (dialect_insert(dialect, IdempotencyKey)
+            .values({name: bindparam(name) for name in columns})
+            .on_conflict_do_nothing(index_elements=[
+                IdempotencyKey.tenant_id, IdempotencyKey.scope, IdempotencyKey.key])
+            .returning(IdempotencyKey))
+
+
+_FIND = select(IdempotencyKey).where(IdempotencyKey.tenant_id == bindparam("tenant_id"),
+                                     IdempotencyKey.scope == bindparam("scope"),
+                                     IdempotencyKey.key == bindparam("key"))
+
+STORE = update(IdempotencyKey.__table__).where(
+    IdempotencyKey.__table__.c.id == bindparam("row_id")).values(result=bindparam("result"))
+"""Store a claimed key's result: ``connection.execute(STORE, {"row_id": …, "result": …})``."""
 
 
 def _take_over(session: Session, existing: IdempotencyKey, lease_until: dt.datetime | None,

@@ -8,11 +8,13 @@ transaction gives its number back, so committed numbers have no duplicates and n
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
-from loket.core.db import conflict_insert
+from loket.core.db import dialect_insert
 from loket.core.models import NumberSequence
 from loket.errors import ValidationFailed
 
@@ -60,17 +62,11 @@ def next_numbers(session: Session, tenant_id: int, name: str, number_format: dic
         return []
     fmt = number_format["format"]
     start = int(number_format.get("start", 1))
-    period = period_of(fmt, when)
     # One statement: the first number of a period creates the counter, later ones take the
     # row lock and count on.
-    insert = conflict_insert(session, NumberSequence).values(
-        tenant_id=tenant_id, name=name, period=period, value=start - 1 + count)
-    last = session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["tenant_id", "name", "period"],
-            set_={"value": NumberSequence.value + count})
-        .returning(NumberSequence.value)
-    ).scalar_one()
+    last = session.connection().execute(_take_statement(session.get_bind().dialect.name, 1), {
+        "tenant_id_0": tenant_id, "name_0": name, "period_0": period_of(fmt, when),
+        "value_0": start - 1 + count, "count": count}).one().value
     return [render(fmt, seq, when) for seq in range(last - count + 1, last + 1)]
 
 
@@ -82,11 +78,26 @@ def next_of_each(session: Session, tenant_id: int, formats: dict[str, dict],
     :param formats: per sequence name, its number format from settings.
     :returns: per sequence name, the rendered number; taken only when the caller commits.
     """
-    rows = [{"tenant_id": tenant_id, "name": name, "period": period_of(f["format"], when),
-             "value": int(f.get("start", 1))} for name, f in sorted(formats.items())]
-    insert = conflict_insert(session, NumberSequence).values(rows)
-    taken = session.execute(
-        insert.on_conflict_do_update(index_elements=["tenant_id", "name", "period"],
-                                     set_={"value": NumberSequence.value + 1})
-        .returning(NumberSequence.name, NumberSequence.value)).all()
+    values: dict = {"count": 1}
+    for i, (name, f) in enumerate(sorted(formats.items())):  # one lock order for all
+        values.update({f"tenant_id_{i}": tenant_id, f"name_{i}": name,
+                       f"period_{i}": period_of(f["format"], when),
+                       f"value_{i}": int(f.get("start", 1))})
+    taken = session.connection().execute(
+        _take_statement(session.get_bind().dialect.name, len(formats)), values).all()
     return {name: render(formats[name]["format"], value, when) for name, value in taken}
+
+
+@functools.cache
+def _take_statement(dialect: str, rows: int):
+    """``INSERT … ON CONFLICT DO UPDATE SET value = value + :count RETURNING name, value``
+    for ``rows`` counters, built once (building a statement costs more than running it)."""
+    table = NumberSequence.__table__
+    insert = dialect_insert(dialect, table).values([
+        {column: bindparam(f"{column}_{i}") for column in ("tenant_id", "name", "period",
+                                                            "value")}
+        for i in range(rows)])
+    return insert.on_conflict_do_update(
+        index_elements=["tenant_id", "name", "period"],
+        set_={"value": table.c.value + bindparam("count")}
+    ).returning(table.c.name, table.c.value)

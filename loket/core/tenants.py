@@ -8,7 +8,7 @@ import secrets as pysecrets
 import time
 
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -158,6 +158,10 @@ class TokenSigner:
                           "exp": int(issued + ttl_seconds)})
 
 
+_BY_ACCOUNT = select(Consumer).where(Consumer.tenant_id == bindparam("tenant_id"),
+                                    Consumer.account_number == bindparam("account"))
+
+
 def consumer_by_account(session: Session, tenant_id: int, account_number: str) -> Consumer:
     """Return the tenant's consumer with ``account_number`` or raise NotFound.
 
@@ -172,8 +176,7 @@ def consumer_by_account(session: Session, tenant_id: int, account_number: str) -
         if not state.deleted and loaded.get("tenant_id") == tenant_id and \
                 loaded.get("account_number") == account_number:
             return last
-    consumer = session.scalar(select(Consumer).where(
-        Consumer.tenant_id == tenant_id, Consumer.account_number == account_number))
+    consumer = session.scalar(_BY_ACCOUNT, {"tenant_id": tenant_id, "account": account_number})
     if consumer is None:
         raise NotFound(f"no consumer with account number {account_number!r}")
     session.info["last_consumer"] = consumer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 
 from loket.core import idempotency
 from loket.core.models import IdempotencyKey
@@ -68,6 +68,6 @@ class IdempotencyMiddleware:
                 body = resp.media
             else:
                 body = json.loads(resp.text) if resp.text else None
-            session.execute(update(IdempotencyKey).where(IdempotencyKey.id == row_id).values(
-                result={"status": status, "content_type": resp.content_type,
-                        "body": json.loads(json.dumps(body, default=str))}))
+            session.connection().execute(idempotency.STORE, {"row_id": row_id, "result": {
+                "status": status, "content_type": resp.content_type,
+                "body": json.loads(json.dumps(body, default=str))}})

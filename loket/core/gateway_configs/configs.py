@@ -12,7 +12,7 @@ import secrets as pysecrets
 from urllib.parse import quote
 
 import jsonschema
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, installation
@@ -175,11 +175,14 @@ def list_gateways(ctx, session: Session, tenant_id: int) -> list[dict]:
 def usable_gateways(ctx, session: Session, tenant_id: int) -> list[GatewayConfiguration]:
     """Gateways consumers may pay with: active and connected (possibly none); every
     profile of a kind is listed (callers showing gateways to consumers show a kind once)."""
-    return [r for r in session.scalars(select(GatewayConfiguration).where(
-        GatewayConfiguration.tenant_id == tenant_id, GatewayConfiguration.active.is_(True),
-        GatewayConfiguration.connected.is_(True)).order_by(GatewayConfiguration.kind,
-                                                           GatewayConfiguration.profile))
-        if r.kind in ctx.plugins.gateways]
+    return [r for r in session.scalars(_USABLE, {"tenant_id": tenant_id})
+            if r.kind in ctx.plugins.gateways]
+
+
+_USABLE = select(GatewayConfiguration).where(
+    GatewayConfiguration.tenant_id == bindparam("tenant_id"),
+    GatewayConfiguration.active.is_(True), GatewayConfiguration.connected.is_(True),
+).order_by(GatewayConfiguration.kind, GatewayConfiguration.profile)
 
 
 def usable_for_kind(ctx, session: Session, tenant_id: int, name: str,

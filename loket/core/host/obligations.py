@@ -6,7 +6,7 @@ can read its own system instead and loket's tables stay loket's.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from loket.core.models import (
@@ -59,6 +59,11 @@ def obligation_of(row: Receivable, plan_reference: str | None = None) -> Obligat
     )
 
 
+_BY_REFERENCE = select(Receivable).where(Receivable.tenant_id == bindparam("tenant_id"),
+                                        Receivable.kind == bindparam("kind"),
+                                        Receivable.reference == bindparam("reference"))
+
+
 class Ledger:
     """Read access to one tenant's receivables.
 
@@ -99,9 +104,8 @@ class Ledger:
 
         :returns: ``(obligation, owner account number, status)`` or ``None``.
         """
-        row = self.session.scalar(select(Receivable).where(
-            Receivable.tenant_id == self.tenant_id, Receivable.kind == kind,
-            Receivable.reference == reference))
+        row = self.session.scalar(_BY_REFERENCE, {"tenant_id": self.tenant_id, "kind": kind,
+                                                  "reference": reference})
         if row is None:
             return None
         owner = self.session.get_one(Consumer, row.consumer_id)

@@ -14,7 +14,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core.db import after_commit
@@ -76,10 +76,7 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
                         created_at=now)
     session.add(event)
     session.flush()
-    endpoints = session.scalars(select(HostWebhookEndpoint).where(
-        HostWebhookEndpoint.tenant_id == tenant_id, HostWebhookEndpoint.active.is_(True),
-        HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
-    for endpoint in endpoints:
+    for endpoint in session.scalars(_SUBSCRIBERS, {"tenant_id": tenant_id}).all():
         if endpoint.event_types and event_type not in endpoint.event_types:
             continue
         session.add(OutboxDelivery(
@@ -88,6 +85,11 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
             ordering_key=event.ordering_key, status=DeliveryStatus.PENDING,
             next_attempt_at=now, created_at=now))
     return event
+
+
+_SUBSCRIBERS = select(HostWebhookEndpoint).where(
+    HostWebhookEndpoint.tenant_id == bindparam("tenant_id"), HostWebhookEndpoint.active.is_(True),
+    HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)
 
 
 def emit_message(session: Session, notification: Notification,
