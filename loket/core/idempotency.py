@@ -98,8 +98,8 @@ _FIND = select(IdempotencyKey).where(IdempotencyKey.tenant_id == bindparam("tena
                                      IdempotencyKey.scope == bindparam("scope"),
                                      IdempotencyKey.key == bindparam("key"))
 
-STORE = update(IdempotencyKey.__table__).where(
-    IdempotencyKey.__table__.c.id == bindparam("row_id")).values(result=bindparam("result"))
+STORE = update(IdempotencyKey).where(IdempotencyKey.id == bindparam("row_id")).values(
+    result=bindparam("result"))
 """Store a claimed key's result: ``connection.execute(STORE, {"row_id": …, "result": …})``."""
 
 
