@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -113,12 +113,17 @@ def load_settings(session: Session, tenant_id: int) -> Settings:
     known = session.info.setdefault("settings", {})
     if tenant_id in known:
         return known[tenant_id]
-    row = session.get(TenantSettings, tenant_id)
-    if row is None:
+    # The document alone, not the row: a dict of its own (nothing done with the settings
+    # can edit a loaded row unnoticed), with no copy to make.
+    document = session.connection().execute(_DOCUMENT, {"tenant_id": tenant_id}).scalar()
+    if document is None:
         raise NotFound(f"tenant {tenant_id} has no settings")
-    # A copy: nothing done with the settings may edit the row's document unnoticed.
-    known[tenant_id] = Settings(copy.deepcopy(row.document))
+    known[tenant_id] = Settings(document)
     return known[tenant_id]
+
+
+_DOCUMENT = select(TenantSettings.document).where(
+    TenantSettings.tenant_id == bindparam("tenant_id"))
 
 
 def pin(session: Session, row: object) -> None:

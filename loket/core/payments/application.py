@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -25,6 +25,11 @@ GATEWAY = audit.Actor("gateway", "gateway")
 """The actor of what a gateway's word causes (payments taken, applied, refunded)."""
 
 
+_INTENDED = select(Allocation).where(Allocation.payment_id == bindparam("payment_id"),
+                                     Allocation.state == AllocationState.INTENDED
+                                     ).order_by(Allocation.id)
+
+
 def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
     """Post the checkout's intended allocations through the processors (OPC apply). If that
     fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
@@ -33,9 +38,7 @@ def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
         holds.try_release(ctx, session, payment, held)
         return
     settings = load_settings(session, payment.tenant_id)
-    intended = session.scalars(select(Allocation).where(
-        Allocation.payment_id == payment.id, Allocation.state == AllocationState.INTENDED)
-        .order_by(Allocation.id)).all()
+    intended = session.scalars(_INTENDED, {"payment_id": payment.id}).all()
     # Each item gets what the checkout meant for it (a part payment, or a share of a link
     # that another checkout pays too), never another item's share.
     groups = [(a.destination, [a.receivable_id], a.amount) for a in intended]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -40,8 +40,11 @@ def hold(session: Session, payment: Payment, destination: str, resolved: Resolve
 
 def waiting_hold(session: Session, payment: Payment) -> PaymentHold | None:
     """The payment's hold while it still waits, else ``None``."""
-    return session.scalar(select(PaymentHold).where(PaymentHold.payment_id == payment.id,
-                                                    PaymentHold.state == WAITING))
+    return session.scalar(_WAITING, {"payment_id": payment.id})
+
+
+_WAITING = select(PaymentHold).where(PaymentHold.payment_id == bindparam("payment_id"),
+                                     PaymentHold.state == WAITING)
 
 
 def keys_of(session: Session, receivable: Receivable) -> list[str]:

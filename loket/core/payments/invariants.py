@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import false, literal, select, union_all
+from sqlalchemy import bindparam, false, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from loket.core.db import money_sum
@@ -115,14 +115,17 @@ class _Money(NamedTuple):
     automatic: bool
 
 
+_MONEY_ROWS = union_all(
+    select(literal(False).label("is_note"), Allocation.amount, literal(0).label("applied"),
+           Allocation.reversed, false().label("automatic"))
+    .where(Allocation.payment_id == bindparam("payment_id"),
+           Allocation.state == AllocationState.POSTED),
+    select(literal(True), CreditNote.amount, CreditNote.applied, CreditNote.reversed,
+           CreditNote.automatic).where(CreditNote.payment_id == bindparam("payment_id")))
+
+
 def _money_rows(session: Session, payment_id: int) -> tuple[list[_Money], list[_Money]]:
     """The payment's posted allocations and its credit notes, in one statement."""
-    rows = session.execute(union_all(
-        select(literal(False).label("is_note"), Allocation.amount, literal(0).label("applied"),
-               Allocation.reversed, false().label("automatic"))
-        .where(Allocation.payment_id == payment_id,
-               Allocation.state == AllocationState.POSTED),
-        select(literal(True), CreditNote.amount, CreditNote.applied, CreditNote.reversed,
-               CreditNote.automatic).where(CreditNote.payment_id == payment_id))).all()
+    rows = session.execute(_MONEY_ROWS, {"payment_id": payment_id}).all()
     money = [_Money(bool(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
     return [m for m in money if not m.is_note], [m for m in money if m.is_note]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -61,10 +61,13 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
 
 def lock_receivables(session: Session, ids) -> dict[int, Receivable]:
     """Lock receivables in id order (a fixed order, so two writers never deadlock)."""
-    rows = session.scalars(select(Receivable).where(Receivable.id.in_(sorted(set(ids))))
-                           .order_by(Receivable.id).with_for_update()
-                           .execution_options(populate_existing=True)).all()
+    rows = session.scalars(_LOCK_RECEIVABLES, {"ids": sorted(set(ids))}).all()
     return {r.id: r for r in rows}
+
+
+_LOCK_RECEIVABLES = select(Receivable).where(
+    Receivable.id.in_(bindparam("ids", expanding=True))).order_by(Receivable.id
+    ).with_for_update().execution_options(populate_existing=True)
 
 
 def snapshot(payment: Payment) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -32,10 +32,13 @@ class ServiceTask(enum.StrEnum):
     ERROR = "Error"
 
 
+_DESTINATIONS = select(Allocation.destination).where(
+    Allocation.payment_id == bindparam("payment_id"))
+
+
 def destinations_of(session: Session, payment: Payment) -> set[str]:
     """The destinations a payment was recorded under."""
-    found = set(session.scalars(select(Allocation.destination).where(
-        Allocation.payment_id == payment.id)))
+    found = set(session.scalars(_DESTINATIONS, {"payment_id": payment.id}))
     if payment.destination and payment.destination != "mixed":
         found.add(payment.destination)
     return found

@@ -23,7 +23,7 @@ import logging
 import re
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from loket.core.autopay import mandates
 from loket.core.db import conflict_insert
@@ -118,13 +118,17 @@ class _Stored:
     config: GatewayConfig | Exception
 
 
+_ENDPOINT = select(GatewayConfiguration).where(
+    GatewayConfiguration.webhook_token == bindparam("token"),
+    GatewayConfiguration.kind == bindparam("kind"))
+
+
 def _store_delivery(ctx, kind: str, token: str, body: bytes, kept: dict, path: str,
                     now: dt.datetime) -> _Stored | None:
     """Store the request for the endpoint ``token`` names (``None``: no such endpoint),
     reading the configuration in the same transaction."""
     with ctx.transaction() as session:
-        row = session.scalar(select(GatewayConfiguration).where(
-            GatewayConfiguration.webhook_token == token, GatewayConfiguration.kind == kind))
+        row = session.scalar(_ENDPOINT, {"token": token, "kind": kind})
         if row is None:
             return None
         too_large = len(body) > ctx.config.max_body_bytes

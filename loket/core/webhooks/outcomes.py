@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
@@ -62,20 +62,27 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
     The payment comes locked (PostgreSQL) and re-read: the caller goes on to change it.
     """
     if event.payment_id:
-        found = session.scalar(_locked(select(Payment).where(
-            Payment.tenant_id == row.tenant_id, Payment.gateway_configuration_id == row.id,
-            Payment.number == event.payment_id)))
+        found = session.scalar(_BY_NUMBER, {"tenant_id": row.tenant_id, "config_id": row.id,
+                                            "number": event.payment_id})
         if found is not None:
             return found
     if event.gateway_reference:
-        return session.scalar(_locked(select(Payment).where(
-            Payment.gateway_configuration_id == row.id,
-            Payment.gateway_reference == event.gateway_reference)))
+        return session.scalar(_BY_REFERENCE, {"config_id": row.id,
+                                              "reference": event.gateway_reference})
     return None
 
 
 def _locked(query):
     return query.with_for_update().execution_options(populate_existing=True)
+
+
+_BY_NUMBER = _locked(select(Payment).where(
+    Payment.tenant_id == bindparam("tenant_id"),
+    Payment.gateway_configuration_id == bindparam("config_id"),
+    Payment.number == bindparam("number")))
+_BY_REFERENCE = _locked(select(Payment).where(
+    Payment.gateway_configuration_id == bindparam("config_id"),
+    Payment.gateway_reference == bindparam("reference")))
 
 
 def audit_action(event_type: str) -> str:
