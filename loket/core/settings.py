@@ -126,6 +126,13 @@ _DOCUMENT = select(TenantSettings.document).where(
     TenantSettings.tenant_id == bindparam("tenant_id"))
 
 
+def remember_settings(session: Session, tenant_id: int, settings: Settings) -> None:
+    """Use ``settings``, read moments ago by another transaction of the same request, for
+    the rest of this one (a webhook's second transaction): :func:`load_settings` then
+    reads nothing. Equivalent to a settings change committing just after, not before."""
+    session.info.setdefault("settings", {})[tenant_id] = settings
+
+
 def pin(session: Session, row: object) -> None:
     """Keep ``row`` in the session's identity map until the session ends, so reading it again
     in the same transaction costs no statement (the map holds rows only while something

@@ -102,12 +102,16 @@ def _process_event(ctx, event_row_id: int, due_only: bool) -> str:
             return EventStatus.PENDING
 
 
-def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime) -> str:
+def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
+                 config_row: GatewayConfiguration | None = None) -> str:
     """Apply a pending event the caller holds (locked, or inserted in this transaction).
 
     Called by :func:`process_event` and by the inbox for the events it just stored. A
     failure rolls back everything the event changed (a savepoint) and is recorded on the
     event in the caller's transaction, so two workers cannot both count it.
+
+    :param config_row: the event's gateway configuration, when the caller has it in this
+        session already.
 
     :returns: the event's resulting status.
     """
@@ -115,7 +119,8 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime) -> str:
     mark = len(callbacks)
     try:
         with session.begin_nested():
-            config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
+            if config_row is None:
+                config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
             result = outcomes.apply_event(ctx, session, config_row,
                                           event_from_payload(row.payload))
             if result == outcomes.UNKNOWN_PAYMENT:

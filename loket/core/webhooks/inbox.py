@@ -19,6 +19,7 @@ of truth.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 
@@ -26,9 +27,10 @@ import attrs
 from sqlalchemy import bindparam, select, update
 
 from loket.core.autopay import mandates
-from loket.core.db import conflict_insert
+from loket.core.db import dialect_insert
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
+from loket.core.settings import Settings, load_settings, remember_settings
 from loket.core.states import EventStatus
 from loket.core.text import printable, unstorable_paths
 from loket.core.webhooks import unknown_endpoints
@@ -103,7 +105,8 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         return Receipt(413, {"error": "body too large"})
     return _process_delivery(ctx, stored.delivery_id, stored.config_id, stored.tenant_id,
                              WebhookRequest(body=body, headers=all_headers, path=path,
-                                            received_at=now), process, stored.config)
+                                            received_at=now), process, stored.config,
+                             stored.known)
 
 
 @attrs.frozen
@@ -116,6 +119,16 @@ class _Stored:
     tenant_id: int
     too_large: bool
     config: GatewayConfig | Exception
+    known: _Known | None
+
+
+@attrs.frozen
+class _Known:
+    """The configuration row and tenant settings the request's first transaction read, for
+    its second a moment later (applying the events), which then reads neither again."""
+
+    row: GatewayConfiguration
+    settings: Settings
 
 
 _ENDPOINT = select(GatewayConfiguration).where(
@@ -139,11 +152,13 @@ def _store_delivery(ctx, kind: str, token: str, body: bytes, kept: dict, path: s
         session.add(delivery)
         session.flush()
         config: GatewayConfig | Exception
+        known = None
         try:
             config = config_value(ctx, session, row)
+            known = _Known(row, load_settings(session, row.tenant_id))
         except Exception as exc:  # noqa: BLE001 - the request is kept; answered 503
             config = exc
-        return _Stored(delivery.id, row.id, row.tenant_id, too_large, config)
+        return _Stored(delivery.id, row.id, row.tenant_id, too_large, config, known)
 
 
 _BODY_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, LookupError,
@@ -154,11 +169,13 @@ where an object belongs, nesting deeper than any parser goes): answered 400, not
 
 def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
                       request: WebhookRequest, process: bool,
-                      config: GatewayConfig | Exception | None = None) -> Receipt:
+                      config: GatewayConfig | Exception | None = None,
+                      known: _Known | None = None) -> Receipt:
     """Verify and normalize a stored delivery, then store (and apply) its events (the
     second half of :func:`receive`, and what :func:`resume_interrupted` runs again).
 
     :param config: the configuration, when the caller read it already.
+    :param known: what the caller's transaction read, for the events' transaction.
     """
     if config is None:
         try:
@@ -191,7 +208,7 @@ def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
         log.exception("mandate events could not be applied (delivery %s)", delivery_id)
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
     return _store_events(ctx, delivery_id, config_id, tenant_id, config.kind, request,
-                         events, process)
+                         events, process, known)
 
 
 def _parse(ctx, delivery_id: int, config: GatewayConfig, request: WebhookRequest
@@ -219,41 +236,60 @@ def _parse(ctx, delivery_id: int, config: GatewayConfig, request: WebhookRequest
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
 
+@functools.cache
+def _event_insert(dialect: str):
+    """Store one gateway event unless its (configuration, event id) is stored already;
+    built once per dialect."""
+    columns = ("tenant_id", "gateway_configuration_id", "delivery_id", "event_id",
+               "event_type", "payment_number", "gateway_reference", "payload", "received_at",
+               "next_attempt_at", "status")
+    return (dialect_insert(dialect, GatewayEventRow)
+            .values({**{name: bindparam(name) for name in columns}, "attempts": 0})
+            .on_conflict_do_nothing(index_elements=[
+                GatewayEventRow.gateway_configuration_id, GatewayEventRow.event_id])
+            .returning(GatewayEventRow))
+
+
+_VERDICT = update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delivery_id")).values(
+    verdict=bindparam("verdict"), error=None)
+
+
 def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
                   request: WebhookRequest, events: list[GatewayEvent],
-                  process: bool) -> Receipt:
+                  process: bool, known: _Known | None = None) -> Receipt:
     """Store each event once (a duplicate is refused by the unique key), set the verdict and,
     with ``process``, apply the new events: all in one transaction, so the gateway's 2xx
     means they are stored; an event whose application fails stays ``pending`` (a savepoint
     undoes its changes) and the retry sweep takes it up."""
     new_rows, duplicates = [], 0
     with ctx.transaction() as session:
+        config_row = None
+        if known is not None:
+            remember_settings(session, tenant_id, known.settings)
+            config_row = session.merge(known.row, load=False)
+        insert = _event_insert(session.get_bind().dialect.name)
         for event in events:
             # The unique (configuration, event id) key lets one copy in; a copy already
             # stored (here or by a concurrent request) inserts nothing and returns no row.
-            stored = session.scalar(
-                conflict_insert(session, GatewayEventRow).values(
-                    tenant_id=tenant_id, gateway_configuration_id=config_id,
-                    delivery_id=delivery_id, event_id=event.event_id, event_type=event.type,
-                    payment_number=event.payment_id, gateway_reference=event.gateway_reference,
-                    payload=json_safe(event), received_at=request.received_at,
-                    next_attempt_at=request.received_at, attempts=0,
-                    status=(EventStatus.IGNORED if event.type == EventType.IGNORED
-                            else EventStatus.PENDING))
-                .on_conflict_do_nothing(index_elements=[
-                    GatewayEventRow.gateway_configuration_id, GatewayEventRow.event_id])
-                .returning(GatewayEventRow))
+            stored = session.scalar(insert, {
+                "tenant_id": tenant_id, "gateway_configuration_id": config_id,
+                "delivery_id": delivery_id, "event_id": event.event_id,
+                "event_type": event.type, "payment_number": event.payment_id,
+                "gateway_reference": event.gateway_reference, "payload": json_safe(event),
+                "received_at": request.received_at, "next_attempt_at": request.received_at,
+                "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
+                           else EventStatus.PENDING)})
             if stored is None:
                 duplicates += 1
                 continue
             new_rows.append(stored)
         verdict = "accepted" if new_rows or not events else "duplicate"
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                        .values(verdict=verdict, error=None))
+        session.connection().execute(_VERDICT, {"delivery_id": delivery_id,
+                                                "verdict": verdict})
         if process:
             for row in new_rows:
                 if row.status == EventStatus.PENDING:
-                    apply_stored(ctx, session, row, ctx.now())
+                    apply_stored(ctx, session, row, ctx.now(), config_row)
     metrics.observe_webhook_delivery(label, verdict)
     log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, len(events),
              len(new_rows), duplicates)

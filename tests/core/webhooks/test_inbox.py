@@ -208,3 +208,19 @@ def test_show_event_returns_the_request_it_came_in(jctx, jtenant):
     assert shown["payload"]["type"] == "payment.succeeded"
     with jctx.transaction() as session:
         assert session.get(GatewayEventRow, event.id).delivery_id == shown["delivery"]["id"]
+
+
+def test_a_delivery_reads_its_configuration_and_the_settings_once(jctx, jtenant):
+    """The events' transaction uses what the storing transaction read a moment earlier."""
+    from sqlalchemy import event as sa_event
+
+    paying = start_checkout(jctx, jtenant)
+    webhook = payer_acts(jctx, jtenant, paying)
+    sent: list[str] = []
+    sa_event.listen(jctx.engine, "before_cursor_execute",
+                    lambda _c, _cur, statement, *_a: sent.append(statement))
+    assert deliver(jctx, webhook).status == 200
+    assert payment(jctx, paying.number).status in ("succeeded", "completed")
+    reads = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert len([s for s in reads if "FROM tenant_settings" in s]) == 1
+    assert len([s for s in reads if "FROM gateway_configurations" in s]) == 1
