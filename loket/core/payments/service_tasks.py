@@ -64,6 +64,8 @@ def defer_if_configured(session: Session, payment: Payment) -> bool:
     if payment.is_test:
         return False
     settings = load_settings(session, payment.tenant_id)
+    if not is_deferred(settings, set(settings["destinations"])):
+        return False  # no destination of the tenant defers: nothing to read
     if not is_deferred(settings, destinations_of(session, payment)):
         return False
     payment.service_task = ServiceTask.PENDING
