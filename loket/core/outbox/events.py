@@ -65,7 +65,8 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
     :param data: the event's JSON data (what changed).
     :param ordering_key: events with the same key reach an endpoint in the order written,
         e.g. ``payment:PAY-2025-000001``.
-    :returns: the event row (flushed: its ``id`` is the feed cursor).
+    :returns: the event row (its ``id``, the feed cursor, is assigned when the session
+        next flushes: at once when an endpoint subscribes, since its delivery refers to it).
     """
     now = now or _utcnow()
     event_id = new_event_id()
@@ -74,11 +75,17 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
                         payload={"id": event_id, "type": event_type,
                                  "created_at": now.isoformat(), "data": json_safe(data)},
                         created_at=now)
+    if any(isinstance(pending, HostWebhookEndpoint) for pending in session.new):
+        session.flush()  # an endpoint added in this transaction hears of it too
+    # Read on the connection: no flush of what is pending, which waits for the next flush
+    # unless a delivery needs the event's id now.
+    subscribers = [endpoint for endpoint in session.connection().execute(
+        _SUBSCRIBERS, {"tenant_id": tenant_id})
+        if not endpoint.event_types or event_type in endpoint.event_types]
     session.add(event)
-    session.flush()
-    for endpoint in session.scalars(_SUBSCRIBERS, {"tenant_id": tenant_id}).all():
-        if endpoint.event_types and event_type not in endpoint.event_types:
-            continue
+    if subscribers:
+        session.flush()
+    for endpoint in subscribers:
         session.add(OutboxDelivery(
             tenant_id=tenant_id, event_row_id=event.id, endpoint_id=endpoint.id,
             target=f"endpoint:{endpoint.id}", channel="webhook", recipient=endpoint.url,
@@ -87,7 +94,8 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
     return event
 
 
-_SUBSCRIBERS = select(HostWebhookEndpoint).where(
+_SUBSCRIBERS = select(HostWebhookEndpoint.id, HostWebhookEndpoint.url,
+                      HostWebhookEndpoint.event_types).where(
     HostWebhookEndpoint.tenant_id == bindparam("tenant_id"), HostWebhookEndpoint.active.is_(True),
     HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)
 
