@@ -74,8 +74,15 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         with session.begin():
             yield session
-        callbacks = session.info.pop("after_commit", [])
-        deferred = session.info.pop("raise_after_commit", None)
+        info = session.info
+    _after_commit(info)
+
+
+def _after_commit(info: dict) -> None:
+    """Run what a committed session queued (:func:`after_commit`), then raise what
+    :func:`commit_then_raise` kept."""
+    callbacks = info.pop("after_commit", [])
+    deferred = info.pop("raise_after_commit", None)
     for callback in callbacks:
         try:
             callback()
@@ -91,8 +98,9 @@ def statements(sessions: sessionmaker[Session]) -> Iterator[Session]:
     statement, or statements each safe alone (an idempotency claim ahead of the work, a
     counter taken before a gateway call): on PostgreSQL no ``BEGIN`` and ``COMMIT`` round
     trips, so a single ``INSERT … RETURNING`` costs one. What is still pending in the
-    session is written when the block ends. SQLite, where a transaction costs no round
-    trip, gets a plain transaction.
+    session is written when the block ends, and then what :func:`after_commit` and
+    :func:`commit_then_raise` queued runs, as after :func:`transaction`. SQLite, where a
+    transaction costs no round trip, gets a plain transaction.
     """
     engine = sessions.kw["bind"]
     if engine.dialect.name != "postgresql":
@@ -103,6 +111,8 @@ def statements(sessions: sessionmaker[Session]) -> Iterator[Session]:
         with Session(bind=connection, expire_on_commit=False) as session:
             yield session
             session.flush()
+            info = session.info
+    _after_commit(info)
 
 
 def commit_then_raise(session: Session, error: Exception) -> None:

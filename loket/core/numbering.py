@@ -94,8 +94,8 @@ def _take_statement(dialect: str, rows: int):
     for ``rows`` counters, built once (building a statement costs more than running it)."""
     table = NumberSequence.__table__
     insert = dialect_insert(dialect, table).values([
-        {column: bindparam(f"{column}_{i}") for column in ("tenant_id", "name", "period",
-                                                            "value")}
+        {column: bindparam(f"{column}_{i}", type_=table.c[column].type)
+         for column in ("tenant_id", "name", "period", "value")}
         for i in range(rows)])
     return insert.on_conflict_do_update(
         index_elements=["tenant_id", "name", "period"],

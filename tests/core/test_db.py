@@ -49,3 +49,14 @@ def test_statements_on_sqlite_are_one_transaction(ctx):
         _insert_tenant(session, "gone")
         raise RuntimeError("half-way")
     assert _tenants(ctx) == 0
+
+
+def test_statements_run_what_was_queued_for_after_the_commit(ctx):
+    from loket.core.db import after_commit
+
+    seen: list[int] = []
+    with ctx.statements() as session:
+        _insert_tenant(session, "hooked")
+        after_commit(session, lambda: seen.append(_tenants(ctx)))
+        assert seen == []
+    assert seen == [1]

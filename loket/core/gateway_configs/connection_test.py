@@ -22,7 +22,10 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
 
     Called by event application when a test payment's money is taken.
     """
-    row = session.get_one(GatewayConfiguration, row.id, with_for_update=True)
+    # Re-read under the lock: the caller's row may be a copy read before (a webhook's first
+    # transaction), and a test started since must not be taken for this one.
+    row = session.get_one(GatewayConfiguration, row.id, with_for_update=True,
+                          populate_existing=True)
     if row.test_payment_id != payment.id:
         return
     row.connected = True

@@ -75,8 +75,9 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
                         payload={"id": event_id, "type": event_type,
                                  "created_at": now.isoformat(), "data": json_safe(data)},
                         created_at=now)
-    if any(isinstance(pending, HostWebhookEndpoint) for pending in session.new):
-        session.flush()  # an endpoint added in this transaction hears of it too
+    if any(isinstance(changed, HostWebhookEndpoint)
+           for changed in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()  # an endpoint added or changed in this transaction, as it now is
     # Read on the connection: no flush of what is pending, which waits for the next flush
     # unless a delivery needs the event's id now.
     subscribers = [endpoint for endpoint in session.connection().execute(

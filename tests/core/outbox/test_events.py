@@ -48,3 +48,13 @@ def test_an_endpoint_added_in_the_same_transaction_hears_of_the_event(ctx, tenan
             created_by="test", created_at=ctx.now()))
         emit(session, tenant_id, "plan.created", {}, "plan:1")
     assert _written(ctx) == [("plan.created", ["https://host.test/new"])]
+
+
+def test_an_endpoint_switched_off_in_the_same_transaction_gets_nothing(ctx, tenant_id):
+    with ctx.transaction() as session:
+        row, _secret = endpoints.create_endpoint(ctx, session, ACTOR, tenant_id,
+                                                 "https://host.test/off", [])
+    with ctx.transaction() as session:
+        session.get(HostWebhookEndpoint, row.id).active = False
+        emit(session, tenant_id, "plan.created", {}, "plan:1")
+    assert _written(ctx) == [("plan.created", [])]
