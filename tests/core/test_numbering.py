@@ -66,23 +66,8 @@ def test_sixteen_concurrent_writers_on_postgres_get_unique_gapless_numbers(pg_ct
     with pg_ctx.transaction() as session:
         tenant_id = create_tenant(session, ACTOR, "n1", "N1").id
     fmt = {"format": "PAY-{yyyy}-{seq:06}"}
-    taken: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(16)
-
-    def writer():
-        barrier.wait()
-        for _ in range(10):
-            with pg_ctx.transaction() as session:
-                number = next_number(session, tenant_id, "payment", fmt, dt.date(2026, 1, 1))
-            with lock:
-                taken.append(number)
-
-    threads = [threading.Thread(target=writer) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    taken = _from_threads(pg_ctx, 16, 10, lambda session: next_number(
+        session, tenant_id, "payment", fmt, dt.date(2026, 1, 1)))
     assert len(taken) == len(set(taken)) == 160
     assert sorted(taken) == [f"PAY-2026-{n:06d}" for n in range(1, 161)]
 
@@ -93,22 +78,30 @@ def test_concurrent_pairs_on_postgres_never_deadlock_and_leave_no_gap(pg_ctx):
     with pg_ctx.transaction() as session:
         tenant_id = create_tenant(session, ACTOR, "n1", "N1").id
     formats = {"payment": {"format": "P-{seq}"}, "transaction": {"format": "T-{seq}"}}
-    taken: list[dict] = []
+    taken = _from_threads(pg_ctx, 8, 10, lambda session: next_of_each(
+        session, tenant_id, formats, dt.date(2026, 1, 1)))
+    assert sorted(int(p["payment"][2:]) for p in taken) == list(range(1, 81))
+    assert sorted(int(p["transaction"][2:]) for p in taken) == list(range(1, 81))
+
+
+def _from_threads(ctx, threads: int, rounds: int, take) -> list:
+    """What ``take(session)`` returned, each call in a transaction of its own, ``rounds``
+    calls on each of ``threads`` threads started together."""
+    taken: list = []
     lock = threading.Lock()
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(threads)
 
     def writer():
         barrier.wait()
-        for _ in range(10):
-            with pg_ctx.transaction() as session:
-                pair = next_of_each(session, tenant_id, formats, dt.date(2026, 1, 1))
+        for _ in range(rounds):
+            with ctx.transaction() as session:
+                value = take(session)
             with lock:
-                taken.append(pair)
+                taken.append(value)
 
-    threads = [threading.Thread(target=writer) for _ in range(8)]
-    for thread in threads:
+    running = [threading.Thread(target=writer) for _ in range(threads)]
+    for thread in running:
         thread.start()
-    for thread in threads:
+    for thread in running:
         thread.join()
-    assert sorted(int(p["payment"][2:]) for p in taken) == list(range(1, 81))
-    assert sorted(int(p["transaction"][2:]) for p in taken) == list(range(1, 81))
+    return taken
