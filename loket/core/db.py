@@ -12,10 +12,11 @@ is discarded with the rest of the pool (``pool_recycle`` retires connections old
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 
-from sqlalchemy import BigInteger, cast, create_engine, event, func
+from sqlalchemy import BigInteger, bindparam, cast, create_engine, event, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -141,6 +142,16 @@ def conflict_insert(bind: Engine | Session, model):
     whichever ``bind`` — an engine or a session — runs on)."""
     engine = bind.get_bind() if isinstance(bind, Session) else bind
     return dialect_insert(engine.dialect.name, model)
+
+
+@functools.cache
+def insert_if_absent(dialect: str, model, columns: tuple[str, ...], unique: tuple[str, ...]):
+    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING`` a ``model`` row, each of
+    ``columns`` a bind parameter of its own name: built once per dialect and use (building
+    a statement costs as much as running it). Run it with the values; no row back means
+    the unique key was taken already."""
+    return (dialect_insert(dialect, model).values({name: bindparam(name) for name in columns})
+            .on_conflict_do_nothing(index_elements=list(unique)).returning(model))
 
 
 def dialect_insert(dialect: str, model):

@@ -12,7 +12,6 @@ attempt did commit gets that attempt's result instead of running again.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import re
@@ -20,7 +19,7 @@ import re
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from loket.core.db import dialect_insert
+from loket.core.db import insert_if_absent
 from loket.core.models import IdempotencyKey
 from loket.errors import Conflict, ValidationFailed
 
@@ -65,7 +64,10 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
     check_key(key)
     digest = fingerprint(payload)
     # The unique (tenant, scope, key) lets one claim in; a key already there inserts nothing.
-    row = session.scalar(_claim_statement(session.get_bind().dialect.name), {
+    row = session.scalar(insert_if_absent(
+        session.get_bind().dialect.name, IdempotencyKey,
+        ("tenant_id", "scope", "key", "request_hash", "claimed_until"),
+        ("tenant_id", "scope", "key")), {
         "tenant_id": tenant_id, "scope": scope, "key": key, "request_hash": digest,
         "claimed_until": lease_until})
     if row is not None:
@@ -80,18 +82,6 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
         raise Conflict("a request with this Idempotency-Key is still in progress",
                        field="Idempotency-Key")
     return None, existing.result
-
-
-@functools.cache
-def _claim_statement(dialect: str):
-    """The claim's ``INSERT … ON CONFLICT DO NOTHING RETURNING``, built once per dialect
-    (building a statement costs more than running it)."""
-    columns = ("tenant_id", "scope", "key", "request_hash", "claimed_until")
-    return (dialect_insert(dialect, IdempotencyKey)
-            .values({name: bindparam(name) for name in columns})
-            .on_conflict_do_nothing(index_elements=[
-                IdempotencyKey.tenant_id, IdempotencyKey.scope, IdempotencyKey.key])
-            .returning(IdempotencyKey))
 
 
 _FIND = select(IdempotencyKey).where(IdempotencyKey.tenant_id == bindparam("tenant_id"),

@@ -19,7 +19,6 @@ of truth.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 
@@ -27,7 +26,7 @@ import attrs
 from sqlalchemy import bindparam, select, update
 
 from loket.core.autopay import mandates
-from loket.core.db import dialect_insert
+from loket.core.db import insert_if_absent
 from loket.core.gateway_configs.configs import config_value
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.core.settings import Settings, load_settings, remember_settings
@@ -236,18 +235,9 @@ def _parse(ctx, delivery_id: int, config: GatewayConfig, request: WebhookRequest
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
 
-@functools.cache
-def _event_insert(dialect: str):
-    """Store one gateway event unless its (configuration, event id) is stored already;
-    built once per dialect."""
-    columns = ("tenant_id", "gateway_configuration_id", "delivery_id", "event_id",
-               "event_type", "payment_number", "gateway_reference", "payload", "received_at",
-               "next_attempt_at", "status")
-    return (dialect_insert(dialect, GatewayEventRow)
-            .values({**{name: bindparam(name) for name in columns}, "attempts": 0})
-            .on_conflict_do_nothing(index_elements=[
-                GatewayEventRow.gateway_configuration_id, GatewayEventRow.event_id])
-            .returning(GatewayEventRow))
+_EVENT_COLUMNS = ("tenant_id", "gateway_configuration_id", "delivery_id", "event_id",
+                  "event_type", "payment_number", "gateway_reference", "payload",
+                  "received_at", "next_attempt_at", "attempts", "status")
 
 
 _VERDICT = update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delivery_id")).values(
@@ -267,7 +257,8 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
         if known is not None:
             remember_settings(session, tenant_id, known.settings)
             config_row = session.merge(known.row, load=False)
-        insert = _event_insert(session.get_bind().dialect.name)
+        insert = insert_if_absent(session.get_bind().dialect.name, GatewayEventRow,
+                                  _EVENT_COLUMNS, ("gateway_configuration_id", "event_id"))
         for event in events:
             # The unique (configuration, event id) key lets one copy in; a copy already
             # stored (here or by a concurrent request) inserts nothing and returns no row.
@@ -277,8 +268,8 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
                 "event_type": event.type, "payment_number": event.payment_id,
                 "gateway_reference": event.gateway_reference, "payload": json_safe(event),
                 "received_at": request.received_at, "next_attempt_at": request.received_at,
-                "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
-                           else EventStatus.PENDING)})
+                "attempts": 0, "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
+                                          else EventStatus.PENDING)})
             if stored is None:
                 duplicates += 1
                 continue
