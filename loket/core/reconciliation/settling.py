@@ -21,7 +21,6 @@ from itertools import islice
 from typing import Any
 
 import attrs
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket import types as t
@@ -276,8 +275,8 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
         with ctx.transaction() as session:
             settings = load_settings(session, tenant_id)
             table = Payment.__table__
-            rows = {r.id: types.SimpleNamespace(**r._mapping) for r in session.execute(
-                select(table).where(table.c.id.in_([i for i, _, _ in part])))}
+            rows = {r.id: types.SimpleNamespace(**r._mapping) for r in bulk.rows_by_id(
+                session, table, [i for i, _, _ in part])}
             consumers = _consumers(session, {r.consumer_id for r in rows.values()
                                              if r.consumer_id})
         infos, tracked, notes = [], [], []
@@ -301,5 +300,4 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
 def _consumers(session: Session, ids: set[int]) -> dict[int, Any]:
     if not ids:
         return {}
-    table = Consumer.__table__
-    return {r.id: r for r in session.execute(select(table).where(table.c.id.in_(ids)))}
+    return {r.id: r for r in bulk.rows_by_id(session, Consumer.__table__, ids)}
