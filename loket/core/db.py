@@ -15,14 +15,16 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, bindparam, cast, create_engine, event, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 
 log = logging.getLogger(__name__)
+_Row = TypeVar("_Row", bound=DeclarativeBase)
 
 
 def make_engine(url: str, *, pool_timeout: int = 10, statement_timeout_ms: int = 0,
@@ -144,14 +146,33 @@ def conflict_insert(bind: Engine | Session, model):
     return dialect_insert(engine.dialect.name, model)
 
 
+def insert_if_absent(session: Session, model: type[_Row], values: dict[str, Any],
+                     unique: tuple[str, ...]) -> _Row | None:
+    """Insert a ``model`` row of ``values`` unless its ``unique`` key is taken (``INSERT …
+    ON CONFLICT DO NOTHING``, in the session's transaction).
+
+    :returns: the new row, already the session's own (persistent: setting an attribute
+        updates it at the next flush); the columns ``values`` left out are read on first
+        use. ``None`` when the unique key was taken.
+    """
+    statement = _insert_if_absent(session.get_bind().dialect.name, model.__table__,
+                                  tuple(values), unique)
+    row_id = session.connection().scalar(statement, values)
+    if row_id is None:
+        return None
+    # Built from what was written rather than read back: the ORM's own INSERT … RETURNING
+    # of a whole row costs several times the statement.
+    row = model(id=row_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
 @functools.cache
-def insert_if_absent(dialect: str, model, columns: tuple[str, ...], unique: tuple[str, ...]):
-    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING`` a ``model`` row, each of
-    ``columns`` a bind parameter of its own name: built once per dialect and use (building
-    a statement costs as much as running it). Run it with the values; no row back means
-    the unique key was taken already."""
-    return (dialect_insert(dialect, model).values({name: bindparam(name) for name in columns})
-            .on_conflict_do_nothing(index_elements=list(unique)).returning(model))
+def _insert_if_absent(dialect: str, table, columns: tuple[str, ...], unique: tuple[str, ...]):
+    # Built once per dialect and use: building a statement costs as much as running it.
+    return (dialect_insert(dialect, table).values({name: bindparam(name) for name in columns})
+            .on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id))
 
 
 def dialect_insert(dialect: str, model):

@@ -64,12 +64,9 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
     check_key(key)
     digest = fingerprint(payload)
     # The unique (tenant, scope, key) lets one claim in; a key already there inserts nothing.
-    row = session.scalar(insert_if_absent(
-        session.get_bind().dialect.name, IdempotencyKey,
-        ("tenant_id", "scope", "key", "request_hash", "claimed_until"),
-        ("tenant_id", "scope", "key")), {
+    row = insert_if_absent(session, IdempotencyKey, {
         "tenant_id": tenant_id, "scope": scope, "key": key, "request_hash": digest,
-        "claimed_until": lease_until})
+        "claimed_until": lease_until}, ("tenant_id", "scope", "key"))
     if row is not None:
         return row, None
     existing = session.scalar(_FIND, {"tenant_id": tenant_id, "scope": scope, "key": key})

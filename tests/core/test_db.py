@@ -5,7 +5,8 @@ transaction on SQLite."""
 import pytest
 from sqlalchemy import event, func, select
 
-from loket.core.models import Tenant
+from loket.core.db import insert_if_absent
+from loket.core.models import IdempotencyKey, Tenant
 
 
 def _tenants(ctx) -> int:
@@ -55,3 +56,23 @@ def test_statements_run_what_was_queued_for_after_the_commit(ctx):
         after_commit(session, lambda: seen.append(_tenants(ctx)))
         assert seen == []
     assert seen == [1]
+
+
+def test_insert_if_absent_gives_a_row_of_the_session_once_per_unique_key(ctx, tenant_id):
+    values = {"tenant_id": tenant_id, "scope": "test", "key": "k-1", "request_hash": "h"}
+    unique = ("tenant_id", "scope", "key")
+    sent: list[str] = []
+    event.listen(ctx.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    with ctx.transaction() as session:
+        row = insert_if_absent(session, IdempotencyKey, values, unique)
+        assert row is not None and row.request_hash == "h"
+        assert session.get(IdempotencyKey, row.id) is row  # the session's own, not read
+        row.result = {"done": True}  # written at the flush like any loaded row's
+        assert insert_if_absent(session, IdempotencyKey, values, unique) is None
+    assert [s for s in sent if "FROM idempotency_keys" in s] == []
+    with ctx.transaction() as session:
+        stored = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-1"))
+        assert (stored.result, stored.created_at is not None) == ({"done": True}, True)
+        assert insert_if_absent(session, IdempotencyKey, {**values, "key": "k-2"},
+                                unique).created_at is not None  # left out: read when used

@@ -235,11 +235,6 @@ def _parse(ctx, delivery_id: int, config: GatewayConfig, request: WebhookRequest
         return Receipt(503, {"error": "temporarily unable to process this webhook"})
 
 
-_EVENT_COLUMNS = ("tenant_id", "gateway_configuration_id", "delivery_id", "event_id",
-                  "event_type", "payment_number", "gateway_reference", "payload",
-                  "received_at", "next_attempt_at", "attempts", "status")
-
-
 _VERDICT = update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delivery_id")).values(
     verdict=bindparam("verdict"), error=None)
 
@@ -257,19 +252,19 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
         if known is not None:
             remember_settings(session, tenant_id, known.settings)
             config_row = session.merge(known.row, load=False)
-        insert = insert_if_absent(session.get_bind().dialect.name, GatewayEventRow,
-                                  _EVENT_COLUMNS, ("gateway_configuration_id", "event_id"))
         for event in events:
             # The unique (configuration, event id) key lets one copy in; a copy already
             # stored (here or by a concurrent request) inserts nothing and returns no row.
-            stored = session.scalar(insert, {
+            # Every column is given, so applying the event reads none of them again.
+            stored = insert_if_absent(session, GatewayEventRow, {
                 "tenant_id": tenant_id, "gateway_configuration_id": config_id,
                 "delivery_id": delivery_id, "event_id": event.event_id,
                 "event_type": event.type, "payment_number": event.payment_id,
                 "gateway_reference": event.gateway_reference, "payload": json_safe(event),
                 "received_at": request.received_at, "next_attempt_at": request.received_at,
-                "attempts": 0, "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
-                                          else EventStatus.PENDING)})
+                "attempts": 0, "last_error": None, "processed_at": None,
+                "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
+                           else EventStatus.PENDING)}, ("gateway_configuration_id", "event_id"))
             if stored is None:
                 duplicates += 1
                 continue
