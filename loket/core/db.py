@@ -100,33 +100,58 @@ def statements(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """Open a session whose statements each commit on their own, for work that is one
     statement, or statements each safe alone (an idempotency claim ahead of the work, a
     counter taken before a gateway call): on PostgreSQL no ``BEGIN`` and ``COMMIT`` round
-    trips, so a single ``INSERT … RETURNING`` costs one. What is still pending in the
-    session is written when the block ends, and then what :func:`after_commit` and
-    :func:`commit_then_raise` queued runs, as after :func:`transaction`. SQLite, where a
-    transaction costs no round trip, gets a plain transaction.
+    trips, so a single ``INSERT … RETURNING`` costs one. SQLite, where a transaction costs
+    no round trip, gets a plain transaction.
+
+    What is still pending in the session when the block ends is written then; at most one
+    row may be, since two would not be written all or nothing. Nothing can wait for a
+    commit here (:func:`after_commit` and :func:`commit_then_raise` refuse): when a block
+    raises half-way, what ran before has committed on PostgreSQL and not on SQLite.
+
+    :raises RuntimeError: more than one row left pending at the end of the block.
     """
     engine = sessions.kw["bind"]
     if engine.dialect.name != "postgresql":
         with transaction(sessions) as session:
+            session.info[_EACH_ALONE] = True
             yield session
+            _write_pending(session)
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         with Session(bind=connection, expire_on_commit=False) as session:
+            session.info[_EACH_ALONE] = True
             yield session
-            session.flush()
-            info = session.info
-    _after_commit(info)
+            _write_pending(session)
+
+
+_EACH_ALONE = "each_statement_commits"
+"""``Session.info`` key of a :func:`statements` session."""
+
+
+def _write_pending(session: Session) -> None:
+    if len(session.new) + len(session.dirty) + len(session.deleted) > 1:
+        raise RuntimeError("more than one row left to write at the end of a statements() "
+                           "block: write them in a transaction")
+    session.flush()
+
+
+def _refuse_in_statements(session: Session, what: str) -> None:
+    if session.info.get(_EACH_ALONE):
+        raise RuntimeError(f"{what} needs a transaction: a statements() session has no "
+                           "commit to wait for")
 
 
 def commit_then_raise(session: Session, error: Exception) -> None:
     """Record the attempt, then raise: the caller's transaction commits what was written
     (e.g. a to-do for staff) and ``error`` is raised once it has."""
+    _refuse_in_statements(session, "commit_then_raise")
     session.info["raise_after_commit"] = error
 
 
 def after_commit(session: Session, callback) -> None:
     """Run ``callback()`` once the caller's transaction has committed (never if it rolls
     back). Used for outbound hooks: notify, track, payment status changed."""
+    _refuse_in_statements(session, "after_commit")
     session.info.setdefault("after_commit", []).append(callback)
 
 

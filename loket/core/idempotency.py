@@ -18,6 +18,7 @@ import re
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from loket.core.db import insert_if_absent
 from loket.core.models import IdempotencyKey
@@ -103,5 +104,5 @@ def _take_over(session: Session, existing: IdempotencyKey, lease_until: dt.datet
         IdempotencyKey.id == existing.id, same_lease).values(claimed_until=lease_until))
     if taken.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         return False
-    existing.claimed_until = lease_until
+    set_committed_value(existing, "claimed_until", lease_until)  # as written just now
     return True
