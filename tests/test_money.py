@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from support import REPO
 
 from loket.errors import ValidationFailed
-from loket.money import ISO4217_DIGITS, Money, minor_digits
+from loket.money import ISO4217_DIGITS, Money, minor_digits, parse_minor
 
 _GENERATOR = REPO / "tools" / "iso4217_table.py"
 
@@ -66,6 +66,7 @@ def test_codes_without_an_iso_4217_minor_unit_are_refused(code):
 def test_parse_gives_minor_units(text, currency, minor):
     money = Money.parse(text, currency)
     assert money.amount == minor and money.currency == currency.strip().upper()
+    assert parse_minor(text, currency) == minor  # the same rules, without the Money
 
 
 @pytest.mark.parametrize("text, currency, message", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from sqlalchemy import (
     FromClause,
     Row,
     Table,
-    TextClause,
+    TextualSelect,
     bindparam,
     func,
     insert,
@@ -162,6 +163,16 @@ def refresh_statistics(session: Session, *tables: FromClause) -> None:
         session.execute(text(f"ANALYZE (SKIP_LOCKED) {names}"))
 
 
+def editable(rows: Sequence[Row], **extra: Any) -> list[types.SimpleNamespace]:
+    """``rows`` as objects whose attributes can be changed (a bulk write's working copies),
+    each also given ``extra`` attributes."""
+    if not rows:
+        return []
+    names = rows[0]._fields  # the same for every row of one result
+    return [types.SimpleNamespace(**extra, **dict(zip(names, row, strict=True)))
+            for row in rows]
+
+
 def rows_by_id(session: Session, table: FromClause, ids: Iterable[int]) -> list[Row]:
     """The rows of ``table`` whose ``id`` is one of ``ids`` (thousands of them), in no
     particular order.
@@ -181,7 +192,7 @@ def rows_by_id(session: Session, table: FromClause, ids: Iterable[int]) -> list[
 
 
 @functools.cache
-def _by_id_statement(table: Table) -> TextClause:
+def _by_id_statement(table: Table) -> TextualSelect:
     names = ", ".join(c.name for c in table.columns)
     return text(f"SELECT {names} FROM {table.name} WHERE id = ANY(CAST(:ids AS bigint[]))"
                 ).columns(*table.columns)

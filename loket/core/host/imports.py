@@ -153,9 +153,8 @@ class _Block:
 
     def _rows(self, model, column: str, keys: set, lock: bool = False,
               **where) -> list[types.SimpleNamespace]:
-        return [types.SimpleNamespace(_new=False, _dirty=False, **row._mapping)
-                for row in bulk.rows_by_key(self.session, model.__table__, column, keys,
-                                            lock=lock, **where)]
+        return bulk.editable(bulk.rows_by_key(self.session, model.__table__, column, keys,
+                                              lock=lock, **where), _new=False, _dirty=False)
 
     def _row(self, data: dict) -> None:
         if data.get("name"):

@@ -19,7 +19,7 @@ from loket.core.settings import load_settings
 from loket.core.states import ITEM_KINDS, PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
-from loket.money import Money
+from loket.money import parse_minor
 
 ACCOUNT_STATUSES = ("active", "blocked", "disabled")
 
@@ -137,15 +137,15 @@ def receivable_input(data: dict, schemas: Mapping[str, dict], currency: str
     attributes = _attributes(schemas.get(kind), data.get("attributes"))
     if not data.get("reference"):
         raise ValidationFailed("reference is required", field="reference")
-    amount = Money.parse(str(data.get("amount", "")), currency, field="amount")
-    if amount.amount <= 0:
+    amount = parse_minor(str(data.get("amount", "")), currency, field="amount")
+    if amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
     status = data.get("status") or ReceivableStatus.OPEN
     if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
         raise ValidationFailed("status must be open or cancelled", field="status")
     return ReceivableInput(
         account_number=data.get("account_number") or "", kind=kind,
-        reference=data["reference"], amount=amount.amount, status=status,
+        reference=data["reference"], amount=amount, status=status,
         description=data.get("description"), period=data.get("period"),
         due_date=_date(data.get("due_date"), "due_date"),
         issued_on=_date(data.get("issued_on"), "issued_on"), plan=data.get("plan") or None,

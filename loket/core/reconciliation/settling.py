@@ -176,8 +176,8 @@ def _payments_named(session: Session, row: GatewayConfiguration,
 
 
 def _read(session: Session, column: str, keys: set, **where) -> list[types.SimpleNamespace]:
-    return [types.SimpleNamespace(**row._mapping)
-            for row in bulk.rows_by_key(session, _PAYMENTS, column, keys, lock=True, **where)]
+    return bulk.editable(bulk.rows_by_key(session, _PAYMENTS, column, keys, lock=True,
+                                          **where))
 
 
 def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
@@ -275,8 +275,8 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
         with ctx.transaction() as session:
             settings = load_settings(session, tenant_id)
             table = Payment.__table__
-            rows = {r.id: types.SimpleNamespace(**r._mapping) for r in bulk.rows_by_id(
-                session, table, [i for i, _, _ in part])}
+            rows = {r.id: r for r in bulk.editable(bulk.rows_by_id(
+                session, table, [i for i, _, _ in part]))}
             consumers = _consumers(session, {r.consumer_id for r in rows.values()
                                              if r.consumer_id})
         infos, tracked, notes = [], [], []
