@@ -23,9 +23,9 @@ def test_rows_by_id_returns_the_rows_asked_for_and_no_other(ctx, tenant_id):
         assert by_id[ids[3]].account_number == "B-3"
         assert by_id[ids[3]].created_at.tzinfo is not None  # typed as the model reads it
         assert bulk.rows_by_id(session, Consumer.__table__, []) == []
-        copies = bulk.editable(rows, _new=False)
+        copies, read = bulk.editable(rows, _new=False), rows[0].name
         copies[0].name = "Changed"  # working copies a bulk write changes in memory
-        assert (copies[0].id, copies[0]._new, rows[0].name) == (rows[0].id, False, "Bulk 0")
+        assert (copies[0].id, copies[0]._new, rows[0].name) == (rows[0].id, False, read)
 
 
 def test_thousands_of_ids_travel_as_one_value_on_postgresql(pg_ctx):
