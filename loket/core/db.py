@@ -21,7 +21,13 @@ from sqlalchemy import BigInteger, bindparam, cast, create_engine, event, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.util import identity_key
 
 log = logging.getLogger(__name__)
 _Row = TypeVar("_Row", bound=DeclarativeBase)
@@ -176,19 +182,23 @@ def insert_if_absent(session: Session, model: type[_Row], values: dict[str, Any]
     """Insert a ``model`` row of ``values`` unless its ``unique`` key is taken (``INSERT …
     ON CONFLICT DO NOTHING``, in the session's transaction).
 
-    :returns: the new row, already the session's own (persistent: setting an attribute
-        updates it at the next flush); the columns ``values`` left out are read on first
-        use. ``None`` when the unique key was taken.
+    :returns: the new row, already the session's own and fully loaded (persistent: setting
+        an attribute updates it at the next flush). ``None`` when the unique key was taken.
     """
     statement = _insert_if_absent(session.get_bind().dialect.name, model.__table__,
                                   tuple(values), unique)
-    row_id = session.connection().scalar(statement, values)
-    if row_id is None:
+    written = session.connection().execute(statement, values).first()
+    if written is None:
         return None
     # Built from what was written rather than read back: the ORM's own INSERT … RETURNING
     # of a whole row costs several times the statement.
-    row = model(id=row_id, **values)
+    row = model(**values, **written._mapping)
     make_transient_to_detached(row)
+    # An object the session still holds under this id was rolled back with a savepoint
+    # (SQLite hands the id out again): it is not in the database, this row is.
+    stale = session.identity_map.get(identity_key(model, written.id))
+    if stale is not None:
+        session.expunge(stale)
     session.add(row)
     return row
 
@@ -196,8 +206,10 @@ def insert_if_absent(session: Session, model: type[_Row], values: dict[str, Any]
 @functools.cache
 def _insert_if_absent(dialect: str, table, columns: tuple[str, ...], unique: tuple[str, ...]):
     # Built once per dialect and use: building a statement costs as much as running it.
+    # It returns what the values did not give (the id, the defaults).
     return (dialect_insert(dialect, table).values({name: bindparam(name) for name in columns})
-            .on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id))
+            .on_conflict_do_nothing(index_elements=list(unique))
+            .returning(*[column for column in table.columns if column.key not in columns]))
 
 
 def dialect_insert(dialect: str, model):

@@ -80,6 +80,24 @@ def test_insert_if_absent_gives_a_row_of_the_session_once_per_unique_key(ctx, te
     assert [s for s in sent if "FROM idempotency_keys" in s] == []
     with ctx.transaction() as session:
         stored = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-1"))
-        assert (stored.result, stored.created_at is not None) == ({"done": True}, True)
-        assert insert_if_absent(session, IdempotencyKey, {**values, "key": "k-2"},
-                                unique).created_at is not None  # left out: read when used
+        assert stored.result == {"done": True}
+        other = insert_if_absent(session, IdempotencyKey, {**values, "key": "k-2"}, unique)
+    # Fully loaded: what the database filled in is there after the session closed.
+    assert (other.result, other.created_at.tzinfo is not None) == (None, True)
+
+
+def test_insert_if_absent_after_a_savepoint_rolled_back_gives_the_new_row(ctx, tenant_id):
+    values = {"tenant_id": tenant_id, "scope": "test", "key": "k-1", "request_hash": "h"}
+    unique = ("tenant_id", "scope", "key")
+    with ctx.transaction() as session:
+        with pytest.raises(RuntimeError), session.begin_nested():
+            undone = insert_if_absent(session, IdempotencyKey, values, unique)
+            raise RuntimeError("undone")
+        # SQLite gives the rolled-back row's id again; the session must not mix them up
+        # while the caller still holds the undone row.
+        row = insert_if_absent(session, IdempotencyKey, values, unique)
+        assert row is not None and row is not undone
+        row.result = {"done": True}
+    with ctx.transaction() as session:
+        assert session.scalar(select(IdempotencyKey.result).where(
+            IdempotencyKey.key == "k-1")) == {"done": True}
