@@ -91,7 +91,6 @@ class Money:
         :returns: Money in minor units.
         :raises ValidationFailed: for non-numeric, negative input or too many decimals.
         """
-        currency = _check_currency(currency)
         return cls(parse_minor(text, currency, field=field), currency)
 
     @classmethod
