@@ -95,7 +95,8 @@ def main() -> None:
                 with ctx.transaction() as session:
                     record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
                         account_number=f"A{i}", payment_type="bill", method="cash",
-                        amount_received="120.00", change_given="20.00"))
+                        amount_received="120.00", change_given="20.00",
+                        paid_on=ctx.now().date().isoformat()))
 
             payments = []
             _timed("counter payment (cash)", args.n, counter)

@@ -12,7 +12,7 @@ separate processes, alternated:
 * loket: ``settlements.import_report`` end to end (the DOKU plugin parses the file, the
   lines complete their payments, the unmatched ones become to-dos), committed, with the
   tracking sink bound to the database and the job queue replaced by a no-op (what the
-  worker later sends is not timed).
+  worker later sends is not timed), the garbage collector tuned as in the worker.
 
 Prints seconds and peak memory (max RSS) of each, and loket's ratio to the baseline.
 ``--loket-src`` runs loket from another checkout (e.g. the commit before a change), for a
@@ -173,6 +173,16 @@ def _backend_pid(connection) -> int | None:
     return connection.execute(text("SELECT pg_backend_pid()")).scalar()
 
 
+def _tune_gc() -> None:
+    """The collector as the worker and the ``loket`` program set it (a checkout from
+    before :mod:`loket.ops.runtime` keeps Python's defaults)."""
+    try:
+        from loket.ops.runtime import tune_gc
+    except ImportError:
+        return
+    tune_gc()
+
+
 def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path) -> dict:
     """In this process: import the report as staff would (the job queue a no-op)."""
     from loket.core.reconciliation import settlements
@@ -186,6 +196,7 @@ def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path) -
 
     ctx = _context(url, workdir, key)
     install_builtins(ctx, jobs=NoQueue())
+    _tune_gc()
     started, cpu = time.perf_counter(), _cpu()
     with ctx.transaction() as session:
         pid = _backend_pid(session.connection())

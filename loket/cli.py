@@ -393,5 +393,13 @@ def main(argv: list[str] | None = None) -> int:
     return code or 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``loket`` program: a process of its own, so its garbage collector is tuned
+    (:func:`loket.ops.runtime.tune_gc`); runs the command and exits with its status."""
+    from loket.ops.runtime import tune_gc
+    tune_gc()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -22,8 +22,10 @@ def _setup(args, production: bool = False):
 
 def cmd_worker(args) -> None:
     from loket.jobs.worker import run_worker
+    from loket.ops.runtime import tune_gc
     ctx, jobs = _setup(args, production=True)  # logs: configured by the ``loket`` command
     ctx.check_stored_money()
+    tune_gc()  # again: the container and the task code are loaded now
     run_worker(ctx, jobs, workers=args.workers, periodic=not args.no_periodic)
 
 

@@ -6,6 +6,8 @@ It serves ``loket.server.app:get_app()`` and sets up what a production API proce
   gunicorn's own; gunicorn's access log is off: loket writes one access line per request
   (route template, status, duration, request id, tenant) that never holds a webhook's
   path token, and every line is scrubbed of tokens besides;
+- a garbage collector tuned for a process that runs loket only, once each worker has
+  loaded the app (:mod:`loket.ops.runtime`);
 - Prometheus' multiprocess mode: every worker counts into files in
   ``PROMETHEUS_MULTIPROC_DIR`` (``$LOKET_VAR_DIR/prometheus`` when unset, emptied at
   start) so ``/metrics`` on any worker reports the sum of all.
@@ -106,6 +108,14 @@ def post_fork(server: Any, worker: Any) -> None:
     from loket.ops import logs  # noqa: PLC0415
 
     logs.configure(_log_settings())
+
+
+def post_worker_init(worker: Any) -> None:
+    """Tune the worker's garbage collector once it has loaded the app
+    (:func:`loket.ops.runtime.tune_gc`)."""
+    from loket.ops.runtime import tune_gc  # noqa: PLC0415
+
+    tune_gc()
 
 
 def child_exit(server: Any, worker: Any) -> None:
