@@ -1,6 +1,6 @@
 """Benchmark: reconciling a DOKU settlement report against as many payments, beside polars.
 
-    .venv/bin/python benchmarks/bench_reconciliation.py --lines 1000000 [--sqlite]
+    .venv/bin/python benchmarks/bench_reconciliation.py --lines 1000000 [--sqlite] [--run]
         [--unmatched 0.001] [--consumers 10000] [--loket-src PATH]
 
 On a throw-away PostgreSQL database (``--sqlite``: a file) it writes N succeeded DOKU
@@ -12,7 +12,9 @@ separate processes, alternated:
 * loket: ``settlements.import_report`` end to end (the DOKU plugin parses the file, the
   lines complete their payments, the unmatched ones become to-dos), committed, with the
   tracking sink bound to the database and the job queue replaced by a no-op (what the
-  worker later sends is not timed), the garbage collector tuned as in the worker.
+  worker later sends is not timed), the garbage collector tuned as in the worker. With
+  ``--run`` the report is uploaded as a reconciliation run instead and read as the worker
+  reads one (``runs.process``).
 
 Prints seconds and peak memory (max RSS) of each, and loket's ratio to the baseline.
 ``--loket-src`` runs loket from another checkout (e.g. the commit before a change), for a
@@ -183,8 +185,10 @@ def _tune_gc() -> None:
     tune_gc()
 
 
-def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path) -> dict:
-    """In this process: import the report as staff would (the job queue a no-op)."""
+def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path,
+              through_run: bool = False) -> dict:
+    """In this process: import the report as staff would (the job queue a no-op), inline or
+    (``through_run``) uploaded as a run that the worker reads."""
     from loket.core.reconciliation import settlements
     from loket.jobs.wiring import install_builtins
 
@@ -197,6 +201,8 @@ def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path) -
     ctx = _context(url, workdir, key)
     install_builtins(ctx, jobs=NoQueue())
     _tune_gc()
+    if through_run:
+        return _through_run(ctx, tenant_id, report)
     started, cpu = time.perf_counter(), _cpu()
     with ctx.transaction() as session:
         pid = _backend_pid(session.connection())
@@ -207,6 +213,31 @@ def run_loket(url: str, workdir: Path, key: str, tenant_id: int, report: Path) -
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "cpu": _cpu() - cpu + server, "matched": result.matched,
             "already": result.already_settled, "unmatched": len(result.unmatched)}
+
+
+def _through_run(ctx, tenant_id: int, report: Path) -> dict:
+    """The report uploaded (not timed), then read as the worker reads it
+    (``runs.process``: a transaction per block in loket since the runs committed by
+    block; one before)."""
+    from loket.core import audit
+    from loket.core.models import ReconciliationRun
+    from loket.core.reconciliation import runs
+    from loket.core.states import RunKind
+    with ctx.transaction() as session:
+        run_id = runs.store_upload(ctx, session, audit.Actor("bench", "billing_manager"),
+                                   tenant_id, RunKind.SETTLEMENT_REPORT, "doku", report.name,
+                                   report).id
+    with ctx.engine.connect() as connection:  # one thread: the pool's only connection
+        pid = _backend_pid(connection)
+    started, cpu, server = time.perf_counter(), _cpu(), backend_cpu(pid)
+    state = runs.process(ctx, run_id)
+    server = backend_cpu(pid) - server
+    seconds = time.perf_counter() - started
+    with ctx.transaction() as session:
+        run = session.get(ReconciliationRun, run_id)
+        assert state == "done", (state, run.error)
+        return {"seconds": seconds, "cpu": _cpu() - cpu + server, "matched": run.matched,
+                "already": run.already_settled, "unmatched": run.unmatched}
 
 
 def run_polars(url: str, report: Path) -> dict:
@@ -246,7 +277,8 @@ def _child(args) -> None:
     if args.child == "polars":
         out = run_polars(args.url, report)
     else:
-        out = run_loket(args.url, workdir, args.key, args.tenant, report)
+        out = run_loket(args.url, workdir, args.key, args.tenant, report,
+                        through_run=args.child == "loket-run")
     out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps(out))
 
@@ -276,7 +308,10 @@ def main() -> None:
                         help="share of report lines naming no payment")
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--loket-src", help="run loket from this source tree instead")
-    parser.add_argument("--child", choices=("polars", "loket"), help=argparse.SUPPRESS)
+    parser.add_argument("--run", action="store_true",
+                        help="upload the report as a run and read it as the worker does")
+    parser.add_argument("--child", choices=("polars", "loket", "loket-run"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -298,14 +333,16 @@ def main() -> None:
                   f"{time.perf_counter() - started:.0f} s on "
                   f"{'SQLite' if args.sqlite else 'PostgreSQL'}")
             before = spawn("polars", url, workdir, key, tenant_id)
-            loket = spawn("loket", url, workdir, key, tenant_id, args.loket_src)
+            loket = spawn("loket-run" if args.run else "loket", url, workdir, key, tenant_id,
+                          args.loket_src)
             after = spawn("polars", url, workdir, key, tenant_id)
         finally:
             cleanup()
     baseline = min(before["seconds"], after["seconds"])
     print(f"{'workload':<30}{'seconds':>9}{'CPU s':>8}{'max RSS MiB':>13}{'lines/s':>10}")
     for name, figures in (("polars read + join (before)", before),
-                          ("loket import_report", loket),
+                          ("loket run (worker)" if args.run else "loket import_report",
+                           loket),
                           ("polars read + join (after)", after)):
         print(f"{name:<30}{figures['seconds']:>9.2f}{figures['cpu']:>8.2f}"
               f"{figures['max_rss_mib']:>13}{args.lines / figures['seconds']:>10,.0f}")

@@ -8,7 +8,7 @@ import attrs
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
 from support.object_store import ObjectStore
 
-from loket.core.reconciliation import sources
+from loket.core.reconciliation import settling, sources
 from loket.gateways import sandbox_page, sandbox_report
 
 
@@ -219,8 +219,9 @@ def test_a_download_ignores_proxies_and_never_outlasts_its_deadline(connected_ap
         assert time.monotonic() - started < 5  # a byte every 0.2 s never resets the clock
 
 
-def test_a_wrong_file_fails_with_the_line_and_moves_no_money(connected_api):
+def test_a_wrong_file_fails_with_the_line_and_moves_no_money(connected_api, monkeypatch):
     api = connected_api
+    monkeypatch.setattr(settling, "BLOCK", 1)  # the good line's block would commit first
     numbers = _paid_and_settled(api, [("bill", "INV-2025-001234")])
     lines = _report(api).decode().splitlines()
     broken = "\n".join([*lines, lines[1].replace(",USD,", ",USD,").rsplit(",", 6)[0]

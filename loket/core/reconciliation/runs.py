@@ -4,13 +4,17 @@ block of lines at a time, with progress anyone can follow.
 1. :func:`store_upload` copies the file, a megabyte at a time, under
    ``{var_dir}/reconciliation/`` (never whole in memory) and records a run, ``queued``.
 2. After the commit the run is handed to the job queue (``ctx.run_kick``), or, without a
-   queue, to a thread of this process; :func:`process` claims it (``running``), reconciles
-   the file in one transaction and, after each block, writes the counts so far and a
-   heartbeat in a transaction of its own.
+   queue, to a thread of this process; :func:`process` claims it (``running``) and reads
+   the file. A settlement report commits a block of lines at a time, each with the run's
+   counts so far and a heartbeat (:func:`settling.settle_committing`); a bank statement is
+   read in one transaction.
 3. It ends ``done`` (the file deleted) or ``failed`` with the reason (the file kept). A run
    whose process died (no heartbeat for :data:`STALE_AFTER`) or whose task was lost is
    started again by :func:`resume_stale` (the worker's sweep), at most :data:`MAX_ATTEMPTS`
-   times; starting again is safe, since lines already settled count as ``already_settled``.
+   times. A settlement report starts again after the last block that committed, counting
+   on from there. A wrong file fails before any block (the file is read through once
+   first); a run that failed otherwise keeps the blocks it committed (uploaded again,
+   their lines count as ``already_settled``).
 
 The API, the worker and the sweep must share the var directory (one machine, or a shared
 volume).
@@ -23,7 +27,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path, PurePath
 from typing import IO, Any
 
@@ -32,10 +38,11 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import ReconciliationRun
-from loket.core.reconciliation import bank, settlements
+from loket.core.reconciliation import bank, settlements, settling
 from loket.core.states import RunKind, RunState
 from loket.core.text import printable
 from loket.errors import LoketError, NotFound, NotSupported, TooLarge, ValidationFailed
+from loket.types import SettlementLine
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,8 @@ CHUNK = 1 << 20
 STALE_AFTER = dt.timedelta(minutes=10)
 """A run ``running`` without a heartbeat this long is taken to have lost its process."""
 SQLITE_STALE_AFTER = dt.timedelta(hours=6)
-"""The same on SQLite, where one writer at a time means the reconciliation's own transaction
-leaves no room for heartbeats: the counts appear when the run ends."""
+"""The same on SQLite, where one writer at a time means a bank statement's transaction
+leaves no room for heartbeats: its counts appear when the run ends."""
 QUEUED_AFTER = dt.timedelta(minutes=2)
 """A run still ``queued`` this long after upload lost its task (the sweep hands it again)."""
 MAX_ATTEMPTS = 3
@@ -174,8 +181,7 @@ def process(ctx, run_id: int) -> str:
         if not path.exists():
             raise ValidationFailed("the uploaded file is gone from the var directory; upload "
                                    "it again", field="file")
-        with ctx.transaction() as session:
-            outcome = _reconcile(ctx, session, claimed, path)
+        outcome = _reconcile(ctx, claimed, path)
     except LoketError as exc:  # the file itself is wrong: running it again changes nothing
         return _finish(ctx, claimed, RunState.FAILED, error=exc.detail)
     except Exception as exc:  # noqa: BLE001 - kept for the sweep, up to MAX_ATTEMPTS
@@ -205,41 +211,69 @@ def _claim(ctx, run_id: int) -> ReconciliationRun | None:
         return row
 
 
-def _reconcile(ctx, session: Session, run: ReconciliationRun, path: Path) -> dict[str, Any]:
-    """Read the file through the gateway's parser (or the bank statement reader)."""
+def _reconcile(ctx, run: ReconciliationRun, path: Path) -> dict[str, Any]:
+    """Read the file through the gateway's parser (or the bank statement reader).
+
+    :returns: the run's counts.
+    """
     content = path.read_bytes()  # the parse hook takes the file's bytes; lines stream
-    if run.kind == RunKind.BANK_STATEMENT:
-        actor = audit.Actor(run.uploaded_by, run.uploaded_role, tenant_id=run.tenant_id)
+    if run.kind != RunKind.BANK_STATEMENT:
+        return _settle_report(ctx, run, content)
+    actor = audit.Actor(run.uploaded_by, run.uploaded_role, tenant_id=run.tenant_id)
+    with ctx.transaction() as session:
         banked = bank.import_statement(ctx, session, actor, run.tenant_id,
                                        content.decode("utf-8-sig"))
-        return {"lines": len(banked.matched) + len(banked.unmatched) + banked.already_imported,
-                "matched": len(banked.matched), "already_settled": banked.already_imported,
-                "unmatched": len(banked.unmatched),
-                "unmatched_sample": list(banked.unmatched[:UNMATCHED_SAMPLE])}
-    result = settlements.import_report(ctx, session, run.tenant_id, run.gateway or "",
-                                       content, run.filename,
-                                       progress=lambda tally: _beat(ctx, run.id, tally))
-    return {"lines": result.matched + result.already_settled + len(result.unmatched),
-            "matched": result.matched, "already_settled": result.already_settled,
-            "unmatched": len(result.unmatched),
-            "unmatched_sample": list(result.unmatched[:UNMATCHED_SAMPLE])}
+    return {"lines": len(banked.matched) + len(banked.unmatched) + banked.already_imported,
+            "matched": len(banked.matched), "already_settled": banked.already_imported,
+            "unmatched": len(banked.unmatched),
+            "unmatched_sample": list(banked.unmatched[:UNMATCHED_SAMPLE])}
+
+
+def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any]:
+    """A settlement report, a transaction per block of lines: each block commits with the
+    run's counts, so an attempt that starts again skips the lines an earlier one committed
+    and adds to its counts (a run claimed by a newer attempt meanwhile rolls the block
+    back). The whole file is read once before, so that a wrong line fails the run before
+    any block moved money."""
+    def read() -> tuple[int, Iterable[SettlementLine]]:
+        with ctx.transaction() as session:
+            row, lines = settlements.read_report(ctx, session, run.tenant_id,
+                                                 run.gateway or "", content, run.filename)
+            return row.id, lines
+
+    deque(read()[1], maxlen=0)
+    configuration_id, lines = read()
+    done = run.committed_lines
+
+    def record(session: Session, tally: settling.Tally) -> None:
+        row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
+        if row.attempts != run.attempts:
+            raise RuntimeError(f"attempt {row.attempts} took the run over")
+        for name, value in _counts(run, tally).items():
+            setattr(row, name, value)
+        row.heartbeat_at = ctx.now()
+
+    tally = settling.settle_committing(ctx, configuration_id, islice(lines, done, None),
+                                       record)
+    return _counts(run, tally)
+
+
+def _counts(run: ReconciliationRun, tally: settling.Tally) -> dict[str, Any]:
+    """The run's counts: what earlier attempts committed (none when they committed no
+    block), and this attempt's ``tally``."""
+    earlier = run if run.committed_lines else ReconciliationRun(
+        lines=0, matched=0, already_settled=0, unmatched=0, unmatched_sample=[])
+    lines = earlier.lines + tally.lines
+    return {"lines": lines, "committed_lines": lines,
+            "matched": earlier.matched + tally.matched,
+            "already_settled": earlier.already_settled + tally.already_settled,
+            "unmatched": earlier.unmatched + len(tally.unmatched),
+            "unmatched_sample": [*(earlier.unmatched_sample or []),
+                                 *tally.unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
 
 
 def _stale_after(ctx) -> dt.timedelta:
     return SQLITE_STALE_AFTER if ctx.engine.dialect.name == "sqlite" else STALE_AFTER
-
-
-def _beat(ctx, run_id: int, tally) -> None:
-    """After each block: the counts so far and a heartbeat, committed at once (readers see
-    the progress; the counts become final only with the reconciliation's own commit). Not
-    on SQLite, whose one writer is the reconciliation itself."""
-    if ctx.engine.dialect.name == "sqlite":
-        return
-    with ctx.transaction() as session:
-        row = session.get(ReconciliationRun, run_id)
-        row.lines, row.matched = tally.lines, tally.matched
-        row.already_settled, row.unmatched = tally.already_settled, len(tally.unmatched)
-        row.heartbeat_at = ctx.now()
 
 
 def _finish(ctx, claimed: ReconciliationRun, state: RunState, error: str | None = None,

@@ -58,6 +58,17 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
 
     :param progress: called with the running tally after each block of lines.
     """
+    row, lines = read_report(ctx, session, tenant_id, kind, content, filename)
+    return apply_lines(ctx, session, row, lines, progress)
+
+
+def read_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes,
+                filename: str) -> tuple[GatewayConfiguration, Iterable[SettlementLine]]:
+    """The tenant's configuration of ``kind`` and the lines of a settlement report file it
+    delivered, as the gateway's parser reads them (lazily, when it can).
+
+    :raises NotSupported: the gateway reads no settlement reports.
+    """
     row = configured(ctx, session, tenant_id, kind, "upload its settlement reports")
     try:
         lines = ctx.plugins.parse_settlement_report(configs.config_value(ctx, session, row),
@@ -66,7 +77,7 @@ def import_report(ctx, session: Session, tenant_id: int, kind: str, content: byt
         raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
                            f"(not supported by this gateway): it reports settlements another "
                            f"way", field="kind") from None
-    return apply_lines(ctx, session, row, lines, progress)
+    return row, lines
 
 
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,

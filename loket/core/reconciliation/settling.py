@@ -33,7 +33,7 @@ from loket.core.payments.application import GATEWAY
 from loket.core.reconciliation import unmatched
 from loket.core.settings import load_settings
 from loket.core.webhooks import outcomes
-from loket.types import GatewayEvent, SettlementLine
+from loket.types import GatewayEvent, Notification, PaymentInfo, SettlementLine, TrackingEvent
 
 BLOCK = 2000
 """Lines per block: large enough that per-block statements cost nothing per line, small
@@ -71,7 +71,7 @@ def blocks_of(lines: Iterable[SettlementLine], size: int | None = None
 def settle(ctx, session: Session, row: GatewayConfiguration, lines: Iterable[SettlementLine],
            progress: Callable[[Tally], None] | None = None) -> Tally:
     """Match settlement lines to payments and complete them, a block at a time, inside the
-    caller's transaction.
+    caller's transaction (all the lines or none).
 
     :param progress: called with the tally after each block.
     :returns: the tally (unmatched references in the order of their lines).
@@ -84,9 +84,35 @@ def settle(ctx, session: Session, row: GatewayConfiguration, lines: Iterable[Set
     return tally
 
 
+def settle_committing(ctx, configuration_id: int, lines: Iterable[SettlementLine],
+                      record: Callable[[Session, Tally], None]) -> Tally:
+    """Match settlement lines to payments and complete them in a transaction per block, so
+    that a file of any length holds no transaction open for long and keeps what it settled
+    when its process dies (a reconciliation run).
+
+    :param configuration_id: the gateway configuration the lines belong to.
+    :param record: called in each block's transaction, after its lines, with the tally so
+        far; it writes the progress that must commit with the block (or raises to roll the
+        block back).
+    :returns: the tally of these lines.
+    """
+    tally = Tally()
+    for block in blocks_of(lines):
+        with ctx.transaction() as session:
+            row = session.get(GatewayConfiguration, configuration_id)
+            settle_block(ctx, session, row, block, tally, committed_alone=True)
+            record(session, tally)
+    return tally
+
+
 def settle_block(ctx, session: Session, row: GatewayConfiguration,
-                 block: Sequence[SettlementLine], tally: Tally) -> None:
-    """Apply one block of lines (see the module docstring); adds to ``tally``."""
+                 block: Sequence[SettlementLine], tally: Tally,
+                 committed_alone: bool = False) -> None:
+    """Apply one block of lines (see the module docstring); adds to ``tally``.
+
+    :param committed_alone: the caller commits the block on its own, so what the plugins
+        hear of it is kept in memory until then instead of read again after the commit.
+    """
     named = _payments_named(session, row, block)
     outcome: list[str | None] = [None] * len(block)
     plain: list[tuple[SettlementLine, Any]] = []
@@ -106,7 +132,7 @@ def settle_block(ctx, session: Session, row: GatewayConfiguration,
             outcome[index] = outcomes.APPLIED
         if payment is not None:
             seen.add(payment.id)
-    _settle_plain(ctx, session, row, plain, tally)
+    _settle_plain(ctx, session, row, plain, tally, committed_alone)
     unmatched.keep(session, row, [block[i] for i in missing], todo=True)
     for index in missing:
         outcome[index] = outcomes.UNKNOWN_PAYMENT
@@ -181,7 +207,8 @@ def _read(session: Session, column: str, keys: set, **where) -> list[types.Simpl
 
 
 def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
-                  plain: list[tuple[SettlementLine, Any]], tally: Tally) -> None:
+                  plain: list[tuple[SettlementLine, Any]], tally: Tally,
+                  committed_alone: bool) -> None:
     """Settle payments whose money was taken: what ``_settled`` and ``refresh_state`` do to
     each, written as row sets."""
     if not plain:
@@ -209,7 +236,7 @@ def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
         for (_, p), before in zip(plain, befores, strict=True)])
     changed = [(p, before["status"]) for (_, p), before in zip(plain, befores, strict=True)
                if before["status"] != p.status]
-    _tell(ctx, session, row, settings, changed, now, tally)
+    _tell(ctx, session, row, settings, changed, now, tally, committed_alone)
 
 
 def _settle_facts(payment, line: SettlementLine, receipts: Iterator[str]) -> None:
@@ -239,7 +266,7 @@ def _record(row: GatewayConfiguration, line: SettlementLine, payment) -> dict:
 
 
 def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
-          changed: list[tuple[Any, str]], now, tally: Tally) -> None:
+          changed: list[tuple[Any, str]], now, tally: Tally, committed_alone: bool) -> None:
     """Who hears of the state changes: the host (events), the consumers (messages), the
     plugins and the tracking sinks after the commit (as ``refresh_state`` tells them)."""
     if not changed:
@@ -248,17 +275,22 @@ def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
     blocks.emit_many(session, row.tenant_id, [
         (f"payment.{p.status}", posting.host_event_data_of(p, old, consumers.get(
             p.consumer_id), None), f"payment:{p.number}") for p, old in changed], now)
-    notes = []
+    outbox, notes = [], []
     for p, _old in changed:
         consumer = consumers.get(p.consumer_id)
         if consumer is not None and p.status in posting.CONSUMER_MESSAGES:
             reached, note = posting.consumer_message(settings, p, consumer, p.status)
             chosen = [c for c in messages.channels_for(settings, note.kind)
                       if c in ctx.plugins.channels]
-            notes.append((note, messages.recipients(reached, chosen), f"payment:{p.number}"))
-    ids = blocks.emit_messages(session, notes, now)
+            outbox.append((note, messages.recipients(reached, chosen), f"payment:{p.number}"))
+            notes.append(note)
+    ids = blocks.emit_messages(session, outbox, now)
     kick = ids[:max(KICK_LIMIT - tally.kicked, 0)]
     tally.kicked += len(kick)
+    if committed_alone:
+        told = _told(changed, consumers, now)
+        after_commit(session, lambda: _hand_on(ctx, *told, notes, kick))
+        return
     # Only ids and states wait for the commit (a million settled lines would otherwise hold
     # a million notifications in memory); the plugins' views are read again afterwards.
     changes = [(p.id, old, p.status) for p, old in changed]
@@ -269,30 +301,47 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
                   kick: list[int]) -> None:
     """Tell the plugins, a block of payments at a time read again after the commit (each
     shown in the state the settlement gave it), then hand the first messages on."""
-    plugins = ctx.plugins
     for start in range(0, len(changes), BLOCK):
         part = changes[start:start + BLOCK]
         with ctx.transaction() as session:
             settings = load_settings(session, tenant_id)
-            table = Payment.__table__
             rows = {r.id: r for r in bulk.editable(bulk.rows_by_id(
-                session, table, [i for i, _, _ in part]))}
+                session, Payment.__table__, [i for i, _, _ in part]))}
             consumers = _consumers(session, {r.consumer_id for r in rows.values()
                                              if r.consumer_id})
-        infos, tracked, notes = [], [], []
+        changed = []
         for payment_id, old, new in part:
             payment = rows[payment_id]
             payment.status = new
-            consumer = consumers.get(payment.consumer_id)
-            infos.append((posting.payment_info_of(payment, consumer), old, new))
-            tracked.append(posting.state_tracked(payment, GATEWAY, old, new, now))
-            if consumer is not None and new in posting.CONSUMER_MESSAGES:
-                notes.append(posting.consumer_message(settings, payment, consumer, new)[1])
-        for info, old, new in infos:
-            plugins.payment_status_changed(info, old, new)
-        plugins.track_many(tracked)
-        for note in notes:
-            plugins.notify(note)
+            changed.append((payment, old))
+        notes = [posting.consumer_message(settings, p, consumers[p.consumer_id], p.status)[1]
+                 for p, _ in changed if p.consumer_id in consumers
+                 and p.status in posting.CONSUMER_MESSAGES]
+        _hand_on(ctx, *_told(changed, consumers, now), notes, [])
+    for event_row_id in kick:
+        messages.kick(ctx, event_row_id)
+
+
+def _told(changed: list[tuple[Any, str]], consumers: dict[int, Any], now
+          ) -> tuple[list[tuple[PaymentInfo, str, str]], list[TrackingEvent]]:
+    """What the plugins hear of each change: its payment's view and its tracking event."""
+    infos, tracked = [], []
+    for payment, old in changed:
+        infos.append((posting.payment_info_of(payment, consumers.get(payment.consumer_id)),
+                      old, payment.status))
+        tracked.append(posting.state_tracked(payment, GATEWAY, old, payment.status, now))
+    return infos, tracked
+
+
+def _hand_on(ctx, infos: list[tuple[PaymentInfo, str, str]], tracked: list[TrackingEvent],
+             notes: list[Notification], kick: list[int]) -> None:
+    """After the commit: the plugins hear of the changes, then the first messages go."""
+    plugins = ctx.plugins
+    for info, old, new in infos:
+        plugins.payment_status_changed(info, old, new)
+    plugins.track_many(tracked)
+    for note in notes:
+        plugins.notify(note)
     for event_row_id in kick:
         messages.kick(ctx, event_row_id)
 

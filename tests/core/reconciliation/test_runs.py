@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from support.engine import ACTOR, connect_sandbox, deliver, payer, start, store
 
+from loket import hookimpl
 from loket.core.models import Payment, ReconciliationRun
-from loket.core.reconciliation import runs
+from loket.core.reconciliation import runs, settling
 from loket.core.states import RunKind, RunState
 from loket.errors import TooLarge
 from loket.gateways import sandbox_page, sandbox_report
@@ -96,3 +97,77 @@ def test_an_oversized_upload_keeps_nothing(ctx, tenant_id, report):
         runs.store_upload(ctx, session, ACTOR, tenant_id, RunKind.SETTLEMENT_REPORT,
                           "sandbox", "report.csv", io.BytesIO(report))
     assert list(runs.folder(ctx).iterdir()) == []
+
+
+class Killed(BaseException):
+    """The process dying right after a commit (not an ``Exception``: nothing catches it)."""
+
+
+class DiesAfterFirstBlock:
+    """A plugin that hears of the first block's changes, then kills the process or lets
+    another attempt take the run over."""
+
+    def __init__(self, ctx, run_id: int, how: str):
+        self.ctx, self.run_id, self.how, self.heard = ctx, run_id, how, []
+
+    @hookimpl
+    def loket_payment_status_changed(self, payment, old_status, new_status):
+        self.heard.append(payment.payment_id)
+        if len(self.heard) > 1:
+            return
+        if self.how == "kill":
+            raise Killed
+        with self.ctx.transaction() as session:  # another process claims the run
+            session.get(ReconciliationRun, self.run_id).attempts += 1
+
+
+def _registered(ctx, plugin, request):
+    """``plugin`` registered until the test ends (the plugins outlive it)."""
+    ctx.plugins.register(plugin, name="dies-after-first-block")
+    request.addfinalizer(lambda: ctx.plugins.pm.unregister(plugin))
+    return plugin
+
+
+@pytest.fixture
+def three_lines(ctx, tenant_id) -> bytes:
+    """A sandbox report of three paid, paid-out checkouts whose settlement webhooks were
+    lost."""
+    config = connect_sandbox(ctx, tenant_id)
+    for item in (("bill", "INV-2025-001234"), ("bill", "INV-2025-001567"),
+                 ("service", "SRV-RECON-0001")):
+        deliver(ctx, payer(ctx, start(ctx, tenant_id, [item]), "pay"))
+    sandbox_page.settle(store(ctx))
+    now = dt.datetime.now(dt.UTC)
+    return sandbox_report.write_report(store(ctx), config.id, now - dt.timedelta(days=1),
+                                       now + dt.timedelta(days=1)).encode()
+
+
+def test_a_run_killed_after_a_block_starts_again_after_it(ctx, tenant_id, three_lines,
+                                                         monkeypatch, request):
+    monkeypatch.setattr(settling, "BLOCK", 1)
+    run_id = _upload(ctx, tenant_id, three_lines)
+    dying = _registered(ctx, DiesAfterFirstBlock(ctx, run_id, "kill"), request)
+    with pytest.raises(Killed):
+        runs.process(ctx, run_id)
+    row = _run(ctx, run_id)
+    assert (row.state, row.lines, row.committed_lines, row.matched) == ("running", 1, 1, 1)
+    assert _completed(ctx, tenant_id) == 1  # the first block stayed
+    with ctx.transaction() as session:  # its heartbeat grows old
+        session.get(ReconciliationRun, run_id).heartbeat_at = ctx.now() - dt.timedelta(days=1)
+    assert runs.process(ctx, run_id) == RunState.DONE
+    row = _run(ctx, run_id)
+    # The second attempt read only the two lines left: none counts as already settled.
+    assert (row.lines, row.matched, row.already_settled, row.attempts) == (3, 3, 0, 2)
+    assert _completed(ctx, tenant_id) == 3
+    assert len(dying.heard) == len(set(dying.heard)) == 3  # each change told once
+
+
+def test_a_block_of_a_run_taken_over_meanwhile_is_rolled_back(ctx, tenant_id, three_lines,
+                                                              monkeypatch, request):
+    monkeypatch.setattr(settling, "BLOCK", 1)
+    run_id = _upload(ctx, tenant_id, three_lines)
+    _registered(ctx, DiesAfterFirstBlock(ctx, run_id, "take over"), request)
+    assert runs.process(ctx, run_id) == RunState.RUNNING  # left to the newer attempt
+    row = _run(ctx, run_id)
+    assert (row.lines, row.committed_lines, row.attempts, row.finished_at) == (1, 1, 2, None)
+    assert _completed(ctx, tenant_id) == 1

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 from support.engine import connect_sandbox, deliver, payer, seed, start
 
@@ -115,10 +116,17 @@ class Heard:
         self._add(notification.tenant_id, ("notified", notification.kind))
 
 
-def test_blocks_write_what_one_line_at_a_time_writes(ctx, tenant_id):
+@pytest.fixture
+def heard(ctx):
+    """A :class:`Heard` plugin, registered for one test (the plugins outlive it)."""
+    plugin = Heard()
+    ctx.plugins.register(plugin, name="heard")
+    yield plugin
+    ctx.plugins.pm.unregister(name="heard")
+
+
+def test_blocks_write_what_one_line_at_a_time_writes(ctx, tenant_id, heard):
     other = seed(ctx, slug="t2")
-    heard = Heard()
-    ctx.plugins.register(heard, name="heard")
     results, written = [], []
     for tenant, apply in ((tenant_id, "blocks"), (other, "one_by_one")):
         lines = _report(ctx, tenant)
@@ -156,3 +164,32 @@ def test_a_report_larger_than_a_block_completes_every_payment(ctx, tenant_id, mo
                                          progress=lambda tally: seen.append(tally.lines))
     assert seen == [2, 4, 6, 8]
     assert (result.matched, result.already_settled, len(result.unmatched)) == (4, 1, 3)
+
+
+def test_a_transaction_per_block_writes_and_tells_what_one_transaction_does(
+        ctx, tenant_id, heard, monkeypatch):
+    monkeypatch.setattr(settling, "BLOCK", 3)
+    other = seed(ctx, slug="t2")
+    results, written, recorded = [], [], []
+    for tenant, apply in ((tenant_id, "committing"), (other, "one transaction")):
+        lines = _report(ctx, tenant)
+        with ctx.transaction() as session:
+            since = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()))
+            row = configs.get_row(session, tenant, "sandbox")
+            if apply == "one transaction":
+                tally = settling.settle(ctx, session, row, iter(lines))
+        if apply == "committing":
+            tally = settling.settle_committing(
+                ctx, row.id, iter(lines), lambda session, tally: recorded.append(
+                    (tally.lines, session.in_transaction())))
+        references = {line.gateway_reference: f"ref{i}" for i, line in enumerate(lines)}
+        results.append((tally.matched, tally.already_settled,
+                        tuple(references[r] for r in tally.unmatched)))
+        written.append(_written(ctx, tenant, since, references))
+    assert recorded == [(3, True), (6, True), (8, True)]
+    assert results[0] == results[1]
+    for part in ("payments", "audit", "events", "records", "todos"):
+        assert written[0][part] == written[1][part], part
+    told = [sorted(heard.by_tenant[t], key=repr) for t in (tenant_id, other)]
+    assert told[0] == told[1]
+    assert [e[0] for e in told[0]].count("notified") >= 4
