@@ -21,6 +21,7 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.tenants import STAFF_ROLES
 from loket.errors import LoketError
+from loket.ops.runtime import tune_gc
 
 CLI = audit.Actor("cli", "system")
 
@@ -97,10 +98,7 @@ def cmd_plugins(args) -> None:
     for row in rows:
         print(f"{row.name:<12} {row.kind:<12} {row.distribution} {row.version} "
               f"(contract {row.contract})")
-        if row.error:
-            print(f"    BROKEN: {row.error}")
-        else:
-            print(f"    hooks: {', '.join(row.hooks)}")
+        print(f"    BROKEN: {row.error}" if row.error else f"    hooks: {', '.join(row.hooks)}")
 
 
 def cmd_settings_show(args) -> None:
@@ -375,8 +373,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Log lines (``LOKET_LOG_FORMAT``, ``LOKET_LOG_LEVEL``) carry the sub-command's name.
     """
-    import os
-
     from loket.ops import logs
     args = build_parser().parse_args(argv)
     nested = [str(v) for k, v in vars(args).items() if k.endswith("_cmd") or k == "db"]
@@ -394,9 +390,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The ``loket`` program: a process of its own, so its garbage collector is tuned
-    (:func:`loket.ops.runtime.tune_gc`); runs the command and exits with its status."""
-    from loket.ops.runtime import tune_gc
+    """The ``loket`` program: tunes its collector (:func:`tune_gc`), runs, exits."""
     tune_gc()
     sys.exit(main())
 

@@ -6,7 +6,6 @@ import gc
 import pytest
 
 from loket.ops import runtime
-from loket.server import gunicorn_conf
 
 
 @pytest.fixture
@@ -18,11 +17,11 @@ def restored_gc():
     gc.set_threshold(*thresholds)
 
 
-def test_a_gunicorn_worker_freezes_what_it_loaded_and_collects_less_often(restored_gc,
-                                                                        monkeypatch):
+def test_a_loket_process_freezes_what_it_loaded_and_collects_less_often(restored_gc,
+                                                                       monkeypatch):
     monkeypatch.delenv("LOKET_GC", raising=False)
-    loaded = [[] for _ in range(100)]  # containers alive when the worker is ready
-    gunicorn_conf.post_worker_init(None)
+    loaded = [[] for _ in range(100)]  # containers alive when the process is ready
+    assert runtime.tune_gc() is True
     assert gc.get_threshold() == runtime.THRESHOLDS
     assert gc.get_freeze_count() >= len(loaded)
     assert not any(obj is loaded for obj in gc.get_objects())  # out of the collector's sight

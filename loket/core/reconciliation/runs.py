@@ -261,15 +261,15 @@ def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any
 def _counts(run: ReconciliationRun, tally: settling.Tally) -> dict[str, Any]:
     """The run's counts: what earlier attempts committed (none when they committed no
     block), and this attempt's ``tally``."""
-    earlier = run if run.committed_lines else ReconciliationRun(
-        lines=0, matched=0, already_settled=0, unmatched=0, unmatched_sample=[])
-    lines = earlier.lines + tally.lines
+    counted = ("lines", "matched", "already_settled", "unmatched")
+    earlier = {name: getattr(run, name) if run.committed_lines else 0 for name in counted}
+    sample = list(run.unmatched_sample or []) if run.committed_lines else []
+    lines = earlier["lines"] + tally.lines
     return {"lines": lines, "committed_lines": lines,
-            "matched": earlier.matched + tally.matched,
-            "already_settled": earlier.already_settled + tally.already_settled,
-            "unmatched": earlier.unmatched + len(tally.unmatched),
-            "unmatched_sample": [*(earlier.unmatched_sample or []),
-                                 *tally.unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
+            "matched": earlier["matched"] + tally.matched,
+            "already_settled": earlier["already_settled"] + tally.already_settled,
+            "unmatched": earlier["unmatched"] + len(tally.unmatched),
+            "unmatched_sample": [*sample, *tally.unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
 
 
 def _stale_after(ctx) -> dt.timedelta:
