@@ -36,7 +36,10 @@ def loket_gateway_parse_settlement_report(
     """Optional. Read a settlement report file the gateway delivered (CSV/XLSX) into lines.
 
     Called when staff upload a report for reconciliation. Stops at the first non-``None``
-    result.
+    result. A reconciliation run (the worker's reading of a file) calls it more than once
+    for the same file (a first reading checks every line, an attempt that starts again
+    skips the lines already settled by position): the same bytes must give the same lines
+    in the same order.
 
     :param config: the :class:`~loket.types.GatewayConfig`.
     :param content: the file's bytes.
@@ -45,7 +48,7 @@ def loket_gateway_parse_settlement_report(
         a list, or (streaming form) any iterable such as a generator, which loket reads
         lazily, a block of lines at a time, so a million-line report never has to be held
         as a million objects. A :class:`~loket.errors.ValidationFailed` raised while the
-        lines are read rolls the whole reconciliation back.
+        lines are read fails the reconciliation before it moves any money.
     :raises loket.errors.ValidationFailed: the file does not have the documented columns.
 
     Optional: on a gateway without it, loket answers "not supported by this gateway".

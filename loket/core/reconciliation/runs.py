@@ -7,14 +7,14 @@ block of lines at a time, with progress anyone can follow.
    queue, to a thread of this process; :func:`process` claims it (``running``) and reads
    the file. A settlement report commits a block of lines at a time, each with the run's
    counts so far and a heartbeat (:func:`settling.settle_committing`); a bank statement is
-   read in one transaction.
+   read in one transaction, its counts written when it ends.
 3. It ends ``done`` (the file deleted) or ``failed`` with the reason (the file kept). A run
    whose process died (no heartbeat for :data:`STALE_AFTER`) or whose task was lost is
    started again by :func:`resume_stale` (the worker's sweep), at most :data:`MAX_ATTEMPTS`
    times. A settlement report starts again after the last block that committed, counting
-   on from there. A wrong file fails before any block (the file is read through once
-   first); a run that failed otherwise keeps the blocks it committed (uploaded again,
-   their lines count as ``already_settled``).
+   on from there. A line the gateway's parser rejects fails the run before any block (the
+   file is read through once first); a run that failed while settling keeps the blocks it
+   committed (uploaded again, their lines count as ``already_settled``).
 
 The API, the worker and the sweep must share the var directory (one machine, or a shared
 volume).
@@ -50,8 +50,8 @@ CHUNK = 1 << 20
 STALE_AFTER = dt.timedelta(minutes=10)
 """A run ``running`` without a heartbeat this long is taken to have lost its process."""
 SQLITE_STALE_AFTER = dt.timedelta(hours=6)
-"""The same on SQLite, where one writer at a time means a bank statement's transaction
-leaves no room for heartbeats: its counts appear when the run ends."""
+"""The same for a bank statement on SQLite, where one writer at a time means its single
+transaction leaves no room for heartbeats (a settlement report beats after every block)."""
 QUEUED_AFTER = dt.timedelta(minutes=2)
 """A run still ``queued`` this long after upload lost its task (the sweep hands it again)."""
 MAX_ATTEMPTS = 3
@@ -173,23 +173,36 @@ def process(ctx, run_id: int) -> str:
     """
     claimed = _claim(ctx, run_id)
     if claimed is None:
-        with ctx.transaction() as session:
-            row = session.get(ReconciliationRun, run_id)
-            return row.state if row else "missing"
+        return _state(ctx, run_id)
     path = folder(ctx) / claimed.stored_as
     try:
         if not path.exists():
             raise ValidationFailed("the uploaded file is gone from the var directory; upload "
                                    "it again", field="file")
         outcome = _reconcile(ctx, claimed, path)
+    except TakenOver as exc:
+        log.warning("reconciliation run %s: %s; this attempt stops", run_id, exc)
+        return _state(ctx, run_id)
     except LoketError as exc:  # the file itself is wrong: running it again changes nothing
         return _finish(ctx, claimed, RunState.FAILED, error=exc.detail)
     except Exception as exc:  # noqa: BLE001 - kept for the sweep, up to MAX_ATTEMPTS
         log.exception("reconciliation run %s failed", run_id)
         state = RunState.FAILED if claimed.attempts >= MAX_ATTEMPTS else RunState.QUEUED
         return _finish(ctx, claimed, state, error=f"{type(exc).__name__}: {exc}")
-    path.unlink(missing_ok=True)
-    return _finish(ctx, claimed, RunState.DONE, counts=outcome)
+    ended = _finish(ctx, claimed, RunState.DONE, counts=outcome)
+    if ended == RunState.DONE:  # not when a newer attempt, which reads the file, took over
+        path.unlink(missing_ok=True)
+    return ended
+
+
+class TakenOver(Exception):
+    """Another attempt claimed the run while this one read it (its block rolls back)."""
+
+
+def _state(ctx, run_id: int) -> str:
+    with ctx.transaction() as session:
+        row = session.get(ReconciliationRun, run_id)
+        return row.state if row else "missing"
 
 
 def _claim(ctx, run_id: int) -> ReconciliationRun | None:
@@ -202,7 +215,7 @@ def _claim(ctx, run_id: int) -> ReconciliationRun | None:
         if row is None or row.state in (RunState.DONE, RunState.FAILED):
             return None
         if row.state == RunState.RUNNING and row.heartbeat_at and \
-                row.heartbeat_at > now - _stale_after(ctx):
+                row.heartbeat_at > now - _stale_after(ctx, row.kind):
             return None
         row.state, row.heartbeat_at, row.error = RunState.RUNNING, now, None
         row.attempts += 1
@@ -248,7 +261,7 @@ def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any
     def record(session: Session, tally: settling.Tally) -> None:
         row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
         if row.attempts != run.attempts:
-            raise RuntimeError(f"attempt {row.attempts} took the run over")
+            raise TakenOver(f"attempt {row.attempts} took it over")
         for name, value in _counts(run, tally).items():
             setattr(row, name, value)
         row.heartbeat_at = ctx.now()
@@ -272,8 +285,11 @@ def _counts(run: ReconciliationRun, tally: settling.Tally) -> dict[str, Any]:
             "unmatched_sample": [*sample, *tally.unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
 
 
-def _stale_after(ctx) -> dt.timedelta:
-    return SQLITE_STALE_AFTER if ctx.engine.dialect.name == "sqlite" else STALE_AFTER
+def _stale_after(ctx, kind: str) -> dt.timedelta:
+    """How long a run of ``kind`` may go without a heartbeat before it is started again."""
+    if kind == RunKind.BANK_STATEMENT and ctx.engine.dialect.name == "sqlite":
+        return SQLITE_STALE_AFTER
+    return STALE_AFTER
 
 
 def _finish(ctx, claimed: ReconciliationRun, state: RunState, error: str | None = None,
@@ -310,7 +326,10 @@ def resume_stale(ctx, limit: int = 20) -> list[int]:
             (ReconciliationRun.state == RunState.QUEUED)
             & (ReconciliationRun.created_at < now - QUEUED_AFTER),
             (ReconciliationRun.state == RunState.RUNNING)
-            & (ReconciliationRun.heartbeat_at < now - _stale_after(ctx))))
+            & (ReconciliationRun.heartbeat_at < now - STALE_AFTER)
+            & ((ReconciliationRun.kind != RunKind.BANK_STATEMENT)
+               | (ReconciliationRun.heartbeat_at < now - _stale_after(
+                   ctx, RunKind.BANK_STATEMENT)))))
             .order_by(ReconciliationRun.id).limit(limit)))
     for run_id in ids:
         kick(ctx, run_id)

@@ -99,7 +99,7 @@ def settle_committing(ctx, configuration_id: int, lines: Iterable[SettlementLine
     tally = Tally()
     for block in blocks_of(lines):
         with ctx.transaction() as session:
-            row = session.get(GatewayConfiguration, configuration_id)
+            row = session.get_one(GatewayConfiguration, configuration_id)
             settle_block(ctx, session, row, block, tally, committed_alone=True)
             record(session, tally)
     return tally

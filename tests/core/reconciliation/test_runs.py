@@ -171,3 +171,24 @@ def test_a_block_of_a_run_taken_over_meanwhile_is_rolled_back(ctx, tenant_id, th
     row = _run(ctx, run_id)
     assert (row.lines, row.committed_lines, row.attempts, row.finished_at) == (1, 1, 2, None)
     assert _completed(ctx, tenant_id) == 1
+    assert (runs.folder(ctx) / row.stored_as).exists()  # the newer attempt reads it
+
+
+def test_a_settlement_run_silent_for_ten_minutes_is_started_again(ctx, tenant_id, report,
+                                                                   monkeypatch):
+    kicked: list[int] = []
+    monkeypatch.setattr(ctx, "run_kick", kicked.append)
+    report_id = _upload(ctx, tenant_id, report)
+    with ctx.transaction() as session:
+        statement_id = runs.store_upload(ctx, session, ACTOR, tenant_id,
+                                         RunKind.BANK_STATEMENT, None, "statement.csv",
+                                         io.BytesIO(b"date,reference,amount\n")).id
+        for run_id in (report_id, statement_id):  # both lost their process 11 minutes ago
+            row = session.get(ReconciliationRun, run_id)
+            row.state, row.attempts = RunState.RUNNING, 1
+            row.heartbeat_at = ctx.now() - runs.STALE_AFTER - dt.timedelta(minutes=1)
+    # A settlement report beats after every block on any database; a bank statement on
+    # SQLite beats only when it ends, so it is given longer there.
+    expected = [report_id] if ctx.engine.dialect.name == "sqlite" else [report_id,
+                                                                          statement_id]
+    assert runs.resume_stale(ctx) == expected
