@@ -56,5 +56,6 @@ def loket_gateway_parse_settlement_report(
     .. versionadded:: 1.0
 
     .. versionchanged:: 1.3
-       any iterable of lines (a generator streams the file).
+       any iterable of lines (a generator streams the file); a run reads the same file
+       more than once.
     """
