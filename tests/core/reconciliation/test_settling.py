@@ -8,7 +8,14 @@ from support.engine import connect_sandbox, deliver, payer, seed, start
 
 from loket import hookimpl
 from loket.core.gateway_configs import configs
-from loket.core.models import AuditEntry, OutboxEvent, Payment, SettlementRecord, Todo
+from loket.core.models import (
+    AuditEntry,
+    GatewayConfiguration,
+    OutboxEvent,
+    Payment,
+    SettlementRecord,
+    Todo,
+)
 from loket.core.reconciliation import settlements, settling, unmatched
 from loket.core.webhooks import outcomes
 from loket.money import Money
@@ -125,22 +132,39 @@ def heard(ctx):
     ctx.plugins.pm.unregister(name="heard")
 
 
+def _compared(ctx, tenant: int, settle) -> tuple[tuple, dict]:
+    """Settle a fresh report of ``tenant`` with ``settle(configuration id, lines)``, which
+    returns (matched, already settled, unmatched references); returns that outcome and what
+    it wrote, both without ids and random references."""
+    lines = _report(ctx, tenant)
+    with ctx.transaction() as session:
+        since = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()))
+        configuration_id = configs.get_row(session, tenant, "sandbox").id
+    matched, already, missing = settle(configuration_id, lines)
+    references = {line.gateway_reference: f"ref{i}" for i, line in enumerate(lines)}
+    return ((matched, already, tuple(references[r] for r in missing)),
+            _written(ctx, tenant, since, references))
+
+
+def _in_one_transaction(ctx, apply):
+    """``settle`` for :func:`_compared`: ``apply(session, row, lines)`` in one transaction."""
+    def settle(configuration_id, lines):
+        with ctx.transaction() as session:
+            return apply(session, session.get(GatewayConfiguration, configuration_id), lines)
+    return settle
+
+
 def test_blocks_write_what_one_line_at_a_time_writes(ctx, tenant_id, heard):
     other = seed(ctx, slug="t2")
-    results, written = [], []
-    for tenant, apply in ((tenant_id, "blocks"), (other, "one_by_one")):
-        lines = _report(ctx, tenant)
-        with ctx.transaction() as session:
-            since = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()))
-            row = configs.get_row(session, tenant, "sandbox")
-            if apply == "blocks":
-                result = settlements.apply_lines(ctx, session, row, iter(lines))
-                outcome = (result.matched, result.already_settled, result.unmatched)
-            else:
-                outcome = _one_by_one(ctx, session, row, lines)
-        references = {line.gateway_reference: f"ref{i}" for i, line in enumerate(lines)}
-        results.append((*outcome[:2], tuple(references[r] for r in outcome[2])))
-        written.append(_written(ctx, tenant, since, references))
+
+    def blocks(session, row, lines):
+        result = settlements.apply_lines(ctx, session, row, iter(lines))
+        return result.matched, result.already_settled, result.unmatched
+    results, written = zip(*(
+        _compared(ctx, tenant_id, _in_one_transaction(ctx, blocks)),
+        _compared(ctx, other, _in_one_transaction(
+            ctx, lambda session, row, lines: _one_by_one(ctx, session, row, lines)))),
+        strict=True)
     assert results[0] == results[1]
     assert (results[0][0], results[0][1], len(results[0][2])) == (4, 1, 3)
     for part in ("payments", "audit", "events", "records", "todos"):
@@ -170,22 +194,20 @@ def test_a_transaction_per_block_writes_and_tells_what_one_transaction_does(
         ctx, tenant_id, heard, monkeypatch):
     monkeypatch.setattr(settling, "BLOCK", 3)
     other = seed(ctx, slug="t2")
-    results, written, recorded = [], [], []
-    for tenant, apply in ((tenant_id, "committing"), (other, "one transaction")):
-        lines = _report(ctx, tenant)
-        with ctx.transaction() as session:
-            since = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()))
-            row = configs.get_row(session, tenant, "sandbox")
-            if apply == "one transaction":
-                tally = settling.settle(ctx, session, row, iter(lines))
-        if apply == "committing":
-            tally = settling.settle_committing(
-                ctx, row.id, iter(lines), lambda session, tally: recorded.append(
-                    (tally.lines, session.in_transaction())))
-        references = {line.gateway_reference: f"ref{i}" for i, line in enumerate(lines)}
-        results.append((tally.matched, tally.already_settled,
-                        tuple(references[r] for r in tally.unmatched)))
-        written.append(_written(ctx, tenant, since, references))
+    recorded = []
+
+    def committing(configuration_id, lines):
+        tally = settling.settle_committing(
+            ctx, configuration_id, iter(lines), lambda session, tally: recorded.append(
+                (tally.lines, session.in_transaction())))
+        return tally.matched, tally.already_settled, tally.unmatched
+
+    def one_transaction(session, row, lines):
+        tally = settling.settle(ctx, session, row, iter(lines))
+        return tally.matched, tally.already_settled, tally.unmatched
+    results, written = zip(*(
+        _compared(ctx, tenant_id, committing),
+        _compared(ctx, other, _in_one_transaction(ctx, one_transaction))), strict=True)
     assert recorded == [(3, True), (6, True), (8, True)]
     assert results[0] == results[1]
     for part in ("payments", "audit", "events", "records", "todos"):
