@@ -389,11 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     return code or 0
 
 
-def run() -> None:
-    """The ``loket`` program: tunes its collector (:func:`tune_gc`), runs, exits."""
+def run() -> int:
+    """The ``loket`` program: tunes its collector (:func:`tune_gc`), then :func:`main`."""
     tune_gc()
-    sys.exit(main())
+    return main()
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())
