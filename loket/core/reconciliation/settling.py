@@ -39,6 +39,11 @@ BLOCK = 2000
 """Lines per block: large enough that per-block statements cost nothing per line, small
 enough that a block's rows stay a few megabytes."""
 
+HELD_LIMIT = 20_000
+"""Changes of one transaction whose plugin views (about 2 KB each) wait in memory for its
+commit; past it only ids wait, and the views are read and worded again after the commit (a
+million settled lines in one transaction never hold a million notifications)."""
+
 KICK_LIMIT = 100
 """Messages up to this many per reconciliation are tried right after the commit, as a
 single change's are; beyond it the worker's outbox sweep sends them (a million e-mails
@@ -57,6 +62,7 @@ class Tally:
     already_settled: int = 0
     unmatched: list[str] = attrs.Factory(list)
     kicked: int = 0
+    held: int = 0  # changes whose plugin views wait in memory for this transaction's commit
 
 
 def blocks_of(lines: Iterable[SettlementLine], size: int | None = None
@@ -99,20 +105,16 @@ def settle_committing(ctx, configuration_id: int, lines: Iterable[SettlementLine
     tally = Tally()
     for block in blocks_of(lines):
         with ctx.transaction() as session:
+            tally.held = 0  # this block's views wait only for its own commit
             row = session.get_one(GatewayConfiguration, configuration_id)
-            settle_block(ctx, session, row, block, tally, committed_alone=True)
+            settle_block(ctx, session, row, block, tally)
             record(session, tally)
     return tally
 
 
 def settle_block(ctx, session: Session, row: GatewayConfiguration,
-                 block: Sequence[SettlementLine], tally: Tally,
-                 committed_alone: bool = False) -> None:
-    """Apply one block of lines (see the module docstring); adds to ``tally``.
-
-    :param committed_alone: the caller commits the block on its own, so what the plugins
-        hear of it is kept in memory until then instead of read again after the commit.
-    """
+                 block: Sequence[SettlementLine], tally: Tally) -> None:
+    """Apply one block of lines (see the module docstring); adds to ``tally``."""
     named = _payments_named(session, row, block)
     outcome: list[str | None] = [None] * len(block)
     plain: list[tuple[SettlementLine, Any]] = []
@@ -132,7 +134,7 @@ def settle_block(ctx, session: Session, row: GatewayConfiguration,
             outcome[index] = outcomes.APPLIED
         if payment is not None:
             seen.add(payment.id)
-    _settle_plain(ctx, session, row, plain, tally, committed_alone)
+    _settle_plain(ctx, session, row, plain, tally)
     unmatched.keep(session, row, [block[i] for i in missing], todo=True)
     for index in missing:
         outcome[index] = outcomes.UNKNOWN_PAYMENT
@@ -207,8 +209,7 @@ def _read(session: Session, column: str, keys: set, **where) -> list[types.Simpl
 
 
 def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
-                  plain: list[tuple[SettlementLine, Any]], tally: Tally,
-                  committed_alone: bool) -> None:
+                  plain: list[tuple[SettlementLine, Any]], tally: Tally) -> None:
     """Settle payments whose money was taken: what ``_settled`` and ``refresh_state`` do to
     each, written as row sets."""
     if not plain:
@@ -236,7 +237,7 @@ def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
         for (_, p), before in zip(plain, befores, strict=True)])
     changed = [(p, before["status"]) for (_, p), before in zip(plain, befores, strict=True)
                if before["status"] != p.status]
-    _tell(ctx, session, row, settings, changed, now, tally, committed_alone)
+    _tell(ctx, session, row, settings, changed, now, tally)
 
 
 def _settle_facts(payment, line: SettlementLine, receipts: Iterator[str]) -> None:
@@ -266,7 +267,7 @@ def _record(row: GatewayConfiguration, line: SettlementLine, payment) -> dict:
 
 
 def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
-          changed: list[tuple[Any, str]], now, tally: Tally, committed_alone: bool) -> None:
+          changed: list[tuple[Any, str]], now, tally: Tally) -> None:
     """Who hears of the state changes: the host (events), the consumers (messages), the
     plugins and the tracking sinks after the commit (as ``refresh_state`` tells them)."""
     if not changed:
@@ -287,12 +288,11 @@ def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
     ids = blocks.emit_messages(session, outbox, now)
     kick = ids[:max(KICK_LIMIT - tally.kicked, 0)]
     tally.kicked += len(kick)
-    if committed_alone:
+    if tally.held + len(changed) <= HELD_LIMIT:
+        tally.held += len(changed)
         told = _told(changed, consumers, now)
         after_commit(session, lambda: _hand_on(ctx, *told, notes, kick))
         return
-    # Only ids and states wait for the commit (a million settled lines would otherwise hold
-    # a million notifications in memory); the plugins' views are read again afterwards.
     changes = [(p.id, old, p.status) for p, old in changed]
     after_commit(session, lambda: _after_commit(ctx, row.tenant_id, changes, now, kick))
 

@@ -190,8 +190,12 @@ def test_a_report_larger_than_a_block_completes_every_payment(ctx, tenant_id, mo
     assert (result.matched, result.already_settled, len(result.unmatched)) == (4, 1, 3)
 
 
+@pytest.mark.parametrize("held", [settling.HELD_LIMIT, 2, 0],
+                         ids=["views held", "some held", "views read again"])
 def test_a_transaction_per_block_writes_and_tells_what_one_transaction_does(
-        ctx, tenant_id, heard, monkeypatch):
+        ctx, tenant_id, heard, monkeypatch, held):
+    """One transaction for the report holds what the plugins hear in memory up to
+    ``HELD_LIMIT`` changes, then reads it again after the commit: the same either way."""
     monkeypatch.setattr(settling, "BLOCK", 3)
     other = seed(ctx, slug="t2")
     recorded = []
@@ -203,6 +207,7 @@ def test_a_transaction_per_block_writes_and_tells_what_one_transaction_does(
         return tally.matched, tally.already_settled, tally.unmatched
 
     def one_transaction(session, row, lines):
+        monkeypatch.setattr(settling, "HELD_LIMIT", held)
         tally = settling.settle(ctx, session, row, iter(lines))
         return tally.matched, tally.already_settled, tally.unmatched
     results, written = zip(*(
