@@ -135,19 +135,48 @@ def _copy_into(session: Session, target: str, table: Table, keys: list[str],
                ) -> None:
     """COPY ``rows`` (their ``keys``) into ``target``; ``head`` names a leading column whose
     values are ``heads`` (one per row), ``tail`` trailing columns with the same value for
-    every row (already converted)."""
+    every row (already converted).
+
+    The rows travel in COPY's binary format when every column's type has one the driver
+    writes (it formats a row in a sixth of the time text takes); otherwise as text.
+    """
     converted = [(i, f) for i, k in enumerate(keys) if (f := _converter(table.c[k]))]
     connection = session.connection().connection.driver_connection
     assert connection is not None
     columns = [*head, *keys, *tail[0]]
-    with connection.cursor() as cursor, cursor.copy(
-            f"COPY {target} ({', '.join(columns)}) FROM STDIN") as copy:
-        for index, row in enumerate(rows):
-            values = [row[k] for k in keys]
-            for i, f in converted:
-                values[i] = f(values[i])
-            copy.write_row([heads[index], *values, *tail[1]] if head else
-                           [*values, *tail[1]])
+    with connection.cursor() as cursor:
+        types = _binary_types(cursor, target, columns)
+        with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN"
+                         f"{' (FORMAT BINARY)' if types else ''}") as copy:
+            if types:
+                copy.set_types(types)
+            for index, row in enumerate(rows):
+                values = [row[k] for k in keys]
+                for i, f in converted:
+                    values[i] = f(values[i])
+                copy.write_row([heads[index], *values, *tail[1]] if head else
+                               [*values, *tail[1]])
+
+
+_BINARY_AS_TEXT = {114: 25, 1042: 25, 1043: 25}
+"""Types whose binary form is their text (``json``, ``char``, ``varchar``), by type oid: the
+driver writes them as ``text``."""
+_BINARY = {16, 17, 20, 21, 23, 25, 1082, 1114, 1184} | set(_BINARY_AS_TEXT)
+"""Type oids whose binary form the driver writes from the values loket holds: ``bool``,
+``bytea``, ``int8``, ``int2``, ``int4``, ``text``, ``date``, ``timestamp``,
+``timestamptz``."""
+
+
+def _binary_types(cursor: Any, target: str, columns: list[str]) -> list[int] | None:
+    """The type oids to write ``columns`` of ``target`` with in binary COPY, or ``None``
+    when one of them has no binary form loket writes."""
+    cursor.execute("SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = "
+                   "%s::regclass AND attnum > 0 AND NOT attisdropped", (target,))
+    oids: dict[str, int] = dict(cursor.fetchall())
+    wanted = [oids[c] for c in columns]
+    if not all(oid in _BINARY for oid in wanted):
+        return None
+    return [_BINARY_AS_TEXT.get(oid, oid) for oid in wanted]
 
 
 def refresh_statistics(session: Session, *tables: FromClause) -> None:

@@ -1,12 +1,31 @@
 """Bulk reads and writes: rows found by thousands of ids at once, exactly those asked for,
 with their columns typed as the model reads them."""
 
-from sqlalchemy import event, select
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    select,
+)
 from support.engine import ACTOR
 
 from loket.core import bulk
 from loket.core.host.receivables import upsert_consumer
 from loket.core.models import Consumer
+from loket.core.models.base import UTCDateTime
 
 
 def test_rows_by_id_returns_the_rows_asked_for_and_no_other(ctx, tenant_id):
@@ -36,3 +55,51 @@ def test_thousands_of_ids_travel_as_one_value_on_postgresql(pg_ctx):
         assert bulk.rows_by_id(session, Consumer.__table__, range(1, 5001)) == []
     [statement] = [s for s in sent if "FROM consumers" in s]
     assert len(statement) < 1000  # not an IN list of 5,000 placeholders
+
+
+def _probe_table(name: str) -> Table:
+    """A table with a column of every type loket writes in bulk."""
+    return Table(
+        name, MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("count", Integer), Column("amount", BigInteger), Column("label", String(40)),
+        Column("note", Text), Column("data", JSON), Column("due", Date),
+        Column("stamped", UTCDateTime), Column("flag", Boolean),
+        Column("body", LargeBinary), Column("status", String(20)))
+
+
+class _Status(StrEnum):
+    OPEN = "open"
+
+
+def test_rows_written_in_bulk_read_back_as_given_whatever_their_types(ctx):
+    table = _probe_table(f"bulk_probe_{uuid.uuid4().hex[:8]}")
+    table.create(ctx.engine)
+    at = dt.datetime(2026, 12, 3, 17, 5, 1, 123456, tzinfo=dt.UTC)
+    given = [
+        {"count": 2**31 - 1, "amount": 10**15 + 7, "label": "Açaí, 'quoted'\ttab\\n",
+         "note": "line\nbreak", "data": {"items": [1, "två", None], "ok": True},
+         "due": dt.date(2026, 2, 28), "stamped": at, "flag": True, "body": b"\x00\xff",
+         "status": _Status.OPEN},
+        {"count": None, "amount": -1, "label": None, "note": "", "data": None, "due": None,
+         "stamped": None, "flag": False, "body": None, "status": None},
+    ]
+    try:
+        with ctx.transaction() as session:
+            ids = bulk.insert_rows(session, table, given, want_ids=True)
+        with ctx.transaction() as session:
+            read = [session.execute(select(table).where(table.c.id == i)).one()._asdict()
+                    for i in ids]
+        assert [{k: v for k, v in row.items() if k != "id"} for row in read] == given
+        assert read[0]["stamped"] == at and read[1]["data"] is None  # NULL, not JSON null
+
+        changed = {"count": 7, "amount": 2**40, "label": "x", "note": None,
+                   "data": [{"a": "é"}], "due": dt.date(2027, 1, 1), "stamped": at,
+                   "flag": None, "body": b"", "status": "closed"}
+        with ctx.transaction() as session:
+            bulk.update_rows(session, table, [{"id": ids[1], **changed}])
+        with ctx.transaction() as session:
+            row = session.execute(select(table).where(table.c.id == ids[1])).one()._asdict()
+        assert row == {"id": ids[1], **changed}
+    finally:
+        table.drop(ctx.engine)
