@@ -1,7 +1,8 @@
 """The loket command: set up, operate and try loket from a terminal.
 
 Every sub-command builds its container from the environment (``LOKET_*``), does one job
-and prints a plain result. Errors are printed as one line and exit with status 2.
+and prints a plain result. Errors are printed as one line and exit with status 2 (what was
+given is wrong) or 1 (the database failed: unreachable, not migrated, or refusing).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
+from sqlalchemy.exc import DBAPIError
 
 import loket
 from loket.core import audit, migrate
@@ -26,7 +28,9 @@ from loket.ops.runtime import tune_gc
 CLI = audit.Actor("cli", "system")
 
 
-def _ctx(args, config: AppConfig | None = None) -> Loket:
+def container(args, config: AppConfig | None = None) -> Loket:
+    """The container a sub-command works with, built from the environment (``config``:
+    instead), its job queue set up."""
     ctx = Loket.create(config or AppConfig.from_env(development_key=True))
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
@@ -34,14 +38,14 @@ def _ctx(args, config: AppConfig | None = None) -> Loket:
 
 
 def cmd_db_upgrade(args) -> None:
-    ctx = _ctx(args)
+    ctx = container(args)
     migrate.upgrade(ctx.engine, args.revision)
     print(f"database at {ctx.engine.url.render_as_string(hide_password=True)} is up to date")
 
 
 def cmd_tenant_create(args) -> None:
     from loket.core.tenants import create_tenant
-    ctx = _ctx(args)
+    ctx = container(args)
     settings = {"currency": args.currency, "locale": args.locale, "timezone": args.timezone}
     with ctx.transaction() as session:
         tenant = create_tenant(session, CLI, args.slug, args.name or args.slug, settings)
@@ -50,7 +54,7 @@ def cmd_tenant_create(args) -> None:
 
 def cmd_apikey_create(args) -> None:
     from loket.core.tenants import create_api_key, tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
         key = create_api_key(session, CLI, tenant.id, args.role, args.name or "")
@@ -60,7 +64,7 @@ def cmd_apikey_create(args) -> None:
 
 def cmd_apikey_list(args) -> None:
     from loket.core.tenants import list_api_keys, tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     with ctx.transaction() as session:
         rows = list_api_keys(session, tenant_by_slug(session, args.tenant).id,
                              include_revoked=args.all)
@@ -71,7 +75,7 @@ def cmd_apikey_list(args) -> None:
 
 def cmd_apikey_revoke(args) -> None:
     from loket.core.tenants import revoke_api_key, tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     with ctx.transaction() as session:
         row = revoke_api_key(session, CLI, tenant_by_slug(session, args.tenant).id, args.prefix,
                              ctx.now())
@@ -80,7 +84,7 @@ def cmd_apikey_revoke(args) -> None:
 
 def cmd_token(args) -> None:
     from loket.core.tenants import consumer_by_account, tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
         consumer_by_account(session, tenant.id, args.account)
@@ -89,7 +93,7 @@ def cmd_token(args) -> None:
 
 def cmd_plugins(args) -> None:
     from loket.hookspecs import CONTRACT_VERSION
-    ctx = _ctx(args)
+    ctx = container(args)
     rows = ctx.plugins.infos()
     if args.json:
         print(json.dumps([attrs.asdict(r) for r in rows], indent=2))
@@ -104,7 +108,7 @@ def cmd_plugins(args) -> None:
 def cmd_settings_show(args) -> None:
     from loket.core.settings import load_settings
     from loket.core.tenants import tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     with ctx.transaction() as session:
         settings = load_settings(session, tenant_by_slug(session, args.tenant).id)
     print(json.dumps(settings.document, indent=2))
@@ -113,7 +117,7 @@ def cmd_settings_show(args) -> None:
 def cmd_settings_set(args) -> None:
     from loket.core.settings import update_settings
     from loket.core.tenants import tenant_by_slug
-    ctx = _ctx(args)
+    ctx = container(args)
     document = json.loads(Path(args.file).read_text() if args.file else sys.stdin.read())
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
@@ -135,7 +139,7 @@ def cmd_keys_rotate(args) -> None:
     from sqlalchemy import select
 
     from loket.core.models import GatewayConfiguration
-    ctx = _ctx(args)
+    ctx = container(args)
     count = 0
     with ctx.transaction() as session:
         for row in session.scalars(select(GatewayConfiguration).where(
@@ -152,7 +156,7 @@ def cmd_import_receivables(args) -> None:
     from loket.core.host.imports import import_csv
     from loket.core.tenants import tenant_by_slug
     from loket.progress import count_lines, progress_bar
-    ctx = _ctx(args)
+    ctx = container(args)
     path = Path(args.file)
     total = max(count_lines(path) - 1, 0)
     bar = progress_bar(total, "rows", quiet=args.quiet)
@@ -163,52 +167,9 @@ def cmd_import_receivables(args) -> None:
     print(f"imported {count} receivable(s)")
 
 
-def cmd_reconcile_report(args) -> None:
-    from loket.core.reconciliation import settlements, sources
-    from loket.core.tenants import tenant_by_slug
-    from loket.progress import count_lines, progress_bar
-    ctx = _ctx(args)
-    if args.in_worker or sources.is_url(args.file):
-        _follow_run(ctx, args)
-        return
-    path = Path(args.file)
-    bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
-    with ctx.transaction() as session:
-        result = settlements.import_report(
-            ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
-            path.read_bytes(), path.name, progress=lambda tally: bar(tally.lines))
-    bar(result.matched + result.already_settled + len(result.unmatched), final=True)
-    print(f"matched {result.matched}, already settled {result.already_settled}, "
-          f"unmatched {len(result.unmatched)}")
-
-
-def _follow_run(ctx, args) -> None:
-    """Hand the report (a file, or a URL downloaded first) to the worker as a run, then
-    show its progress until it ends."""
-    from loket.core.reconciliation import runs, sources
-    from loket.core.states import RunKind, RunState
-    from loket.core.tenants import tenant_by_slug
-    from loket.errors import ValidationFailed
-    from loket.progress import count_lines, progress_bar
-    with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines):
-        lines = count_lines(path) if lines is None else lines
-        with ctx.transaction() as session:
-            run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(
-                session, args.tenant).id, RunKind.SETTLEMENT_REPORT, args.gateway, name, path).id
-    bar = progress_bar(max(lines - 1, 1), "lines", quiet=args.quiet)
-    runs.kick(ctx, run_id)
-    print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)
-    answer = runs.wait(ctx, run_id, lambda run: bar(run["lines"]))
-    if answer["state"] == RunState.FAILED:
-        raise ValidationFailed(f"run {run_id} failed: {answer['error']}", field="file")
-    bar(answer["lines"], final=True)
-    print(f"matched {answer['matched']}, already settled {answer['already_settled']}, "
-          f"unmatched {answer['unmatched']}")
-
-
 def cmd_demo(args) -> None:
     from loket.demo import load_demo
-    ctx = _ctx(args)
+    ctx = container(args)
     migrate.upgrade(ctx.engine)
     keys = load_demo(ctx, ctx.signer)
     print(f"demo tenant '{keys.slug}' " + ("created" if keys.created else
@@ -221,7 +182,7 @@ def cmd_demo(args) -> None:
 
 def cmd_sandbox_settle(args) -> None:
     from loket.gateways import sandbox_page, sandbox_store
-    ctx = _ctx(args)
+    ctx = container(args)
     options = {"var_dir": str(ctx.config.var_dir), **ctx.config.gateway_options.get("sandbox", {})}
     db = sandbox_store.open_path(sandbox_store.store_path(options))
     hooks = sandbox_page.settle(db)
@@ -244,7 +205,7 @@ def serve_config(host: str, port: int, environ: Mapping[str, str] | None = None)
 def cmd_serve(args) -> None:
     from loket.server.app import create_app
     from loket.server.devserver import serve
-    ctx = _ctx(args, serve_config(args.host, args.port))
+    ctx = container(args, serve_config(args.host, args.port))
     ctx.check_stored_money()
     serve(create_app(ctx), args.host, args.port)
 
@@ -328,19 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_import_receivables)
 
-    reconcile = sub.add_parser("reconcile", help="reconcile gateway settlements").add_subparsers(
-        dest="reconcile_cmd", required=True)
-    report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
-                                                 "size, with a progress bar")
-    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX), or "
-                                     "its https:// URL (downloaded, handed to the worker)")
-    report.add_argument("--tenant", required=True, help="tenant slug")
-    report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
-    report.add_argument("--quiet", action="store_true", help="no progress bar")
-    report.add_argument("--in-worker", action="store_true",
-                        help="hand the file to the worker and follow its progress")
-    report.set_defaults(func=cmd_reconcile_report)
-
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(
         func=cmd_demo)
 
@@ -365,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add their own sub-commands through ``add_parser(subparsers)``.
-_EXTENSIONS = ("loket.scaffold", "loket.jobs.cli", "loket.ops.doctor")
+_EXTENSIONS = ("loket.cli_reconcile", "loket.scaffold", "loket.jobs.cli",
+               "loket.ops.doctor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,7 +335,21 @@ def main(argv: list[str] | None = None) -> int:
             for error in exc.errors:
                 print(f"  {error['field']}: {error['message']}", file=sys.stderr)
             return 2
+        except DBAPIError as exc:
+            return _database_failed(exc)
     return code or 0
+
+
+def _database_failed(exc: DBAPIError) -> int:
+    """Say why a statement failed in terms an operator can act on; never its SQL."""
+    from loket.core.db import make_engine
+    from loket.ops.health import database_fault
+    engine = make_engine(AppConfig.from_env(development_key=True).database_url)
+    fault = database_fault(engine)
+    engine.dispose()
+    print(f"loket: {fault.detail}; {fault.fix}" if fault else "loket: the database refused "
+          f"the command ({type(exc.orig).__name__})", file=sys.stderr)
+    return 1
 
 
 def run() -> int:

@@ -143,3 +143,16 @@ def test_serve_builds_links_on_the_port_it_serves():
     assert serve_config("127.0.0.1", 8123, {}).base_url == "http://127.0.0.1:8123"
     outside = {"LOKET_BASE_URL": "https://pay.example.org"}
     assert serve_config("0.0.0.0", 8123, outside).base_url == "https://pay.example.org"
+
+
+def test_a_database_not_yet_migrated_is_named_with_the_command_that_fixes_it(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    assert main(["tenant", "create", "water", "--name", "Water Co",
+                 "--currency", "USD"]) == 1
+    err = capsys.readouterr().err
+    assert "empty database" in err and "run `loket db upgrade`" in err
+    assert "Traceback" not in err and "SELECT" not in err
+    assert main(["db", "upgrade"]) == 0
+    assert main(["tenant", "create", "water", "--name", "Water Co", "--currency", "USD"]) == 0

@@ -101,6 +101,14 @@ def migrations(engine: Engine) -> Check:
                  "machine with the same LOKET_DATABASE_URL)")
 
 
+def database_fault(engine: Engine) -> Check | None:
+    """Called after a statement failed: the reason an operator can act on (the database
+    unreachable, or its schema not at this loket's migrations), or ``None`` when both are
+    as they should be."""
+    return next((check for check in (database(engine), migrations(engine))
+                 if check.status == Status.FAIL), None)
+
+
 def _known(script: ScriptDirectory, revision: str) -> bool:
     try:
         return script.get_revision(revision) is not None

@@ -1,0 +1,69 @@
+"""Sub-command ``loket reconcile report`` (added to the ``loket`` command by
+``add_parser``): a settlement report of any size reconciled here with a progress bar, or
+handed to the worker and followed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from loket.cli import CLI, container
+
+
+def cmd_reconcile_report(args) -> None:
+    from loket.core.reconciliation import settlements, sources
+    from loket.core.tenants import tenant_by_slug
+    from loket.progress import count_lines, progress_bar
+    ctx = container(args)
+    if args.in_worker or sources.is_url(args.file):
+        _follow_run(ctx, args)
+        return
+    path = Path(args.file)
+    bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
+    with ctx.transaction() as session:
+        result = settlements.import_report(
+            ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
+            path.read_bytes(), path.name, progress=lambda tally: bar(tally.lines))
+    bar(result.matched + result.already_settled + len(result.unmatched), final=True)
+    print(f"matched {result.matched}, already settled {result.already_settled}, "
+          f"unmatched {len(result.unmatched)}")
+
+
+def _follow_run(ctx, args) -> None:
+    """Hand the report (a file, or a URL downloaded first) to the worker as a run, then
+    show its progress until it ends."""
+    from loket.core.reconciliation import runs, sources
+    from loket.core.states import RunKind, RunState
+    from loket.core.tenants import tenant_by_slug
+    from loket.errors import ValidationFailed
+    from loket.progress import count_lines, progress_bar
+    with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines):
+        lines = count_lines(path) if lines is None else lines
+        with ctx.transaction() as session:
+            run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(
+                session, args.tenant).id, RunKind.SETTLEMENT_REPORT, args.gateway, name, path).id
+    bar = progress_bar(max(lines - 1, 1), "lines", quiet=args.quiet)
+    runs.kick(ctx, run_id)
+    print(f"run {run_id} queued; the worker (`loket worker`) reads it", file=sys.stderr)
+    answer = runs.wait(ctx, run_id, lambda run: bar(run["lines"]))
+    if answer["state"] == RunState.FAILED:
+        raise ValidationFailed(f"run {run_id} failed: {answer['error']}", field="file")
+    bar(answer["lines"], final=True)
+    print(f"matched {answer['matched']}, already settled {answer['already_settled']}, "
+          f"unmatched {answer['unmatched']}")
+
+
+def add_parser(sub) -> None:
+    """Add ``reconcile report`` to the ``loket`` command's sub-commands."""
+    reconcile = sub.add_parser("reconcile", help="reconcile gateway settlements").add_subparsers(
+        dest="reconcile_cmd", required=True)
+    report = reconcile.add_parser("report", help="reconcile a settlement report file of any "
+                                                 "size, with a progress bar")
+    report.add_argument("file", help="the report as the gateway delivered it (CSV/XLSX), or "
+                                     "its https:// URL (downloaded, handed to the worker)")
+    report.add_argument("--tenant", required=True, help="tenant slug")
+    report.add_argument("--gateway", required=True, help="gateway kind, e.g. doku")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--in-worker", action="store_true",
+                        help="hand the file to the worker and follow its progress")
+    report.set_defaults(func=cmd_reconcile_report)
