@@ -11,11 +11,9 @@ import datetime as dt
 import functools
 import re
 
-from sqlalchemy import bindparam
+from sqlalchemy import BigInteger, String, TextualSelect, text
 from sqlalchemy.orm import Session
 
-from loket.core.db import dialect_insert
-from loket.core.models import NumberSequence
 from loket.errors import ValidationFailed
 
 _PLACEHOLDER = re.compile(r"\{(yyyy|yy|mm|seq)(?::(0\d+))?\}")
@@ -64,7 +62,7 @@ def next_numbers(session: Session, tenant_id: int, name: str, number_format: dic
     start = int(number_format.get("start", 1))
     # One statement: the first number of a period creates the counter, later ones take the
     # row lock and count on.
-    last = session.connection().execute(_take_statement(session.get_bind().dialect.name, 1), {
+    last = session.connection().execute(_take_statement(1), {
         "tenant_id_0": tenant_id, "name_0": name, "period_0": period_of(fmt, when),
         "value_0": start - 1 + count, "count": count}).one().value
     return [render(fmt, seq, when) for seq in range(last - count + 1, last + 1)]
@@ -84,20 +82,21 @@ def next_of_each(session: Session, tenant_id: int, formats: dict[str, dict],
                        f"period_{i}": period_of(f["format"], when),
                        f"value_{i}": int(f.get("start", 1))})
     taken = session.connection().execute(
-        _take_statement(session.get_bind().dialect.name, len(formats)), values).all()
+        _take_statement(len(formats)), values).all()
     return {name: render(formats[name]["format"], value, when) for name, value in taken}
 
 
 @functools.cache
-def _take_statement(dialect: str, rows: int):
+def _take_statement(rows: int) -> TextualSelect:
     """``INSERT … ON CONFLICT DO UPDATE SET value = value + :count RETURNING name, value``
-    for ``rows`` counters, built once (building a statement costs more than running it)."""
-    table = NumberSequence.__table__
-    insert = dialect_insert(dialect, table).values([
-        {column: bindparam(f"{column}_{i}", type_=table.c[column].type)
-         for column in ("tenant_id", "name", "period", "value")}
-        for i in range(rows)])
-    return insert.on_conflict_do_update(
-        index_elements=["tenant_id", "name", "period"],
-        set_={"value": table.c.value + bindparam("count")}
-    ).returning(table.c.name, table.c.value)
+    for ``rows`` counters, the same on PostgreSQL and SQLite.
+
+    Written as text: SQLAlchemy compiles an INSERT of several VALUES rows anew on every
+    execution (it is never cached), and that compilation cost more than the statement.
+    """
+    values = ", ".join(f"(:tenant_id_{i}, :name_{i}, :period_{i}, :value_{i})"
+                       for i in range(rows))
+    return text(f"INSERT INTO number_sequences (tenant_id, name, period, value) VALUES {values} "
+                "ON CONFLICT (tenant_id, name, period) DO UPDATE "
+                "SET value = number_sequences.value + :count RETURNING name, value"
+                ).columns(name=String, value=BigInteger)
