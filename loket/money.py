@@ -48,12 +48,16 @@ def _check_currency(currency: str) -> str:
     return code
 
 
+MAX_MINOR = 2**63 - 1
+"""The largest amount in minor units loket stores (a 64-bit signed column)."""
+
+
 def parse_minor(text: str | int, currency: str, *, field: str = "amount") -> int:
     """The minor units of a decimal string such as ``"120.50"`` in ``currency`` (what
     :meth:`Money.parse` holds, without building the Money: for a million rows of a file).
 
-    :raises ValidationFailed: for non-numeric, negative input or too many decimals, naming
-        ``field``; for a currency that is not ISO 4217.
+    :raises ValidationFailed: for non-numeric, negative input, too many decimals or more
+        than :data:`MAX_MINOR`, naming ``field``; for a currency that is not ISO 4217.
     """
     currency = _check_currency(currency)
     raw = str(text).strip()
@@ -67,7 +71,10 @@ def parse_minor(text: str | int, currency: str, *, field: str = "amount") -> int
         raise ValidationFailed(
             f"{field} '{text}' has more than {digits} decimals for {currency}", field=field
         )
-    return int(whole + decimals.ljust(digits, "0"))
+    minor = int(whole + decimals.ljust(digits, "0"))
+    if minor > MAX_MINOR:
+        raise ValidationFailed(f"{field} '{text}' is too large", field=field)
+    return minor
 
 
 @attrs.frozen(order=True)

@@ -61,7 +61,7 @@ def test_codes_without_an_iso_4217_minor_unit_are_refused(code):
 @pytest.mark.parametrize("text, currency, minor", [
     ("120.50", "USD", 12050), ("120.5", "USD", 12050), ("0", "USD", 0), ("7", "USD", 700),
     ("500", "JPY", 500), ("120500", "IDR", 12050000), ("1.234", "KWD", 1234),
-    (" 42.00 ", "usd", 4200),
+    (" 42.00 ", "usd", 4200), ("92233720368547758.07", "USD", 2**63 - 1),
 ])
 def test_parse_gives_minor_units(text, currency, minor):
     money = Money.parse(text, currency)
@@ -78,6 +78,8 @@ def test_parse_gives_minor_units(text, currency, minor):
     ("", "USD", "is not a decimal number"),
     ("1,00", "USD", "is not a decimal number"),
     ("NaN", "USD", "is not a decimal number"),
+    ("92233720368547758.08", "USD", "is too large"),  # one minor unit over a bigint
+    ("9" * 40, "JPY", "is too large"),
 ])
 def test_parse_rejects_bad_input_naming_the_field(text, currency, message):
     with pytest.raises(ValidationFailed) as info:

@@ -78,12 +78,18 @@ def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     return ids
 
 
-def _converter(column: Column) -> Callable[[Any], Any] | None:
+def _converter(column: Column, oid: int | None = None) -> Callable[[Any], Any] | None:
     """What a value becomes on its way into ``column`` (``None``: itself). JSON is written
     as text; an aware datetime goes as it is into a ``timestamptz`` column, a ``StrEnum``
-    as its text."""
+    as its text. ``oid``: the column's type in a binary COPY, whose ``int2``, ``int4`` and
+    ``bool`` values are checked (the driver would wrap a large int around, or take any
+    value's truth)."""
     if isinstance(column.type, JSON):
         return _json_text
+    if oid in _INT_LIMITS:
+        return _checked_int(column.name, _INT_LIMITS[oid])
+    if oid == 16:
+        return _checked_bool(column.name)
     return None
 
 
@@ -140,16 +146,17 @@ def _copy_into(session: Session, target: str, table: Table, keys: list[str],
     The rows travel in COPY's binary format when every column's type has one the driver
     writes (it formats a row in a sixth of the time text takes); otherwise as text.
     """
-    converted = [(i, f) for i, k in enumerate(keys) if (f := _converter(table.c[k]))]
     connection = session.connection().connection.driver_connection
     assert connection is not None
     columns = [*head, *keys, *tail[0]]
     with connection.cursor() as cursor:
-        types = _binary_types(cursor, target, columns)
+        oids = _binary_oids(cursor, target, columns)
+        converted = [(i, f) for i, k in enumerate(keys) if (f := _converter(
+            table.c[k], oids[len(head) + i] if oids else None))]
         with cursor.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN"
-                         f"{' (FORMAT BINARY)' if types else ''}") as copy:
-            if types:
-                copy.set_types(types)
+                         f"{' (FORMAT BINARY)' if oids else ''}") as copy:
+            if oids:
+                copy.set_types([_BINARY_AS_TEXT.get(oid, oid) for oid in oids])
             for index, row in enumerate(rows):
                 values = [row[k] for k in keys]
                 for i, f in converted:
@@ -167,16 +174,35 @@ _BINARY = {16, 17, 20, 21, 23, 25, 1082, 1114, 1184} | set(_BINARY_AS_TEXT)
 ``timestamptz``."""
 
 
-def _binary_types(cursor: Any, target: str, columns: list[str]) -> list[int] | None:
-    """The type oids to write ``columns`` of ``target`` with in binary COPY, or ``None``
-    when one of them has no binary form loket writes."""
+def _binary_oids(cursor: Any, target: str, columns: list[str]) -> list[int] | None:
+    """The type oids of ``columns`` of ``target``, or ``None`` when one of them has no
+    binary form loket writes (the rows then travel as text)."""
     cursor.execute("SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = "
                    "%s::regclass AND attnum > 0 AND NOT attisdropped", (target,))
     oids: dict[str, int] = dict(cursor.fetchall())
     wanted = [oids[c] for c in columns]
-    if not all(oid in _BINARY for oid in wanted):
-        return None
-    return [_BINARY_AS_TEXT.get(oid, oid) for oid in wanted]
+    return wanted if all(oid in _BINARY for oid in wanted) else None
+
+
+_INT_LIMITS = {21: 2**15, 23: 2**31}
+"""``int2`` and ``int4``: the driver's binary form of a larger Python int wraps around
+instead of failing, so each value is checked on its way in."""
+
+
+def _checked_int(column: str, limit: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and not -limit <= value < limit:
+            raise ValueError(f"{column}: {value} is out of range for its column")
+        return value
+    return check
+
+
+def _checked_bool(column: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{column}: {value!r} is not a boolean")
+        return value
+    return check
 
 
 def refresh_statistics(session: Session, *tables: FromClause) -> None:

@@ -5,6 +5,7 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
+import pytest
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -103,3 +104,19 @@ def test_rows_written_in_bulk_read_back_as_given_whatever_their_types(ctx):
         assert row == {"id": ids[1], **changed}
     finally:
         table.drop(ctx.engine)
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("count", 2**31), ("count", -(2**31) - 1), ("flag", "false")])
+def test_a_value_its_column_cannot_hold_is_refused_not_wrapped_on_postgresql(
+        pg_ctx, column, value):
+    table = _probe_table(f"bulk_probe_{uuid.uuid4().hex[:8]}")
+    table.create(pg_ctx.engine)
+    try:
+        with pytest.raises(ValueError, match=column), pg_ctx.transaction() as session:
+            bulk.insert_rows(session, table, [{"label": "ok", column: None},
+                                              {"label": "bad", column: value}])
+        with pg_ctx.transaction() as session:
+            assert session.execute(select(table)).all() == []
+    finally:
+        table.drop(pg_ctx.engine)

@@ -149,7 +149,16 @@ def receivable_input(data: dict, schemas: Mapping[str, dict], currency: str
         description=data.get("description"), period=data.get("period"),
         due_date=_date(data.get("due_date"), "due_date"),
         issued_on=_date(data.get("issued_on"), "issued_on"), plan=data.get("plan") or None,
-        sequence=int(data.get("sequence") or 0), attributes=attributes)
+        sequence=_sequence(data.get("sequence")), attributes=attributes)
+
+
+def _sequence(value) -> int:
+    """An installment's position: a whole number from 0 (none given) to 2,147,483,647."""
+    text = str(value if value is not None else "").strip() or "0"
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2**31:
+        raise ValidationFailed("sequence must be a whole number from 0 to 2147483647",
+                               field="sequence")
+    return int(text)
 
 
 def check_update(row, given: ReceivableInput, consumer_id: int) -> dict:

@@ -134,9 +134,14 @@ def test_two_imports_at_once_never_wait_for_each_others_statistics(pg_ctx, monke
     ("WU-10001,,bill,X-1,0", "line 3: amount must be more than zero"),
     ("CRN29391,,bill,INV-2025-001234,10.00", "line 3: bill 'INV-2025-001234' belongs to"),
     ("WU-10001,,tax_form,X-2,1.00", "line 3: attributes are invalid"),
+    ("WU-10001,,bill,X-3,1.00,2147483648", "line 3: sequence must be a whole number"),
+    ("WU-10001,,bill,X-3,1.00,two", "line 3: sequence must be a whole number"),
+    ("WU-10001,,bill,X-3,92233720368547758.08", "line 3: amount '92233720368547758.08' is "
+                                                "too large"),
 ])
 def test_the_first_bad_line_is_named_and_nothing_is_imported(ctx, tenant_id, row, message):
-    text = "account_number,name,kind,reference,amount\nN-1,Nina,bill,NB-1,1.00\n" + row + "\n"
+    text = ("account_number,name,kind,reference,amount,sequence\nN-1,Nina,bill,NB-1,1.00,\n"
+            + row + "\n")
     with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
         imports.import_csv(session, ACTOR, tenant_id, text, ctx.plugins.attribute_schemas())
     assert raised.value.detail.startswith(message)
