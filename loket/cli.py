@@ -1,14 +1,17 @@
 """The loket command: set up, operate and try loket from a terminal.
 
 Every sub-command builds its container from the environment (``LOKET_*``), does one job
-and prints a plain result. Errors are printed as one line and exit with status 2 (what was
-given is wrong) or 1 (the database failed: unreachable, not migrated, or refusing).
+and prints a plain result. An error is printed as one line with status 2 when what was given
+is wrong; a failed database statement exits 1, its reason followed by what to fix when the
+database is unreachable or not migrated.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -289,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(func=cmd_import_receivables)
 
+    # Imported by name: its commands use this module's container().
+    importlib.import_module("loket.cli_reconcile").add_parser(sub)
+
     sub.add_parser("demo", help="load the demo tenant and print keys").set_defaults(
         func=cmd_demo)
 
@@ -313,8 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that add their own sub-commands through ``add_parser(subparsers)``.
-_EXTENSIONS = ("loket.cli_reconcile", "loket.scaffold", "loket.jobs.cli",
-               "loket.ops.doctor")
+_EXTENSIONS = ("loket.scaffold", "loket.jobs.cli", "loket.ops.doctor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,19 +341,28 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {error['field']}: {error['message']}", file=sys.stderr)
             return 2
         except DBAPIError as exc:
-            return _database_failed(exc)
+            return _database_failed(args, exc)
     return code or 0
 
 
-def _database_failed(exc: DBAPIError) -> int:
-    """Say why a statement failed in terms an operator can act on; never its SQL."""
-    from loket.core.db import make_engine
-    from loket.ops.health import database_fault
-    engine = make_engine(AppConfig.from_env(development_key=True).database_url)
-    fault = database_fault(engine)
-    engine.dispose()
-    print(f"loket: {fault.detail}; {fault.fix}" if fault else "loket: the database refused "
-          f"the command ({type(exc.orig).__name__})", file=sys.stderr)
+def _database_failed(args, exc: DBAPIError) -> int:
+    """Say why a statement failed, and what an operator can do about it: the database's own
+    reason (never the statement or its parameters), then the doctor's finding when the
+    database is unreachable or not migrated (not for ``db`` itself, which migrates). The
+    traceback is logged at DEBUG (``LOKET_LOG_LEVEL=DEBUG``)."""
+    logging.getLogger("loket.cli").debug("database statement failed", exc_info=exc)
+    diag = getattr(exc.orig, "diag", None)
+    reason = (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
+    print(f"loket: a database statement failed ({type(exc.orig).__name__}: "
+          f"{reason.splitlines()[0][:300] if reason else '-'})", file=sys.stderr)
+    if args.command != "db":
+        from loket.core.db import make_engine
+        from loket.ops.health import database_fault
+        engine = make_engine(AppConfig.from_env(development_key=True).database_url)
+        fault = database_fault(engine)
+        engine.dispose()
+        if fault:
+            print(f"  {fault.detail}; {fault.fix}", file=sys.stderr)
     return 1
 
 

@@ -152,6 +152,8 @@ def test_a_database_not_yet_migrated_is_named_with_the_command_that_fixes_it(
     assert main(["tenant", "create", "water", "--name", "Water Co",
                  "--currency", "USD"]) == 1
     err = capsys.readouterr().err
+    assert err.startswith("loket: a database statement failed (OperationalError: no such "
+                          "table: tenants)\n")
     assert "empty database" in err and "run `loket db upgrade`" in err
     assert "Traceback" not in err and "SELECT" not in err
     assert main(["db", "upgrade"]) == 0

@@ -105,8 +105,11 @@ def database_fault(engine: Engine) -> Check | None:
     """Called after a statement failed: the reason an operator can act on (the database
     unreachable, or its schema not at this loket's migrations), or ``None`` when both are
     as they should be."""
-    return next((check for check in (database(engine), migrations(engine))
-                 if check.status == Status.FAIL), None)
+    for check in (database, migrations):  # the second only once the first passed
+        found = check(engine)
+        if found.status == Status.FAIL:
+            return found
+    return None
 
 
 def _known(script: ScriptDirectory, revision: str) -> bool:
