@@ -12,6 +12,8 @@ import sys
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from support.api import api, connected_api  # noqa: F401 - fixtures
 
@@ -169,3 +171,15 @@ def test_development_lines_are_readable_text():
     text = stream.getvalue()
     assert "hello" in text and "request_id=abc" in text and "payment=PAY-1" in text
     assert not text.lstrip().startswith("{")
+
+
+_FRAGMENTS = st.sampled_from(["/v1/webhooks/", "stripe/", "Bearer ", "bEaReR\t", "lk_", "LK_",
+                              "abcdefghijklmnop0123", "-", "/", " ", "x", "é"])
+
+
+@given(st.lists(_FRAGMENTS, max_size=12).map("".join))
+def test_a_text_is_scrubbed_exactly_as_the_three_patterns_alone_would(text):
+    alone = text
+    for pattern in (logs.WEBHOOK_PATH, logs.BEARER, logs.LOKET_KEYS):
+        alone = pattern.sub(r"\1" + logs.MASK, alone)
+    assert logs.scrub_text(text) == alone
