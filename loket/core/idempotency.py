@@ -91,6 +91,16 @@ STORE = update(IdempotencyKey).where(IdempotencyKey.id == bindparam("row_id")).v
 """Store a claimed key's result: ``connection.execute(STORE, {"row_id": …, "result": …})``."""
 
 
+def remember(session: Session, row: IdempotencyKey, result: dict) -> None:
+    """Store ``result`` on the key ``row`` that :func:`claim` returned, in the caller's
+    transaction: a repeat of the request gets it (called once the operation is done).
+
+    Written at once by one statement, not by the next flush: the row itself stays as
+    written (not pending)."""
+    session.connection().execute(STORE, {"row_id": row.id, "result": result})
+    set_committed_value(row, "result", result)
+
+
 def _take_over(session: Session, existing: IdempotencyKey, lease_until: dt.datetime | None,
                now: dt.datetime | None) -> bool:
     """Take a claim whose lease lapsed without a result; ``True`` for the one caller whose

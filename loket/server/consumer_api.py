@@ -11,7 +11,7 @@ from loket.core.payments.payers import Payer
 from loket.core.settings import load_settings
 from loket.errors import Conflict, GatewayError
 from loket.money import Money
-from loket.server import reports_api
+from loket.server import idempotent, reports_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created
 from loket.types import PaymentStatus
@@ -112,13 +112,24 @@ def answer(payment, gateway: str):
     return {"payment": s.payment(payment, gateway), "redirect_url": payment.redirect_url}, None
 
 
+def keep_answer(session, req, media: dict | None, failure: GatewayError | None) -> None:
+    """In a started checkout's transaction, keep its answer with the request's
+    Idempotency-Key, or free the key when the gateway refused (see
+    :func:`loket.server.idempotent.keep`)."""
+    idempotent.keep(session, req, failure.status if failure is not None else 201, media)
+
+
 class Checkout(ConsumerResource):
     """``POST /v1/me/checkout``: pay selected items -> the gateway URL to redirect to."""
+
+    claims_in_transaction = True
 
     def on_post(self, req, resp):
         """Create the checkout; the total comes from the items, never from the client."""
         body = self.body(req)
         with self.ctx.transaction() as session:
+            if idempotent.replayed(session, req, resp):
+                return
             me = self.me(session, req)
             items = body.get("items") or []
             if body.get("all_open"):  # a lump sum over every open bill, service, installment
@@ -128,6 +139,7 @@ class Checkout(ConsumerResource):
                                    Payer.from_json(body.get("payer")),
                                    amount=body.get("amount"),
                                    lump_sum=bool(body.get("all_open")))
+            keep_answer(session, req, media, failure)
         if failure is not None:
             raise failure
         created(resp, media)

@@ -14,9 +14,10 @@ from loket.core.payments.payers import Payer
 from loket.core.payments.posting import resolve_targets
 from loket.core.settings import load_settings
 from loket.errors import NotFound, ValidationFailed
+from loket.server import idempotent
 from loket.server import serialize as s
 from loket.server.base import Resource, created
-from loket.server.consumer_api import start_destination
+from loket.server.consumer_api import keep_answer, start_destination
 
 
 def obligation(o) -> dict:
@@ -145,15 +146,20 @@ class DestinationPayments(DestinationResource):
     """``POST /v1/destinations/{name}/payments``: pay a destination online through a
     gateway; answers the redirect URL."""
 
+    claims_in_transaction = True
+
     def on_post(self, req, resp, name):
         """Validate the target, then start a checkout for its obligations."""
         body = self.body(req)
         with self.ctx.transaction() as session:
+            if idempotent.replayed(session, req, resp):
+                return
             _, resolved = self.resolve(session, req, name)
             media, failure = start_destination(self.ctx, req, session, resolved,
                                                body["gateway"], body.get("method", "card"),
                                                Payer.from_json(body.get("payer")),
                                                amount=body.get("amount"))
+            keep_answer(session, req, media, failure)
         if failure is not None:
             raise failure
         created(resp, media)

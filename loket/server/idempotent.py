@@ -7,13 +7,22 @@ takes the claim over and runs (see :mod:`loket.core.idempotency`).
 Responses of 500 and above are not stored (the key is released so the client can retry).
 The key is also passed on (``req.context.idempotency_key``) to engine operations that take
 one, so the operation itself is deduplicated in its own transaction too.
+
+A resource whose whole work is one transaction (a checkout) sets ``claims_in_transaction``:
+the key is then claimed inside that transaction (:func:`replayed`) and the response stored
+in it (:func:`keep`), so the claim, the work and the stored response commit together or not
+at all. A repeat while the first request runs waits for it and gets its response; an answer
+that is not stored (a 4xx the transaction rolled back, a gateway's refusal) leaves the key
+free. Two statements instead of four, and no transactions of their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
+import attrs
 from sqlalchemy import delete
 
 from loket.core import idempotency
@@ -27,7 +36,8 @@ class IdempotencyMiddleware:
         self.ctx = ctx
 
     def process_resource(self, req, resp, resource, params):
-        """Replay a stored response, or claim the key for this request."""
+        """Replay a stored response, or claim the key for this request (for a resource with
+        ``claims_in_transaction``: only note what to claim, see :func:`replayed`)."""
         req.context.idempotency_key = None
         req.context.idempotency_row = None
         key = req.get_header("Idempotency-Key")
@@ -40,15 +50,15 @@ class IdempotencyMiddleware:
                    "body": req.context.body}
         now = self.ctx.now()
         lease = dt.timedelta(seconds=self.ctx.config.idempotency_lease_seconds)
+        pending = _Pending(principal.tenant_id, scope, key, payload, now + lease, now)
+        if getattr(resource, "claims_in_transaction", False):
+            req.context.idempotency_pending = pending
+            return
         with self.ctx.statements() as session:
-            row, prior = idempotency.claim(session, principal.tenant_id, scope, key, payload,
-                                           lease_until=now + lease, now=now)
+            row, prior = pending.claim(session)
             row_id = row.id if row is not None else None
         if prior is not None:
-            resp.status = prior["status"]
-            resp.content_type = prior.get("content_type") or "application/json"
-            resp.text = json.dumps(prior["body"])
-            resp.set_header("Idempotent-Replayed", "true")
+            _replay(resp, prior)
             resp.complete = True
             return
         req.context.idempotency_key = key
@@ -68,6 +78,66 @@ class IdempotencyMiddleware:
                 body = resp.media
             else:
                 body = json.loads(resp.text) if resp.text else None
-            session.connection().execute(idempotency.STORE, {"row_id": row_id, "result": {
-                "status": status, "content_type": resp.content_type,
-                "body": json.loads(json.dumps(body, default=str))}})
+            _store(session, row_id, status, resp.content_type, body)
+
+
+def replayed(session, req, resp) -> bool:
+    """For a resource with ``claims_in_transaction``, at the start of its transaction:
+    claim the request's Idempotency-Key in ``session`` (a repeat still running elsewhere is
+    waited for), or answer the stored response of a repeat.
+
+    :returns: ``True`` when ``resp`` now holds the first request's response (do nothing
+        more); ``False`` when the work should run (without a key, too).
+    :raises Conflict: the key was used for a different request.
+    """
+    pending = getattr(req.context, "idempotency_pending", None)
+    if pending is None:
+        return False
+    row, prior = pending.claim(session)
+    if prior is not None:
+        _replay(resp, prior)
+        return True
+    req.context.idempotency_held = row.id
+    return False
+
+
+def keep(session, req, status: int, media: Any) -> None:
+    """For a resource with ``claims_in_transaction``, at the end of its transaction: store
+    the response it is about to give (``status`` below 500), or free the key (500 and
+    above: the client may try again with it). Nothing to do without a claimed key."""
+    row_id = getattr(req.context, "idempotency_held", None)
+    if row_id is None:
+        return
+    if status >= 500:
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+    else:
+        _store(session, row_id, status, "application/json", media)
+
+
+@attrs.frozen
+class _Pending:
+    """A key to claim for one request: where, under which scope, for what content."""
+
+    tenant_id: int
+    scope: str
+    key: str
+    payload: dict
+    lease_until: dt.datetime
+    now: dt.datetime
+
+    def claim(self, session) -> tuple[IdempotencyKey | None, dict | None]:
+        return idempotency.claim(session, self.tenant_id, self.scope, self.key, self.payload,
+                                 lease_until=self.lease_until, now=self.now)
+
+
+def _store(session, row_id: int, status: int, content_type: str | None, body: Any) -> None:
+    session.connection().execute(idempotency.STORE, {"row_id": row_id, "result": {
+        "status": status, "content_type": content_type,
+        "body": json.loads(json.dumps(body, default=str))}})
+
+
+def _replay(resp, prior: dict) -> None:
+    resp.status = prior["status"]
+    resp.content_type = prior.get("content_type") or "application/json"
+    resp.text = json.dumps(prior["body"])
+    resp.set_header("Idempotent-Replayed", "true")

@@ -1,12 +1,17 @@
 """Idempotency-Key: a claim whose request died is not locked forever (it carries a lease),
-and the header's rules from the OpenAPI document are enforced."""
+the header's rules from the OpenAPI document are enforced, and a checkout (whose key is
+claimed and answered inside its own transaction) is started once whatever the repeats."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
-from support.api import api, problem  # noqa: F401 - fixtures
+from support.api import api, connected_api, problem  # noqa: F401 - fixtures
+
+from loket.plugin_api import GatewayError, hookimpl
 
 BODY = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",
         "amount_received": "20.00", "paid_on": "2025-01-15"}
@@ -70,3 +75,111 @@ def test_keys_outside_the_documented_rules_are_refused(api, key):
 def test_a_200_character_key_is_accepted(api):
     done = api.post("/v1/payments/counter", BODY, headers={"Idempotency-Key": "k" * 200})
     assert done.status_code == 201
+
+
+CHECKOUT = {"gateway": "sandbox", "items": [{"kind": "bill", "reference": "INV-2025-001234"}]}
+
+
+def _checkout(api, key: str, body: dict | None = None):
+    return api.post("/v1/me/checkout", body or CHECKOUT, role="consumer",
+                    headers={"Idempotency-Key": key})
+
+
+def _my_payments(api) -> list[dict]:
+    return api.get("/v1/me/payments", role="consumer").json["items"]
+
+
+def test_a_repeated_checkout_gets_the_first_answer_and_starts_one_payment(connected_api):
+    api = connected_api
+    first = _checkout(api, "co-1")
+    assert first.status_code == 201, first.text
+    again = _checkout(api, "co-1")
+    assert again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json == first.json
+    other = _checkout(api, "co-1", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001567"}]})
+    assert other.status_code == 409
+    assert problem(other)["errors"][0]["field"] == "Idempotency-Key"
+    assert [p["number"] for p in _my_payments(api)] == [first.json["payment"]["number"]]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_checkout_whose_process_died_is_started_once_by_the_retry(connected_api, when):
+    api = connected_api
+    api.client.app.add_middleware(DieOnce(when))
+    with pytest.raises(Died):
+        _checkout(api, "co-died")
+    retry = _checkout(api, "co-died")  # at once: no lease to wait for
+    assert retry.status_code == 201, retry.text
+    # Died after its commit: the answer was stored with the payment, and is given again.
+    assert (retry.headers.get("Idempotent-Replayed") == "true") == (when == "after")
+    assert [p["number"] for p in _my_payments(api)] == [retry.json["payment"]["number"]]
+
+
+class _RefuseOnce:
+    """A gateway that refuses the first checkout it is asked for."""
+
+    LOKET_CONTRACT = "1"
+
+    def __init__(self):
+        self.armed = True
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_charge(self, config, request):
+        """Refuse once; then let the sandbox answer."""
+        if self.armed:
+            self.armed = False
+            raise GatewayError("the gateway is unavailable", gateway_message="upstream 503")
+
+
+def test_a_refused_checkout_leaves_its_key_free_for_a_new_attempt(connected_api):
+    api = connected_api
+    api.ctx.plugins.register(_RefuseOnce(), name="refuse-once")
+    try:
+        refused = _checkout(api, "co-refused")
+        retry = _checkout(api, "co-refused")
+    finally:
+        api.ctx.plugins.pm.unregister(name="refuse-once")
+    assert refused.status_code == 502, refused.text
+    assert problem(refused)["gateway_message"] == "upstream 503"
+    assert retry.status_code == 201, retry.text
+    assert "Idempotent-Replayed" not in retry.headers
+    statuses = {p["number"]: p["status"] for p in _my_payments(api)}
+    assert statuses == {retry.json["payment"]["number"]: "initiated",
+                        **{n: "failed" for n in statuses if n != retry.json["payment"]["number"]}}
+    assert list(statuses.values()).count("failed") == 1
+
+
+class _SlowCharge:
+    """A gateway that takes its time to answer (the sandbox answers after it)."""
+
+    LOKET_CONTRACT = "1"
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_charge(self, config, request):
+        """Wait, then leave the answer to the sandbox."""
+        time.sleep(0.4)
+
+
+def test_a_repeat_sent_while_the_first_checkout_runs_waits_for_its_answer(connected_api):
+    api = connected_api
+    answers: dict[str, object] = {}
+
+    def send(name: str) -> None:
+        answers[name] = _checkout(api, "co-racing")
+
+    api.ctx.plugins.register(_SlowCharge(), name="slow-charge")
+    try:
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        time.sleep(0.15)  # the first is inside its gateway call
+        send("second")
+        first.join()
+    finally:
+        api.ctx.plugins.pm.unregister(name="slow-charge")
+    one, two = answers["first"], answers["second"]
+    assert (one.status_code, two.status_code) == (201, 201), (one.text, two.text)
+    assert two.headers.get("Idempotent-Replayed") == "true"
+    assert one.json == two.json
+    assert len(_my_payments(api)) == 1

@@ -219,7 +219,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
                                            Money(fee_total, currency)))
     refresh_state(ctx, session, actor, payment, "payment.initiated", None)
     if idempotency_row is not None:
-        idempotency_row.result = {"payment_id": payment.id}
+        idempotency.remember(session, idempotency_row, {"payment_id": payment.id})
     _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
 

@@ -175,7 +175,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     refresh_state(ctx, session, actor, payment, "payment.posted", None)
     check_invariants(session, payment)
     if row is not None:
-        row.result = {"payment_id": payment.id}
+        idempotency.remember(session, row, {"payment_id": payment.id})
     return payment
 
 

@@ -72,7 +72,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
                               remarks or "", False, ctx.now())
     check_invariants(session, payment)
     if row is not None:
-        row.result = {"credit_note_id": note.id}
+        idempotency.remember(session, row, {"credit_note_id": note.id})
     return note
 
 
@@ -144,7 +144,7 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                        f"payment:{payment.number}", now=now)
     check_invariants(session, payment)
     if row is not None:
-        row.result = {"application_id": application.id}
+        idempotency.remember(session, row, {"application_id": application.id})
     return application
 
 

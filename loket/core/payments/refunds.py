@@ -85,7 +85,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     refresh_state(ctx, session, actor, payment, "payment.refunded", before)
     check_invariants(session, payment)
     if row is not None:
-        row.result = {"payment_id": payment.id}
+        idempotency.remember(session, row, {"payment_id": payment.id})
     return payment
 
 
