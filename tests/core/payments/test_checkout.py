@@ -6,11 +6,12 @@ from support.engine import connect_sandbox, deliver, outstanding, payer, reload,
 
 from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.models import Allocation, Payment, Todo
+from loket.core.models import Allocation, AuditEntry, OutboxEvent, Payment, Todo
 from loket.core.payments import returns, timeouts
 from loket.core.webhooks import outcomes
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
+from loket.plugin_api import GatewayError, hookimpl
 
 BILLS = ("INV-2025-001234", "INV-2025-001567")
 
@@ -102,6 +103,45 @@ def test_a_decline_keeps_the_gateways_message_and_category(ctx, tenant_id, conne
     assert failed.status == "failed" and failed.failure_category == "declined"
     assert failed.failure_message == "Your card has insufficient funds."
     assert outstanding(ctx, tenant_id, BILLS[0]) == 14550
+
+
+class _Refusing:
+    """A gateway that refuses every checkout, with its own words and code."""
+
+    LOKET_CONTRACT = "1"
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_charge(self, config, request):
+        """Refuse."""
+        raise GatewayError("the gateway refused", category="declined",
+                           gateway_message="Do not honor", gateway_code="05")
+
+
+def test_a_refused_checkout_is_recorded_initiated_then_failed(ctx, tenant_id, connected):
+    ctx.plugins.register(_Refusing(), name="refusing")
+    try:
+        payment = start(ctx, tenant_id, [("bill", BILLS[0])])
+    finally:
+        ctx.plugins.pm.unregister(name="refusing")
+    failed = reload(ctx, payment)
+    assert (failed.status, failed.failure_category) == ("failed", "declined")
+    assert (failed.failure_message, failed.failure_code) == ("Do not honor", "05")
+    assert failed.gateway_reference is None and failed.redirect_url is None
+    assert outstanding(ctx, tenant_id, BILLS[0]) == 14550
+    with ctx.transaction() as session:
+        trail = session.scalars(select(AuditEntry).where(
+            AuditEntry.entity_id == payment.number).order_by(AuditEntry.id)).all()
+        events = session.scalars(select(OutboxEvent.kind + ":" + OutboxEvent.type).where(
+            OutboxEvent.ordering_key == f"payment:{payment.number}")
+            .order_by(OutboxEvent.id)).all()
+        intended = session.scalars(select(Allocation.state).where(
+            Allocation.payment_id == payment.id)).all()
+    assert [(e.action, e.after["status"]) for e in trail] == [
+        ("payment.initiated", "initiated"), ("payment.failed", "failed")]
+    assert trail[1].before == {"status": "initiated"}
+    assert events == ["host_event:payment.initiated", "message:payment.initiated",
+                      "host_event:payment.failed", "message:payment.failed"]
+    assert intended == ["intended"]
 
 
 def test_a_late_failure_or_duplicate_success_never_moves_a_payment_back(ctx, tenant_id,
