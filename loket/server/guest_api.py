@@ -18,10 +18,11 @@ from loket.core.settings import load_settings
 from loket.core.tenants import tenant_by_slug
 from loket.errors import Conflict, NotFound
 from loket.money import Money
+from loket.server import idempotent
 from loket.server import serialize as s
 from loket.server.auth import Principal
 from loket.server.base import Resource, created
-from loket.server.consumer_api import start, start_destination
+from loket.server.consumer_api import keep_answer, start, start_destination
 from loket.server.destinations_api import obligation
 
 
@@ -85,14 +86,19 @@ class GuestItems(GuestResource):
 class GuestCheckout(GuestResource):
     """``POST /v1/public/{tenant}/guest/checkout``: pay chosen open items of the account."""
 
+    claims_in_transaction = True
+
     def on_post(self, req, resp, tenant):
         """Start the checkout, the guest recorded as the payer."""
         guest = self.session_of(req, tenant)
         body = self.body(req)
         with self.ctx.transaction() as session:
+            if idempotent.replayed(session, req, resp):
+                return
             media, failure = start(self.ctx, req, session, guest.account_number,
                                    body["gateway"], body["items"], body.get("method", "card"),
                                    Payer.from_json(body["payer"]), guest.session_id)
+            keep_answer(session, req, media, failure)
         if failure is not None:
             raise failure
         created(resp, media)
@@ -102,11 +108,15 @@ class GuestDestinationPayment(GuestResource):
     """``POST /v1/public/{tenant}/guest/destinations/{name}/payments``: pay a destination
     target of the identified account (a filing period, a tax form…)."""
 
+    claims_in_transaction = True
+
     def on_post(self, req, resp, tenant, name):
         """Validate the target for the account, then start the checkout."""
         guest = self.session_of(req, tenant)
         body = self.body(req)
         with self.ctx.transaction() as session:
+            if idempotent.replayed(session, req, resp):
+                return
             settings = load_settings(session, guest.tenant_id)
             if name not in settings["destinations"]:
                 raise NotFound(f"no destination {name!r}")
@@ -115,9 +125,11 @@ class GuestDestinationPayment(GuestResource):
             media, failure = start_destination(self.ctx, req, session, resolved,
                                                body["gateway"], body.get("method", "card"),
                                                Payer.from_json(body["payer"]), guest.session_id)
+            if failure is None:
+                media["items"] = [obligation(o) for o in resolved.obligations]
+            keep_answer(session, req, media, failure)
         if failure is not None:
             raise failure
-        media["items"] = [obligation(o) for o in resolved.obligations]
         created(resp, media)
 
 

@@ -42,20 +42,20 @@ class IdempotencyMiddleware:
         req.context.idempotency_row = None
         key = req.get_header("Idempotency-Key")
         principal = getattr(req.context, "principal", None)
-        if req.method != "POST" or key is None or principal is None:
+        in_transaction = getattr(resource, "claims_in_transaction", False)
+        if req.method != "POST" or key is None or (principal is None and not in_transaction):
             return
         idempotency.check_key(key)
-        scope = f"http:{principal.key}:POST {req.uri_template}"[:100]
         payload = {"path": req.path, "query": req.context.query,
                    "body": req.context.body}
         now = self.ctx.now()
         lease = dt.timedelta(seconds=self.ctx.config.idempotency_lease_seconds)
-        pending = _Pending(principal.tenant_id, scope, key, payload, now + lease, now)
-        if getattr(resource, "claims_in_transaction", False):
+        pending = _Pending(key, f"POST {req.uri_template}", payload, now + lease, now)
+        if in_transaction:  # claimed once the resource knows its caller (a guest's token)
             req.context.idempotency_pending = pending
             return
         with self.ctx.statements() as session:
-            row, prior = pending.claim(session)
+            row, prior = pending.claim(session, principal)
             row_id = row.id if row is not None else None
         if prior is not None:
             _replay(resp, prior)
@@ -91,9 +91,10 @@ def replayed(session, req, resp) -> bool:
     :raises Conflict: the key was used for a different request.
     """
     pending = getattr(req.context, "idempotency_pending", None)
-    if pending is None:
+    principal = getattr(req.context, "principal", None)
+    if pending is None or principal is None:
         return False
-    row, prior = pending.claim(session)
+    row, prior = pending.claim(session, principal)
     if prior is not None:
         _replay(resp, prior)
         return True
@@ -116,17 +117,18 @@ def keep(session, req, status: int, media: Any) -> None:
 
 @attrs.frozen
 class _Pending:
-    """A key to claim for one request: where, under which scope, for what content."""
+    """A key to claim for one request: for which route, with what content."""
 
-    tenant_id: int
-    scope: str
     key: str
+    route: str
     payload: dict
     lease_until: dt.datetime
     now: dt.datetime
 
-    def claim(self, session) -> tuple[IdempotencyKey | None, dict | None]:
-        return idempotency.claim(session, self.tenant_id, self.scope, self.key, self.payload,
+    def claim(self, session, principal) -> tuple[IdempotencyKey | None, dict | None]:
+        """Claim the key among the caller's own (``principal.key`` scopes it)."""
+        scope = f"http:{principal.key}:{self.route}"[:100]
+        return idempotency.claim(session, principal.tenant_id, scope, self.key, self.payload,
                                  lease_until=self.lease_until, now=self.now)
 
 

@@ -126,3 +126,27 @@ def test_identification_is_rate_limited_per_source(connected_api):
 def test_guest_payments_are_off_unless_the_tenant_enables_them(api):
     assert identify(api).status_code == 404
     assert api.client.simulate_get("/v1/public/t1/guest/items").status_code == 401
+
+
+def test_a_guest_repeating_a_checkout_with_its_key_gets_the_first_answer(connected_api):
+    api = connected_api
+    enable(api)
+    token = identify(api).json["token"]
+    body = {"gateway": "sandbox", "items": [{"kind": "bill", "reference": "INV-2025-001234"}],
+            "payer": {"name": "Neighbour Ned"}}
+
+    def checkout(key: str, token: str = token):
+        return api.client.simulate_post("/v1/public/t1/guest/checkout", json=body,
+                                        headers={**as_guest(token), "Idempotency-Key": key})
+
+    first, again = checkout("g-1"), checkout("g-1")
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json == first.json
+    assert checkout("bad key").status_code == 422
+    # Another payer token's key of the same name is its own.
+    other = checkout("g-1", identify(api, source="10.0.0.2").json["token"])
+    assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers
+    assert other.json["payment"]["number"] != first.json["payment"]["number"]
+    started = api.get("/v1/payments?q=WU-10001").json["items"]
+    assert len(started) == 2
