@@ -49,19 +49,31 @@ def check_key(key: str) -> None:
 def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload,
           lease_until: dt.datetime | None = None,
           now: dt.datetime | None = None) -> tuple[IdempotencyKey | None, dict | None]:
+    """Claim ``key`` for this request inside the caller's transaction: :func:`claim_or_take_over`
+    without saying which of the two it was."""
+    row, prior, _ = claim_or_take_over(session, tenant_id, scope, key, payload, lease_until,
+                                       now)
+    return row, prior
+
+
+def claim_or_take_over(session: Session, tenant_id: int, scope: str, key: str | None, payload,
+                       lease_until: dt.datetime | None = None, now: dt.datetime | None = None
+                       ) -> tuple[IdempotencyKey | None, dict | None, bool]:
     """Claim ``key`` for this request inside the caller's transaction.
 
     :param lease_until: for a claim committed ahead of the work: until when it belongs to
         this request (``now`` is then the current time). Without it the claim lives and dies
         with the caller's transaction.
-    :returns: ``(row, None)`` when the key is new or its lapsed claim was taken over (store
-        the result on ``row.result`` before commit), ``(None, result)`` when the same
-        request was already done, and ``(None, None)`` when no key was given.
+    :returns: ``(row, None, taken_over)`` when the key is new or its lapsed claim was taken
+        over (store the result with :func:`remember` before commit; ``taken_over`` says the
+        request that claimed it may have done its work before it died), ``(None, result,
+        False)`` when the same request was already done, and ``(None, None, False)`` when no
+        key was given.
     :raises Conflict: the key was used with different content, or its request is still
         running (within its lease).
     """
     if not key:
-        return None, None
+        return None, None, False
     check_key(key)
     digest = fingerprint(payload)
     # The unique (tenant, scope, key) lets one claim in; a key already there inserts nothing.
@@ -69,17 +81,22 @@ def claim(session: Session, tenant_id: int, scope: str, key: str | None, payload
         "tenant_id": tenant_id, "scope": scope, "key": key, "request_hash": digest,
         "claimed_until": lease_until}, ("tenant_id", "scope", "key"))
     if row is not None:
-        return row, None
+        return row, None, False
     existing = session.scalar(_FIND, {"tenant_id": tenant_id, "scope": scope, "key": key})
     if existing is None or existing.request_hash != digest:
         raise Conflict("this Idempotency-Key was already used for a different request",
                        field="Idempotency-Key")
     if existing.result is None:
         if _take_over(session, existing, lease_until, now):
-            return existing, None
-        raise Conflict("a request with this Idempotency-Key is still in progress",
-                       field="Idempotency-Key")
-    return None, existing.result
+            return existing, None, True
+        raise still_in_progress()
+    return None, existing.result, False
+
+
+def still_in_progress() -> Conflict:
+    """The refusal of a repeat whose first request is still running."""
+    return Conflict("a request with this Idempotency-Key is still in progress",
+                    field="Idempotency-Key")
 
 
 _FIND = select(IdempotencyKey).where(IdempotencyKey.tenant_id == bindparam("tenant_id"),

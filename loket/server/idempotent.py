@@ -11,9 +11,11 @@ one, so the operation itself is deduplicated in its own transaction too.
 A resource whose whole work is one transaction (a checkout) sets ``claims_in_transaction``:
 the key is then claimed inside that transaction (:func:`replayed`) and the response stored
 in it (:func:`keep`), so the claim, the work and the stored response commit together or not
-at all. A repeat while the first request runs waits for it and gets its response; an answer
-that is not stored (a 4xx the transaction rolled back, a gateway's refusal) leaves the key
-free. Two statements instead of four, and no transactions of their own.
+at all, and the engine operation is not given the key (the claim already commits with its
+work). A repeat while the first request runs waits for it, up to :data:`WAIT_FOR_FIRST`,
+and gets its response (else 409 as above); an answer that is not stored (a 4xx the
+transaction rolled back, a gateway's refusal) leaves the key free. Two statements instead
+of four, and no transactions of their own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import json
 from typing import Any
 
 import attrs
-from sqlalchemy import delete
+from sqlalchemy import delete, text
+from sqlalchemy.exc import OperationalError
 
 from loket.core import idempotency
 from loket.core.models import IdempotencyKey
@@ -55,7 +58,7 @@ class IdempotencyMiddleware:
             req.context.idempotency_pending = pending
             return
         with self.ctx.statements() as session:
-            row, prior = pending.claim(session, principal)
+            row, prior, _ = pending.claim(session, principal)
             row_id = row.id if row is not None else None
         if prior is not None:
             _replay(resp, prior)
@@ -94,12 +97,33 @@ def replayed(session, req, resp) -> bool:
     principal = getattr(req.context, "principal", None)
     if pending is None or principal is None:
         return False
-    row, prior = pending.claim(session, principal)
+    if session.get_bind().dialect.name == "postgresql":
+        # Bounds the wait on a first request's uncommitted claim (a worker is held while it
+        # waits); no other statement of a checkout waits on a lock.
+        session.execute(_WAIT_AT_MOST)
+    try:
+        row, prior, taken_over = pending.claim(session, principal)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise idempotency.still_in_progress() from None
+        raise
     if prior is not None:
         _replay(resp, prior)
         return True
     req.context.idempotency_held = row.id
+    if taken_over:
+        # Claimed ahead by an earlier release whose request died: its checkout may have
+        # committed, and its engine claim knows.
+        req.context.idempotency_key = pending.key
     return False
+
+
+WAIT_FOR_FIRST = 3
+"""Seconds a repeat waits for the first request with its key to finish, on PostgreSQL
+(SQLite's writers wait for each other anyway); then it is refused as still in progress."""
+
+_WAIT_AT_MOST = text(f"SET LOCAL lock_timeout = '{WAIT_FOR_FIRST}s'")
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def keep(session, req, status: int, media: Any) -> None:
@@ -125,11 +149,12 @@ class _Pending:
     lease_until: dt.datetime
     now: dt.datetime
 
-    def claim(self, session, principal) -> tuple[IdempotencyKey | None, dict | None]:
-        """Claim the key among the caller's own (``principal.key`` scopes it)."""
+    def claim(self, session, principal) -> tuple[IdempotencyKey | None, dict | None, bool]:
+        """Claim the key among the caller's own (``principal.key`` scopes it); see
+        :func:`loket.core.idempotency.claim_or_take_over`."""
         scope = f"http:{principal.key}:{self.route}"[:100]
-        return idempotency.claim(session, principal.tenant_id, scope, self.key, self.payload,
-                                 lease_until=self.lease_until, now=self.now)
+        return idempotency.claim_or_take_over(session, principal.tenant_id, scope, self.key,
+                                              self.payload, self.lease_until, self.now)
 
 
 def _store(session, row_id: int, status: int, content_type: str | None, body: Any) -> None:

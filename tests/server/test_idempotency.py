@@ -9,9 +9,14 @@ import threading
 import time
 
 import pytest
-from support.api import api, connected_api, problem  # noqa: F401 - fixtures
+from sqlalchemy import text
+from support.api import api, connected_api, make_api, problem  # noqa: F401 - fixtures
+from support.engine import seed
 
+from loket.core import audit, idempotency
+from loket.core.payments import checkout
 from loket.plugin_api import GatewayError, hookimpl
+from loket.server import idempotent
 
 BODY = {"account_number": "CRN29391", "payment_type": "bill", "method": "cash",
         "amount_received": "20.00", "paid_on": "2025-01-15"}
@@ -104,17 +109,67 @@ def test_a_repeated_checkout_gets_the_first_answer_and_starts_one_payment(connec
     assert [p["number"] for p in _my_payments(api)] == [first.json["payment"]["number"]]
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_a_checkout_whose_process_died_is_started_once_by_the_retry(connected_api, when):
+def test_a_checkout_whose_process_died_after_its_commit_is_answered_at_once(connected_api):
     api = connected_api
-    api.client.app.add_middleware(DieOnce(when))
+    api.client.app.add_middleware(DieOnce("after"))
     with pytest.raises(Died):
         _checkout(api, "co-died")
     retry = _checkout(api, "co-died")  # at once: no lease to wait for
     assert retry.status_code == 201, retry.text
-    # Died after its commit: the answer was stored with the payment, and is given again.
-    assert (retry.headers.get("Idempotent-Replayed") == "true") == (when == "after")
+    assert retry.headers.get("Idempotent-Replayed") == "true"  # stored with the payment
     assert [p["number"] for p in _my_payments(api)] == [retry.json["payment"]["number"]]
+
+
+class _BreakOnce:
+    """A gateway plugin that fails unexpectedly once, after the key was claimed."""
+
+    LOKET_CONTRACT = "1"
+
+    def __init__(self):
+        self.armed = True
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_charge(self, config, request):
+        """Fail once with an error that is not the gateway's answer."""
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("the plugin broke")
+
+
+def test_a_checkout_that_failed_before_its_commit_leaves_nothing_behind(connected_api):
+    api = connected_api
+    api.ctx.plugins.register(_BreakOnce(), name="break-once")
+    try:
+        broken = _checkout(api, "co-broken")
+        retry = _checkout(api, "co-broken")
+    finally:
+        api.ctx.plugins.pm.unregister(name="break-once")
+    assert broken.status_code == 500
+    assert retry.status_code == 201, retry.text
+    assert "Idempotent-Replayed" not in retry.headers
+    assert [p["number"] for p in _my_payments(api)] == [retry.json["payment"]["number"]]
+
+
+def test_a_key_an_earlier_release_claimed_ahead_still_finds_its_committed_checkout(
+        connected_api):
+    """Before checkouts claimed their key in their transaction, the HTTP layer claimed it
+    ahead (with a lease) and the checkout claimed it again with its payment. A process that
+    died between the two commits left the first claim without an answer."""
+    api = connected_api
+    account, scope = "WU-10001", "http:c{}:WU-10001:POST /v1/me/checkout"
+    now = api.ctx.now()
+    with api.ctx.transaction() as session:
+        idempotency.claim(session, api.tenant_id, scope.format(api.tenant_id), "co-old",
+                          {"path": "/v1/me/checkout", "query": {}, "body": CHECKOUT},
+                          lease_until=now + dt.timedelta(seconds=60), now=now)
+        first = checkout.start_checkout(
+            api.ctx, session, audit.Actor(account, "consumer", account_number=account),
+            api.tenant_id, account, "sandbox", CHECKOUT["items"], idempotency_key="co-old")
+    _later(api, 61)
+    retry = _checkout(api, "co-old")
+    assert retry.status_code == 201, retry.text
+    assert retry.json["payment"]["number"] == first.number
+    assert [p["number"] for p in _my_payments(api)] == [first.number]
 
 
 class _RefuseOnce:
@@ -152,34 +207,59 @@ def test_a_refused_checkout_leaves_its_key_free_for_a_new_attempt(connected_api)
 
 
 class _SlowCharge:
-    """A gateway that takes its time to answer (the sandbox answers after it)."""
+    """A gateway that takes its time to answer (the sandbox answers after it); says when the
+    first charge has begun."""
 
     LOKET_CONTRACT = "1"
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.charging = threading.Event()
 
     @hookimpl(tryfirst=True)
     def loket_gateway_charge(self, config, request):
         """Wait, then leave the answer to the sandbox."""
-        time.sleep(0.4)
+        self.charging.set()
+        time.sleep(self.seconds)
 
 
-def test_a_repeat_sent_while_the_first_checkout_runs_waits_for_its_answer(connected_api):
-    api = connected_api
+def _race(api, slow: _SlowCharge) -> tuple:
+    """The same checkout twice with one key, the second sent while the first is charging
+    (its key claimed, its transaction open)."""
     answers: dict[str, object] = {}
 
     def send(name: str) -> None:
         answers[name] = _checkout(api, "co-racing")
 
-    api.ctx.plugins.register(_SlowCharge(), name="slow-charge")
+    api.ctx.plugins.register(slow, name="slow-charge")
     try:
         first = threading.Thread(target=send, args=("first",))
         first.start()
-        time.sleep(0.15)  # the first is inside its gateway call
+        assert slow.charging.wait(10)
         send("second")
         first.join()
     finally:
         api.ctx.plugins.pm.unregister(name="slow-charge")
-    one, two = answers["first"], answers["second"]
+    return answers["first"], answers["second"]
+
+
+def test_a_repeat_sent_while_the_first_checkout_runs_waits_for_its_answer(connected_api):
+    one, two = _race(connected_api, _SlowCharge(0.3))
     assert (one.status_code, two.status_code) == (201, 201), (one.text, two.text)
     assert two.headers.get("Idempotent-Replayed") == "true"
     assert one.json == two.json
+    assert len(_my_payments(connected_api)) == 1
+
+
+def test_a_repeat_waits_a_bounded_time_for_the_first_checkout(pg_ctx, monkeypatch):
+    """On PostgreSQL a waiting repeat holds a worker: past the bound it is refused as in
+    progress (as a key claimed ahead is), and may try again later."""
+    api = make_api(pg_ctx, seed(pg_ctx))
+    api.connect_sandbox()
+    monkeypatch.setattr(idempotent, "_WAIT_AT_MOST", text("SET LOCAL lock_timeout = '200ms'"))
+    one, two = _race(api, _SlowCharge(1.0))
+    assert one.status_code == 201, one.text
+    assert two.status_code == 409 and "in progress" in problem(two)["detail"]
+    again = _checkout(api, "co-racing")
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
     assert len(_my_payments(api)) == 1

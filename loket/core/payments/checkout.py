@@ -200,44 +200,28 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
         guest_session=guest_session,
     )
     payers.record(payment, payer or Payer.holder(consumer))
-    # The gateway is asked first, so the payment is written once with its answer; it is not
-    # in the database until this transaction commits either way.
-    refused = _charge(ctx, session, config_row, payment, consumer,
-                      _checkout_items(priced, fee_total, currency), extra)
     session.add(payment)
     session.flush()
+    checkout_items = []
     for destination, resolved in priced.items():
         for o in resolved.obligations:
             session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
                                    destination=destination, amount=o.outstanding.amount,
                                    state=AllocationState.INTENDED))
+            checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
+                                               o.outstanding, o.period))
         if resolved.hold_key is not None:
             holds.hold(session, payment, destination, resolved)
+            checkout_items.append(CheckoutItem("held", resolved.hold_key, resolved.hold_key,
+                                               resolved.total))
+    if fee_total:
+        checkout_items.append(CheckoutItem("fee", "fee", "Convenience fee",
+                                           Money(fee_total, currency)))
     refresh_state(ctx, session, actor, payment, "payment.initiated", None)
     if idempotency_row is not None:
         idempotency.remember(session, idempotency_row, {"payment_id": payment.id})
-    if refused is not None:  # the attempt is recorded; the caller reports the refusal
-        payment.failure_category = refused.category or "technical"
-        payment.failure_message = refused.gateway_message or refused.detail
-        payment.failure_code = refused.gateway_code
-        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.failed",
-                      {"status": PaymentStatus.INITIATED})
+    _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
-
-
-def _checkout_items(priced: dict[str, ResolvedTarget], fee_total: int,
-                    currency: str) -> list[CheckoutItem]:
-    """What the gateway shows the payer: each item paid, each held target, the fee."""
-    items = []
-    for resolved in priced.values():
-        items.extend(CheckoutItem(o.kind, o.reference, o.description or o.reference,
-                                  o.outstanding, o.period) for o in resolved.obligations)
-        if resolved.hold_key is not None:
-            items.append(CheckoutItem("held", resolved.hold_key, resolved.hold_key,
-                                      resolved.total))
-    if fee_total:
-        items.append(CheckoutItem("fee", "fee", "Convenience fee", Money(fee_total, currency)))
-    return items
 
 
 def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,
@@ -353,9 +337,7 @@ def _profile_for(ctx, session: Session, settings, tenant_id: int, usable: Usable
 
 
 def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Payment,
-            consumer: Consumer, items: list[CheckoutItem], extra: dict) -> GatewayError | None:
-    """Ask the gateway for the payment's checkout (the payment not written yet): sets its
-    gateway reference and redirect URL, or returns the gateway's refusal."""
+            consumer: Consumer, items: list[CheckoutItem], extra: dict) -> None:
     return_url, cancel_url = configs.return_urls(ctx, payment.tenant_id, payment.number,
                                                   payment.created_at)
     assert payment.expires_at is not None  # every online payment is created with its expiry
@@ -378,10 +360,15 @@ def _charge(ctx, session: Session, config_row: GatewayConfiguration, payment: Pa
     try:
         checkout = ctx.plugins.charge(config, request)
     except GatewayError as exc:
-        return exc
+        # Record the attempt, then raise: the caller commits the failed payment.
+        before = {"status": payment.status}
+        payment.failure_category = exc.category or "technical"
+        payment.failure_message = exc.gateway_message or exc.detail
+        payment.failure_code = exc.gateway_code
+        refresh_state(ctx, session, audit.SYSTEM, payment, "payment.failed", before)
+        return
     payment.gateway_reference = checkout.gateway_reference
     payment.redirect_url = checkout.redirect_url
-    return None
 
 
 def payment_for_return(session: Session, tenant_id: int, number: str) -> Payment:
