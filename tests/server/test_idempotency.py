@@ -120,25 +120,25 @@ def test_a_checkout_whose_process_died_after_its_commit_is_answered_at_once(conn
     assert [p["number"] for p in _my_payments(api)] == [retry.json["payment"]["number"]]
 
 
-class _BreakOnce:
-    """A gateway plugin that fails unexpectedly once, after the key was claimed."""
+class _FailsOnce:
+    """A gateway plugin whose first charge raises ``error`` (the sandbox answers after)."""
 
     LOKET_CONTRACT = "1"
 
-    def __init__(self):
-        self.armed = True
+    def __init__(self, error: Exception):
+        self.error: Exception | None = error
 
     @hookimpl(tryfirst=True)
     def loket_gateway_charge(self, config, request):
-        """Fail once with an error that is not the gateway's answer."""
-        if self.armed:
-            self.armed = False
-            raise RuntimeError("the plugin broke")
+        """Raise the error once."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
 
 
 def test_a_checkout_that_failed_before_its_commit_leaves_nothing_behind(connected_api):
     api = connected_api
-    api.ctx.plugins.register(_BreakOnce(), name="break-once")
+    api.ctx.plugins.register(_FailsOnce(RuntimeError("the plugin broke")), name="break-once")
     try:
         broken = _checkout(api, "co-broken")
         retry = _checkout(api, "co-broken")
@@ -172,25 +172,10 @@ def test_a_key_an_earlier_release_claimed_ahead_still_finds_its_committed_checko
     assert [p["number"] for p in _my_payments(api)] == [first.number]
 
 
-class _RefuseOnce:
-    """A gateway that refuses the first checkout it is asked for."""
-
-    LOKET_CONTRACT = "1"
-
-    def __init__(self):
-        self.armed = True
-
-    @hookimpl(tryfirst=True)
-    def loket_gateway_charge(self, config, request):
-        """Refuse once; then let the sandbox answer."""
-        if self.armed:
-            self.armed = False
-            raise GatewayError("the gateway is unavailable", gateway_message="upstream 503")
-
-
 def test_a_refused_checkout_leaves_its_key_free_for_a_new_attempt(connected_api):
     api = connected_api
-    api.ctx.plugins.register(_RefuseOnce(), name="refuse-once")
+    refusal = GatewayError("the gateway is unavailable", gateway_message="upstream 503")
+    api.ctx.plugins.register(_FailsOnce(refusal), name="refuse-once")
     try:
         refused = _checkout(api, "co-refused")
         retry = _checkout(api, "co-refused")
