@@ -12,10 +12,15 @@ A resource whose whole work is one transaction (a checkout) sets ``claims_in_tra
 the key is then claimed inside that transaction (:func:`replayed`) and the response stored
 in it (:func:`keep`), so the claim, the work and the stored response commit together or not
 at all, and the engine operation is not given the key (the claim already commits with its
-work). A repeat while the first request runs waits for it, up to :data:`WAIT_FOR_FIRST`,
-and gets its response (else 409 as above); an answer that is not stored (a 4xx the
-transaction rolled back, a gateway's refusal) leaves the key free. Two statements instead
-of four, and no transactions of their own.
+work; only a claim an earlier release made ahead and left without an answer, once taken
+over, is passed on). A repeat while the first request runs waits for it, up to
+:data:`WAIT_FOR_FIRST` on PostgreSQL, and gets its response (else 409 as above); an answer
+that is not stored (a 4xx the transaction rolled back, a gateway's refusal) leaves the key
+free. No transactions of their own, and on SQLite two statements instead of four (on
+PostgreSQL two more bound the wait).
+
+A guest's payer token is read by its route, after this middleware ran: such routes claim
+in their transaction, once they know their caller.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import json
 from typing import Any
 
 import attrs
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError
 
 from loket.core import idempotency
@@ -33,7 +38,8 @@ from loket.core.models import IdempotencyKey
 
 
 class IdempotencyMiddleware:
-    """Claims, replays and stores idempotency keys for authenticated POSTs."""
+    """Claims, replays and stores idempotency keys for authenticated POSTs (and notes the
+    key of a route that claims it in its own transaction)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -91,22 +97,24 @@ def replayed(session, req, resp) -> bool:
 
     :returns: ``True`` when ``resp`` now holds the first request's response (do nothing
         more); ``False`` when the work should run (without a key, too).
-    :raises Conflict: the key was used for a different request.
+    :raises Conflict: the key was used for a different request, or the first request is
+        still running after :data:`WAIT_FOR_FIRST` seconds.
     """
     pending = getattr(req.context, "idempotency_pending", None)
     principal = getattr(req.context, "principal", None)
     if pending is None or principal is None:
         return False
-    if session.get_bind().dialect.name == "postgresql":
-        # Bounds the wait on a first request's uncommitted claim (a worker is held while it
-        # waits); no other statement of a checkout waits on a lock.
-        session.execute(_WAIT_AT_MOST)
+    bounded = session.get_bind().dialect.name == "postgresql"
+    if bounded:  # a worker is held while it waits for the first request's claim
+        _driver(session).execute(_WAIT_AT_MOST)
     try:
         row, prior, taken_over = pending.claim(session, principal)
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise idempotency.still_in_progress() from None
         raise
+    if bounded:  # the work's own waits (rows other transactions lock) are not bounded
+        _driver(session).execute(_WAIT_AS_BEFORE)
     if prior is not None:
         _replay(resp, prior)
         return True
@@ -122,8 +130,15 @@ WAIT_FOR_FIRST = 3
 """Seconds a repeat waits for the first request with its key to finish, on PostgreSQL
 (SQLite's writers wait for each other anyway); then it is refused as still in progress."""
 
-_WAIT_AT_MOST = text(f"SET LOCAL lock_timeout = '{WAIT_FOR_FIRST}s'")
+_WAIT_AT_MOST = f"SET LOCAL lock_timeout = '{WAIT_FOR_FIRST}s'"
+_WAIT_AS_BEFORE = "SET LOCAL lock_timeout = DEFAULT"
 _LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _driver(session):
+    # A setting of the transaction: sent as it is, without SQLAlchemy's statement handling
+    # (the session's transaction has begun on this connection).
+    return session.connection().connection.driver_connection
 
 
 def keep(session, req, status: int, media: Any) -> None:

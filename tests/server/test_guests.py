@@ -143,7 +143,9 @@ def test_a_guest_repeating_a_checkout_with_its_key_gets_the_first_answer(connect
     assert first.status_code == 201, first.text
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
     assert again.json == first.json
-    assert checkout("bad key").status_code == 422
+    refused = checkout("bad key")
+    assert refused.status_code == 422 and problem(refused)["errors"][0]["field"] == \
+        "Idempotency-Key"
     # Another payer token's key of the same name is its own.
     other = checkout("g-1", identify(api, source="10.0.0.2").json["token"])
     assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers

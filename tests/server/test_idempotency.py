@@ -241,10 +241,35 @@ def test_a_repeat_waits_a_bounded_time_for_the_first_checkout(pg_ctx, monkeypatc
     progress (as a key claimed ahead is), and may try again later."""
     api = make_api(pg_ctx, seed(pg_ctx))
     api.connect_sandbox()
-    monkeypatch.setattr(idempotent, "_WAIT_AT_MOST", text("SET LOCAL lock_timeout = '200ms'"))
+    monkeypatch.setattr(idempotent, "_WAIT_AT_MOST", "SET LOCAL lock_timeout = '200ms'")
     one, two = _race(api, _SlowCharge(1.0))
     assert one.status_code == 201, one.text
     assert two.status_code == 409 and "in progress" in problem(two)["detail"]
     again = _checkout(api, "co-racing")
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
     assert len(_my_payments(api)) == 1
+
+
+def test_only_the_wait_for_the_first_request_is_bounded(pg_ctx, monkeypatch):
+    """A keyed checkout still waits, as any other, for a row another transaction holds (a
+    bill an import is updating): the bound is for the first request's claim only."""
+    api = make_api(pg_ctx, seed(pg_ctx))
+    api.connect_sandbox()
+    monkeypatch.setattr(idempotent, "_WAIT_AT_MOST", "SET LOCAL lock_timeout = '200ms'")
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_the_bill() -> None:
+        with pg_ctx.engine.begin() as connection:
+            connection.execute(text("SELECT id FROM receivables WHERE reference = :r FOR UPDATE"),
+                               {"r": "INV-2025-001234"})
+            locked.set()
+            time.sleep(0.6)
+        released.set()
+
+    holder = threading.Thread(target=hold_the_bill)
+    holder.start()
+    assert locked.wait(10)
+    started = _checkout(api, "co-waits")
+    holder.join()
+    assert started.status_code == 201, started.text
+    assert released.is_set()

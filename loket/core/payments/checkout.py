@@ -220,6 +220,9 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     refresh_state(ctx, session, actor, payment, "payment.initiated", None)
     if idempotency_row is not None:
         idempotency.remember(session, idempotency_row, {"payment_id": payment.id})
+    # Everything but the gateway's answer is written before the gateway is asked: a write
+    # that fails (or waits) then fails the checkout before a hosted checkout exists for it.
+    session.flush()
     _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
 
