@@ -81,7 +81,7 @@ class IdempotencyMiddleware:
         status = resp.status_code
         with self.ctx.statements() as session:
             if status >= 500:
-                session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+                _release(session, row_id)
                 return
             if resp.media is not None:
                 body = resp.media
@@ -149,7 +149,7 @@ def keep(session, req, status: int, media: Any) -> None:
     if row_id is None:
         return
     if status >= 500:
-        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+        _release(session, row_id)
     else:
         _store(session, row_id, status, "application/json", media)
 
@@ -170,6 +170,10 @@ class _Pending:
         scope = f"http:{principal.key}:{self.route}"[:100]
         return idempotency.claim_or_take_over(session, principal.tenant_id, scope, self.key,
                                               self.payload, self.lease_until, self.now)
+
+
+def _release(session, row_id: int) -> None:
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
 
 
 def _store(session, row_id: int, status: int, content_type: str | None, body: Any) -> None:
