@@ -69,7 +69,8 @@ class Bench:
                "LOKET_VAR_DIR": str(var), "LOKET_QUEUE": "postgres",
                "LOKET_QUEUE_NAME": f"bench{database.name[-8:]}",
                "LOKET_PUBLIC_RATE_LIMIT": "0", "LOKET_WEBHOOK_RATE_LIMIT": "0",
-               "LOKET_SMTP_PORT": "1", "LOKET_THREADS": "8", "LOKET_MAX_IN_FLIGHT": "4",
+               "LOKET_SMTP_PORT": "1", "LOKET_THREADS": "8", "LOKET_MAX_IN_FLIGHT": "2",
+               "LOKET_ADMISSION_QUEUE": "4", "LOKET_ADMISSION_WAIT_MS": "100",
                "LOKET_GATEWAY_OPTIONS": json.dumps({"stripe": {
                    "api_base": emulator.url, "max_network_retries": 0}})}
         full_env = {**os.environ, **env}

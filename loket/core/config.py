@@ -43,6 +43,11 @@ class AppConfig:
     :param max_in_flight: requests one API process works on at once before it answers 503
         with ``Retry-After`` (``LOKET_MAX_IN_FLIGHT``; 0, the default, admits everything;
         the shipped gunicorn configuration sets it).
+    :param admission_queue: requests one API process lets wait for a free slot when
+        ``max_in_flight`` are running (``LOKET_ADMISSION_QUEUE``; 0, the default: none wait,
+        the excess is refused at once).
+    :param admission_wait_ms: how long such a request waits for a slot before it is
+        refused (``LOKET_ADMISSION_WAIT_MS``; 0, the default: none wait).
     :param db_pool_timeout: seconds a request waits for a database connection before it
         fails (``LOKET_DB_POOL_TIMEOUT``).
     :param db_statement_timeout_ms: PostgreSQL ``statement_timeout`` of this process's
@@ -81,6 +86,8 @@ class AppConfig:
     # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
     channel_options: dict = attrs.field(factory=dict)
     max_in_flight: int = 0
+    admission_queue: int = 0
+    admission_wait_ms: int = 0
     db_pool_timeout: int = 10
     db_statement_timeout_ms: int = 0
 
@@ -115,13 +122,15 @@ class AppConfig:
             rate_limit = int(env.get("LOKET_PUBLIC_RATE_LIMIT", "120"))
             webhook_limit = int(env.get("LOKET_WEBHOOK_RATE_LIMIT", "1200"))
             in_flight = int(env.get("LOKET_MAX_IN_FLIGHT", "0"))
+            admission_queue = int(env.get("LOKET_ADMISSION_QUEUE", "0"))
+            admission_wait = int(env.get("LOKET_ADMISSION_WAIT_MS", "0"))
             pool_timeout = int(env.get("LOKET_DB_POOL_TIMEOUT", "10"))
             statement_timeout = int(env.get("LOKET_DB_STATEMENT_TIMEOUT_MS", "0"))
             max_upload = int(env.get("LOKET_MAX_UPLOAD_BYTES", "2000000000"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
                                      f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT, "
-                                     f"LOKET_MAX_UPLOAD_BYTES and "
+                                     f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES and "
                                      f"LOKET_DB_* timeouts are whole numbers: "
                                      f"{exc}") from None
         try:
@@ -157,6 +166,8 @@ class AppConfig:
             webhook_rate_limit=webhook_limit,
             channel_options=channel_options,
             max_in_flight=in_flight,
+            admission_queue=admission_queue,
+            admission_wait_ms=admission_wait,
             db_pool_timeout=pool_timeout,
             db_statement_timeout_ms=statement_timeout,
             max_upload_bytes=max_upload,

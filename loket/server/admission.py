@@ -1,14 +1,21 @@
 """Admission control: each API process works on at most ``AppConfig.max_in_flight``
-requests at once; a request arriving while that many are running is refused at once with
-503 and ``Retry-After`` (nothing read or stored), so overload is answered in milliseconds
-instead of queueing until clients time out. Probes (``/health``, ``/ready``, ``/metrics``)
-are always let in. Refusals are counted with the other answers
+requests at once. A request arriving while that many are running waits for a free slot in
+a bounded queue (at most ``AppConfig.admission_queue`` requests, each for at most
+``AppConfig.admission_wait_ms``); when the queue is full or its wait runs out it is refused
+with 503 and ``Retry-After`` (nothing read or stored), so overload is answered in
+milliseconds instead of queueing until clients time out. Probes (``/health``, ``/ready``,
+``/metrics``) are always let in. Refusals are counted with the other answers
 (``loket_http_requests_total`` with status 503). ``max_in_flight`` 0 admits everything
 (the development server).
 
+Few requests in flight keep each one's latency close to its own work: a process's
+requests share one interpreter, so every request admitted beside others runs slower,
+while a request that waits its turn in the queue starts late but then runs at full speed.
+The queue absorbs the bursts of a steady load that would otherwise be refused.
+
 Served by gunicorn's threaded workers (``loket.server.gunicorn_conf``), a process has more
-threads than it admits requests, so the spare threads answer the refusals while the admitted
-requests run.
+threads than it admits and queues requests, so the spare threads answer the refusals while
+the admitted requests run.
 """
 
 from __future__ import annotations
@@ -28,17 +35,22 @@ ALWAYS_ADMITTED = ("/health", "/ready", "/metrics")
 class AdmissionMiddleware:
     """Bounds the requests a process runs at once (see the module docstring)."""
 
-    def __init__(self, max_in_flight: int):
+    def __init__(self, max_in_flight: int, queue: int = 0, wait_ms: int = 0):
         self.limit = max_in_flight
         self.slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight > 0 else None
+        self.queue = max(queue, 0) if wait_ms > 0 else 0
+        self.wait = wait_ms / 1000
+        self._waiting = 0
+        self._lock = threading.Lock()
         self._last_warning = 0.0
 
     def process_request(self, req, resp):
-        """Take a slot, or answer 503 with ``Retry-After`` when every slot is busy."""
+        """Take a slot, waiting in the queue if it has room, or answer 503 with
+        ``Retry-After`` when every slot stays busy."""
         req.context.admitted = False
         if self.slots is None or req.path in ALWAYS_ADMITTED:
             return
-        if not self.slots.acquire(blocking=False):
+        if not (self.slots.acquire(blocking=False) or self._wait_for_slot()):
             now = time.monotonic()
             if now - self._last_warning > 10:  # one line per burst, not one per request
                 self._last_warning = now
@@ -49,6 +61,18 @@ class AdmissionMiddleware:
                 description=f"this server is busy; retry after {RETRY_AFTER_SECONDS} s",
                 retry_after=RETRY_AFTER_SECONDS)
         req.context.admitted = True
+
+    def _wait_for_slot(self) -> bool:
+        with self._lock:
+            if self._waiting >= self.queue:
+                return False
+            self._waiting += 1
+        try:
+            assert self.slots is not None
+            return self.slots.acquire(timeout=self.wait)
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def process_response(self, req, resp, resource, req_succeeded):
         """Give the slot back."""

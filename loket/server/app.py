@@ -58,7 +58,8 @@ def create_app(ctx: Loket, queue_name: str | None = None) -> falcon.App:
     pages = web_routes.page_routes(ctx)
     middleware: list[Any] = [
         ContextMiddleware(ctx),
-        AdmissionMiddleware(ctx.config.max_in_flight),
+        AdmissionMiddleware(ctx.config.max_in_flight, ctx.config.admission_queue,
+                            ctx.config.admission_wait_ms),
         PublicRateLimitMiddleware(ctx),
         AuthMiddleware(ctx, frozenset(path for path, _ in [*plugin_routes, *pages])),
         LogContextMiddleware(),
