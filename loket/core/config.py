@@ -133,6 +133,11 @@ class AppConfig:
                                      f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES and "
                                      f"LOKET_DB_* timeouts are whole numbers: "
                                      f"{exc}") from None
+        for name, value in (("LOKET_MAX_IN_FLIGHT", in_flight),
+                            ("LOKET_ADMISSION_QUEUE", admission_queue),
+                            ("LOKET_ADMISSION_WAIT_MS", admission_wait)):
+            if value < 0:
+                raise ConfigurationError(f"{name} must be 0 or more, not {value}")
         try:
             options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
         except ValueError as exc:

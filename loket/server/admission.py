@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 
 import falcon
 
@@ -33,24 +34,33 @@ ALWAYS_ADMITTED = ("/health", "/ready", "/metrics")
 
 
 class AdmissionMiddleware:
-    """Bounds the requests a process runs at once (see the module docstring)."""
+    """Bounds the requests a process runs at once (see the module docstring).
+
+    A freed slot goes to the request that has waited longest, never to one arriving just
+    then: the queue is served in order.
+    """
 
     def __init__(self, max_in_flight: int, queue: int = 0, wait_ms: int = 0):
         self.limit = max_in_flight
-        self.slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight > 0 else None
         self.queue = max(queue, 0) if wait_ms > 0 else 0
         self.wait = wait_ms / 1000
-        self._waiting = 0
+        self._running = 0
+        self._waiters: deque[threading.Event] = deque()
         self._lock = threading.Lock()
         self._last_warning = 0.0
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for a slot now."""
+        return len(self._waiters)
 
     def process_request(self, req, resp):
         """Take a slot, waiting in the queue if it has room, or answer 503 with
         ``Retry-After`` when every slot stays busy."""
         req.context.admitted = False
-        if self.slots is None or req.path in ALWAYS_ADMITTED:
+        if self.limit <= 0 or req.path in ALWAYS_ADMITTED:
             return
-        if not (self.slots.acquire(blocking=False) or self._wait_for_slot()):
+        if not self._admit():
             now = time.monotonic()
             if now - self._last_warning > 10:  # one line per burst, not one per request
                 self._last_warning = now
@@ -62,21 +72,29 @@ class AdmissionMiddleware:
                 retry_after=RETRY_AFTER_SECONDS)
         req.context.admitted = True
 
-    def _wait_for_slot(self) -> bool:
-        with self._lock:
-            if self._waiting >= self.queue:
-                return False
-            self._waiting += 1
-        try:
-            assert self.slots is not None
-            return self.slots.acquire(timeout=self.wait)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-
     def process_response(self, req, resp, resource, req_succeeded):
-        """Give the slot back."""
+        """Give the slot back: to the request waiting longest, if any."""
         if getattr(req.context, "admitted", False):
             req.context.admitted = False
-            assert self.slots is not None
-            self.slots.release()
+            with self._lock:
+                if self._waiters:
+                    self._waiters.popleft().set()  # the slot passes on, still taken
+                else:
+                    self._running -= 1
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self._running < self.limit and not self._waiters:
+                self._running += 1
+                return True
+            if len(self._waiters) >= self.queue:
+                return False
+            handed = threading.Event()
+            self._waiters.append(handed)
+        if handed.wait(self.wait):
+            return True
+        with self._lock:
+            if handed.is_set():  # handed over as the wait ran out
+                return True
+            self._waiters.remove(handed)
+            return False

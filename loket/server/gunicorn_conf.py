@@ -13,15 +13,15 @@ It serves ``loket.server.app:get_app()`` and sets up what a production API proce
   start) so ``/metrics`` on any worker reports the sum of all.
 
 - bounded work per process: with ``LOKET_THREADS`` above 1 (default 1: sync workers),
-  threaded workers of which at most ``LOKET_MAX_IN_FLIGHT`` (default three quarters of
-  the threads) run requests at once; up to ``LOKET_ADMISSION_QUEUE`` more (default the
-  threads left but one) wait for a free slot for at most ``LOKET_ADMISSION_WAIT_MS``
-  (default 100), and the other threads answer what arrives meanwhile with 503 and
-  ``Retry-After`` at once (admission control, :mod:`loket.server.admission`), a request
-  waits at most
-  ``LOKET_DB_POOL_TIMEOUT`` seconds (default 5) for a database connection, and a
-  PostgreSQL statement runs at most ``LOKET_DB_STATEMENT_TIMEOUT_MS`` (default 20,000), so
-  overload is refused in milliseconds rather than answered after the clients gave up.
+  threaded workers of which at most ``LOKET_MAX_IN_FLIGHT`` (default three quarters of the
+  threads) run requests at once; up to ``LOKET_ADMISSION_QUEUE`` more (by default, and at
+  most, the threads left but one: threads - in flight - 1) wait for a free slot for at most
+  ``LOKET_ADMISSION_WAIT_MS`` (default 100); the threads left answer what arrives meanwhile
+  with 503 and ``Retry-After`` at once (admission control, :mod:`loket.server.admission`).
+  A request waits at most ``LOKET_DB_POOL_TIMEOUT`` seconds (default 5) for a database
+  connection, and a PostgreSQL statement runs at most ``LOKET_DB_STATEMENT_TIMEOUT_MS``
+  (default 20,000), so overload is refused in milliseconds rather than answered after the
+  clients gave up.
 
 Environment: ``LOKET_BIND`` (default ``127.0.0.1:8000``), ``WEB_CONCURRENCY`` (workers,
 default 2 x CPUs + 1, at most 8), ``LOKET_TIMEOUT`` (seconds, default 30), plus every
@@ -43,18 +43,22 @@ wsgi_app = "loket.server.app:get_app()"
 bind = [os.environ.get("LOKET_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
 # LOKET_THREADS > 1: threaded workers, with admission control (LOKET_MAX_IN_FLIGHT,
-# default three quarters of the threads, and a queue of the threads left but one);
+# default three quarters of the threads, and a queue of at most the threads left but one);
 # 1 (the default): sync workers, no admission limit.
 threads = int(os.environ.get("LOKET_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 # Read by each worker's AppConfig.from_env (the master sets them before forking).
 if threads > 1:
     os.environ.setdefault("LOKET_MAX_IN_FLIGHT", str(max(threads * 3 // 4, 1)))
-    _in_flight = os.environ["LOKET_MAX_IN_FLIGHT"]
-    if _in_flight.strip().isdigit():  # otherwise each worker refuses to start, saying why
-        os.environ.setdefault("LOKET_ADMISSION_QUEUE",
-                              str(max(threads - int(_in_flight) - 1, 0)))
     os.environ.setdefault("LOKET_ADMISSION_WAIT_MS", "100")
+    try:
+        # One thread stays free to refuse and to answer the probes: the queue never takes it.
+        _spare = max(threads - int(os.environ["LOKET_MAX_IN_FLIGHT"]) - 1, 0)
+        _queue = int(os.environ.get("LOKET_ADMISSION_QUEUE", _spare))
+    except ValueError:
+        pass  # each worker refuses to start, naming the variable
+    else:
+        os.environ["LOKET_ADMISSION_QUEUE"] = str(min(_queue, _spare))
 os.environ.setdefault("LOKET_DB_POOL_TIMEOUT", "5")
 os.environ.setdefault("LOKET_DB_STATEMENT_TIMEOUT_MS", "20000")
 timeout = int(os.environ.get("LOKET_TIMEOUT", "30"))
