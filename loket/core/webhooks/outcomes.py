@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from loket import types as t
 from loket.core.gateway_configs import configs
@@ -73,7 +73,10 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
 
 
 def _locked(query):
-    return query.with_for_update().execution_options(populate_existing=True)
+    # The payment's consumer comes in the same statement: every change of a payment reads
+    # it (its host event, its messages). Only the payment's row is locked.
+    return (query.options(joinedload(Payment.consumer)).with_for_update(of=Payment)
+            .execution_options(populate_existing=True))
 
 
 _BY_NUMBER = _locked(select(Payment).where(
