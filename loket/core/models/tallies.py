@@ -1,11 +1,11 @@
 """Running tallies of payments for the dashboard: how many payments stand in each status, and
 the money collected per local day, kept by PostgreSQL itself.
 
-Triggers on ``payments`` (PostgreSQL only) append one signed row to
-:class:`PaymentTallyChange` for each payment whose tallied facts an INSERT, UPDATE, DELETE or
-COPY changed (minus the old facts, plus the new ones): every write path is counted, the
-ORM's, bulk ``UPDATE … FROM`` and ``COPY`` alike, and writers never wait on one another
-(appends only). :func:`loket.core.backoffice.tallies.compact` folds the changes into
+Statement triggers on ``payments`` (PostgreSQL only) append signed rows to
+:class:`PaymentTallyChange` for the payments whose tallied facts an INSERT, UPDATE, DELETE or
+COPY changed (minus the old facts, plus the new ones), one row per distinct tally a statement
+touched: every write path is counted, the ORM's, bulk ``UPDATE … FROM`` and ``COPY`` alike,
+and writers never wait on one another (appends only). :func:`loket.core.backoffice.tallies.compact` folds the changes into
 :class:`PaymentStatusTally` and :class:`PaymentDayTally` every minute; a reader adds what is
 not folded yet, in the same statement. On SQLite the tables exist but stay empty: the
 dashboard reads the payments themselves there.
@@ -64,43 +64,62 @@ class PaymentDayTally(Base):
     net: Mapped[int] = mapped_column(BigInteger)
 
 
-LOCAL_PAID_ON = ("({rows}.paid_at AT TIME ZONE coalesce(s.document ->> 'timezone', 'UTC'))"
-                 "::date")
+TENANT_ZONES = ("(SELECT tenant_id, document ->> 'timezone' AS zone FROM tenant_settings "
+                "OFFSET 0)")
+"""SQL: each tenant's time zone from its settings, read once per tenant (the fence keeps
+the planner from carrying each tenant's whole settings document along every payment row
+and reading the zone out of it row by row)."""
+
+LOCAL_PAID_ON = "({rows}.paid_at AT TIME ZONE coalesce(s.zone, 'UTC'))::date"
 """SQL for the local date a payment (alias ``{rows}``) was paid, in its tenant's time zone
-(UTC without settings), with the tenant's ``tenant_settings`` joined as ``s``."""
+(UTC without settings), with :data:`TENANT_ZONES` joined as ``s``."""
 
 _FACTS = "tenant_id, is_test, status, paid_on, channel, method, payment_type, payments, net"
 
 
-def _signed(rows: str, sign: str) -> str:
-    """The tally facts of the transition table ``rows``, counted with ``sign``; the local
-    date is taken in the tenant's time zone (UTC without settings)."""
+def _signed(rows: str, sign: str, where: str = "") -> str:
+    """The tally facts of the transition table ``rows`` (alias ``r``), counted with
+    ``sign``; the local date is taken in the tenant's time zone (UTC without settings).
+    ``where`` may join ``r`` to more (``JOIN … WHERE …``)."""
     return (f"SELECT r.tenant_id, r.is_test, r.status, "
-            f"{LOCAL_PAID_ON.format(rows='r')}, "
-            f"r.channel, r.method, r.payment_type, {sign}1, "
-            f"{sign}(r.amount_received - r.change_given - r.refunded) "
-            f"FROM {rows} r LEFT JOIN tenant_settings s ON s.tenant_id = r.tenant_id")
+            f"{LOCAL_PAID_ON.format(rows='r')} AS paid_on, "
+            f"r.channel, r.method, r.payment_type, {sign}1 AS payments, "
+            f"{sign}(r.amount_received - r.change_given - r.refunded) AS net "
+            f"FROM {rows} r LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = r.tenant_id {where}")
 
 
-_CHANGED = ("(o.tenant_id, o.is_test, o.status, o.paid_at, o.channel, o.method, "
-            "o.payment_type, o.amount_received - o.change_given - o.refunded) "
-            "IS DISTINCT FROM (n.tenant_id, n.is_test, n.status, n.paid_at, n.channel, "
-            "n.method, n.payment_type, n.amount_received - n.change_given - n.refunded)")
+def _grouped(facts: str) -> str:
+    """One row per distinct tally of the signed ``facts`` (a statement that changes
+    thousands of payments alike appends a few rows, not thousands); groups whose changes
+    cancel out append nothing."""
+    return (f"SELECT tenant_id, is_test, status, paid_on, channel, method, payment_type, "
+            f"sum(payments), sum(net) FROM ({facts}) AS facts "
+            f"GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(payments) <> 0 OR sum(net) <> 0")
+
+
+_TALLIED = ("{p}.tenant_id, {p}.is_test, {p}.status, {p}.paid_at, {p}.channel, {p}.method, "
+            "{p}.payment_type, {p}.amount_received - {p}.change_given - {p}.refunded")
+
+
+def _changed(old: str, new: str) -> str:
+    """SQL: the payment's tallied facts differ between its rows ``old`` and ``new``."""
+    return f"({_TALLIED.format(p=old)}) IS DISTINCT FROM ({_TALLIED.format(p=new)})"
+
+
+_UPDATED = _grouped(
+    _signed("old_rows", "-", f"JOIN new_rows n ON n.id = r.id WHERE {_changed('r', 'n')}")
+    + " UNION ALL "
+    + _signed("new_rows", "+", f"JOIN old_rows o ON o.id = r.id WHERE {_changed('o', 'r')}"))
 
 TALLY_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION loket_tally_payments() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO payment_tally_changes ({_FACTS}) {_signed('new_rows', '+')};
+    INSERT INTO payment_tally_changes ({_FACTS}) {_grouped(_signed('new_rows', '+'))};
   ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO payment_tally_changes ({_FACTS}) {_signed('old_rows', '-')};
+    INSERT INTO payment_tally_changes ({_FACTS}) {_grouped(_signed('old_rows', '-'))};
   ELSE
-    INSERT INTO payment_tally_changes ({_FACTS})
-      {_signed('old_rows', '-')} WHERE r.id IN (
-        SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_CHANGED})
-      UNION ALL
-      {_signed('new_rows', '+')} WHERE r.id IN (
-        SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_CHANGED});
+    INSERT INTO payment_tally_changes ({_FACTS}) {_UPDATED};
   END IF;
   RETURN NULL;
 END $$
@@ -111,7 +130,7 @@ QUEUE_PAYMENTS = (
     f"INSERT INTO payment_tally_changes ({_FACTS}) "
     f"SELECT p.tenant_id, p.is_test, p.status, {LOCAL_PAID_ON.format(rows='p')}, p.channel, "
     "p.method, p.payment_type, count(*), sum(p.amount_received - p.change_given - p.refunded) "
-    "FROM payments p LEFT JOIN tenant_settings s ON s.tenant_id = p.tenant_id "
+    f"FROM payments p LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = p.tenant_id "
     "{where} GROUP BY 1, 2, 3, 4, 5, 6, 7")
 """SQL that queues payments as pending changes, grouped (``{where}``: which payments, e.g.
 ``WHERE p.tenant_id = :tenant``): how the tallies are first counted and counted again."""

@@ -20,7 +20,7 @@ from support.engine import ACTOR
 from loket.core import settings as tenant_settings
 from loket.core import tenants
 from loket.core.backoffice import kpis, tallies
-from loket.core.models import Payment
+from loket.core.models import Payment, PaymentTallyChange
 from loket.core.payments import lifecycle
 from loket.errors import ValidationFailed
 
@@ -207,3 +207,22 @@ def test_writers_and_a_fold_running_together_lose_nothing(pg_ctx):
     day = (START + dt.timedelta(hours=30)).astimezone(ZoneInfo("Asia/Jakarta")).date()
     assert _tallied(pg_ctx, tenant_id, day, day) == ({"posted": 120}, {
         ("kiosk", "cash", "bill"): (12_000, 120)})
+
+
+def test_a_statement_changing_many_payments_alike_queues_one_change_per_tally(pg_ctx):
+    tenant_id = _tenant(pg_ctx)
+    spec = {"hour": 30, "received": 100, "status": "succeeded", "is_test": False,
+            "channel": "online"}
+    with pg_ctx.transaction() as session:
+        tallies.fold(session)
+        session.execute(insert(Payment).values([_row(tenant_id, n, spec) for n in range(500)]))
+        session.execute(update(Payment).where(Payment.tenant_id == tenant_id)
+                        .values(status="completed"))
+        queued = session.execute(select(PaymentTallyChange.status, PaymentTallyChange.payments,
+                                        PaymentTallyChange.net)
+                                 .where(PaymentTallyChange.tenant_id == tenant_id)).all()
+    assert sorted(queued) == [("completed", 500, 50_000), ("succeeded", -500, -50_000),
+                              ("succeeded", 500, 50_000)]
+    day = (START + dt.timedelta(hours=30)).astimezone(ZoneInfo("Asia/Jakarta")).date()
+    assert _tallied(pg_ctx, tenant_id, day, day) == ({"completed": 500}, {
+        ("online", "cash", "bill"): (50_000, 500)})
