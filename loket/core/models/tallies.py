@@ -5,7 +5,8 @@ Statement triggers on ``payments`` (PostgreSQL only) append signed rows to
 :class:`PaymentTallyChange` for the payments whose tallied facts an INSERT, UPDATE, DELETE or
 COPY changed (minus the old facts, plus the new ones), one row per distinct tally a statement
 touched: every write path is counted, the ORM's, bulk ``UPDATE … FROM`` and ``COPY`` alike,
-and writers never wait on one another (appends only). :func:`loket.core.backoffice.tallies.compact` folds the changes into
+and writers never wait on one another (appends only).
+:func:`loket.core.backoffice.tallies.fold` folds the changes into
 :class:`PaymentStatusTally` and :class:`PaymentDayTally` every minute; a reader adds what is
 not folded yet, in the same statement. On SQLite the tables exist but stay empty: the
 dashboard reads the payments themselves there.
