@@ -76,6 +76,12 @@ class DestinationCalls(HookCaller):
         for event in events:
             one_by_one(event=event)
 
+    def hears_status_changes(self) -> bool:
+        """Whether a plugin implements ``loket_payment_status_changed`` now (a caller need
+        not build the payment views nobody reads: thousands of them for a settlement
+        report)."""
+        return bool(self.pm.hook.loket_payment_status_changed.get_hookimpls())
+
     def payment_status_changed(self, payment: PaymentInfo, old_status: str | None,
                                new_status: str) -> None:
         """Tell every interested plugin a payment changed state."""

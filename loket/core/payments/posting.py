@@ -124,9 +124,10 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
                  after=snapshot(payment), tenant_id=payment.tenant_id)
     if old == new:
         return False
-    info = payment_info(session, payment)
     plugins = ctx.plugins
-    after_commit(session, lambda: plugins.payment_status_changed(info, old, new))
+    if plugins.hears_status_changes():
+        info = payment_info(session, payment)
+        after_commit(session, lambda: plugins.payment_status_changed(info, old, new))
     tracked = state_tracked(payment, actor, old, new, ctx.now())
     after_commit(session, lambda: plugins.track(tracked))
     if payment.is_test:

@@ -290,7 +290,7 @@ def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
     tally.kicked += len(kick)
     if tally.held + len(changed) <= HELD_LIMIT:
         tally.held += len(changed)
-        told = _told(changed, consumers, now)
+        told = _told(changed, consumers, now, ctx.plugins.hears_status_changes())
         after_commit(session, lambda: _hand_on(ctx, *told, notes, kick))
         return
     changes = [(p.id, old, p.status) for p, old in changed]
@@ -317,18 +317,21 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
         notes = [posting.consumer_message(settings, p, consumers[p.consumer_id], p.status)[1]
                  for p, _ in changed if p.consumer_id in consumers
                  and p.status in posting.CONSUMER_MESSAGES]
-        _hand_on(ctx, *_told(changed, consumers, now), notes, [])
+        _hand_on(ctx, *_told(changed, consumers, now, ctx.plugins.hears_status_changes()),
+                 notes, [])
     for event_row_id in kick:
         messages.kick(ctx, event_row_id)
 
 
-def _told(changed: list[tuple[Any, str]], consumers: dict[int, Any], now
+def _told(changed: list[tuple[Any, str]], consumers: dict[int, Any], now, heard: bool
           ) -> tuple[list[tuple[PaymentInfo, str, str]], list[TrackingEvent]]:
-    """What the plugins hear of each change: its payment's view and its tracking event."""
+    """What the plugins hear of each change: its payment's view (when ``heard``: a plugin
+    listens to status changes) and its tracking event."""
     infos, tracked = [], []
     for payment, old in changed:
-        infos.append((posting.payment_info_of(payment, consumers.get(payment.consumer_id)),
-                      old, payment.status))
+        if heard:
+            infos.append((posting.payment_info_of(payment, consumers.get(payment.consumer_id)),
+                          old, payment.status))
         tracked.append(posting.state_tracked(payment, GATEWAY, old, payment.status, now))
     return infos, tracked
 

@@ -4,8 +4,10 @@ import pytest
 from sqlalchemy import select
 from support.engine import outstanding, post
 
+from loket import hookimpl
 from loket.core.models import Allocation, CreditNote, Receivable
 from loket.errors import Conflict, ValidationFailed
+from loket.money import Money
 
 
 def test_cash_with_change_pays_the_bills_and_records_the_change(ctx, tenant_id):
@@ -91,3 +93,28 @@ def test_a_card_payment_may_say_no_change_as_zero_point_zero_zero(ctx, tenant_id
     payment = post(ctx, tenant_id, method="card", amount_received="145.50",
                    change_given="0.00", references=("INV-2025-001234",))
     assert (payment.status, payment.change_given) == ("posted", 0)
+
+
+class StatusListener:
+    """A plugin that records the payment state changes it hears."""
+
+    def __init__(self):
+        self.heard = []
+
+    @hookimpl
+    def loket_payment_status_changed(self, payment, old_status, new_status):
+        self.heard.append((payment.payment_id, old_status, new_status, payment.amount,
+                           payment.account_number))
+
+
+def test_a_plugin_listening_to_status_changes_hears_each_after_the_commit(ctx, tenant_id):
+    assert not ctx.plugins.hears_status_changes()  # nobody listens: no views are built
+    listener = StatusListener()
+    ctx.plugins.register(listener, name="status-listener")
+    try:
+        assert ctx.plugins.hears_status_changes()
+        payment = post(ctx, tenant_id, amount_received="300.00", change_given="2.25")
+    finally:
+        ctx.plugins.pm.unregister(name="status-listener")
+    assert listener.heard == [(payment.number, None, "posted", Money(30000, "USD"),
+                               "WU-10001")]
