@@ -5,18 +5,24 @@
 - ``RedisHuey`` when ``LOKET_REDIS_URL`` is set (``LOKET_QUEUE=redis``): several machines;
 - ``PostgresHuey`` with ``LOKET_QUEUE=postgres``: the queue lives in loket's own PostgreSQL
   database (tables ``huey_*``), one moving part less. Huey ships it since 3.x and needs
-  psycopg 3.2+, which loket already uses.
+  psycopg 3.2+, which loket already uses. Its tables are created by the first process that
+  opens the queue, under an advisory lock: processes started together on a new database
+  (gunicorn's workers, an API beside a worker) would otherwise race to create the same
+  table and all but one fail to start.
 """
 
 from __future__ import annotations
 
 from huey import PostgresHuey, RedisHuey, SqliteHuey
 from huey.api import Huey
+from huey.storage import PostgresStorage
 from sqlalchemy.engine import make_url
 
 from loket.errors import ConfigurationError
 
 DEFAULT_NAME = "loket"
+
+_SCHEMA_LOCK = 0x6C6F6B65745F71  # the advisory lock that serialises creating huey's tables
 
 
 def postgres_dsn(database_url: str) -> str:
@@ -42,9 +48,21 @@ def make_huey(config, name: str | None = None) -> Huey:
             raise ConfigurationError("LOKET_QUEUE=redis needs LOKET_REDIS_URL")
         return RedisHuey(name, url=config.redis_url, results=False)
     if queue in ("postgres", "postgresql"):
-        return PostgresHuey(name, dsn=postgres_dsn(config.database_url), results=False)
+        huey = PostgresHuey(name, dsn=postgres_dsn(config.database_url), results=False,
+                            create_tables=False)
+        _create_tables(huey.storage)
+        return huey
     if queue == "sqlite":
         path = config.var_dir / "huey.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path), results=False)
     raise ConfigurationError(f"LOKET_QUEUE must be sqlite, redis or postgres, not {queue!r}")
+
+
+def _create_tables(storage: PostgresStorage) -> None:
+    """Create the queue's tables if they are missing, one process at a time (PostgreSQL's
+    ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent one)."""
+    with storage.db(commit=True, close=True) as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in storage.ddl:
+            cursor.execute(statement)

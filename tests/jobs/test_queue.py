@@ -3,9 +3,14 @@ through it (SQLite always; Redis when it runs on 127.0.0.1:6379, else skipped lo
 
 from __future__ import annotations
 
+import threading
+import uuid
+
 import attrs
 import pytest
 from huey import PostgresHuey, RedisHuey, SqliteHuey
+from sqlalchemy import create_engine, text
+from support.db import PG_ADMIN_URL, pg_available
 from support.jobs import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -120,3 +125,41 @@ def test_email_task_is_retried_when_the_mail_server_is_down(backend, jctx, tmp_p
         assert retry.retries == 4 and retry.name == "send_email"
     finally:
         jobs.huey.flush()
+
+
+def test_processes_opening_a_new_postgres_queue_together_all_start(tmp_path):
+    """gunicorn's workers and a worker started at once on a new database each create the
+    queue's tables if missing: none of them may fail for it."""
+    if not pg_available():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 — PostgreSQL tests SKIPPED")
+    name = f"loket_test_q_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    config = AppConfig(database_url=url, queue="postgres", var_dir=tmp_path)
+    together = threading.Barrier(8)
+    failures = []
+
+    def open_queue() -> None:
+        together.wait()
+        try:
+            make_huey(config).storage.close()
+        except Exception as exc:  # noqa: BLE001 - what the test counts
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=open_queue) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        huey = make_huey(config, unique_queue())
+        huey.enqueue(huey.task()(lambda: None).s())
+        assert huey.pending_count() == 1
+        huey.storage.close()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
