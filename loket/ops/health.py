@@ -142,8 +142,8 @@ def queue(config: Any, depth: Callable[[], int]) -> Check:
 
 
 TALLY_BACKLOG = 100_000
-"""Payment changes waiting to be folded into the dashboard's tallies beyond which the worker
-is presumed not to be folding them (it folds every minute)."""
+"""Tally change rows waiting to be folded into the dashboard's tallies beyond which the
+worker is presumed not to be folding them (it folds every minute)."""
 
 
 def tallies(engine: Engine, backlog: int = TALLY_BACKLOG) -> Check:
@@ -160,11 +160,11 @@ def tallies(engine: Engine, backlog: int = TALLY_BACKLOG) -> Check:
     except Exception as exc:  # noqa: BLE001 - a check reports
         return Check("tallies", Status.WARN, f"not read ({_error(exc)})")
     if waiting > backlog:
-        return Check("tallies", Status.WARN, f"more than {backlog:,} payment changes wait to "
+        return Check("tallies", Status.WARN, f"more than {backlog:,} tally changes wait to "
                      "be folded into the dashboard's tallies",
                      "run `loket worker` (its task payment_tallies folds them every minute) "
                      "or `loket jobs run tallies`")
-    return Check("tallies", Status.OK, f"{waiting} payment change(s) wait to be folded")
+    return Check("tallies", Status.OK, f"{waiting} tally change(s) wait to be folded")
 
 
 def secret_key(config: Any) -> Check:

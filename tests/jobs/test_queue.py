@@ -138,7 +138,7 @@ def test_processes_opening_a_new_postgres_queue_together_all_start(tmp_path):
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     config = AppConfig(database_url=url, queue="postgres", var_dir=tmp_path)
-    together = threading.Barrier(8)
+    together = threading.Barrier(8, timeout=30)
     failures = []
 
     def open_queue() -> None:
@@ -153,7 +153,8 @@ def test_processes_opening_a_new_postgres_queue_together_all_start(tmp_path):
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
         assert failures == []
         huey = make_huey(config, unique_queue())
         huey.enqueue(huey.task()(lambda: None).s())

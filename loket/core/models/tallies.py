@@ -67,69 +67,95 @@ class PaymentDayTally(Base):
 
 TENANT_ZONES = ("(SELECT tenant_id, document ->> 'timezone' AS zone FROM tenant_settings "
                 "OFFSET 0)")
-"""SQL: each tenant's time zone from its settings, read once per tenant (the fence keeps
-the planner from carrying each tenant's whole settings document along every payment row
-and reading the zone out of it row by row)."""
+"""SQL: each tenant's time zone, read out of its settings document once per tenant (the
+fence keeps the planner from carrying each tenant's whole document along every payment
+row and reading the zone out of it row by row)."""
 
-LOCAL_PAID_ON = "({rows}.paid_at AT TIME ZONE coalesce(s.zone, 'UTC'))::date"
-"""SQL for the local date a payment (alias ``{rows}``) was paid, in its tenant's time zone
-(UTC without settings), with :data:`TENANT_ZONES` joined as ``s``."""
+LOCAL_PAID_ON = "({rows}.paid_at AT TIME ZONE {zone})::date"
+"""SQL for the local date a payment (alias ``{rows}``) was paid in the time zone ``{zone}``
+(an SQL expression)."""
 
 _FACTS = "tenant_id, is_test, status, paid_on, channel, method, payment_type, payments, net"
 
+_ONE_ZONE = "coalesce(tenant_zone, 'UTC')"
+"""The statement's one tenant's time zone (the trigger function's variable; UTC without
+settings)."""
 
-def _signed(rows: str, sign: str, where: str = "") -> str:
-    """The tally facts of the transition table ``rows`` (alias ``r``), counted with
-    ``sign``; the local date is taken in the tenant's time zone (UTC without settings).
-    ``where`` may join ``r`` to more (``JOIN … WHERE …``)."""
+_JOINED_ZONE = "coalesce(s.zone, 'UTC')"
+"""Each row's tenant's time zone, :data:`TENANT_ZONES` joined as ``s``."""
+
+
+def _signed(rows: str, sign: str, zone: str) -> str:
+    """The tally facts of the transition table ``rows``, counted with ``sign``, the local
+    date taken in ``zone`` (:data:`_ONE_ZONE` or :data:`_JOINED_ZONE`)."""
+    joined = (f" LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = r.tenant_id"
+              if zone == _JOINED_ZONE else "")
     return (f"SELECT r.tenant_id, r.is_test, r.status, "
-            f"{LOCAL_PAID_ON.format(rows='r')} AS paid_on, "
+            f"{LOCAL_PAID_ON.format(rows='r', zone=zone)} AS paid_on, "
             f"r.channel, r.method, r.payment_type, {sign}1 AS payments, "
             f"{sign}(r.amount_received - r.change_given - r.refunded) AS net "
-            f"FROM {rows} r LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = r.tenant_id {where}")
+            f"FROM {rows} r{joined}")
 
 
-def _grouped(facts: str) -> str:
-    """One row per distinct tally of the signed ``facts`` (a statement that changes
-    thousands of payments alike appends a few rows, not thousands); groups whose changes
-    cancel out append nothing."""
-    return (f"SELECT tenant_id, is_test, status, paid_on, channel, method, payment_type, "
+def _appended(zone: str, *signed: tuple[str, str]) -> str:
+    """The INSERT that appends one row per distinct tally of the transition tables
+    ``signed`` ``(table, sign)``: a statement that changes thousands of payments alike
+    appends a few rows; a payment whose tallied facts an UPDATE left alone leaves and
+    joins the same tally, and groups whose changes cancel out append nothing. No join
+    between the transition tables, whose sizes the function's cached plans do not know."""
+    facts = " UNION ALL ".join(_signed(rows, sign, zone) for rows, sign in signed)
+    return (f"INSERT INTO payment_tally_changes ({_FACTS}) "
+            f"SELECT tenant_id, is_test, status, paid_on, channel, method, payment_type, "
             f"sum(payments), sum(net) FROM ({facts}) AS facts "
-            f"GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(payments) <> 0 OR sum(net) <> 0")
+            f"GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(payments) <> 0 OR sum(net) <> 0;")
 
 
-_TALLIED = ("{p}.tenant_id, {p}.is_test, {p}.status, {p}.paid_at, {p}.channel, {p}.method, "
-            "{p}.payment_type, {p}.amount_received - {p}.change_given - {p}.refunded")
+def _by_operation(zone: str) -> str:
+    """The function's statements for each kind of trigger, with ``zone``."""
+    return f"""IF TG_OP = 'INSERT' THEN
+      {_appended(zone, ("new_rows", "+"))}
+    ELSIF TG_OP = 'DELETE' THEN
+      {_appended(zone, ("old_rows", "-"))}
+    ELSE
+      {_appended(zone, ("old_rows", "-"), ("new_rows", "+"))}
+    END IF;"""
 
-
-def _changed(old: str, new: str) -> str:
-    """SQL: the payment's tallied facts differ between its rows ``old`` and ``new``."""
-    return f"({_TALLIED.format(p=old)}) IS DISTINCT FROM ({_TALLIED.format(p=new)})"
-
-
-_UPDATED = _grouped(
-    _signed("old_rows", "-", f"JOIN new_rows n ON n.id = r.id WHERE {_changed('r', 'n')}")
-    + " UNION ALL "
-    + _signed("new_rows", "+", f"JOIN old_rows o ON o.id = r.id WHERE {_changed('o', 'r')}"))
 
 TALLY_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION loket_tally_payments() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  low integer;
+  high integer;
+  tenant_zone text;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO payment_tally_changes ({_FACTS}) {_grouped(_signed('new_rows', '+'))};
+    SELECT min(tenant_id), max(tenant_id) INTO low, high FROM new_rows;
   ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO payment_tally_changes ({_FACTS}) {_grouped(_signed('old_rows', '-'))};
+    SELECT min(tenant_id), max(tenant_id) INTO low, high FROM old_rows;
   ELSE
-    INSERT INTO payment_tally_changes ({_FACTS}) {_UPDATED};
+    SELECT min(tenant_id), max(tenant_id) INTO low, high FROM (
+      SELECT tenant_id FROM old_rows UNION ALL SELECT tenant_id FROM new_rows) AS t;
+  END IF;
+  IF low IS NULL THEN
+    RETURN NULL;
+  ELSIF low = high THEN
+    SELECT document ->> 'timezone' INTO tenant_zone FROM tenant_settings
+      WHERE tenant_id = low;
+    {_by_operation(_ONE_ZONE)}
+  ELSE
+    {_by_operation(_JOINED_ZONE)}
   END IF;
   RETURN NULL;
 END $$
 """
-"""The PostgreSQL function the statement triggers on ``payments`` call (see the module)."""
+"""The PostgreSQL function the statement triggers on ``payments`` call (see the module): a
+statement's payments almost always belong to one tenant, whose zone is read once; a
+statement across tenants joins each one's."""
 
 QUEUE_PAYMENTS = (
     f"INSERT INTO payment_tally_changes ({_FACTS}) "
-    f"SELECT p.tenant_id, p.is_test, p.status, {LOCAL_PAID_ON.format(rows='p')}, p.channel, "
+    f"SELECT p.tenant_id, p.is_test, p.status, "
+    f"{LOCAL_PAID_ON.format(rows='p', zone=_JOINED_ZONE)}, p.channel, "
     "p.method, p.payment_type, count(*), sum(p.amount_received - p.change_given - p.refunded) "
     f"FROM payments p LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = p.tenant_id "
     "{where} GROUP BY 1, 2, 3, 4, 5, 6, 7")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, literal_column, select, update
 from support.engine import ACTOR
 
 from loket.core import settings as tenant_settings
@@ -226,3 +226,45 @@ def test_a_statement_changing_many_payments_alike_queues_one_change_per_tally(pg
     day = (START + dt.timedelta(hours=30)).astimezone(ZoneInfo("Asia/Jakarta")).date()
     assert _tallied(pg_ctx, tenant_id, day, day) == ({"completed": 500}, {
         ("online", "cash", "bill"): (50_000, 500)})
+
+
+def _queued(pg_ctx, tenant_id: int) -> list[tuple]:
+    with pg_ctx.transaction() as session:
+        return sorted(session.execute(select(
+            PaymentTallyChange.status, PaymentTallyChange.paid_on, PaymentTallyChange.payments,
+            PaymentTallyChange.net).where(PaymentTallyChange.tenant_id == tenant_id)).all())
+
+
+def test_a_change_that_moves_no_tally_queues_nothing(pg_ctx):
+    tenant_id = _tenant(pg_ctx)
+    spec = {"hour": 30, "received": 100, "status": "posted", "is_test": False,
+            "channel": "online"}
+    with pg_ctx.transaction() as session:
+        session.execute(insert(Payment).values([_row(tenant_id, n, spec) for n in range(20)]))
+        tallies.fold(session)
+    with pg_ctx.transaction() as session:  # notes, and paid_at within the same local day
+        session.execute(update(Payment).where(Payment.tenant_id == tenant_id)
+                        .values(notes="seen",
+                                paid_at=Payment.paid_at + literal_column("interval '1 hour'")))
+    assert _queued(pg_ctx, tenant_id) == []
+
+
+def test_a_statement_across_tenants_counts_each_in_its_own_time_zone(pg_ctx):
+    jakarta, new_york = _tenant(pg_ctx, "Asia/Jakarta"), _tenant(pg_ctx, "America/New_York")
+    # 20:00 UTC on 1 March: 2 March in Jakarta, 1 March in New York.
+    spec = {"hour": 20, "received": 700, "status": "succeeded", "is_test": False,
+            "channel": "online"}
+    with pg_ctx.transaction() as session:
+        session.execute(insert(Payment).values([_row(jakarta, 1, spec), _row(new_york, 2, spec)]))
+        tallies.fold(session)
+    with pg_ctx.transaction() as session:
+        session.execute(update(Payment).where(Payment.tenant_id.in_((jakarta, new_york)))
+                        .values(status="posted"))
+    march_1, march_2 = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
+    assert _queued(pg_ctx, jakarta) == [("posted", march_2, 1, 700),
+                                        ("succeeded", march_2, -1, -700)]
+    assert _queued(pg_ctx, new_york) == [("posted", march_1, 1, 700),
+                                         ("succeeded", march_1, -1, -700)]
+    for tenant_id, zone in ((jakarta, "Asia/Jakarta"), (new_york, "America/New_York")):
+        assert _tallied(pg_ctx, tenant_id, march_1, march_2) == _plain(
+            pg_ctx, tenant_id, zone, march_1, march_2)
