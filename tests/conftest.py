@@ -7,11 +7,8 @@ every test starts from empty tables.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
-from support.db import BACKEND, PG_ADMIN_URL, build_ctx, pg_available
+from support.db import BACKEND, build_ctx, empty_postgres_database, pg_available
 from support.engine import seed
 
 from loket.core.db import make_engine
@@ -27,18 +24,11 @@ def pg_url():
     """A throw-away PostgreSQL database for this run (dropped at the end)."""
     if not pg_available():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 — PostgreSQL tests SKIPPED")
-    name = f"loket_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with empty_postgres_database("loket_test") as url:
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,11 @@ through it (SQLite always; Redis when it runs on 127.0.0.1:6379, else skipped lo
 from __future__ import annotations
 
 import threading
-import uuid
 
 import attrs
 import pytest
 from huey import PostgresHuey, RedisHuey, SqliteHuey
-from sqlalchemy import create_engine, text
-from support.db import PG_ADMIN_URL, pg_available
+from support.db import empty_postgres_database, pg_available
 from support.jobs import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -132,12 +130,12 @@ def test_processes_opening_a_new_postgres_queue_together_all_start(tmp_path):
     queue's tables if missing: none of them may fail for it."""
     if not pg_available():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 — PostgreSQL tests SKIPPED")
-    name = f"loket_test_q_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    config = AppConfig(database_url=url, queue="postgres", var_dir=tmp_path)
+    with empty_postgres_database("loket_test_q") as url:
+        _open_together(AppConfig(database_url=url, queue="postgres", var_dir=tmp_path))
+
+
+def _open_together(config: AppConfig) -> None:
+    """Open the configured queue from 8 threads at once; each must succeed."""
     together = threading.Barrier(8, timeout=30)
     failures = []
 
@@ -148,19 +146,14 @@ def test_processes_opening_a_new_postgres_queue_together_all_start(tmp_path):
         except Exception as exc:  # noqa: BLE001 - what the test counts
             failures.append(exc)
 
-    try:
-        threads = [threading.Thread(target=open_queue) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads)
-        assert failures == []
-        huey = make_huey(config, unique_queue())
-        huey.enqueue(huey.task()(lambda: None).s())
-        assert huey.pending_count() == 1
-        huey.storage.close()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    threads = [threading.Thread(target=open_queue) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    huey = make_huey(config, unique_queue())
+    huey.enqueue(huey.task()(lambda: None).s())
+    assert huey.pending_count() == 1
+    huey.storage.close()

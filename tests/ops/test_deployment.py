@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sqlalchemy import create_engine, select, text
-from support.db import BACKEND, PG_ADMIN_URL, pg_available
+from sqlalchemy import select, text
+from support.db import BACKEND, empty_postgres_database, pg_available
 from support.jobs import redis_or_skip, smtp  # noqa: F401 - fixture
 from support.ops import (
     check_money,
@@ -64,14 +64,8 @@ def database():
                     "postgresql), whatever the backend it is the same run")
     if not pg_available():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 — deployment test SKIPPED")
-    name = f"loket_deploy_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with empty_postgres_database("loket_deploy") as url:
+        yield url
 
 
 def _seed(ctx) -> tuple[int, dict]:

@@ -6,7 +6,10 @@ Shared by tests/conftest.py and test helpers (import it by this unique name, nev
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 
 from sqlalchemy import create_engine, text
 
@@ -34,6 +37,22 @@ def pg_available() -> bool:
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+@contextlib.contextmanager
+def empty_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``{prefix}_…``, dropped on leaving; yields its
+    URL (the caller has checked :func:`pg_available`)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _empty_postgres(url: str):
