@@ -69,7 +69,7 @@ TENANT_ZONES = ("(SELECT tenant_id, document ->> 'timezone' AS zone FROM tenant_
                 "OFFSET 0)")
 """SQL: each tenant's time zone, read out of its settings document once per tenant (the
 fence keeps the planner from carrying each tenant's whole document along every payment
-row and reading the zone out of it row by row)."""
+row and reading the zone out of it row by row), for :data:`QUEUE_PAYMENTS`."""
 
 LOCAL_PAID_ON = "({rows}.paid_at AT TIME ZONE {zone})::date"
 """SQL for the local date a payment (alias ``{rows}``) was paid in the time zone ``{zone}``
@@ -81,20 +81,20 @@ _ONE_ZONE = "coalesce(tenant_zone, 'UTC')"
 """The statement's one tenant's time zone (the trigger function's variable; UTC without
 settings)."""
 
-_JOINED_ZONE = "coalesce(s.zone, 'UTC')"
-"""Each row's tenant's time zone, :data:`TENANT_ZONES` joined as ``s``."""
+_ROW_ZONE = ("coalesce((SELECT z.document ->> 'timezone' FROM tenant_settings z "
+             "WHERE z.tenant_id = r.tenant_id), 'UTC')")
+"""Each row's tenant's time zone, looked up by key row by row (a statement across tenants:
+linear whatever the plan cached for the function guesses of the rows)."""
 
 
 def _signed(rows: str, sign: str, zone: str) -> str:
     """The tally facts of the transition table ``rows``, counted with ``sign``, the local
-    date taken in ``zone`` (:data:`_ONE_ZONE` or :data:`_JOINED_ZONE`)."""
-    joined = (f" LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = r.tenant_id"
-              if zone == _JOINED_ZONE else "")
+    date taken in ``zone`` (:data:`_ONE_ZONE` or :data:`_ROW_ZONE`)."""
     return (f"SELECT r.tenant_id, r.is_test, r.status, "
             f"{LOCAL_PAID_ON.format(rows='r', zone=zone)} AS paid_on, "
             f"r.channel, r.method, r.payment_type, {sign}1 AS payments, "
             f"{sign}(r.amount_received - r.change_given - r.refunded) AS net "
-            f"FROM {rows} r{joined}")
+            f"FROM {rows} r")
 
 
 def _appended(zone: str, *signed: tuple[str, str]) -> str:
@@ -143,19 +143,21 @@ BEGIN
       WHERE tenant_id = low;
     {_by_operation(_ONE_ZONE)}
   ELSE
-    {_by_operation(_JOINED_ZONE)}
+    {_by_operation(_ROW_ZONE)}
   END IF;
   RETURN NULL;
 END $$
 """
 """The PostgreSQL function the statement triggers on ``payments`` call (see the module): a
 statement's payments almost always belong to one tenant, whose zone is read once; a
-statement across tenants joins each one's."""
+statement across tenants looks each row's up."""
+
+_QUEUED_ZONE = "coalesce(s.zone, 'UTC')"  # TENANT_ZONES joined as s
 
 QUEUE_PAYMENTS = (
     f"INSERT INTO payment_tally_changes ({_FACTS}) "
     f"SELECT p.tenant_id, p.is_test, p.status, "
-    f"{LOCAL_PAID_ON.format(rows='p', zone=_JOINED_ZONE)}, p.channel, "
+    f"{LOCAL_PAID_ON.format(rows='p', zone=_QUEUED_ZONE)}, p.channel, "
     "p.method, p.payment_type, count(*), sum(p.amount_received - p.change_given - p.refunded) "
     f"FROM payments p LEFT JOIN {TENANT_ZONES} s ON s.tenant_id = p.tenant_id "
     "{where} GROUP BY 1, 2, 3, 4, 5, 6, 7")
