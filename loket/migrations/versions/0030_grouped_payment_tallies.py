@@ -1,7 +1,8 @@
 """the payments' tally triggers append one row per distinct tally a statement touched,
 instead of one per payment (a settlement block of 2,000 payments: a few rows), read the
-tenant's time zone once per statement, and no longer join the old and new rows (whose
-plan, cached for the connection's life, could turn quadratic)
+time zone once for a statement whose payments belong to one tenant (by key per row
+otherwise), and no longer join the old and new rows (whose plan, cached for the
+connection's life, could turn quadratic)
 
 Revision ID: 0030
 Revises: 0029
