@@ -47,6 +47,10 @@ def loket_destination_validate(
     :param ledger: a :class:`~loket.types.LedgerReader`.
     :param target: a :class:`~loket.types.DestinationTarget` (params already mapped).
     :returns: a :class:`~loket.types.ResolvedTarget`, or ``None`` for another processor.
+        A target that does not exist yet is held: ``hold_key`` and ``declared_amount``, no
+        obligations. An answer with both a ``hold_key`` and obligations is refused
+        (:class:`~loket.errors.PluginError`), and an item chosen by kind and reference in a
+        checkout must be open, not held.
     :raises loket.errors.ValidationFailed: unknown reference, not this consumer's, already
         paid, cancelled — naming the field.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from loket.errors import PluginError
 from loket.money import Money
 from loket.plugins.calling import HookCaller
 from loket.types import (
@@ -35,10 +36,21 @@ class DestinationCalls(HookCaller):
 
     def validate_target(self, processor: str, ledger: LedgerReader,
                         target: DestinationTarget) -> ResolvedTarget:
-        """Resolve a target to obligations (validate-only)."""
+        """Resolve a target to obligations (validate-only).
+
+        :raises PluginError: the processor answered a held target (``hold_key``) that also
+            lists obligations or declares no amount: the payment would be held for one
+            thing and charged for another.
+        """
         self.require_processor(processor)
         result: ResolvedTarget = self._first("loket_destination_validate", processor,
                            processor=processor, ledger=ledger, target=target)
+        if result.hold_key is not None and (result.obligations or
+                                            result.declared_amount is None):
+            raise PluginError(f"processor {processor!r} answered a held target "
+                              f"({result.hold_key}) with obligations or without a declared "
+                              f"amount: a target is held (no obligations, an amount declared) "
+                              f"or open obligations, never both")
         return result
 
     def prepare(self, processor: str, resolved: ResolvedTarget, method: str, person_type: str,

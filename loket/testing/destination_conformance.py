@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from loket import types
-from loket.errors import ValidationFailed
+from loket.errors import PluginError, ValidationFailed
 from loket.money import Money
 from loket.plugins import Plugins
 from loket.testing.destination_harness import DestinationHarness, MemoryLedger
@@ -34,8 +34,11 @@ class DestinationKit:
 
     def resolved(self) -> types.ResolvedTarget:
         """The good target, validated."""
-        resolved = self.plugins.validate_target(self.processor, self.ledger,
-                                                self.harness.good_target())
+        try:
+            resolved = self.plugins.validate_target(self.processor, self.ledger,
+                                                    self.harness.good_target())
+        except PluginError as exc:  # the contract loket itself enforces on every answer
+            fail(exc.detail)
         if not isinstance(resolved, types.ResolvedTarget):
             fail("loket_destination_validate must return a ResolvedTarget")
         return resolved

@@ -84,7 +84,8 @@ class DestinationTarget:
 
 @attrs.frozen
 class ResolvedTarget:
-    """A validated target: the account and the open obligations the payment is for."""
+    """A validated target: the account and the open obligations the payment is for, or a
+    held target (``hold_key`` and ``declared_amount``, no obligations): never both."""
 
     target: DestinationTarget
     """The target as asked."""

@@ -7,13 +7,15 @@ deferred destination's payment moves through the service-task states when the mo
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
 from support.jobs import Clock
 
 from loket import hookimpl
-from loket.core.models import Todo
+from loket.core.models import Payment, Todo
 from loket.core.payments import holds, service_tasks
+from loket.money import Money
+from loket.types import ResolvedTarget
 
 TAX_ROUTES = {
     "pay-a-filing-period": {"processor": "filing_period",
@@ -258,3 +260,51 @@ def test_a_deferred_payment_that_cannot_be_applied_ends_in_error_with_a_todo(tax
     assert detail["processing"]["application_state"] == "error"
     todos = api.get("/v1/todos").json["items"]
     assert any(t["kind"] == "payment.apply_failed" and number in t["title"] for t in todos)
+
+
+class _HeldAndOpen:
+    """A processor that answers a tax form held for its DLN and, as well, the account's
+    open bill (a broken contract), and a service that does not exist yet."""
+
+    LOKET_CONTRACT = "1"
+
+    @hookimpl(tryfirst=True)
+    def loket_destination_validate(self, processor, ledger, target):
+        """Answer a held target for ``tax_form`` with obligations, and one for ``service``."""
+        if processor == "tax_form":
+            bill = ledger.open_items(target.account_number, "bill")[:1]
+            return ResolvedTarget(target, target.account_number, tuple(bill),
+                                  hold_key="tax_form:dln=20269999999999",
+                                  declared_amount=Money(12500, "USD"))
+        if processor == "service":
+            return ResolvedTarget(target, target.account_number, (),
+                                  hold_key="service:reference=later",
+                                  declared_amount=Money(1000, "USD"))
+        return None
+
+
+def _payments(api) -> int:
+    with api.ctx.transaction() as session:
+        return session.scalar(select(func.count()).select_from(Payment))
+
+
+def test_a_target_both_held_and_open_is_refused_before_anything_is_written(tax_api):
+    api = tax_api
+    before = _payments(api)
+    api.ctx.plugins.register(_HeldAndOpen(), name="held-and-open")
+    try:
+        # Held for the form and charged for the bill, the bill's money would end on the form.
+        started = api.post("/v1/destinations/pay-a-tax-form/payments", {
+            "account_number": "WU-10001", "gateway": "sandbox",
+            "fields": {"dln": "20269999999999", "amount": "125.00"}})
+        # A checkout of items pays what exists: an item answered as held is not open.
+        chosen = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+            {"kind": "bill", "reference": "INV-2025-001234"},
+            {"kind": "service", "reference": "SRV-RECON-0001"}]}, role="consumer")
+    finally:
+        api.ctx.plugins.pm.unregister(name="held-and-open")
+    assert started.status_code == 500
+    assert "never both" in problem(started)["detail"]
+    assert chosen.status_code == 422
+    assert [e["field"] for e in problem(chosen)["errors"]] == ["items[1].reference"]
+    assert _payments(api) == before

@@ -1,12 +1,13 @@
 """The destination conformance kit, run against the built-in ``bill`` processor (which must
-pass it), and against a processor that allocates beyond what is owed (which must fail)."""
+pass it), against a processor that allocates beyond what is owed and one whose target is both
+held and open (which must fail)."""
 
 import datetime as dt
 
 import pytest
 
 from loket.money import Money
-from loket.plugin_api import DestinationTarget, allocate_in_order, hookimpl
+from loket.plugin_api import DestinationTarget, ResolvedTarget, allocate_in_order, hookimpl
 from loket.testing import DestinationConformance, DestinationHarness, Receivable, obligation
 
 IDR = "IDR"
@@ -71,4 +72,33 @@ def test_the_kit_catches_allocation_beyond_what_is_owed(loket_destination_harnes
 def loket_destination_harness_greedy():
     harness = BillHarness()
     harness.extra_plugins = (Greedy(),)
+    return harness
+
+
+class HeldAndOpen:
+    """``bill``, except that its answer is also held for a form not yet sent."""
+
+    LOKET_CONTRACT = "1.3"
+
+    @hookimpl(tryfirst=True)
+    def loket_destination_validate(self, processor, ledger, target):
+        if processor != "bill":
+            return None
+        found = ledger.find("bill", target.params.get("reference", ""))
+        return ResolvedTarget(target, target.account_number, (found[0],),
+                              hold_key="bill:reference=later",
+                              declared_amount=found[0].outstanding)
+
+
+def test_the_kit_catches_a_target_both_held_and_open(loket_destination_harness_held):
+    kit = TestBillConformance().loket_destination_kit.__wrapped__(
+        TestBillConformance(), loket_destination_harness_held)
+    with pytest.raises(pytest.fail.Exception, match="held .* or open obligations, never both"):
+        TestBillConformance().test_validate_resolves_the_good_target(kit)
+
+
+@pytest.fixture
+def loket_destination_harness_held():
+    harness = BillHarness()
+    harness.extra_plugins = (HeldAndOpen(),)
     return harness

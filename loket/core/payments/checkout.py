@@ -120,6 +120,9 @@ def _targets(ctx, session: Session, settings, tenant_id: int, account_number: st
                                                  account_number, kind, reference)
         except ValidationFailed as exc:
             raise ValidationFailed(exc.detail, field=f"items[{position}].reference") from None
+        if resolved.hold_key is not None:  # a target that does not exist yet has no items
+            raise ValidationFailed(f"{kind} {reference!r} is not open for payment",
+                                   field=f"items[{position}].reference")
         groups.setdefault(destination, []).extend(resolved.obligations)
     return {destination: ResolvedTarget(
         DestinationTarget(destination, settings.route(destination)["processor"], account_number),
