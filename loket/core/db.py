@@ -147,6 +147,34 @@ def _refuse_in_statements(session: Session, what: str) -> None:
                            "commit to wait for")
 
 
+_OPTIMISTIC = "optimistic"
+"""``Session.info`` key of a session that runs without savepoints (:func:`savepoint`)."""
+
+
+def run_optimistically(session: Session) -> None:
+    """Let the rest of ``session``'s transaction run without savepoints: a failure that a
+    savepoint would have confined then fails the whole transaction, which the caller must
+    roll back and run again normally. For batches whose parts nearly always succeed."""
+    session.info[_OPTIMISTIC] = True
+
+
+def optimistic(session: Session) -> bool:
+    """Whether ``session`` runs without savepoints (:func:`run_optimistically`): code that
+    would confine a failure to a savepoint must let it fail the transaction instead."""
+    return bool(session.info.get(_OPTIMISTIC))
+
+
+@contextlib.contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint around the block (its changes undone if it raises), or, in an optimistic
+    session, none: the failure then undoes the whole transaction."""
+    if optimistic(session):
+        yield
+        return
+    with session.begin_nested():
+        yield
+
+
 def commit_then_raise(session: Session, error: Exception) -> None:
     """Record the attempt, then raise: the caller's transaction commits what was written
     (e.g. a to-do for staff) and ``error`` is raised once it has."""

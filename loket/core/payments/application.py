@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
+from loket.core.db import optimistic, savepoint
 from loket.core.models import Allocation, Payment
 from loket.core.payments import holds
 from loket.core.payments.invariants import check_invariants
@@ -32,7 +33,9 @@ _INTENDED = select(Allocation).where(Allocation.payment_id == bindparam("payment
 
 def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
     """Post the checkout's intended allocations through the processors (OPC apply). If that
-    fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved)."""
+    fails the money stays taken and staff get a to-do (OPC Error -> Error Resolved); in an
+    optimistic session (:func:`loket.core.db.run_optimistically`) the failure is raised, for
+    the caller to run the transaction again."""
     held = holds.waiting_hold(session, payment)
     if held is not None:
         holds.try_release(ctx, session, payment, held)
@@ -43,7 +46,7 @@ def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
     # that another checkout pays too), never another item's share.
     groups = [(a.destination, [a.receivable_id], a.amount) for a in intended]
     try:
-        with session.begin_nested():
+        with savepoint(session):
             leftover = post_allocations(ctx, session, payment, settings, groups)
             for allocation in intended:
                 allocation.state = AllocationState.VOID
@@ -54,6 +57,8 @@ def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
             payment.application_state = ApplicationState.APPLIED
             check_invariants(session, payment)
     except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
+        if optimistic(session):  # nothing to undo it with: the caller runs it again
+            raise
         payment.application_state = ApplicationState.ERROR
         raise_todo(session, payment.tenant_id, "payment.apply_failed",
                    f"Payment {payment.number} was taken but could not be applied",

@@ -71,9 +71,47 @@ def check_invariants(session: Session, payment: Payment) -> None:
     allocations + automatic credit notes + change + passed-on fee + refunded = received
     (once money is taken); nothing negative; a payment's credit notes never exceed it; manual
     credit notes never exceed what a refund could still take back (no money out twice).
+
+    In a session that defers its checks (:func:`defer_checks`) the payment is only noted,
+    and checked in the state it ends in by :func:`check_deferred` before commit.
     """
+    deferred = session.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred[id(payment)] = payment
+        return
     session.flush()
-    allocations, notes = _money_rows(session, payment.id)
+    _check(payment, *_money_rows(session, [payment.id])[payment.id])
+
+
+_DEFERRED = "deferred_invariant_checks"
+"""``Session.info`` key of the payments a session's :func:`check_deferred` will check."""
+
+
+def defer_checks(session: Session) -> None:
+    """From now on, :func:`check_invariants` in ``session`` notes each payment instead of
+    checking it at once; :func:`check_deferred` must run before the commit. For a batch
+    that runs optimistically (:func:`loket.core.db.run_optimistically`): a payment is then
+    checked once, in its final state, and a broken one fails the whole batch."""
+    session.info[_DEFERRED] = {}
+
+
+def check_deferred(session: Session) -> None:
+    """Check every payment noted since :func:`defer_checks` (one flush, one statement for
+    all of them) and stop deferring.
+
+    :raises InvariantBroken: for the first payment that breaks an invariant.
+    """
+    payments = list((session.info.pop(_DEFERRED, None) or {}).values())
+    if not payments:
+        return
+    session.flush()
+    money = _money_rows(session, [p.id for p in payments])
+    for payment in payments:
+        _check(payment, *money[payment.id])
+
+
+def _check(payment: Payment, allocations: list[_Money], notes: list[_Money]) -> None:
+    """The invariants of :func:`check_invariants` over the payment's money rows."""
     values = [payment.amount, payment.amount_received, payment.change_given, payment.fee,
               payment.refunded] + [a.amount - a.reversed for a in allocations] + \
              [n.amount - n.applied - n.reversed for n in notes]
@@ -116,16 +154,20 @@ class _Money(NamedTuple):
 
 
 _MONEY_ROWS = union_all(
-    select(literal(False).label("is_note"), Allocation.amount, literal(0).label("applied"),
-           Allocation.reversed, false().label("automatic"))
-    .where(Allocation.payment_id == bindparam("payment_id"),
+    select(Allocation.payment_id, literal(False).label("is_note"), Allocation.amount,
+           literal(0).label("applied"), Allocation.reversed, false().label("automatic"))
+    .where(Allocation.payment_id.in_(bindparam("payment_ids", expanding=True)),
            Allocation.state == AllocationState.POSTED),
-    select(literal(True), CreditNote.amount, CreditNote.applied, CreditNote.reversed,
-           CreditNote.automatic).where(CreditNote.payment_id == bindparam("payment_id")))
+    select(CreditNote.payment_id, literal(True), CreditNote.amount, CreditNote.applied,
+           CreditNote.reversed, CreditNote.automatic)
+    .where(CreditNote.payment_id.in_(bindparam("payment_ids", expanding=True))))
 
 
-def _money_rows(session: Session, payment_id: int) -> tuple[list[_Money], list[_Money]]:
-    """The payment's posted allocations and its credit notes, in one statement."""
-    rows = session.execute(_MONEY_ROWS, {"payment_id": payment_id}).all()
-    money = [_Money(bool(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
-    return [m for m in money if not m.is_note], [m for m in money if m.is_note]
+def _money_rows(session: Session, payment_ids: list[int]
+                ) -> dict[int, tuple[list[_Money], list[_Money]]]:
+    """Each payment's posted allocations and its credit notes, in one statement."""
+    money: dict[int, tuple[list[_Money], list[_Money]]] = {i: ([], []) for i in payment_ids}
+    for payment_id, *values in session.execute(_MONEY_ROWS, {"payment_ids": payment_ids}):
+        row = _Money(bool(values[0]), values[1], values[2], values[3], bool(values[4]))
+        money[payment_id][1 if row.is_note else 0].append(row)
+    return money

@@ -18,7 +18,9 @@ import logging
 from sqlalchemy import select
 
 from loket.core import audit
+from loket.core.db import after_commit, optimistic, run_optimistically, savepoint
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
+from loket.core.payments.invariants import check_deferred, defer_checks
 from loket.core.payments.posting import raise_todo
 from loket.core.states import EventStatus
 from loket.core.webhooks import outcomes
@@ -118,7 +120,7 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
     callbacks = session.info.setdefault("after_commit", [])
     mark = len(callbacks)
     try:
-        with session.begin_nested():
+        with savepoint(session):
             if config_row is None:
                 config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
             result = outcomes.apply_event(ctx, session, config_row,
@@ -129,6 +131,8 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
         del callbacks[mark:]
         return _wait_for_payment(session, row, now)
     except Exception as exc:  # noqa: BLE001 - any failure is retried, then to staff
+        if optimistic(session):  # nothing to undo it with: the caller runs it again
+            raise
         del callbacks[mark:]
         return _failed(ctx, session, row, exc)
     row.status = EventStatus.PROCESSED
@@ -136,12 +140,13 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
     row.attempts += 1
     row.last_error = None
     row.next_attempt_at = None
-    metrics.observe_event_applied(config_row.kind, row.received_at, now)
+    kind, received_at = config_row.kind, row.received_at
+    after_commit(session, lambda: metrics.observe_event_applied(kind, received_at, now))
     log.info("gateway event %s applied: %s", row.event_id, result)
     return row.status
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: BaseException) -> str:
     detail = getattr(exc, "detail", None)
     return detail if isinstance(detail, str) else f"{type(exc).__name__}: {exc}"
 
@@ -198,8 +203,13 @@ BATCH = 100
 
 def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
     """Apply the due pending events, oldest first, up to ``limit``, in one transaction (one
-    commit for the batch; each event in a savepoint, so one that fails is recorded and
-    retried alone, as in :func:`apply_stored`).
+    commit for the batch).
+
+    The batch first runs optimistically: no savepoints, and each payment's money invariants
+    checked once, in its final state, before the commit. If anything fails (an event, an
+    invariant), nothing of that try is written and the batch runs again with each event in
+    a savepoint, so the one that fails is recorded and retried alone, as in
+    :func:`apply_stored`.
 
     Called by the worker's ``apply_events`` task, which the webhook endpoint enqueues after
     acknowledging a request when ``LOKET_WEBHOOK_APPLY=deferred``. Workers running it at
@@ -207,15 +217,42 @@ def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
 
     :returns: how many events ended in each status.
     """
+    try:
+        return _apply_batch(ctx, limit, optimistic=True)
+    except _RunAgain as again:
+        log.info("a batch of gateway events is applied again event by event: %s",
+                 _message(again.__cause__ or again))
+        return _apply_batch(ctx, limit, optimistic=False)
+
+
+class _RunAgain(Exception):
+    """An optimistic batch failed before its commit: nothing of it was written."""
+
+
+def _apply_batch(ctx, limit: int, optimistic: bool) -> dict[str, int]:
+    """One try of :func:`apply_due_batch`. ``optimistic``: no savepoints, and each payment's
+    invariants checked once, at the end; any failure raises :class:`_RunAgain` (the
+    transaction rolled back). Otherwise each event in a savepoint, as :func:`apply_stored`."""
     counts: dict[str, int] = {}
     with logs.scope(), ctx.transaction() as session:
-        rows = session.scalars(select(GatewayEventRow).where(
-            GatewayEventRow.status == EventStatus.PENDING,
-            GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
-            .limit(limit).with_for_update(skip_locked=True)).all()
-        for row in rows:
-            status = apply_stored(ctx, session, row, ctx.now())
-            counts[status] = counts.get(status, 0) + 1
+        try:
+            if optimistic:
+                run_optimistically(session)
+                defer_checks(session)
+            rows = session.scalars(select(GatewayEventRow).where(
+                GatewayEventRow.status == EventStatus.PENDING,
+                GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
+                .limit(limit).with_for_update(skip_locked=True)).all()
+            for row in rows:
+                status = apply_stored(ctx, session, row, ctx.now())
+                counts[status] = counts.get(status, 0) + 1
+            if optimistic:
+                check_deferred(session)
+                session.flush()  # a write that fails makes the batch run again too
+        except Exception as exc:
+            if optimistic:
+                raise _RunAgain() from exc
+            raise
     return counts
 
 

@@ -1,13 +1,16 @@
 """Acknowledge, then apply (``LOKET_WEBHOOK_APPLY=deferred``): a webhook is answered once its
 events are stored; the worker applies the pending events in batches, each exactly once, also
-when several workers take batches at the same time."""
+when several workers take batches at the same time. A batch writes what applying its events
+one at a time writes, also when one of them fails."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
 from sqlalchemy import func, select
+from support import engine
 from support.jobs import (  # noqa: F401 - fixtures
     ACTOR,
     connect,
@@ -22,9 +25,19 @@ from support.jobs import (  # noqa: F401 - fixtures
     start_checkout,
 )
 
+from loket import hookimpl
 from loket.core.host import receivables
-from loket.core.models import Allocation
+from loket.core.models import (
+    Allocation,
+    AuditEntry,
+    GatewayEventRow,
+    OutboxEvent,
+    Payment,
+    Receivable,
+    Todo,
+)
 from loket.core.webhooks import inbox
+from loket.ops.metrics import PROCESS_REGISTRY
 
 
 def _bills(ctx, tenant_id, count: int) -> list[str]:
@@ -98,3 +111,122 @@ def test_workers_taking_batches_at_once_apply_each_event_once(backend, request):
         assert session.scalar(select(func.count()).select_from(Allocation).where(
             Allocation.state == "posted", Allocation.payment_id.in_(
                 [payment(ctx, n).id for n in numbers]))) == 24
+
+
+# --- a batch runs optimistically, and again event by event when anything fails ----------
+
+TWIN_ITEMS = ([("bill", "INV-2025-001234")], [("bill", "INV-2025-001567"),
+                                              ("service", "SRV-RECON-0001")],
+              [("service", "SRV-LATE-0001")])
+
+
+class _FailsFor:
+    """A ``service`` processor whose billing system refuses one reference."""
+
+    LOKET_CONTRACT = "1"
+
+    def __init__(self, reference: str):
+        self.reference = reference
+
+    @hookimpl(tryfirst=True)
+    def loket_destination_apply(self, processor, ledger, resolved, amount):
+        """Fail for the one reference; otherwise let the processor answer."""
+        if any(o.reference == self.reference for o in resolved.obligations):
+            raise RuntimeError("billing system refused the posting")
+        return None
+
+
+def _acknowledged_payments(ctx, tenant_id: int) -> list[str]:
+    """The twin tenants' payments: three paid, one declined; their events stored only."""
+    engine.connect_sandbox(ctx, tenant_id)
+    numbers = []
+    for items, outcome in [*((i, "pay") for i in TWIN_ITEMS), ([TWIN_ITEMS[0][0]], "decline")]:
+        paying = engine.start(ctx, tenant_id, items)
+        assert _acknowledged(ctx, engine.payer(ctx, paying, outcome)).status == 200
+        numbers.append(paying.number)
+    return numbers
+
+
+def _state(ctx, tenant_id: int, since: tuple[int, int]) -> dict:
+    """What applying the events wrote for the tenant (audit rows and outbox events after
+    ``since``, :func:`_marks`), without ids and times."""
+    with ctx.transaction() as session:
+        payments = session.scalars(select(Payment).where(Payment.tenant_id == tenant_id)
+                                   .order_by(Payment.id)).all()
+        number = {p.id: p.number for p in payments}
+        return {
+            "payments": [(p.number, p.status, p.application_state, p.settlement_status,
+                          p.amount_received, p.failure_category, p.receipt_number,
+                          p.succeeded_at is not None) for p in payments],
+            "allocations": sorted(
+                (number[a.payment_id], r.reference, a.amount, a.state) for a, r in
+                session.execute(select(Allocation, Receivable).join(Receivable).where(
+                    Receivable.tenant_id == tenant_id))),
+            "receivables": sorted((r.reference, r.paid, r.status) for r in session.scalars(
+                select(Receivable).where(Receivable.tenant_id == tenant_id))),
+            "audit": sorted((a.action, a.entity_id, repr(a.before), repr(a.after)) for a in
+                            session.scalars(select(AuditEntry).where(
+                                AuditEntry.tenant_id == tenant_id, AuditEntry.id > since[0]))),
+            "outbox": sorted((e.type, e.ordering_key if e.type != "todo.raised" else "todo",
+                              sorted(e.payload.get("data") or {}))
+                             for e in session.scalars(select(OutboxEvent).where(
+                                 OutboxEvent.tenant_id == tenant_id, OutboxEvent.id > since[1]))),
+            "todos": sorted((t.kind, t.title) for t in session.scalars(
+                select(Todo).where(Todo.tenant_id == tenant_id))),
+            "events": sorted((e.event_type, e.status, e.attempts) for e in session.scalars(
+                select(GatewayEventRow).where(GatewayEventRow.tenant_id == tenant_id))),
+        }
+
+
+def _marks(ctx) -> tuple[int, int]:
+    """The last audit row's and outbox event's ids."""
+    with ctx.transaction() as session:
+        return (session.scalar(select(func.max(AuditEntry.id))) or 0,
+                session.scalar(select(func.max(OutboxEvent.id))) or 0)
+
+
+def _batch_and_one_by_one(ctx, caplog) -> tuple[dict, dict, list[str]]:
+    """Twin tenants' events applied by one batch, and one event at a time (each in its
+    savepoint, the reference); what each wrote and the batch's log."""
+    batched, single = engine.seed(ctx, slug="batched"), engine.seed(ctx, slug="single")
+    _acknowledged_payments(ctx, batched)
+    since_batched = _marks(ctx)
+    with caplog.at_level(logging.INFO, logger="loket.core.webhooks.inbox"):
+        assert inbox.apply_due_batch(ctx) == {"processed": 4}
+    log = [r.getMessage() for r in caplog.records]
+    _acknowledged_payments(ctx, single)
+    since_single = _marks(ctx)
+    with ctx.transaction() as session:
+        pending = session.scalars(select(GatewayEventRow.id).where(
+            GatewayEventRow.tenant_id == single, GatewayEventRow.status == "pending")
+            .order_by(GatewayEventRow.id)).all()
+    assert [inbox.process_event(ctx, i) for i in pending] == ["processed"] * 4
+    return _state(ctx, batched, since_batched), _state(ctx, single, since_single), log
+
+
+def test_a_batch_writes_what_applying_its_events_one_by_one_writes(ctx, caplog):
+    batched, single, log = _batch_and_one_by_one(ctx, caplog)
+    assert not any("again" in line for line in log)  # it ran optimistically, once
+    assert batched == single
+    assert [p[1:3] for p in batched["payments"][-4:]] == [
+        ("succeeded", "applied")] * 3 + [("failed", "pending")]
+
+
+def test_a_failure_in_a_batch_runs_it_again_event_by_event(ctx, caplog):
+    lag = "loket_webhook_event_lag_seconds_count"
+    counted = PROCESS_REGISTRY.get_sample_value(lag, {"gateway": "sandbox"}) or 0
+    ctx.plugins.register(_FailsFor("SRV-RECON-0001"), name="fails-for")
+    try:
+        batched, single, log = _batch_and_one_by_one(ctx, caplog)
+    finally:
+        ctx.plugins.pm.unregister(name="fails-for")
+    assert any("applied again event by event" in line for line in log)
+    assert batched == single
+    assert [p[1:3] for p in batched["payments"][-4:]] == [
+        ("succeeded", "applied"), ("succeeded", "error"), ("succeeded", "applied"),
+        ("failed", "pending")]
+    assert ("payment.apply_failed", f"Payment {batched['payments'][-3][0]} was taken but "
+            "could not be applied") in batched["todos"]
+    # Each event's lag is observed once it is applied and committed, not once per try: the
+    # twins' 8 events and their 2 connection tests.
+    assert PROCESS_REGISTRY.get_sample_value(lag, {"gateway": "sandbox"}) == counted + 10
