@@ -2,7 +2,8 @@
 rest of the transaction, never past a change that would make it wrong."""
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import delete
+from support.db import statements_sent
 from support.engine import ACTOR, seed
 
 from loket.core.host.receivables import upsert_consumer
@@ -11,15 +12,8 @@ from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound
 
 
-def _counting(ctx) -> list[str]:
-    sent: list[str] = []
-    event.listen(ctx.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: sent.append(statement))
-    return sent
-
-
 def test_the_same_consumer_twice_in_a_transaction_costs_one_statement(ctx, tenant_id):
-    sent = _counting(ctx)
+    sent = statements_sent(ctx.engine)
     with ctx.transaction() as session:
         first = consumer_by_account(session, tenant_id, "WU-10001")
         assert consumer_by_account(session, tenant_id, "WU-10001") is first

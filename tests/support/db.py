@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from loket.core.config import AppConfig
 from loket.core.context import Loket
@@ -26,6 +26,14 @@ BACKEND = os.environ.get("LOKET_TEST_DB", "sqlite")
 
 TEST_SECRET_KEY = SecretBox.generate_key()
 """This test run's LOKET_SECRET_KEY (random: no key in the source is ever used)."""
+
+def statements_sent(engine) -> list[str]:
+    """A list that fills with every SQL statement ``engine`` sends from now on."""
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: sent.append(statement))
+    return sent
+
 
 def pg_available() -> bool:
     """Whether the local PostgreSQL answers."""

@@ -2,7 +2,8 @@
 both find the same broken payment, the deferred check in one statement for all."""
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
+from support.db import statements_sent
 from support.engine import post
 
 from loket.core.models import Allocation, Payment
@@ -25,18 +26,11 @@ def paid(ctx, tenant_id) -> list[int]:
     return ids
 
 
-def _statements(ctx) -> list[str]:
-    seen: list[str] = []
-    event.listen(ctx.engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: seen.append(statement))
-    return seen
-
-
 def test_deferred_checks_pass_consistent_payments_in_one_statement(ctx, paid):
     with ctx.transaction() as session:
         payments = session.scalars(select(Payment).where(Payment.id.in_(paid))).all()
         defer_checks(session)
-        seen = _statements(ctx)
+        seen = statements_sent(ctx.engine)
         for payment in payments:
             check_invariants(session, payment)
         assert seen == []  # noted, not checked yet
