@@ -241,7 +241,8 @@ def loket_gateway_fetch_status(config, payment_id, gateway_reference):
 @hookimpl(trylast=True)
 def loket_gateway_refund(config, request):
     """Refund a paid checkout, at most what was paid and not yet refunded (idempotent on
-    the refund id)."""
+    the refund id within the configuration, as a gateway's keys are within one merchant
+    account: another tenant's refund of the same number is a refund of its own)."""
     if not _mine(config):
         return None
     db = store.open_store(config)
@@ -249,7 +250,8 @@ def loket_gateway_refund(config, request):
     if row is None or row["status"] not in ("paid", "settled", "refunded"):
         raise RefundNotPossible("the sandbox has no paid checkout to refund",
                                 gateway_message="No such charge")
-    done = store.find_refund(db, request.refund_id)
+    refund_key = f"{config.id}:{request.refund_id}"
+    done = store.find_refund(db, refund_key)
     if done is not None:
         return RefundResult(refund_reference=done["reference"], status="succeeded",
                             raw=dict(done))
@@ -259,7 +261,7 @@ def loket_gateway_refund(config, request):
             f"{Money(row['amount'] - row['refunded'], row['currency'])} "
             f"left to refund", gateway_message="Refund amount exceeds the charge")
     reference = f"sbx_re_{secrets.token_hex(8)}"
-    store.add_refund(db, request.refund_id, reference, row["reference"], request.amount.amount)
+    store.add_refund(db, refund_key, reference, row["reference"], request.amount.amount)
     return RefundResult(refund_reference=reference, status="succeeded",
                         raw={"id": reference, "amount": request.amount.amount})
 

@@ -2,12 +2,13 @@
 
 import datetime as dt
 
+import attrs
 import pytest
 
 from loket.gateways import sandbox, sandbox_mandates, sandbox_page, sandbox_report, sandbox_store
 from loket.money import Money
 from loket.testing import GatewayConformance, GatewayHarness
-from loket.types import GatewayConfig
+from loket.types import GatewayConfig, RefundRequest
 
 
 class SandboxHarness(GatewayHarness):
@@ -84,3 +85,26 @@ def test_a_payment_number_reused_after_a_dead_attempt_gets_a_checkout_of_its_own
     [event] = sandbox.loket_gateway_parse_webhook(config=config, request=webhook.as_request())
     assert (event.payment_id, event.amount) == ("PAY-REUSED", Money(3171, "USD"))
     assert sandbox_store.find(harness._db(), dead.gateway_reference) is None
+
+
+def test_two_configurations_refunding_the_same_number_each_get_their_refund(tmp_path):
+    """Every tenant numbers its payments from 1, so refund ids repeat across tenants: the
+    sandbox keys a refund within its configuration, as a gateway keys it within one merchant
+    account, instead of answering one tenant's refund with another's."""
+    harness = SandboxHarness(tmp_path / "sandbox.sqlite3")
+    refunded = []
+    for config_id, tenant_id in ((7, 1), (8, 2)):
+        config = attrs.evolve(harness.make_config("USD"), id=config_id, tenant_id=tenant_id)
+        charged = sandbox.loket_gateway_charge(config=config, request=harness.checkout_request(
+            config, "PAY-2026-000001", Money(100, "USD")))
+        sandbox_page.payer_acts(harness._db(), charged.gateway_reference, "pay")
+        request = RefundRequest(refund_id="PAY-2026-000001-R", payment_id="PAY-2026-000001",
+                                gateway_reference=charged.gateway_reference,
+                                amount=Money(100, "USD"), captured=Money(100, "USD"))
+        first = sandbox.loket_gateway_refund(config=config, request=request)
+        again = sandbox.loket_gateway_refund(config=config, request=request)
+        assert again.refund_reference == first.refund_reference  # a retry is a replay
+        refunded.append((first.refund_reference, sandbox_store.find(
+            harness._db(), charged.gateway_reference)["status"]))
+    assert refunded[0][0] != refunded[1][0]
+    assert [status for _, status in refunded] == ["refunded", "refunded"]

@@ -12,7 +12,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loket.core.models.base import (
     Base,
@@ -70,6 +70,8 @@ class OutboxDelivery(Base):
     id: Mapped[intpk]
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     event_row_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    # Set on a new delivery instead of event_row_id: its event need not be written first.
+    event: Mapped[OutboxEvent] = relationship(lazy="raise")
     endpoint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("host_webhook_endpoints.id"),
                                                        index=True)
     # ``endpoint:<id>`` or ``<channel>:<recipient>`` (e-mail, sms, whatsapp, log).

@@ -66,7 +66,7 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
     :param ordering_key: events with the same key reach an endpoint in the order written,
         e.g. ``payment:PAY-2025-000001``.
     :returns: the event row (its ``id``, the feed cursor, is assigned when the session
-        next flushes: at once when an endpoint subscribes, since its delivery refers to it).
+        next flushes).
     """
     now = now or _utcnow()
     event_id = new_event_id()
@@ -84,11 +84,9 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
         _SUBSCRIBERS, {"tenant_id": tenant_id})
         if not endpoint.event_types or event_type in endpoint.event_types]
     session.add(event)
-    if subscribers:
-        session.flush()
     for endpoint in subscribers:
         session.add(OutboxDelivery(
-            tenant_id=tenant_id, event_row_id=event.id, endpoint_id=endpoint.id,
+            tenant_id=tenant_id, event=event, endpoint_id=endpoint.id,
             target=f"endpoint:{endpoint.id}", channel="webhook", recipient=endpoint.url,
             ordering_key=event.ordering_key, status=DeliveryStatus.PENDING,
             next_attempt_at=now, created_at=now))
@@ -121,7 +119,6 @@ def emit_message(session: Session, notification: Notification,
                         payload={"id": event_id, "notification": json_safe(notification)},
                         created_at=now)
     session.add(event)
-    session.flush()
     seen = set()
     for channel, recipient in recipients:
         target = f"{channel}:{recipient}"[:300]
@@ -129,12 +126,11 @@ def emit_message(session: Session, notification: Notification,
             continue
         seen.add(target)
         session.add(OutboxDelivery(
-            tenant_id=notification.tenant_id, event_row_id=event.id, target=target,
+            tenant_id=notification.tenant_id, event=event, target=target,
             channel=channel, recipient=recipient, ordering_key=event.ordering_key,
             status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now))
     if kick is not None:
-        event_row_id = event.id
-        after_commit(session, lambda: kick(event_row_id))
+        after_commit(session, lambda: kick(event.id))
     return event
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.db import optimistic, savepoint
 from loket.core.models import Allocation, Payment
-from loket.core.payments import holds
+from loket.core.payments import batch_reads, holds
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     create_credit_note,
@@ -41,7 +41,9 @@ def apply_intended(ctx: Any, session: Session, payment: Payment) -> None:
         holds.try_release(ctx, session, payment, held)
         return
     settings = load_settings(session, payment.tenant_id)
-    intended = session.scalars(_INTENDED, {"payment_id": payment.id}).all()
+    reads = batch_reads.of(session)
+    intended = (reads.intended.pop(payment.id) if reads is not None and payment.id in
+                reads.intended else session.scalars(_INTENDED, {"payment_id": payment.id}).all())
     # Each item gets what the checkout meant for it (a part payment, or a share of a link
     # that another checkout pays too), never another item's share.
     groups = [(a.destination, [a.receivable_id], a.amount) for a in intended]

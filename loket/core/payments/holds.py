@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.host.obligations import Ledger
 from loket.core.models import Consumer, Payment, PaymentHold, Receivable, ReceivableAttribute
+from loket.core.payments import batch_reads
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     create_credit_note,
@@ -40,6 +41,9 @@ def hold(session: Session, payment: Payment, destination: str, resolved: Resolve
 
 def waiting_hold(session: Session, payment: Payment) -> PaymentHold | None:
     """The payment's hold while it still waits, else ``None``."""
+    reads = batch_reads.of(session)
+    if reads is not None and payment.id in reads.holds:
+        return reads.holds.pop(payment.id)
     return session.scalar(_WAITING, {"payment_id": payment.id})
 
 

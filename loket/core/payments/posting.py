@@ -23,7 +23,7 @@ from loket.core.models import (
 from loket.core.numbering import next_number, next_numbers
 from loket.core.outbox import events as outbox_events
 from loket.core.outbox import messages
-from loket.core.payments import lifecycle, payers
+from loket.core.payments import batch_reads, lifecycle, payers
 from loket.core.payments.invariants import InvariantBroken
 from loket.core.settings import Settings, load_settings
 from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
@@ -60,7 +60,12 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
 
 
 def lock_receivables(session: Session, ids) -> dict[int, Receivable]:
-    """Lock receivables in id order (a fixed order, so two writers never deadlock)."""
+    """Lock receivables in id order (a fixed order, so two writers never deadlock); those
+    the caller's batch read ahead are locked already (:mod:`batch_reads`)."""
+    reads = batch_reads.of(session)
+    ahead = reads.locked_receivables(ids) if reads is not None else None
+    if ahead is not None:
+        return ahead
     rows = session.scalars(_LOCK_RECEIVABLES, {"ids": sorted(set(ids))}).all()
     return {r.id: r for r in rows}
 

@@ -22,8 +22,9 @@ from loket.core.db import after_commit, optimistic, run_optimistically, savepoin
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.core.payments.invariants import check_deferred, defer_checks
 from loket.core.payments.posting import raise_todo
+from loket.core.settings import pin
 from loket.core.states import EventStatus
-from loket.core.webhooks import outcomes
+from loket.core.webhooks import outcomes, prefetch
 from loket.errors import NotFound
 from loket.money import Money
 from loket.ops import logs, metrics
@@ -123,6 +124,7 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
         with savepoint(session):
             if config_row is None:
                 config_row = session.get(GatewayConfiguration, row.gateway_configuration_id)
+                pin(session, config_row)  # the batch's next events read it again
             result = outcomes.apply_event(ctx, session, config_row,
                                           event_from_payload(row.payload))
             if result == outcomes.UNKNOWN_PAYMENT:
@@ -230,9 +232,10 @@ class _RunAgain(Exception):
 
 
 def _apply_batch(ctx, limit: int, optimistic: bool) -> dict[str, int]:
-    """One try of :func:`apply_due_batch`. ``optimistic``: no savepoints, and each payment's
-    invariants checked once, at the end; any failure raises :class:`_RunAgain` (the
-    transaction rolled back). Otherwise each event in a savepoint, as :func:`apply_stored`."""
+    """One try of :func:`apply_due_batch`. ``optimistic``: what the events need read ahead in
+    bulk (:mod:`prefetch`), no savepoints, and each payment's invariants checked once, at
+    the end; any failure raises :class:`_RunAgain` (the transaction rolled back). Otherwise
+    each event in a savepoint, as :func:`apply_stored`."""
     counts: dict[str, int] = {}
     with logs.scope(), ctx.transaction() as session:
         try:
@@ -243,6 +246,8 @@ def _apply_batch(ctx, limit: int, optimistic: bool) -> dict[str, int]:
                 GatewayEventRow.status == EventStatus.PENDING,
                 GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
                 .limit(limit).with_for_update(skip_locked=True)).all()
+            if optimistic:
+                prefetch.read_ahead(session, rows)
             for row in rows:
                 status = apply_stored(ctx, session, row, ctx.now())
                 counts[status] = counts.get(status, 0) + 1

@@ -25,7 +25,7 @@ from loket.core.models import (
     Refund,
     SettlementRecord,
 )
-from loket.core.payments import disputes, service_tasks
+from loket.core.payments import batch_reads, disputes, service_tasks
 from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.invariants import check_invariants, pending_refunds
 from loket.core.payments.posting import (
@@ -59,8 +59,14 @@ def find_payment(session: Session, row: GatewayConfiguration, event: GatewayEven
     only among the payments made through this configuration (a gateway can never move
     another gateway's or another tenant's payment).
 
-    The payment comes locked (PostgreSQL) and re-read: the caller goes on to change it.
+    The payment comes locked (PostgreSQL) and re-read: the caller goes on to change it (or
+    from what the caller's batch read ahead and locked, :mod:`batch_reads`).
     """
+    reads = batch_reads.of(session)
+    if reads is not None:
+        ahead = reads.take_payment(row.id, event.payment_id, event.gateway_reference)
+        if ahead is not None:
+            return ahead
     if event.payment_id:
         found = session.scalar(_BY_NUMBER, {"tenant_id": row.tenant_id, "config_id": row.id,
                                             "number": event.payment_id})

@@ -11,6 +11,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 from support import engine
+from support.db import statements_sent
 from support.jobs import (  # noqa: F401 - fixtures
     ACTOR,
     connect,
@@ -34,9 +35,11 @@ from loket.core.models import (
     OutboxEvent,
     Payment,
     Receivable,
+    SettlementRecord,
     Todo,
 )
 from loket.core.webhooks import inbox
+from loket.gateways import sandbox_page
 from loket.ops.metrics import PROCESS_REGISTRY
 
 
@@ -136,15 +139,15 @@ class _FailsFor:
         return None
 
 
-def _acknowledged_payments(ctx, tenant_id: int) -> list[str]:
-    """The twin tenants' payments: three paid, one declined; their events stored only."""
-    engine.connect_sandbox(ctx, tenant_id)
-    numbers = []
+def _acknowledged_payments(ctx, tenant_id: int) -> None:
+    """The twin tenants' payments: three paid, then settled (a second event for each in the
+    same batch), one declined; their events stored only."""
+    config = engine.connect_sandbox(ctx, tenant_id)
     for items, outcome in [*((i, "pay") for i in TWIN_ITEMS), ([TWIN_ITEMS[0][0]], "decline")]:
         paying = engine.start(ctx, tenant_id, items)
         assert _acknowledged(ctx, engine.payer(ctx, paying, outcome)).status == 200
-        numbers.append(paying.number)
-    return numbers
+    for webhook in sandbox_page.settle(engine.store(ctx), config.id):
+        assert _acknowledged(ctx, webhook).status == 200
 
 
 def _state(ctx, tenant_id: int, since: tuple[int, int]) -> dict:
@@ -171,6 +174,8 @@ def _state(ctx, tenant_id: int, since: tuple[int, int]) -> dict:
                               sorted(e.payload.get("data") or {}))
                              for e in session.scalars(select(OutboxEvent).where(
                                  OutboxEvent.tenant_id == tenant_id, OutboxEvent.id > since[1]))),
+            "settlements": sorted((r.amount, r.fee, r.net, r.matched) for r in session.scalars(
+                select(SettlementRecord).where(SettlementRecord.tenant_id == tenant_id))),
             "todos": sorted((t.kind, t.title) for t in session.scalars(
                 select(Todo).where(Todo.tenant_id == tenant_id))),
             "events": sorted((e.event_type, e.status, e.attempts) for e in session.scalars(
@@ -192,7 +197,7 @@ def _batch_and_one_by_one(ctx, caplog) -> tuple[dict, dict, list[str]]:
     _acknowledged_payments(ctx, batched)
     since_batched = _marks(ctx)
     with caplog.at_level(logging.INFO, logger="loket.core.webhooks.inbox"):
-        assert inbox.apply_due_batch(ctx) == {"processed": 4}
+        assert inbox.apply_due_batch(ctx) == {"processed": 7}
     log = [r.getMessage() for r in caplog.records]
     _acknowledged_payments(ctx, single)
     since_single = _marks(ctx)
@@ -200,7 +205,7 @@ def _batch_and_one_by_one(ctx, caplog) -> tuple[dict, dict, list[str]]:
         pending = session.scalars(select(GatewayEventRow.id).where(
             GatewayEventRow.tenant_id == single, GatewayEventRow.status == "pending")
             .order_by(GatewayEventRow.id)).all()
-    assert [inbox.process_event(ctx, i) for i in pending] == ["processed"] * 4
+    assert [inbox.process_event(ctx, i) for i in pending] == ["processed"] * 7
     return _state(ctx, batched, since_batched), _state(ctx, single, since_single), log
 
 
@@ -209,7 +214,8 @@ def test_a_batch_writes_what_applying_its_events_one_by_one_writes(ctx, caplog):
     assert not any("again" in line for line in log)  # it ran optimistically, once
     assert batched == single
     assert [p[1:3] for p in batched["payments"][-4:]] == [
-        ("succeeded", "applied")] * 3 + [("failed", "pending")]
+        ("completed", "applied")] * 3 + [("failed", "pending")]
+    assert len(batched["settlements"]) == 3
 
 
 def test_a_failure_in_a_batch_runs_it_again_event_by_event(ctx, caplog):
@@ -223,10 +229,36 @@ def test_a_failure_in_a_batch_runs_it_again_event_by_event(ctx, caplog):
     assert any("applied again event by event" in line for line in log)
     assert batched == single
     assert [p[1:3] for p in batched["payments"][-4:]] == [
-        ("succeeded", "applied"), ("succeeded", "error"), ("succeeded", "applied"),
+        ("completed", "applied"), ("completed", "error"), ("completed", "applied"),
         ("failed", "pending")]
     assert ("payment.apply_failed", f"Payment {batched['payments'][-3][0]} was taken but "
             "could not be applied") in batched["todos"]
     # Each event's lag is observed once it is applied and committed, not once per try: the
-    # twins' 8 events and their 2 connection tests.
-    assert PROCESS_REGISTRY.get_sample_value(lag, {"gateway": "sandbox"}) == counted + 10
+    # twins' 14 events and their 2 connection tests.
+    assert PROCESS_REGISTRY.get_sample_value(lag, {"gateway": "sandbox"}) == counted + 16
+
+
+def test_a_batch_reads_its_events_payments_in_bulk(ctx):
+    """A batch's reads grow by at most one an event (the host endpoints a payment's event
+    goes to): its payments, holds, allocations and receivables are read ahead in bulk; on
+    PostgreSQL its writes are sent together too."""
+    ctx.outbox_kick = [].append  # the worker's queue sends the messages, after the commit
+    sent = []
+    for count in (2, 6):
+        tenant_id = engine.seed(ctx, slug=f"bulk{count}")
+        engine.connect_sandbox(ctx, tenant_id)
+        with ctx.transaction() as session:
+            for n in range(count):
+                receivables.upsert_receivable(session, ACTOR, tenant_id, {
+                    "account_number": "WU-10001", "kind": "bill", "reference": f"BULK-{n}",
+                    "amount": "10.00", "period": "2026-11", "due_date": "2026-12-31"})
+        for n in range(count):
+            paying = engine.start(ctx, tenant_id, [("bill", f"BULK-{n}")])
+            assert _acknowledged(ctx, engine.payer(ctx, paying, "pay")).status == 200
+        statements = statements_sent(ctx.engine)
+        assert inbox.apply_due_batch(ctx) == {"processed": count}
+        sent.append(list(statements))
+    reads = [sum(s.lstrip().upper().startswith("SELECT") for s in run) for run in sent]
+    assert reads[1] - reads[0] <= 4, reads
+    if ctx.engine.dialect.name == "postgresql":  # SQLite inserts with RETURNING row by row
+        assert len(sent[1]) - len(sent[0]) <= 4, [len(run) for run in sent]
