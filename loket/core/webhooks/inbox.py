@@ -28,7 +28,12 @@ from sqlalchemy import bindparam, select, update
 from loket.core.autopay import mandates
 from loket.core.db import insert_if_absent
 from loket.core.gateway_configs.configs import config_value
-from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
+from loket.core.models import (
+    GatewayConfiguration,
+    GatewayEventRow,
+    TenantSettings,
+    WebhookDelivery,
+)
 from loket.core.settings import Settings, load_settings, remember_settings
 from loket.core.states import EventStatus
 from loket.core.text import printable, unstorable_paths
@@ -130,7 +135,9 @@ class _Known:
     settings: Settings
 
 
-_ENDPOINT = select(GatewayConfiguration).where(
+# The tenant's settings come with the configuration: the request's currency needs them.
+_ENDPOINT = select(GatewayConfiguration, TenantSettings.document).outerjoin(
+    TenantSettings, TenantSettings.tenant_id == GatewayConfiguration.tenant_id).where(
     GatewayConfiguration.webhook_token == bindparam("token"),
     GatewayConfiguration.kind == bindparam("kind"))
 
@@ -140,9 +147,12 @@ def _store_delivery(ctx, kind: str, token: str, body: bytes, kept: dict, path: s
     """Store the request for the endpoint ``token`` names (``None``: no such endpoint),
     reading the configuration in the same transaction."""
     with ctx.transaction() as session:
-        row = session.scalar(_ENDPOINT, {"token": token, "kind": kind})
-        if row is None:
+        found = session.execute(_ENDPOINT, {"token": token, "kind": kind}).first()
+        if found is None:
             return None
+        row, document = found
+        if document is not None:
+            remember_settings(session, row.tenant_id, Settings(document))
         too_large = len(body) > ctx.config.max_body_bytes
         delivery = WebhookDelivery(
             tenant_id=row.tenant_id, gateway_configuration_id=row.id, path=path[:300],

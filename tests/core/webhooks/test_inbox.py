@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import func, select
+from support.db import statements_sent
 from support.jobs import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -211,16 +212,15 @@ def test_show_event_returns_the_request_it_came_in(jctx, jtenant):
 
 
 def test_a_delivery_reads_its_configuration_and_the_settings_once(jctx, jtenant):
-    """The events' transaction uses what the storing transaction read a moment earlier."""
-    from sqlalchemy import event as sa_event
-
+    """The configuration and the tenant's settings come in one statement, and the events'
+    transaction uses what the storing transaction read a moment earlier."""
     paying = start_checkout(jctx, jtenant)
     webhook = payer_acts(jctx, jtenant, paying)
-    sent: list[str] = []
-    sa_event.listen(jctx.engine, "before_cursor_execute",
-                    lambda _c, _cur, statement, *_a: sent.append(statement))
+    sent = statements_sent(jctx.engine)
     assert deliver(jctx, webhook).status == 200
     assert payment(jctx, paying.number).status in ("succeeded", "completed")
     reads = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
-    assert len([s for s in reads if "FROM tenant_settings" in s]) == 1
+    assert len([s for s in reads if "tenant_settings" in s]) == 1
     assert len([s for s in reads if "FROM gateway_configurations" in s]) == 1
+    [both] = [s for s in reads if "tenant_settings" in s]
+    assert "FROM gateway_configurations" in both
