@@ -5,8 +5,10 @@ same SDK and INSERTs the body. Figures: events/s, latency, server CPU and Postgr
 transactions per event, and loket's received-to-applied lag.
 
 A second trial runs loket with ``LOKET_WEBHOOK_APPLY=deferred`` (answered once stored; a
-``loket worker`` applies the events in batches): its CPU figure counts the worker too, and
-its lag is read once every event of the round is applied.
+``loket worker`` applies the events in batches): its CPU figure counts the worker too (also
+printed alone: it applies the events and sends what they owe others, the host events and
+the payers' messages, which the inline trial leaves queued), and its lag is read once every
+event of the round is applied.
 """
 
 from __future__ import annotations
@@ -74,13 +76,15 @@ def setup(bench) -> list[Trial]:
         # and take CPU from the workloads measured after this one.
         worker = Worker(deferred["env"], bench.workdir)
         try:
-            with Meter(Together(deferred["server"], worker), side.database) as meter:
+            with Meter(Together(deferred["server"], worker), side.database) as meter, \
+                    Meter(worker, None) as worker_meter:
                 outcome = closed_loop(deferred["server"].url, requests_for(batch, path),
                                       CLIENTS)
                 applied = _wait_applied(side, [e["id"] for e in batch])
         finally:
             worker.stop()
         out = figures(outcome, meter, "event")
+        out["of it worker CPU ms/event"] = worker_meter.cpu / 1e6 / max(outcome.ok, 1)
         out.update(_lag(side, [e["id"] for e in batch]))
         out["applied"] = float(applied)
         return out
