@@ -12,10 +12,13 @@ minute by the worker and once when a worker starts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.db import after_commit, optimistic, run_optimistically, savepoint
@@ -221,43 +224,51 @@ def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
     """
     try:
         return _apply_batch(ctx, limit, optimistic=True)
-    except _RunAgain as again:
+    except RunAgain as again:
         log.info("a batch of gateway events is applied again event by event: %s",
                  _message(again.__cause__ or again))
         return _apply_batch(ctx, limit, optimistic=False)
 
 
-class _RunAgain(Exception):
-    """An optimistic batch failed before its commit: nothing of it was written."""
+class RunAgain(Exception):
+    """An optimistic application of events failed before its commit: nothing of it was
+    written; the caller runs it again normally."""
+
+
+@contextlib.contextmanager
+def applying(session: Session, optimistic: bool) -> Iterator[None]:
+    """The body of a transaction that applies events. ``optimistic``: without savepoints,
+    each payment's money invariants checked once, in its final state, at the end of the
+    block, and any failure raised as :class:`RunAgain` (the transaction then rolls back).
+    Otherwise as it is: each event in a savepoint (:func:`apply_stored`)."""
+    try:
+        if optimistic:
+            run_optimistically(session)
+            defer_checks(session)
+        yield
+        if optimistic:
+            check_deferred(session)
+            session.flush()  # a write that fails makes it run again too
+    except Exception as exc:
+        if optimistic:
+            raise RunAgain() from exc
+        raise
 
 
 def _apply_batch(ctx, limit: int, optimistic: bool) -> dict[str, int]:
     """One try of :func:`apply_due_batch`. ``optimistic``: what the events need read ahead in
-    bulk (:mod:`prefetch`), no savepoints, and each payment's invariants checked once, at
-    the end; any failure raises :class:`_RunAgain` (the transaction rolled back). Otherwise
-    each event in a savepoint, as :func:`apply_stored`."""
+    bulk (:mod:`prefetch`), and :func:`applying` optimistically."""
     counts: dict[str, int] = {}
-    with logs.scope(), ctx.transaction() as session:
-        try:
-            if optimistic:
-                run_optimistically(session)
-                defer_checks(session)
-            rows = session.scalars(select(GatewayEventRow).where(
-                GatewayEventRow.status == EventStatus.PENDING,
-                GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
-                .limit(limit).with_for_update(skip_locked=True)).all()
-            if optimistic:
-                prefetch.read_ahead(session, rows)
-            for row in rows:
-                status = apply_stored(ctx, session, row, ctx.now())
-                counts[status] = counts.get(status, 0) + 1
-            if optimistic:
-                check_deferred(session)
-                session.flush()  # a write that fails makes the batch run again too
-        except Exception as exc:
-            if optimistic:
-                raise _RunAgain() from exc
-            raise
+    with logs.scope(), ctx.transaction() as session, applying(session, optimistic):
+        rows = session.scalars(select(GatewayEventRow).where(
+            GatewayEventRow.status == EventStatus.PENDING,
+            GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
+            .limit(limit).with_for_update(skip_locked=True)).all()
+        if optimistic:
+            prefetch.read_ahead(session, rows)
+        for row in rows:
+            status = apply_stored(ctx, session, row, ctx.now())
+            counts[status] = counts.get(status, 0) + 1
     return counts
 
 

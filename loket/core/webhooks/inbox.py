@@ -40,8 +40,10 @@ from loket.core.text import printable, unstorable_paths
 from loket.core.webhooks import unknown_endpoints
 from loket.core.webhooks.events import (  # noqa: F401 - the inbox's public surface
     ORPHAN_AFTER,
+    RunAgain,
     apply_due_batch,
     apply_stored,
+    applying,
     backoff,
     due_events,
     event_from_payload,
@@ -255,9 +257,28 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
     """Store each event once (a duplicate is refused by the unique key), set the verdict and,
     with ``process``, apply the new events: all in one transaction, so the gateway's 2xx
     means they are stored; an event whose application fails stays ``pending`` (a savepoint
-    undoes its changes) and the retry sweep takes it up."""
+    undoes its changes) and the retry sweep takes it up.
+
+    With ``process`` the transaction first runs optimistically (:func:`events.applying`:
+    no savepoints, the invariants checked once at the end); if anything fails it is rolled
+    back and runs again as described."""
+    if process:
+        try:
+            return _store_and_apply(ctx, delivery_id, config_id, tenant_id, label, request,
+                                    events, True, known)
+        except RunAgain as again:
+            log.info("webhook events are stored and applied again in savepoints: %s",
+                     printable(str(again.__cause__ or again))[:300])
+    return _store_and_apply(ctx, delivery_id, config_id, tenant_id, label, request, events,
+                            False, known, process=process)
+
+
+def _store_and_apply(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
+                     request: WebhookRequest, events: list[GatewayEvent], optimistic: bool,
+                     known: _Known | None, process: bool = True) -> Receipt:
+    """One try of :func:`_store_events` (optimistic: see :func:`events.applying`)."""
     new_rows, duplicates = [], 0
-    with ctx.transaction() as session:
+    with ctx.transaction() as session, applying(session, optimistic):
         config_row = None
         if known is not None:
             remember_settings(session, tenant_id, known.settings)
