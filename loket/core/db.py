@@ -151,10 +151,17 @@ _OPTIMISTIC = "optimistic"
 """``Session.info`` key of a session that runs without savepoints (:func:`savepoint`)."""
 
 
+class NotOptimistic(Exception):
+    """Raised by a step that must not run in an optimistic session (it calls out of the
+    process, which a rollback cannot undo): the caller runs the transaction again normally."""
+
+
 def run_optimistically(session: Session) -> None:
-    """Let the rest of ``session``'s transaction run without savepoints: a failure that a
-    savepoint would have confined then fails the whole transaction, which the caller must
-    roll back and run again normally. For batches whose parts nearly always succeed."""
+    """Let the rest of ``session``'s transaction run without the savepoints of
+    :func:`savepoint`: a failure that one would have confined then fails the whole
+    transaction, which the caller must roll back and run again normally. For batches whose
+    parts nearly always succeed. (A step that opens its own nested transaction, a held
+    payment's release, still does.)"""
     session.info[_OPTIMISTIC] = True
 
 

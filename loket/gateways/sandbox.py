@@ -252,6 +252,9 @@ def loket_gateway_refund(config, request):
                                 gateway_message="No such charge")
     refund_key = f"{config.id}:{request.refund_id}"
     done = store.find_refund(db, refund_key)
+    legacy = store.find_refund(db, request.refund_id)  # recorded before keys had the config
+    if done is None and legacy is not None and legacy["checkout"] == row["reference"]:
+        done = legacy
     if done is not None:
         return RefundResult(refund_reference=done["reference"], status="succeeded",
                             raw=dict(done))

@@ -79,7 +79,7 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
            for changed in (*session.new, *session.dirty, *session.deleted)):
         session.flush()  # an endpoint added or changed in this transaction, as it now is
     # Read on the connection: no flush of what is pending, which waits for the next flush
-    # unless a delivery needs the event's id now.
+    # (the deliveries name their event through the ORM, which writes it first).
     subscribers = [endpoint for endpoint in session.connection().execute(
         _SUBSCRIBERS, {"tenant_id": tenant_id})
         if not endpoint.event_types or event_type in endpoint.event_types]

@@ -24,7 +24,7 @@ from loket.core.payments.posting import (
     raise_todo,
 )
 from loket.core.settings import load_settings
-from loket.errors import ValidationFailed
+from loket.errors import PluginError, ValidationFailed
 from loket.types import DestinationTarget, ResolvedTarget
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
     try:
         resolved = ctx.plugins.validate_target(processor, Ledger(session, payment.tenant_id),
                                                target)
-    except ValidationFailed:
+    except (ValidationFailed, PluginError):  # not there yet, or a processor at fault: held
         resolved = None
     if resolved is None or not resolved.obligations:
         payment.application_state = "held"

@@ -114,7 +114,9 @@ def apply_stored(ctx, session, row: GatewayEventRow, now: dt.datetime,
 
     Called by :func:`process_event` and by the inbox for the events it just stored. A
     failure rolls back everything the event changed (a savepoint) and is recorded on the
-    event in the caller's transaction, so two workers cannot both count it.
+    event in the caller's transaction, so two workers cannot both count it; in an
+    optimistic session (:func:`applying`) it is raised instead, for the caller to run the
+    transaction again.
 
     :param config_row: the event's gateway configuration, when the caller has it in this
         session already.

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from loket import types as t
+from loket.core.db import NotOptimistic, optimistic
 from loket.core.gateway_configs import configs
 from loket.core.gateway_configs.connection_test import finish_connection_test
 from loket.core.models import (
@@ -141,6 +142,8 @@ def apply_event(ctx, session: Session, row: GatewayConfiguration, event: Gateway
     check_invariants(session, payment)
     if payment.is_test and payment.succeeded_at and payment.refunded == 0 \
             and not pending_refunds(session, payment):
+        if optimistic(session):  # its refund goes to the gateway: only once, checked first
+            raise NotOptimistic("a connection test is refunded at the gateway")
         finish_connection_test(ctx, session, row, payment)
     return APPLIED
 

@@ -27,6 +27,7 @@ from support.jobs import (  # noqa: F401 - fixtures
 )
 
 from loket import hookimpl
+from loket.core.gateway_configs import configs
 from loket.core.host import receivables
 from loket.core.models import (
     Allocation,
@@ -262,3 +263,44 @@ def test_a_batch_reads_its_events_payments_in_bulk(ctx):
     assert reads[1] - reads[0] <= 4, reads
     if ctx.engine.dialect.name == "postgresql":  # SQLite inserts with RETURNING row by row
         assert len(sent[1]) - len(sent[0]) <= 4, [len(run) for run in sent]
+
+
+class _Refunds:
+    """Records the refunds loket asks the gateway for (the gateway still answers)."""
+
+    LOKET_CONTRACT = "1"
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_refund(self, config, request):
+        """Note the refund id; let the gateway refund."""
+        self.asked.append(request.refund_id)
+
+
+def test_a_connection_test_in_a_failing_batch_is_refunded_at_the_gateway_once(ctx):
+    tenant_id = engine.seed(ctx, slug="connecting")
+    with ctx.transaction() as session:
+        configs.set_active(ctx, session, engine.ADMIN, tenant_id, "sandbox", True)
+        configs.save_credentials(ctx, session, engine.ADMIN, tenant_id, "sandbox",
+                                 engine.CREDENTIALS)
+        test_payment = configs.connect(ctx, session, engine.ADMIN, tenant_id, "sandbox")
+    test_paid, _ = sandbox_page.payer_acts(engine.store(ctx), test_payment.gateway_reference,
+                                           "pay")
+    assert _acknowledged(ctx, test_paid).status == 200
+    # The test connected the sandbox; a payment whose posting fails joins the batch.
+    with ctx.transaction() as session:
+        configs.get_row(session, tenant_id, "sandbox").connected = True
+    paying = engine.start(ctx, tenant_id, [("service", "SRV-RECON-0001")])
+    assert _acknowledged(ctx, engine.payer(ctx, paying, "pay")).status == 200
+    refunds = _Refunds()
+    ctx.plugins.register(refunds, name="refunds")
+    ctx.plugins.register(_FailsFor("SRV-RECON-0001"), name="fails-for")
+    try:
+        assert inbox.apply_due_batch(ctx) == {"processed": 2}
+    finally:
+        ctx.plugins.pm.unregister(name="refunds")
+        ctx.plugins.pm.unregister(name="fails-for")
+    assert refunds.asked == [f"{test_payment.number}-R"]
+    assert engine.reload(ctx, test_payment).status == "refunded"
