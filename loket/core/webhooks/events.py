@@ -225,11 +225,11 @@ def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
     :returns: how many events ended in each status.
     """
     try:
-        return _apply_batch(ctx, limit, optimistic=True)
+        return _apply_batch(ctx, limit, optimistically=True)
     except RunAgain as again:
         log.info("a batch of gateway events is applied again event by event: %s",
                  _message(again.__cause__ or again))
-        return _apply_batch(ctx, limit, optimistic=False)
+        return _apply_batch(ctx, limit, optimistically=False)
 
 
 class RunAgain(Exception):
@@ -238,35 +238,35 @@ class RunAgain(Exception):
 
 
 @contextlib.contextmanager
-def applying(session: Session, optimistic: bool) -> Iterator[None]:
-    """The body of a transaction that applies events. ``optimistic``: without savepoints,
-    each payment's money invariants checked once, in its final state, at the end of the
-    block, and any failure raised as :class:`RunAgain` (the transaction then rolls back).
-    Otherwise as it is: each event in a savepoint (:func:`apply_stored`)."""
+def applying(session: Session, optimistically: bool) -> Iterator[None]:
+    """The body of a transaction that applies events. ``optimistically``: without
+    savepoints, each payment's money invariants checked once, in its final state, at the
+    end of the block, and any failure raised as :class:`RunAgain` (the transaction then
+    rolls back). Otherwise as it is: each event in a savepoint (:func:`apply_stored`)."""
     try:
-        if optimistic:
+        if optimistically:
             run_optimistically(session)
             defer_checks(session)
         yield
-        if optimistic:
+        if optimistically:
             check_deferred(session)
             session.flush()  # a write that fails makes it run again too
     except Exception as exc:
-        if optimistic:
+        if optimistically:
             raise RunAgain() from exc
         raise
 
 
-def _apply_batch(ctx, limit: int, optimistic: bool) -> dict[str, int]:
-    """One try of :func:`apply_due_batch`. ``optimistic``: what the events need read ahead in
-    bulk (:mod:`prefetch`), and :func:`applying` optimistically."""
+def _apply_batch(ctx, limit: int, optimistically: bool) -> dict[str, int]:
+    """One try of :func:`apply_due_batch`. ``optimistically``: what the events need read
+    ahead in bulk (:mod:`prefetch`), and :func:`applying` optimistically."""
     counts: dict[str, int] = {}
-    with logs.scope(), ctx.transaction() as session, applying(session, optimistic):
+    with logs.scope(), ctx.transaction() as session, applying(session, optimistically):
         rows = session.scalars(select(GatewayEventRow).where(
             GatewayEventRow.status == EventStatus.PENDING,
             GatewayEventRow.next_attempt_at <= ctx.now()).order_by(GatewayEventRow.id)
             .limit(limit).with_for_update(skip_locked=True)).all()
-        if optimistic:
+        if optimistically:
             prefetch.read_ahead(session, rows)
         for row in rows:
             status = apply_stored(ctx, session, row, ctx.now())

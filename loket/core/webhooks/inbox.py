@@ -274,11 +274,11 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
 
 
 def _store_and_apply(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
-                     request: WebhookRequest, events: list[GatewayEvent], optimistic: bool,
+                     request: WebhookRequest, events: list[GatewayEvent], optimistically: bool,
                      known: _Known | None, process: bool = True) -> Receipt:
-    """One try of :func:`_store_events` (optimistic: see :func:`events.applying`)."""
+    """One try of :func:`_store_events` (``optimistically``: see :func:`events.applying`)."""
     new_rows, duplicates = [], 0
-    with ctx.transaction() as session, applying(session, optimistic):
+    with ctx.transaction() as session, applying(session, optimistically):
         config_row = None
         if known is not None:
             remember_settings(session, tenant_id, known.settings)
