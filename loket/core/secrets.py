@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
+from collections import OrderedDict
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -35,6 +37,12 @@ class SecretBox:
                     f"LOKET_SECRET_KEY key #{position} is malformed ({exc}); it must be "
                     f"url-safe base64 of 32 bytes, as `loket keys generate` prints") from None
         self._fernet = MultiFernet(fernets)
+        # Decrypted documents by ciphertext: every webhook and checkout reads its gateway's
+        # credentials, and Fernet's check and decryption cost more than the rest of
+        # building the configuration. A changed secret is a new ciphertext (Fernet's IV is
+        # random), so an entry is never stale; the oldest go beyond DECRYPTED_KEPT.
+        self._decrypted: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     @staticmethod
     def generate_key() -> str:
@@ -45,13 +53,30 @@ class SecretBox:
         """Encrypt a credentials dict; returns an opaque token for the database."""
         return self._fernet.encrypt(json.dumps(document, sort_keys=True).encode()).decode()
 
+    DECRYPTED_KEPT = 256
+    """How many decrypted documents a process keeps (its tenants' gateway configurations)."""
+
     def decrypt(self, token: str) -> dict:
-        """Decrypt a token made by :meth:`encrypt` with any configured key."""
-        try:
-            return json.loads(self._fernet.decrypt(token.encode()))
-        except InvalidToken:
-            raise ConfigurationError("stored credentials cannot be decrypted with the "
-                                     "configured LOKET_SECRET_KEY keys") from None
+        """Decrypt a token made by :meth:`encrypt` with any configured key.
+
+        Called whenever a gateway's configuration is built (each webhook, checkout, refund).
+        :returns: a new dict each call (the caller may change it).
+        """
+        with self._lock:
+            plain = self._decrypted.get(token)
+            if plain is not None:
+                self._decrypted.move_to_end(token)
+        if plain is None:
+            try:
+                plain = self._fernet.decrypt(token.encode())
+            except InvalidToken:
+                raise ConfigurationError("stored credentials cannot be decrypted with the "
+                                         "configured LOKET_SECRET_KEY keys") from None
+            with self._lock:
+                self._decrypted[token] = plain
+                while len(self._decrypted) > self.DECRYPTED_KEPT:
+                    self._decrypted.popitem(last=False)
+        return json.loads(plain)
 
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` with the newest key."""

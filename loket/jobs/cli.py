@@ -12,12 +12,15 @@ CLI = audit.Actor("cli", "system")
 
 def _setup(args, production: bool = False):
     """The container and the queue; ``production`` (the worker) refuses to run without
-    ``LOKET_SECRET_KEY``, the administration commands use the development key."""
+    ``LOKET_SECRET_KEY`` and writes tracking events in batches, as API processes do (a
+    batch of webhook events applied does not commit a transaction per payment for its
+    analytics); the administration commands use the development key and write each
+    tracking event at once (they exit right after)."""
     from loket import jobs
     from loket.core.config import AppConfig
     from loket.core.context import Loket
     ctx = Loket.create(AppConfig.from_env(development_key=not production))
-    return ctx, jobs.setup(ctx, getattr(args, "queue_name", None))
+    return ctx, jobs.setup(ctx, getattr(args, "queue_name", None), batched_tracking=production)
 
 
 def cmd_worker(args) -> None:

@@ -71,6 +71,37 @@ def test_api_and_worker_processes_share_a_custom_queue_name(tmp_path, monkeypatc
     assert jobs.make_huey(AppConfig(var_dir=tmp_path / "var")).pending_count() == 0
 
 
+def test_the_worker_writes_tracking_events_in_batches_and_the_commands_at_once(
+        tmp_path, monkeypatch):
+    import argparse
+
+    from sqlalchemy import func, select
+
+    from loket.core.models import Base, TrackingEventRow
+    from loket.jobs.cli import _setup
+    from loket.types import TrackingEvent
+    monkeypatch.setenv("LOKET_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'q.db'}")
+    monkeypatch.setenv("LOKET_SECRET_KEY", SecretBox.generate_key())
+    args = argparse.Namespace(queue_name=None)
+    worker_ctx, _jobs = _setup(args, production=True)
+    Base.metadata.create_all(worker_ctx.engine)
+
+    def written() -> int:
+        with worker_ctx.transaction() as session:
+            return session.scalar(select(func.count()).select_from(TrackingEventRow))
+
+    for n in range(3):
+        worker_ctx.plugins.track(TrackingEvent(None, "payment.completed", "worker", {"n": n}))
+    sink = worker_ctx.plugins.pm.get_plugin("tracking")
+    # Buffered: written together within a second, or when asked (and at exit).
+    before = written()
+    assert before + sink.write.flush() == 3 == written()
+    command_ctx, _jobs = _setup(args)  # `loket jobs run`: exits right after
+    command_ctx.plugins.track(TrackingEvent(None, "payment.completed", "cli", {"n": 3}))
+    assert written() == 4
+
+
 def test_postgres_queue_shares_the_database(request, tmp_path):
     url = request.getfixturevalue("pg_url")
     huey = make_huey(AppConfig(database_url=url, queue="postgres", var_dir=tmp_path),

@@ -50,6 +50,19 @@ def test_tampered_body_is_refused(config, emulator, charged):
                                     request.received_at))
 
 
+@pytest.mark.parametrize("body", [
+    [{"id": "evt_1", "type": "payment_intent.succeeded"}],
+    {"id": "evt_1", "object": "v2.core.event", "type": "v1.billing.meter.error_report",
+     "data": {"object": {}}},
+    {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {}},
+    {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": "x"},
+    {"object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}},
+], ids=["a-list", "a-thin-v2-notification", "no-object", "data-not-an-object", "no-id"])
+def test_correctly_signed_body_that_is_no_stripe_event_is_refused(config, emulator, body):
+    with pytest.raises(WebhookRejected, match="not a Stripe event"):
+        parse(config, webhook_request(emulator, body))
+
+
 def test_stale_signature_is_refused(config, emulator, charged):
     event = emulator.pay(charged.gateway_reference)[-1]
     with pytest.raises(WebhookRejected, match="Timestamp outside the tolerance zone"):
