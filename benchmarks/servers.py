@@ -129,10 +129,26 @@ class Worker:
     """``loket worker`` (the job queue's consumer) in a process of its own."""
 
     def __init__(self, env: dict, workdir: Path, threads: int = 2):
-        self.log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - closed in stop
+        self.log_path = workdir / "worker.log"
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
             [str(BIN / "loket"), "worker", "--workers", str(threads), "--no-periodic"],
             env={**os.environ, **env}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Block until the worker has started consuming (its start-up sweep done): a
+        worker runs all the time, so its start-up is no part of what a run measures."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the worker exited: see worker.log")
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                if b"Huey consumer started" in log.read():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the worker did not start")
 
     def cpu_ns(self) -> int:
         """CPU time spent so far by the worker process (all its threads)."""

@@ -8,7 +8,9 @@ A second trial runs loket with ``LOKET_WEBHOOK_APPLY=deferred`` (answered once s
 ``loket worker`` applies the events in batches): its CPU figure counts the worker too (also
 printed alone: it applies the events and sends what they owe others, the host events and
 the payers' messages, which the inline trial leaves queued), and its lag is read once every
-event of the round is applied.
+event of the round is applied. The worker is started for each round and measured from
+the moment it consumes (a deployed worker runs all the time: its start-up, a second of
+imports, is no part of an event's cost or lag).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def setup(bench) -> list[Trial]:
         # and take CPU from the workloads measured after this one.
         worker = Worker(deferred["env"], bench.workdir)
         try:
+            worker.wait_ready()
             with Meter(Together(deferred["server"], worker), side.database) as meter, \
                     Meter(worker, None) as worker_meter:
                 outcome = closed_loop(deferred["server"].url, requests_for(batch, path),

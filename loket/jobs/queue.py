@@ -9,6 +9,11 @@
   opens the queue, under an advisory lock: processes started together on a new database
   (gunicorn's workers, an API beside a worker) would otherwise race to create the same
   table and all but one fail to start.
+
+loket revokes no task, so its queues check no revocation: huey otherwise reads a task's
+revocation flags before running it and clears them after, two storage round trips a task
+(two transactions on PostgreSQL, as many as the task's own work for a small batch of
+webhook events).
 """
 
 from __future__ import annotations
@@ -23,6 +28,40 @@ from loket.errors import ConfigurationError
 DEFAULT_NAME = "loket"
 
 _SCHEMA_LOCK = 0x6C6F6B65745F71  # the advisory lock that serialises creating huey's tables
+
+
+class _NoRevocation:
+    """A Huey whose tasks are never revoked: running one reads and clears no flag."""
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        """Never: loket revokes no task."""
+        return False
+
+    def revoke(self, task, revoke_until=None, revoke_once=False):
+        """Refused: a revoked task would run all the same."""
+        raise NotImplementedError("loket's queues do not revoke tasks")
+
+    def revoke_all(self, task_class, revoke_until=None, revoke_once=False):
+        """Refused, as :meth:`revoke`."""
+        raise NotImplementedError("loket's queues do not revoke tasks")
+
+    def delete(self, key):
+        """Delete a stored value, except a revocation flag (there is none to clear)."""
+        if isinstance(key, str) and key.startswith("r:"):
+            return False
+        return super().delete(key)  # type: ignore[misc]
+
+
+class LoketSqliteHuey(_NoRevocation, SqliteHuey):
+    """The embedded queue, without revocation."""
+
+
+class LoketRedisHuey(_NoRevocation, RedisHuey):
+    """The Redis queue, without revocation."""
+
+
+class LoketPostgresHuey(_NoRevocation, PostgresHuey):
+    """The PostgreSQL queue, without revocation."""
 
 
 def postgres_dsn(database_url: str) -> str:
@@ -46,16 +85,16 @@ def make_huey(config, name: str | None = None) -> Huey:
     if queue == "redis":
         if not config.redis_url:
             raise ConfigurationError("LOKET_QUEUE=redis needs LOKET_REDIS_URL")
-        return RedisHuey(name, url=config.redis_url, results=False)
+        return LoketRedisHuey(name, url=config.redis_url, results=False)
     if queue in ("postgres", "postgresql"):
-        huey = PostgresHuey(name, dsn=postgres_dsn(config.database_url), results=False,
-                            create_tables=False)
+        huey = LoketPostgresHuey(name, dsn=postgres_dsn(config.database_url),
+                                 results=False, create_tables=False)
         _create_tables(huey.storage)
         return huey
     if queue == "sqlite":
         path = config.var_dir / "huey.db"
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False)
+        return LoketSqliteHuey(name, filename=str(path), results=False)
     raise ConfigurationError(f"LOKET_QUEUE must be sqlite, redis or postgres, not {queue!r}")
 
 

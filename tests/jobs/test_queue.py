@@ -39,6 +39,27 @@ def test_sqlite_queue_lives_beside_the_embedded_database(tmp_path):
     assert (tmp_path / "var" / "huey.db").exists()
 
 
+def test_a_task_runs_without_reading_or_clearing_revocation_flags(tmp_path):
+    huey = make_huey(AppConfig(var_dir=tmp_path / "var"), unique_queue())
+    touched: list = []
+    storage = huey.storage
+    for name in ("peek_many", "peek_data", "pop_data", "delete_data"):
+        original = getattr(storage, name)
+
+        def recording(*args, _original=original, _name=name, **kwargs):
+            touched.append((_name, args))
+            return _original(*args, **kwargs)
+        setattr(storage, name, recording)
+    ran: list[int] = []
+    task = huey.task()(lambda n: ran.append(n))
+    huey.execute(task.s(7))
+    assert ran == [7] and touched == []
+    with pytest.raises(NotImplementedError, match="do not revoke"):
+        task.revoke()
+    with pytest.raises(NotImplementedError, match="do not revoke"):
+        huey.revoke_by_id("some-task-id")
+
+
 def test_redis_and_postgres_queues_are_chosen_by_configuration(tmp_path):
     config = AppConfig.from_env({"LOKET_REDIS_URL": "redis://127.0.0.1:6379/3",
                                  "LOKET_VAR_DIR": str(tmp_path),

@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, object_session
 
 from loket.core.db import after_commit
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
@@ -75,14 +76,8 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
                         payload={"id": event_id, "type": event_type,
                                  "created_at": now.isoformat(), "data": json_safe(data)},
                         created_at=now)
-    if any(isinstance(changed, HostWebhookEndpoint)
-           for changed in (*session.new, *session.dirty, *session.deleted)):
-        session.flush()  # an endpoint added or changed in this transaction, as it now is
-    # Read on the connection: no flush of what is pending, which waits for the next flush
-    # (the deliveries name their event through the ORM, which writes it first).
-    subscribers = [endpoint for endpoint in session.connection().execute(
-        _SUBSCRIBERS, {"tenant_id": tenant_id})
-        if not endpoint.event_types or event_type in endpoint.event_types]
+    subscribers = [endpoint for endpoint in _endpoints(session, tenant_id)
+                   if not endpoint.event_types or event_type in endpoint.event_types]
     session.add(event)
     for endpoint in subscribers:
         session.add(OutboxDelivery(
@@ -91,6 +86,38 @@ def emit(session: Session, tenant_id: int, event_type: str, data: dict[str, Any]
             ordering_key=event.ordering_key, status=DeliveryStatus.PENDING,
             next_attempt_at=now, created_at=now))
     return event
+
+
+_ENDPOINTS = "loket.host_endpoints"
+
+
+@sa_event.listens_for(HostWebhookEndpoint, "after_insert")
+@sa_event.listens_for(HostWebhookEndpoint, "after_update")
+@sa_event.listens_for(HostWebhookEndpoint, "after_delete")
+def _endpoint_written(_mapper, _connection, endpoint: HostWebhookEndpoint) -> None:
+    """An endpoint written by a session: the endpoints it read are read again."""
+    session = object_session(endpoint)
+    if session is not None:
+        session.info.pop(_ENDPOINTS, None)
+
+
+def _endpoints(session: Session, tenant_id: int) -> list:
+    """The tenant's active endpoints, read once per transaction or savepoint (a batch of
+    webhook events emits an event per payment), and again after one was written in it."""
+    if any(isinstance(changed, HostWebhookEndpoint)
+           for changed in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()  # an endpoint added or changed in this transaction, as it now is
+    scope = session.get_nested_transaction() or session.get_transaction()
+    kept_scope, kept = session.info.get(_ENDPOINTS, (None, {}))
+    if kept_scope is not scope:
+        kept = {}
+        session.info[_ENDPOINTS] = (scope, kept)
+    if tenant_id not in kept:
+        # Read on the connection: no flush of what is pending, which waits for the next
+        # flush (the deliveries name their event through the ORM, which writes it first).
+        kept[tenant_id] = session.connection().execute(
+            _SUBSCRIBERS, {"tenant_id": tenant_id}).all()
+    return kept[tenant_id]
 
 
 _SUBSCRIBERS = select(HostWebhookEndpoint.id, HostWebhookEndpoint.url,

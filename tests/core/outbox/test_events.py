@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from support.db import statements_sent
 from support.engine import ACTOR
 
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
@@ -58,3 +59,39 @@ def test_an_endpoint_switched_off_in_the_same_transaction_gets_nothing(ctx, tena
         session.get(HostWebhookEndpoint, row.id).active = False
         emit(session, tenant_id, "plan.created", {}, "plan:1")
     assert _written(ctx) == [("plan.created", [])]
+
+
+def test_many_events_of_a_transaction_read_the_endpoints_once(ctx, tenant_id):
+    with ctx.transaction() as session:
+        endpoints.create_endpoint(ctx, session, ACTOR, tenant_id, "https://host.test/all", [])
+    sent = statements_sent(ctx.engine)
+    with ctx.transaction() as session:
+        for n in range(5):
+            emit(session, tenant_id, "payment.completed", {"n": n}, f"payment:{n}")
+    assert sum("host_webhook_endpoints" in statement for statement in sent) == 1
+    assert _written(ctx) == [("payment.completed", ["https://host.test/all"])] * 5
+
+
+def test_an_endpoint_changed_between_two_events_of_a_transaction_counts_for_the_second(
+        ctx, tenant_id):
+    with ctx.transaction() as session:
+        row, _secret = endpoints.create_endpoint(ctx, session, ACTOR, tenant_id,
+                                                 "https://host.test/old", [])
+    with ctx.transaction() as session:
+        emit(session, tenant_id, "plan.created", {}, "plan:1")
+        session.get(HostWebhookEndpoint, row.id).active = False
+        endpoints.create_endpoint(ctx, session, ACTOR, tenant_id, "https://host.test/new", [])
+        emit(session, tenant_id, "plan.completed", {}, "plan:1")
+    assert _written(ctx) == [("plan.created", ["https://host.test/old"]),
+                             ("plan.completed", ["https://host.test/new"])]
+
+
+def test_an_endpoint_added_in_a_savepoint_rolled_back_hears_of_nothing(ctx, tenant_id):
+    with ctx.transaction() as session:
+        emit(session, tenant_id, "plan.created", {}, "plan:1")
+        savepoint = session.begin_nested()
+        endpoints.create_endpoint(ctx, session, ACTOR, tenant_id, "https://host.test/gone", [])
+        emit(session, tenant_id, "plan.updated", {}, "plan:1")
+        savepoint.rollback()
+        emit(session, tenant_id, "plan.completed", {}, "plan:1")
+    assert _written(ctx) == [("plan.created", []), ("plan.completed", [])]
