@@ -134,7 +134,9 @@ class Worker:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
             [str(BIN / "loket"), "worker", "--workers", str(threads), "--no-periodic"],
-            env={**os.environ, **env}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            # INFO: wait_ready reads the consumer's start line.
+            env={**os.environ, **env, "LOKET_LOG_LEVEL": "INFO"}, cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Block until the worker has started consuming (its start-up sweep done): a

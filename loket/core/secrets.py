@@ -37,10 +37,10 @@ class SecretBox:
                     f"LOKET_SECRET_KEY key #{position} is malformed ({exc}); it must be "
                     f"url-safe base64 of 32 bytes, as `loket keys generate` prints") from None
         self._fernet = MultiFernet(fernets)
-        # Decrypted documents by ciphertext: every webhook and checkout reads its gateway's
-        # credentials, and Fernet's check and decryption cost more than the rest of
-        # building the configuration. A changed secret is a new ciphertext (Fernet's IV is
-        # random), so an entry is never stale; the oldest go beyond DECRYPTED_KEPT.
+        # Decrypted credentials by ciphertext: every webhook and checkout reads its
+        # gateway's, and Fernet's check and decryption cost more than the rest of building
+        # the configuration. A changed secret is a new ciphertext (Fernet's IV is random),
+        # so an entry is never stale; the oldest go beyond DECRYPTED_KEPT.
         self._decrypted: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -54,12 +54,19 @@ class SecretBox:
         return self._fernet.encrypt(json.dumps(document, sort_keys=True).encode()).decode()
 
     DECRYPTED_KEPT = 256
-    """How many decrypted documents a process keeps (its tenants' gateway configurations)."""
+    """How many decrypted credential documents a process keeps (:meth:`decrypt_credentials`)."""
 
     def decrypt(self, token: str) -> dict:
-        """Decrypt a token made by :meth:`encrypt` with any configured key.
+        """Decrypt a token made by :meth:`encrypt` with any configured key (nothing kept:
+        for what changes with each request, such as a session cookie)."""
+        return json.loads(self._decrypt(token))
 
-        Called whenever a gateway's configuration is built (each webhook, checkout, refund).
+    def decrypt_credentials(self, token: str) -> dict:
+        """Decrypt stored credentials (a gateway configuration's, a host endpoint's
+        signing secret), keeping the plaintext for the next call with the same token.
+
+        Called whenever a gateway's configuration is built (each webhook, checkout, refund)
+        and each time a host event is signed.
         :returns: a new dict each call (the caller may change it).
         """
         with self._lock:
@@ -67,16 +74,19 @@ class SecretBox:
             if plain is not None:
                 self._decrypted.move_to_end(token)
         if plain is None:
-            try:
-                plain = self._fernet.decrypt(token.encode())
-            except InvalidToken:
-                raise ConfigurationError("stored credentials cannot be decrypted with the "
-                                         "configured LOKET_SECRET_KEY keys") from None
+            plain = self._decrypt(token)
             with self._lock:
                 self._decrypted[token] = plain
                 while len(self._decrypted) > self.DECRYPTED_KEPT:
                     self._decrypted.popitem(last=False)
         return json.loads(plain)
+
+    def _decrypt(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            raise ConfigurationError("stored credentials cannot be decrypted with the "
+                                     "configured LOKET_SECRET_KEY keys") from None
 
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` with the newest key."""

@@ -69,4 +69,8 @@ def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     ctx.event_kick = Coalesced(jobs.apply_events) if jobs is not None else None
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
     write = BufferedWriter(ctx.sessions) if batched_tracking else writer(ctx.sessions)
+    if isinstance(write, BufferedWriter) and jobs is not None:
+        # A worker thread stopping writes what is buffered (a restart by SIGHUP re-executes
+        # the process without running its exit handlers).
+        jobs.huey.on_shutdown("loket_tracking_flush")(write.flush)
     replace_plugin(ctx.plugins, "tracking", TrackingSink(write, many_writer(ctx.sessions)))

@@ -47,24 +47,27 @@ def test_rotation_keeps_old_rows_readable_and_reencrypts(ctx, tenant_id):
 def test_new_credentials_are_read_at_once_and_a_caller_cannot_change_the_kept_ones(
         ctx, tenant_id):
     row = _configure(ctx, tenant_id)
-    first = ctx.secrets.decrypt(row.credentials_encrypted)
+    first = ctx.secrets.decrypt_credentials(row.credentials_encrypted)
     first["secret"] = "changed by a caller"
-    assert ctx.secrets.decrypt(row.credentials_encrypted)["secret"] == SECRET
+    assert ctx.secrets.decrypt_credentials(row.credentials_encrypted)["secret"] == SECRET
     with ctx.transaction() as session:
-        configs.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox",
-                                 {"merchant_name": "Water Co", "secret": "sbx_AnotherSecretValue42"})
+        configs.save_credentials(ctx, session, ACTOR, tenant_id, "sandbox", {
+            "merchant_name": "Water Co", "secret": "sbx_AnotherSecretValue42"})
     with ctx.transaction() as session:
         config = configs.config_value(ctx, session, configs.get_row(session, tenant_id,
                                                                          "sandbox"))
     assert config.credentials["secret"] == "sbx_AnotherSecretValue42"
 
 
-def test_a_process_keeps_a_bounded_number_of_decrypted_documents():
+def test_a_process_keeps_a_bounded_number_of_credentials_and_no_cookie():
     box = SecretBox((SecretBox.generate_key(),))
     tokens = [box.encrypt({"n": n}) for n in range(SecretBox.DECRYPTED_KEPT + 10)]
-    assert [box.decrypt(token)["n"] for token in tokens] == list(range(len(tokens)))
+    assert [box.decrypt_credentials(token)["n"] for token in tokens] == list(range(len(tokens)))
     assert len(box._decrypted) == SecretBox.DECRYPTED_KEPT
-    assert box.decrypt(tokens[0]) == {"n": 0}  # let go, decrypted again
+    assert box.decrypt_credentials(tokens[0]) == {"n": 0}  # let go, decrypted again
+    cookie = box.encrypt({"t": "a guest's bearer token"})
+    assert box.decrypt(cookie) == {"t": "a guest's bearer token"}
+    assert cookie not in box._decrypted  # what a request carries is not kept
 
 
 @pytest.mark.parametrize("keys, message", [

@@ -105,22 +105,27 @@ def test_the_worker_writes_tracking_events_in_batches_and_the_commands_at_once(
     monkeypatch.setenv("LOKET_DATABASE_URL", f"sqlite:///{tmp_path / 'q.db'}")
     monkeypatch.setenv("LOKET_SECRET_KEY", SecretBox.generate_key())
     args = argparse.Namespace(queue_name=None)
-    worker_ctx, _jobs = _setup(args, production=True)
+    worker_ctx, worker_jobs = _setup(args, production=True)
     Base.metadata.create_all(worker_ctx.engine)
 
     def written() -> int:
         with worker_ctx.transaction() as session:
             return session.scalar(select(func.count()).select_from(TrackingEventRow))
 
+    sink = worker_ctx.plugins.pm.get_plugin("tracking")
+    sink.write.max_delay_ms = 60_000  # its own flush, a second later, does not race this test
     for n in range(3):
         worker_ctx.plugins.track(TrackingEvent(None, "payment.completed", "worker", {"n": n}))
-    sink = worker_ctx.plugins.pm.get_plugin("tracking")
-    # Buffered: written together within a second, or when asked (and at exit).
-    before = written()
-    assert before + sink.write.flush() == 3 == written()
+    assert written() == 0  # buffered: written together within a second, or when asked
+    assert sink.write.flush() == 3 and written() == 3
+    for n in range(2):
+        worker_ctx.plugins.track(TrackingEvent(None, "payment.completed", "worker", {"n": n}))
+    for stopping in worker_jobs.huey._shutdown.values():  # what a stopping worker thread runs
+        stopping()
+    assert written() == 5
     command_ctx, _jobs = _setup(args)  # `loket jobs run`: exits right after
     command_ctx.plugins.track(TrackingEvent(None, "payment.completed", "cli", {"n": 3}))
-    assert written() == 4
+    assert written() == 6  # at once
 
 
 def test_postgres_queue_shares_the_database(request, tmp_path):

@@ -87,7 +87,7 @@ def webhook_path(row: GatewayConfiguration) -> str:
 
 def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayConfig:
     """Build the value gateway hooks receive (credentials decrypted, URLs absolute)."""
-    credentials = (ctx.secrets.decrypt(row.credentials_encrypted)
+    credentials = (ctx.secrets.decrypt_credentials(row.credentials_encrypted)
                    if row.credentials_encrypted else {})
     settings = load_settings(session, row.tenant_id)
     options = {"loket_base_url": ctx.config.base_url, "var_dir": str(ctx.config.var_dir),

@@ -147,7 +147,7 @@ def attempt(ctx: Any, delivery_id: int,
         secret = None
         if delivery.endpoint_id is not None:
             endpoint = session.get(HostWebhookEndpoint, delivery.endpoint_id)
-            secret = ctx.secrets.decrypt(endpoint.secret_encrypted)["secret"]
+            secret = ctx.secrets.decrypt_credentials(endpoint.secret_encrypted)["secret"]
         session.expunge_all()
     try:
         outcome = (send or _send)(ctx, delivery, event) if secret is None else \

@@ -103,10 +103,13 @@ def _endpoint_written(_mapper, _connection, endpoint: HostWebhookEndpoint) -> No
 
 def _endpoints(session: Session, tenant_id: int) -> list:
     """The tenant's active endpoints, read once per transaction or savepoint (a batch of
-    webhook events emits an event per payment), and again after one was written in it."""
+    webhook events emits an event per payment), and again after one was written in it
+    through the ORM (as :mod:`loket.core.outbox.endpoints` writes them; an ``UPDATE``
+    statement on the table would not be seen)."""
     if any(isinstance(changed, HostWebhookEndpoint)
            for changed in (*session.new, *session.dirty, *session.deleted)):
         session.flush()  # an endpoint added or changed in this transaction, as it now is
+    session.connection()  # the transaction begins, if it has not: the scope kept below
     scope = session.get_nested_transaction() or session.get_transaction()
     kept_scope, kept = session.info.get(_ENDPOINTS, (None, {}))
     if kept_scope is not scope:

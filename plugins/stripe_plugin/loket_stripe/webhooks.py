@@ -1,6 +1,7 @@
 """Stripe webhooks: verify the ``Stripe-Signature`` and normalize events for loket.
 
-Verification is the SDK's own (``stripe.Webhook.construct_event``, tolerance 300 s).
+Verification is the SDK's own (``stripe.WebhookSignature.verify_header``, tolerance
+300 s); the body is then read as plain JSON.
 Normalization follows one rule per event type (``HANDLERS``); anything else is acknowledged
 as ``ignored``. Event ids are Stripe's ``evt_…`` ids, except:
 
@@ -80,8 +81,9 @@ def verify(config: GatewayConfig, request: WebhookRequest) -> dict:
     except ValueError as exc:
         raise WebhookRejected(f"webhook body is not a Stripe event: {exc}") from None
     data = body.get("data") if isinstance(body, dict) else None
-    if (not isinstance(data, dict) or "object" not in data or not body.get("id")
-            or not body.get("type") or body.get("object") == "v2.core.event"):
+    if (not isinstance(data, dict) or not isinstance(data.get("object"), dict)
+            or not body.get("id") or not body.get("type")
+            or body.get("object") == "v2.core.event"):
         raise WebhookRejected("webhook body is not a Stripe event")
     return body
 

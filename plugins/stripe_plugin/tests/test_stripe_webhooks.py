@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from loket.plugin_api import Money, RefundRequest, WebhookRejected
-from loket_stripe import plugin
+from loket_stripe import plugin, webhooks
 from loket_stripe.testing.emulator import StripeEmulator
 from loket_stripe.testing.kit import checkout_request, make_config, webhook_request
 
@@ -56,11 +56,22 @@ def test_tampered_body_is_refused(config, emulator, charged):
      "data": {"object": {}}},
     {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": {}},
     {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded", "data": "x"},
+    {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+     "data": {"object": None}},
     {"object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}},
-], ids=["a-list", "a-thin-v2-notification", "no-object", "data-not-an-object", "no-id"])
+], ids=["a-list", "a-thin-v2-notification", "no-object", "data-not-an-object",
+        "a-null-object", "no-id"])
 def test_correctly_signed_body_that_is_no_stripe_event_is_refused(config, emulator, body):
     with pytest.raises(WebhookRejected, match="not a Stripe event"):
         parse(config, webhook_request(emulator, body))
+
+
+def test_a_verified_event_reads_as_the_sdk_reads_it(config, emulator, charged):
+    for event in emulator.pay(charged.gateway_reference):
+        request = webhook_request(emulator, event)
+        sdk = stripe.Webhook.construct_event(request.body, request.headers["stripe-signature"],
+                                             config.credentials["webhook_secret"])
+        assert webhooks.verify(config, request) == sdk.to_dict(for_json=True)
 
 
 def test_stale_signature_is_refused(config, emulator, charged):
