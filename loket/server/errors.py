@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 import falcon
 from sqlalchemy.exc import DBAPIError
@@ -48,12 +49,31 @@ def _overloaded(req, resp, exc: Exception, params) -> None:
                  "detail": "the server is busy; retry after 1 s"})
 
 
+_CONTENDED = frozenset({"40P01", "40001", "55P03"})
+"""PostgreSQL's deadlock_detected, serialization_failure and lock_not_available: the
+transaction lost to a concurrent one and was rolled back whole."""
+
+
 def _database_error(req, resp, exc: DBAPIError, params) -> None:
-    # PostgreSQL's SQLSTATE 57014: the statement ran past statement_timeout.
-    if getattr(exc.orig, "sqlstate", None) == "57014":
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == "57014":  # the statement ran past statement_timeout
         _overloaded(req, resp, exc, params)
+    elif sqlstate in _CONTENDED or (isinstance(exc.orig, sqlite3.OperationalError)
+                                    and "database is locked" in str(exc.orig)):
+        _contended(req, resp, exc)
     else:
         _unexpected(req, resp, exc, params)
+
+
+def _contended(req, resp, exc: DBAPIError) -> None:
+    """A concurrent change held what the request needed (a deadlock, SQLite's write lock):
+    nothing of it was written; the same request may be sent again at once."""
+    log.warning("request %s lost to a concurrent change: %s",
+                getattr(req.context, "request_id", "-"), str(exc.orig).splitlines()[0][:200])
+    resp.set_header("Retry-After", "1")
+    _send(resp, {"type": "about:blank", "title": "Concurrent change", "status": 503,
+                 "detail": "a concurrent change held what this request needed; nothing was "
+                           "written; retry after 1 s"})
 
 
 def _unexpected(req, resp, exc: Exception, params) -> None:
