@@ -1,7 +1,8 @@
 """The webhook inbox: nothing a gateway tells loket is lost, nothing is applied twice.
 
-1. Every request is stored (raw body, headers, configuration, time) in its own
-   transaction before anything else happens — also the ones refused (their verdict too).
+1. Every request is stored (raw body, headers, configuration, time) and committed before
+   anything else happens (:mod:`loket.core.webhooks.deliveries`) — also the ones refused
+   (their verdict too).
 2. The gateway's parse hook verifies and normalizes it; a rejected request (bad signature,
    stale timestamp), an unknown endpoint token or an oversized body is answered 4xx and
    changes nothing else.
@@ -23,7 +24,7 @@ import logging
 import re
 
 import attrs
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from loket.core.autopay import mandates
 from loket.core.db import insert_if_absent
@@ -31,13 +32,12 @@ from loket.core.gateway_configs.configs import config_value
 from loket.core.models import (
     GatewayConfiguration,
     GatewayEventRow,
-    TenantSettings,
     WebhookDelivery,
 )
-from loket.core.settings import Settings, load_settings, remember_settings
+from loket.core.settings import remember_settings
 from loket.core.states import EventStatus
 from loket.core.text import printable, unstorable_paths
-from loket.core.webhooks import unknown_endpoints
+from loket.core.webhooks import deliveries, unknown_endpoints
 from loket.core.webhooks.events import (  # noqa: F401 - the inbox's public surface
     ORPHAN_AFTER,
     RunAgain,
@@ -97,7 +97,7 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
         metrics.observe_webhook_delivery(label, "unknown-endpoint")
         return Receipt(404, {"error": "unknown webhook endpoint"})
     kept = dict(list(all_headers.items())[:KEPT_HEADERS_MAX])  # what the inbox stores
-    stored = _store_delivery(ctx, kind, token, body, kept, path, now)
+    stored = deliveries.store(ctx, kind, token, body, kept, path, now)
     if stored is None:  # anyone can send these: counted, never stored
         metrics.observe_webhook_delivery(label, "unknown-endpoint")
         total = unknown_endpoints.count(ctx, kind, source, len(body))
@@ -115,68 +115,6 @@ def receive(ctx, kind: str, token: str, body: bytes, headers: dict, path: str,
                              stored.known)
 
 
-@attrs.frozen
-class _Stored:
-    """A request stored by :func:`_store_delivery`, with the configuration it came for
-    (``config`` is ``None`` when it could not be built; the caller reports why)."""
-
-    delivery_id: int
-    config_id: int
-    tenant_id: int
-    too_large: bool
-    config: GatewayConfig | Exception
-    known: _Known | None
-
-
-@attrs.frozen
-class _Known:
-    """The configuration row and tenant settings the request's first transaction read, for
-    its second a moment later (applying the events), which then reads neither again."""
-
-    row: GatewayConfiguration
-    settings: Settings
-
-
-# The tenant's settings come with the configuration: the request's currency needs them.
-_ENDPOINT = select(GatewayConfiguration, TenantSettings.document).outerjoin(
-    TenantSettings, TenantSettings.tenant_id == GatewayConfiguration.tenant_id).where(
-    GatewayConfiguration.webhook_token == bindparam("token"),
-    GatewayConfiguration.kind == bindparam("kind"))
-
-# Built once, run on the connection: the ORM's unit of work costs more than the INSERT.
-_DELIVERY = insert(WebhookDelivery).values({
-    name: bindparam(name) for name in ("tenant_id", "gateway_configuration_id", "path",
-                                       "headers", "body", "received_at", "verdict", "error")
-}).returning(WebhookDelivery.id)
-
-
-def _store_delivery(ctx, kind: str, token: str, body: bytes, kept: dict, path: str,
-                    now: dt.datetime) -> _Stored | None:
-    """Store the request for the endpoint ``token`` names (``None``: no such endpoint),
-    reading the configuration in the same transaction."""
-    with ctx.transaction() as session:
-        found = session.execute(_ENDPOINT, {"token": token, "kind": kind}).first()
-        if found is None:
-            return None
-        row, document = found
-        if document is not None:
-            remember_settings(session, row.tenant_id, Settings(document))
-        too_large = len(body) > ctx.config.max_body_bytes
-        delivery_id = session.connection().execute(_DELIVERY, {
-            "tenant_id": row.tenant_id, "gateway_configuration_id": row.id,
-            "path": path[:300], "headers": kept, "body": b"" if too_large else body,
-            "received_at": now, "verdict": "too-large" if too_large else "pending",
-            "error": None}).scalar_one()
-        config: GatewayConfig | Exception
-        known = None
-        try:
-            config = config_value(ctx, session, row)
-            known = _Known(row, load_settings(session, row.tenant_id))
-        except Exception as exc:  # noqa: BLE001 - the request is kept; answered 503
-            config = exc
-        return _Stored(delivery_id, row.id, row.tenant_id, too_large, config, known)
-
-
 _BODY_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, LookupError,
                 RecursionError, UnicodeError)
 """What a parse hook raises on a body that can never parse (a list, ``null``, a string
@@ -186,7 +124,7 @@ where an object belongs, nesting deeper than any parser goes): answered 400, not
 def _process_delivery(ctx, delivery_id: int, config_id: int, tenant_id: int,
                       request: WebhookRequest, process: bool,
                       config: GatewayConfig | Exception | None = None,
-                      known: _Known | None = None) -> Receipt:
+                      known: deliveries.Known | None = None) -> Receipt:
     """Verify and normalize a stored delivery, then store (and apply) its events (the
     second half of :func:`receive`, and what :func:`resume_interrupted` runs again).
 
@@ -258,7 +196,7 @@ _VERDICT = update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delive
 
 def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
                   request: WebhookRequest, events: list[GatewayEvent],
-                  process: bool, known: _Known | None = None) -> Receipt:
+                  process: bool, known: deliveries.Known | None = None) -> Receipt:
     """Store each event once (a duplicate is refused by the unique key), set the verdict and,
     with ``process``, apply the new events: all in one transaction, so the gateway's 2xx
     means they are stored; an event whose application fails stays ``pending`` (a savepoint
@@ -280,7 +218,7 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
 
 def _store_and_apply(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
                      request: WebhookRequest, events: list[GatewayEvent], optimistically: bool,
-                     known: _Known | None, process: bool = True) -> Receipt:
+                     known: deliveries.Known | None, process: bool = True) -> Receipt:
     """One try of :func:`_store_events` (``optimistically``: see :func:`events.applying`)."""
     new_rows, duplicates = [], 0
     with ctx.transaction() as session, applying(session, optimistically):
