@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from loket.core.db import conflict_insert
 from loket.core.models import Installation
 
 _ROW_ID = 1
@@ -26,12 +26,12 @@ def installation_id(ctx, session: Session) -> str:
     query = select(Installation.installation_id).where(Installation.id == _ROW_ID)
     value = session.scalar(query)
     if value is None:
-        try:
-            with session.begin_nested():
-                session.add(Installation(id=_ROW_ID, installation_id=uuid.uuid4().hex,
-                                         created_at=ctx.now()))
-        except IntegrityError:
-            pass  # another process created it first
+        # No savepoint: this also runs in a session whose statements commit one by one
+        # (a webhook's delivery stored on PostgreSQL). The key makes concurrent processes
+        # agree on the first row written.
+        session.connection().execute(conflict_insert(session, Installation).values(
+            id=_ROW_ID, installation_id=uuid.uuid4().hex, created_at=ctx.now())
+            .on_conflict_do_nothing(index_elements=["id"]))
         value = session.scalar(query)
     ctx.cache["installation_id"] = value
     return str(value)

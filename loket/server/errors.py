@@ -67,13 +67,16 @@ def _database_error(req, resp, exc: DBAPIError, params) -> None:
 
 def _contended(req, resp, exc: DBAPIError) -> None:
     """A concurrent change held what the request needed (a deadlock, SQLite's write lock):
-    nothing of it was written; the same request may be sent again at once."""
+    the transaction that lost was rolled back whole, and the request may be sent again
+    (what committed before it, a stored webhook or a gateway's idempotent refund, is
+    recognised as the same request)."""
     log.warning("request %s lost to a concurrent change: %s",
                 getattr(req.context, "request_id", "-"), str(exc.orig).splitlines()[0][:200])
     resp.set_header("Retry-After", "1")
     _send(resp, {"type": "about:blank", "title": "Concurrent change", "status": 503,
-                 "detail": "a concurrent change held what this request needed; nothing was "
-                           "written; retry after 1 s"})
+                 "detail": "a concurrent change held what this request needed and its "
+                           "change was rolled back; send it again (with the same "
+                           "Idempotency-Key) after 1 s"})
 
 
 def _unexpected(req, resp, exc: Exception, params) -> None:

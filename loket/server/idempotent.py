@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import attrs
 from sqlalchemy import delete
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loket.core import idempotency
 from loket.core.models import IdempotencyKey
+
+log = logging.getLogger(__name__)
 
 
 class IdempotencyMiddleware:
@@ -79,15 +82,21 @@ class IdempotencyMiddleware:
         if row_id is None:
             return
         status = resp.status_code
-        with self.ctx.statements() as session:
-            if status >= 500:
-                _release(session, row_id)
-                return
-            if resp.media is not None:
-                body = resp.media
-            else:
-                body = json.loads(resp.text) if resp.text else None
-            _store(session, row_id, status, resp.content_type, body)
+        try:
+            with self.ctx.statements() as session:
+                if status >= 500:
+                    _release(session, row_id)
+                    return
+                if resp.media is not None:
+                    body = resp.media
+                else:
+                    body = json.loads(resp.text) if resp.text else None
+                _store(session, row_id, status, resp.content_type, body)
+        except DBAPIError:
+            # The work has committed (or failed): its answer stands. The key stays claimed
+            # until its lease ends, then a repeat takes it over, as after a crash here.
+            log.exception("the response for idempotency key row %s could not be stored",
+                          row_id)
 
 
 def replayed(session, req, resp) -> bool:

@@ -1,10 +1,11 @@
 """A request that loses to a concurrent change (a deadlock on PostgreSQL, SQLite's write
-lock) is answered 503 with ``Retry-After``, not 500: nothing of it was written and the
-same request may be sent again. Real databases, real lock conflicts."""
+lock) is answered 503 with ``Retry-After``, not 500: the losing transaction was rolled
+back and the same request may be sent again. Real databases, real lock conflicts."""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import falcon
@@ -31,7 +32,7 @@ def _refused_for_contention(answer) -> None:
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert answer.json["title"] == "Concurrent change"
-    assert "nothing was written" in answer.json["detail"]
+    assert "rolled back" in answer.json["detail"]
 
 
 @pytest.fixture
@@ -51,10 +52,12 @@ def test_the_loser_of_a_deadlock_is_told_to_retry_and_wrote_nothing(pg_table):
     engine, table = pg_table
     both_hold_one = threading.Barrier(2, timeout=10)
     other_done = threading.Event()
+    other_pid: list[int] = []
 
     def other() -> None:  # locks row 2, then wants row 1
         with engine.begin() as connection:
             connection.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+            other_pid.append(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
             connection.execute(text(f"UPDATE {table} SET n = n + 1 WHERE id = 2"))
             both_hold_one.wait()
             connection.execute(text(f"UPDATE {table} SET n = n + 1 WHERE id = 1"))
@@ -65,6 +68,7 @@ def test_the_loser_of_a_deadlock_is_told_to_retry_and_wrote_nothing(pg_table):
             connection.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
             connection.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 1"))
             both_hold_one.wait()
+            _waiting_for_a_lock(engine, other_pid[0])  # so this one closes the cycle
             connection.execute(text(f"UPDATE {table} SET n = n + 10 WHERE id = 2"))
 
     thread = threading.Thread(target=other)
@@ -76,6 +80,18 @@ def test_the_loser_of_a_deadlock_is_told_to_retry_and_wrote_nothing(pg_table):
     with engine.connect() as connection:
         rows = dict(connection.execute(text(f"SELECT id, n FROM {table}")).all())
     assert rows == {1: 1, 2: 1}  # the other transaction's changes only
+
+
+def _waiting_for_a_lock(engine, pid: int) -> None:
+    deadline = time.monotonic() + 10
+    with engine.connect() as probe:
+        while time.monotonic() < deadline:
+            if probe.execute(text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity "
+                                  "WHERE pid = :pid"), {"pid": pid}).scalar():
+                return
+            probe.rollback()  # a new snapshot of pg_stat_activity each time
+            time.sleep(0.01)
+    raise AssertionError("the other transaction never waited for its lock")
 
 
 def test_a_row_locked_elsewhere_with_nowait_is_told_to_retry(pg_table):

@@ -61,3 +61,19 @@ def test_a_body_over_the_limit_is_kept_empty_as_too_large(ctx, tenant_id):
     assert stored.too_large
     delivery = _row(ctx, stored.delivery_id)
     assert (delivery.body, delivery.verdict) == (b"", "too-large")
+
+
+def test_a_request_is_stored_on_a_database_whose_installation_id_is_not_made_yet(
+        ctx, tenant_id):
+    from loket.core.models import Installation
+    row = connect_sandbox(ctx, tenant_id)
+    with ctx.transaction() as session:  # as after a restore: configurations, no identity
+        session.query(Installation).delete()
+    ctx.cache.pop("installation_id", None)
+    stored = deliveries.store(ctx, "sandbox", row.webhook_token, b"{}", HEADERS, "/p",
+                              ctx.now())
+    assert not isinstance(stored.config, Exception)
+    assert len(stored.config.installation_id) == 32
+    with ctx.transaction() as session:
+        assert session.scalar(select(Installation.installation_id)) == \
+            stored.config.installation_id
