@@ -96,11 +96,16 @@ def _stored(ctx, session: Session, row: GatewayConfiguration, document: dict | N
 
 # The statements are built once: building one costs as much as running it.
 
-# The tenant's settings come with the configuration: the request's currency needs them.
-_ENDPOINT = select(GatewayConfiguration, TenantSettings.document).outerjoin(
-    TenantSettings, TenantSettings.tenant_id == GatewayConfiguration.tenant_id).where(
-    GatewayConfiguration.webhook_token == bindparam("token"),
-    GatewayConfiguration.kind == bindparam("kind"))
+def _endpoint(configuration):
+    """The configuration a webhook URL names, with the tenant's settings (the request's
+    currency needs them)."""
+    return select(configuration, TenantSettings.document).outerjoin(
+        TenantSettings, TenantSettings.tenant_id == GatewayConfiguration.tenant_id).where(
+        GatewayConfiguration.webhook_token == bindparam("token"),
+        GatewayConfiguration.kind == bindparam("kind"))
+
+
+_ENDPOINT = _endpoint(GatewayConfiguration)
 
 _DELIVERY = insert(WebhookDelivery).values({
     name: bindparam(name) for name in ("tenant_id", "gateway_configuration_id", "path",
@@ -108,10 +113,7 @@ _DELIVERY = insert(WebhookDelivery).values({
 }).returning(WebhookDelivery.id)
 
 _GIVEN = ("path", "headers", "body", "received_at", "verdict")
-_FOUND = select(GatewayConfiguration.__table__, TenantSettings.document).outerjoin(
-    TenantSettings, TenantSettings.tenant_id == GatewayConfiguration.tenant_id).where(
-    GatewayConfiguration.webhook_token == bindparam("token"),
-    GatewayConfiguration.kind == bindparam("kind")).cte("found")
+_FOUND = _endpoint(GatewayConfiguration.__table__).cte("found")
 _STORED = insert(WebhookDelivery).from_select(
     ["tenant_id", "gateway_configuration_id", *_GIVEN],
     select(_FOUND.c.tenant_id, _FOUND.c.id, *(
