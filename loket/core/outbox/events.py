@@ -109,7 +109,7 @@ def _endpoints(session: Session, tenant_id: int) -> list:
     if any(isinstance(changed, HostWebhookEndpoint)
            for changed in (*session.new, *session.dirty, *session.deleted)):
         session.flush()  # an endpoint added or changed in this transaction, as it now is
-    session.connection()  # the transaction begins, if it has not: the scope kept below
+    connection = session.connection()  # begins the transaction: the scope kept below
     scope = session.get_nested_transaction() or session.get_transaction()
     kept_scope, kept = session.info.get(_ENDPOINTS, (None, {}))
     if kept_scope is not scope:
@@ -118,8 +118,7 @@ def _endpoints(session: Session, tenant_id: int) -> list:
     if tenant_id not in kept:
         # Read on the connection: no flush of what is pending, which waits for the next
         # flush (the deliveries name their event through the ORM, which writes it first).
-        kept[tenant_id] = session.connection().execute(
-            _SUBSCRIBERS, {"tenant_id": tenant_id}).all()
+        kept[tenant_id] = connection.execute(_SUBSCRIBERS, {"tenant_id": tenant_id}).all()
     return kept[tenant_id]
 
 
