@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from loket.core.tracking import BufferedWriter, many_writer, writer
+from loket.jobs.applier import Applier
 from loket.notifiers.email import EmailNotifier, SmtpSettings
 from loket.tracking.sink import TrackingSink
 
@@ -53,6 +54,21 @@ class Coalesced:
         self.enqueue()
 
 
+def _kick(ctx, jobs):
+    """What the webhook endpoint calls after storing events for deferred apply: nothing on
+    PostgreSQL (the storing transaction announced them to the worker's applier), else the
+    ``apply_events`` task, once per burst; ``None`` without a queue (no deferred apply)."""
+    if jobs is None:
+        return None
+    if Applier.wanted(ctx):
+        return _announced
+    return Coalesced(jobs.apply_events)
+
+
+def _announced() -> None:
+    """Nothing to do: the transaction that stored the events announced them."""
+
+
 def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     """Bind ``email`` to ``ctx.config``'s SMTP settings (enqueueing through ``jobs`` when
     given, else sending at once), ``tracking`` to ``ctx.sessions``, and the outbox's
@@ -66,7 +82,7 @@ def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:
     enqueue = jobs.send_email if jobs is not None else None
     ctx.outbox_kick = jobs.deliver_outbox_event if jobs is not None else None
     ctx.run_kick = jobs.reconcile_run if jobs is not None else None
-    ctx.event_kick = Coalesced(jobs.apply_events) if jobs is not None else None
+    ctx.event_kick = _kick(ctx, jobs)
     replace_plugin(ctx.plugins, "email", EmailNotifier(smtp, enqueue=enqueue))
     write = BufferedWriter(ctx.sessions) if batched_tracking else writer(ctx.sessions)
     if isinstance(write, BufferedWriter) and jobs is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from loket.core.webhooks import inbox
+from loket.jobs.applier import Applier
 from loket.jobs.tasks import Jobs
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ def recover(ctx) -> dict[str, int]:
 
 
 def run_worker(ctx, jobs: Jobs, workers: int = 2, periodic: bool = True) -> None:
-    """Recover, then run the consumer until SIGINT/SIGTERM (blocks).
+    """Recover, then run the consumer until SIGINT/SIGTERM (blocks); on PostgreSQL, with the
+    applier of deferred webhook events (:mod:`loket.jobs.applier`) beside it.
 
     :param workers: worker threads.
     :param periodic: run the periodic schedule (with several workers on several machines,
@@ -33,4 +35,9 @@ def run_worker(ctx, jobs: Jobs, workers: int = 2, periodic: bool = True) -> None
     consumer = jobs.huey.create_consumer(workers=workers, periodic=periodic,
                                          worker_type="thread", initial_delay=0.05,
                                          max_delay=1.0, check_worker_health=True)
-    consumer.run()
+    applier = Applier(ctx).start() if Applier.wanted(ctx) else None
+    try:
+        consumer.run()
+    finally:
+        if applier is not None:
+            applier.stop()

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from loket import hookimpl
 from loket.core import audit
 from loket.core.gateway_configs import configs
+from loket.core.host import receivables
 from loket.core.models import GatewayConfiguration, GatewayEventRow, Payment, Todo
 from loket.core.payments import checkout
 from loket.core.webhooks import inbox
@@ -228,6 +229,29 @@ def deliver(ctx, webhook, process: bool = True, body: bytes | None = None,
     return inbox.receive(ctx, kind, token, webhook.body if body is None else body,
                          headers if headers is not None else dict(webhook.headers), path,
                          process=process)
+
+
+def bills(ctx, tenant_id: int, count: int) -> list[str]:
+    """``count`` bills of 10.00 for John Doe (``BATCH-000``…); their references."""
+    references = [f"BATCH-{n:03d}" for n in range(count)]
+    with ctx.transaction() as session:
+        for reference in references:
+            receivables.upsert_receivable(session, ACTOR, tenant_id, {
+                "account_number": "WU-10001", "kind": "bill", "reference": reference,
+                "amount": "10.00", "period": "2026-11", "due_date": "2026-12-31"})
+    return references
+
+
+def paid_and_acknowledged(ctx, tenant_id: int, count: int) -> list[str]:
+    """``count`` bills paid through the sandbox, each success webhook stored and answered
+    as the endpoint does in deferred mode (not applied); the payments' numbers."""
+    numbers = []
+    for reference in bills(ctx, tenant_id, count):
+        paying = start_checkout(ctx, tenant_id, reference)
+        receipt = deliver(ctx, payer_acts(ctx, tenant_id, paying), process=False)
+        assert receipt.status == 200 and receipt.body["new"] == 1
+        numbers.append(paying.number)
+    return numbers
 
 
 def payment(ctx, number: str) -> Payment:

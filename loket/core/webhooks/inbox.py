@@ -41,6 +41,7 @@ from loket.core.webhooks import deliveries, unknown_endpoints
 from loket.core.webhooks.events import (  # noqa: F401 - the inbox's public surface
     ORPHAN_AFTER,
     RunAgain,
+    announce,
     apply_due_batch,
     apply_stored,
     applying,
@@ -246,10 +247,12 @@ def _store_and_apply(ctx, delivery_id: int, config_id: int, tenant_id: int, labe
         verdict = "accepted" if new_rows or not events else "duplicate"
         session.connection().execute(_VERDICT, {"delivery_id": delivery_id,
                                                 "verdict": verdict})
+        pending = [row for row in new_rows if row.status == EventStatus.PENDING]
         if process:
-            for row in new_rows:
-                if row.status == EventStatus.PENDING:
-                    apply_stored(ctx, session, row, ctx.now(), config_row)
+            for row in pending:
+                apply_stored(ctx, session, row, ctx.now(), config_row)
+        elif pending:
+            announce(session)
     metrics.observe_webhook_delivery(label, verdict)
     log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, len(events),
              len(new_rows), duplicates)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 from support import engine
@@ -15,9 +16,11 @@ from support.db import statements_sent
 from support.jobs import (  # noqa: F401 - fixtures
     ACTOR,
     connect,
+    deliver,
     events,
     jctx,
     kit,
+    paid_and_acknowledged,
     payer_acts,
     payment,
     pg_jctx,
@@ -40,17 +43,10 @@ from loket.core.models import (
     Todo,
 )
 from loket.core.webhooks import inbox
+from loket.core.webhooks.events import CHANNEL, announce
 from loket.gateways import sandbox_page
+from loket.jobs.queue import postgres_dsn
 from loket.ops.metrics import PROCESS_REGISTRY
-
-
-def _bills(ctx, tenant_id, count: int) -> list[str]:
-    with ctx.transaction() as session:
-        for n in range(count):
-            receivables.upsert_receivable(session, ACTOR, tenant_id, {
-                "account_number": "WU-10001", "kind": "bill", "reference": f"BATCH-{n:03d}",
-                "amount": "10.00", "period": "2026-11", "due_date": "2026-12-31"})
-    return [f"BATCH-{n:03d}" for n in range(count)]
 
 
 def _acknowledged(ctx, webhook) -> inbox.Receipt:
@@ -61,21 +57,11 @@ def _acknowledged(ctx, webhook) -> inbox.Receipt:
                          process=False)
 
 
-def _paid_and_acknowledged(ctx, tenant_id, count: int) -> list[str]:
-    numbers = []
-    for reference in _bills(ctx, tenant_id, count):
-        paying = start_checkout(ctx, tenant_id, reference)
-        receipt = _acknowledged(ctx, payer_acts(ctx, tenant_id, paying))
-        assert receipt.status == 200 and receipt.body["new"] == 1
-        numbers.append(paying.number)
-    return numbers
-
-
 def test_acknowledged_events_wait_for_the_worker_then_apply_in_one_batch(jctx):
     ctx = jctx
     tenant_id = seed(ctx)
     connect(ctx, tenant_id)
-    numbers = _paid_and_acknowledged(ctx, tenant_id, 3)
+    numbers = paid_and_acknowledged(ctx, tenant_id, 3)
     assert {payment(ctx, n).status for n in numbers} == {"initiated"}
     assert [e.status for e in events(ctx)] == ["pending"] * 3
 
@@ -84,12 +70,29 @@ def test_acknowledged_events_wait_for_the_worker_then_apply_in_one_batch(jctx):
     assert inbox.apply_due_batch(ctx) == {}  # nothing left: a second task changes nothing
 
 
+def test_the_storing_transaction_announces_its_events_when_it_commits_only(pg_jctx):
+    ctx = pg_jctx
+    tenant_id = seed(ctx)
+    connect(ctx, tenant_id)
+    with psycopg.connect(postgres_dsn(ctx.config.database_url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        paid_and_acknowledged(ctx, tenant_id, 1)
+        assert [n.channel for n in listener.notifies(timeout=10, stop_after=1)] == [CHANNEL]
+        with pytest.raises(RuntimeError), ctx.transaction() as session:
+            assert announce(session)
+            raise RuntimeError("rolled back")
+        paying = start_checkout(ctx, tenant_id)
+        assert deliver(ctx, payer_acts(ctx, tenant_id, paying)).body["new"] == 1  # inline
+        assert payment(ctx, paying.number).status == "succeeded"
+        assert list(listener.notifies(timeout=0.5)) == []
+
+
 @pytest.mark.parametrize("backend", ["selected", "postgresql"])
 def test_workers_taking_batches_at_once_apply_each_event_once(backend, request):
     ctx = request.getfixturevalue("jctx" if backend == "selected" else "pg_jctx")
     tenant_id = seed(ctx)
     connect(ctx, tenant_id)
-    numbers = _paid_and_acknowledged(ctx, tenant_id, 24)
+    numbers = paid_and_acknowledged(ctx, tenant_id, 24)
     barrier = threading.Barrier(4)
     results, errors = [], []
 

@@ -1,0 +1,113 @@
+"""The worker's applier of deferred webhook events on PostgreSQL.
+
+With ``LOKET_WEBHOOK_APPLY=deferred`` an API process answers a webhook once its events are
+stored, and the transaction that stores them announces them on a PostgreSQL channel
+(:func:`loket.core.webhooks.events.announce`, delivered when it commits). The applier, a
+thread of ``loket worker``, listens on that channel and applies what is pending in batches
+(:func:`~loket.core.webhooks.events.apply_due_batch`): no job is enqueued or dequeued per
+burst of webhooks, and a batch starts as soon as the events are committed. While a batch
+runs, the next events gather for the one after.
+
+The inbox stays the source of truth: a notification lost (the listening connection broke,
+the worker was down) delays nothing for long, since the applier applies what is pending
+when it (re)connects and every :data:`SAFETY_POLL` seconds, and the worker's retry sweep
+still runs. Several workers may each run one: their batches take disjoint events.
+
+On other databases the API asks the worker through the job queue instead
+(``apply_events``, :mod:`loket.jobs.wiring`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+
+from loket.core.webhooks import events
+from loket.jobs.queue import postgres_dsn
+
+log = logging.getLogger(__name__)
+
+SAFETY_POLL = 30.0
+"""Seconds without a notification after which the applier looks for pending events anyway."""
+RECONNECT_AFTER = 2.0
+"""Seconds the applier waits before listening again after its connection failed."""
+_TICK = 0.5  # how often a waiting applier notices that it is asked to stop
+
+
+class Applier:
+    """Applies deferred webhook events when their transactions announce them (a thread).
+
+    :param ctx: the worker's container (its database must be PostgreSQL).
+    """
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        """Batches applied that found events (for the worker's tests and logs)."""
+
+    @classmethod
+    def wanted(cls, ctx) -> bool:
+        """Whether ``ctx``'s database announces deferred events (PostgreSQL)."""
+        return ctx.engine.dialect.name == "postgresql"
+
+    def start(self) -> Applier:
+        """Start listening and applying in a daemon thread; returns ``self``."""
+        self._thread = threading.Thread(target=self.run, name="loket-applier", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop once its current batch is committed, and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Listen, apply, wait; again after a lost connection, until :meth:`stop`."""
+        dsn = postgres_dsn(self.ctx.config.database_url)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {events.CHANNEL}")
+                    log.info("applying deferred webhook events as they are announced")
+                    while not self._stop.is_set():
+                        self.drain()
+                        self._wait(connection)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("the deferred events' listener failed (%s: %s); listening again "
+                            "in %s s", type(exc).__name__, exc, RECONNECT_AFTER)
+                self._stop.wait(RECONNECT_AFTER)
+
+    def drain(self) -> int:
+        """Apply pending events in batches until a batch comes back short; how many were
+        taken. A batch that fails is logged; its events stay pending for the retries."""
+        taken = 0
+        while not self._stop.is_set():
+            try:
+                counts = events.apply_due_batch(self.ctx)
+            except Exception:  # noqa: BLE001 - the events stay pending: retried later
+                log.exception("a batch of deferred webhook events could not be applied")
+                self._stop.wait(RECONNECT_AFTER)
+                return taken
+            count = sum(counts.values())
+            taken += count
+            if count:
+                self.batches += 1
+            if count < events.BATCH:
+                return taken
+        return taken
+
+    def _wait(self, connection: psycopg.Connection) -> None:
+        """Until a notification arrives (then take every one queued), :data:`SAFETY_POLL`
+        passes or the applier is stopped."""
+        deadline = time.monotonic() + SAFETY_POLL
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if any(True for _ in connection.notifies(timeout=_TICK, stop_after=1)):
+                for _ in connection.notifies(timeout=0):
+                    pass
+                return
