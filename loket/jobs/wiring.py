@@ -56,7 +56,7 @@ class Coalesced:
 
 def _kick(ctx, jobs):
     """What the webhook endpoint calls after storing events for deferred apply: nothing on
-    PostgreSQL (the storing transaction announced them to the worker's applier), else the
+    PostgreSQL (the statement storing them announced them to the worker's applier), else the
     ``apply_events`` task, once per burst; ``None`` without a queue (no deferred apply)."""
     if jobs is None:
         return None
@@ -66,7 +66,7 @@ def _kick(ctx, jobs):
 
 
 def _announced() -> None:
-    """Nothing to do: the transaction that stored the events announced them."""
+    """Nothing to do: the statement that stored the events announced them."""
 
 
 def install_builtins(ctx, jobs=None, batched_tracking: bool = False) -> None:

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -208,25 +208,8 @@ BATCH = 100
 """Events one :func:`apply_due_batch` applies in one transaction at most."""
 
 CHANNEL = "loket_gateway_events"
-"""The PostgreSQL channel on which a transaction storing events for deferred apply tells the
+"""The PostgreSQL channel on which the statement storing events for deferred apply tells the
 worker's applier (:mod:`loket.jobs.applier`) that they are there."""
-_ANNOUNCE = text(f"SELECT pg_notify('{CHANNEL}', '')")
-
-
-def announce(session: Session) -> bool:
-    """Called in the transaction that stores pending events for deferred apply: on
-    PostgreSQL, a notification on :data:`CHANNEL` that reaches the worker's applier when the
-    transaction commits (and never if it rolls back; one per transaction however often it
-    is called).
-
-    :returns: whether one was sent; ``False`` on other databases, whose worker is asked
-        through the job queue (``ctx.event_kick``).
-    """
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return False
-    connection.execute(_ANNOUNCE)
-    return True
 
 
 def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:

@@ -20,11 +20,12 @@ of truth.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 
 import attrs
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 
 from loket.core.autopay import mandates
 from loket.core.db import insert_if_absent
@@ -32,6 +33,7 @@ from loket.core.gateway_configs.configs import config_value
 from loket.core.models import (
     GatewayConfiguration,
     GatewayEventRow,
+    UTCDateTime,
     WebhookDelivery,
 )
 from loket.core.settings import remember_settings
@@ -39,9 +41,9 @@ from loket.core.states import EventStatus
 from loket.core.text import printable, unstorable_paths
 from loket.core.webhooks import deliveries, unknown_endpoints
 from loket.core.webhooks.events import (  # noqa: F401 - the inbox's public surface
+    CHANNEL,
     ORPHAN_AFTER,
     RunAgain,
-    announce,
     apply_due_batch,
     apply_stored,
     applying,
@@ -213,6 +215,9 @@ def _store_events(ctx, delivery_id: int, config_id: int, tenant_id: int, label: 
         except RunAgain as again:
             log.info("webhook events are stored and applied again in savepoints: %s",
                      printable(str(again.__cause__ or again))[:300])
+    elif ctx.engine.dialect.name == "postgresql":
+        return _store_and_announce(ctx, delivery_id, config_id, tenant_id, label, request,
+                                   events)
     return _store_and_apply(ctx, delivery_id, config_id, tenant_id, label, request, events,
                             False, known, process=process)
 
@@ -247,17 +252,65 @@ def _store_and_apply(ctx, delivery_id: int, config_id: int, tenant_id: int, labe
         verdict = "accepted" if new_rows or not events else "duplicate"
         session.connection().execute(_VERDICT, {"delivery_id": delivery_id,
                                                 "verdict": verdict})
-        pending = [row for row in new_rows if row.status == EventStatus.PENDING]
         if process:
-            for row in pending:
-                apply_stored(ctx, session, row, ctx.now(), config_row)
-        elif pending:
-            announce(session)
+            for row in new_rows:
+                if row.status == EventStatus.PENDING:
+                    apply_stored(ctx, session, row, ctx.now(), config_row)
+    return _stored(label, verdict, len(events), len(new_rows))
+
+
+def _stored(label: str, verdict: str, received: int, new: int) -> Receipt:
     metrics.observe_webhook_delivery(label, verdict)
-    log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, len(events),
-             len(new_rows), duplicates)
-    return Receipt(200, {"received": len(events), "new": len(new_rows),
-                         "duplicates": duplicates})
+    log.info("webhook %s: %d event(s), %d new, %d duplicate(s)", verdict, received, new,
+             received - new)
+    return Receipt(200, {"received": received, "new": new, "duplicates": received - new})
+
+
+# Deferred apply on PostgreSQL: the events stored, the verdict set and the events announced
+# to the worker's applier in one statement that commits on its own.
+_STORE_AND_ANNOUNCE = text(f"""
+WITH given AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS g(
+        n int, event_id text, event_type text, payment_number text, gateway_reference text,
+        payload json, status text)
+), stored AS (
+    INSERT INTO gateway_events (tenant_id, gateway_configuration_id, delivery_id, event_id,
+        event_type, payment_number, gateway_reference, payload, received_at,
+        next_attempt_at, attempts, status)
+    SELECT :tenant_id, :config_id, :delivery_id, event_id, event_type, payment_number,
+        gateway_reference, payload, :received_at, :received_at, 0, status
+    FROM given ORDER BY n
+    ON CONFLICT (gateway_configuration_id, event_id) DO NOTHING
+    RETURNING status
+), verdict AS (
+    UPDATE webhook_deliveries SET error = NULL, verdict = CASE
+        WHEN EXISTS (SELECT FROM stored) OR NOT EXISTS (SELECT FROM given) THEN 'accepted'
+        ELSE 'duplicate' END
+    WHERE id = :delivery_id RETURNING verdict
+), announced AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM stored WHERE status = 'pending' LIMIT 1
+)
+SELECT (SELECT count(*) FROM stored), (SELECT verdict FROM verdict),
+    (SELECT count(*) FROM announced)
+""").bindparams(bindparam("received_at", type_=UTCDateTime()))
+
+
+def _store_and_announce(ctx, delivery_id: int, config_id: int, tenant_id: int, label: str,
+                        request: WebhookRequest, events: list[GatewayEvent]) -> Receipt:
+    """:func:`_store_events` for deferred apply on PostgreSQL: each event stored once, the
+    verdict set and the new pending events announced to the worker's applier (a
+    notification on :data:`CHANNEL`, :mod:`loket.jobs.applier`), all in one statement (one
+    round trip) that commits on its own."""
+    given = [{"n": n, "event_id": event.event_id, "event_type": event.type,
+              "payment_number": event.payment_id,
+              "gateway_reference": event.gateway_reference, "payload": json_safe(event),
+              "status": (EventStatus.IGNORED if event.type == EventType.IGNORED
+                         else EventStatus.PENDING)} for n, event in enumerate(events)]
+    with ctx.statements() as session:
+        new, verdict, _announced = session.execute(_STORE_AND_ANNOUNCE, {
+            "events": json.dumps(given), "tenant_id": tenant_id, "config_id": config_id,
+            "delivery_id": delivery_id, "received_at": request.received_at}).one()
+    return _stored(label, verdict, len(events), new)
 
 
 INTERRUPTED_AFTER = dt.timedelta(minutes=1)

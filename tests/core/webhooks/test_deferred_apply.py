@@ -5,6 +5,7 @@ one at a time writes, also when one of them fails."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -15,6 +16,7 @@ from support import engine
 from support.db import statements_sent
 from support.jobs import (  # noqa: F401 - fixtures
     ACTOR,
+    bills,
     connect,
     deliver,
     events,
@@ -41,9 +43,10 @@ from loket.core.models import (
     Receivable,
     SettlementRecord,
     Todo,
+    WebhookDelivery,
 )
 from loket.core.webhooks import inbox
-from loket.core.webhooks.events import CHANNEL, announce
+from loket.core.webhooks.events import CHANNEL
 from loket.gateways import sandbox_page
 from loket.jobs.queue import postgres_dsn
 from loket.ops.metrics import PROCESS_REGISTRY
@@ -70,21 +73,30 @@ def test_acknowledged_events_wait_for_the_worker_then_apply_in_one_batch(jctx):
     assert inbox.apply_due_batch(ctx) == {}  # nothing left: a second task changes nothing
 
 
-def test_the_storing_transaction_announces_its_events_when_it_commits_only(pg_jctx):
+def test_storing_events_for_deferred_apply_announces_the_new_pending_ones_only(pg_jctx):
     ctx = pg_jctx
     tenant_id = seed(ctx)
     connect(ctx, tenant_id)
     with psycopg.connect(postgres_dsn(ctx.config.database_url), autocommit=True) as listener:
         listener.execute(f"LISTEN {CHANNEL}")
-        paid_and_acknowledged(ctx, tenant_id, 1)
+        paying = start_checkout(ctx, tenant_id, bills(ctx, tenant_id, 1)[0])
+        webhook = payer_acts(ctx, tenant_id, paying)
+        assert deliver(ctx, webhook, process=False).body == {
+            "received": 1, "new": 1, "duplicates": 0}
         assert [n.channel for n in listener.notifies(timeout=10, stop_after=1)] == [CHANNEL]
-        with pytest.raises(RuntimeError), ctx.transaction() as session:
-            assert announce(session)
-            raise RuntimeError("rolled back")
-        paying = start_checkout(ctx, tenant_id)
-        assert deliver(ctx, payer_acts(ctx, tenant_id, paying)).body["new"] == 1  # inline
-        assert payment(ctx, paying.number).status == "succeeded"
+        again = deliver(ctx, webhook, process=False)  # nothing new: nothing announced
+        assert again.body == {"received": 1, "new": 0, "duplicates": 1}
+        inline = start_checkout(ctx, tenant_id)
+        assert deliver(ctx, payer_acts(ctx, tenant_id, inline)).body["new"] == 1
+        assert payment(ctx, inline.number).status == "succeeded"
         assert list(listener.notifies(timeout=0.5)) == []
+    with ctx.transaction() as session:  # the last three: the connection test's came first
+        assert list(session.scalars(select(WebhookDelivery.verdict).order_by(
+            WebhookDelivery.id)))[-3:] == ["accepted", "duplicate", "accepted"]
+    stored = [e for e in events(ctx) if e.payment_number == paying.number]
+    assert [(e.status, e.attempts, e.event_id) for e in stored] == [
+        ("pending", 0, json.loads(webhook.body)["id"])]
+    assert stored[0].received_at == stored[0].next_attempt_at
 
 
 @pytest.mark.parametrize("backend", ["selected", "postgresql"])
