@@ -24,6 +24,7 @@ import threading
 import time
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from loket.core.webhooks import events
 from loket.jobs.queue import postgres_dsn
@@ -37,8 +38,15 @@ PACE = 0.025
 statement each for all its events, so a batch of one costs about as much as eight events in
 a batch of a hundred: under a steady load the events of 25 ms are applied together; an
 event after a quiet spell is applied at once."""
+RECHECK = 1.0
+"""Seconds after which an announcement that found nothing due is looked at again: the
+events' time comes from the API's machine, whose clock may run a little ahead."""
 RECONNECT_AFTER = 2.0
 """Seconds the applier waits before listening again after its connection failed."""
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+              "keepalives_count": 3}
+"""TCP keepalives of the listening connection, which only reads: a peer gone silently (a
+failover, a firewall's idle timeout) is noticed within about a minute."""
 _TICK = 0.5  # how often a waiting applier notices that it is asked to stop
 
 
@@ -69,26 +77,37 @@ class Applier:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop once its current batch is committed, and wait for it."""
+        """Ask the thread to stop after its current batch (committed or rolled back) and
+        wait for it at most ``timeout`` seconds; called when the worker stops or restarts."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def run(self) -> None:
-        """Listen, apply, wait; again after a lost connection, until :meth:`stop`."""
+        """Listen, apply, wait; again after a lost connection or any other failure, until
+        :meth:`stop` (the thread outlives every failure: nothing would restart it)."""
         dsn = postgres_dsn(self.ctx.config.database_url)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(dsn, autocommit=True) as connection:
-                    connection.execute(f"LISTEN {events.CHANNEL}")
-                    log.info("applying deferred webhook events as they are announced")
-                    while not self._stop.is_set():
-                        self.drain()
-                        self._wait(connection)
+                self._listen(dsn)
             except (psycopg.Error, OSError) as exc:
                 log.warning("the deferred events' listener failed (%s: %s); listening again "
                             "in %s s", type(exc).__name__, exc, RECONNECT_AFTER)
                 self._stop.wait(RECONNECT_AFTER)
+            except Exception:  # noqa: BLE001 - logged; listening again
+                log.exception("the deferred events' listener failed; listening again in "
+                              "%s s", RECONNECT_AFTER)
+                self._stop.wait(RECONNECT_AFTER)
+
+    def _listen(self, dsn: str) -> None:
+        with psycopg.connect(make_conninfo(dsn, **KEEPALIVES), autocommit=True) as connection:
+            connection.execute(f"LISTEN {events.CHANNEL}")
+            log.info("applying deferred webhook events as they are announced")
+            announced = False
+            while not self._stop.is_set():
+                taken = self.drain()
+                announced = self._wait(connection, RECHECK if announced and not taken
+                                       else SAFETY_POLL)
 
     def drain(self) -> int:
         """Apply pending events in batches until a batch comes back short; how many were
@@ -96,8 +115,8 @@ class Applier:
         taken = 0
         while not self._stop.is_set():
             pause = self._started + PACE - time.monotonic()
-            if pause > 0:
-                self._stop.wait(pause)
+            if pause > 0 and self._stop.wait(pause):
+                break
             self._started = time.monotonic()
             try:
                 counts = events.apply_due_batch(self.ctx)
@@ -113,12 +132,16 @@ class Applier:
                 return taken
         return taken
 
-    def _wait(self, connection: psycopg.Connection) -> None:
-        """Until a notification arrives (then take every one queued), :data:`SAFETY_POLL`
-        passes or the applier is stopped."""
-        deadline = time.monotonic() + SAFETY_POLL
+    def _wait(self, connection: psycopg.Connection, timeout: float) -> bool:
+        """Until a notification arrives (then take every one queued), ``timeout`` passes or
+        the applier is stopped; whether one arrived. A wait that times out checks that the
+        connection still answers (a statement on a broken one raises)."""
+        deadline = time.monotonic() + timeout
         while not self._stop.is_set() and time.monotonic() < deadline:
             if any(True for _ in connection.notifies(timeout=_TICK, stop_after=1)):
                 for _ in connection.notifies(timeout=0):
                     pass
-                return
+                return True
+        if not self._stop.is_set():
+            connection.execute("SELECT 1")
+        return False

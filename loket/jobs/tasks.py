@@ -29,7 +29,8 @@ task                          when                what
 periodic ``deliver_outbox`` retries what it could not send). ``reconcile_run`` reads an
 uploaded reconciliation file, enqueued right after the upload. ``apply_events`` applies a
 batch of pending webhook events, enqueued after each acknowledged webhook when
-``LOKET_WEBHOOK_APPLY=deferred``. ``send_email`` is enqueued by
+``LOKET_WEBHOOK_APPLY=deferred`` on SQLite (on PostgreSQL the worker's applier,
+:mod:`loket.jobs.applier`, does it when the events are announced). ``send_email`` is enqueued by
 the built-in notifier and retried with backoff (5 times from
 1 minute) when the mail server is unreachable; ``process_event`` applies one inbox event.
 """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from huey.consumer import Consumer
+
 from loket.core.webhooks import inbox
 from loket.jobs.applier import Applier
 from loket.jobs.tasks import Jobs
@@ -32,12 +34,27 @@ def run_worker(ctx, jobs: Jobs, workers: int = 2, periodic: bool = True) -> None
         enabling it on one is enough; enabling it on all is safe, the tasks are idempotent).
     """
     recover(ctx)
-    consumer = jobs.huey.create_consumer(workers=workers, periodic=periodic,
-                                         worker_type="thread", initial_delay=0.05,
-                                         max_delay=1.0, check_worker_health=True)
     applier = Applier(ctx).start() if Applier.wanted(ctx) else None
+    consumer = LoketConsumer(jobs.huey, applier, workers=workers, periodic=periodic,
+                             worker_type="thread", initial_delay=0.05, max_delay=1.0,
+                             check_worker_health=True)
     try:
         consumer.run()
     finally:
         if applier is not None:
             applier.stop()
+
+
+class LoketConsumer(Consumer):
+    """huey's consumer, which stops the applier before its own workers: also on SIGHUP,
+    after which it re-executes the process without returning from ``run``."""
+
+    def __init__(self, huey, applier: Applier | None, **options):
+        super().__init__(huey, **options)
+        self.applier = applier
+
+    def stop(self, graceful: bool = False) -> None:
+        """Stop the applier (after its current batch), then the consumer's workers."""
+        if self.applier is not None:
+            self.applier.stop()
+        super().stop(graceful)

@@ -4,6 +4,7 @@ it listened, or while its connection was broken, is applied too."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from sqlalchemy import text
@@ -16,9 +17,14 @@ from support.jobs import (  # noqa: F401 - fixtures
     pg_jctx,
     seed,
     smtp,
+    unique_queue,
 )
 
+from loket.core.config import AppConfig
+from loket.jobs import applier as applier_module
+from loket.jobs import make_huey
 from loket.jobs.applier import Applier
+from loket.jobs.worker import LoketConsumer
 
 # The listener's connection as PostgreSQL shows it: its last statement was its LISTEN.
 LISTENER = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -75,10 +81,22 @@ def test_what_was_pending_before_it_listened_is_applied_when_it_starts(pg_jctx):
 
 
 def test_an_event_announced_while_its_connection_is_broken_is_applied_after_it_reconnects(
-        pg_jctx):
+        pg_jctx, monkeypatch):
     ctx = pg_jctx
     tenant_id = seed(ctx)
     connect(ctx, tenant_id)
+    gate = threading.Event()  # held shut: the applier cannot listen again until the test says
+    connects = []
+    real_connect = applier_module.psycopg.connect
+
+    def gated_connect(*args, **kwargs):
+        if threading.current_thread().name == "loket-applier":  # not the test's own
+            connects.append(1)
+            if len(connects) > 1:
+                gate.wait(30)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(applier_module.psycopg, "connect", gated_connect)
     applier = Applier(ctx).start()
     try:
         assert _wait_for(lambda: _listener(ctx) is not None)
@@ -86,11 +104,15 @@ def test_an_event_announced_while_its_connection_is_broken_is_applied_after_it_r
         with ctx.engine.connect() as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"),
                                       {"pid": first}).scalar()
-        assert _wait_for(lambda: _listener(ctx) is None, timeout=5)
+        assert _wait_for(lambda: len(connects) == 2)  # the failure noticed; reconnecting
         numbers = paid_and_acknowledged(ctx, tenant_id, 1)  # nobody listens: it is lost
+        time.sleep(0.5)
+        assert not _succeeded(ctx, numbers)
+        gate.set()
         assert _wait_for(lambda: _succeeded(ctx, numbers))
         assert _listener(ctx) not in (None, first)  # listening again, on a new connection
     finally:
+        gate.set()
         applier.stop()
 
 
@@ -102,3 +124,14 @@ def test_stopping_it_ends_its_thread_and_its_connection(pg_jctx):
     assert time.monotonic() - started < 5
     assert not applier._thread.is_alive()
     assert _wait_for(lambda: _listener(pg_jctx) is None, timeout=5)
+
+
+def test_the_worker_stops_its_applier_with_its_consumer(pg_jctx, tmp_path):
+    # huey's SIGHUP restart stops the consumer, then re-executes the process without
+    # returning from its run: the applier must stop with the consumer, not after run.
+    applier = Applier(pg_jctx).start()
+    huey = make_huey(AppConfig(var_dir=tmp_path / "queue"), unique_queue())
+    consumer = LoketConsumer(huey, applier, workers=1, worker_type="thread")
+    assert _wait_for(lambda: _listener(pg_jctx) is not None)
+    consumer.stop()
+    assert not applier._thread.is_alive()

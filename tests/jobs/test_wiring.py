@@ -42,7 +42,9 @@ def _jobs(ctx, tmp_path):
 def test_on_postgresql_the_endpoint_enqueues_nothing_after_storing_events(pg_jctx, tmp_path):
     jobs = _jobs(pg_jctx, tmp_path)
     install_builtins(pg_jctx, jobs)
+    assert not isinstance(pg_jctx.event_kick, Coalesced)
     pg_jctx.event_kick()
+    time.sleep(0.2)  # ten times the queue's delay
     assert jobs.huey.pending_count() == 0
 
 

@@ -222,9 +222,11 @@ def apply_due_batch(ctx, limit: int = BATCH) -> dict[str, int]:
     a savepoint, so the one that fails is recorded and retried alone, as in
     :func:`apply_stored`.
 
-    Called by the worker's ``apply_events`` task, which the webhook endpoint enqueues after
-    acknowledging a request when ``LOKET_WEBHOOK_APPLY=deferred``. Workers running it at
-    once take disjoint events (``SKIP LOCKED`` on PostgreSQL).
+    Called with ``LOKET_WEBHOOK_APPLY=deferred`` by the worker: on PostgreSQL by its
+    applier (:mod:`loket.jobs.applier`) when the statement storing events announces them,
+    elsewhere by its ``apply_events`` task, which the webhook endpoint enqueues after
+    acknowledging a request. Workers running it at once take disjoint events (``SKIP
+    LOCKED`` on PostgreSQL).
 
     :returns: how many events ended in each status.
     """

@@ -270,7 +270,7 @@ def _stored(label: str, verdict: str, received: int, new: int) -> Receipt:
 # to the worker's applier in one statement that commits on its own.
 _STORE_AND_ANNOUNCE = text(f"""
 WITH given AS (
-    SELECT * FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS g(
+    SELECT * FROM json_to_recordset(CAST(:events AS json)) AS g(
         n int, event_id text, event_type text, payment_number text, gateway_reference text,
         payload json, status text)
 ), stored AS (
