@@ -57,15 +57,15 @@ class IdempotencyMiddleware:
         in_transaction = getattr(resource, "claims_in_transaction", False)
         if req.method != "POST" or key is None or (principal is None and not in_transaction):
             return
-        idempotency.check_key(key)
         payload = {"path": req.path, "query": req.context.query,
                    "body": req.context.body}
         now = self.ctx.now()
         lease = dt.timedelta(seconds=self.ctx.config.idempotency_lease_seconds)
         pending = _Pending(key, f"POST {req.uri_template}", payload, now + lease, now)
-        if in_transaction:  # claimed once the resource knows its caller (a guest's token)
-            req.context.idempotency_pending = pending
+        if in_transaction:  # checked and claimed once the resource knows its caller (a
+            req.context.idempotency_pending = pending  # guest's token): 401 before 422
             return
+        idempotency.check_key(key)
         with self.ctx.statements() as session:
             row, prior, _ = pending.claim(session, principal)
             row_id = row.id if row is not None else None
@@ -106,6 +106,7 @@ def replayed(session, req, resp) -> bool:
 
     :returns: ``True`` when ``resp`` now holds the first request's response (do nothing
         more); ``False`` when the work should run (without a key, too).
+    :raises ValidationFailed: the key is malformed.
     :raises Conflict: the key was used for a different request, or the first request is
         still running after :data:`WAIT_FOR_FIRST` seconds.
     """
@@ -113,6 +114,7 @@ def replayed(session, req, resp) -> bool:
     principal = getattr(req.context, "principal", None)
     if pending is None or principal is None:
         return False
+    idempotency.check_key(pending.key)
     bounded = session.get_bind().dialect.name == "postgresql"
     if bounded:  # a worker is held while it waits for the first request's claim
         _driver(session).execute(_WAIT_AT_MOST)

@@ -146,6 +146,9 @@ def test_a_guest_repeating_a_checkout_with_its_key_gets_the_first_answer(connect
     refused = checkout("bad key")
     assert refused.status_code == 422 and problem(refused)["errors"][0]["field"] == \
         "Idempotency-Key"
+    # Without a valid payer token the answer is 401 whatever the key: nothing is checked
+    # for a caller loket does not know.
+    assert checkout("bad key", "not-a-token").status_code == 401
     # Another payer token's key of the same name is its own.
     other = checkout("g-1", identify(api, source="10.0.0.2").json["token"])
     assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers
