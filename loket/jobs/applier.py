@@ -31,17 +31,17 @@ from loket.jobs.queue import postgres_dsn
 
 log = logging.getLogger(__name__)
 
-SAFETY_POLL = 30.0
+SAFETY_POLL = 30
 """Seconds without a notification after which the applier looks for pending events anyway."""
 PACE = 0.025
 """Seconds at least between the starts of two batches. A batch's reads and writes are a
 statement each for all its events, so a batch of one costs about as much as eight events in
 a batch of a hundred: under a steady load the events of 25 ms are applied together; an
 event after a quiet spell is applied at once."""
-RECHECK = 1.0
+RECHECK = 1
 """Seconds after which an announcement that found nothing due is looked at again: the
 events' time comes from the API's machine, whose clock may run a little ahead."""
-RECONNECT_AFTER = 2.0
+RECONNECT_AFTER = 2
 """Seconds the applier waits before listening again after its connection failed."""
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
               "keepalives_count": 3}
@@ -76,7 +76,7 @@ class Applier:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: int = 30) -> None:
         """Ask the thread to stop after its current batch (committed or rolled back) and
         wait for it at most ``timeout`` seconds; called when the worker stops or restarts."""
         self._stop.set()
@@ -132,7 +132,7 @@ class Applier:
                 return taken
         return taken
 
-    def _wait(self, connection: psycopg.Connection, timeout: float) -> bool:
+    def _wait(self, connection: psycopg.Connection, timeout: int) -> bool:
         """Until a notification arrives (then take every one queued), ``timeout`` passes or
         the applier is stopped; whether one arrived. A wait that times out checks that the
         connection still answers (a statement on a broken one raises)."""
