@@ -63,7 +63,7 @@ class Applier:
         self._thread: threading.Thread | None = None
         self._started = 0.0  # when the last batch started (time.monotonic)
         self.batches = 0
-        """Batches applied that found events (for the worker's tests and logs)."""
+        """Batches applied that found events (what a test can see of its work)."""
 
     @classmethod
     def wanted(cls, ctx) -> bool:

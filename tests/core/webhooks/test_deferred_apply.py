@@ -52,14 +52,6 @@ from loket.jobs.queue import postgres_dsn
 from loket.ops.metrics import PROCESS_REGISTRY
 
 
-def _acknowledged(ctx, webhook) -> inbox.Receipt:
-    """Deliver as the endpoint does in deferred mode: stored, not applied."""
-    request = webhook.as_request()
-    kind, token = request.path.rstrip("/").split("/")[-2:]
-    return inbox.receive(ctx, kind, token, request.body, dict(request.headers), request.path,
-                         process=False)
-
-
 def test_acknowledged_events_wait_for_the_worker_then_apply_in_one_batch(jctx):
     ctx = jctx
     tenant_id = seed(ctx)
@@ -161,9 +153,9 @@ def _acknowledged_payments(ctx, tenant_id: int) -> None:
     config = engine.connect_sandbox(ctx, tenant_id)
     for items, outcome in [*((i, "pay") for i in TWIN_ITEMS), ([TWIN_ITEMS[0][0]], "decline")]:
         paying = engine.start(ctx, tenant_id, items)
-        assert _acknowledged(ctx, engine.payer(ctx, paying, outcome)).status == 200
+        assert deliver(ctx, engine.payer(ctx, paying, outcome), process=False).status == 200
     for webhook in sandbox_page.settle(engine.store(ctx), config.id):
-        assert _acknowledged(ctx, webhook).status == 200
+        assert deliver(ctx, webhook, process=False).status == 200
 
 
 def _state(ctx, tenant_id: int, since: tuple[int, int]) -> dict:
@@ -270,7 +262,7 @@ def test_a_batch_reads_its_events_payments_in_bulk(ctx):
                     "amount": "10.00", "period": "2026-11", "due_date": "2026-12-31"})
         for n in range(count):
             paying = engine.start(ctx, tenant_id, [("bill", f"BULK-{n}")])
-            assert _acknowledged(ctx, engine.payer(ctx, paying, "pay")).status == 200
+            assert deliver(ctx, engine.payer(ctx, paying, "pay"), process=False).status == 200
         statements = statements_sent(ctx.engine)
         assert inbox.apply_due_batch(ctx) == {"processed": count}
         sent.append(list(statements))
@@ -303,12 +295,12 @@ def test_a_connection_test_in_a_failing_batch_is_refunded_at_the_gateway_once(ct
         test_payment = configs.connect(ctx, session, engine.ADMIN, tenant_id, "sandbox")
     test_paid, _ = sandbox_page.payer_acts(engine.store(ctx), test_payment.gateway_reference,
                                            "pay")
-    assert _acknowledged(ctx, test_paid).status == 200
+    assert deliver(ctx, test_paid, process=False).status == 200
     # The test connected the sandbox; a payment whose posting fails joins the batch.
     with ctx.transaction() as session:
         configs.get_row(session, tenant_id, "sandbox").connected = True
     paying = engine.start(ctx, tenant_id, [("service", "SRV-RECON-0001")])
-    assert _acknowledged(ctx, engine.payer(ctx, paying, "pay")).status == 200
+    assert deliver(ctx, engine.payer(ctx, paying, "pay"), process=False).status == 200
     refunds = _Refunds()
     ctx.plugins.register(refunds, name="refunds")
     ctx.plugins.register(_FailsFor("SRV-RECON-0001"), name="fails-for")
