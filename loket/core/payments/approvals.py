@@ -104,6 +104,9 @@ def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: Appro
 
 
 def _check_checker(session: Session, actor: audit.Actor, row: Approval) -> None:
+    # Re-read under a row lock: of two checkers deciding at once, the second waits for the
+    # first's commit and then finds the request decided (it is carried out once).
+    session.refresh(row, with_for_update=True)
     if ApprovalStatus(row.status) is not ApprovalStatus.PENDING:
         raise Conflict(f"approval {row.id} is already {row.status}", field="status")
     approvers = load_settings(session, row.tenant_id).document.get("approvals", {}).get(

@@ -101,6 +101,9 @@ def apply_credit_note(ctx, session: Session, actor: audit.Actor, note: CreditNot
                                                      "reference": reference, "amount": amount})
     if prior is not None:
         return session.get_one(CreditNoteApplication, prior["application_id"])
+    # The payment first, as a refund locks it before working out what it may give back
+    # (the payment's credit notes count): the two never run at once on one payment.
+    lock_payment(session, note.payment_id)
     note = session.scalars(select(CreditNote).where(CreditNote.id == note.id).with_for_update()
                            .execution_options(populate_existing=True)).one()
     now = ctx.now()

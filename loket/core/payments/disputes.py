@@ -106,6 +106,7 @@ def add_note(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute,
     """
     if not note.strip():
         raise ValidationFailed("the note is empty", field="note")
+    _lock(session, dispute)
     if DisputeStatus(dispute.status) in CLOSED:
         raise Conflict(f"dispute {dispute.id} is {dispute.status}", field="status")
     dispute.history = [*dispute.history, _entry(ctx, actor, note.strip())]
@@ -127,6 +128,7 @@ def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: s
         target = DisputeStatus(to)
     except ValueError:
         raise ValidationFailed(f"unknown dispute state {to!r}", field="status") from None
+    _lock(session, dispute)
     current = DisputeStatus(dispute.status)
     if target not in TRANSITIONS[current]:
         raise Conflict(f"a dispute that is {current} cannot become {target}", field="status")
@@ -141,6 +143,14 @@ def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: s
     audit.record(session, actor, f"dispute.{target.value}", "dispute", dispute.id,
                  before=before, after=_audit_view(dispute), tenant_id=dispute.tenant_id)
     return dispute
+
+
+def _lock(session: Session, dispute: Dispute) -> None:
+    """Re-read ``dispute`` under its payment's lock (the lock every change of the payment
+    takes first), so two changes of one dispute at once happen one after the other, the
+    second seeing the first's outcome."""
+    lock_payment(session, dispute.payment_id)
+    session.refresh(dispute, with_for_update=True)
 
 
 def _take_back(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute) -> None:

@@ -3,13 +3,26 @@
 import threading
 
 from sqlalchemy import func, select
-from support.engine import ACTOR, connect_sandbox, seed, start
+from support.engine import ACTOR, connect_sandbox, post, seed, start
 
+from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.models import Allocation, AuditEntry, CreditNote, Receivable
+from loket.core.models import (
+    Allocation,
+    Approval,
+    AuditEntry,
+    CreditNote,
+    Dispute,
+    Payment,
+    Receivable,
+    Refund,
+)
+from loket.core.payments import approvals, credit_notes, disputes
+from loket.core.payments.approvals import ApprovalKind
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
+from loket.core.payments.posting import lock_payment
 from loket.core.webhooks import outcomes
-from loket.errors import LoketError
+from loket.errors import Conflict, LoketError
 from loket.types import GatewayEvent
 
 
@@ -79,3 +92,88 @@ def test_two_counter_payments_racing_for_one_bill_never_overpay_it(pg_ctx):
         credit = session.scalar(select(func.coalesce(func.sum(CreditNote.amount), 0)))
     assert bill.paid == allocated == 12050 and bill.status == "paid"
     assert credit == 0  # the second cashier's money did not silently become credit
+
+
+def _cash_payment(ctx, tenant_id: int) -> Payment:
+    """WU-10001 pays INV-2025-001234 (145.50) in cash."""
+    return post(ctx, tenant_id, amount_received="145.50", references=("INV-2025-001234",))
+
+
+def test_two_approvers_deciding_one_refund_at_once_carry_it_out_once(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    paid = _cash_payment(ctx, tenant_id)
+    with ctx.transaction() as session:
+        payment = session.get_one(Payment, paid.id)
+        asked = approvals.request_approval(
+            ctx, session, audit.Actor("maker", "billing_manager"), ApprovalKind.REFUND,
+            payment, {"amount": "50.00", "reason": "overcharged"})
+    checkers = [audit.Actor("first", "tenant_admin"), audit.Actor("second", "cso_admin")]
+
+    def approve(i):
+        with ctx.transaction() as session:
+            approvals.approve(ctx, session, checkers[i], approvals.approval(
+                session, tenant_id, asked.id))
+
+    errors = _run_together(2, approve)
+    assert len(errors) == 1 and isinstance(errors[0], Conflict), errors
+    with ctx.transaction() as session:
+        refunds = session.scalars(select(Refund.amount).where(
+            Refund.payment_id == paid.id)).all()
+        decided = session.get_one(Approval, asked.id)
+        refunded = session.get_one(Payment, paid.id).refunded
+    assert refunds == [5000] and refunded == 5000
+    assert decided.status == "approved"
+
+
+def test_a_dispute_moved_two_ways_at_once_ends_in_one_of_them(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    paid = _cash_payment(ctx, tenant_id)
+    with ctx.transaction() as session:
+        opened = disputes.open_dispute(ctx, session, ACTOR, session.get_one(Payment, paid.id),
+                                       "145.50", "chargeback")
+        disputes.move(ctx, session, ACTOR, opened, "under_review")
+
+    def move(i):
+        with ctx.transaction() as session:
+            disputes.move(ctx, session, ACTOR, disputes.dispute(session, tenant_id, opened.id),
+                          ("won", "lost")[i])
+
+    errors = _run_together(2, move)
+    assert len(errors) == 1 and isinstance(errors[0], Conflict), errors
+    with ctx.transaction() as session:
+        row = session.get_one(Dispute, opened.id)
+        refunded = session.get_one(Payment, paid.id).refunded
+    moves = [entry.get("status") for entry in row.history if entry.get("status")]
+    assert moves[-1] == row.status and row.status in ("won", "lost")
+    assert "won" not in moves or "lost" not in moves
+    assert refunded == (row.amount_taken_back if row.status == "lost" else 0)
+
+
+def test_applying_a_credit_note_waits_for_its_payment_as_a_refund_holds_it(pg_ctx):
+    """A refund works out what it may give back (the payment's credit notes count) under
+    the payment's lock and calls the gateway before recording it: applying one of the
+    payment's credit notes meanwhile must wait, or the money would go out twice."""
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    paid = _cash_payment(ctx, tenant_id)
+    with ctx.transaction() as session:
+        note = credit_notes.issue_credit_note(ctx, session, ACTOR,
+                                              session.get_one(Payment, paid.id), "20.00",
+                                              "Billing Error")
+    applied = threading.Event()
+
+    def apply():
+        with ctx.transaction() as session:
+            credit_notes.apply_credit_note(ctx, session, ACTOR, session.get_one(
+                CreditNote, note.id), "bill", "INV-2025-001567")
+        applied.set()
+
+    with ctx.transaction() as session:
+        lock_payment(session, paid.id)  # what a refund holds across its gateway call
+        applying = threading.Thread(target=apply)
+        applying.start()
+        assert not applied.wait(1.0)
+    applying.join(10)
+    assert applied.is_set()
