@@ -9,7 +9,8 @@ import falcon
 
 from loket.core.models import OutboxDelivery, OutboxEvent
 from loket.core.outbox import delivery as outbox_delivery
-from loket.core.outbox import endpoints, events
+from loket.core.outbox import endpoints
+from loket.core.outbox import feed as outbox_feed
 from loket.errors import NotFound
 from loket.server import serialize as s
 from loket.server.base import Resource, created
@@ -95,7 +96,7 @@ class HostEvents(Resource):
         q = self.query(req)
         after = min(int(q.get("after") or 0), 2**31 - 1)  # cursors are 32-bit row ids
         with self.ctx.transaction() as session:
-            rows = events.feed(session, self.tenant(req), after, q.get("limit", 100))
+            rows = outbox_feed.feed(session, self.tenant(req), after, q.get("limit", 100))
             resp.media = {"items": [{"cursor": str(r.id), **r.payload} for r in rows],
                           "next_cursor": str(rows[-1].id) if rows else str(after)}
 

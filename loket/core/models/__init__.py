@@ -22,6 +22,7 @@ from loket.core.models.host import PaymentPlan, Receivable, ReceivableAttribute
 from loket.core.models.indexes import TRIGRAM_INDEXES
 from loket.core.models.links import PaymentLink
 from loket.core.models.outbox import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
+from loket.core.models.outbox_feed import OutboxFeedCommit
 from loket.core.models.payments import (
     Allocation,
     Approval,
@@ -76,6 +77,7 @@ __all__ = [
     "NumberSequence",
     "OutboxDelivery",
     "OutboxEvent",
+    "OutboxFeedCommit",
     "Payment",
     "PaymentDayTally",
     "PaymentStatusTally",

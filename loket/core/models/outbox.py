@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    FetchedValue,
     ForeignKey,
     Index,
     String,
@@ -28,7 +30,8 @@ class OutboxEvent(Base):
     transaction: a host event (``payment.succeeded``…) or a message for a person."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_tenant_id_id", "tenant_id", "id"),)
+    __table_args__ = (Index("ix_outbox_events_tenant_id_id", "tenant_id", "id"),
+                      Index("ix_outbox_events_feed_xid", "feed_xid", "id"))
     id: Mapped[intpk]  # the feed cursor
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     event_id: Mapped[str] = mapped_column(String(40), unique=True)  # stable, for dedup
@@ -37,6 +40,9 @@ class OutboxEvent(Base):
     ordering_key: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[timestamp] = mapped_column(default=_now)
+    # The writing transaction, on PostgreSQL (loket.core.models.outbox_feed): set by the
+    # database, never by loket.
+    feed_xid: Mapped[Optional[int]] = mapped_column(BigInteger, server_default=FetchedValue())
 
 
 class HostWebhookEndpoint(Base):

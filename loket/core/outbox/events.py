@@ -170,18 +170,3 @@ def notification_of(event: OutboxEvent) -> Notification:
                         subject=data["subject"], body=data["body"],
                         recipients=tuple(data.get("recipients") or ()),
                         data=data.get("data") or {})
-
-
-def feed(session: Session, tenant_id: int, after: int = 0, limit: int = 100,
-         settle_before: dt.datetime | None = None) -> list[OutboxEvent]:
-    """Host events of a tenant after cursor ``after``, oldest first.
-
-    :param settle_before: only events written before this time (a little in the past), so a
-        transaction that took a lower id but committed later is not skipped by a poller.
-    """
-    query = select(OutboxEvent).where(OutboxEvent.tenant_id == tenant_id,
-                                      OutboxEvent.kind == EventKind.HOST_EVENT,
-                                      OutboxEvent.id > after)
-    if settle_before is not None:
-        query = query.where(OutboxEvent.created_at <= settle_before)
-    return list(session.scalars(query.order_by(OutboxEvent.id).limit(limit)))
