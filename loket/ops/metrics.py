@@ -28,9 +28,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
-from sqlalchemy import column, func, inspect, select, table
+from sqlalchemy import func, select
 
-from loket.core.models import GatewayEventRow, Payment, Todo
+from loket.core.models import GatewayEventRow, OutboxDelivery, Payment, Todo
 
 log = logging.getLogger(__name__)
 
@@ -140,36 +140,14 @@ def instrument_plugins(plugins: Any) -> None:
 
 # --- what the database and the queue tell at scrape time ------------------------------
 
-OUTBOX_TABLES = ("outbox", "outbox_messages", "outbox_events")
-
-
-def outbox_backlog(connection: Any, now: dt.datetime) -> tuple[int, float] | None:
-    """Undelivered outbox rows and the age in seconds of the oldest one.
-
-    The outbox table is found by name (:data:`OUTBOX_TABLES`): a row is undelivered when its
-    ``delivered_at`` is empty or, without that column, its ``status`` is ``pending``; its
-    age comes from ``created_at``. Returns ``None`` (the metrics are not exposed) while the
-    database has no such table.
-    """
-    names = set(inspect(connection).get_table_names())
-    name = next((n for n in OUTBOX_TABLES if n in names), None)
-    if name is None:
-        return None
-    columns = {c["name"] for c in inspect(connection).get_columns(name)}
-    if "created_at" not in columns or not ({"delivered_at", "status"} & columns):
-        return None
-    rows = table(name, column("created_at"), column("delivered_at"), column("status"))
-    undelivered = (rows.c.delivered_at.is_(None) if "delivered_at" in columns
-                   else rows.c.status == "pending")
-    count, oldest = connection.execute(
-        select(func.count(), func.min(rows.c.created_at)).where(undelivered)).one()
-    if oldest is None:
-        return int(count), 0.0
-    if isinstance(oldest, str):
-        oldest = dt.datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count), max((now - oldest).total_seconds(), 0.0)
+def outbox_backlog(connection: Any, now: dt.datetime) -> tuple[int, int, int]:
+    """The outbox's deliveries not made yet (pending: to a host endpoint or a person), the
+    age in seconds of the oldest, and how many were given up (dead)."""
+    pending, oldest = connection.execute(select(func.count(), func.min(
+        OutboxDelivery.created_at)).where(OutboxDelivery.status == "pending")).one()
+    dead = connection.execute(select(func.count()).where(
+        OutboxDelivery.status == "dead")).scalar_one()
+    return int(pending), _age(oldest, now), int(dead)
 
 
 class StateCollector(Collector):
@@ -233,15 +211,18 @@ class StateCollector(Collector):
         for status, count in payments:
             by_state.add_metric([str(status)], count)
         yield by_state
-        if outbox is not None:
-            backlog = GaugeMetricFamily("loket_outbox_backlog", "Outbox messages not "
-                                        "delivered yet.")
-            backlog.add_metric([], outbox[0])
-            yield backlog
-            oldest = GaugeMetricFamily("loket_outbox_oldest_seconds", "Age of the oldest "
-                                       "undelivered outbox message (0 when none).")
-            oldest.add_metric([], outbox[1])
-            yield oldest
+        backlog = GaugeMetricFamily("loket_outbox_backlog", "Outbox deliveries (host events, "
+                                    "messages to people) not made yet.")
+        backlog.add_metric([], outbox[0])
+        yield backlog
+        oldest = GaugeMetricFamily("loket_outbox_oldest_seconds", "Age of the oldest outbox "
+                                   "delivery not made yet (0 when none).")
+        oldest.add_metric([], outbox[1])
+        yield oldest
+        dead = GaugeMetricFamily("loket_outbox_dead", "Outbox deliveries given up after days "
+                                 "of retries (each raised an outbox.dead to-do).")
+        dead.add_metric([], outbox[2])
+        yield dead
 
     def _queue(self) -> Iterable[Metric]:
         if self.queue_depth is None:

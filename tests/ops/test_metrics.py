@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from support.api import api, connected_api  # noqa: F401 - fixtures
 from support.ops import samples, value
 
-from loket.core.models import GatewayConfiguration
-from loket.core.payments.posting import raise_todo
+from loket.core.models import GatewayConfiguration, OutboxDelivery
+from loket.core.outbox import events
+from loket.core.todos import raise_todo
 from loket.gateways import sandbox_page
 from loket.jobs import setup as jobs_setup
 
@@ -85,27 +86,22 @@ def test_state_gauges_follow_the_database_and_the_queue(api):
         assert value(found, "loket_queue_up") == 1
         assert value(found, "loket_queue_depth") == 1
         assert value(found, "loket_gateway_events_oldest_pending_seconds") == 0
-        assert "loket_outbox_backlog" not in exposition  # no outbox table: not exposed
+        assert value(found, "loket_outbox_backlog") == 0
     finally:
         jobs.huey.flush()
 
 
-def test_outbox_backlog_is_exposed_once_an_outbox_table_exists(api):
+def test_the_outbox_backlog_counts_the_deliveries_not_made_and_those_given_up(api):
     now = api.ctx.now()
-    with api.ctx.engine.begin() as connection:
-        connection.execute(text("CREATE TABLE outbox (id INTEGER PRIMARY KEY, "
-                                "created_at TIMESTAMP WITH TIME ZONE, "
-                                "delivered_at TIMESTAMP WITH TIME ZONE)"))
-    try:
-        with api.ctx.engine.begin() as connection:
-            for n, (age, delivered) in enumerate([(600, None), (30, None), (900, now)]):
-                connection.execute(text("INSERT INTO outbox (id, created_at, delivered_at) "
-                                        "VALUES (:id, :created, :delivered)"), {
-                    "id": n + 1, "created": now - dt.timedelta(seconds=age),
-                    "delivered": delivered})
-        found, _ = _scrape(api)
-        assert value(found, "loket_outbox_backlog") == 2
-        assert 590 <= value(found, "loket_outbox_oldest_seconds") <= 700
-    finally:
-        with api.ctx.engine.begin() as connection:
-            connection.execute(text("DROP TABLE outbox"))
+    with api.ctx.transaction() as session:
+        event = events.emit(session, api.tenant_id, "payment.posted", {}, "payment:x")
+        for n, (age, status) in enumerate([(600, "pending"), (30, "pending"),
+                                           (900, "delivered"), (5000, "dead")]):
+            session.add(OutboxDelivery(
+                tenant_id=api.tenant_id, event=event, target=f"log:{n}", channel="log",
+                recipient=str(n), ordering_key="payment:x", status=status,
+                next_attempt_at=now, created_at=now - dt.timedelta(seconds=age)))
+    found, _ = _scrape(api)
+    assert value(found, "loket_outbox_backlog") == 2
+    assert 590 <= value(found, "loket_outbox_oldest_seconds") <= 700
+    assert value(found, "loket_outbox_dead") == 1

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from support.console import Person, text_of
 
-from loket.core.payments import posting
+from loket.core import todos
 from loket.demo import SANDBOX_CREDENTIALS
 
 
@@ -187,7 +187,7 @@ def test_dashboard_shows_todays_collections_and_todos_resolve(connected_api, ctx
     api = connected_api
     record(api, "150.00")
     with ctx.transaction() as session:  # a to-do as the worker raises them
-        posting.raise_todo(session, api.tenant_id, "settlement.mismatch",
+        todos.raise_todo(session, api.tenant_id, "settlement.mismatch",
                            "Settlement differs", "the bank paid 1.00 less", "payment", "PAY-9")
     manager = signed_in(api, "billing_manager")
     page = text_of(manager.get("/console/dashboard").text)

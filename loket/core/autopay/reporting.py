@@ -18,8 +18,8 @@ from loket.core.links import links
 from loket.core.models import AutopayElection, Consumer, Mandate, Receivable
 from loket.core.outbox import events as outbox_events
 from loket.core.outbox import messages
-from loket.core.payments.posting import raise_todo
 from loket.core.settings import load_settings
+from loket.core.todos import raise_todo
 from loket.errors import LoketError
 from loket.money import Money
 

@@ -9,8 +9,8 @@ from loket.core import audit
 from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration, Payment
 from loket.core.payments import lifecycle
-from loket.core.payments.posting import raise_todo
 from loket.core.payments.refunds import record_refund
+from loket.core.todos import raise_todo
 from loket.errors import GatewayError
 from loket.money import Money
 from loket.types import RefundRequest, json_safe

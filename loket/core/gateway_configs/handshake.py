@@ -15,8 +15,9 @@ from loket.core import audit
 from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration
 from loket.core.outbox import messages
-from loket.core.payments.posting import notify_later, raise_todo
+from loket.core.payments.posting import notify_later
 from loket.core.settings import load_settings
+from loket.core.todos import raise_todo
 from loket.types import Notification
 
 log = logging.getLogger(__name__)

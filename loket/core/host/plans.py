@@ -33,9 +33,10 @@ from loket.core.host.plan_changes import installments, unpaid
 from loket.core.models import Consumer, PaymentPlan, Receivable
 from loket.core.outbox import events as outbox_events
 from loket.core.outbox import messages
-from loket.core.payments.posting import notify_later, raise_todo
+from loket.core.payments.posting import notify_later
 from loket.core.settings import Settings, load_settings
 from loket.core.states import PlanStatus
+from loket.core.todos import raise_todo
 from loket.money import Money
 from loket.types import Notification, PlanInfo
 

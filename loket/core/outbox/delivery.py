@@ -18,12 +18,13 @@ from typing import Any
 
 import attrs
 import requests
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
 from loket.core.outbox import signing
 from loket.core.outbox.events import DeliveryStatus, EventKind, notification_of
+from loket.core.todos import raise_todo
 from loket.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -72,22 +73,24 @@ def post_signed(url: str, secret: str, event: OutboxEvent, now: int) -> Outcome:
     return Outcome(False, response.status_code, error=f"HTTP {response.status_code}")
 
 
-def _heads(session: Session, now: dt.datetime, scan: int) -> list[int]:
-    rows = session.execute(select(OutboxDelivery.id, OutboxDelivery.target,
-                                  OutboxDelivery.ordering_key, OutboxDelivery.next_attempt_at,
-                                  OutboxDelivery.leased_until)
-                           .where(OutboxDelivery.status == DeliveryStatus.PENDING)
-                           .order_by(OutboxDelivery.id).limit(scan)).all()
-    seen: set[tuple[str, str]] = set()
-    due = []
-    for row in rows:
-        group = (row.target, row.ordering_key)
-        if group in seen:
-            continue  # a later delivery waits for the one before it
-        seen.add(group)
-        if row.next_attempt_at <= now and (row.leased_until is None or row.leased_until <= now):
-            due.append(row.id)
-    return due
+def _heads(session: Session, now: dt.datetime, limit: int, event_row_id: int | None = None
+           ) -> list[int]:
+    """The due deliveries that are first of their order (no earlier pending delivery to the
+    same target with the same ordering key), oldest first, at most ``limit`` (only those of
+    one event when ``event_row_id`` is given): a receiver that is down holds back its own
+    deliveries, never another's."""
+    earlier = aliased(OutboxDelivery)
+    query = select(OutboxDelivery.id)
+    if event_row_id is not None:
+        query = query.where(OutboxDelivery.event_row_id == event_row_id)
+    return list(session.scalars(query.where(
+        OutboxDelivery.status == DeliveryStatus.PENDING, OutboxDelivery.next_attempt_at <= now,
+        or_(OutboxDelivery.leased_until.is_(None), OutboxDelivery.leased_until <= now),
+        ~exists().where(earlier.target == OutboxDelivery.target,
+                        earlier.ordering_key == OutboxDelivery.ordering_key,
+                        earlier.id < OutboxDelivery.id,
+                        earlier.status == DeliveryStatus.PENDING))
+        .order_by(OutboxDelivery.id).limit(limit)))
 
 
 def claim(session: Session, delivery_id: int, now: dt.datetime) -> bool:
@@ -106,7 +109,7 @@ def deliver_due(ctx: Any, limit: int = 100) -> dict[str, int]:
     """
     now = ctx.now()
     with ctx.transaction() as session:
-        heads = _heads(session, now, scan=limit * 20)[:limit]
+        heads = _heads(session, now, limit)
     counts: dict[str, int] = {}
     for delivery_id in heads:
         result = attempt(ctx, delivery_id)
@@ -120,9 +123,7 @@ def deliver_event(ctx: Any, event_row_id: int) -> dict[str, int]:
     only if it is the head of its order; whatever fails is left to the worker."""
     now = ctx.now()
     with ctx.transaction() as session:
-        ids = set(session.scalars(select(OutboxDelivery.id).where(
-            OutboxDelivery.event_row_id == event_row_id)))
-        heads = [i for i in _heads(session, now, scan=10_000) if i in ids]
+        heads = _heads(session, now, 100, event_row_id)
     counts: dict[str, int] = {}
     for delivery_id in heads:
         result = attempt(ctx, delivery_id)
@@ -187,9 +188,23 @@ def record(ctx: Any, delivery_id: int, outcome: Outcome) -> str:
             delivery.status = DeliveryStatus.DEAD
             log.warning("outbox delivery %s given up after %s attempts: %s", delivery_id,
                         delivery.attempts, outcome.error)
+            _given_up(session, delivery, now)
             return "dead"
         delivery.next_attempt_at = now + backoff(delivery.attempts)
         return "retrying"
+
+
+def _given_up(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> None:
+    """A to-do for staff, one per target and day however many of its deliveries die."""
+    where = (f"endpoint {delivery.endpoint_id} ({delivery.recipient})"
+             if delivery.endpoint_id is not None else f"{delivery.channel} {delivery.recipient}")
+    raise_todo(session, delivery.tenant_id, "outbox.dead",
+               f"Deliveries to {where} given up after {GIVE_UP_AFTER.days} days of retries",
+               detail=f"Last error: {delivery.last_error}. Each can be sent again once the "
+                      f"receiver is fixed (a host endpoint's deliveries: POST /v1/host/"
+                      f"webhook-endpoints/{{id}}/deliveries/{{delivery}}/replay).",
+               entity_type="outbox_delivery", entity_id=str(delivery.id),
+               dedupe_key=f"outbox-dead:{delivery.target}:{now.date().isoformat()}")
 
 
 def replay(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> OutboxDelivery:
@@ -198,5 +213,6 @@ def replay(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> Outb
         raise Conflict("the delivery is still pending; the worker sends it", field="status")
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now
+    delivery.created_at = now  # its days of retries start again
     delivery.leased_until = None
     return delivery

@@ -17,10 +17,10 @@ from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     create_credit_note,
     post_allocations,
-    raise_todo,
 )
 from loket.core.settings import load_settings
 from loket.core.states import AllocationState, ApplicationState
+from loket.core.todos import raise_todo
 
 GATEWAY = audit.Actor("gateway", "gateway")
 """The actor of what a gateway's word causes (payments taken, applied, refunded)."""

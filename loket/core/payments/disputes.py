@@ -23,11 +23,11 @@ from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
     lock_payment,
-    raise_todo,
     refresh_state,
     snapshot,
 )
 from loket.core.payments.refunds import record_refund
+from loket.core.todos import raise_todo
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
 from loket.types import EventType, GatewayEvent

@@ -21,9 +21,9 @@ from loket.core.payments.posting import (
     create_credit_note,
     lock_payment,
     post_allocations,
-    raise_todo,
 )
 from loket.core.settings import load_settings
+from loket.core.todos import raise_todo
 from loket.errors import PluginError, ValidationFailed
 from loket.types import DestinationTarget, ResolvedTarget
 

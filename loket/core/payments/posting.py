@@ -18,7 +18,6 @@ from loket.core.models import (
     Payment,
     PaymentLink,
     Receivable,
-    Todo,
 )
 from loket.core.numbering import next_number, next_numbers
 from loket.core.outbox import events as outbox_events
@@ -206,23 +205,6 @@ def notify_later(plugins: Plugins, session: Session, note: Notification) -> None
     when it has no recipient)."""
     if note.recipients:
         after_commit(session, lambda: plugins.notify(note))
-
-
-def raise_todo(session: Session, tenant_id: int, kind: str, title: str, detail: str = "",
-               entity_type: str | None = None, entity_id: str | None = None,
-               dedupe_key: str | None = None) -> Todo | None:
-    """Add a to-do for staff; with ``dedupe_key`` an identical open to-do is not repeated."""
-    if dedupe_key and session.scalar(select(Todo.id).where(Todo.dedupe_key == dedupe_key)):
-        return None
-    todo = Todo(tenant_id=tenant_id, kind=kind, title=title, detail=detail,
-                entity_type=entity_type, entity_id=entity_id, dedupe_key=dedupe_key)
-    session.add(todo)
-    session.flush()
-    outbox_events.emit(session, tenant_id, "todo.raised",
-                       {"todo": {"id": todo.id, "kind": kind, "title": title,
-                                 "entity_type": entity_type, "entity_id": entity_id}},
-                       f"todo:{todo.id}")
-    return todo
 
 
 def resolve_targets(ctx, session: Session, settings: Settings, tenant_id: int,

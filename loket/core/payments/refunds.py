@@ -20,11 +20,11 @@ from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
     lock_payment,
     lock_receivables,
-    raise_todo,
     refresh_state,
     snapshot,
 )
 from loket.core.states import AllocationState, CreditNoteStatus
+from loket.core.todos import raise_todo
 from loket.errors import LoketError, RefundNotPossible, ValidationFailed
 from loket.money import Money
 from loket.types import RefundRequest, RefundStatus

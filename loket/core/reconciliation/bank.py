@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import BankStatementLine, SettlementRecord
-from loket.core.payments.posting import raise_todo
 from loket.core.settings import load_settings
+from loket.core.todos import raise_todo
 from loket.errors import ValidationFailed
 from loket.money import Money
 

@@ -10,8 +10,8 @@ import datetime as dt
 from sqlalchemy import select
 
 from loket.core.models import Allocation, Payment
-from loket.core.payments.posting import raise_todo
 from loket.core.settings import load_settings
+from loket.core.todos import raise_todo
 from loket.types import PaymentStatus
 
 DEFAULT_RECONCILIATION_DAYS = 2

@@ -24,9 +24,9 @@ from loket.core import audit
 from loket.core.db import after_commit, optimistic, run_optimistically, savepoint
 from loket.core.models import GatewayConfiguration, GatewayEventRow, WebhookDelivery
 from loket.core.payments.invariants import check_deferred, defer_checks
-from loket.core.payments.posting import raise_todo
 from loket.core.settings import pin
 from loket.core.states import EventStatus
+from loket.core.todos import raise_todo
 from loket.core.webhooks import outcomes, prefetch
 from loket.errors import NotFound
 from loket.money import Money

@@ -30,7 +30,6 @@ from loket.core.payments import batch_reads, disputes, service_tasks
 from loket.core.payments.application import GATEWAY, apply_intended
 from loket.core.payments.invariants import check_invariants, pending_refunds
 from loket.core.payments.posting import (
-    raise_todo,
     refresh_state,
     snapshot,
     take_number,
@@ -38,6 +37,7 @@ from loket.core.payments.posting import (
 from loket.core.payments.refunds import record_refund
 from loket.core.settings import load_settings, pin
 from loket.core.states import ApplicationState
+from loket.core.todos import raise_todo
 from loket.errors import LoketError
 from loket.money import Money
 from loket.types import EventType, GatewayEvent, RefundStatus

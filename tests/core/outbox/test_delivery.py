@@ -16,8 +16,8 @@ from support.jobs import Clock
 from support.outbox import Receiver
 
 from loket.core.backoffice import administration
-from loket.core.models import OutboxDelivery, OutboxEvent, Payment
-from loket.core.outbox import delivery, endpoints, signing
+from loket.core.models import OutboxDelivery, OutboxEvent, Payment, Todo
+from loket.core.outbox import delivery, endpoints, events, signing
 from loket.core.payments import counter_payments
 from loket.core.settings import load_settings, save_settings
 
@@ -118,6 +118,46 @@ def test_events_of_a_payment_arrive_in_order_even_after_a_failure(ctx, tenant_id
         assert delivery.deliver_due(ctx) == {"delivered": 1}  # ... then the next
     assert [a["body"]["type"] for a in host.accepted] == ["payment.posted",
                                                          "payment.cancelled"]
+
+
+def _events(ctx, tenant_id, count, prefix):
+    """``count`` host events, each of its own payment (its own order)."""
+    with ctx.transaction() as session:
+        for n in range(count):
+            events.emit(session, tenant_id, "payment.posted", {"payment": f"{prefix}{n}"},
+                        f"payment:{prefix}{n}", ctx.now())
+
+
+def test_a_receiver_that_is_down_holds_back_only_its_own_deliveries(ctx, tenant_id):
+    ctx.clock = Clock()
+    with Receiver(fail_first=10**6) as down, Receiver() as up:
+        _endpoint(ctx, tenant_id, down)
+        _events(ctx, tenant_id, 25, "DOWN-")
+        assert delivery.deliver_due(ctx) == {"retrying": 25}  # now waiting out a backoff
+        _endpoint(ctx, tenant_id, up)
+        _events(ctx, tenant_id, 1, "BOTH-")
+        results = [delivery.deliver_due(ctx, limit=1) for _ in range(2)]
+    assert results == [{"retrying": 1}, {"delivered": 1}]  # the older head first
+    assert [a["body"]["data"]["payment"] for a in up.accepted] == ["BOTH-0"]
+
+
+def test_deliveries_given_up_raise_one_to_do_a_receiver_and_a_replay_starts_again(
+        ctx, tenant_id):
+    ctx.clock = Clock()
+    with Receiver(fail_first=10**6) as down:
+        endpoint = _endpoint(ctx, tenant_id, down, ["payment.posted"])
+        _events(ctx, tenant_id, 2, "P")
+        assert delivery.deliver_due(ctx) == {"retrying": 2}
+        ctx.clock.advance(days=3, seconds=1)
+        assert delivery.deliver_due(ctx) == {"dead": 2}
+        with ctx.transaction() as session:
+            todos = session.scalars(select(Todo).where(Todo.kind == "outbox.dead")).all()
+            assert [t.title for t in todos] == [
+                f"Deliveries to endpoint {endpoint.id} ({down.url}) given up after 3 days of "
+                "retries"]
+            dead = session.scalars(select(OutboxDelivery).order_by(OutboxDelivery.id)).first()
+            delivery.replay(session, dead, ctx.now())
+        assert delivery.deliver_due(ctx) == {"retrying": 1}  # three days again, not dead
 
 
 def test_a_worker_killed_mid_delivery_leaves_it_to_be_delivered_again(ctx, tenant_id,
