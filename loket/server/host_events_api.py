@@ -3,6 +3,7 @@ deliveries and replays, and the same events as a feed (``GET /v1/host/events?aft
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import falcon
@@ -101,8 +102,12 @@ class HostEvents(Resource):
                           "next_cursor": str(rows[-1].id) if rows else str(after)}
 
 
+ID = re.compile(r"[0-9]{1,9}")
+"""An endpoint's or a delivery's id in a path (ASCII digits; a row id fits 32 bits)."""
+
+
 def _int(value: str) -> int:
-    if not value.isdigit():
+    if not ID.fullmatch(value):
         raise NotFound(f"no such object {value!r}")
     return int(value)
 

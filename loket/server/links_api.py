@@ -125,8 +125,12 @@ class PayPage:
         settings = load_settings(session, link.tenant_id)
         consumer = session.get(Consumer, link.consumer_id)
         tenant = session.get(Tenant, link.tenant_id)
-        rows = state.receivables_of(session, link)
         currency = link.currency
+        # A link that no longer stands for a payment (cancelled, expired, used up) shows its
+        # state only: whoever still holds the URL does not see the account's name or bills,
+        # nor the bills issued since.
+        closed = status is not state.LinkStatus.ACTIVE
+        rows = [] if closed else state.receivables_of(session, link)
         shown = [r for r in rows if r.status == "open" or link.receivable_ids is not None]
         payable = links.payable(session, link, now) if status == state.LinkStatus.ACTIVE else []
         page_state = state_override or str(status)
@@ -141,7 +145,8 @@ class PayPage:
                              "logo_url": d.logo_url})
         return render(
             "pay/link.html", settings["locale"], tenant_name=tenant.name, state=page_state,
-            consumer_name=consumer.name, account_number=consumer.account_number,
+            consumer_name="" if closed else consumer.name,
+            account_number="" if closed else consumer.account_number,
             items=[{"kind": r.kind, "reference": r.reference, "description": r.description,
                     "period": r.period, "due_date": r.due_date,
                     "amount": Money(r.amount, currency), "paid": Money(r.paid, currency),

@@ -5,6 +5,7 @@ operation for the validation middleware."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 from importlib import resources
 
@@ -69,10 +70,38 @@ class Operation:
     body_validator: object | None
 
 
+YEARS = range(1900, 3000)
+"""The years a date or time loket takes may fall in: a payment's, a bill's or a filter's
+(a wider one only overflows the arithmetic on it)."""
+
+FORMATS = copy.deepcopy(jsonschema.Draft202012Validator.FORMAT_CHECKER)
+"""The document's formats as the standard checks them, with ``date`` and ``date-time`` held
+to :data:`YEARS` and a date-time to its offset (the standard's check of ``date-time`` needs a
+package loket does not install, and skips it)."""
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if len(value) != 10 or dt.date.fromisoformat(value).year not in YEARS:
+        raise ValueError("not a YYYY-MM-DD date")
+    return True
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None or parsed.year not in YEARS:
+        raise ValueError("not an RFC 3339 date-time with an offset")
+    return True
+
+
 def _validator(schema: dict, registry: Registry):
-    return jsonschema.Draft202012Validator(
-        _absolute_refs(schema), registry=registry,
-        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return jsonschema.Draft202012Validator(_absolute_refs(schema), registry=registry,
+                                           format_checker=FORMATS)
 
 
 @functools.cache

@@ -62,6 +62,13 @@ def _send_export(resp: falcon.Response, export_format: exports.ExportFormat, nam
     resp.stream = body
 
 
+def _dates_in_order(filters: Any) -> None:
+    """Refuse an export whose period ends before it starts before its answer begins (a
+    streamed answer cannot turn into an error half-way)."""
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise ValidationFailed("date_from must not be after date_to", field="date_from")
+
+
 class PaymentsExport(Resource):
     """``GET /v1/payments/export``: the payments list (same search and filters) as CSV or
     XLSX, streamed, audited."""
@@ -76,8 +83,7 @@ class PaymentsExport(Resource):
             status=q.get("status"), payment_type=q.get("type"), channel=q.get("channel"),
             account_number=q.get("account"), include_tests=q.get("include_tests", False))
         tenant, actor = self.tenant(req), self.actor(req)
-        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-            raise ValidationFailed("date_from must not be after date_to", field="date_from")
+        _dates_in_order(filters)
         with self.ctx.transaction() as session:
             exports.record_export(session, actor, "payments", export_format, filters)
 
@@ -110,6 +116,7 @@ class CreditNotesExport(Resource):
                 remaining=q.get("remaining"), receipt=q.get("receipt"),
                 amount_min=money_param(session, tenant, q.get("amount_min"), "amount_min"),
                 amount_max=money_param(session, tenant, q.get("amount_max"), "amount_max"))
+            _dates_in_order(filters)
             exports.record_export(session, actor, "credit_notes", export_format, filters)
 
         def body() -> Iterator[bytes]:

@@ -108,7 +108,22 @@ def _message(error) -> str:
         return f"must be one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "format":
         return f"must be a valid {error.validator_value}"
-    return error.message
+    return _WORDED.get(error.validator, "is not valid for this operation").format(
+        error.validator_value)
+
+
+_WORDED = {
+    "maxProperties": "must have at most {} fields", "minProperties": "must have at least {} "
+    "fields", "maxItems": "must have at most {} items", "minItems": "must have at least {} "
+    "items", "uniqueItems": "must not repeat an item", "minimum": "must be at least {}",
+    "maximum": "must be at most {}", "exclusiveMinimum": "must be more than {}",
+    "exclusiveMaximum": "must be less than {}", "multipleOf": "must be a multiple of {}",
+    "const": "must be {}", "oneOf": "does not match exactly one of the accepted forms",
+    "anyOf": "does not match any of the accepted forms", "not": "is not accepted here",
+    "propertyNames": "has a field name that is not accepted",
+    "dependentRequired": "lacks a field that goes with another",
+}
+"""The other rules, worded without the value (never ``error.message``, which quotes it)."""
 
 
 def schema_errors(validator, instance, prefix: tuple = ()) -> list[dict]:

@@ -224,6 +224,9 @@ def test_endpoints_over_http_show_the_secret_once_and_list_deliveries(ctx, tenan
         rows = api.get(f"/v1/host/webhook-endpoints/{endpoint_id}/deliveries",
                        role="tenant_admin").json["items"]
         assert [(r["type"], r["status"]) for r in rows] == [("payment.posted", "delivered")]
+        for odd in ("%C2%B2", "1" * 23):  # a superscript digit, an id beyond any row's
+            assert api.get(f"/v1/host/webhook-endpoints/{odd}/deliveries",
+                           role="tenant_admin").status_code == 404
         replayed = api.post(f"/v1/host/webhook-endpoints/{endpoint_id}/deliveries/"
                             f"{rows[0]['id']}/replay", role="tenant_admin")
         assert replayed.status_code == 200 and replayed.json["status"] == "pending"
