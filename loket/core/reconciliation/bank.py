@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 
 import attrs
 from sqlalchemy import select
@@ -105,14 +106,19 @@ def _unconfirmed_payouts(session: Session, tenant_id: int, lock: bool = False
 
 
 def _match(line: BankLine, payouts: dict[str, list[SettlementRecord]]) -> str | None:
-    text = f"{line.reference} {line.description}".lower()
-    for reference in payouts:
-        if reference.lower() in text:
+    """The payout a bank credit pays: the one in its currency whose reference it names as a
+    whole word (``PO-1`` is not named by ``PO-10``), else the only one of its amount
+    settled in the days before it."""
+    text = f"{line.reference} {line.description}"
+    same_currency = {reference: rows for reference, rows in payouts.items()
+                     if all(r.currency == line.amount.currency for r in rows)}
+    for reference in same_currency:
+        if re.search(rf"(?<![0-9A-Za-z]){re.escape(reference)}(?![0-9A-Za-z])", text,
+                     re.IGNORECASE):
             return reference
     by_amount = [
-        reference for reference, rows in payouts.items()
+        reference for reference, rows in same_currency.items()
         if sum(r.net for r in rows) == line.amount.amount
-        and all(r.currency == line.amount.currency for r in rows)
         and 0 <= (line.booked_on - max(r.settled_at for r in rows).date()).days
         <= DATE_WINDOW_DAYS]
     return by_amount[0] if len(by_amount) == 1 else None

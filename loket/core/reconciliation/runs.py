@@ -217,6 +217,12 @@ def _claim(ctx, run_id: int) -> ReconciliationRun | None:
         if row.state == RunState.RUNNING and row.heartbeat_at and \
                 row.heartbeat_at > now - _stale_after(ctx, row.kind):
             return None
+        if row.attempts >= MAX_ATTEMPTS:  # each attempt's process died while reading it
+            row.state, row.finished_at = RunState.FAILED, now
+            row.error = (f"stopped after {row.attempts} attempts whose process ended while "
+                         f"reading the file (out of memory or killed); see the worker's log")
+            log.error("reconciliation run %s: %s", run_id, row.error)
+            return None
         row.state, row.heartbeat_at, row.error = RunState.RUNNING, now, None
         row.attempts += 1
         session.flush()

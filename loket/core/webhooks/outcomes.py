@@ -38,7 +38,7 @@ from loket.core.payments.refunds import record_refund
 from loket.core.settings import load_settings, pin
 from loket.core.states import ApplicationState
 from loket.core.todos import raise_todo
-from loket.errors import LoketError
+from loket.errors import LoketError, ValidationFailed
 from loket.money import Money
 from loket.types import EventType, GatewayEvent, RefundStatus
 
@@ -313,6 +313,9 @@ def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
     if payment.succeeded_at is None or event.amount is None:
         return False
     try:
+        if event.amount.currency != payment.currency:
+            raise ValidationFailed(f"the refund is in {event.amount.currency}, the payment "
+                                   f"in {payment.currency}", field="amount")
         # Without the gateway's refund id, the event id is the only key that stops a
         # re-delivery of this same event from refunding twice.
         return record_refund(session, payment, event.amount.amount,

@@ -49,13 +49,16 @@ def refund_with(ctx, payment, status, amount="145.50"):
         ctx.plugins.pm.unregister(plugin)
 
 
-def gateway_says(ctx, payment, event_type, reference):
+PAID = Money(14550, "USD")
+
+
+def gateway_says(ctx, payment, event_type, reference, amount=PAID):
     with ctx.transaction() as session:
         row = session.get(Payment, payment.id)
         config = session.get(GatewayConfiguration, row.gateway_configuration_id)
         return outcomes.apply_event(ctx, session, config, GatewayEvent(
             event_id=f"evt-{event_type}-{reference}", type=event_type, raw_status="refunded",
-            payment_id=row.number, amount=Money(14550, "USD"), refund_reference=reference,
+            payment_id=row.number, amount=amount, refund_reference=reference,
             failure_message="The bank returned the refund"))
 
 
@@ -104,3 +107,11 @@ def test_a_failed_refund_result_is_a_manual_refund_and_records_nothing(ctx, tena
     with ctx.transaction() as session:
         todo = session.scalar(select(Todo).where(Todo.kind == "payment.manual_refund"))
     assert "Refund rejected by the issuer" in todo.detail
+
+
+def test_a_refund_reported_in_another_currency_is_a_to_do_not_a_refund(ctx, tenant_id, paid):
+    gateway_says(ctx, paid, "payment.refunded", "re_jpy", Money(14550, "JPY"))
+    assert reload(ctx, paid).refunded == 0 and the_refund(ctx, paid) is None
+    with ctx.transaction() as session:
+        todo = session.scalar(select(Todo).where(Todo.kind == "payment.refund_mismatch"))
+    assert "JPY" in todo.detail and "USD" in todo.detail

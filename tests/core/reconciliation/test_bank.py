@@ -1,5 +1,7 @@
 """Bank statement reconciliation: payouts confirmed by reference or by amount, once."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 from support.engine import ACTOR, connect_sandbox, deliver, payer, start, store
@@ -8,6 +10,7 @@ from loket.core.models import SettlementRecord, Todo
 from loket.core.reconciliation import bank, settlements
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
+from loket.money import Money
 
 
 def _settle_one(ctx, tenant_id, item) -> tuple[str, int]:
@@ -60,6 +63,26 @@ def test_statement_confirms_payouts_by_reference_and_by_amount(ctx, tenant_id):
 
     again = _import(ctx, tenant_id, statement)
     assert (again.matched, again.unmatched, again.already_imported) == ((), (), 3)
+
+
+def test_a_credit_names_a_payout_by_whole_reference_in_its_own_currency():
+    day = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+
+    def payout(reference, net, currency="USD"):
+        return reference, [SettlementRecord(payout_reference=reference, net=net,
+                                            currency=currency, settled_at=day)]
+
+    payouts = dict([payout("PO-1", 1000), payout("PO-10", 2500), payout("EU-7", 2500, "EUR")])
+
+    def matched(reference, minor, currency="USD", description=""):
+        return bank._match(bank.BankLine(day.date(), reference, Money(minor, currency),
+                                         description), payouts)
+
+    assert matched("TRF PO-10", 2500) == "PO-10"  # not PO-1, which it contains
+    assert matched("X", 1000, description="payout po-1 march") == "PO-1"
+    assert matched("TRF PO-100", 999) is None
+    assert matched("TRF EU-7", 2400, "USD") is None  # named, but paid out in euros
+    assert matched("TRF", 2500, "EUR") == "EU-7"  # by amount, in its own currency only
 
 
 @pytest.mark.parametrize("text, field", [

@@ -75,6 +75,22 @@ def test_a_run_whose_process_died_is_started_again_by_the_sweep(ctx, tenant_id, 
     assert _run(ctx, run_id).attempts == 2 and _completed(ctx, tenant_id) == 1
 
 
+def test_a_run_whose_process_died_at_each_attempt_fails_after_the_last(ctx, tenant_id,
+                                                                       report):
+    """A file that kills its reader (out of memory) is not read again and again."""
+    run_id = _upload(ctx, tenant_id, report)
+    with ctx.transaction() as session:  # the last attempt's worker was killed too
+        row = session.get(ReconciliationRun, run_id)
+        row.state, row.attempts = RunState.RUNNING, runs.MAX_ATTEMPTS
+        row.heartbeat_at = ctx.now() - runs.SQLITE_STALE_AFTER - dt.timedelta(minutes=1)
+    assert runs.process(ctx, run_id) == RunState.FAILED
+    row = _run(ctx, run_id)
+    assert row.attempts == runs.MAX_ATTEMPTS and row.finished_at
+    assert f"stopped after {runs.MAX_ATTEMPTS} attempts" in row.error
+    assert _completed(ctx, tenant_id) == 0
+    assert runs.resume_stale(ctx) == []
+
+
 def test_a_run_another_process_holds_is_left_alone(ctx, tenant_id, report):
     run_id = _upload(ctx, tenant_id, report)
     with ctx.transaction() as session:
