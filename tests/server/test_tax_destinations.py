@@ -6,12 +6,17 @@ deferred destination's payment moves through the service-task states when the mo
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from support.api import api, connected_api, problem  # noqa: F401 - fixtures
+from support.engine import ACTOR
 from support.jobs import Clock
 
 from loket import hookimpl
+from loket.core.host import receivables
 from loket.core.models import Payment, Todo
 from loket.core.payments import holds, service_tasks
 from loket.money import Money
@@ -191,6 +196,46 @@ def test_a_tax_form_paid_before_its_dln_exists_is_applied_when_it_arrives(tax_ap
     after = api.get(f"/v1/payments/{number}").json
     assert after["processing"]["application_state"] == "applied"
     assert posted(after) == {"F-LATE": 12500}
+
+
+def test_a_hold_another_upsert_released_meanwhile_is_not_applied_again(tax_api):
+    """Two upserts completing one held payment at once (PostgreSQL): the second reads the
+    hold while the first, holding the payment's lock, applies it."""
+    api = tax_api
+    if api.ctx.engine.dialect.name != "postgresql":
+        pytest.skip("two writers at once: PostgreSQL")
+    dln = "20268888888888"
+    number = pay(api, "pay-a-tax-form", {"dln": dln, "amount": "125.00"})["information"][
+        "number"]
+    schemas = api.ctx.plugins.attribute_schemas()
+
+    def arrives(session, reference):
+        row = receivables.upsert_receivable(session, ACTOR, api.tenant_id, {
+            "account_number": "WU-10001", "kind": "tax_form", "reference": reference,
+            "amount": "125.00", "attributes": {"dln": dln}}, schemas)
+        return holds.release_matching(api.ctx, session, row)
+
+    second: list = []
+    with Session(api.ctx.engine) as first:
+        assert arrives(first, "F-LATE") == [number]  # applied; the payment stays locked
+
+        def again():
+            with api.ctx.transaction() as session:
+                second.append(arrives(session, "F-LATE-AGAIN"))
+
+        racing = threading.Thread(target=again)
+        racing.start()
+        racing.join(1.0)
+        assert racing.is_alive()  # it read the hold as waiting, then waits for the payment
+        first.commit()
+    racing.join(10)
+    assert second == [[]]
+    after = api.get(f"/v1/payments/{number}").json
+    assert after["processing"]["application_state"] == "applied"
+    assert posted(after) == {"F-LATE": 12500}
+    with api.ctx.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Todo).where(
+            Todo.kind == "payment.apply_failed")) == 0
 
 
 def test_a_held_payment_raises_a_todo_after_the_tenants_timeout(tax_api):

@@ -275,6 +275,7 @@ def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id:
         wanted = [(i["kind"], i["reference"]) for i in open_items(ctx, session, tenant_id,
                                                                   account_number)]
     out: list[tuple[str, Obligation]] = []
+    chosen: set[int] = set()
     for position, (kind, reference) in enumerate(wanted):
         kinds = (kind,) if kind else ITEM_KINDS
         if kind and kind not in ITEM_KINDS:
@@ -289,8 +290,14 @@ def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id:
                 break
             except ValidationFailed as exc:
                 error = exc
+        field = (f"items[{position}].reference" if position < len(entry.items)
+                 else f"references[{position - len(entry.items)}]")
         if found is None:
-            raise ValidationFailed(error.detail, field=f"items[{position}].reference")
+            raise ValidationFailed(error.detail, field=field)
         destination, resolved = found
-        out.extend((destination, o) for o in resolved.obligations)
+        for obligation in resolved.obligations:
+            if obligation.receivable_id in chosen:  # an item and a reference naming it
+                raise ValidationFailed(f"{reference!r} is chosen twice", field=field)
+            chosen.add(obligation.receivable_id)
+            out.append((destination, obligation))
     return out

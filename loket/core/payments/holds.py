@@ -123,7 +123,10 @@ def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]
     applied = []
     for row in rows:
         payment = lock_payment(session, row.payment_id)
-        if payment.succeeded_at is None or payment.cancelled_at is not None or payment.refunded:
+        # Read again under the payment's lock: another release may have applied it since.
+        session.refresh(row)
+        if row.state != WAITING or payment.succeeded_at is None or \
+                payment.cancelled_at is not None or payment.refunded:
             continue
         if try_release(ctx, session, payment, row):
             applied.append(payment.number)

@@ -72,6 +72,11 @@ def test_every_missing_field_has_its_own_error(ctx, tenant_id):
     ({"amount_received": "10", "method": "card", "change_given": "1"}, "change_given"),
     ({"amount_received": "10", "account_number": "NOBODY"}, "consumer"),
     ({"amount_received": "10", "references": ("BILL7890",)}, "reference"),
+    ({"amount_received": "291.00", "payment_type": "mixed",  # an item and its reference
+      "items": (("bill", "INV-2025-001234"),), "references": ("INV-2025-001234",)},
+     "references[0]"),
+    ({"amount_received": "10", "payment_type": "mixed", "references": ("NOPE",)},
+     "references[0]"),
 ])
 def test_bad_input_names_the_field(ctx, tenant_id, fields, field):
     with pytest.raises(ValidationFailed) as info:
