@@ -23,6 +23,9 @@ VERIFIERS = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager")
 HOST = ("tenant_admin", "billing_manager")
 AUDITORS = ("tenant_admin", "cso_admin", "billing_manager")
 PAYERS = ("consumer", "cso_admin", "cso_executive", "customer_executive")
+# Who may act as a consumer (a token sees and pays that account, auto-pay included): the
+# host's back end (HOST) and the staff who pay for payers, not every staff role.
+TOKEN_ISSUERS = HOST + PAYERS[1:]
 # Who makes and changes payment plans and takes money against them.
 PLANNERS = ("tenant_admin", "cso_admin", "billing_manager", "recovery_executive")
 # Who may send a payment link: the host (tenant admin, billing) and staff who collect.
@@ -73,7 +76,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/consumers"): STAFF,
     ("GET", "/v1/consumers/{account}"): STAFF,
     ("GET", "/v1/consumers/{account}/payables"): STAFF,
-    ("POST", "/v1/consumers/{account}/token"): STAFF,
+    ("POST", "/v1/consumers/{account}/token"): TOKEN_ISSUERS,
     # staff: payments
     ("GET", "/v1/payments"): STAFF,
     ("POST", "/v1/payments/counter"): RECORDERS,

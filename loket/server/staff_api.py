@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from loket.core import audit
 from loket.core.backoffice import administration, queries
 from loket.core.payments import approvals, counter_payments, credit_notes, refunds
 from loket.core.payments.payers import Payer
@@ -69,6 +70,10 @@ class ConsumerToken(Resource):
             now = self.ctx.now()
             token = self.ctx.signer.consumer_token(
                 row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
+            # What the token then does is audited as the consumer: who issued it, here.
+            audit.record(session, self.actor(req), "consumer.token_issued", "consumer",
+                         row.account_number, after={"ttl_seconds": ttl},
+                         tenant_id=row.tenant_id)
         created(resp, {"token": token, "account_number": account,
                        "expires_at": s.when(now + dt.timedelta(seconds=ttl))})
 

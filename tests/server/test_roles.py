@@ -110,7 +110,20 @@ RULES = [
     # posted payments are edited only by admins
     ("PATCH", "/v1/payments/PAY-1", {"tenant_admin", "cso_admin"}),
     ("POST", "/v1/payments/PAY-1/cancel", {"tenant_admin", "cso_admin"}),
+    # a consumer token acts as the consumer (auto-pay included): the host's back end and
+    # the staff who pay for payers issue it, not every staff role
+    ("POST", "/v1/consumers/WU-10001/token", {"tenant_admin", "billing_manager", "cso_admin",
+                                              "cso_executive", "customer_executive"}),
 ]
+
+
+def test_issuing_a_consumer_token_is_audited_with_its_issuer(api):
+    issued = api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600},
+                      role="customer_executive")
+    assert issued.status_code == 201, issued.text
+    trail = api.get("/v1/audit/consumer/WU-10001", role="tenant_admin").json["items"]
+    assert [(a["action"], a["actor"]) for a in trail if a["action"] == "consumer.token_issued"
+            ] == [("consumer.token_issued", "test customer_executive")]
 
 
 @pytest.mark.parametrize("method,path,allowed", RULES)
