@@ -38,11 +38,13 @@ def emit_host_event(session: Session, tenant_id: int, event_type: str, subject: 
 
 def _notify(ctx: Any, session: Session, consumer: Consumer, kind: str,
             values: dict[str, Any], data: dict[str, Any]) -> None:
-    if not consumer.email:
-        return
+    """Tell the consumer on the tenant's channels for ``kind``, through the outbox (this
+    transaction); the notifier plugins hear it after the commit."""
     settings = load_settings(session, consumer.tenant_id)
-    note = messages.notification(settings, consumer.tenant_id, kind, values, data,
-                                 (consumer.email,))
+    note = messages.notification(settings, consumer.tenant_id, kind, values,
+                                 {**data, "outbox": True})
+    messages.send_later(ctx, session, settings, consumer, note,
+                        f"autopay:{consumer.account_number}")
     plugins = ctx.plugins
     after_commit(session, lambda: plugins.notify(note))
 

@@ -83,7 +83,7 @@ def _alert_handshake(ctx, session, row: GatewayConfiguration, error: str,
     text = messages.worded(settings, "gateway.handshake_failed" if first or days < 2
                            else "gateway.handshake_still_failing",
                            {"gateway": name, "error": error, "days": days})
-    notify_later(ctx.plugins, session, Notification(
+    notify_later(ctx, session, Notification(
         tenant_id=row.tenant_id, kind="gateway.handshake_failed", subject=text.subject,
         body=text.body, recipients=recipients,
         data={"gateway": row.kind, "error": error, "failures": days, "reminder": not first}))

@@ -153,7 +153,7 @@ def _alert_missed(ctx, session: Session, settings: Settings, plan: PaymentPlan,
         if todo is None:
             continue
         new += 1
-        notify_later(ctx.plugins, session, Notification(
+        notify_later(ctx, session, Notification(
             tenant_id=plan.tenant_id, kind="plan.installment_missed",
             subject=f"Missed installment: plan {plan.reference}",
             body=(f"{consumer.name} (account {consumer.account_number}) missed installment "
@@ -187,7 +187,7 @@ def _default(ctx: Any, session: Session, settings: Settings, plan: PaymentPlan,
     plugins = ctx.plugins
     after_commit(session, lambda: plugins.plan_defaulted(info))
     recipients = tuple(settings["notifications"].get("recovery_executives") or ())
-    notify_later(ctx.plugins, session, Notification(
+    notify_later(ctx, session, Notification(
         tenant_id=plan.tenant_id, kind="plan.defaulted",
         subject=f"Payment plan {plan.reference} defaulted",
         body=(f"Payment plan {plan.reference} of {consumer.name} (account "

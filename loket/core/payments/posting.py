@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,6 @@ from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatu
 from loket.errors import ValidationFailed
 from loket.money import Money
 from loket.ops import logs
-from loket.plugins import Plugins
 from loket.types import (
     DestinationTarget,
     Notification,
@@ -200,11 +200,22 @@ def host_event_data_of(payment, previous: str | None, consumer,
                     if payment.failure_category else None)}}
 
 
-def notify_later(plugins: Plugins, session: Session, note: Notification) -> None:
-    """Hand ``note`` to the notifier plugins once the caller's transaction commits (nothing
-    when it has no recipient)."""
-    if note.recipients:
-        after_commit(session, lambda: plugins.notify(note))
+def notify_later(ctx, session: Session, note: Notification) -> None:
+    """Send a staff alert to ``note.recipients`` (e-mail addresses from the tenant's
+    settings), nothing when it has none: written to the outbox in the caller's transaction
+    (one e-mail delivery an address, tried right after the commit, retried by the worker,
+    an ``outbox.dead`` to-do when given up), and handed to the notifier plugins after the
+    commit (the built-in e-mail notifier leaves what the outbox carries to it)."""
+    if not note.recipients:
+        return
+    carried = attrs.evolve(note, data={**note.data, "outbox": True})
+    if "email" in ctx.plugins.channels:
+        outbox_events.emit_message(
+            session, carried, [("email", address) for address in note.recipients],
+            f"staff:{note.kind}", now=ctx.now(),
+            kick=lambda event_row_id: messages.kick(ctx, event_row_id))
+    plugins = ctx.plugins
+    after_commit(session, lambda: plugins.notify(carried))
 
 
 def resolve_targets(ctx, session: Session, settings: Settings, tenant_id: int,

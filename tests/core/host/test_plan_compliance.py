@@ -34,7 +34,7 @@ def _configure(ctx, tenant_id: int) -> None:
 def _defaulted_events(ctx) -> int:
     with ctx.transaction() as session:
         return session.scalar(select(func.count(OutboxEvent.id)).where(
-            OutboxEvent.type == "plan.defaulted"))
+            OutboxEvent.type == "plan.defaulted", OutboxEvent.kind == "host_event"))
 
 
 def _kinds(smtp, address):  # noqa: F811 - the fixture's name
