@@ -129,6 +129,23 @@ def test_payments_list_searches_and_filters_and_opens_the_details(connected_api)
     assert "INV-2025-001234" in details
 
 
+def test_a_double_submitted_credit_note_awaiting_approval_is_one_request(connected_api):
+    """Approving two copies of one request would issue the note twice."""
+    api = connected_api
+    assert api.put("/v1/settings", {"approvals": {"credit_note_above": "50.00"}}
+                   ).status_code == 200
+    number = record(api, "145.50")
+    manager = signed_in(api, "billing_manager")
+    manager.get(f"/console/payments/{number}")
+    page = manager.page
+    fields = {"amount": "80.00", "reason": "Billing Error", "remarks": ""}
+    assert manager.post(f"/console/payments/{number}/credit-notes", fields).status_code == 303
+    manager.page = page  # the browser's back button, then submit again
+    assert manager.post(f"/console/payments/{number}/credit-notes", fields).status_code == 303
+    pending = api.get("/v1/approvals", role="tenant_admin").json["items"]
+    assert [(a["kind"], a["status"]) for a in pending] == [("credit_note", "pending")]
+
+
 def test_billing_manager_issues_and_applies_a_credit_note(connected_api):
     api = connected_api
     number = record(api, "145.50")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit
+from loket.core import audit, idempotency
 from loket.core.backoffice.paging import Page, paginate
 from loket.core.host import plan_changes
 from loket.core.models import Approval, Payment, PaymentPlan
@@ -86,10 +86,20 @@ def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
 
 
 def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: ApprovalKind,
-                     payment: Payment, request: dict[str, Any]) -> Approval:
+                     payment: Payment, request: dict[str, Any],
+                     idempotency_key: str | None = None) -> Approval:
     """Keep ``request`` (the operation's fields: ``amount`` and its reason/remarks) as a
     pending approval made by ``actor``; audited. Called instead of the operation when
-    :func:`required` says so."""
+    :func:`required` says so.
+
+    :param idempotency_key: a repeat with the same key (a form submitted twice) returns the
+        approval the first made: approving two copies would carry the operation out twice.
+    """
+    key_row, prior = idempotency.claim(session, payment.tenant_id,
+                                       f"approval:{kind.value}:{payment.id}", idempotency_key,
+                                       request)
+    if prior is not None:
+        return session.get_one(Approval, prior["approval_id"])
     row = Approval(tenant_id=payment.tenant_id, kind=kind.value, payment_id=payment.id,
                    amount=Money.parse(request["amount"], payment.currency).amount,
                    currency=payment.currency, request=request,
@@ -100,6 +110,8 @@ def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: Appro
     audit.record(session, actor, "approval.requested", "approval", row.id,
                  after={"kind": kind.value, "payment": payment.number, **request},
                  tenant_id=payment.tenant_id)
+    if key_row is not None:
+        idempotency.remember(session, key_row, {"approval_id": row.id})
     return row
 
 

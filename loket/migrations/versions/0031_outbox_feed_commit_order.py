@@ -7,6 +7,9 @@ Create Date: 2026-12-06 03:00:00
 
 The function and trigger texts are the models' (loket.core.models.outbox_feed). Events
 written before this revision keep no transaction and are served by id, before the others.
+Compatible with the previous release's code: the column and the positions are set by the
+database, whoever writes the events. The new index is on a column every existing row leaves
+empty (one scan of outbox_events, writes to it wait meanwhile).
 """
 import sqlalchemy as sa
 from alembic import op

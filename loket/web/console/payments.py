@@ -133,7 +133,8 @@ class PaymentCreditNote(Page):
                         self.ctx, session, viewer.principal.actor(),
                         approvals.ApprovalKind.CREDIT_NOTE, payment,
                         {"amount": amount, "reason": first(form, "reason"),
-                         "remarks": first(form, "remarks")})
+                         "remarks": first(form, "remarks")},
+                        idempotency_key=first(form, "form_key") or None)
                     see_other(resp, f"/console/payments/{number}?done=waiting")
                     return
                 credit_notes.issue_credit_note(
