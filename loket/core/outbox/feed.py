@@ -23,7 +23,7 @@ def feed(session: Session, tenant_id: int, after: int = 0, limit: int = 100
     """The tenant's host events after cursor ``after``, at most ``limit``, in feed order.
 
     Called by the feed endpoint on every poll. An event whose transaction is still open is
-    not served yet, and every event after it in the feed waits for it.
+    not served yet; when it commits it takes its place after the events served meanwhile.
 
     :param after: the id of the last event the poller has (0: from the start). An id that
         is no event of the tenant's is read as an id: the events with a greater one.
