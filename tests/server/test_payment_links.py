@@ -131,6 +131,7 @@ def test_forged_expired_and_cancelled_links_take_no_money(links_api, ctx):
     assert "was cancelled" in page.text and _pay(api, link["url"]).status_code == 409
     # Whoever still holds the URL sees the state only: not the account, not its bills.
     assert "WU-10001" not in page.text and "INV-2025" not in page.text
+    assert "<h1>Payment link</h1>" in page.text
     assert api.post(f"/v1/payment-links/{link['id']}/cancel",
                     role="cso_admin").status_code == 409
 
