@@ -102,12 +102,13 @@ class HostEvents(Resource):
                           "next_cursor": str(rows[-1].id) if rows else str(after)}
 
 
-ID = re.compile(r"[0-9]{1,9}")
-"""An endpoint's or a delivery's id in a path (ASCII digits; a row id fits 32 bits)."""
+ID = re.compile(r"[0-9]{1,10}")
+"""An endpoint's or a delivery's id in a path: ASCII digits, a row id (a signed 32-bit
+integer)."""
 
 
 def _int(value: str) -> int:
-    if not ID.fullmatch(value):
+    if not ID.fullmatch(value) or int(value) > 2**31 - 1:
         raise NotFound(f"no such object {value!r}")
     return int(value)
 

@@ -6,8 +6,11 @@ block or a webhook batch may write event 100 and commit after a request that wro
 101 committed, and a poller that had moved its cursor past 101 would never see 100. On
 PostgreSQL each event therefore records its writing transaction (``feed_xid``), and when a
 transaction that wrote host events commits, a deferred trigger gives it a position in
-:class:`OutboxFeedCommit` (one per tenant it wrote for) while holding a lock that every
-such commit takes: positions are handed out in the order the transactions become visible.
+:class:`OutboxFeedCommit` (one per tenant it wrote for) while holding the tenant's lock
+until the commit is visible: a tenant's positions are handed out in the order its
+transactions become visible. One tenant's commits that write host events therefore wait
+for each other's disk write (at most one such commit per flush of the write-ahead log,
+or per round trip to a synchronous standby); other tenants' commit alongside.
 The feed serves events by (position, id). SQLite has one writer at a time, so ids are
 already in commit order there; its events have no ``feed_xid`` and are served by id, as
 are PostgreSQL's events written before the positions existed.
@@ -39,15 +42,16 @@ FEED_XID_DEFAULT = ("ALTER TABLE outbox_events ALTER COLUMN feed_xid "
 the ORM, ``COPY`` or SQL."""
 
 FEED_LOCK = 74012026
-"""The advisory lock every commit that wrote host events holds from taking its position
-until it is visible."""
+"""With the tenant's id, the advisory lock a commit that wrote host events for that tenant
+holds from taking its position until it is visible: one tenant's such commits follow one
+another (their feed's order), other tenants' commit alongside."""
 
 FEED_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION loket_outbox_feed_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('loket.feed_' || NEW.tenant_id, true) IS DISTINCT FROM '1' THEN
     PERFORM set_config('loket.feed_' || NEW.tenant_id, '1', true);
-    PERFORM pg_advisory_xact_lock({FEED_LOCK});
+    PERFORM pg_advisory_xact_lock({FEED_LOCK}, NEW.tenant_id);
     INSERT INTO outbox_feed_commits (tenant_id, xid)
       VALUES (NEW.tenant_id, (pg_current_xact_id()::text)::bigint);
   END IF;
@@ -55,7 +59,9 @@ BEGIN
 END $$
 """
 """Run at commit for each host event the transaction wrote; the first one of each tenant
-takes the lock (held until the commit is visible) and the next position."""
+takes that tenant's lock (held until the commit is visible) and the next position. Two
+transactions that each wrote for several tenants may take their locks in opposite orders:
+PostgreSQL then rolls one back as a deadlock (a sweep that runs again later)."""
 
 FEED_TRIGGER = ("CREATE CONSTRAINT TRIGGER outbox_feed_commit AFTER INSERT ON outbox_events "
                 "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "

@@ -11,6 +11,7 @@ host sees a payment's events in the order they were written, even after failures
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -198,13 +199,15 @@ def _given_up(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> N
     """A to-do for staff, one per target and day however many of its deliveries die."""
     where = (f"endpoint {delivery.endpoint_id} ({delivery.recipient})"
              if delivery.endpoint_id is not None else f"{delivery.channel} {delivery.recipient}")
+    # A target is up to 300 characters: the key names it by a digest (to-do keys are 200).
+    receiver = hashlib.sha256(delivery.target.encode()).hexdigest()[:32]
     raise_todo(session, delivery.tenant_id, "outbox.dead",
                f"Deliveries to {where} given up after {GIVE_UP_AFTER.days} days of retries",
                detail=f"Last error: {delivery.last_error}. Each can be sent again once the "
                       f"receiver is fixed (a host endpoint's deliveries: POST /v1/host/"
                       f"webhook-endpoints/{{id}}/deliveries/{{delivery}}/replay).",
                entity_type="outbox_delivery", entity_id=str(delivery.id),
-               dedupe_key=f"outbox-dead:{delivery.target}:{now.date().isoformat()}")
+               dedupe_key=f"outbox-dead:{delivery.tenant_id}:{receiver}:{now.date().isoformat()}")
 
 
 def replay(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> OutboxDelivery:

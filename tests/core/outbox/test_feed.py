@@ -3,12 +3,15 @@ polling from its last cursor never passes an event that commits later."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 from support.engine import seed
 
 from loket.core.models import OutboxEvent, OutboxFeedCommit
+from loket.core.models.outbox_feed import FEED_LOCK
 from loket.core.outbox import events
 from loket.core.outbox.feed import feed
 
@@ -74,7 +77,6 @@ def test_a_transaction_writing_for_two_tenants_is_in_both_feeds(pg):
         for name in ("one", "two"):
             _emit(session, tenant_id, name)
             _emit(session, other, f"other {name}")
-        events.emit_message  # noqa: B018 - messages share the transaction, not the feed
     with ctx.transaction() as session:
         assert _names(feed(session, tenant_id)) == ["one", "two"]
         assert _names(feed(session, other)) == ["other one", "other two"]
@@ -95,3 +97,32 @@ def test_events_written_before_positions_existed_come_first_by_id(pg):
         assert _names(first) == ["old 1"]
         assert _names(feed(session, tenant_id, after=first[0].id)) == ["old 2", "new"]
         assert _names(feed(session, tenant_id, after=old[1].id)) == ["new"]
+
+
+def test_one_tenants_commits_never_wait_for_anothers(pg):
+    """A tenant's commits that write host events take their feed positions one after the
+    other; another tenant's commit alongside."""
+    ctx = pg
+    tenant_id, other = seed(ctx), seed(ctx, slug="other")
+    committed = threading.Event()
+
+    def other_commits():
+        with ctx.transaction() as session:
+            _emit(session, other, "other")
+        committed.set()
+
+    with ctx.engine.connect() as holder:  # as if a commit of `other` were under way
+        holder.execute(text("SELECT pg_advisory_lock(:key, :tenant)"),
+                       {"key": FEED_LOCK, "tenant": other})
+        with ctx.transaction() as session:
+            _emit(session, tenant_id, "mine")  # commits while the other tenant's is held
+        waiting = threading.Thread(target=other_commits)
+        waiting.start()
+        assert not committed.wait(0.5)
+        holder.execute(text("SELECT pg_advisory_unlock(:key, :tenant)"),
+                       {"key": FEED_LOCK, "tenant": other})
+        waiting.join(10)
+    assert committed.is_set()
+    with ctx.transaction() as session:
+        assert _names(feed(session, tenant_id)) == ["mine"]
+        assert _names(feed(session, other)) == ["other"]
