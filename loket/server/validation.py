@@ -113,13 +113,20 @@ def _message(error) -> str:
 
 
 _WORDED = {
-    "maxProperties": "must have at most {} fields", "minProperties": "must have at least {} "
-    "fields", "maxItems": "must have at most {} items", "minItems": "must have at least {} "
-    "items", "uniqueItems": "must not repeat an item", "minimum": "must be at least {}",
-    "maximum": "must be at most {}", "exclusiveMinimum": "must be more than {}",
-    "exclusiveMaximum": "must be less than {}", "multipleOf": "must be a multiple of {}",
-    "const": "must be {}", "oneOf": "does not match exactly one of the accepted forms",
-    "anyOf": "does not match any of the accepted forms", "not": "is not accepted here",
+    "maxProperties": "must have at most {} fields",
+    "minProperties": "must have at least {} fields",
+    "maxItems": "must have at most {} items",
+    "minItems": "must have at least {} items",
+    "uniqueItems": "must not repeat an item",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be more than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "multipleOf": "must be a multiple of {}",
+    "const": "must be {}",
+    "oneOf": "does not match exactly one of the accepted forms",
+    "anyOf": "does not match any of the accepted forms",
+    "not": "is not accepted here",
     "propertyNames": "has a field name that is not accepted",
     "dependentRequired": "lacks a field that goes with another",
 }
