@@ -19,9 +19,9 @@ class Clock:
     def __call__(self) -> dt.datetime:
         return self.now
 
-    def advance(self, days: int = 0, hours: int = 0) -> None:
+    def advance(self, days: int = 0, hours: int = 0, minutes: int = 0) -> None:
         """Move time forward."""
-        self.now += dt.timedelta(days=days, hours=hours)
+        self.now += dt.timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def control_time(live) -> Clock:

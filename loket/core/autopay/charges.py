@@ -12,7 +12,10 @@ once.
 Soft declines are tried again on the tenant's ``autopay.retry_days`` (days after the first
 attempt; default 1, 3, 5, 7); a hard decline stops at once; after the last attempt the
 account is told to pay another way (:func:`~loket.core.autopay.reporting.notify_autopay_failed`).
-A receivable paid by other means before an attempt cancels the charge.
+An attempt the gateway did not answer (a ``GatewayError``: it may have charged) is no
+decline: it is asked again under its key until :data:`UNKNOWN_FOR`, then left to staff.
+A receivable paid by other means before an attempt cancels the charge; a consumer who
+elects another mandate has the next attempt made on it.
 """
 
 from __future__ import annotations
@@ -74,8 +77,12 @@ class ChargeState(enum.StrEnum):
 
 DUE = (ChargeState.SCHEDULED, ChargeState.RETRYING, ChargeState.CHARGING)
 # An attempt whose answer was not recorded (a crash between the gateway call and the second
-# transaction) is asked again, with the same idempotency key, once this long has passed.
+# transaction, or a gateway that did not answer) is asked again, with the same idempotency
+# key, once this long has passed.
 RECOVER_AFTER = dt.timedelta(minutes=10)
+# Gateways keep an idempotency key about a day (Stripe: 24 hours); asked after that, an
+# attempt could charge the card twice.
+UNKNOWN_FOR = dt.timedelta(hours=20)
 
 
 def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
@@ -147,9 +154,11 @@ def attempt(ctx: Any, charge_id: int) -> str:
     try:
         result = ctx.plugins.mandate_charge(config, request)
     except GatewayError as exc:
-        result = MandateChargeResult(
-            outcome=ChargeOutcome.DECLINED, decline_code=exc.gateway_code or "gateway_error",
-            decline_kind=DeclineKind.SOFT, message=exc.gateway_message or exc.detail)
+        # No answer, or not a decline (a timeout, the gateway down): the card may have been
+        # charged. The attempt stays open and is asked again under the same key.
+        log.warning("auto-pay charge %s attempt %s: outcome unknown (%s)", charge_id,
+                    request.attempt, exc.detail)
+        return str(ChargeState.CHARGING)
     return _record_result(ctx, charge_id, request.attempt, result)
 
 
@@ -177,14 +186,23 @@ def _record_attempt(ctx: Any, charge_id: int
             if now - started < RECOVER_AFTER:
                 return str(charge.status)  # another run may still be waiting for the gateway
             payment = session.get_one(Payment, pending.payment_id)
+            if now - started > UNKNOWN_FOR:
+                _give_up_unknown(session, charge, payment, now)
+                return str(charge.status)
             return (configs.config_value(ctx, session, row),
                     _request(charge, receivable, mandate, payment))
-        stop = _reason_to_stop(session, charge, receivable, mandate)
+        election = session.scalar(select(AutopayElection).where(
+            AutopayElection.consumer_id == charge.consumer_id))
+        if election is not None and election.mandate_id != charge.mandate_id:
+            # Another mandate elected since: the next attempt (its own key) charges it.
+            charge.mandate_id = election.mandate_id
+            mandate = session.get_one(Mandate, charge.mandate_id)
+            row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
+        stop = _reason_to_stop(receivable, mandate, election)
         if stop is not None:
             _finish(session, charge, ChargeState.CANCELLED, now, stop)
             return str(charge.status)
-        election = session.scalar(select(AutopayElection).where(
-            AutopayElection.consumer_id == charge.consumer_id))
+        assert election is not None  # a charge goes on only while its election is active
         outstanding = receivable.amount - receivable.paid
         if election.max_amount is not None and outstanding > election.max_amount:
             _finish(session, charge, ChargeState.FAILED, now, "above the account's maximum")
@@ -203,14 +221,12 @@ def _record_attempt(ctx: Any, charge_id: int
                 _request(charge, receivable, mandate, payment))
 
 
-def _reason_to_stop(session: Session, charge: AutopayCharge, receivable: Receivable,
-                    mandate: Mandate) -> str | None:
+def _reason_to_stop(receivable: Receivable, mandate: Mandate,
+                    election: AutopayElection | None) -> str | None:
     if receivable.status != "open" or receivable.paid >= receivable.amount:
         return "paid by other means"
     if mandate.status != MandateStatus.ACTIVE:
         return f"mandate {mandate.status}"
-    election = session.scalar(select(AutopayElection).where(
-        AutopayElection.consumer_id == charge.consumer_id))
     if election is None or not election.active:
         return "auto-pay switched off"
     if receivable.kind not in election.item_kinds:
@@ -249,6 +265,16 @@ def _request(charge: AutopayCharge, receivable: Receivable, mandate: Mandate,
         token=mandate.token or "", gateway_customer=mandate.gateway_customer,
         description=f"Auto-pay {receivable.kind} {receivable.reference}",
         attempt=charge.attempts)
+
+
+def _give_up_unknown(session: Session, charge: AutopayCharge, payment: Payment,
+                     now: dt.datetime) -> None:
+    """An attempt the gateway never answered within :data:`UNKNOWN_FOR`: the charge fails
+    without another attempt (the card may have been charged) and staff get a to-do to check
+    the payment at the gateway; its own events still settle it."""
+    _finish(session, charge, ChargeState.FAILED, now, "outcome unknown")
+    reporting.outcome_unknown(session, charge.tenant_id, charge.id, payment.number,
+                              charge.attempts, UNKNOWN_FOR)
 
 
 def _finish(session: Session, charge: AutopayCharge, state: ChargeState, now: dt.datetime,

@@ -7,6 +7,7 @@ link for the item on the account's channels.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -113,6 +114,19 @@ def notify_autopay_failed(ctx: Any, session: Session, consumer: Consumer,
              "reference": receivable.reference, "reason": message or decline_code,
              "link": f": {link_url}" if link_url else "."},
             {"account_number": consumer.account_number, "receivable": receivable.reference})
+
+
+def outcome_unknown(session: Session, tenant_id: int, charge_id: int, payment_number: str,
+                    attempt: int, asked_for: dt.timedelta) -> None:
+    """Raise the to-do for an auto-pay attempt the gateway never answered while it was
+    asked again for ``asked_for``: staff check at the gateway whether the card was
+    charged (the charge is not tried again; the payment's own events still settle it)."""
+    raise_todo(session, tenant_id, "autopay.outcome_unknown",
+               f"Check at the gateway whether auto-pay payment {payment_number} was charged",
+               detail=f"The gateway did not answer attempt {attempt} of this auto-pay charge "
+                      f"for {asked_for.total_seconds() / 3600:.0f} hours; it is not tried "
+                      f"again.", entity_type="payment", entity_id=payment_number,
+               dedupe_key=f"autopay-unknown:{tenant_id}:{charge_id}")
 
 
 def _link_for(ctx: Any, session: Session, consumer: Consumer,

@@ -1,5 +1,7 @@
 """The end of a gateway's connection test: the test payment's webhook arrived, so the
-configuration is connected and the test payment is refunded."""
+configuration is connected and the test payment is refunded. An earlier test's payment
+paid after a newer test started (the admin connected twice) is refunded all the same; only
+the latest test connects."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from loket.types import RefundRequest, json_safe
 
 def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
                            payment: Payment) -> None:
-    """The test payment went through and its webhook arrived: connected. Refund it.
+    """The test payment went through and its webhook arrived: refund it and, when it is the
+    configuration's latest test, the configuration is connected.
 
     Called by event application when a test payment's money is taken.
     """
@@ -26,10 +29,10 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
     # transaction), and a test started since must not be taken for this one.
     row = session.get_one(GatewayConfiguration, row.id, with_for_update=True,
                           populate_existing=True)
-    if row.test_payment_id != payment.id:
-        return
-    row.connected = True
-    row.connected_at = ctx.now()
+    latest = row.test_payment_id == payment.id
+    if latest:
+        row.connected = True
+        row.connected_at = ctx.now()
     config = configs.config_value(ctx, session, row)
     refund_id = f"{payment.number}-R"
     response = dict(row.test_response or {})
@@ -51,6 +54,11 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
         record_refund(session, payment, payment.amount_received, result.refund_reference,
                       result.status, "connection test", "system")
         payment.status = lifecycle.state_of(payment)
+    if not latest:
+        audit.record(session, audit.SYSTEM, "gateway.test_refunded", "gateway", row.kind,
+                     after={"test_payment": payment.number, "refund": response.get("refund")},
+                     tenant_id=row.tenant_id)
+        return
     row.test_response = response
     audit.record(session, audit.SYSTEM, "gateway.connected", "gateway", row.kind,
                  after={"connected": True, "test_payment": payment.number},

@@ -7,7 +7,10 @@ a manual refund and nothing is recorded as refunded.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import hashlib
+import uuid
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
@@ -34,6 +37,9 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                    reason: str, idempotency_key: str | None = None) -> Payment:
     """Refund ``amount`` (decimal string) of a payment.
 
+    :param idempotency_key: the request's key: a request retried with it is answered as the
+        first was and, when the first failed before an answer (the gateway's answer lost),
+        asks the gateway for the same refund (:func:`refund_id`).
     :raises ValidationFailed: amount not positive or above what is left to refund, or the
         payment took no money.
     :raises RefundNotPossible: the gateway refused or cannot refund online; raised once the
@@ -57,12 +63,10 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     status = RefundStatus.SUCCEEDED
     if payment.gateway_configuration_id is not None:
         config_row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
-        count = session.scalar(select(func.count(Refund.id)).where(
-            Refund.payment_id == payment.id)) or 0
         try:
             result = ctx.plugins.refund(
                 configs.config_value(ctx, session, config_row),
-                RefundRequest(refund_id=f"{payment.number}-R{count + 1}",
+                RefundRequest(refund_id=refund_id(payment, idempotency_key),
                               payment_id=payment.number,
                               gateway_reference=payment.gateway_reference or "",
                               amount=value, captured=Money(available, payment.currency),
@@ -87,6 +91,16 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     if row is not None:
         idempotency.remember(session, row, {"payment_id": payment.id})
     return payment
+
+
+def refund_id(payment: Payment, idempotency_key: str | None) -> str:
+    """The id a gateway makes a refund of ``payment`` once under: derived from the request's
+    ``idempotency_key``, so a request retried after its answer was lost (a timeout) asks for
+    the same refund and the gateway does not refund twice; without a key, a new id for each
+    request (never one an earlier refused or lost request used)."""
+    seed = idempotency_key if idempotency_key is not None else uuid.uuid4().hex
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:16].upper()
+    return f"{payment.number}-R{digest}"
 
 
 def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,

@@ -14,10 +14,12 @@ from sqlalchemy import select
 from support.autopay import add_bill, consumer_token, control_time, new_account, outstanding
 from support.e2e import start_loket
 
+from loket import hookimpl
 from loket.core.autopay import charges
 from loket.core.models import AuditEntry, AutopayCharge, Mandate, Tenant
 from loket.core.tenants import TokenSigner
 from loket.demo import DEMO_SLUG, load_demo
+from loket.errors import GatewayError
 from loket.gateways import sandbox_mandates
 
 ACCOUNT = "AP-20001"
@@ -249,3 +251,81 @@ def test_an_attempt_cut_short_is_finished_with_the_same_key_and_charges_once(liv
     detail = staff_payment(live, payment["number"])
     assert detail["transaction"]["gateway_reference"] == first.gateway_reference  # one charge
     assert len(my_payments(live)) == 1
+
+
+def test_a_retry_charges_the_mandate_the_consumer_elected_since(live):
+    old = save_card(live, "soft")
+    elect(live, old)
+    add_bill(live, ACCOUNT, "AP-INV-8", "80.00", due_in_days=3)
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    new = save_card(live, "ok")
+    elect(live, new)  # the consumer moves auto-pay to another card before the retry
+    live.ctx.clock.advance(days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "succeeded": 1}
+    with live.ctx.transaction() as session:
+        charge = session.scalars(select(AutopayCharge)).one()
+        assert session.get_one(Mandate, charge.mandate_id).reference == new
+    assert outstanding(live, ACCOUNT, "AP-INV-8") == "0.00"
+
+
+class Unanswered:
+    """The sandbox's charges, except that ``lost`` of them are made and their answer lost
+    (a timeout: the gateway charged), or, with ``down``, none is made or answered."""
+
+    LOKET_CONTRACT = "1.3"
+
+    def __init__(self, lost: int = 0, down: bool = False):
+        self.lost, self.down = lost, down
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_mandate_charge(self, config, request):
+        if self.down:
+            raise GatewayError("the gateway is unreachable", category="network")
+        if self.lost:
+            self.lost -= 1
+            sandbox_mandates.loket_gateway_mandate_charge(config, request)
+            raise GatewayError("the gateway did not answer in time", category="timeout")
+        return None  # the sandbox answers
+
+
+def test_an_unanswered_attempt_is_asked_again_under_its_key_not_declined(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-9", "50.00", due_in_days=1)
+    gateway = Unanswered(lost=2)
+    live.ctx.plugins.pm.register(gateway, name="unanswered")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "charging": 1}
+        [payment] = my_payments(live)
+        assert payment["status"] == "initiated"  # not failed: the card may be charged
+        live.ctx.clock.advance(minutes=11)
+        assert charges.run_due(live.ctx) == {"scheduled": 0, "charging": 1}  # lost again
+        live.ctx.clock.advance(minutes=11)
+        assert charges.run_due(live.ctx) == {"scheduled": 0, "succeeded": 1}
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    assert outstanding(live, ACCOUNT, "AP-INV-9") == "0.00"
+    assert [p["status"] for p in my_payments(live)] == ["succeeded"]  # charged once
+    with live.ctx.transaction() as session:
+        assert session.scalars(select(AutopayCharge)).one().attempts == 1
+
+
+def test_an_attempt_never_answered_is_left_to_staff_not_charged_again(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-10", "50.00", due_in_days=1)
+    gateway = Unanswered(down=True)
+    live.ctx.plugins.pm.register(gateway, name="unanswered")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "charging": 1}
+        live.ctx.clock.advance(hours=19)
+        assert charges.run_due(live.ctx) == {"scheduled": 0, "charging": 1}
+        live.ctx.clock.advance(hours=2)
+        assert charges.run_due(live.ctx) == {"scheduled": 0, "failed": 1}
+        live.ctx.clock.advance(days=3)
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    todos = live.get("/v1/todos", as_="tenant_admin").json()["items"]
+    [todo] = [t for t in todos if t["kind"] == "autopay.outcome_unknown"]
+    [payment] = my_payments(live)
+    assert payment["number"] in todo["title"]
+    assert not host_events(live, "autopay.failed")  # not told to pay another way

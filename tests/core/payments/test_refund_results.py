@@ -11,7 +11,7 @@ from loket import hookimpl
 from loket.core.models import GatewayConfiguration, Payment, Refund, Todo
 from loket.core.payments import refunds
 from loket.core.webhooks import outcomes
-from loket.errors import RefundNotPossible, ValidationFailed
+from loket.errors import GatewayError, RefundNotPossible, ValidationFailed
 from loket.money import Money
 from loket.types import GatewayEvent, RefundResult
 
@@ -115,3 +115,67 @@ def test_a_refund_reported_in_another_currency_is_a_to_do_not_a_refund(ctx, tena
     with ctx.transaction() as session:
         todo = session.scalar(select(Todo).where(Todo.kind == "payment.refund_mismatch"))
     assert "JPY" in todo.detail and "USD" in todo.detail
+
+
+class Lossy:
+    """A gateway that refunds once per refund id (as Stripe and DOKU do) and whose first
+    answer is lost on the way back (a timeout)."""
+
+    LOKET_CONTRACT = "1.3"
+
+    def __init__(self):
+        self.made: dict[str, int] = {}
+        self.asked: list[str] = []
+        self.lose_next, self.refuse_next = True, False
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_refund(self, config, request):
+        self.asked.append(request.refund_id)
+        if self.refuse_next:
+            self.refuse_next = False
+            return RefundResult(refund_reference=None, status="failed", raw={})
+        self.made.setdefault(request.refund_id, request.amount.amount)
+        if self.lose_next:
+            self.lose_next = False
+            raise GatewayError("the gateway did not answer", category="network")
+        return RefundResult(refund_reference=f"re-{request.refund_id}", status="succeeded",
+                            raw={})
+
+
+def refund_keyed(ctx, payment, key, amount="50.00"):
+    with ctx.transaction() as session:
+        return refunds.refund_payment(ctx, session, ACTOR, session.get(Payment, payment.id),
+                                      amount, "requested_by_customer", idempotency_key=key)
+
+
+def test_a_refund_retried_after_a_lost_answer_is_made_once(ctx, tenant_id, paid):
+    gateway = Lossy()
+    ctx.plugins.pm.register(gateway, name="lossy")
+    try:
+        with pytest.raises(GatewayError):
+            refund_keyed(ctx, paid, "k-1")
+        [(made_id, _)] = gateway.made.items()
+        # The gateway's own event reports the refund it made meanwhile.
+        gateway_says(ctx, paid, "payment.refunded", f"re-{made_id}", Money(5000, "USD"))
+        refund_keyed(ctx, paid, "k-1")  # the client retries with its Idempotency-Key
+    finally:
+        ctx.plugins.pm.unregister(gateway)
+    assert list(gateway.made.values()) == [5000]
+    assert reload(ctx, paid).refunded == 5000
+
+
+def test_each_refund_request_gets_an_id_of_its_own(ctx, tenant_id, paid):
+    gateway = Lossy()
+    gateway.lose_next, gateway.refuse_next = False, True
+    ctx.plugins.pm.register(gateway, name="lossy")
+    try:
+        with pytest.raises(RefundNotPossible):
+            refund_keyed(ctx, paid, "k-1", "10.00")  # refused: nothing recorded
+        refund_keyed(ctx, paid, "k-2", "20.00")
+        refund_keyed(ctx, paid, "k-3", "30.00")
+    finally:
+        ctx.plugins.pm.unregister(gateway)
+    # A refused request's id is never asked for again with another refund.
+    assert len(set(gateway.asked)) == 3
+    assert sorted(gateway.made.values()) == [2000, 3000]
+    assert reload(ctx, paid).refunded == 5000
