@@ -76,9 +76,8 @@ class ChargeState(enum.StrEnum):
 
 
 DUE = (ChargeState.SCHEDULED, ChargeState.RETRYING, ChargeState.CHARGING)
-# An attempt whose answer was not recorded (a crash between the gateway call and the second
-# transaction, or a gateway that did not answer) is asked again, with the same idempotency
-# key, once this long has passed.
+# An attempt whose answer was not recorded (a crash, or no answer) is asked again, with the
+# same idempotency key, once this long has passed.
 RECOVER_AFTER = dt.timedelta(minutes=10)
 # Gateways keep an idempotency key about a day (Stripe: 24 hours); asked after that, an
 # attempt could charge the card twice.
@@ -154,8 +153,7 @@ def attempt(ctx: Any, charge_id: int) -> str:
     try:
         result = ctx.plugins.mandate_charge(config, request)
     except GatewayError as exc:
-        # No answer, or not a decline (a timeout, the gateway down): the card may have been
-        # charged. The attempt stays open and is asked again under the same key.
+        # No answer or not a decline (a timeout, the gateway down): it may have charged.
         log.warning("auto-pay charge %s attempt %s: outcome unknown (%s)", charge_id,
                     request.attempt, exc.detail)
         return str(ChargeState.CHARGING)
