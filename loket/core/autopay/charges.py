@@ -1,18 +1,20 @@
 """Auto-pay charges: what is due is charged to the account's mandate without the payer.
 
-The periodic job (:func:`run_due`) first schedules a charge for every open receivable of an
-auto-pay account whose due date, less the tenant's ``autopay.days_before_due``, has come;
-then it makes every due attempt. An attempt is a payment like any other online payment
-(intended allocations; the gateway's answer applied through the same outcome path as a
-webhook) and is idempotent per receivable and attempt number: the attempt is recorded and
-committed before the gateway is called, and the gateway's idempotency key is
-``autopay-{tenant}-{receivable}-{attempt}``, so a job run twice, or on two machines, charges
-once.
+The periodic job (:func:`run_due`) first finishes the charges whose pending attempt has
+ended (:func:`~loket.core.autopay.answers.settle_submitted`), then schedules a charge for
+every open receivable of an auto-pay account whose due date, less the tenant's
+``autopay.days_before_due``, has come (again for one whose earlier charge was cancelled
+and that is owed and covered by auto-pay again); then it makes every due attempt.
 
-Soft declines are tried again on the tenant's ``autopay.retry_days`` (days after the first
-attempt; default 1, 3, 5, 7); a hard decline stops at once; after the last attempt the
-account is told to pay another way (:func:`~loket.core.autopay.reporting.notify_autopay_failed`).
-An attempt the gateway did not answer (a ``GatewayError``: it may have charged) is no
+An attempt is a payment like any other online payment (intended allocations; the
+gateway's answer applied through the same outcome path as a webhook) and is idempotent per
+receivable and attempt number: the attempt is recorded and committed before the gateway is
+called, and the gateway's idempotency key is ``autopay-{tenant}-{receivable}-{attempt}``,
+so a job run twice, or on two machines, charges once.
+
+What the gateway's answer does is :mod:`loket.core.autopay.answers`: soft declines are
+tried again on the tenant's ``autopay.retry_days``, a hard decline stops at once. An
+attempt the gateway did not answer (a ``GatewayError``: it may have charged) is no
 decline: it is asked again under its key until :data:`UNKNOWN_FOR`, then left to staff.
 A receivable paid by other means before an attempt cancels the charge; a consumer who
 elects another mandate has the next attempt made on it.
@@ -21,18 +23,18 @@ elects another mandate has the next attempt made on it.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loket import types as t
 from loket.core import audit
-from loket.core.autopay import reporting
+from loket.core.autopay import answers, reporting
+from loket.core.autopay.charge_states import DUE, ChargeState, finish, request_key
 from loket.core.gateway_configs import configs
 from loket.core.models import (
     Allocation,
@@ -47,15 +49,10 @@ from loket.core.models import (
 )
 from loket.core.payments.posting import refresh_state, take_number
 from loket.core.settings import load_settings
-from loket.core.webhooks import outcomes
 from loket.errors import GatewayError
 from loket.money import Money
 from loket.types import (
-    ChargeOutcome,
-    DeclineKind,
-    GatewayEvent,
     MandateChargeRequest,
-    MandateChargeResult,
     MandateStatus,
 )
 
@@ -63,19 +60,6 @@ log = logging.getLogger(__name__)
 ACTOR = reporting.AUTOPAY
 
 
-class ChargeState(enum.StrEnum):
-    """Where the auto-pay of one receivable stands."""
-
-    SCHEDULED = "scheduled"    # waiting for its first attempt
-    CHARGING = "charging"      # an attempt is recorded and the gateway is being asked
-    RETRYING = "retrying"      # soft-declined; the next attempt is at next_attempt_at
-    SUBMITTED = "submitted"    # the gateway answered pending: the payment's webhook decides
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"          # hard decline, last attempt, or above the account's maximum
-    CANCELLED = "cancelled"    # paid by other means, or auto-pay / the mandate stopped
-
-
-DUE = (ChargeState.SCHEDULED, ChargeState.RETRYING, ChargeState.CHARGING)
 # An attempt whose answer was not recorded (a crash, or no answer) is asked again, with the
 # same idempotency key, once this long has passed.
 RECOVER_AFTER = dt.timedelta(minutes=10)
@@ -89,6 +73,7 @@ def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
 
     :returns: counts by what happened (``scheduled`` and one per charge state reached).
     """
+    answers.settle_submitted(ctx)
     counts: dict[str, int] = {"scheduled": schedule_due(ctx)}
     with ctx.transaction() as session:
         ids = session.scalars(select(AutopayCharge.id).where(
@@ -113,20 +98,25 @@ def schedule_due(ctx: Any) -> int:
     scheduled = 0
     with ctx.transaction() as session:
         rows = session.execute(
-            select(AutopayElection, Receivable)
+            select(AutopayElection, Receivable, AutopayCharge)
             .join(Receivable, Receivable.consumer_id == AutopayElection.consumer_id)
             .join(Mandate, Mandate.id == AutopayElection.mandate_id)
             .outerjoin(AutopayCharge, AutopayCharge.receivable_id == Receivable.id)
             .where(AutopayElection.active.is_(True), Receivable.status == "open",
                    Receivable.due_date.is_not(None), Mandate.status == MandateStatus.ACTIVE,
-                   AutopayCharge.id.is_(None))).all()
-        for election, receivable in rows:
+                   or_(AutopayCharge.id.is_(None),
+                       AutopayCharge.status == ChargeState.CANCELLED))).all()
+        for election, receivable, cancelled in rows:
             if receivable.kind not in election.item_kinds:
                 continue
             settings = load_settings(session, election.tenant_id)
             today = now.astimezone(ZoneInfo(settings["timezone"])).date()
             lead = settings["autopay"]["days_before_due"]
             if receivable.due_date - dt.timedelta(days=lead) > today:
+                continue
+            if cancelled is not None:
+                _schedule_again(session, cancelled, election.mandate_id, now)
+                scheduled += 1
                 continue
             try:
                 with session.begin_nested():
@@ -139,6 +129,22 @@ def schedule_due(ctx: Any) -> int:
                 continue  # scheduled by a concurrent run
             scheduled += 1
     return scheduled
+
+
+def _schedule_again(session: Session, charge: AutopayCharge, mandate_id: int,
+                    now: dt.datetime) -> None:
+    """A cancelled charge whose receivable is owed and covered by auto-pay again: scheduled
+    again on the elected mandate; its attempts go on counting (each with its own key)."""
+    session.refresh(charge, with_for_update=True)
+    if charge.status != ChargeState.CANCELLED:
+        return  # scheduled again by a concurrent run
+    charge.status = ChargeState.SCHEDULED
+    charge.mandate_id = mandate_id
+    charge.next_attempt_at = now
+    charge.finished_at = None
+    audit.record(session, ACTOR, "autopay.scheduled", "autopay_charge", charge.id,
+                 after={"reason": "owed again", "attempts": charge.attempts},
+                 tenant_id=charge.tenant_id)
 
 
 def attempt(ctx: Any, charge_id: int) -> str:
@@ -157,7 +163,7 @@ def attempt(ctx: Any, charge_id: int) -> str:
         log.warning("auto-pay charge %s attempt %s: outcome unknown (%s)", charge_id,
                     request.attempt, exc.detail)
         return str(ChargeState.CHARGING)
-    return _record_result(ctx, charge_id, request.attempt, result)
+    return answers.record_result(ctx, charge_id, request.attempt, result)
 
 
 def _record_attempt(ctx: Any, charge_id: int
@@ -198,12 +204,12 @@ def _record_attempt(ctx: Any, charge_id: int
             row = session.get_one(GatewayConfiguration, mandate.gateway_configuration_id)
         stop = _reason_to_stop(receivable, mandate, election)
         if stop is not None:
-            _finish(session, charge, ChargeState.CANCELLED, now, stop)
+            finish(session, charge, ChargeState.CANCELLED, now, stop)
             return str(charge.status)
         assert election is not None  # a charge goes on only while its election is active
         outstanding = receivable.amount - receivable.paid
         if election.max_amount is not None and outstanding > election.max_amount:
-            _finish(session, charge, ChargeState.FAILED, now, "above the account's maximum")
+            finish(session, charge, ChargeState.FAILED, now, "above the account's maximum")
             reporting.notify_autopay_failed(
                 ctx, session, consumer, receivable, "", charge.attempts, "above_maximum",
                 f"{Money(outstanding, receivable.currency)} is above the auto-pay maximum "
@@ -270,131 +276,6 @@ def _give_up_unknown(session: Session, charge: AutopayCharge, payment: Payment,
     """An attempt the gateway never answered within :data:`UNKNOWN_FOR`: the charge fails
     without another attempt (the card may have been charged) and staff get a to-do to check
     the payment at the gateway; its own events still settle it."""
-    _finish(session, charge, ChargeState.FAILED, now, "outcome unknown")
+    finish(session, charge, ChargeState.FAILED, now, "outcome unknown")
     reporting.outcome_unknown(session, charge.tenant_id, charge.id, payment.number,
                               charge.attempts, UNKNOWN_FOR)
-
-
-def _finish(session: Session, charge: AutopayCharge, state: ChargeState, now: dt.datetime,
-            reason: str) -> None:
-    charge.status = state
-    charge.finished_at = now
-    charge.next_attempt_at = None
-    charge.last_message = reason if state == ChargeState.CANCELLED else charge.last_message
-    audit.record(session, ACTOR, f"autopay.{state}", "autopay_charge", charge.id,
-                 after={"reason": reason, "attempts": charge.attempts},
-                 tenant_id=charge.tenant_id)
-
-
-def _record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeResult
-                   ) -> str:
-    """Transaction 2: apply the gateway's answer to the attempt's payment and the charge."""
-    now = ctx.now()
-    with ctx.transaction() as session:
-        charge = session.scalars(select(AutopayCharge).where(AutopayCharge.id == charge_id)
-                                 .with_for_update()
-                                 .execution_options(populate_existing=True)).one()
-        row_attempt = session.scalar(select(AutopayAttempt).where(
-            AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == number))
-        if charge.status != ChargeState.CHARGING or row_attempt.outcome != "pending":
-            return str(charge.status)  # recorded by a concurrent run
-        payment = session.get_one(Payment, row_attempt.payment_id)
-        row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
-        receivable = session.get_one(Receivable, charge.receivable_id)
-        consumer = session.get_one(Consumer, charge.consumer_id)
-        row_attempt.outcome = str(result.outcome)
-        if result.gateway_reference and not payment.gateway_reference:
-            payment.gateway_reference = result.gateway_reference
-        amount = Money(payment.amount_received, payment.currency)
-        next_at = None
-        if result.outcome == ChargeOutcome.SUCCEEDED:
-            outcomes.apply_event(ctx, session, row, GatewayEvent(
-                event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_SUCCEEDED,
-                payment_id=payment.number,
-                gateway_reference=result.gateway_reference, amount=amount, occurred_at=now))
-            _finish(session, charge, ChargeState.SUCCEEDED, now, "paid")
-        elif result.outcome == ChargeOutcome.PENDING:
-            charge.status = ChargeState.SUBMITTED
-            charge.next_attempt_at = None
-        else:
-            next_at = _declined(ctx, session, row, charge, row_attempt, number, result, now)
-        if result.outcome != ChargeOutcome.DECLINED:
-            _set_autopay_details(payment, number, result, None)
-        reporting.attempt_reported(ctx, session, consumer, receivable, payment.number, number,
-                                   str(result.outcome), result.decline_code,
-                                   str(result.decline_kind) if result.decline_kind else None,
-                                   next_at)
-        return str(charge.status)
-
-
-def _declined(ctx: Any, session: Session, row: GatewayConfiguration, charge: AutopayCharge,
-              row_attempt: AutopayAttempt, number: int, result: MandateChargeResult,
-              now: dt.datetime) -> dt.datetime | None:
-    """Record a declined attempt on its payment and the charge: a retry is scheduled for a
-    soft decline with tries left, otherwise the charge fails and the consumer is told.
-
-    :returns: when the next attempt runs, or None when there is none.
-    """
-    payment = session.get_one(Payment, row_attempt.payment_id)
-    kind = result.decline_kind or DeclineKind.HARD
-    row_attempt.decline_code = result.decline_code
-    row_attempt.decline_kind = str(kind)
-    row_attempt.message = result.message
-    charge.last_decline_code = result.decline_code
-    charge.last_decline_kind = str(kind)
-    charge.last_message = result.message
-    next_at = _next_try(session, charge, kind)
-    row_attempt.next_attempt_at = next_at
-    _set_autopay_details(payment, number, result, next_at)
-    outcomes.apply_event(ctx, session, row, GatewayEvent(
-        event_id=f"autopay:{request_key(charge, number)}", type=t.EVENT_FAILED,
-        payment_id=payment.number, gateway_reference=result.gateway_reference,
-        failure_message=result.message, failure_code=result.decline_code,
-        failure_category="declined", occurred_at=now))
-    if next_at is not None:
-        charge.status = ChargeState.RETRYING
-        charge.next_attempt_at = next_at
-        return next_at
-    _finish(session, charge, ChargeState.FAILED, now, f"{kind} decline {result.decline_code}")
-    reporting.notify_autopay_failed(ctx, session, session.get_one(Consumer, charge.consumer_id),
-                                    session.get_one(Receivable, charge.receivable_id),
-                                    payment.number, charge.attempts, result.decline_code,
-                                    result.message)
-    return None
-
-
-def request_key(charge: AutopayCharge, number: int) -> str:
-    """The idempotency key of attempt ``number`` of a charge (per receivable and attempt)."""
-    return f"autopay-{charge.tenant_id}-{charge.receivable_id}-{number}"
-
-
-def _set_autopay_details(payment: Payment, number: int, result: MandateChargeResult,
-                         next_at: dt.datetime | None) -> None:
-    payment.gateway_details = {**(payment.gateway_details or {}), "autopay": {
-        "attempt": number, "outcome": str(result.outcome),
-        "decline_code": result.decline_code,
-        "decline_kind": str(result.decline_kind) if result.decline_kind else None,
-        "next_attempt_at": next_at.isoformat() if next_at else None}}
-
-
-def _next_try(session: Session, charge: AutopayCharge, kind: DeclineKind
-              ) -> dt.datetime | None:
-    """When to try again after a decline: never after a hard one; after a soft one, the
-    next day of the tenant's schedule counted from the first attempt (``None`` once the
-    schedule is used up)."""
-    if kind != DeclineKind.SOFT:
-        return None
-    days = load_settings(session, charge.tenant_id)["autopay"]["retry_days"]
-    if charge.attempts > len(days):
-        return None
-    first = session.scalars(select(AutopayAttempt.at).where(
-        AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1)).one()
-    if first.tzinfo is None:
-        first = first.replace(tzinfo=dt.UTC)
-    return first + dt.timedelta(days=days[charge.attempts - 1])
-
-
-def attempts_of(session: Session, payment: Payment) -> dict[str, Any] | None:
-    """The auto-pay facts of a payment (attempt number, decline code, next try), if any."""
-    details = (payment.gateway_details or {}).get("autopay")
-    return dict(details) if details else None

@@ -101,7 +101,7 @@ class AutopayCharge(Base):
     consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id"), index=True)
     receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"))
     mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id"))
-    status: Mapped[str] = mapped_column(String(20))  # loket.core.autopay.charges.ChargeState
+    status: Mapped[str] = mapped_column(String(20))  # loket.core.autopay.charge_states.ChargeState
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[Optional[timestamp]]
     last_decline_code: Mapped[Optional[str]] = mapped_column(String(100))

@@ -16,11 +16,21 @@ from support.e2e import start_loket
 
 from loket import hookimpl
 from loket.core.autopay import charges
-from loket.core.models import AuditEntry, AutopayCharge, Mandate, Tenant
+from loket.core.models import (
+    AuditEntry,
+    AutopayCharge,
+    GatewayConfiguration,
+    Mandate,
+    Payment,
+    Tenant,
+)
 from loket.core.tenants import TokenSigner
+from loket.core.webhooks import outcomes
 from loket.demo import DEMO_SLUG, load_demo
 from loket.errors import GatewayError
 from loket.gateways import sandbox_mandates
+from loket.money import Money
+from loket.types import ChargeOutcome, GatewayEvent, MandateChargeResult
 
 ACCOUNT = "AP-20001"
 
@@ -329,3 +339,71 @@ def test_an_attempt_never_answered_is_left_to_staff_not_charged_again(live):
     [payment] = my_payments(live)
     assert payment["number"] in todo["title"]
     assert not host_events(live, "autopay.failed")  # not told to pay another way
+
+
+class AnswersPending:
+    """The sandbox's charges, except that the first is answered pending (a payment method
+    that takes days): the payment's own outcome decides it later."""
+
+    LOKET_CONTRACT = "1.3"
+
+    def __init__(self):
+        self.pending = 1
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_mandate_charge(self, config, request):
+        if not self.pending:
+            return None
+        self.pending -= 1
+        return MandateChargeResult(outcome=ChargeOutcome.PENDING,
+                                   gateway_reference=f"pending-{request.charge_id}")
+
+
+def payment_ends(live, number: str, event_type: str) -> None:
+    """The gateway's event for a payment arrives (its webhook, applied)."""
+    with live.ctx.transaction() as session:
+        payment = session.scalars(select(Payment).where(Payment.number == number)).one()
+        config = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
+        outcomes.apply_event(live.ctx, session, config, GatewayEvent(
+            event_id=f"evt-{number}-{event_type}", type=event_type, payment_id=number,
+            amount=Money(payment.amount_received, payment.currency),
+            failure_code="insufficient_funds", failure_message="Insufficient funds.",
+            failure_category="declined"))
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_a_pending_attempt_is_finished_by_its_payments_outcome(live, outcome):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-11", "50.00", due_in_days=1)
+    gateway = AnswersPending()
+    live.ctx.plugins.pm.register(gateway, name="pending")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "submitted": 1}
+        [first] = my_payments(live)
+        payment_ends(live, first["number"], f"payment.{outcome}")
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+        with live.ctx.transaction() as session:
+            charge = session.scalars(select(AutopayCharge)).one()
+            assert charge.status == ("succeeded" if outcome == "succeeded" else "retrying")
+        live.ctx.clock.advance(days=1)
+        assert charges.run_due(live.ctx) == (
+            {"scheduled": 0} if outcome == "succeeded" else {"scheduled": 0, "succeeded": 1})
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    assert outstanding(live, ACCOUNT, "AP-INV-11") == "0.00"
+
+
+def test_a_cancelled_charge_is_scheduled_again_when_auto_pay_resumes(live):
+    old = save_card(live, "soft")
+    elect(live, old)
+    add_bill(live, ACCOUNT, "AP-INV-12", "40.00", due_in_days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    assert live.call("DELETE", f"/v1/me/mandates/{old}", ACCOUNT).status_code == 200
+    live.ctx.clock.advance(days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "cancelled": 1}
+    consumer_token(live, ACCOUNT)  # the consumer signs in again a day later
+    elect(live, save_card(live, "ok"))  # auto-pay again, on another card
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "succeeded": 1}
+    assert outstanding(live, ACCOUNT, "AP-INV-12") == "0.00"
+    with live.ctx.transaction() as session:
+        assert session.scalars(select(AutopayCharge)).one().attempts == 2
