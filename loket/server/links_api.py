@@ -144,8 +144,8 @@ class PayPage:
             gateways.append({"kind": row.kind, "display_name": d.display_name,
                              "logo_url": d.logo_url})
         return render(
-            "pay/link.html", settings["locale"], tenant_name=tenant.name, state=page_state,
-            consumer_name="" if closed else consumer.name,
+            "pay/link.html", settings["locale"], settings["timezone"], tenant_name=tenant.name,
+            state=page_state, consumer_name="" if closed else consumer.name,
             account_number="" if closed else consumer.account_number,
             items=[{"kind": r.kind, "reference": r.reference, "description": r.description,
                     "period": r.period, "due_date": r.due_date,
@@ -213,9 +213,9 @@ def result_page(ctx: Any, session: Any, payment: Any, message: str, display: str
     link = session.get(PaymentLink, payment.payment_link_id)
     settings = load_settings(session, payment.tenant_id)
     tenant = session.get(Tenant, payment.tenant_id)
-    return render("pay/result.html", settings["locale"], tenant_name=tenant.name,
-                  status=payment.status, display_status=display, message=message,
-                  payment_number=payment.number,
+    return render("pay/result.html", settings["locale"], settings["timezone"],
+                  tenant_name=tenant.name, status=payment.status, display_status=display,
+                  message=message, payment_number=payment.number,
                   amount=Money(payment.amount_received, payment.currency),
                   link_url=links.url_of(ctx, link) if link else None)
 

@@ -23,7 +23,9 @@ def wants_pdf(req: falcon.Request) -> bool:
 
 
 def send_pdf(resp: falcon.Response, content: bytes, filename: str) -> None:
-    """Answer with a PDF document and the file name to save it under."""
+    """Answer with a PDF document and the file name to save it under; no cache keeps it
+    (receipts and credit notes carry personal data)."""
+    resp.set_header("Cache-Control", "no-store")
     resp.content_type = PDF
     resp.data = content
     resp.downloadable_as = filename
@@ -57,6 +59,7 @@ def _format(req: falcon.Request) -> exports.ExportFormat:
 
 def _send_export(resp: falcon.Response, export_format: exports.ExportFormat, name: str,
                  body: Iterator[bytes]) -> None:
+    resp.set_header("Cache-Control", "no-store")
     resp.content_type = export_format.media_type
     resp.downloadable_as = f"{name}.{export_format.value}"
     resp.stream = body

@@ -275,7 +275,7 @@ class ResultPdf(Result):
         with self.ctx.transaction() as session:
             payment = self.payment(session, tenant_id, guest, number)
             receipt_available(payment)
-            send_pdf(resp, pdf.receipt_pdf(session, payment),
+            send_pdf(resp, pdf.receipt_pdf(session, payment, for_guest=True),
                      f"receipt-{payment.receipt_number}.pdf")
 
 

@@ -83,11 +83,13 @@ def _local(value: dt.datetime, timezone: str) -> dt.datetime:
 def format_day(value: dt.date | dt.datetime | str | None, locale: str = DEFAULT_LOCALE,
                timezone: str = "UTC") -> str:
     """A date as people of ``locale`` write it (``Apr 15, 2025``, ``15 Apr 2025``); '' for None.
-    ISO 8601 text (the API's shapes) is read first; a moment is dated in ``timezone``."""
+    ISO 8601 text (the API's shapes) is read first: ``2025-03-31`` is that calendar day
+    wherever the tenant is; a moment is dated in ``timezone``."""
     if not value:  # None, '' or a template's undefined value
         return ""
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
+        value = (dt.date.fromisoformat(value) if len(value) == 10
+                 else dt.datetime.fromisoformat(value))
     if isinstance(value, dt.datetime):
         value = _local(value, timezone).date()
     return format_date(value, format="medium", locale=locale)

@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import select
 from support.api import problem
 from support.jobs import smtp  # noqa: F401 - a fixture
@@ -146,6 +147,20 @@ def test_forged_expired_and_cancelled_links_take_no_money(links_api, ctx):
     assert _paid(ctx, "INV-2025-001234") == 0
     listed = api.get("/v1/payment-links?status=expired").json
     assert [i["id"] for i in listed["items"]] == [short["id"]]
+
+
+def test_the_payers_page_dates_the_expiry_on_the_tenants_calendar(links_api, ctx):
+    api = links_api
+    assert api.put("/v1/settings", {"timezone": "America/New_York"}).status_code == 200
+    day = (ctx.now() + dt.timedelta(days=3)).date()
+    expires = dt.datetime.combine(day, dt.time(2, 0), tzinfo=dt.UTC)  # the evening before
+    link = api.post("/v1/payment-links", {"account_number": "WU-10001", "items": BILLS[:1],
+                                          "expires_at": expires.isoformat()},
+                    role="cso_admin").json
+    page = api.client.simulate_get(_path(link["url"])).text
+    in_new_york = format_date(day - dt.timedelta(days=1), "medium", locale="en_US")
+    assert f"valid until {in_new_york}." in page
+    assert format_date(day, "medium", locale="en_US") not in page
 
 
 def test_links_refuse_what_cannot_be_sent_or_paid(links_api):

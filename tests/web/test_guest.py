@@ -29,13 +29,8 @@ def identified(api) -> Person:
     return guest
 
 
-def test_a_guest_pays_two_bills_for_the_holder_and_gets_the_receipt(connected_api):
-    api = connected_api
-    enable(api)
-    guest = identified(api)
-    text = text_of(guest.page)
-    assert "John Doe" in text and "INV-2025-001234" in text and "INV-2025-001567" in text
-    assert "john.doe@example.com" not in guest.page  # nothing personal beyond the name
+def pays_for_the_holder(api, guest: Person) -> str:
+    """Neighbour Ned pays John Doe's two bills as a guest; returns the result page's path."""
     started = guest.post("/guest/t1/bills", [
         ("item", "bill:INV-2025-001234"), ("item", "bill:INV-2025-001567"),
         ("payer_name", "Neighbour Ned"), ("payer_email", "ned@example.com"),
@@ -45,7 +40,17 @@ def test_a_guest_pays_two_bills_for_the_holder_and_gets_the_receipt(connected_ap
     api.settle()
     returned = guest.get(back.split("testserver")[-1].partition("?")[0],
                          query_string=back.partition("?")[2])
-    link = re.search(r'href="(/guest/t1/payments/[^"]+)"', returned.text).group(1)
+    return re.search(r'href="(/guest/t1/payments/[^"]+)"', returned.text).group(1)
+
+
+def test_a_guest_pays_two_bills_for_the_holder_and_gets_the_receipt(connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    text = text_of(guest.page)
+    assert "John Doe" in text and "INV-2025-001234" in text and "INV-2025-001567" in text
+    assert "john.doe@example.com" not in guest.page  # nothing personal beyond the name
+    link = pays_for_the_holder(api, guest)
     result = guest.get(link)
     text = text_of(result.text)
     assert "Payment successful" in text and "Paid by Neighbour Ned" in text
@@ -56,6 +61,22 @@ def test_a_guest_pays_two_bills_for_the_holder_and_gets_the_receipt(connected_ap
     number = link.rsplit("/", 1)[1]
     staff = api.get(f"/v1/payments/{number}").json["information"]
     assert staff["payer"]["name"] == "Neighbour Ned" and staff["status"] == "completed"
+
+
+def test_the_guest_receipt_names_the_holder_and_the_payer_and_nothing_personal(
+        connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    receipt = guest.get(pays_for_the_holder(api, guest) + "/receipt.pdf")
+    assert receipt.status_code == 200
+    assert receipt.headers["cache-control"] == "no-store"
+    text = "\n".join(page.extract_text()
+                     for page in PdfReader(io.BytesIO(receipt.content)).pages)
+    for shown in ("John Doe", "WU-10001", "Paid By", "Neighbour Ned", "ned@example.com"):
+        assert shown in text, (shown, text)
+    for private in ("john.doe@example.com", "+1 555 0100", "12 Water Lane"):
+        assert private not in text, (private, text)
 
 
 def test_wrong_facts_are_refused_without_saying_which(connected_api):

@@ -4,7 +4,9 @@ reporting: the lists' own search and filters, CSV or XLSX, streamed.
 Rows are read from the database in batches (``yield_per``: a server-side cursor on
 PostgreSQL) and written out as they come, so an export of a million rows never holds more
 than one batch in memory. Amounts are decimal strings in major units with the currency
-beside them; times are ISO 8601 in the tenant's time zone.
+beside them; times are ISO 8601 in the tenant's time zone. Text that a spreadsheet would
+take for a formula (a consumer name or a note starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return) is prefixed with ``'``; amounts are never touched.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,6 +65,25 @@ CREDIT_NOTE_COLUMNS = ("Credit Note Number", "Created At", "Account Number", "Co
                        "Applied", "Reversed", "Remaining", "Currency", "Status", "Expires At",
                        "Created By", "Remarks")
 
+# The columns holding amounts, written as they are (``-5.00`` is an amount, not a formula).
+PAYMENT_AMOUNTS = frozenset(PAYMENT_COLUMNS.index(c) for c in (
+    "Amount Due", "Fee", "Amount Received", "Change Given", "Refunded", "Net Collected"))
+CREDIT_NOTE_AMOUNTS = frozenset(CREDIT_NOTE_COLUMNS.index(c) for c in (
+    "Amount", "Applied", "Reversed", "Remaining"))
+
+# How a cell a spreadsheet evaluates starts: a formula, or a command (DDE) after + - @.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """``text`` as a spreadsheet shows it rather than runs it: prefixed with ``'`` when it
+    starts with one of :data:`FORMULA_STARTS`, else unchanged."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _as_text(row: tuple[str, ...], amounts: frozenset[int]) -> tuple[str, ...]:
+    return tuple(v if i in amounts else neutralise(v) for i, v in enumerate(row))
+
 
 def _local(value: dt.datetime | None, zone: ZoneInfo) -> str:
     if value is None:
@@ -74,7 +96,8 @@ def _local(value: dt.datetime | None, zone: ZoneInfo) -> str:
 def payment_rows(session: Session, tenant_id: int,
                  filters: PaymentFilters) -> Iterator[tuple[str, ...]]:
     """The payments matching the list's filters, oldest first, one tuple of text per row in
-    :data:`PAYMENT_COLUMNS` order (read in batches of :data:`BATCH`)."""
+    :data:`PAYMENT_COLUMNS` order, the text columns through :func:`neutralise` (read in
+    batches of :data:`BATCH`)."""
     zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     query = filter_payments(session, tenant_id, select(
         Payment.number, Payment.transaction_number, Payment.receipt_number,
@@ -90,18 +113,20 @@ def payment_rows(session: Session, tenant_id: int,
             return Money(int(value), currency).decimal_string()
 
         net = r.amount_received - r.change_given - r.refunded
-        yield (r.number, r.transaction_number or "", r.receipt_number or "",
+        row = (r.number, r.transaction_number or "", r.receipt_number or "",
                _local(r.created_at, zone), _local(r.paid_at, zone), r.account_number or "",
                r.name or "", r.payment_type, r.channel, r.method, r.status, r.verification,
                r.settlement_status, d(r.amount), d(r.fee), d(r.amount_received),
                d(r.change_given), d(r.refunded), d(net), r.currency, r.created_by or "",
                r.notes or "")
+        yield _as_text(row, PAYMENT_AMOUNTS)
 
 
 def credit_note_rows(session: Session, tenant_id: int, filters: CreditNoteFilters,
                      now: dt.datetime) -> Iterator[tuple[str, ...]]:
     """The credit notes matching the list's filters, oldest first, one tuple of text per row
-    in :data:`CREDIT_NOTE_COLUMNS` order (read in batches of :data:`BATCH`)."""
+    in :data:`CREDIT_NOTE_COLUMNS` order, the text columns through :func:`neutralise` (read
+    in batches of :data:`BATCH`)."""
     zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     query = filter_credit_notes(session, tenant_id, select(
         CreditNote.number, CreditNote.created_at, Consumer.account_number, Consumer.name,
@@ -119,12 +144,13 @@ def credit_note_rows(session: Session, tenant_id: int, filters: CreditNoteFilter
             tzinfo=dt.UTC)
         status = "expired" if r.status == "active" and expires <= now else r.status
         remaining = max(r.amount - r.applied - r.reversed, 0)
-        yield (r.number, _local(r.created_at, zone), r.account_number, r.name,
+        row = (r.number, _local(r.created_at, zone), r.account_number, r.name,
                r.payment_number, r.receipt_number or "", r.reason,
                "yes" if r.automatic else "no", Money(r.amount, c).decimal_string(),
                Money(r.applied, c).decimal_string(), Money(r.reversed, c).decimal_string(),
                Money(remaining, c).decimal_string(), c, status, _local(r.expires_at, zone),
                r.created_by or "", r.remarks or "")
+        yield _as_text(row, CREDIT_NOTE_AMOUNTS)
 
 
 def csv_chunks(header: Iterable[str], rows: Iterable[tuple[str, ...]],
@@ -150,12 +176,25 @@ def csv_chunks(header: Iterable[str], rows: Iterable[tuple[str, ...]],
 def xlsx_file(header: Iterable[str], rows: Iterable[tuple[str, ...]],
               title: str) -> IO[bytes]:
     """An XLSX workbook of one sheet written in openpyxl's write-only mode (rows go to disk
-    as they come), as a temporary file positioned at its start; the caller closes it."""
+    as they come), as a temporary file positioned at its start; the caller closes it. Every
+    value is written as it is, text as text: never as a formula."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title)
-    sheet.append(list(header))
+
+    def cells(values: Iterable[str]) -> list[Any]:
+        out = []
+        for value in values:
+            if isinstance(value, str) and value.startswith("="):  # openpyxl's formula mark
+                cell = WriteOnlyCell(sheet, value)
+                cell.data_type = "s"
+                out.append(cell)
+            else:
+                out.append(value)
+        return out
+
+    sheet.append(cells(header))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append(cells(row))
     out = tempfile.TemporaryFile()
     book.save(out)
     out.seek(0)

@@ -26,7 +26,7 @@ from fpdf import FPDF
 from sqlalchemy.orm import Session
 
 from loket.core.backoffice import queries
-from loket.core.models import CreditNote, Payment, Tenant
+from loket.core.models import Consumer, CreditNote, Payment, Tenant
 from loket.core.payments import credit_notes, lifecycle
 from loket.core.settings import load_settings
 from loket.money import Money
@@ -177,20 +177,37 @@ def _paid_on(payment: Payment) -> dt.date | dt.datetime:
     return payment.paid_at or payment.created_at
 
 
-def receipt_pdf(session: Session, payment: Payment) -> bytes:
+def _paid_by(payment: Payment, consumer: Consumer | None) -> list[tuple[str, str]]:
+    """The payer's name, e-mail and phone as label ids and values, leaving out any address
+    that is the holder's own (a payment made without a payer records the holder's)."""
+    rows = [(N_("Name"), payment.payer_name or "")]
+    if payment.payer_email and payment.payer_email != (consumer and consumer.email):
+        rows.append((N_("Email"), payment.payer_email))
+    if payment.payer_phone and payment.payer_phone != (consumer and consumer.phone):
+        rows.append((N_("Phone"), payment.payer_phone))
+    return rows
+
+
+def receipt_pdf(session: Session, payment: Payment, *, for_guest: bool = False) -> bytes:
     """The receipt of a posted or completed payment as PDF bytes, in the tenant's language:
     consumer information, the payment summary (what each item received, totals, change) and
     processing information. Called by the receipt resources when the client accepts
-    ``application/pdf``."""
+    ``application/pdf``, and by the guest pages with ``for_guest``: a guest knows only the
+    account number, so its receipt names the holder and the account and then who paid, never
+    the holder's address, e-mail or phone."""
     doc = _Document(session, payment.tenant_id, N_("Payment Receipt"),
                     payment.receipt_number or payment.number)
     _ = doc.gettext
     consumer = payment.consumer
     if consumer is not None:
-        doc.section(_("Consumer Information"), [
-            (_("Name"), consumer.name), (_("Account Number"), consumer.account_number),
-            (_("Service Address"), consumer.service_address or "-"),
-            (_("Email"), consumer.email or "-"), (_("Phone"), consumer.phone or "-")])
+        holder = [(_("Name"), consumer.name), (_("Account Number"), consumer.account_number)]
+        if not for_guest:
+            holder += [(_("Service Address"), consumer.service_address or "-"),
+                       (_("Email"), consumer.email or "-"), (_("Phone"), consumer.phone or "-")]
+        doc.section(_("Consumer Information"), holder)
+    if for_guest and payment.payer_name is not None:
+        doc.section(_("Paid By"), [(_(label), value)
+                                   for label, value in _paid_by(payment, consumer)])
     lines = [(_(r.kind.title()), r.reference, r.description or "", r.period or "",
               doc.money(a.amount - a.reversed))
              for a, r in queries.allocations(session, payment) if a.state == "posted"]

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import io
 import re
+from zoneinfo import ZoneInfo
 
 import attrs
 from sqlalchemy import select
@@ -167,9 +168,17 @@ def import_statement(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     return BankResult(tuple(matched), tuple(unmatched), already)
 
 
+def _local_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)  # SQLite gives naive UTC
+    return moment.astimezone(zone).date()
+
+
 def awaiting_bank(session: Session, tenant_id: int) -> list[dict]:
-    """Payouts the bank has not confirmed yet, with their net totals (minor units)."""
+    """Payouts the bank has not confirmed yet, with their net totals (minor units) and the
+    tenant's calendar day of their last settlement (``settled_on``, ``YYYY-MM-DD``)."""
+    zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     return [{"payout_reference": reference, "currency": rows[0].currency,
              "net": sum(r.net for r in rows), "payments": len(rows),
-             "settled_on": max(r.settled_at for r in rows).date().isoformat()}
+             "settled_on": _local_day(max(r.settled_at for r in rows), zone).isoformat()}
             for reference, rows in _unconfirmed_payouts(session, tenant_id).items()]

@@ -1,21 +1,26 @@
 """Exports of the payments and credit notes lists over HTTP: the lists' filters, the seed's
-columns, CSV and XLSX, audited."""
+columns, CSV and XLSX, audited, never cached, and no text a spreadsheet would run."""
 
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
 
 from openpyxl import load_workbook
+from sqlalchemy import select
 from support.api import api, fields  # noqa: F401 - fixture
+from support.engine import ACTOR
 
 from loket.core.backoffice import exports
+from loket.core.host import receivables
+from loket.core.models import Payment
 
 
-def counter(api, account, amount, kind="bill", method="cash"):
+def counter(api, account, amount, kind="bill", method="cash", **more):
     paid = api.post("/v1/payments/counter", {
         "account_number": account, "payment_type": kind, "method": method,
-        "paid_on": "2025-01-15", "amount_received": amount})
+        "paid_on": "2025-01-15", "amount_received": amount, **more})
     assert paid.status_code == 201, paid.text
     return paid.json["information"]["number"]
 
@@ -53,6 +58,41 @@ def test_payments_export_as_xlsx(api):
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == exports.PAYMENT_COLUMNS
     assert values[1][0] == number and values[1][15] == "100.00"
+
+
+def test_exports_write_formula_like_text_as_text_and_amounts_as_they_are(api, ctx):
+    with ctx.transaction() as session:  # a name as the host sent it
+        receivables.upsert_consumer(session, ACTOR, api.tenant_id, {
+            "account_number": "WU-10001", "name": "@SUM(1)"})
+    number = counter(api, "WU-10001", "150.00", kind="service", notes="=1+1")
+    with ctx.transaction() as session:  # refunded past what it kept: a negative net
+        session.scalar(select(Payment).where(Payment.number == number)).refunded = 15500
+    result = api.get("/v1/payments/export", role="billing_manager")
+    assert result.headers["cache-control"] == "no-store"
+    row = rows_of(result)[0]
+    assert (row["Consumer Name"], row["Notes"]) == ("'@SUM(1)", "'=1+1")
+    assert row["Net Collected"] == "-5.00" and row["Refunded"] == "155.00"
+    notes = rows_of(api.get("/v1/credit-notes/export", role="cso_admin"))
+    assert notes[0]["Consumer Name"] == "'@SUM(1)" and notes[0]["Amount"] == "50.00"
+
+    workbook = api.get("/v1/payments/export?format=xlsx", role="billing_manager")
+    assert workbook.headers["cache-control"] == "no-store"
+    sheet_xml = zipfile.ZipFile(io.BytesIO(workbook.content)).read("xl/worksheets/sheet1.xml")
+    assert b"<f>" not in sheet_xml and b"<f " not in sheet_xml
+    values = list(load_workbook(io.BytesIO(workbook.content), read_only=True).active.values)
+    columns = exports.PAYMENT_COLUMNS
+    assert values[1][columns.index("Notes")] == "'=1+1"
+    assert values[1][columns.index("Consumer Name")] == "'@SUM(1)"
+    assert values[1][columns.index("Net Collected")] == "-5.00"
+
+
+def test_an_xlsx_takes_no_text_for_a_formula():
+    handle = exports.xlsx_file(("Notes", "Amount"), [("=HYPERLINK(1)", "-5.00")], "Sheet")
+    with handle:
+        content = handle.read()
+    assert b"<f>" not in zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+    sheet = load_workbook(io.BytesIO(content), read_only=True).active
+    assert list(sheet.values)[1] == ("=HYPERLINK(1)", "-5.00")
 
 
 def test_credit_notes_export_follows_the_filters_and_is_audited(api):

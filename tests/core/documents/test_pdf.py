@@ -45,7 +45,8 @@ def tenant_paying(ctx, currency: str, locale: str, received: str, amount: str) -
             "documents": {"address": "Jl. Merdeka 1\nJakarta 10110", "logo": tiny_png()}})
         receivables.upsert_consumer(session, ACTOR, tenant.id, {
             "account_number": "ACC-77", "name": "Siti Rahayu",
-            "service_address": "Jl. Mawar 7"})
+            "service_address": "Jl. Mawar 7", "email": "siti@example.com",
+            "phone": "+62 811 7777"})
         receivables.upsert_receivable(session, ACTOR, tenant.id, {
             "account_number": "ACC-77", "kind": "bill", "reference": "INV-9", "amount": amount,
             "description": "Water April"})
@@ -79,6 +80,22 @@ def test_receipt_pdf_shows_number_consumer_and_amounts_in_the_locale(
         assert expected in note_text, (expected, note_text)
 
 
+def test_a_guest_receipt_names_the_holder_and_who_paid_but_not_the_holders_addresses(ctx):
+    tenant_id, number = tenant_paying(ctx, "USD", "en_US", "10.00", "10.00")
+    with ctx.transaction() as session:
+        payment = queries.payment(session, tenant_id, number)  # the holder paid: no payer
+        staff = text_of(pdf.receipt_pdf(session, payment))
+        guest = text_of(pdf.receipt_pdf(session, payment, for_guest=True))
+    personal = ["Jl. Mawar 7", "siti@example.com", "+62 811 7777"]
+    for expected in ["Siti Rahayu", "ACC-77", *personal]:
+        assert expected in staff, (expected, staff)
+    assert "Paid By" not in staff
+    for expected in ["Siti Rahayu", "ACC-77", "Paid By", "$10.00", payment.receipt_number]:
+        assert expected in guest, (expected, guest)
+    for private in personal:
+        assert private not in guest, (private, guest)
+
+
 def test_a_broken_logo_does_not_cost_the_receipt(ctx):
     tenant_id, number = tenant_paying(ctx, "USD", "en_US", "10.00", "10.00")
     with ctx.transaction() as session:
@@ -89,7 +106,7 @@ def test_a_broken_logo_does_not_cost_the_receipt(ctx):
     assert "Siti Rahayu" in text
 
 
-def test_pdfs_are_served_by_content_negotiation_with_a_file_name(ctx):
+def test_pdfs_are_served_by_content_negotiation_with_a_file_name_and_no_cache(ctx):
     tenant_id, number = tenant_paying(ctx, "USD", "en_US", "1500.50", "1200.25")
     api = make_api(ctx, tenant_id)
     accept = {"Accept": "application/pdf"}
@@ -98,14 +115,17 @@ def test_pdfs_are_served_by_content_negotiation_with_a_file_name(ctx):
     assert receipt.headers["content-type"] == "application/pdf"
     disposition = receipt.headers["content-disposition"]
     assert "attachment" in disposition and ".pdf" in disposition
+    assert receipt.headers["cache-control"] == "no-store"  # personal data: no cache keeps it
     assert "$1,500.50" in text_of(receipt.content)
     as_json = api.get(f"/v1/payments/{number}/receipt")
     assert as_json.json["payment_number"] == number
     note_number = api.get(f"/v1/payments/{number}").json["credit_notes"][0]["number"]
     note = api.get(f"/v1/credit-notes/{note_number}", headers=accept)
     assert note.headers["content-type"] == "application/pdf"
+    assert note.headers["cache-control"] == "no-store"
     assert note_number in text_of(note.content)
     token = api.post("/v1/consumers/ACC-77/token", {}).json["token"]
     mine = api.call("GET", f"/v1/me/payments/{number}/receipt", role=None,
                     headers={"Authorization": f"Bearer {token}", **accept})
     assert mine.status_code == 200 and "Siti Rahayu" in text_of(mine.content)
+    assert mine.headers["cache-control"] == "no-store"

@@ -8,6 +8,7 @@ from support.engine import ACTOR, connect_sandbox, deliver, payer, start, store
 
 from loket.core.models import SettlementRecord, Todo
 from loket.core.reconciliation import bank, settlements
+from loket.core.settings import load_settings, save_settings
 from loket.errors import ValidationFailed
 from loket.gateways import sandbox_page
 from loket.money import Money
@@ -63,6 +64,23 @@ def test_statement_confirms_payouts_by_reference_and_by_amount(ctx, tenant_id):
 
     again = _import(ctx, tenant_id, statement)
     assert (again.matched, again.unmatched, again.already_imported) == ((), (), 3)
+
+
+@pytest.mark.parametrize("zone, day", [("America/New_York", "2025-03-31"),
+                                       ("Asia/Jakarta", "2025-04-01")])
+def test_a_payout_awaiting_the_bank_is_dated_on_the_tenants_calendar(ctx, tenant_id, zone,
+                                                                     day):
+    connect_sandbox(ctx, tenant_id)
+    reference, _net = _settle_one(ctx, tenant_id, ("bill", "INV-2025-001234"))
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        save_settings(session, tenant_id, {**document, "timezone": zone})
+        for record in session.scalars(select(SettlementRecord).where(
+                SettlementRecord.payout_reference == reference)):
+            record.settled_at = dt.datetime(2025, 4, 1, 2, 0, tzinfo=dt.UTC)
+    with ctx.transaction() as session:
+        waiting = bank.awaiting_bank(session, tenant_id)
+    assert [(p["payout_reference"], p["settled_on"]) for p in waiting] == [(reference, day)]
 
 
 def test_a_credit_names_a_payout_by_whole_reference_in_its_own_currency():
