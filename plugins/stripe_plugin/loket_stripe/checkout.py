@@ -1,11 +1,12 @@
 """Turn a loket CheckoutRequest into Stripe Checkout Session parameters.
 
-One line item per bill or service (its name and period); loket's payment id, tenant id and
-configuration id in ``metadata`` and ``payment_intent_data.metadata`` (so every event about
-the payment, the charge, its refunds and its payout echoes them, and a tenant sharing the
-Stripe account with another can tell its own objects apart); ``expires_at`` inside Stripe's
-window of 30 minutes to 24 hours after creation, derived from the payment's timeout alone so
-that a retry sends the same parameters.
+One line item per bill or service (its name and period); loket's payment id, installation
+id, tenant id and configuration id in ``metadata`` and ``payment_intent_data.metadata`` (so
+every event about the payment, the charge, its refunds and its payout echoes them, and an
+installation or tenant sharing the Stripe account with another can tell its own objects
+apart, see :mod:`loket_stripe.ownership`); ``expires_at`` inside Stripe's window of 30
+minutes to 24 hours after creation, derived from the payment's timeout alone so that a retry
+sends the same parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from loket_stripe.currency import minimum_charge, to_stripe
 PAYMENT_ID_KEY = "loket_payment_id"
 TENANT_ID_KEY = "loket_tenant_id"
 CONFIG_ID_KEY = "loket_config_id"
+INSTALLATION_ID_KEY = "loket_installation_id"
 # Stripe's window is 30 min to 24 h after creation; the margins absorb clock skew.
 SHORTEST = dt.timedelta(minutes=32)
 LONGEST = dt.timedelta(hours=23)
@@ -83,16 +85,26 @@ def line_items(request: CheckoutRequest) -> list[dict]:
     return out
 
 
+def owner_metadata(config: GatewayConfig) -> dict:
+    """The metadata that marks a Stripe object as this configuration's: its installation
+    (when loket gives one; Stripe keeps no empty value), tenant and id."""
+    marks = {TENANT_ID_KEY: str(config.tenant_id), CONFIG_ID_KEY: str(config.id)}
+    installation = getattr(config, "installation_id", "") or ""
+    if installation:
+        marks[INSTALLATION_ID_KEY] = installation
+    return marks
+
+
 def loket_metadata(config: GatewayConfig, payment_id: str) -> dict:
     """The metadata that marks a Stripe object as this configuration's payment."""
-    return {PAYMENT_ID_KEY: payment_id, TENANT_ID_KEY: str(config.tenant_id),
-            CONFIG_ID_KEY: str(config.id)}
+    return {PAYMENT_ID_KEY: payment_id, **owner_metadata(config)}
 
 
 def session_params(request: CheckoutRequest, now: dt.datetime, config: GatewayConfig) -> dict:
     """The full ``POST /v1/checkout/sessions`` parameters for ``request``.
 
-    :param config: the configuration charging (its tenant and id go into the metadata).
+    :param config: the configuration charging (its installation, tenant and id go into the
+        metadata).
 
     :raises GatewayError: amount below Stripe's minimum charge, or items that do not add up.
     """

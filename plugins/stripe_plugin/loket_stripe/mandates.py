@@ -2,8 +2,10 @@
 PaymentMethod attached to a Customer, and off-session PaymentIntents.
 
 * Set-up: a Customer per payer (reused when loket already knows it), then a Checkout Session
-  with ``mode=setup``, ``currency`` and ``customer``; loket's mandate id, tenant and
-  configuration in the session's and the SetupIntent's metadata.
+  with ``mode=setup``, ``currency`` and ``customer``; loket's mandate id, installation, tenant
+  and configuration in the Customer's, the session's and the SetupIntent's metadata; the
+  installation and tenant in every idempotency key (:func:`~loket_stripe.ownership.
+  key_prefix`), as mandate and charge numbers restart in each installation.
 * Events: ``checkout.session.completed`` of a setup session -> the mandate is active (its
   SetupIntent's PaymentMethod is the token, the card shown masked);
   ``checkout.session.expired`` of one -> the set-up failed; ``payment_method.detached`` ->
@@ -33,9 +35,9 @@ from loket.plugin_api import (
     PaymentMethodSummary,
 )
 from loket_stripe.api import StripeApi, gateway_error
-from loket_stripe.checkout import CONFIG_ID_KEY, TENANT_ID_KEY, loket_metadata
+from loket_stripe.checkout import loket_metadata, owner_metadata
 from loket_stripe.currency import to_stripe
-from loket_stripe.ownership import owner_of, ref_id, when
+from loket_stripe.ownership import key_prefix, owner_of, ref_id, when
 
 MANDATE_ID_KEY = "loket_mandate_id"
 # Decline codes after which trying the same card again cannot succeed without the payer.
@@ -48,13 +50,8 @@ HARD_DECLINES = frozenset({
 })
 
 
-def _prefix(config: GatewayConfig) -> str:
-    return f"loket-{config.tenant_id}"
-
-
 def _metadata(config: GatewayConfig, mandate_id: str) -> dict:
-    return {MANDATE_ID_KEY: mandate_id, TENANT_ID_KEY: str(config.tenant_id),
-            CONFIG_ID_KEY: str(config.id)}
+    return {MANDATE_ID_KEY: mandate_id, **owner_metadata(config)}
 
 
 def setup(config: GatewayConfig, request: MandateSetupRequest) -> MandateSetup:
@@ -68,13 +65,13 @@ def setup(config: GatewayConfig, request: MandateSetupRequest) -> MandateSetup:
         if request.customer.email:
             params["email"] = request.customer.email
         customer = api.create_customer(
-            params, f"{_prefix(config)}-customer-{request.mandate_id}")["id"]
+            params, f"{key_prefix(config)}-customer-{request.mandate_id}")["id"]
     session = api.create_session({
         "mode": "setup", "currency": request.currency.lower(), "customer": customer,
         "client_reference_id": request.mandate_id, "metadata": metadata,
         "setup_intent_data": {"metadata": metadata},
         "success_url": request.return_url, "cancel_url": request.cancel_url,
-    }, f"{_prefix(config)}-mandate-{request.mandate_id}")
+    }, f"{key_prefix(config)}-mandate-{request.mandate_id}")
     return MandateSetup(redirect_url=session["url"], gateway_reference=session["id"],
                         raw=session)
 
@@ -129,7 +126,7 @@ def charge(config: GatewayConfig, request: MandateChargeRequest) -> MandateCharg
         params["description"] = request.description[:1000]
     try:
         created = api.create_off_session_intent(params,
-                                                f"{_prefix(config)}-{request.charge_id}")
+                                                f"{key_prefix(config)}-{request.charge_id}")
     except stripe.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or "card_declined"

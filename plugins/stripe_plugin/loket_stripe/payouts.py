@@ -2,7 +2,7 @@
 
 An automatic payout's balance transactions (listed with ``payout=``, sources expanded) are in
 the account's settlement currency; the charge behind each is in the payment's currency.
-Charges of another loket configuration on a shared account are left out.
+Charges of another loket installation or configuration on a shared account are left out.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def decimal_text(value) -> str:
 
 def _charges(transactions, config: GatewayConfig, api: ApiFactory | None):
     """``(transaction, charge, payment_id)`` for each charge of a payout that is not another
-    configuration's (charges without loket metadata are kept, naming no payment)."""
+    installation's or configuration's (charges without loket metadata are kept, naming no
+    payment)."""
     for txn in transactions:
         if txn.get("type") not in ("charge", "payment"):
             continue

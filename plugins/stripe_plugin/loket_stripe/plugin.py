@@ -30,6 +30,7 @@ from loket_stripe import mandates
 from loket_stripe.api import StripeApi, gateway_error, translated
 from loket_stripe.checkout import loket_metadata, session_params
 from loket_stripe.currency import CURRENCIES, from_stripe, minimum_charge, to_stripe
+from loket_stripe.ownership import key_prefix
 from loket_stripe.payouts import settled_events
 from loket_stripe.status import current_event
 from loket_stripe.statuses import STATUSES, map_status
@@ -48,15 +49,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _key_prefix(config) -> str:
-    # Idempotency keys are per Stripe account; two tenants, or two loket installations (or
-    # one whose database was reset), sharing an account must not collide on the same
-    # payment number, so the installation and the tenant are part of the key.
-    installation = getattr(config, "installation_id", "") or ""
-    return f"loket-{installation}-{config.tenant_id}" if installation else \
-        f"loket-{config.tenant_id}"
-
-
 def _checkout_key(config, payment_id: str, params: dict) -> str:
     """The idempotency key of a payment's Checkout Session: its number and a digest of the
     parameters. A retry of the same charge sends the same parameters and gets the same
@@ -64,7 +56,7 @@ def _checkout_key(config, payment_id: str, params: dict) -> str:
     process (numbers are gapless, so the next payment takes it again) sends other parameters
     and gets a session of its own instead of Stripe's idempotency error."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    return f"{_key_prefix(config)}-checkout-{payment_id}-{digest.hexdigest()[:16]}"
+    return f"{key_prefix(config)}-checkout-{payment_id}-{digest.hexdigest()[:16]}"
 
 
 @hookimpl
@@ -231,7 +223,7 @@ def loket_gateway_refund(config, request):
                      "loket_refund_id": request.refund_id},
     }
     try:
-        refund = api.create_refund(params, f"{_key_prefix(config)}-refund-{request.refund_id}")
+        refund = api.create_refund(params, f"{key_prefix(config)}-refund-{request.refund_id}")
     except stripe.InvalidRequestError as exc:
         message = exc.user_message or str(exc)
         raise RefundNotPossible(f"Stripe refused the refund: {message}",

@@ -15,12 +15,14 @@ under review, won, lost; an inquiry closed without a chargeback is withdrawn), n
 dispute (``dp_…``) in ``dispute_reference``; the dispute's payment is found through its
 PaymentIntent's metadata.
 
-Several loket tenants may share one Stripe account, and Stripe sends every event of the
-account to every endpoint, correctly signed. Only objects whose metadata carries this
-configuration's ``loket_tenant_id`` and ``loket_config_id`` (set at charge time on the
-session and its PaymentIntent, and copied by Stripe to the charge) name a loket payment;
-another configuration's objects are ``ignored``, and objects without loket metadata name no
-payment (only their Stripe reference).
+Several loket installations and tenants may share one Stripe account, and Stripe sends every
+event of the account to every endpoint, correctly signed. Only objects whose metadata
+carries this installation's ``loket_installation_id`` (or none, when made before it was
+set) and this configuration's ``loket_tenant_id`` and ``loket_config_id`` (set at charge
+time on the session and its PaymentIntent, and copied by Stripe to the charge) name a loket
+payment (see :mod:`loket_stripe.ownership`); another installation's or configuration's
+objects are ``ignored``, and objects without loket metadata name no payment (only their
+Stripe reference).
 """
 
 from __future__ import annotations
@@ -134,7 +136,8 @@ class Context:
         self.when = when(event.get("created"))
 
     def owner(self, metadata: dict | None) -> str:
-        """``"ours"``, ``"theirs"`` (another loket configuration) or ``"unknown"``."""
+        """``"ours"``, ``"theirs"`` (another loket installation or configuration) or
+        ``"unknown"``."""
         return owner_of(metadata, self.config)
 
     def ignored(self, raw_status: str = "", **details) -> GatewayEvent:
@@ -142,7 +145,8 @@ class Context:
         return _ignored(self.event, raw_status, **details)
 
     def not_ours(self) -> list[GatewayEvent]:
-        """The answer for an object of another loket configuration on the same account."""
+        """The answer for an object of another loket installation or configuration on the
+        same account."""
         return [self.ignored(reason="another loket configuration's payment")]
 
 

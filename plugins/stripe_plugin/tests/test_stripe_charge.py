@@ -195,3 +195,16 @@ def test_two_installations_on_one_stripe_account_never_share_an_idempotency_key(
     ours = charge(first, amounts=(12050,))
     theirs = charge(second, amounts=(9900,))  # Stripe would refuse a reused key: 502
     assert theirs.gateway_reference != ours.gateway_reference
+
+
+def test_the_session_and_its_payment_intent_carry_the_installation_id(emulator):
+    config = make_config(emulator, installation_id="a" * 32)
+    session = emulator.objects[charge(config).gateway_reference]
+    for metadata in (session["metadata"], session["_pi_data"]["metadata"]):
+        assert (metadata["loket_installation_id"], metadata["loket_tenant_id"],
+                metadata["loket_config_id"]) == ("a" * 32, "7", "1")
+    emulator.pay(session["id"])
+    intent = emulator.objects[emulator.session(session["id"])["payment_intent"]]
+    assert intent["metadata"]["loket_installation_id"] == "a" * 32
+    assert emulator.objects[intent["latest_charge"]]["metadata"]["loket_installation_id"] == \
+        "a" * 32

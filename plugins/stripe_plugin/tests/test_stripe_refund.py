@@ -4,6 +4,7 @@ import pytest
 
 from loket.plugin_api import Money, RefundNotPossible, RefundRequest
 from loket_stripe import plugin
+from loket_stripe.testing.kit import checkout_request, make_config
 
 
 def refund(config, charged, amount, refund_id="RF-1", captured=15050, **extra):
@@ -29,6 +30,17 @@ def test_full_refund_succeeds_and_is_tagged_with_loket_ids(config, emulator, pai
                                   "loket_refund_id": "RF-1"}
     charge = emulator.objects[stored["charge"]]
     assert charge["refunded"] is True
+
+
+def test_a_refund_carries_the_installation_id(emulator):
+    config = make_config(emulator, installation_id="a" * 32)
+    charged = plugin.loket_gateway_charge(config=config, request=checkout_request())
+    emulator.pay(charged.gateway_reference)
+    stored = emulator.objects[refund(config, charged, 3000).refund_reference]
+    assert stored["metadata"] == {"loket_payment_id": "PAY-2025-000001",
+                                  "loket_tenant_id": "7", "loket_config_id": "1",
+                                  "loket_installation_id": "a" * 32,
+                                  "loket_refund_id": "RF-1"}
 
 
 def test_partial_refunds_until_the_amount_is_used_up(config, emulator, paid):
