@@ -173,7 +173,9 @@ def loket_gateway_fetch_status(
     :param gateway_reference: the reference the charge hook returned.
     :returns: a :class:`~loket.types.GatewayEvent` describing the current state (type
         ``payment.pending`` when nothing is decided yet).
-    :raises loket.errors.GatewayError: when the gateway cannot answer.
+    :raises loket.errors.GatewayError: when the gateway cannot answer (or its answer cannot
+        be read): the timeout sweep then leaves the payment ``initiated`` and asks again on
+        later sweeps, for up to a day, before it fails it with a to-do for staff.
 
     .. versionadded:: 1.0
     """

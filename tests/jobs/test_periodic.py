@@ -19,6 +19,7 @@ from support.jobs import (  # noqa: F401 - fixtures
     todos,
 )
 
+from loket import hookimpl
 from loket.core.gateway_configs import handshake
 from loket.core.host import plans
 from loket.core.models import (
@@ -31,6 +32,7 @@ from loket.core.models import (
 from loket.core.payments import credit_notes, timeouts
 from loket.core.reconciliation import timeouts as settlement_timeouts
 from loket.core.settings import load_settings, save_settings
+from loket.errors import GatewayError
 
 ADMINS = ["ops@water.example", "it@water.example"]
 RECOVERY = ["recovery@water.example"]
@@ -163,3 +165,51 @@ def test_credit_notes_expire_once(jctx, jtenant):
     with jctx.transaction() as session:
         assert session.scalar(select(CreditNote.status)) == "expired"
 
+
+
+class Unreachable:
+    """The gateway, except that it gives no status (down, or an answer that cannot be read)."""
+
+    LOKET_CONTRACT = "1.3"
+
+    def __init__(self):
+        self.asked = 0
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_fetch_status(self, config, payment_id, gateway_reference):
+        self.asked += 1
+        raise GatewayError("the gateway did not answer", category="network")
+
+
+def test_a_payment_whose_status_the_gateway_does_not_give_is_not_failed_at_once(jctx, jtenant):
+    paying = [start_checkout(jctx, jtenant) for _ in range(5)]
+    gateway = Unreachable()
+    jctx.plugins.pm.register(gateway, name="unreachable")
+    try:
+        jctx.clock.advance(minutes=61)
+        # Three unanswered checks, then the gateway is not asked for the others this time.
+        assert timeouts.payment_timeout_sweep(jctx) == {"unanswered": 3, "deferred": 2}
+        assert gateway.asked == 3
+        assert {payment(jctx, p.number).status for p in paying} == {"initiated"}
+        jctx.clock.advance(hours=23)
+        assert timeouts.payment_timeout_sweep(jctx)["unanswered"] == 3
+        jctx.clock.advance(hours=1)  # a day after the expiry: failed, and staff told
+        assert timeouts.payment_timeout_sweep(jctx) == {"failed": 5}
+    finally:
+        jctx.plugins.pm.unregister(gateway)
+    assert {payment(jctx, p.number).failure_category for p in paying} == {"timeout"}
+    assert len(todos(jctx, "payment.status_unknown")) == 5
+
+
+def test_a_payment_paid_while_the_gateway_gave_no_status_succeeds(jctx, jtenant):
+    paying = start_checkout(jctx, jtenant)
+    payer_acts(jctx, jtenant, paying)  # paid at the gateway; its webhook never arrives
+    gateway = Unreachable()
+    jctx.plugins.pm.register(gateway, name="unreachable")
+    try:
+        jctx.clock.advance(minutes=61)
+        assert timeouts.payment_timeout_sweep(jctx) == {"unanswered": 1}
+    finally:
+        jctx.plugins.pm.unregister(gateway)
+    jctx.clock.advance(minutes=5)  # the gateway answers again
+    assert timeouts.payment_timeout_sweep(jctx) == {"succeeded": 1}
