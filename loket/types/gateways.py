@@ -70,7 +70,9 @@ class GatewayConfig:
     webhook_url: str = ""
     """The unguessable absolute URL loket receives this configuration's webhooks on."""
     webhook_path: str = ""
-    """Its path (what DOKU signs as Request-Target)."""
+    """loket's route for it (``/v1/webhooks/{kind}/{token}``); behind a base URL with a path
+    (``https://host/loket``) the path a gateway signs (DOKU's Request-Target) is the path of
+    :attr:`webhook_url`, which starts with that base path."""
     options: dict[str, Any] = attrs.field(factory=dict, converter=frozen_dict)
     """Deployment settings for this kind, e.g. an emulator's ``api_base``."""
     installation_id: str = ""

@@ -7,6 +7,7 @@ per ISO 4217); DOKU takes whole rupiah with no decimals.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 
 from loket.plugin_api import (
@@ -24,6 +25,7 @@ CURRENCY = "IDR"
 MAX_INVOICE_LENGTH = 30  # DOKU: 64, but 30 when the Credit Card channel is active
 MAX_DUE_MINUTES = 999999  # payment_due_date has at most 6 digits
 MAX_ITEM_NAME = 255
+SCOPE_TAG_LENGTH = 8
 
 
 def retries_disabled(config: GatewayConfig) -> bool:
@@ -36,9 +38,61 @@ def retries_disabled(config: GatewayConfig) -> bool:
     return bool(value)
 
 
-def request_id_for(payment_id: str) -> str:
+def scope(config: GatewayConfig) -> str:
+    """The scope every Request-Id starts with: this installation, tenant and configuration.
+
+    Request-Ids and invoice numbers are per DOKU merchant: two loket installations (or one
+    whose database was reset), two tenants or two configurations sharing a merchant must
+    never send the same one for their own payment numbers.
+    """
+    installation = config.installation_id
+    prefix = f"loket-{installation}" if installation else "loket"
+    return f"{prefix}-{config.tenant_id}-{config.id}"
+
+
+def request_id_for(config: GatewayConfig, payment_id: str) -> str:
     """Return the Checkout ``Request-Id`` for a payment: stable, so a retry is a replay."""
+    return f"{scope(config)}-pay-{payment_id}"
+
+
+def legacy_request_id(payment_id: str) -> str:
+    """The Request-Id of a checkout created before Request-Ids were scoped (its invoice is
+    the bare payment number)."""
     return f"loket-pay-{payment_id}"
+
+
+def scope_tag(config: GatewayConfig) -> str:
+    """The short hash of :func:`scope` that starts this configuration's invoice numbers."""
+    return hashlib.sha256(scope(config).encode("utf-8")).hexdigest()[:SCOPE_TAG_LENGTH]
+
+
+def invoice_for(config: GatewayConfig, payment_id: str) -> str:
+    """Return the DOKU invoice number of a payment: ``<scope tag>-<payment number>``.
+
+    A number too long for that within DOKU's 30 characters is replaced by a digest of it
+    (``<scope tag><digest>``, no ``-``); loket then finds the payment by its gateway
+    reference, which is this invoice.
+    """
+    tag = scope_tag(config)
+    invoice = f"{tag}-{payment_id}"
+    if len(invoice) <= MAX_INVOICE_LENGTH:
+        return invoice
+    digest = hashlib.sha256(payment_id.encode("utf-8")).hexdigest()
+    return (tag + digest)[:MAX_INVOICE_LENGTH]
+
+
+def payment_number(invoice: str, tag: str) -> str | None:
+    """The loket payment number ``invoice`` carries after ``tag`` (this configuration's
+    :func:`scope_tag`); ``None`` for any other invoice.
+
+    An invoice from before invoices were scoped is the bare payment number: loket finds
+    that payment by its gateway reference (the same bare invoice), never by number, so an
+    unscoped invoice of another installation sharing the merchant names no new payment.
+    """
+    prefix = f"{tag}-"
+    if invoice.startswith(prefix) and len(invoice) > len(prefix):
+        return invoice[len(prefix):]
+    return None
 
 
 def to_rupiah(amount: Money, *, field: str = "amount") -> int:
@@ -88,19 +142,17 @@ def build_payload(config: GatewayConfig, request: CheckoutRequest,
                   now: dt.datetime | None = None) -> dict:
     """Build the ``POST /checkout/v1/payment`` body for ``request``.
 
-    ``invoice_number`` is loket's payment id; ``line_items`` (when they add up exactly) list
-    the obligations plus any passed-on fee; ``payment_due_date`` counts minutes from
-    ``request.created_at`` (else now) until ``request.expires_at``; DOKU notifies
-    ``config.webhook_url`` (override_notification_url);
+    ``invoice_number`` is :func:`invoice_for` the payment id; ``line_items`` (when they add
+    up exactly) list the obligations plus any passed-on fee; ``payment_due_date`` counts
+    minutes from ``request.created_at`` (else now) until ``request.expires_at``; DOKU
+    notifies ``config.webhook_url`` (override_notification_url);
     ``disable_retry_payment`` follows :func:`retries_disabled`.
 
-    :raises GatewayError: for a payment id DOKU cannot take or an amount it cannot charge.
+    :raises GatewayError: for a missing payment id or an amount DOKU cannot charge.
     """
-    invoice = request.payment_id
-    if not invoice or len(invoice) > MAX_INVOICE_LENGTH:
-        raise GatewayError(
-            f"payment number '{invoice}' is longer than the {MAX_INVOICE_LENGTH} characters "
-            "DOKU accepts as an invoice number when cards are enabled", field="payment_id")
+    if not request.payment_id:
+        raise GatewayError("a DOKU checkout needs a payment number", field="payment_id")
+    invoice = invoice_for(config, request.payment_id)
     total = to_rupiah(request.amount)
     if total <= 0:
         raise GatewayError("DOKU cannot charge a zero amount", field="amount")

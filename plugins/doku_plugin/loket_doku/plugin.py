@@ -84,15 +84,17 @@ def loket_gateway_charge(config: GatewayConfig, request: CheckoutRequest):
     if not _mine(config):
         return None
     payload = checkout.build_payload(config, request)
-    request_id = checkout.request_id_for(request.payment_id)
+    request_id = checkout.request_id_for(config, request.payment_id)
     answer = DokuClient.for_config(config).create_checkout(payload, request_id)
-    session: CheckoutSession = checkout.session_from(answer, request.payment_id, request_id)
+    session: CheckoutSession = checkout.session_from(
+        answer, payload["order"]["invoice_number"], request_id)
     return session
 
 
 @hookimpl
 def loket_gateway_parse_webhook(config: GatewayConfig, request: WebhookRequest):
-    """Verify a DOKU HTTP notification (target = ``config.webhook_path``) and normalize it."""
+    """Verify a DOKU HTTP notification (target = the path of ``config.webhook_url``) and
+    normalize it."""
     if not _mine(config):
         return None
     return webhooks.parse(config, request)
@@ -111,7 +113,8 @@ def loket_gateway_map_status(config: GatewayConfig, raw_status: str):
 
 @hookimpl
 def loket_gateway_fetch_status(config: GatewayConfig, payment_id: str, gateway_reference: str):
-    """Ask DOKU's check-status API what became of the invoice.
+    """Ask DOKU's check-status API what became of the invoice (the payment's gateway
+    reference, else this configuration's invoice for the payment).
 
     An invoice DOKU does not know (HTTP 404: the payer never reached a channel, or the
     merchant predates Checkout order status) is reported as ``payment.pending``.
@@ -121,7 +124,7 @@ def loket_gateway_fetch_status(config: GatewayConfig, payment_id: str, gateway_r
     """
     if not _mine(config):
         return None
-    invoice = gateway_reference or payment_id
+    invoice = gateway_reference or checkout.invoice_for(config, payment_id)
     client = DokuClient.for_config(config)
     try:
         answer = client.check_status(invoice, f"loket-status-{secrets.token_hex(8)}")
@@ -163,7 +166,7 @@ def loket_gateway_fetch_settlements(config: GatewayConfig, since, until):
 @hookimpl
 def loket_gateway_parse_settlement_report(config: GatewayConfig, content: bytes, filename: str):
     """Read a DOKU settlement report (CSV or XLSX) into lines (columns documented in the
-    README)."""
+    README); a line names a payment number only for this configuration's invoices."""
     if not _mine(config):
         return None
-    return settlement.parse_report(content, filename)
+    return settlement.parse_report(content, filename, tag=checkout.scope_tag(config))

@@ -19,13 +19,32 @@ from loket.plugin_api import (
     RefundResult,
 )
 from loket_doku.api import DokuClient, DokuHTTPError, error_parts, is_auth_refusal
-from loket_doku.checkout import request_id_for, to_rupiah
+from loket_doku.checkout import (
+    invoice_for,
+    legacy_request_id,
+    request_id_for,
+    scope,
+    to_rupiah,
+)
 from loket_doku.webhooks import channel_details
 
 
-def refund_request_id(refund_id: str) -> str:
-    """Return the refund ``Request-Id``: stable per loket refund, so a retry is a replay."""
-    return f"loket-refund-{refund_id}"
+def refund_request_id(config: GatewayConfig, refund_id: str) -> str:
+    """Return the refund ``Request-Id``: stable per loket refund, so a retry is a replay;
+    scoped like the checkout's (:func:`checkout.scope`)."""
+    return f"{scope(config)}-refund-{refund_id}"
+
+
+def _invoice(config: GatewayConfig, request: RefundRequest) -> str:
+    return request.gateway_reference or invoice_for(config, request.payment_id)
+
+
+def _original_request_id(config: GatewayConfig, request: RefundRequest) -> str:
+    # The checkout's Request-Id, when neither the payment's details nor DOKU's status say it:
+    # the scoped one for this configuration's invoice, the old one for a bare invoice.
+    if _invoice(config, request) == invoice_for(config, request.payment_id):
+        return request_id_for(config, request.payment_id)
+    return legacy_request_id(request.payment_id)
 
 
 def is_card(details: dict) -> bool:
@@ -34,12 +53,12 @@ def is_card(details: dict) -> bool:
     return "CREDIT_CARD" in words or "CARD" == details.get("service", "").upper()
 
 
-def _channel(client: DokuClient, request: RefundRequest) -> dict:
+def _channel(config: GatewayConfig, client: DokuClient, request: RefundRequest) -> dict:
     details = dict(request.details or {})
     if details.get("service") or details.get("channel"):
         return details
-    invoice = request.gateway_reference or request.payment_id
-    answer = client.check_status(invoice, f"loket-status-{secrets.token_hex(8)}")
+    answer = client.check_status(_invoice(config, request),
+                                 f"loket-status-{secrets.token_hex(8)}")
     return {**channel_details(answer.body), **details}
 
 
@@ -98,18 +117,18 @@ def refund(config: GatewayConfig, request: RefundRequest) -> RefundResult:
     except GatewayError as exc:
         raise RefundNotPossible(exc.detail, field="amount") from exc
     client = DokuClient.for_config(config)
-    details = _channel(client, request)
+    details = _channel(config, client, request)
     if not is_card(details):
         channel = details.get("channel") or details.get("service") or "this channel"
         raise RefundNotPossible(
             f"DOKU cannot refund {channel} payments online: the refund must be made "
             "manually (transfer the money back to the payer and record it in loket)",
             gateway_code="manual_refund_required", category="technical")
-    request_id = refund_request_id(request.refund_id)
+    request_id = refund_request_id(config, request.refund_id)
     payload = {
-        "order": {"invoice_number": request.gateway_reference or request.payment_id},
+        "order": {"invoice_number": _invoice(config, request)},
         "payment": {"original_request_id": details.get("original_request_id")
-                    or request_id_for(request.payment_id)},
+                    or _original_request_id(config, request)},
         "refund": {"amount": rupiah},
     }
     answer = _send(client, payload, request_id)

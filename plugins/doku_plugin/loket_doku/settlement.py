@@ -25,11 +25,14 @@ Dates are ``YYYY-MM-DD[ HH:MM[:SS]]``, ``DD/MM/YYYY[ ...]`` or ISO 8601; a date 
 zone is Jakarta time (WIB, UTC+7). Rows without an invoice (totals) are skipped. Each row
 must satisfy ``net = amount - fee - tax``; the line's ``fee`` is ``fee + tax``.
 
-Both formats are first turned into rows of cell texts (:func:`csv_rows`,
-:func:`xlsx_rows`) and then read by the same :func:`parse_rows`. An XLSX cell's text is
-what the cell shows without thousands separators: a number keeps the decimals its number
-format asks for (``150000`` formatted ``0.00`` is ``150000.00``; digits are never rounded
-away), a date cell is ``YYYY-MM-DD`` (with `` HH:MM:SS`` when its format shows a time).
+Both formats are first turned into rows of cells (:func:`csv_rows`, :func:`xlsx_rows`)
+and then read by the same :func:`parse_rows`. A cell is its text, except an XLSX numeric
+cell: that is its exact value, a :class:`~decimal.Decimal` with the decimals its number
+format shows (``150000`` formatted ``0.00`` is ``150000.00``; digits are never rounded
+away). An amount is read from that value, never from a text, so a number such as
+``150.5`` shown as ``150.500`` is Rp 150.50, not Indonesian thousands. In a line's ``raw``
+the number is written out (``150000.00``). A date cell is the text ``YYYY-MM-DD`` (with
+`` HH:MM:SS`` when its format shows a time).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from decimal import Decimal
 import openpyxl
 
 from loket.plugin_api import Money, SettlementLine, ValidationFailed
+from loket_doku.checkout import payment_number
 
 CURRENCY = "IDR"
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
@@ -63,25 +67,44 @@ COLUMNS: dict[str, tuple[tuple[str, ...], bool]] = {
 _ID_AMOUNT = re.compile(r"^\d{1,3}(\.\d{3})+(,\d{1,2})?$")   # 1.234.567,00 (Indonesian)
 _EN_AMOUNT = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")   # 1,234,567.00
 _PLAIN_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?$")
-_MINOR_PER_RUPIAH = Money.parse("1", CURRENCY).amount
 _XLSX_MAGIC = b"PK\x03\x04"   # an XLSX file is a zip archive
 _FORMAT_DECIMALS = re.compile(r"0\.(0+)")
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y %H:%M:%S",
                  "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y")
 
 
+Cell = str | Decimal
+"""A report cell: its text, or an XLSX numeric cell's exact value."""
+
+
+def _text(cell: Cell) -> str:
+    return cell.strip() if isinstance(cell, str) else format(cell, "f")
+
+
 def _key(header: str) -> str:
     return re.sub(r"[\s_\-./()]", "", header.strip().lstrip("\ufeff").lower())
 
 
-def parse_amount(text: str, *, where: str) -> Money:
-    """Parse a rupiah amount as written in a report into IDR Money (minor units).
+def _number_amount(value: Decimal, where: str) -> Money:
+    shown = format(value, "f")
+    raw = shown.rstrip("0").rstrip(".") if "." in shown else shown  # the format's padding
+    if not _PLAIN_AMOUNT.match(raw):
+        raise ValidationFailed(f"{where}: '{shown}' is not a rupiah amount", field="content")
+    return Money.parse(raw, CURRENCY, field=where)
 
-    :raises ValidationFailed: naming ``where`` when the text is not an amount.
+
+def parse_amount(text: Cell, *, where: str) -> Money:
+    """Parse a rupiah amount as written in a report (or an XLSX cell's number, read as
+    that number: no thousands separators) into IDR Money (minor units).
+
+    :raises ValidationFailed: naming ``where`` when the text is not an amount, or is more
+        than loket can store.
     """
+    if isinstance(text, Decimal):
+        return _number_amount(text, where)
     raw = (text or "").strip().replace("Rp", "").replace(" ", "")
-    if raw.isascii() and raw.isdigit():  # whole rupiah, most reports: no Decimal needed
-        return Money(int(raw) * _MINOR_PER_RUPIAH, CURRENCY)
+    if raw.isascii() and raw.isdigit():  # whole rupiah, most reports: no pattern needed
+        return Money.parse(raw, CURRENCY, field=where)
     if _ID_AMOUNT.match(raw):
         raw = raw.replace(".", "").replace(",", ".")
     elif _EN_AMOUNT.match(raw):
@@ -132,18 +155,23 @@ def csv_rows(content: bytes) -> Iterator[list[str]]:
     """Split a CSV report (UTF-8, BOM allowed; comma or semicolon separated) into rows of
     cell texts, read lazily (a million-line report is never a million rows at once).
 
-    :raises ValidationFailed: when the bytes are not UTF-8 text (as the rows are read).
+    :raises ValidationFailed: when the bytes are not UTF-8 text, or a line is not CSV the
+        reader can take (e.g. a cell over its 131,072 characters), as the rows are read.
     """
     first = content.split(b"\n", 1)[0]
     delimiter = ";" if first.count(b";") > first.count(b",") else ","
     text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
     try:
-        yield from csv.reader(text, delimiter=delimiter)
+        yield from reader
     except UnicodeDecodeError:
         raise ValidationFailed("the settlement report is not UTF-8 text", field="content") from None
+    except csv.Error as exc:
+        raise ValidationFailed(f"line {reader.line_num} of the settlement report cannot be "
+                               f"read as CSV ({exc})", field="content") from None
 
 
-def _number_text(value, number_format: str) -> str:
+def _number(value, number_format: str) -> Decimal:
     # A float cell goes through its shortest decimal repr, never through float arithmetic.
     number = Decimal(str(value))
     section = re.sub(r'"[^"]*"', "", (number_format or "").split(";")[0])
@@ -151,10 +179,10 @@ def _number_text(value, number_format: str) -> str:
     places = len(shown.group(1)) if shown else 0
     if -number.as_tuple().exponent < places:  # pad to the shown decimals (exact)
         number = number.quantize(Decimal(1).scaleb(-places))
-    return format(number, "f")
+    return number
 
 
-def _cell_text(value, number_format: str) -> str:
+def _cell(value, number_format: str) -> Cell:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -167,13 +195,13 @@ def _cell_text(value, number_format: str) -> str:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, (int, float, Decimal)):
-        return _number_text(value, number_format)
+        return _number(value, number_format)
     return str(value)
 
 
-def xlsx_rows(content: bytes) -> list[list[str]]:
-    """Read the first worksheet of an XLSX report into rows of cell texts (see the module
-    docstring for how numbers and dates become text).
+def xlsx_rows(content: bytes) -> list[list[Cell]]:
+    """Read the first worksheet of an XLSX report into rows of cells (see the module
+    docstring for numbers and dates).
 
     :raises ValidationFailed: when the bytes are not a readable XLSX workbook.
     """
@@ -190,8 +218,8 @@ def xlsx_rows(content: bytes) -> list[list[str]]:
         if not book.worksheets:
             raise ValidationFailed("the XLSX settlement report has no worksheet",
                                    field="content")
-        return [[_cell_text(getattr(cell, "value", None),
-                            getattr(cell, "number_format", "")) for cell in row]
+        return [[_cell(getattr(cell, "value", None),
+                       getattr(cell, "number_format", "")) for cell in row]
                 for row in book.worksheets[0].iter_rows()]
     except ValidationFailed:
         raise
@@ -202,65 +230,73 @@ def xlsx_rows(content: bytes) -> list[list[str]]:
         book.close()
 
 
-def parse_rows(rows: Iterable[list[str]]) -> Iterator[SettlementLine]:
-    """Turn a report's rows of cell texts (header first) into settlement lines, lazily.
+def _row_cell(row: list[Cell], index: int) -> Cell:
+    if index >= len(row):
+        return ""
+    value = row[index]
+    return value.strip() if isinstance(value, str) else value
 
-    :returns: one :class:`SettlementLine` per transaction row; ``payment_id`` and
-        ``gateway_reference`` are the invoice number, ``payout_reference`` the batch.
+
+def parse_rows(rows: Iterable[list[Cell]], *, tag: str | None = None
+               ) -> Iterator[SettlementLine]:
+    """Turn a report's rows of cells (header first) into settlement lines, lazily.
+
+    :param tag: the configuration's invoice tag (:func:`checkout.scope_tag`): a line's
+        ``payment_id`` is then the payment number only for an invoice carrying it
+        (:func:`checkout.payment_number`); without a tag it is the invoice.
+    :returns: one :class:`SettlementLine` per transaction row; ``gateway_reference`` is the
+        invoice number, ``payout_reference`` the batch.
     :raises ValidationFailed: missing columns, a bad cell or a row whose net is not
         amount - fee - tax (the row number is named), as the lines are read.
     """
-    filled = (r for r in rows if any(cell.strip() for cell in r))
+    filled = (r for r in rows if any(_text(cell) for cell in r))
     header = next(filled, None)
     if header is None:
         raise ValidationFailed("the settlement report is empty", field="content")
-    cols = _columns(header)
+    cols = _columns([_text(cell) for cell in header])
     for number, row in enumerate(filled, start=2):
-        def cell(name: str) -> str:
-            index = cols.get(name)
-            # Called only within this iteration, so the loop variable is the right row.
-            return (row[index].strip()  # noqa: B023
-                    if index is not None and index < len(row) else "")  # noqa: B023
-
-        invoice = cell("invoice")
+        cells = {name: _row_cell(row, index) for name, index in cols.items()}
+        invoice = _text(cells["invoice"])
         if not invoice:
             continue
         where = f"row {number}"
-        amount = parse_amount(cell("amount"), where=f"{where} amount")
-        fee = parse_amount(cell("fee") or "0", where=f"{where} fee")
-        tax = parse_amount(cell("tax") or "0", where=f"{where} tax")
-        net = parse_amount(cell("net"), where=f"{where} net amount")
+        amount = parse_amount(cells["amount"], where=f"{where} amount")
+        fee = parse_amount(cells["fee"] or "0", where=f"{where} fee")
+        tax = parse_amount(cells.get("tax") or "0", where=f"{where} tax")
+        net = parse_amount(cells["net"], where=f"{where} net amount")
         if amount - fee - tax != net:
             raise ValidationFailed(
                 f"{where}: net {net} is not amount {amount} minus fee {fee} and tax {tax}",
                 field="content")
-        raw = {name: cell(name) for name in cols}
+        raw = {name: _text(value) for name, value in cells.items()}
         yield SettlementLine(
             gateway_reference=invoice,
             amount=amount,
             fee=fee + tax,
             net=net,
-            settled_at=parse_date(cell("settled_at"), where=f"{where} settlement date"),
-            payment_id=invoice,
-            payout_reference=cell("batch") or None,
+            settled_at=parse_date(raw["settled_at"], where=f"{where} settlement date"),
+            payment_id=invoice if tag is None else payment_number(invoice, tag),
+            payout_reference=raw.get("batch") or None,
             raw=raw,
         )
 
 
-def parse_csv(content: bytes) -> Iterator[SettlementLine]:
+def parse_csv(content: bytes, *, tag: str | None = None) -> Iterator[SettlementLine]:
     """Read a DOKU settlement report CSV into lines, lazily (see :func:`parse_rows`)."""
-    return parse_rows(csv_rows(content))
+    return parse_rows(csv_rows(content), tag=tag)
 
 
-def parse_xlsx(content: bytes) -> Iterator[SettlementLine]:
+def parse_xlsx(content: bytes, *, tag: str | None = None) -> Iterator[SettlementLine]:
     """Read a DOKU settlement report XLSX (its first worksheet) into lines, lazily."""
-    return parse_rows(xlsx_rows(content))
+    return parse_rows(xlsx_rows(content), tag=tag)
 
 
-def parse_report(content: bytes, filename: str) -> Iterator[SettlementLine]:
+def parse_report(content: bytes, filename: str, *, tag: str | None = None
+                 ) -> Iterator[SettlementLine]:
     """Parse a report file: XLSX when the name ends in ``.xlsx`` or the bytes are a zip
     archive, CSV otherwise; the old binary ``.xls`` is refused with a way out. The lines
-    are read lazily (contract 1.3): loket settles them a block at a time.
+    are read lazily (contract 1.3): loket settles them a block at a time. ``tag`` is as
+    for :func:`parse_rows`.
 
     :raises ValidationFailed: as :func:`parse_rows`, or for an unreadable file (at once for
         ``.xls`` and a broken XLSX; for a CSV, as its lines are read).
@@ -272,5 +308,5 @@ def parse_report(content: bytes, filename: str) -> Iterator[SettlementLine]:
             "Back Office > Configuration > Settlement, or save the file as .xlsx or .csv, "
             "and upload that", field="filename")
     if name.endswith(".xlsx") or content.startswith(_XLSX_MAGIC):
-        return parse_xlsx(content)
-    return parse_csv(content)
+        return parse_xlsx(content, tag=tag)
+    return parse_csv(content, tag=tag)

@@ -1,7 +1,9 @@
 """DOKU HTTP notifications: verification and normalization (also used for check status).
 
 A notification is verified with the non-SNAP recipe where ``Request-Target`` is the path of
-loket's own notification URL (``config.webhook_path``) and ``Digest`` covers the raw body.
+loket's own notification URL (the path of ``config.webhook_url``, which loket gives DOKU as
+``override_notification_url``: with a base URL such as ``https://host/loket`` that path
+starts with ``/loket``) and ``Digest`` covers the raw body.
 Check-status answers have the same shape as notifications, so :func:`event_from_body`
 serves both; fields DOKU adds are ignored.
 """
@@ -11,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
 
 from loket.plugin_api import (
     EVENT_EXPIRED,
@@ -28,7 +33,7 @@ from loket.plugin_api import (
 )
 from loket_doku import signature
 from loket_doku.api import decode
-from loket_doku.checkout import CURRENCY, retries_disabled
+from loket_doku.checkout import CURRENCY, payment_number, retries_disabled, scope_tag
 from loket_doku.statuses import event_type
 
 log = logging.getLogger(__name__)
@@ -171,8 +176,22 @@ def event_from_body(body: Any, *, retries_allowed: bool = True) -> GatewayEvent:
 
 def event_for(config: GatewayConfig, body: Any) -> GatewayEvent:
     """:func:`event_from_body` for ``config``: FAILED is final only when the configuration
-    creates checkouts with retries disabled (:func:`checkout.retries_disabled`)."""
-    return event_from_body(body, retries_allowed=not retries_disabled(config))
+    creates checkouts with retries disabled (:func:`checkout.retries_disabled`), and
+    ``payment_id`` is the payment number only for one of this configuration's invoices
+    (:func:`checkout.payment_number`); an invoice from before invoices were scoped is named
+    by ``gateway_reference`` alone, as its payment's gateway reference is that invoice."""
+    event = event_from_body(body, retries_allowed=not retries_disabled(config))
+    if event.gateway_reference is None:
+        return event
+    return attrs.evolve(event, payment_id=payment_number(event.gateway_reference,
+                                                         scope_tag(config)))
+
+
+def notification_target(config: GatewayConfig, request: WebhookRequest) -> str:
+    """The ``Request-Target`` DOKU signed: the path of the notification URL loket gave it
+    (``config.webhook_url``, base URL path included), else ``config.webhook_path``."""
+    return (urlsplit(config.webhook_url).path if config.webhook_url else "") \
+        or config.webhook_path or request.path
 
 
 def parse(config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
@@ -189,9 +208,8 @@ def parse(config: GatewayConfig, request: WebhookRequest) -> list[GatewayEvent]:
         raise WebhookRejected(f"DOKU notification lacks headers: {', '.join(missing)}")
     if headers["client-id"] != config.credentials.get("client_id"):
         raise WebhookRejected("DOKU notification is for another Client-Id")
-    target = config.webhook_path or request.path
-    if not signature.verify(config.credentials.get("secret_key", ""), headers, target,
-                            request.body):
+    if not signature.verify(config.credentials.get("secret_key", ""), headers,
+                            notification_target(config, request), request.body):
         raise WebhookRejected("DOKU notification signature does not match")
     try:
         body = decode(request.body)

@@ -7,14 +7,17 @@ import pytest
 
 from loket.plugin_api import GatewayError, Money, RefundNotPossible, RefundRequest
 from loket_doku import plugin
-from loket_doku.testing.kit import make_request
+from loket_doku.checkout import invoice_for, request_id_for, scope
+from loket_doku.refunds import refund_request_id
+from loket_doku.testing.kit import charge_unscoped, make_request
 
 
 def paid(config, doku, payment_id, how="card", rupiah=200_000):
-    plugin.loket_gateway_charge(config=config, request=make_request(payment_id, rupiah))
+    session = plugin.loket_gateway_charge(config=config,
+                                          request=make_request(payment_id, rupiah))
     {"card": doku.pay_card, "va": doku.pay_va, "o2o": doku.pay_o2o}[how](payment_id)
     return plugin.loket_gateway_fetch_status(config=config, payment_id=payment_id,
-                                             gateway_reference=payment_id)
+                                             gateway_reference=session.gateway_reference)
 
 
 def refund(config, event, rupiah, refund_id="RF-1", details=None):
@@ -30,14 +33,17 @@ def test_card_refund_goes_through_dokus_refund_api(config, doku):
     result = refund(config, event, 200_000)
     doku_refund_id = doku.orders["PAY-2024-000300"]["refunds"][-1]["id"]
     assert result.status == "succeeded" and result.refund_reference == doku_refund_id
-    assert doku.log[-1]["headers"]["request-id"] == "loket-refund-RF-1"
+    assert doku.log[-1]["headers"]["request-id"] == refund_request_id(config, "RF-1") == \
+        f"{scope(config)}-refund-RF-1"
     sent = json.loads(doku.log[-1]["body"])
     assert doku.log[-1]["path"] == "/cancellation/credit-card/refund"
-    assert sent == {"order": {"invoice_number": "PAY-2024-000300"},
-                    "payment": {"original_request_id": "loket-pay-PAY-2024-000300"},
+    invoice = invoice_for(config, "PAY-2024-000300")
+    assert sent == {"order": {"invoice_number": invoice},
+                    "payment": {"original_request_id": request_id_for(config,
+                                                                      "PAY-2024-000300")},
                     "refund": {"amount": 200000}}
     after = plugin.loket_gateway_fetch_status(config=config, payment_id="PAY-2024-000300",
-                                              gateway_reference="PAY-2024-000300")
+                                              gateway_reference=invoice)
     assert after.type == "payment.refunded" and after.amount == Money(20_000_000, "IDR")
     assert after.refund_reference == result.refund_reference  # the core matches the two
 
@@ -112,7 +118,7 @@ def test_without_channel_details_the_plugin_asks_doku(config, doku):
     event = paid(config, doku, "PAY-2024-000304", how="va")
     with pytest.raises(RefundNotPossible, match="VIRTUAL_ACCOUNT_BCA"):
         refund(config, event, 1_000, details={})
-    assert doku.log[-1]["path"] == "/orders/v1/status/PAY-2024-000304"
+    assert doku.log[-1]["path"] == f"/orders/v1/status/{event.gateway_reference}"
 
 
 def test_connect_test_payment_by_card_is_refunded_online(config, doku, receiver):
@@ -126,3 +132,27 @@ def test_connect_test_payment_by_card_is_refunded_online(config, doku, receiver)
     assert succeeded.amount == minimum
     result = refund(config, succeeded, minimum.amount // 100, refund_id="RF-CONNECT")
     assert result.status == "succeeded"
+
+
+def test_refund_request_ids_are_scoped_like_the_checkouts(config):
+    ours = attrs.evolve(config, installation_id="a" * 32)
+    scopes = (ours, attrs.evolve(config, installation_id="b" * 32),
+              attrs.evolve(ours, tenant_id=2), attrs.evolve(ours, id=2))
+    assert len({refund_request_id(c, "RF-1") for c in scopes}) == len(scopes)
+
+
+def test_a_card_payment_from_before_scoped_invoices_is_refunded_online(config, doku):
+    session = charge_unscoped(config, make_request("PAY-2023-000300", 200_000))
+    doku.pay_card("PAY-2023-000300")
+    event = plugin.loket_gateway_fetch_status(config=config, payment_id="PAY-2023-000300",
+                                              gateway_reference=session.gateway_reference)
+    request = RefundRequest(refund_id="RF-OLD", payment_id="PAY-2023-000300",
+                            gateway_reference=session.gateway_reference,
+                            amount=Money(5_000_000, "IDR"), captured=event.amount,
+                            details={"service": "CREDIT_CARD", "channel": "CREDIT_CARD"})
+    assert plugin.loket_gateway_refund(config=config, request=request).status == "succeeded"
+    sent = json.loads(doku.log[-1]["body"])
+    assert (sent["order"], sent["payment"]) == (
+        {"invoice_number": "PAY-2023-000300"},
+        {"original_request_id": "loket-pay-PAY-2023-000300"})
+    assert doku.orders["PAY-2023-000300"]["refunded"] == 50_000

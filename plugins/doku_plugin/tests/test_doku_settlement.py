@@ -6,12 +6,14 @@ import io
 import zipfile
 from decimal import Decimal
 
+import attrs
 import openpyxl
 import pytest
 
 from loket.plugin_api import Money, ValidationFailed
 from loket_doku import plugin
-from loket_doku.testing.kit import make_request
+from loket_doku.checkout import invoice_for
+from loket_doku.testing.kit import charge_unscoped, make_request
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 
@@ -35,13 +37,29 @@ def test_the_emulators_report_parses_into_lines(config, doku):
                                         settled_on=dt.date(2024, 5, 2))
     first, second = parse(config, report)
     assert (first.payment_id, first.gateway_reference, first.payout_reference) == \
-        ("PAY-2024-000400", "PAY-2024-000400", "STL-20240502")
+        ("PAY-2024-000400", invoice_for(config, "PAY-2024-000400"), "STL-20240502")
     assert first.amount == Money(15_000_000, "IDR")
     assert first.fee == Money(444_000, "IDR")  # Rp 4,000 fee + Rp 440 VAT on it
     assert first.net == Money(14_556_000, "IDR")
     assert first.settled_at == dt.datetime(2024, 5, 2, tzinfo=WIB)
     assert first.raw["channel"] == "VIRTUAL_ACCOUNT_BCA"
     assert second.amount == Money(9_900_000, "IDR")
+
+
+def test_a_line_names_a_payment_number_only_for_this_configurations_invoices(config, doku):
+    """A shared merchant's report lists every party's invoices: only this configuration's
+    name a payment number; a bare invoice from before invoices were scoped names its
+    payment by gateway reference (what that payment stored), another party's names none."""
+    other = attrs.evolve(config, installation_id="b" * 32)
+    plugin.loket_gateway_charge(config=config, request=make_request("PAY-2024-000402"))
+    plugin.loket_gateway_charge(config=other, request=make_request("PAY-2024-000402"))
+    charge_unscoped(config, make_request("PAY-2023-000402"))
+    ours, theirs = invoice_for(config, "PAY-2024-000402"), invoice_for(other, "PAY-2024-000402")
+    for invoice in (ours, theirs, "PAY-2023-000402"):
+        doku.pay_va(invoice)
+    lines = parse(config, doku.settlement_report_csv([ours, theirs, "PAY-2023-000402"]))
+    assert [(line.gateway_reference, line.payment_id) for line in lines] == [
+        (ours, "PAY-2024-000402"), (theirs, None), ("PAY-2023-000402", None)]
 
 
 def test_indonesian_number_format_semicolons_and_total_rows(config):
@@ -81,6 +99,24 @@ def test_bad_cells_are_refused_clearly(config):
     with pytest.raises(ValidationFailed, match="not a date"):
         parse(config, b"Invoice Number,Amount,Fee,Net Amount,Settlement Date\n"
                       b"PAY-1,10,0,10,yesterday\n")
+
+
+def test_a_line_csv_cannot_read_is_a_validation_error_naming_it(config):
+    report = (b"Invoice Number,Amount,Fee,Net Amount,Settlement Date\n"
+              + b"PAY-1," + b"9" * 200_000 + b",0,0,2024-05-02\n")
+    with pytest.raises(ValidationFailed, match="line 2 of the settlement report cannot be "
+                                               "read as CSV") as caught:
+        parse(config, report)
+    assert caught.value.status == 422 and caught.value.errors[0]["field"] == "content"
+
+
+@pytest.mark.parametrize("amount", ["100000000000000000000", "100000000000000000000.00",
+                                    "100.000.000.000.000.000.000"])
+def test_an_amount_loket_cannot_store_is_refused(config, amount):
+    report = ("Invoice Number;Amount;Fee;Net Amount;Settlement Date\n"
+              f"PAY-1;{amount};0;{amount};2024-05-02\n").encode()
+    with pytest.raises(ValidationFailed, match="row 2 amount .* is too large"):
+        parse(config, report)
 
 
 HEADER = ("Invoice Number", "Amount", "Fee", "Tax", "Net Amount", "Settlement Date")
@@ -150,6 +186,24 @@ def test_xlsx_amounts_survive_exactly_whatever_the_cell_type(config):
     assert third.settled_at == dt.datetime(2024, 5, 2, tzinfo=WIB)
 
 
+@pytest.mark.parametrize("number_format", ["0.000", "#,##0.000", '"Rp"#,##0.0000'])
+def test_an_xlsx_number_is_read_as_that_number_whatever_its_decimals_shown(config,
+                                                                           number_format):
+    """150.5 shown as ``150.500`` is Rp 150.50 (15,050 sen), never Rp 150,500 read as
+    Indonesian thousands: a numeric cell has no thousands separators."""
+    content = xlsx(HEADER, ("PAY-1", 150.5, 0.5, 0, 150, "2024-05-02"),
+                   formats={1: number_format, 2: number_format, 4: number_format})
+    (line,) = parse(config, content, filename="report.xlsx")
+    assert (line.amount, line.fee, line.net) == (
+        Money(15_050, "IDR"), Money(50, "IDR"), Money(15_000, "IDR"))
+
+
+def test_an_xlsx_number_with_three_decimals_is_refused_not_read_as_thousands(config):
+    content = xlsx(HEADER, ("PAY-1", 100.125, 0, 0, 100.125, "2024-05-02"))
+    with pytest.raises(ValidationFailed, match="row 2 amount: '100.125' is not a rupiah"):
+        parse(config, content, filename="report.xlsx")
+
+
 def test_an_xlsx_amount_with_more_than_sen_is_refused_not_rounded(config):
     content = xlsx(HEADER, ("PAY-1", 1000.125, 0, 0, 1000.125, "2024-05-02"),
                    formats={1: "#,##0.00", 4: "#,##0.00"})
@@ -202,6 +256,6 @@ def test_a_report_is_read_lazily_line_by_line(config):
     lines = plugin.loket_gateway_parse_settlement_report(
         config=config, content=(header + good + bad).encode(), filename="settlement.csv")
     assert not isinstance(lines, list)
-    assert next(lines).payment_id == "PAY-1"
+    assert next(lines).gateway_reference == "PAY-1"
     with pytest.raises(ValidationFailed, match="row 3"):
         next(lines)

@@ -1,18 +1,27 @@
 """Notifications over real HTTP: verification, normalization, retries and duplicates."""
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
 from loket.plugin_api import Money, WebhookRejected
 from loket_doku import plugin
-from loket_doku.testing.kit import WEBHOOK_PATH, make_config, make_request, webhook_from
+from loket_doku.checkout import request_id_for
+from loket_doku.testing.kit import (
+    WEBHOOK_PATH,
+    charge_unscoped,
+    make_config,
+    make_request,
+    webhook_from,
+)
 
 
 @pytest.fixture
 def invoice(config):
-    plugin.loket_gateway_charge(config=config, request=make_request("PAY-2024-000100", 250_000))
-    return "PAY-2024-000100"
+    """The DOKU invoice of payment PAY-2024-000100 (its gateway reference)."""
+    return plugin.loket_gateway_charge(
+        config=config, request=make_request("PAY-2024-000100", 250_000)).gateway_reference
 
 
 def parse(config, headers, body, path=WEBHOOK_PATH):
@@ -25,13 +34,13 @@ def test_va_payment_notification_becomes_payment_succeeded(config, doku, receive
     assert doku.deliver(invoice) == [200]  # to the override_notification_url set at checkout
     (event,) = receiver.applied.values()
     assert event.type == "payment.succeeded" and event.raw_status == "SUCCESS"
-    assert (event.payment_id, event.gateway_reference) == (invoice, invoice)
+    assert (event.payment_id, event.gateway_reference) == ("PAY-2024-000100", invoice)
     assert event.amount == Money(25_000_000, "IDR")
     assert event.details["channel"] == "VIRTUAL_ACCOUNT_BCA"
     assert event.details["service"] == "VIRTUAL_ACCOUNT"
     assert event.details["va_number"] == doku.status_body(invoice)["virtual_account_info"][
         "virtual_account_number"]
-    assert event.details["original_request_id"] == f"loket-pay-{invoice}"
+    assert event.details["original_request_id"] == request_id_for(config, "PAY-2024-000100")
     assert event.occurred_at is not None
 
 
@@ -131,6 +140,39 @@ def test_signature_must_cover_lokets_own_notification_path(config, doku, invoice
         parse(config, headers, body)
 
 
+def test_behind_a_base_url_path_doku_signs_the_full_notification_path(doku, receiver):
+    """With ``LOKET_BASE_URL=https://host/loket`` loket gives DOKU a notification URL under
+    ``/loket``, and DOKU signs that whole path as the Request-Target."""
+    prefixed = make_config(doku, receiver.url + "/loket")
+    receiver.config = prefixed
+    assert urlsplit(prefixed.webhook_url).path == "/loket" + WEBHOOK_PATH
+    session = plugin.loket_gateway_charge(config=prefixed,
+                                          request=make_request("PAY-2024-000120"))
+    doku.pay_va(session.gateway_reference)
+    assert doku.deliver(session.gateway_reference) == [200]
+    (event,) = receiver.applied.values()
+    assert (event.type, event.payment_id) == ("payment.succeeded", "PAY-2024-000120")
+    for elsewhere in (WEBHOOK_PATH, "/payments/notifications"):
+        with pytest.raises(WebhookRejected, match="signature"):
+            parse(prefixed, *doku.notification(session.gateway_reference, elsewhere))
+
+
+def test_a_checkout_from_before_scoped_invoices_is_still_named_by_its_invoice(config, doku,
+                                                                              receiver):
+    """A payment created before invoices were scoped has the bare payment number as its
+    invoice and gateway reference: its notification names it by that reference, which loket
+    matches among the configuration's payments (never by number, which a newer payment of
+    another installation sharing the merchant may also have)."""
+    session = charge_unscoped(config, make_request("PAY-2023-000777"))
+    assert session.gateway_reference == "PAY-2023-000777"
+    doku.pay_va("PAY-2023-000777")
+    assert doku.deliver("PAY-2023-000777") == [200]
+    (event,) = receiver.applied.values()
+    assert event.type == "payment.succeeded" and event.amount == Money(15_000_000, "IDR")
+    assert (event.gateway_reference, event.payment_id) == ("PAY-2023-000777", None)
+    assert event.details["original_request_id"] == "loket-pay-PAY-2023-000777"
+
+
 def test_tampered_body_missing_headers_and_other_client_are_refused(config, doku, invoice):
     doku.pay_va(invoice)
     headers, body = doku.notification(invoice, WEBHOOK_PATH)
@@ -156,7 +198,8 @@ def test_notification_for_an_invoice_loket_does_not_know_is_answered(config, dok
     body = {"order": {"invoice_number": "NOT-OURS-1", "amount": 5000},
             "transaction": {"status": "SUCCESS", "original_request_id": "x"}}
     (event,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=body))
-    assert (event.type, event.payment_id) == ("payment.succeeded", "NOT-OURS-1")
+    assert (event.type, event.payment_id, event.gateway_reference) == (
+        "payment.succeeded", None, "NOT-OURS-1")  # no payment of this configuration
     empty = {"transaction": {"status": "SUCCESS"}}
     (ignored,) = parse(config, *doku.notification(invoice, WEBHOOK_PATH, body=empty))
     assert ignored.type == "ignored"

@@ -30,6 +30,10 @@ which are the emulator's best guess):
   can be retried (3 retries, DOKU's schedule), duplicated and re-sent out of order.
 * :meth:`settlement_report_csv` / :meth:`settlement_report_xlsx` write a settlement report
   for paid orders.
+
+Orders are kept by invoice number. loket's invoice is ``<scope tag>-<payment number>``, so
+the payer's methods, :meth:`notification`, :meth:`deliver`, the reports and ``orders[...]``
+also take the payment number alone when just one order's invoice ends with it.
 """
 
 from __future__ import annotations
@@ -88,6 +92,17 @@ def _error(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message, "type": "invalid_request_error"}}
 
 
+class _Orders(dict):
+    """Orders by invoice; ``orders[number]`` also finds the one order whose invoice is
+    ``<tag>-<number>`` (``get`` and ``in`` stay exact, as DOKU's API is)."""
+
+    def __missing__(self, key: str) -> dict:
+        found = [o for invoice, o in self.items() if invoice.endswith(f"-{key}")]
+        if len(found) != 1:
+            raise KeyError(key)
+        return found[0]
+
+
 class _Refused(Exception):
     def __init__(self, status: int, body: dict):
         super().__init__(body)
@@ -107,7 +122,7 @@ class DokuEmulator:
         self.client_id, self.secret_key = client_id, secret_key
         self.merchants = {client_id: secret_key}
         self.card_enabled = card_enabled
-        self.orders: dict[str, dict] = {}
+        self.orders: dict[str, dict] = _Orders()
         self.replays: dict[tuple, tuple[int, bytes, tuple]] = {}
         self.log: list[dict] = []          # every API request received
         self.deliveries: list[dict] = []   # every notification sent
@@ -413,7 +428,7 @@ class DokuEmulator:
         order = self.orders[invoice]
         channel = order["channel"]
         body: dict[str, Any] = {
-            "order": {"invoice_number": invoice, "amount": order["amount"]},
+            "order": {"invoice_number": order["invoice"], "amount": order["amount"]},
             "transaction": {"status": order["status"],
                             "date": _stamp(order["paid_at"] or order["created"]),
                             "original_request_id": order["request_id"]},
@@ -449,7 +464,7 @@ class DokuEmulator:
         data.update(extra or {})
         raw = json.dumps(data).encode()
         client_id = order["client_id"]
-        request_id = request_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{invoice}:"
+        request_id = request_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order['invoice']}:"
                                                   f"{data['transaction']['status']}"))
         stamp = _stamp()
         key = secret if secret is not None else self.merchants[client_id]
@@ -525,7 +540,8 @@ class DokuEmulator:
             order = self.orders[invoice]
             tax = fee * tax_percent // 100
             paid = (order["paid_at"] or order["created"]).astimezone(WIB).replace(tzinfo=None)
-            rows.append((batch_id, invoice, paid, day, order["channel"].get("channel", ""),
+            rows.append((batch_id, order["invoice"], paid, day,
+                         order["channel"].get("channel", ""),
                          order["amount"], fee, tax, order["amount"] - fee - tax))
         return rows
 

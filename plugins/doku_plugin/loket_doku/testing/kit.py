@@ -19,7 +19,8 @@ from loket.plugin_api import (
     WebhookRequest,
 )
 from loket.testing import GatewayHarness
-from loket_doku import plugin
+from loket_doku import checkout, plugin
+from loket_doku.api import DokuClient
 from loket_doku.testing.emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET_KEY, DokuEmulator
 
 WEBHOOK_PATH = "/webhooks/doku/cfg-7f3a9c"
@@ -60,6 +61,16 @@ def make_request(payment_id: str, rupiah: int = 150_000, *, minutes: int = 60,
         cancel_url=f"https://loket.example/cancel/{payment_id}",
         created_at=created, expires_at=created + dt.timedelta(minutes=minutes),
     )
+
+
+def charge_unscoped(config: GatewayConfig, request: CheckoutRequest) -> CheckoutSession:
+    """Create a checkout as the plugin did before invoices were scoped: the invoice is the
+    bare payment number, the Request-Id ``loket-pay-<number>`` (a payment from then)."""
+    payload = checkout.build_payload(config, request)
+    payload["order"]["invoice_number"] = request.payment_id
+    request_id = checkout.legacy_request_id(request.payment_id)
+    answer = DokuClient.for_config(config).create_checkout(payload, request_id)
+    return checkout.session_from(answer, request.payment_id, request_id)
 
 
 def webhook_from(headers: dict, body: bytes, path: str = WEBHOOK_PATH) -> WebhookRequest:
