@@ -81,7 +81,8 @@ class PaymentPlans(_PlanResource):
         request = {"action": "create", **self.body(req)}
         with self.ctx.transaction() as session:
             outcome = approvals.change_plan(self.ctx, session, self.actor(req),
-                                            self.tenant(req), request)
+                                            self.tenant(req), request,
+                                            idempotency_key=self.key(req))
             self.answer(session, resp, outcome, falcon.HTTP_201)
 
 
@@ -106,7 +107,8 @@ class PaymentPlanChange(_PlanResource):
         request = {**self.body(req), "action": self.action, "plan": reference}
         with self.ctx.transaction() as session:
             outcome = approvals.change_plan(self.ctx, session, self.actor(req),
-                                            self.tenant(req), request)
+                                            self.tenant(req), request,
+                                            idempotency_key=self.key(req))
             self.answer(session, resp, outcome)
 
 

@@ -1,7 +1,7 @@
 """Payment plans over HTTP: made from chosen items or an amount, refused with each bad field
 named, the items taken over no longer payable alone, rescheduled (audited), cancelled (the
 items reopen with what the plan received), changes above the threshold approved by a second
-person, and who may do what."""
+person, who may do what, and a repeat with its Idempotency-Key making no second plan."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import datetime as dt
 
 import pytest
 from support.api import api, fields  # noqa: F401 - fixture
+
+from loket.core import audit
+from loket.core.payments import approvals
 
 BILLS = [{"kind": "bill", "reference": "INV-2025-001234"},
          {"kind": "bill", "reference": "INV-2025-001567"}]
@@ -155,3 +158,22 @@ def test_who_makes_plans_and_takes_money_against_them(api, role, allowed):
     paid = _pay(api, "PP-2025-0034", "67.50", role=role)
     assert (paid.status_code == 201) is allowed, paid.text
     assert (api.get("/v1/payment-plans", role=role).status_code == 200) is (role != "consumer")
+
+
+def test_a_repeat_of_a_plan_whose_answer_was_lost_returns_that_plan(api):
+    # The first request made its plan, but its answer was never stored (the server died
+    # between the commit and the response): the repeat is handed to the engine with its
+    # key, which knows the plan it made.
+    body = {"account_number": "WU-10001", "amount": "100.00", "installments": 2,
+            "frequency": "monthly", "first_due_on": _future(10)}
+    actor = audit.Actor("test recovery_executive", "recovery_executive", api.tenant_id)
+    with api.ctx.transaction() as session:
+        made = approvals.change_plan(api.ctx, session, actor, api.tenant_id,
+                                     {"action": "create", **body}, idempotency_key="plan-1")
+        reference = made.reference
+    count = api.get("/v1/payment-plans").json["total"]
+    again = api.post("/v1/payment-plans", body, role="recovery_executive",
+                     headers={"Idempotency-Key": "plan-1"})
+    assert again.status_code == 201, again.text
+    assert again.json["reference"] == reference
+    assert api.get("/v1/payment-plans").json["total"] == count

@@ -22,10 +22,11 @@ from loket.core.host import plan_changes
 from loket.core.models import Approval, Payment, PaymentPlan
 from loket.core.payments import credit_notes, refunds
 from loket.core.settings import load_settings
-from loket.errors import Conflict, Forbidden, NotFound
+from loket.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from loket.money import Money
 
 DEFAULT_APPROVERS = ("tenant_admin", "cso_admin")
+NOTE_MAX = 2000  # characters of a decision note, and of a plan change's reason or notes
 
 
 class ApprovalKind(enum.StrEnum):
@@ -63,17 +64,35 @@ def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str |
 
 
 def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
-                request: dict[str, Any]) -> PaymentPlan | Approval:
+                request: dict[str, Any],
+                idempotency_key: str | None = None) -> PaymentPlan | Approval:
     """Carry out a payment plan change (:mod:`loket.core.host.plan_changes`), or, when the
     amount it concerns is above the tenant's ``plan_change_above``, keep it as a pending
     approval (the request is checked first either way: nothing invalid waits).
 
+    :param request: the change: ``action`` (create, reschedule, cancel) and its fields.
+    :param idempotency_key: a repeat with the same key (a form submitted twice) returns
+        what the first did, the plan as it now stands or the same approval, instead of
+        making a second plan for the same debt.
     :returns: the plan (carried out) or the pending :class:`Approval`.
+    :raises ValidationFailed: a ``reason`` or ``notes`` longer than :data:`NOTE_MAX`
+        characters, or what the change itself refuses.
     """
+    scope = f"plan-change:{request.get('action')}:{request.get('plan', '')}"[:100]
+    key_row, prior = idempotency.claim(session, tenant_id, scope, idempotency_key, request)
+    if prior is not None:
+        if "approval_id" in prior:
+            return session.get_one(Approval, prior["approval_id"])
+        return session.get_one(PaymentPlan, prior["plan_id"])
+    for field in ("reason", "notes"):
+        _check_note(request.get(field), field)
     amount = plan_changes.amount_concerned(session, tenant_id, request, ctx.now())
     currency = load_settings(session, tenant_id).currency
     if not required(session, tenant_id, ApprovalKind.PLAN_CHANGE, amount, currency):
-        return plan_changes.carry_out(ctx, session, actor, tenant_id, request)
+        plan = plan_changes.carry_out(ctx, session, actor, tenant_id, request)
+        if key_row is not None:
+            idempotency.remember(session, key_row, {"plan_id": plan.id})
+        return plan
     row = Approval(tenant_id=tenant_id, kind=ApprovalKind.PLAN_CHANGE.value, payment_id=None,
                    amount=amount, currency=currency, request=request,
                    status=ApprovalStatus.PENDING.value, maker=actor.name,
@@ -82,7 +101,14 @@ def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     session.flush()
     audit.record(session, actor, "approval.requested", "approval", row.id,
                  after={"kind": row.kind, **request}, tenant_id=tenant_id)
+    if key_row is not None:
+        idempotency.remember(session, key_row, {"approval_id": row.id})
     return row
+
+
+def _check_note(text: Any, field: str) -> None:
+    if isinstance(text, str) and len(text) > NOTE_MAX:
+        raise ValidationFailed(f"{field} must be at most {NOTE_MAX} characters", field=field)
 
 
 def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: ApprovalKind,
@@ -134,10 +160,12 @@ def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
     """Approve a pending request and carry it out now (the refund or the credit note, with
     the approver as its actor); the outcome is kept in ``result``.
 
+    :raises ValidationFailed: a note longer than :data:`NOTE_MAX` characters.
     :raises Forbidden: the approver made the request or lacks an approving role.
     :raises Conflict: already decided. Errors of the operation itself (e.g. nothing left to
         refund) propagate and leave the request pending.
     """
+    _check_note(note, "note")
     _check_checker(session, actor, row)
     payment = row.payment
     request = row.request
@@ -145,8 +173,10 @@ def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
         plan = plan_changes.carry_out(ctx, session, actor, row.tenant_id, request)
         row.result = {"plan": plan.reference, "status": plan.status}
     elif ApprovalKind(row.kind) is ApprovalKind.REFUND:
+        # Keyed by the approval: approving again after a lost gateway answer asks the
+        # gateway for the same refund.
         refunds.refund_payment(ctx, session, actor, payment, request["amount"],
-                               request.get("reason", ""))
+                               request.get("reason", ""), idempotency_key=f"approval-{row.id}")
         row.result = {"payment": payment.number, "refunded": payment.refunded}
     else:
         note_row = credit_notes.issue_credit_note(ctx, session, actor, payment,
@@ -160,9 +190,11 @@ def reject(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
            note: str) -> Approval:
     """Reject a pending request with a note; nothing is carried out.
 
+    :raises ValidationFailed: a note longer than :data:`NOTE_MAX` characters.
     :raises Forbidden: the rejecter made the request or lacks an approving role.
     :raises Conflict: already decided.
     """
+    _check_note(note, "note")
     _check_checker(session, actor, row)
     return _decide(ctx, session, actor, row, ApprovalStatus.REJECTED, note)
 

@@ -52,11 +52,18 @@ TRANSITIONS: dict[DisputeStatus, frozenset[DisputeStatus]] = {
     DisputeStatus.WITHDRAWN: frozenset(),
 }
 CLOSED = frozenset({DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.WITHDRAWN})
+REASON_MAX = 200  # characters: the column's, and the API's maxLength
+NOTE_MAX = 2000  # characters of a note (the history's), as the API's maxLength
 
 
 def _entry(ctx: Any, actor: audit.Actor, note: str, status: str | None = None) -> dict:
     return {"at": ctx.now().isoformat(), "by": actor.name, "role": actor.role, "note": note,
             "status": status}
+
+
+def _check_length(text: str, limit: int, field: str) -> None:
+    if len(text) > limit:
+        raise ValidationFailed(f"{field} must be at most {limit} characters", field=field)
 
 
 def _audit_view(dispute: Dispute) -> dict:
@@ -70,14 +77,17 @@ def open_dispute(ctx: Any, session: Session, actor: audit.Actor, payment: Paymen
     """Open a dispute on a payment that took money, for ``amount`` (decimal string; default
     all that could still be given back).
 
-    :raises ValidationFailed: the payment took no money, a blank reason, or an amount not
-        above zero or above what could still be given back.
+    :raises ValidationFailed: the payment took no money, a blank reason, a reason longer
+        than :data:`REASON_MAX` or notes longer than :data:`NOTE_MAX` characters, or an
+        amount not above zero or above what could still be given back.
     """
     if payment.status not in lifecycle.MONEY_TAKEN:
         raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
                                f"money to dispute", field="payment")
     if not reason.strip():
         raise ValidationFailed("a reason is required", field="reason")
+    _check_length(reason.strip(), REASON_MAX, "reason")
+    _check_length(notes, NOTE_MAX, "notes")
     capacity = give_back_capacity(session, payment)
     value = Money.parse(amount, payment.currency).amount if amount else capacity
     if value <= 0 or value > capacity:
@@ -102,10 +112,12 @@ def add_note(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute,
              note: str) -> Dispute:
     """Add an evidence note (kept with who and when; audited).
 
-    :raises ValidationFailed: a blank note. :raises Conflict: the dispute is closed.
+    :raises ValidationFailed: a blank note, or one longer than :data:`NOTE_MAX` characters.
+    :raises Conflict: the dispute is closed.
     """
     if not note.strip():
         raise ValidationFailed("the note is empty", field="note")
+    _check_length(note.strip(), NOTE_MAX, "note")
     _lock(session, dispute)
     if DisputeStatus(dispute.status) in CLOSED:
         raise Conflict(f"dispute {dispute.id} is {dispute.status}", field="status")
@@ -121,13 +133,15 @@ def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: s
     a refund (at most what can still be given back), reopening what it paid, and raises a
     to-do for the recovery team.
 
-    :raises ValidationFailed: an unknown state. :raises Conflict: a move the state machine
-        does not allow (e.g. out of a closed dispute).
+    :raises ValidationFailed: an unknown state, or a note longer than :data:`NOTE_MAX`
+        characters. :raises Conflict: a move the state machine does not allow (e.g. out of a
+        closed dispute).
     """
     try:
         target = DisputeStatus(to)
     except ValueError:
         raise ValidationFailed(f"unknown dispute state {to!r}", field="status") from None
+    _check_length(note.strip(), NOTE_MAX, "note")
     _lock(session, dispute)
     current = DisputeStatus(dispute.status)
     if target not in TRANSITIONS[current]:
@@ -221,10 +235,12 @@ def _open_from_gateway(ctx: Any, session: Session, actor: audit.Actor, payment: 
                    f"nothing left to dispute", detail=reference, entity_type="payment",
                    entity_id=payment.number, dedupe_key=f"dispute-unmatched:{reference}")
         return None
+    suffix = " (gateway)"
     reason = str(event.details.get("reason") or "chargeback")
     return open_dispute(ctx, session, actor, payment,
                         Money(min(wanted, capacity), payment.currency).decimal_string(),
-                        f"{reason} (gateway)", f"opened by the gateway: {reference}",
+                        reason[:REASON_MAX - len(suffix)] + suffix,
+                        f"opened by the gateway: {reference}",
                         gateway_reference=reference)
 
 

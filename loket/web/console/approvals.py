@@ -7,7 +7,7 @@ import falcon
 
 from loket.core.payments import approvals
 from loket.errors import LoketError
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.labels import ROLE_LABELS
 from loket.web.console.payments import page_number
 
@@ -54,11 +54,12 @@ class ApprovalDecision(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response, approval_id: str) -> None:
         """Decide (never the maker: the core refuses)."""
         viewer, form = self.posted(req, APPROVE if self.approving else REJECT)
-        if not approval_id.isdigit():
+        number = whole_number(approval_id)
+        if number is None:
             raise falcon.HTTPNotFound()
         try:
             with self.ctx.transaction() as session:
-                row = approvals.approval(session, viewer.principal.tenant_id, int(approval_id))
+                row = approvals.approval(session, viewer.principal.tenant_id, number)
                 decide = approvals.approve if self.approving else approvals.reject
                 decide(self.ctx, session, viewer.principal.actor(), row, first(form, "note"))
         except LoketError as exc:

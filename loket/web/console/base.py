@@ -3,6 +3,7 @@ matrix, :mod:`loket.server.roles`, is the one source), forms, CSRF and rendering
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -13,9 +14,11 @@ from falcon.uri import parse_query_string
 
 from loket.core import tenants
 from loket.core.settings import load_settings
-from loket.errors import LoketError
+from loket.core.text import printable, storable
+from loket.errors import LoketError, TooLarge, ValidationFailed
 from loket.server import roles
 from loket.server.auth import Principal, authenticate
+from loket.server.validation import UNSTORABLE
 from loket.web import rendering
 from loket.web.console.labels import ROLE_LABELS, status_label, status_tone
 from loket.web.console.nav import visible_screens
@@ -23,6 +26,9 @@ from loket.web.session import COOKIE, ConsoleSession, same_token, unseal
 
 Operation = tuple[str, str]
 MAX_FORM_BYTES = 256 * 1024
+# A whole number a form or a path may give: 1 to 9 ASCII digits, so it fits the database's
+# integer (``str.isdigit`` also takes ``²``, which ``int`` refuses).
+_WHOLE = re.compile(r"[0-9]{1,9}")
 
 
 class SignInRequired(Exception):
@@ -58,33 +64,86 @@ class Viewer:
 
 
 def read_form(req: falcon.Request) -> dict[str, list[str]]:
-    """The posted ``application/x-www-form-urlencoded`` fields, each as a list of values."""
+    """The posted ``application/x-www-form-urlencoded`` fields, each as a list of values.
+
+    :raises ValidationFailed: naming a field that holds text no database stores (see
+        :func:`storable_form`), before the page acts on the form.
+    """
     raw = req.bounded_stream.read(MAX_FORM_BYTES + 1)
     if len(raw) > MAX_FORM_BYTES:
         raise falcon.HTTPPayloadTooLarge(description="the form is too large")
     parsed = parse_query_string(raw.decode("utf-8", "replace"), keep_blank=True, csv=False)
-    return {k: (v if isinstance(v, list) else [v]) for k, v in parsed.items()}
+    return storable_form({k: (v if isinstance(v, list) else [v]) for k, v in parsed.items()})
 
 
-def read_upload(req: falcon.Request) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
+def read_upload(req: falcon.Request, limit: int = MAX_FORM_BYTES * 4
+                ) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
     """The fields and files of a ``multipart/form-data`` POST (a form with a file input);
     an url-encoded form is read as :func:`read_form` (no files).
 
+    :param limit: the most bytes the form may hold, files included (a page taking larger
+        files passes its own); each part is read up to what is left of it.
     :returns: the fields (each as a list of values) and the files by field name
         (``(filename, content)``).
+    :raises TooLarge: the form is larger than ``limit``, naming the part that overflowed
+        (``form`` when the declared length already does).
+    :raises ValidationFailed: as :func:`read_form`, for a field no database stores.
     """
     if not (req.content_type or "").startswith("multipart/form-data"):
         return read_form(req), {}
-    if (req.content_length or 0) > MAX_FORM_BYTES * 4:
-        raise falcon.HTTPPayloadTooLarge(description="the form is too large")
+    if (req.content_length or 0) > limit:
+        raise TooLarge(f"the form is larger than {limit} bytes", field="form")
     fields: dict[str, list[str]] = {}
     files: dict[str, tuple[str, bytes]] = {}
+    left = limit
     for part in req.get_media():
+        data = part.stream.read(left + 1)
+        left -= len(data)
+        if left < 0:
+            raise TooLarge(f"the form is larger than {limit} bytes",
+                           field=printable(part.name or "form"))
         if part.filename:
-            files[part.name] = (part.secure_filename, part.get_data())
+            files[part.name] = (part.secure_filename, data)
         elif part.name:
-            fields.setdefault(part.name, []).append(part.get_text() or "")
-    return fields, files
+            fields.setdefault(part.name, []).append(data.decode("utf-8", "replace"))
+    return storable_form(fields), files
+
+
+def storable_form(form: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``form`` itself when every field name and value can be stored (no NUL, no lone
+    surrogate: :func:`loket.core.text.storable`), as the API's validation requires of a body.
+
+    :raises ValidationFailed: naming the first field that cannot (``form`` for a name).
+    """
+    for name, values in form.items():
+        if not storable(name):
+            raise ValidationFailed(f"a field name: {UNSTORABLE}", field="form")
+        if not all(storable(v) for v in values):
+            raise ValidationFailed(f"{printable(name)}: {UNSTORABLE}", field=name)
+    return form
+
+
+def whole_number(text: str, signed: bool = False) -> int | None:
+    """``text`` as a whole number when it is 1 to 9 ASCII digits (after a ``-`` when
+    ``signed``), which a database integer holds; else ``None`` (page numbers, ids in paths,
+    whole-number form fields)."""
+    negative = signed and text.startswith("-")
+    digits = text[1:] if negative else text
+    if not _WHOLE.fullmatch(digits):
+        return None
+    return -int(digits) if negative else int(digits)
+
+
+def at_most(form: dict[str, list[str]], name: str, limit: int) -> str:
+    """:func:`first` of field ``name``, for free text a core function stores without a
+    length check of its own: refused past ``limit`` characters (the API's ``maxLength``).
+
+    :raises ValidationFailed: naming ``name``.
+    """
+    value = first(form, name)
+    if len(value) > limit:
+        raise ValidationFailed(f"{name} must be at most {limit} characters", field=name)
+    return value
 
 
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:

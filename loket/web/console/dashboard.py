@@ -8,12 +8,13 @@ import falcon
 from loket.core.backoffice import administration, casework, kpis, queries, trends
 from loket.errors import LoketError
 from loket.web.console import charts
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, at_most, see_other, whole_number
 from loket.web.console.payments import page_number
 
 KPIS = ("GET", "/v1/kpis")
 TODOS = ("GET", "/v1/todos")
 RESOLVE = ("POST", "/v1/todos/{todo_id}/resolve")
+RESOLUTION_MAX = 2000  # the API's maxLength of ``resolution``
 
 
 class Dashboard(Page):
@@ -65,13 +66,15 @@ class TodoResolve(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response, todo_id: str) -> None:
         """Close the to-do with what was done."""
         viewer, form = self.posted(req, RESOLVE)
+        number = whole_number(todo_id)
+        if number is None:
+            raise falcon.HTTPNotFound()
         try:
-            if not todo_id.isdigit():
-                raise falcon.HTTPNotFound()
+            resolution = at_most(form, "resolution", RESOLUTION_MAX)
             with self.ctx.transaction() as session:
-                row = casework.todo(session, viewer.principal.tenant_id, int(todo_id))
+                row = casework.todo(session, viewer.principal.tenant_id, number)
                 administration.resolve_todo(self.ctx, session, viewer.principal.actor(), row,
-                                            first(form, "resolution"))
+                                            resolution)
         except LoketError as exc:
             Todos(self.ctx).show(req, resp, viewer, error=exc.detail,
                                  status=falcon.code_to_http_status(exc.status))

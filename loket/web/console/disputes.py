@@ -8,7 +8,7 @@ import falcon
 from loket.core.backoffice import queries
 from loket.core.payments import disputes
 from loket.errors import LoketError
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.payments import page_number
 
 LIST = ("GET", "/v1/disputes")
@@ -20,9 +20,10 @@ STATUSES = tuple(s.value for s in disputes.DisputeStatus)
 
 
 def _id(dispute_id: str) -> int:
-    if not dispute_id.isdigit():
+    number = whole_number(dispute_id)
+    if number is None:
         raise falcon.HTTPNotFound()
-    return int(dispute_id)
+    return number
 
 
 class Disputes(Page):

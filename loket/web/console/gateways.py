@@ -1,6 +1,8 @@
 """The tenant admin's Payment Gateway Configuration: every installed gateway with its on/off
 toggle, a credentials form built from the gateway's JSON Schema (secret fields masked), the
-Connect test with its payment's status, the daily handshake's result and the webhook URL."""
+Connect test with its payment's status, the daily handshake's result and the webhook URL.
+A gateway with several profiles has a card for each configuration, which its forms name
+(``kind`` or ``kind:profile``, as the ``{kind}`` of the admin API)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from loket.core.gateway_configs import configs
 from loket.core.payments import returns
 from loket.core.settings import load_settings
 from loket.errors import LoketError
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 
 LIST = ("GET", "/v1/gateways")
 ACTIVE = ("PUT", "/v1/gateways/{kind}/active")
@@ -71,10 +73,16 @@ def credentials_from(form: dict[str, list[str]], entry: dict) -> dict[str, Any]:
         elif raw == "":
             continue
         elif f.kind == "number":
-            out[f.name] = int(raw) if raw.lstrip("-").isdigit() else raw
+            number = whole_number(raw, signed=True)
+            out[f.name] = raw if number is None else number
         else:
             out[f.name] = raw
     return out
+
+
+def _card(name: str) -> str:
+    """The URL fragment of configuration ``name``'s card."""
+    return "#" + quote(name, safe=":")
 
 
 class Gateways(Page):
@@ -83,10 +91,10 @@ class Gateways(Page):
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, *, notice: str | None = None,
              error: str | None = None, errors: dict[str, str] | None = None,
-             error_kind: str | None = None, connect: dict | None = None,
+             error_name: str | None = None, connect: dict | None = None,
              typed: dict[str, list[str]] | None = None, status: str = falcon.HTTP_200) -> None:
-        """Render every gateway's card (one may carry an error, with what was typed in its
-        form kept except secrets, or a connect result)."""
+        """Render every configuration's card (the one named ``error_name`` may carry an
+        error, with what was typed in its form kept except secrets, or a connect result)."""
         with self.ctx.transaction() as session:
             entries = configs.list_gateways(self.ctx, session, viewer.principal.tenant_id)
             tests = queries.list_payments(session, viewer.principal.tenant_id,
@@ -101,9 +109,9 @@ class Gateways(Page):
                 row_id = None
                 if entry.get("webhook_url"):
                     row_id = configs.get_row(session, viewer.principal.tenant_id,
-                                             entry["kind"]).id
+                                             entry["name"]).id
                 shown = fields(entry)
-                if typed is not None and entry["kind"] == error_kind:
+                if typed is not None and entry["name"] == error_name:
                     shown = [f if f.kind == "password" else
                              attrs.evolve(f, shown=first(typed, f.name)) for f in shown]
                 cards.append({"entry": entry, "fields": shown,
@@ -116,7 +124,7 @@ class Gateways(Page):
                     "secret": returns.result_secret(self.ctx, viewer.principal.tenant_id)}
         self.render(resp, "console/gateways.html", viewer, status=status, cards=cards,
                     notice=notice, card_error=error, errors=errors or {},
-                    error_kind=error_kind,
+                    error_name=error_name,
                     connect=connect, payer_return=payer_return, active="/console/gateways",
                     may_toggle=viewer.can(*ACTIVE), may_save=viewer.can(*CREDENTIALS),
                     may_connect=viewer.can(*CONNECT))
@@ -143,16 +151,17 @@ class Gateways(Page):
             if not payment.is_test or payment.status != "initiated":
                 return None
             entries = configs.list_gateways(self.ctx, session, viewer.principal.tenant_id)
-            kind = next((e["kind"] for e in entries if e.get("webhook_url") and configs.get_row(
-                session, viewer.principal.tenant_id, e["kind"]).id ==
+            name = next((e["name"] for e in entries if e.get("webhook_url") and configs.get_row(
+                session, viewer.principal.tenant_id, e["name"]).id ==
                 payment.gateway_configuration_id), None)
-            return {"kind": kind, "number": payment.number, "status": payment.status,
+            return {"name": name, "number": payment.number, "status": payment.status,
                     "redirect_url": payment.redirect_url,
                     "note": (payment.gateway_details or {}).get("note")}
 
 
 class GatewayToggle(Page):
-    """``POST /console/gateways/{kind}/active``: switch a gateway on or off."""
+    """``POST /console/gateways/{kind}/active``: switch a configuration (``kind`` or
+    ``kind:profile``) on or off."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
         """Apply the toggle, then show the page again."""
@@ -163,10 +172,10 @@ class GatewayToggle(Page):
                 configs.set_active(self.ctx, session, viewer.principal.actor(),
                                    viewer.principal.tenant_id, kind, active)
         except LoketError as exc:
-            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_kind=kind,
+            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_name=kind,
                                     status=falcon.code_to_http_status(exc.status))
             return
-        see_other(resp, f"/console/gateways?done={'on' if active else 'off'}#{kind}")
+        see_other(resp, f"/console/gateways?done={'on' if active else 'off'}{_card(kind)}")
 
 
 class GatewayCredentials(Page):
@@ -179,7 +188,7 @@ class GatewayCredentials(Page):
             with self.ctx.transaction() as session:
                 entry = next((e for e in configs.list_gateways(self.ctx, session,
                                                                viewer.principal.tenant_id)
-                              if e["kind"] == kind), None)
+                              if e["name"] == kind), None)
                 if entry is None:
                     raise falcon.HTTPNotFound()
                 configs.save_credentials(self.ctx, session, viewer.principal.actor(),
@@ -189,10 +198,10 @@ class GatewayCredentials(Page):
             errors = {e.get("field", "").split(".")[-1]: e.get("message", "")
                       for e in exc.errors}
             Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, errors=errors,
-                                    error_kind=kind, typed=form,
+                                    error_name=kind, typed=form,
                                     status=falcon.code_to_http_status(exc.status))
             return
-        see_other(resp, f"/console/gateways?done=saved#{kind}")
+        see_other(resp, f"/console/gateways?done=saved{_card(kind)}")
 
 
 class GatewayConnect(Page):
@@ -208,7 +217,7 @@ class GatewayConnect(Page):
                                           viewer.principal.tenant_id, kind)
                 number = payment.number
         except LoketError as exc:
-            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_kind=kind,
+            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_name=kind,
                                     status=falcon.code_to_http_status(exc.status))
             return
-        see_other(resp, f"/console/gateways?test={quote(number)}#{kind}")
+        see_other(resp, f"/console/gateways?test={quote(number)}{_card(kind)}")

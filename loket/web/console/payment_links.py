@@ -10,7 +10,7 @@ from loket.core import tenants
 from loket.core.backoffice import queries
 from loket.core.links import links, state
 from loket.errors import LoketError
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, at_most, first, see_other
 from loket.web.console.payments import page_number
 
 LIST = ("GET", "/v1/payment-links")
@@ -18,6 +18,7 @@ CREATE = ("POST", "/v1/payment-links")
 SEND = ("POST", "/v1/payment-links/{link_id}/send")
 CANCEL = ("POST", "/v1/payment-links/{link_id}/cancel")
 STATUSES = tuple(s.value for s in state.LinkStatus)
+DESCRIPTION_MAX = 300  # the API's maxLength (and the column's)
 
 
 class PaymentLinks(Page):
@@ -69,14 +70,15 @@ class PaymentLinks(Page):
         """Create the link (sent at once on the chosen channels)."""
         viewer, form = self.posted(req, CREATE)
         chosen = [v.partition(":") for v in form.get("item", []) if v]
-        request = links.LinkRequest(
-            account_number=first(form, "account_number"),
-            items=[{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
-            amount_policy=first(form, "amount_policy") or "full",
-            minimum=first(form, "minimum") or None, multi_use=bool(first(form, "multi_use")),
-            channels=tuple(c for c in form.get("channel", []) if c),
-            description=first(form, "description"))
         try:
+            request = links.LinkRequest(
+                account_number=first(form, "account_number"),
+                items=[{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
+                amount_policy=first(form, "amount_policy") or "full",
+                minimum=first(form, "minimum") or None,
+                multi_use=bool(first(form, "multi_use")),
+                channels=tuple(c for c in form.get("channel", []) if c),
+                description=at_most(form, "description", DESCRIPTION_MAX))
             with self.ctx.transaction() as session:
                 links.create_link(self.ctx, session, viewer.principal.actor(),
                                   viewer.principal.tenant_id, request)

@@ -15,7 +15,7 @@ from loket.core.settings import load_settings
 from loket.core.states import ITEM_KINDS
 from loket.errors import LoketError
 from loket.server import serialize
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 
 LIST = ("GET", "/v1/payments")
 DETAIL = ("GET", "/v1/payments/{number}")
@@ -37,9 +37,8 @@ def day(value: str | None) -> dt.date | None:
 
 
 def page_number(req: falcon.Request) -> int:
-    """The ``page`` query value (1 when absent or not a number)."""
-    value = req.get_param("page") or "1"
-    return max(int(value), 1) if value.isdigit() else 1
+    """The ``page`` query value (1 when absent or not a whole number of at most 9 digits)."""
+    return max(whole_number(req.get_param("page") or "") or 1, 1)
 
 
 class Payments(Page):

@@ -6,6 +6,7 @@ person, and the page says so."""
 
 from __future__ import annotations
 
+import secrets as pysecrets
 from typing import Any
 
 import falcon
@@ -20,7 +21,7 @@ from loket.core.models import Approval
 from loket.core.payments import approvals
 from loket.core.states import PlanCompliance, PlanStatus
 from loket.errors import LoketError, ValidationFailed
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.payments import page_number
 
 LIST = ("GET", "/v1/payment-plans")
@@ -44,8 +45,9 @@ def field_errors(exc: LoketError) -> dict[str, str]:
 
 
 def _schedule_request(form: dict[str, list[str]]) -> dict[str, Any]:
-    count = first(form, "installments").strip()
-    return {"installments": int(count) if count.isdigit() else count,
+    count = first(form, "installments")
+    number = whole_number(count)
+    return {"installments": count if number is None else number,
             "frequency": first(form, "frequency"),
             "first_due_on": first(form, "first_due_on")}
 
@@ -99,7 +101,8 @@ class NewPlan(Page):
             self.render(resp, "console/plan_new.html", viewer, status=status,
                         account=account, consumer=consumer, open_items=open_items,
                         form=form or {}, errors=errors or {}, error=error,
-                        frequencies=FREQUENCIES, active="/console/plans")
+                        frequencies=FREQUENCIES, form_key=pysecrets.token_urlsafe(16),
+                        active="/console/plans")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The form."""
@@ -107,7 +110,8 @@ class NewPlan(Page):
         self.show(resp, viewer, (req.get_param("account") or "").strip())
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Make the plan and show it, or keep it for approval and say so."""
+        """Make the plan and show it, or keep it for approval and say so (the form's key
+        makes a double submit make one)."""
         viewer, form = self.posted(req, CREATE)
         account = first(form, "account_number").strip()
         chosen = [v.partition(":") for v in form.get("item", []) if v]
@@ -119,7 +123,8 @@ class NewPlan(Page):
         try:
             with self.ctx.transaction() as session:
                 outcome = approvals.change_plan(self.ctx, session, viewer.principal.actor(),
-                                                viewer.principal.tenant_id, request)
+                                                viewer.principal.tenant_id, request,
+                                                idempotency_key=first(form, "form_key") or None)
                 reference = None if isinstance(outcome, Approval) else outcome.reference
         except LoketError as exc:
             self.show(resp, viewer, account, form=form, errors=field_errors(exc),
@@ -146,7 +151,7 @@ class PlanDetail(Page):
                         plan=plan, notice=notice, error=error, form=form or {},
                         errors=errors or {},
                         failed=failed, frequencies=FREQUENCIES,
-                        installment_status=status_of,
+                        installment_status=status_of, form_key=pysecrets.token_urlsafe(16),
                         may_cancel=changeable and viewer.can(*CANCEL),
                         may_reschedule=changeable and viewer.can(*RESCHEDULE),
                         active="/console/plans")
@@ -171,7 +176,8 @@ class PlanChange(Page):
         self.action = action
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, reference: str) -> None:
-        """Change the plan, or keep the change for approval; errors show on the form."""
+        """Change the plan, or keep the change for approval (once for a double submit);
+        errors show on the form."""
         viewer, form = self.posted(req, RESCHEDULE if self.action == "reschedule"
                                    else CANCEL)
         request: dict[str, Any] = {"action": self.action, "plan": reference,
@@ -183,7 +189,8 @@ class PlanChange(Page):
                 raise ValidationFailed("give the reason for cancelling", field="reason")
             with self.ctx.transaction() as session:
                 outcome = approvals.change_plan(self.ctx, session, viewer.principal.actor(),
-                                                viewer.principal.tenant_id, request)
+                                                viewer.principal.tenant_id, request,
+                                                idempotency_key=first(form, "form_key") or None)
                 waiting = isinstance(outcome, Approval)
         except LoketError as exc:
             PlanDetail(self.ctx).show(resp, viewer, reference, form=form,

@@ -15,8 +15,9 @@ import falcon
 from loket.core.gateway_configs import configs
 from loket.core.reconciliation import runs, settlements
 from loket.core.states import RunKind, RunState
-from loket.errors import LoketError, ValidationFailed
+from loket.errors import LoketError, TooLarge, ValidationFailed
 from loket.web.console.base import (
+    MAX_FORM_BYTES,
     CsrfFailed,
     NotAllowed,
     Page,
@@ -32,7 +33,15 @@ REPORT = ("POST", "/v1/gateways/{kind}/settlement-report-files")
 FETCH = ("POST", "/v1/reconciliation/fetch")
 STATEMENT = ("POST", "/v1/reconciliation/bank-statement-files")
 MAX_FILE_BYTES = 5 * 1024 * 1024  # the form is read in memory; larger files go by the API
+# The most a form may hold: the file and the form's own fields and part headers.
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MAX_FORM_BYTES
 SHOWN_RUNS = 10
+
+
+def _too_large() -> ValidationFailed:
+    return ValidationFailed("the file is larger than 5 MiB: send it through the API "
+                            "(settlement-report-files) or `loket reconcile report`",
+                            field="file")
 
 
 def _day(text: str, field: str) -> dt.datetime:
@@ -70,7 +79,13 @@ class Reconciliation(Page):
         """Carry out the chosen action, then show its outcome beside the summary (a
         re-sent form reconciles nothing twice: lines already settled are counted as such)."""
         viewer = self.viewer(req, SUMMARY)
-        form, files = read_upload(req)
+        try:
+            form, files = read_upload(req, MAX_UPLOAD_BYTES)
+        except TooLarge:  # nothing was done: the page says what to do with such a file
+            exc = _too_large()
+            self.show(resp, viewer, error=exc.detail,
+                      status=falcon.code_to_http_status(exc.status))
+            return
         if not same_token(viewer.session.csrf, first(form, "csrf")):
             raise CsrfFailed()
         action = first(form, "action")
@@ -108,9 +123,7 @@ class Reconciliation(Page):
         if upload is None or not upload[1]:
             raise ValidationFailed("choose the file to upload", field="file")
         if len(upload[1]) > MAX_FILE_BYTES:
-            raise ValidationFailed("the file is larger than 5 MiB: send it through the API "
-                                   "(settlement-report-files) or `loket reconcile report`",
-                                   field="file")
+            raise _too_large()
         kind = RunKind.SETTLEMENT_REPORT if action == "report" else RunKind.BANK_STATEMENT
         with self.ctx.transaction() as session:
             run = runs.store_upload(self.ctx, session, viewer.principal.actor(), tenant_id,

@@ -15,7 +15,7 @@ from loket.core import tenants
 from loket.core.settings import load_settings, update_settings
 from loket.core.settings_schema import DEFAULTS, GUEST_FACTS
 from loket.errors import LoketError, ValidationFailed
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 
 VIEW = ("GET", "/v1/settings")
 EDIT = ("PUT", "/v1/settings")
@@ -31,8 +31,10 @@ OPTIONAL_DECIMALS = ("approvals.refund_above", "approvals.credit_note_above")
 
 
 def _number(text: str) -> Any:
-    """A whole number when the text is one; else the text, for validation to name."""
-    return int(text) if text.lstrip("-").isdigit() else text
+    """A whole number when the text is one (at most 9 digits); else the text, for
+    validation to name."""
+    number = whole_number(text, signed=True)
+    return text if number is None else number
 
 
 def _words(text: str) -> list[str]:

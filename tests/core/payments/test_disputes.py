@@ -1,9 +1,17 @@
 """Disputes over HTTP: opened on a payment, evidence notes, the state machine, a lost dispute
-taking the money back like a refund (items reopen, to-do raised), lists and filters."""
+taking the money back like a refund (items reopen, to-do raised), lists and filters; the
+text limits the core keeps as the API's schema does, and a gateway's reason cut to fit."""
 
 from __future__ import annotations
 
+import pytest
 from support.api import api, fields, problem  # noqa: F401 - fixtures
+
+from loket.core import audit
+from loket.core.backoffice import queries
+from loket.core.payments import disputes
+from loket.errors import ValidationFailed
+from loket.types import EventType, GatewayEvent
 
 
 def counter(api, amount="145.50"):
@@ -88,3 +96,33 @@ def test_disputes_refuse_bad_amounts_and_payments_without_money(api):
     assert too_much.status_code == 422 and fields(too_much) == {"amount"}
     assert fields(api.post(f"/v1/payments/{number}/disputes", {})) == {"reason"}
     assert fields(api.post("/v1/disputes/1/status", {"status": "closed"})) == {"status"}
+
+
+def test_the_api_and_the_core_keep_the_same_text_limits(api):
+    number = counter(api)
+    assert fields(api.post(f"/v1/payments/{number}/disputes", {"reason": "r" * 201})) == {
+        "reason"}  # the API's schema
+    with api.ctx.transaction() as session:  # the core itself, as the console calls it
+        payment = queries.payment(session, api.tenant_id, number)
+        actor = audit.Actor("test billing_manager", "billing_manager", api.tenant_id)
+        for reason, notes, field in (("r" * 201, "", "reason"), ("r", "n" * 2001, "notes")):
+            with pytest.raises(ValidationFailed) as refused:
+                disputes.open_dispute(api.ctx, session, actor, payment, None, reason, notes)
+            assert [e["field"] for e in refused.value.errors] == [field]
+        row = disputes.open_dispute(api.ctx, session, actor, payment, None, "r" * 200)
+        for change in (lambda: disputes.add_note(api.ctx, session, actor, row, "n" * 2001),
+                       lambda: disputes.move(api.ctx, session, actor, row, "withdrawn",
+                                             "n" * 2001)):
+            with pytest.raises(ValidationFailed, match="note must be at most 2000"):
+                change()
+
+
+def test_a_gateways_long_dispute_reason_is_cut_to_fit_not_refused(api):
+    number = counter(api)
+    with api.ctx.transaction() as session:
+        payment = queries.payment(session, api.tenant_id, number)
+        event = GatewayEvent(event_id="ev-1", type=EventType.DISPUTE_OPENED,
+                             dispute_reference="dp_1", details={"reason": "x" * 500})
+        assert disputes.apply_gateway_event(api.ctx, session, audit.SYSTEM, payment, event)
+    reason = api.get("/v1/disputes").json["items"][0]["reason"]
+    assert len(reason) == 200 and reason.endswith("x (gateway)")  # the column's length

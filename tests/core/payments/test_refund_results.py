@@ -5,11 +5,11 @@ the gateway's ``payment.refunded`` event confirms it or ``refund.failed`` says i
 
 import pytest
 from sqlalchemy import select
-from support.engine import ACTOR, connect_sandbox, deliver, outstanding, payer, reload, start
+from support.engine import ACTOR, ADMIN, connect_sandbox, deliver, outstanding, payer, reload, start
 
 from loket import hookimpl
-from loket.core.models import GatewayConfiguration, Payment, Refund, Todo
-from loket.core.payments import refunds
+from loket.core.models import Approval, GatewayConfiguration, Payment, Refund, Todo
+from loket.core.payments import approvals, refunds
 from loket.core.webhooks import outcomes
 from loket.errors import GatewayError, RefundNotPossible, ValidationFailed
 from loket.money import Money
@@ -178,4 +178,25 @@ def test_each_refund_request_gets_an_id_of_its_own(ctx, tenant_id, paid):
     # A refused request's id is never asked for again with another refund.
     assert len(set(gateway.asked)) == 3
     assert sorted(gateway.made.values()) == [2000, 3000]
+    assert reload(ctx, paid).refunded == 5000
+
+
+def test_an_approved_refund_approved_again_after_a_lost_answer_is_made_once(ctx, tenant_id,
+                                                                             paid):
+    with ctx.transaction() as session:
+        approval = approvals.request_approval(
+            ctx, session, ACTOR, approvals.ApprovalKind.REFUND,
+            session.get(Payment, paid.id), {"amount": "50.00", "reason": "duplicate"}).id
+    gateway = Lossy()
+    ctx.plugins.pm.register(gateway, name="lossy")
+    try:
+        for _ in range(2):  # the first answer is lost: the approval stays pending
+            try:
+                with ctx.transaction() as session:
+                    approvals.approve(ctx, session, ADMIN, session.get(Approval, approval))
+            except GatewayError:
+                pass
+    finally:
+        ctx.plugins.pm.unregister(gateway)
+    assert len(set(gateway.asked)) == 1 and list(gateway.made.values()) == [5000]
     assert reload(ctx, paid).refunded == 5000
