@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 
 from loket.core.text import storable
-from loket.errors import BadRequest, TooLarge, UnsupportedMediaType, ValidationFailed
+from loket.errors import BadRequest, NotFound, TooLarge, UnsupportedMediaType, ValidationFailed
 from loket.server import openapi
 
 MAX_INT_DIGITS = 15  # beyond this an integer is refused ("huge number"), before any use
@@ -257,6 +257,10 @@ class ValidationMiddleware:
         req.context.body = None
         operation = openapi.operations().get((req.method, req.uri_template or ""))
         if operation is None or resource is None:
+            # Pages (console, payers): no schema, but no path names a row with such text.
+            if resource is not None and not all(
+                    storable(str(v)) for v in (params or {}).values()):
+                raise NotFound("no such page")
             return
         errors = schema_errors(operation.path_validator, dict(params)) + [
             {"field": f, "message": UNSTORABLE} for f in _huge_fields(dict(params))]

@@ -95,3 +95,10 @@ def test_whole_number_fields_of_other_digits_are_named_not_a_crash(api):
         "installments": "²", "frequency": "monthly", "first_due_on": "2999-01-01"})
     assert refused.status_code == 422
     assert 'id="err-reschedule-installments"' in refused.text
+
+
+@pytest.mark.parametrize("path", ["/console/payments/PAY%00", "/console/plans/PP%00",
+                                  "/console/credit-notes/CN%00"])
+def test_a_nul_in_a_page_path_is_no_such_page(api, path):
+    admin = signed_in(api, "tenant_admin")
+    assert admin.get(path).status_code == 404
