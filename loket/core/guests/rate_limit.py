@@ -1,13 +1,18 @@
 """The per-source limit on guest identification attempts, kept in the database so every
 API process shares it. One small function on purpose: the general limiter for public
 endpoints replaces it without touching its callers.
+
+Attempts from one source are counted one at a time, so parallel requests cannot all be
+counted below the limit: on PostgreSQL under a transaction-level advisory lock per tenant
+and source, on SQLite because its writers queue (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from loket.core.models import GuestAttempt
@@ -34,6 +39,10 @@ def count_attempt(session: Session, tenant_id: int, source: str, now: dt.datetim
     :returns: the attempt row (the caller marks it succeeded).
     :raises TooManyAttempts: over the limit (nothing is counted then).
     """
+    source = source[:100]  # as stored
+    if session.get_bind().dialect.name == "postgresql":
+        # Until the caller's transaction ends, so that the next attempt counts this one.
+        session.execute(_SERIALIZE, {"key": _lock_key(tenant_id, source)})
     since = now - dt.timedelta(seconds=window_seconds)
     session.execute(delete(GuestAttempt).where(GuestAttempt.tenant_id == tenant_id,
                                                GuestAttempt.source == source,
@@ -44,6 +53,15 @@ def count_attempt(session: Session, tenant_id: int, source: str, now: dt.datetim
     if (made or 0) >= attempts:
         raise TooManyAttempts("too many identification attempts; try again later",
                               retry_after=window_seconds)
-    row = GuestAttempt(tenant_id=tenant_id, source=source[:100], at=now, succeeded=False)
+    row = GuestAttempt(tenant_id=tenant_id, source=source, at=now, succeeded=False)
     session.add(row)
     return row
+
+
+_SERIALIZE = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _lock_key(tenant_id: int, source: str) -> int:
+    """The advisory lock of a tenant's source: a signed 64-bit hash of both."""
+    digest = hashlib.blake2b(f"guest-attempts:{tenant_id}:{source}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)

@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -26,7 +27,7 @@ from loket.core.host.plan_schedule import MAX_INSTALLMENTS, Frequency, build
 from loket.core.models import Consumer, PaymentPlan, Receivable
 from loket.core.numbering import next_number
 from loket.core.outbox import events as outbox_events
-from loket.core.settings import DEFAULTS, load_settings
+from loket.core.settings import DEFAULTS, Settings, load_settings
 from loket.core.states import PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, NotFound, ValidationFailed
@@ -35,6 +36,7 @@ from loket.money import Money
 ACTIONS = ("create", "reschedule", "cancel")
 PLANNABLE_KINDS = ("bill", "service")
 CHANGEABLE = (PlanStatus.ACTIVE, PlanStatus.DEFAULTED)
+NUMBERS_TRIED = 100  # plan numbers skipped at most when staff took them by hand
 
 
 def plan_by_reference(session: Session, tenant_id: int, reference: str,
@@ -50,11 +52,20 @@ def plan_by_reference(session: Session, tenant_id: int, reference: str,
     return plan
 
 
-def installments(session: Session, plan: PaymentPlan) -> list[Receivable]:
-    """Every installment of a plan (cancelled ones too), in schedule order."""
-    return list(session.scalars(select(Receivable).where(Receivable.plan_id == plan.id)
-                                .order_by(Receivable.sequence, Receivable.due_date,
-                                          Receivable.id)))
+def installments(session: Session, plan: PaymentPlan, lock: bool = False) -> list[Receivable]:
+    """Every installment of a plan (cancelled ones too), in schedule order.
+
+    :param lock: lock them for update and read them afresh first (a change or a payment of
+        the plan, under the plan's lock). They are locked in id order, the order payments
+        lock receivables in (:func:`loket.core.payments.posting.lock_receivables`), so a
+        change and a payment wait for each other instead of deadlocking.
+    """
+    query = select(Receivable).where(Receivable.plan_id == plan.id)
+    if lock:
+        session.scalars(query.order_by(Receivable.id).with_for_update()
+                        .execution_options(populate_existing=True)).all()
+    return list(session.scalars(query.order_by(Receivable.sequence, Receivable.due_date,
+                                               Receivable.id)))
 
 
 def unpaid(rows: list[Receivable]) -> list[Receivable]:
@@ -149,25 +160,31 @@ def check_create(session: Session, tenant_id: int, request: dict, now: dt.dateti
         errors.append({"field": "installments",
                        "message": "the amount is too small for that many installments"})
     reference = request.get("reference")
-    if reference and session.scalar(select(PaymentPlan.id).where(
-            PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == reference)):
+    if reference and _taken(session, tenant_id, reference):
         errors.append({"field": "reference", "message": f"plan {reference} already exists"})
     if errors:
         raise ValidationFailed("the payment plan cannot be made as asked", errors=errors)
     return consumer, items, amount, down
 
 
+def _taken(session: Session, tenant_id: int, reference: str) -> bool:
+    return session.scalar(select(PaymentPlan.id).where(
+        PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == reference)) is not None
+
+
 def check_change(session: Session, tenant_id: int, request: dict, now: dt.datetime) -> int:
-    """Check a reschedule or cancel request without writing anything.
+    """Check a reschedule or cancel request without writing anything. The plan and its
+    installments stay locked until the transaction ends: a payment of the plan made
+    meanwhile waits, and cannot slip between this check and the change.
 
     :returns: what the plan still owes (minor units): the amount the change concerns.
     :raises NotFound: no such plan. :raises Conflict: the plan is completed or cancelled.
     :raises ValidationFailed: bad schedule fields, or nothing left to reschedule.
     """
-    plan = plan_by_reference(session, tenant_id, request.get("plan") or "")
+    plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=True)
     if plan.status not in CHANGEABLE:
         raise Conflict(f"payment plan {plan.reference} is {plan.status}", field="plan")
-    remaining = sum(r.amount - r.paid for r in unpaid(installments(session, plan)))
+    remaining = sum(r.amount - r.paid for r in unpaid(installments(session, plan, lock=True)))
     if request["action"] == "reschedule":
         errors: list[dict] = []
         count, _f, _d = _terms(request, local_today(session, tenant_id, now), errors)
@@ -244,15 +261,15 @@ def create_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     ``down_payment`` — due today, in the tenant's time zone —, ``reference``, ``notes``).
 
     :raises ValidationFailed, NotFound: as :func:`check_create`.
+    :raises Conflict: a plan made meanwhile took the reference (field ``reference``).
     """
     now = ctx.now()
     consumer, items, amount, down = check_create(session, tenant_id, request, now)
     settings = load_settings(session, tenant_id)
     today = local_today(session, tenant_id, now)
     count, frequency, first = _terms(request, today, [])
-    reference = request.get("reference") or next_number(
-        session, tenant_id, "payment_plan", settings["number_formats"].get("payment_plan")
-        or DEFAULTS["number_formats"]["payment_plan"], today)
+    reference = request.get("reference") or _next_reference(session, tenant_id, settings,
+                                                             today)
     plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id, reference=reference,
                        currency=settings.currency, status=PlanStatus.ACTIVE,
                        missed_installments=0, created_at=now, amount=amount,
@@ -260,7 +277,12 @@ def create_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
                        frequency=frequency.value, first_due_on=first,
                        source_items=[r.id for r in items], created_by=actor.name, reminders=[])
     session.add(plan)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same reference, given to a plan made meanwhile
+        if "payment_plans" not in str(exc.orig) or "reference" not in str(exc.orig):
+            raise
+        raise Conflict(f"plan {reference} already exists", field="reference") from None
     schedule = build(amount, count, frequency, first, down, today)
     rows = _add_installments(session, plan, schedule, 1, today, bool(down))
     for item in items:
@@ -272,6 +294,20 @@ def create_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
                  tenant_id=tenant_id)
     _tell_host(session, plan, consumer, "plan.created", now, {"schedule": _schedule_view(rows)})
     return plan
+
+
+def _next_reference(session: Session, tenant_id: int, settings: Settings,
+                    today: dt.date) -> str:
+    """The next number of the tenant's ``payment_plan`` sequence that no plan has: numbers
+    staff gave a plan by hand are passed over (at most :data:`NUMBERS_TRIED`)."""
+    number_format = settings["number_formats"].get("payment_plan") or \
+        DEFAULTS["number_formats"]["payment_plan"]
+    for _ in range(NUMBERS_TRIED):
+        reference = next_number(session, tenant_id, "payment_plan", number_format, today)
+        if not _taken(session, tenant_id, reference):
+            return reference
+    raise Conflict(f"the next {NUMBERS_TRIED} plan numbers are taken; give the plan a "
+                   "reference", field="reference")
 
 
 def _close_unpaid(rows: list[Receivable]) -> None:
@@ -289,9 +325,10 @@ def reschedule_plan(ctx: Any, session: Session, actor: audit.Actor, plan: Paymen
                     request: dict) -> PaymentPlan:
     """Spread what the plan still owes over new installments (``installments``,
     ``frequency``, ``first_due_on``); the unpaid ones end (:func:`_close_unpaid`). A
-    defaulted plan becomes active again. Audited with the schedule before and after."""
+    defaulted plan becomes active again. Audited with the schedule before and after. Called
+    with the plan locked; its installments are locked and read afresh here."""
     now = ctx.now()
-    rows = installments(session, plan)
+    rows = installments(session, plan, lock=True)
     remaining = sum(r.amount - r.paid for r in unpaid(rows))
     before = {"status": plan.status, "schedule": _schedule_view(unpaid(rows))}
     count, frequency, first = _terms(request, local_today(session, plan.tenant_id, now), [])
@@ -320,9 +357,10 @@ def reschedule_plan(ctx: Any, session: Session, actor: audit.Actor, plan: Paymen
 def cancel_plan(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPlan,
                 reason: str) -> PaymentPlan:
     """Cancel a plan: its unpaid installments end (:func:`_close_unpaid`) and the items it
-    took over reopen, credited (oldest due first) with what its installments received."""
+    took over reopen, credited (oldest due first) with what its installments received.
+    Called with the plan locked; its installments are locked and read afresh here."""
     now = ctx.now()
-    rows = installments(session, plan)
+    rows = installments(session, plan, lock=True)
     before = {"status": plan.status, "schedule": _schedule_view(rows)}
     _close_unpaid(rows)
     received = sum(r.paid for r in rows)

@@ -23,13 +23,17 @@ def record_plan_payment(ctx: Any, session: Session, actor: audit.Actor, tenant_i
     ``change_given``, ``notes``, ``payer``). The money goes to the plan's unpaid
     installments oldest first; an excess becomes a credit note as at the counter.
 
+    The plan is locked first, then its installments (the order of a reschedule or a
+    cancellation, :mod:`loket.core.host.plan_changes`): a payment and a change of one plan
+    are made one after the other, the later one seeing what the earlier one did.
+
     :raises NotFound: no such plan. :raises Conflict: the plan is completed or cancelled,
         or nothing is left to pay. :raises ValidationFailed: as a counter payment.
     """
-    plan = plan_by_reference(session, tenant_id, reference)
+    plan = plan_by_reference(session, tenant_id, reference, lock=True)
     if plan.status not in CHANGEABLE:
         raise Conflict(f"payment plan {plan.reference} is {plan.status}", field="plan")
-    owing = unpaid(installments(session, plan))
+    owing = unpaid(installments(session, plan, lock=True))
     if not owing:
         raise Conflict(f"payment plan {plan.reference} has nothing left to pay", field="plan")
     owner = session.get_one(Consumer, plan.consumer_id)

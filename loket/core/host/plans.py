@@ -12,7 +12,9 @@ Definitions (tenant settings; the dates are the tenant's, in its time zone):
   (default 2): the plan becomes ``defaulted``, the host gets ``plan.defaulted`` through the
   outbox and ``loket_plan_defaulted`` is called — once, under the plan's row lock;
 - consumers get ``plan.installment_due`` ``plans.remind_days_before`` days before a due date
-  (default 3) and ``plan.installment_overdue`` the first day it is overdue, each once.
+  (default 3) and ``plan.installment_overdue`` the first day it is overdue, each once;
+- a plan paid in full is completed (``plan.completed`` to the host, once), a defaulted one
+  too: payments are still taken on it.
 
 Run by the periodic job, each plan in its own transaction; idempotent.
 """
@@ -41,10 +43,12 @@ from loket.money import Money
 from loket.types import Notification, PlanInfo
 
 log = logging.getLogger(__name__)
+CHECKED = (PlanStatus.ACTIVE, PlanStatus.DEFAULTED)  # a defaulted plan can still be paid off
 
 
 def plan_compliance(ctx) -> dict[str, int]:
-    """Check every active payment plan (see the module's definitions).
+    """Check every active payment plan (see the module's definitions), and complete every
+    active or defaulted one that nothing is owed on any more.
 
     Each newly missed installment alerts the recovery executives
     (``notifications.recovery_executives``) once, with a to-do; the plan's
@@ -58,7 +62,7 @@ def plan_compliance(ctx) -> dict[str, int]:
     now = ctx.now()
     with ctx.transaction() as session:
         plan_ids = list(session.scalars(select(PaymentPlan.id).where(
-            PaymentPlan.status == PlanStatus.ACTIVE).order_by(PaymentPlan.id)))
+            PaymentPlan.status.in_(CHECKED)).order_by(PaymentPlan.id)))
     counts = {"missed": 0, "defaulted": 0}
     others = {"reminded": 0, "completed": 0}
     for plan_id in plan_ids:
@@ -80,7 +84,7 @@ def _check_plan(ctx, session: Session, plan_id: int, today: dt.date, now: dt.dat
                 ) -> dict[str, int]:
     plan = session.scalars(select(PaymentPlan).where(PaymentPlan.id == plan_id)
                            .with_for_update().execution_options(populate_existing=True)).one()
-    if plan.status != PlanStatus.ACTIVE:
+    if plan.status not in CHECKED:
         return {}
     rows = installments(session, plan)
     owing = unpaid(rows)
@@ -88,6 +92,8 @@ def _check_plan(ctx, session: Session, plan_id: int, today: dt.date, now: dt.dat
     if rows and not owing:
         _complete(session, plan, consumer, now)
         return {"completed": 1}
+    if plan.status != PlanStatus.ACTIVE:  # defaulted: told once, it waits to be paid
+        return {}
     settings = load_settings(session, plan.tenant_id)
     reminded = _remind(ctx, session, settings, plan, consumer, owing, today)
     grace = dt.timedelta(days=settings["plans"].get("grace_days", 0))
@@ -200,10 +206,11 @@ def _default(ctx: Any, session: Session, settings: Settings, plan: PaymentPlan,
 def _complete(session: Session, plan: PaymentPlan, consumer: Consumer,
               now: dt.datetime) -> None:
     """Every installment is paid: the plan is completed (audited, told to the host)."""
+    before = {"status": plan.status}
     plan.status = PlanStatus.COMPLETED
     plan.closed_at = now
     audit.record(session, audit.SYSTEM, "plan.completed", "payment_plan", plan.reference,
-                 before={"status": "active"}, after={"status": "completed"},
+                 before=before, after={"status": "completed"},
                  tenant_id=plan.tenant_id)
     outbox_events.emit(session, plan.tenant_id, "plan.completed", {"plan": {
         "reference": plan.reference, "status": plan.status,

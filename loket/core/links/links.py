@@ -156,6 +156,7 @@ def send_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink,
     :raises Conflict: the link is no longer active.
     """
     now = ctx.now()
+    link = lock_link(session, link.id)  # not sent after a cancel made meanwhile
     if refresh(session, link, now) != LinkStatus.ACTIVE:
         raise Conflict(f"the payment link is {link.status}", field="status")
     chosen = list(channels if channels is not None else link.channels)

@@ -92,20 +92,32 @@ def refresh(session: Session, link: PaymentLink, now: dt.datetime,
     """Bring an active link up to date: ``paid`` once its items owe nothing (for an
     "everything open" link: once a payment through it, ``money_in``, left nothing open),
     ``expired`` past its expiry. Called when the page is opened, when a payment through it
-    takes money, and by the expiry sweep.
+    takes money, and by the expiry sweep, with the link locked or not: a change is decided
+    again under the link's row lock, on ``link`` read afresh, so a link paid or cancelled
+    meanwhile stays so and each change is made, and told to the host, once.
 
     :returns: the link's status after the check.
     """
-    if link.status != LinkStatus.ACTIVE:
+    if link.status != LinkStatus.ACTIVE or _due(session, link, now, money_in) is None:
         return LinkStatus(link.status)
-    if link.receivable_ids is not None and outstanding(session, link) <= 0:
-        change(session, actor, link, LinkStatus.PAID, now)
-    elif link.receivable_ids is None and money_in and outstanding(session, link) <= 0:
-        # "Everything open" is paid once a payment through it leaves nothing open.
-        change(session, actor, link, LinkStatus.PAID, now)
-    elif _aware(link.expires_at) <= now:
-        change(session, actor, link, LinkStatus.EXPIRED, now)
+    session.refresh(link, with_for_update=True)
+    due = _due(session, link, now, money_in) if link.status == LinkStatus.ACTIVE else None
+    if due is not None:
+        change(session, actor, link, due, now)
     return LinkStatus(link.status)
+
+
+def _due(session: Session, link: PaymentLink, now: dt.datetime,
+         money_in: bool) -> LinkStatus | None:
+    """The state an active link is now due to move to, if any."""
+    if link.receivable_ids is not None and outstanding(session, link) <= 0:
+        return LinkStatus.PAID
+    if link.receivable_ids is None and money_in and outstanding(session, link) <= 0:
+        # "Everything open" is paid once a payment through it leaves nothing open.
+        return LinkStatus.PAID
+    if _aware(link.expires_at) <= now:
+        return LinkStatus.EXPIRED
+    return None
 
 
 def after_money_taken(session: Session, link_id: int, now: dt.datetime) -> None:

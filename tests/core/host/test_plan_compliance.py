@@ -1,6 +1,7 @@
 """A payment plan made over HTTP lives through the daily compliance job with the test's
 clock: reminded before an installment falls due, one of three paid by a recovery executive,
-one missed — at risk while within the grace days, then defaulted — and the host told once."""
+one missed — at risk while within the grace days, then defaulted — and the host told once.
+A defaulted plan paid off afterwards is completed, the host told once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from support.api import make_api
 from support.jobs import jctx, jtenant, kit, smtp, todos  # noqa: F401 - fixtures
 
 from loket.core.host import plans
-from loket.core.models import OutboxEvent
+from loket.core.models import AuditEntry, OutboxEvent
 from loket.core.settings import load_settings, save_settings
 
 RECOVERY = ["recovery@water.example"]
@@ -31,10 +32,10 @@ def _configure(ctx, tenant_id: int) -> None:
         save_settings(session, tenant_id, document)
 
 
-def _defaulted_events(ctx) -> int:
+def _host_events(ctx, event_type: str) -> int:
     with ctx.transaction() as session:
         return session.scalar(select(func.count(OutboxEvent.id)).where(
-            OutboxEvent.type == "plan.defaulted", OutboxEvent.kind == "host_event"))
+            OutboxEvent.type == event_type, OutboxEvent.kind == "host_event"))
 
 
 def _kinds(smtp, address):  # noqa: F811 - the fixture's name
@@ -89,7 +90,7 @@ def test_a_plan_of_three_paid_once_then_missed_is_at_risk_then_defaulted_once(
     assert [p["reference"] for p in listed] == [reference]
     assert api.get("/v1/payment-plans?compliance=on_track").json["items"] == []
     assert _kinds(smtp, CONSUMER)[-1] == "plan.installment_overdue"
-    assert kit.recorder.defaulted == [] and _defaulted_events(jctx) == 0
+    assert kit.recorder.defaulted == [] and _host_events(jctx, "plan.defaulted") == 0
 
     _at(jctx, "2025-07-21")  # still unpaid past the grace days: missed, and the limit is 1
     assert plans.plan_compliance(jctx) == {"missed": 1, "defaulted": 1}
@@ -105,10 +106,40 @@ def test_a_plan_of_three_paid_once_then_missed_is_at_risk_then_defaulted_once(
     for day in ("2025-07-22", "2025-08-20"):  # later runs default nothing again
         _at(jctx, day)
         assert plans.plan_compliance(jctx) == {"missed": 0, "defaulted": 0}
-    assert _defaulted_events(jctx) == 1
+    assert _host_events(jctx, "plan.defaulted") == 1
     (defaulted,) = kit.recorder.defaulted
     assert (defaulted.reference, defaulted.account_number) == (reference, "WU-10001")
     feed = api.get("/v1/host/events", role="tenant_admin").json["items"]
     (event,) = [e for e in feed if e["type"] == "plan.defaulted"]
     assert event["data"]["plan"]["reference"] == reference
     assert _kinds(smtp, CONSUMER).count("plan.installment_overdue") == 1
+
+
+def test_a_defaulted_plan_paid_off_is_completed_once(jctx, jtenant):
+    _configure(jctx, jtenant)
+    _at(jctx, "2025-06-01")
+    api = make_api(jctx, jtenant)
+    made = api.post("/v1/payment-plans", {
+        "account_number": "WU-10001", "amount": "100.00", "installments": 2,
+        "frequency": "monthly", "first_due_on": "2025-06-05"}, role="recovery_executive")
+    assert made.status_code == 201, made.text
+    reference = made.json["reference"]
+    _at(jctx, "2025-06-20")  # the first installment missed past the 5 grace days
+    plans.plan_compliance(jctx)
+    assert api.get(f"/v1/payment-plans/{reference}").json["status"] == "defaulted"
+
+    paid = api.post(f"/v1/payment-plans/{reference}/payments", {
+        "method": "cash", "amount_received": "100.00", "paid_on": "2025-06-20"},
+        role="recovery_executive")
+    assert paid.status_code == 201, paid.text
+    for day in ("2025-06-21", "2025-06-22"):  # the second run finds nothing to do
+        _at(jctx, day)
+        plans.plan_compliance(jctx)
+    plan = api.get(f"/v1/payment-plans/{reference}").json
+    assert (plan["status"], plan["remaining"]["decimal"]) == ("completed", "0.00")
+    assert _host_events(jctx, "plan.completed") == 1
+    with jctx.transaction() as session:
+        (completed,) = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "plan.completed", AuditEntry.entity_id == reference))
+        assert (completed.before, completed.after) == ({"status": "defaulted"},
+                                                       {"status": "completed"})
