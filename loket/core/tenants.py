@@ -109,6 +109,13 @@ def authenticate_key(session: Session, key: str) -> ApiKey:
     return row
 
 
+def issuer_live(session: Session, tenant_id: int, key_id: int) -> bool:
+    """Whether the API key ``key_id`` that issued a consumer token of ``tenant_id`` is still
+    live (not revoked, the tenant's own)."""
+    row = session.get(ApiKey, key_id)
+    return row is not None and row.tenant_id == tenant_id and row.revoked_at is None
+
+
 class TokenSigner:
     """Signs and checks consumer tokens and signed URLs (itsdangerous, HMAC-SHA256).
 
@@ -151,11 +158,19 @@ class TokenSigner:
         return claims
 
     def consumer_token(self, tenant_id: int, account_number: str, ttl_seconds: int,
-                       now: int | None = None) -> str:
-        """Issue a token that lets its bearer see and pay only ``account_number``."""
+                       now: int | None = None, issuer: int | None = None) -> str:
+        """Issue a token that lets its bearer see and pay only ``account_number``.
+
+        :param issuer: the id of the API key that asked for it: the token is refused once
+            that key is revoked (:func:`issuer_live`). Tokens of the command line and the
+            demo have none and hold until they expire.
+        """
         issued = now if now is not None else int(time.time())
-        return self.sign({"typ": "consumer", "tid": tenant_id, "acct": account_number,
-                          "exp": int(issued + ttl_seconds)})
+        claims = {"typ": "consumer", "tid": tenant_id, "acct": account_number,
+                  "exp": int(issued + ttl_seconds)}
+        if issuer is not None:
+            claims["kid"] = issuer
+        return self.sign(claims)
 
 
 _BY_ACCOUNT = select(Consumer).where(Consumer.tenant_id == bindparam("tenant_id"),

@@ -4,6 +4,7 @@ matrix check, for every request, in one middleware."""
 from __future__ import annotations
 
 import logging
+import time
 
 import attrs
 
@@ -19,6 +20,7 @@ class Principal:
     """Who is calling: a tenant's API key (a staff role) or a consumer token (one account).
 
     :param key: a stable id of the credential, used to scope idempotency keys.
+    :param api_key_id: the API key's row id (``None`` for a consumer token or a guest).
     """
 
     tenant_id: int
@@ -27,6 +29,7 @@ class Principal:
     key: str
     account_number: str | None = None
     request_id: str | None = None
+    api_key_id: int | None = None
 
     def actor(self) -> audit.Actor:
         """The audit actor for this caller and request."""
@@ -48,15 +51,41 @@ def authenticate(ctx, header: str | None, request_id: str | None) -> Principal:
         with ctx.transaction() as session:
             row = tenants.authenticate_key(session, credential)
             return Principal(tenant_id=row.tenant_id, role=row.role, name=row.name or row.role,
-                             key=f"k{row.id}", request_id=request_id)
+                             key=f"k{row.id}", request_id=request_id, api_key_id=row.id)
     claims = ctx.signer.verify(
         credential, now=int(ctx.now().timestamp()))
     if claims.get("typ") != "consumer" or not isinstance(claims.get("tid"), int) or \
             not isinstance(claims.get("acct"), str):
         raise Unauthorized("invalid token")
+    if "kid" in claims:
+        _check_issuer(ctx, claims["tid"], claims["kid"])
     return Principal(tenant_id=claims["tid"], role="consumer", name=claims["acct"],
                      key=f"c{claims['tid']}:{claims['acct']}"[:60],
                      account_number=claims["acct"], request_id=request_id)
+
+
+ISSUER_CHECKED_FOR = 30.0
+"""Seconds a process trusts that a consumer token's issuing key is live before it looks
+again: a revoked key's tokens are refused within this time."""
+_live_issuers: dict[tuple[int, int], float] = {}
+
+
+def _check_issuer(ctx, tenant_id: int, key_id) -> None:
+    """Refuse a consumer token whose issuing API key was revoked.
+
+    :raises Unauthorized: the key is revoked, unknown or another tenant's.
+    """
+    if not isinstance(key_id, int):
+        raise Unauthorized("invalid token")
+    now = time.monotonic()
+    if now - _live_issuers.get((tenant_id, key_id), -ISSUER_CHECKED_FOR) < ISSUER_CHECKED_FOR:
+        return
+    with ctx.transaction() as session:
+        live = tenants.issuer_live(session, tenant_id, key_id)
+    if not live:
+        _live_issuers.pop((tenant_id, key_id), None)
+        raise Unauthorized("the key that issued this token was revoked")
+    _live_issuers[(tenant_id, key_id)] = now
 
 
 class AuthMiddleware:

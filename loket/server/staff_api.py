@@ -69,7 +69,8 @@ class ConsumerToken(Resource):
             row = queries.consumer(session, self.tenant(req), account)
             now = self.ctx.now()
             token = self.ctx.signer.consumer_token(
-                row.tenant_id, row.account_number, ttl, now=int(now.timestamp()))
+                row.tenant_id, row.account_number, ttl, now=int(now.timestamp()),
+                issuer=self.principal(req).api_key_id)
             # What the token then does is audited as the consumer: who issued it, here.
             audit.record(session, self.actor(req), "consumer.token_issued", "consumer",
                          row.account_number, after={"ttl_seconds": ttl},

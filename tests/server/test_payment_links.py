@@ -123,6 +123,7 @@ def test_forged_expired_and_cancelled_links_take_no_money(links_api, ctx):
                     role="cso_admin").json
     forged = link["url"][:-1] + ("0" if link["url"][-1] != "0" else "1")
     assert api.client.simulate_get(_path(forged)).status_code == 404
+    assert api.client.simulate_get(_path(link["url"]) + "%C3%A9").status_code == 404
     assert _pay(api, forged).status_code == 404
     assert _pay(api, link["url"], "10.00").status_code == 422  # a full link takes no part
 

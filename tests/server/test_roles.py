@@ -10,6 +10,8 @@ import pytest
 from support import REPO
 from support.api import api, problem  # noqa: F401 - fixture
 
+from loket.core import tenants
+from loket.core.audit import Actor
 from loket.core.tenants import ROLES
 from loket.server import openapi, roles
 
@@ -124,6 +126,22 @@ def test_issuing_a_consumer_token_is_audited_with_its_issuer(api):
     trail = api.get("/v1/audit/consumer/WU-10001", role="tenant_admin").json["items"]
     assert [(a["action"], a["actor"]) for a in trail if a["action"] == "consumer.token_issued"
             ] == [("consumer.token_issued", "test customer_executive")]
+
+
+def test_a_consumer_token_is_refused_once_the_key_that_issued_it_is_revoked(api, ctx,
+                                                                          tenant_id):
+    def token_of(role):
+        issued = api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600}, role=role)
+        assert issued.status_code == 201, issued.text
+        return {"Authorization": f"Bearer {issued.json['token']}"}
+
+    kept, dropped = token_of("customer_executive"), token_of("cso_executive")
+    with ctx.transaction() as session:
+        tenants.revoke_api_key(session, Actor("admin", "tenant_admin"), tenant_id,
+                               api.keys["cso_executive"][:12], ctx.now())
+    refused = api.client.simulate_get("/v1/me", headers=dropped)
+    assert refused.status_code == 401 and "revoked" in refused.json["detail"]
+    assert api.client.simulate_get("/v1/me", headers=kept).status_code == 200
 
 
 @pytest.mark.parametrize("method,path,allowed", RULES)

@@ -34,7 +34,7 @@ def key_of(secret_keys: tuple[str, ...], token: str) -> str:
     :raises NotFound: a malformed or forged token.
     """
     key, _, mac = token.rpartition(".")
-    if key.startswith("pl_") and mac and any(
+    if key.startswith("pl_") and mac and mac.isascii() and any(
             hmac.compare_digest(mac, _mac(secret, key)) for secret in secret_keys):
         return key
     raise NotFound("no such payment link")
