@@ -23,9 +23,11 @@ def record_plan_payment(ctx: Any, session: Session, actor: audit.Actor, tenant_i
     ``change_given``, ``notes``, ``payer``). The money goes to the plan's unpaid
     installments oldest first; an excess becomes a credit note as at the counter.
 
-    The plan is locked first, then its installments (the order of a reschedule or a
-    cancellation, :mod:`loket.core.host.plan_changes`): a payment and a change of one plan
-    are made one after the other, the later one seeing what the earlier one did.
+    The plan is locked first (as a reschedule or a cancellation locks it,
+    :mod:`loket.core.host.plan_changes`): a payment and a change of one plan are made one
+    after the other, the later one seeing what the earlier one did. The installments are
+    locked later, when the payment posts to them, after its numbers are taken, as every
+    counter payment does (locking them here first would deadlock with one).
 
     :raises NotFound: no such plan. :raises Conflict: the plan is completed or cancelled,
         or nothing is left to pay. :raises ValidationFailed: as a counter payment.
@@ -33,7 +35,7 @@ def record_plan_payment(ctx: Any, session: Session, actor: audit.Actor, tenant_i
     plan = plan_by_reference(session, tenant_id, reference, lock=True)
     if plan.status not in CHANGEABLE:
         raise Conflict(f"payment plan {plan.reference} is {plan.status}", field="plan")
-    owing = unpaid(installments(session, plan, lock=True))
+    owing = unpaid(installments(session, plan))
     if not owing:
         raise Conflict(f"payment plan {plan.reference} has nothing left to pay", field="plan")
     owner = session.get_one(Consumer, plan.consumer_id)
