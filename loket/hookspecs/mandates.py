@@ -75,8 +75,12 @@ def loket_gateway_mandate_charge(
         classified ``soft`` (loket tries again on the tenant's schedule) or ``hard`` (loket
         stops; e.g. the payer must authenticate, the card is stolen or closed). ``None`` for
         another kind.
-    :raises loket.errors.GatewayError: the gateway could not be reached (loket counts it as
-        a soft decline).
+    :raises loket.errors.GatewayError: the gateway did not answer, or not with a decline
+        (a timeout, an error of its own): the card may have been charged, so loket asks again
+        with the same ``charge_id`` on later runs and, after 20 hours, leaves the charge to
+        staff. An error whose ``category`` is ``declined`` or ``insufficient_funds`` says the
+        gateway refused: loket counts it as a soft decline. Return a ``declined`` result for
+        any answer that certainly charged nothing.
     """
 
 

@@ -27,6 +27,7 @@ from loket.core.models import (
     GatewayConfiguration,
     OutboxDelivery,
     OutboxEvent,
+    Payment,
     PaymentPlan,
 )
 from loket.core.payments import credit_notes, timeouts
@@ -213,3 +214,38 @@ def test_a_payment_paid_while_the_gateway_gave_no_status_succeeds(jctx, jtenant)
         jctx.plugins.pm.unregister(gateway)
     jctx.clock.advance(minutes=5)  # the gateway answers again
     assert timeouts.payment_timeout_sweep(jctx) == {"succeeded": 1}
+
+
+class Unreadable(Unreachable):
+    """The gateway answers, but with something the plugin cannot use."""
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_fetch_status(self, config, payment_id, gateway_reference):
+        self.asked += 1
+        raise GatewayError("the answer cannot be read", category="technical")
+
+
+def test_an_unreadable_status_keeps_the_payment_but_does_not_hold_back_the_others(jctx,
+                                                                                  jtenant):
+    paying = [start_checkout(jctx, jtenant) for _ in range(5)]
+    gateway = Unreadable()
+    jctx.plugins.pm.register(gateway, name="unreadable")
+    try:
+        jctx.clock.advance(minutes=61)
+        assert timeouts.payment_timeout_sweep(jctx) == {"unreadable": 5}
+    finally:
+        jctx.plugins.pm.unregister(gateway)
+    assert {payment(jctx, p.number).status for p in paying} == {"initiated"}
+
+
+def test_a_payment_that_never_reached_the_gateway_is_failed_at_once(jctx, jtenant):
+    paying = start_checkout(jctx, jtenant)
+    with jctx.transaction() as session:  # its process died before the gateway answered
+        session.get_one(Payment, payment(jctx, paying.number).id).gateway_reference = None
+    gateway = Unreadable()
+    jctx.plugins.pm.register(gateway, name="unreadable")
+    try:
+        jctx.clock.advance(minutes=61)
+        assert timeouts.payment_timeout_sweep(jctx) == {"failed": 1}
+    finally:
+        jctx.plugins.pm.unregister(gateway)

@@ -8,14 +8,15 @@ account to pay another way.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
 from loket.core.autopay import reporting
-from loket.core.autopay.charge_states import ChargeState, finish, request_key
+from loket.core.autopay.charge_states import ChargeState, finish, give_up, request_key
 from loket.core.models import (
     AutopayAttempt,
     AutopayCharge,
@@ -25,6 +26,8 @@ from loket.core.models import (
     Receivable,
 )
 from loket.core.payments.lifecycle import MONEY_TAKEN
+from loket.core.payments.posting import lock_payment
+from loket.core.payments.timeouts import TIMEOUT, fail_timed_out
 from loket.core.settings import load_settings
 from loket.core.webhooks import outcomes
 from loket.money import Money
@@ -35,6 +38,11 @@ from loket.types import (
     MandateChargeResult,
     PaymentStatus,
 )
+
+log = logging.getLogger(__name__)
+SUBMITTED_FOR = dt.timedelta(days=7)
+"""How long an attempt the gateway answered pending may wait for its payment's outcome
+(a bank debit takes a few working days) before it is left to staff."""
 
 
 def record_result(ctx: Any, charge_id: int, number: int, result: MandateChargeResult
@@ -119,24 +127,31 @@ def _declined(ctx: Any, session: Session, row: GatewayConfiguration, charge: Aut
 
 def settle_submitted(ctx: Any, limit: int = 200) -> int:
     """Finish the charges whose attempt the gateway answered pending once that attempt's
-    payment has ended (its webhook or the timeout sweep decided it): succeeded when it took
-    the money; a failed one as a soft decline (tried again on the schedule, or the charge
-    fails and the account is told); a cancelled one cancels the charge. Called by the
-    periodic job before it makes the due attempts.
+    payment has ended (its webhook decided it): succeeded when it took the money; a failed
+    one as a soft decline (tried again on the schedule, or the charge fails and the account
+    is told); a cancelled one cancels the charge. An attempt still undecided
+    :data:`SUBMITTED_FOR` after it was made is left to staff (its payment failed as timed
+    out, an ``autopay.outcome_unknown`` to-do). Called by the periodic job before it makes
+    the due attempts; each charge in its own transaction, one failing leaves the others.
 
-    :returns: how many charges were finished or rescheduled.
+    :returns: how many charges were looked at.
     """
+    now = ctx.now()
     with ctx.transaction() as session:
         ids = session.scalars(select(AutopayCharge.id).join(AutopayAttempt, and_(
             AutopayAttempt.charge_id == AutopayCharge.id,
             AutopayAttempt.attempt == AutopayCharge.attempts))
             .join(Payment, Payment.id == AutopayAttempt.payment_id)
             .where(AutopayCharge.status == ChargeState.SUBMITTED,
-                   Payment.status != PaymentStatus.INITIATED)
+                   or_(Payment.status != PaymentStatus.INITIATED,
+                       AutopayAttempt.at <= now - SUBMITTED_FOR))
             .order_by(AutopayCharge.id).limit(limit)).all()
     for charge_id in ids:
-        with ctx.transaction() as session:
-            _settle(ctx, session, charge_id)
+        try:
+            with ctx.transaction() as session:
+                _settle(ctx, session, charge_id)
+        except Exception:  # noqa: BLE001 - one broken charge must not stop the others
+            log.exception("auto-pay charge %s could not be settled", charge_id)
     return len(ids)
 
 
@@ -149,11 +164,17 @@ def _settle(ctx: Any, session: Session, charge_id: int) -> None:
     row_attempt = session.scalars(select(AutopayAttempt).where(
         AutopayAttempt.charge_id == charge.id,
         AutopayAttempt.attempt == charge.attempts)).one()
-    payment = session.get_one(Payment, row_attempt.payment_id)
+    payment = lock_payment(session, row_attempt.payment_id)
+    if payment.status == PaymentStatus.INITIATED:  # undecided for SUBMITTED_FOR
+        fail_timed_out(ctx, session, payment)
     if payment.status in MONEY_TAKEN:
         row_attempt.outcome = str(ChargeOutcome.SUCCEEDED)
         finish(session, charge, ChargeState.SUCCEEDED, now, "paid")
+    elif payment.status == PaymentStatus.FAILED and payment.failure_category == TIMEOUT:
+        give_up(session, charge, payment.number, now, SUBMITTED_FOR)
     elif payment.status == PaymentStatus.FAILED:
+        # The gateway's failure event does not say whether trying again can succeed: a
+        # soft decline, so the schedule bounds the tries.
         row_attempt.outcome = str(ChargeOutcome.DECLINED)
         _declined(ctx, session, session.get_one(GatewayConfiguration,
                                                 payment.gateway_configuration_id),
@@ -177,15 +198,16 @@ def _set_autopay_details(payment: Payment, number: int, result: MandateChargeRes
 def next_try(session: Session, charge: AutopayCharge, kind: DeclineKind
              ) -> dt.datetime | None:
     """When to try again after a decline: never after a hard one; after a soft one, the
-    next day of the tenant's schedule counted from the first attempt (``None`` once the
-    schedule is used up)."""
+    next day of the tenant's schedule counted from the charge's first attempt since it was
+    scheduled (again: :attr:`AutopayCharge.created_at`), ``None`` once the schedule is used
+    up."""
     if kind != DeclineKind.SOFT:
         return None
     days = load_settings(session, charge.tenant_id)["autopay"]["retry_days"]
-    if charge.attempts > len(days):
+    made = session.scalars(select(AutopayAttempt.at).where(
+        AutopayAttempt.charge_id == charge.id, AutopayAttempt.at >= charge.created_at)
+        .order_by(AutopayAttempt.attempt)).all()
+    if not made or len(made) > len(days):
         return None
-    first = session.scalars(select(AutopayAttempt.at).where(
-        AutopayAttempt.charge_id == charge.id, AutopayAttempt.attempt == 1)).one()
-    if first.tzinfo is None:
-        first = first.replace(tzinfo=dt.UTC)
-    return first + dt.timedelta(days=days[charge.attempts - 1])
+    first = made[0] if made[0].tzinfo else made[0].replace(tzinfo=dt.UTC)
+    return first + dt.timedelta(days=days[len(made) - 1])

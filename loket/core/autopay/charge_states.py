@@ -9,6 +9,7 @@ import enum
 from sqlalchemy.orm import Session
 
 from loket.core import audit
+from loket.core.autopay import reporting
 from loket.core.autopay.reporting import AUTOPAY
 from loket.core.models import AutopayCharge
 
@@ -45,3 +46,13 @@ def finish(session: Session, charge: AutopayCharge, state: ChargeState, now: dt.
     audit.record(session, AUTOPAY, f"autopay.{state}", "autopay_charge", charge.id,
                  after={"reason": reason, "attempts": charge.attempts},
                  tenant_id=charge.tenant_id)
+
+
+def give_up(session: Session, charge: AutopayCharge, payment_number: str, now: dt.datetime,
+            waited: dt.timedelta) -> None:
+    """End a charge whose last attempt the gateway never decided within ``waited``: failed
+    without another attempt (the card may have been charged) and a to-do for staff to check
+    payment ``payment_number`` at the gateway; the account is not told to pay another way."""
+    finish(session, charge, ChargeState.FAILED, now, "outcome unknown")
+    reporting.outcome_unknown(session, charge.tenant_id, charge.id, payment_number,
+                              charge.attempts, waited)

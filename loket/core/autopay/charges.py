@@ -34,7 +34,13 @@ from sqlalchemy.orm import Session
 from loket import types as t
 from loket.core import audit
 from loket.core.autopay import answers, reporting
-from loket.core.autopay.charge_states import DUE, ChargeState, finish, request_key
+from loket.core.autopay.charge_states import (
+    DUE,
+    ChargeState,
+    finish,
+    give_up,
+    request_key,
+)
 from loket.core.gateway_configs import configs
 from loket.core.models import (
     Allocation,
@@ -52,7 +58,10 @@ from loket.core.settings import load_settings
 from loket.errors import GatewayError
 from loket.money import Money
 from loket.types import (
+    ChargeOutcome,
+    DeclineKind,
     MandateChargeRequest,
+    MandateChargeResult,
     MandateStatus,
 )
 
@@ -66,6 +75,8 @@ RECOVER_AFTER = dt.timedelta(minutes=10)
 # Gateways keep an idempotency key about a day (Stripe: 24 hours); asked after that, an
 # attempt could charge the card twice.
 UNKNOWN_FOR = dt.timedelta(hours=20)
+REFUSALS = frozenset({"declined", "insufficient_funds"})
+"""``GatewayError`` categories that say the gateway refused the charge (a soft decline)."""
 
 
 def run_due(ctx: Any, limit: int = 200) -> dict[str, int]:
@@ -142,6 +153,7 @@ def _schedule_again(session: Session, charge: AutopayCharge, mandate_id: int,
     charge.mandate_id = mandate_id
     charge.next_attempt_at = now
     charge.finished_at = None
+    charge.created_at = now  # its retry schedule counts from its next attempt
     audit.record(session, ACTOR, "autopay.scheduled", "autopay_charge", charge.id,
                  after={"reason": "owed again", "attempts": charge.attempts},
                  tenant_id=charge.tenant_id)
@@ -159,6 +171,10 @@ def attempt(ctx: Any, charge_id: int) -> str:
     try:
         result = ctx.plugins.mandate_charge(config, request)
     except GatewayError as exc:
+        if exc.category in REFUSALS:  # the gateway refused: nothing was charged
+            return answers.record_result(ctx, charge_id, request.attempt, MandateChargeResult(
+                outcome=ChargeOutcome.DECLINED, decline_code=exc.gateway_code or exc.category,
+                decline_kind=DeclineKind.SOFT, message=exc.gateway_message or exc.detail))
         # No answer or not a decline (a timeout, the gateway down): it may have charged.
         log.warning("auto-pay charge %s attempt %s: outcome unknown (%s)", charge_id,
                     request.attempt, exc.detail)
@@ -191,7 +207,7 @@ def _record_attempt(ctx: Any, charge_id: int
                 return str(charge.status)  # another run may still be waiting for the gateway
             payment = session.get_one(Payment, pending.payment_id)
             if now - started > UNKNOWN_FOR:
-                _give_up_unknown(session, charge, payment, now)
+                give_up(session, charge, payment.number, now, UNKNOWN_FOR)
                 return str(charge.status)
             return (configs.config_value(ctx, session, row),
                     _request(charge, receivable, mandate, payment))
@@ -269,13 +285,3 @@ def _request(charge: AutopayCharge, receivable: Receivable, mandate: Mandate,
         token=mandate.token or "", gateway_customer=mandate.gateway_customer,
         description=f"Auto-pay {receivable.kind} {receivable.reference}",
         attempt=charge.attempts)
-
-
-def _give_up_unknown(session: Session, charge: AutopayCharge, payment: Payment,
-                     now: dt.datetime) -> None:
-    """An attempt the gateway never answered within :data:`UNKNOWN_FOR`: the charge fails
-    without another attempt (the card may have been charged) and staff get a to-do to check
-    the payment at the gateway; its own events still settle it."""
-    finish(session, charge, ChargeState.FAILED, now, "outcome unknown")
-    reporting.outcome_unknown(session, charge.tenant_id, charge.id, payment.number,
-                              charge.attempts, UNKNOWN_FOR)

@@ -37,9 +37,12 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                    reason: str, idempotency_key: str | None = None) -> Payment:
     """Refund ``amount`` (decimal string) of a payment.
 
-    :param idempotency_key: the request's key: a request retried with it is answered as the
-        first was and, when the first failed before an answer (the gateway's answer lost),
-        asks the gateway for the same refund (:func:`refund_id`).
+    :param idempotency_key: the request's key: a request retried with it after the first
+        succeeded is answered as the first was; after the first failed without an answer
+        (the gateway's answer lost) it asks the gateway for the same refund
+        (:func:`refund_id`), so the gateway refunds once (if the gateway's own event has
+        recorded that refund meanwhile, the retry is refused as more than is left to
+        refund: the payment shows the refund).
     :raises ValidationFailed: amount not positive or above what is left to refund, or the
         payment took no money.
     :raises RefundNotPossible: the gateway refused or cannot refund online; raised once the
@@ -66,7 +69,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
         try:
             result = ctx.plugins.refund(
                 configs.config_value(ctx, session, config_row),
-                RefundRequest(refund_id=refund_id(payment, idempotency_key),
+                RefundRequest(refund_id=refund_id(payment, idempotency_key, value.amount),
                               payment_id=payment.number,
                               gateway_reference=payment.gateway_reference or "",
                               amount=value, captured=Money(available, payment.currency),
@@ -93,12 +96,13 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
     return payment
 
 
-def refund_id(payment: Payment, idempotency_key: str | None) -> str:
+def refund_id(payment: Payment, idempotency_key: str | None, amount: int) -> str:
     """The id a gateway makes a refund of ``payment`` once under: derived from the request's
-    ``idempotency_key``, so a request retried after its answer was lost (a timeout) asks for
-    the same refund and the gateway does not refund twice; without a key, a new id for each
-    request (never one an earlier refused or lost request used)."""
-    seed = idempotency_key if idempotency_key is not None else uuid.uuid4().hex
+    ``idempotency_key`` and ``amount`` (minor units), so a request retried after its answer
+    was lost (a timeout) asks for the same refund and the gateway does not refund twice,
+    and a key used again for another amount (allowed after a refusal) is another refund;
+    without a key, a new id for each request (never one an earlier request used)."""
+    seed = f"{idempotency_key}:{amount}" if idempotency_key is not None else uuid.uuid4().hex
     digest = hashlib.sha256(seed.encode()).hexdigest()[:16].upper()
     return f"{payment.number}-R{digest}"
 

@@ -4,7 +4,10 @@ Run by the periodic job; each payment in its own transaction, idempotent. The ga
 asked first; a payment whose status the gateway does not give (unreachable, an answer that
 cannot be read) is not failed, since the payer may have paid: it is asked again on later
 sweeps, and failed with a to-do for staff once :data:`UNANSWERED_FOR` has passed since its
-expiry.
+expiry. The newest overdue payments are taken first, so payments a gateway cannot answer
+for never hold back the others. Auto-pay payments are left to auto-pay
+(:mod:`loket.core.autopay`), which asks the gateway under the attempt's own key and
+settles pending attempts from their webhooks.
 """
 
 from __future__ import annotations
@@ -22,13 +25,20 @@ from loket.core.models import GatewayConfiguration, Payment
 from loket.core.payments.posting import lock_payment, refresh_state, snapshot
 from loket.core.todos import raise_todo
 from loket.core.webhooks import outcomes
+from loket.errors import GatewayError
 from loket.types import EventType, PaymentStatus
 
 log = logging.getLogger(__name__)
 
+AUTOPAY = "autopay"
+TIMEOUT = "timeout"
+"""The failure category of a payment the sweep failed: nobody decided it in time."""
 UNANSWERED = "unanswered"
 """What :func:`expire_overdue` returns for a payment left initiated because the gateway
-gave no status."""
+could not be reached (a network error or a timeout)."""
+UNREADABLE = "unreadable"
+"""... and because the gateway's answer could not be used (any other error)."""
+UNREACHABLE = frozenset({"network", "timeout"})
 UNANSWERED_FOR = dt.timedelta(hours=24)
 SILENT_LIMIT = 3
 """Status checks of one configuration left unanswered in a sweep after which its other
@@ -39,16 +49,16 @@ def payment_timeout_sweep(ctx, limit: int = 500) -> dict[str, int]:
     """Fail every ``initiated`` payment past its expiry, after asking the gateway
     (:func:`expire_overdue`).
 
-    :returns: how many payments ended in each state (``unanswered``: left for a later
-        sweep; ``deferred``: not asked, their gateway having left :data:`SILENT_LIMIT`
-        checks unanswered in this sweep).
+    :returns: how many payments ended in each state (``unanswered``, ``unreadable``: left
+        for a later sweep; ``deferred``: not asked, their gateway having been unreachable
+        :data:`SILENT_LIMIT` times in this sweep).
     """
     now = ctx.now()
     with ctx.transaction() as session:
         rows = session.execute(select(Payment.id, Payment.gateway_configuration_id).where(
             Payment.status == PaymentStatus.INITIATED, Payment.expires_at <= now,
-            Payment.gateway_configuration_id.is_not(None)).order_by(Payment.id).limit(limit)
-        ).all()
+            Payment.gateway_configuration_id.is_not(None), Payment.channel != AUTOPAY)
+            .order_by(Payment.id.desc()).limit(limit)).all()
     counts: dict[str, int] = {}
     silent: Counter[int] = Counter()
     for payment_id, config_id in rows:
@@ -70,21 +80,26 @@ def payment_timeout_sweep(ctx, limit: int = 500) -> dict[str, int]:
 def expire_overdue(ctx, session: Session, payment: Payment) -> str:
     """Timeout sweep for one ``initiated`` payment past its expiry: ask the gateway, apply
     its answer, otherwise fail it (timeout). Without an answer the payment stays initiated
-    (:data:`UNANSWERED` is returned) until :data:`UNANSWERED_FOR` after its expiry; then it
-    is failed and staff get a ``payment.status_unknown`` to-do. Returns the resulting state.
+    (:data:`UNANSWERED` or :data:`UNREADABLE` is returned) until :data:`UNANSWERED_FOR`
+    after its expiry; then it is failed and staff get a ``payment.status_unknown`` to-do. A
+    payment with no gateway reference is failed at once (its payer never reached the
+    gateway's page). Returns the resulting state.
     """
     payment = lock_payment(session, payment.id)
     if payment.status != PaymentStatus.INITIATED:
         return payment.status
     row = session.get_one(GatewayConfiguration, payment.gateway_configuration_id)
-    answered = True
+    answered, unreachable = True, False
     try:
         event = ctx.plugins.fetch_status(configs.config_value(ctx, session, row),
                                          payment.number, payment.gateway_reference)
-    except Exception:  # noqa: BLE001 - an unanswerable gateway does not block the sweep
+    except Exception as exc:  # noqa: BLE001 - an unanswerable gateway does not block the sweep
         log.warning("status of payment %s could not be fetched", payment.number,
                     exc_info=True)
-        event, answered = None, False
+        # Without a gateway reference the payer never got the gateway's page: nothing to
+        # wait for.
+        event, answered = None, payment.gateway_reference is None
+        unreachable = isinstance(exc, GatewayError) and exc.category in UNREACHABLE
     if event is not None and event.type != EventType.PENDING:
         outcomes.apply_event(ctx, session, row, event)
     payment = lock_payment(session, payment.id)
@@ -92,7 +107,7 @@ def expire_overdue(ctx, session: Session, payment: Payment) -> str:
         return payment.status
     if not answered:
         if not _waited_out(ctx.now(), payment.expires_at):
-            return UNANSWERED
+            return UNANSWERED if unreachable else UNREADABLE
         raise_todo(session, payment.tenant_id, "payment.status_unknown",
                    f"Check at the gateway whether payment {payment.number} was paid",
                    detail=f"The gateway gave no status for this payment for "
@@ -100,11 +115,17 @@ def expire_overdue(ctx, session: Session, payment: Payment) -> str:
                           f"expired; loket failed it (a later gateway event still counts).",
                    entity_type="payment", entity_id=payment.number,
                    dedupe_key=f"status-unknown:{payment.tenant_id}:{payment.id}")
+    fail_timed_out(ctx, session, payment)
+    return payment.status
+
+
+def fail_timed_out(ctx, session: Session, payment: Payment) -> None:
+    """Fail a locked ``initiated`` payment as not completed in time (``timeout``), audited
+    and told like any state change; a later gateway event that took money still counts."""
     before = snapshot(payment)
-    payment.failure_category = "timeout"
+    payment.failure_category = TIMEOUT
     payment.failure_message = "The payment was not completed in time"
     refresh_state(ctx, session, audit.SYSTEM, payment, "payment.timed_out", before)
-    return payment.status
 
 
 def _waited_out(now: dt.datetime, expires_at: dt.datetime | None) -> bool:

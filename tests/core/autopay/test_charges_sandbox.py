@@ -24,6 +24,7 @@ from loket.core.models import (
     Payment,
     Tenant,
 )
+from loket.core.payments import timeouts
 from loket.core.tenants import TokenSigner
 from loket.core.webhooks import outcomes
 from loket.demo import DEMO_SLUG, load_demo
@@ -407,3 +408,103 @@ def test_a_cancelled_charge_is_scheduled_again_when_auto_pay_resumes(live):
     assert outstanding(live, ACCOUNT, "AP-INV-12") == "0.00"
     with live.ctx.transaction() as session:
         assert session.scalars(select(AutopayCharge)).one().attempts == 2
+
+
+class Processing(AnswersPending):
+    """The first charge is answered pending, and the gateway keeps saying so when asked."""
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_fetch_status(self, config, payment_id, gateway_reference):
+        if not (gateway_reference or "").startswith("pending-"):
+            return None
+        return GatewayEvent(event_id=f"poll:{gateway_reference}", type="payment.pending",
+                            raw_status="processing", payment_id=payment_id,
+                            gateway_reference=gateway_reference)
+
+
+def test_a_pending_attempt_is_not_timed_out_and_charged_again(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-13", "50.00", due_in_days=1)
+    gateway = Processing()
+    live.ctx.plugins.pm.register(gateway, name="processing")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "submitted": 1}
+        live.ctx.clock.advance(minutes=61)  # past the payment's expiry: still in flight
+        assert timeouts.payment_timeout_sweep(live.ctx) == {}
+        live.ctx.clock.advance(days=1)
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+        [first] = my_payments(live)
+        payment_ends(live, first["number"], "payment.succeeded")  # the debit completes
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    assert [p["status"] for p in my_payments(live)] == ["succeeded"]  # charged once
+    with live.ctx.transaction() as session:
+        assert session.scalars(select(AutopayCharge)).one().status == "succeeded"
+
+
+def test_a_pending_attempt_never_decided_is_left_to_staff(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-14", "50.00", due_in_days=1)
+    gateway = Processing()
+    live.ctx.plugins.pm.register(gateway, name="processing")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "submitted": 1}
+        live.ctx.clock.advance(days=6)
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+        live.ctx.clock.advance(days=2)
+        assert charges.run_due(live.ctx) == {"scheduled": 0}
+        live.ctx.clock.advance(days=3)
+        assert charges.run_due(live.ctx) == {"scheduled": 0}  # not charged again
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    [payment] = my_payments(live)
+    assert payment["status"] == "failed"
+    todos = live.get("/v1/todos", as_="tenant_admin").json()["items"]
+    assert [t for t in todos if t["kind"] == "autopay.outcome_unknown"]
+    assert not host_events(live, "autopay.failed")
+    with live.ctx.transaction() as session:
+        assert session.scalars(select(AutopayCharge)).one().status == "failed"
+
+
+def test_a_charge_scheduled_again_retries_on_the_schedule_from_its_new_attempt(live):
+    old = save_card(live, "soft")
+    elect(live, old)
+    add_bill(live, ACCOUNT, "AP-INV-15", "40.00", due_in_days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    assert live.call("DELETE", f"/v1/me/mandates/{old}", ACCOUNT).status_code == 200
+    live.ctx.clock.advance(days=1)
+    assert charges.run_due(live.ctx) == {"scheduled": 0, "cancelled": 1}
+    live.ctx.clock.advance(days=30)
+    consumer_token(live, ACCOUNT)
+    elect(live, save_card(live, "soft"))
+    assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    assert charges.run_due(live.ctx) == {"scheduled": 0}  # not again the same minute
+    with live.ctx.transaction() as session:
+        charge = session.scalars(select(AutopayCharge)).one()
+        assert charge.next_attempt_at.replace(tzinfo=None) == (
+            live.ctx.now() + dt.timedelta(days=1)).replace(tzinfo=None)
+
+
+class Refusing:
+    """The gateway refuses every charge with an error of a decline category."""
+
+    LOKET_CONTRACT = "1.3"
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_mandate_charge(self, config, request):
+        raise GatewayError("the card was declined", category="declined",
+                           gateway_code="do_not_honor")
+
+
+def test_a_gateway_error_that_is_a_refusal_is_a_soft_decline(live):
+    elect(live, save_card(live, "ok"))
+    add_bill(live, ACCOUNT, "AP-INV-16", "50.00", due_in_days=1)
+    gateway = Refusing()
+    live.ctx.plugins.pm.register(gateway, name="refusing")
+    try:
+        assert charges.run_due(live.ctx) == {"scheduled": 1, "retrying": 1}
+    finally:
+        live.ctx.plugins.pm.unregister(gateway)
+    [payment] = my_payments(live)
+    assert payment["status"] == "failed"

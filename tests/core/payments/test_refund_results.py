@@ -171,14 +171,15 @@ def test_each_refund_request_gets_an_id_of_its_own(ctx, tenant_id, paid):
     try:
         with pytest.raises(RefundNotPossible):
             refund_keyed(ctx, paid, "k-1", "10.00")  # refused: nothing recorded
-        refund_keyed(ctx, paid, "k-2", "20.00")
-        refund_keyed(ctx, paid, "k-3", "30.00")
+        refund_keyed(ctx, paid, "k-1", "20.00")  # the refused key, used for another amount
+        refund_keyed(ctx, paid, None, "30.00")
+        refund_keyed(ctx, paid, None, "30.00")  # no key: another refund
     finally:
         ctx.plugins.pm.unregister(gateway)
     # A refused request's id is never asked for again with another refund.
-    assert len(set(gateway.asked)) == 3
-    assert sorted(gateway.made.values()) == [2000, 3000]
-    assert reload(ctx, paid).refunded == 5000
+    assert len(set(gateway.asked)) == 4
+    assert sorted(gateway.made.values()) == [2000, 3000, 3000]
+    assert reload(ctx, paid).refunded == 8000
 
 
 def test_an_approved_refund_approved_again_after_a_lost_answer_is_made_once(ctx, tenant_id,
