@@ -179,6 +179,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     prepare, create the payment with its intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
     config_row = _profile_for(ctx, session, settings, tenant_id, usable, targets)
+    _check_method(ctx, config_row.kind, method)
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
@@ -268,6 +269,16 @@ def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,
     if not priced:
         raise ValidationFailed("nothing is left to pay on these items", field="items")
     return priced
+
+
+def _check_method(ctx, kind: str, method: str) -> None:
+    """Refuse (ValidationFailed naming ``method``) a method the gateway does not offer: the
+    method prices the fee passed on to the payer, and one no fee rule names charges none."""
+    description = ctx.plugins.gateways.get(kind)
+    offered = description.methods if description is not None else ()
+    if offered and method not in offered:
+        raise ValidationFailed(f"method must be one of {', '.join(offered)} (what "
+                               f"{description.display_name} offers)", field="method")
 
 
 def _quote(ctx, settings, priced: dict[str, ResolvedTarget], method: str,

@@ -211,6 +211,21 @@ def test_a_fee_passed_on_to_individuals_is_added_to_the_total(ctx, tenant_id, co
     assert outstanding(ctx, tenant_id, BILLS[0]) == 0
 
 
+@pytest.mark.parametrize("method", ["Card", "x", "va"])
+def test_a_method_the_gateway_does_not_offer_is_refused_not_priced_without_fee(
+        ctx, tenant_id, connected, method):
+    from loket.core.settings import load_settings, save_settings
+    with ctx.transaction() as session:
+        document = load_settings(session, tenant_id).document
+        document["destinations"]["pay-a-bill"]["fee"] = {
+            "card": {"percent": "2.9", "fixed": "0.30", "pass_to": ["individual"]}}
+        save_settings(session, tenant_id, document)
+    with pytest.raises(ValidationFailed) as refused:
+        start(ctx, tenant_id, [("bill", BILLS[0])], method=method)
+    assert refused.value.errors[0]["field"] == "method" and "card" in refused.value.detail
+    assert outstanding(ctx, tenant_id, BILLS[0]) == 14550
+
+
 def test_when_applying_fails_the_money_stays_taken_and_staff_get_a_todo(ctx, tenant_id,
                                                                         connected):
     from loket import hookimpl
