@@ -3,6 +3,7 @@ matrix check, for every request, in one middleware."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -13,6 +14,7 @@ from loket.errors import Forbidden, LoketError, Unauthorized
 from loket.server import roles
 
 log = logging.getLogger(__name__)
+KEY_MAX = 60  # characters of a principal's key, as idempotency scopes store it
 
 
 @attrs.frozen
@@ -60,8 +62,18 @@ def authenticate(ctx, header: str | None, request_id: str | None) -> Principal:
     if "kid" in claims:
         _check_issuer(ctx, claims["tid"], claims["kid"])
     return Principal(tenant_id=claims["tid"], role="consumer", name=claims["acct"],
-                     key=f"c{claims['tid']}:{claims['acct']}"[:60],
+                     key=consumer_key(claims["tid"], claims["acct"]),
                      account_number=claims["acct"], request_id=request_id)
+
+
+def consumer_key(tenant_id: int, account_number: str) -> str:
+    """The stable id of a consumer's credentials (:attr:`Principal.key`): at most 60
+    characters and one per account (a long account number is replaced by its digest, so two
+    accounts sharing their first characters never share idempotency keys)."""
+    key = f"c{tenant_id}:{account_number}"
+    if len(key) <= KEY_MAX:
+        return key
+    return f"c{tenant_id}:#{hashlib.sha256(account_number.encode()).hexdigest()[:40]}"
 
 
 ISSUER_CHECKED_FOR = 30.0

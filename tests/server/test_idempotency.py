@@ -11,9 +11,10 @@ import time
 import pytest
 from sqlalchemy import text
 from support.api import api, connected_api, make_api, problem  # noqa: F401 - fixtures
-from support.engine import seed
+from support.engine import ACTOR, seed
 
 from loket.core import audit, idempotency
+from loket.core.host import receivables
 from loket.core.payments import checkout
 from loket.plugin_api import GatewayError, hookimpl
 from loket.server import idempotent
@@ -273,3 +274,27 @@ def test_only_the_wait_for_the_first_request_is_bounded(pg_ctx, monkeypatch):
     holder.join()
     assert started.status_code == 201, started.text
     assert released.is_set()
+
+
+def test_consumers_whose_long_account_numbers_start_alike_keep_their_keys_apart(
+        connected_api, ctx, tenant_id):
+    api = connected_api
+    accounts = ["A" * 56 + "-0001", "A" * 56 + "-0002"]
+    with ctx.transaction() as session:
+        for n, account in enumerate(accounts):
+            receivables.upsert_consumer(session, ACTOR, tenant_id, {
+                "account_number": account, "name": f"Holder {n}"})
+            receivables.upsert_receivable(session, ACTOR, tenant_id, {
+                "account_number": account, "kind": "bill", "reference": f"B-{n}",
+                "amount": "10.00", "due_date": "2025-02-15"})
+    numbers = []
+    for account in accounts:
+        token = ctx.signer.consumer_token(tenant_id, account, 3600,
+                                          now=int(ctx.now().timestamp()))
+        started = api.client.simulate_post("/v1/me/checkout", json={
+            "gateway": "sandbox", "all_open": True}, headers={
+            "Authorization": f"Bearer {token}", "Idempotency-Key": "checkout-1"})
+        assert started.status_code == 201, started.text
+        assert "Idempotent-Replayed" not in started.headers
+        numbers.append(started.json["payment"]["number"])
+    assert len(set(numbers)) == 2
