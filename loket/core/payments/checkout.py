@@ -183,7 +183,6 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
-
     now = ctx.now()
     kinds = {o.kind for r in priced.values() for o in r.obligations} or {"held"}
     number, transaction_number = _numbers(ctx, session, settings, tenant_id, now)

@@ -37,12 +37,10 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                    reason: str, idempotency_key: str | None = None) -> Payment:
     """Refund ``amount`` (decimal string) of a payment.
 
-    :param idempotency_key: the request's key: a request retried with it after the first
-        succeeded is answered as the first was; after the first failed without an answer
-        (the gateway's answer lost) it asks the gateway for the same refund
-        (:func:`refund_id`), so the gateway refunds once (if the gateway's own event has
-        recorded that refund meanwhile, the retry is refused as more than is left to
-        refund: the payment shows the refund).
+    :param idempotency_key: a retry with it after the first succeeded is answered as the
+        first was; after the first failed without an answer (lost) it asks the gateway for
+        the same refund (:func:`refund_id`), which the gateway makes once (if the gateway's
+        event recorded it meanwhile, the retry is refused as more than is left to refund).
     :raises ValidationFailed: amount not positive or above what is left to refund, or the
         payment took no money.
     :raises RefundNotPossible: the gateway refused or cannot refund online; raised once the
