@@ -192,8 +192,9 @@ class PayPage:
                 self._html(resp, self.page(session, link, token, exc.detail, amount or ""),
                            falcon.HTTP_422)
                 return
-            except Conflict:
-                self._html(resp, self.page(session, link, token), falcon.HTTP_409)
+            except Conflict as exc:
+                self._html(resp, self.page(session, link, token, exc.detail),
+                           falcon.HTTP_409)
                 return
             if payment.status == "failed":
                 failure = GatewayError("the gateway could not start the payment",

@@ -7,7 +7,9 @@ on. Its URL is ``{base_url}/pay/{token}``; the payer needs nothing else.
 Paying through a link locks the link's row, so two payers at once are served one after the
 other: the second sees what the first checkout already asks for (its intended
 allocations) and can only pay what is left, so a link never starts checkouts for more than
-its items owe. A single-use link takes one payment that took money.
+its items owe. A single-use link takes one payment: while its checkout is open, paying
+again continues that checkout, and once it took money the link is paid (closed), whatever
+the items still owe.
 """
 
 from __future__ import annotations
@@ -238,6 +240,13 @@ def in_flight(session: Session, link: PaymentLink, now: dt.datetime) -> dict[int
     return out
 
 
+def _open_checkout(session: Session, link: PaymentLink, now: dt.datetime) -> Payment | None:
+    """The newest checkout through the link still open (initiated, not expired), if any."""
+    return session.scalar(select(Payment).where(
+        Payment.payment_link_id == link.id, Payment.status == "initiated",
+        Payment.expires_at > now).order_by(Payment.id.desc()).limit(1))
+
+
 def outstanding_for(session: Session, link: PaymentLink) -> int:
     """What the link's items still owe."""
     return sum(r.amount - r.paid for r in receivables_of(session, link) if r.status == "open")
@@ -262,7 +271,8 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
 
     :param amount: a decimal string for a part payment (partial links only), or ``None``
         for everything the link still asks.
-    :returns: the payment (``redirect_url`` is the gateway's page).
+    :returns: the payment (``redirect_url`` is the gateway's page); for a single-use link
+        with a checkout still open, that checkout (one payment only, whatever is asked).
     :raises Conflict: the link is paid, expired or cancelled, a single-use link was used, or
         its items are already being paid by an open checkout.
     :raises ValidationFailed: an amount outside the link's policy (field ``amount``).
@@ -272,10 +282,14 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     status = refresh(session, link, now)
     if status != LinkStatus.ACTIVE:
         raise Conflict(f"this payment link is {status}", field="status")
-    if not link.multi_use and session.scalar(select(func.count()).select_from(Payment).where(
-            Payment.payment_link_id == link.id,
-            Payment.status.in_(tuple(lifecycle.MONEY_TAKEN)))):
-        raise Conflict("this payment link has been used", field="status")
+    if not link.multi_use:
+        if session.scalar(select(func.count()).select_from(Payment).where(
+                Payment.payment_link_id == link.id,
+                Payment.status.in_(tuple(lifecycle.MONEY_TAKEN)))):
+            raise Conflict("this payment link has been used", field="status")
+        started = _open_checkout(session, link, now)
+        if started is not None:  # one payment only: the payer goes on with the one begun
+            return started
     reserved = in_flight(session, link, now)
     rows = payable(session, link, now)
     if not rows:
