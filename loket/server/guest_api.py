@@ -47,11 +47,15 @@ class GuestResource(Resource):
     """Base: the payer token of this tenant, turned into the request's principal."""
 
     def session_of(self, req, tenant: str) -> identification.GuestSession:
-        """Check the payer token; set ``req.context.principal`` for the engine's audit."""
+        """Check the payer token (and that the tenant still takes guest payments: 404 once
+        it stopped); set ``req.context.principal`` for the engine's audit."""
         with self.ctx.transaction() as session:
             tenant_id = tenant_by_slug(session, tenant).id
+            enabled = load_settings(session, tenant_id)["guest"].get("enabled")
         guest = identification.verify_token(self.ctx, req.get_header("Authorization"),
                                             tenant_id)
+        if not enabled:
+            raise NotFound(f"tenant {tenant!r} does not take guest payments")
         req.context.principal = Principal(
             tenant_id=tenant_id, role="guest", name=f"guest:{guest.account_number}"[:100],
             key=f"g{guest.session_id}", account_number=guest.account_number,

@@ -128,6 +128,21 @@ def test_guest_payments_are_off_unless_the_tenant_enables_them(api):
     assert api.client.simulate_get("/v1/public/t1/guest/items").status_code == 401
 
 
+def test_a_payer_token_stops_working_once_guest_payments_are_turned_off(connected_api):
+    api = connected_api
+    enable(api)
+    token = identify(api).json["token"]
+    items = "/v1/public/t1/guest/items"
+    assert api.client.simulate_get(items, headers=as_guest(token)).status_code == 200
+    assert api.put("/v1/settings", {"guest": {"enabled": False}}).status_code == 200
+    assert api.client.simulate_get(items, headers=as_guest(token)).status_code == 404
+    paying = api.client.simulate_post("/v1/public/t1/guest/checkout", headers=as_guest(token),
+                                      json={"gateway": "sandbox", "payer": {"name": "X"},
+                                            "items": [{"kind": "bill",
+                                                       "reference": "INV-2025-001234"}]})
+    assert paying.status_code == 404
+
+
 def test_a_guest_repeating_a_checkout_with_its_key_gets_the_first_answer(connected_api):
     api = connected_api
     enable(api)
@@ -155,3 +170,20 @@ def test_a_guest_repeating_a_checkout_with_its_key_gets_the_first_answer(connect
     assert other.json["payment"]["number"] != first.json["payment"]["number"]
     started = api.get("/v1/payments?q=WU-10001").json["items"]
     assert len(started) == 2
+
+
+def test_a_guest_checkout_whose_payer_e_mail_is_not_one_address_is_refused(connected_api):
+    api = connected_api
+    enable(api)
+    token = identify(api).json["token"]
+    for email in ("ned@example.com, victim1@example.org, victim2@example.net",
+                  "ned@example.com\r\nBcc: victim@example.org"):
+        refused = api.client.simulate_post("/v1/public/t1/guest/checkout",
+                                           headers=as_guest(token), json={
+                                               "gateway": "sandbox", "items": [
+                                                   {"kind": "bill",
+                                                    "reference": "INV-2025-001234"}],
+                                               "payer": {"name": "Ned", "email": email}})
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in problem(refused)["errors"]] == ["payer.email"]
+    assert api.get("/v1/payments?q=WU-10001").json["items"] == []

@@ -238,6 +238,51 @@ def test_a_hold_another_upsert_released_meanwhile_is_not_applied_again(tax_api):
             Todo.kind == "payment.apply_failed")) == 0
 
 
+def _renamed(api, destination: str) -> None:
+    """A tenant admin renames a destination (payments held for it keep the old name)."""
+    routes = api.get("/v1/settings", role="tenant_admin").json["destinations"]
+    routes[f"{destination}-v2"] = routes.pop(destination)
+    assert api.put("/v1/settings", {"destinations": routes}).status_code == 200
+
+
+def _apply_failed(api, number) -> list:
+    return [t for t in api.get("/v1/todos").json["items"]
+            if t["kind"] == "payment.apply_failed" and t["entity_id"] == number]
+
+
+def test_a_held_payment_whose_destination_was_renamed_never_blocks_the_hosts_form(tax_api):
+    api = tax_api
+    dln = "20269999999999"
+    number = pay(api, "pay-a-tax-form", {"dln": dln, "amount": "125.00"})["information"][
+        "number"]
+    _renamed(api, "pay-a-tax-form")
+    arrived = upsert(api, "tax_form", "F-LATE", "125.00", {"dln": dln})
+    assert arrived.status_code == 200, arrived.text
+    assert arrived.json["held_payments_applied"] == []
+    assert arrived.json["status"] == "open"
+    after = api.get(f"/v1/payments/{number}").json
+    assert after["processing"]["application_state"] == "error"
+    assert posted(after) == {}
+    assert len(_apply_failed(api, number)) == 1
+
+
+def test_money_taken_for_a_hold_whose_destination_was_renamed_is_an_error_with_a_todo(
+        tax_api):
+    api = tax_api
+    started = api.post("/v1/destinations/pay-a-tax-form/payments", {
+        "account_number": "WU-10001", "gateway": "sandbox",
+        "fields": {"dln": "20269999999999", "amount": "125.00"}})
+    assert started.status_code == 201, started.text
+    _renamed(api, "pay-a-tax-form")
+    api.payer_acts(started.json["redirect_url"])  # the gateway's webhook is taken (200)
+    number = started.json["payment"]["number"]
+    after = api.get(f"/v1/payments/{number}").json
+    assert after["information"]["status"] == "succeeded"
+    assert after["processing"]["application_state"] == "error"
+    assert posted(after) == {}
+    assert len(_apply_failed(api, number)) == 1
+
+
 def test_a_held_payment_raises_a_todo_after_the_tenants_timeout(tax_api):
     api = tax_api
     clock = Clock()

@@ -98,6 +98,21 @@ def test_wrong_facts_are_refused_without_saying_which(connected_api):
     assert not guest.signed_in
 
 
+@pytest.mark.parametrize("email", ["ned@example.com, victim1@example.org",
+                                   "a" * 288 + "@example.com"])
+def test_a_payer_e_mail_that_is_not_one_address_is_refused_on_the_form(connected_api, email):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    refused = guest.post("/guest/t1/bills", [
+        ("item", "bill:INV-2025-001234"), ("payer_name", "Neighbour Ned"),
+        ("payer_email", email), ("gateway", "sandbox")])
+    assert refused.status_code == 422, text_of(refused.text)
+    assert "the payer's e-mail" in text_of(refused.text)
+    assert "INV-2025-001234" in refused.text  # the form again, with what was chosen
+    assert api.get("/v1/payments").json["items"] == []
+
+
 def test_a_guest_sees_only_its_own_payments_and_nothing_where_guests_are_off(connected_api):
     api = connected_api
     assert Person(client=api.client).get("/guest/t1").status_code == 404

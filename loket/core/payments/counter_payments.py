@@ -15,20 +15,21 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.host.obligations import Ledger
-from loket.core.models import Consumer, Payment
+from loket.core.models import Consumer, Payment, Receivable
 from loket.core.payments import agreements, allocation, payers
 from loket.core.payments.checkout import open_items
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.payers import Payer
 from loket.core.payments.posting import (
     create_credit_note,
+    lock_receivables,
     post_allocations,
     refresh_state,
     resolve_item,
     take_number,
 )
 from loket.core.settings import Settings, load_settings
-from loket.core.states import ITEM_KINDS, ApplicationState
+from loket.core.states import ITEM_KINDS, ApplicationState, ReceivableStatus
 from loket.core.tenants import consumer_by_account, require_payable
 from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
@@ -249,10 +250,13 @@ def _new_payment(ctx: Any, session: Session, settings: Settings, actor: audit.Ac
 
 def _allocate(ctx: Any, session: Session, settings: Settings, payment: Payment,
               chosen: list[tuple[str, Obligation]], applied: int) -> int:
-    """Split ``applied`` over the chosen obligations, oldest first, and post it per
-    destination; returns what is left over (minor units)."""
+    """Split ``applied`` over the chosen obligations, oldest first, as they stand once their
+    receivables are locked, and post it per destination; returns what is left over (minor
+    units)."""
     destination_of = {o.receivable_id: d for d, o in chosen}
-    parts = allocation.split([o for _, o in chosen], applied)
+    locked = lock_receivables(session, list(destination_of))
+    parts = allocation.split([_as_locked(o, locked.get(o.receivable_id)) for _, o in chosen],
+                             applied)
     groups: dict[str, tuple[list[int], int]] = {}
     for obligation, part in parts:
         ids, value = groups.get(destination_of[obligation.receivable_id], ([], 0))
@@ -261,6 +265,14 @@ def _allocate(ctx: Any, session: Session, settings: Settings, payment: Payment,
     leftover = applied - sum(part for _, part in parts)
     return leftover + post_allocations(ctx, session, payment, settings,
                                        [(d, ids, value) for d, (ids, value) in groups.items()])
+
+
+def _as_locked(obligation: Obligation, row: Receivable | None) -> Obligation:
+    """The obligation with what its locked receivable still owes (nothing once it is no
+    longer open): another payment may have paid it since it was read."""
+    owed = row.amount - row.paid if row is not None and row.status == ReceivableStatus.OPEN \
+        else 0
+    return attrs.evolve(obligation, outstanding=Money(owed, obligation.outstanding.currency))
 
 
 def _lump_obligations(ctx: Any, session: Session, settings: Settings, tenant_id: int,

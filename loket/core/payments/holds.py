@@ -64,7 +64,8 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
     """Apply a held payment if its target now exists; otherwise mark it ``held``.
 
     Called when the money is taken and when the host upserts a matching receivable. A
-    processor failure leaves the money taken, the payment in ``error`` and a to-do.
+    processor failure, or a destination no longer configured, leaves the money taken, the
+    payment in ``error`` and a to-do; it never fails the caller.
 
     :returns: whether the money was applied.
     """
@@ -72,7 +73,11 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
     consumer = session.get(Consumer, payment.consumer_id)
     if consumer is None:  # a held payment is always an account's
         return False
-    processor = settings.route(row.destination)["processor"]
+    try:
+        processor = settings.route(row.destination)["processor"]
+    except ValidationFailed as exc:  # renamed or removed since the payment was taken
+        _not_applied(session, payment, exc)
+        return False
     target = DestinationTarget(row.destination, processor, consumer.account_number, row.params)
     try:
         resolved = ctx.plugins.validate_target(processor, Ledger(session, payment.tenant_id),
@@ -96,16 +101,22 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
             payment.application_state = "applied"
             check_invariants(session, payment)
     except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
-        payment.application_state = "error"
-        raise_todo(session, payment.tenant_id, "payment.apply_failed",
-                   f"Held payment {payment.number} could not be applied",
-                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
-                   entity_id=payment.number)
+        _not_applied(session, payment, exc)
         return False
     audit.record(session, HOLDER, "payment.hold_released", "payment", payment.number,
                  after={"hold_key": row.hold_key, "amount": row.amount},
                  tenant_id=payment.tenant_id)
     return True
+
+
+def _not_applied(session: Session, payment: Payment, exc: Exception) -> None:
+    """Called when a held payment cannot be applied: its application is in ``error`` and
+    staff get a ``payment.apply_failed`` to-do saying why."""
+    payment.application_state = "error"
+    raise_todo(session, payment.tenant_id, "payment.apply_failed",
+               f"Held payment {payment.number} could not be applied",
+               detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
+               entity_id=payment.number)
 
 
 def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -17,6 +17,8 @@ from loket.core.models import Allocation, Payment
 from loket.core.payments.application import apply_intended
 from loket.core.payments.posting import lock_payment
 from loket.core.settings import Settings, load_settings
+from loket.core.states import ApplicationState
+from loket.core.todos import raise_todo
 
 log = logging.getLogger(__name__)
 MONITOR = audit.Actor("service-task-monitor", "system")
@@ -80,44 +82,100 @@ def _move(session: Session, payment: Payment, state: ServiceTask) -> None:
                  tenant_id=payment.tenant_id)
 
 
+_TO_PROCESS = select(Payment.id).where(or_(
+    Payment.service_task == ServiceTask.PENDING,
+    # Claimed by a worker that died before it applied the money (earlier versions committed
+    # the claim on its own): taken up again.
+    and_(Payment.service_task == ServiceTask.IN_PROGRESS,
+         Payment.application_state == ApplicationState.PENDING))
+).order_by(Payment.id).limit(bindparam("limit"))
+
+
+def _claim(session: Session, payment_id: int) -> Payment | None:
+    """Lock a payment whose task is to be processed; ``None`` when another monitor holds it
+    (PostgreSQL) or its task no longer waits."""
+    payment = session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update(
+        skip_locked=True).execution_options(populate_existing=True)).one_or_none()
+    if payment is None:
+        return None
+    if payment.service_task == ServiceTask.PENDING:
+        _move(session, payment, ServiceTask.IN_PROGRESS)
+        return payment
+    if payment.service_task == ServiceTask.IN_PROGRESS and \
+            payment.application_state == ApplicationState.PENDING:
+        return payment
+    return None
+
+
+def _process(ctx, session: Session, payment_id: int) -> ServiceTask | None:
+    """Claim a task and apply its money in one transaction, so a worker dying half-way
+    leaves it as it was; returns the state it ends in (``None``: not this monitor's)."""
+    payment = _claim(session, payment_id)
+    if payment is None:
+        return None
+    apply_intended(ctx, session, payment)
+    settings = load_settings(session, payment.tenant_id)
+    if payment.application_state == ApplicationState.ERROR:
+        state = ServiceTask.ERROR
+    elif payment.application_state == "held":
+        state = ServiceTask.IN_PROGRESS
+    elif payment.completed_at is None and _reconciliation_required(
+            settings, destinations_of(session, payment)):
+        state = ServiceTask.PENDING_RECONCILIATION
+    else:
+        state = ServiceTask.COMPLETE
+    if state != ServiceTask.IN_PROGRESS:
+        _move(session, payment, state)
+    return state
+
+
+def _failed(ctx, payment_id: int, exc: Exception) -> ServiceTask | None:
+    """Called when processing a task raised (its transaction rolled back): the task ends in
+    Error, the payment's application in error, and staff get a to-do; returns ``Error``,
+    or ``None`` when the task no longer waits."""
+    with ctx.transaction() as session:
+        payment = lock_payment(session, payment_id)
+        if payment.service_task not in (ServiceTask.PENDING, ServiceTask.IN_PROGRESS) or \
+                payment.application_state != ApplicationState.PENDING:
+            return None
+        payment.application_state = ApplicationState.ERROR
+        _move(session, payment, ServiceTask.ERROR)
+        raise_todo(session, payment.tenant_id, "payment.apply_failed",
+                   f"Payment {payment.number} was taken but could not be applied",
+                   detail=f"{type(exc).__name__}: {exc}", entity_type="payment",
+                   entity_id=payment.number)
+    return ServiceTask.ERROR
+
+
 def monitor(ctx, limit: int = 200) -> dict[str, int]:
     """The service task monitor: process every Pending task (In Progress, then apply the
     money: Complete, Pending Reconciliation, or Error with a to-do) and complete Pending
-    Reconciliation tasks whose payment has settled. Idempotent: a task is claimed by moving
-    it In Progress under a row lock, so two monitors never process it twice.
+    Reconciliation tasks whose payment has settled. Each task is claimed and applied in one
+    transaction under its row lock, so two monitors never process it twice and a worker
+    dying half-way leaves it Pending for the next run; one that raises ends in Error with
+    a to-do, and the run goes on.
 
     :returns: how many tasks ended in each state.
     """
     with ctx.transaction() as session:
-        pending = list(session.scalars(select(Payment.id).where(
-            Payment.service_task == ServiceTask.PENDING).order_by(Payment.id).limit(limit)))
+        pending = list(session.scalars(_TO_PROCESS, {"limit": limit}))
         waiting = list(session.scalars(select(Payment.id).where(
             Payment.service_task == ServiceTask.PENDING_RECONCILIATION,
             Payment.completed_at.is_not(None)).order_by(Payment.id).limit(limit)))
     counts: dict[str, int] = {}
     for payment_id in pending:
-        with ctx.transaction() as session:
-            payment = lock_payment(session, payment_id)
-            if payment.service_task != ServiceTask.PENDING:
+        try:
+            with ctx.transaction() as session:
+                state = _process(ctx, session, payment_id)
+        except Exception as exc:  # noqa: BLE001 - one payment's failure must not stop the run
+            log.exception("service task of payment %s could not be processed", payment_id)
+            try:
+                state = _failed(ctx, payment_id, exc)
+            except Exception:  # noqa: BLE001 - left waiting: the next run tries again
+                log.exception("service task of payment %s: the error was not recorded",
+                              payment_id)
                 continue
-            _move(session, payment, ServiceTask.IN_PROGRESS)
-        with ctx.transaction() as session:
-            payment = lock_payment(session, payment_id)
-            if payment.service_task != ServiceTask.IN_PROGRESS:
-                continue
-            apply_intended(ctx, session, payment)
-            settings = load_settings(session, payment.tenant_id)
-            if payment.application_state == "error":
-                state = ServiceTask.ERROR
-            elif payment.application_state == "held":
-                state = ServiceTask.IN_PROGRESS
-            elif payment.completed_at is None and _reconciliation_required(
-                    settings, destinations_of(session, payment)):
-                state = ServiceTask.PENDING_RECONCILIATION
-            else:
-                state = ServiceTask.COMPLETE
-            if state != ServiceTask.IN_PROGRESS:
-                _move(session, payment, state)
+        if state is not None:
             counts[state] = counts.get(state, 0) + 1
     for payment_id in waiting:
         with ctx.transaction() as session:

@@ -3,6 +3,7 @@
 import threading
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from support.engine import ACTOR, connect_sandbox, post, seed, start
 
 from loket.core import audit
@@ -92,6 +93,39 @@ def test_two_counter_payments_racing_for_one_bill_never_overpay_it(pg_ctx):
         credit = session.scalar(select(func.coalesce(func.sum(CreditNote.amount), 0)))
     assert bill.paid == allocated == 12050 and bill.status == "paid"
     assert credit == 0  # the second cashier's money did not silently become credit
+
+
+def test_a_mixed_payment_waiting_for_another_on_its_bill_pays_its_service_in_full(pg_ctx):
+    """A mixed payment reads its items while another cashier's payment on the bill is not
+    yet committed, then waits for it: it splits what the items owe once that one is in."""
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    mixed: list = []
+
+    def pay_both():
+        with ctx.transaction() as session:
+            mixed.append(record_counter_payment(ctx, session, ACTOR, tenant_id, CounterPayment(
+                account_number="WU-10001", payment_type="mixed", method="cash",
+                paid_on="2025-01-15", amount_received="180.00",
+                items=(("bill", "INV-2025-001234"), ("service", "SRV-RECON-0001")))).id)
+
+    with Session(ctx.engine) as first:
+        record_counter_payment(ctx, first, ACTOR, tenant_id, CounterPayment(
+            account_number="WU-10001", payment_type="bill", method="cash",
+            paid_on="2025-01-15", amount_received="100.00", references=("INV-2025-001234",)))
+        racing = threading.Thread(target=pay_both)
+        racing.start()
+        racing.join(1.0)
+        assert racing.is_alive()  # it read the items, then waits for the first payment
+        first.commit()
+    racing.join(10)
+    with ctx.transaction() as session:
+        owed = {r.reference: r.amount - r.paid for r in session.scalars(select(Receivable)
+                .where(Receivable.reference.in_(("INV-2025-001234", "SRV-RECON-0001"))))}
+        credit = session.scalars(select(CreditNote.amount).where(
+            CreditNote.payment_id == mixed[0])).all()
+    assert owed == {"INV-2025-001234": 0, "SRV-RECON-0001": 0}
+    assert credit == [18000 - 4550 - 7500]
 
 
 def _cash_payment(ctx, tenant_id: int) -> Payment:

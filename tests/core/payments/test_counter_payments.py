@@ -1,11 +1,12 @@
 """Counter payments: cash with change, overpayment credit notes, partial payments."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support.engine import outstanding, post
 
 from loket import hookimpl
 from loket.core.models import Allocation, CreditNote, Receivable
+from loket.core.payments import counter_payments
 from loket.errors import Conflict, ValidationFailed
 from loket.money import Money
 
@@ -122,3 +123,26 @@ def test_a_plugin_listening_to_status_changes_hears_a_counter_payments_change(ct
         ctx.plugins.pm.unregister(name="status-listener")
     assert listener.heard == [(payment.number, None, "posted", Money(30000, "USD"),
                                "WU-10001")]
+
+
+def test_a_mixed_payment_splits_what_the_items_owe_once_locked(ctx, tenant_id, monkeypatch):
+    """Another cashier's 100.00 on the bill commits between this payment's read of its items
+    and its lock of them: the service is still paid in full, and only the true excess
+    becomes credit."""
+    allocate = counter_payments._allocate
+
+    def after_another_payment(ctx_, session, settings, payment, chosen, applied):
+        session.execute(update(Receivable).where(
+            Receivable.tenant_id == tenant_id, Receivable.reference == "INV-2025-001234")
+            .values(paid=10000))
+        return allocate(ctx_, session, settings, payment, chosen, applied)
+
+    monkeypatch.setattr(counter_payments, "_allocate", after_another_payment)
+    payment = post(ctx, tenant_id, payment_type="mixed", amount_received="180.00",
+                   items=(("bill", "INV-2025-001234"), ("service", "SRV-RECON-0001")))
+    assert outstanding(ctx, tenant_id, "INV-2025-001234", "SRV-RECON-0001") == 0
+    with ctx.transaction() as session:
+        notes = session.scalars(select(CreditNote.amount).where(
+            CreditNote.payment_id == payment.id)).all()
+    assert notes == [18000 - 4550 - 7500]
+    assert payment.amount == 4550 + 7500

@@ -1,0 +1,113 @@
+"""The service task monitor of a deferred destination: a worker dying after it claimed a
+task, or a task that raises, never leaves the money taken and unapplied without a word."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from support.engine import connect_sandbox, deliver, outstanding, payer, reload, seed, start
+
+from loket import hookimpl
+from loket.core.models import Payment, Todo
+from loket.core.payments import service_tasks
+from loket.core.payments.posting import lock_payment
+from loket.core.settings import load_settings, save_settings
+
+
+def _deferred(ctx, tenant_id, reference: str) -> Payment:
+    """WU-10001 pays bill ``reference`` through the sandbox, ``pay-a-bill`` deferred."""
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        routes = copy.deepcopy(document["destinations"])
+        routes["pay-a-bill"]["processing"] = "deferred"
+        save_settings(session, tenant_id, {**document, "destinations": routes})
+    payment = start(ctx, tenant_id, [("bill", reference)])
+    assert deliver(ctx, payer(ctx, payment, "pay")).status == 200
+    payment = reload(ctx, payment)
+    assert (payment.service_task, payment.application_state) == ("Pending", "pending")
+    return payment
+
+
+class _WorkerDies:
+    """The worker is stopped (a deploy) while the bill processor applies the money."""
+
+    LOKET_CONTRACT = "1"
+
+    @hookimpl(tryfirst=True)
+    def loket_destination_apply(self, processor, ledger, resolved, amount):
+        """Stop the process for the bill processor."""
+        if processor == "bill":
+            raise SystemExit("worker stopped after the claim")
+
+
+def test_a_worker_dying_after_the_claim_leaves_the_task_to_the_next_run(ctx, tenant_id):
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    ctx.plugins.register(_WorkerDies(), name="worker-dies")
+    try:
+        with pytest.raises(SystemExit):
+            service_tasks.monitor(ctx)
+    finally:
+        ctx.plugins.pm.unregister(name="worker-dies")
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 14550
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
+    after = reload(ctx, payment)
+    assert (after.service_task, after.application_state) == ("Pending Reconciliation",
+                                                             "applied")
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 0
+
+
+def test_a_task_a_dead_worker_left_in_progress_is_taken_up_again(ctx, tenant_id):
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    with ctx.transaction() as session:  # claimed and committed, then the worker died
+        session.get_one(Payment, payment.id).service_task = "In Progress"
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
+    assert reload(ctx, payment).application_state == "applied"
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 0
+    assert service_tasks.monitor(ctx) == {}
+
+
+def test_a_task_that_raises_ends_in_error_with_a_todo_and_the_run_goes_on(ctx, tenant_id,
+                                                                          monkeypatch):
+    connect_sandbox(ctx, tenant_id)
+    first = _deferred(ctx, tenant_id, "INV-2025-001234")
+    second = _deferred(ctx, tenant_id, "INV-2025-001567")
+    real = service_tasks.apply_intended
+
+    def apply(ctx_, session, payment):
+        if payment.id == first.id:
+            raise RuntimeError("the ledger is unreachable")
+        real(ctx_, session, payment)
+
+    monkeypatch.setattr(service_tasks, "apply_intended", apply)
+    assert service_tasks.monitor(ctx) == {"Error": 1, "Pending Reconciliation": 1}
+    failed = reload(ctx, first)
+    assert (failed.service_task, failed.application_state) == ("Error", "error")
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 14550
+    assert reload(ctx, second).application_state == "applied"
+    with ctx.transaction() as session:
+        todos = session.scalars(select(Todo).where(Todo.kind == "payment.apply_failed")).all()
+        assert [(t.entity_id, "the ledger is unreachable" in t.detail) for t in todos] == [
+            (first.number, True)]
+
+
+def test_a_task_another_monitor_is_applying_is_left_to_it_without_waiting(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    ran: list = []
+    with Session(ctx.engine) as other:
+        lock_payment(other, payment.id)  # another monitor is applying it
+        running = threading.Thread(target=lambda: ran.append(service_tasks.monitor(ctx)))
+        running.start()
+        running.join(5)
+        assert ran == [{}]
+        other.rollback()
+    running.join(10)
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
