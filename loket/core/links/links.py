@@ -182,7 +182,8 @@ def send_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink,
 
 
 def cancel_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink) -> PaymentLink:
-    """Cancel an active link (it then takes no money).
+    """Cancel an active link: it starts no checkout any more (one a payer already started
+    through it can still complete, and its money is applied as usual).
 
     :raises Conflict: the link is already paid, expired or cancelled.
     """

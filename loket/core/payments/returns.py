@@ -30,8 +30,9 @@ def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payme
     """The payer came back from the gateway.
 
     ``cancel``: a payer who comes back without paying ends ``failed`` (abandoned) unless the
-    gateway already took the money. ``success``: if no webhook has arrived yet, ask the
-    gateway once (fetch status) and apply what it says.
+    gateway already took the money; when the gateway cannot be asked, the payment stays
+    ``initiated`` (its webhook or the timeout sweep decides it). ``success``: if no webhook
+    has arrived yet, ask the gateway once (fetch status) and apply what it says.
     """
     payment = lock_payment(session, payment.id)
     if payment.status != PaymentStatus.INITIATED or payment.gateway_configuration_id is None:
@@ -40,8 +41,8 @@ def handle_return(ctx, session: Session, payment: Payment, result: str) -> Payme
     config = configs.config_value(ctx, session, row)
     try:
         event = ctx.plugins.fetch_status(config, payment.number, payment.gateway_reference)
-    except GatewayError:
-        event = None
+    except GatewayError:  # the payer may have paid: nothing is decided on their word alone
+        return payment
     if event is not None and event.type != EventType.PENDING:
         outcomes.apply_event(ctx, session, row, event)
     elif result == "cancel":

@@ -171,6 +171,30 @@ def test_a_payer_who_comes_back_without_paying_ends_failed(ctx, tenant_id, conne
     assert (back.status, back.failure_category) == ("failed", "abandoned")
 
 
+def test_a_cancel_return_the_gateway_cannot_confirm_leaves_the_payment_open(
+        ctx, tenant_id, connected):
+    from loket import hookimpl
+    from loket.errors import GatewayError
+
+    class Unreachable:
+        LOKET_CONTRACT = "1.3"
+
+        @hookimpl(tryfirst=True)
+        def loket_gateway_fetch_status(self, config, payment_id, gateway_reference):
+            raise GatewayError("the gateway did not answer", category="network")
+
+    payment = start(ctx, tenant_id, [("bill", BILLS[0])])
+    payer(ctx, payment, "pay")  # the payer paid in another tab; the webhook is late
+    gateway = Unreachable()
+    ctx.plugins.pm.register(gateway, name="unreachable")
+    try:
+        with ctx.transaction() as session:
+            returns.handle_return(ctx, session, payment, "cancel")
+    finally:
+        ctx.plugins.pm.unregister(gateway)
+    assert reload(ctx, payment).status == "initiated"  # not failed on the payer's word
+
+
 def test_a_return_before_the_webhook_asks_the_gateway(ctx, tenant_id, connected):
     payment = start(ctx, tenant_id, [("bill", BILLS[0])])
     payer(ctx, payment, "pay")  # paid on the gateway; the webhook is lost
