@@ -179,7 +179,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     prepare, create the payment with its intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
     config_row = _profile_for(ctx, session, settings, tenant_id, usable, targets)
-    _check_method(ctx, config_row.kind, method)
+    _check_method(ctx, config_row.kind, method, agreement is not None)
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
@@ -270,12 +270,13 @@ def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,
     return priced
 
 
-def _check_method(ctx, kind: str, method: str) -> None:
+def _check_method(ctx, kind: str, method: str, agreed: bool) -> None:
     """Refuse (ValidationFailed naming ``method``) a method the gateway does not offer: the
-    method prices the fee passed on to the payer, and one no fee rule names charges none."""
+    method prices the fee passed on to the payer, and one no fee rule names charges none.
+    A bank debit under an agreement (``agreed``) runs whatever the gateway lists."""
     description = ctx.plugins.gateways.get(kind)
     offered = description.methods if description is not None else ()
-    if offered and method not in offered:
+    if offered and method not in offered and not agreed:
         raise ValidationFailed(f"method must be one of {', '.join(offered)} (what "
                                f"{description.display_name} offers)", field="method")
 
