@@ -53,6 +53,12 @@ class AppConfig:
     :param db_statement_timeout_ms: PostgreSQL ``statement_timeout`` of this process's
         connections (``LOKET_DB_STATEMENT_TIMEOUT_MS``; 0, the default, is none; the shipped
         gunicorn configuration sets it for API processes).
+    :param host_webhooks_allow_private: host webhook endpoints may be on loopback, private
+        or link-local addresses and use plain ``http://``
+        (``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE=1``: the host application is on the operator's
+        own network); off by default, only public ``https://`` endpoints.
+    :param smtp_ca_file: the CA certificates (PEM) the SMTP server's certificate is checked
+        against after STARTTLS (``LOKET_SMTP_CA_FILE``; default: the system's).
     """
 
     database_url: str = "sqlite:///var/loket.db"
@@ -67,6 +73,7 @@ class AppConfig:
     smtp_port: int = 25
     smtp_tls: bool = False
     smtp_sender: str = "loket@localhost"
+    smtp_ca_file: str | None = None
     token_ttl_seconds: int = 3600
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 2_000_000_000  # a reconciliation file sent as the raw body
@@ -90,6 +97,7 @@ class AppConfig:
     admission_wait_ms: int = 0
     db_pool_timeout: int = 10
     db_statement_timeout_ms: int = 0
+    host_webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls, environ: dict | None = None, *,
@@ -165,6 +173,7 @@ class AppConfig:
             smtp_port=int(env.get("LOKET_SMTP_PORT", "25")),
             smtp_tls=env.get("LOKET_SMTP_TLS", "") in ("1", "true", "yes"),
             smtp_sender=env.get("LOKET_SMTP_SENDER", "loket@localhost"),
+            smtp_ca_file=env.get("LOKET_SMTP_CA_FILE") or None,
             queue_name=env.get("LOKET_QUEUE_NAME") or "loket",
             idempotency_lease_seconds=lease,
             public_rate_limit=rate_limit,
@@ -179,6 +188,8 @@ class AppConfig:
             report_url_hosts=tuple(h.strip() for h in env.get(
                 "LOKET_REPORT_URL_HOSTS", "").split(",") if h.strip()),
             webhook_apply=webhook_apply,
+            host_webhooks_allow_private=env.get("LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE", "") in (
+                "1", "true", "yes"),
         )
 
 

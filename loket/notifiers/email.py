@@ -4,7 +4,9 @@ Entry point ``email`` (group ``loket``). The module itself is registered first a
 nothing: it cannot know where to send from. The process that owns the container binds it
 at start — :func:`loket.jobs.wiring.install_builtins` replaces the module with an
 :class:`EmailNotifier` built from ``AppConfig.smtp_*`` (``LOKET_SMTP_HOST``,
-``LOKET_SMTP_PORT``, ``LOKET_SMTP_TLS``, ``LOKET_SMTP_SENDER``). When a job queue is wired
+``LOKET_SMTP_PORT``, ``LOKET_SMTP_TLS``, ``LOKET_SMTP_SENDER``, ``LOKET_SMTP_CA_FILE``).
+STARTTLS checks the server's certificate and name; a whole conversation with the server
+takes at most ``deadline_seconds``. When a job queue is wired
 the notifier only enqueues the message, and the worker sends it with retries, so a slow or
 broken mail server never holds up a request.
 
@@ -15,6 +17,9 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
+import ssl
+import threading
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -31,19 +36,33 @@ log = logging.getLogger(__name__)
 
 @attrs.frozen
 class SmtpSettings:
-    """Where and how to send: ``tls`` means STARTTLS after connecting."""
+    """Where and how to send: ``tls`` means STARTTLS after connecting, the server's
+    certificate checked against ``ca_file`` (PEM; default: the system's CAs);
+    ``timeout_seconds`` bounds each exchange with the server, ``deadline_seconds`` the whole
+    conversation (under the outbox's two-minute lease)."""
 
     host: str = "127.0.0.1"
     port: int = 25
     tls: bool = False
     sender: str = "loket@localhost"
     timeout_seconds: int = 10
+    ca_file: str | None = None
+    deadline_seconds: float = 60
 
     @classmethod
     def from_config(cls, config: Any) -> SmtpSettings:
         """Take the SMTP settings of an :class:`~loket.core.config.AppConfig`."""
         return cls(host=config.smtp_host, port=config.smtp_port, tls=config.smtp_tls,
-                   sender=config.smtp_sender)
+                   sender=config.smtp_sender, ca_file=config.smtp_ca_file)
+
+
+def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
+    """The TLS context STARTTLS uses: the certificate must chain to a trusted CA
+    (``ca_file``, else the system's) and name the host loket connected to.
+
+    Called for each connection (``send``, and ``loket doctor``'s SMTP check).
+    """
+    return ssl.create_default_context(cafile=settings.ca_file)
 
 
 def build_message(settings: SmtpSettings, notification: Notification) -> EmailMessage:
@@ -75,12 +94,75 @@ def send(settings: SmtpSettings, notification: Notification) -> bool:
     if not recipients:
         return False
     message = build_message(settings, attrs.evolve(notification, recipients=recipients))
-    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
-        if settings.tls:
-            smtp.starttls()
-        smtp.send_message(message)
+    deadline = _Deadline(settings.deadline_seconds)
+    try:
+        with deadline, _Smtp(settings, deadline) as smtp:
+            if settings.tls:
+                smtp.starttls(context=tls_context(settings))
+            # The envelope, not the To header, names who receives it: a recipient holding
+            # several addresses ("a@x, b@y") reaches one mailbox at most, never each.
+            smtp.send_message(message, to_addrs=list(recipients))
+    except (OSError, smtplib.SMTPException) as exc:
+        if deadline.expired:
+            raise TimeoutError(f"the SMTP server took over {settings.deadline_seconds:g} s"
+                               ) from exc
+        raise
     log.info("e-mail %s sent to %d recipient(s)", notification.kind, len(recipients))
     return True
+
+
+class _Deadline:
+    """Shuts the socket it watches down ``seconds`` after it is entered: a server that
+    answers a byte at a time cannot hold the sender (``timeout_seconds`` bounds each
+    exchange, not their sum). It keeps a duplicate of the socket, which STARTTLS leaves
+    valid. (This plugin imports nothing but the plugin API: ``loket.core.net.Deadline``
+    does the same for the outbox's HTTP sends.)"""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.expired = seconds, False
+        self._cut: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._cut is not None:
+                self._cut.close()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._cut = sock.dup()
+        if self.expired:
+            self._expire()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._cut is not None:
+                try:
+                    self._cut.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # the conversation has ended
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, connected to ``settings``' server, its socket watched by the
+    deadline."""
+
+    def __init__(self, settings: SmtpSettings, deadline: _Deadline) -> None:
+        self.deadline = deadline
+        super().__init__(settings.host, settings.port, timeout=settings.timeout_seconds)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self.deadline.watch(sock)
+        return sock
 
 
 class EmailNotifier:

@@ -1,10 +1,11 @@
 """``loket doctor``: check an installation and print what to fix.
 
 Checks, in order: the configuration (the ``LOKET_*`` variables), the secret key, the
-database, its migrations, the job queue, the SMTP server, the plugins, and each active
-gateway configuration's reachability (its handshake, with its stored credentials). Every
-fault is named with what to do about it; the exit status is 1 when any check failed.
-No data is changed: the doctor only looks.
+database, its migrations, the job queue, the SMTP server, the plugins, each active
+gateway configuration's reachability (its handshake, with its stored credentials) and the
+host webhook endpoints' signing secrets (they decrypt). Every fault is named with what to
+do about it; the exit status is 1 when any check failed. No data is changed: the doctor
+only looks.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from loket.core.config import AppConfig
 from loket.core.secrets import SecretBox
+from loket.notifiers.email import SmtpSettings, tls_context
 from loket.ops.health import (
     Check,
     Status,
@@ -83,8 +85,8 @@ def smtp(config: AppConfig) -> Check:
     try:
         with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=SMTP_TIMEOUT) as server:
             server.ehlo()
-            if config.smtp_tls:
-                server.starttls()
+            if config.smtp_tls:  # the certificate checked as a send checks it
+                server.starttls(context=tls_context(SmtpSettings.from_config(config)))
                 server.ehlo()
             server.noop()
     except (OSError, smtplib.SMTPException) as exc:
@@ -149,6 +151,32 @@ def gateways(ctx: Any) -> list[Check]:
     return out
 
 
+def webhook_secrets(ctx: Any) -> Check:
+    """Whether the signing secret of every host webhook endpoint decrypts with the
+    configured keys (the deliveries to one that does not fail until it is fixed)."""
+    from loket.core.models import HostWebhookEndpoint, Tenant  # noqa: PLC0415
+
+    with ctx.transaction() as session:
+        rows = session.execute(select(
+            HostWebhookEndpoint.id, HostWebhookEndpoint.secret_encrypted, Tenant.slug).join(
+            Tenant, Tenant.id == HostWebhookEndpoint.tenant_id).where(
+            HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
+    unreadable = []
+    for endpoint_id, token, slug in rows:
+        try:
+            ctx.secrets.decrypt(token)
+        except Exception:  # noqa: BLE001 - reported
+            unreadable.append(f"{endpoint_id} ({slug})")
+    if unreadable:
+        return Check("webhook_secrets", Status.FAIL, f"{len(unreadable)} of {len(rows)} host "
+                     f"webhook endpoint secret(s) cannot be decrypted: endpoint "
+                     f"{', '.join(unreadable[:10])}{' …' if len(unreadable) > 10 else ''}",
+                     "LOKET_SECRET_KEY must list the key they were saved with (the newest "
+                     "first); with both keys listed, run `loket keys rotate`")
+    return Check("webhook_secrets", Status.OK,
+                 f"{len(rows)} host webhook endpoint secret(s) decrypt")
+
+
 def examine(environ: Mapping[str, str], queue_name: str | None = None) -> list[Check]:
     """Run every check against the installation ``environ`` describes.
 
@@ -190,6 +218,7 @@ def examine(environ: Mapping[str, str], queue_name: str | None = None) -> list[C
 
             ctx = Loket.create(config, plugins=loaded, engine=engine)
             checks.extend(gateways(ctx))
+            checks.append(webhook_secrets(ctx))
         except Exception as exc:  # noqa: BLE001 - e.g. a malformed secret key
             checks.append(Check("gateways", Status.FAIL, "not checked: "
                                 + (getattr(exc, "detail", None) or str(exc)),

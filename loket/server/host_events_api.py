@@ -10,7 +10,7 @@ import falcon
 
 from loket.core.models import OutboxDelivery, OutboxEvent
 from loket.core.outbox import delivery as outbox_delivery
-from loket.core.outbox import endpoints
+from loket.core.outbox import endpoints, posting
 from loket.core.outbox import feed as outbox_feed
 from loket.errors import NotFound
 from loket.server import serialize as s
@@ -24,10 +24,12 @@ def endpoint_json(row: Any) -> dict[str, Any]:
 
 
 def delivery_json(row: OutboxDelivery, event: OutboxEvent) -> dict[str, Any]:
-    """One delivery of an event to an endpoint."""
+    """One delivery of an event to an endpoint; its last error in coarse words (``timeout``,
+    ``connection failed``, ``HTTP 503``…), never the network's own."""
     return {"id": row.id, "event_id": event.event_id, "type": event.type,
             "status": row.status, "attempts": row.attempts,
-            "last_status_code": row.last_status_code, "last_error": row.last_error,
+            "last_status_code": row.last_status_code,
+            "last_error": posting.public_error(row.last_error),
             "next_attempt_at": s.when(row.next_attempt_at),
             "delivered_at": s.when(row.delivered_at), "created_at": s.when(row.created_at)}
 

@@ -4,9 +4,17 @@ tracking table."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
+import time
+
+import attrs
+import pytest
 from sqlalchemy import select
 from support.jobs import (  # noqa: F401 - fixtures
     ACTOR,
+    SmtpServer,
     connect,
     deliver,
     jctx,
@@ -19,6 +27,7 @@ from support.jobs import (  # noqa: F401 - fixtures
     smtp,
     start_checkout,
 )
+from support.tls import self_signed, server_context
 
 from loket import hookimpl
 from loket.core.models import TrackingEventRow
@@ -102,3 +111,72 @@ def test_behaviour_events_are_written_to_the_tracking_table(jctx, jtenant):
                                       "payment.completed"]
     assert mine[0].properties["amount"] == 14550 and mine[0].properties["currency"] == "USD"
     assert all(r.tenant_id == jtenant for r in rows)
+
+
+def _mail(*recipients: str) -> Notification:
+    return Notification(tenant_id=1, kind="payment.initiated", subject="Payment started",
+                        body="b", recipients=recipients)
+
+
+@pytest.fixture
+def tls_smtp(tmp_path):
+    """An SMTP server offering STARTTLS with a self-signed certificate for 127.0.0.1 (its
+    PEM file is ``server.certificate``)."""
+    certificate, key = self_signed(tmp_path / "tls")
+    server = SmtpServer(tls_context=server_context(certificate, key))
+    server.certificate = certificate
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_starttls_refuses_a_certificate_no_trusted_ca_signed(tls_smtp):
+    settings = notify_email.SmtpSettings(port=tls_smtp.port, tls=True)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        notify_email.send(settings, _mail(JOHN))
+    assert tls_smtp.messages == []
+
+
+def test_starttls_trusts_the_ca_file_and_checks_the_servers_name(tls_smtp, tmp_path):
+    trusted = notify_email.SmtpSettings(port=tls_smtp.port, tls=True,
+                                        ca_file=str(tls_smtp.certificate))
+    assert notify_email.send(trusted, _mail(JOHN))
+    assert [m["to"] for m in tls_smtp.messages] == [[JOHN]]
+    other, _ = self_signed(tmp_path / "other", ("mail.example.com",))
+    misnamed = attrs.evolve(trusted, ca_file=str(other))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        notify_email.send(misnamed, _mail(JOHN))
+
+
+def test_a_recipient_holding_several_addresses_never_reaches_several_mailboxes(smtp):
+    smtp.clear()
+    settings = notify_email.SmtpSettings(port=smtp.port)
+    notify_email.send(settings, _mail("ned@example.com, victim1@example.org, "
+                                      "victim2@example.net"))
+    notify_email.send(settings, _mail("a@example.com", "b@example.org"))
+    assert [m["to"] for m in smtp.messages] == [["ned@example.com"],
+                                                ["a@example.com", "b@example.org"]]
+
+
+def test_a_mail_server_that_trickles_is_cut_off_at_the_deadline():
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def greet_slowly():
+        peer, _ = server.accept()
+        with peer:
+            while not stop.wait(0.1):
+                try:
+                    peer.sendall(b"2")  # "220-" never completes
+                except OSError:
+                    return
+
+    threading.Thread(target=greet_slowly, daemon=True).start()
+    settings = notify_email.SmtpSettings(port=server.getsockname()[1], timeout_seconds=5,
+                                         deadline_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        notify_email.send(settings, _mail(JOHN))
+    stop.set()
+    server.close()
+    assert time.monotonic() - started < 3

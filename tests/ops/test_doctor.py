@@ -15,7 +15,7 @@ from support.ops import free_port
 from loket.core import audit, migrate, tenants
 from loket.core.config import AppConfig
 from loket.core.context import Loket
-from loket.core.models import GatewayConfiguration
+from loket.core.models import GatewayConfiguration, HostWebhookEndpoint
 from loket.core.secrets import SecretBox
 
 SETUP = audit.Actor("doctor-test", "system")
@@ -108,6 +108,11 @@ def test_each_active_gateway_that_cannot_be_reached_is_named(tmp_path, plugins, 
                  SecretBox((old_key,)))
         _gateway(session, ok.id, "sandbox", {"merchant_name": "Fine", "secret": "sbx_fine"},
                  box)
+        # Host webhook endpoints: one signing secret saved under the old key.
+        for tenant, secret_box in ((tax, SecretBox((old_key,))), (ok, box)):
+            session.add(HostWebhookEndpoint(
+                tenant_id=tenant.id, url="https://hooks.example.com/in", event_types=[],
+                secret_encrypted=secret_box.encrypt({"secret": "whsec_x"}), active=True))
     ctx.engine.dispose()
     code, out, checks = _doctor(
         LOKET_DATABASE_URL=url, LOKET_SECRET_KEY=key, LOKET_VAR_DIR=str(tmp_path / "var"),
@@ -129,8 +134,11 @@ def test_each_active_gateway_that_cannot_be_reached_is_named(tmp_path, plugins, 
     assert undecryptable["status"] == "fail" and "decrypted" in undecryptable["detail"]
     assert "LOKET_SECRET_KEY" in undecryptable["fix"]
     assert found["gateway sandbox (ok)"]["status"] == "ok"
+    secrets_check = found["webhook_secrets"]
+    assert secrets_check["status"] == "fail" and "1 of 2" in secrets_check["detail"]
+    assert "(tax)" in secrets_check["detail"] and "loket keys rotate" in secrets_check["fix"]
     assert "[FAIL] gateway stripe (water): handshake failed" in out
-    assert out.rstrip().endswith("3 fault(s), 0 warning(s)")
+    assert out.rstrip().endswith("4 fault(s), 0 warning(s)")
     assert key not in out and "sbx_revoked_0123456789" not in out
 
 

@@ -82,7 +82,9 @@ def build_ctx(tmp_path, plugins, backend: str, request, base_url: str = "http://
         url = f"sqlite:///{tmp_path / 'loket.db'}"
         engine = make_engine(url)
         Base.metadata.create_all(engine)
+    # Host webhook receivers of the tests listen on loopback, over http.
     config = AppConfig(database_url=url, var_dir=tmp_path / "var", base_url=base_url,
-                       gateway_options=gateway_options or {}, secret_keys=(TEST_SECRET_KEY,))
+                       gateway_options=gateway_options or {}, secret_keys=(TEST_SECRET_KEY,),
+                       host_webhooks_allow_private=True)
     ctx = Loket.create(config, plugins=plugins, engine=engine)
     return ctx

@@ -119,11 +119,13 @@ class _Collect:
 
 
 class SmtpServer(Controller):
-    """aiosmtpd's threaded controller on an ephemeral port (port 0)."""
+    """aiosmtpd's threaded controller on an ephemeral port (port 0); with ``tls_context``
+    it offers STARTTLS with that context's certificate."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None):
         self.collector = _Collect()
-        super().__init__(self.collector, hostname="127.0.0.1", port=0)
+        options = {"tls_context": tls_context} if tls_context is not None else {}
+        super().__init__(self.collector, hostname="127.0.0.1", port=0, **options)
 
     def _trigger_server(self):
         self.port = self.server.sockets[0].getsockname()[1]

@@ -1,9 +1,11 @@
-"""A host's webhook receiver for tests: a real HTTP server on loopback that verifies
-loket's signature, can fail the first requests, and records what it accepted."""
+"""A host's webhook receivers for tests: a real HTTP server on loopback that verifies
+loket's signature, can fail the first requests, and records what it accepted; and one that
+answers a byte at a time."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,3 +72,49 @@ class Receiver:
                 self.end_headers()
 
         return Handler
+
+
+class Trickler:
+    """A receiver that answers a byte at a time: ``HTTP/1.1 200 OK``, then a header whose
+    value arrives one byte every ``interval`` seconds for ``seconds`` (each byte well within
+    any socket timeout), then the end of the answer. ``connections`` counts who came."""
+
+    def __init__(self, seconds: float = 3600.0, interval: float = 0.1):
+        self.seconds, self.interval = seconds, interval
+        self.connections = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
+
+    def __enter__(self) -> Trickler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.server.close()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                peer, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(peer,), daemon=True).start()
+
+    def _answer(self, peer: socket.socket) -> None:
+        with peer:
+            try:
+                peer.recv(65536)
+                peer.sendall(b"HTTP/1.1 200 OK\r\nX-Wait: ")
+                ends = time.monotonic() + self.seconds
+                while time.monotonic() < ends and not self.stopped.wait(self.interval):
+                    peer.sendall(b".")
+                peer.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                return

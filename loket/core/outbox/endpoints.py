@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets as pysecrets
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit
+from loket.core import audit, net
+from loket.core.config import AppConfig
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery
+from loket.core.outbox import posting
 from loket.core.outbox.events import HOST_EVENT_TYPES
 from loket.errors import NotFound, ValidationFailed
 
@@ -20,11 +21,10 @@ def create_endpoint(ctx, session: Session, actor: audit.Actor, tenant_id: int, u
 
     :returns: the row and its signing secret (``whsec_…``), which is shown only this once
         and stored encrypted.
-    :raises ValidationFailed: a URL that is not http(s), or an unknown event type.
+    :raises ValidationFailed: a URL loket does not send to (:func:`check_url`), or an
+        unknown event type.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("url must be an absolute http or https URL", field="url")
+    check_url(ctx.config, url)
     for position, event_type in enumerate(event_types):
         if event_type not in HOST_EVENT_TYPES:
             raise ValidationFailed(f"unknown event type {event_type!r} (known: "
@@ -39,6 +39,32 @@ def create_endpoint(ctx, session: Session, actor: audit.Actor, tenant_id: int, u
     audit.record(session, actor, "webhook_endpoint.created", "webhook_endpoint", row.id,
                  after={"url": url, "event_types": list(event_types)}, tenant_id=tenant_id)
     return row, secret
+
+
+def check_url(config: AppConfig, url: str) -> None:
+    """Check that loket may send to ``url``: an ``https://`` URL whose host is, and
+    resolves only to, public addresses. ``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE`` allows
+    ``http://`` and the operator's own network. A name that does not resolve yet is
+    accepted: every send checks the address again (:mod:`loket.core.outbox.posting`).
+
+    Called before the first statement of the registering transaction, so no lock is held
+    while the name is looked up.
+
+    :raises ValidationFailed: naming ``url``.
+    """
+    parts = net.split_url(url)
+    if config.host_webhooks_allow_private:
+        return
+    if parts.scheme != "https":
+        raise ValidationFailed("url must be an https:// URL", field="url")
+    try:
+        refused = net.refused_address(parts.host, parts.port)
+    except OSError:
+        return
+    if refused is not None:  # not named: the answer must not tell what a name resolves to
+        raise ValidationFailed("url's host is, or resolves to, an address loket does not "
+                               "send to (loopback, private, link-local, multicast, reserved)",
+                               field="url")
 
 
 def list_endpoints(session: Session, tenant_id: int) -> list[HostWebhookEndpoint]:
@@ -65,7 +91,7 @@ def delete_endpoint(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     for delivery in session.scalars(select(OutboxDelivery).where(
             OutboxDelivery.endpoint_id == row.id, OutboxDelivery.status == "pending")):
         delivery.status = "dead"
-        delivery.last_error = "endpoint deleted"
+        delivery.last_error = posting.ENDPOINT_DELETED
     audit.record(session, actor, "webhook_endpoint.deleted", "webhook_endpoint", row.id,
                  before={"url": row.url}, tenant_id=tenant_id)
 

@@ -3,23 +3,27 @@ at least once, in order per payment, with backoff, surviving a worker killed mid
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 from support.engine import ACTOR
 from support.jobs import Clock
-from support.outbox import Receiver
+from support.outbox import Receiver, Trickler
 
 from loket.core.backoffice import administration
-from loket.core.models import OutboxDelivery, OutboxEvent, Payment, Todo
-from loket.core.outbox import delivery, endpoints, events, signing
+from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent, Payment, Todo
+from loket.core.outbox import delivery, endpoints, events, posting, signing
 from loket.core.payments import counter_payments
+from loket.core.secrets import SecretBox
 from loket.core.settings import load_settings, save_settings
+from loket.types import Notification
 
 ADMIN = ACTOR
 
@@ -169,7 +173,8 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_be_delivered_again(ctx, tenan
                   "from loket.core.context import Loket; "
                   "from loket.core.outbox.delivery import deliver_due; "
                   "ctx = Loket.create(AppConfig(database_url=sys.argv[1], var_dir=sys.argv[2],"
-                  " secret_keys=(sys.argv[3],))); deliver_due(ctx)")
+                  " secret_keys=(sys.argv[3],), host_webhooks_allow_private=True)); "
+                  "deliver_due(ctx)")
         worker = subprocess.Popen([sys.executable, "-c", script, ctx.config.database_url,
                                    str(tmp_path / "worker"), ctx.config.secret_keys[0]],
                                   start_new_session=True)
@@ -239,3 +244,70 @@ def test_endpoints_over_http_show_the_secret_once_and_list_deliveries(ctx, tenan
         assert api.call("DELETE", f"/v1/host/webhook-endpoints/{endpoint_id}",
                         role="tenant_admin").status_code == 204
         assert api.get("/v1/host/webhook-endpoints", role="tenant_admin").json["items"] == []
+
+
+def _message(ctx, tenant_id, recipient="someone", key="m1"):
+    with ctx.transaction() as session:
+        events.emit_message(session, Notification(
+            tenant_id=tenant_id, kind="payment.posted", subject="s", body="b", recipients=(),
+            data={}), [("log", recipient)], key, now=ctx.now())
+
+
+def test_a_send_that_outlasts_its_lease_is_not_recorded_over_the_worker_that_took_it_over(
+        ctx, tenant_id):
+    ctx.clock = Clock()
+    _message(ctx, tenant_id)
+    (row,) = _deliveries(ctx)
+    sent, second = [], []
+
+    def second_worker(_ctx, _delivery, _event):
+        sent.append("B")
+        return delivery.Outcome(True, reference="SM-B")
+
+    def stalled(_ctx, _delivery, _event):
+        ctx.clock.advance(seconds=delivery.LEASE.total_seconds() + 30)  # the lease lapses
+        second.append(delivery.attempt(ctx, row.id, second_worker))
+        sent.append("A")
+        return delivery.Outcome(True, reference="SM-A")
+
+    assert delivery.attempt(ctx, row.id, stalled) is None  # its outcome came too late
+    assert second == ["delivered"] and sent == ["B", "A"]
+    (row,) = _deliveries(ctx)
+    assert (row.status, row.attempts, row.provider_reference) == ("delivered", 1, "SM-B")
+
+
+def test_an_endpoint_whose_secret_no_key_decrypts_never_blocks_other_deliveries(
+        ctx, tenant_id):
+    ctx.clock = Clock()
+    with Receiver() as good:
+        stranded = _endpoint(ctx, tenant_id, SimpleNamespace(url=good.url + "/stranded"),
+                             ["payment.posted"])
+        with ctx.transaction() as session:  # saved under a key this install no longer has
+            session.get(HostWebhookEndpoint, stranded.id).secret_encrypted = SecretBox(
+                (SecretBox.generate_key(),)).encrypt({"secret": "whsec_old"})
+        _endpoint(ctx, tenant_id, good, ["todo.raised"])
+        _events(ctx, tenant_id, 1, "P")
+        with ctx.transaction() as session:
+            events.emit(session, tenant_id, "todo.raised", {"todo": 1}, "todo:1", ctx.now())
+        _message(ctx, tenant_id)
+        assert delivery.deliver_due(ctx) == {"retrying": 1, "delivered": 2}
+        assert len(good.accepted) == 1
+        ctx.clock.advance(days=3, seconds=1)
+        assert delivery.deliver_due(ctx) == {"dead": 1}  # given up like any other
+    dead = [d for d in _deliveries(ctx) if d.status == "dead"]
+    assert [(d.endpoint_id, d.last_error) for d in dead] == [(stranded.id,
+                                                             posting.NOT_PREPARED)]
+
+
+def test_a_slow_receiver_uses_up_its_time_and_leaves_the_run_to_the_others(
+        ctx, tenant_id, monkeypatch):
+    monkeypatch.setattr(posting, "SEND_DEADLINE", 0.6)
+    monkeypatch.setattr(delivery, "TARGET_BUDGET", dt.timedelta(seconds=1))
+    with Trickler() as slow, Receiver() as fast:
+        _endpoint(ctx, tenant_id, slow, ["payment.posted"])
+        _endpoint(ctx, tenant_id, fast, ["todo.raised"])
+        _events(ctx, tenant_id, 3, "SLOW-")  # three orders: each is a head
+        with ctx.transaction() as session:
+            events.emit(session, tenant_id, "todo.raised", {"todo": 1}, "todo:1", ctx.now())
+        assert delivery.deliver_due(ctx) == {"retrying": 2, "deferred": 1, "delivered": 1}
+    assert slow.connections == 2 and len(fast.accepted) == 1
