@@ -138,21 +138,34 @@ def cmd_keys_development(args) -> None:
     print(development_secret_key(Path(os.environ.get("LOKET_VAR_DIR", "var"))))
 
 
-def cmd_keys_rotate(args) -> None:
+ENCRYPTED_COLUMNS = (("GatewayConfiguration", "credentials_encrypted", "gateway configuration"),
+                     ("HostWebhookEndpoint", "secret_encrypted", "webhook endpoint secret"))
+"""Every column ``LOKET_SECRET_KEY`` encrypts: model, column, what ``keys rotate`` calls it."""
+
+
+def cmd_keys_rotate(args) -> int:
+    from cryptography.fernet import InvalidToken
     from sqlalchemy import select
 
-    from loket.core.models import GatewayConfiguration
+    from loket.core import models
     ctx = container(args)
-    count = 0
+    counts, unreadable = {label: 0 for *_, label in ENCRYPTED_COLUMNS}, []
     with ctx.transaction() as session:
-        for row in session.scalars(select(GatewayConfiguration).where(
-                GatewayConfiguration.credentials_encrypted.is_not(None))):
-            if row.credentials_encrypted is not None:  # the query says so; mypy cannot
-                row.credentials_encrypted = ctx.secrets.rotate(row.credentials_encrypted)
-            count += 1
-        audit.record(session, CLI, "keys.rotated", "gateway_configuration", "*",
-                     after={"count": count})
-    print(f"re-encrypted {count} gateway configuration(s) with the newest key")
+        for name, column, label in ENCRYPTED_COLUMNS:
+            model = getattr(models, name)
+            for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
+                try:
+                    setattr(row, column, ctx.secrets.rotate(getattr(row, column)))
+                    counts[label] += 1
+                except InvalidToken:
+                    unreadable.append(f"{label} {row.id}")
+        audit.record(session, CLI, "keys.rotated", "gateway_configuration", "*", after=counts)
+    print(f"re-encrypted {' and '.join(f'{n} {k}(s)' for k, n in counts.items())} with the "
+          f"newest key")
+    if unreadable:  # left as they were
+        print(f"loket: no configured key decrypts {', '.join(unreadable)}: add the key they "
+              f"were saved with to LOKET_SECRET_KEY and rotate again", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def cmd_import_receivables(args) -> None:
@@ -165,7 +178,7 @@ def cmd_import_receivables(args) -> None:
     bar = progress_bar(total, "rows", quiet=args.quiet)
     with ctx.transaction() as session, path.open(newline="", encoding="utf-8-sig") as stream:
         count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id, stream,
-                           ctx.plugins.attribute_schemas(), progress=bar)
+                           ctx.plugins.attribute_schemas(), progress=bar, ctx=ctx)
     bar(count, final=True)
     print(f"imported {count} receivable(s)")
 
@@ -276,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="keys_cmd", required=True)
     keys.add_parser("generate", help="print a new LOKET_SECRET_KEY").set_defaults(
         func=cmd_keys_generate)
-    keys.add_parser("rotate", help="re-encrypt credentials with the newest key").set_defaults(
-        func=cmd_keys_rotate)
+    keys.add_parser("rotate", help="re-encrypt credentials and webhook endpoint secrets with "
+                                   "the newest key").set_defaults(func=cmd_keys_rotate)
     keys.add_parser("development", help="print the development key of var/secret.key "
                                         "(created on first use; never for production)"
                     ).set_defaults(func=cmd_keys_development)

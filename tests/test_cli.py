@@ -6,12 +6,14 @@ import pytest
 from support.cli import env  # noqa: F401 - fixture
 
 import loket
-from loket.cli import build_parser, main, serve_config
+from loket.cli import CLI, ENCRYPTED_COLUMNS, build_parser, main, serve_config
+from loket.core import models
 from loket.core.config import AppConfig, development_secret_key
 from loket.core.context import Loket
-from loket.core.models import GatewayConfiguration
+from loket.core.models import Base, GatewayConfiguration, HostWebhookEndpoint
+from loket.core.outbox import endpoints
 from loket.core.secrets import SecretBox
-from loket.core.tenants import authenticate_key
+from loket.core.tenants import authenticate_key, tenant_by_slug
 from loket.errors import Unauthorized
 
 
@@ -61,16 +63,45 @@ def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
 
 def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
     assert main(["demo"]) == 0  # the sandbox credentials, encrypted with the development key
-    new = SecretBox.generate_key()
     old = development_secret_key(env / "var")
+    ctx = Loket.create(AppConfig.from_env(development_key=True))
+    with ctx.transaction() as session:  # a host endpoint's signing secret, the same key
+        tenant_id = tenant_by_slug(session, "water").id
+        _, secret = endpoints.create_endpoint(ctx, session, CLI, tenant_id,
+                                              "https://hooks.example.com/in", [])
+    new = SecretBox.generate_key()
     monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{old}")
     assert main(["keys", "rotate"]) == 0
-    assert "re-encrypted 1 gateway configuration(s)" in capsys.readouterr().out
+    assert ("re-encrypted 1 gateway configuration(s) and 1 webhook endpoint secret(s)"
+            in capsys.readouterr().out)
     monkeypatch.setenv("LOKET_SECRET_KEY", new)  # the old key is gone: still readable
     ctx = Loket.create(AppConfig.from_env())
     with ctx.transaction() as session:
         row = session.query(GatewayConfiguration).one()
         assert ctx.secrets.decrypt(row.credentials_encrypted)["merchant_name"]
+        endpoint = session.query(HostWebhookEndpoint).one()
+        assert ctx.secrets.decrypt(endpoint.secret_encrypted) == {"secret": secret}
+
+
+def test_keys_rotate_leaves_what_no_key_decrypts_and_says_so(env, monkeypatch, capsys):
+    ctx = Loket.create(AppConfig.from_env(development_key=True))
+    with ctx.transaction() as session:
+        tenant_id = tenant_by_slug(session, "water").id
+        row, _ = endpoints.create_endpoint(ctx, session, CLI, tenant_id,
+                                           "https://hooks.example.com/in", [])
+        row.secret_encrypted = SecretBox((SecretBox.generate_key(),)).encrypt({"secret": "x"})
+    assert main(["keys", "rotate"]) == 1
+    out, err = capsys.readouterr()
+    assert "re-encrypted 0 gateway configuration(s) and 0 webhook endpoint secret(s)" in out
+    assert f"webhook endpoint secret {row.id}" in err
+
+
+def test_keys_rotate_knows_every_encrypted_column():
+    encrypted = {(table.name, column.name) for table in Base.metadata.sorted_tables
+                 for column in table.columns if column.name.endswith("_encrypted")}
+    rotated = {(getattr(models, name).__tablename__, column)
+               for name, column, _ in ENCRYPTED_COLUMNS}
+    assert encrypted == rotated
 
 
 def _commands(parser, path=()):
