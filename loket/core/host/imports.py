@@ -5,7 +5,9 @@ Each block is validated row by row in the file's order with exactly the rules of
 :func:`~loket.core.host.receivables.upsert_consumer` and
 :func:`~loket.core.host.receivables.upsert_receivable` (the first bad row raises, naming its
 line), against the accounts, receivables and plans the block names, read in a few queries;
-then the block is written as row sets (COPY on PostgreSQL).
+then the block is written as row sets (COPY on PostgreSQL). Payments held for a receivable
+the block names (a tax form whose DLN was awaited) are applied in the same transaction, as
+the API's upsert applies them (:func:`loket.core.payments.holds.release_matching`).
 """
 
 from __future__ import annotations
@@ -18,14 +20,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import IO, Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, bulk
+from loket.core.host import inputs
 from loket.core.host import receivables as host
-from loket.core.models import AuditEntry, Consumer, PaymentPlan, Receivable, ReceivableAttribute
+from loket.core.models import (
+    AuditEntry,
+    Consumer,
+    PaymentHold,
+    PaymentPlan,
+    Receivable,
+    ReceivableAttribute,
+)
+from loket.core.payments import holds
 from loket.core.settings import load_settings
 from loket.core.states import PlanStatus
+from loket.core.text import storable
 from loket.errors import ValidationFailed
 
 BLOCK = 5000
@@ -61,7 +73,7 @@ def csv_records(stream: IO[str]) -> Iterator[tuple[int, dict]]:
 
 def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str | IO[str],
                attribute_schemas: Mapping[str, dict] | None = None,
-               progress: Callable[[int], None] | None = None) -> int:
+               progress: Callable[[int], None] | None = None, ctx: Any = None) -> int:
     """Import receivables (and their consumers) from CSV with a header row of
     :data:`~loket.core.host.receivables.CSV_COLUMNS` (only ``account_number, kind,
     reference, amount`` are required; ``name`` is required for new accounts) and
@@ -70,22 +82,27 @@ def import_csv(session: Session, actor: audit.Actor, tenant_id: int, text: str |
 
     :param text: the CSV text, or a text stream (read a block at a time).
     :param progress: called with the rows done so far, after each block.
+    :param ctx: the process's container: with it, payments held for the file's receivables
+        are applied (see :func:`import_receivables`).
     :returns: the number of receivables imported.
     """
     stream = io.StringIO(text) if isinstance(text, str) else text
     return import_receivables(session, actor, tenant_id, csv_records(stream),
-                              attribute_schemas, progress)
+                              attribute_schemas, progress, ctx)
 
 
 def import_receivables(session: Session, actor: audit.Actor, tenant_id: int,
                        records: Iterable[tuple[int | str, dict]],
                        attribute_schemas: Mapping[str, dict] | None = None,
-                       progress: Callable[[int], None] | None = None) -> int:
+                       progress: Callable[[int], None] | None = None, ctx: Any = None) -> int:
     """Upsert receivables (and, for rows with a ``name``, their accounts) in blocks.
 
     :param records: ``(where, data)`` pairs: ``where`` names the row in errors (a line
         number, or ``items[3]``).
     :param progress: called with the number of rows done after each block.
+    :param ctx: the process's container (its plugins apply the money): after each block,
+        the payments held for one of its receivables are applied, in the caller's
+        transaction. Without it they stay held (a caller that has no container).
     :returns: the number of receivables imported.
     :raises ValidationFailed: ``line N: ...`` (or ``items[i]: ...``) for the first bad row.
     """
@@ -96,7 +113,7 @@ def import_receivables(session: Session, actor: audit.Actor, tenant_id: int,
     blocks = 0
     block = list(islice(iterator, BLOCK))
     while block:
-        _Block(session, actor, tenant_id, currency, schemas).run(block)
+        _Block(session, actor, tenant_id, currency, schemas, ctx).run(block)
         done += len(block)
         blocks += 1
         if progress is not None:
@@ -121,14 +138,16 @@ class _Block:
     written."""
 
     def __init__(self, session: Session, actor: audit.Actor, tenant_id: int, currency: str,
-                 schemas: dict) -> None:
+                 schemas: dict, ctx: Any) -> None:
         self.session, self.actor, self.tenant_id = session, actor, tenant_id
-        self.currency, self.schemas = currency, schemas
+        self.currency, self.schemas, self.ctx = currency, schemas, ctx
         self.audit: list[dict] = []
         self.fresh = 0
+        self.named: dict[tuple[str, str], Any] = {}  # the receivables the rows name
 
     def run(self, block: list[tuple[int | str, dict]]) -> None:
-        """Validate and apply every row in order, then write the block."""
+        """Validate and apply every row in order, write the block, then apply the payments
+        held for its receivables."""
         self._read(block)
         for where, data in block:
             try:
@@ -136,12 +155,16 @@ class _Block:
             except ValidationFailed as exc:
                 raise _at(where, exc) from None
         self._write()
+        if self.ctx is not None:
+            self._release_holds()
 
     def _read(self, block: list[tuple[int | str, dict]]) -> None:
-        accounts = {str(d.get("account_number") or "") for _, d in block}
-        references = {str(d.get("reference") or "") for _, d in block}
-        kinds = {str(d.get("kind") or "") for _, d in block}
-        plans = {str(d["plan"]) for _, d in block if d.get("plan")}
+        # A key no row can have (one the database cannot even compare) is not looked up:
+        # its row is refused, naming its line, when it is validated.
+        accounts = _keys(block, "account_number")
+        references = _keys(block, "reference")
+        kinds = _keys(block, "kind")
+        plans = _keys(block, "plan") - {""}
         t = self.tenant_id
         self.consumers = {r.account_number: r for r in self._rows(
             Consumer, "account_number", accounts, tenant_id=t)}
@@ -159,7 +182,7 @@ class _Block:
     def _row(self, data: dict) -> None:
         if data.get("name"):
             self._consumer({k: data[k] for k in CONSUMER_FIELDS if data.get(k)})
-        given = host.receivable_input(data, self.schemas, self.currency)
+        given = inputs.receivable_input(data, self.schemas, self.currency)
         consumer = self.consumers.get(given.account_number)
         if consumer is None:
             raise ValidationFailed(f"unknown account {given.account_number!r}",
@@ -176,6 +199,7 @@ class _Block:
         else:
             before = host.check_update(row, given, consumer.id)
             facts = host.receivable_facts(row)
+        self.named[key] = row
         host.apply_receivable(row, given)
         if before is not None:
             if host.receivable_unchanged(given, facts, row):
@@ -190,9 +214,7 @@ class _Block:
                                       {"amount": row.amount, "status": row.status}))
 
     def _consumer(self, data: dict) -> None:
-        for field in ("account_number", "name"):
-            if not str(data.get(field) or "").strip():
-                raise ValidationFailed(f"{field} is required", field=field)
+        inputs.check_consumer(data)
         consumer = self.consumers.get(data["account_number"])
         before = None
         if consumer is None:
@@ -220,6 +242,9 @@ class _Block:
         if plan is None:
             plan = self.plans[reference] = types.SimpleNamespace(
                 _new=True, id=None, consumer=consumer, reference=reference)
+        elif (plan.consumer is not consumer) if plan._new else plan.consumer_id != consumer.id:
+            raise ValidationFailed(f"plan {reference!r} belongs to another account",
+                                   field="plan")
         return plan
 
     def _audit(self, action: str, entity_type: str, entity_id: str, before, after) -> dict:
@@ -282,3 +307,35 @@ class _Block:
             {"tenant_id": self.tenant_id, "receivable_id": receivable_id, "name": name,
              "value": value}
             for receivable_id, values in ids.items() for name, value in values.items()])
+
+    def _release_holds(self) -> None:
+        """Apply the payments held for a receivable the block named, one receivable at a time
+        as the API's upsert does, when the tenant has payments waiting at all."""
+        waiting = set(self.session.scalars(select(PaymentHold.hold_key).where(
+            PaymentHold.tenant_id == self.tenant_id, PaymentHold.state == holds.WAITING)))
+        if not waiting:
+            return
+        kinds = {key.split(":", 1)[0] for key in waiting}
+        named = {row.id: (kind, reference) for (kind, reference), row in self.named.items()
+                 if kind in kinds}
+        stored: dict[int, list[tuple[str, str]]] = {}
+        unsent = [i for i, key in named.items() if key not in self.attributes]
+        if unsent:  # rows sent without attributes keep the ones stored
+            for receivable_id, name, value in self.session.execute(select(
+                    ReceivableAttribute.receivable_id, ReceivableAttribute.name,
+                    ReceivableAttribute.value).where(
+                    ReceivableAttribute.receivable_id.in_(unsent))):
+                stored.setdefault(receivable_id, []).append((name, value))
+        for receivable_id, (kind, reference) in sorted(named.items()):
+            pairs = self.attributes.get((kind, reference)) or dict(stored.get(receivable_id, ()))
+            keys = {f"{kind}:reference={reference}"} | {
+                f"{kind}:{name}={value}" for name, value in pairs.items()}
+            if keys & waiting:
+                holds.release_matching(self.ctx, self.session, self.session.get_one(
+                    Receivable, receivable_id, populate_existing=True))
+        self.session.flush()
+
+
+def _keys(block: list[tuple[int | str, dict]], field: str) -> set[str]:
+    """The values of ``field`` in a block's rows that the database can compare."""
+    return {text for _, d in block if storable(text := str(d.get(field) or ""))}

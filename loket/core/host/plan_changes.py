@@ -3,9 +3,10 @@ service charges, or for an amount), reschedule what is left, cancel it.
 
 A plan's installments are receivables of kind ``installment`` (paid like any other, or
 through the ``payplan`` destination). The items a plan takes over become ``in_plan``: they
-are no longer payable on their own, and reopen when the plan is cancelled, credited with
-what the plan's installments received. Every change is audited and told to the host
-(``plan.created``, ``plan.rescheduled``, ``plan.cancelled``) in its transaction.
+are no longer payable on their own (nor changed or cancelled by the host), and reopen when
+the plan is cancelled, credited with what the plan's installments received. Every change is
+audited and told to the host (``plan.created``, ``plan.rescheduled``, ``plan.cancelled``) in
+its transaction.
 
 A change is described by a JSON request (``{"action": "create" | "reschedule" | "cancel",
 ...}``) so that one above the tenant's approval threshold can wait for a second person and
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.backoffice.queries import local_today
+from loket.core.host import plan_credit
 from loket.core.host.plan_schedule import MAX_INSTALLMENTS, Frequency, build
 from loket.core.models import Consumer, PaymentPlan, Receivable
 from loket.core.numbering import next_number
@@ -357,30 +359,21 @@ def reschedule_plan(ctx: Any, session: Session, actor: audit.Actor, plan: Paymen
 def cancel_plan(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPlan,
                 reason: str) -> PaymentPlan:
     """Cancel a plan: its unpaid installments end (:func:`_close_unpaid`) and the items it
-    took over reopen, credited (oldest due first) with what its installments received.
-    Called with the plan locked; its installments are locked and read afresh here."""
+    took over reopen, credited (oldest due first) with what its installments received; an
+    item the host cancelled meanwhile stays cancelled, and what no item can take becomes
+    credit notes (:func:`loket.core.host.plan_credit.credit_items`). Called with the plan
+    locked; its installments are locked and read afresh here."""
     now = ctx.now()
     rows = installments(session, plan, lock=True)
     before = {"status": plan.status, "schedule": _schedule_view(rows)}
     _close_unpaid(rows)
-    received = sum(r.paid for r in rows)
-    reopened = []
-    items = session.scalars(select(Receivable).where(
-        Receivable.id.in_(plan.source_items or [])).with_for_update()
-        .order_by(Receivable.due_date, Receivable.id)).all()
-    for item in items:
-        credit = min(received, item.amount - item.paid)
-        item.paid += credit
-        received -= credit
-        item.status = ReceivableStatus.PAID if item.paid >= item.amount else \
-            ReceivableStatus.OPEN
-        reopened.append({"reference": item.reference, "credited": credit,
-                         "status": item.status})
+    reopened, notes = plan_credit.credit_items(ctx, session, actor, plan, rows)
     plan.status = PlanStatus.CANCELLED
     plan.closed_at = now
+    after = {"status": plan.status, "reason": reason, "items": reopened}
     audit.record(session, actor, "plan.cancelled", "payment_plan", plan.reference,
-                 before=before, after={"status": plan.status, "reason": reason,
-                                       "items": reopened}, tenant_id=plan.tenant_id)
+                 before=before, after={**after, "credit_notes": notes} if notes else after,
+                 tenant_id=plan.tenant_id)
     consumer = session.get_one(Consumer, plan.consumer_id)
     _tell_host(session, plan, consumer, "plan.cancelled", now,
                {"reason": reason, "items": reopened})

@@ -1,50 +1,59 @@
 """Host data: consumers (accounts), receivables (bills, services, installments) and payment
-plans, upserted by the host through the API or ``loket import receivables FILE.csv``."""
+plans, upserted by the host through the API or ``loket import receivables FILE.csv``.
+
+A new account, receivable or plan is inserted unless a concurrent upsert inserted it first
+(``INSERT … ON CONFLICT DO NOTHING``, which waits for that one's commit); then that row is
+read (an account or receivable locked) and updated: two upserts of the same new row both
+succeed, the later one updating what the earlier one made."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import operator
 from collections.abc import Mapping
 
-import attrs
-import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
+from loket.core.db import insert_if_absent
+from loket.core.host.inputs import ReceivableInput, check_consumer, receivable_input
 from loket.core.models import Consumer, PaymentPlan, Receivable, ReceivableAttribute
 from loket.core.settings import load_settings
-from loket.core.states import ITEM_KINDS, PlanStatus, ReceivableStatus
+from loket.core.states import PlanStatus, ReceivableStatus
 from loket.core.tenants import consumer_by_account
 from loket.errors import NotFound, ValidationFailed
-from loket.money import parse_minor
-
-ACCOUNT_STATUSES = ("active", "blocked", "disabled")
+from loket.money import Money
 
 
 def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: dict) -> Consumer:
     """Create or update a consumer by account number.
 
-    :param data: ``account_number``, ``name`` and optionally ``email``, ``phone``,
-        ``service_address``, ``person_type``, ``status`` (active, blocked, disabled: a
-        blocked or disabled account takes only lump-sum settlements) and ``status_reason``.
+    :param data: ``account_number``, ``name`` and optionally ``email`` (one address),
+        ``phone``, ``service_address``, ``postcode``, ``person_type``, ``status`` (active,
+        blocked, disabled: a blocked or disabled account takes only lump-sum settlements)
+        and ``status_reason``.
+    :raises ValidationFailed: as :func:`~loket.core.host.inputs.check_consumer`.
     """
-    for field in ("account_number", "name"):
-        if not str(data.get(field) or "").strip():
-            raise ValidationFailed(f"{field} is required", field=field)
-    consumer = session.scalar(select(Consumer).where(
-        Consumer.tenant_id == tenant_id, Consumer.account_number == data["account_number"]))
-    before = None
+    check_consumer(data)
+    consumer = _consumer(session, tenant_id, data["account_number"])
     if consumer is None:
-        consumer = Consumer(tenant_id=tenant_id, account_number=data["account_number"])
-        session.add(consumer)
-    else:
-        before = {"name": consumer.name, "email": consumer.email}
-        facts = consumer_facts(consumer)
+        fresh = Consumer(tenant_id=tenant_id, account_number=data["account_number"])
+        apply_consumer(fresh, data)
+        consumer = insert_if_absent(session, Consumer, _values(fresh, CONSUMER_COLUMNS),
+                                    ("tenant_id", "account_number"))
+        if consumer is not None:
+            audit.record(session, actor, "consumer.upserted", "consumer",
+                         consumer.account_number, before=None,
+                         after={"name": consumer.name, "email": consumer.email},
+                         tenant_id=tenant_id)
+            return consumer
+        # A concurrent upsert inserted it first: update what it made.
+        consumer = _consumer(session, tenant_id, data["account_number"], lock=True)
+        assert consumer is not None  # nothing deletes consumers
+    before = {"name": consumer.name, "email": consumer.email}
+    facts = consumer_facts(consumer)
     apply_consumer(consumer, data)
-    if before is not None and consumer_facts(consumer) == facts:
+    if consumer_facts(consumer) == facts:
         return consumer  # the host sent what loket holds: nothing to write or audit
     session.flush()
     audit.record(session, actor, "consumer.upserted", "consumer", consumer.account_number,
@@ -53,10 +62,25 @@ def upsert_consumer(session: Session, actor: audit.Actor, tenant_id: int, data: 
     return consumer
 
 
+def _consumer(session: Session, tenant_id: int, account_number: str,
+              lock: bool = False) -> Consumer | None:
+    query = select(Consumer).where(Consumer.tenant_id == tenant_id,
+                                   Consumer.account_number == account_number)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def _values(row, columns: tuple[str, ...]) -> dict:
+    """The columns of a row not yet written that are set (the others take their defaults)."""
+    return {c: value for c in columns if (value := getattr(row, c)) is not None}
+
+
 CONSUMER_FACTS = ("name", "name_search", "email", "phone", "service_address", "postcode",
                   "person_type", "account_status", "account_status_reason")
 RECEIVABLE_FACTS = ("amount", "description", "period", "due_date", "issued_on", "sequence",
                     "status")
+CONSUMER_COLUMNS = ("tenant_id", "account_number", *CONSUMER_FACTS)
+RECEIVABLE_COLUMNS = ("tenant_id", "consumer_id", "kind", "reference", "paid", "currency",
+                      "plan_id", *RECEIVABLE_FACTS)
 
 
 consumer_facts = operator.attrgetter(*CONSUMER_FACTS)
@@ -75,11 +99,9 @@ def receivable_unchanged(given: ReceivableInput, facts: tuple, row) -> bool:
 
 
 def apply_consumer(consumer, data: dict) -> None:
-    """Set a consumer's fields from upsert ``data`` (an ORM row, or any object with its
-    attributes as the bulk import keeps them).
-
-    :raises ValidationFailed: an unknown account status.
-    """
+    """Set a consumer's fields from upsert ``data`` checked by
+    :func:`~loket.core.host.inputs.check_consumer` (an ORM row, or any object with its
+    attributes as the bulk import keeps them)."""
     consumer.name = data["name"].strip()
     consumer.name_search = consumer.name.lower()
     for field in ("email", "phone", "service_address", "postcode"):
@@ -87,92 +109,46 @@ def apply_consumer(consumer, data: dict) -> None:
             setattr(consumer, field, data[field])
     consumer.person_type = data.get("person_type") or consumer.person_type or "individual"
     if "status" in data:
-        if data["status"] not in ACCOUNT_STATUSES:
-            raise ValidationFailed(f"status must be one of {', '.join(ACCOUNT_STATUSES)}",
-                                   field="status")
         consumer.account_status = data["status"]
         consumer.account_status_reason = data.get("status_reason") or None
-
-
-def _date(value, field: str) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationFailed(f"{field} must be a date like 2025-03-31", field=field) from None
-
-
-@attrs.frozen
-class ReceivableInput:
-    """A receivable upsert, validated: amounts in minor units, dates parsed."""
-
-    account_number: str
-    kind: str
-    reference: str
-    amount: int
-    status: str
-    description: str | None
-    period: str | None
-    due_date: dt.date | None
-    issued_on: dt.date | None
-    plan: str | None
-    sequence: int
-    attributes: dict[str, str] | None
-
-
-def receivable_input(data: dict, schemas: Mapping[str, dict], currency: str
-                     ) -> ReceivableInput:
-    """Validate receivable upsert ``data`` (see :func:`upsert_receivable`) without reading
-    the database.
-
-    :raises ValidationFailed: naming the field.
-    """
-    kind: str = data.get("kind") or ""
-    if kind not in ITEM_KINDS and kind not in schemas:
-        raise ValidationFailed(f"kind must be one of {', '.join((*ITEM_KINDS, *sorted(schemas)))}",
-                               field="kind")
-    attributes = _attributes(schemas.get(kind), data.get("attributes"))
-    if not data.get("reference"):
-        raise ValidationFailed("reference is required", field="reference")
-    amount = parse_minor(str(data.get("amount", "")), currency, field="amount")
-    if amount <= 0:
-        raise ValidationFailed("amount must be more than zero", field="amount")
-    status = data.get("status") or ReceivableStatus.OPEN
-    if status not in (ReceivableStatus.OPEN, ReceivableStatus.CANCELLED):
-        raise ValidationFailed("status must be open or cancelled", field="status")
-    return ReceivableInput(
-        account_number=data.get("account_number") or "", kind=kind,
-        reference=data["reference"], amount=amount, status=status,
-        description=data.get("description"), period=data.get("period"),
-        due_date=_date(data.get("due_date"), "due_date"),
-        issued_on=_date(data.get("issued_on"), "issued_on"), plan=data.get("plan") or None,
-        sequence=_sequence(data.get("sequence")), attributes=attributes)
-
-
-def _sequence(value) -> int:
-    """An installment's position: a whole number from 0 (none given) to 2,147,483,647."""
-    text = str(value if value is not None else "").strip() or "0"
-    if not (text.isascii() and text.isdigit()) or int(text) >= 2**31:
-        raise ValidationFailed("sequence must be a whole number from 0 to 2147483647",
-                               field="sequence")
-    return int(text)
 
 
 def check_update(row, given: ReceivableInput, consumer_id: int) -> dict:
     """May ``given`` update the existing receivable ``row``? Returns its audit "before".
 
-    :raises ValidationFailed: it belongs to another account, or the amount would fall
-        below what was paid.
+    Money on a receivable is never left on something the host took back: one that has
+    received money cannot be cancelled (refund the money first), and one a payment plan
+    took over (``in_plan``) keeps its amount and status while the plan runs (cancel the
+    plan first).
+
+    :raises ValidationFailed: it belongs to another account; or, naming ``amount`` and
+        ``status``, an amount below what was paid and each change the rules above refuse.
     """
     if row.consumer_id != consumer_id:
         raise ValidationFailed(f"{given.kind} {given.reference!r} belongs to another account",
                                field="account_number")
+    what = f"{given.kind} {given.reference!r}"
+    in_plan = row.status == ReceivableStatus.IN_PLAN
+    errors = []
     if given.amount < row.paid:
-        raise ValidationFailed("amount cannot be below what has already been paid",
-                               field="amount")
+        errors.append(("amount", "amount cannot be below what has already been paid"))
+    elif in_plan and given.amount != row.amount:
+        errors.append(("amount", f"{what} is in a payment plan: its amount cannot change "
+                                 "while the plan runs; cancel the plan first (the item "
+                                 "reopens with what the plan received), then send it"))
+    if in_plan and given.status == ReceivableStatus.CANCELLED:
+        errors.append(("status", f"{what} is in a payment plan and cannot be cancelled; "
+                                 "cancel the plan first (the item reopens with what the plan "
+                                 "received)"))
+    elif (given.status == ReceivableStatus.CANCELLED and row.paid > 0
+          and row.status != ReceivableStatus.CANCELLED):
+        paid = Money(row.paid, row.currency).decimal_string()
+        errors.append(("status", f"{what} has received {paid} and cannot be cancelled: "
+                                 f"refund that money first, or send amount {paid} to close "
+                                 "it at what was paid"))
+    if errors:
+        raise ValidationFailed("; ".join(m for _, m in errors),
+                               errors=[{"field": f, "message": m} for f, m in errors])
     return {"amount": row.amount, "status": row.status}
 
 
@@ -200,39 +176,56 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
         ``amount`` (decimal string), and optionally ``description``, ``period``,
         ``due_date``, ``issued_on`` (the bill's issue date; default the creation date),
-        ``status`` (open|cancelled), ``plan`` (plan reference) and ``sequence``
-        for installments; ``attributes`` (typed, indexed values processors look up) for the
-        kinds installed processors declare in ``attribute_schemas``.
+        ``status`` (open|cancelled), ``plan`` (plan reference, of the same account) and
+        ``sequence`` for installments; ``attributes`` (typed, indexed values processors
+        look up) for the kinds installed processors declare in ``attribute_schemas``.
     :param attribute_schemas: receivable kind -> JSON Schema of its attributes, from the
         installed destination processors (``Plugins.attribute_schemas``).
-    :raises ValidationFailed: a field is missing or wrong, or the new amount is below what
-        has already been paid.
+    :raises ValidationFailed: a field is missing, wrong or too long; the plan is another
+        account's; or a change :func:`check_update` refuses.
     """
     currency = load_settings(session, tenant_id).currency
     given = receivable_input(data, dict(attribute_schemas or {}), currency)
     consumer = _account(session, tenant_id, given.account_number)
-    row = session.scalar(select(Receivable).where(
-        Receivable.tenant_id == tenant_id, Receivable.kind == given.kind,
-        Receivable.reference == given.reference).with_for_update())
-    before = None
+    row = _receivable(session, tenant_id, given)
     if row is None:
-        row = Receivable(tenant_id=tenant_id, kind=given.kind, reference=given.reference,
-                         paid=0, currency=currency, consumer_id=consumer.id)
-        session.add(row)
-    else:
-        before = check_update(row, given, consumer.id)
-        facts = receivable_facts(row)
+        plan = _plan(session, tenant_id, consumer, currency, given.plan) if given.plan else None
+        fresh = Receivable(tenant_id=tenant_id, kind=given.kind, reference=given.reference,
+                           paid=0, currency=currency, consumer_id=consumer.id,
+                           plan_id=plan.id if plan else None)
+        apply_receivable(fresh, given)
+        row = insert_if_absent(session, Receivable, _values(fresh, RECEIVABLE_COLUMNS),
+                               ("tenant_id", "kind", "reference"))
+        if row is not None:
+            return _recorded(session, actor, given, row, None)
+        # A concurrent upsert inserted it first: update what it made.
+        row = _receivable(session, tenant_id, given)
+        assert row is not None  # nothing deletes receivables
+    before = check_update(row, given, consumer.id)
+    facts = receivable_facts(row)
     apply_receivable(row, given)
-    if before is not None and receivable_unchanged(given, facts, row):
+    if receivable_unchanged(given, facts, row):
         return row  # the host sent what loket holds: nothing to write or audit
     if given.plan:
         row.plan_id = _plan(session, tenant_id, consumer, currency, given.plan).id
+    return _recorded(session, actor, given, row, before)
+
+
+def _receivable(session: Session, tenant_id: int, given: ReceivableInput) -> Receivable | None:
+    return session.scalar(select(Receivable).where(
+        Receivable.tenant_id == tenant_id, Receivable.kind == given.kind,
+        Receivable.reference == given.reference).with_for_update())
+
+
+def _recorded(session: Session, actor: audit.Actor, given: ReceivableInput, row: Receivable,
+              before: dict | None) -> Receivable:
+    """Write an upserted receivable's attributes and its audit entry; returns it."""
     session.flush()
     if given.attributes is not None:
-        _store_attributes(session, tenant_id, row, given.attributes)
+        _store_attributes(session, row.tenant_id, row, given.attributes)
     audit.record(session, actor, "receivable.upserted", "receivable",
                  f"{given.kind}:{row.reference}", before=before,
-                 after={"amount": row.amount, "status": row.status}, tenant_id=tenant_id)
+                 after={"amount": row.amount, "status": row.status}, tenant_id=row.tenant_id)
     return row
 
 
@@ -246,49 +239,24 @@ def _account(session: Session, tenant_id: int, account_number: str) -> Consumer:
 
 def _plan(session: Session, tenant_id: int, consumer: Consumer, currency: str,
           reference: str) -> PaymentPlan:
-    plan = session.scalar(select(PaymentPlan).where(
-        PaymentPlan.tenant_id == tenant_id, PaymentPlan.reference == reference))
-    if plan is None:
-        plan = PaymentPlan(tenant_id=tenant_id, consumer_id=consumer.id, reference=reference,
-                           currency=currency, status=PlanStatus.ACTIVE)
-        session.add(plan)
-        session.flush()
-    return plan
+    """The account's plan ``reference``, made when the host names one loket does not know
+    (an uploaded plan, whose installments the host sends).
 
-
-def _attributes(schema: dict | None, given) -> dict[str, str] | None:
-    """Validate a receivable's attributes against its kind's schema; values stored as text.
-
-    :raises ValidationFailed: naming ``attributes.<name>``.
+    :raises ValidationFailed: naming ``plan``: it is another account's.
     """
-    if schema is None:
-        if given:
-            raise ValidationFailed("this kind of receivable takes no attributes",
-                                   field="attributes")
-        return None
-    given = given or {}
-    if not isinstance(given, dict):
-        raise ValidationFailed("attributes must be an object", field="attributes")
-    errors = sorted(_validator(schema).iter_errors(given),
-                    key=lambda e: list(e.absolute_path))
-    if errors:
-        raise ValidationFailed("attributes are invalid", errors=[
-            {"field": "attributes" + (f".{'.'.join(str(p) for p in e.absolute_path)}"
-                                      if e.absolute_path else ""), "message": e.message}
-            for e in errors])
-    return {name: str(value) for name, value in given.items()}
-
-
-_VALIDATORS: dict[str, jsonschema.Draft202012Validator] = {}
-
-
-def _validator(schema: dict) -> jsonschema.Draft202012Validator:
-    """The validator of an attribute schema, built once per process (a bulk import checks
-    a million rows against the same few schemas)."""
-    key = json.dumps(schema, sort_keys=True)
-    if key not in _VALIDATORS:
-        _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
-    return _VALIDATORS[key]
+    query = select(PaymentPlan).where(PaymentPlan.tenant_id == tenant_id,
+                                      PaymentPlan.reference == reference)
+    plan = session.scalar(query)
+    if plan is None:
+        plan = insert_if_absent(session, PaymentPlan, {
+            "tenant_id": tenant_id, "consumer_id": consumer.id, "reference": reference,
+            "currency": currency, "status": PlanStatus.ACTIVE}, ("tenant_id", "reference"))
+        # None: a concurrent upsert made it first. It is read, not locked: a plan change
+        # locks the plan before its installments, and this upsert may hold one of them.
+        plan = plan or session.scalars(query).one()
+    if plan.consumer_id != consumer.id:
+        raise ValidationFailed(f"plan {reference!r} belongs to another account", field="plan")
+    return plan
 
 
 def _store_attributes(session: Session, tenant_id: int, row: Receivable,

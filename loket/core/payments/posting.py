@@ -257,7 +257,7 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
     :param groups: ``(destination, receivable ids in order, amount)`` per destination.
     :returns: what the processors left unallocated (the caller turns it into a credit note).
     :raises InvariantBroken: a processor allocated beyond what a receivable owes or beyond
-        the amount it was given.
+        the amount it was given, or to a receivable of another account than the payment's.
     """
     leftover = 0
     all_ids = [rid for _dest, ids, _amount in groups for rid in ids]
@@ -280,6 +280,10 @@ def post_allocations(ctx, session: Session, payment: Payment, settings: Settings
             if receivable is None or value < 0 or allocation.amount.currency != payment.currency:
                 raise InvariantBroken(f"processor {processor!r} allocated to an obligation it "
                                       f"was not given")
+            if receivable.consumer_id != payment.consumer_id:
+                raise InvariantBroken(f"processor {processor!r} would pay "
+                                      f"{receivable.reference} of another account with payment "
+                                      f"{payment.number}")
             if receivable.paid + value > receivable.amount:
                 raise InvariantBroken(f"processor {processor!r} would pay "
                                       f"{receivable.reference} beyond its amount")

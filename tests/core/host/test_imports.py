@@ -1,15 +1,21 @@
 """Importing receivables in blocks: the same rows as upserting them one by one, attributes
-from ``attributes.<name>`` columns, the first bad line named and nothing imported."""
+from ``attributes.<name>`` columns, the first bad line named and nothing imported (the
+API's limits and rules included), and a payment held for a form the file delivers
+applied."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
 from sqlalchemy import select, text
-from support.engine import ACTOR, seed
+from support.engine import ACTOR, ADMIN, connect_sandbox, deliver, payer, post, reload, seed
 
-from loket.core.host import imports, receivables
+from loket.core.host import imports, plan_changes, receivables
 from loket.core.models import AuditEntry, Consumer, PaymentPlan, Receivable, ReceivableAttribute
+from loket.core.payments import checkout
+from loket.core.payments.posting import resolve_targets
+from loket.core.settings import load_settings, update_settings
 from loket.errors import ValidationFailed
 
 CSV = (
@@ -135,6 +141,8 @@ def test_two_imports_at_once_never_wait_for_each_others_statistics(pg_ctx, monke
     ("CRN29391,,bill,INV-2025-001234,10.00", "line 3: bill 'INV-2025-001234' belongs to"),
     ("WU-10001,,tax_form,X-2,1.00", "line 3: attributes are invalid"),
     ("WU-10001,,bill,X-3,1.00,2147483648", "line 3: sequence must be a whole number"),
+    ("WU-10001,,bill,X-3,1.00,1001", "line 3: sequence must be a whole number from 1 to 1000"),
+    ("WU-10001,,bill," + "R" * 65 + ",1.00", "line 3: reference must be at most 64 characters"),
     ("WU-10001,,bill,X-3,1.00,two", "line 3: sequence must be a whole number"),
     ("WU-10001,,bill,X-3,92233720368547758.08", "line 3: amount '92233720368547758.08' is "
                                                 "too large"),
@@ -147,3 +155,93 @@ def test_the_first_bad_line_is_named_and_nothing_is_imported(ctx, tenant_id, row
     assert raised.value.detail.startswith(message)
     with ctx.transaction() as session:
         assert session.scalar(select(Consumer).where(Consumer.account_number == "N-1")) is None
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("reference", "R" * 65), ("description", "d" * 301), ("period", "p" * 41),
+    ("account_number", "A" * 65), ("name", "n" * 201), ("email", "e" * 190 + "@example.com"),
+    ("phone", "1" * 51), ("service_address", "s" * 301), ("plan", "P" * 65),
+    ("reference", "NUL\x00"), ("description", "NUL\x00"), ("name", "NUL\x00"),
+    ("email", "nina@example.com, eve@example.com"), ("email", "nina@example.com\rBcc: e@x.y"),
+    ("sequence", "0"), ("sequence", "1001"), ("attributes.note", "x" * 101),
+])
+def test_what_the_api_refuses_the_file_refuses_naming_the_line(ctx, tenant_id, column, value):
+    row = {"account_number": "N-2", "name": "Noor", "kind": "note", "reference": "NB-2",
+           "amount": "1.00", "plan": "PP-N-2", "sequence": "1", "attributes.note": "hi",
+           column: value}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow({**row, column: "", "reference": "NB-1", "account_number": "N-1",
+                     "name": "Nina", "plan": "PP-N-1"})
+    writer.writerow(row)
+    schemas = {"note": {"type": "object", "properties": {"note": {"type": "string"}}}}
+    with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
+        imports.import_csv(session, ACTOR, tenant_id, out.getvalue(), schemas)
+    assert [e["field"] for e in raised.value.errors] == [f"line 3.{column}"]
+    with ctx.transaction() as session:
+        assert session.scalar(select(Consumer).where(Consumer.account_number == "N-1")) is None
+
+
+def test_money_on_a_receivable_stays_where_it_is(ctx, tenant_id):
+    post(ctx, tenant_id, amount_received="50.00", references=("INV-2025-001234",))
+    with ctx.transaction() as session:
+        plan_changes.create_plan(ctx, session, ACTOR, tenant_id, {
+            "action": "create", "account_number": "WU-10001", "installments": 2,
+            "first_due_on": (ctx.now().date() + dt.timedelta(days=10)).isoformat(),
+            "items": [{"kind": "bill", "reference": "INV-2025-001567"}]})
+    refused = {"INV-2025-001234,145.50,cancelled": "status",  # 50.00 paid on it
+               "INV-2025-001567,200.00,": "amount",  # in the plan
+               "INV-2025-001567,152.25,cancelled": "status"}
+    for row, field in refused.items():
+        with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
+            imports.import_csv(session, ACTOR, tenant_id,
+                               "account_number,kind,reference,amount,status\n"
+                               f"WU-10001,service,SRV-LATE-0001,25.00,\nWU-10001,bill,{row}\n")
+        assert [e["field"] for e in raised.value.errors] == [f"line 3.{field}"], row
+    with ctx.transaction() as session:
+        assert sorted((r.reference, r.amount, r.paid, r.status) for r in session.scalars(
+            select(Receivable).where(Receivable.reference.like("INV-%")))) == [
+            ("INV-2025-001234", 14550, 5000, "open"), ("INV-2025-001567", 15225, 0, "in_plan")]
+
+
+def test_an_installment_joins_only_a_plan_of_its_own_account(ctx, tenant_id):
+    other = ("account_number,name,kind,reference,amount,plan,sequence\n"
+             "N-1,Nina,installment,NP-1-1,10.00,NP-1,1\n"
+             "{account},,installment,{reference},10.00,{plan},2\n")
+    for account, reference, plan in (("CRN29391", "X-1", "PP-2025-0034"),  # stored, WU-10001's
+                                     ("CRN29391", "X-2", "NP-1")):  # made by line 2, N-1's
+        with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
+            imports.import_csv(session, ACTOR, tenant_id, other.format(
+                account=account, reference=reference, plan=plan))
+        assert [e["field"] for e in raised.value.errors] == ["line 3.plan"]
+        assert "belongs to another account" in raised.value.detail
+    with ctx.transaction() as session:
+        assert imports.import_csv(session, ACTOR, tenant_id, other.format(
+            account="N-1", reference="NP-1-2", plan="NP-1")) == 2
+
+
+def test_a_form_the_file_delivers_releases_the_payment_held_for_it(ctx, tenant_id):
+    dln = "20269999999999"
+    connect_sandbox(ctx, tenant_id)
+    with ctx.transaction() as session:
+        routes = load_settings(session, tenant_id)["destinations"]
+        update_settings(session, ADMIN, tenant_id, {"destinations": {**routes, "pay-a-tax-form": {
+            "processor": "tax_form", "fields": {"dln": "dln", "amount": "amount"}}}})
+    with ctx.transaction() as session:
+        resolved = resolve_targets(ctx, session, load_settings(session, tenant_id), tenant_id,
+                                   "WU-10001", "pay-a-tax-form", {"dln": dln, "amount": "125.00"})
+        payment = checkout.start_destination_checkout(ctx, session, ACTOR, tenant_id, resolved,
+                                                      "sandbox")
+    assert deliver(ctx, payer(ctx, payment, "pay")).status == 200
+    assert reload(ctx, payment).application_state == "held"
+    with ctx.transaction() as session:
+        imports.import_csv(session, ACTOR, tenant_id,
+                           "account_number,kind,reference,amount,attributes.dln\n"
+                           f"WU-10001,tax_form,F-LATE,125.00,{dln}\n",
+                           ctx.plugins.attribute_schemas(), ctx=ctx)
+    assert reload(ctx, payment).application_state == "applied"
+    with ctx.transaction() as session:
+        form = session.scalar(select(Receivable).where(Receivable.reference == "F-LATE"))
+        assert (form.paid, form.status) == (12500, "paid")  # not due: never paid twice
+
