@@ -8,8 +8,8 @@ Paying through a link locks the link's row, so two payers at once are served one
 other: the second sees what the first checkout already asks for (its intended
 allocations) and can only pay what is left, so a link never starts checkouts for more than
 its items owe. A single-use link takes one payment: while its checkout is open, paying
-again continues that checkout, and once it took money the link is paid (closed), whatever
-the items still owe.
+again continues that checkout, and once it took money any other payment is refused (the
+link stays active, showing what its items still owe, until it is paid or expires).
 """
 
 from __future__ import annotations

@@ -115,8 +115,6 @@ def _due(session: Session, link: PaymentLink, now: dt.datetime,
     if link.receivable_ids is None and money_in and outstanding(session, link) <= 0:
         # "Everything open" is paid once a payment through it leaves nothing open.
         return LinkStatus.PAID
-    if money_in and not link.multi_use:  # its one payment took money
-        return LinkStatus.PAID
     if _aware(link.expires_at) <= now:
         return LinkStatus.EXPIRED
     return None
