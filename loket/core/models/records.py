@@ -50,7 +50,7 @@ class Todo(Base):
     tenant_id: Mapped[tenant_key]
     kind: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[Optional[str]] = mapped_column(String(40))
-    entity_id: Mapped[Optional[str]] = mapped_column(String(60))
+    entity_id: Mapped[Optional[str]] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300))
     detail: Mapped[str] = mapped_column(Text, default="")
     dedupe_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
@@ -73,7 +73,7 @@ class AuditEntry(Base):
     role: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[str] = mapped_column(String(40))
-    entity_id: Mapped[str] = mapped_column(String(60))
+    entity_id: Mapped[str] = mapped_column(String(100))
     before: Mapped[Optional[dict[str, Any]]]
     after: Mapped[Optional[dict[str, Any]]]
     request_id: Mapped[Optional[str]] = mapped_column(String(100))
