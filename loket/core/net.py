@@ -105,6 +105,10 @@ def refused_address(host: str, port: int) -> IPAddress | None:
     return next((a for a in resolve(host, port) if not address_allowed(a)), None)
 
 
+Seconds = float
+"""A duration in seconds (time, never money)."""
+
+
 class Deadline:
     """A wall-clock limit on a conversation over sockets: once ``seconds`` have passed,
     every socket it watches is shut down, so a peer that answers a byte at a time cannot hold
@@ -114,7 +118,7 @@ class Deadline:
     ``limit.expired`` says whether the limit cut the conversation short.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: Seconds) -> None:
         self.seconds = seconds
         self.expired = False
         self._ends = time.monotonic() + seconds
@@ -134,7 +138,7 @@ class Deadline:
                 handle.close()
             self._handles.clear()
 
-    def remaining(self) -> float:
+    def remaining(self) -> Seconds:
         """Seconds left (0 once past)."""
         return max(self._ends - time.monotonic(), 0.0)
 

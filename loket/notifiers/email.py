@@ -47,7 +47,7 @@ class SmtpSettings:
     sender: str = "loket@localhost"
     timeout_seconds: int = 10
     ca_file: str | None = None
-    deadline_seconds: float = 60
+    deadline_seconds: int = 60
 
     @classmethod
     def from_config(cls, config: Any) -> SmtpSettings:
@@ -111,6 +111,9 @@ def send(settings: SmtpSettings, notification: Notification) -> bool:
     return True
 
 
+Seconds = float  # a duration (time, never money)
+
+
 class _Deadline:
     """Shuts the socket it watches down ``seconds`` after it is entered: a server that
     answers a byte at a time cannot hold the sender (``timeout_seconds`` bounds each
@@ -118,7 +121,7 @@ class _Deadline:
     valid. (This plugin imports nothing but the plugin API: ``loket.core.net.Deadline``
     does the same for the outbox's HTTP sends.)"""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: int) -> None:
         self.seconds, self.expired = seconds, False
         self._cut: socket.socket | None = None
         self._lock = threading.Lock()
@@ -159,7 +162,7 @@ class _Smtp(smtplib.SMTP):
         self.deadline = deadline
         super().__init__(settings.host, settings.port, timeout=settings.timeout_seconds)
 
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+    def _get_socket(self, host: str, port: int, timeout: Seconds) -> socket.socket:
         sock = socket.create_connection((host, port), timeout, self.source_address)
         self.deadline.watch(sock)
         return sock
