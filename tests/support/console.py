@@ -79,3 +79,20 @@ def text_of(html: str) -> str:
     """The page's visible text, whitespace collapsed (to assert what a person reads)."""
     body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def signed_in(api, role: str) -> Person:
+    """A person signed in to the console with the test API's key of ``role``."""
+    person = Person(client=api.client)
+    person.follow(person.sign_in(api.keys[role]))
+    return person
+
+
+def counter_payment(api) -> str:
+    """A cash payment of WU-10001's bill INV-2025-001234 (145.50); its number."""
+    made = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "amount_received": "145.50", "references": ["INV-2025-001234"],
+        "paid_on": "2025-01-15"})
+    assert made.status_code == 201, made.text
+    return made.json["information"]["number"]

@@ -3,13 +3,7 @@ characters): a longer one is named on the page and the request stays pending."""
 
 from __future__ import annotations
 
-from support.console import Person, text_of
-
-
-def signed_in(api, role: str) -> Person:
-    person = Person(client=api.client)
-    person.follow(person.sign_in(api.keys[role]))
-    return person
+from support.console import signed_in, text_of
 
 
 def test_a_decision_note_past_the_apis_limit_is_named_and_nothing_is_decided(api):

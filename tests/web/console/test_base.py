@@ -7,22 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from support.console import Person, text_of
-
-
-def signed_in(api, role: str) -> Person:
-    person = Person(client=api.client)
-    person.follow(person.sign_in(api.keys[role]))
-    return person
-
-
-def counter_payment(api) -> str:
-    made = api.post("/v1/payments/counter", {
-        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
-        "amount_received": "145.50", "references": ["INV-2025-001234"],
-        "paid_on": "2025-01-15"})
-    assert made.status_code == 201, made.text
-    return made.json["information"]["number"]
+from support.console import Person, counter_payment, signed_in, text_of
 
 
 def urlencoded(person: Person, path: str, body: str):

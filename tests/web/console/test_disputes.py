@@ -3,22 +3,7 @@ note longer than 2000 is named on the page and nothing is stored (no server erro
 
 from __future__ import annotations
 
-from support.console import Person, text_of
-
-
-def signed_in(api, role: str) -> Person:
-    person = Person(client=api.client)
-    person.follow(person.sign_in(api.keys[role]))
-    return person
-
-
-def counter_payment(api) -> str:
-    made = api.post("/v1/payments/counter", {
-        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
-        "amount_received": "145.50", "references": ["INV-2025-001234"],
-        "paid_on": "2025-01-15"})
-    assert made.status_code == 201, made.text
-    return made.json["information"]["number"]
+from support.console import counter_payment, signed_in, text_of
 
 
 def test_a_reason_or_notes_past_the_apis_limits_are_named_and_nothing_is_opened(api):

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import re
 
-from support.console import Person, text_of
+from support.console import signed_in, text_of
 
 from loket.demo import SANDBOX_CREDENTIALS
-
-
-def signed_in(api, role: str) -> Person:
-    person = Person(client=api.client)
-    person.follow(person.sign_in(api.keys[role]))
-    return person
 
 
 def configurations(api) -> dict[str, dict]:
