@@ -134,7 +134,9 @@ class PayPage:
         shown = [r for r in rows if r.status == "open" or link.receivable_ids is not None]
         payable = links.payable(session, link, now) if status == state.LinkStatus.ACTIVE else []
         page_state = state_override or str(status)
-        if page_state == "active" and not payable:
+        if page_state == "active" and links.used(session, link):
+            page_state, payable = "used", []
+        elif page_state == "active" and not payable:
             page_state = "in_progress" if links.outstanding_for(session, link) > 0 else "paid"
         to_pay = sum(left for _, left in payable)
         minimum = min(link.minimum or 0, to_pay) if link.amount_policy == "partial" else to_pay

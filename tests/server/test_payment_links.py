@@ -250,6 +250,9 @@ def test_a_single_use_link_takes_one_payment(links_api, ctx):
     assert again.status_code == 303
     assert again.headers["location"] == first.headers["location"]  # the same checkout
     api.payer_acts(first.headers["location"])
+    page = api.client.simulate_get(_path(link["url"]))
+    assert "has been used for a payment" in page.text and "pay-form" not in page.text
+    assert "$247.75" in page.text  # what is still open, shown
     third = _pay(api, link["url"], "60.00")
     assert third.status_code == 409 and "has been used" in third.text
     assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (5000, 0)

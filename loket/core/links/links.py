@@ -241,6 +241,14 @@ def in_flight(session: Session, link: PaymentLink, now: dt.datetime) -> dict[int
     return out
 
 
+def used(session: Session, link: PaymentLink) -> bool:
+    """Whether a single-use link has had its one payment (one through it took money)."""
+    return not link.multi_use and bool(session.scalar(
+        select(func.count()).select_from(Payment).where(
+            Payment.payment_link_id == link.id,
+            Payment.status.in_(tuple(lifecycle.MONEY_TAKEN)))))
+
+
 def _open_checkout(session: Session, link: PaymentLink, now: dt.datetime) -> Payment | None:
     """The newest checkout through the link still open (initiated, not expired), if any."""
     return session.scalar(select(Payment).where(
@@ -284,9 +292,7 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     if status != LinkStatus.ACTIVE:
         raise Conflict(f"this payment link is {status}", field="status")
     if not link.multi_use:
-        if session.scalar(select(func.count()).select_from(Payment).where(
-                Payment.payment_link_id == link.id,
-                Payment.status.in_(tuple(lifecycle.MONEY_TAKEN)))):
+        if used(session, link):
             raise Conflict("this payment link has been used", field="status")
         started = _open_checkout(session, link, now)
         if started is not None:  # one payment only: the payer goes on with the one begun
