@@ -27,7 +27,7 @@ from loket.core.models import (
 )
 from loket.core.payments.lifecycle import MONEY_TAKEN
 from loket.core.payments.posting import lock_payment
-from loket.core.payments.timeouts import TIMEOUT, fail_timed_out
+from loket.core.payments.timeouts import fail_timed_out
 from loket.core.settings import load_settings
 from loket.core.webhooks import outcomes
 from loket.money import Money
@@ -165,12 +165,13 @@ def _settle(ctx: Any, session: Session, charge_id: int) -> None:
         AutopayAttempt.charge_id == charge.id,
         AutopayAttempt.attempt == charge.attempts)).one()
     payment = lock_payment(session, row_attempt.payment_id)
-    if payment.status == PaymentStatus.INITIATED:  # undecided for SUBMITTED_FOR
+    undecided = payment.status == PaymentStatus.INITIATED  # for SUBMITTED_FOR
+    if undecided:
         fail_timed_out(ctx, session, payment)
     if payment.status in MONEY_TAKEN:
         row_attempt.outcome = str(ChargeOutcome.SUCCEEDED)
         finish(session, charge, ChargeState.SUCCEEDED, now, "paid")
-    elif payment.status == PaymentStatus.FAILED and payment.failure_category == TIMEOUT:
+    elif undecided:
         give_up(session, charge, payment.number, now, SUBMITTED_FOR)
     elif payment.status == PaymentStatus.FAILED:
         # The gateway's failure event does not say whether trying again can succeed: a

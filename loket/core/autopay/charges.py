@@ -53,7 +53,8 @@ from loket.core.models import (
     Payment,
     Receivable,
 )
-from loket.core.payments.posting import refresh_state, take_number
+from loket.core.payments.posting import lock_payment, refresh_state, take_number
+from loket.core.payments.timeouts import fail_timed_out
 from loket.core.settings import load_settings
 from loket.errors import GatewayError
 from loket.money import Money
@@ -63,6 +64,7 @@ from loket.types import (
     MandateChargeRequest,
     MandateChargeResult,
     MandateStatus,
+    PaymentStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,9 @@ def _record_attempt(ctx: Any, charge_id: int
                 return str(charge.status)  # another run may still be waiting for the gateway
             payment = session.get_one(Payment, pending.payment_id)
             if now - started > UNKNOWN_FOR:
+                payment = lock_payment(session, payment.id)
+                if payment.status == PaymentStatus.INITIATED:  # left to staff: not open
+                    fail_timed_out(ctx, session, payment)
                 give_up(session, charge, payment.number, now, UNKNOWN_FOR)
                 return str(charge.status)
             return (configs.config_value(ctx, session, row),

@@ -339,6 +339,7 @@ def test_an_attempt_never_answered_is_left_to_staff_not_charged_again(live):
     [todo] = [t for t in todos if t["kind"] == "autopay.outcome_unknown"]
     [payment] = my_payments(live)
     assert payment["number"] in todo["title"]
+    assert payment["status"] == "failed"  # not left open: staff have the to-do
     assert not host_events(live, "autopay.failed")  # not told to pay another way
 
 
@@ -360,7 +361,7 @@ class AnswersPending:
                                    gateway_reference=f"pending-{request.charge_id}")
 
 
-def payment_ends(live, number: str, event_type: str) -> None:
+def payment_ends(live, number: str, event_type: str, category: str = "declined") -> None:
     """The gateway's event for a payment arrives (its webhook, applied)."""
     with live.ctx.transaction() as session:
         payment = session.scalars(select(Payment).where(Payment.number == number)).one()
@@ -369,11 +370,12 @@ def payment_ends(live, number: str, event_type: str) -> None:
             event_id=f"evt-{number}-{event_type}", type=event_type, payment_id=number,
             amount=Money(payment.amount_received, payment.currency),
             failure_code="insufficient_funds", failure_message="Insufficient funds.",
-            failure_category="declined"))
+            failure_category=category))
 
 
-@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
-def test_a_pending_attempt_is_finished_by_its_payments_outcome(live, outcome):
+@pytest.mark.parametrize("outcome,category", [("succeeded", None), ("failed", "declined"),
+                                              ("failed", "timeout")])
+def test_a_pending_attempt_is_finished_by_its_payments_outcome(live, outcome, category):
     elect(live, save_card(live, "ok"))
     add_bill(live, ACCOUNT, "AP-INV-11", "50.00", due_in_days=1)
     gateway = AnswersPending()
@@ -381,7 +383,7 @@ def test_a_pending_attempt_is_finished_by_its_payments_outcome(live, outcome):
     try:
         assert charges.run_due(live.ctx) == {"scheduled": 1, "submitted": 1}
         [first] = my_payments(live)
-        payment_ends(live, first["number"], f"payment.{outcome}")
+        payment_ends(live, first["number"], f"payment.{outcome}", category or "declined")
         assert charges.run_due(live.ctx) == {"scheduled": 0}
         with live.ctx.transaction() as session:
             charge = session.scalars(select(AutopayCharge)).one()
