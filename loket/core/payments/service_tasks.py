@@ -10,6 +10,7 @@ import enum
 import logging
 
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -153,7 +154,8 @@ def monitor(ctx, limit: int = 200) -> dict[str, int]:
     Reconciliation tasks whose payment has settled. Each task is claimed and applied in one
     transaction under its row lock, so two monitors never process it twice and a worker
     dying half-way leaves it Pending for the next run; one that raises ends in Error with
-    a to-do, and the run goes on.
+    a to-do (a database failure, such as a deadlock or a timeout, leaves it for the next
+    run instead), and the run goes on.
 
     :returns: how many tasks ended in each state.
     """
@@ -167,6 +169,10 @@ def monitor(ctx, limit: int = 200) -> dict[str, int]:
         try:
             with ctx.transaction() as session:
                 state = _process(ctx, session, payment_id)
+        except OperationalError:  # a deadlock, a timeout, a lost connection: next run
+            log.exception("service task of payment %s: the database failed; left for the "
+                          "next run", payment_id)
+            continue
         except Exception as exc:  # noqa: BLE001 - one payment's failure must not stop the run
             log.exception("service task of payment %s could not be processed", payment_id)
             try:

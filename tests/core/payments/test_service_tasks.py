@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from support.engine import connect_sandbox, deliver, outstanding, payer, reload, seed, start
 
@@ -94,6 +95,24 @@ def test_a_task_that_raises_ends_in_error_with_a_todo_and_the_run_goes_on(ctx, t
         todos = session.scalars(select(Todo).where(Todo.kind == "payment.apply_failed")).all()
         assert [(t.entity_id, "the ledger is unreachable" in t.detail) for t in todos] == [
             (first.number, True)]
+
+
+def test_a_task_the_database_failed_is_left_for_the_next_run(ctx, tenant_id, monkeypatch):
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    real = service_tasks.apply_intended
+
+    def deadlocked(ctx_, session, payment_):
+        raise OperationalError("UPDATE receivables", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(service_tasks, "apply_intended", deadlocked)
+    assert service_tasks.monitor(ctx) == {}
+    assert reload(ctx, payment).service_task == "Pending"  # not Error: nothing was wrong
+    monkeypatch.setattr(service_tasks, "apply_intended", real)
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
+    with ctx.transaction() as session:
+        assert not session.scalars(select(Todo).where(Todo.kind == "payment.apply_failed")
+                                   ).all()
 
 
 def test_a_task_another_monitor_is_applying_is_left_to_it_without_waiting(pg_ctx):
