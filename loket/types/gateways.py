@@ -40,7 +40,9 @@ class GatewayDescription:
     currencies: tuple[str, ...] = ()
     """ISO 4217 codes the gateway charges in (empty: any)."""
     methods: tuple[str, ...] = ()
-    """Payment methods offered (``card``, ``va``, ``qris``...), shown to admins."""
+    """Payment methods offered (``card``, ``va``, ``qris``...), shown to admins; a checkout
+    must use one of them (a payer who chooses none gets ``card``, or the first of these when
+    the gateway offers no card). Empty: any method."""
     statuses: tuple[str, ...] = ()
     """Every raw status word the gateway may report; the kit checks each one maps."""
     minimum_charge: dict[str, Money] = attrs.field(factory=dict, converter=_minimums)

@@ -19,6 +19,7 @@ from loket.core.models import Allocation, Consumer, GatewayConfiguration, Paymen
 from loket.core.numbering import next_of_each
 from loket.core.payments import agreements, allocation, holds, payers
 from loket.core.payments.allocation import AmountPolicy
+from loket.core.payments.methods import method_for
 from loket.core.payments.payers import Payer
 from loket.core.payments.posting import refresh_state, resolve_item
 from loket.core.settings import load_settings
@@ -179,7 +180,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     prepare, create the payment with its intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
     config_row = _profile_for(ctx, session, settings, tenant_id, usable, targets)
-    _check_method(ctx, config_row.kind, method, agreement is not None)
+    method = method_for(ctx.plugins.gateways.get(config_row.kind), method, bool(agreement))
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
@@ -268,17 +269,6 @@ def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,
     if not priced:
         raise ValidationFailed("nothing is left to pay on these items", field="items")
     return priced
-
-
-def _check_method(ctx, kind: str, method: str, agreed: bool) -> None:
-    """Refuse (ValidationFailed naming ``method``) a method the gateway does not offer: the
-    method prices the fee passed on to the payer, and one no fee rule names charges none.
-    A bank debit under an agreement (``agreed``) runs whatever the gateway lists."""
-    description = ctx.plugins.gateways.get(kind)
-    offered = description.methods if description is not None else ()
-    if offered and method not in offered and not agreed:
-        raise ValidationFailed(f"method must be one of {', '.join(offered)} (what "
-                               f"{description.display_name} offers)", field="method")
 
 
 def _quote(ctx, settings, priced: dict[str, ResolvedTarget], method: str,
