@@ -332,7 +332,7 @@ class _Block:
                 f"{kind}:{name}={value}" for name, value in pairs.items()}
             if keys & waiting:
                 holds.release_matching(self.ctx, self.session, self.session.get_one(
-                    Receivable, receivable_id, populate_existing=True))
+                    Receivable, receivable_id, populate_existing=True), skip_locked=True)
         self.session.flush()
 
 

@@ -119,12 +119,17 @@ def _not_applied(session: Session, payment: Payment, exc: Exception) -> None:
                entity_id=payment.number)
 
 
-def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]:
+def release_matching(ctx, session: Session, receivable: Receivable,
+                     skip_locked: bool = False) -> list[str]:
     """Apply every held payment the upserted ``receivable`` completes (same transaction).
 
     Called by the host's receivable upserts. Payments whose money is not taken yet keep
     waiting (they are applied when it is).
 
+    :param skip_locked: pass over a payment another transaction holds (PostgreSQL) instead
+        of waiting for it: a long import holding many receivables must not wait for a
+        webhook that is applying that payment and waits for one of them (the webhook
+        applies it once the import commits).
     :returns: the numbers of the payments applied.
     """
     keys = keys_of(session, receivable)
@@ -133,7 +138,9 @@ def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]
         PaymentHold.hold_key.in_(keys)).order_by(PaymentHold.id)).all()
     applied = []
     for row in rows:
-        payment = lock_payment(session, row.payment_id)
+        payment = _lock(session, row.payment_id, skip_locked)
+        if payment is None:
+            continue
         # Read again under the payment's lock: another release may have applied it since.
         session.refresh(row)
         if row.state != WAITING or payment.succeeded_at is None or \
@@ -142,6 +149,13 @@ def release_matching(ctx, session: Session, receivable: Receivable) -> list[str]
         if try_release(ctx, session, payment, row):
             applied.append(payment.number)
     return applied
+
+
+def _lock(session: Session, payment_id: int, skip_locked: bool) -> Payment | None:
+    if not skip_locked:
+        return lock_payment(session, payment_id)
+    return session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update(
+        skip_locked=True).execution_options(populate_existing=True)).one_or_none()
 
 
 def overdue_holds(ctx) -> int:

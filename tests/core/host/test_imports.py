@@ -221,8 +221,9 @@ def test_an_installment_joins_only_a_plan_of_its_own_account(ctx, tenant_id):
             account="N-1", reference="NP-1-2", plan="NP-1")) == 2
 
 
-def test_a_form_the_file_delivers_releases_the_payment_held_for_it(ctx, tenant_id):
-    dln = "20269999999999"
+def _held_for(ctx, tenant_id, dln: str):
+    """A payment of WU-10001 for a tax form not delivered yet (DLN ``dln``), its money
+    taken and held."""
     connect_sandbox(ctx, tenant_id)
     with ctx.transaction() as session:
         routes = load_settings(session, tenant_id)["destinations"]
@@ -235,6 +236,12 @@ def test_a_form_the_file_delivers_releases_the_payment_held_for_it(ctx, tenant_i
                                                       "sandbox")
     assert deliver(ctx, payer(ctx, payment, "pay")).status == 200
     assert reload(ctx, payment).application_state == "held"
+    return payment
+
+
+def test_a_form_the_file_delivers_releases_the_payment_held_for_it(ctx, tenant_id):
+    dln = "20269999999999"
+    payment = _held_for(ctx, tenant_id, dln)
     with ctx.transaction() as session:
         imports.import_csv(session, ACTOR, tenant_id,
                            "account_number,kind,reference,amount,attributes.dln\n"
@@ -245,3 +252,21 @@ def test_a_form_the_file_delivers_releases_the_payment_held_for_it(ctx, tenant_i
         form = session.scalar(select(Receivable).where(Receivable.reference == "F-LATE"))
         assert (form.paid, form.status) == (12500, "paid")  # not due: never paid twice
 
+
+
+def test_an_import_passes_over_a_held_payment_another_transaction_holds(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    dln = "20269999999998"
+    payment = _held_for(ctx, tenant_id, dln)
+    with ctx.engine.connect() as other:  # e.g. a webhook applying it, waiting for the form
+        other.execute(text("SELECT id FROM payments WHERE id = :id FOR UPDATE"),
+                      {"id": payment.id})
+        with ctx.transaction() as session:  # the import does not wait for it
+            session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            assert imports.import_csv(session, ACTOR, tenant_id,
+                                      "account_number,kind,reference,amount,attributes.dln\n"
+                                      f"WU-10001,tax_form,F-LOCKED,125.00,{dln}\n",
+                                      ctx.plugins.attribute_schemas(), ctx=ctx) == 1
+        other.rollback()
+    assert reload(ctx, payment).application_state == "held"  # its holder applies it
