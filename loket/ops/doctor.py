@@ -151,6 +151,36 @@ def gateways(ctx: Any) -> list[Check]:
     return out
 
 
+def webhook_urls(ctx: Any) -> Check:
+    """Whether loket may still send to every host webhook endpoint's URL (public
+    ``https://`` unless ``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE``): an endpoint registered
+    before the rule, or whose name now resolves to a private address, is refused at every
+    send until the URL or the setting changes."""
+    from loket.core.models import HostWebhookEndpoint, Tenant  # noqa: PLC0415
+    from loket.core.outbox.endpoints import check_url  # noqa: PLC0415
+    from loket.errors import LoketError  # noqa: PLC0415
+
+    with ctx.transaction() as session:
+        rows = session.execute(select(HostWebhookEndpoint.id, HostWebhookEndpoint.url,
+                                      Tenant.slug).join(
+            Tenant, Tenant.id == HostWebhookEndpoint.tenant_id).where(
+            HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
+    refused = []
+    for endpoint_id, url, slug in rows:
+        try:
+            check_url(ctx.config, url)
+        except LoketError:
+            refused.append(f"{endpoint_id} ({slug})")
+    if refused:
+        return Check("webhook_urls", Status.FAIL, f"{len(refused)} of {len(rows)} host "
+                     f"webhook endpoint(s) are refused at every send (not public https): "
+                     f"endpoint {', '.join(refused[:10])}{' …' if len(refused) > 10 else ''}",
+                     "register their public https URL again, or set "
+                     "LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE=1 when the host is on your network")
+    return Check("webhook_urls", Status.OK, f"{len(rows)} host webhook endpoint URL(s) "
+                 f"may be sent to")
+
+
 def webhook_secrets(ctx: Any) -> Check:
     """Whether the signing secret of every host webhook endpoint decrypts with the
     configured keys (the deliveries to one that does not fail until it is fixed)."""
@@ -219,6 +249,7 @@ def examine(environ: Mapping[str, str], queue_name: str | None = None) -> list[C
             ctx = Loket.create(config, plugins=loaded, engine=engine)
             checks.extend(gateways(ctx))
             checks.append(webhook_secrets(ctx))
+            checks.append(webhook_urls(ctx))
         except Exception as exc:  # noqa: BLE001 - e.g. a malformed secret key
             checks.append(Check("gateways", Status.FAIL, "not checked: "
                                 + (getattr(exc, "detail", None) or str(exc)),

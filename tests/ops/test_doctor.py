@@ -109,9 +109,13 @@ def test_each_active_gateway_that_cannot_be_reached_is_named(tmp_path, plugins, 
         _gateway(session, ok.id, "sandbox", {"merchant_name": "Fine", "secret": "sbx_fine"},
                  box)
         # Host webhook endpoints: one signing secret saved under the old key.
-        for tenant, secret_box in ((tax, SecretBox((old_key,))), (ok, box)):
+        # One registered before endpoints had to be public https.
+        public = "https://hooks.example.com/in"
+        for tenant, secret_box, hook in ((tax, SecretBox((old_key,)), public),
+                                         (ok, box, public),
+                                         (water, box, "http://10.0.0.5/hooks")):
             session.add(HostWebhookEndpoint(
-                tenant_id=tenant.id, url="https://hooks.example.com/in", event_types=[],
+                tenant_id=tenant.id, url=hook, event_types=[],
                 secret_encrypted=secret_box.encrypt({"secret": "whsec_x"}), active=True))
     ctx.engine.dispose()
     code, out, checks = _doctor(
@@ -135,10 +139,13 @@ def test_each_active_gateway_that_cannot_be_reached_is_named(tmp_path, plugins, 
     assert "LOKET_SECRET_KEY" in undecryptable["fix"]
     assert found["gateway sandbox (ok)"]["status"] == "ok"
     secrets_check = found["webhook_secrets"]
-    assert secrets_check["status"] == "fail" and "1 of 2" in secrets_check["detail"]
+    assert secrets_check["status"] == "fail" and "1 of 3" in secrets_check["detail"]
     assert "(tax)" in secrets_check["detail"] and "loket keys rotate" in secrets_check["fix"]
+    urls = found["webhook_urls"]
+    assert urls["status"] == "fail" and "1 of 3" in urls["detail"] and "(water)" in urls["detail"]
+    assert "LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE" in urls["fix"]
     assert "[FAIL] gateway stripe (water): handshake failed" in out
-    assert out.rstrip().endswith("4 fault(s), 0 warning(s)")
+    assert out.rstrip().endswith("5 fault(s), 0 warning(s)")
     assert key not in out and "sbx_revoked_0123456789" not in out
 
 
