@@ -190,6 +190,16 @@ class WebhookRejected(LoketError):
     title = "Webhook rejected"
 
 
+class Undeliverable(LoketError):
+    """A message channel refused a message for good (an invalid number, a recipient who
+    unsubscribed): sending it again cannot succeed, so the delivery is given up at once
+    (``dead``, with its to-do) instead of being retried for days."""
+
+    status = 422
+    code = "undeliverable"
+    title = "Message refused for good"
+
+
 class PluginError(LoketError):
     """A plugin could not be loaded or broke the contract."""
 

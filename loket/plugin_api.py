@@ -17,6 +17,7 @@ from loket.errors import (
     LoketError,
     NotSupported,
     RefundNotPossible,
+    Undeliverable,
     ValidationFailed,
     WebhookRejected,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "Money",
     "NotSupported",
     "RefundNotPossible",
+    "Undeliverable",
     "ValidationFailed",
     "WebhookRejected",
     "hookimpl",

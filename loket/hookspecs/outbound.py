@@ -121,6 +121,8 @@ def loket_channel_send(
         per channel name, plus ``var_dir``.
     :returns: the provider's reference for the message (a string), or ``None`` for a
         channel that is not this plugin's.
-    :raises Exception: any error leaves the delivery pending; the worker retries it with
-        backoff for three days.
+    :raises loket.errors.Undeliverable: the provider refused the message for good (an
+        invalid number, an unsubscribed recipient): the delivery is given up at once.
+    :raises Exception: any other error leaves the delivery pending; the worker retries it
+        with backoff for three days.
     """

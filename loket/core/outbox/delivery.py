@@ -28,7 +28,7 @@ from loket.core.outbox import posting
 from loket.core.outbox.events import DeliveryStatus, EventKind, notification_of
 from loket.core.outbox.posting import Outcome
 from loket.core.todos import raise_todo
-from loket.errors import Conflict
+from loket.errors import Conflict, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,8 @@ def attempt(ctx: Any, delivery_id: int,
             outcome = (send or _send)(ctx, delivery, event)
         else:
             outcome = _post(ctx, delivery, endpoint, event)
+    except Undeliverable as exc:  # refused for good: retrying cannot help
+        outcome = Outcome(False, error=f"refused for good: {exc.detail}"[:500], final=True)
     except Exception as exc:  # noqa: BLE001 - any failure is retried, never lost
         if endpoint is None:
             outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
@@ -201,23 +203,26 @@ def record(ctx: Any, delivery_id: int, outcome: Outcome, lease: dt.datetime) -> 
             delivery.provider_reference = outcome.reference
             return "delivered"
         delivery.last_error = outcome.error
-        if now - delivery.created_at >= GIVE_UP_AFTER:
+        if outcome.final or now - delivery.created_at >= GIVE_UP_AFTER:
             delivery.status = DeliveryStatus.DEAD
             log.warning("outbox delivery %s given up after %s attempts: %s", delivery_id,
                         delivery.attempts, outcome.error)
-            _given_up(session, delivery, now)
+            _given_up(session, delivery, now, outcome.final)
             return "dead"
         delivery.next_attempt_at = now + backoff(delivery.attempts)
         return "retrying"
 
 
-def _given_up(session: Session, delivery: OutboxDelivery, now: dt.datetime) -> None:
-    """A to-do for staff, one per target and day however many of its deliveries die."""
+def _given_up(session: Session, delivery: OutboxDelivery, now: dt.datetime,
+              refused: bool = False) -> None:
+    """A to-do for staff, one per target and day however many of its deliveries die
+    (``refused``: the receiver refused one for good, rather than after days of retries)."""
     where = (f"endpoint {delivery.endpoint_id} ({delivery.recipient})"
              if delivery.endpoint_id is not None else f"{delivery.channel} {delivery.recipient}")
     # A target is up to 300 characters: the key names it by a digest (to-do keys are 200).
     receiver = hashlib.sha256(delivery.target.encode()).hexdigest()[:32]
     raise_todo(session, delivery.tenant_id, "outbox.dead",
+               f"Deliveries to {where} refused for good" if refused else
                f"Deliveries to {where} given up after {GIVE_UP_AFTER.days} days of retries",
                detail=f"Last error: {delivery.last_error}. Each can be sent again once the "
                       f"receiver is fixed (a host endpoint's deliveries: POST /v1/host/"

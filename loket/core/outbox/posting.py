@@ -58,6 +58,8 @@ class Outcome:
     status_code: int | None = None
     reference: str | None = None
     error: str | None = None
+    final: bool = False
+    """The receiver refused for good (:class:`~loket.errors.Undeliverable`): no retry."""
 
 
 def body_of(event: OutboxEvent) -> bytes:

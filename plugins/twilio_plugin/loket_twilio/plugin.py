@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loket.plugin_api import ValidationFailed, hookimpl
-from loket_twilio.api import TwilioAccount, send_message
+from loket.plugin_api import Undeliverable, ValidationFailed, hookimpl
+from loket_twilio.api import TwilioAccount, TwilioRefused, send_message
 
 LOKET_CONTRACT = "1.3"
 CHANNELS = ("sms", "whatsapp")
@@ -33,7 +33,10 @@ def loket_channel_send(channel: str, recipient: str, message: Any,
     ``recipient`` (E.164) by SMS or WhatsApp; returns Twilio's message SID.
 
     :raises ValidationFailed: the channel has no Twilio options in this deployment.
-    :raises loket_twilio.api.TwilioRefused: Twilio refused (the outbox retries).
+    :raises Undeliverable: Twilio refused this message for good (a 4xx other than
+        authentication and rate limits: an invalid or unreachable number, an
+        unsubscribed recipient); the outbox gives it up at once.
+    :raises loket_twilio.api.TwilioRefused: Twilio refused for now (the outbox retries).
     """
     if channel not in CHANNELS:
         return None
@@ -43,5 +46,15 @@ def loket_channel_send(channel: str, recipient: str, message: Any,
                                f"(LOKET_CHANNEL_OPTIONS)", field="channel_options")
     # loket's messages carry a short text for phones, in the tenant's language.
     text = (message.data or {}).get("sms") or message.body
-    return send_message(TwilioAccount.from_options(settings), recipient, text,
-                        whatsapp=channel == "whatsapp")
+    try:
+        return send_message(TwilioAccount.from_options(settings), recipient, text,
+                            whatsapp=channel == "whatsapp")
+    except TwilioRefused as exc:
+        if 400 <= exc.status < 500 and exc.status not in RETRIED:
+            raise Undeliverable(str(exc)) from exc
+        raise
+
+
+RETRIED = frozenset({401, 403, 404, 408, 429})
+"""Twilio answers that say nothing about the recipient (loket's credentials or account,
+a timeout, a rate limit): retried."""

@@ -7,6 +7,7 @@ from loket_twilio import plugin
 from loket_twilio.api import TwilioRefused
 from loket_twilio.emulator import TwilioEmulator
 
+from loket.errors import Undeliverable
 from loket.plugins import Plugins
 from loket.types import Notification
 
@@ -56,10 +57,18 @@ def test_wrong_credentials_are_refused_with_twilios_code(twilio):
     assert twilio.messages == []
 
 
-def test_an_invalid_number_is_refused_by_twilio(twilio):
-    with pytest.raises(TwilioRefused) as refused:
+def test_an_invalid_number_is_refused_for_good(twilio):
+    with pytest.raises(Undeliverable) as refused:
         plugin.loket_channel_send("sms", "0812", MESSAGE, {"sms": twilio.options()})
-    assert refused.value.code == 21211
+    assert isinstance(refused.value.__cause__, TwilioRefused)
+    assert refused.value.__cause__.code == 21211 and "21211" in refused.value.detail
+
+
+def test_twilio_being_down_is_refused_for_now(twilio):
+    twilio.fail_next = 1
+    with pytest.raises(TwilioRefused) as refused:
+        plugin.loket_channel_send("sms", "+6281234567890", MESSAGE, {"sms": twilio.options()})
+    assert refused.value.status == 503
 
 
 def test_other_channels_are_not_this_plugins():

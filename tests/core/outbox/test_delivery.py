@@ -23,6 +23,7 @@ from loket.core.outbox import delivery, endpoints, events, posting, signing
 from loket.core.payments import counter_payments
 from loket.core.secrets import SecretBox
 from loket.core.settings import load_settings, save_settings
+from loket.errors import Undeliverable
 from loket.types import Notification
 
 ADMIN = ACTOR
@@ -311,3 +312,24 @@ def test_a_slow_receiver_uses_up_its_time_and_leaves_the_run_to_the_others(
             events.emit(session, tenant_id, "todo.raised", {"todo": 1}, "todo:1", ctx.now())
         assert delivery.deliver_due(ctx) == {"retrying": 2, "deferred": 1, "delivered": 1}
     assert slow.connections == 2 and len(fast.accepted) == 1
+
+
+def test_a_message_refused_for_good_is_given_up_at_once_with_its_to_do(ctx, tenant_id):
+    ctx.clock = Clock()
+    _message(ctx, tenant_id, recipient="0812")
+    (row,) = _deliveries(ctx)
+
+    def refused(_ctx, _delivery, _event):
+        raise Undeliverable("Twilio refused the message (HTTP 400, code 21211)")
+
+    def down(_ctx, _delivery, _event):
+        raise ConnectionError("the provider is down")
+
+    assert delivery.attempt(ctx, row.id, down) == "retrying"  # a failure for now
+    ctx.clock.advance(hours=1)
+    assert delivery.attempt(ctx, row.id, refused) == "dead"  # not three days of retries
+    (row,) = _deliveries(ctx)
+    assert row.attempts == 2 and row.last_error.startswith("refused for good: ")
+    with ctx.transaction() as session:
+        [todo] = session.scalars(select(Todo).where(Todo.kind == "outbox.dead")).all()
+    assert todo.title == "Deliveries to log 0812 refused for good"
