@@ -15,7 +15,7 @@ import json
 import os
 import smtplib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -151,30 +151,45 @@ def gateways(ctx: Any) -> list[Check]:
     return out
 
 
+def _endpoints(ctx: Any, column: str) -> list[tuple[int, Any, str]]:
+    """``(id, column's value, tenant slug)`` of every host webhook endpoint not deleted."""
+    from loket.core.models import HostWebhookEndpoint, Tenant  # noqa: PLC0415
+
+    with ctx.transaction() as session:
+        return [tuple(row) for row in session.execute(select(
+            HostWebhookEndpoint.id, getattr(HostWebhookEndpoint, column), Tenant.slug).join(
+            Tenant, Tenant.id == HostWebhookEndpoint.tenant_id).where(
+            HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id))]
+
+
+def _failing(rows: list[tuple[int, Any, str]], fails: Callable[[Any], bool]
+             ) -> tuple[int, str]:
+    """How many endpoints' value ``fails``, and the first ten named (``id (tenant)``)."""
+    named = [f"{endpoint_id} ({slug})" for endpoint_id, value, slug in rows if fails(value)]
+    return len(named), ", ".join(named[:10]) + (" …" if len(named) > 10 else "")
+
+
 def webhook_urls(ctx: Any) -> Check:
     """Whether loket may still send to every host webhook endpoint's URL (public
     ``https://`` unless ``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE``): an endpoint registered
     before the rule, or whose name now resolves to a private address, is refused at every
     send until the URL or the setting changes."""
-    from loket.core.models import HostWebhookEndpoint, Tenant  # noqa: PLC0415
     from loket.core.outbox.endpoints import check_url  # noqa: PLC0415
     from loket.errors import LoketError  # noqa: PLC0415
 
-    with ctx.transaction() as session:
-        rows = session.execute(select(HostWebhookEndpoint.id, HostWebhookEndpoint.url,
-                                      Tenant.slug).join(
-            Tenant, Tenant.id == HostWebhookEndpoint.tenant_id).where(
-            HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
-    refused = []
-    for endpoint_id, url, slug in rows:
+    def refused(url: str) -> bool:
         try:
             check_url(ctx.config, url)
         except LoketError:
-            refused.append(f"{endpoint_id} ({slug})")
-    if refused:
-        return Check("webhook_urls", Status.FAIL, f"{len(refused)} of {len(rows)} host "
-                     f"webhook endpoint(s) are refused at every send (not public https): "
-                     f"endpoint {', '.join(refused[:10])}{' …' if len(refused) > 10 else ''}",
+            return True
+        return False
+
+    rows = _endpoints(ctx, "url")
+    count, failing = _failing(rows, refused)
+    if count:
+        return Check("webhook_urls", Status.FAIL, f"{count} of {len(rows)} "
+                     f"host webhook endpoint(s) are refused at every send (not public "
+                     f"https): endpoint {failing}",
                      "register their public https URL again, or set "
                      "LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE=1 when the host is on your network")
     return Check("webhook_urls", Status.OK, f"{len(rows)} host webhook endpoint URL(s) "
@@ -184,23 +199,20 @@ def webhook_urls(ctx: Any) -> Check:
 def webhook_secrets(ctx: Any) -> Check:
     """Whether the signing secret of every host webhook endpoint decrypts with the
     configured keys (the deliveries to one that does not fail until it is fixed)."""
-    from loket.core.models import HostWebhookEndpoint, Tenant  # noqa: PLC0415
 
-    with ctx.transaction() as session:
-        rows = session.execute(select(
-            HostWebhookEndpoint.id, HostWebhookEndpoint.secret_encrypted, Tenant.slug).join(
-            Tenant, Tenant.id == HostWebhookEndpoint.tenant_id).where(
-            HostWebhookEndpoint.deleted_at.is_(None)).order_by(HostWebhookEndpoint.id)).all()
-    unreadable = []
-    for endpoint_id, token, slug in rows:
+    def unreadable(token: str) -> bool:
         try:
             ctx.secrets.decrypt(token)
         except Exception:  # noqa: BLE001 - reported
-            unreadable.append(f"{endpoint_id} ({slug})")
-    if unreadable:
-        return Check("webhook_secrets", Status.FAIL, f"{len(unreadable)} of {len(rows)} host "
-                     f"webhook endpoint secret(s) cannot be decrypted: endpoint "
-                     f"{', '.join(unreadable[:10])}{' …' if len(unreadable) > 10 else ''}",
+            return True
+        return False
+
+    rows = _endpoints(ctx, "secret_encrypted")
+    count, failing = _failing(rows, unreadable)
+    if count:
+        return Check("webhook_secrets", Status.FAIL, f"{count} of {len(rows)} "
+                     f"host webhook endpoint secret(s) cannot be decrypted: endpoint "
+                     f"{failing}",
                      "LOKET_SECRET_KEY must list the key they were saved with (the newest "
                      "first); with both keys listed, run `loket keys rotate`")
     return Check("webhook_secrets", Status.OK,

@@ -4,10 +4,9 @@ not held back by them."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
+from support.concurrency import at_once
 from support.engine import seed
 
 from loket.core.guests import identification
@@ -19,25 +18,6 @@ from loket.errors import Unauthorized
 pytestmark = pytest.mark.postgres
 ATTEMPTS = 3
 RIGHT = {"name": "John Doe", "last_bill_amount": "152.25"}
-
-
-def _at_once(count, work) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(index):
-        barrier.wait()
-        try:
-            results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def test_parallel_attempts_from_one_source_are_checked_no_more_than_allowed(pg_ctx):
@@ -53,7 +33,7 @@ def test_parallel_attempts_from_one_source_are_checked_no_more_than_allowed(pg_c
         return identification.identify(ctx, "t1", "WU-10001", {
             "name": "John Doe", "last_bill_amount": f"{index}.00"}, "203.0.113.7")
 
-    results = _at_once(12, guess)
+    results = at_once(guess, 12)
     checked = [r for r in results if isinstance(r, Unauthorized)]
     limited = [r for r in results if isinstance(r, TooManyAttempts)]
     assert (len(checked), len(limited)) == (ATTEMPTS, 12 - ATTEMPTS), results

@@ -3,10 +3,9 @@ workers delivering one payment's events."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
+from support.concurrency import at_once
 from support.engine import ACTOR, connect_sandbox, deliver, payer, seed
 from support.outbox import Receiver
 
@@ -22,25 +21,6 @@ from loket.errors import Conflict
 pytestmark = pytest.mark.postgres
 BILLS = [{"kind": "bill", "reference": "INV-2025-001234"},
          {"kind": "bill", "reference": "INV-2025-001567"}]
-
-
-def _at_once(work, count=2):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(index):
-        barrier.wait()
-        try:
-            results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def _link(ctx, tenant_id, policy):
@@ -61,7 +41,7 @@ def test_a_multi_use_link_paid_in_full_twice_at_once_starts_one_checkout(pg_ctx)
     tenant_id = seed(ctx)
     connect_sandbox(ctx, tenant_id)
     link = _link(ctx, tenant_id, "full")
-    results = _at_once(_pay(ctx, link, None))
+    results = at_once(_pay(ctx, link, None))
     started = [r for r in results if isinstance(r, Payment)]
     refused = [r for r in results if isinstance(r, Conflict)]
     assert len(started) == 1 and len(refused) == 1, results
@@ -79,7 +59,7 @@ def test_two_part_payments_at_once_share_the_items_without_overpaying(pg_ctx):
     tenant_id = seed(ctx)
     connect_sandbox(ctx, tenant_id)
     link = _link(ctx, tenant_id, "partial")
-    results = _at_once(_pay(ctx, link, "100.00"))
+    results = at_once(_pay(ctx, link, "100.00"))
     assert all(isinstance(r, Payment) for r in results), results
     for payment in results:
         deliver(ctx, payer(ctx, payment, "pay"))
@@ -117,7 +97,7 @@ def test_two_workers_deliver_a_payments_events_once_each_in_order(pg_ctx):
                 delivery.deliver_due(ctx)
             return True
 
-        assert _at_once(work) == [True, True]
+        assert at_once(work) == [True, True]
         with ctx.transaction() as session:
             assert set(session.scalars(select(OutboxDelivery.status))) == {"delivered"}
     assert len(host.accepted) == len(set(host.event_ids())) == 6  # once each
