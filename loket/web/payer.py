@@ -38,7 +38,7 @@ def answer_return(ctx: Any, req: falcon.Request, resp: falcon.Response, session:
     if target:
         resp.status = falcon.HTTP_303
         resp.location = returns.signed_result_url(
-            returns.result_secret(ctx, tenant_id), target, payment.number, payment.status,
+            returns.result_secrets(ctx, tenant_id), target, payment.number, payment.status,
             result, int(ctx.now().timestamp()))
         return
     locale = rendering.negotiate(req.get_header("Accept-Language"), settings["locale"])

@@ -1,5 +1,6 @@
 """LOKET_SECRET_KEY: production entry points refuse to run without it; a rotation keeps
-payers' sessions and return links (the newest key signs, every configured key verifies)."""
+payers' sessions, return links, payment links, console sessions and the results signed for
+the tenant's own page (the newest key signs, every configured key verifies)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from loket.core.config import AppConfig
 from loket.core.context import Loket
 from loket.core.gateway_configs import configs
 from loket.core.guests import identification
+from loket.core.links import tokens
+from loket.core.payments import returns
 from loket.core.secrets import SecretBox
 from loket.core.tenants import TokenSigner
 from loket.errors import ConfigurationError, NotFound, Unauthorized
 from loket.server.app import create_app, get_app
+from loket.web import session
 
 
 def test_get_app_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
@@ -104,3 +108,41 @@ def test_a_rotation_keeps_guest_payer_tokens_and_mandate_returns(ctx, tenant_id)
     retired = _ctx_with_keys(ctx, (rotated.config.secret_keys[0],))
     with pytest.raises(Unauthorized):
         identification.verify_token(retired, f"Bearer {token}", tenant_id)
+
+
+def test_a_rotation_keeps_the_tenants_signed_results_until_the_old_key_goes(ctx, tenant_id):
+    now = int(ctx.now().timestamp())
+    copied = returns.result_secret(ctx, tenant_id)  # what the tenant's page was set up with
+
+    def result_under(keys: tuple[str, ...]) -> dict[str, str]:
+        url = returns.signed_result_url(
+            returns.result_secrets(_ctx_with_keys(ctx, keys), tenant_id),
+            "https://water.example/paid", "PAY-1", "succeeded", "success", now)
+        return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+    old, new = ctx.config.secret_keys[0], SecretBox.generate_key()
+    rotated = _ctx_with_keys(ctx, (new, old))
+    shown = returns.result_secret(rotated, tenant_id)  # the console now shows the new one
+    assert shown != copied
+    during = result_under((new, old))
+    assert returns.verify_signed_result(copied, during, now)
+    assert returns.verify_signed_result(shown, during, now)
+
+    after = result_under((new,))
+    assert returns.verify_signed_result(shown, after, now)
+    assert not returns.verify_signed_result(copied, after, now)
+
+
+def test_a_rotation_keeps_payment_links_and_console_sessions(ctx):
+    old, new = ctx.config.secret_keys[0], SecretBox.generate_key()
+    link_token = tokens.token_for(old, "pl_abc")
+    cookie = session.seal(ctx, session.ConsoleSession("sk_test_x", "csrf", expires=2_000))
+
+    rotated = _ctx_with_keys(ctx, (new, old))
+    assert tokens.key_of(rotated.config.secret_keys, link_token) == "pl_abc"
+    assert session.unseal(rotated, cookie, now=1_000) is not None
+
+    retired = _ctx_with_keys(ctx, (new,))
+    with pytest.raises(NotFound, match="no such payment link"):
+        tokens.key_of(retired.config.secret_keys, link_token)
+    assert session.unseal(retired, cookie, now=1_000) is None  # back to the sign-in page

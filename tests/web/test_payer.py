@@ -1,13 +1,20 @@
 """The payer's return page: HTML for a browser, JSON for an API client, the payer's
-language, and the signed redirect to the tenant's own page."""
+language, and the signed redirect to the tenant's own page, also through a rotation of
+LOKET_SECRET_KEY."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import attrs
+import falcon.testing
 from support.console import Person, text_of
 
+from loket.core.context import Loket
+from loket.core.gateway_configs import configs
 from loket.core.payments import returns
+from loket.core.secrets import SecretBox
+from loket.server.app import create_app
 
 
 def paid_return_url(api) -> str:
@@ -89,3 +96,50 @@ def test_with_a_return_url_the_browser_goes_to_the_tenants_page_with_a_signed_re
 def test_return_url_must_be_http(api):
     refused = api.put("/v1/settings", {"return_url": "javascript:alert(1)"})
     assert refused.status_code == 422
+
+
+
+def _under_keys(api, keys: tuple[str, ...]) -> Loket:
+    """The same loket (database, plugins, clock) run with another LOKET_SECRET_KEY."""
+    config = attrs.evolve(api.ctx.config, secret_keys=keys)
+    return Loket.create(config, plugins=api.ctx.plugins, engine=api.ctx.engine,
+                        clock=api.ctx.clock)
+
+
+def _come_back(ctx: Loket, url: str) -> falcon.testing.Result:
+    """A browser following a return link into ``ctx``'s API."""
+    path = url.split("testserver", 1)[-1]
+    return falcon.testing.TestClient(create_app(ctx)).simulate_get(
+        path, headers={"Accept": "text/html"})
+
+
+def _result(answer: falcon.testing.Result) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+
+
+def test_a_key_rotation_keeps_return_links_and_the_tenants_secret_until_the_old_key_goes(
+        connected_api):
+    api = connected_api
+    assert api.put("/v1/settings", {"return_url": "https://water.example/paid"}
+                   ).status_code == 200
+    copied = returns.result_secret(api.ctx, api.tenant_id)  # set up on the tenant's page
+    back = paid_return_url(api)  # issued under the old key
+    number = urlsplit(back).path.rsplit("/", 1)[1]
+    old, new = api.ctx.config.secret_keys[0], SecretBox.generate_key()
+    now = int(api.ctx.now().timestamp())
+
+    rotated = _under_keys(api, (new, old))
+    during = _come_back(rotated, back)
+    assert during.status_code == 303, during.text
+    assert returns.verify_signed_result(copied, _result(during), now)
+    shown = returns.result_secret(rotated, api.tenant_id)  # the console's, once rotated
+    assert shown != copied and returns.verify_signed_result(shown, _result(during), now)
+
+    retired = _under_keys(api, (new,))
+    refused = _come_back(retired, back)
+    assert refused.status_code == 404  # as a forged link is
+    assert refused.json["detail"] == f"no payment {number!r}"
+    fresh, _cancel = configs.return_urls(retired, api.tenant_id, number, api.ctx.now())
+    after = _result(_come_back(retired, fresh))
+    assert returns.verify_signed_result(shown, after, now)
+    assert not returns.verify_signed_result(copied, after, now)
