@@ -96,7 +96,9 @@ def loket_channel_describe() -> tuple[str, ...] | None:
     .. versionadded:: 1.2
 
     Called at start-up. Optional: a plugin without channels does not implement it. Two
-    plugins naming the same channel are refused at start-up.
+    plugins naming the same channel are refused at start-up, and so is a channel named
+    ``var_dir``. Only the plugin that names a channel is asked to send on it
+    (:func:`loket_channel_send`).
 
     :returns: a tuple of channel names (``("sms", "whatsapp")``), or ``None``.
     """
@@ -110,17 +112,26 @@ def loket_channel_send(
 
     .. versionadded:: 1.2
 
+    .. versionchanged:: 1.3
+       called only for the channels this plugin names in :func:`loket_channel_describe`,
+       with only their options.
+
     Called by the outbox worker for each pending delivery of a message (at least once: a
     retried delivery may call it again for the same message, so send idempotently where the
-    provider allows). Stops at the first non-``None`` result.
+    provider allows), on this plugin alone: the plugin that named ``channel`` in
+    :func:`loket_channel_describe`. No other plugin is called for the message, and this
+    plugin is never called for a channel it did not name.
 
     :param channel: the channel name (``email``, ``sms``, ``whatsapp``, ``log``).
     :param recipient: the address on that channel (an e-mail address, an E.164 number).
     :param message: a :class:`~loket.types.Notification` (subject, body, kind, data).
-    :param options: the deployment's channel options (``LOKET_CHANNEL_OPTIONS``), a dict
-        per channel name, plus ``var_dir``.
-    :returns: the provider's reference for the message (a string), or ``None`` for a
-        channel that is not this plugin's.
+    :param options: the deployment's channel options (``LOKET_CHANNEL_OPTIONS``, keyed by
+        channel name), only the entries of the channels this plugin names (``{"sms": {…},
+        "whatsapp": {…}}`` for a plugin naming both; no entry for a channel left
+        unconfigured), plus ``var_dir`` (the var directory, a string). Another plugin's
+        channel options never reach it.
+    :returns: the provider's reference for the message (a string). ``None`` leaves the
+        delivery pending, as an error would.
     :raises loket.errors.Undeliverable: the provider refused the message for good (an
         invalid number, an unsubscribed recipient): the delivery is given up at once.
     :raises Exception: any other error leaves the delivery pending; the worker retries it

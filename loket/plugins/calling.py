@@ -19,6 +19,7 @@ class HookCaller:
     _gateway_plugins: dict[str, object]
     _destinations: dict[str, DestinationDescription]
     _channels: frozenset[str]
+    _channel_plugins: dict[str, str]
 
     def _first(self, hook_name: str, what: str, **kwargs: Any) -> Any:
         result = getattr(self.pm.hook, hook_name)(**kwargs)

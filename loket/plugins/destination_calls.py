@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loket.errors import PluginError
+from loket.errors import HookNotImplemented, PluginError
 from loket.money import Money
 from loket.plugins.calling import HookCaller
 from loket.types import (
@@ -21,6 +21,10 @@ from loket.types import (
     ResolvedTarget,
     TrackingEvent,
 )
+
+CHANNEL_VAR_DIR = "var_dir"
+"""The key of the channel options that names the var directory (given to every channel
+plugin; no channel may take the name)."""
 
 
 class DestinationCalls(HookCaller):
@@ -110,13 +114,31 @@ class DestinationCalls(HookCaller):
         return self._channels
 
     def channel_send(self, channel: str, recipient: str, message: Notification,
-                     options: dict[str, Any]) -> Any:
-        """Send one message on ``channel``; returns the provider's reference.
+                     options: Mapping[str, Any]) -> Any:
+        """Send one message on ``channel`` through the plugin that declared it (its
+        ``loket_channel_send`` only: no other plugin is asked); returns the provider's
+        reference.
 
+        :param options: the deployment's channel options by channel name
+            (``LOKET_CHANNEL_OPTIONS``) and ``var_dir``. The plugin gets only the entries of
+            the channels it declared, and ``var_dir``.
         :raises PluginError: no installed plugin sends on ``channel``.
         """
-        return self._first("loket_channel_send", f"channel {channel!r}", channel=channel,
-                           recipient=recipient, message=message, options=options)
+        owner = self._channel_plugins.get(channel)
+        plugin = self.pm.get_plugin(owner) if owner is not None else None
+        if plugin is None:
+            raise HookNotImplemented(f"no installed plugin implements loket_channel_send "
+                                     f"for channel {channel!r}")
+        mine = {name: value for name, value in options.items()
+                if name == CHANNEL_VAR_DIR or self._channel_plugins.get(name) == owner}
+        others = [impl.plugin for impl in self.pm.hook.loket_channel_send.get_hookimpls()
+                  if impl.plugin is not plugin]
+        send = self.pm.subset_hook_caller("loket_channel_send", remove_plugins=others)
+        result = send(channel=channel, recipient=recipient, message=message, options=mine)
+        if result is None:
+            raise HookNotImplemented(f"plugin {owner!r} declared channel {channel!r} but its "
+                                     f"loket_channel_send answered nothing for it")
+        return result
 
     def routes(self) -> list[tuple[str, Any]]:
         """Extra HTTP routes plugins add."""

@@ -21,7 +21,7 @@ import pluggy
 
 from loket import hookspecs
 from loket.errors import PluginError, ValidationFailed
-from loket.plugins.destination_calls import DestinationCalls
+from loket.plugins.destination_calls import CHANNEL_VAR_DIR, DestinationCalls
 from loket.plugins.gateway_calls import GATEWAY_HOOK_PREFIX, GatewayCalls
 from loket.types import DestinationDescription, GatewayDescription
 
@@ -156,13 +156,23 @@ class Plugins(GatewayCalls, DestinationCalls):
         return found
 
     def _collect_channels(self) -> frozenset[str]:
-        found: set[str] = set()
-        for names in self.pm.hook.loket_channel_describe():
-            for name in names or ():
-                if name in found:
+        # Each channel is paired with the name of the plugin that declared it: only that
+        # plugin is asked to send on it (a plugin bound later under the same name, like the
+        # e-mail notifier, takes its place).
+        self._channel_plugins = {}
+        impls = [impl for impl in self.pm.hook.loket_channel_describe.get_hookimpls()
+                 if not (impl.hookwrapper or impl.wrapper)]
+        for impl in impls:
+            describe = self.pm.subset_hook_caller("loket_channel_describe", remove_plugins=[
+                other.plugin for other in impls if other.plugin is not impl.plugin])
+            for name in dict.fromkeys(name for names in describe() for name in names or ()):
+                if name in self._channel_plugins:
                     raise PluginError(f"two plugins provide the message channel {name!r}")
-                found.add(name)
-        return frozenset(found)
+                if name == CHANNEL_VAR_DIR:
+                    raise PluginError(f"plugin {impl.plugin_name!r} names a message channel "
+                                      f"{name!r}, a name reserved for the var directory")
+                self._channel_plugins[name] = impl.plugin_name
+        return frozenset(self._channel_plugins)
 
     # -- introspection ------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ Deployment options (``LOKET_CHANNEL_OPTIONS``), per channel::
     {"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+15005550006"},
      "whatsapp": {"account_sid": "AC…", "auth_token": "…", "from": "+14155238886"}}
 
-``api_base`` points the client elsewhere (the tests' emulator); ``status_callback`` is
-passed to Twilio as ``StatusCallback``.
+loket hands this plugin only these two entries (and ``var_dir``); ``whatsapp`` falls back
+to the ``sms`` entry. ``api_base`` points the client elsewhere (the tests' emulator);
+``status_callback`` is passed to Twilio as ``StatusCallback``.
 """
 
 from __future__ import annotations
