@@ -1,4 +1,5 @@
-"""``loket reconcile report --in-worker`` hands the file to the worker and follows it."""
+"""``loket reconcile report --in-worker`` and ``loket reconcile statement`` hand the file to
+the worker and follow it."""
 
 import threading
 import time
@@ -78,3 +79,21 @@ def test_a_report_at_a_url_is_fetched_and_handed_to_the_worker(env, monkeypatch,
             worker.join()
     out, err = capsys.readouterr()
     assert "matched 0, already settled 0, unmatched 1" in out and "100% 1/1 lines" in err
+
+
+def test_a_bank_statement_read_by_the_worker_shows_its_progress(env, tmp_path, capsys):
+    statement = tmp_path / "statement.csv"
+    statement.write_text("date,reference,amount,description\n" + "".join(
+        f"2026-12-0{i + 1},TRF 0{i},12.3{i},unknown credit\n" for i in range(3)))
+    stop = threading.Event()
+    worker = threading.Thread(target=_worker_drains_once_queued, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert main(["reconcile", "statement", str(statement), "--tenant", "demo"]) == 0
+    finally:
+        stop.set()
+        worker.join()
+    out, err = capsys.readouterr()
+    assert "matched 0, already imported 0, unmatched 3" in out
+    assert "queued; the worker" in err and "100% 3/3 lines" in err
+    assert statement.exists()  # the user's file was copied, never moved

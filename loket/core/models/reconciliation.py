@@ -87,8 +87,8 @@ class ReconciliationRun(Base):
     already_settled: Mapped[int] = mapped_column(Integer, default=0)
     unmatched: Mapped[int] = mapped_column(Integer, default=0)
     unmatched_sample: Mapped[list[Any]] = mapped_column(default=list)
-    # Lines whose block committed with the counts above (a settlement report's attempt that
-    # starts again skips them); a bank statement's counts come at its end, in one go.
+    # Lines whose block committed with the counts above (an attempt that starts again skips
+    # them).
     committed_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[Optional[str]] = mapped_column(String(2000))

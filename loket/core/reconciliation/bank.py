@@ -12,6 +12,13 @@ amounts — are skipped). Each credit is matched to a payout:
 A line already imported (same date, reference and amount) is not imported twice; a credit
 that matches no payout, or a payout credited with another amount than the gateway reported,
 becomes a to-do.
+
+A statement posted to the API is imported in the caller's transaction
+(:func:`import_statement`); an uploaded file of any size is read by the worker a block of
+lines at a time (:func:`import_committing`), each block committing with the run's progress.
+Each block reads afresh, under lock, the payouts no line has confirmed yet and the lines
+already imported, so a run that starts again after its last committed block confirms no
+payout twice and imports no line twice.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ import datetime as dt
 import hashlib
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 import attrs
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loket.core import audit
+from loket.core import audit, bulk
 from loket.core.models import BankStatementLine, SettlementRecord
 from loket.core.settings import load_settings
 from loket.core.todos import raise_todo
@@ -36,6 +45,9 @@ from loket.money import Money
 
 DATE_WINDOW_DAYS = 5
 REQUIRED_COLUMNS = ("date", "reference", "amount")
+BLOCK = 2000
+"""Statement lines per transaction when the worker reads an uploaded statement: each block
+commits with the run's progress and heartbeat."""
 
 
 @attrs.frozen
@@ -68,15 +80,36 @@ class BankResult:
                 "already_imported": self.already_imported}
 
 
+@attrs.define
+class Tally:
+    """What a statement's lines did so far (added to block after block)."""
+
+    lines: int = 0
+    matched: list[str] = attrs.Factory(list)  # the payouts confirmed, in line order
+    already_imported: int = 0
+    unmatched: list[str] = attrs.Factory(list)  # the references of credits matching none
+
+
 def parse_statement(text: str, currency: str) -> list[BankLine]:
     """Read the credits of a CSV statement; errors name the line and column."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    return list(read_statement(io.StringIO(text.lstrip("\ufeff")), currency))
+
+
+def read_statement(stream: Iterable[str], currency: str) -> Iterator[BankLine]:
+    """The credits of a CSV statement read from ``stream`` (its text lines: an open file,
+    read as it goes), one at a time, in the statement's order; debits and blank lines are
+    left out. Called by :func:`parse_statement` and by a reconciliation run, which reads
+    the file through once to check it before reading it again block by block.
+
+    :raises ValidationFailed: a missing column, or a line whose date or amount is wrong
+        (named), when the reading reaches it.
+    """
+    reader = csv.DictReader(stream)
     header = [h.strip().lower() for h in reader.fieldnames or ()]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ValidationFailed(f"the statement lacks the column(s) {', '.join(missing)}",
                                field="content")
-    lines = []
     for number, raw in enumerate(reader, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
         if not any(row.values()):
@@ -90,8 +123,7 @@ def parse_statement(text: str, currency: str) -> list[BankLine]:
             raise ValidationFailed(f"line {number}: date must look like 2025-03-31",
                                    field=f"line {number}.date") from None
         amount = Money.parse(amount_text, currency, field=f"line {number}.amount")
-        lines.append(BankLine(booked_on, row["reference"], amount, row.get("description", "")))
-    return lines
+        yield BankLine(booked_on, row["reference"], amount, row.get("description", ""))
 
 
 def _unconfirmed_payouts(session: Session, tenant_id: int, lock: bool = False
@@ -127,45 +159,98 @@ def _match(line: BankLine, payouts: dict[str, list[SettlementRecord]]) -> str | 
 
 def import_statement(ctx, session: Session, actor: audit.Actor, tenant_id: int,
                      content: str) -> BankResult:
-    """Import a bank statement and confirm the payouts it shows."""
+    """Import a bank statement and confirm the payouts it shows, in the caller's
+    transaction (``POST /v1/reconciliation/bank-statements``)."""
     lines = parse_statement(content, load_settings(session, tenant_id).currency)
+    tally = Tally()
+    import_block(ctx, session, actor, tenant_id, lines, tally)
+    return BankResult(tuple(tally.matched), tuple(tally.unmatched), tally.already_imported)
+
+
+def import_committing(ctx, actor: audit.Actor, tenant_id: int, lines: Iterable[BankLine],
+                      record: Callable[[Session, Tally], None]) -> Tally:
+    """Import statement lines in a transaction per block of :data:`BLOCK` lines, so that a
+    statement of any length holds no transaction open for long and keeps what it imported
+    when its process dies (a reconciliation run).
+
+    :param record: called in each block's transaction, after its lines, with the tally so
+        far; it writes the progress that must commit with the block (or raises to roll the
+        block back).
+    :returns: the tally of these lines.
+    """
+    tally = Tally()
+    iterator = iter(lines)
+    while block := list(islice(iterator, BLOCK)):
+        with ctx.transaction() as session:
+            import_block(ctx, session, actor, tenant_id, block, tally)
+            record(session, tally)
+    return tally
+
+
+def import_block(ctx, session: Session, actor: audit.Actor, tenant_id: int,
+                 lines: Sequence[BankLine], tally: Tally) -> None:
+    """Import one block of statement lines (see the module docstring) in the caller's
+    transaction, with an audit entry of what it did; adds to ``tally``.
+
+    The payouts still unconfirmed are read and locked here, and the lines already imported
+    are read here: what an earlier block (or an earlier import) committed is never
+    imported or confirmed again.
+    """
     payouts = _unconfirmed_payouts(session, tenant_id, lock=True)
+    seen = {row.fingerprint for row in bulk.rows_by_key(
+        session, BankStatementLine.__table__, "fingerprint",
+        {line.fingerprint for line in lines}, tenant_id=tenant_id)}
     matched, unmatched, already = [], [], 0
     for line in lines:
-        if session.scalar(select(BankStatementLine.id).where(
-                BankStatementLine.tenant_id == tenant_id,
-                BankStatementLine.fingerprint == line.fingerprint)):
+        if line.fingerprint in seen:
             already += 1
             continue
-        stored = BankStatementLine(
-            tenant_id=tenant_id, fingerprint=line.fingerprint, booked_on=line.booked_on,
-            reference=line.reference[:200], description=line.description[:300],
-            amount=line.amount.amount, currency=line.amount.currency, imported_at=ctx.now())
-        session.add(stored)
-        session.flush()
-        payout = _match(line, payouts)
+        seen.add(line.fingerprint)
+        payout = _import_line(ctx, session, tenant_id, line, payouts)
         if payout is None:
             unmatched.append(line.reference)
-            raise_todo(session, tenant_id, "bank.unmatched",
-                       f"Bank credit {line.amount} on {line.booked_on} ({line.reference}) "
-                       f"matches no gateway payout", entity_type="bank_line",
-                       entity_id=str(stored.id))
-            continue
-        stored.payout_reference = payout
-        records = payouts.pop(payout)
-        for record in records:
-            record.bank_line_id = stored.id
-        net = sum(r.net for r in records)
-        if net != line.amount.amount:
-            raise_todo(session, tenant_id, "bank.amount_mismatch",
-                       f"Payout {payout}: the bank credited {line.amount}, the gateway "
-                       f"reported {Money(net, line.amount.currency)}", entity_type="bank_line",
-                       entity_id=str(stored.id))
-        matched.append(payout)
+        else:
+            matched.append(payout)
     audit.record(session, actor, "bank_statement.imported", "bank_statement", ctx.now().date(),
                  after={"matched": matched, "unmatched": unmatched, "already": already},
                  tenant_id=tenant_id)
-    return BankResult(tuple(matched), tuple(unmatched), already)
+    tally.lines += len(lines)
+    tally.matched += matched
+    tally.unmatched += unmatched
+    tally.already_imported += already
+
+
+def _import_line(ctx, session: Session, tenant_id: int, line: BankLine,
+                 payouts: dict[str, list[SettlementRecord]]) -> str | None:
+    """Store a line not imported before and confirm the payout it matches (taken out of
+    ``payouts``), else raise its to-do.
+
+    :returns: the payout confirmed, if any.
+    """
+    stored = BankStatementLine(
+        tenant_id=tenant_id, fingerprint=line.fingerprint, booked_on=line.booked_on,
+        reference=line.reference[:200], description=line.description[:300],
+        amount=line.amount.amount, currency=line.amount.currency, imported_at=ctx.now())
+    session.add(stored)
+    session.flush()
+    payout = _match(line, payouts)
+    if payout is None:
+        raise_todo(session, tenant_id, "bank.unmatched",
+                   f"Bank credit {line.amount} on {line.booked_on} ({line.reference}) "
+                   f"matches no gateway payout", entity_type="bank_line",
+                   entity_id=str(stored.id))
+        return None
+    stored.payout_reference = payout
+    records = payouts.pop(payout)
+    for record in records:
+        record.bank_line_id = stored.id
+    net = sum(r.net for r in records)
+    if net != line.amount.amount:
+        raise_todo(session, tenant_id, "bank.amount_mismatch",
+                   f"Payout {payout}: the bank credited {line.amount}, the gateway "
+                   f"reported {Money(net, line.amount.currency)}", entity_type="bank_line",
+                   entity_id=str(stored.id))
+    return payout
 
 
 def _local_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:

@@ -1,20 +1,20 @@
 """Reconciliation files of any size: stored as they stream in, then read by the worker a
 block of lines at a time, with progress anyone can follow.
 
-1. :func:`store_upload` copies the file, a megabyte at a time, under
-   ``{var_dir}/reconciliation/`` (never whole in memory) and records a run, ``queued``.
+1. :func:`store_upload` (:mod:`loket.core.reconciliation.uploads`, whose functions are
+   imported from here too) copies the file to disk and records a run, ``queued``.
 2. After the commit the run is handed to the job queue (``ctx.run_kick``), or, without a
    queue, to a thread of this process; :func:`process` claims it (``running``) and reads
-   the file. A settlement report commits a block of lines at a time, each with the run's
-   counts so far and a heartbeat (:func:`settling.settle_committing`); a bank statement is
-   read in one transaction, its counts written when it ends.
+   the file a block of lines at a time, each block committing with the run's counts so far
+   and a heartbeat: a settlement report through :func:`settling.settle_committing`, a bank
+   statement through :func:`bank.import_committing`.
 3. It ends ``done`` (the file deleted) or ``failed`` with the reason (the file kept). A run
    whose process died (no heartbeat for :data:`STALE_AFTER`) or whose task was lost is
    started again by :func:`resume_stale` (the worker's sweep), at most :data:`MAX_ATTEMPTS`
-   times. A settlement report starts again after the last block that committed, counting
-   on from there. A line the gateway's parser rejects fails the run before any block (the
-   file is read through once first); a run that failed while settling keeps the blocks it
-   committed (uploaded again, their lines count as ``already_settled``).
+   times. It starts again after the last block that committed, counting on from there. A
+   line the parser rejects fails the run before any block (the file is read through once
+   first); a run that failed while reading keeps the blocks it committed (uploaded again,
+   their lines count as ``already_settled``).
 
 The API, the worker and the sweep must share the var directory (one machine, or a shared
 volume).
@@ -26,12 +26,11 @@ import datetime as dt
 import logging
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from pathlib import Path, PurePath
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -39,119 +38,23 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.models import ReconciliationRun
 from loket.core.reconciliation import bank, settlements, settling
+from loket.core.reconciliation.uploads import check_target as check_target
+from loket.core.reconciliation.uploads import folder as folder
+from loket.core.reconciliation.uploads import store_upload as store_upload
+from loket.core.settings import load_settings
 from loket.core.states import RunKind, RunState
 from loket.core.text import printable
-from loket.errors import LoketError, NotFound, NotSupported, TooLarge, ValidationFailed
+from loket.errors import LoketError, NotFound, ValidationFailed
 from loket.types import SettlementLine
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 STALE_AFTER = dt.timedelta(minutes=10)
 """A run ``running`` without a heartbeat this long is taken to have lost its process."""
-SQLITE_STALE_AFTER = dt.timedelta(hours=6)
-"""The same for a bank statement on SQLite, where one writer at a time means its single
-transaction leaves no room for heartbeats (a settlement report beats after every block)."""
 QUEUED_AFTER = dt.timedelta(minutes=2)
 """A run still ``queued`` this long after upload lost its task (the sweep hands it again)."""
 MAX_ATTEMPTS = 3
 UNMATCHED_SAMPLE = 100
-EXTENSIONS = {RunKind.SETTLEMENT_REPORT: (".csv", ".xlsx", ".txt"),
-              RunKind.BANK_STATEMENT: (".csv", ".txt")}
-
-
-def folder(ctx) -> Path:
-    """Where uploaded reconciliation files wait for the worker."""
-    return Path(ctx.config.var_dir) / "reconciliation"
-
-
-def store_upload(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: RunKind,
-                 gateway: str | None, filename: str, stream: IO[bytes] | Path
-                 ) -> ReconciliationRun:
-    """Copy an uploaded file to disk and record its run (``queued``) in the caller's
-    transaction; the caller hands it on with :func:`kick` after the commit.
-
-    Called by ``POST /v1/gateways/{kind}/settlement-report-files``, ``POST
-    /v1/reconciliation/bank-statement-files``, ``POST /v1/reconciliation/runs`` and ``loket
-    reconcile report --in-worker``.
-
-    :param stream: the file's bytes, or its path: a file already in :func:`folder` (a
-        download) is moved into place, any other copied.
-
-    :raises ValidationFailed: a file name that is not a plain name with a known extension.
-    :raises NotSupported: a settlement report for a gateway that reads none.
-    :raises TooLarge: more than ``max_upload_bytes`` (nothing is kept).
-    """
-    name = check_target(ctx, session, tenant_id, kind, gateway, filename)
-    target = folder(ctx) / f"{uuid.uuid4().hex}{PurePath(name).suffix.lower()}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(stream, Path) and stream.parent.resolve() == target.parent.resolve():
-        size = stream.stat().st_size  # the download kept to the same limit
-        stream.replace(target)
-    elif isinstance(stream, Path):
-        with stream.open("rb") as opened:
-            size = _copy(opened, target, ctx.config.max_upload_bytes)
-    else:
-        size = _copy(stream, target, ctx.config.max_upload_bytes)
-    run = ReconciliationRun(
-        tenant_id=tenant_id, kind=kind, gateway=gateway, filename=name,
-        stored_as=target.name, size=size, state=RunState.QUEUED, uploaded_by=actor.name[:200],
-        uploaded_role=actor.role, created_at=ctx.now(), unmatched_sample=[])
-    session.add(run)
-    session.flush()
-    audit.record(session, actor, "reconciliation.uploaded", "reconciliation_run", run.id,
-                 after={"kind": kind, "gateway": gateway, "filename": name, "size": size},
-                 tenant_id=tenant_id)
-    return run
-
-
-def check_target(ctx, session: Session, tenant_id: int, kind: RunKind, gateway: str | None,
-                 filename: str) -> str:
-    """Could a file named ``filename`` of ``kind`` (for ``gateway``) be read? Returns the
-    name to keep. Called by :func:`store_upload`, and before fetching a file from a URL.
-
-    :raises ValidationFailed: a file name that is not a plain name with a known extension.
-    :raises NotSupported: a settlement report for a gateway that reads none.
-    """
-    name = _checked_name(kind, filename)
-    if kind == RunKind.SETTLEMENT_REPORT:
-        settlements.configured(ctx, session, tenant_id, gateway or "",
-                               "upload its settlement reports")
-        if not ctx.plugins.supports(gateway, "loket_gateway_parse_settlement_report"):
-            raise NotSupported(f"the {ctx.plugins.gateway(gateway).display_name} gateway does "
-                               f"not read settlement reports (not supported by this gateway)",
-                               field="kind")
-    return name
-
-
-def _checked_name(kind: RunKind, filename: str) -> str:
-    name = (filename or "").strip()
-    if not name or PurePath(name).name != name or len(name) > 200 or not name.isprintable():
-        raise ValidationFailed("filename must be a plain file name (no folders) of at most "
-                               "200 characters", field="filename")
-    if PurePath(name).suffix.lower() not in EXTENSIONS[kind]:
-        raise ValidationFailed(f"filename must end in one of {', '.join(EXTENSIONS[kind])}",
-                               field="filename")
-    return name
-
-
-def _copy(stream: IO[bytes], target: Path, limit: int) -> int:
-    """Copy ``stream`` to ``target`` a chunk at a time; nothing stays past ``limit`` bytes."""
-    size = 0
-    try:
-        with target.open("wb") as out:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise TooLarge(f"the file is over {limit:,} bytes", field="body")
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        target.unlink(missing_ok=True)
-        raise ValidationFailed("the file is empty", field="body")
-    return size
 
 
 def kick(ctx, run_id: int) -> None:
@@ -215,7 +118,7 @@ def _claim(ctx, run_id: int) -> ReconciliationRun | None:
         if row is None or row.state in (RunState.DONE, RunState.FAILED):
             return None
         if row.state == RunState.RUNNING and row.heartbeat_at and \
-                row.heartbeat_at > now - _stale_after(ctx, row.kind):
+                row.heartbeat_at > now - STALE_AFTER:
             return None
         if row.attempts >= MAX_ATTEMPTS:  # each attempt's process died while reading it
             row.state, row.finished_at = RunState.FAILED, now
@@ -235,17 +138,9 @@ def _reconcile(ctx, run: ReconciliationRun, path: Path) -> dict[str, Any]:
 
     :returns: the run's counts.
     """
-    content = path.read_bytes()  # the parse hook takes the file's bytes; lines stream
-    if run.kind != RunKind.BANK_STATEMENT:
-        return _settle_report(ctx, run, content)
-    actor = audit.Actor(run.uploaded_by, run.uploaded_role, tenant_id=run.tenant_id)
-    with ctx.transaction() as session:
-        banked = bank.import_statement(ctx, session, actor, run.tenant_id,
-                                       content.decode("utf-8-sig"))
-    return {"lines": len(banked.matched) + len(banked.unmatched) + banked.already_imported,
-            "matched": len(banked.matched), "already_settled": banked.already_imported,
-            "unmatched": len(banked.unmatched),
-            "unmatched_sample": list(banked.unmatched[:UNMATCHED_SAMPLE])}
+    if run.kind == RunKind.BANK_STATEMENT:
+        return _bank_statement(ctx, run, path)
+    return _settle_report(ctx, run, path.read_bytes())  # the parse hook takes the bytes
 
 
 def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any]:
@@ -262,40 +157,72 @@ def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any
 
     deque(read()[1], maxlen=0)
     configuration_id, lines = read()
-    done = run.committed_lines
 
     def record(session: Session, tally: settling.Tally) -> None:
-        row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
-        if row.attempts != run.attempts:
-            raise TakenOver(f"attempt {row.attempts} took it over")
-        for name, value in _counts(run, tally).items():
-            setattr(row, name, value)
-        row.heartbeat_at = ctx.now()
+        _record(ctx, session, run, tally.lines, tally.matched, tally.already_settled,
+                tally.unmatched)
 
-    tally = settling.settle_committing(ctx, configuration_id, islice(lines, done, None),
-                                       record)
-    return _counts(run, tally)
+    tally = settling.settle_committing(ctx, configuration_id,
+                                       islice(lines, run.committed_lines, None), record)
+    return _counts(run, tally.lines, tally.matched, tally.already_settled, tally.unmatched)
 
 
-def _counts(run: ReconciliationRun, tally: settling.Tally) -> dict[str, Any]:
+def _bank_statement(ctx, run: ReconciliationRun, path: Path) -> dict[str, Any]:
+    """A bank statement, read from disk as it goes, a transaction per block of lines, as a
+    settlement report is (:func:`_settle_report`): read through once first, then block by
+    block after the lines an earlier attempt committed."""
+    with ctx.transaction() as session:
+        currency = load_settings(session, run.tenant_id).currency
+
+    def read() -> Iterator[bank.BankLine]:
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as text:
+                yield from bank.read_statement(text, currency)
+        except UnicodeDecodeError:
+            raise ValidationFailed("the statement is not UTF-8 text", field="file") from None
+
+    deque(read(), maxlen=0)
+
+    def record(session: Session, tally: bank.Tally) -> None:
+        _record(ctx, session, run, tally.lines, len(tally.matched), tally.already_imported,
+                tally.unmatched)
+
+    actor = audit.Actor(run.uploaded_by, run.uploaded_role, tenant_id=run.tenant_id)
+    tally = bank.import_committing(ctx, actor, run.tenant_id,
+                                   islice(read(), run.committed_lines, None), record)
+    return _counts(run, tally.lines, len(tally.matched), tally.already_imported,
+                   tally.unmatched)
+
+
+def _record(ctx, session: Session, run: ReconciliationRun, lines: int, matched: int,
+            already: int, unmatched: list[str]) -> None:
+    """Write the run's counts and heartbeat in a block's transaction, so that they commit
+    with it.
+
+    :raises TakenOver: a newer attempt claimed the run (the block rolls back).
+    """
+    row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
+    if row.attempts != run.attempts:
+        raise TakenOver(f"attempt {row.attempts} took it over")
+    for name, value in _counts(run, lines, matched, already, unmatched).items():
+        setattr(row, name, value)
+    row.heartbeat_at = ctx.now()
+
+
+def _counts(run: ReconciliationRun, lines: int, matched: int, already: int,
+            unmatched: list[str]) -> dict[str, Any]:
     """The run's counts: what earlier attempts committed (none when they committed no
-    block), and this attempt's ``tally``."""
+    block), and this attempt's (``lines`` read, ``matched``, ``already`` settled or
+    imported, the ``unmatched`` references)."""
     counted = ("lines", "matched", "already_settled", "unmatched")
     earlier = {name: getattr(run, name) if run.committed_lines else 0 for name in counted}
     sample = list(run.unmatched_sample or []) if run.committed_lines else []
-    lines = earlier["lines"] + tally.lines
-    return {"lines": lines, "committed_lines": lines,
-            "matched": earlier["matched"] + tally.matched,
-            "already_settled": earlier["already_settled"] + tally.already_settled,
-            "unmatched": earlier["unmatched"] + len(tally.unmatched),
-            "unmatched_sample": [*sample, *tally.unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
-
-
-def _stale_after(ctx, kind: str) -> dt.timedelta:
-    """How long a run of ``kind`` may go without a heartbeat before it is started again."""
-    if kind == RunKind.BANK_STATEMENT and ctx.engine.dialect.name == "sqlite":
-        return SQLITE_STALE_AFTER
-    return STALE_AFTER
+    total = earlier["lines"] + lines
+    return {"lines": total, "committed_lines": total,
+            "matched": earlier["matched"] + matched,
+            "already_settled": earlier["already_settled"] + already,
+            "unmatched": earlier["unmatched"] + len(unmatched),
+            "unmatched_sample": [*sample, *unmatched[:UNMATCHED_SAMPLE]][:UNMATCHED_SAMPLE]}
 
 
 def _finish(ctx, claimed: ReconciliationRun, state: RunState, error: str | None = None,
@@ -332,10 +259,7 @@ def resume_stale(ctx, limit: int = 20) -> list[int]:
             (ReconciliationRun.state == RunState.QUEUED)
             & (ReconciliationRun.created_at < now - QUEUED_AFTER),
             (ReconciliationRun.state == RunState.RUNNING)
-            & (ReconciliationRun.heartbeat_at < now - STALE_AFTER)
-            & ((ReconciliationRun.kind != RunKind.BANK_STATEMENT)
-               | (ReconciliationRun.heartbeat_at < now - _stale_after(
-                   ctx, RunKind.BANK_STATEMENT)))))
+            & (ReconciliationRun.heartbeat_at < now - STALE_AFTER)))
             .order_by(ReconciliationRun.id).limit(limit)))
     for run_id in ids:
         kick(ctx, run_id)

@@ -69,7 +69,7 @@ def test_a_run_whose_process_died_is_started_again_by_the_sweep(ctx, tenant_id, 
     with ctx.transaction() as session:  # a worker took it, then was killed
         row = session.get(ReconciliationRun, run_id)
         row.state, row.attempts = RunState.RUNNING, 1
-        row.heartbeat_at = ctx.now() - runs.SQLITE_STALE_AFTER - dt.timedelta(minutes=1)
+        row.heartbeat_at = ctx.now() - runs.STALE_AFTER - dt.timedelta(minutes=1)
     assert runs.resume_stale(ctx) == [run_id] and kicked == [run_id]
     assert runs.process(ctx, run_id) == RunState.DONE
     assert _run(ctx, run_id).attempts == 2 and _completed(ctx, tenant_id) == 1
@@ -82,7 +82,7 @@ def test_a_run_whose_process_died_at_each_attempt_fails_after_the_last(ctx, tena
     with ctx.transaction() as session:  # the last attempt's worker was killed too
         row = session.get(ReconciliationRun, run_id)
         row.state, row.attempts = RunState.RUNNING, runs.MAX_ATTEMPTS
-        row.heartbeat_at = ctx.now() - runs.SQLITE_STALE_AFTER - dt.timedelta(minutes=1)
+        row.heartbeat_at = ctx.now() - runs.STALE_AFTER - dt.timedelta(minutes=1)
     assert runs.process(ctx, run_id) == RunState.FAILED
     row = _run(ctx, run_id)
     assert row.attempts == runs.MAX_ATTEMPTS and row.finished_at
@@ -190,8 +190,8 @@ def test_a_block_of_a_run_taken_over_meanwhile_is_rolled_back(ctx, tenant_id, th
     assert (runs.folder(ctx) / row.stored_as).exists()  # the newer attempt reads it
 
 
-def test_a_settlement_run_silent_for_ten_minutes_is_started_again(ctx, tenant_id, report,
-                                                                   monkeypatch):
+def test_a_run_silent_for_ten_minutes_is_started_again_whatever_its_kind(ctx, tenant_id,
+                                                                         report, monkeypatch):
     kicked: list[int] = []
     monkeypatch.setattr(ctx, "run_kick", kicked.append)
     report_id = _upload(ctx, tenant_id, report)
@@ -203,8 +203,5 @@ def test_a_settlement_run_silent_for_ten_minutes_is_started_again(ctx, tenant_id
             row = session.get(ReconciliationRun, run_id)
             row.state, row.attempts = RunState.RUNNING, 1
             row.heartbeat_at = ctx.now() - runs.STALE_AFTER - dt.timedelta(minutes=1)
-    # A settlement report beats after every block on any database; a bank statement on
-    # SQLite beats only when it ends, so it is given longer there.
-    expected = [report_id] if ctx.engine.dialect.name == "sqlite" else [report_id,
-                                                                          statement_id]
-    assert runs.resume_stale(ctx) == expected
+    # A settlement report and a bank statement both beat after every block, on any database.
+    assert runs.resume_stale(ctx) == [report_id, statement_id]
