@@ -186,6 +186,8 @@ def check_change(session: Session, tenant_id: int, request: dict, now: dt.dateti
     plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=True)
     if plan.status not in CHANGEABLE:
         raise Conflict(f"payment plan {plan.reference} is {plan.status}", field="plan")
+    if request["action"] == "cancel":  # its payments before its installments, as a refund
+        plan_credit.lock_payers(session, plan)
     remaining = sum(r.amount - r.paid for r in unpaid(installments(session, plan, lock=True)))
     if request["action"] == "reschedule":
         errors: list[dict] = []
@@ -362,8 +364,10 @@ def cancel_plan(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPla
     took over reopen, credited (oldest due first) with what its installments received; an
     item the host cancelled meanwhile stays cancelled, and what no item can take becomes
     credit notes (:func:`loket.core.host.plan_credit.credit_items`). Called with the plan
-    locked; its installments are locked and read afresh here."""
+    locked; the payments that paid its installments, then its installments, are locked
+    (:func:`plan_credit.lock_payers`) and read afresh here."""
     now = ctx.now()
+    plan_credit.lock_payers(session, plan)
     rows = installments(session, plan, lock=True)
     before = {"status": plan.status, "schedule": _schedule_view(rows)}
     _close_unpaid(rows)

@@ -6,7 +6,8 @@ paid the plan, exactly as an overpayment does.
 The money moves as a refund would move it (:mod:`loket.core.payments.refunds`): out of the
 newest allocations to the plan's installments, into an automatic credit note of each
 payment concerned; so a payment's allocations, credit notes, change, fee and refunds still
-add up to what it received.
+add up to what it received. It locks as a refund does too: the payments first
+(:func:`lock_payers`, before the plan's installments are locked), then the receivables.
 """
 
 from __future__ import annotations
@@ -18,13 +19,26 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.host.obligations import unpay
-from loket.core.models import Allocation, PaymentPlan, Receivable
+from loket.core.models import Allocation, Payment, PaymentPlan, Receivable
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import create_credit_note, lock_payment
 from loket.core.settings import load_settings
 from loket.core.states import AllocationState, ReceivableStatus
 from loket.core.todos import raise_todo
 from loket.money import Money
+
+
+def lock_payers(session: Session, plan: PaymentPlan) -> None:
+    """Lock, in id order, the payments whose allocations to ``plan``'s installments are
+    posted: those a cancellation may give money back to. Called with the plan locked and
+    before its installments are locked, so that a cancellation takes its locks in the order
+    a refund of one of those payments takes them (the payment, then the receivables it
+    paid) and the two wait for each other instead of deadlocking."""
+    paid_by = select(Allocation.payment_id).where(
+        Allocation.receivable_id.in_(select(Receivable.id).where(Receivable.plan_id == plan.id)),
+        Allocation.state == AllocationState.POSTED)
+    session.scalars(select(Payment.id).where(Payment.id.in_(paid_by)).order_by(Payment.id)
+                    .with_for_update()).all()
 
 
 def credit_items(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPlan,

@@ -1,7 +1,9 @@
 """On PostgreSQL, a payment plan changed while a payment of it is being recorded: the
 change locks the plan and its installments from its check on, so the payment waits and
-then sees the new schedule (or the cancelled plan); no money is lost between the two. And
-two plans made at once with one reference: the second is refused, naming the field."""
+then sees the new schedule (or the cancelled plan); no money is lost between the two. A
+refund of a plan's payment and the plan's cancellation lock in one order: one waits for the
+other. And two plans made at once with one reference: the second is refused, naming the
+field."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, update
 from support.engine import ACTOR, seed
 
 from loket.core.host import plan_changes, plan_payments
-from loket.core.models import Payment, PaymentPlan, Receivable
-from loket.core.payments import approvals, lifecycle
+from loket.core.models import CreditNote, Payment, PaymentPlan, Receivable
+from loket.core.payments import approvals, lifecycle, refunds
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
+from loket.core.payments.invariants import check_invariants
 from loket.errors import Conflict, LoketError
 
 pytestmark = pytest.mark.postgres
@@ -161,3 +164,35 @@ def test_a_plan_number_taken_by_hand_meanwhile_is_a_conflict_and_numbering_goes_
     assert isinstance(refused, Conflict), refused
     assert [e["field"] for e in refused.errors] == ["reference"]
     assert _plan(ctx, tenant_id, amount="50.00") == following[1]
+
+
+def test_a_refund_made_while_a_legacy_plan_is_cancelled_waits_instead_of_deadlocking(pg_ctx):
+    """Cancelling a plan one of whose items the host cancelled (as it could before loket
+    refused that) gives money back to the payments that paid it: it locks them before the
+    installments, as a refund locks its payment before the receivables it paid."""
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    reference = _plan(ctx, tenant_id, items=BILLS)
+    with ctx.transaction() as session:
+        payment_id = plan_payments.record_plan_payment(ctx, session, ACTOR, tenant_id,
+                                                       reference, {
+            "method": "cash", "amount_received": "297.75", "paid_on": _in_days(ctx, -1)}).id
+        session.execute(update(Receivable).where(Receivable.reference == BILLS[0]["reference"])
+                        .values(status="cancelled"))  # as the host could before
+
+    def refund(session):  # locks the payment, then the installments it paid
+        refunds.refund_payment(ctx, session, ACTOR, session.get_one(Payment, payment_id),
+                               "10.00", "asked")
+
+    raised = _change_while_paying(ctx, tenant_id, {"action": "cancel", "plan": reference,
+                                                   "reason": "moved house"}, refund)
+    assert raised == []
+    with ctx.transaction() as session:
+        payment = session.get_one(Payment, payment_id)
+        notes = session.scalars(select(CreditNote).where(
+            CreditNote.payment_id == payment_id)).all()
+        assert payment.refunded == 1000
+        assert [(n.amount, n.reversed) for n in notes] == [(14550, 1000)]
+        assert plan_changes.plan_by_reference(session, tenant_id, reference).status == \
+            "cancelled"
+        check_invariants(session, payment)
