@@ -99,6 +99,15 @@ class Conflict(LoketError):
     title = "Conflict"
 
 
+class Gone(LoketError):
+    """What the request names was kept for a while and is deleted now (a feed cursor older
+    than the outbox retention): start again from what is kept, which the detail names."""
+
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
 class GatewayError(LoketError):
     """The gateway refused or failed; ``gateway_message`` keeps its own words verbatim.
 

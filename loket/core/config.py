@@ -59,6 +59,9 @@ class AppConfig:
         own network); off by default, only public ``https://`` endpoints.
     :param smtp_ca_file: the CA certificates (PEM) the SMTP server's certificate is checked
         against after STARTTLS (``LOKET_SMTP_CA_FILE``; default: the system's).
+    :param outbox_retention_days: how long finished outbox deliveries, their events and the
+        host events feed are kept (``LOKET_OUTBOX_RETENTION_DAYS``; default 90, 0 keeps
+        them for ever): :mod:`loket.core.outbox.retention`.
     """
 
     database_url: str = "sqlite:///var/loket.db"
@@ -90,7 +93,8 @@ class AppConfig:
     webhook_rate_limit: int = 1200
     public_rate_window_seconds: int = 60
     # Per message channel, deployment options (``LOKET_CHANNEL_OPTIONS`` as JSON), e.g.
-    # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``.
+    # ``{"sms": {"account_sid": "AC…", "auth_token": "…", "from": "+1…"}}``; each entry goes
+    # only to the plugin that declared its channel.
     channel_options: dict = attrs.field(factory=dict)
     max_in_flight: int = 0
     admission_queue: int = 0
@@ -98,6 +102,7 @@ class AppConfig:
     db_pool_timeout: int = 10
     db_statement_timeout_ms: int = 0
     host_webhooks_allow_private: bool = False
+    outbox_retention_days: int = 90
 
     @classmethod
     def from_env(cls, environ: dict | None = None, *,
@@ -135,15 +140,18 @@ class AppConfig:
             pool_timeout = int(env.get("LOKET_DB_POOL_TIMEOUT", "10"))
             statement_timeout = int(env.get("LOKET_DB_STATEMENT_TIMEOUT_MS", "0"))
             max_upload = int(env.get("LOKET_MAX_UPLOAD_BYTES", "2000000000"))
+            outbox_retention = int(env.get("LOKET_OUTBOX_RETENTION_DAYS", "90"))
         except ValueError as exc:
             raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
                                      f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT, "
-                                     f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES and "
+                                     f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES, "
+                                     f"LOKET_OUTBOX_RETENTION_DAYS and "
                                      f"LOKET_DB_* timeouts are whole numbers: "
                                      f"{exc}") from None
         for name, value in (("LOKET_MAX_IN_FLIGHT", in_flight),
                             ("LOKET_ADMISSION_QUEUE", admission_queue),
-                            ("LOKET_ADMISSION_WAIT_MS", admission_wait)):
+                            ("LOKET_ADMISSION_WAIT_MS", admission_wait),
+                            ("LOKET_OUTBOX_RETENTION_DAYS", outbox_retention)):
             if value < 0:
                 raise ConfigurationError(f"{name} must be 0 or more, not {value}")
         try:
@@ -190,6 +198,7 @@ class AppConfig:
             webhook_apply=webhook_apply,
             host_webhooks_allow_private=env.get("LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE", "") in (
                 "1", "true", "yes"),
+            outbox_retention_days=outbox_retention,
         )
 
 

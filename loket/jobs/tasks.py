@@ -23,6 +23,7 @@ task                          when                what
 ``held_payment_timeouts``     hourly at :20       payments held for a missing form -> to-do
 ``reconciliation_runs``       every 5 minutes     uploaded files whose task or process was lost
 ``payment_tallies``           every minute        fold the dashboard's pending tally changes
+``outbox_retention``          hourly at :40       finished outbox rows past the retention go
 ============================  ==================  ============================================
 
 ``deliver_outbox_event`` is enqueued right after a message is written to the outbox (the
@@ -50,6 +51,7 @@ from loket.core.gateway_configs import handshake
 from loket.core.host import plans
 from loket.core.links import state as link_state
 from loket.core.outbox import delivery
+from loket.core.outbox import retention as outbox_retention_logic
 from loket.core.payments import credit_notes, holds, service_tasks, timeouts
 from loket.core.reconciliation import runs as reconciliation_runs_logic
 from loket.core.reconciliation import timeouts as settlement_timeouts
@@ -84,6 +86,7 @@ class Jobs:
     apply_events: TaskWrapper | None = None
     reconciliation_runs: TaskWrapper | None = None
     payment_tallies: TaskWrapper | None = None
+    outbox_retention: TaskWrapper | None = None
 
     def periodic(self) -> dict[str, TaskWrapper]:
         """The periodic tasks by name (``loket jobs run NAME`` runs one now)."""
@@ -98,7 +101,9 @@ class Jobs:
                 **({"links": self.expire_links} if self.expire_links else {}),
                 **({"reconciliation-runs": self.reconciliation_runs}
                    if self.reconciliation_runs else {}),
-                **({"tallies": self.payment_tallies} if self.payment_tallies else {})}
+                **({"tallies": self.payment_tallies} if self.payment_tallies else {}),
+                **({"outbox-retention": self.outbox_retention}
+                   if self.outbox_retention else {})}
 
 
 def register(huey: Huey, ctx) -> Jobs:
@@ -218,6 +223,11 @@ def register(huey: Huey, ctx) -> Jobs:
         with ctx.transaction() as session:
             return _logged("payment tally changes folded", tallies.fold(session))
 
+    @huey.periodic_task(crontab(minute="40"))
+    def outbox_retention() -> dict:
+        """Delete finished outbox deliveries, events and feed rows past the retention."""
+        return _logged("outbox retention", outbox_retention_logic.purge(ctx))
+
     return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
                 send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
                 reconciliation_timeouts=reconciliation_timeouts,
@@ -228,7 +238,8 @@ def register(huey: Huey, ctx) -> Jobs:
                 service_task_monitor=service_task_monitor,
                 held_payment_timeouts=held_payment_timeouts, reconcile_run=reconcile_run,
                 apply_events=apply_events,
-                reconciliation_runs=reconciliation_runs, payment_tallies=payment_tallies)
+                reconciliation_runs=reconciliation_runs, payment_tallies=payment_tallies,
+                outbox_retention=outbox_retention)
 
 
 def _logged(what: str, result):

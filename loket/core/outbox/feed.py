@@ -5,15 +5,23 @@ later (:mod:`loket.core.models.outbox_feed`).
 The cursor is the id of the last event served. On PostgreSQL the events follow by the
 position of their transaction's commit, then by id; events without a position (SQLite's,
 and PostgreSQL's written before positions existed) come first, by id.
+
+The outbox retention (:mod:`loket.core.outbox.retention`) deletes old events from the
+start of the feed only: everything after an event the feed still has is there too, and a
+cursor whose event is gone is refused (:class:`~loket.errors.Gone`) rather than read past
+what was deleted.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from loket.core.models import OutboxEvent, OutboxFeedCommit
 from loket.core.outbox.events import EventKind
+from loket.errors import Gone
 
 HOST_EVENT = EventKind.HOST_EVENT
 
@@ -25,48 +33,89 @@ def feed(session: Session, tenant_id: int, after: int = 0, limit: int = 100
     Called by the feed endpoint on every poll. An event whose transaction is still open is
     not served yet; when it commits it takes its place after the events served meanwhile.
 
-    :param after: the id of the last event the poller has (0: from the start). An id that
-        is no event of the tenant's is read as an id: the events with a greater one.
+    :param after: the id of the last event the poller has (0: from the start). An id
+        beyond the tenant's newest host event is read as an id: the events with a greater
+        one.
+    :raises Gone: naming ``after``, when it names no host event of the tenant's but a
+        lower id than its newest: an event the retention deleted (the events after it may
+        be gone too). The detail tells where the feed now starts.
     """
     position = _position(session, tenant_id, after)
-    rows: list[OutboxEvent] = []
+    if position is None and after > 0:
+        _refuse_if_expired(session, tenant_id, after)
+    return [row[0] for row in _page(session, tenant_id, after, position, limit,
+                                    (OutboxEvent,))]
+
+
+def head(session: Session, tenant_id: int, limit: int, *columns: Any) -> list[Row]:
+    """The first ``limit`` host events of the tenant's feed, oldest first, as ``columns``
+    (of :class:`~loket.core.models.OutboxEvent`, or expressions on it).
+
+    Called by the retention, which deletes from the start of the feed, and for the 410's
+    detail. Each row has the columns, then (for an event with one) its feed position.
+    """
+    return _page(session, tenant_id, 0, None, limit, columns)
+
+
+def _page(session: Session, tenant_id: int, after: int, position: int | None, limit: int,
+          columns: tuple) -> list[Row]:
+    rows: list[Row] = []
     if not position:  # the start, an event without a position, or no event of the tenant's
-        rows += session.scalars(_unordered(tenant_id).where(OutboxEvent.id > after)
+        rows += session.execute(_unordered(tenant_id, columns).where(OutboxEvent.id > after)
                                 .order_by(OutboxEvent.id).limit(limit))
         later = OutboxEvent.id > (after if position is None else 0)
     else:
         later = (OutboxFeedCommit.position > position) | (
             (OutboxFeedCommit.position == position) & (OutboxEvent.id > after))
     if len(rows) < limit:
-        rows += [row for row, _ in session.execute(
-            _ordered(tenant_id).where(later).order_by(OutboxFeedCommit.position, OutboxEvent.id)
-            .limit(limit - len(rows)))]
+        rows += session.execute(
+            _ordered(tenant_id, columns).where(later)
+            .order_by(OutboxFeedCommit.position, OutboxEvent.id).limit(limit - len(rows)))
     return rows
 
 
 def _position(session: Session, tenant_id: int, after: int) -> int | None:
-    """The position of the commit of event ``after`` (0 for an event without one), or
-    ``None`` when it is no event of the tenant's."""
+    """The position of the commit of host event ``after`` (0 for an event without one), or
+    ``None`` when it is no host event of the tenant's."""
     if after <= 0:
         return None
     found = session.execute(
         select(OutboxEvent.id, OutboxFeedCommit.position).outerjoin(OutboxFeedCommit, (
             OutboxFeedCommit.xid == OutboxEvent.feed_xid)
             & (OutboxFeedCommit.tenant_id == OutboxEvent.tenant_id))
-        .where(OutboxEvent.id == after, OutboxEvent.tenant_id == tenant_id)).first()
+        .where(OutboxEvent.id == after, OutboxEvent.tenant_id == tenant_id,
+               OutboxEvent.kind == HOST_EVENT)).first()
     if found is None:
         return None
     return found.position or 0
 
 
-def _unordered(tenant_id: int):
-    return select(OutboxEvent).where(OutboxEvent.tenant_id == tenant_id,
-                                     OutboxEvent.kind == HOST_EVENT,
-                                     OutboxEvent.feed_xid.is_(None))
+def _refuse_if_expired(session: Session, tenant_id: int, after: int) -> None:
+    """Raise :class:`Gone` when cursor ``after`` (no host event of the tenant's) is below
+    the tenant's newest host event: the retention deleted it, and maybe more after it."""
+    newer = session.scalar(select(OutboxEvent.id).where(
+        OutboxEvent.tenant_id == tenant_id, OutboxEvent.kind == HOST_EVENT,
+        OutboxEvent.id > after).limit(1))
+    first = head(session, tenant_id, 1, OutboxEvent.id, OutboxEvent.created_at) \
+        if newer is not None else None
+    if not first:
+        return
+    raise Gone(f"after={after} names an event the feed no longer has (host events are "
+               f"deleted after the installation's retention period), so events after it "
+               f"may be gone too; the feed now goes back to "
+               f"{first[0].created_at.strftime('%Y-%m-%d %H:%M')} UTC (cursor "
+               f"{first[0].id}). Read it again from after=0, skipping the event ids you "
+               f"already have", field="after")
 
 
-def _ordered(tenant_id: int):
-    return select(OutboxEvent, OutboxFeedCommit.position).join(OutboxFeedCommit, (
+def _unordered(tenant_id: int, columns: tuple):
+    return select(*columns).where(OutboxEvent.tenant_id == tenant_id,
+                                  OutboxEvent.kind == HOST_EVENT,
+                                  OutboxEvent.feed_xid.is_(None))
+
+
+def _ordered(tenant_id: int, columns: tuple):
+    return select(*columns, OutboxFeedCommit.position).join(OutboxFeedCommit, (
         OutboxFeedCommit.xid == OutboxEvent.feed_xid)
         & (OutboxFeedCommit.tenant_id == OutboxEvent.tenant_id)).where(
         OutboxFeedCommit.tenant_id == tenant_id, OutboxEvent.kind == HOST_EVENT)

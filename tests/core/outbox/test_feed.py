@@ -3,22 +3,27 @@ polling from its last cursor never passes an event that commits later."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
+from support.api import api, problem  # noqa: F401 - fixture
 from support.engine import seed
 
 from loket.core.models import OutboxEvent, OutboxFeedCommit
 from loket.core.models.outbox_feed import FEED_LOCK
-from loket.core.outbox import events
+from loket.core.outbox import events, retention
 from loket.core.outbox.feed import feed
+from loket.errors import Gone
+
+OLD = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
 
 
-def _emit(session, tenant_id: int, name: str) -> OutboxEvent:
+def _emit(session, tenant_id: int, name: str, now: dt.datetime | None = None) -> OutboxEvent:
     event = events.emit(session, tenant_id, "payment.completed", {"payment": name},
-                        f"payment:{name}")
+                        f"payment:{name}", now=now)
     session.flush()
     return event
 
@@ -42,6 +47,48 @@ def test_the_feed_pages_from_the_cursor_in_order(ctx):
         # A cursor that is no event of the tenant's is read as an id.
         assert feed(session, tenant_id, after=10**9) == []
         assert _names(feed(session, tenant_id, after=first[0].id - 1)) == ["A", "B", "C"]
+
+
+def _expired_feed(ctx, tenant_id: int) -> tuple[list[OutboxEvent], list[OutboxEvent]]:
+    """Three events of 100 days ago, then three of today (each its own transaction), and
+    the retention run: returns the deleted events and the kept ones."""
+    written = []
+    for name, when in (("old 1", OLD), ("old 2", OLD), ("old 3", OLD),
+                       ("new 1", None), ("new 2", None), ("new 3", None)):
+        with ctx.transaction() as session:
+            written.append(_emit(session, tenant_id, name, when))
+    assert retention.purge(ctx)["host_events"] == 3
+    return written[:3], written[3:]
+
+
+def test_a_cursor_the_retention_deleted_is_refused_not_read_past_a_gap(ctx):
+    tenant_id = seed(ctx)
+    gone, kept = _expired_feed(ctx, tenant_id)
+    with ctx.transaction() as session:
+        for cursor in gone:
+            with pytest.raises(Gone) as refused:
+                feed(session, tenant_id, after=cursor.id)
+            assert refused.value.status == 410
+            assert [e["field"] for e in refused.value.errors] == ["after"]
+            assert f"after={cursor.id}" in refused.value.detail
+            assert f"goes back to {kept[0].created_at:%Y-%m-%d %H:%M} UTC (cursor " \
+                   f"{kept[0].id})" in refused.value.detail
+        # What is kept pages as before, from the start or from a cursor it still has.
+        first = feed(session, tenant_id, limit=2)
+        assert _names(first) == ["new 1", "new 2"]
+        assert _names(feed(session, tenant_id, after=first[-1].id)) == ["new 3"]
+        assert feed(session, tenant_id, after=kept[-1].id) == []
+        assert feed(session, tenant_id, after=10**9) == []
+
+
+def test_the_feed_endpoint_answers_410_naming_after(api):  # noqa: F811 - fixture
+    gone, kept = _expired_feed(api.ctx, api.tenant_id)
+    answer = api.get(f"/v1/host/events?after={gone[-1].id}", role="tenant_admin")
+    assert answer.status_code == 410
+    body = problem(answer)
+    assert body["errors"][0]["field"] == "after" and f"cursor {kept[0].id}" in body["detail"]
+    page = api.get("/v1/host/events", role="tenant_admin").json
+    assert [item["cursor"] for item in page["items"]] == [str(e.id) for e in kept]
 
 
 @pytest.fixture
