@@ -12,11 +12,13 @@ import falcon
 from loket.core.gateway_configs import configs
 from loket.core.links import links, state
 from loket.core.models import Consumer, PaymentLink, Tenant
+from loket.core.payments import minimum_charge
 from loket.core.settings import load_settings
-from loket.errors import Conflict, GatewayError, NotFound, ValidationFailed
+from loket.errors import Conflict, GatewayError, LoketError, NotFound, ValidationFailed
 from loket.money import Money
 from loket.server import serialize as s
 from loket.server.base import Resource, created
+from loket.web.refusals import refusal
 from loket.web.rendering import render
 
 
@@ -117,9 +119,11 @@ class PayPage:
         resp.set_header("Referrer-Policy", "no-referrer")
         resp.text = text
 
-    def page(self, session: Any, link: PaymentLink, token: str, error: str | None = None,
-             amount_value: str = "", state_override: str | None = None) -> str:
-        """Render ``pay/link.html`` for a link."""
+    def page(self, session: Any, link: PaymentLink, token: str,
+             error: str | LoketError | None = None, amount_value: str = "",
+             state_override: str | None = None) -> str:
+        """Render ``pay/link.html`` for a link; ``error`` is said on its form (a refusal in
+        the tenant's language, see :func:`loket.web.refusals.refusal`)."""
         now = self.ctx.now()
         status = state.refresh(session, link, now)
         settings = load_settings(session, link.tenant_id)
@@ -139,12 +143,17 @@ class PayPage:
         elif page_state == "active" and not payable:
             page_state = "in_progress" if links.outstanding_for(session, link) > 0 else "paid"
         to_pay = sum(left for _, left in payable)
-        minimum = min(link.minimum or 0, to_pay) if link.amount_policy == "partial" else to_pay
-        gateways = []
+        gateways, floors = [], []
         for row in configs.usable_gateways(self.ctx, session, link.tenant_id):
             d = self.ctx.plugins.gateways[row.kind]
             gateways.append({"kind": row.kind, "display_name": d.display_name,
                              "logo_url": d.logo_url})
+            floors.append(minimum_charge.minimum_of(d, currency).amount)
+        # The hint says the least some gateway takes, when that is more than the link's.
+        least = max(link.minimum or 0, min(floors, default=0))
+        minimum = min(least, to_pay) if link.amount_policy == "partial" else to_pay
+        if isinstance(error, LoketError):
+            error = refusal(error, settings["locale"])
         return render(
             "pay/link.html", settings["locale"], settings["timezone"], tenant_name=tenant.name,
             state=page_state, consumer_name="" if closed else consumer.name,
@@ -191,7 +200,7 @@ class PayPage:
                 payment = links.pay(self.ctx, session, link, form.get("gateway") or "",
                                     amount)
             except ValidationFailed as exc:
-                self._html(resp, self.page(session, link, token, exc.detail, amount or ""),
+                self._html(resp, self.page(session, link, token, exc, amount or ""),
                            falcon.HTTP_422)
                 return
             except Conflict as exc:

@@ -47,7 +47,8 @@ class GatewayDescription:
     """Every raw status word the gateway may report; the kit checks each one maps."""
     minimum_charge: dict[str, Money] = attrs.field(factory=dict, converter=_minimums)
     """Smallest chargeable amount per currency, written in major units
-    (``Money.parse("10000", "IDR")``); the connect test charges it instead of one unit."""
+    (``Money.parse("10000", "IDR")``); the connect test charges it instead of one unit, and
+    loket refuses a checkout below it (422) before the gateway is asked."""
     zero_decimal_supported: bool = True
     """Whether the gateway charges zero-decimal currencies (JPY, KRW); informational."""
     mandates: bool = False

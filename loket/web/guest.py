@@ -33,6 +33,7 @@ from loket.server.reports_api import receipt_available, send_pdf
 from loket.web import rendering
 from loket.web.console.base import first, read_form, see_other
 from loket.web.console.labels import status_label, status_tone
+from loket.web.refusals import refusal
 from loket.web.session import same_token, secure_cookies
 
 COOKIE = "loket_guest"
@@ -214,7 +215,8 @@ class Bills(GuestPage):
                 failed, redirect = payment.status == "failed", payment.redirect_url
                 message = payment.failure_message
         except LoketError as exc:
-            self.show(req, resp, tenant, guest, form=form, error=exc.detail,
+            self.show(req, resp, tenant, guest, form=form,
+                      error=refusal(exc, self.locale(req, settings)),
                       status=falcon.code_to_http_status(exc.status))
             return
         if failed or not redirect:

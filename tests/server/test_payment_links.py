@@ -17,8 +17,9 @@ from support.messaging import messaging_api, twilio  # noqa: F401 - twilio is a 
 from support.outbox import Receiver
 
 from loket.core.links import state
-from loket.core.models import PaymentLink, Receivable
+from loket.core.models import Payment, PaymentLink, Receivable
 from loket.core.outbox import delivery
+from loket.core.payments import timeouts
 
 BILLS = [{"kind": "bill", "reference": "INV-2025-001234"},
          {"kind": "bill", "reference": "INV-2025-001567"}]
@@ -256,3 +257,60 @@ def test_a_single_use_link_takes_one_payment(links_api, ctx):
     third = _pay(api, link["url"], "60.00")
     assert third.status_code == 409 and "has been used" in third.text
     assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (5000, 0)
+
+
+def _link_payments(ctx, link_id: str) -> list[Payment]:
+    with ctx.transaction() as session:
+        return list(session.scalars(select(Payment).join(
+            PaymentLink, PaymentLink.id == Payment.payment_link_id).where(
+            PaymentLink.key == link_id).order_by(Payment.id)))
+
+
+def test_a_multi_use_link_paid_in_full_twice_goes_on_with_the_open_checkout(links_api, ctx):
+    api = links_api
+    link = api.post("/v1/payment-links", {"account_number": "WU-10001", "items": BILLS,
+                                          "multi_use": True}, role="billing_manager").json
+    first = _pay(api, link["url"])
+    assert first.status_code == 303
+    again = _pay(api, link["url"])  # Pay pressed twice, or Back then Pay
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]  # the same checkout
+    assert len(_link_payments(ctx, link["id"])) == 1
+    api.payer_acts(again.headers["location"])
+    assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (14550, 15225)
+
+    partial = api.post("/v1/payment-links", {
+        "account_number": "WU-10001", "items": [{"kind": "service", "reference":
+                                                 "SRV-RECON-0001"}],
+        "amount_policy": "partial", "multi_use": True}, role="billing_manager").json
+    whole = _pay(api, partial["url"], "75.00")
+    assert _pay(api, partial["url"], "75.00").headers["location"] == whole.headers["location"]
+    # Only the same payment goes on with it: a part of what is being paid is refused.
+    other = _pay(api, partial["url"], "10.00")
+    assert other.status_code == 409 and "already in progress" in other.text
+
+
+def test_cancelling_a_link_expires_its_open_checkout_and_late_money_still_counts(
+        links_api, ctx):
+    api = links_api
+    link = api.post("/v1/payment-links", {"account_number": "WU-10001", "items": BILLS,
+                                          "amount_policy": "partial", "multi_use": True},
+                    role="billing_manager").json
+    started = _pay(api, link["url"], "100.00")
+    assert started.status_code == 303
+    cancelled = api.post(f"/v1/payment-links/{link['id']}/cancel", role="cso_admin")
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    (payment,) = _link_payments(ctx, link["id"])
+    assert payment.status == "initiated"
+    assert timeouts.payment_timeout_sweep(ctx) == {"failed": 1}  # the gateway said: unpaid
+    number = payment.number
+    assert api.get(f"/v1/payments/{number}").json["information"]["status"] == "failed"
+
+    # The gateway's page was still open: the payer pays there after all. The money counts.
+    api.payer_acts(started.headers["location"])
+    assert api.get(f"/v1/payments/{number}").json["information"]["status"] == "succeeded"
+    assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (10000, 0)
+    assert api.get(f"/v1/payment-links/{link['id']}").json["status"] == "cancelled"
+    trail = api.get(f"/v1/audit/payment/{number}").json["items"]
+    (moved,) = [e for e in trail if e["action"] == "payment.link_cancelled"]
+    assert moved["actor"] and moved["after"]["payment_link"] == link["id"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from loket_stripe.testing.emulator import StripeEmulator
@@ -88,3 +90,18 @@ def connect_stripe(live, emulator) -> dict:
     refund = emulator.objects[test["response"]["refund"]["reference"]]
     assert emulator.objects[refund["charge"]]["refunded"] is True  # the money went back
     return gateway
+
+
+def connect_stripe_app(api, emulator) -> None:
+    """Activate, configure and connect Stripe through the API test app (support.api's
+    ``Api``), the connection test's webhook handed to the app as Stripe signs it."""
+    assert api.put("/v1/gateways/stripe/active", {"active": True}).status_code == 200
+    saved = api.put("/v1/gateways/stripe/credentials", {"credentials": emulator.credentials()})
+    assert saved.status_code == 200, saved.text
+    started = api.post("/v1/gateways/stripe/connect", role="tenant_admin")
+    assert started.status_code == 201, started.text
+    *_, completed = emulator.pay(started.json["redirect_url"].rsplit("/", 1)[-1])
+    body, headers = emulator.signed(completed)
+    assert api.client.simulate_post(urlsplit(saved.json["webhook_url"]).path, body=body,
+                                    headers=headers).status_code == 200
+    assert api.get("/v1/gateways/stripe", role="tenant_admin").json["connected"]

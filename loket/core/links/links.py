@@ -43,6 +43,7 @@ from loket.core.settings import Settings, load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
+from loket.types import PaymentStatus
 
 
 @attrs.frozen
@@ -182,16 +183,44 @@ def send_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink,
 
 
 def cancel_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLink) -> PaymentLink:
-    """Cancel an active link: it starts no checkout any more (one a payer already started
-    through it can still complete, and its money is applied as usual).
+    """Cancel an active link (staff, over the API or the console): it starts no checkout
+    any more, and the checkouts payers started through it that are still open expire now.
 
+    The payment timeout sweep then asks the gateway about each expired checkout and fails
+    it unless it was paid. A payer who still pays on the gateway's page (it may stay open
+    until the gateway's own expiry) makes a late payment, handled as any other: the money
+    goes to the items the checkout chose, and what they no longer owe becomes a credit note.
+
+    :returns: the cancelled link.
     :raises Conflict: the link is already paid, expired or cancelled.
     """
     link = lock_link(session, link.id)
-    if refresh(session, link, ctx.now()) != LinkStatus.ACTIVE:
+    now = ctx.now()
+    if refresh(session, link, now) != LinkStatus.ACTIVE:
         raise Conflict(f"the payment link is {link.status}", field="status")
-    change(session, actor, link, LinkStatus.CANCELLED, ctx.now())
+    change(session, actor, link, LinkStatus.CANCELLED, now)
+    _expire_open_checkouts(session, actor, link, now)
     return link
+
+
+def _expire_open_checkouts(session: Session, actor: audit.Actor, link: PaymentLink,
+                           now: dt.datetime) -> None:
+    """Move the expiry of every checkout still open through the link to ``now``, audited."""
+    # A checkout another transaction holds (a webhook applying the gateway's word) is passed
+    # over: that webhook locks the link after the payment, so waiting for it could deadlock.
+    open_now = session.scalars(select(Payment).where(
+        Payment.payment_link_id == link.id, Payment.status == PaymentStatus.INITIATED,
+        Payment.expires_at > now).order_by(Payment.id).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)).all()
+    for payment in open_now:
+        was = payment.expires_at
+        assert was is not None  # only checkouts expiring after now were taken
+        was = was.replace(tzinfo=was.tzinfo or dt.UTC)  # SQLite gives naive UTC
+        audit.record(session, actor, "payment.link_cancelled", "payment", payment.number,
+                     before={"expires_at": was.isoformat()},
+                     after={"expires_at": now.isoformat(), "payment_link": link.key},
+                     tenant_id=payment.tenant_id)
+        payment.expires_at = now
 
 
 def get_link(session: Session, tenant_id: int, key: str) -> PaymentLink:
@@ -256,6 +285,16 @@ def _open_checkout(session: Session, link: PaymentLink, now: dt.datetime) -> Pay
         Payment.expires_at > now).order_by(Payment.id.desc()).limit(1))
 
 
+def _asks_everything(session: Session, link: PaymentLink, started: Payment,
+                     amount: str | None) -> bool:
+    """Whether the open checkout ``started`` pays everything the link's items still owe,
+    and the payer asks for everything again (no amount, or that same amount)."""
+    owed = outstanding_for(session, link)
+    if started.amount != owed:
+        return False
+    return amount is None or Money.parse(amount, link.currency, field="amount").amount == owed
+
+
 def outstanding_for(session: Session, link: PaymentLink) -> int:
     """What the link's items still owe."""
     return sum(r.amount - r.paid for r in receivables_of(session, link) if r.status == "open")
@@ -281,10 +320,13 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     :param amount: a decimal string for a part payment (partial links only), or ``None``
         for everything the link still asks.
     :returns: the payment (``redirect_url`` is the gateway's page); for a single-use link
-        with a checkout still open, that checkout (one payment only, whatever is asked).
+        with a checkout still open, that checkout (one payment only, whatever is asked); for
+        a multi-use link whose open checkout asks for everything its items still owe, that
+        checkout when everything is asked again (the payer pressed Pay twice).
     :raises Conflict: the link is paid, expired or cancelled, a single-use link was used, or
-        its items are already being paid by an open checkout.
-    :raises ValidationFailed: an amount outside the link's policy (field ``amount``).
+        its items are already being paid by other open checkouts.
+    :raises ValidationFailed: an amount outside the link's policy (field ``amount``), or
+        below the gateway's minimum charge.
     """
     link = lock_link(session, link.id)
     now = ctx.now()
@@ -300,7 +342,11 @@ def pay(ctx: Any, session: Session, link: PaymentLink, gateway: str, amount: str
     reserved = in_flight(session, link, now)
     rows = payable(session, link, now)
     if not rows:
-        raise Conflict("everything this link asks for is paid or being paid", field="status")
+        started = _open_checkout(session, link, now)
+        if started is None or not _asks_everything(session, link, started, amount):
+            raise Conflict("everything this link asks for is paid or being paid",
+                           field="status")
+        return started  # the same payment asked for again: the payer goes on with it
     consumer = link.consumer
     items = [{"kind": r.kind, "reference": r.reference} for r, _ in rows]
     owed = sum(left for _, left in rows)

@@ -17,7 +17,7 @@ from loket.core.gateway_configs import configs
 from loket.core.host.obligations import Ledger
 from loket.core.models import Allocation, Consumer, GatewayConfiguration, Payment
 from loket.core.numbering import next_of_each
-from loket.core.payments import agreements, allocation, holds, payers
+from loket.core.payments import agreements, allocation, holds, minimum_charge, payers
 from loket.core.payments.allocation import AmountPolicy
 from loket.core.payments.methods import method_for
 from loket.core.payments.payers import Payer
@@ -166,7 +166,7 @@ def start_destination_checkout(ctx, session: Session, actor: audit.Actor, tenant
     usable = _usable_gateway(ctx, session, tenant_id, gateway_kind)
     return _open_payment(ctx, session, settings, actor, tenant_id, consumer, usable,
                          method, {target.destination: resolved}, row, payer=payer,
-                         guest_session=guest_session, amount=amount)
+                         guest_session=guest_session, amount=amount, items_field="fields")
 
 
 def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id: int,
@@ -175,15 +175,19 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
                   payer: Payer | None = None, guest_session: str | None = None,
                   amount: str | None = None, policy: AmountPolicy | None = None,
                   payment_link_id: int | None = None,
-                  reserved: dict[int, int] | None = None) -> Payment:
+                  reserved: dict[int, int] | None = None,
+                  items_field: str = "items") -> Payment:
     """Price the grouped targets (reserved shares, part payment), quote each destination's
-    prepare, create the payment with its intended allocations and holds, and charge."""
+    prepare, refuse a charge below the gateway's minimum, create the payment with its
+    intended allocations and holds, and charge."""
     agreement = agreements.require_agreement(session, consumer, method)
     config_row = _profile_for(ctx, session, settings, tenant_id, usable, targets)
     method = method_for(ctx.plugins.gateways.get(config_row.kind), method, bool(agreement))
     currency = settings.currency
     priced = _priced(settings, targets, amount, policy, reserved)
     total, fee_total, passed_on, extra = _quote(ctx, settings, priced, method, consumer)
+    minimum_charge.check(ctx.plugins.gateways.get(config_row.kind),
+                         Money(total + fee_total, currency), amount, items_field)
     now = ctx.now()
     kinds = {o.kind for r in priced.values() for o in r.obligations} or {"held"}
     number, transaction_number = _numbers(ctx, session, settings, tenant_id, now)
@@ -206,21 +210,7 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     payers.record(payment, payer or Payer.holder(consumer))
     session.add(payment)
     session.flush()
-    checkout_items = []
-    for destination, resolved in priced.items():
-        for o in resolved.obligations:
-            session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
-                                   destination=destination, amount=o.outstanding.amount,
-                                   state=AllocationState.INTENDED))
-            checkout_items.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
-                                               o.outstanding, o.period))
-        if resolved.hold_key is not None:
-            holds.hold(session, payment, destination, resolved)
-            checkout_items.append(CheckoutItem("held", resolved.hold_key, resolved.hold_key,
-                                               resolved.total))
-    if fee_total:
-        checkout_items.append(CheckoutItem("fee", "fee", "Convenience fee",
-                                           Money(fee_total, currency)))
+    checkout_items = _intended(session, payment, priced)
     refresh_state(ctx, session, actor, payment, "payment.initiated", None)
     if idempotency_row is not None:
         idempotency.remember(session, idempotency_row, {"payment_id": payment.id})
@@ -229,6 +219,28 @@ def _open_payment(ctx, session: Session, settings, actor: audit.Actor, tenant_id
     session.flush()
     _charge(ctx, session, config_row, payment, consumer, checkout_items, extra)
     return payment
+
+
+def _intended(session: Session, payment: Payment,
+              priced: dict[str, ResolvedTarget]) -> list[CheckoutItem]:
+    """Record a new payment's intended allocations and holds; returns the lines the
+    gateway's page shows (the fee passed on last)."""
+    lines = []
+    for destination, resolved in priced.items():
+        for o in resolved.obligations:
+            session.add(Allocation(payment_id=payment.id, receivable_id=o.receivable_id,
+                                   destination=destination, amount=o.outstanding.amount,
+                                   state=AllocationState.INTENDED))
+            lines.append(CheckoutItem(o.kind, o.reference, o.description or o.reference,
+                                      o.outstanding, o.period))
+        if resolved.hold_key is not None:
+            holds.hold(session, payment, destination, resolved)
+            lines.append(CheckoutItem("held", resolved.hold_key, resolved.hold_key,
+                                      resolved.total))
+    if payment.fee:  # passed on to the payer: the gateway charges it
+        lines.append(CheckoutItem("fee", "fee", "Convenience fee",
+                                  Money(payment.fee, payment.currency)))
+    return lines
 
 
 def _priced(settings, targets: dict[str, ResolvedTarget], amount: str | None,

@@ -15,6 +15,7 @@ from loket.errors import LoketError
 from loket.server import serialize
 from loket.web.console.base import Page, Viewer, first, see_other
 from loket.web.console.payments import page_number
+from loket.web.refusals import refusal
 
 ITEMS = ("GET", "/v1/me/items")
 CHECKOUT = ("POST", "/v1/me/checkout")
@@ -79,7 +80,7 @@ class Pay(Page):
                 target = payment.redirect_url
                 message = payment.failure_message
         except LoketError as exc:
-            Bills(self.ctx).show(req, resp, viewer, exc.detail,
+            Bills(self.ctx).show(req, resp, viewer, refusal(exc, viewer.locale),
                                  falcon.code_to_http_status(exc.status))
             return
         if failed or not target:

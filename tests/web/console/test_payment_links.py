@@ -1,9 +1,16 @@
 """Creating a payment link at the console keeps to the API's limit on the description (300
-characters, the column's): a longer one is named on the page and no link is made."""
+characters, the column's): a longer one is named on the page and no link is made. Cancelling
+one there expires the checkout a payer opened through it; money paid there after all counts."""
 
 from __future__ import annotations
 
-from support.console import Person, text_of
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from support.console import Person, counter_payment, signed_in, text_of
+
+from loket.core.models import Receivable
+from loket.core.payments import timeouts
 
 
 def test_a_description_past_the_apis_limit_is_named_and_no_link_is_made(api):
@@ -16,3 +23,33 @@ def test_a_description_past_the_apis_limit_is_named_and_no_link_is_made(api):
     assert refused.status_code == 422
     assert "description must be at most 300 characters" in text_of(refused.text)
     assert api.get("/v1/payment-links").json["total"] == 0
+
+
+def test_a_link_cancelled_at_the_console_expires_its_checkout_and_late_money_is_credited(
+        connected_api):
+    api = connected_api
+    link = api.post("/v1/payment-links", {"account_number": "WU-10001", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"},
+        {"kind": "bill", "reference": "INV-2025-001567"}]}, role="billing_manager").json
+    started = api.client.simulate_post(urlsplit(link["url"]).path, body="gateway=sandbox",
+                                       headers={"Content-Type":
+                                                "application/x-www-form-urlencoded"})
+    assert started.status_code == 303
+    clerk = signed_in(api, "cso_admin")
+    clerk.get("/console/payment-links")
+    clerk.follow(clerk.post(f"/console/payment-links/{link['id']}/cancel", {}))
+    assert api.get(f"/v1/payment-links/{link['id']}").json["status"] == "cancelled"
+    counter_payment(api)  # January's bill is paid at the counter meanwhile
+    assert timeouts.payment_timeout_sweep(api.ctx) == {"failed": 1}
+
+    # The payer pays on the gateway's page, still open: the money is not lost. February's
+    # bill takes its share; January's, paid already, becomes credit.
+    api.payer_acts(started.headers["location"])
+    (payment,) = api.get("/v1/payments?account=WU-10001&channel=online").json["items"]
+    assert payment["status"] == "succeeded"
+    with api.ctx.transaction() as session:
+        paid = dict(session.execute(select(Receivable.reference, Receivable.paid).where(
+            Receivable.reference.like("INV-2025-%"))).all())
+    assert paid == {"INV-2025-001234": 14550, "INV-2025-001567": 15225}
+    (note,) = api.get("/v1/credit-notes").json["items"]
+    assert note["amount"]["decimal"] == "145.50"
