@@ -22,6 +22,7 @@ from loket.core.payments.posting import take_number
 from loket.core.secrets import masked_credentials
 from loket.core.settings import load_settings
 from loket.errors import (
+    ConfigurationError,
     CredentialsCheckFailed,
     CredentialsRejected,
     GatewayError,
@@ -85,10 +86,16 @@ def webhook_path(row: GatewayConfiguration) -> str:
     return WEBHOOK_PATH.format(kind=row.kind, token=row.webhook_token)
 
 
-def config_value(ctx, session: Session, row: GatewayConfiguration) -> GatewayConfig:
-    """Build the value gateway hooks receive (credentials decrypted, URLs absolute)."""
-    credentials = (ctx.secrets.decrypt_credentials(row.credentials_encrypted)
-                   if row.credentials_encrypted else {})
+def config_value(ctx, session: Session, row: GatewayConfiguration,
+                 credentials: dict | None = None) -> GatewayConfig:
+    """Build the value gateway hooks receive (credentials decrypted, URLs absolute);
+    ``credentials`` stand for the stored ones when given.
+
+    :raises ConfigurationError: the stored credentials no configured key decrypts.
+    """
+    if credentials is None:
+        credentials = (ctx.secrets.decrypt_credentials(row.credentials_encrypted)
+                       if row.credentials_encrypted else {})
     settings = load_settings(session, row.tenant_id)
     options = {"loket_base_url": ctx.config.base_url, "var_dir": str(ctx.config.var_dir),
                **ctx.config.gateway_options.get(row.kind, {}),
@@ -223,7 +230,9 @@ def set_active(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: 
 def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str,
                      credentials: dict) -> GatewayConfiguration:
     """Validate credentials (schema, then the gateway's own format + live check), store them
-    encrypted and show them masked. Changed credentials drop ``connected``.
+    encrypted and show them masked. Changed credentials drop ``connected`` and the
+    connection test (a new one is needed); stored ones no configured key decrypts (a lost
+    key) count as changed.
 
     :raises CredentialsRejected: naming each wrong field, or with the gateway's message.
     """
@@ -237,15 +246,15 @@ def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, 
         raise ValidationFailed(f"{description.display_name} does not support the tenant "
                                f"currency {settings.currency}", field="currency")
     row = get_row(session, tenant_id, kind, create=True)
-    config = config_value(ctx, session, row)
-    stored = _checked(ctx, config, credentials)
-    changed = not row.credentials_encrypted or ctx.secrets.decrypt(
-        row.credentials_encrypted) != stored
+    old = _readable_credentials(ctx, row)
+    stored = _checked(ctx, config_value(ctx, session, row, old or {}), credentials)
     row.credentials_encrypted = ctx.secrets.encrypt(stored)
     row.credentials_masked = masked_credentials(stored, description.secret_fields)
-    if changed:
+    if old != stored:  # untested: a test started before, paid later, does not connect
         row.connected = False
         row.connected_at = None
+        row.test_payment_id = None
+        row.test_response = {}
     audit.record(session, actor, "gateway.configured", "gateway", kind,
                  after={"credentials": row.credentials_masked, "connected": row.connected},
                  tenant_id=tenant_id)
@@ -254,6 +263,19 @@ def save_credentials(ctx, session: Session, actor: audit.Actor, tenant_id: int, 
 
 
 REVIEW = "Please review all the details entered above and retry to connect"
+
+
+def _readable_credentials(ctx, row: GatewayConfiguration) -> dict | None:
+    """A configuration's stored credentials, or ``None`` when it has none or no configured
+    key decrypts them (entering them again replaces them)."""
+    if not row.credentials_encrypted:
+        return None
+    try:
+        return ctx.secrets.decrypt(row.credentials_encrypted)
+    except ConfigurationError:
+        log.warning("gateway configuration %s: no configured key decrypts its stored "
+                    "credentials; the ones entered replace them", row.id)
+        return None
 
 
 def _rule_errors(error: jsonschema.ValidationError) -> list[dict]:
@@ -366,27 +388,6 @@ def connect(ctx, session: Session, actor: audit.Actor, tenant_id: int, kind: str
 
 def _timeout(settings) -> dt.timedelta:
     return dt.timedelta(minutes=settings["payment_timeout_minutes"])
-
-
-def handshake(ctx, session: Session, row: GatewayConfiguration) -> str | None:
-    """Run the daily handshake for one configuration; returns the error text or ``None``.
-
-    A failure is recorded on the configuration; the caller decides whom to alert.
-    """
-    try:
-        ctx.plugins.handshake(config_value(ctx, session, row))
-    except GatewayError as exc:
-        row.last_handshake_error = exc.gateway_message or exc.detail
-        row.handshake_failures += 1
-    except Exception as exc:  # noqa: BLE001 - a crash is a failed handshake too, and alerted
-        row.last_handshake_error = f"{type(exc).__name__}: {exc}"
-        row.handshake_failures += 1
-    else:
-        row.last_handshake_error = None
-        row.handshake_failures = 0
-        row.handshake_alerted_at = None
-    row.last_handshake_at = ctx.now()
-    return row.last_handshake_error
 
 
 def _track(ctx, session: Session, tenant_id: int, actor: audit.Actor, name: str,

@@ -1,15 +1,23 @@
 """The refundable 1-unit connection test: only the test the configuration is waiting for
-connects it, even when the caller holds a copy of the configuration read earlier; every
-test payment that took money is refunded."""
+connects it, even when the caller holds a copy of the configuration read earlier, and new
+credentials need a test of their own; every test payment that took money is refunded, and
+one the gateway refuses to refund is one to-do for staff, closed when a retry succeeds."""
 
 from __future__ import annotations
 
-from support.engine import ADMIN, CREDENTIALS, deliver, store
+import contextlib
+from collections.abc import Iterator
 
+from sqlalchemy import select
+from support.engine import ADMIN, CREDENTIALS, deliver, seed, store
+
+from loket import hookimpl
 from loket.core.gateway_configs import configs
 from loket.core.gateway_configs.connection_test import finish_connection_test
-from loket.core.models import Payment
+from loket.core.models import Payment, Todo
+from loket.errors import RefundNotPossible
 from loket.gateways import sandbox_page
+from loket.types import RefundResult
 
 
 def test_an_earlier_test_paid_late_does_not_connect_newer_credentials(ctx, tenant_id):
@@ -46,3 +54,104 @@ def test_every_test_payment_paid_is_refunded_and_the_latest_connects(ctx, tenant
             assert (paid.status, paid.refunded) == ("refunded", paid.amount_received)
         row = configs.get_row(session, tenant_id, "sandbox")
         assert (row.test_payment_id, row.connected) == (second.id, True)
+
+
+def _connect_started(ctx, tenant_id) -> Payment:
+    """Activate and configure the sandbox and start its connection test (not yet paid)."""
+    with ctx.transaction() as session:
+        configs.set_active(ctx, session, ADMIN, tenant_id, "sandbox", True)
+        configs.save_credentials(ctx, session, ADMIN, tenant_id, "sandbox", CREDENTIALS)
+        return configs.connect(ctx, session, ADMIN, tenant_id, "sandbox")
+
+
+def test_a_test_paid_after_new_credentials_were_saved_refunds_but_does_not_connect(
+        ctx, tenant_id):
+    first = _connect_started(ctx, tenant_id)
+    with ctx.transaction() as session:  # other credentials, not tested yet
+        configs.save_credentials(ctx, session, ADMIN, tenant_id, "sandbox",
+                                 {**CREDENTIALS, "merchant_name": "Another account"})
+    webhook, _ = sandbox_page.payer_acts(store(ctx), first.gateway_reference, "pay")
+    assert deliver(ctx, webhook).status == 200
+    with ctx.transaction() as session:
+        row = configs.get_row(session, tenant_id, "sandbox")
+        assert (row.connected, row.test_payment_id) == (False, None)
+        paid = session.get_one(Payment, first.id)
+        assert (paid.status, paid.refunded) == ("refunded", paid.amount_received)
+
+
+class RefusingRefunds:
+    """A gateway that refuses refunds (``failed``, or not before settlement) until told."""
+
+    LOKET_CONTRACT = "1.3"
+
+    def __init__(self, how: str):
+        self.how = how
+
+    @hookimpl(tryfirst=True)
+    def loket_gateway_refund(self, config, request):
+        if self.how == "failed":
+            return RefundResult(refund_reference=f"re_failed_{request.payment_id}",
+                                status="failed", raw={"message": "card closed"})
+        if self.how == "not settled":
+            raise RefundNotPossible("the payment is not settled yet",
+                                    gateway_message="not settled yet")
+        return None
+
+
+@contextlib.contextmanager
+def refunds(ctx, how: str) -> Iterator[RefusingRefunds]:
+    plugin = RefusingRefunds(how)
+    ctx.plugins.pm.register(plugin, name="refusing-refunds")
+    try:
+        yield plugin
+    finally:
+        ctx.plugins.pm.unregister(plugin)
+
+
+def _refund_todos(ctx, tenant_id) -> list[tuple[str, str]]:
+    with ctx.transaction() as session:
+        return [(t.status, t.detail) for t in session.scalars(select(Todo).where(
+            Todo.tenant_id == tenant_id, Todo.kind == "gateway.test_refund_failed"))]
+
+
+def test_a_test_refund_the_gateway_answers_failed_is_a_refund_by_hand(ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "failed"):
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+    assert _refund_todos(ctx, tenant_id) == [("open", "card closed")]
+    with ctx.transaction() as session:
+        paid = session.get_one(Payment, test.id)
+        assert (paid.status, paid.refunded) == ("succeeded", 0)
+        row = configs.get_row(session, tenant_id, "sandbox")
+        assert row.connected and row.test_response["refund_error"] == "card closed"
+
+
+def test_a_refused_test_refund_asks_for_one_refund_by_hand_per_tenant(ctx, tenant_id):
+    tenants = (tenant_id, seed(ctx, slug="t2"))  # the same payment numbers in both
+    tests = [_connect_started(ctx, tenant) for tenant in tenants]
+    with refunds(ctx, "not settled"):
+        for test in tests:
+            webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+            assert deliver(ctx, webhook).status == 200
+        for hook in sandbox_page.settle(store(ctx)):  # each retries the refund: refused
+            assert deliver(ctx, hook).status == 200
+    assert {tests[0].number} == {tests[1].number}
+    for tenant in tenants:
+        assert _refund_todos(ctx, tenant) == [("open", "not settled yet")]
+
+
+def test_a_test_refund_refused_then_taken_on_a_retry_closes_its_todo(ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "not settled") as gateway:
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["open"]
+        gateway.how = "settled"
+        for hook in sandbox_page.settle(store(ctx)):
+            assert deliver(ctx, hook).status == 200
+    assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["resolved"]
+    with ctx.transaction() as session:
+        paid = session.get_one(Payment, test.id)
+        assert paid.refunded == paid.amount_received
+        assert "refund_error" not in configs.get_row(session, tenant_id, "sandbox").test_response
