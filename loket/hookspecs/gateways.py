@@ -43,7 +43,7 @@ def loket_gateway_validate_credentials(
 def loket_gateway_handshake(config: GatewayConfig) -> dict[str, Any] | None:
     """Required. Check that a connected configuration still works (the daily handshake).
 
-    Called by the daily job for every connected configuration. Stops at the first
+    Called by the daily job for every active, connected configuration. Stops at the first
     non-``None`` result.
 
     :param config: the :class:`~loket.types.GatewayConfig`.
