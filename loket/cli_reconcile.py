@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loket.cli import CLI, container
+from loket.cli_files import reading
 
 if TYPE_CHECKING:
     from loket.core.states import RunKind
@@ -25,8 +26,10 @@ def cmd_reconcile_report(args) -> None:
         _follow_run(ctx, args, RunKind.SETTLEMENT_REPORT)
         return
     path = Path(args.file)
-    bar = progress_bar(max(count_lines(path) - 1, 1), "lines", quiet=args.quiet)
-    with ctx.transaction() as session:
+    with reading(args.file):
+        lines = count_lines(path)
+    bar = progress_bar(max(lines - 1, 1), "lines", quiet=args.quiet)
+    with reading(args.file, UnicodeDecodeError), ctx.transaction() as session:
         result = settlements.import_report(
             ctx, session, tenant_by_slug(session, args.tenant).id, args.gateway,
             path.read_bytes(), path.name, progress=lambda tally: bar(tally.lines))
@@ -52,7 +55,8 @@ def _follow_run(ctx, args, kind: RunKind) -> None:
     from loket.errors import ValidationFailed
     from loket.progress import count_lines, progress_bar
     with sources.named_file(ctx.config, args.file, runs.folder(ctx)) as (path, name, lines):
-        lines = count_lines(path) if lines is None else lines
+        with reading(args.file):
+            lines = count_lines(path) if lines is None else lines
         with ctx.transaction() as session:
             run_id = runs.store_upload(ctx, session, CLI, tenant_by_slug(
                 session, args.tenant).id, kind, getattr(args, "gateway", None), name, path).id

@@ -1,5 +1,6 @@
 """``loket reconcile report --in-worker`` and ``loket reconcile statement`` hand the file to
-the worker and follow it."""
+the worker and follow it; a file that cannot be read is named in one line, never a
+traceback."""
 
 import threading
 import time
@@ -97,3 +98,21 @@ def test_a_bank_statement_read_by_the_worker_shows_its_progress(env, tmp_path, c
     assert "matched 0, already imported 0, unmatched 3" in out
     assert "queued; the worker" in err and "100% 3/3 lines" in err
     assert statement.exists()  # the user's file was copied, never moved
+
+
+@pytest.mark.parametrize("command", [["report", "--gateway", "sandbox"],
+                                     ["report", "--gateway", "sandbox", "--in-worker"],
+                                     ["statement"]])
+def test_a_missing_file_is_named_in_one_line(env, tmp_path, capsys, command):
+    missing = tmp_path / "nope.csv"
+    assert main(["reconcile", command[0], str(missing), "--tenant", "demo",
+                 *command[1:]]) == 2
+    assert capsys.readouterr().err == f"loket: {missing}: No such file or directory\n"
+
+
+def test_a_report_that_is_not_utf8_is_named_in_one_line(env, tmp_path, capsys):
+    binary = tmp_path / "settlement.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x00garbage\x81\n")
+    assert main(["reconcile", "report", str(binary), "--tenant", "demo", "--gateway",
+                 "sandbox", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"loket: {binary}: not UTF-8 text (invalid start byte)\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets as pysecrets
 import time
 
@@ -19,11 +20,18 @@ from loket.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 ROLES = ("tenant_admin", "cso_admin", "cso_executive", "billing_manager",
          "recovery_executive", "customer_executive", "consumer")
 STAFF_ROLES = ROLES[:-1]
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+"""A tenant's slug: it is a segment of the tenant's URLs (``/guest/{slug}``) and of a cookie
+path, so lowercase letters, digits and hyphens, at most 64, not starting with a hyphen."""
 
 
 def create_tenant(session: Session, actor: audit.Actor, slug: str, name: str,
                   settings: dict | None = None) -> Tenant:
-    """Create a tenant with validated settings; refuses a slug already taken."""
+    """Create a tenant with validated settings; refuses a slug already taken or one that
+    does not fit in a URL (:data:`SLUG`)."""
+    if not SLUG.fullmatch(slug):
+        raise ValidationFailed("a tenant's slug is 1 to 64 lowercase letters, digits and "
+                               "hyphens, starting with a letter or digit", field="slug")
     if session.scalar(select(Tenant).where(Tenant.slug == slug)):
         raise Conflict(f"tenant {slug!r} already exists", field="slug")
     tenant = Tenant(slug=slug, name=name)

@@ -10,17 +10,59 @@ from loket.core import audit
 CLI = audit.Actor("cli", "system")
 
 
-def _setup(args, production: bool = False):
+def _setup(args, production: bool = False, needs_key: bool = True):
     """The container and the queue; ``production`` (the worker) refuses to run without
     ``LOKET_SECRET_KEY`` and writes tracking events in batches, as API processes do (a
     batch of webhook events applied does not commit a transaction per payment for its
-    analytics); the administration commands use the development key and write each
-    tracking event at once (they exit right after)."""
+    analytics); the administration commands write each tracking event at once (they exit
+    right after) and, without ``LOKET_SECRET_KEY``, use the development key: those that work
+    with stored secrets (``needs_key``: running jobs, replaying events) only on a database
+    whose encrypted values that key reads (:func:`_refuse_a_foreign_database`)."""
     from loket import jobs
     from loket.core.config import AppConfig
     from loket.core.context import Loket
-    ctx = Loket.create(AppConfig.from_env(development_key=not production))
+    from loket.errors import ConfigurationError
+    try:
+        config, on_development_key = AppConfig.from_env(), False
+    except ConfigurationError:
+        if production:
+            raise
+        config, on_development_key = AppConfig.from_env(development_key=True), True
+    ctx = Loket.create(config)
+    if on_development_key and needs_key:
+        _refuse_a_foreign_database(ctx)
     return ctx, jobs.setup(ctx, getattr(args, "queue_name", None), batched_tracking=production)
+
+
+def _refuse_a_foreign_database(ctx) -> None:
+    """Called when a command that works with stored secrets runs on the development key:
+    refuse a database holding an encrypted value that key does not decrypt (production's,
+    reached from a shell that lacks ``LOKET_SECRET_KEY``), where every gateway's handshake
+    would fail and alarm its tenant's admins. A development database, whose values that key
+    encrypted (``make run``, ``loket demo``), passes.
+
+    :raises ConfigurationError: naming ``LOKET_SECRET_KEY`` and the first value not read.
+    """
+    from sqlalchemy import select
+
+    from loket.cli import ENCRYPTED_COLUMNS
+    from loket.core import models
+    from loket.core.config import DEVELOPMENT_KEY_FILE
+    from loket.errors import ConfigurationError
+    with ctx.transaction() as session:
+        for name, column, label in ENCRYPTED_COLUMNS:
+            model = getattr(models, name)
+            value = getattr(model, column)
+            for row_id, token in session.execute(select(model.id, value).where(
+                    value.is_not(None)).order_by(model.id)):
+                try:
+                    ctx.secrets.decrypt(token)
+                except ConfigurationError:
+                    raise ConfigurationError(
+                        f"LOKET_SECRET_KEY is not set and the development key "
+                        f"({ctx.config.var_dir / DEVELOPMENT_KEY_FILE}) does not decrypt "
+                        f"{label} {row_id}: this database's secrets were encrypted with "
+                        f"another key. Set LOKET_SECRET_KEY as the worker has it") from None
 
 
 def cmd_worker(args) -> None:
@@ -66,7 +108,7 @@ def _when(value) -> str:
 
 def cmd_webhooks_list(args) -> None:
     from loket.core.webhooks import inbox
-    ctx, _jobs = _setup(args)
+    ctx, _jobs = _setup(args, needs_key=False)  # reads the inbox only
     rows = inbox.list_events(ctx, _tenant_id(ctx, args.tenant), args.status, args.limit)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -83,7 +125,7 @@ def cmd_webhooks_list(args) -> None:
 
 def cmd_webhooks_show(args) -> None:
     from loket.core.webhooks import inbox
-    ctx, _jobs = _setup(args)
+    ctx, _jobs = _setup(args, needs_key=False)  # reads the inbox only
     print(json.dumps(inbox.show_event(ctx, args.id, _tenant_id(ctx, args.tenant)), indent=2,
                      default=str))
 
@@ -111,7 +153,8 @@ def add_parser(sub) -> None:
                                      "plans", "credit-notes", "autopay",
                                      "webhook-retention", "outbox", "links",
                                      "service-tasks", "held-payments",
-                                     "reconciliation-runs", "tallies"))
+                                     "reconciliation-runs", "tallies",
+                                     "outbox-retention"))
     run.add_argument("--enqueue", action="store_true", help="hand it to the worker instead")
     run.add_argument("--queue-name")
     run.set_defaults(func=cmd_jobs_run)

@@ -1,5 +1,6 @@
-"""Tenants and their consumers: a consumer found by account number is remembered for the
-rest of the transaction, never past a change that would make it wrong."""
+"""Tenants and their consumers: a tenant's slug fits in a URL; a consumer found by account
+number is remembered for the rest of the transaction, never past a change that would make it
+wrong."""
 
 import pytest
 from sqlalchemy import delete
@@ -8,8 +9,24 @@ from support.engine import ACTOR, seed
 
 from loket.core.host.receivables import upsert_consumer
 from loket.core.models import Consumer
-from loket.core.tenants import consumer_by_account
-from loket.errors import NotFound
+from loket.core.tenants import consumer_by_account, create_tenant, tenant_by_slug
+from loket.errors import NotFound, ValidationFailed
+
+
+@pytest.mark.parametrize("slug", ["", "gas/water", "gas water?", "x" * 65, "Water", "-water",
+                                  "water_co", "water.co", "air\n"])
+def test_a_slug_that_cannot_be_a_url_segment_is_refused(ctx, slug):
+    with ctx.transaction() as session, pytest.raises(ValidationFailed) as refused:
+        create_tenant(session, ACTOR, slug, "Water Co")
+    assert refused.value.errors[0]["field"] == "slug"
+
+
+@pytest.mark.parametrize("slug", ["w", "water", "pdam-kota-2", "9", "x" * 64])
+def test_a_slug_of_lowercase_letters_digits_and_hyphens_is_taken(ctx, slug):
+    with ctx.transaction() as session:
+        create_tenant(session, ACTOR, slug, "Water Co")
+    with ctx.transaction() as session:
+        assert tenant_by_slug(session, slug).name == "Water Co"
 
 
 def test_the_same_consumer_twice_in_a_transaction_costs_one_statement(ctx, tenant_id):

@@ -345,7 +345,9 @@ def list_events(ctx, tenant_id: int | None = None, status: str | None = None,
 
 
 def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
-    """One event with its normalized payload and the request it came in (headers, body).
+    """One event with its normalized payload and the request it came in (headers, body),
+    for ``loket webhooks show``: the webhook URL's token in the path and the headers named
+    like a secret (signature, token, authorization …) masked, as in the logs.
 
     :raises NotFound: no such event (for this tenant).
     """
@@ -357,8 +359,9 @@ def show_event(ctx, event_row_id: int, tenant_id: int | None = None) -> dict:
         out["payload"] = row.payload
         delivery = session.get(WebhookDelivery, row.delivery_id) if row.delivery_id else None
         if delivery is not None:
-            out["delivery"] = {"id": delivery.id, "path": delivery.path,
-                               "headers": delivery.headers, "verdict": delivery.verdict,
+            out["delivery"] = {"id": delivery.id, "path": logs.scrub_text(delivery.path),
+                               "headers": logs.redact(None, "", dict(delivery.headers or {})),
+                               "verdict": delivery.verdict,
                                "received_at": delivery.received_at,
                                "body": delivery.body.decode("utf-8", "replace")}
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 from support.jobs import (  # noqa: F401 - fixtures
     deliver,
     events,
@@ -19,6 +20,7 @@ from support.jobs import (  # noqa: F401 - fixtures
 )
 
 from loket.cli import main
+from loket.core.models import GatewayConfiguration, WebhookDelivery
 
 
 @pytest.fixture
@@ -56,3 +58,18 @@ def test_list_show_and_replay_a_dead_event(jctx, jtenant, kit, env, capsys):
 def test_replay_of_an_unknown_event_says_so(jctx, jtenant, env, capsys):
     assert main(["webhooks", "replay", "999999"]) == 2
     assert "no gateway event 999999" in capsys.readouterr().err
+
+
+def test_show_prints_neither_the_webhook_token_nor_the_signature(jctx, jtenant, env, capsys):
+    assert deliver(jctx, payer_acts(jctx, jtenant, start_checkout(jctx, jtenant))).status == 200
+    (event,) = events(jctx)
+    with jctx.transaction() as session:  # what the gateway sent is kept as it came
+        token = session.scalar(select(GatewayConfiguration.webhook_token))
+        signature = session.get(WebhookDelivery, event.delivery_id).headers["sandbox-signature"]
+    capsys.readouterr()
+    assert main(["webhooks", "show", str(event.id)]) == 0
+    out = capsys.readouterr().out
+    assert token not in out and signature not in out
+    shown = json.loads(out)["delivery"]
+    assert shown["path"] == "/v1/webhooks/sandbox/***"
+    assert shown["headers"]["sandbox-signature"] == "***"
