@@ -160,6 +160,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/host/webhook-endpoints"): HOST,
     ("POST", "/v1/host/webhook-endpoints"): HOST,
     ("DELETE", "/v1/host/webhook-endpoints/{endpoint_id}"): HOST,
+    ("POST", "/v1/host/webhook-endpoints/{endpoint_id}/rotate-secret"): ADMIN,
     ("GET", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries"): HOST,
     ("POST", "/v1/host/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay"): HOST,
     ("GET", "/v1/host/events"): HOST,

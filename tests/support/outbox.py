@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,11 +17,14 @@ from loket.core.outbox import signing
 
 class Receiver:
     """``with Receiver(fail_first=2) as host: host.url`` …; ``secret`` is set once the
-    endpoint is registered (requests are then verified)."""
+    endpoint is registered (requests are then verified, against ``clock``: Unix seconds,
+    the machine's own unless a test moves loket's)."""
 
-    def __init__(self, fail_first: int = 0, delay_seconds: float = 0.0):
+    def __init__(self, fail_first: int = 0, delay_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.time):
         self.fail_first = fail_first
         self.delay_seconds = delay_seconds
+        self.clock = clock
         self.secret: str | None = None
         self.requests: list[dict[str, Any]] = []  # every request, accepted or not
         self.accepted: list[dict[str, Any]] = []  # verified and answered 200
@@ -57,10 +61,10 @@ class Receiver:
                     time.sleep(receiver.delay_seconds)
                 with receiver.lock:
                     record = {"body": json.loads(body), "signature": header,
-                              "event_id": self.headers.get("Loket-Event-Id")}
+                              "event_id": self.headers.get("Loket-Event-Id"), "raw": body}
                     receiver.requests.append(record)
                     verified = receiver.secret is not None and signing.verify(
-                        receiver.secret, header, body, int(time.time()))
+                        receiver.secret, header, body, int(receiver.clock()))
                     failing = receiver.fail_first > 0
                     if failing:
                         receiver.fail_first -= 1

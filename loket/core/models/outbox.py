@@ -54,6 +54,9 @@ class HostWebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(500))
     event_types: Mapped[list[Any]] = mapped_column(default=list)  # empty: every type
     secret_encrypted: Mapped[str] = mapped_column(Text)
+    # After a rotation, the secret it replaced also signs until previous_secret_expires_at.
+    previous_secret_encrypted: Mapped[Optional[str]] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[Optional[timestamp]]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[Optional[str]] = mapped_column(String(100))
     created_at: Mapped[timestamp] = mapped_column(default=_now)

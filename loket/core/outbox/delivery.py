@@ -24,7 +24,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from loket.core.models import HostWebhookEndpoint, OutboxDelivery, OutboxEvent
-from loket.core.outbox import posting
+from loket.core.outbox import endpoints, posting
 from loket.core.outbox.events import DeliveryStatus, EventKind, notification_of
 from loket.core.outbox.posting import Outcome
 from loket.core.todos import raise_todo
@@ -160,9 +160,10 @@ def attempt(ctx: Any, delivery_id: int,
 
 def _post(ctx: Any, delivery: OutboxDelivery, endpoint: HostWebhookEndpoint,
           event: OutboxEvent) -> Outcome:
-    secret = ctx.secrets.decrypt_credentials(endpoint.secret_encrypted)["secret"]
-    return posting.post_signed(delivery.recipient or "", secret, event,
-                               int(ctx.now().timestamp()),
+    now = ctx.now()  # which secrets sign, and the signature's time
+    return posting.post_signed(delivery.recipient or "",
+                               endpoints.signing_secrets(ctx, endpoint, now), event,
+                               int(now.timestamp()),
                                allow_private=ctx.config.host_webhooks_allow_private)
 
 

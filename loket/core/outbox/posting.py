@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import ssl
+from collections.abc import Sequence
 
 import attrs
 import requests.utils
@@ -81,19 +82,21 @@ def public_error(error: str | None) -> str | None:
     return "failed"
 
 
-def post_signed(url: str, secret: str, event: OutboxEvent, now: int,
+def post_signed(url: str, secrets: str | Sequence[str], event: OutboxEvent, now: int,
                 allow_private: bool = False) -> Outcome:
     """POST an event to a host endpoint, signed; a 2xx answer is a delivery.
 
     Called by the outbox worker for each attempt at a delivery to an endpoint.
 
+    :param secrets: the endpoint's live signing secrets, current first (one signature
+        each, :func:`~loket.core.outbox.signing.header_value`).
     :param now: the signature's timestamp (Unix seconds).
     :param allow_private: ``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE``: any address, plain http.
     :returns: the outcome; never raises for what the network or the receiver does.
     """
     body = body_of(event)
     headers = {"Content-Type": "application/json", "User-Agent": "loket-webhooks",
-               signing.HEADER: signing.header_value(secret, now, body),
+               signing.HEADER: signing.header_value(secrets, now, body),
                "Loket-Event-Id": event.event_id, "Loket-Event-Type": event.type,
                "Connection": "close"}
     try:

@@ -1,14 +1,21 @@
 """Registering a host webhook endpoint: only a public https URL, unless the operator lets
-endpoints be on its own network (``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE``)."""
+endpoints be on its own network (``LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE``). Rotating its
+secret: the secret replaced signs beside the new one for the overlap asked, and never more
+than two sign."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import attrs
 import pytest
 from support.engine import ACTOR
+from support.jobs import Clock
 
+from loket.core.models import HostWebhookEndpoint
 from loket.core.outbox import endpoints
-from loket.errors import ValidationFailed
+from loket.core.secrets import SecretBox
+from loket.errors import NotFound, ValidationFailed
 
 REFUSED = [
     "http://169.254.169.254/latest",  # a cloud metadata service
@@ -66,3 +73,54 @@ def test_a_malformed_url_is_refused_naming_it(ctx, tenant_id, url, allow_private
     with pytest.raises(ValidationFailed) as refused:
         _register(ctx, tenant_id, url)
     assert refused.value.errors[0]["field"] == "url"
+
+
+def _rotate(ctx, tenant_id, endpoint_id, hours):
+    with ctx.transaction() as session:
+        row, secret = endpoints.rotate_secret(ctx, session, ACTOR, tenant_id, endpoint_id,
+                                              hours)
+        return secret, endpoints.signing_secrets(ctx, row, ctx.now())
+
+
+def _signing(ctx, endpoint_id, at):
+    with ctx.transaction() as session:
+        return endpoints.signing_secrets(ctx, session.get(HostWebhookEndpoint, endpoint_id), at)
+
+
+def test_a_rotation_during_an_overlap_stops_the_older_secret_at_once(ctx, tenant_id):
+    ctx.clock = Clock()
+    with ctx.transaction() as session:
+        row, first = endpoints.create_endpoint(ctx, session, ACTOR, tenant_id,
+                                               "http://127.0.0.1:9000/in", [])
+    assert _signing(ctx, row.id, ctx.now()) == [first]
+    second, live = _rotate(ctx, tenant_id, row.id, 24)
+    assert live == [second, first]
+    ctx.clock.advance(hours=1)
+    third, live = _rotate(ctx, tenant_id, row.id, 2)
+    assert live == [third, second]  # at most two sign: the first stopped now
+    assert _signing(ctx, row.id, ctx.now() + dt.timedelta(hours=2, seconds=-1)) == [
+        third, second]
+    assert _signing(ctx, row.id, ctx.now() + dt.timedelta(hours=2)) == [third]
+    fourth, live = _rotate(ctx, tenant_id, row.id, 0)  # a leaked secret: no overlap
+    assert live == [fourth]
+
+
+def test_a_secret_no_key_decrypts_is_not_kept_signing_by_a_rotation(ctx, tenant_id):
+    with ctx.transaction() as session:
+        row, _ = endpoints.create_endpoint(ctx, session, ACTOR, tenant_id,
+                                           "http://127.0.0.1:9000/in", [])
+        row.secret_encrypted = SecretBox((SecretBox.generate_key(),)).encrypt({"secret": "x"})
+    new, live = _rotate(ctx, tenant_id, row.id, 24)
+    assert live == [new]  # deliveries are signed again, rather than failing for a day
+
+
+def test_a_deleted_or_another_tenants_endpoint_is_not_rotated(ctx, tenant_id):
+    with ctx.transaction() as session:
+        row, _ = endpoints.create_endpoint(ctx, session, ACTOR, tenant_id,
+                                           "http://127.0.0.1:9000/in", [])
+    with pytest.raises(NotFound):
+        _rotate(ctx, tenant_id + 1, row.id, 24)
+    with ctx.transaction() as session:
+        endpoints.delete_endpoint(ctx, session, ACTOR, tenant_id, row.id)
+    with pytest.raises(NotFound):
+        _rotate(ctx, tenant_id, row.id, 24)
