@@ -1,11 +1,15 @@
 """Tenant settings: one JSON document per tenant, validated by JSON Schema.
 
-Invalid settings are refused with the JSON path of each error (``$.destinations.pay-a-bill``).
+Invalid settings are refused with the JSON path of each error
+(``$.destinations['pay-a-bill']``), as are settings that would only fail later: an address
+that is not one, a route to a processor that is not installed.
 """
 
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Collection
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +26,21 @@ from loket.errors import ConfigurationError, NotFound, ValidationFailed
 from loket.money import ISO4217_DIGITS, minor_digits
 from loket.types import FeeRule
 
+# The formats jsonschema checks without extra packages (``email``, ``date``, ``ipv4``...),
+# with a stricter ``email`` (one ``@`` between two parts without spaces): jsonschema's own
+# accepts any text holding an ``@``.
+_FORMATS = jsonschema.FormatChecker(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+@_FORMATS.checks("email")
+def _is_address(value: object) -> bool:
+    """Whether ``value`` reads as an e-mail address (a non-string is the type check's)."""
+    return not isinstance(value, str) or _ADDRESS.fullmatch(value) is not None
+
+
+_VALIDATOR = jsonschema.Draft202012Validator(SETTINGS_SCHEMA, format_checker=_FORMATS)
+
 
 def validate_settings(document: dict) -> dict:
     """Validate a settings document; return it merged over the defaults.
@@ -35,8 +54,7 @@ def validate_settings(document: dict) -> dict:
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    validator = jsonschema.Draft202012Validator(SETTINGS_SCHEMA)
-    errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
+    errors = sorted(_VALIDATOR.iter_errors(merged), key=lambda e: list(e.absolute_path))
     if errors:
         raise ValidationFailed(
             "settings are invalid",
@@ -141,7 +159,10 @@ def pin(session: Session, row: object) -> None:
 
 
 def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
-    """Validate and store a tenant's settings document; returns the merged settings."""
+    """Validate and store a tenant's settings document; returns the merged settings.
+
+    :raises ValidationFailed: naming each invalid field by its JSON path.
+    """
     merged = validate_settings(document)
     row = session.get(TenantSettings, tenant_id)
     if row is not None and row.document.get("currency") != merged["currency"] and \
@@ -162,6 +183,43 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
         if zone_before != merged["timezone"]:
             tallies.rebuild(session, tenant_id)  # the payments' local dates moved
     return Settings(merged)
+
+
+def _json_path(*keys: str) -> str:
+    """The JSON path of ``keys`` as jsonschema writes it (``$.destinations['pay-a-bill']``),
+    so every settings error names its field the same way."""
+    return "$" + "".join(f".{key}" if _PLAIN_KEY.match(key) else
+                         "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
+                         for key in keys)
+
+
+_PLAIN_KEY = re.compile("^[a-zA-Z][a-zA-Z0-9_]*$")
+
+
+def check_processors(document: dict, installed: Collection[str],
+                     before: dict | None = None) -> None:
+    """Refuse a route to a processor that is not installed: saved, every checkout through it
+    would fail, and so would the application of any payment made to it.
+
+    Called by :func:`update_settings` for the callers that hold the plugins (``PUT
+    /v1/settings``, the console's settings form, ``loket settings set``). Only the routes
+    ``document`` adds or re-routes compared with ``before`` are checked: a route stored
+    before its plugin was removed does not block an unrelated change.
+
+    :param installed: the names of the installed destination processors.
+    :raises ValidationFailed: naming ``$.destinations.<name>.processor`` of each such route
+        (a processor that is not a name is left to :func:`validate_settings`).
+    """
+    old = (before or {}).get("destinations") or {}
+    errors = [{"field": _json_path("destinations", name, "processor"),
+               "message": f"processor {route.get('processor')!r} is not installed "
+                          f"(installed: {', '.join(sorted(installed)) or 'none'})"}
+              for name, route in (document.get("destinations") or {}).items()
+              if isinstance(route, dict) and isinstance(route.get("processor"), str)
+              and route["processor"] not in installed
+              and (old.get(name) or {}).get("processor") != route["processor"]]
+    if errors:
+        raise ValidationFailed("settings are invalid", errors=errors)
 
 
 def _check_zone_known(session: Session, zone: str) -> None:
@@ -210,16 +268,29 @@ def check_digits(session: Session) -> None:
 
 
 def update_settings(session: Session, actor: audit.Actor, tenant_id: int,
-                    changes: dict[str, Any]) -> Settings:
+                    changes: dict[str, Any], *,
+                    processors: Collection[str] | None = None) -> Settings:
     """Merge ``changes`` over a tenant's settings (top-level keys replace), validate, store
     and audit the whole document before and after.
 
-    Called by ``PUT /v1/settings`` and ``loket settings set``.
+    Called by ``PUT /v1/settings``, the console's settings form and ``loket settings set``.
+    The settings row is locked first, so two admins saving at once each merge over the
+    other's change instead of overwriting it.
 
+    :param processors: the installed destination processors' names; when given, a route to
+        any other is refused (:func:`check_processors`).
     :raises ValidationFailed: naming each invalid field by its JSON path.
     """
-    before = copy.deepcopy(load_settings(session, tenant_id).document)
-    saved = save_settings(session, tenant_id, {**before, **changes})
+    row = session.scalars(select(TenantSettings).where(TenantSettings.tenant_id == tenant_id)
+                          .with_for_update().execution_options(populate_existing=True)
+                          ).one_or_none()
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} has no settings")
+    before = copy.deepcopy(row.document)
+    document = {**before, **changes}
+    if processors is not None:
+        check_processors(document, processors, before)
+    saved = save_settings(session, tenant_id, document)
     audit.record(session, actor, "settings.updated", "tenant", tenant_id, before=before,
                  after=saved.document, tenant_id=tenant_id)
     return saved

@@ -19,7 +19,8 @@ class TenantSettingsResource(Resource):
         """Merge, validate, store and audit."""
         tenant_id = self.tenant(req)
         with self.ctx.transaction() as session:
-            saved = update_settings(session, self.actor(req), tenant_id, self.body(req))
+            saved = update_settings(session, self.actor(req), tenant_id, self.body(req),
+                                    processors=self.ctx.plugins.destinations)
             resp.media = saved.document
 
 

@@ -1,15 +1,20 @@
 """Tenant settings are validated by JSON Schema and refused with the path of each error."""
 
+import threading
+
 import pytest
-from support.engine import ACTOR
+from support.concurrency import at_once
+from support.engine import ACTOR, ADMIN, seed
 
 from loket import cli
 from loket.core.models import TenantSettings
 from loket.core.settings import (
     DEFAULTS,
+    check_processors,
     digit_mismatches,
     load_settings,
     save_settings,
+    update_settings,
     validate_settings,
 )
 from loket.core.tenants import create_tenant
@@ -91,3 +96,63 @@ def test_entry_points_run_the_guard(ctx, monkeypatch, tmp_path):
     with pytest.raises(ConfigurationError, match="'pdam' stored IDR"):
         get_app()
     assert cli.main(["serve", "--port", "0"]) == 2
+
+
+def test_two_admins_saving_different_settings_at_once_both_keep_their_change(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    changes = [{"notifications": {"tenant_admins": ["ops@water.example"]}},
+               {"credit_note_expiry_days": 30}]
+    both_read = threading.Barrier(2)
+
+    def save(i):
+        with ctx.transaction() as session:
+            load_settings(session, tenant_id)  # each request has read the settings
+            both_read.wait(10)
+            update_settings(session, ADMIN, tenant_id, changes[i])
+
+    assert at_once(save) == [None, None]
+    with ctx.transaction() as session:
+        document = load_settings(session, tenant_id).document
+    assert document["credit_note_expiry_days"] == 30
+    assert document["notifications"]["tenant_admins"] == ["ops@water.example"]
+
+
+@pytest.mark.parametrize("address", ["not an address", "ops@", "@water.example",
+                                     "ops@water@example", "ops @water.example"])
+def test_a_notification_address_that_is_not_one_is_refused_by_its_path(address):
+    with pytest.raises(ValidationFailed) as info:
+        validate_settings({"notifications": {"tenant_admins": ["ok@water.example", address]}})
+    assert [e["field"] for e in info.value.errors] == ["$.notifications.tenant_admins[1]"]
+    assert address in info.value.errors[0]["message"]
+
+
+def test_notification_addresses_are_kept():
+    merged = validate_settings({"notifications": {"billing_managers": ["bm@water.example",
+                                                                       "ops@localhost"]}})
+    assert merged["notifications"]["billing_managers"] == ["bm@water.example", "ops@localhost"]
+
+
+def test_a_route_to_a_processor_not_installed_is_refused_by_its_path(ctx, tenant_id):
+    with ctx.transaction() as session:
+        routes = {**load_settings(session, tenant_id)["destinations"],
+                  "pay-a-bill": {"processor": "bil"}, "meters": {"processor": "meter"}}
+        with pytest.raises(ValidationFailed) as info:
+            update_settings(session, ADMIN, tenant_id, {"destinations": routes},
+                            processors=ctx.plugins.destinations)
+    errors = {e["field"]: e["message"] for e in info.value.errors}
+    assert set(errors) == {"$.destinations['pay-a-bill'].processor",
+                           "$.destinations.meters.processor"}
+    assert errors["$.destinations.meters.processor"].startswith(
+        "processor 'meter' is not installed (installed: ")
+    with ctx.transaction() as session:
+        assert load_settings(session, tenant_id).route("pay-a-bill")["processor"] == "bill"
+
+
+def test_a_route_stored_before_its_plugin_was_removed_does_not_block_other_changes():
+    before = validate_settings({"destinations": {"meters": {"processor": "meter"}}})
+    check_processors({**before, "locale": "id_ID"}, {"bill"}, before)  # nothing raised
+    with pytest.raises(ValidationFailed):
+        check_processors({**before, "destinations": {"meters": {"processor": "meters"}}},
+                         {"bill"}, before)
+

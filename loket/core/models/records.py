@@ -45,7 +45,8 @@ class Todo(Base):
     """An exception for staff to handle (the worklist)."""
 
     __tablename__ = "todos"
-    __table_args__ = (Index("ix_todos_status_created", "tenant_id", "status", "created_at"),)
+    __table_args__ = (Index("ix_todos_status_created", "tenant_id", "status", "created_at"),
+                      UniqueConstraint("tenant_id", "dedupe_key"))
     id: Mapped[intpk]
     tenant_id: Mapped[tenant_key]
     kind: Mapped[str] = mapped_column(String(60))
@@ -53,7 +54,7 @@ class Todo(Base):
     entity_id: Mapped[Optional[str]] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300))
     detail: Mapped[str] = mapped_column(Text, default="")
-    dedupe_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
+    dedupe_key: Mapped[Optional[str]] = mapped_column(String(200))  # one per tenant
     status: Mapped[str] = mapped_column(String(20), default=TodoStatus.OPEN)
     resolution: Mapped[Optional[str]] = mapped_column(Text)
     resolved_by: Mapped[Optional[str]] = mapped_column(String(100))

@@ -2,6 +2,14 @@
 OPC service task is created Pending when the money is taken, and the service task monitor
 moves it In Progress -> Complete, Pending Reconciliation or Error (with a to-do).
 ``immediate`` (the default) applies the money as soon as it is taken.
+
+A deferred payment may be refunded before the monitor applies it (as a held payment may be
+while it waits): the refund gives back money that was never applied, so the monitor applies
+only what was kept, the amount received less what was refunded, taken off the intended
+allocations newest first (the order a refund takes back posted ones). A payment refunded
+in full has nothing left to apply: its task is Complete without posting anything. A refund
+the gateway has not confirmed yet is not deducted: the money is applied, and taken back
+from the allocations if the gateway confirms the refund.
 """
 
 from __future__ import annotations
@@ -15,10 +23,12 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Allocation, Payment
+from loket.core.payments import lifecycle
 from loket.core.payments.application import apply_intended
+from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import lock_payment
 from loket.core.settings import Settings, load_settings
-from loket.core.states import ApplicationState
+from loket.core.states import AllocationState, ApplicationState
 from loket.core.todos import raise_todo
 
 log = logging.getLogger(__name__)
@@ -108,12 +118,51 @@ def _claim(session: Session, payment_id: int) -> Payment | None:
     return None
 
 
+_INTENDED = select(Allocation).where(Allocation.payment_id == bindparam("payment_id"),
+                                     Allocation.state == AllocationState.INTENDED
+                                     ).order_by(Allocation.id.desc())
+
+
+def _deduct_refunds(session: Session, payment: Payment) -> None:
+    """Take what was refunded before the task ran off the payment's intended allocations,
+    newest first (one brought to nothing is void), so only the money kept is applied."""
+    left = payment.refunded
+    if not left:
+        return
+    intended = session.scalars(_INTENDED, {"payment_id": payment.id}).all()
+    before = sum(a.amount for a in intended)
+    for allocation in intended:
+        part = min(left, allocation.amount)
+        allocation.amount -= part
+        left -= part
+        if allocation.amount == 0:
+            allocation.state = AllocationState.VOID
+    audit.record(session, MONITOR, "service_task.refund_deducted", "payment", payment.number,
+                 before={"to_apply": before},
+                 after={"to_apply": sum(a.amount for a in intended)},
+                 tenant_id=payment.tenant_id)
+
+
+def _nothing_to_apply(session: Session, payment: Payment) -> None:
+    """A payment refunded in full before its task ran: its intended allocations are void and
+    its application is done, with nothing posted."""
+    for allocation in session.scalars(_INTENDED, {"payment_id": payment.id}):
+        allocation.state = AllocationState.VOID
+    payment.application_state = ApplicationState.APPLIED
+    check_invariants(session, payment)
+
+
 def _process(ctx, session: Session, payment_id: int) -> ServiceTask | None:
     """Claim a task and apply its money in one transaction, so a worker dying half-way
     leaves it as it was; returns the state it ends in (``None``: not this monitor's)."""
     payment = _claim(session, payment_id)
     if payment is None:
         return None
+    if payment.refunded and payment.refunded >= lifecycle.refundable(payment):
+        _nothing_to_apply(session, payment)
+        _move(session, payment, ServiceTask.COMPLETE)
+        return ServiceTask.COMPLETE
+    _deduct_refunds(session, payment)
     apply_intended(ctx, session, payment)
     settings = load_settings(session, payment.tenant_id)
     if payment.application_state == ApplicationState.ERROR:
@@ -148,6 +197,38 @@ def _failed(ctx, payment_id: int, exc: Exception) -> ServiceTask | None:
     return ServiceTask.ERROR
 
 
+def _complete_settled(session: Session, payment_id: int) -> bool:
+    """Complete a Pending Reconciliation task whose payment has settled; ``False`` when
+    another transaction holds the payment (PostgreSQL: left for the next run rather than
+    waited for) or the task moved meanwhile."""
+    payment = session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update(
+        skip_locked=True).execution_options(populate_existing=True)).one_or_none()
+    if payment is None or payment.service_task != ServiceTask.PENDING_RECONCILIATION:
+        return False
+    _move(session, payment, ServiceTask.COMPLETE)
+    return True
+
+
+def _run_pending(ctx, payment_id: int) -> ServiceTask | None:
+    """Process one Pending task in its own transaction; a failure is logged and recorded
+    (:func:`_failed`), never raised: the run goes on with the other payments."""
+    try:
+        with ctx.transaction() as session:
+            return _process(ctx, session, payment_id)
+    except OperationalError:  # a deadlock, a timeout, a lost connection: next run
+        log.exception("service task of payment %s: the database failed; left for the "
+                      "next run", payment_id)
+        return None
+    except Exception as exc:  # noqa: BLE001 - one payment's failure must not stop the run
+        log.exception("service task of payment %s could not be processed", payment_id)
+        try:
+            return _failed(ctx, payment_id, exc)
+        except Exception:  # noqa: BLE001 - left waiting: the next run tries again
+            log.exception("service task of payment %s: the error was not recorded",
+                          payment_id)
+            return None
+
+
 def monitor(ctx, limit: int = 200) -> dict[str, int]:
     """The service task monitor: process every Pending task (In Progress, then apply the
     money: Complete, Pending Reconciliation, or Error with a to-do) and complete Pending
@@ -155,7 +236,8 @@ def monitor(ctx, limit: int = 200) -> dict[str, int]:
     transaction under its row lock, so two monitors never process it twice and a worker
     dying half-way leaves it Pending for the next run; one that raises ends in Error with
     a to-do (a database failure, such as a deadlock or a timeout, leaves it for the next
-    run instead), and the run goes on.
+    run instead). Each payment has its own transaction and a payment another transaction
+    holds is passed over: whatever happens to one, the run goes on with the others.
 
     :returns: how many tasks ended in each state.
     """
@@ -166,27 +248,17 @@ def monitor(ctx, limit: int = 200) -> dict[str, int]:
             Payment.completed_at.is_not(None)).order_by(Payment.id).limit(limit)))
     counts: dict[str, int] = {}
     for payment_id in pending:
-        try:
-            with ctx.transaction() as session:
-                state = _process(ctx, session, payment_id)
-        except OperationalError:  # a deadlock, a timeout, a lost connection: next run
-            log.exception("service task of payment %s: the database failed; left for the "
-                          "next run", payment_id)
-            continue
-        except Exception as exc:  # noqa: BLE001 - one payment's failure must not stop the run
-            log.exception("service task of payment %s could not be processed", payment_id)
-            try:
-                state = _failed(ctx, payment_id, exc)
-            except Exception:  # noqa: BLE001 - left waiting: the next run tries again
-                log.exception("service task of payment %s: the error was not recorded",
-                              payment_id)
-                continue
+        state = _run_pending(ctx, payment_id)
         if state is not None:
             counts[state] = counts.get(state, 0) + 1
     for payment_id in waiting:
-        with ctx.transaction() as session:
-            payment = lock_payment(session, payment_id)
-            if payment.service_task == ServiceTask.PENDING_RECONCILIATION:
-                _move(session, payment, ServiceTask.COMPLETE)
-                counts[ServiceTask.COMPLETE] = counts.get(ServiceTask.COMPLETE, 0) + 1
+        try:
+            with ctx.transaction() as session:
+                completed = _complete_settled(session, payment_id)
+        except Exception:  # noqa: BLE001 - one payment's failure must not stop the run
+            log.exception("service task of payment %s could not be completed; left for the "
+                          "next run", payment_id)
+            continue
+        if completed:
+            counts[ServiceTask.COMPLETE] = counts.get(ServiceTask.COMPLETE, 0) + 1
     return counts

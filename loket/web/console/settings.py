@@ -154,7 +154,8 @@ class TenantSettings(Page):
             wanted = changes_from(current, form, _logo(files.get("logo")))
             with self.ctx.transaction() as session:
                 update_settings(session, viewer.principal.actor(),
-                                viewer.principal.tenant_id, wanted)
+                                viewer.principal.tenant_id, wanted,
+                                processors=self.ctx.plugins.destinations)
         except LoketError as exc:
             self.show(resp, viewer, document=wanted, errors=field_errors(exc),
                       status=falcon.code_to_http_status(exc.status))

@@ -10,12 +10,22 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from support.engine import connect_sandbox, deliver, outstanding, payer, reload, seed, start
+from support.engine import (
+    ADMIN,
+    connect_sandbox,
+    deliver,
+    outstanding,
+    payer,
+    reload,
+    seed,
+    start,
+)
 
 from loket import hookimpl
 from loket.core.models import Payment, Todo
 from loket.core.payments import service_tasks
 from loket.core.payments.posting import lock_payment
+from loket.core.payments.refunds import refund_payment
 from loket.core.settings import load_settings, save_settings
 
 
@@ -130,3 +140,67 @@ def test_a_task_another_monitor_is_applying_is_left_to_it_without_waiting(pg_ctx
         other.rollback()
     running.join(10)
     assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
+
+
+def _refund(ctx, payment: Payment, amount: str) -> None:
+    with ctx.transaction() as session:
+        refund_payment(ctx, session, ADMIN, session.get_one(Payment, payment.id), amount,
+                       "requested_by_customer")
+
+
+def _apply_failed(ctx) -> list:
+    with ctx.transaction() as session:
+        return session.scalars(select(Todo.entity_id).where(
+            Todo.kind == "payment.apply_failed")).all()
+
+
+def test_a_payment_refunded_in_full_before_its_task_ran_completes_without_posting(ctx,
+                                                                                  tenant_id):
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    _refund(ctx, payment, "145.50")
+    assert service_tasks.monitor(ctx) == {"Complete": 1}
+    after = reload(ctx, payment)
+    assert (after.status, after.service_task, after.application_state) == (
+        "refunded", "Complete", "applied")
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 14550  # the bill stays open
+    assert _apply_failed(ctx) == []
+    assert service_tasks.monitor(ctx) == {}
+
+
+def test_a_payment_refunded_in_part_before_its_task_ran_applies_the_rest(ctx, tenant_id):
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    _refund(ctx, payment, "45.50")
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 1}
+    after = reload(ctx, payment)
+    assert (after.status, after.application_state) == ("partially_refunded", "applied")
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 4550  # 100.00 of it paid
+    assert _apply_failed(ctx) == []
+    _refund(ctx, payment, "100.00")  # what was applied can still be refunded
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 14550
+
+
+def test_a_settled_task_another_transaction_holds_does_not_stop_the_others(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    connect_sandbox(ctx, tenant_id)
+    first = _deferred(ctx, tenant_id, "INV-2025-001234")
+    second = _deferred(ctx, tenant_id, "INV-2025-001567")
+    assert service_tasks.monitor(ctx) == {"Pending Reconciliation": 2}
+    with ctx.transaction() as session:  # both settle
+        for paid in (first, second):
+            session.get_one(Payment, paid.id).completed_at = ctx.now()
+    ran: list = []
+    with Session(ctx.engine) as other:
+        lock_payment(other, first.id)  # a refund, say, is asking the gateway
+        running = threading.Thread(target=lambda: ran.append(service_tasks.monitor(ctx)))
+        running.start()
+        running.join(5)
+        done_meanwhile = list(ran)
+        other.rollback()
+    running.join(10)
+    assert done_meanwhile == [{"Complete": 1}], "the run waited for one payment"
+    assert reload(ctx, second).service_task == "Complete"
+    assert service_tasks.monitor(ctx) == {"Complete": 1}
+    assert reload(ctx, first).service_task == "Complete"
