@@ -118,13 +118,14 @@ def cmd_settings_show(args) -> None:
 
 
 def cmd_settings_set(args) -> None:
+    from loket.cli_files import json_object
     from loket.core.settings import update_settings
     from loket.core.tenants import tenant_by_slug
     ctx = container(args)
-    document = json.loads(Path(args.file).read_text() if args.file else sys.stdin.read())
+    document = json_object(args.file, "a settings document")
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
-        update_settings(session, CLI, tenant.id, document)
+        update_settings(session, CLI, tenant.id, document, processors=ctx.plugins.destinations)
     print("settings saved")
 
 
@@ -139,7 +140,9 @@ def cmd_keys_development(args) -> None:
 
 
 ENCRYPTED_COLUMNS = (("GatewayConfiguration", "credentials_encrypted", "gateway configuration"),
-                     ("HostWebhookEndpoint", "secret_encrypted", "webhook endpoint secret"))
+                     ("HostWebhookEndpoint", "secret_encrypted", "webhook endpoint secret"),
+                     ("HostWebhookEndpoint", "previous_secret_encrypted",
+                      "rotated-out webhook endpoint secret"))
 """Every column ``LOKET_SECRET_KEY`` encrypts: model, column, what ``keys rotate`` calls it."""
 
 
@@ -160,8 +163,8 @@ def cmd_keys_rotate(args) -> int:
                 except InvalidToken:
                     unreadable.append(f"{label} {row.id}")
         audit.record(session, CLI, "keys.rotated", "gateway_configuration", "*", after=counts)
-    print(f"re-encrypted {' and '.join(f'{n} {k}(s)' for k, n in counts.items())} with the "
-          f"newest key")
+    done = [f"{n} {label}(s)" for label, n in counts.items()]
+    print(f"re-encrypted {', '.join(done[:-1])} and {done[-1]} with the newest key")
     if unreadable:  # left as they were
         print(f"loket: no configured key decrypts {', '.join(unreadable)}: add the key they "
               f"were saved with to LOKET_SECRET_KEY and rotate again", file=sys.stderr)
@@ -169,14 +172,17 @@ def cmd_keys_rotate(args) -> int:
 
 
 def cmd_import_receivables(args) -> None:
+    from loket.cli_files import reading
     from loket.core.host.imports import import_csv
     from loket.core.tenants import tenant_by_slug
     from loket.progress import count_lines, progress_bar
     ctx = container(args)
     path = Path(args.file)
-    total = max(count_lines(path) - 1, 0)
+    with reading(args.file):
+        total = max(count_lines(path) - 1, 0)
     bar = progress_bar(total, "rows", quiet=args.quiet)
-    with ctx.transaction() as session, path.open(newline="", encoding="utf-8-sig") as stream:
+    with reading(args.file, UnicodeDecodeError), ctx.transaction() as session, path.open(
+            newline="", encoding="utf-8-sig") as stream:
         count = import_csv(session, CLI, tenant_by_slug(session, args.tenant).id, stream,
                            ctx.plugins.attribute_schemas(), progress=bar, ctx=ctx)
     bar(count, final=True)

@@ -1,6 +1,7 @@
 """The ``loket`` command, run in-process against a throw-away SQLite database."""
 
 import argparse
+import io
 
 import pytest
 from support.cli import env  # noqa: F401 - fixture
@@ -52,6 +53,13 @@ def test_settings_set_refuses_invalid_values_with_their_path(env, tmp_path, caps
     assert '"credit_note_expiry_days": 30' in capsys.readouterr().out
 
 
+def test_settings_set_refuses_a_route_to_a_processor_not_installed(env, tmp_path, capsys):
+    routed = tmp_path / "routes.json"
+    routed.write_text('{"destinations": {"meters": {"processor": "meter"}}}')
+    assert main(["settings", "set", "--tenant", "water", str(routed)]) == 2
+    assert "$.destinations.meters.processor" in capsys.readouterr().err
+
+
 def test_api_key_roles_are_checked_and_the_key_is_printed_once(env, capsys):
     with pytest.raises(SystemExit) as refused:  # argparse: the role is not a choice
         main(["apikey", "create", "--tenant", "water", "--role", "wizard"])
@@ -65,15 +73,16 @@ def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
     assert main(["demo"]) == 0  # the sandbox credentials, encrypted with the development key
     old = development_secret_key(env / "var")
     ctx = Loket.create(AppConfig.from_env(development_key=True))
-    with ctx.transaction() as session:  # a host endpoint's signing secret, the same key
+    with ctx.transaction() as session:  # a host endpoint's signing secrets, the same key
         tenant_id = tenant_by_slug(session, "water").id
-        _, secret = endpoints.create_endpoint(ctx, session, CLI, tenant_id,
-                                              "https://hooks.example.com/in", [])
+        row, first = endpoints.create_endpoint(ctx, session, CLI, tenant_id,
+                                               "https://hooks.example.com/in", [])
+        _, secret = endpoints.rotate_secret(ctx, session, CLI, tenant_id, row.id, 24)
     new = SecretBox.generate_key()
     monkeypatch.setenv("LOKET_SECRET_KEY", f"{new},{old}")
     assert main(["keys", "rotate"]) == 0
-    assert ("re-encrypted 1 gateway configuration(s) and 1 webhook endpoint secret(s)"
-            in capsys.readouterr().out)
+    assert ("re-encrypted 1 gateway configuration(s), 1 webhook endpoint secret(s) and 1 "
+            "rotated-out webhook endpoint secret(s)" in capsys.readouterr().out)
     monkeypatch.setenv("LOKET_SECRET_KEY", new)  # the old key is gone: still readable
     ctx = Loket.create(AppConfig.from_env())
     with ctx.transaction() as session:
@@ -81,6 +90,7 @@ def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
         assert ctx.secrets.decrypt(row.credentials_encrypted)["merchant_name"]
         endpoint = session.query(HostWebhookEndpoint).one()
         assert ctx.secrets.decrypt(endpoint.secret_encrypted) == {"secret": secret}
+        assert endpoints.signing_secrets(ctx, endpoint, ctx.now()) == [secret, first]
 
 
 def test_keys_rotate_leaves_what_no_key_decrypts_and_says_so(env, monkeypatch, capsys):
@@ -92,7 +102,8 @@ def test_keys_rotate_leaves_what_no_key_decrypts_and_says_so(env, monkeypatch, c
         row.secret_encrypted = SecretBox((SecretBox.generate_key(),)).encrypt({"secret": "x"})
     assert main(["keys", "rotate"]) == 1
     out, err = capsys.readouterr()
-    assert "re-encrypted 0 gateway configuration(s) and 0 webhook endpoint secret(s)" in out
+    assert ("re-encrypted 0 gateway configuration(s), 0 webhook endpoint secret(s) and 0 "
+            "rotated-out webhook endpoint secret(s)") in out
     assert f"webhook endpoint secret {row.id}" in err
 
 
@@ -189,3 +200,44 @@ def test_a_database_not_yet_migrated_is_named_with_the_command_that_fixes_it(
     assert "Traceback" not in err and "SELECT" not in err
     assert main(["db", "upgrade"]) == 0
     assert main(["tenant", "create", "water", "--name", "Water Co", "--currency", "USD"]) == 0
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "No such file or directory"),
+    ('{"credit_note_expiry_days": ', "not JSON (Expecting value at line 1, column 29)"),
+    ("[1, 2]", "a settings document is a JSON object ({...}), not an array"),
+    (b"\xff\xfe{}", "not UTF-8 text (invalid start byte)"),
+])
+def test_settings_set_names_the_file_it_cannot_use(env, tmp_path, capsys, content, reason):
+    path = tmp_path / "settings.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    assert main(["settings", "set", "--tenant", "water", str(path)]) == 2
+    assert capsys.readouterr().err == f"loket: {path}: {reason}\n"
+
+
+def test_settings_set_from_standard_input_takes_only_an_object(env, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO('"water"'))
+    assert main(["settings", "set", "--tenant", "water"]) == 2
+    assert capsys.readouterr().err == ("loket: standard input: a settings document is a JSON "
+                                       "object ({...}), not a string\n")
+
+
+def test_import_receivables_names_a_missing_or_binary_file(env, tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    assert main(["import", "receivables", str(missing), "--tenant", "water"]) == 2
+    assert capsys.readouterr().err == f"loket: {missing}: No such file or directory\n"
+    binary = tmp_path / "bills.csv"
+    binary.write_bytes(b"account_number,name,kind,reference,amount\n\xff\xfe\x00garbage\x81\n")
+    assert main(["import", "receivables", str(binary), "--tenant", "water", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"loket: {binary}: not UTF-8 text (invalid start byte)\n"
+
+
+@pytest.mark.parametrize("slug", ["", "gas/water", "gas water?", "x" * 65])
+def test_tenant_create_refuses_a_slug_that_cannot_be_in_a_url(env, capsys, slug):
+    assert main(["tenant", "create", slug]) == 2
+    err = capsys.readouterr().err
+    assert "  slug: a tenant's slug is 1 to 64 lowercase letters" in err
+    assert "Traceback" not in err
