@@ -21,6 +21,10 @@ PostgreSQL two more bound the wait).
 
 A guest's payer token is read by its route, after this middleware ran: such routes claim
 in their transaction, once they know their caller.
+
+A resource whose answer carries a credential (a consumer token) names those fields in
+``sealed_fields``: they are stored encrypted with ``LOKET_SECRET_KEY`` and decrypted for
+the replay, so the ``idempotency_keys`` table holds no usable credential.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class IdempotencyMiddleware:
             row, prior, _ = pending.claim(session, principal)
             row_id = row.id if row is not None else None
         if prior is not None:
-            _replay(resp, prior)
+            _replay(resp, _unsealed(self.ctx, resource, prior))
             resp.complete = True
             return
         req.context.idempotency_key = key
@@ -91,7 +95,8 @@ class IdempotencyMiddleware:
                     body = resp.media
                 else:
                     body = json.loads(resp.text) if resp.text else None
-                _store(session, row_id, status, resp.content_type, body)
+                _store(session, row_id, status, resp.content_type,
+                       _sealed(self.ctx, resource, body))
         except DBAPIError:
             # The work has committed (or failed): its answer stands. The key stays claimed
             # until its lease ends, then a repeat takes it over, as after a crash here.
@@ -191,6 +196,32 @@ def _store(session, row_id: int, status: int, content_type: str | None, body: An
     session.connection().execute(idempotency.STORE, {"row_id": row_id, "result": {
         "status": status, "content_type": content_type,
         "body": json.loads(json.dumps(body, default=str))}})
+
+
+def _sealed(ctx, resource, body: Any) -> Any:
+    """``body`` with the resource's ``sealed_fields`` encrypted, as it is stored."""
+    fields = getattr(resource, "sealed_fields", ())
+    if not fields or not isinstance(body, dict):
+        return body
+    return {name: {SEALED: ctx.secrets.encrypt({"value": value})}
+            if name in fields and value is not None else value
+            for name, value in body.items()}
+
+
+def _unsealed(ctx, resource, prior: dict) -> dict:
+    """A stored answer with its sealed fields decrypted again, for the replay."""
+    body = prior.get("body")
+    fields = getattr(resource, "sealed_fields", ())
+    if not fields or not isinstance(body, dict):
+        return prior
+    return {**prior, "body": {
+        name: ctx.secrets.decrypt(value[SEALED])["value"]
+        if name in fields and isinstance(value, dict) and SEALED in value else value
+        for name, value in body.items()}}
+
+
+SEALED = "sealed"
+"""The key under which a sealed field's ciphertext is stored."""
 
 
 def _replay(resp, prior: dict) -> None:

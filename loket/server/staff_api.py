@@ -62,6 +62,8 @@ class Payables(Resource):
 class ConsumerToken(Resource):
     """``POST /v1/consumers/{account}/token``: a signed, expiring token for one account."""
 
+    sealed_fields = ("token",)
+
     def on_post(self, req, resp, account):
         """Issue the token the CX web or app uses for ``/v1/me``."""
         ttl = self.body(req).get("ttl_seconds", self.ctx.config.token_ttl_seconds)

@@ -298,3 +298,20 @@ def test_consumers_whose_long_account_numbers_start_alike_keep_their_keys_apart(
         assert "Idempotent-Replayed" not in started.headers
         numbers.append(started.json["payment"]["number"])
     assert len(set(numbers)) == 2
+
+
+def test_an_issued_consumer_token_is_replayed_but_never_stored_in_clear(api):
+    first = api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600},
+                     headers={"Idempotency-Key": "token-1"})
+    again = api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600},
+                     headers={"Idempotency-Key": "token-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json == first.json  # the same token, not a second one
+    token = first.json["token"]
+    with api.ctx.engine.connect() as connection:
+        stored = [str(row[0]) for row in connection.execute(text(
+            "SELECT result FROM idempotency_keys WHERE key = 'token-1'"))]
+    assert stored and all(token not in row for row in stored)
+    me = api.client.simulate_get("/v1/me/items", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
