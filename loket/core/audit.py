@@ -17,6 +17,8 @@ class Actor:
     :param name: an identifier (API key name, account number, ``system``).
     :param role: one of the roles, or ``system``/``gateway``.
     :param request_id: the ``X-Request-ID`` of the HTTP request, if any.
+    :param key_id: the row id of the staff member's API key, if any: who acts, where two
+        keys may bear one name (an unnamed key's name is its role).
     """
 
     name: str
@@ -24,6 +26,7 @@ class Actor:
     tenant_id: int | None = None
     account_number: str | None = None
     request_id: str | None = None
+    key_id: int | None = None
 
 
 SYSTEM = Actor("system", "system")

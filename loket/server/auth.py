@@ -36,7 +36,7 @@ class Principal:
     def actor(self) -> audit.Actor:
         """The audit actor for this caller and request."""
         return audit.Actor(self.name, self.role, self.tenant_id, self.account_number,
-                           self.request_id)
+                           self.request_id, key_id=self.api_key_id)
 
 
 def authenticate(ctx, header: str | None, request_id: str | None) -> Principal:

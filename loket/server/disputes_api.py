@@ -8,8 +8,9 @@ from typing import Any
 import falcon
 
 from loket.core.backoffice import queries
-from loket.core.models import Dispute
-from loket.core.payments import disputes
+from loket.core.models import Approval, Dispute
+from loket.core.payments import approvals, disputes
+from loket.server import approvals_api
 from loket.server import serialize as s
 from loket.server.base import Resource, created
 
@@ -75,15 +76,20 @@ class DisputeNotes(Resource):
 
 class DisputeStatusChange(Resource):
     """``POST /v1/disputes/{dispute_id}/status``: move the dispute (under_review, won, lost,
-    withdrawn); a lost dispute takes the money back from the payment."""
+    withdrawn); a lost dispute takes the money back from the payment, and one above the
+    tenant's ``refund_above`` waits for a second person (202)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, dispute_id: str) -> None:
-        """Move it."""
+        """Move it, or keep the loss for approval."""
         b = self.body(req)
         with self.ctx.transaction() as session:
             row = disputes.dispute(session, self.tenant(req), int(dispute_id))
-            disputes.move(self.ctx, session, self.actor(req), row, b["status"],
-                          b.get("note", ""))
+            outcome = approvals.move_dispute(self.ctx, session, self.actor(req), row,
+                                             b["status"], b.get("note", ""),
+                                             idempotency_key=self.key(req))
+            if isinstance(outcome, Approval):
+                approvals_api.pending(resp, outcome)
+                return
             resp.media = dispute_json(row)
 
 

@@ -188,7 +188,8 @@ class PaymentRefunds(Resource):
                                   b["amount"], payment.currency):
                 approvals_api.pending(resp, approvals.request_approval(
                     self.ctx, session, self.actor(req), approvals.ApprovalKind.REFUND,
-                    payment, {"amount": b["amount"], "reason": b.get("reason", "")}))
+                    payment, {"amount": b["amount"], "reason": b.get("reason", "")},
+                    idempotency_key=self.key(req)))
                 return
             payment = refunds.refund_payment(self.ctx, session, self.actor(req), payment,
                                              b["amount"], b.get("reason", ""),
@@ -210,7 +211,7 @@ class PaymentCreditNotes(Resource):
                 approvals_api.pending(resp, approvals.request_approval(
                     self.ctx, session, self.actor(req), approvals.ApprovalKind.CREDIT_NOTE,
                     payment, {"amount": b["amount"], "reason": b["reason"],
-                              "remarks": b.get("remarks", "")}))
+                              "remarks": b.get("remarks", "")}, idempotency_key=self.key(req)))
                 return
             note = credit_notes.issue_credit_note(self.ctx, session, self.actor(req), payment,
                                                   b["amount"], b["reason"], b.get("remarks", ""),

@@ -1,7 +1,8 @@
 """Payment plans over HTTP: made from chosen items or an amount, refused with each bad field
 named, the items taken over no longer payable alone, rescheduled (audited), cancelled (the
 items reopen with what the plan received), changes above the threshold approved by a second
-person, who may do what, and a repeat with its Idempotency-Key making no second plan."""
+person, who may do what, a repeat with its Idempotency-Key making no second plan, and money
+taken back from what a plan covers staying owed through the plan."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from support.api import api, fields  # noqa: F401 - fixture
 
 from loket.core import audit
+from loket.core.host import plans
+from loket.core.host.plan_schedule import add_months
 from loket.core.payments import approvals
 
 BILLS = [{"kind": "bill", "reference": "INV-2025-001234"},
@@ -177,3 +180,66 @@ def test_a_repeat_of_a_plan_whose_answer_was_lost_returns_that_plan(api):
     assert again.status_code == 201, again.text
     assert again.json["reference"] == reference
     assert api.get("/v1/payment-plans").json["total"] == count
+
+
+def _balance(api) -> int:
+    return api.get("/v1/consumers/WU-10001").json["balance"]["amount"]
+
+
+@pytest.mark.parametrize("reverse", ["refund", "cancel"])
+def test_money_taken_back_from_an_item_a_plan_took_over_is_owed_through_the_plan(api, reverse):
+    paid = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "paid_on": dt.date.today().isoformat(), "amount_received": "50.00",
+        "references": ["INV-2025-001234"]})
+    assert paid.status_code == 201, paid.text
+    number = paid.json["information"]["number"]
+    plan = _plan(api, installments=2).json
+    reference = plan["reference"]
+    assert plan["amount"]["decimal"] == "247.75"  # what the two bills still owe
+    before = _balance(api)
+    if reverse == "refund":
+        taken = api.post(f"/v1/payments/{number}/refunds", {"amount": "50.00"},
+                         role="billing_manager")
+    else:
+        taken = api.post(f"/v1/payments/{number}/cancel", {"reason": "bounced cheque"},
+                         role="tenant_admin")
+    assert taken.status_code in (200, 201), taken.text
+    after = api.get(f"/v1/payment-plans/{reference}").json
+    assert (after["status"], after["amount"]["decimal"], after["remaining"]["decimal"]) == (
+        "active", "297.75", "297.75")
+    first = dt.date.fromisoformat(_future(10))
+    added = after["schedule"][-1]  # one period after the last installment
+    assert (added["sequence"], added["amount"]["decimal"], added["due_date"], added["period"]) \
+        == (3, "50.00", add_months(first, 2).isoformat(), "owed again")
+    assert _balance(api) == before + 5000
+    (todo,) = [t for t in api.get("/v1/todos").json["items"] if t["kind"] == "plan.owed_again"]
+    assert todo["entity_id"] == reference and "50.00" in todo["title"]
+    feed = api.get("/v1/host/events", role="tenant_admin").json["items"]
+    told = [e["data"] for e in feed if e["type"] == "plan.rescheduled"]
+    assert [d["plan"]["reference"] for d in told] == [reference]
+    assert told[0]["reason"].startswith("50.00 owed again")
+    assert _pay(api, reference, "297.75").status_code == 201
+    plans.plan_compliance(api.ctx)
+    assert api.get(f"/v1/payment-plans/{reference}").json["status"] == "completed"
+    assert _balance(api) == before + 5000 - 29775  # the 50.00 was owed, and paid
+
+
+def test_a_completed_plan_whose_payment_is_taken_back_is_active_again(api):
+    plan = _plan(api, installments=2).json
+    reference = plan["reference"]
+    paid = _pay(api, reference, "297.75")
+    assert paid.status_code == 201, paid.text
+    plans.plan_compliance(api.ctx)
+    assert api.get(f"/v1/payment-plans/{reference}").json["status"] == "completed"
+    cancelled = api.post(f"/v1/payments/{paid.json['information']['number']}/cancel",
+                         {"reason": "bounced cheque"}, role="tenant_admin")
+    assert cancelled.status_code == 200, cancelled.text
+    after = api.get(f"/v1/payment-plans/{reference}").json
+    assert (after["status"], after["compliance"], after["remaining"]["decimal"]) == (
+        "active", "on_track", "297.75")
+    assert [i["status"] for i in after["schedule"]] == ["open", "open"]  # none added
+    assert plans.plan_compliance(api.ctx) == {"missed": 0, "defaulted": 0}
+    assert _pay(api, reference, "100.00").status_code == 201  # payments are taken again
+    trail = api.get(f"/v1/audit/payment_plan/{reference}", role="tenant_admin").json["items"]
+    assert [a["action"] for a in trail][-2:] == ["plan.completed", "plan.owed_again"]

@@ -13,18 +13,19 @@ from loket import types as t
 from loket.core import audit
 from loket.core.gateway_configs import configs
 from loket.core.host.obligations import unpay
+from loket.core.host.plan_debts import keep_debts, lock_plans_of
 from loket.core.models import (
     Allocation,
     CreditNote,
     GatewayConfiguration,
     Payment,
-    Receivable,
     Todo,
 )
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     lock_payment,
+    lock_receivables,
     refresh_state,
     snapshot,
 )
@@ -36,7 +37,7 @@ from loket.core.states import (
     TodoStatus,
 )
 from loket.core.webhooks import outcomes
-from loket.errors import ValidationFailed
+from loket.errors import Conflict, ValidationFailed
 from loket.money import Money
 
 
@@ -85,10 +86,12 @@ def edit_notes(session: Session, actor: audit.Actor, payment: Payment, notes: st
 def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
                   reason: str) -> Payment:
     """Void a counter payment recorded in error: its allocations are reversed (the items
-    reopen) and its unused automatic credit note is voided.
+    reopen; what a payment plan covers stays owed through the plan,
+    :mod:`loket.core.host.plan_debts`) and its unused automatic credit note is voided.
 
     :raises ValidationFailed: not a posted counter payment, or its credit note was used.
     """
+    lock_plans_of(session, payment.id)  # before the payment, as a plan change locks them
     payment = lock_payment(session, payment.id)
     if payment.status != t.POSTED:
         raise ValidationFailed(f"only posted counter payments can be cancelled; payment "
@@ -102,13 +105,19 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
     for note in notes:
         note.status = CreditNoteStatus.CANCELLED
         note.reversed = note.amount
-    for allocation in session.scalars(select(Allocation).where(
-            Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)):
+    allocations = session.scalars(select(Allocation).where(
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)).all()
+    receivables = lock_receivables(session, [a.receivable_id for a in allocations])
+    taken = []
+    for allocation in allocations:
         part = allocation.amount - allocation.reversed
-        receivable = session.get_one(Receivable, allocation.receivable_id, with_for_update=True)
+        receivable = receivables[allocation.receivable_id]
         unpay(receivable, part)
+        taken.append((receivable, part))
         allocation.reversed = allocation.amount
         allocation.state = AllocationState.VOID
+    keep_debts(session, taken, f"payment {payment.number} cancelled by {actor.name}",
+               ctx.now())
     payment.cancelled_at = ctx.now()
     payment.notes = (payment.notes + "\n" if payment.notes else "") + f"Cancelled: {reason}"
     refresh_state(ctx, session, actor, payment, "payment.cancelled", before)
@@ -150,9 +159,16 @@ def resolve_todo(ctx, session: Session, actor: audit.Actor, todo: Todo,
                  resolution: str) -> Todo:
     """Close a to-do with what was done about it. Closing a failed application by hand
     (the money was applied outside loket) marks the payment's application
-    ``error_resolved`` (OPC); a retry that succeeds makes it ``applied`` instead."""
+    ``error_resolved`` (OPC); a retry that succeeds makes it ``applied`` instead.
+
+    The to-do is re-read under its row lock: of two people resolving it at once, the second
+    waits for the first and is refused.
+
+    :raises Conflict: the to-do is already resolved (field ``todo``).
+    """
+    session.refresh(todo, with_for_update=True)
     if todo.status != TodoStatus.OPEN:
-        raise ValidationFailed("this to-do is already resolved", field="todo")
+        raise Conflict(f"this to-do is already resolved by {todo.resolved_by}", field="todo")
     if todo.kind == "payment.apply_failed" and todo.entity_type == "payment":
         payment = session.scalar(select(Payment).where(Payment.tenant_id == todo.tenant_id,
                                                        Payment.number == todo.entity_id))

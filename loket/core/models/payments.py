@@ -245,6 +245,8 @@ class Approval(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     maker: Mapped[str] = mapped_column(String(100))
     maker_role: Mapped[str] = mapped_column(String(40))
+    # The maker's API key (row id): two unnamed keys of one role share a name, not a key.
+    maker_key_id: Mapped[Optional[int]]
     checker: Mapped[Optional[str]] = mapped_column(String(100))
     decision_note: Mapped[Optional[str]] = mapped_column(Text)
     result: Mapped[Optional[dict[str, Any]]]

@@ -4,8 +4,15 @@ A tenant's ``approvals`` settings name thresholds: a refund or a credit note abo
 threshold, or a payment plan change (create, reschedule, cancel) concerning more than
 ``plan_change_above``, is not carried out but kept as a pending approval; a second person with an
 approving role (``approver_roles``, default tenant_admin and cso_admin) approves it — and
-then it is carried out, in the approver's transaction — or rejects it, with a note. The
-maker can never decide their own request. Everything is audited.
+then it is carried out, in the approver's transaction — or rejects it, with a note. A loss
+staff declare on a dispute takes money back like a refund, so one above ``refund_above``
+waits the same way (``dispute_loss``). A request is checked as the operation itself would
+check it before it waits: nothing waits that could never be carried out.
+
+The maker can never decide their own request: the maker is the API key that asked (its id
+is kept with the request), or any key bearing the maker's name when that name is a person's,
+not a role's (an unnamed key is named after its role). Requests kept before key ids were
+are compared by name. Everything is audited.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from sqlalchemy.orm import Session
 from loket.core import audit, idempotency
 from loket.core.backoffice.paging import Page, paginate
 from loket.core.host import plan_changes
-from loket.core.models import Approval, Payment, PaymentPlan
-from loket.core.payments import credit_notes, refunds
+from loket.core.models import Approval, Dispute, Payment, PaymentPlan
+from loket.core.payments import credit_notes, disputes, refunds
 from loket.core.settings import load_settings
 from loket.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from loket.money import Money
@@ -35,6 +42,7 @@ class ApprovalKind(enum.StrEnum):
     REFUND = "refund"
     CREDIT_NOTE = "credit_note"
     PLAN_CHANGE = "plan_change"
+    DISPUTE_LOSS = "dispute_loss"
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -47,7 +55,8 @@ class ApprovalStatus(enum.StrEnum):
 
 _THRESHOLD = {ApprovalKind.REFUND: "refund_above",
               ApprovalKind.CREDIT_NOTE: "credit_note_above",
-              ApprovalKind.PLAN_CHANGE: "plan_change_above"}
+              ApprovalKind.PLAN_CHANGE: "plan_change_above",
+              ApprovalKind.DISPUTE_LOSS: "refund_above"}
 
 
 def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str | int,
@@ -96,7 +105,7 @@ def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     row = Approval(tenant_id=tenant_id, kind=ApprovalKind.PLAN_CHANGE.value, payment_id=None,
                    amount=amount, currency=currency, request=request,
                    status=ApprovalStatus.PENDING.value, maker=actor.name,
-                   maker_role=actor.role, created_at=ctx.now())
+                   maker_role=actor.role, maker_key_id=actor.key_id, created_at=ctx.now())
     session.add(row)
     session.flush()
     audit.record(session, actor, "approval.requested", "approval", row.id,
@@ -114,23 +123,27 @@ def _check_note(text: Any, field: str) -> None:
 def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: ApprovalKind,
                      payment: Payment, request: dict[str, Any],
                      idempotency_key: str | None = None) -> Approval:
-    """Keep ``request`` (the operation's fields: ``amount`` and its reason/remarks) as a
-    pending approval made by ``actor``; audited. Called instead of the operation when
-    :func:`required` says so.
+    """Keep ``request`` (the operation's fields: ``amount`` and its reason/remarks; for a
+    dispute loss the ``dispute`` id and its ``note``) as a pending approval made by
+    ``actor``; audited. Called instead of the operation when :func:`required` says so.
+    The request is checked first as the operation checks it (:func:`check_request`).
 
-    :param idempotency_key: a repeat with the same key (a form submitted twice) returns the
-        approval the first made: approving two copies would carry the operation out twice.
+    :param idempotency_key: a repeat with the same key (a form submitted twice, a request
+        retried after its answer was lost) returns the approval the first made: approving
+        two copies would carry the operation out twice.
+    :raises ValidationFailed, Conflict: what the operation itself would refuse.
     """
     key_row, prior = idempotency.claim(session, payment.tenant_id,
                                        f"approval:{kind.value}:{payment.id}", idempotency_key,
                                        request)
     if prior is not None:
         return session.get_one(Approval, prior["approval_id"])
+    check_request(session, kind, payment, request)
     row = Approval(tenant_id=payment.tenant_id, kind=kind.value, payment_id=payment.id,
                    amount=Money.parse(request["amount"], payment.currency).amount,
                    currency=payment.currency, request=request,
                    status=ApprovalStatus.PENDING.value, maker=actor.name,
-                   maker_role=actor.role, created_at=ctx.now())
+                   maker_role=actor.role, maker_key_id=actor.key_id, created_at=ctx.now())
     session.add(row)
     session.flush()
     audit.record(session, actor, "approval.requested", "approval", row.id,
@@ -139,6 +152,56 @@ def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: Appro
     if key_row is not None:
         idempotency.remember(session, key_row, {"approval_id": row.id})
     return row
+
+
+def check_request(session: Session, kind: ApprovalKind, payment: Payment,
+                  request: dict[str, Any]) -> None:
+    """Check a refund, credit note or dispute loss request as the operation itself checks it
+    (:func:`loket.core.payments.refunds.check_refund`,
+    :func:`loket.core.payments.credit_notes.check_credit_note`,
+    :func:`loket.core.payments.disputes.check_move`), without carrying it out.
+
+    :raises ValidationFailed, Conflict: what the operation would refuse.
+    """
+    if kind is ApprovalKind.REFUND:
+        refunds.check_refund(session, payment, request["amount"], request.get("reason") or "")
+    elif kind is ApprovalKind.CREDIT_NOTE:
+        credit_notes.check_credit_note(session, payment, request["amount"],
+                                       request.get("reason") or "",
+                                       request.get("remarks") or "")
+    elif kind is ApprovalKind.DISPUTE_LOSS:
+        disputes.check_move(disputes.dispute(session, payment.tenant_id, request["dispute"]),
+                            disputes.DisputeStatus.LOST, request.get("note") or "")
+
+
+def move_dispute(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: str,
+                 note: str = "", idempotency_key: str | None = None) -> Dispute | Approval:
+    """Move a dispute as staff ask (:func:`loket.core.payments.disputes.move`), or, for a
+    loss that would take back more than the tenant's ``refund_above``, keep it as a pending
+    ``dispute_loss`` approval: approved, the dispute is lost with the approver as actor.
+
+    :param idempotency_key: a repeat with it returns the same approval.
+    :returns: the dispute (moved) or the pending :class:`Approval`.
+    :raises ValidationFailed, Conflict: as :func:`~loket.core.payments.disputes.check_move`.
+    """
+    if disputes.check_move(dispute, to, note) is disputes.DisputeStatus.LOST:
+        payment = session.get_one(Payment, dispute.payment_id)
+        amount = disputes.amount_to_take_back(session, dispute)
+        if required(session, dispute.tenant_id, ApprovalKind.DISPUTE_LOSS, amount,
+                    dispute.currency):
+            return request_approval(ctx, session, actor, ApprovalKind.DISPUTE_LOSS, payment, {
+                "amount": Money(amount, dispute.currency).decimal_string(),
+                "dispute": dispute.id, "note": note}, idempotency_key)
+    return disputes.move(ctx, session, actor, dispute, to, note)
+
+
+def made_by(actor: audit.Actor, row: Approval) -> bool:
+    """Whether ``actor`` made the request ``row`` (see the module): the same key, or the same
+    person's name; by name alone when either key is unknown."""
+    if row.maker_key_id is None or actor.key_id is None:
+        return actor.name == row.maker
+    return actor.key_id == row.maker_key_id or (
+        actor.name == row.maker and actor.name != actor.role)
 
 
 def _check_checker(session: Session, actor: audit.Actor, row: Approval) -> None:
@@ -151,14 +214,15 @@ def _check_checker(session: Session, actor: audit.Actor, row: Approval) -> None:
         "approver_roles", DEFAULT_APPROVERS)
     if actor.role not in approvers:
         raise Forbidden(f"only {', '.join(approvers)} may decide approvals")
-    if actor.name == row.maker:
+    if made_by(actor, row):
         raise Forbidden("the maker of a request cannot decide it; a second person must")
 
 
 def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
             note: str = "") -> Approval:
-    """Approve a pending request and carry it out now (the refund or the credit note, with
-    the approver as its actor); the outcome is kept in ``result``.
+    """Approve a pending request and carry it out now (the refund, the credit note, the plan
+    change or the dispute's loss, with the approver as its actor); the outcome is kept in
+    ``result``.
 
     :raises ValidationFailed: a note longer than :data:`NOTE_MAX` characters.
     :raises Forbidden: the approver made the request or lacks an approving role.
@@ -167,23 +231,34 @@ def approve(ctx: Any, session: Session, actor: audit.Actor, row: Approval,
     """
     _check_note(note, "note")
     _check_checker(session, actor, row)
+    row.result = _carry_out(ctx, session, actor, row)
+    return _decide(ctx, session, actor, row, ApprovalStatus.APPROVED, note)
+
+
+def _carry_out(ctx: Any, session: Session, actor: audit.Actor, row: Approval) -> dict:
+    """Carry out an approved request as the approver; returns its outcome."""
     payment = row.payment
     request = row.request
+    kind = ApprovalKind(row.kind)
     if payment is None:  # a payment plan change
         plan = plan_changes.carry_out(ctx, session, actor, row.tenant_id, request)
-        row.result = {"plan": plan.reference, "status": plan.status}
-    elif ApprovalKind(row.kind) is ApprovalKind.REFUND:
+        return {"plan": plan.reference, "status": plan.status}
+    if kind is ApprovalKind.REFUND:
         # Keyed by the approval: approving again after a lost gateway answer asks the
         # gateway for the same refund.
         refunds.refund_payment(ctx, session, actor, payment, request["amount"],
                                request.get("reason", ""), idempotency_key=f"approval-{row.id}")
-        row.result = {"payment": payment.number, "refunded": payment.refunded}
-    else:
-        note_row = credit_notes.issue_credit_note(ctx, session, actor, payment,
-                                                  request["amount"], request["reason"],
-                                                  request.get("remarks", ""))
-        row.result = {"payment": payment.number, "credit_note": note_row.number}
-    return _decide(ctx, session, actor, row, ApprovalStatus.APPROVED, note)
+        return {"payment": payment.number, "refunded": payment.refunded}
+    if kind is ApprovalKind.DISPUTE_LOSS:
+        lost = disputes.move(ctx, session, actor,
+                             disputes.dispute(session, row.tenant_id, request["dispute"]),
+                             disputes.DisputeStatus.LOST, request.get("note") or "")
+        return {"payment": payment.number, "dispute": lost.id,
+                "amount_taken_back": lost.amount_taken_back}
+    note_row = credit_notes.issue_credit_note(ctx, session, actor, payment,
+                                              request["amount"], request["reason"],
+                                              request.get("remarks", ""))
+    return {"payment": payment.number, "credit_note": note_row.number}
 
 
 def reject(ctx: Any, session: Session, actor: audit.Actor, row: Approval,

@@ -34,14 +34,36 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
                       idempotency_key: str | None = None) -> CreditNote:
     """Issue a credit note from a payment by hand.
 
-    :raises ValidationFailed: unknown reason, remarks too long, amount not above zero, or the
-        payment's credit notes would exceed the payment.
+    :raises ValidationFailed: as :func:`check_credit_note`.
     """
     row, prior = idempotency.claim(session, payment.tenant_id, f"credit-note:{payment.id}",
                                    idempotency_key, {"amount": amount, "reason": reason,
                                                      "remarks": remarks})
     if prior is not None:
         return session.get_one(CreditNote, prior["credit_note_id"])
+    payment = lock_payment(session, payment.id)
+    value = check_credit_note(session, payment, amount, reason, remarks)
+    settings = load_settings(session, payment.tenant_id)
+    note = create_credit_note(session, settings, actor, payment, value.amount, reason,
+                              remarks or "", False, ctx.now())
+    check_invariants(session, payment)
+    if row is not None:
+        idempotency.remember(session, row, {"credit_note_id": note.id})
+    return note
+
+
+def check_credit_note(session: Session, payment: Payment, amount: str, reason: str,
+                      remarks: str = "") -> Money:
+    """Check a credit note of ``amount`` (decimal string) from ``payment`` without issuing
+    it: by :func:`issue_credit_note`, and before one above the approval threshold is kept
+    for a second person (:func:`loket.core.payments.approvals.request_approval`), so that
+    nothing waits that could never be issued.
+
+    :returns: the amount.
+    :raises ValidationFailed: an unknown reason or remarks longer than
+        :data:`REMARKS_MAX` (both named at once); a payment no note can come from; an amount
+        not above zero, or above what the payment's credit notes and refunds leave.
+    """
     errors = []
     if reason not in REASONS:
         errors.append({"field": "reason", "message": "reason must be one of " + ", ".join(REASONS)})
@@ -50,7 +72,6 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
                                                        "characters"})
     if errors:
         raise ValidationFailed("the credit note is invalid", errors=errors)
-    payment = lock_payment(session, payment.id)
     if payment.consumer_id is None or payment.status not in (
             PaymentStatus.POSTED, PaymentStatus.SUCCEEDED, PaymentStatus.COMPLETED,
             PaymentStatus.PARTIALLY_REFUNDED):
@@ -67,13 +88,7 @@ def issue_credit_note(ctx, session: Session, actor: audit.Actor, payment: Paymen
             f"credit notes and refunds of payment {payment.number} cannot give back more "
             f"than it brought in; at most {Money(left, payment.currency).format()} is left",
             field="amount")
-    settings = load_settings(session, payment.tenant_id)
-    note = create_credit_note(session, settings, actor, payment, value.amount, reason,
-                              remarks or "", False, ctx.now())
-    check_invariants(session, payment)
-    if row is not None:
-        idempotency.remember(session, row, {"credit_note_id": note.id})
-    return note
+    return value
 
 
 def remaining(note: CreditNote) -> int:
@@ -159,7 +174,9 @@ def note_status(note: CreditNote, now: dt.datetime) -> str:
 
 
 def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> int:
-    """Mark active notes past their expiry as expired (idempotent); returns how many."""
+    """Mark active notes past their expiry as expired (idempotent), audited and told to the
+    host as a ``credit_note.expired`` event (the note, its payment, its amount and what
+    was left unused); returns how many."""
     now = ctx.now()
     query = select(CreditNote).where(CreditNote.status == CreditNoteStatus.ACTIVE,
                                      CreditNote.expires_at <= now)
@@ -171,6 +188,13 @@ def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> 
         audit.record(session, audit.SYSTEM, "credit_note.expired", "credit_note", note.number,
                      before={"status": "active"}, after={"status": "expired"},
                      tenant_id=note.tenant_id)
+        payment = session.get_one(Payment, note.payment_id)
+        outbox_events.emit(session, note.tenant_id, "credit_note.expired",
+                           {"credit_note": {"number": note.number, "payment": payment.number,
+                                            "amount": Money(note.amount, note.currency),
+                                            "remaining": Money(remaining(note), note.currency),
+                                            "expires_at": note.expires_at}},
+                           f"payment:{payment.number}", now=now)
         count += 1
     return count
 

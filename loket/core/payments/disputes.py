@@ -4,7 +4,17 @@ through to its end.
 States: open -> under_review -> won | lost | withdrawn (withdrawn also straight from open).
 Every change and every evidence note is kept in the dispute's history with who and when,
 and audited. A lost dispute takes the disputed money back like a refund (the items it paid
-reopen) and raises a to-do for the recovery team.
+reopen; what a payment plan covers stays owed through the plan) and raises a to-do for the
+recovery team. A loss staff declare above the tenant's ``approvals.refund_above`` waits for a
+second person, as a refund of that amount would
+(:func:`loket.core.payments.approvals.move_dispute`).
+
+A dispute a gateway reported (it has a ``gateway_reference``) is decided by the gateway,
+which holds the money: staff may add notes and move it ``under_review``, but not close it
+(409 on ``status``). The gateway's outcome is applied even to such a dispute closed in
+loket before (by staff, before they were kept from it): a loss takes the money back all
+the same; a win or a withdrawal after a loss loket recorded raises a
+``dispute.outcome_changed`` to-do, as the money was taken back already.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.backoffice.paging import Page, contains, paginate
+from loket.core.host.plan_debts import lock_plans_of
 from loket.core.models import Consumer, Dispute, Payment
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
@@ -127,25 +138,48 @@ def add_note(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute,
     return dispute
 
 
-def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: str,
-         note: str = "") -> Dispute:
-    """Move a dispute to ``to``; a lost dispute takes its money back from the payment like
-    a refund (at most what can still be given back), reopening what it paid, and raises a
-    to-do for the recovery team.
+def check_move(dispute: Dispute, to: str, note: str = "") -> DisputeStatus:
+    """Check a move staff ask for without making it: by :func:`move`, and before a loss
+    waits for approval (nothing waits that could never be carried out).
 
+    :returns: the state moved to.
     :raises ValidationFailed: an unknown state, or a note longer than :data:`NOTE_MAX`
         characters. :raises Conflict: a move the state machine does not allow (e.g. out of a
-        closed dispute).
+        closed dispute), or closing a dispute the gateway decides (both on ``status``).
     """
     try:
         target = DisputeStatus(to)
     except ValueError:
         raise ValidationFailed(f"unknown dispute state {to!r}", field="status") from None
     _check_length(note.strip(), NOTE_MAX, "note")
-    _lock(session, dispute)
     current = DisputeStatus(dispute.status)
     if target not in TRANSITIONS[current]:
         raise Conflict(f"a dispute that is {current} cannot become {target}", field="status")
+    if dispute.gateway_reference is not None and target in CLOSED:
+        raise Conflict(f"dispute {dispute.id} is decided by the gateway that reported it "
+                       f"({dispute.gateway_reference}): add notes; its own events close it",
+                       field="status")
+    return target
+
+
+def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: str,
+         note: str = "") -> Dispute:
+    """Move a dispute to ``to`` as staff ask; a lost dispute takes its money back from the
+    payment like a refund (at most what can still be given back), reopening what it paid,
+    and raises a to-do for the recovery team. Whether a loss needs approval first is the
+    caller's (:func:`loket.core.payments.approvals.move_dispute`).
+
+    :raises ValidationFailed, Conflict: as :func:`check_move`, checked under the lock.
+    """
+    if to == DisputeStatus.LOST:
+        lock_plans_of(session, dispute.payment_id)  # before the payment, as plan changes do
+    _lock(session, dispute)
+    return _apply(ctx, session, actor, dispute, check_move(dispute, to, note), note)
+
+
+def _apply(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute,
+           target: DisputeStatus, note: str) -> Dispute:
+    """Move a locked dispute to ``target`` (checked by the caller), audited."""
     before = _audit_view(dispute)
     dispute.status = target.value
     dispute.history = [*dispute.history, _entry(ctx, actor, note.strip() or target.value,
@@ -159,6 +193,13 @@ def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: s
     return dispute
 
 
+def amount_to_take_back(session: Session, dispute: Dispute) -> int:
+    """What losing ``dispute`` would take back from its payment now, in minor units: its
+    amount, at most what the payment can still give back."""
+    payment = session.get_one(Payment, dispute.payment_id)
+    return min(dispute.amount, give_back_capacity(session, payment))
+
+
 def _lock(session: Session, dispute: Dispute) -> None:
     """Re-read ``dispute`` under its payment's lock (the lock every change of the payment
     takes first), so two changes of one dispute at once happen one after the other, the
@@ -169,11 +210,11 @@ def _lock(session: Session, dispute: Dispute) -> None:
 
 def _take_back(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute) -> None:
     payment = lock_payment(session, dispute.payment_id)
-    value = min(dispute.amount, give_back_capacity(session, payment))
+    value = amount_to_take_back(session, dispute)
     if value > 0:
         before = snapshot(payment)
         record_refund(session, payment, value, f"dispute-{dispute.id}", "succeeded",
-                      f"dispute lost: {dispute.reason}"[:200], actor.name)
+                      f"dispute lost: {dispute.reason}"[:200], actor.name, now=ctx.now())
         refresh_state(ctx, session, actor, payment, "payment.dispute_lost", before)
         check_invariants(session, payment)
     dispute.amount_taken_back = value
@@ -199,8 +240,9 @@ def apply_gateway_event(ctx: Any, session: Session, actor: audit.Actor, payment:
 
     The first event of a dispute opens it (for the disputed ``event.amount``, at most what
     can still be given back); a later one moves it on, through ``under_review`` when the
-    gateway skips it. A closed dispute and a repeated event change nothing. When there is
-    nothing left to dispute, staff get a to-do instead.
+    gateway skips it. A repeated or out-of-date event changes nothing; on a dispute closed
+    meanwhile, the gateway's outcome is applied as the module says. When there is nothing
+    left to dispute, staff get a to-do instead.
 
     :returns: whether anything changed.
     """
@@ -214,14 +256,39 @@ def apply_gateway_event(ctx: Any, session: Session, actor: audit.Actor, payment:
             return True
         changed = True
     target = GATEWAY_OUTCOMES.get(EventType(event.type))
-    if target is None or DisputeStatus(row.status) in CLOSED or row.status == target:
+    if target is None:
+        return changed
+    _lock(session, row)
+    current = DisputeStatus(row.status)
+    if current is target:
         return changed
     note = f"reported by the gateway ({event.raw_status or event.type})"
-    if target is not DisputeStatus.WITHDRAWN and row.status == DisputeStatus.OPEN:
-        move(ctx, session, actor, row, DisputeStatus.UNDER_REVIEW, note)
+    if current in CLOSED:
+        return _after_close(ctx, session, actor, row, target, note) or changed
+    if target is not DisputeStatus.WITHDRAWN and current is DisputeStatus.OPEN:
+        _apply(ctx, session, actor, row, DisputeStatus.UNDER_REVIEW, note)
     if row.status != target:
-        move(ctx, session, actor, row, target, note)
+        _apply(ctx, session, actor, row, target, note)
     return True
+
+
+def _after_close(ctx: Any, session: Session, actor: audit.Actor, row: Dispute,
+                 target: DisputeStatus, note: str) -> bool:
+    """The gateway's outcome of a dispute closed in loket already: a loss is applied (the
+    gateway took the money); a win or a withdrawal of a dispute loket recorded lost raises
+    a to-do (loket took the money back already); anything else changes nothing."""
+    if target is DisputeStatus.LOST:
+        _apply(ctx, session, actor, row, target, f"{note}, after it was closed {row.status}")
+        return True
+    if row.status != DisputeStatus.LOST or target not in CLOSED:
+        return False
+    return raise_todo(
+        session, row.tenant_id, "dispute.outcome_changed",
+        f"The gateway reports dispute {row.id} on payment {row.payment.number} {target}; "
+        f"loket recorded it lost", detail="loket took the disputed money back from the "
+        "payment and reopened the items it paid, but by the gateway's word the money is "
+        "kept: correct the payment by hand.", entity_type="dispute", entity_id=str(row.id),
+        dedupe_key=f"dispute-outcome:{row.id}:{target}") is not None
 
 
 def _open_from_gateway(ctx: Any, session: Session, actor: audit.Actor, payment: Payment,

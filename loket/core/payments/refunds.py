@@ -3,10 +3,16 @@
 Online payments are refunded through the gateway's refund hook; counter payments are
 recorded as paid back at the counter. A gateway that cannot refund online raises a to-do for
 a manual refund and nothing is recorded as refunded.
+
+The money comes back out of the items the payment paid, which are owed again. An item a
+payment plan has taken over since, or a plan's installment, stays owed through its plan
+(:mod:`loket.core.host.plan_debts`: a new installment of the plan, a completed plan active
+again): a refund is never refused for it, and the debt is never owed nowhere.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 
@@ -17,6 +23,7 @@ from loket.core import audit, idempotency
 from loket.core.db import commit_then_raise
 from loket.core.gateway_configs import configs
 from loket.core.host.obligations import unpay
+from loket.core.host.plan_debts import keep_debts, lock_plans_of
 from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Refund
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
@@ -32,6 +39,8 @@ from loket.errors import LoketError, RefundNotPossible, ValidationFailed
 from loket.money import Money
 from loket.types import RefundRequest, RefundStatus
 
+REASON_MAX = 200  # characters of a refund's reason: the column's, and the API's maxLength
+
 
 def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, amount: str,
                    reason: str, idempotency_key: str | None = None) -> Payment:
@@ -41,8 +50,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
         first was; after the first failed without an answer (lost) it asks the gateway for
         the same refund (:func:`refund_id`), which the gateway makes once (if the gateway's
         event recorded it meanwhile, the retry is refused as more than is left to refund).
-    :raises ValidationFailed: amount not positive or above what is left to refund, or the
-        payment took no money.
+    :raises ValidationFailed: as :func:`check_refund`.
     :raises RefundNotPossible: the gateway refused or cannot refund online; raised once the
         to-do for the manual refund is committed (nothing is recorded as refunded).
     """
@@ -50,15 +58,10 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                                    idempotency_key, {"amount": amount, "reason": reason})
     if prior is not None:
         return session.get_one(Payment, payment.id)
+    lock_plans_of(session, payment.id)  # before the payment, as a plan change locks them
     payment = lock_payment(session, payment.id)
-    if payment.status not in lifecycle.MONEY_TAKEN:
-        raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
-                               f"money to refund", field="payment")
-    value = Money.parse(amount, payment.currency, field="amount")
+    value = check_refund(session, payment, amount, reason)
     available = give_back_capacity(session, payment)
-    if value.amount <= 0 or value.amount > available:
-        raise ValidationFailed(f"refund must be more than zero and at most "
-                               f"{Money(available, payment.currency).format()}", field="amount")
     before = snapshot(payment)
     reference = None
     status = RefundStatus.SUCCEEDED
@@ -86,12 +89,37 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
             commit_then_raise(session, exc)
             return payment
         reference, status = result.refund_reference, result.status
-    record_refund(session, payment, value.amount, reference, status, reason, actor.name)
+    record_refund(session, payment, value.amount, reference, status, reason, actor.name,
+                  now=ctx.now())
     refresh_state(ctx, session, actor, payment, "payment.refunded", before)
     check_invariants(session, payment)
     if row is not None:
         idempotency.remember(session, row, {"payment_id": payment.id})
     return payment
+
+
+def check_refund(session: Session, payment: Payment, amount: str, reason: str = "") -> Money:
+    """Check a refund of ``amount`` (decimal string) of ``payment`` without making it: by
+    :func:`refund_payment`, and before a refund above the approval threshold is kept for a
+    second person (:func:`loket.core.payments.approvals.request_approval`), so that nothing
+    waits that could never be carried out.
+
+    :returns: the amount. :raises ValidationFailed: the payment took no money; a reason
+        longer than :data:`REASON_MAX` characters; an amount not positive or above what is
+        left to refund (:func:`~loket.core.payments.invariants.give_back_capacity`).
+    """
+    if payment.status not in lifecycle.MONEY_TAKEN:
+        raise ValidationFailed(f"payment {payment.number} is {payment.status}: there is no "
+                               f"money to refund", field="payment")
+    if len(reason or "") > REASON_MAX:
+        raise ValidationFailed(f"reason must be at most {REASON_MAX} characters",
+                               field="reason")
+    value = Money.parse(amount, payment.currency, field="amount")
+    available = give_back_capacity(session, payment)
+    if value.amount <= 0 or value.amount > available:
+        raise ValidationFailed(f"refund must be more than zero and at most "
+                               f"{Money(available, payment.currency).format()}", field="amount")
+    return value
 
 
 def refund_id(payment: Payment, idempotency_key: str | None, amount: int) -> str:
@@ -106,14 +134,17 @@ def refund_id(payment: Payment, idempotency_key: str | None, amount: int) -> str
 
 
 def record_refund(session: Session, payment: Payment, amount: int, reference: str | None,
-                  status: str, reason: str, actor_name: str) -> bool:
+                  status: str, reason: str, actor_name: str,
+                  now: dt.datetime | None = None) -> bool:
     """Record a refund once (by its gateway reference). A ``succeeded`` refund gives the
     money back from the payment: first what sits unapplied in its automatic credit note,
-    then its allocations, newest first (those receivables reopen). A ``pending`` one only
-    holds its amount (nothing shows refunded) until the gateway confirms it: recording the
-    same reference again as ``succeeded`` then gives the money back. A ``failed`` one is
-    kept for the record and moves nothing.
+    then its allocations, newest first (those receivables reopen; what a payment plan
+    covers stays owed through the plan, :mod:`loket.core.host.plan_debts`). A ``pending``
+    one only holds its amount (nothing shows refunded) until the gateway confirms it:
+    recording the same reference again as ``succeeded`` then gives the money back. A
+    ``failed`` one is kept for the record and moves nothing.
 
+    :param now: the current time, for a plan's new installment (default the system clock).
     :returns: whether anything changed.
     """
     existing = session.scalar(select(Refund).where(
@@ -124,7 +155,8 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
             return False
         existing.status = status  # the gateway decided a pending refund
         if status == RefundStatus.SUCCEEDED:
-            _give_back(session, payment, existing.amount)
+            _give_back(session, payment, existing.amount, _cause(payment, reason, actor_name),
+                       now)
         return True
     available = give_back_capacity(session, payment)
     if amount <= 0 or amount > available:
@@ -134,11 +166,17 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
                        currency=payment.currency, status=status, gateway_reference=reference,
                        reason=reason, created_by=actor_name))
     if status == RefundStatus.SUCCEEDED:
-        _give_back(session, payment, amount)
+        _give_back(session, payment, amount, _cause(payment, reason, actor_name), now)
     return True
 
 
-def _give_back(session: Session, payment: Payment, amount: int) -> None:
+def _cause(payment: Payment, reason: str, actor_name: str) -> str:
+    return f"refund of payment {payment.number} by {actor_name}" + (
+        f" ({reason})" if reason else "")
+
+
+def _give_back(session: Session, payment: Payment, amount: int, cause: str,
+               now: dt.datetime | None) -> None:
     payment.refunded += amount
     remaining = amount
     for note in session.scalars(select(CreditNote).where(
@@ -154,7 +192,9 @@ def _give_back(session: Session, payment: Payment, amount: int) -> None:
     allocations = session.scalars(select(Allocation).where(
         Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)
         .order_by(Allocation.id.desc())).all()
+    lock_plans_of(session, payment.id)  # before the receivables, as a plan change does
     receivables = lock_receivables(session, [a.receivable_id for a in allocations])
+    taken = []
     for allocation in allocations:
         if remaining <= 0:
             break
@@ -164,4 +204,6 @@ def _give_back(session: Session, payment: Payment, amount: int) -> None:
         allocation.reversed += part
         receivable = receivables[allocation.receivable_id]
         unpay(receivable, part)
+        taken.append((receivable, part))
         remaining -= part
+    keep_debts(session, taken, cause, now)

@@ -4,8 +4,10 @@ approving or rejecting one with a note. The core refuses the maker deciding thei
 from __future__ import annotations
 
 import falcon
+from sqlalchemy.orm import Session
 
 from loket.core.payments import approvals
+from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.labels import ROLE_LABELS
@@ -15,6 +17,14 @@ LIST = ("GET", "/v1/approvals")
 APPROVE = ("POST", "/v1/approvals/{approval_id}/approve")
 REJECT = ("POST", "/v1/approvals/{approval_id}/reject")
 STATUSES = tuple(s.value for s in approvals.ApprovalStatus)
+
+
+def _may_decide(session: Session, viewer: Viewer) -> bool:
+    """Whether the viewer's role may decide approvals: allowed the API's decisions and
+    among the tenant's ``approvals.approver_roles`` (else a decision would be refused)."""
+    approvers = load_settings(session, viewer.principal.tenant_id).document.get(
+        "approvals", {}).get("approver_roles", approvals.DEFAULT_APPROVERS)
+    return viewer.can(*APPROVE) and viewer.principal.role in approvers
 
 
 class Approvals(Page):
@@ -31,8 +41,10 @@ class Approvals(Page):
                                               page_number(req), 20)
             self.render(resp, "console/approvals.html", viewer, status=status, result=result,
                         state=state, statuses=STATUSES, notice=notice, error=error,
-                        me=viewer.principal.actor().name, role_labels=ROLE_LABELS,
-                        may_decide=viewer.can(*APPROVE),
+                        mine={a.id for a in result.items
+                              if approvals.made_by(viewer.principal.actor(), a)},
+                        role_labels=ROLE_LABELS,
+                        may_decide=_may_decide(session, viewer),
                         active="/console/approvals")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

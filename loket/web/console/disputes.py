@@ -1,12 +1,15 @@
 """Disputes at the console: the list with search and state, opening one on a payment, one
-dispute with its history, evidence notes and the moves its state allows."""
+dispute with its history, evidence notes and the moves its state allows (a dispute the
+gateway reported is closed by the gateway only; a loss above the refund threshold waits for
+approval)."""
 
 from __future__ import annotations
 
 import falcon
 
 from loket.core.backoffice import queries
-from loket.core.payments import disputes
+from loket.core.models import Approval
+from loket.core.payments import approvals, disputes
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.payments import page_number
@@ -89,7 +92,8 @@ class DisputeDetail(Page):
         """The dispute, its history and its forms."""
         with self.ctx.transaction() as session:
             row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
-            moves = sorted(disputes.TRANSITIONS[disputes.DisputeStatus(row.status)])
+            moves = sorted(m for m in disputes.TRANSITIONS[disputes.DisputeStatus(row.status)]
+                           if row.gateway_reference is None or m not in disputes.CLOSED)
             self.render(resp, "console/dispute.html", viewer, status=status, d=row,
                         payment=row.payment, moves=[m.value for m in moves], notice=notice,
                         error=error, may_note=viewer.can(*NOTE) and row.closed_at is None
@@ -102,7 +106,9 @@ class DisputeDetail(Page):
         viewer = self.viewer(req, DETAIL)
         _ = self.gettext(viewer)
         notice = {"opened": _("Dispute opened."), "note": _("Note added."),
-                  "moved": _("Dispute updated.")}.get(req.get_param("done") or "")
+                  "moved": _("Dispute updated."),
+                  "waiting": _("Above the approval threshold: the change waits for a second "
+                               "person to approve it.")}.get(req.get_param("done") or "")
         self.show(resp, viewer, dispute_id, notice=notice)
 
 
@@ -128,15 +134,19 @@ class DisputeMove(Page):
     """``POST /console/disputes/{dispute_id}/status``."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, dispute_id: str) -> None:
-        """Move the dispute (a lost one takes the money back)."""
+        """Move the dispute (a lost one takes the money back; above the tenant's refund
+        threshold the loss waits for a second person in Approvals, as in the API)."""
         viewer, form = self.posted(req, MOVE)
         try:
             with self.ctx.transaction() as session:
                 row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
-                disputes.move(self.ctx, session, viewer.principal.actor(), row,
-                              first(form, "status"), first(form, "note"))
+                outcome = approvals.move_dispute(self.ctx, session, viewer.principal.actor(),
+                                                 row, first(form, "status"),
+                                                 first(form, "note"))
+                waiting = isinstance(outcome, Approval)
         except LoketError as exc:
             DisputeDetail(self.ctx).show(resp, viewer, dispute_id, error=exc.detail,
                                          status=falcon.code_to_http_status(exc.status))
             return
-        see_other(resp, f"/console/disputes/{dispute_id}?done=moved")
+        see_other(resp, f"/console/disputes/{dispute_id}?done="
+                  + ("waiting" if waiting else "moved"))

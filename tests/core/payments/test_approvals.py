@@ -1,10 +1,16 @@
 """Approval controls over HTTP: refunds and credit notes above the tenant's thresholds wait
-for a second person with an approving role; the maker never decides their own."""
+for a second person with an approving role; the maker never decides their own (one key is
+one person, two unnamed keys of one role are two); a request retried after its answer was
+lost waits once; a request that could never be carried out is refused, not kept."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from support.api import api, fields  # noqa: F401 - fixture
+
+from loket.core import audit, tenants
 
 
 @pytest.fixture
@@ -76,3 +82,71 @@ def test_an_approved_credit_note_is_issued(guarded):
     note = done.json["result"]["credit_note"]
     detail = api.get(f"/v1/credit-notes/{note}").json
     assert (detail["amount"]["decimal"], detail["remarks"]) == ("80.00", "meter misread")
+
+
+class _Died(BaseException):
+    """The process serving the request is gone (nothing after this point runs)."""
+
+
+class _DiesAfterItsCommit:
+    """Kills the first request after its work committed, before its answer was stored."""
+
+    def __init__(self):
+        self.armed = True
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if self.armed:
+            self.armed = False
+            raise _Died()
+
+
+@pytest.mark.parametrize("path, body", [
+    ("refunds", {"amount": "60.00"}),
+    ("credit-notes", {"amount": "60.00", "reason": "Billing Error"})])
+def test_a_request_retried_after_its_answer_was_lost_waits_once(guarded, path, body):
+    api, number = guarded
+    api.client.app.add_middleware(_DiesAfterItsCommit())
+    headers = {"Idempotency-Key": "asked-1"}
+    with pytest.raises(_Died):
+        api.post(f"/v1/payments/{number}/{path}", body, role="billing_manager",
+                 headers=headers)
+    start = api.ctx.now()  # the first request's claim lapses: a retry takes it over
+    api.ctx.clock = lambda: start + dt.timedelta(
+        seconds=api.ctx.config.idempotency_lease_seconds + 1)
+    retry = api.post(f"/v1/payments/{number}/{path}", body, role="billing_manager",
+                     headers=headers)
+    assert retry.status_code == 202, retry.text
+    pending = api.get("/v1/approvals", role="tenant_admin").json["items"]
+    assert [p["id"] for p in pending] == [retry.json["approval"]["id"]]
+
+
+@pytest.mark.parametrize("path, body", [
+    ("refunds", {"amount": "145.51"}),
+    ("credit-notes", {"amount": "145.51", "reason": "Billing Error"})])
+def test_a_request_that_could_never_be_carried_out_is_refused_not_kept(guarded, path, body):
+    api, number = guarded
+    refused = api.post(f"/v1/payments/{number}/{path}", body, role="billing_manager")
+    assert refused.status_code == 422 and fields(refused) == {"amount"}, refused.text
+    assert "145.50" in refused.json["detail"]
+    assert api.get("/v1/approvals", role="tenant_admin").json["items"] == []
+
+
+def test_one_key_is_one_person_and_two_unnamed_keys_of_a_role_are_two(guarded):
+    api, number = guarded
+    with api.ctx.transaction() as session:
+        first, second = (tenants.create_api_key(session, audit.SYSTEM, api.tenant_id,
+                                                "tenant_admin") for _ in range(2))
+        alice, alices_other = (tenants.create_api_key(session, audit.SYSTEM, api.tenant_id,
+                                                      "tenant_admin", "Alice")
+                               for _ in range(2))
+
+    def post(key, path, body):
+        return api.client.simulate_post(path, json=body,
+                                         headers={"Authorization": f"Bearer {key}"})
+
+    for maker, other, decided in ((first, second, 200), (alice, alices_other, 403)):
+        asked = post(maker, f"/v1/payments/{number}/refunds", {"amount": "60.00"})
+        assert asked.status_code == 202, asked.text
+        path = f"/v1/approvals/{asked.json['approval']['id']}/approve"
+        assert post(maker, path, {}).status_code == 403
+        assert post(other, path, {}).status_code == decided  # Alice's other key is Alice

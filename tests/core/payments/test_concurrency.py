@@ -1,5 +1,6 @@
 """Concurrency on PostgreSQL: the row locks make money move once."""
 
+import datetime as dt
 import threading
 
 from sqlalchemy import func, select
@@ -8,6 +9,7 @@ from support.engine import ACTOR, connect_sandbox, post, seed, start
 
 from loket.core import audit
 from loket.core.gateway_configs import configs
+from loket.core.host import plan_changes, plan_payments, plans
 from loket.core.models import (
     Allocation,
     Approval,
@@ -15,10 +17,11 @@ from loket.core.models import (
     CreditNote,
     Dispute,
     Payment,
+    PaymentPlan,
     Receivable,
     Refund,
 )
-from loket.core.payments import approvals, credit_notes, disputes
+from loket.core.payments import approvals, credit_notes, disputes, refunds
 from loket.core.payments.approvals import ApprovalKind
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.payments.posting import lock_payment
@@ -211,3 +214,35 @@ def test_applying_a_credit_note_waits_for_its_payment_as_a_refund_holds_it(pg_ct
         assert not applied.wait(1.0)
     applying.join(10)
     assert applied.is_set()
+
+
+def test_a_refund_owing_a_plans_installment_again_keeps_the_job_from_completing_it(pg_ctx):
+    """The compliance job completes a plan whose installments are all paid. A refund that
+    makes one owed again locks the plan first: the job waits for it, then finds the
+    installment owed, instead of completing the plan over a debt."""
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    today = dt.date.today()
+    with ctx.transaction() as session:
+        plan = plan_changes.create_plan(ctx, session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "amount": "100.00", "installments": 1,
+            "frequency": "monthly", "first_due_on": (today + dt.timedelta(days=10)).isoformat()})
+        paid = plan_payments.record_plan_payment(ctx, session, ACTOR, tenant_id, plan.reference,
+                                                 {"method": "cash", "amount_received": "100.00",
+                                                  "paid_on": today.isoformat()})
+    checked = threading.Event()
+
+    def comply():
+        plans.plan_compliance(ctx)
+        checked.set()
+
+    with ctx.transaction() as session:
+        refunds.refund_payment(ctx, session, ACTOR, session.get_one(Payment, paid.id),
+                               "10.00", "")
+        job = threading.Thread(target=comply)
+        job.start()
+        assert not checked.wait(1.0)  # the plan is the refund's until it commits
+    job.join(10)
+    assert checked.is_set()
+    with ctx.transaction() as session:
+        assert session.get_one(PaymentPlan, plan.id).status == "active"
