@@ -4,9 +4,12 @@ reporting: the lists' own search and filters, CSV or XLSX, streamed.
 Rows are read from the database in batches (``yield_per``: a server-side cursor on
 PostgreSQL) and written out as they come, so an export of a million rows never holds more
 than one batch in memory. Amounts are decimal strings in major units with the currency
-beside them; times are ISO 8601 in the tenant's time zone. Text that a spreadsheet would
-take for a formula (a consumer name or a note starting with ``=``, ``+``, ``-``, ``@``, a
-tab or a carriage return) is prefixed with ``'``; amounts are never touched.
+beside them; times are ISO 8601 in the tenant's time zone. "Net Collected" is received
+less change less refunded for a payment whose money was taken (``lifecycle.MONEY_TAKEN``, as
+the KPIs count it), else 0: a cancelled, failed or pending payment collected nothing. Text
+that a spreadsheet would take for a formula (a consumer name or a note starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with ``'``; amounts are never
+touched.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from loket.core.backoffice.queries import (
     filter_payments,
 )
 from loket.core.models import Consumer, CreditNote, Payment
+from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
 from loket.money import Money
 
@@ -112,7 +116,8 @@ def payment_rows(session: Session, tenant_id: int,
         def d(value: int, currency: str = r.currency) -> str:
             return Money(int(value), currency).decimal_string()
 
-        net = r.amount_received - r.change_given - r.refunded
+        net = (r.amount_received - r.change_given - r.refunded
+               if r.status in lifecycle.MONEY_TAKEN else 0)
         row = (r.number, r.transaction_number or "", r.receipt_number or "",
                _local(r.created_at, zone), _local(r.paid_at, zone), r.account_number or "",
                r.name or "", r.payment_type, r.channel, r.method, r.status, r.verification,

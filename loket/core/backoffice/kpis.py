@@ -10,7 +10,9 @@ belongs to the period in which its money was taken, ``paid_at``):
   period collected nothing).
 - **Received Today**: the same net and the number of those payments taken today.
 - **Total Due**: the amount of every bill, service and installment, not cancelled, whose
-  due date falls in the period (whether paid or not).
+  due date falls in the period (whether paid or not): an item a payment plan took over
+  counts through the plan's installments while the plan holds it, and by itself again
+  once the plan is cancelled (the cancelled plan's installments then no longer count).
 - **Collection Rate** = Total Collected / Total Due x 100, two decimals, ``null`` when
   nothing fell due.
 - **Avg Collection Time**: the mean, over every item a posted or completed payment of the
@@ -28,7 +30,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, and_, cast, func, select, type_coerce
+from sqlalchemy import ColumnElement, Date, Integer, and_, cast, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from loket import types as t
@@ -42,10 +44,10 @@ from loket.core.backoffice.periods import (
 )
 from loket.core.backoffice.queries import local_today
 from loket.core.db import money_sum
-from loket.core.models import Allocation, CreditNote, Payment, Receivable, Todo
+from loket.core.models import Allocation, CreditNote, Payment, PaymentPlan, Receivable, Todo
 from loket.core.payments import lifecycle
 from loket.core.settings import load_settings
-from loket.core.states import ReceivableStatus
+from loket.core.states import PlanStatus, ReceivableStatus
 from loket.money import Money
 
 COLLECTION_TIME_STATES = (t.POSTED, t.COMPLETED)
@@ -101,9 +103,15 @@ def _collected(session: Session, tenant_id: int, period: Period) -> dict[str, An
 
 
 def _due(session: Session, tenant_id: int, period: Period) -> int:
+    # A cancelled plan that took over items gave what its installments received back to
+    # those items, which are owed again: its installments would count that debt twice.
+    replaced = select(PaymentPlan.id).where(
+        PaymentPlan.tenant_id == tenant_id, PaymentPlan.status == PlanStatus.CANCELLED,
+        func.json_array_length(PaymentPlan.source_items) > 0)
     return int(session.scalar(select(money_sum(Receivable.amount)).where(
         Receivable.tenant_id == tenant_id,
         Receivable.status.not_in((ReceivableStatus.CANCELLED, ReceivableStatus.IN_PLAN)),
+        or_(Receivable.plan_id.is_(None), Receivable.plan_id.not_in(replaced)),
         Receivable.due_date >= period.first, Receivable.due_date <= period.last)) or 0)
 
 

@@ -3,9 +3,12 @@
 Labels are in the tenant's language (the ``documents`` gettext catalog in
 ``loket/core/locale``, ``make catalogs``); money and dates are formatted with babel in the
 tenant's locale; the header carries the
-tenant's name, and the address and logo of its ``documents`` settings. The PDF uses the
-standard Helvetica font, so it embeds nothing and opens everywhere; characters the font
-cannot show (outside Latin-1) are replaced, spaces of any width become plain spaces.
+tenant's name, and the address and logo of its ``documents`` settings. The text is set in
+DejaVu Sans Condensed (``fonts/``, embedded as the subset a document uses), which shows the
+currency symbols beyond Latin-1 (€, ₹, ₱, ₫, ₩, ₦ ...) with Helvetica's widths; an amount
+whose symbol the font lacks shows the ISO code instead (``GEL``), any other such character
+becomes ``?`` (a date the font cannot write in the tenant's language is written
+``2025-01-15``), and spaces of any width become plain spaces.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import get_currency_symbol
 from babel.support import NullTranslations, Translations
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # fpdf2 needs it
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
@@ -29,6 +34,7 @@ from loket.core.backoffice import queries
 from loket.core.models import Consumer, CreditNote, Payment, Tenant
 from loket.core.payments import credit_notes, lifecycle
 from loket.core.settings import load_settings
+from loket.core.states import CreditNoteStatus
 from loket.money import Money
 
 
@@ -42,6 +48,8 @@ WORDS = [N_("Bill"), N_("Service"), N_("Installment"), N_("Cash"), N_("Card"), N
          N_("Bank Transfer"), N_("Online"), N_("Pending"), N_("Payment Successful"),
          N_("Payment Completed"), N_("Posted"), N_("Failed"), N_("Refund"),
          N_("Partial Refund"), N_("Cancelled"), N_("Active"), N_("Used"), N_("Expired"),
+         # credit note states (loket.core.states.CreditNoteStatus, as note_status().title())
+         N_("Applied"), N_("Refunded"),
          N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"),
          # credit note reasons (loket.core.payments.credit_notes.REASONS)
          N_("Overpayment"), N_("Duplicate Payment"), N_("Billing Error"),
@@ -57,12 +65,46 @@ def translations(locale: str) -> NullTranslations:
 
 _SPACES = {"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "}
 
+FONT = "DejaVu"
+# The files of the regular, bold and italic styles, beside their licence in ``fonts/``.
+FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf",
+              "I": "DejaVuSansCondensed-Oblique.ttf"}
+
+
+def _font_path(style: str) -> str:
+    return str(files("loket.core.documents") / "fonts" / FONT_FILES[style])
+
+
+@cache
+def _shown() -> frozenset[int]:
+    """The code points every style of :data:`FONT` has a glyph for."""
+    covered = [frozenset(TTFont(_font_path(style), lazy=True).getBestCmap())
+               for style in FONT_FILES]
+    return frozenset.intersection(*covered)
+
+
+def _shows(text: str) -> bool:
+    """Whether the font has a glyph for every character of ``text``."""
+    shown = _shown()
+    return all(ord(c) in shown or c in _SPACES for c in text)
+
 
 def _text(value: Any) -> str:
     text = "" if value is None else str(value)
     for wide, plain in _SPACES.items():
         text = text.replace(wide, plain)
-    return text.encode("latin-1", "replace").decode("latin-1")
+    shown = _shown()
+    return "".join(c if ord(c) in shown or c in "\n\t" else "?" for c in text)
+
+
+def _money_text(amount: int, currency: str, locale: str) -> str:
+    """``amount`` as people of ``locale`` write it; with the ISO code in place of a currency
+    symbol the font cannot show (``1 500,50 GEL`` rather than ``1 500,50 ?``)."""
+    written = Money(int(amount), currency).format(locale)
+    symbol = get_currency_symbol(currency, locale)
+    if _shows(symbol):
+        return _text(written)
+    return _text(" ".join(written.replace(symbol, f" {currency} ").split()))
 
 
 class _Document:
@@ -78,6 +120,8 @@ class _Document:
         branding = settings.document.get("documents", {})
         tenant = session.get(Tenant, tenant_id)
         self.pdf = FPDF(format="A4")
+        for style in FONT_FILES:
+            self.pdf.add_font(FONT, style, _font_path(style))
         self.pdf.set_title(f"{title} {number}")
         self.pdf.set_author(tenant.name if tenant else "loket")
         self.pdf.set_creator("loket")
@@ -96,9 +140,9 @@ class _Document:
             except (binascii.Error, ValueError, OSError, RuntimeError):
                 pass  # a broken logo must not cost the receipt
         x = pdf.get_x()
-        pdf.set_font("Helvetica", "B", 14)
+        pdf.set_font(FONT, "B", 14)
         pdf.cell(0, 7, _text(name), new_x="LEFT", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
+        pdf.set_font(FONT, "", 9)
         for line in str(branding.get("address") or "").splitlines():
             pdf.set_x(x)
             pdf.cell(0, 4.5, _text(line), new_x="LEFT", new_y="NEXT")
@@ -106,22 +150,23 @@ class _Document:
         pdf.set_draw_color(40, 40, 40)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
         pdf.ln(4)
-        pdf.set_font("Helvetica", "B", 18)
+        pdf.set_font(FONT, "B", 18)
         pdf.cell(0, 9, _text(title), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 11)
+        pdf.set_font(FONT, "", 11)
         pdf.cell(0, 6, _text(number), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
 
     def money(self, amount: int) -> str:
-        return Money(int(amount), self.currency).format(self.locale)
+        return _money_text(amount, self.currency, self.locale)
 
     def when(self, value: dt.datetime | None) -> str:
         if value is None:
             return "-"
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return format_datetime(value.astimezone(self.zone), "medium", tzinfo=self.zone,
-                               locale=self.locale)
+        local = value.astimezone(self.zone)
+        written = format_datetime(local, "medium", tzinfo=self.zone, locale=self.locale)
+        return written if _shows(written) else local.strftime("%Y-%m-%d %H:%M:%S")
 
     def day(self, value: dt.datetime | dt.date | None) -> str:
         if value is None:
@@ -130,30 +175,31 @@ class _Document:
             if value.tzinfo is None:
                 value = value.replace(tzinfo=dt.UTC)
             value = value.astimezone(self.zone).date()
-        return format_date(value, "medium", locale=self.locale)
+        written = format_date(value, "medium", locale=self.locale)
+        return written if _shows(written) else value.isoformat()
 
     def section(self, title: str, rows: list[tuple[str, str]]) -> None:
         pdf = self.pdf
-        pdf.set_font("Helvetica", "B", 11)
+        pdf.set_font(FONT, "B", 11)
         pdf.set_fill_color(235, 235, 235)
         pdf.cell(0, 7, _text(title), fill=True, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
         for label, value in rows:
-            pdf.set_font("Helvetica", "", 10)
+            pdf.set_font(FONT, "", 10)
             pdf.cell(55, 6, _text(label))
-            pdf.set_font("Helvetica", "B", 10)
+            pdf.set_font(FONT, "B", 10)
             pdf.multi_cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
 
     def table(self, head: tuple[str, ...], rows: Sequence[tuple[str, ...]],
               widths: tuple[int, ...]) -> None:
         pdf = self.pdf
-        pdf.set_font("Helvetica", "B", 9)
+        pdf.set_font(FONT, "B", 9)
         for text, width in zip(head, widths, strict=True):
             pdf.cell(width, 6, _text(text), border="B",
                      align="R" if text == head[-1] else "L")
         pdf.ln()
-        pdf.set_font("Helvetica", "", 9)
+        pdf.set_font(FONT, "", 9)
         for row in rows:
             for i, (text, width) in enumerate(zip(row, widths, strict=True)):
                 pdf.cell(width, 6, _text(text), align="R" if i == len(row) - 1 else "L")
@@ -162,7 +208,7 @@ class _Document:
 
     def footer(self, text: str) -> bytes:
         pdf = self.pdf
-        pdf.set_font("Helvetica", "I", 8)
+        pdf.set_font(FONT, "I", 8)
         pdf.set_text_color(90, 90, 90)
         pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
         return bytes(pdf.output())
@@ -188,13 +234,26 @@ def _paid_by(payment: Payment, consumer: Consumer | None) -> list[tuple[str, str
     return rows
 
 
+def _credit_notes(doc: _Document, session: Session, payment: Payment) -> None:
+    """The credit notes issued from ``payment`` (an overpayment's, or by staff), unless
+    voided: number, reason, expiry and amount."""
+    _ = doc.gettext
+    notes = [(n.number, _(n.reason), doc.day(n.expires_at), doc.money(n.amount))
+             for n in queries.credit_notes_of(session, payment)
+             if n.status != CreditNoteStatus.CANCELLED]
+    if notes:
+        doc.section(_("Credit Notes"), [])
+        doc.table((_("Credit Note"), _("Reason"), _("Expires"), _("Amount")), notes,
+                  (45, 75, 35, 35))
+
+
 def receipt_pdf(session: Session, payment: Payment, *, for_guest: bool = False) -> bytes:
     """The receipt of a posted or completed payment as PDF bytes, in the tenant's language:
-    consumer information, the payment summary (what each item received, totals, change) and
-    processing information. Called by the receipt resources when the client accepts
-    ``application/pdf``, and by the guest pages with ``for_guest``: a guest knows only the
-    account number, so its receipt names the holder and the account and then who paid, never
-    the holder's address, e-mail or phone."""
+    consumer information, the payment summary (what each item received, totals, change), the
+    credit notes issued from it and processing information. Called by the receipt resources
+    when the client accepts ``application/pdf``, and by the guest pages with ``for_guest``: a
+    guest knows only the account number, so its receipt names the holder and the account and
+    then who paid, never the holder's address, e-mail or phone."""
     doc = _Document(session, payment.tenant_id, N_("Payment Receipt"),
                     payment.receipt_number or payment.number)
     _ = doc.gettext
@@ -225,6 +284,7 @@ def receipt_pdf(session: Session, payment: Payment, *, for_guest: bool = False) 
     if payment.refunded:
         summary.append((_("Refunded"), doc.money(payment.refunded)))
     doc.section(_("Totals"), summary)
+    _credit_notes(doc, session, payment)
     doc.section(_("Processing Information"), [
         (_("Receipt Number"), payment.receipt_number or "-"),
         (_("Payment Number"), payment.number),

@@ -26,7 +26,8 @@ HOST_EVENT_TYPES = (
     "payment.initiated", "payment.succeeded", "payment.completed", "payment.posted",
     "payment.failed", "payment.refunded", "payment.partially_refunded", "payment.cancelled",
     "payment_link.created", "payment_link.paid", "payment_link.expired",
-    "payment_link.cancelled", "credit_note.created", "credit_note.applied", "todo.raised",
+    "payment_link.cancelled", "credit_note.created", "credit_note.applied",
+    "credit_note.expired", "todo.raised",
     "autopay.attempted", "autopay.failed", "autopay.stopped",
     "plan.created", "plan.rescheduled", "plan.cancelled", "plan.completed", "plan.defaulted",
 )

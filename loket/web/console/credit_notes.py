@@ -9,6 +9,7 @@ import falcon
 
 from loket.core.backoffice import queries
 from loket.core.payments import credit_notes
+from loket.core.states import CreditNoteStatus
 from loket.errors import LoketError
 from loket.server import serialize
 from loket.web.console.base import Page, Viewer, first, see_other
@@ -17,7 +18,7 @@ from loket.web.console.payments import page_number
 LIST = ("GET", "/v1/credit-notes")
 DETAIL = ("GET", "/v1/credit-notes/{number}")
 APPLY = ("POST", "/v1/credit-notes/{number}/apply")
-STATUSES = ("active", "used", "expired", "cancelled")
+STATUSES = tuple(s.value for s in CreditNoteStatus)
 
 
 class CreditNotes(Page):

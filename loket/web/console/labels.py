@@ -18,6 +18,8 @@ STATUS_LABELS = {
     "retrying": N_("Retrying"), "stopped": N_("Stopped"), "held": N_("Held"),
     # payment plans: their states and compliance
     "defaulted": N_("Defaulted"), "on_track": N_("On track"), "at_risk": N_("At risk"),
+    # credit notes: used up (loket.core.states.CreditNoteStatus)
+    "applied": N_("Applied"),
 }
 STATUS_TONES = {"succeeded": "good", "completed": "good", "posted": "good", "paid": "good",
                 "active": "good", "resolved": "good", "failed": "bad", "cancelled": "bad",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from decimal import Decimal
 
 from openpyxl import load_workbook
 from sqlalchemy import select
-from support.api import api, fields  # noqa: F401 - fixture
+from support.api import api, connected_api, fields  # noqa: F401 - fixture
 from support.engine import ACTOR
 
 from loket.core.backoffice import exports
@@ -117,3 +118,29 @@ def test_exports_refuse_bad_input_and_unauthorised_roles(api):
         assert reversed_range.status_code == 422 and fields(reversed_range) == {"date_from"}
     assert api.get("/v1/payments/export", role="cso_executive").status_code == 403
     assert api.get("/v1/credit-notes/export", role="consumer").status_code == 403
+
+
+def test_net_collected_counts_only_money_that_was_taken_as_the_kpis_do(connected_api):
+    api = connected_api
+    kept = counter(api, "CRN29391", "100.00")
+    voided = counter(api, "WU-10001", "145.50", references=["INV-2025-001234"])
+    cancelled = api.post(f"/v1/payments/{voided}/cancel", {"reason": "recorded in error"},
+                         role="tenant_admin")
+    assert cancelled.status_code == 200, cancelled.text
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001567"}]}, role="consumer")
+    assert started.status_code == 201, started.text
+    waiting = started.json["payment"]["number"]  # initiated: the payer has not paid yet
+    failed_checkout = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "service", "reference": "SRV-RECON-0001"}]}, role="consumer")
+    failed = failed_checkout.json["payment"]["number"]
+    api.payer_acts(failed_checkout.json["redirect_url"], "decline")
+    rows = {r["Payment Number"]: r
+            for r in rows_of(api.get("/v1/payments/export", role="billing_manager"))}
+    assert {n: rows[n]["Status"] for n in (kept, voided, waiting, failed)} == {
+        kept: "posted", voided: "cancelled", waiting: "initiated", failed: "failed"}
+    assert [rows[n]["Net Collected"] for n in (kept, voided, waiting, failed)] == [
+        "100.00", "0.00", "0.00", "0.00"]
+    assert rows[voided]["Amount Received"] == "145.50"  # what was recorded stays visible
+    kpis = api.get("/v1/kpis").json["total_collected"]["amount"]["decimal"]
+    assert kpis == str(sum(Decimal(r["Net Collected"]) for r in rows.values())) == "100.00"

@@ -8,6 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.api import api  # noqa: F401 - fixture
 from support.engine import ACTOR
 
 from loket.core import tenants
@@ -192,3 +193,30 @@ def test_bad_periods_are_refused_naming_the_field(ctx, jakarta):
                           date_from=dt.date(2023, 1, 1), date_to=dt.date(2025, 1, 1))
     assert (both.value.errors[0]["field"], reversed_range.value.errors[0]["field"],
             too_many.value.errors[0]["field"]) == ("month", "from", "interval")
+
+
+def test_a_cancelled_plan_leaves_total_due_as_it_was_before_the_plan(api):
+    def due() -> str:
+        figures = api.get("/v1/kpis?from=2025-01-01&to=2025-12-31").json
+        return figures["collection_rate"]["due"]["decimal"]
+
+    at(api.ctx, 2025, 1, 20, 10)  # the seed's bills fall due in February and March
+    before = due()
+    made = api.post("/v1/payment-plans", {
+        "account_number": "WU-10001", "installments": 3, "frequency": "monthly",
+        "first_due_on": "2025-02-01", "items": [
+            {"kind": "bill", "reference": "INV-2025-001234"},
+            {"kind": "bill", "reference": "INV-2025-001567"}]}, role="recovery_executive")
+    assert made.status_code == 201, made.text
+    reference = made.json["reference"]
+    assert due() == before  # the installments stand in for the items
+    paid = api.post(f"/v1/payment-plans/{reference}/payments", {
+        "method": "cash", "amount_received": "100.00", "paid_on": "2025-01-20"},
+        role="recovery_executive")
+    assert paid.status_code == 201, paid.text
+    cancelled = api.post(f"/v1/payment-plans/{reference}/cancel", {"reason": "asked"},
+                         role="recovery_executive")
+    assert cancelled.status_code == 200, cancelled.text
+    # the items are owed again (credited with the 100.00); the installment that received
+    # it is not owed on top of them
+    assert due() == before

@@ -17,6 +17,7 @@ from loket.core import tenants
 from loket.core.backoffice import queries
 from loket.core.documents import pdf
 from loket.core.host import receivables
+from loket.core.payments import credit_notes
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.settings import load_settings, save_settings
 
@@ -38,10 +39,11 @@ def tiny_png() -> str:
 
 
 def tenant_paying(ctx, currency: str, locale: str, received: str, amount: str) -> tuple:
+    slug = f"t-{locale.lower()}".replace("_", "-")  # a slug is lowercase, no underscore
     with ctx.transaction() as session:
-        tenant = tenants.create_tenant(session, ACTOR, f"t-{locale}", "Tirta Sejahtera", {
+        tenant = tenants.create_tenant(session, ACTOR, slug, "Tirta Sejahtera", {
             "currency": currency, "locale": locale, "timezone": "Asia/Jakarta",
-            "overpayment_threshold": "1000000.00",
+            "overpayment_threshold": "1000000000",
             "documents": {"address": "Jl. Merdeka 1\nJakarta 10110", "logo": tiny_png()}})
         receivables.upsert_consumer(session, ACTOR, tenant.id, {
             "account_number": "ACC-77", "name": "Siti Rahayu",
@@ -78,6 +80,8 @@ def test_receipt_pdf_shows_number_consumer_and_amounts_in_the_locale(
         note_text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
     for expected in [note.number, number, words[2], shown[2], "Siti Rahayu", words[3]]:
         assert expected in note_text, (expected, note_text)
+    # the receipt names the credit note the overpayment became, and its amount
+    assert note.number in text and shown[2] in text, text
 
 
 def test_a_guest_receipt_names_the_holder_and_who_paid_but_not_the_holders_addresses(ctx):
@@ -129,3 +133,42 @@ def test_pdfs_are_served_by_content_negotiation_with_a_file_name_and_no_cache(ct
                     headers={"Authorization": f"Bearer {token}", **accept})
     assert mine.status_code == 200 and "Siti Rahayu" in text_of(mine.content)
     assert mine.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("currency,locale,received,amount,shown", [
+    ("EUR", "de_DE", "1500.50", "1200.25", ["1.500,50 €", "1.200,25 €", "300,25 €"]),
+    ("INR", "en_IN", "1500.50", "1200.25", ["₹1,500.50", "₹1,200.25", "₹300.25"]),
+    ("PHP", "en_PH", "1500.50", "1200.25", ["₱1,500.50", "₱1,200.25", "₱300.25"]),
+    ("VND", "vi_VN", "1500000", "1200000", ["1.500.000 ₫", "1.200.000 ₫", "300.000 ₫"]),
+    ("KRW", "ko_KR", "1500", "1200", ["₩1,500", "₩1,200", "₩300"]),
+    ("NGN", "en_NG", "1500.50", "1200.25", ["₦1,500.50", "₦1,200.25", "₦300.25"]),
+    # a symbol the embedded font has no glyph for: the ISO code, never "?"
+    ("GEL", "ka_GE", "1500.50", "1200.25", ["1 500,50 GEL", "1 200,25 GEL", "300,25 GEL"]),
+])
+def test_receipts_and_credit_notes_show_the_currency_symbol_people_write(
+        ctx, currency, locale, received, amount, shown):
+    tenant_id, number = tenant_paying(ctx, currency, locale, received, amount)
+    with ctx.transaction() as session:
+        payment = queries.payment(session, tenant_id, number)
+        receipt = text_of(pdf.receipt_pdf(session, payment))
+        note = queries.credit_notes_of(session, payment)[0]
+        note_text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
+    for expected in shown[:2]:
+        assert expected in receipt, (expected, receipt)
+    assert shown[2] in note_text, (shown[2], note_text)
+    assert "?" not in receipt + note_text
+
+
+def test_a_used_credit_note_says_so_in_the_tenants_language(ctx):
+    tenant_id, number = tenant_paying(ctx, "IDR", "id_ID", "150000.50", "120000")
+    with ctx.transaction() as session:
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "ACC-77", "kind": "bill", "reference": "INV-10",
+            "amount": "50000", "description": "Water May"})
+        note = queries.credit_notes_of(session, queries.payment(session, tenant_id, number))[0]
+        credit_notes.apply_credit_note(ctx, session, ACTOR, note, "bill", "INV-10")
+    with ctx.transaction() as session:
+        note = queries.credit_notes_of(session, queries.payment(session, tenant_id, number))[0]
+        assert note.status == "applied"
+        text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
+    assert "Status Diterapkan" in text and "Applied" not in text, text

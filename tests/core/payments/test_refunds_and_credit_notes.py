@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from support.engine import ACTOR, connect_sandbox, deliver, outstanding, payer, post, reload, start
 
-from loket.core.models import CreditNote, Payment, Todo
+from loket.core.models import CreditNote, OutboxEvent, Payment, Todo
 from loket.core.payments import credit_notes, refunds
 from loket.errors import RefundNotPossible, ValidationFailed
 
@@ -82,6 +82,15 @@ def test_credit_notes_expire(ctx, tenant_id):
         assert note.status == "expired"
         with pytest.raises(ValidationFailed, match="expired"):
             credit_notes.apply_credit_note(ctx, session, ACTOR, note, "bill", "INV-2025-001567")
+    with ctx.transaction() as session:  # the host hears of it, once
+        told = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "credit_note.expired")).all()
+        assert [e.payload["data"] for e in told] == [{"credit_note": {
+            "number": note.number, "payment": payment.number,
+            "amount": {"amount": 450, "currency": "USD", "decimal": "4.50"},
+            "remaining": {"amount": 450, "currency": "USD", "decimal": "4.50"},
+            "expires_at": note.expires_at.isoformat()}}]
+        assert told[0].ordering_key == f"payment:{payment.number}"
 
 
 def refund(ctx, payment, amount):
