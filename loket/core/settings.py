@@ -2,7 +2,8 @@
 
 Invalid settings are refused with the JSON path of each error
 (``$.destinations['pay-a-bill']``), as are settings that would only fail later: an address
-that is not one, a route to a processor that is not installed.
+that is not one, a route to a processor that is not installed, an amount with more decimals
+than the tenant's currency has (``"500.00"`` for JPY).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from sqlalchemy.orm import Session
 from loket.core import audit
 from loket.core.backoffice import tallies
 from loket.core.models import Payment, Receivable, Tenant, TenantSettings
+from loket.core.settings_money import carried_over, fitted, json_path, money_errors
 from loket.core.settings_schema import DEFAULTS, SETTINGS_SCHEMA
 from loket.errors import ConfigurationError, NotFound, ValidationFailed
-from loket.money import ISO4217_DIGITS, minor_digits
+from loket.money import ISO4217_DIGITS, minor_digits, parse_minor
 from loket.types import FeeRule
 
 # The formats jsonschema checks without extra packages (``email``, ``date``, ``ipv4``...),
@@ -45,6 +47,9 @@ _VALIDATOR = jsonschema.Draft202012Validator(SETTINGS_SCHEMA, format_checker=_FO
 def validate_settings(document: dict) -> dict:
     """Validate a settings document; return it merged over the defaults.
 
+    Every money setting (:data:`~loket.core.settings_schema.MONEY_SETTINGS`) must be an
+    amount in the document's currency: at most its decimals.
+
     :raises ValidationFailed: with one ``{field, message}`` per error, ``field`` being the
         JSON path of the offending value.
     """
@@ -60,6 +65,9 @@ def validate_settings(document: dict) -> dict:
             "settings are invalid",
             errors=[{"field": e.json_path, "message": e.message} for e in errors],
         )
+    money = money_errors(merged)
+    if money:
+        raise ValidationFailed("settings are invalid", errors=money)
     try:
         ZoneInfo(merged["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -89,6 +97,29 @@ class Settings:
     @property
     def currency(self) -> str:
         return self.document["currency"]
+
+    def money(self, path: str) -> int | None:
+        """The one reader of money settings: the minor units, in the tenant's currency, of
+        the setting at ``path`` (``overpayment_threshold``, ``approvals.refund_above``...);
+        ``None`` when it is not set and has no default. A value stored before amounts were
+        checked on save is read when its extra decimals are zeros (``"500.00"`` in JPY).
+
+        :raises ValidationFailed: naming the setting's JSON path, for a stored value that
+            does not fit the currency (``"10.50"`` in JPY: a tenant admin corrects it).
+        """
+        head, *rest = path.split(".")
+        value: Any = self[head] if head in self.document or head in DEFAULTS else None
+        for key in rest:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            return None
+        field = json_path(head, *rest)
+        digits = minor_digits(self.currency)
+        try:
+            return parse_minor(fitted(str(value), digits), self.currency, field=field)
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"the tenant's setting {exc.detail}: a tenant admin must "
+                                   "correct it", field=field) from None
 
     def route(self, destination: str) -> dict:
         """Return the routing entry for ``destination`` or raise an error naming it."""
@@ -161,10 +192,14 @@ def pin(session: Session, row: object) -> None:
 def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
     """Validate and store a tenant's settings document; returns the merged settings.
 
+    A money setting kept unchanged from the stored document is first rewritten to fit the
+    currency when that keeps its value (a currency change: ``"500.00"`` becomes ``"500"``
+    for JPY); one that cannot fit is refused like any other.
+
     :raises ValidationFailed: naming each invalid field by its JSON path.
     """
-    merged = validate_settings(document)
     row = session.get(TenantSettings, tenant_id)
+    merged = validate_settings(carried_over(document, row.document if row else None))
     if row is not None and row.document.get("currency") != merged["currency"] and \
             _has_money(session, tenant_id):
         raise ValidationFailed("the currency cannot change once receivables or payments exist",
@@ -185,17 +220,6 @@ def save_settings(session: Session, tenant_id: int, document: dict) -> Settings:
     return Settings(merged)
 
 
-def _json_path(*keys: str) -> str:
-    """The JSON path of ``keys`` as jsonschema writes it (``$.destinations['pay-a-bill']``),
-    so every settings error names its field the same way."""
-    return "$" + "".join(f".{key}" if _PLAIN_KEY.match(key) else
-                         "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
-                         for key in keys)
-
-
-_PLAIN_KEY = re.compile("^[a-zA-Z][a-zA-Z0-9_]*$")
-
-
 def check_processors(document: dict, installed: Collection[str],
                      before: dict | None = None) -> None:
     """Refuse a route to a processor that is not installed: saved, every checkout through it
@@ -211,7 +235,7 @@ def check_processors(document: dict, installed: Collection[str],
         (a processor that is not a name is left to :func:`validate_settings`).
     """
     old = (before or {}).get("destinations") or {}
-    errors = [{"field": _json_path("destinations", name, "processor"),
+    errors = [{"field": json_path("destinations", name, "processor"),
                "message": f"processor {route.get('processor')!r} is not installed "
                           f"(installed: {', '.join(sorted(installed)) or 'none'})"}
               for name, route in (document.get("destinations") or {}).items()

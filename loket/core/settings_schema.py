@@ -8,6 +8,10 @@ from typing import Any
 # What a guest may be asked to prove an account with (see loket.core.guests.identification).
 GUEST_FACTS = ("name", "last_bill_amount", "postcode", "email", "phone")
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
+# An amount in the tenant's currency: besides the pattern, loket.core.settings checks it has
+# at most the currency's decimals (MONEY_SETTINGS lists where these are).
+_MONEY = {**_DECIMAL, "description": "an amount in the tenant's currency, with at most its "
+                                     "decimals (\"500\" fits every currency)"}
 _ROLES_RECIPIENTS = {"type": "array", "items": {"type": "string", "format": "email"}}
 
 SETTINGS_SCHEMA = {
@@ -42,7 +46,7 @@ SETTINGS_SCHEMA = {
         # Where payers land after a gateway, instead of loket's own result page (the
         # result is signed: loket.core.payments.returns).
         "return_url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 500},
-        "overpayment_threshold": _DECIMAL,
+        "overpayment_threshold": _MONEY,
         "notes_max_length": {"type": "integer", "minimum": 1, "maximum": 5000},
         "payment_timeout_minutes": {"type": "integer", "minimum": 5, "maximum": 10080},
         "plan_default_after_misses": {"type": "integer", "minimum": 1},
@@ -78,7 +82,7 @@ SETTINGS_SCHEMA = {
                             "additionalProperties": False,
                             "properties": {
                                 "percent": _DECIMAL,
-                                "fixed": _DECIMAL,
+                                "fixed": _MONEY,
                                 "pass_to": {"type": "array", "items": {"type": "string"}},
                             },
                         },
@@ -132,9 +136,9 @@ SETTINGS_SCHEMA = {
             "description": "Maker-checker: adjustments above a threshold wait for a second "
                            "person with an approving role.",
             "properties": {
-                "refund_above": _DECIMAL,
-                "credit_note_above": _DECIMAL,
-                "plan_change_above": _DECIMAL,
+                "refund_above": _MONEY,
+                "credit_note_above": _MONEY,
+                "plan_change_above": _MONEY,
                 "approver_roles": {"type": "array", "minItems": 1, "uniqueItems": True,
                                    "items": {"enum": ["tenant_admin", "cso_admin",
                                                       "billing_manager"]}},
@@ -156,7 +160,7 @@ SETTINGS_SCHEMA = {
             "additionalProperties": False,
             "properties": {
                 "allowed": {"type": "boolean"},
-                "minimum": _DECIMAL,
+                "minimum": _MONEY,
                 "minimum_percent": _DECIMAL,
             },
         },
@@ -182,6 +186,18 @@ SETTINGS_SCHEMA = {
     },
 }
 
+MONEY_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("overpayment_threshold",),
+    ("approvals", "refund_above"),
+    ("approvals", "credit_note_above"),
+    ("approvals", "plan_change_above"),
+    ("part_payments", "minimum"),
+    ("destinations", "*", "fee", "*", "fixed"),
+)
+"""Where the settings hold money (``*``: any key), each checked as an amount in the tenant's
+currency when the settings are saved."""
+
+# Money defaults are whole amounts, which fit every currency (JPY has no decimals).
 DEFAULTS: dict[str, Any] = {
     "currency": "USD",
     "timezone": "UTC",
@@ -197,7 +213,7 @@ DEFAULTS: dict[str, Any] = {
         "payment_plan": {"format": "PP-{yyyy}-{seq:04}", "start": 1},
     },
     "credit_note_expiry_days": 365,
-    "overpayment_threshold": "500.00",
+    "overpayment_threshold": "500",
     "notes_max_length": 500,
     "payment_timeout_minutes": 60,
     "plan_default_after_misses": 2,

@@ -74,6 +74,14 @@ class AllocationState(StrEnum):
     VOID = "void"
 
 
+class HoldState(StrEnum):
+    """``payment_holds.state``: a held payment waits for its target, then is applied (also
+    when refunds gave all its money back first: nothing is posted then)."""
+
+    WAITING = "waiting"
+    APPLIED = "applied"
+
+
 class CreditNoteStatus(StrEnum):
     """``credit_notes.status`` (``expired`` is also derived on read from ``expires_at``)."""
 

@@ -52,7 +52,7 @@ def test_invalid_settings_are_not_stored(ctx):
         with ctx.transaction() as session:
             save_settings(session, tenant_id, {**DEFAULTS, "overpayment_threshold": "-5"})
     with ctx.transaction() as session:
-        assert load_settings(session, tenant_id)["overpayment_threshold"] == "500.00"
+        assert load_settings(session, tenant_id)["overpayment_threshold"] == "500"
 
 
 def test_routing_errors_name_the_destination():

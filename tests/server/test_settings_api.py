@@ -1,10 +1,14 @@
 """``/v1/settings``: what the tenant admin saves is refused, with the path of the field,
 when it would only fail later (an address that is not one, a route to a processor that is
-not installed)."""
+not installed, a threshold with more decimals than the currency has)."""
 
 from __future__ import annotations
 
-from support.api import api, problem  # noqa: F401 - fixtures
+from support.api import api, make_api, problem  # noqa: F401 - fixtures
+from support.engine import ACTOR
+
+from loket.core import tenants
+from loket.core.host import receivables
 
 
 def test_a_route_to_a_processor_not_installed_is_refused_naming_it(api):
@@ -29,3 +33,34 @@ def test_a_notification_address_that_is_not_one_is_refused_naming_it(api):
     saved = api.put("/v1/settings", {"notifications": {"tenant_admins": ["ops@water.example"]}})
     assert saved.status_code == 200
     assert saved.json["notifications"]["tenant_admins"] == ["ops@water.example"]
+
+
+def test_a_jpy_tenants_thresholds_are_refused_with_decimals_and_work_without(ctx):
+    with ctx.transaction() as session:
+        tenant_id = tenants.create_tenant(session, ACTOR, "jp", "Suido", {
+            "currency": "JPY", "locale": "ja_JP", "timezone": "Asia/Tokyo"}).id
+        receivables.upsert_consumer(session, ACTOR, tenant_id, {"account_number": "WU-10001",
+                                                                "name": "Sato"})
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "kind": "bill", "reference": "INV-9",
+            "amount": "1200"})
+    api = make_api(ctx, tenant_id)
+    refused = api.put("/v1/settings", {"approvals": {"refund_above": "500.00",
+                                                     "credit_note_above": "500.00"}})
+    assert refused.status_code == 422
+    assert [e["field"] for e in problem(refused)["errors"]] == [
+        "$.approvals.refund_above", "$.approvals.credit_note_above"]
+    saved = api.put("/v1/settings", {"approvals": {"refund_above": "500",
+                                                   "credit_note_above": "500"}})
+    assert saved.status_code == 200, saved.text
+    paid = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "paid_on": "2025-01-15", "amount_received": "1500", "references": ["INV-9"]})
+    assert paid.status_code == 201, paid.text
+    number = paid.json["information"]["number"]
+    small = api.post(f"/v1/payments/{number}/refunds", {"amount": "10"},
+                     role="billing_manager")
+    assert small.status_code == 201, small.text
+    large = api.post(f"/v1/payments/{number}/refunds", {"amount": "501"},
+                     role="billing_manager")
+    assert large.status_code == 202, large.text  # above the threshold: waits for approval

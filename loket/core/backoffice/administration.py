@@ -21,7 +21,7 @@ from loket.core.models import (
     Payment,
     Todo,
 )
-from loket.core.payments import lifecycle
+from loket.core.payments import lifecycle, unapplied
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     lock_payment,
@@ -127,8 +127,9 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
 
 def retry_application(ctx, session: Session, actor: audit.Actor, payment: Payment) -> Payment:
     """Apply again a payment whose application failed after the gateway took the money
-    (OPC service-task Error -> Error Resolved). On success its open apply to-dos are
-    resolved; on failure a new to-do says why.
+    (OPC service-task Error -> Error Resolved). What was refunded meanwhile is not applied:
+    only what the payment kept (nothing, refunded in full). On success its open apply
+    to-dos are resolved; on failure a new to-do says why.
 
     :raises ValidationFailed: the payment's application is not in error.
     """
@@ -144,7 +145,11 @@ def retry_application(ctx, session: Session, actor: audit.Actor, payment: Paymen
             f"the difference by hand; a retry would apply money that was never received",
             field="payment")
     before = snapshot(payment)
-    outcomes.apply_intended(ctx, session, payment)
+    if unapplied.refunded_in_full(payment):  # what was kept is applied, never more
+        unapplied.nothing_to_apply(session, payment)
+    else:
+        unapplied.deduct_refunds(session, actor, payment, "payment.refund_deducted")
+        outcomes.apply_intended(ctx, session, payment)
     if payment.application_state == ApplicationState.APPLIED:
         for todo in session.scalars(select(Todo).where(
                 Todo.entity_type == "payment", Todo.entity_id == payment.number,

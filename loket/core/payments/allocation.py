@@ -72,7 +72,7 @@ class AmountPolicy:
         """The tenant's policy (``part_payments`` settings)."""
         rule = settings["part_payments"]
         return cls(partial=bool(rule.get("allowed")),
-                   minimum=Money.parse(rule.get("minimum") or "0", currency).amount,
+                   minimum=settings.money("part_payments.minimum") or 0,
                    minimum_percent=rule.get("minimum_percent") or "0")
 
     def least(self, total: int) -> int:

@@ -64,12 +64,11 @@ def required(session: Session, tenant_id: int, kind: ApprovalKind, amount: str |
     """Whether an adjustment of ``amount`` (decimal string, or minor units as an ``int``)
     must wait for approval: the tenant set a threshold for ``kind`` and the amount is above
     it."""
-    limits = load_settings(session, tenant_id).document.get("approvals", {})
-    threshold = limits.get(_THRESHOLD[kind])
+    threshold = load_settings(session, tenant_id).money(f"approvals.{_THRESHOLD[kind]}")
     if threshold is None:
         return False
     value = amount if isinstance(amount, int) else Money.parse(amount, currency).amount
-    return value > Money.parse(threshold, currency).amount
+    return value > threshold
 
 
 def change_plan(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,

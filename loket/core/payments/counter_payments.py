@@ -153,7 +153,7 @@ def record_counter_payment(ctx, session: Session, actor: audit.Actor, tenant_id:
     currency = settings.currency
     due = sum(o.outstanding.amount for _, o in chosen)
     applied = received.amount - change.amount
-    threshold = Money.parse(settings["overpayment_threshold"], currency).amount
+    threshold = settings.money("overpayment_threshold") or 0
     if applied > due + threshold:
         raise ValidationFailed(
             f"{Money(applied, currency).format()} is more than the outstanding "

@@ -2,6 +2,10 @@
 the host has not sent). The payment is held Pending; when the host upserts the receivable
 that completes it, the money is applied in that same transaction; past the tenant's
 ``held_payment_timeout_days`` staff get a to-do.
+
+A held payment may be refunded while it waits: its release applies what was received less
+what was refunded (:mod:`loket.core.payments.unapplied`), and the hold of a payment refunded
+in full ends with nothing posted, its target or not, so no to-do is raised for it.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ from loket.core.payments.posting import (
     lock_payment,
     post_allocations,
 )
+from loket.core.payments.unapplied import after_refunds, refunded_in_full
 from loket.core.settings import load_settings
+from loket.core.states import ApplicationState, HoldState
 from loket.core.todos import raise_todo
 from loket.errors import PluginError, ValidationFailed
 from loket.types import DestinationTarget, ResolvedTarget
 
 log = logging.getLogger(__name__)
 HOLDER = audit.Actor("holds", "system")
-WAITING, APPLIED = "waiting", "applied"
+WAITING, APPLIED = HoldState.WAITING, HoldState.APPLIED
 
 
 def hold(session: Session, payment: Payment, destination: str, resolved: ResolvedTarget) -> None:
@@ -61,14 +67,21 @@ def keys_of(session: Session, receivable: Receivable) -> list[str]:
 
 
 def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bool:
-    """Apply a held payment if its target now exists; otherwise mark it ``held``.
+    """Apply a held payment if its target now exists; otherwise mark it ``held``. What is
+    applied is the held amount less what was refunded meanwhile; a payment refunded in full
+    has its hold ended with nothing posted (:func:`_end_refunded`).
 
-    Called when the money is taken and when the host upserts a matching receivable. A
-    processor failure, or a destination no longer configured, leaves the money taken, the
-    payment in ``error`` and a to-do; it never fails the caller.
+    Called when the money is taken, when the host upserts a matching receivable, and when a
+    deferred payment's service task or a retry applies it. A processor failure, or a
+    destination no longer configured, leaves the money taken, the payment in ``error`` and a
+    to-do; it never fails the caller.
 
-    :returns: whether the money was applied.
+    :returns: whether money was applied.
     """
+    if refunded_in_full(payment):
+        _end_refunded(ctx, session, payment, row)
+        return False
+    (amount,) = after_refunds(payment, [row.amount])
     settings = load_settings(session, payment.tenant_id)
     consumer = session.get(Consumer, payment.consumer_id)
     if consumer is None:  # a held payment is always an account's
@@ -91,22 +104,35 @@ def try_release(ctx, session: Session, payment: Payment, row: PaymentHold) -> bo
         with session.begin_nested():
             ids = [o.receivable_id for o in resolved.obligations]
             leftover = post_allocations(ctx, session, payment, settings,
-                                        [(row.destination, ids, row.amount)])
+                                        [(row.destination, ids, amount)])
             if leftover:
                 create_credit_note(session, settings, HOLDER, payment, leftover, "Overpayment",
                                    "Automatic: the held payment exceeded what the form owes",
                                    True, ctx.now())
-            row.state = APPLIED
+            row.state = HoldState.APPLIED
             row.applied_at = ctx.now()
-            payment.application_state = "applied"
+            payment.application_state = ApplicationState.APPLIED
             check_invariants(session, payment)
     except Exception as exc:  # noqa: BLE001 - any processor failure becomes a to-do
         _not_applied(session, payment, exc)
         return False
     audit.record(session, HOLDER, "payment.hold_released", "payment", payment.number,
-                 after={"hold_key": row.hold_key, "amount": row.amount},
-                 tenant_id=payment.tenant_id)
+                 after={"hold_key": row.hold_key, "amount": amount,
+                        "refunded": payment.refunded}, tenant_id=payment.tenant_id)
     return True
+
+
+def _end_refunded(ctx, session: Session, payment: Payment, row: PaymentHold) -> None:
+    """End the hold of a payment whose money was all refunded while it waited: nothing is
+    left to apply, so its application is done with nothing posted (as a deferred payment's
+    task refunded in full is) and it is no longer held."""
+    row.state = HoldState.APPLIED
+    row.applied_at = ctx.now()
+    payment.application_state = ApplicationState.APPLIED
+    check_invariants(session, payment)
+    audit.record(session, HOLDER, "payment.hold_released", "payment", payment.number,
+                 after={"hold_key": row.hold_key, "amount": 0, "refunded": payment.refunded},
+                 tenant_id=payment.tenant_id)
 
 
 def _not_applied(session: Session, payment: Payment, exc: Exception) -> None:
@@ -144,7 +170,7 @@ def release_matching(ctx, session: Session, receivable: Receivable,
         # Read again under the payment's lock: another release may have applied it since.
         session.refresh(row)
         if row.state != WAITING or payment.succeeded_at is None or \
-                payment.cancelled_at is not None or payment.refunded:
+                payment.cancelled_at is not None:
             continue
         if try_release(ctx, session, payment, row):
             applied.append(payment.number)
@@ -160,7 +186,10 @@ def _lock(session: Session, payment_id: int, skip_locked: bool) -> Payment | Non
 
 def overdue_holds(ctx) -> int:
     """Raise a to-do for each payment held longer than the tenant's
-    ``held_payment_timeout_days`` after its money was taken (once per payment).
+    ``held_payment_timeout_days`` after its money was taken (once per payment). The hold of
+    a payment refunded in full ends instead: nothing is held any more.
+
+    Called by the worker's periodic job.
 
     :returns: how many to-dos were raised.
     """
@@ -172,6 +201,9 @@ def overdue_holds(ctx) -> int:
             PaymentHold.state == WAITING, Payment.succeeded_at.is_not(None),
             Payment.cancelled_at.is_(None)).order_by(PaymentHold.id)).all()
         for row, payment in rows:
+            if refunded_in_full(payment):
+                _end_if_refunded(ctx, session, row)
+                continue
             days = load_settings(session, payment.tenant_id)["held_payment_timeout_days"]
             taken = payment.succeeded_at
             if taken.tzinfo is None:
@@ -187,3 +219,12 @@ def overdue_holds(ctx) -> int:
                 dedupe_key=f"hold-timeout:{payment.id}")
             raised += todo is not None
     return raised
+
+
+def _end_if_refunded(ctx, session: Session, row: PaymentHold) -> None:
+    """End the hold of a payment the overdue scan found refunded in full, read again under
+    the payment's lock (a release may have ended it meanwhile)."""
+    payment = lock_payment(session, row.payment_id)
+    session.refresh(row)
+    if row.state == WAITING and refunded_in_full(payment):
+        _end_refunded(ctx, session, payment, row)

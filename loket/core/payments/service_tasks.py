@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.models import Allocation, Payment
-from loket.core.payments import lifecycle
+from loket.core.payments import unapplied
 from loket.core.payments.application import apply_intended
-from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import lock_payment
+from loket.core.payments.unapplied import refunded_in_full
 from loket.core.settings import Settings, load_settings
-from loket.core.states import AllocationState, ApplicationState
+from loket.core.states import ApplicationState
 from loket.core.todos import raise_todo
 
 log = logging.getLogger(__name__)
@@ -118,51 +118,17 @@ def _claim(session: Session, payment_id: int) -> Payment | None:
     return None
 
 
-_INTENDED = select(Allocation).where(Allocation.payment_id == bindparam("payment_id"),
-                                     Allocation.state == AllocationState.INTENDED
-                                     ).order_by(Allocation.id.desc())
-
-
-def _deduct_refunds(session: Session, payment: Payment) -> None:
-    """Take what was refunded before the task ran off the payment's intended allocations,
-    newest first (one brought to nothing is void), so only the money kept is applied."""
-    left = payment.refunded
-    if not left:
-        return
-    intended = session.scalars(_INTENDED, {"payment_id": payment.id}).all()
-    before = sum(a.amount for a in intended)
-    for allocation in intended:
-        part = min(left, allocation.amount)
-        allocation.amount -= part
-        left -= part
-        if allocation.amount == 0:
-            allocation.state = AllocationState.VOID
-    audit.record(session, MONITOR, "service_task.refund_deducted", "payment", payment.number,
-                 before={"to_apply": before},
-                 after={"to_apply": sum(a.amount for a in intended)},
-                 tenant_id=payment.tenant_id)
-
-
-def _nothing_to_apply(session: Session, payment: Payment) -> None:
-    """A payment refunded in full before its task ran: its intended allocations are void and
-    its application is done, with nothing posted."""
-    for allocation in session.scalars(_INTENDED, {"payment_id": payment.id}):
-        allocation.state = AllocationState.VOID
-    payment.application_state = ApplicationState.APPLIED
-    check_invariants(session, payment)
-
-
 def _process(ctx, session: Session, payment_id: int) -> ServiceTask | None:
     """Claim a task and apply its money in one transaction, so a worker dying half-way
     leaves it as it was; returns the state it ends in (``None``: not this monitor's)."""
     payment = _claim(session, payment_id)
     if payment is None:
         return None
-    if payment.refunded and payment.refunded >= lifecycle.refundable(payment):
-        _nothing_to_apply(session, payment)
+    if refunded_in_full(payment):
+        unapplied.nothing_to_apply(session, payment)
         _move(session, payment, ServiceTask.COMPLETE)
         return ServiceTask.COMPLETE
-    _deduct_refunds(session, payment)
+    unapplied.deduct_refunds(session, MONITOR, payment)
     apply_intended(ctx, session, payment)
     settings = load_settings(session, payment.tenant_id)
     if payment.application_state == ApplicationState.ERROR:

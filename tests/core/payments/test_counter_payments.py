@@ -2,9 +2,11 @@
 
 import pytest
 from sqlalchemy import select, update
-from support.engine import outstanding, post
+from support.engine import ACTOR, outstanding, post
 
 from loket import hookimpl
+from loket.core import tenants
+from loket.core.host import receivables
 from loket.core.models import Allocation, CreditNote, Receivable
 from loket.core.payments import counter_payments
 from loket.errors import Conflict, ValidationFailed
@@ -146,3 +148,27 @@ def test_a_mixed_payment_splits_what_the_items_owe_once_locked(ctx, tenant_id, m
             CreditNote.payment_id == payment.id)).all()
     assert notes == [18000 - 4550 - 7500]
     assert payment.amount == 4550 + 7500
+
+
+def test_a_jpy_tenant_on_default_settings_records_a_counter_payment_with_an_overpayment(ctx):
+    with ctx.transaction() as session:
+        tenant_id = tenants.create_tenant(session, ACTOR, "jp", "Suido", {
+            "currency": "JPY", "locale": "ja_JP", "timezone": "Asia/Tokyo"}).id
+        receivables.upsert_consumer(session, ACTOR, tenant_id, {"account_number": "WU-10001",
+                                                                "name": "Sato"})
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "kind": "bill", "reference": "INV-1",
+            "amount": "1200"})
+    # the default threshold is 500 yen: 1,200 owed plus 500 is accepted, 1 more is not
+    payment = post(ctx, tenant_id, amount_received="1700", references=("INV-1",))
+    assert (payment.amount_received, payment.amount) == (1700, 1200)
+    with ctx.transaction() as session:
+        assert session.scalar(select(CreditNote.amount).where(
+            CreditNote.payment_id == payment.id)) == 500
+    with ctx.transaction() as session:
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "kind": "bill", "reference": "INV-2",
+            "amount": "1200"})
+    with pytest.raises(ValidationFailed) as info:
+        post(ctx, tenant_id, amount_received="1701", references=("INV-2",))
+    assert info.value.errors[0]["field"] == "amount_received"
