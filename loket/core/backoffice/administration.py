@@ -21,7 +21,7 @@ from loket.core.models import (
     Payment,
     Todo,
 )
-from loket.core.payments import lifecycle, unapplied
+from loket.core.payments import credit_notes, lifecycle, unapplied
 from loket.core.payments.invariants import check_invariants
 from loket.core.payments.posting import (
     lock_payment,
@@ -103,6 +103,8 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
                                "that first", field="payment")
     before = snapshot(payment)
     for note in notes:
+        credit_notes.announce_void(session, note, payment, "credit_note.cancelled",
+                                   ctx.now(), reason=reason)
         note.status = CreditNoteStatus.CANCELLED
         note.reversed = note.amount
     allocations = session.scalars(select(Allocation).where(

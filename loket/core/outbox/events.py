@@ -27,7 +27,7 @@ HOST_EVENT_TYPES = (
     "payment.failed", "payment.refunded", "payment.partially_refunded", "payment.cancelled",
     "payment_link.created", "payment_link.paid", "payment_link.expired",
     "payment_link.cancelled", "credit_note.created", "credit_note.applied",
-    "credit_note.expired", "todo.raised",
+    "credit_note.expired", "credit_note.cancelled", "todo.raised",
     "autopay.attempted", "autopay.failed", "autopay.stopped",
     "plan.created", "plan.rescheduled", "plan.cancelled", "plan.completed", "plan.defaulted",
 )

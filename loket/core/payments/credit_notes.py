@@ -188,13 +188,8 @@ def expire_credit_notes(ctx, session: Session, tenant_id: int | None = None) -> 
         audit.record(session, audit.SYSTEM, "credit_note.expired", "credit_note", note.number,
                      before={"status": "active"}, after={"status": "expired"},
                      tenant_id=note.tenant_id)
-        payment = session.get_one(Payment, note.payment_id)
-        outbox_events.emit(session, note.tenant_id, "credit_note.expired",
-                           {"credit_note": {"number": note.number, "payment": payment.number,
-                                            "amount": Money(note.amount, note.currency),
-                                            "remaining": Money(remaining(note), note.currency),
-                                            "expires_at": note.expires_at}},
-                           f"payment:{payment.number}", now=now)
+        announce_void(session, note, session.get_one(Payment, note.payment_id),
+                      "credit_note.expired", now)
         count += 1
     return count
 
@@ -206,3 +201,17 @@ def expire_due(ctx) -> int:
     """
     with ctx.transaction() as session:
         return expire_credit_notes(ctx, session)
+
+
+def announce_void(session: Session, note: CreditNote, payment: Payment, event_type: str,
+                  now: dt.datetime, **extra: str) -> None:
+    """Tell the host a credit note can no longer be used (``credit_note.expired`` by the
+    expiry job, ``credit_note.cancelled`` with its payment), in the caller's transaction:
+    the note, its payment, its amount, what was left unused and its expiry, and ``extra``
+    (a ``reason``)."""
+    outbox_events.emit(session, note.tenant_id, event_type,
+                       {"credit_note": {"number": note.number, "payment": payment.number,
+                                        "amount": Money(note.amount, note.currency),
+                                        "remaining": Money(remaining(note), note.currency),
+                                        "expires_at": note.expires_at, **extra}},
+                       f"payment:{payment.number}", now=now)

@@ -146,3 +146,20 @@ def test_a_gateway_that_cannot_refund_online_leaves_a_todo_and_records_nothing(c
     with ctx.transaction() as session:
         todo = session.scalar(select(Todo).where(Todo.kind == "payment.manual_refund"))
     assert "VA payments cannot be refunded online" in todo.detail
+
+
+def test_a_credit_note_voided_with_its_counter_payment_is_told_to_the_host(ctx, tenant_id):
+    from loket.core.backoffice import administration
+    payment = post(ctx, tenant_id, method="card", amount_received="150.00",
+                   references=("INV-2025-001234",))
+    with ctx.transaction() as session:
+        administration.cancel_posted(ctx, session, ACTOR, session.get_one(Payment, payment.id),
+                                     "bounced cheque")
+    with ctx.transaction() as session:
+        note = session.scalar(select(CreditNote).where(CreditNote.payment_id == payment.id))
+        told = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "credit_note.cancelled")).all()
+        assert note.status == "cancelled"
+        assert [e.payload["data"]["credit_note"]["number"] for e in told] == [note.number]
+        assert told[0].payload["data"]["credit_note"]["reason"] == "bounced cheque"
+        assert told[0].payload["data"]["credit_note"]["amount"]["decimal"] == "4.50"
