@@ -28,6 +28,7 @@ from babel.numbers import get_currency_symbol
 from babel.support import NullTranslations, Translations
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # fpdf2 needs it
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 from sqlalchemy.orm import Session
 
 from loket.core.backoffice import queries
@@ -69,6 +70,12 @@ FONT = "DejaVu"
 # The files of the regular, bold and italic styles, beside their licence in ``fonts/``.
 FONT_FILES = {"": "DejaVuSansCondensed.ttf", "B": "DejaVuSansCondensed-Bold.ttf",
               "I": "DejaVuSansCondensed-Oblique.ttf"}
+
+
+# A section's title bar, and the height kept on its page below it (a table's column titles
+# and a one-line row), so that a title does not end a page.
+_TITLE_HEIGHT = 8
+_KEEP_WITH_TITLE = 12
 
 
 def _font_path(style: str) -> str:
@@ -139,13 +146,12 @@ class _Document:
                 pdf.set_x(pdf.l_margin + 40)
             except (binascii.Error, ValueError, OSError, RuntimeError):
                 pass  # a broken logo must not cost the receipt
-        x = pdf.get_x()
         pdf.set_font(FONT, "B", 14)
-        pdf.cell(0, 7, _text(name), new_x="LEFT", new_y="NEXT")
+        pdf.multi_cell(0, 7, _text(name), align="L", new_x="LEFT", new_y="NEXT")
         pdf.set_font(FONT, "", 9)
-        for line in str(branding.get("address") or "").splitlines():
-            pdf.set_x(x)
-            pdf.cell(0, 4.5, _text(line), new_x="LEFT", new_y="NEXT")
+        address = "\n".join(str(branding.get("address") or "").splitlines()).strip()
+        if address:
+            pdf.multi_cell(0, 4.5, _text(address), align="L", new_x="LEFT", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), pdf.t_margin + 20) + 4)
         pdf.set_draw_color(40, 40, 40)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
@@ -179,31 +185,47 @@ class _Document:
         return written if _shows(written) else value.isoformat()
 
     def section(self, title: str, rows: list[tuple[str, str]]) -> None:
+        """Write a titled section of label/value rows, called by :func:`receipt_pdf` and
+        :func:`credit_note_pdf` for each part of the document (``rows`` may be empty when a
+        :meth:`table` follows). Labels and values wrap within their columns; a row that
+        would cross the page's end moves whole to the next page, and the title stays with
+        what follows it."""
         pdf = self.pdf
         pdf.set_font(FONT, "B", 11)
-        pdf.set_fill_color(235, 235, 235)
-        pdf.cell(0, 7, _text(title), fill=True, new_x="LMARGIN", new_y="NEXT")
+        if pdf.will_page_break(_TITLE_HEIGHT + _KEEP_WITH_TITLE):
+            pdf.add_page()
+        with pdf.local_context(fill_color=(235, 235, 235)):  # the table cells stay unfilled
+            pdf.multi_cell(0, 7, _text(title), fill=True, align="L", new_x="LMARGIN",
+                           new_y="NEXT")
         pdf.ln(1)
-        for label, value in rows:
+        if rows:
             pdf.set_font(FONT, "", 10)
-            pdf.cell(55, 6, _text(label))
-            pdf.set_font(FONT, "B", 10)
-            pdf.multi_cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
+            with pdf.table(width=pdf.epw, col_widths=(55, pdf.epw - 55), align="LEFT",
+                           first_row_as_headings=False, borders_layout="NONE",
+                           text_align=("LEFT", "LEFT"), v_align="TOP", line_height=5,
+                           padding=(0.5, 0)) as table:
+                for label, value in rows:
+                    row = table.row()
+                    row.cell(_text(label))
+                    row.cell(_text(value), style=FontFace(emphasis="BOLD"))
         pdf.ln(3)
 
     def table(self, head: tuple[str, ...], rows: Sequence[tuple[str, ...]],
               widths: tuple[int, ...]) -> None:
+        """Write a table with the column titles ``head`` and ``rows`` in columns ``widths``
+        mm wide (their sum at most the page's width), the last column (the amount) to the
+        right; called after a :meth:`section` title. Texts wrap within their columns, a row
+        that would cross the page's end moves whole to the next page under the column
+        titles again."""
         pdf = self.pdf
-        pdf.set_font(FONT, "B", 9)
-        for text, width in zip(head, widths, strict=True):
-            pdf.cell(width, 6, _text(text), border="B",
-                     align="R" if text == head[-1] else "L")
-        pdf.ln()
         pdf.set_font(FONT, "", 9)
-        for row in rows:
-            for i, (text, width) in enumerate(zip(row, widths, strict=True)):
-                pdf.cell(width, 6, _text(text), align="R" if i == len(row) - 1 else "L")
-            pdf.ln()
+        align = tuple("RIGHT" if i == len(head) - 1 else "LEFT" for i in range(len(head)))
+        with pdf.table(width=sum(widths), col_widths=widths, align="LEFT",
+                       borders_layout="SINGLE_TOP_LINE", text_align=align, v_align="TOP",
+                       line_height=4.5, padding=(0.75, 0), repeat_headings=1,
+                       headings_style=FontFace(emphasis="BOLD")) as table:
+            for row in (head, *rows):
+                table.row([_text(text) for text in row])
         pdf.ln(3)
 
     def footer(self, text: str) -> bytes:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import struct
 import zlib
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
 
 import pytest
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from pypdf import PdfReader
 from support.api import make_api
 from support.engine import ACTOR
@@ -19,6 +24,7 @@ from loket.core.documents import pdf
 from loket.core.host import receivables
 from loket.core.payments import credit_notes
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
+from loket.core.payments.payers import Payer
 from loket.core.settings import load_settings, save_settings
 
 
@@ -172,3 +178,138 @@ def test_a_used_credit_note_says_so_in_the_tenants_language(ctx):
         assert note.status == "applied"
         text = text_of(pdf.credit_note_pdf(session, note, ctx.now()))
     assert "Status Diterapkan" in text and "Applied" not in text, text
+
+
+@cache
+def font_widths(base_font: str) -> tuple[dict[int, int], int]:
+    """The advance width of each character in the embedded font named ``base_font``
+    (``ABCDEF+DejaVuSansCondensedBold``), and the font's units per em."""
+    style = base_font.split("+")[-1].removeprefix("DejaVuSansCondensed")
+    font = TTFont(files("loket.core.documents") / "fonts"
+                  / f"DejaVuSansCondensed{'-' if style else ''}{style}.ttf")
+    metrics = font["hmtx"].metrics
+    return ({code: metrics[glyph][0] for code, glyph in font.getBestCmap().items()},
+            font["head"].unitsPerEm)
+
+
+def text_boxes(content: bytes) -> list[tuple[int, str, float, float, float, float]]:
+    """Each line of text the PDF shows: its page, the text and the box it covers (left,
+    bottom, right, top, in points), from where the PDF draws it and the font's widths."""
+    boxes = []
+    for number, page in enumerate(PdfReader(io.BytesIO(content)).pages):
+        def visit(text, cm, tm, font, size, number=number):
+            text = text.strip()
+            if not text or font is None:
+                return
+            assert "\n" not in text, text  # one line of text, from one position
+            widths, em = font_widths(font["/BaseFont"])
+            width = sum(widths.get(ord(c), 0) for c in text) * size / em
+            x, y = tm[4] + cm[4], tm[5] + cm[5]
+            boxes.append((number, text, x, y - 0.2 * size, x + width, y + 0.8 * size))
+        page.extract_text(visitor_text=visit)
+    return boxes
+
+
+def assert_no_text_overlaps(content: bytes) -> None:
+    """No two lines of text of the PDF cover each other, and each stays within the page's
+    margins (10 mm)."""
+    boxes = text_boxes(content)
+    width = float(PdfReader(io.BytesIO(content)).pages[0].mediabox.width)
+    margin = 10 * 72 / 25.4
+    for page, text, left, _, right, _ in boxes:
+        assert margin - 1 <= left and right <= width - margin + 1, (page, text, left, right)
+    for a, b in itertools.combinations(boxes, 2):
+        apart = (a[0] != b[0] or a[4] <= b[2] + 0.5 or b[4] <= a[2] + 0.5
+                 or a[5] <= b[3] + 0.5 or b[5] <= a[3] + 0.5)
+        assert apart, f"{a[1]!r} runs into {b[1]!r}"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+LONG_NAME = ("Maria Fernanda Rodrigues da Silva Albuquerque de Oliveira Santos, trading as "
+             "Fazenda Boa Esperanca Agricultural and Livestock Cooperative Society Limited")
+LONG_ADDRESS = ("Rua Professor Doutor Antonio de Almeida Campos Junior 1234, Bloco C, "
+                "Apartamento 1502, Condominio Residencial Jardim das Palmeiras, Vila Mariana, "
+                "Sao Paulo SP 04117-040")
+# 64 characters without a space (the longest reference) and a 40-character period
+LONG_REFERENCE = "INV-2025-" + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMN"[:55]
+LONG_PERIOD = "01 September 2025 to 30 September 2025"
+
+
+def long_description(number: int) -> str:
+    """A 200-character description of item ``number``."""
+    text = (f"Item {number}: water and sewerage charges for 12 Water Lane, meter WM-88421, "
+            "estimated read after the meter could not be reached; includes the standing "
+            "charge, the drought levy and the late fee")
+    return (text + " and more" * 20)[:200].strip()
+
+
+def tenant_with_long_texts(ctx, items: int) -> tuple[int, str]:
+    """A tenant whose consumer has a long name and address and ``items`` bills with long
+    descriptions, paid at the counter by a payer with a long name; the payment's number."""
+    with ctx.transaction() as session:
+        tenant = tenants.create_tenant(session, ACTOR, "t-long", "Companhia de Saneamento", {
+            "currency": "USD", "locale": "en_US", "timezone": "America/Sao_Paulo",
+            "overpayment_threshold": "1000000000",
+            "documents": {"address": LONG_ADDRESS + "\nBrazil", "logo": tiny_png()}})
+        receivables.upsert_consumer(session, ACTOR, tenant.id, {
+            "account_number": "ACC-88", "name": LONG_NAME, "service_address": LONG_ADDRESS})
+        references = [LONG_REFERENCE[:-2] + f"{i:02d}" for i in range(items)]
+        for i, reference in enumerate(references):
+            receivables.upsert_receivable(session, ACTOR, tenant.id, {
+                "account_number": "ACC-88", "kind": "bill", "reference": reference,
+                "amount": "1234567.89", "description": long_description(i),
+                "period": LONG_PERIOD})
+        payment = record_counter_payment(ctx, session, ACTOR, tenant.id, CounterPayment(
+            account_number="ACC-88", payment_type="bill", method="cash",
+            amount_received=str(Decimal("1234567.89") * items + 100), paid_on="2025-01-15",
+            references=tuple(references), payer=Payer(name=LONG_NAME)))
+        return tenant.id, payment.number
+
+
+def test_long_texts_wrap_within_their_columns_and_amounts_stay_readable(ctx):
+    tenant_id, number = tenant_with_long_texts(ctx, 1)
+    with ctx.transaction() as session:
+        payment = queries.payment(session, tenant_id, number)
+        receipt = pdf.receipt_pdf(session, payment)
+        guest = pdf.receipt_pdf(session, payment, for_guest=True)
+        note = queries.credit_notes_of(session, payment)[0]
+        note.remarks = ("Issued because the consumer paid the May bill twice, once at the "
+                        "counter and once by bank transfer; " * 6)[:500]
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "ACC-88", "kind": "bill", "reference": LONG_REFERENCE,
+            "amount": "50", "description": "Water May"})
+        credit_notes.apply_credit_note(ctx, session, ACTOR, note, "bill", LONG_REFERENCE)
+        credit_note = pdf.credit_note_pdf(session, note, ctx.now())
+        remarks = note.remarks
+    text = flat(text_of(receipt))
+    for expected in [long_description(0), LONG_NAME, LONG_ADDRESS, LONG_PERIOD,
+                     "$1,234,567.89", "$100.00"]:
+        assert expected in text, (expected, text)
+    assert LONG_REFERENCE[:-2] + "00" in text.replace(" ", "")
+    assert LONG_NAME in flat(text_of(guest))
+    note_text = flat(text_of(credit_note))
+    for expected in [LONG_NAME, LONG_ADDRESS, remarks.strip(), "$50.00"]:
+        assert expected in note_text, (expected, note_text)
+    assert LONG_REFERENCE in note_text.replace(" ", "")
+    for content in (receipt, guest, credit_note):
+        assert_no_text_overlaps(content)
+    # the amount ends where its column's title does: at the table's right edge
+    boxes = {text: right for _, text, _, _, right, _ in text_boxes(receipt)}
+    assert abs(boxes["$1,234,567.89"] - boxes["Amount"]) < 1
+
+
+def test_rows_that_would_cross_a_page_break_move_whole_under_the_column_titles(ctx):
+    tenant_id, number = tenant_with_long_texts(ctx, 14)
+    with ctx.transaction() as session:
+        receipt = pdf.receipt_pdf(session, queries.payment(session, tenant_id, number))
+    pages = [flat(page.extract_text()) for page in PdfReader(io.BytesIO(receipt)).pages]
+    assert len(pages) >= 2
+    for i in range(14):
+        assert any(long_description(i) in page for page in pages), (i, pages)
+    table_pages = [page for page in pages if "Item 13:" in page or "Item 0:" in page]
+    for page in table_pages:
+        assert "Item Reference Description Period Amount" in page, page
+    assert_no_text_overlaps(receipt)
