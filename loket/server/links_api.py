@@ -18,8 +18,9 @@ from loket.errors import Conflict, GatewayError, LoketError, NotFound, Validatio
 from loket.money import Money
 from loket.server import serialize as s
 from loket.server.base import Resource, created
+from loket.web import payer
 from loket.web.refusals import refusal
-from loket.web.rendering import render
+from loket.web.rendering import DEFAULT_LOCALE, negotiate, render
 
 
 def link_json(ctx: Any, session: Any, link: PaymentLink) -> dict[str, Any]:
@@ -119,14 +120,16 @@ class PayPage:
         resp.set_header("Referrer-Policy", "no-referrer")
         resp.text = text
 
-    def page(self, session: Any, link: PaymentLink, token: str,
+    def page(self, req: falcon.Request, session: Any, link: PaymentLink, token: str,
              error: str | LoketError | None = None, amount_value: str = "",
              state_override: str | None = None) -> str:
-        """Render ``pay/link.html`` for a link; ``error`` is said on its form (a refusal in
-        the tenant's language, see :func:`loket.web.refusals.refusal`)."""
+        """Render ``pay/link.html`` for a link in the payer's language (``Accept-Language``,
+        else the tenant's); ``error`` is said on its form (a refusal in that language, see
+        :func:`loket.web.refusals.refusal`)."""
         now = self.ctx.now()
         status = state.refresh(session, link, now)
         settings = load_settings(session, link.tenant_id)
+        locale = negotiate(req.get_header("Accept-Language"), settings["locale"])
         consumer = session.get(Consumer, link.consumer_id)
         tenant = session.get(Tenant, link.tenant_id)
         currency = link.currency
@@ -152,10 +155,12 @@ class PayPage:
         # The hint says the least some gateway takes, when that is more than the link's.
         least = max(link.minimum or 0, min(floors, default=0))
         minimum = min(least, to_pay) if link.amount_policy == "partial" else to_pay
-        if isinstance(error, LoketError):
-            error = refusal(error, settings["locale"])
+        if isinstance(error, GatewayError):
+            error = payer.start_failed(locale)
+        elif isinstance(error, LoketError):
+            error = refusal(error, locale)
         return render(
-            "pay/link.html", settings["locale"], settings["timezone"], tenant_name=tenant.name,
+            "pay/link.html", locale, settings["timezone"], tenant_name=tenant.name,
             state=page_state, consumer_name="" if closed else consumer.name,
             account_number="" if closed else consumer.account_number,
             items=[{"kind": r.kind, "reference": r.reference, "description": r.description,
@@ -167,12 +172,20 @@ class PayPage:
                             currency),
             payable=Money(to_pay, currency), currency=currency,
             allow_partial=link.amount_policy == "partial",
-            minimum=Money(max(minimum, 0), currency), gateways=gateways, error=error,
+            minimum=Money(max(minimum, 0), currency), gateways=gateways, pay_error=error,
             amount_value=amount_value, action_url=f"/pay/{token}",
             expires_at=link.expires_at)
 
-    def _missing(self, resp: falcon.Response) -> None:
-        self._html(resp, render("pay/missing.html", tenant_name="loket"), falcon.HTTP_404)
+    def _missing(self, req: falcon.Request, resp: falcon.Response, session: Any) -> None:
+        """The 404 page of an unknown or forged link: in the payer's language, named for the
+        tenant when the installation has only one."""
+        tenant = payer.only_tenant(session)
+        settings = load_settings(session, tenant.id) if tenant else None
+        locale = negotiate(req.get_header("Accept-Language"),
+                           settings["locale"] if settings else DEFAULT_LOCALE)
+        self._html(resp, render("pay/missing.html", locale,
+                                **({"tenant_name": tenant.name} if tenant else {})),
+                   falcon.HTTP_404)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         """Show the link: items, what is paid, gateways, the amount field."""
@@ -180,9 +193,9 @@ class PayPage:
             try:
                 link = links.link_by_token(self.ctx, session, token)
             except NotFound:
-                self._missing(resp)
+                self._missing(req, resp, session)
                 return
-            self._html(resp, self.page(session, link, token))
+            self._html(resp, self.page(req, session, link, token))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         """Start the checkout and send the payer to the gateway."""
@@ -194,42 +207,29 @@ class PayPage:
             try:
                 link = links.link_by_token(self.ctx, session, token)
             except NotFound:
-                self._missing(resp)
+                self._missing(req, resp, session)
                 return
             try:
                 payment = links.pay(self.ctx, session, link, form.get("gateway") or "",
                                     amount)
             except ValidationFailed as exc:
-                self._html(resp, self.page(session, link, token, exc, amount or ""),
+                self._html(resp, self.page(req, session, link, token, exc, amount or ""),
                            falcon.HTTP_422)
                 return
             except Conflict as exc:
-                self._html(resp, self.page(session, link, token, exc.detail),
+                self._html(resp, self.page(req, session, link, token, exc.detail),
                            falcon.HTTP_409)
                 return
             if payment.status == "failed":
                 failure = GatewayError("the gateway could not start the payment",
                                        gateway_message=payment.failure_message)
-                text = self.page(session, link, token, "The gateway could not start the "
-                                 "payment; please try again.", amount or "")
+                text = self.page(req, session, link, token, failure, amount or "")
             else:
                 target = payment.redirect_url or f"/pay/{token}"
         if failure is not None:
             self._html(resp, text, falcon.HTTP_502)
             return
         raise falcon.HTTPSeeOther(target)
-
-
-def result_page(ctx: Any, session: Any, payment: Any, message: str, display: str) -> str:
-    """The return page of a payment made through a link (``pay/result.html``)."""
-    link = session.get(PaymentLink, payment.payment_link_id)
-    settings = load_settings(session, payment.tenant_id)
-    tenant = session.get(Tenant, payment.tenant_id)
-    return render("pay/result.html", settings["locale"], settings["timezone"],
-                  tenant_name=tenant.name, status=payment.status, display_status=display,
-                  message=message, payment_number=payment.number,
-                  amount=Money(payment.amount_received, payment.currency),
-                  link_url=links.url_of(ctx, link) if link else None)
 
 
 def add_routes(app: falcon.App, ctx: Any) -> None:

@@ -8,8 +8,8 @@ from loket.core.gateway_configs import configs
 from loket.core.payments import checkout, returns
 from loket.core.payments.lifecycle import DISPLAY
 from loket.core.webhooks import inbox
+from loket.errors import NotFound
 from loket.ops import health
-from loket.server import links_api
 from loket.types import PaymentStatus
 from loket.web import payer
 
@@ -66,8 +66,10 @@ class PaymentReturn:
     """``GET /v1/return/{number}?result=success|cancel&sig=…``: where the gateway sends the
     payer back. The URL is signed by loket (a forged or altered one is 404) and the answer
     is JSON with a clear result text for API clients; a browser (``Accept: text/html``) gets
-    the payer's result page, or is sent to the tenant's own ``return_url`` setting with the
-    result signed. It never redirects anywhere else (no open redirect)."""
+    the payer's result page (also after paying through a payment link), or is sent to the
+    tenant's own ``return_url`` setting with the result signed, and a page saying the link is
+    not valid for a forged or expired one. It never redirects anywhere else (no open
+    redirect)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -78,30 +80,32 @@ class PaymentReturn:
         if result not in ("success", "cancel"):
             raise falcon.HTTPBadRequest(title="Invalid result", description="result must be "
                                                                            "success or cancel")
-        tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
+        try:
+            tenant_id = configs.verify_return(self.ctx, number, result, req.get_param("sig"))
+        except NotFound:
+            if not payer.wants_html(req):
+                raise
+            payer.invalid_return(self.ctx, req, resp)
+            return
         with self.ctx.transaction() as session:
             payment = checkout.payment_for_return(session, tenant_id, number)
             payment = returns.handle_return(self.ctx, session, payment, result)
-            message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             declined = (payment.gateway_details or {}).get("last_declined_attempt")
+            if payer.wants_html(req):  # a consumer's, a guest's or a payment link's payer
+                payer.answer_return(self.ctx, req, resp, session, tenant_id, payment, result,
+                                    declined=declined["message"] if declined else None)
+                return
+            message = RESULT_TEXT.get(payment.status, DISPLAY.get(payment.status, ""))
             if payment.status == PaymentStatus.FAILED:
-                message = f"Payment failed: {payment.failure_message or payment.failure_category}."
+                reason = (payment.failure_message or payment.failure_category
+                          or "the gateway did not take it").rstrip(".")
+                message = f"Payment failed: {reason}."
             elif payment.status == PaymentStatus.INITIATED and declined:
                 message = (f"Your last attempt was declined: {declined['message']} You can "
                            f"try again on the payment page.")
-            if payment.payment_link_id is not None:  # the payer came from a link's page
-                resp.content_type = falcon.MEDIA_HTML
-                resp.text = links_api.result_page(self.ctx, session, payment, message,
-                                                  DISPLAY.get(payment.status, payment.status))
-                return
-            media = {"payment_id": payment.number, "status": payment.status,
-                     "display_status": DISPLAY.get(payment.status), "message": message,
-                     "can_retry": payment.status == PaymentStatus.FAILED}
-            if payer.wants_html(req):
-                payer.answer_return(self.ctx, req, resp, session, tenant_id, payment, result,
-                                    declined=declined["message"] if declined else None)
-            else:
-                resp.media = media
+            resp.media = {"payment_id": payment.number, "status": payment.status,
+                          "display_status": DISPLAY.get(payment.status), "message": message,
+                          "can_retry": payment.status == PaymentStatus.FAILED}
 
 
 def add_routes(app, ctx) -> None:

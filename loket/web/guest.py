@@ -30,7 +30,7 @@ from loket.errors import LoketError, NotFound, ValidationFailed
 from loket.server import serialize
 from loket.server.auth import Principal
 from loket.server.reports_api import receipt_available, send_pdf
-from loket.web import rendering
+from loket.web import payer, rendering
 from loket.web.console.base import first, read_form, see_other
 from loket.web.console.labels import status_label, status_tone
 from loket.web.refusals import refusal
@@ -196,8 +196,10 @@ class Bills(GuestPage):
             return
         form = read_form(req)
         _ = rendering.translations(self.locale(req, settings)).gettext
-        if not same_token(guest.csrf, first(form, "csrf")):
-            raise falcon.HTTPForbidden(description="the form was not sent from this page")
+        if not same_token(guest.csrf, first(form, "csrf")):  # an old page: same form again
+            self.show(req, resp, tenant, guest, form=form, status=falcon.HTTP_403,
+                      error=_("The form expired. Please try again."))
+            return
         items = [{"kind": k, "reference": r} for k, _sep, r in
                  (v.partition(":") for v in form.get("item", []) if v)]
         try:
@@ -261,7 +263,9 @@ class Result(GuestPage):
                 "initiated", "failed", "cancelled")
             receipt = serialize.receipt(session, payment) if ready else None
             self.page(req, resp, "pay/guest_result.html", settings, tenant_name=name,
-                      slug=tenant, payment=payment, lines=lines, receipt=receipt)
+                      slug=tenant, payment=payment, lines=lines, receipt=receipt,
+                      reason=payer.FAILURE_REASONS.get(payment.failure_category or ""),
+                      **payer.receipt_note(session, tenant_id, payment, True))
 
 
 class ResultPdf(Result):
@@ -296,3 +300,53 @@ def guest_routes(ctx: Any) -> list[tuple[str, Any]]:
             ("/guest/{tenant}/payments/{number}", Result(ctx)),
             ("/guest/{tenant}/payments/{number}/receipt.pdf", ResultPdf(ctx)),
             ("/guest/{tenant}/finish", Finish(ctx))]
+
+
+def _error_words(exc: LoketError, locale: str, can_start: bool) -> dict[str, str | None]:
+    """The title, sentence and hint of a guest's error page in ``locale``."""
+    _ = rendering.translations(locale).gettext
+    if exc.status == 404:
+        return {"title": _("Not found"), "detail": _("There is nothing to show at this address."),
+                "hint": _("For your safety a payment can be seen only during the visit it was "
+                          "made in. If you left your contact details when paying, a message "
+                          "with the receipt number reaches you once the payment is "
+                          "settled.") if can_start else None}
+    if exc.status == 409:
+        return {"title": _("Not available yet"), "detail": _(
+            "The receipt is issued when the payment is settled. If you left your contact "
+            "details, a message with its number reaches you then."), "hint": None}
+    return {"title": _("Something went wrong"), "detail": refusal(exc, locale), "hint": None}
+
+
+def error_handler(ctx: Any, fallback: Any) -> Any:
+    """The pages' handler of :class:`loket.errors.LoketError`: on a guest page, a page of
+    the guest's own (their language, the tenant's name, "Start again" where the tenant
+    takes guest payments; never the console's); anywhere else ``fallback``."""
+
+    def handle(req: falcon.Request, resp: falcon.Response, exc: LoketError,
+               params: dict) -> None:
+        if not req.path.startswith("/guest/"):
+            fallback(req, resp, exc, params)
+            return
+        slug = req.path.split("/")[2]
+        found: dict[str, Any] = {}
+        with ctx.transaction() as session:
+            try:
+                row = tenants.tenant_by_slug(session, slug)
+                found = {"name": row.name, "settings": load_settings(session, row.id)}
+            except NotFound:
+                pass
+        settings = found.get("settings")
+        can_start = bool(settings and settings.document.get("guest", {}).get("enabled"))
+        locale = rendering.negotiate(req.get_header("Accept-Language"), settings["locale"]
+                                     if settings else rendering.DEFAULT_LOCALE)
+        resp.status = falcon.code_to_http_status(exc.status)
+        resp.content_type = falcon.MEDIA_HTML
+        resp.set_header("Cache-Control", "no-store")
+        resp.text = rendering.render(
+            "pay/guest_error.html", locale, settings["timezone"] if settings else "UTC",
+            start_url=f"/guest/{slug}" if can_start else None,
+            **_error_words(exc, locale, can_start),
+            **({"tenant_name": found["name"]} if found else {}))
+
+    return handle

@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from loket.errors import LoketError
+from loket.errors import LoketError, NotFound
 from loket.server.errors import send_problem
 from loket.web import guest, rendering
 from loket.web.assets import Docs, Static, SwaggerAsset
@@ -24,10 +24,18 @@ from loket.web.console import (
     payment_links,
     payments,
     plans,
+    problems,
     reconciliation,
     settings,
 )
-from loket.web.console.base import CsrfFailed, NotAllowed, SignInRequired, sign_in_location
+from loket.web.console.base import (
+    CsrfFailed,
+    NotAllowed,
+    Page,
+    SignInRequired,
+    Viewer,
+    sign_in_location,
+)
 from loket.web.console.labels import ROLE_LABELS
 from loket.web.console.nav import visible_screens
 from loket.web.console.signin import Front, SignIn, SignOut
@@ -98,12 +106,36 @@ def is_page(req: falcon.Request) -> bool:
 
 
 def _page(resp: falcon.Response, status: str, locale: str, title: str, detail: str,
-          **context: Any) -> None:
+          viewer: Viewer | None = None) -> None:
+    """The error page; with the signed-in ``viewer``'s navigation and time zone."""
     resp.status = status
     resp.content_type = falcon.MEDIA_HTML
     resp.set_header("Cache-Control", "no-store")
-    resp.text = rendering.render("console/error.html", locale, title=title, detail=detail,
-                                 **context)
+    context: dict[str, Any] = {}
+    if viewer is not None:
+        context = {"viewer": viewer, "tenant_name": viewer.tenant_name,
+                   "csrf": viewer.session.csrf, "nav": visible_screens(viewer.principal.role),
+                   "role_label": ROLE_LABELS.get(viewer.principal.role,
+                                                 viewer.principal.role)}
+    resp.text = rendering.render("console/error.html", locale,
+                                 viewer.timezone if viewer else "UTC", title=title,
+                                 detail=detail, **context)
+
+
+def _signed_in(ctx: Any, req: falcon.Request) -> Viewer | None:
+    """The person signed in to the console who sent ``req``, if any (a guest page's or a
+    signed-out person's request has none)."""
+    if not (req.path == "/console" or req.path.startswith("/console/")):
+        return None
+    try:
+        return Page(ctx).viewer(req)
+    except (SignInRequired, LoketError):
+        return None
+
+
+def _unknown_page(req: falcon.Request, resp: falcon.Response, **params: Any) -> None:
+    """A console path no page answers: the console's not-found page."""
+    raise NotFound("no such page")
 
 
 def _sign_in(req: falcon.Request, resp: falcon.Response, exc: SignInRequired, params: dict) -> None:
@@ -115,10 +147,7 @@ def _not_allowed(req: falcon.Request, resp: falcon.Response, exc: NotAllowed, pa
     viewer = exc.viewer
     _ = rendering.translations(viewer.locale).gettext
     _page(resp, falcon.HTTP_403, viewer.locale, _("Not allowed"),
-          _("Your role may not open this page."), viewer=viewer,
-          tenant_name=viewer.tenant_name, csrf=viewer.session.csrf,
-          nav=visible_screens(viewer.principal.role),
-          role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role))
+          _("Your role may not open this page."), viewer)
 
 
 def _csrf(req: falcon.Request, resp: falcon.Response, exc: CsrfFailed, params: dict) -> None:
@@ -129,12 +158,26 @@ def _csrf(req: falcon.Request, resp: falcon.Response, exc: CsrfFailed, params: d
             "again."))
 
 
-def _loket_error(req: falcon.Request, resp: falcon.Response, exc: LoketError, params: dict) -> None:
-    if not is_page(req):
-        send_problem(req, resp, exc, params)
-        return
-    locale = rendering.negotiate(req.get_header("Accept-Language"))
-    _page(resp, falcon.code_to_http_status(exc.status), locale, exc.title, exc.detail)
+class PageErrors:
+    """Turns a loket error on a page into the error page: in the tenant's language with
+    the console's navigation when someone is signed in (else the browser's language); the
+    API's requests get their problem document."""
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, exc: LoketError,
+                 params: dict) -> None:
+        """Answer ``exc`` (Falcon's error handler signature)."""
+        if not is_page(req):
+            send_problem(req, resp, exc, params)
+            return
+        viewer = _signed_in(self.ctx, req)
+        locale = viewer.locale if viewer else rendering.negotiate(
+            req.get_header("Accept-Language"))
+        detail = problems.said(exc.detail, locale, viewer.currency if viewer else None)
+        _page(resp, falcon.code_to_http_status(exc.status), locale,
+              problems.title_of(exc, locale), detail, viewer)
 
 
 def add_routes(app: falcon.App, ctx: Any) -> None:
@@ -144,4 +187,5 @@ def add_routes(app: falcon.App, ctx: Any) -> None:
     app.add_error_handler(SignInRequired, _sign_in)
     app.add_error_handler(NotAllowed, _not_allowed)
     app.add_error_handler(CsrfFailed, _csrf)
-    app.add_error_handler(LoketError, _loket_error)
+    app.add_error_handler(LoketError, guest.error_handler(ctx, PageErrors(ctx)))
+    app.add_sink(_unknown_page, "/console/")

@@ -89,7 +89,7 @@ def test_a_link_is_sent_opened_part_paid_then_paid_and_the_host_hears_of_it(
         first = _pay(api, link["url"], "100.00")
         assert first.status_code == 303
         back = api.payer_acts(first.headers["location"])
-        result = api.client.simulate_get(_path(back))
+        result = api.client.simulate_get(_path(back), headers={"Accept": "text/html"})
         assert result.status_code == 200 and "text/html" in result.headers["content-type"]
         assert "$100.00" in result.text and link["url"] in result.text
         assert (_paid(ctx, "INV-2025-001234"), _paid(ctx, "INV-2025-001567")) == (10000, 0)

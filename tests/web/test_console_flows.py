@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from support.console import Person, text_of
+from support.forms import field_message
 
 from loket.core import todos
 from loket.demo import SANDBOX_CREDENTIALS
@@ -89,7 +90,7 @@ def test_a_refused_counter_payment_names_the_field_and_records_nothing(connected
         ("account_number", "WU-10001"), ("payment_type", "bill"), ("method", "card"),
         ("amount_received", "150.00"), ("change_given", "4.50")])
     assert result.status_code == 422
-    assert "change is given only for cash" in text_of(result.text)
+    assert field_message(result.text, "change_given") == "Change is given only for cash."
     assert 'value="150.00"' in result.text  # what was typed stays
     assert api.get("/v1/payments").json["total"] == 0
 

@@ -42,7 +42,7 @@ def test_recovery_executive_makes_finds_and_cancels_a_plan(chromium, live, shots
     page.get_by_label("Frequency").select_option("monthly")
     page.get_by_label("First due date *").fill("2020-01-01")
     page.get_by_role("button", name="Create plan").click()
-    page.get_by_text("the first due date must not be in the past").wait_for()
+    page.get_by_text("The date must not be in the past.").wait_for()
     assert page.get_by_label("First due date *").get_attribute("aria-invalid") == "true"
     accessible(page)
     shots(page, "plan-refused")

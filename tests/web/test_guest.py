@@ -160,3 +160,67 @@ def test_a_guest_pays_on_a_phone_in_indonesian(chromium, live, shots):
     shots(page, "guest-result")
     accessible(page)
     context.close()
+
+
+def test_a_stale_bills_form_is_shown_again_to_send_once_more(connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    stale = guest.post("/guest/t1/bills", [
+        ("csrf", "from an old page"), ("item", "bill:INV-2025-001234"),
+        ("payer_name", "Neighbour Ned"), ("gateway", "sandbox")], csrf=False)
+    assert stale.status_code == 403
+    assert stale.headers["content-type"].startswith("text/html")
+    assert "The form expired. Please try again." in text_of(stale.text)
+    assert 'value="Neighbour Ned"' in stale.text  # what was typed is kept
+    again = guest.post("/guest/t1/bills", [("item", "bill:INV-2025-001234"),
+                                           ("payer_name", "Neighbour Ned"),
+                                           ("gateway", "sandbox")])
+    assert again.status_code == 303, text_of(again.text)
+
+
+def test_right_after_paying_a_guest_is_told_when_and_where_the_receipt_comes(connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    started = guest.post("/guest/t1/bills", [
+        ("item", "bill:INV-2025-001234"), ("payer_name", "Neighbour Ned"),
+        ("payer_email", "ned@example.com"), ("gateway", "sandbox")])
+    back = api.payer_acts(started.headers["location"])
+    returned = guest.get(back.split("testserver")[-1].partition("?")[0],
+                         query_string=back.partition("?")[2])
+    note = "A message with the receipt number will then go to ned@example.com."
+    assert "issued when the payment is settled" in text_of(returned.text)
+    assert note in text_of(returned.text)
+    link = re.search(r'href="(/guest/t1/payments/[^"]+)"', returned.text).group(1)
+    assert note in text_of(guest.get(link).text)
+
+
+def test_a_guest_who_gave_no_e_mail_is_told_to_keep_the_payment_number(connected_api):
+    api = connected_api
+    enable(api)
+    guest = identified(api)
+    started = guest.post("/guest/t1/bills", [
+        ("item", "bill:INV-2025-001234"), ("payer_name", "Neighbour Ned"),
+        ("gateway", "sandbox")])
+    back = api.payer_acts(started.headers["location"])
+    number = back.partition("?")[0].rsplit("/", 1)[1]
+    text = text_of(guest.get(f"/guest/t1/payments/{number}").text)
+    assert f"No message will be sent to you: keep the payment number {number}" in text
+
+
+def test_a_guests_errors_are_a_guest_page_with_a_way_to_start_again(connected_api):
+    api = connected_api
+    enable(api)
+    earlier = identified(api)
+    link = pays_for_the_holder(api, earlier)
+    later = identified(api)  # a new visit: the earlier visit's payment is not shown
+    missing = later.get(link)
+    assert missing.status_code == 404
+    text = text_of(missing.text)
+    assert "Back to the console" not in text and "/console" not in missing.text
+    assert "Test Water t1" in text and "only during the visit it was made in" in text
+    assert re.search(r'<a class="button" href="/guest/t1">Start again</a>', missing.text)
+    unknown = Person(client=api.client, accept_language="id").get("/guest/nobody")
+    assert unknown.status_code == 404 and "Tidak ditemukan" in text_of(unknown.text)
+    assert "/console" not in unknown.text and "/guest/nobody" not in unknown.text

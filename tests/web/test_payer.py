@@ -106,11 +106,12 @@ def _under_keys(api, keys: tuple[str, ...]) -> Loket:
                         clock=api.ctx.clock)
 
 
-def _come_back(ctx: Loket, url: str) -> falcon.testing.Result:
-    """A browser following a return link into ``ctx``'s API."""
+def _come_back(ctx: Loket, url: str, accept: str = "text/html") -> falcon.testing.Result:
+    """A browser (or with ``accept``, an API client) following a return link into ``ctx``'s
+    API."""
     path = url.split("testserver", 1)[-1]
     return falcon.testing.TestClient(create_app(ctx)).simulate_get(
-        path, headers={"Accept": "text/html"})
+        path, headers={"Accept": accept})
 
 
 def _result(answer: falcon.testing.Result) -> dict[str, str]:
@@ -138,8 +139,65 @@ def test_a_key_rotation_keeps_return_links_and_the_tenants_secret_until_the_old_
     retired = _under_keys(api, (new,))
     refused = _come_back(retired, back)
     assert refused.status_code == 404  # as a forged link is
-    assert refused.json["detail"] == f"no payment {number!r}"
+    assert "This link is not valid" in text_of(refused.text)
+    refused = _come_back(retired, back, "application/json")
+    assert refused.status_code == 404 and refused.json["detail"] == f"no payment {number!r}"
     fresh, _cancel = configs.return_urls(retired, api.tenant_id, number, api.ctx.now())
     after = _result(_come_back(retired, fresh))
     assert returns.verify_signed_result(shown, after, now)
     assert not returns.verify_signed_result(copied, after, now)
+
+
+def _returned(api, outcome: str, language: str = "en") -> str:
+    """A consumer starts a checkout of the January bill and the payer presses ``outcome``
+    on the sandbox's page; the visible text of the page the browser comes back to."""
+    started = api.post("/v1/me/checkout", {"gateway": "sandbox", "items": [
+        {"kind": "bill", "reference": "INV-2025-001234"}]}, role="consumer")
+    back = api.payer_acts(started.json["redirect_url"], outcome).split("testserver", 1)[1]
+    return api.client.simulate_get(back, headers={"Accept": "text/html",
+                                                  "Accept-Language": language}).text
+
+
+def test_a_declined_card_is_a_failed_payment_with_its_reason_not_a_payer_who_left(
+        connected_api):
+    text = text_of(_returned(connected_api, "decline"))
+    assert "Payment failed" in text and "You left the payment page" not in text
+    assert "Your bank or card issuer declined the payment." in text
+    assert "The gateway said: Your card has insufficient funds." in text
+    assert "Nothing was charged" not in text and "No money was taken" in text
+
+
+def test_a_declined_cards_reason_is_translated(connected_api):
+    text = text_of(_returned(connected_api, "decline", "id"))
+    assert "Pembayaran gagal" in text
+    assert "Bank atau penerbit kartu Anda menolak pembayaran." in text
+
+
+def test_a_payer_who_left_is_not_shown_a_failure(connected_api):
+    page = _returned(connected_api, "cancel")
+    text = text_of(page)
+    assert "You left the payment page" in text and "Failed" not in text
+
+
+def test_a_consumers_result_page_leads_to_the_payment_and_the_bills(connected_api):
+    api = connected_api
+    back = paid_return_url(api)
+    page = api.client.simulate_get(back, headers={"Accept": "text/html"}).text
+    number = urlsplit(back).path.rsplit("/", 1)[1]
+    assert f'href="/console/my-payments/{number}"' in page
+    assert 'href="/console/bills"' in page
+    consumer = Person(client=api.client)  # the link opens the payment once signed in
+    consumer.follow(consumer.sign_in(api.consumer_token))
+    shown = consumer.get(f"/console/my-payments/{number}")
+    assert shown.status_code == 200 and number in text_of(shown.text)
+
+
+def test_a_browser_on_a_forged_or_expired_return_link_gets_a_page(connected_api):
+    api = connected_api
+    forged = paid_return_url(api).replace("sig=", "sig=x")
+    page = api.client.simulate_get(forged, headers={
+        "Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "id"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    text = text_of(page.text)
+    assert "Tautan ini tidak berlaku" in text and "Test Water t1" in text
+    assert api.client.simulate_get(forged).json["status"] == 404  # API clients: a problem

@@ -44,7 +44,7 @@ class AccountAutopay(Page):
                 with self.ctx.transaction() as session:
                     standing = _standing(session, viewer.principal.tenant_id, account)
             except LoketError as exc:
-                error = exc.detail
+                error = self.explain(viewer, exc).banner
         self.render(resp, "console/autopay.html", viewer, account=account, standing=standing,
                     error=error, mine=False, active="/console/autopay")
 
@@ -99,7 +99,7 @@ class MyAutopay(Page):
                     mandates.revoke(self.ctx, session, actor, tenant_id, first(form, "mandate"),
                                     account)
         except LoketError as exc:
-            self.show(resp, viewer, error=exc.detail,
+            self.show(resp, viewer, error=self.explain(viewer, exc).banner,
                       status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/my-autopay?done=" + ("elected" if action == "elect"

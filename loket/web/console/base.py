@@ -20,7 +20,8 @@ from loket.server import roles
 from loket.server.auth import Principal, authenticate
 from loket.server.validation import UNSTORABLE
 from loket.web import rendering
-from loket.web.console.labels import ROLE_LABELS, status_label, status_tone
+from loket.web.console import problems
+from loket.web.console.labels import ROLE_LABELS, status_label, status_tone, value_label
 from loket.web.console.nav import visible_screens
 from loket.web.session import COOKIE, ConsoleSession, same_token, unseal
 
@@ -217,6 +218,21 @@ class Page:
         """The translation function of the viewer's locale (for messages built in code)."""
         return rendering.translations(viewer.locale).gettext
 
+    def explain(self, viewer: Viewer, exc: LoketError, inputs: tuple[str, ...] = (),
+                aliases: dict[str, str] | None = None,
+                currency: str | None = None) -> problems.Problem:
+        """What the page says for ``exc`` in the viewer's language: the messages under the
+        form's ``inputs`` and a line at the top (:func:`problems.explain`); amounts in
+        ``currency`` (the tenant's when not given)."""
+        return problems.explain(exc, viewer.locale, currency or viewer.currency, inputs,
+                                aliases)
+
+    def gateway_name(self, kind: str | None) -> str:
+        """The display name of gateway ``kind`` (its kind when no plugin has it; '' for
+        none)."""
+        gateway = self.ctx.plugins.gateways.get(kind) if kind else None
+        return gateway.display_name if gateway is not None else (kind or "")
+
     def render(self, resp: falcon.Response, template: str, viewer: Viewer,
                status: str = falcon.HTTP_200, **context: Any) -> None:
         """Render a console page for ``viewer``: the layout gets the role's navigation."""
@@ -226,6 +242,7 @@ class Page:
         resp.text = rendering.render(
             template, viewer.locale, viewer.timezone, viewer=viewer, tenant_name=viewer.tenant_name,
             csrf=viewer.session.csrf, nav=visible_screens(viewer.principal.role),
-            status_label=status_label, status_tone=status_tone,
+            status_label=status_label, status_tone=status_tone, value_label=value_label,
+            gateway_name=self.gateway_name,
             role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role),
             **context)

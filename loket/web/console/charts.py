@@ -1,5 +1,7 @@
 """The trend chart of the dashboard, drawn on the server as inline SVG (no script, no
-library): one bar per day of the month with the collected total, in whole pixels."""
+library): one bar per day of the month with the collected total, in whole pixels. The day
+labels under the bars are HTML, not SVG text: the SVG scales with the screen (to less than
+half on a phone) and its text would shrink with it."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import attrs
 
 WIDTH = 720
 HEIGHT = 180
-AXIS = 20  # room under the bars for the day labels
+AXIS = 2  # room under the bars for the axis line
 
 
 @attrs.frozen

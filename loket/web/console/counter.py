@@ -15,9 +15,13 @@ from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, first, see_other
 from loket.web.console.payments import TYPES
+from loket.web.console.problems import Problem
 
 RECORD = ("POST", "/v1/payments/counter")
 SEARCH = ("GET", "/v1/consumers")
+INPUTS = ("channel", "payment_type", "references", "method", "amount_received", "paid_on",
+          "change_given", "notes")
+ALIASES = {"items": "references"}  # the API's mixed payments name items, the form references
 
 
 class RecordPayment(Page):
@@ -25,9 +29,9 @@ class RecordPayment(Page):
 
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, account: str | None, *, form: dict | None = None,
-             error: str | None = None, errors: dict[str, str] | None = None,
-             status: str = falcon.HTTP_200) -> None:
-        """Render the consumer search or, once a consumer is chosen, the payment form."""
+             problem: Problem | None = None, status: str = falcon.HTTP_200) -> None:
+        """Render the consumer search or, once a consumer is chosen, the payment form (after
+        a refusal: as it was sent, each refused field's message under it)."""
         q = req.get_param("q") or ""
         with self.ctx.transaction() as session:
             settings = load_settings(session, viewer.principal.tenant_id)
@@ -41,7 +45,7 @@ class RecordPayment(Page):
                 try:
                     consumer = queries.consumer(session, viewer.principal.tenant_id, account)
                 except LoketError as exc:
-                    error = error or exc.detail
+                    problem = problem or self.explain(viewer, exc)
                 else:
                     rows = queries.items(session, consumer)
                     balance = queries.balance(session, consumer)
@@ -50,7 +54,8 @@ class RecordPayment(Page):
                         types=TYPES, methods=settings["payment_methods"],
                         channels=settings["channels"],
                         default_channel=settings["default_channel"],
-                        form=form or {}, error=error, errors=errors or {},
+                        form=form or {}, error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {},
                         form_key=pysecrets.token_urlsafe(16),
                         today=self.ctx.now().astimezone(ZoneInfo(settings["timezone"])).date()
                         .isoformat(),
@@ -80,10 +85,10 @@ class RecordPayment(Page):
                     entry, idempotency_key=first(form, "form_key") or None)
                 number = payment.number
         except LoketError as exc:
-            errors = {e.get("field", ""): e.get("message", "") for e in exc.errors}
             self.show(req, resp, viewer, account or None,
-                      form={k: v for k, v in form.items() if k != "csrf"}, error=exc.detail,
-                      errors=errors, status=falcon.code_to_http_status(exc.status))
+                      form={k: v for k, v in form.items() if k != "csrf"},
+                      problem=self.explain(viewer, exc, INPUTS, ALIASES),
+                      status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/payments/recorded/{number}")
 

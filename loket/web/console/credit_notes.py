@@ -14,11 +14,13 @@ from loket.errors import LoketError
 from loket.server import serialize
 from loket.web.console.base import Page, Viewer, first, see_other
 from loket.web.console.payments import page_number
+from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/credit-notes")
 DETAIL = ("GET", "/v1/credit-notes/{number}")
 APPLY = ("POST", "/v1/credit-notes/{number}/apply")
 STATUSES = tuple(s.value for s in CreditNoteStatus)
+APPLY_INPUTS = ("item", "amount")
 
 
 class CreditNotes(Page):
@@ -47,8 +49,10 @@ class CreditNoteDetail(Page):
 
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, number: str, *, notice: str | None = None,
-             error: str | None = None, status: str = falcon.HTTP_200) -> None:
-        """Render the note, its applications and the consumer's open items."""
+             problem: Problem | None = None, form: dict | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """Render the note, its applications and the consumer's open items (after a refusal,
+        the apply form as it was sent with each refused field's message under it)."""
         now = self.ctx.now()
         with self.ctx.transaction() as session:
             note = queries.credit_note(session, viewer.principal.tenant_id, number)
@@ -59,7 +63,9 @@ class CreditNoteDetail(Page):
             open_items = queries.items(session, note.consumer)
             self.render(resp, "console/credit_note.html", viewer, status=status, note=view,
                         currency=note.currency, applications=applications,
-                        open_items=open_items, notice=notice, error=error,
+                        open_items=open_items, notice=notice, form=form or {},
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {},
                         may_apply=viewer.can(*APPLY) and view["status"] == "active",
                         form_key=pysecrets.token_urlsafe(16),
                         active="/console/credit-notes")
@@ -87,7 +93,13 @@ class CreditNoteApply(Page):
                                                first(form, "amount") or None,
                                                idempotency_key=first(form, "form_key") or None)
         except LoketError as exc:
-            CreditNoteDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
-                                            status=falcon.code_to_http_status(exc.status))
+            with self.ctx.transaction() as session:
+                currency = queries.credit_note(session, viewer.principal.tenant_id,
+                                               number).currency
+            CreditNoteDetail(self.ctx).show(
+                req, resp, viewer, number, form={k: v for k, v in form.items() if k != "csrf"},
+                problem=self.explain(viewer, exc, APPLY_INPUTS, {"reference": "item"},
+                                     currency),
+                status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/credit-notes/{number}?done=applied")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import falcon
 
 from loket.core.backoffice import administration, casework, kpis, queries, trends
-from loket.errors import LoketError
+from loket.errors import LoketError, NotFound
 from loket.web.console import charts
 from loket.web.console.base import Page, Viewer, at_most, see_other, whole_number
 from loket.web.console.payments import page_number
+from loket.web.console.problems import Problem
 
 KPIS = ("GET", "/v1/kpis")
 TODOS = ("GET", "/v1/todos")
@@ -41,15 +42,19 @@ class Todos(Page):
 
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, *, notice: str | None = None,
-             error: str | None = None, status: str = falcon.HTTP_200) -> None:
-        """Render the worklist."""
+             problem: Problem | None = None, failed: int = 0, form: dict | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """Render the worklist (``failed``: the to-do whose form was refused, shown as it
+        was sent with its message)."""
         state = req.get_param("status") or "open"
         state = state if state in ("open", "resolved") else "open"
         with self.ctx.transaction() as session:
             result = casework.list_todos(session, viewer.principal.tenant_id, state,
                                         page_number(req), 20)
             self.render(resp, "console/todos.html", viewer, status=status, result=result,
-                        state=state, notice=notice, error=error, active="/console/todos",
+                        state=state, notice=notice, error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {}, failed=failed,
+                        form=form or {}, active="/console/todos",
                         may_resolve=viewer.can(*RESOLVE))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -68,7 +73,7 @@ class TodoResolve(Page):
         viewer, form = self.posted(req, RESOLVE)
         number = whole_number(todo_id)
         if number is None:
-            raise falcon.HTTPNotFound()
+            raise NotFound(f"no to-do {todo_id!r}")
         try:
             resolution = at_most(form, "resolution", RESOLUTION_MAX)
             with self.ctx.transaction() as session:
@@ -76,7 +81,9 @@ class TodoResolve(Page):
                 administration.resolve_todo(self.ctx, session, viewer.principal.actor(), row,
                                             resolution)
         except LoketError as exc:
-            Todos(self.ctx).show(req, resp, viewer, error=exc.detail,
+            Todos(self.ctx).show(req, resp, viewer,
+                                 problem=self.explain(viewer, exc, ("resolution",)),
+                                 failed=number, form=form,
                                  status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/todos?done=1")

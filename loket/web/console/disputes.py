@@ -10,9 +10,10 @@ import falcon
 from loket.core.backoffice import queries
 from loket.core.models import Approval
 from loket.core.payments import approvals, disputes
-from loket.errors import LoketError
+from loket.errors import LoketError, NotFound
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.payments import page_number
+from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/disputes")
 DETAIL = ("GET", "/v1/disputes/{dispute_id}")
@@ -20,12 +21,13 @@ OPEN = ("POST", "/v1/payments/{number}/disputes")
 NOTE = ("POST", "/v1/disputes/{dispute_id}/notes")
 MOVE = ("POST", "/v1/disputes/{dispute_id}/status")
 STATUSES = tuple(s.value for s in disputes.DisputeStatus)
+OPEN_INPUTS = ("reason", "amount", "notes")
 
 
 def _id(dispute_id: str) -> int:
     number = whole_number(dispute_id)
     if number is None:
-        raise falcon.HTTPNotFound()
+        raise NotFound(f"no dispute {dispute_id!r}")
     return number
 
 
@@ -51,13 +53,16 @@ class NewDispute(Page):
     """``GET /console/disputes/new?payment=`` (the form) and ``POST`` (open it)."""
 
     def show(self, resp: falcon.Response, viewer: Viewer, number: str, *,
-             form: dict | None = None, error: str | None = None,
+             form: dict | None = None, problem: Problem | None = None,
              status: str = falcon.HTTP_200) -> None:
-        """The form over the payment."""
+        """The form over the payment (after a refusal, as it was sent with each refused
+        field's message under it)."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, viewer.principal.tenant_id, number)
             self.render(resp, "console/dispute_new.html", viewer, status=status,
-                        payment=payment, form=form or {}, error=error,
+                        payment=payment, form=form or {},
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {},
                         active="/console/disputes")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -77,7 +82,8 @@ class NewDispute(Page):
                                             first(form, "reason"), first(form, "notes"))
                 dispute_id = row.id
         except LoketError as exc:
-            self.show(resp, viewer, number, form=form, error=exc.detail,
+            self.show(resp, viewer, number, form=form,
+                      problem=self.explain(viewer, exc, OPEN_INPUTS),
                       status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/disputes/{dispute_id}?done=opened")
@@ -87,16 +93,20 @@ class DisputeDetail(Page):
     """``GET /console/disputes/{dispute_id}``."""
 
     def show(self, resp: falcon.Response, viewer: Viewer, dispute_id: str, *,
-             notice: str | None = None, error: str | None = None,
+             notice: str | None = None, problem: Problem | None = None,
+             failed: str = "", form: dict | None = None,
              status: str = falcon.HTTP_200) -> None:
-        """The dispute, its history and its forms."""
+        """The dispute, its history and its forms (``failed``: the form that was refused,
+        ``move`` or ``note``, shown as it was sent with its messages)."""
         with self.ctx.transaction() as session:
             row = disputes.dispute(session, viewer.principal.tenant_id, _id(dispute_id))
             moves = sorted(m for m in disputes.TRANSITIONS[disputes.DisputeStatus(row.status)]
                            if row.gateway_reference is None or m not in disputes.CLOSED)
             self.render(resp, "console/dispute.html", viewer, status=status, d=row,
                         payment=row.payment, moves=[m.value for m in moves], notice=notice,
-                        error=error, may_note=viewer.can(*NOTE) and row.closed_at is None
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {}, failed=failed,
+                        form=form or {}, may_note=viewer.can(*NOTE) and row.closed_at is None
                         and row.status not in disputes.CLOSED,
                         may_move=viewer.can(*MOVE) and bool(moves),
                         active="/console/disputes")
@@ -124,7 +134,9 @@ class DisputeNote(Page):
                 disputes.add_note(self.ctx, session, viewer.principal.actor(), row,
                                   first(form, "note"))
         except LoketError as exc:
-            DisputeDetail(self.ctx).show(resp, viewer, dispute_id, error=exc.detail,
+            DisputeDetail(self.ctx).show(resp, viewer, dispute_id,
+                                         problem=self.explain(viewer, exc, ("note",)),
+                                         failed="note", form=form,
                                          status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/disputes/{dispute_id}?done=note")
@@ -145,7 +157,9 @@ class DisputeMove(Page):
                                                  first(form, "note"))
                 waiting = isinstance(outcome, Approval)
         except LoketError as exc:
-            DisputeDetail(self.ctx).show(resp, viewer, dispute_id, error=exc.detail,
+            DisputeDetail(self.ctx).show(resp, viewer, dispute_id,
+                                         problem=self.explain(viewer, exc, ("status", "note")),
+                                         failed="move", form=form,
                                          status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/disputes/{dispute_id}?done="

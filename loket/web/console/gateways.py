@@ -6,6 +6,7 @@ A gateway with several profiles has a card for each configuration, which its for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from loket.core.backoffice import queries
 from loket.core.gateway_configs import configs
 from loket.core.payments import returns
 from loket.core.settings import load_settings
-from loket.errors import LoketError
+from loket.errors import LoketError, NotFound
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 
 LIST = ("GET", "/v1/gateways")
@@ -90,7 +91,7 @@ class Gateways(Page):
 
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, *, notice: str | None = None,
-             error: str | None = None, errors: dict[str, str] | None = None,
+             error: str | None = None, errors: Mapping[str, str] | None = None,
              error_name: str | None = None, connect: dict | None = None,
              typed: dict[str, list[str]] | None = None, status: str = falcon.HTTP_200) -> None:
         """Render every configuration's card (the one named ``error_name`` may carry an
@@ -172,7 +173,8 @@ class GatewayToggle(Page):
                 configs.set_active(self.ctx, session, viewer.principal.actor(),
                                    viewer.principal.tenant_id, kind, active)
         except LoketError as exc:
-            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_name=kind,
+            Gateways(self.ctx).show(req, resp, viewer, error=self.explain(viewer, exc).banner,
+                                    error_name=kind,
                                     status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/gateways?done={'on' if active else 'off'}{_card(kind)}")
@@ -184,20 +186,22 @@ class GatewayCredentials(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response, kind: str) -> None:
         """Save, or show the form again with each refused field named."""
         viewer, form = self.posted(req, CREDENTIALS)
+        entry = None
         try:
             with self.ctx.transaction() as session:
                 entry = next((e for e in configs.list_gateways(self.ctx, session,
                                                                viewer.principal.tenant_id)
                               if e["name"] == kind), None)
                 if entry is None:
-                    raise falcon.HTTPNotFound()
+                    raise NotFound(f"no gateway {kind!r}")
                 configs.save_credentials(self.ctx, session, viewer.principal.actor(),
                                          viewer.principal.tenant_id, kind,
                                          credentials_from(form, entry))
         except LoketError as exc:
-            errors = {e.get("field", "").split(".")[-1]: e.get("message", "")
-                      for e in exc.errors}
-            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, errors=errors,
+            problem = self.explain(viewer, exc, tuple(f.name for f in fields(entry))
+                                   if entry else ())
+            Gateways(self.ctx).show(req, resp, viewer, error=problem.banner,
+                                    errors=problem.fields,
                                     error_name=kind, typed=form,
                                     status=falcon.code_to_http_status(exc.status))
             return
@@ -217,7 +221,8 @@ class GatewayConnect(Page):
                                           viewer.principal.tenant_id, kind)
                 number = payment.number
         except LoketError as exc:
-            Gateways(self.ctx).show(req, resp, viewer, error=exc.detail, error_name=kind,
+            Gateways(self.ctx).show(req, resp, viewer, error=self.explain(viewer, exc).banner,
+                                    error_name=kind,
                                     status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/gateways?test={quote(number)}{_card(kind)}")

@@ -49,6 +49,36 @@ WORDS = [N_("walk-in"), N_("online"), N_("kiosk"), N_("bank"), N_("cash"), N_("c
          N_("weekly"), N_("biweekly"), N_("monthly"), N_("quarterly")]
 
 
+# Other stored words, by what they say: a payment's checks, application and settlement, an
+# allocation's state (an intended one on a payment whose money was not taken is not paid), a
+# message channel.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "verification": {"unverified": N_("Not verified"), "verified": N_("Verified")},
+    "application": {"pending": N_("Not applied yet"), "applied": N_("Applied to the items"),
+                    "error": N_("Could not be applied"), "error_resolved": N_("Error resolved")},
+    "settlement": {"N/A": N_("Not settled"), "In Progress": N_("Being settled"),
+                   "Success": N_("Settled"), "Failed": N_("Settlement failed")},
+    "allocation": {"intended": N_("Waiting for the money"), "posted": N_("Paid"),
+                   "void": N_("Undone"), "not_taken": N_("Not paid"),
+                   "not_applied": N_("Not applied yet")},
+    # a payment's amount analysis (loket.core.backoffice.queries.amount_analysis)
+    "analysis": {"exact": N_("Paid exactly"), "over_paid": N_("Over paid"),
+                 "under_paid": N_("Under paid"), "pending": N_("Waiting for the money"),
+                 "none": N_("Nothing taken")},
+    "channel": {"email": N_("E-mail"), "sms": N_("SMS"), "whatsapp": N_("WhatsApp"),
+                "log": N_("Server log (for testing)")},
+}
+
+
+def value_label(kind: str, value: str | None) -> str:
+    """The English label of a stored word ``value`` of ``kind`` (a key of
+    :data:`VALUE_LABELS`; its catalog message id); the word itself when it has none, ''
+    for none."""
+    if not value:
+        return ""
+    return VALUE_LABELS.get(kind, {}).get(value, value)
+
+
 def status_label(status: str) -> str:
     """The English label of a state (its catalog message id)."""
     return STATUS_LABELS.get(status, status)

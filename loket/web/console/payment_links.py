@@ -12,6 +12,7 @@ from loket.core.links import links, state
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, at_most, first, see_other
 from loket.web.console.payments import page_number
+from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/payment-links")
 CREATE = ("POST", "/v1/payment-links")
@@ -19,15 +20,18 @@ SEND = ("POST", "/v1/payment-links/{link_id}/send")
 CANCEL = ("POST", "/v1/payment-links/{link_id}/cancel")
 STATUSES = tuple(s.value for s in state.LinkStatus)
 DESCRIPTION_MAX = 300  # the API's maxLength (and the column's)
+INPUTS = ("item", "amount_policy", "minimum", "description", "multi_use", "channel")
+ALIASES = {"items": "item", "channels": "channel"}
 
 
 class PaymentLinks(Page):
     """``GET /console/payment-links?status=&account=`` and ``POST`` (create)."""
 
     def show(self, req: falcon.Request, resp: falcon.Response, viewer: Viewer, *,
-             form: dict | None = None, notice: str | None = None, error: str | None = None,
-             status: str = falcon.HTTP_200) -> None:
-        """The list, the creation form (with the account's open items once chosen)."""
+             form: dict | None = None, notice: str | None = None,
+             problem: Problem | None = None, status: str = falcon.HTTP_200) -> None:
+        """The list, the creation form (with the account's open items once chosen; after a
+        refusal, as it was sent with each refused field's message under it)."""
         form = form or {}
         wanted = req.get_param("status") or ""
         account = first(form, "account_number") or req.get_param("account") or ""
@@ -54,7 +58,8 @@ class PaymentLinks(Page):
                         result=result, state=wanted, statuses=STATUSES, form=form,
                         account=account, consumer=consumer, open_items=open_items or [],
                         channels=sorted(self.ctx.plugins.channels), notice=notice,
-                        error=error, may_create=viewer.can(*CREATE),
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {}, may_create=viewer.can(*CREATE),
                         may_send=viewer.can(*SEND), active="/console/payment-links",
                         wide=True)
 
@@ -83,7 +88,8 @@ class PaymentLinks(Page):
                 links.create_link(self.ctx, session, viewer.principal.actor(),
                                   viewer.principal.tenant_id, request)
         except LoketError as exc:
-            self.show(req, resp, viewer, form=form, error=exc.detail,
+            self.show(req, resp, viewer, form={k: v for k, v in form.items() if k != "csrf"},
+                      problem=self.explain(viewer, exc, INPUTS, ALIASES),
                       status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/payment-links?done=created")
@@ -107,7 +113,7 @@ class PaymentLinkAction(Page):
                 else:
                     links.cancel_link(self.ctx, session, viewer.principal.actor(), link)
         except LoketError as exc:
-            PaymentLinks(self.ctx).show(req, resp, viewer, error=exc.detail,
+            PaymentLinks(self.ctx).show(req, resp, viewer, problem=self.explain(viewer, exc),
                                         status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/payment-links?done=" + ("sent" if self.action == "send"

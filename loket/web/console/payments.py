@@ -10,12 +10,15 @@ import secrets as pysecrets
 import falcon
 
 from loket.core.backoffice import administration, queries
-from loket.core.payments import approvals, credit_notes
+from loket.core.models import Payment
+from loket.core.payments import approvals, credit_notes, lifecycle
 from loket.core.settings import load_settings
-from loket.core.states import ITEM_KINDS
+from loket.core.states import ITEM_KINDS, AllocationState
 from loket.errors import LoketError
 from loket.server import serialize
+from loket.types import PaymentStatus
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
+from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/payments")
 DETAIL = ("GET", "/v1/payments/{number}")
@@ -26,6 +29,22 @@ DISPUTE = ("POST", "/v1/payments/{number}/disputes")
 STATUSES = ("initiated", "succeeded", "completed", "posted", "failed", "refunded",
             "partially_refunded", "cancelled")
 TYPES = ITEM_KINDS
+NOTE_INPUTS = ("amount", "reason", "remarks")
+
+
+def destinations(allocations: list[dict]) -> list[dict]:
+    """The allocations a person reads on a payment: an allocation undone when the payment
+    was applied (``void``, replaced by the ``posted`` one) is left out while another stands;
+    all of them when every one was undone."""
+    standing = [a for a in allocations if a["state"] != AllocationState.VOID]
+    return standing or allocations
+
+
+def may_credit(payment: Payment) -> bool:
+    """Whether a credit note can come from ``payment``: its money was taken and not all
+    given back, and it has a consumer (as :func:`credit_notes.check_credit_note` asks)."""
+    return (payment.status in lifecycle.MONEY_TAKEN
+            and payment.status != PaymentStatus.REFUNDED and payment.consumer_id is not None)
 
 
 def day(value: str | None) -> dt.date | None:
@@ -69,16 +88,22 @@ class PaymentDetail(Page):
 
     def show(self, req: falcon.Request, resp: falcon.Response,
              viewer: Viewer, number: str, *, notice: str | None = None,
-             error: str | None = None, status: str = falcon.HTTP_200) -> None:
-        """Render the details page (with a message after an action)."""
+             problem: Problem | None = None, form: dict | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """Render the details page (with a message after an action; after a refused credit
+        note, the form as it was sent, open, its fields' messages under them)."""
         with self.ctx.transaction() as session:
             payment = queries.payment(session, viewer.principal.tenant_id, number)
             detail = serialize.payment_detail(session, payment, self.ctx.now())
             self.render(resp, "console/payment.html", viewer, status=status, payment=payment,
-                        d=detail, notice=notice, error=error, reasons=credit_notes.REASONS,
+                        d=detail, destinations=destinations(detail["destination_details"]),
+                        money_taken=payment.status in lifecycle.MONEY_TAKEN, notice=notice,
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {}, form=form or {},
+                        reasons=credit_notes.REASONS,
                         may_verify=viewer.can(*VERIFY) and payment.gateway_configuration_id
                         is not None,
-                        may_issue=viewer.can(*ISSUE_NOTE),
+                        may_issue=viewer.can(*ISSUE_NOTE) and may_credit(payment),
                         receipt_pdf=viewer.can(*RECEIPT) and payment.receipt_number is not None
                         and payment.status not in ("initiated", "failed", "cancelled"),
                         may_dispute=viewer.can(*DISPUTE) and payment.status not in (
@@ -108,7 +133,8 @@ class PaymentVerify(Page):
                 administration.verify_payment(self.ctx, session, viewer.principal.actor(),
                                               payment)
         except LoketError as exc:
-            PaymentDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
+            PaymentDetail(self.ctx).show(req, resp, viewer, number,
+                                         problem=self.explain(viewer, exc),
                                          status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/payments/{number}?done=verified")
@@ -141,7 +167,12 @@ class PaymentCreditNote(Page):
                     first(form, "reason"), first(form, "remarks"),
                     idempotency_key=first(form, "form_key") or None)
         except LoketError as exc:
-            PaymentDetail(self.ctx).show(req, resp, viewer, number, error=exc.detail,
-                                         status=falcon.code_to_http_status(exc.status))
+            with self.ctx.transaction() as session:
+                currency = queries.payment(session, viewer.principal.tenant_id,
+                                           number).currency
+            PaymentDetail(self.ctx).show(
+                req, resp, viewer, number, form={k: v for k, v in form.items() if k != "csrf"},
+                problem=self.explain(viewer, exc, NOTE_INPUTS, currency=currency),
+                status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, f"/console/payments/{number}?done=note#credit-notes")

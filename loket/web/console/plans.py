@@ -23,6 +23,7 @@ from loket.core.states import PlanCompliance, PlanStatus
 from loket.errors import LoketError, ValidationFailed
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
 from loket.web.console.payments import page_number
+from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/payment-plans")
 DETAIL = ("GET", "/v1/payment-plans/{reference}")
@@ -32,16 +33,8 @@ CANCEL = ("POST", "/v1/payment-plans/{reference}/cancel")
 STATUSES = tuple(s.value for s in PlanStatus)
 COMPLIANCES = tuple(c.value for c in PlanCompliance)
 FREQUENCIES = tuple(f.value for f in Frequency)
-
-
-def field_errors(exc: LoketError) -> dict[str, str]:
-    """The error's messages by form field (``items[0]`` is ``items``; ``""``: the form)."""
-    errors: dict[str, str] = {}
-    for error in exc.errors or [{"field": "", "message": exc.detail}]:
-        name = (error.get("field") or "").partition("[")[0]
-        errors[name] = f"{errors[name]} {error['message']}" if name in errors \
-            else error["message"]
-    return errors
+NEW_INPUTS = ("items", "amount", "down_payment", "installments", "frequency", "first_due_on")
+CHANGE_INPUTS = ("installments", "frequency", "first_due_on", "reason")
 
 
 def _schedule_request(form: dict[str, list[str]]) -> dict[str, Any]:
@@ -85,9 +78,10 @@ class NewPlan(Page):
     """``GET /console/plans/new?account=`` (the form) and ``POST`` (make the plan)."""
 
     def show(self, resp: falcon.Response, viewer: Viewer, account: str, *,
-             form: dict | None = None, errors: dict[str, str] | None = None,
-             error: str | None = None, status: str = falcon.HTTP_200) -> None:
-        """The form over the account and its open items (or the account chooser)."""
+             form: dict | None = None, problem: Problem | None = None,
+             status: str = falcon.HTTP_200) -> None:
+        """The form over the account and its open items (or the account chooser); after a
+        refusal, as it was sent with each refused field's message under it."""
         consumer, open_items = None, []
         with self.ctx.transaction() as session:
             if account:
@@ -97,10 +91,11 @@ class NewPlan(Page):
                     open_items = [r for r in queries.items(session, consumer)
                                   if r.kind in PLANNABLE_KINDS]
                 except LoketError as exc:
-                    errors = {**(errors or {}), "account_number": exc.detail}
+                    problem = problem or self.explain(viewer, exc, ("account_number",))
             self.render(resp, "console/plan_new.html", viewer, status=status,
                         account=account, consumer=consumer, open_items=open_items,
-                        form=form or {}, errors=errors or {}, error=error,
+                        form=form or {}, errors=problem.fields if problem else {},
+                        error=problem.banner if problem else None,
                         frequencies=FREQUENCIES, form_key=pysecrets.token_urlsafe(16),
                         active="/console/plans")
 
@@ -127,8 +122,9 @@ class NewPlan(Page):
                                                 idempotency_key=first(form, "form_key") or None)
                 reference = None if isinstance(outcome, Approval) else outcome.reference
         except LoketError as exc:
-            self.show(resp, viewer, account, form=form, errors=field_errors(exc),
-                      error=exc.detail, status=falcon.code_to_http_status(exc.status))
+            self.show(resp, viewer, account, form=form,
+                      problem=self.explain(viewer, exc, NEW_INPUTS),
+                      status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/plans?done=waiting" if reference is None
                   else f"/console/plans/{reference}?done=created")
@@ -139,8 +135,8 @@ class PlanDetail(Page):
 
     def show(self, resp: falcon.Response, viewer: Viewer, reference: str, *,
              notice: str | None = None, form: dict | None = None,
-             errors: dict[str, str] | None = None, failed: str = "",
-             error: str | None = None, status: str = falcon.HTTP_200) -> None:
+             problem: Problem | None = None, failed: str = "",
+             status: str = falcon.HTTP_200) -> None:
         """The plan, its schedule and standing, and its forms (``failed``: the form the
         errors belong to)."""
         with self.ctx.transaction() as session:
@@ -148,8 +144,9 @@ class PlanDetail(Page):
             standing = plan_queries.standing(session, plan, self.ctx.now())
             changeable = plan.status in (PlanStatus.ACTIVE, PlanStatus.DEFAULTED)
             self.render(resp, "console/plan.html", viewer, status=status, s=standing,
-                        plan=plan, notice=notice, error=error, form=form or {},
-                        errors=errors or {},
+                        plan=plan, notice=notice, form=form or {},
+                        error=problem.banner if problem else None,
+                        errors=problem.fields if problem else {},
                         failed=failed, frequencies=FREQUENCIES,
                         installment_status=status_of, form_key=pysecrets.token_urlsafe(16),
                         may_cancel=changeable and viewer.can(*CANCEL),
@@ -194,8 +191,8 @@ class PlanChange(Page):
                 waiting = isinstance(outcome, Approval)
         except LoketError as exc:
             PlanDetail(self.ctx).show(resp, viewer, reference, form=form,
-                                      errors=field_errors(exc), failed=self.action,
-                                      error=exc.detail,
+                                      problem=self.explain(viewer, exc, CHANGE_INPUTS),
+                                      failed=self.action,
                                       status=falcon.code_to_http_status(exc.status))
             return
         done = "waiting" if waiting else {"cancel": "cancelled"}.get(self.action,

@@ -83,7 +83,7 @@ class Reconciliation(Page):
             form, files = read_upload(req, MAX_UPLOAD_BYTES)
         except TooLarge:  # nothing was done: the page says what to do with such a file
             exc = _too_large()
-            self.show(resp, viewer, error=exc.detail,
+            self.show(resp, viewer, error=self.explain(viewer, exc).banner,
                       status=falcon.code_to_http_status(exc.status))
             return
         if not same_token(viewer.session.csrf, first(form, "csrf")):
@@ -97,7 +97,7 @@ class Reconciliation(Page):
         try:
             outcome = self.act(viewer, action, form, files)
         except LoketError as exc:
-            self.show(resp, viewer, error=exc.detail,
+            self.show(resp, viewer, error=self.explain(viewer, exc).banner,
                       status=falcon.code_to_http_status(exc.status))
             return
         if outcome is None:  # a file handed to the worker: its run shows on the page

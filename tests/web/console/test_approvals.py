@@ -6,6 +6,7 @@ key of the maker's role is offered the decision."""
 from __future__ import annotations
 
 from support.console import Person, counter_payment, signed_in, text_of
+from support.forms import field_message
 
 from loket.core import audit, tenants
 
@@ -28,7 +29,8 @@ def test_a_decision_note_past_the_apis_limit_is_named_and_nothing_is_decided(api
         refused = checker.post(f"/console/approvals/{approval_id}/{action}",
                                {"note": "n" * 2001})
         assert refused.status_code == 422
-        assert "note must be at most 2000 characters" in text_of(refused.text)
+        assert field_message(refused.text, f"note-{approval_id}") == \
+            "Too long: at most 2000 characters."
     assert api.get("/v1/approvals", role="tenant_admin").json["items"][0]["status"] == \
         "pending"
     assert api.get("/v1/credit-notes").json["total"] == 0
@@ -40,13 +42,14 @@ def test_a_credit_note_that_could_never_be_issued_is_refused_not_kept_for_approv
     number = counter_payment(api)
     maker = signed_in(api, "billing_manager")
     maker.get(f"/console/payments/{number}")
-    for form, named in (({"amount": "20.00", "reason": "Bribe"}, "credit note is invalid"),
-                        ({"amount": "20.00", "reason": "Other", "remarks": "x" * 3000},
-                         "credit note is invalid"),
-                        ({"amount": "5000.00", "reason": "Other"}, "at most $145.50")):
+    for form, field, named in (
+            ({"amount": "20.00", "reason": "Bribe"}, "cn-reason", "Choose one of the offered"),
+            ({"amount": "20.00", "reason": "Other", "remarks": "x" * 3000}, "cn-remarks",
+             "Too long: at most 500 characters."),
+            ({"amount": "5000.00", "reason": "Other"}, "cn-amount", "At most $145.50 is left.")):
         refused = maker.post(f"/console/payments/{number}/credit-notes", form)
         assert refused.status_code == 422, refused.headers.get("location")
-        assert named in text_of(refused.text)
+        assert named in (field_message(refused.text, field) or ""), text_of(refused.text)
     assert api.get("/v1/approvals", role="tenant_admin").json["items"] == []
 
 

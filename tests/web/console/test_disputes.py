@@ -6,6 +6,7 @@ threshold waits for a second person."""
 from __future__ import annotations
 
 from support.console import counter_payment, signed_in, text_of
+from support.forms import field_message
 
 from loket.core import audit
 from loket.core.backoffice import queries
@@ -20,11 +21,11 @@ def test_a_reason_or_notes_past_the_apis_limits_are_named_and_nothing_is_opened(
     long_reason = manager.post("/console/disputes/new", {"payment": number,
                                                          "reason": "r" * 201})
     assert long_reason.status_code == 422
-    assert "reason must be at most 200 characters" in text_of(long_reason.text)
+    assert field_message(long_reason.text, "reason") == "Too long: at most 200 characters."
     long_notes = manager.post("/console/disputes/new", {"payment": number, "reason": "meter",
                                                         "notes": "n" * 2001})
     assert long_notes.status_code == 422
-    assert "notes must be at most 2000 characters" in text_of(long_notes.text)
+    assert field_message(long_notes.text, "notes") == "Too long: at most 2000 characters."
     assert api.get("/v1/disputes").json["total"] == 0
     opened = manager.post("/console/disputes/new", {"payment": number, "reason": "r" * 200})
     assert opened.status_code == 303, text_of(opened.text)
@@ -37,11 +38,12 @@ def test_a_note_past_the_apis_limit_is_named_and_not_kept(api):
     path = f"/console/disputes/{opened.json['id']}"
     manager = signed_in(api, "billing_manager")
     manager.get(path)
-    for action, fields in (("notes", {"note": "n" * 2001}),
-                           ("status", {"status": "under_review", "note": "n" * 2001})):
+    for action, fields, field in (("notes", {"note": "n" * 2001}, "note"),
+                                  ("status", {"status": "under_review", "note": "n" * 2001},
+                                   "move-note")):
         refused = manager.post(f"{path}/{action}", fields)
         assert refused.status_code == 422
-        assert "note must be at most 2000 characters" in text_of(refused.text)
+        assert field_message(refused.text, field) == "Too long: at most 2000 characters."
     shown = api.get(f"/v1/disputes/{opened.json['id']}").json
     assert shown["status"] == "open" and len(shown["history"]) == 1
 

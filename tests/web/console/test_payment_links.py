@@ -4,10 +4,12 @@ one there expires the checkout a payer opened through it; money paid there after
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from support.console import Person, counter_payment, signed_in, text_of
+from support.console import Person, counter_payment, signed_in
+from support.forms import banner, field_message
 
 from loket.core.models import Receivable
 from loket.core.payments import timeouts
@@ -21,7 +23,7 @@ def test_a_description_past_the_apis_limit_is_named_and_no_link_is_made(api):
         ("account_number", "WU-10001"), ("item", "bill:INV-2025-001567"),
         ("amount_policy", "full"), ("description", "d" * 301), ("channel", "email")])
     assert refused.status_code == 422
-    assert "description must be at most 300 characters" in text_of(refused.text)
+    assert field_message(refused.text, "description") == "Too long: at most 300 characters."
     assert api.get("/v1/payment-links").json["total"] == 0
 
 
@@ -53,3 +55,34 @@ def test_a_link_cancelled_at_the_console_expires_its_checkout_and_late_money_is_
     assert paid == {"INV-2025-001234": 14550, "INV-2025-001567": 15225}
     (note,) = api.get("/v1/credit-notes").json["items"]
     assert note["amount"]["decimal"] == "145.50"
+
+
+def test_a_refused_link_keeps_what_was_typed_and_says_why_in_indonesian(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    clerk = signed_in(api, "tenant_admin")
+    clerk.get("/console/payment-links", query_string="account=WU-10001")
+    refused = clerk.post("/console/payment-links", [
+        ("account_number", "WU-10001"), ("item", "bill:INV-2025-001567"),
+        ("amount_policy", "partial"), ("minimum", "abc"), ("multi_use", "1"),
+        ("description", "March water"), ("channel", "email")])
+    assert refused.status_code == 422
+    assert banner(refused.text) == "Perbaiki isian yang ditandai."
+    assert field_message(refused.text, "minimum") == "Ini bukan angka."
+    assert "decimal number" not in refused.text
+    page = refused.text
+    assert re.search(r'name="multi_use" value="1" checked', page)
+    assert re.search(r'value="bill:INV-2025-001567" checked', page)
+    assert re.search(r'name="channel" value="email" checked', page)
+    assert 'value="partial" selected' in page and 'value="March water"' in page
+    assert api.get("/v1/payment-links").json["total"] == 0
+
+
+def test_the_channels_are_offered_by_their_names(api):
+    clerk = signed_in(api, "tenant_admin")
+    page = clerk.get("/console/payment-links", query_string="account=WU-10001").text
+    offered = dict(re.findall(r'name="channel" value="([^"]+)"> ([^<]+)</label>', page))
+    names = {"email": "E-mail", "sms": "SMS", "whatsapp": "WhatsApp",
+             "log": "Server log (for testing)"}
+    assert "email" in offered and "sms" in offered
+    assert {c: offered[c] for c in offered if c in names} == \
+        {c: names[c] for c in offered if c in names}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from support.console import Person
+from support.forms import banner, field_message
 
 
 def signed_in(api) -> Person:
@@ -79,5 +80,19 @@ def test_a_reason_past_the_apis_limit_is_named_and_the_plan_is_unchanged(api):
     refused = planner.post(f"/console/plans/{plan['reference']}/cancel", {"reason": "r" * 2001})
     assert refused.status_code == 422
     assert 'id="err-cancel-reason"' in refused.text
-    assert "reason must be at most 2000 characters" in refused.text
+    assert "Too long: at most 2000 characters." in refused.text
     assert api.get(f"/v1/payment-plans/{plan['reference']}").json["status"] == plan["status"]
+
+
+def test_a_refused_plan_is_said_in_the_tenants_language_under_its_fields(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    planner = signed_in(api)
+    planner.get("/console/plans/new", query_string="account=WU-10001")
+    refused = planner.post("/console/plans/new", {**PLAN, "installments": "0",
+                                                  "first_due_on": "2020-01-01"})
+    assert refused.status_code == 422
+    assert banner(refused.text) == "Perbaiki isian yang ditandai."
+    assert field_message(refused.text, "first_due_on") == "Tanggal tidak boleh di masa lalu."
+    assert field_message(refused.text, "installments").startswith("Dari 1 sampai ")
+    assert "must not be in the past" not in refused.text
+    assert 'value="100.00"' in refused.text  # what was typed stays
