@@ -5,10 +5,7 @@ not installed, a threshold with more decimals than the currency has)."""
 from __future__ import annotations
 
 from support.api import api, make_api, problem  # noqa: F401 - fixtures
-from support.engine import ACTOR
-
-from loket.core import tenants
-from loket.core.host import receivables
+from support.engine import seed_yen
 
 
 def test_a_route_to_a_processor_not_installed_is_refused_naming_it(api):
@@ -36,14 +33,7 @@ def test_a_notification_address_that_is_not_one_is_refused_naming_it(api):
 
 
 def test_a_jpy_tenants_thresholds_are_refused_with_decimals_and_work_without(ctx):
-    with ctx.transaction() as session:
-        tenant_id = tenants.create_tenant(session, ACTOR, "jp", "Suido", {
-            "currency": "JPY", "locale": "ja_JP", "timezone": "Asia/Tokyo"}).id
-        receivables.upsert_consumer(session, ACTOR, tenant_id, {"account_number": "WU-10001",
-                                                                "name": "Sato"})
-        receivables.upsert_receivable(session, ACTOR, tenant_id, {
-            "account_number": "WU-10001", "kind": "bill", "reference": "INV-9",
-            "amount": "1200"})
+    tenant_id = seed_yen(ctx, "INV-9")
     api = make_api(ctx, tenant_id)
     refused = api.put("/v1/settings", {"approvals": {"refund_above": "500.00",
                                                      "credit_note_above": "500.00"}})

@@ -85,6 +85,22 @@ def seed(ctx, currency: str = "USD", slug: str = "t1") -> int:
         return tenant.id
 
 
+def seed_yen(ctx, reference: str) -> int:
+    """A JPY tenant (no minor units) on default settings whose WU-10001 owes bill
+    ``reference`` of 1,200 yen; returns the tenant id."""
+    from loket.core import tenants
+    from loket.core.host import receivables
+    with ctx.transaction() as session:
+        tenant_id = tenants.create_tenant(session, ACTOR, "jp", "Suido", {
+            "currency": "JPY", "locale": "ja_JP", "timezone": "Asia/Tokyo"}).id
+        receivables.upsert_consumer(session, ACTOR, tenant_id, {"account_number": "WU-10001",
+                                                                "name": "Sato"})
+        receivables.upsert_receivable(session, ACTOR, tenant_id, {
+            "account_number": "WU-10001", "kind": "bill", "reference": reference,
+            "amount": "1200"})
+    return tenant_id
+
+
 def post(ctx, tenant_id, key=None, **fields):
     """A counter payment for WU-10001 (bill, cash, paid 2025-01-15 unless ``fields`` say
     otherwise), recorded in its own transaction; returns what the engine returns."""

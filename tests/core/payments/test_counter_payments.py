@@ -2,10 +2,9 @@
 
 import pytest
 from sqlalchemy import select, update
-from support.engine import ACTOR, outstanding, post
+from support.engine import ACTOR, outstanding, post, seed_yen
 
 from loket import hookimpl
-from loket.core import tenants
 from loket.core.host import receivables
 from loket.core.models import Allocation, CreditNote, Receivable
 from loket.core.payments import counter_payments
@@ -151,14 +150,7 @@ def test_a_mixed_payment_splits_what_the_items_owe_once_locked(ctx, tenant_id, m
 
 
 def test_a_jpy_tenant_on_default_settings_records_a_counter_payment_with_an_overpayment(ctx):
-    with ctx.transaction() as session:
-        tenant_id = tenants.create_tenant(session, ACTOR, "jp", "Suido", {
-            "currency": "JPY", "locale": "ja_JP", "timezone": "Asia/Tokyo"}).id
-        receivables.upsert_consumer(session, ACTOR, tenant_id, {"account_number": "WU-10001",
-                                                                "name": "Sato"})
-        receivables.upsert_receivable(session, ACTOR, tenant_id, {
-            "account_number": "WU-10001", "kind": "bill", "reference": "INV-1",
-            "amount": "1200"})
+    tenant_id = seed_yen(ctx, "INV-1")
     # the default threshold is 500 yen: 1,200 owed plus 500 is accepted, 1 more is not
     payment = post(ctx, tenant_id, amount_received="1700", references=("INV-1",))
     assert (payment.amount_received, payment.amount) == (1700, 1200)
