@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.models import Allocation, Payment
+from loket.core.models import Allocation, CreditNote, Payment
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants
 from loket.core.states import AllocationState, ApplicationState
@@ -34,7 +34,12 @@ def after_refunds(payment: Payment, amounts: Sequence[int]) -> list[int]:
 
     :returns: one amount per given amount, in the same order.
     """
-    left = payment.refunded
+    return _taken_off(amounts, payment.refunded)
+
+
+def _taken_off(amounts: Sequence[int], total: int) -> list[int]:
+    """``amounts`` with ``total`` taken off them, the first first (none below 0)."""
+    left = total
     kept = []
     for amount in amounts:
         part = min(left, amount)
@@ -43,18 +48,37 @@ def after_refunds(payment: Payment, amounts: Sequence[int]) -> list[int]:
     return kept
 
 
+def _kept_to_apply(session: Session, payment: Payment) -> int:
+    """What the payment may still apply through its intended allocations: what it can give
+    back less what was refunded, posted or turned into an automatic credit note."""
+    posted = session.scalar(select(func.coalesce(func.sum(
+        Allocation.amount - Allocation.reversed), 0)).where(
+        Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED))
+    noted = session.scalar(select(func.coalesce(func.sum(
+        CreditNote.amount - CreditNote.reversed), 0)).where(
+        CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
+    return lifecycle.refundable(payment) - payment.refunded - int(posted) - int(noted)
+
+
 def deduct_refunds(session: Session, actor: audit.Actor, payment: Payment,
                    action: str = "service_task.refund_deducted") -> None:
     """Take what was refunded before the money was applied off the payment's intended
     allocations, newest first (one brought to nothing is void), so only the money kept is
     applied; audited as ``action`` by ``actor``. Called before applying money taken earlier
     (a service task, staff retrying a failed application) unless :func:`refunded_in_full`.
+    Idempotent: the intended allocations are brought down to what the payment kept, so a
+    second attempt after a failed one takes nothing more off.
     """
     if not payment.refunded:
         return
     intended = session.scalars(_INTENDED, {"payment_id": payment.id}).all()
     before = sum(a.amount for a in intended)
-    for allocation, kept in zip(intended, after_refunds(payment, [a.amount for a in intended]),
+    # Down to what the payment kept, never by the refunds again: an earlier attempt whose
+    # application then failed may already have taken them off.
+    excess = before - max(_kept_to_apply(session, payment), 0)
+    if excess <= 0:
+        return
+    for allocation, kept in zip(intended, _taken_off([a.amount for a in intended], excess),
                                 strict=True):
         allocation.amount = kept
         if kept == 0:

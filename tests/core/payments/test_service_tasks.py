@@ -204,3 +204,31 @@ def test_a_settled_task_another_transaction_holds_does_not_stop_the_others(pg_ct
     assert reload(ctx, second).service_task == "Complete"
     assert service_tasks.monitor(ctx) == {"Complete": 1}
     assert reload(ctx, first).service_task == "Complete"
+
+
+class _LedgerDown:
+    """The bill processor's ledger is unreachable: every application fails."""
+
+    LOKET_CONTRACT = "1"
+
+    @hookimpl(tryfirst=True)
+    def loket_destination_apply(self, processor, ledger, resolved, amount):
+        """Fail the application."""
+        raise RuntimeError("ledger down")
+
+
+def test_a_retry_after_a_failed_task_takes_a_refund_off_once(ctx, tenant_id):
+    from loket.core.backoffice import administration
+    connect_sandbox(ctx, tenant_id)
+    payment = _deferred(ctx, tenant_id, "INV-2025-001234")
+    _refund(ctx, payment, "45.50")
+    ctx.plugins.register(_LedgerDown(), name="ledger-down")
+    try:
+        assert service_tasks.monitor(ctx) == {"Error": 1}
+    finally:
+        ctx.plugins.pm.unregister(name="ledger-down")
+    with ctx.transaction() as session:  # staff retry once the ledger is back
+        administration.retry_application(ctx, session, ADMIN,
+                                         session.get_one(Payment, payment.id))
+    assert reload(ctx, payment).application_state == "applied"
+    assert outstanding(ctx, tenant_id, "INV-2025-001234") == 4550  # 100.00 applied, once
