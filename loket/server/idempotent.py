@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loket.core import idempotency
 from loket.core.models import IdempotencyKey
+from loket.errors import ConfigurationError, Conflict
 
 log = logging.getLogger(__name__)
 
@@ -209,15 +210,23 @@ def _sealed(ctx, resource, body: Any) -> Any:
 
 
 def _unsealed(ctx, resource, prior: dict) -> dict:
-    """A stored answer with its sealed fields decrypted again, for the replay."""
+    """A stored answer with its sealed fields decrypted again, for the replay.
+
+    :raises Conflict: a field sealed under a key ``LOKET_SECRET_KEY`` no longer lists.
+    """
     body = prior.get("body")
     fields = getattr(resource, "sealed_fields", ())
     if not fields or not isinstance(body, dict):
         return prior
-    return {**prior, "body": {
-        name: ctx.secrets.decrypt(value[SEALED])["value"]
-        if name in fields and isinstance(value, dict) and SEALED in value else value
-        for name, value in body.items()}}
+    try:
+        return {**prior, "body": {
+            name: ctx.secrets.decrypt(value[SEALED])["value"]
+            if name in fields and isinstance(value, dict) and SEALED in value else value
+            for name, value in body.items()}}
+    except ConfigurationError:  # sealed under a key no longer configured
+        raise Conflict("the answer to the first request with this Idempotency-Key can no "
+                       "longer be shown; send the request again with a new key",
+                       field="Idempotency-Key") from None
 
 
 SEALED = "sealed"

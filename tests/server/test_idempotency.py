@@ -315,3 +315,14 @@ def test_an_issued_consumer_token_is_replayed_but_never_stored_in_clear(api):
     assert stored and all(token not in row for row in stored)
     me = api.client.simulate_get("/v1/me/items", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
+
+
+def test_a_token_sealed_under_a_key_since_removed_is_not_shown_again(api):
+    from loket.core.secrets import SecretBox
+    api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600},
+             headers={"Idempotency-Key": "token-2"})
+    api.ctx.secrets = SecretBox((SecretBox.generate_key(),))  # the old key removed
+    again = api.post("/v1/consumers/WU-10001/token", {"ttl_seconds": 600},
+                     headers={"Idempotency-Key": "token-2"})
+    assert again.status_code == 409 and problem(again)["errors"][0]["field"] == \
+        "Idempotency-Key", again.text
