@@ -8,6 +8,7 @@ same event apply it once.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -309,7 +310,8 @@ def _failed(payment: Payment, event: GatewayEvent) -> bool:
     return True
 
 
-def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
+def _refunded(session: Session, payment: Payment, event: GatewayEvent,
+              now: dt.datetime) -> bool:
     if payment.succeeded_at is None or event.amount is None:
         return False
     try:
@@ -320,7 +322,7 @@ def _refunded(session: Session, payment: Payment, event: GatewayEvent) -> bool:
         # re-delivery of this same event from refunding twice.
         return record_refund(session, payment, event.amount.amount,
                              event.refund_reference or f"event:{event.event_id}",
-                             "succeeded", "reported by the gateway", "gateway")
+                             "succeeded", "reported by the gateway", "gateway", now=now)
     except LoketError as exc:
         raise_todo(session, payment.tenant_id, "payment.refund_mismatch",
                    f"Payment {payment.number}: gateway reports a refund loket cannot match",
@@ -361,7 +363,7 @@ def _on_refunded(ctx: Loket, session: Session, row: GatewayConfiguration, paymen
                  event: GatewayEvent) -> bool | str:
     # A refund implies the money was taken, even if that event is still on its way.
     changed = _money_taken(ctx, session, payment, event, check_amount=False)
-    return _refunded(session, payment, event) or changed
+    return _refunded(session, payment, event, ctx.now()) or changed
 
 
 def _on_refund_failed(ctx: Loket, session: Session, row: GatewayConfiguration,
