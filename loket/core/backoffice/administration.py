@@ -91,8 +91,8 @@ def cancel_posted(ctx, session: Session, actor: audit.Actor, payment: Payment,
 
     :raises ValidationFailed: not a posted counter payment, or its credit note was used.
     """
-    lock_plans_of(session, payment.id)  # before the payment, as a plan change locks them
     payment = lock_payment(session, payment.id)
+    lock_plans_of(session, payment.id)  # after the payment, before its receivables
     if payment.status != t.POSTED:
         raise ValidationFailed(f"only posted counter payments can be cancelled; payment "
                                f"{payment.number} is {payment.status}", field="payment")

@@ -180,14 +180,13 @@ def check_change(session: Session, tenant_id: int, request: dict, now: dt.dateti
     meanwhile waits, and cannot slip between this check and the change.
 
     :returns: what the plan still owes (minor units): the amount the change concerns.
-    :raises NotFound: no such plan. :raises Conflict: the plan is completed or cancelled.
+    :raises NotFound: no such plan. :raises Conflict: the plan is completed or cancelled,
+        or was paid again and again while it was being locked (:func:`_lock_for_change`).
     :raises ValidationFailed: bad schedule fields, or nothing left to reschedule.
     """
-    plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=True)
+    plan = _lock_for_change(session, tenant_id, request)
     if plan.status not in CHANGEABLE:
         raise Conflict(f"payment plan {plan.reference} is {plan.status}", field="plan")
-    if request["action"] == "cancel":  # its payments before its installments, as a refund
-        plan_credit.lock_payers(session, plan)
     remaining = sum(r.amount - r.paid for r in unpaid(installments(session, plan, lock=True)))
     if request["action"] == "reschedule":
         errors: list[dict] = []
@@ -198,6 +197,15 @@ def check_change(session: Session, tenant_id: int, request: dict, now: dt.dateti
         if errors:
             raise ValidationFailed("the plan cannot be rescheduled as asked", errors=errors)
     return remaining
+
+
+def _lock_for_change(session: Session, tenant_id: int, request: dict) -> PaymentPlan:
+    """The plan a reschedule or cancel ``request`` names, locked; a cancellation locks the
+    payments that paid it first, as a refund of one does (:func:`plan_credit.lock_payers`).
+    """
+    cancel = request.get("action") == "cancel"
+    plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=not cancel)
+    return plan_credit.lock_payers(session, plan) if cancel else plan
 
 
 def amount_concerned(session: Session, tenant_id: int, request: dict,
@@ -223,7 +231,7 @@ def carry_out(ctx: Any, session: Session, actor: audit.Actor, tenant_id: int,
     action = request.get("action")
     if action == "create":
         return create_plan(ctx, session, actor, tenant_id, request)
-    plan = plan_by_reference(session, tenant_id, request.get("plan") or "", lock=True)
+    plan = _lock_for_change(session, tenant_id, request)
     amount_concerned(session, tenant_id, request, ctx.now())  # checked under the lock
     if action == "reschedule":
         return reschedule_plan(ctx, session, actor, plan, request)
@@ -364,10 +372,9 @@ def cancel_plan(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPla
     took over reopen, credited (oldest due first) with what its installments received; an
     item the host cancelled meanwhile stays cancelled, and what no item can take becomes
     credit notes (:func:`loket.core.host.plan_credit.credit_items`). Called with the plan
-    locked; the payments that paid its installments, then its installments, are locked
-    (:func:`plan_credit.lock_payers`) and read afresh here."""
+    and the payments that paid its installments locked, payments first
+    (:func:`_lock_for_change`); its installments are locked and read afresh here."""
     now = ctx.now()
-    plan_credit.lock_payers(session, plan)
     rows = installments(session, plan, lock=True)
     before = {"status": plan.status, "schedule": _schedule_view(rows)}
     _close_unpaid(rows)

@@ -6,15 +6,15 @@ paid the plan, exactly as an overpayment does.
 The money moves as a refund would move it (:mod:`loket.core.payments.refunds`): out of the
 newest allocations to the plan's installments, into an automatic credit note of each
 payment concerned; so a payment's allocations, credit notes, change, fee and refunds still
-add up to what it received. It locks as a refund does too: the payments first
-(:func:`lock_payers`, before the plan's installments are locked), then the receivables.
+add up to what it received. It locks as a refund does too: the payments first, then the
+plan, then the receivables (:func:`lock_payers`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
@@ -25,20 +25,48 @@ from loket.core.payments.posting import create_credit_note, lock_payment
 from loket.core.settings import load_settings
 from loket.core.states import AllocationState, ReceivableStatus
 from loket.core.todos import raise_todo
+from loket.errors import Conflict
 from loket.money import Money
 
+PAYERS_TRIED = 3  # times a cancellation locks a plan's payers before it gives up
 
-def lock_payers(session: Session, plan: PaymentPlan) -> None:
+
+def lock_payers(session: Session, plan: PaymentPlan) -> PaymentPlan:
     """Lock, in id order, the payments whose allocations to ``plan``'s installments are
-    posted: those a cancellation may give money back to. Called with the plan locked and
-    before its installments are locked, so that a cancellation takes its locks in the order
-    a refund of one of those payments takes them (the payment, then the receivables it
-    paid) and the two wait for each other instead of deadlocking."""
-    paid_by = select(Allocation.payment_id).where(
+    posted (those a cancellation may give money back to), then the plan and its
+    installments; returns the plan, read afresh. Called by a cancellation before anything
+    of the plan is locked, so that it locks in the order a refund, a lost dispute or a
+    cancelled payment locks in (the payment, then the plans it paid, then the receivables)
+    and the two wait for each other instead of deadlocking.
+
+    A payment that paid the plan between the look at its payers and the locks (its
+    installments locked, no more can) was not locked first: the locks are given back (to a
+    savepoint) and taken again, at most :data:`PAYERS_TRIED` times.
+
+    :raises Conflict: the plan's payers changed every time (field ``plan``).
+    """
+    for _ in range(PAYERS_TRIED):
+        savepoint = session.begin_nested()
+        locked = set(session.scalars(select(Payment.id).where(Payment.id.in_(_paid_by(plan)))
+                                     .order_by(Payment.id).with_for_update()))
+        plan = session.scalars(select(PaymentPlan).where(PaymentPlan.id == plan.id)
+                               .with_for_update().execution_options(populate_existing=True)
+                               ).one()
+        session.scalars(select(Receivable).where(Receivable.plan_id == plan.id)
+                        .order_by(Receivable.id).with_for_update()).all()
+        if set(session.scalars(_paid_by(plan))) <= locked:
+            savepoint.commit()
+            return plan
+        savepoint.rollback()
+    raise Conflict(f"payment plan {plan.reference} was being paid meanwhile: try again",
+                   field="plan")
+
+
+def _paid_by(plan: PaymentPlan) -> Select[Any]:
+    """The ids of the payments with allocations posted to ``plan``'s installments."""
+    return select(Allocation.payment_id).where(
         Allocation.receivable_id.in_(select(Receivable.id).where(Receivable.plan_id == plan.id)),
-        Allocation.state == AllocationState.POSTED)
-    session.scalars(select(Payment.id).where(Payment.id.in_(paid_by)).order_by(Payment.id)
-                    .with_for_update()).all()
+        Allocation.state == AllocationState.POSTED).distinct()
 
 
 def credit_items(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPlan,

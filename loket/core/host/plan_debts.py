@@ -18,10 +18,11 @@ for the recovery team, who may reschedule the plan. An installment owed again on
 or defaulted plan needs nothing more (its reminders are sent again); one of a cancelled plan
 counts in the account's balance like any open item.
 
-Locks: a plan change locks its plan before its payments and receivables, so the plans
-concerned are locked before the receivables here, and staff reversals lock them before the
-payment too (:func:`lock_plans_of`). A gateway's event arrives with its payment locked
-already; it locks the plans after it.
+Locks: every path locks the payment first, then the plans, then the receivables. A refund,
+a lost dispute or a cancelled payment (by staff or reported by a gateway) has its payment
+locked and locks the plans concerned before the receivables (:func:`lock_plans_of`); a
+plan's cancellation locks the payments that paid the plan before the plan
+(:func:`loket.core.host.plan_credit.lock_payers`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from loket.money import Money
 def lock_plans_of(session: Session, payment_id: int) -> None:
     """Lock, in id order, the plans whose items or installments payment ``payment_id`` paid
     (its posted allocations): those a refund, a lost dispute or a cancellation of it may
-    change. Called by staff reversals before the payment is locked, the order a plan's
-    cancellation locks a plan and its payments in."""
+    change. Called with the payment locked (its allocations cannot change meanwhile) and
+    before the receivables it paid are locked: the order a plan's cancellation locks its
+    payments, the plan and its installments in."""
     rows = session.scalars(select(Receivable).join(
         Allocation, Allocation.receivable_id == Receivable.id).where(
         Allocation.payment_id == payment_id, Allocation.state == AllocationState.POSTED)).all()

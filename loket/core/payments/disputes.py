@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.backoffice.paging import Page, contains, paginate
-from loket.core.host.plan_debts import lock_plans_of
 from loket.core.models import Consumer, Dispute, Payment
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
@@ -171,9 +170,7 @@ def move(ctx: Any, session: Session, actor: audit.Actor, dispute: Dispute, to: s
 
     :raises ValidationFailed, Conflict: as :func:`check_move`, checked under the lock.
     """
-    if to == DisputeStatus.LOST:
-        lock_plans_of(session, dispute.payment_id)  # before the payment, as plan changes do
-    _lock(session, dispute)
+    _lock(session, dispute)  # a loss locks the payment's plans after it (record_refund)
     return _apply(ctx, session, actor, dispute, check_move(dispute, to, note), note)
 
 

@@ -58,8 +58,7 @@ def refund_payment(ctx, session: Session, actor: audit.Actor, payment: Payment, 
                                    idempotency_key, {"amount": amount, "reason": reason})
     if prior is not None:
         return session.get_one(Payment, payment.id)
-    lock_plans_of(session, payment.id)  # before the payment, as a plan change locks them
-    payment = lock_payment(session, payment.id)
+    payment = lock_payment(session, payment.id)  # its plans once the gateway answered
     value = check_refund(session, payment, amount, reason)
     available = give_back_capacity(session, payment)
     before = snapshot(payment)
@@ -192,7 +191,7 @@ def _give_back(session: Session, payment: Payment, amount: int, cause: str,
     allocations = session.scalars(select(Allocation).where(
         Allocation.payment_id == payment.id, Allocation.state == AllocationState.POSTED)
         .order_by(Allocation.id.desc())).all()
-    lock_plans_of(session, payment.id)  # before the receivables, as a plan change does
+    lock_plans_of(session, payment.id)  # after the payment, before the receivables
     receivables = lock_receivables(session, [a.receivable_id for a in allocations])
     taken = []
     for allocation in allocations:

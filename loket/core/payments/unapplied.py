@@ -57,7 +57,7 @@ def _kept_to_apply(session: Session, payment: Payment) -> int:
     noted = session.scalar(select(func.coalesce(func.sum(
         CreditNote.amount - CreditNote.reversed), 0)).where(
         CreditNote.payment_id == payment.id, CreditNote.automatic.is_(True)))
-    return lifecycle.refundable(payment) - payment.refunded - int(posted) - int(noted)
+    return lifecycle.refundable(payment) - payment.refunded - int(posted or 0) - int(noted or 0)
 
 
 def deduct_refunds(session: Session, actor: audit.Actor, payment: Payment,

@@ -21,6 +21,7 @@ from loket.core.models import CreditNote, Payment, PaymentPlan, Receivable
 from loket.core.payments import approvals, lifecycle, refunds
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.payments.invariants import check_invariants
+from loket.core.payments.posting import lock_payment
 from loket.errors import Conflict, LoketError
 
 pytestmark = pytest.mark.postgres
@@ -196,3 +197,109 @@ def test_a_refund_made_while_a_legacy_plan_is_cancelled_waits_instead_of_deadloc
         assert plan_changes.plan_by_reference(session, tenant_id, reference).status == \
             "cancelled"
         check_invariants(session, payment)
+
+
+def _refunded_by_the_gateway_while(ctx, payment_id: int, staff) -> list:
+    """A gateway's refund event of 10.00 of payment ``payment_id`` (locked first, as
+    :func:`loket.core.webhooks.outcomes.find_payment` locks it) recorded while ``staff``
+    runs in another thread, started once the payment is locked and recorded once ``staff``
+    waits for a lock; returns what either raised."""
+    raised: list = []
+
+    def other():
+        try:
+            with ctx.transaction() as session:
+                staff(session)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            raised.append(exc)
+
+    thread = threading.Thread(target=other)
+    try:
+        with ctx.transaction() as session:
+            payment = lock_payment(session, payment_id)
+            thread.start()
+            _wait_until_blocked(ctx, thread)
+            refunds.record_refund(session, payment, 1000, "gw-refund-1", "succeeded",
+                                  "reported by the gateway", "gateway")
+    except Exception as exc:  # noqa: BLE001 - the test inspects it
+        raised.append(exc)
+    thread.join(30)
+    assert not thread.is_alive()
+    return raised
+
+
+def _plan_paid_in_part(ctx, tenant_id: int) -> tuple[str, int]:
+    reference = _plan(ctx, tenant_id, amount="100.00", installments=2)
+    with ctx.transaction() as session:
+        return reference, plan_payments.record_plan_payment(
+            ctx, session, ACTOR, tenant_id, reference, {
+                "method": "cash", "amount_received": "50.00",
+                "paid_on": _in_days(ctx, -1)}).id
+
+
+def test_a_gateway_refund_while_the_plan_is_cancelled_waits_instead_of_deadlocking(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    reference, payment_id = _plan_paid_in_part(ctx, tenant_id)
+
+    raised = _refunded_by_the_gateway_while(ctx, payment_id, lambda session: approvals
+                                            .change_plan(ctx, session, ACTOR, tenant_id, {
+                                                "action": "cancel", "plan": reference,
+                                                "reason": "moved house"}))
+    assert raised == []
+    with ctx.transaction() as session:
+        payment = session.get_one(Payment, payment_id)
+        assert payment.refunded == 1000
+        assert plan_changes.plan_by_reference(session, tenant_id, reference).status == \
+            "cancelled"
+        check_invariants(session, payment)
+
+
+def test_a_gateway_refund_during_a_staff_refund_waits_instead_of_deadlocking(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    reference, payment_id = _plan_paid_in_part(ctx, tenant_id)
+
+    raised = _refunded_by_the_gateway_while(ctx, payment_id, lambda session: refunds
+                                            .refund_payment(ctx, session, ACTOR, session
+                                                            .get_one(Payment, payment_id),
+                                                            "5.00", "asked"))
+    assert raised == []
+    with ctx.transaction() as session:
+        payment = session.get_one(Payment, payment_id)
+        plan = plan_changes.plan_by_reference(session, tenant_id, reference)
+        first = plan_changes.installments(session, plan)[0]
+        assert (payment.refunded, first.paid) == (1500, 3500)
+        check_invariants(session, payment)
+
+
+def test_a_plan_cancelled_while_it_is_being_paid_locks_the_new_payer_too(pg_ctx):
+    """The cancellation looks at the plan's payers before the payment is committed, waits
+    for the plan, then finds one more payer: it locks again, that payer first."""
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    reference = _plan(ctx, tenant_id, items=BILLS)
+    raised: list = []
+
+    def cancel():
+        try:
+            with ctx.transaction() as session:
+                approvals.change_plan(ctx, session, ACTOR, tenant_id, {
+                    "action": "cancel", "plan": reference, "reason": "moved house"})
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            raised.append(exc)
+
+    thread = threading.Thread(target=cancel)
+    with ctx.transaction() as session:
+        plan_payments.record_plan_payment(ctx, session, ACTOR, tenant_id, reference, {
+            "method": "cash", "amount_received": "50.00", "paid_on": _in_days(ctx, -1)})
+        thread.start()
+        _wait_until_blocked(ctx, thread)
+    thread.join(30)
+    assert raised == []
+    with ctx.transaction() as session:
+        bills = session.scalars(select(Receivable).where(Receivable.reference.in_(
+            [b["reference"] for b in BILLS]))).all()
+        assert plan_changes.plan_by_reference(session, tenant_id, reference).status == \
+            "cancelled"
+        assert sum(b.paid for b in bills) == _money_taken(session) == 5000
