@@ -18,7 +18,7 @@ from loket.errors import Conflict, GatewayError, LoketError, NotFound, Validatio
 from loket.money import Money
 from loket.server import serialize as s
 from loket.server.base import Resource, created
-from loket.web import payer
+from loket.web import amounts, payer
 from loket.web.refusals import refusal
 from loket.web.rendering import DEFAULT_LOCALE, negotiate, render
 
@@ -120,6 +120,12 @@ class PayPage:
         resp.set_header("Referrer-Policy", "no-referrer")
         resp.text = text
 
+    def locale(self, req: falcon.Request, session: Any, link: PaymentLink) -> str:
+        """The payer's language (``Accept-Language``), else the tenant's: the page's
+        words, and how its amounts are written and read."""
+        return negotiate(req.get_header("Accept-Language"),
+                         load_settings(session, link.tenant_id)["locale"])
+
     def page(self, req: falcon.Request, session: Any, link: PaymentLink, token: str,
              error: str | LoketError | None = None, amount_value: str = "",
              state_override: str | None = None) -> str:
@@ -129,7 +135,7 @@ class PayPage:
         now = self.ctx.now()
         status = state.refresh(session, link, now)
         settings = load_settings(session, link.tenant_id)
-        locale = negotiate(req.get_header("Accept-Language"), settings["locale"])
+        locale = self.locale(req, session, link)
         consumer = session.get(Consumer, link.consumer_id)
         tenant = session.get(Tenant, link.tenant_id)
         currency = link.currency
@@ -173,7 +179,8 @@ class PayPage:
             payable=Money(to_pay, currency), currency=currency,
             allow_partial=link.amount_policy == "partial",
             minimum=Money(max(minimum, 0), currency), gateways=gateways, pay_error=error,
-            amount_value=amount_value, action_url=f"/pay/{token}",
+            amount_value=amount_value, amount_example=amounts.example(locale, currency),
+            action_url=f"/pay/{token}",
             expires_at=link.expires_at)
 
     def _missing(self, req: falcon.Request, resp: falcon.Response, session: Any) -> None:
@@ -201,7 +208,7 @@ class PayPage:
         """Start the checkout and send the payer to the gateway."""
         raw = req.bounded_stream.read(self.ctx.config.max_body_bytes).decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw).items()}
-        amount = (form.get("amount") or "").strip() or None
+        typed = (form.get("amount") or "").strip()
         failure: GatewayError | None = None
         with self.ctx.transaction() as session:
             try:
@@ -210,10 +217,13 @@ class PayPage:
                 self._missing(req, resp, session)
                 return
             try:
+                amount = amounts.plain_amount(
+                    typed, self.locale(req, session, link), link.currency, field="amount",
+                    label=amounts.N_("Amount to pay")) or None
                 payment = links.pay(self.ctx, session, link, form.get("gateway") or "",
                                     amount)
             except ValidationFailed as exc:
-                self._html(resp, self.page(req, session, link, token, exc, amount or ""),
+                self._html(resp, self.page(req, session, link, token, exc, typed),
                            falcon.HTTP_422)
                 return
             except Conflict as exc:
@@ -223,7 +233,7 @@ class PayPage:
             if payment.status == "failed":
                 failure = GatewayError("the gateway could not start the payment",
                                        gateway_message=payment.failure_message)
-                text = self.page(req, session, link, token, failure, amount or "")
+                text = self.page(req, session, link, token, failure, typed)
             else:
                 target = payment.redirect_url or f"/pay/{token}"
         if failure is not None:

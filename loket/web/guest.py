@@ -30,7 +30,7 @@ from loket.errors import LoketError, NotFound, ValidationFailed
 from loket.server import serialize
 from loket.server.auth import Principal
 from loket.server.reports_api import receipt_available, send_pdf
-from loket.web import payer, rendering
+from loket.web import amounts, payer, rendering
 from loket.web.console.base import first, read_form, see_other
 from loket.web.console.labels import status_label, status_tone
 from loket.web.refusals import refusal
@@ -114,11 +114,26 @@ class Identify(GuestPage):
                         http_only=True, secure=secure_cookies(self.ctx), same_site="Strict")
         self.page(req, resp, "pay/guest_identify.html", settings, status=status,
                   tenant_name=name, slug=slug, facts=settings["guest"]["verify"], csrf=token,
-                  error=error, errors=errors or {}, given=given or {})
+                  error=error, errors=errors or {}, given=given or {},
+                  amount_example=amounts.example(self.locale(req, settings),
+                                                 settings["currency"]))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, tenant: str) -> None:
         """Ask for the account number and the facts."""
         self.form(req, resp, tenant)
+
+    def plain_facts(self, facts: dict[str, str], req: falcon.Request,
+                    settings: dict) -> dict[str, str]:
+        """``facts`` with the last bill's amount read as the page writes amounts
+        (``152,25`` in Indonesian) into the plain decimal the core compares.
+
+        :raises amounts.AmountNotUnderstood: the amount cannot be read as one amount.
+        """
+        if "last_bill_amount" not in facts:
+            return facts
+        return {**facts, "last_bill_amount": amounts.plain_amount(
+            facts["last_bill_amount"], self.locale(req, settings), settings["currency"],
+            field="last_bill_amount", label=amounts.N_("Amount of the last bill"))}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, tenant: str) -> None:
         """Identify; the same words whatever was wrong; 429 past the attempts limit."""
@@ -131,6 +146,12 @@ class Identify(GuestPage):
                       status=falcon.HTTP_403, given=given)
             return
         facts = {k: v for k, v in given.items() if k != "account_number"}
+        try:  # an amount the page cannot read is no attempt: it counts toward no limit
+            facts = self.plain_facts(facts, req, settings)
+        except amounts.AmountNotUnderstood as exc:
+            self.form(req, resp, tenant, status=falcon.HTTP_422, given=given,
+                      errors={"last_bill_amount": exc.said()})
+            return
         try:
             found = identification.identify(self.ctx, tenant, given["account_number"], facts,
                                             req.remote_addr or "-")

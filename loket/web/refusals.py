@@ -10,13 +10,17 @@ from __future__ import annotations
 from loket.core.payments.minimum_charge import BelowMinimumCharge
 from loket.errors import LoketError
 from loket.web import rendering
+from loket.web.amounts import AmountNotUnderstood
 
 
 def refusal(exc: LoketError, locale: str) -> str:
     """The sentence a payer's page (a payment link, guest payment, the consumer's bills)
-    shows for ``exc`` in ``locale``: an amount below the gateway's minimum charge in the
-    payer's words; any other refusal's own detail.
+    shows for ``exc`` in ``locale``: an amount below the gateway's minimum charge, or a
+    typed amount the page could not read (naming the field), in the payer's words; any
+    other refusal's own detail.
     """
+    if isinstance(exc, AmountNotUnderstood):
+        return exc.said(locale)
     if not isinstance(exc, BelowMinimumCharge):
         return exc.detail
     _ = rendering.translations(locale).gettext

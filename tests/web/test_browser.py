@@ -80,6 +80,35 @@ def test_cashier_records_a_cash_payment_with_change(chromium, live, shots, viewp
     context.close()
 
 
+def test_an_indonesian_cashier_types_the_amounts_as_the_console_writes_them(chromium, live,
+                                                                            shots):
+    api, base = live
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    context, page = open_page(chromium, PHONE)  # the console speaks the tenant's language
+    sign_in(page, base, api.keys["cso_executive"])
+    page.goto(base + "/console/payments/new?account=WU-10001")
+    page.get_by_label("Jenis pembayaran").select_option("bill")
+    page.get_by_label(re.compile("INV-2025-001234")).check()
+    page.get_by_label("Metode pembayaran").select_option("cash")
+    received = page.get_by_label("Jumlah diterima (USD)")
+    assert received.get_attribute("placeholder") == "mis. 1.500,00"
+    received.fill("150.00,0")
+    page.get_by_role("button", name="Catat pembayaran").click()
+    page.locator("#err-amount_received").wait_for()
+    assert page.locator("#err-amount_received").inner_text() == (
+        "Jumlah diterima: ini bukan jumlah uang. Tulis seperti 1.500,00 atau 1500.")
+    shots(page, "record-amount-unreadable")
+    accessible(page)
+    page.get_by_label("Jumlah diterima (USD)").fill("150,00")
+    page.get_by_label("Kembalian (USD)").fill("4,50")
+    page.get_by_role("button", name="Catat pembayaran").click()
+    page.get_by_role("heading", name="Pembayaran dicatat").wait_for()
+    assert page.get_by_test_id("change").inner_text().replace("\xa0", " ") == "US$4,50"
+    assert page.get_by_test_id("applied").inner_text().replace("\xa0", " ") == "US$145,50"
+    shots(page, "recorded-in-indonesian")
+    context.close()
+
+
 def test_billing_manager_sees_the_dashboard_finds_a_payment_and_credits_it(chromium, live,
                                                                            shots):
     api, base = live

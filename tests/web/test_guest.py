@@ -142,7 +142,14 @@ def test_a_guest_pays_on_a_phone_in_indonesian(chromium, live, shots):
     page.get_by_role("alert").wait_for()
     shots(page, "guest-refused")
     accessible(page)
-    page.get_by_label("Jumlah tagihan terakhir *").fill("152,25".replace(",", "."))
+    page.get_by_label("Jumlah tagihan terakhir *").fill("152.2.5")
+    page.get_by_role("button", name="Lanjut").click()
+    page.locator("#err-last_bill_amount").wait_for()
+    assert page.locator("#err-last_bill_amount").inner_text() == (
+        "Jumlah tagihan terakhir: ini bukan jumlah uang. Tulis seperti 1.500,00 atau 1500.")
+    shots(page, "guest-amount-unreadable")
+    accessible(page)
+    page.get_by_label("Jumlah tagihan terakhir *").fill("US$ 152,25")  # as the page writes it
     page.get_by_role("button", name="Lanjut").click()
     page.get_by_role("heading", name="Yang harus dibayar").wait_for()
     accessible(page)
@@ -224,3 +231,54 @@ def test_a_guests_errors_are_a_guest_page_with_a_way_to_start_again(connected_ap
     unknown = Person(client=api.client, accept_language="id").get("/guest/nobody")
     assert unknown.status_code == 404 and "Tidak ditemukan" in text_of(unknown.text)
     assert "/console" not in unknown.text and "/guest/nobody" not in unknown.text
+
+
+def guest_error(html: str) -> str | None:
+    """The message under the last bill's amount, which the input names as its description."""
+    found = re.search(r'<p class="notice bad" id="err-last_bill_amount">(.*?)</p>', html, re.S)
+    if found is None:
+        return None
+    assert re.search(r'id="fact-last_bill_amount"[^>]*aria-invalid="true" '
+                     r'aria-describedby="err-last_bill_amount"', html)
+    return text_of(found.group(1))
+
+
+@pytest.mark.parametrize(("language", "typed"), [
+    ("id", "152,25"), ("id", "US$ 152,25"), ("id", "152.25"), ("en", "152.25"),
+    ("en", "$152.25")])
+def test_a_guest_types_the_last_bill_as_the_page_writes_it(connected_api, language, typed):
+    api = connected_api
+    enable(api)
+    guest = Person(client=api.client, accept_language=language)
+    form = text_of(guest.get("/guest/t1").text)
+    assert ("mis. 1.500,00" if language == "id" else "e.g. 1,500.00") in form
+    identified = guest.post("/guest/t1", {**RIGHT, "last_bill_amount": typed})
+    assert identified.status_code == 303, text_of(identified.text)
+    assert identified.headers["location"] == "/guest/t1/bills"
+
+
+def test_an_amount_the_page_cannot_read_is_named_in_its_language_and_not_counted(
+        connected_api):
+    api = connected_api
+    assert api.put("/v1/settings", {"guest": {"enabled": True, "attempts": 2}}
+                   ).status_code == 200
+    guest = Person(client=api.client, accept_language="id")
+    for typed in ("152.25.0", "abc", "1,522.50", "Rp 152,25"):
+        guest.get("/guest/t1")
+        refused = guest.post("/guest/t1", {**RIGHT, "last_bill_amount": typed})
+        assert refused.status_code == 422, text_of(refused.text)
+        assert guest_error(refused.text) == ("Jumlah tagihan terakhir: ini bukan jumlah uang. "
+                                             "Tulis seperti 1.500,00 atau 1500.")
+        text = text_of(refused.text)
+        assert "tidak dapat menemukan rekening" not in text and "decimal" not in text
+        assert f'value="{typed}"' in refused.text  # what was typed stays
+    guest.get("/guest/t1")
+    refused = guest.post("/guest/t1", {**RIGHT, "last_bill_amount": "152,255"})
+    assert guest_error(refused.text) == "Jumlah tagihan terakhir: paling banyak 2 desimal."
+    english = Person(client=api.client, accept_language="en")
+    english.get("/guest/t1")
+    refused = english.post("/guest/t1", {**RIGHT, "last_bill_amount": "152,25"})
+    assert guest_error(refused.text) == ("Amount of the last bill: this is not an amount. "
+                                         "Write it like 1,500.00 or 1500.")
+    guest.get("/guest/t1")  # none of those counted toward the two attempts
+    assert guest.post("/guest/t1", {**RIGHT, "last_bill_amount": "152,25"}).status_code == 303

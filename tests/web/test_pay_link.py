@@ -156,4 +156,44 @@ def test_the_link_page_fits_a_phone_and_a_desktop(chromium, live, shots, locale)
             page.get_by_role("alert").wait_for()
             shots(page, f"link-{name}-refused")
             assert _fits(page)[0] <= inner
+            page.locator("#amount").fill("12,3,4")  # neither way of writing an amount
+            page.get_by_role("button", name=re.compile("^(Pay|Bayar)$")).click()
+            page.get_by_text(re.compile("^(Amount to pay|Jumlah yang dibayar): ")).wait_for()
+            shots(page, f"link-{name}-unreadable")
+            accessible(page)
         context.close()
+
+
+@pytest.mark.parametrize(("language", "typed"), [
+    ("id", "145,50"), ("id", "US$ 145,50"), ("id", "145.50"), ("en", "145.50"),
+    ("en", "$145.50")])
+def test_a_payer_types_the_amount_as_the_page_writes_it(connected_api, language, typed):
+    api = connected_api
+    path = make_link(api)
+    payer = Person(client=api.client, accept_language=language)
+    page = payer.get(path).text
+    assert re.search(r'id="amount"[^>]*placeholder="(mis\. 1\.500,00|e\.g\. 1,500\.00)"', page)
+    started = payer.post(path, {"amount": typed, "gateway": "sandbox"}, csrf=False)
+    assert started.status_code == 303, text_of(started.text)
+    (payment,) = api.get("/v1/payments", query_string="channel=online").json["items"]
+    assert payment["amount"]["amount"] == 14550
+
+
+@pytest.mark.parametrize(("language", "typed", "said"), [
+    ("id", "abc", "Jumlah yang dibayar: ini bukan jumlah uang. Tulis seperti 1.500,00 atau "
+                  "1500."),
+    ("id", "145,505", "Jumlah yang dibayar: paling banyak 2 desimal."),
+    ("en", "145,50", "Amount to pay: this is not an amount. Write it like 1,500.00 or 1500.")])
+def test_an_amount_the_link_page_cannot_read_is_named_in_its_language(connected_api, language,
+                                                                      typed, said):
+    api = connected_api
+    path = make_link(api)
+    payer = Person(client=api.client, accept_language=language)
+    payer.get(path)
+    refused = payer.post(path, {"amount": typed, "gateway": "sandbox"}, csrf=False)
+    assert refused.status_code == 422
+    alert = re.search(r'role="alert" id="pay-error">([^<]*)<', refused.text)
+    assert alert and text_of(alert.group(1)) == said
+    assert re.search(rf'id="amount"[^>]*value="{re.escape(typed)}" '
+                     r'aria-describedby="pay-error" aria-invalid="true"', refused.text)
+    assert api.get("/v1/payments").json["total"] == 0

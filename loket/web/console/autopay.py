@@ -11,7 +11,9 @@ import falcon
 from loket.core.autopay import elections, mandates
 from loket.core.gateway_configs import configs
 from loket.errors import LoketError, NotFound
+from loket.web import amounts
 from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.nav import N_
 
 STAFF_VIEW = ("GET", "/v1/consumers/{account}/mandates")
 MINE = ("GET", "/v1/me/mandates")
@@ -61,9 +63,12 @@ class MyAutopay(Page):
             gateways = [r.kind for r in configs.usable_gateways(self.ctx, session,
                                                                  viewer.principal.tenant_id)
                         if self.ctx.plugins.supports_mandates(r.kind)]
+        limit = (standing["election"] or {}).get("max_amount")
         self.render(resp, "console/autopay.html", viewer, status=status, account=account,
                     standing=standing, gateways=gateways, kinds=elections.ITEM_KINDS,
-                    notice=notice, error=error, mine=True, active="/console/my-autopay")
+                    notice=notice, error=error, mine=True, active="/console/my-autopay",
+                    max_amount=amounts.written(limit["amount"], limit["currency"],
+                                               viewer.locale) if limit else "")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """My auto-pay."""
@@ -93,7 +98,8 @@ class MyAutopay(Page):
                     elections.elect(self.ctx, session, actor, tenant_id, account,
                                     first(form, "mandate"),
                                     [k for k in form.get("item_kinds", []) if k],
-                                    first(form, "max_amount") or None,
+                                    self.amount(viewer, form, "max_amount",
+                                                N_("At most per charge")),
                                     bool(first(form, "active")))
                 else:
                     mandates.revoke(self.ctx, session, actor, tenant_id, first(form, "mandate"),

@@ -19,7 +19,7 @@ from loket.errors import LoketError, TooLarge, ValidationFailed
 from loket.server import roles
 from loket.server.auth import Principal, authenticate
 from loket.server.validation import UNSTORABLE
-from loket.web import rendering
+from loket.web import amounts, rendering
 from loket.web.console import problems
 from loket.web.console.labels import ROLE_LABELS, status_label, status_tone, value_label
 from loket.web.console.nav import visible_screens
@@ -218,6 +218,20 @@ class Page:
         """The translation function of the viewer's locale (for messages built in code)."""
         return rendering.translations(viewer.locale).gettext
 
+    def amount(self, viewer: Viewer, form: dict[str, list[str]], name: str, label: str,
+               currency: str | None = None) -> str | None:
+        """Field ``name`` of ``form``, an amount typed the way the console writes them
+        (``145,50`` in Indonesian), as the plain decimal the core takes (:mod:`amounts`);
+        ``None`` when blank.
+
+        :param label: the field's label (a catalog message), named in a refusal.
+        :param currency: the amount's currency (the tenant's when not given).
+        :raises amounts.AmountNotUnderstood: naming ``name``.
+        """
+        return amounts.plain_amount(first(form, name), viewer.locale,
+                                    currency or viewer.currency, field=name,
+                                    label=label) or None
+
     def explain(self, viewer: Viewer, exc: LoketError, inputs: tuple[str, ...] = (),
                 aliases: dict[str, str] | None = None,
                 currency: str | None = None) -> problems.Problem:
@@ -235,7 +249,9 @@ class Page:
 
     def render(self, resp: falcon.Response, template: str, viewer: Viewer,
                status: str = falcon.HTTP_200, **context: Any) -> None:
-        """Render a console page for ``viewer``: the layout gets the role's navigation."""
+        """Render a console page for ``viewer``: the layout gets the role's navigation, the
+        forms an example amount written the tenant's way (``amount_example``, which
+        ``context`` may give for another currency)."""
         resp.status = status
         resp.content_type = falcon.MEDIA_HTML
         resp.set_header("Cache-Control", "no-store")
@@ -245,4 +261,4 @@ class Page:
             status_label=status_label, status_tone=status_tone, value_label=value_label,
             gateway_name=self.gateway_name,
             role_label=ROLE_LABELS.get(viewer.principal.role, viewer.principal.role),
-            **context)
+            **{"amount_example": amounts.example(viewer.locale, viewer.currency), **context})

@@ -14,6 +14,7 @@ from loket.core.payments import counter_payments
 from loket.core.settings import load_settings
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.nav import N_
 from loket.web.console.payments import TYPES
 from loket.web.console.problems import Problem
 
@@ -70,15 +71,18 @@ class RecordPayment(Page):
         """Record the payment; a refused field is named next to the form."""
         viewer, form = self.posted(req, RECORD)
         account = first(form, "account_number")
-        entry = counter_payments.CounterPayment(
-            account_number=account, payment_type=first(form, "payment_type"),
-            method=first(form, "method"), amount_received=first(form, "amount_received"),
-            channel=first(form, "channel") or None,
-            references=tuple(v for v in form.get("reference", []) if v),
-            change_given=first(form, "change_given") or "0",
-            paid_on=first(form, "paid_on") or None,
-            notes=first(form, "notes") or None)
         try:
+            entry = counter_payments.CounterPayment(
+                account_number=account, payment_type=first(form, "payment_type"),
+                method=first(form, "method"),
+                amount_received=self.amount(viewer, form, "amount_received",
+                                            N_("Amount received")) or "",
+                channel=first(form, "channel") or None,
+                references=tuple(v for v in form.get("reference", []) if v),
+                change_given=self.amount(viewer, form, "change_given", N_("Change given"))
+                or "0",
+                paid_on=first(form, "paid_on") or None,
+                notes=first(form, "notes") or None)
             with self.ctx.transaction() as session:
                 payment = counter_payments.record_counter_payment(
                     self.ctx, session, viewer.principal.actor(), viewer.principal.tenant_id,

@@ -12,7 +12,9 @@ from loket.core.payments import credit_notes
 from loket.core.states import CreditNoteStatus
 from loket.errors import LoketError
 from loket.server import serialize
+from loket.web import amounts
 from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.nav import N_
 from loket.web.console.payments import page_number
 from loket.web.console.problems import Problem
 
@@ -67,8 +69,8 @@ class CreditNoteDetail(Page):
                         error=problem.banner if problem else None,
                         errors=problem.fields if problem else {},
                         may_apply=viewer.can(*APPLY) and view["status"] == "active",
-                        form_key=pysecrets.token_urlsafe(16),
-                        active="/console/credit-notes")
+                        form_key=pysecrets.token_urlsafe(16), active="/console/credit-notes",
+                        amount_example=amounts.example(viewer.locale, note.currency))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """The note."""
@@ -90,7 +92,8 @@ class CreditNoteApply(Page):
                 note = queries.credit_note(session, viewer.principal.tenant_id, number)
                 credit_notes.apply_credit_note(self.ctx, session, viewer.principal.actor(),
                                                note, kind, reference,
-                                               first(form, "amount") or None,
+                                               self.amount(viewer, form, "amount",
+                                                           N_("Amount"), note.currency),
                                                idempotency_key=first(form, "form_key") or None)
         except LoketError as exc:
             with self.ctx.transaction() as session:

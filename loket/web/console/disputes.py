@@ -11,7 +11,9 @@ from loket.core.backoffice import queries
 from loket.core.models import Approval
 from loket.core.payments import approvals, disputes
 from loket.errors import LoketError, NotFound
+from loket.web import amounts
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
+from loket.web.console.nav import N_
 from loket.web.console.payments import page_number
 from loket.web.console.problems import Problem
 
@@ -62,8 +64,8 @@ class NewDispute(Page):
             self.render(resp, "console/dispute_new.html", viewer, status=status,
                         payment=payment, form=form or {},
                         error=problem.banner if problem else None,
-                        errors=problem.fields if problem else {},
-                        active="/console/disputes")
+                        errors=problem.fields if problem else {}, active="/console/disputes",
+                        amount_example=amounts.example(viewer.locale, payment.currency))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The form."""
@@ -78,7 +80,9 @@ class NewDispute(Page):
             with self.ctx.transaction() as session:
                 payment = queries.payment(session, viewer.principal.tenant_id, number)
                 row = disputes.open_dispute(self.ctx, session, viewer.principal.actor(),
-                                            payment, first(form, "amount") or None,
+                                            payment, self.amount(viewer, form, "amount",
+                                                                 N_("Disputed amount"),
+                                                                 payment.currency),
                                             first(form, "reason"), first(form, "notes"))
                 dispute_id = row.id
         except LoketError as exc:

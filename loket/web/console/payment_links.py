@@ -11,6 +11,7 @@ from loket.core.backoffice import queries
 from loket.core.links import links, state
 from loket.errors import LoketError
 from loket.web.console.base import Page, Viewer, at_most, first, see_other
+from loket.web.console.nav import N_
 from loket.web.console.payments import page_number
 from loket.web.console.problems import Problem
 
@@ -80,7 +81,7 @@ class PaymentLinks(Page):
                 account_number=first(form, "account_number"),
                 items=[{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
                 amount_policy=first(form, "amount_policy") or "full",
-                minimum=first(form, "minimum") or None,
+                minimum=self.amount(viewer, form, "minimum", N_("Minimum")),
                 multi_use=bool(first(form, "multi_use")),
                 channels=tuple(c for c in form.get("channel", []) if c),
                 description=at_most(form, "description", DESCRIPTION_MAX))

@@ -17,7 +17,9 @@ from loket.core.states import ITEM_KINDS, AllocationState
 from loket.errors import LoketError
 from loket.server import serialize
 from loket.types import PaymentStatus
+from loket.web import amounts
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
+from loket.web.console.nav import N_
 from loket.web.console.problems import Problem
 
 LIST = ("GET", "/v1/payments")
@@ -108,7 +110,8 @@ class PaymentDetail(Page):
                         and payment.status not in ("initiated", "failed", "cancelled"),
                         may_dispute=viewer.can(*DISPUTE) and payment.status not in (
                             "initiated", "failed", "cancelled"),
-                        form_key=pysecrets.token_urlsafe(16), active="/console/payments")
+                        form_key=pysecrets.token_urlsafe(16), active="/console/payments",
+                        amount_example=amounts.example(viewer.locale, payment.currency))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         """The details page."""
@@ -150,7 +153,8 @@ class PaymentCreditNote(Page):
         try:
             with self.ctx.transaction() as session:
                 payment = queries.payment(session, viewer.principal.tenant_id, number)
-                amount = first(form, "amount")
+                amount = self.amount(viewer, form, "amount", N_("Amount"),
+                                     payment.currency) or ""
                 if approvals.required(session, payment.tenant_id,
                                       approvals.ApprovalKind.CREDIT_NOTE, amount or "0",
                                       payment.currency):
@@ -163,7 +167,7 @@ class PaymentCreditNote(Page):
                     see_other(resp, f"/console/payments/{number}?done=waiting")
                     return
                 credit_notes.issue_credit_note(
-                    self.ctx, session, viewer.principal.actor(), payment, first(form, "amount"),
+                    self.ctx, session, viewer.principal.actor(), payment, amount,
                     first(form, "reason"), first(form, "remarks"),
                     idempotency_key=first(form, "form_key") or None)
         except LoketError as exc:

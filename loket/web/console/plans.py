@@ -22,6 +22,7 @@ from loket.core.payments import approvals
 from loket.core.states import PlanCompliance, PlanStatus
 from loket.errors import LoketError, ValidationFailed
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
+from loket.web.console.nav import N_
 from loket.web.console.payments import page_number
 from loket.web.console.problems import Problem
 
@@ -110,12 +111,13 @@ class NewPlan(Page):
         viewer, form = self.posted(req, CREATE)
         account = first(form, "account_number").strip()
         chosen = [v.partition(":") for v in form.get("item", []) if v]
-        request = {"action": "create", "account_number": account,
-                   **_schedule_request(form),
-                   "items": [{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
-                   "amount": first(form, "amount").strip() or None,
-                   "down_payment": first(form, "down_payment").strip() or None}
         try:
+            request = {"action": "create", "account_number": account,
+                       **_schedule_request(form),
+                       "items": [{"kind": k, "reference": r} for k, _sep, r in chosen] or None,
+                       "amount": self.amount(viewer, form, "amount", N_("Amount")),
+                       "down_payment": self.amount(viewer, form, "down_payment",
+                                                   N_("Down payment"))}
             with self.ctx.transaction() as session:
                 outcome = approvals.change_plan(self.ctx, session, viewer.principal.actor(),
                                                 viewer.principal.tenant_id, request,

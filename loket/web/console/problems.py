@@ -20,6 +20,7 @@ from markupsafe import Markup
 from loket.errors import Conflict, GatewayError, LoketError, NotFound
 from loket.money import Money, minor_digits
 from loket.web import rendering
+from loket.web.amounts import AmountNotUnderstood
 from loket.web.console.nav import N_
 
 Gettext = Callable[[str], str]
@@ -177,10 +178,12 @@ def explain(exc: LoketError, locale: str, currency: str, inputs: Iterable[str] =
         message = str(error.get("message") or exc.detail)
         name = input_of(error.get("field"), inputs if exc.status == 422 else (),
                         aliases or {})
+        typed = Markup.escape(exc.said(locale)) if isinstance(exc, AmountNotUnderstood) \
+            else None  # an amount the page could not read, in the page's words
         if name is None:
-            rest.append(said(message, locale, currency, lead_of(exc, _)))
+            rest.append(typed or said(message, locale, currency, lead_of(exc, _)))
         else:
-            text = said(message, locale, currency)
+            text = typed or said(message, locale, currency)
             fields[name] = Markup("{} {}").format(fields[name], text) if name in fields \
                 else text
     lines = ([Markup.escape(_(MARKED))] if fields else []) + rest

@@ -80,3 +80,22 @@ def test_a_loss_above_the_refund_threshold_waits_for_approval(api):
     (waiting,) = api.get("/v1/approvals", role="tenant_admin").json["items"]
     assert (waiting["kind"], waiting["amount"]["decimal"]) == ("dispute_loss", "145.50")
     assert api.get(f"/v1/disputes/{opened['id']}").json["status"] == "under_review"
+
+
+def test_the_disputed_amount_is_read_as_the_console_writes_it(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    number = counter_payment(api)
+    manager = signed_in(api, "billing_manager")
+    form = manager.get("/console/disputes/new", query_string=f"payment={number}")
+    assert 'placeholder="mis. 1.500,00"' in form.text
+    refused = manager.post("/console/disputes/new", {"payment": number, "reason": "meter",
+                                                     "amount": "45.50.0"})
+    assert refused.status_code == 422
+    assert field_message(refused.text, "amount") == ("Jumlah yang disengketakan: ini bukan "
+                                                     "jumlah uang. Tulis seperti 1.500,00 "
+                                                     "atau 1500.")
+    assert api.get("/v1/disputes").json["total"] == 0
+    opened = manager.post("/console/disputes/new", {"payment": number, "reason": "meter",
+                                                    "amount": "45,50"})
+    assert opened.status_code == 303, text_of(opened.text)
+    assert api.get("/v1/disputes").json["items"][0]["amount"]["amount"] == 4550

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import select
 from support.console import Person, counter_payment, signed_in
 from support.forms import banner, field_message
@@ -67,7 +68,8 @@ def test_a_refused_link_keeps_what_was_typed_and_says_why_in_indonesian(api):
         ("description", "March water"), ("channel", "email")])
     assert refused.status_code == 422
     assert banner(refused.text) == "Perbaiki isian yang ditandai."
-    assert field_message(refused.text, "minimum") == "Ini bukan angka."
+    assert field_message(refused.text, "minimum") == \
+        "Minimum: ini bukan jumlah uang. Tulis seperti 1.500,00 atau 1500."
     assert "decimal number" not in refused.text
     page = refused.text
     assert re.search(r'name="multi_use" value="1" checked', page)
@@ -86,3 +88,19 @@ def test_the_channels_are_offered_by_their_names(api):
     assert "email" in offered and "sms" in offered
     assert {c: offered[c] for c in offered if c in names} == \
         {c: names[c] for c in offered if c in names}
+
+
+@pytest.mark.parametrize(("locale", "typed"), [("id_ID", "10,50"), ("id_ID", "US$10,50"),
+                                               ("id_ID", "10.50"), ("en_US", "10.50")])
+def test_a_links_minimum_is_read_as_the_console_writes_it(api, locale, typed):
+    assert api.put("/v1/settings", {"locale": locale}).status_code == 200
+    clerk = signed_in(api, "tenant_admin")
+    page = clerk.get("/console/payment-links", query_string="account=WU-10001")
+    assert re.search(r'id="minimum"[^>]*placeholder="(mis\. 1\.500,00|e\.g\. 1,500\.00)"',
+                     page.text)
+    made = clerk.post("/console/payment-links", [
+        ("account_number", "WU-10001"), ("item", "bill:INV-2025-001567"),
+        ("amount_policy", "partial"), ("minimum", typed), ("description", "March")])
+    assert made.status_code == 303, banner(made.text)
+    (link,) = api.get("/v1/payment-links").json["items"]
+    assert link["minimum"]["amount"] == 1050

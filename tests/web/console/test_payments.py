@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from support.console import counter_payment, signed_in, text_of
 from support.forms import banner, field_message
 
@@ -85,4 +86,34 @@ def test_a_refused_credit_note_keeps_what_was_typed_open_with_the_reason_in_indo
     assert '<option value="Billing Error" selected>' in refused.text
     assert ">meter read twice</textarea>" in refused.text
     assert "cannot give back" not in refused.text
+    assert api.get("/v1/credit-notes").json["total"] == 0
+
+
+@pytest.mark.parametrize(("locale", "typed"), [("id_ID", "5,25"), ("id_ID", "US$ 5,25"),
+                                               ("id_ID", "5.25"), ("en_US", "5.25")])
+def test_a_credit_notes_amount_is_read_as_the_console_writes_it(api, locale, typed):
+    assert api.put("/v1/settings", {"locale": locale}).status_code == 200
+    number = counter_payment(api)
+    manager = signed_in(api, "billing_manager")
+    manager.get(f"/console/payments/{number}")
+    issued = manager.post(f"/console/payments/{number}/credit-notes", {
+        "amount": typed, "reason": "Billing Error", "remarks": ""})
+    assert issued.status_code == 303, text_of(issued.text)
+    assert api.get("/v1/credit-notes").json["items"][0]["amount"]["amount"] == 525
+
+
+def test_a_credit_notes_amount_the_console_cannot_read_is_named_in_its_language(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    number = counter_payment(api)
+    manager = signed_in(api, "billing_manager")
+    page = manager.get(f"/console/payments/{number}")
+    assert re.search(r'id="cn-amount"[^>]*placeholder="mis\. 1\.500,00"', page.text)
+    refused = manager.post(f"/console/payments/{number}/credit-notes", {
+        "amount": "5,25,0", "reason": "Billing Error", "remarks": ""})
+    assert refused.status_code == 422
+    assert field_message(refused.text, "cn-amount") == \
+        "Jumlah: ini bukan jumlah uang. Tulis seperti 1.500,00 atau 1500."
+    too_much = manager.post(f"/console/payments/{number}/credit-notes", {
+        "amount": "1.500,00", "reason": "Billing Error", "remarks": ""})  # 1500, not 1.5
+    assert field_message(too_much.text, "cn-amount") == "Sisanya paling banyak US$145,50."
     assert api.get("/v1/credit-notes").json["total"] == 0

@@ -1,11 +1,14 @@
 """A payment plan form sent twice (a double click, a reload of the answer) makes one plan,
 or asks for one approval above the threshold: the forms carry a key, as the API's
-Idempotency-Key. A reason keeps to the API's limit."""
+Idempotency-Key. A reason keeps to the API's limit. The amounts are read as the console
+writes them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pytest
 from support.console import Person
 from support.forms import banner, field_message
 
@@ -96,3 +99,35 @@ def test_a_refused_plan_is_said_in_the_tenants_language_under_its_fields(api):
     assert field_message(refused.text, "installments").startswith("Dari 1 sampai ")
     assert "must not be in the past" not in refused.text
     assert 'value="100.00"' in refused.text  # what was typed stays
+
+
+@pytest.mark.parametrize(("locale", "amount", "down"), [
+    ("id_ID", "250,50", "50,25"), ("id_ID", "US$ 250,50", "50.25"),
+    ("en_US", "250.50", "$50.25")])
+def test_a_plans_amounts_are_read_as_the_console_writes_them(api, locale, amount, down):
+    assert api.put("/v1/settings", {"locale": locale}).status_code == 200
+    before = {p["reference"] for p in plans(api)}
+    planner = signed_in(api)
+    page = planner.get("/console/plans/new", query_string="account=WU-10001")
+    assert re.search(r'id="down_payment"[^>]*placeholder="(mis\. 1\.500,00|e\.g\. '
+                     r'1,500\.00)"', page.text)
+    made = planner.post("/console/plans/new", {**PLAN, "amount": amount, "down_payment": down,
+                                               "first_due_on": future(10)})
+    assert made.status_code == 303, banner(made.text)
+    (plan,) = [p for p in plans(api) if p["reference"] not in before]
+    assert plan["amount"]["amount"] == 25050 and plan["down_payment"]["amount"] == 5025
+
+
+def test_a_plans_amount_the_console_cannot_read_is_named_in_its_language(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    before = plans(api)
+    planner = signed_in(api)
+    planner.get("/console/plans/new", query_string="account=WU-10001")
+    refused = planner.post("/console/plans/new", {**PLAN, "amount": "250,50",
+                                                  "down_payment": "50,2,5",
+                                                  "first_due_on": future(10)})
+    assert refused.status_code == 422
+    assert banner(refused.text) == "Perbaiki isian yang ditandai."
+    assert field_message(refused.text, "down_payment") == \
+        "Uang muka: ini bukan jumlah uang. Tulis seperti 1.500,00 atau 1500."
+    assert 'value="50,2,5"' in refused.text and plans(api) == before
