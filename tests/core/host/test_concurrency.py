@@ -42,20 +42,25 @@ def _plan(ctx, tenant_id: int, **terms) -> str:
             "first_due_on": _in_days(ctx, 5), **terms}).reference
 
 
+def _in_a_thread(ctx, work, raised: list) -> threading.Thread:
+    """A thread (not started) that runs ``work(session)`` in a transaction of its own and
+    appends to ``raised`` what it raised."""
+    def run():
+        try:
+            with ctx.transaction() as session:
+                work(session)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            raised.append(exc)
+
+    return threading.Thread(target=run)
+
+
 def _change_while_paying(ctx, tenant_id: int, request: dict, pay) -> list:
     """Carry ``request`` out (:func:`approvals.change_plan`) with ``pay`` made in another
     thread at the worst moment: once the change has read the plan, just before it writes.
     ``pay`` finishes when the locks let it; returns what it raised."""
     raised: list = []
-
-    def payer():
-        try:
-            with ctx.transaction() as session:
-                pay(session)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            raised.append(exc)
-
-    thread = threading.Thread(target=payer)
+    thread = _in_a_thread(ctx, pay, raised)
 
     def before_write(_session, _context, _instances):
         if thread.ident is not None:
@@ -205,15 +210,7 @@ def _refunded_by_the_gateway_while(ctx, payment_id: int, staff) -> list:
     runs in another thread, started once the payment is locked and recorded once ``staff``
     waits for a lock; returns what either raised."""
     raised: list = []
-
-    def other():
-        try:
-            with ctx.transaction() as session:
-                staff(session)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            raised.append(exc)
-
-    thread = threading.Thread(target=other)
+    thread = _in_a_thread(ctx, staff, raised)
     try:
         with ctx.transaction() as session:
             payment = lock_payment(session, payment_id)
@@ -280,16 +277,9 @@ def test_a_plan_cancelled_while_it_is_being_paid_locks_the_new_payer_too(pg_ctx)
     tenant_id = seed(ctx)
     reference = _plan(ctx, tenant_id, items=BILLS)
     raised: list = []
-
-    def cancel():
-        try:
-            with ctx.transaction() as session:
-                approvals.change_plan(ctx, session, ACTOR, tenant_id, {
-                    "action": "cancel", "plan": reference, "reason": "moved house"})
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            raised.append(exc)
-
-    thread = threading.Thread(target=cancel)
+    thread = _in_a_thread(ctx, lambda session: approvals.change_plan(
+        ctx, session, ACTOR, tenant_id, {"action": "cancel", "plan": reference,
+                                         "reason": "moved house"}), raised)
     with ctx.transaction() as session:
         plan_payments.record_plan_payment(ctx, session, ACTOR, tenant_id, reference, {
             "method": "cash", "amount_received": "50.00", "paid_on": _in_days(ctx, -1)})
