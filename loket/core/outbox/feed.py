@@ -33,12 +33,11 @@ def feed(session: Session, tenant_id: int, after: int = 0, limit: int = 100
     Called by the feed endpoint on every poll. An event whose transaction is still open is
     not served yet; when it commits it takes its place after the events served meanwhile.
 
-    :param after: the id of the last event the poller has (0: from the start). An id
-        beyond the tenant's newest host event is read as an id: the events with a greater
-        one.
-    :raises Gone: naming ``after``, when it names no host event of the tenant's but a
-        lower id than its newest: an event the retention deleted (the events after it may
-        be gone too). The detail tells where the feed now starts.
+    :param after: the id of the last event the poller has (0: from the start).
+    :raises Gone: naming ``after``, when it names no host event of the tenant's while the
+        feed holds some: an event the retention deleted (the events after it may be gone
+        too), or an id that was never a cursor of this feed. The detail tells where the
+        feed now starts.
     """
     position = _position(session, tenant_id, after)
     if position is None and after > 0:
@@ -91,13 +90,14 @@ def _position(session: Session, tenant_id: int, after: int) -> int | None:
 
 
 def _refuse_if_expired(session: Session, tenant_id: int, after: int) -> None:
-    """Raise :class:`Gone` when cursor ``after`` (no host event of the tenant's) is below
-    the tenant's newest host event: the retention deleted it, and maybe more after it."""
-    newer = session.scalar(select(OutboxEvent.id).where(
-        OutboxEvent.tenant_id == tenant_id, OutboxEvent.kind == HOST_EVENT,
-        OutboxEvent.id > after).limit(1))
-    first = head(session, tenant_id, 1, OutboxEvent.id, OutboxEvent.created_at) \
-        if newer is not None else None
+    """Raise :class:`Gone` when cursor ``after`` (no host event of the tenant's) meets a
+    feed that still holds events.
+
+    The retention deletes from the start of the feed only, so every event left comes
+    after the deleted cursor in feed order, whatever its id: an event with a lower id
+    that committed later is one of them, so comparing ids would skip it.
+    """
+    first = head(session, tenant_id, 1, OutboxEvent.id, OutboxEvent.created_at)
     if not first:
         return
     raise Gone(f"after={after} names an event the feed no longer has (host events are "

@@ -44,9 +44,14 @@ def test_the_feed_pages_from_the_cursor_in_order(ctx):
         rest = feed(session, tenant_id, after=first[-1].id)
         assert _names(first) == ["A", "B"] and _names(rest) == ["C"]
         assert feed(session, tenant_id, after=rest[-1].id) == []
-        # A cursor that is no event of the tenant's is read as an id.
-        assert feed(session, tenant_id, after=10**9) == []
-        assert _names(feed(session, tenant_id, after=first[0].id - 1)) == ["A", "B", "C"]
+        # A cursor that was never an event of this feed is refused, not read as an id.
+        someone_elses = feed(session, other)[0].id
+        for cursor in (10**9, someone_elses):
+            with pytest.raises(Gone):
+                feed(session, tenant_id, after=cursor)
+    empty = seed(ctx, slug="empty")
+    with ctx.transaction() as session:
+        assert feed(session, empty, after=10**9) == []
 
 
 def _expired_feed(ctx, tenant_id: int) -> tuple[list[OutboxEvent], list[OutboxEvent]]:
@@ -78,7 +83,6 @@ def test_a_cursor_the_retention_deleted_is_refused_not_read_past_a_gap(ctx):
         assert _names(first) == ["new 1", "new 2"]
         assert _names(feed(session, tenant_id, after=first[-1].id)) == ["new 3"]
         assert feed(session, tenant_id, after=kept[-1].id) == []
-        assert feed(session, tenant_id, after=10**9) == []
 
 
 def test_the_feed_endpoint_answers_410_naming_after(api):  # noqa: F811 - fixture
@@ -115,6 +119,24 @@ def test_an_event_committed_after_a_later_one_is_served_after_it_not_skipped(pg)
     with ctx.transaction() as session:
         assert _names(feed(session, tenant_id, after=seen[-1].id)) == ["slow"]
         assert session.scalar(select(func.count()).select_from(OutboxFeedCommit)) == 3
+
+
+def test_a_deleted_cursor_followed_only_by_a_lower_id_is_refused_not_read_as_empty(pg):
+    """The retention deleted the host's cursor; the one event left has a lower id (its
+    transaction committed later), so it comes after the cursor in the feed."""
+    ctx = pg
+    tenant_id = seed(ctx)
+    with Session(ctx.engine) as slow:
+        later = _emit(slow, tenant_id, "slow").id  # taken now, committed last
+        with ctx.transaction() as session:
+            cursor = _emit(session, tenant_id, "old", OLD).id
+        slow.commit()
+    assert later < cursor
+    assert retention.purge(ctx)["host_events"] == 1
+    with ctx.transaction() as session:
+        assert [row.id for row in feed(session, tenant_id)] == [later]
+        with pytest.raises(Gone):
+            feed(session, tenant_id, after=cursor)
 
 
 def test_a_transaction_writing_for_two_tenants_is_in_both_feeds(pg):
