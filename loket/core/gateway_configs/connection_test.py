@@ -5,15 +5,19 @@ the latest test connects."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
 from loket.core.gateway_configs import configs
-from loket.core.models import GatewayConfiguration, Payment, Todo
+from loket.core.models import GatewayConfiguration, Payment
 from loket.core.payments import lifecycle
-from loket.core.payments.refunds import record_refund
-from loket.core.states import TodoStatus
+from loket.core.payments.invariants import give_back_capacity
+from loket.core.payments.posting import lock_payment
+from loket.core.payments.refunds import (
+    close_connection_test_todo,
+    connection_test_todo_key,
+    record_refund,
+)
 from loket.core.todos import raise_todo
 from loket.errors import GatewayError
 from loket.money import Money
@@ -28,42 +32,29 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
     """The test payment went through and its webhook arrived: refund it and, when it is the
     configuration's latest test, the configuration is connected.
 
-    Called by event application when a test payment's money is taken.
+    Called by event application when a test payment's money is taken, and again by a later
+    event of the payment while its refund was refused. The refund is of what is left to
+    refund, read under the payment's lock: what staff refunded meanwhile (the to-do asked
+    them to) is not refunded again, and nothing left to refund closes the to-do.
     """
-    # Re-read under the lock: the caller's row may be a copy read before (a webhook's first
+    # The payment first (every change of a payment locks it first), then the configuration,
+    # re-read under the lock: the caller's row may be a copy read before (a webhook's first
     # transaction), and a test started since must not be taken for this one.
+    payment = lock_payment(session, payment.id)
     row = session.get_one(GatewayConfiguration, row.id, with_for_update=True,
                           populate_existing=True)
     latest = row.test_payment_id == payment.id
     if latest:
         row.connected = True
         row.connected_at = ctx.now()
-    config = configs.config_value(ctx, session, row)
-    refund_id = f"{payment.number}-R"
     response = dict(row.test_response or {})
-    try:
-        result = ctx.plugins.refund(config, RefundRequest(
-            refund_id=refund_id, payment_id=payment.number,
-            gateway_reference=payment.gateway_reference or "",
-            amount=Money(payment.amount_received, payment.currency),
-            captured=Money(payment.amount_received, payment.currency),
-            reason="requested_by_customer", details=payment.gateway_details or {}))
-    except GatewayError as exc:
-        refused: str | None = exc.gateway_message or exc.detail
-    else:
-        response["refund"] = {"reference": result.refund_reference, "status": result.status,
-                              "raw": json_safe(result.raw)}
-        record_refund(session, payment, payment.amount_received, result.refund_reference,
-                      result.status, "connection test", "system")
-        payment.status = lifecycle.state_of(payment)
-        refused = None if result.status != RefundStatus.FAILED else (
-            str(result.raw.get("message") or "") or "the gateway refused the refund")
-    if refused is not None:
-        response["refund_error"] = refused
-        _refund_by_hand(session, row, payment, refused)
+    left = give_back_capacity(session, payment)
+    if left > 0:
+        _refund(ctx, session, row, payment, left, response)
     else:
         response.pop("refund_error", None)
-        _refunded_after_all(ctx, session, payment)
+        close_connection_test_todo(session, payment, "nothing is left to refund: the "
+                                   "payment was refunded meanwhile", ctx.now())
     name = configs.name_of(row)
     if not latest:
         audit.record(session, audit.SYSTEM, "gateway.test_refunded", "gateway", name,
@@ -76,37 +67,41 @@ def finish_connection_test(ctx, session: Session, row: GatewayConfiguration,
                  tenant_id=row.tenant_id)
 
 
-def _refund_by_hand(session: Session, row: GatewayConfiguration, payment: Payment,
-                    refused: str) -> None:
-    """The gateway refused the test payment's refund: one to-do for staff to refund it by
-    hand, however often a later event of the payment retries the refund."""
-    raise_todo(session, payment.tenant_id, REFUND_BY_HAND,
-               f"Refund the {configs.name_of(row)} connection test payment {payment.number} "
-               f"by hand", detail=refused, entity_type="payment", entity_id=payment.number,
-               dedupe_key=_refund_key(payment))
-
-
-def _refunded_after_all(ctx, session: Session, payment: Payment) -> None:
-    """The gateway took the test payment's refund on a retry: the to-do raised when it
-    refused at first is closed, so nobody refunds the payment a second time."""
-    todo = session.scalar(select(Todo).where(
-        Todo.tenant_id == payment.tenant_id, Todo.dedupe_key == _refund_key(payment),
-        Todo.status == TodoStatus.OPEN))
-    if todo is None:
-        return
-    todo.status = TodoStatus.RESOLVED
-    todo.resolution = "loket refunded the payment when it tried again"
-    todo.resolved_by = audit.SYSTEM.name
-    todo.resolved_at = ctx.now()
-    audit.record(session, audit.SYSTEM, "todo.resolved", "todo", todo.id,
-                 before={"status": "open"},
-                 after={"status": "resolved", "resolution": todo.resolution},
-                 tenant_id=todo.tenant_id)
-
-
-def _refund_key(payment: Payment) -> str:
-    # The payment's id, not its number: numbers repeat across tenants.
-    return f"test-refund:{payment.id}"
+def _refund(ctx, session: Session, row: GatewayConfiguration, payment: Payment, left: int,
+            response: dict) -> None:
+    """Ask the gateway to refund ``left`` (minor units) of the test payment; what it answers
+    goes into ``response``. Refused: one to-do for staff to refund it by hand. Taken: the
+    to-do raised when it was refused at first is closed."""
+    config = configs.config_value(ctx, session, row)
+    # The whole payment under one id, so that a retry after a lost answer asks for the same
+    # refund; what is left after a partial refund by staff is another refund.
+    refund_id = f"{payment.number}-R" + ("" if left == payment.amount_received else f"-{left}")
+    try:
+        result = ctx.plugins.refund(config, RefundRequest(
+            refund_id=refund_id, payment_id=payment.number,
+            gateway_reference=payment.gateway_reference or "",
+            amount=Money(left, payment.currency), captured=Money(left, payment.currency),
+            reason="requested_by_customer", details=payment.gateway_details or {}))
+    except GatewayError as exc:
+        refused: str | None = exc.gateway_message or exc.detail
+    else:
+        response["refund"] = {"reference": result.refund_reference, "status": result.status,
+                              "raw": json_safe(result.raw)}
+        record_refund(session, payment, left, result.refund_reference, result.status,
+                      "connection test", "system", now=ctx.now())
+        payment.status = lifecycle.state_of(payment)
+        refused = None if result.status != RefundStatus.FAILED else (
+            str(result.raw.get("message") or "") or "the gateway refused the refund")
+    if refused is not None:
+        response["refund_error"] = refused
+        raise_todo(session, payment.tenant_id, REFUND_BY_HAND,
+                   f"Refund the {configs.name_of(row)} connection test payment "
+                   f"{payment.number} by hand", detail=refused, entity_type="payment",
+                   entity_id=payment.number, dedupe_key=connection_test_todo_key(payment))
+    else:
+        response.pop("refund_error", None)
+        close_connection_test_todo(session, payment, "loket refunded the payment when it "
+                                   "tried again", ctx.now())
 
 
 def test_payment(session: Session, row: GatewayConfiguration) -> Payment | None:

@@ -7,7 +7,14 @@ approving role (``approver_roles``, default tenant_admin and cso_admin) approves
 then it is carried out, in the approver's transaction — or rejects it, with a note. A loss
 staff declare on a dispute takes money back like a refund, so one above ``refund_above``
 waits the same way (``dispute_loss``). A request is checked as the operation itself would
-check it before it waits: nothing waits that could never be carried out.
+check it before it waits: nothing waits that could never be carried out. What the requests
+already waiting on a payment would give back counts too: a refund or credit note request
+that, carried out after them, would give back more than the payment can is refused (naming
+``amount``). A dispute's loss is never refused for them (the payer's bank decided it), but
+once waiting it counts against later requests. A refund or credit note below the threshold
+is not held back by requests waiting; one of those that no longer fits when approved is
+refused then (naming ``amount``), moves nothing and stays pending, for the checker to
+reject.
 
 The maker can never decide their own request: the maker is the API key that asked (its id
 is kept with the request), or any key bearing the maker's name when that name is a person's,
@@ -20,14 +27,17 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loket.core import audit, idempotency
 from loket.core.backoffice.paging import Page, paginate
+from loket.core.db import money_sum
 from loket.core.host import plan_changes
 from loket.core.models import Approval, Dispute, Payment, PaymentPlan
 from loket.core.payments import credit_notes, disputes, refunds
+from loket.core.payments.invariants import give_back_capacity
+from loket.core.payments.posting import lock_payment
 from loket.core.settings import load_settings
 from loket.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from loket.money import Money
@@ -130,14 +140,19 @@ def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: Appro
     :param idempotency_key: a repeat with the same key (a form submitted twice, a request
         retried after its answer was lost) returns the approval the first made: approving
         two copies would carry the operation out twice.
-    :raises ValidationFailed, Conflict: what the operation itself would refuse.
+    :raises ValidationFailed, Conflict: what the operation itself would refuse; a refund or
+        credit note ``amount`` above what the requests already waiting on the payment leave.
     """
     key_row, prior = idempotency.claim(session, payment.tenant_id,
                                        f"approval:{kind.value}:{payment.id}", idempotency_key,
                                        request)
     if prior is not None:
         return session.get_one(Approval, prior["approval_id"])
+    # Under the payment's lock: of two requests at once, the second counts the first.
+    payment = lock_payment(session, payment.id)
     check_request(session, kind, payment, request)
+    if kind is not ApprovalKind.DISPUTE_LOSS:
+        _check_waiting(session, payment, Money.parse(request["amount"], payment.currency))
     row = Approval(tenant_id=payment.tenant_id, kind=kind.value, payment_id=payment.id,
                    amount=Money.parse(request["amount"], payment.currency).amount,
                    currency=payment.currency, request=request,
@@ -151,6 +166,25 @@ def request_approval(ctx: Any, session: Session, actor: audit.Actor, kind: Appro
     if key_row is not None:
         idempotency.remember(session, key_row, {"approval_id": row.id})
     return row
+
+
+_WAITING = select(money_sum(Approval.amount)).where(
+    Approval.payment_id == bindparam("payment_id"),
+    Approval.status == ApprovalStatus.PENDING.value,
+    Approval.kind.in_([ApprovalKind.REFUND.value, ApprovalKind.CREDIT_NOTE.value,
+                       ApprovalKind.DISPUTE_LOSS.value]))
+
+
+def _check_waiting(session: Session, payment: Payment, value: Money) -> None:
+    """Refuse a request the ones already waiting on ``payment`` leave no room for: all of
+    them carried out would give back more than the payment can."""
+    waiting = session.scalar(_WAITING, {"payment_id": payment.id}) or 0
+    left = max(give_back_capacity(session, payment) - waiting, 0)
+    if waiting and value.amount > left:
+        raise ValidationFailed(
+            f"requests waiting for approval would already give back "
+            f"{Money(waiting, payment.currency).format()} of payment {payment.number}; at most "
+            f"{Money(left, payment.currency).format()} is left to ask for", field="amount")
 
 
 def check_request(session: Session, kind: ApprovalKind, payment: Payment,

@@ -24,7 +24,14 @@ from loket.core.db import commit_then_raise
 from loket.core.gateway_configs import configs
 from loket.core.host.obligations import unpay
 from loket.core.host.plan_debts import keep_debts, lock_plans_of
-from loket.core.models import Allocation, CreditNote, GatewayConfiguration, Payment, Refund
+from loket.core.models import (
+    Allocation,
+    CreditNote,
+    GatewayConfiguration,
+    Payment,
+    Refund,
+    Todo,
+)
 from loket.core.payments import lifecycle
 from loket.core.payments.invariants import check_invariants, give_back_capacity
 from loket.core.payments.posting import (
@@ -33,7 +40,7 @@ from loket.core.payments.posting import (
     refresh_state,
     snapshot,
 )
-from loket.core.states import AllocationState, CreditNoteStatus
+from loket.core.states import AllocationState, CreditNoteStatus, TodoStatus
 from loket.core.todos import raise_todo
 from loket.errors import LoketError, RefundNotPossible, ValidationFailed
 from loket.money import Money
@@ -141,7 +148,9 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
     covers stays owed through the plan, :mod:`loket.core.host.plan_debts`). A ``pending``
     one only holds its amount (nothing shows refunded) until the gateway confirms it:
     recording the same reference again as ``succeeded`` then gives the money back. A
-    ``failed`` one is kept for the record and moves nothing.
+    ``failed`` one is kept for the record and moves nothing. A connection test's payment
+    refunded in full so closes the to-do that asked staff to refund it by hand
+    (:func:`close_connection_test_todo`).
 
     :param now: the current time, for a plan's new installment (default the system clock).
     :returns: whether anything changed.
@@ -167,6 +176,37 @@ def record_refund(session: Session, payment: Payment, amount: int, reference: st
     if status == RefundStatus.SUCCEEDED:
         _give_back(session, payment, amount, _cause(payment, reason, actor_name), now)
     return True
+
+
+def connection_test_todo_key(payment: Payment) -> str:
+    """The key of the one to-do asking staff to refund a connection test's payment by hand
+    (:mod:`loket.core.gateway_configs.connection_test`)."""
+    # The payment's id, not its number: numbers repeat across tenants.
+    return f"test-refund:{payment.id}"
+
+
+def close_connection_test_todo(session: Session, payment: Payment, resolution: str,
+                               now: dt.datetime | None = None) -> None:
+    """Close the open to-do asking staff to refund the connection test payment ``payment``
+    by hand, if there is one, with ``resolution``; audited as loket's.
+
+    Called once the payment is refunded in full (by whoever refunded it: staff, the
+    gateway's report of a refund made at the gateway, the connection test's retry), so
+    nobody refunds it a second time.
+    """
+    todo = session.scalar(select(Todo).where(
+        Todo.tenant_id == payment.tenant_id, Todo.status == TodoStatus.OPEN,
+        Todo.dedupe_key == connection_test_todo_key(payment)))
+    if todo is None:
+        return
+    todo.status = TodoStatus.RESOLVED
+    todo.resolution = resolution
+    todo.resolved_by = audit.SYSTEM.name
+    todo.resolved_at = now or dt.datetime.now(dt.UTC)
+    audit.record(session, audit.SYSTEM, "todo.resolved", "todo", todo.id,
+                 before={"status": "open"},
+                 after={"status": "resolved", "resolution": resolution},
+                 tenant_id=todo.tenant_id)
 
 
 def _cause(payment: Payment, reason: str, actor_name: str) -> str:
@@ -206,3 +246,6 @@ def _give_back(session: Session, payment: Payment, amount: int, cause: str,
         taken.append((receivable, part))
         remaining -= part
     keep_debts(session, taken, cause, now)
+    if payment.is_test and payment.refunded >= lifecycle.refundable(payment):
+        close_connection_test_todo(session, payment,
+                                   f"the payment is refunded in full: {cause}", now)

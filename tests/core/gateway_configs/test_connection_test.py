@@ -1,23 +1,29 @@
 """The refundable 1-unit connection test: only the test the configuration is waiting for
 connects it, even when the caller holds a copy of the configuration read earlier, and new
 credentials need a test of their own; every test payment that took money is refunded, and
-one the gateway refuses to refund is one to-do for staff, closed when a retry succeeds."""
+one the gateway refuses to refund is one to-do for staff, closed when a retry succeeds or
+when the payment is refunded in full otherwise (staff, the gateway's report); a retry
+refunds only what staff left, never the payment a second time."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import select
 from support.engine import ADMIN, CREDENTIALS, deliver, seed, store
 
 from loket import hookimpl
 from loket.core.gateway_configs import configs
 from loket.core.gateway_configs.connection_test import finish_connection_test
-from loket.core.models import Payment, Todo
+from loket.core.models import Payment, Refund, Todo
+from loket.core.payments.refunds import refund_payment
+from loket.core.webhooks import outcomes
 from loket.errors import RefundNotPossible
 from loket.gateways import sandbox_page
-from loket.types import RefundResult
+from loket.money import Money
+from loket.types import GatewayEvent, RefundResult
 
 
 def test_an_earlier_test_paid_late_does_not_connect_newer_credentials(ctx, tenant_id):
@@ -80,15 +86,22 @@ def test_a_test_paid_after_new_credentials_were_saved_refunds_but_does_not_conne
 
 
 class RefusingRefunds:
-    """A gateway that refuses refunds (``failed``, or not before settlement) until told."""
+    """A gateway that refuses refunds (``failed``, or not before settlement) until told;
+    told ``accept``, it takes any refund asked, never checking what it refunded before (a
+    gateway loket must not count on to stop a second refund). It keeps what it was asked."""
 
     LOKET_CONTRACT = "1.3"
 
     def __init__(self, how: str):
         self.how = how
+        self.asked: list[int] = []  # the amounts of the refunds asked for
 
     @hookimpl(tryfirst=True)
     def loket_gateway_refund(self, config, request):
+        self.asked.append(request.amount.amount)
+        if self.how == "accept":
+            return RefundResult(refund_reference=f"re_{request.refund_id}",
+                                status="succeeded", raw={})
         if self.how == "failed":
             return RefundResult(refund_reference=f"re_failed_{request.payment_id}",
                                 status="failed", raw={"message": "card closed"})
@@ -155,3 +168,64 @@ def test_a_test_refund_refused_then_taken_on_a_retry_closes_its_todo(ctx, tenant
         paid = session.get_one(Payment, test.id)
         assert paid.refunded == paid.amount_received
         assert "refund_error" not in configs.get_row(session, tenant_id, "sandbox").test_response
+
+
+def _retry_the_test_refund(ctx, tenant_id, test: Payment) -> None:
+    """What a later event of the test payment does while its refund was refused."""
+    with ctx.transaction() as session:
+        finish_connection_test(ctx, session, configs.get_row(session, tenant_id, "sandbox"),
+                               session.get_one(Payment, test.id))
+
+
+@pytest.mark.parametrize("by_staff, retried", [("1.00", []), ("0.40", [60])])
+def test_a_test_payment_staff_refunded_meanwhile_is_never_refunded_twice(
+        ctx, tenant_id, by_staff, retried):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "not settled") as gateway:
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        gateway.how = "accept"
+        with ctx.transaction() as session:  # staff do what the to-do asks, in loket
+            refund_payment(ctx, session, ADMIN, session.get_one(Payment, test.id), by_staff,
+                           "connection test refunded by hand")
+        asked = len(gateway.asked)
+        _retry_the_test_refund(ctx, tenant_id, test)
+        _retry_the_test_refund(ctx, tenant_id, test)
+    assert gateway.asked[asked:] == retried  # only what staff left, once
+    assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["resolved"]
+    with ctx.transaction() as session:
+        paid = session.get_one(Payment, test.id)
+        assert (paid.status, paid.refunded) == ("refunded", paid.amount_received)
+        assert sum(session.scalars(select(Refund.amount).where(
+            Refund.payment_id == test.id))) == paid.amount_received
+
+
+def test_a_test_payment_refunded_in_full_by_staff_closes_its_todo_at_once(ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "not settled") as gateway:
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        gateway.how = "accept"
+        with ctx.transaction() as session:
+            refund_payment(ctx, session, ADMIN, session.get_one(Payment, test.id), "1.00", "")
+    assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["resolved"]
+
+
+def test_a_refund_made_at_the_gateway_and_reported_closes_the_test_refund_todo(
+        ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "not settled") as gateway:
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        gateway.how = "accept"
+        asked = len(gateway.asked)
+        for event in (  # staff refunded at the gateway's dashboard; it reports, then settles
+                GatewayEvent("evt-refund", "payment.refunded", payment_id=test.number,
+                             amount=Money(test.amount_received, test.currency),
+                             refund_reference="re_dashboard"),
+                GatewayEvent("evt-settle", "payment.settled", payment_id=test.number)):
+            with ctx.transaction() as session:
+                row = configs.get_row(session, tenant_id, "sandbox")
+                assert outcomes.apply_event(ctx, session, row, event) == "applied"
+    assert gateway.asked[asked:] == []
+    assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["resolved"]

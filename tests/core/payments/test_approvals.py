@@ -1,7 +1,9 @@
 """Approval controls over HTTP: refunds and credit notes above the tenant's thresholds wait
 for a second person with an approving role; the maker never decides their own (one key is
 one person, two unnamed keys of one role are two); a request retried after its answer was
-lost waits once; a request that could never be carried out is refused, not kept."""
+lost waits once; a request that could never be carried out, alone or after the requests
+already waiting on its payment, is refused, not kept; one that no longer fits when it is
+approved moves nothing and stays pending."""
 
 from __future__ import annotations
 
@@ -150,3 +152,82 @@ def test_one_key_is_one_person_and_two_unnamed_keys_of_a_role_are_two(guarded):
         path = f"/v1/approvals/{asked.json['approval']['id']}/approve"
         assert post(maker, path, {}).status_code == 403
         assert post(other, path, {}).status_code == decided  # Alice's other key is Alice
+
+
+@pytest.mark.parametrize("path, body", [
+    ("refunds", {"amount": "100.00"}),
+    ("credit-notes", {"amount": "100.00", "reason": "Billing Error"})])
+def test_a_request_the_ones_waiting_leave_no_room_for_is_refused(guarded, path, body):
+    api, number = guarded
+    first = api.post(f"/v1/payments/{number}/refunds", {"amount": "60.00"},
+                     role="billing_manager")
+    assert first.status_code == 202, first.text
+    refused = api.post(f"/v1/payments/{number}/{path}", body, role="billing_manager")
+    assert refused.status_code == 422 and fields(refused) == {"amount"}, refused.text
+    assert "at most $85.50" in refused.json["detail"]
+    room = api.post(f"/v1/payments/{number}/{path}", {**body, "amount": "85.50"},
+                    role="billing_manager")
+    assert room.status_code == 202, room.text
+    for asked in (first, room):  # both fit: both are carried out
+        done = api.post(f"/v1/approvals/{asked.json['approval']['id']}/approve", {},
+                        role="cso_admin")
+        assert done.status_code == 200, done.text
+    detail = api.get(f"/v1/payments/{number}").json
+    given_back = detail["information"]["refunded"]["amount"] + sum(
+        n["amount"]["amount"] for n in detail["credit_notes"])
+    assert given_back == 14550
+
+
+def test_a_rejected_request_makes_room_again(guarded):
+    api, number = guarded
+    first = api.post(f"/v1/payments/{number}/refunds", {"amount": "100.00"},
+                     role="billing_manager")
+    assert api.post(f"/v1/payments/{number}/refunds", {"amount": "100.00"},
+                    role="billing_manager").status_code == 422
+    assert api.post(f"/v1/approvals/{first.json['approval']['id']}/reject",
+                    {"note": "wrong payment"}, role="cso_admin").status_code == 200
+    assert api.post(f"/v1/payments/{number}/refunds", {"amount": "100.00"},
+                    role="billing_manager").status_code == 202
+
+
+def test_a_request_that_no_longer_fits_is_refused_when_approved_and_moves_nothing(guarded):
+    api, number = guarded
+    asked = api.post(f"/v1/payments/{number}/refunds", {"amount": "100.00"},
+                     role="billing_manager")
+    assert asked.status_code == 202, asked.text
+    at_once = api.post(f"/v1/payments/{number}/refunds", {"amount": "50.00"},
+                       role="billing_manager")  # not above the threshold: not held back
+    assert at_once.status_code == 201, at_once.text
+    path = f"/v1/approvals/{asked.json['approval']['id']}"
+    refused = api.post(f"{path}/approve", {}, role="cso_admin")
+    assert refused.status_code == 422 and fields(refused) == {"amount"}, refused.text
+    assert "at most $95.50" in refused.json["detail"]
+    assert api.get(f"/v1/payments/{number}").json["information"]["refunded"][
+        "decimal"] == "50.00"
+    (waiting,) = api.get("/v1/approvals", role="tenant_admin").json["items"]
+    assert (waiting["id"], waiting["status"], waiting["result"]) == (
+        asked.json["approval"]["id"], "pending", None)
+    assert api.post(f"{path}/reject", {"note": "refunded in part already"},
+                    role="cso_admin").json["status"] == "rejected"
+
+
+def test_a_disputes_loss_waits_whatever_waits_and_counts_against_later_requests(guarded):
+    api, number = guarded
+    refund = api.post(f"/v1/payments/{number}/refunds", {"amount": "100.00"},
+                      role="billing_manager")
+    dispute = api.post(f"/v1/payments/{number}/disputes", {"reason": "chargeback"}).json
+    assert api.post(f"/v1/disputes/{dispute['id']}/status",
+                    {"status": "under_review"}).status_code == 200
+    loss = api.post(f"/v1/disputes/{dispute['id']}/status", {"status": "lost"})
+    assert loss.status_code == 202, loss.text  # the bank decided: never refused
+    later = api.post(f"/v1/payments/{number}/refunds", {"amount": "60.00"},
+                     role="billing_manager")
+    assert later.status_code == 422 and fields(later) == {"amount"}, later.text
+    for asked in (refund, loss):
+        done = api.post(f"/v1/approvals/{asked.json['approval']['id']}/approve", {},
+                        role="tenant_admin")
+        assert done.status_code == 200, done.text
+    lost = api.get(f"/v1/disputes/{dispute['id']}").json
+    assert lost["amount_taken_back"]["decimal"] == "45.50"  # what the refund left
+    assert api.get(f"/v1/payments/{number}").json["information"]["refunded"][
+        "decimal"] == "145.50"

@@ -3,8 +3,10 @@
 import datetime as dt
 import threading
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support.concurrency import at_once
 from support.engine import ACTOR, connect_sandbox, post, seed, start
 
 from loket.core import audit
@@ -26,7 +28,7 @@ from loket.core.payments.approvals import ApprovalKind
 from loket.core.payments.counter_payments import CounterPayment, record_counter_payment
 from loket.core.payments.posting import lock_payment
 from loket.core.webhooks import outcomes
-from loket.errors import Conflict, LoketError
+from loket.errors import Conflict, LoketError, ValidationFailed
 from loket.types import GatewayEvent
 
 
@@ -161,6 +163,63 @@ def test_two_approvers_deciding_one_refund_at_once_carry_it_out_once(pg_ctx):
         refunded = session.get_one(Payment, paid.id).refunded
     assert refunds == [5000] and refunded == 5000
     assert decided.status == "approved"
+
+
+_MAKER = audit.Actor("maker", "billing_manager")
+_ASKED = {ApprovalKind.REFUND: {"amount": "60.00", "reason": "overcharged"},
+          ApprovalKind.CREDIT_NOTE: {"amount": "60.00", "reason": "Billing Error"}}
+
+
+def test_two_requests_at_once_that_together_give_back_too_much_wait_one(pg_ctx):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    paid = _cash_payment(ctx, tenant_id)  # 145.50: room for one request of 100.00
+
+    def ask(_):
+        with ctx.transaction() as session:
+            return approvals.request_approval(
+                ctx, session, _MAKER, ApprovalKind.REFUND, session.get_one(Payment, paid.id),
+                {"amount": "100.00", "reason": "overcharged"}).id
+
+    results = at_once(ask)
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], ValidationFailed), results
+    assert [e["field"] for e in refused[0].errors] == ["amount"]
+    with ctx.transaction() as session:
+        waiting = session.scalars(select(Approval.amount).where(
+            Approval.payment_id == paid.id, Approval.status == "pending")).all()
+    assert waiting == [10000]
+
+
+@pytest.mark.parametrize("second", [ApprovalKind.REFUND, ApprovalKind.CREDIT_NOTE])
+def test_two_approvals_approved_at_once_give_back_only_what_is_left(pg_ctx, second):
+    ctx = pg_ctx
+    tenant_id = seed(ctx)
+    paid = _cash_payment(ctx, tenant_id)
+    with ctx.transaction() as session:  # 60.00 + 60.00 fit the 145.50 when asked
+        asked = [approvals.request_approval(ctx, session, _MAKER, kind,
+                                            session.get_one(Payment, paid.id), _ASKED[kind]).id
+                 for kind in (ApprovalKind.REFUND, second)]
+    with ctx.transaction() as session:  # below the threshold, at once: 85.50 left
+        refunds.refund_payment(ctx, session, ACTOR, session.get_one(Payment, paid.id),
+                               "60.00", "")
+    checkers = [audit.Actor("first", "tenant_admin"), audit.Actor("second", "cso_admin")]
+
+    def approve(i):
+        with ctx.transaction() as session:
+            approvals.approve(ctx, session, checkers[i],
+                              approvals.approval(session, tenant_id, asked[i]))
+
+    errors = _run_together(2, approve)
+    assert len(errors) == 1 and isinstance(errors[0], ValidationFailed), errors
+    assert [e["field"] for e in errors[0].errors] == ["amount"]
+    with ctx.transaction() as session:
+        payment = session.get_one(Payment, paid.id)
+        notes = sum(session.scalars(select(CreditNote.amount).where(
+            CreditNote.payment_id == paid.id, CreditNote.automatic.is_(False))))
+        decided = sorted(session.get_one(Approval, i).status for i in asked)
+    assert payment.refunded + notes == 12000  # the 60.00 at once and one of the two
+    assert decided == ["approved", "pending"]
 
 
 def test_a_dispute_moved_two_ways_at_once_ends_in_one_of_them(pg_ctx):
