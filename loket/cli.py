@@ -21,6 +21,7 @@ import attrs
 from sqlalchemy.exc import DBAPIError
 
 import loket
+from loket.cli_secret_key import ENCRYPTED_COLUMNS, refuse_a_foreign_database
 from loket.core import audit, migrate
 from loket.core.config import AppConfig
 from loket.core.context import Loket
@@ -31,10 +32,18 @@ from loket.ops.runtime import tune_gc
 CLI = audit.Actor("cli", "system")
 
 
-def container(args, config: AppConfig | None = None) -> Loket:
+def container(args, config: AppConfig | None = None, *, needs_key: bool = False) -> Loket:
     """The container a sub-command works with, built from the environment (``config``:
-    instead), its job queue set up."""
+    instead), its job queue set up. ``needs_key``: the command reads or writes stored
+    secrets, or signs with the key; without ``LOKET_SECRET_KEY`` it runs on the development
+    key only on a database whose secrets that key decrypts.
+
+    :raises ConfigurationError: naming ``LOKET_SECRET_KEY`` when it does not
+        (:func:`~loket.cli_secret_key.refuse_a_foreign_database`).
+    """
     ctx = Loket.create(config or AppConfig.from_env(development_key=True))
+    if needs_key:
+        refuse_a_foreign_database(ctx)
     from loket.jobs import setup
     setup(ctx)  # job queue; binds the built-in e-mail notifier and tracking sink
     return ctx
@@ -87,7 +96,7 @@ def cmd_apikey_revoke(args) -> None:
 
 def cmd_token(args) -> None:
     from loket.core.tenants import consumer_by_account, tenant_by_slug
-    ctx = container(args)
+    ctx = container(args, needs_key=True)  # a token the server checks with its key
     with ctx.transaction() as session:
         tenant = tenant_by_slug(session, args.tenant)
         consumer_by_account(session, tenant.id, args.account)
@@ -139,19 +148,12 @@ def cmd_keys_development(args) -> None:
     print(development_secret_key(Path(os.environ.get("LOKET_VAR_DIR", "var"))))
 
 
-ENCRYPTED_COLUMNS = (("GatewayConfiguration", "credentials_encrypted", "gateway configuration"),
-                     ("HostWebhookEndpoint", "secret_encrypted", "webhook endpoint secret"),
-                     ("HostWebhookEndpoint", "previous_secret_encrypted",
-                      "rotated-out webhook endpoint secret"))
-"""Every column ``LOKET_SECRET_KEY`` encrypts: model, column, what ``keys rotate`` calls it."""
-
-
 def cmd_keys_rotate(args) -> int:
     from cryptography.fernet import InvalidToken
     from sqlalchemy import select
 
     from loket.core import models
-    ctx = container(args)
+    ctx = container(args, needs_key=True)
     counts, unreadable = {label: 0 for *_, label in ENCRYPTED_COLUMNS}, []
     with ctx.transaction() as session:
         for name, column, label in ENCRYPTED_COLUMNS:
@@ -193,6 +195,7 @@ def cmd_demo(args) -> None:
     from loket.demo import load_demo
     ctx = container(args)
     migrate.upgrade(ctx.engine)
+    refuse_a_foreign_database(ctx)  # a fresh or development database passes
     keys = load_demo(ctx, ctx.signer)
     print(f"demo tenant '{keys.slug}' " + ("created" if keys.created else
                                            "already present (its earlier demo keys revoked)") +
@@ -227,7 +230,7 @@ def serve_config(host: str, port: int, environ: Mapping[str, str] | None = None)
 def cmd_serve(args) -> None:
     from loket.server.app import create_app
     from loket.server.devserver import serve
-    ctx = container(args, serve_config(args.host, args.port))
+    ctx = container(args, serve_config(args.host, args.port), needs_key=True)
     ctx.check_stored_money()
     serve(create_app(ctx), args.host, args.port)
 

@@ -21,8 +21,9 @@ def cmd_reconcile_report(args) -> None:
     from loket.core.states import RunKind
     from loket.core.tenants import tenant_by_slug
     from loket.progress import count_lines, progress_bar
-    ctx = container(args)
-    if args.in_worker or sources.is_url(args.file):
+    in_worker = args.in_worker or sources.is_url(args.file)
+    ctx = container(args, needs_key=not in_worker)  # read here with the credentials
+    if in_worker:
         _follow_run(ctx, args, RunKind.SETTLEMENT_REPORT)
         return
     path = Path(args.file)

@@ -94,7 +94,9 @@ def test_keys_rotate_reencrypts_with_the_newest_key(env, monkeypatch, capsys):
 
 
 def test_keys_rotate_leaves_what_no_key_decrypts_and_says_so(env, monkeypatch, capsys):
-    ctx = Loket.create(AppConfig.from_env(development_key=True))
+    # The key set, as rotating in production is (on the development key it refuses at once).
+    monkeypatch.setenv("LOKET_SECRET_KEY", development_secret_key(env / "var"))
+    ctx = Loket.create(AppConfig.from_env())
     with ctx.transaction() as session:
         tenant_id = tenant_by_slug(session, "water").id
         row, _ = endpoints.create_endpoint(ctx, session, CLI, tenant_id,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -116,57 +118,13 @@ class AppConfig:
             administration commands do on a developer's machine. The production entry points
             (``get_app()``, ``loket worker``) pass ``False``.
         :raises ConfigurationError: ``LOKET_SECRET_KEY`` is not set and no development key
-            was asked for (the message names the variable).
+            was asked for, or a variable holds what it cannot (the message names it).
         """
-        # Long by design: one line per LOKET_* variable, read in one place so the
-        # operations guide's table and this function can be compared line by line.
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("LOKET_VAR_DIR", "var"))
-        keys = tuple(k.strip() for k in env.get("LOKET_SECRET_KEY", "").split(",") if k.strip())
-        if not keys and development_key:
-            keys = (development_secret_key(var_dir),)
-        if not keys:
-            raise ConfigurationError(
-                "LOKET_SECRET_KEY is not set: loket will not run on a key anyone could know. "
-                "Generate one with `loket keys generate` and set LOKET_SECRET_KEY (comma-"
-                "separated, newest first, when rotating)")
-        try:
-            lease = int(env.get("LOKET_IDEMPOTENCY_LEASE_SECONDS", "120"))
-            rate_limit = int(env.get("LOKET_PUBLIC_RATE_LIMIT", "120"))
-            webhook_limit = int(env.get("LOKET_WEBHOOK_RATE_LIMIT", "1200"))
-            in_flight = int(env.get("LOKET_MAX_IN_FLIGHT", "0"))
-            admission_queue = int(env.get("LOKET_ADMISSION_QUEUE", "0"))
-            admission_wait = int(env.get("LOKET_ADMISSION_WAIT_MS", "0"))
-            pool_timeout = int(env.get("LOKET_DB_POOL_TIMEOUT", "10"))
-            statement_timeout = int(env.get("LOKET_DB_STATEMENT_TIMEOUT_MS", "0"))
-            max_upload = int(env.get("LOKET_MAX_UPLOAD_BYTES", "2000000000"))
-            outbox_retention = int(env.get("LOKET_OUTBOX_RETENTION_DAYS", "90"))
-        except ValueError as exc:
-            raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
-                                     f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT, "
-                                     f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES, "
-                                     f"LOKET_OUTBOX_RETENTION_DAYS and "
-                                     f"LOKET_DB_* timeouts are whole numbers: "
-                                     f"{exc}") from None
-        for name, value in (("LOKET_MAX_IN_FLIGHT", in_flight),
-                            ("LOKET_ADMISSION_QUEUE", admission_queue),
-                            ("LOKET_ADMISSION_WAIT_MS", admission_wait),
-                            ("LOKET_OUTBOX_RETENTION_DAYS", outbox_retention)):
-            if value < 0:
-                raise ConfigurationError(f"{name} must be 0 or more, not {value}")
-        try:
-            options = json.loads(env.get("LOKET_GATEWAY_OPTIONS", "{}"))
-        except ValueError as exc:
-            raise ConfigurationError(f"LOKET_GATEWAY_OPTIONS is not valid JSON: {exc}") from None
-        try:
-            channel_options = json.loads(env.get("LOKET_CHANNEL_OPTIONS", "{}"))
-        except ValueError as exc:
-            raise ConfigurationError(f"LOKET_CHANNEL_OPTIONS is not valid JSON: {exc}") from None
+        keys = _secret_keys(env, var_dir, development_key)
+        numbers = _whole_numbers(env)
         redis_url = env.get("LOKET_REDIS_URL") or None
-        webhook_apply = env.get("LOKET_WEBHOOK_APPLY", "inline")
-        if webhook_apply not in ("inline", "deferred"):
-            raise ConfigurationError(f"LOKET_WEBHOOK_APPLY is inline or deferred, not "
-                                     f"{webhook_apply!r}")
         return cls(
             database_url=env.get("LOKET_DATABASE_URL", f"sqlite:///{var_dir / 'loket.db'}"),
             secret_keys=keys,
@@ -174,32 +132,117 @@ class AppConfig:
             redis_url=redis_url,
             queue=env.get("LOKET_QUEUE", "redis" if redis_url else "sqlite"),
             var_dir=var_dir,
-            disabled_plugins=tuple(
-                p.strip() for p in env.get("LOKET_DISABLED_PLUGINS", "").split(",") if p.strip()),
-            gateway_options=options,
-            smtp_host=env.get("LOKET_SMTP_HOST", "127.0.0.1"),
-            smtp_port=int(env.get("LOKET_SMTP_PORT", "25")),
-            smtp_tls=env.get("LOKET_SMTP_TLS", "") in ("1", "true", "yes"),
-            smtp_sender=env.get("LOKET_SMTP_SENDER", "loket@localhost"),
-            smtp_ca_file=env.get("LOKET_SMTP_CA_FILE") or None,
+            disabled_plugins=_names(env, "LOKET_DISABLED_PLUGINS"),
+            gateway_options=_json_object(env, "LOKET_GATEWAY_OPTIONS"),
+            channel_options=_json_object(env, "LOKET_CHANNEL_OPTIONS"),
+            webhook_apply=_webhook_apply(env),
             queue_name=env.get("LOKET_QUEUE_NAME") or "loket",
-            idempotency_lease_seconds=lease,
-            public_rate_limit=rate_limit,
-            webhook_rate_limit=webhook_limit,
-            channel_options=channel_options,
-            max_in_flight=in_flight,
-            admission_queue=admission_queue,
-            admission_wait_ms=admission_wait,
-            db_pool_timeout=pool_timeout,
-            db_statement_timeout_ms=statement_timeout,
-            max_upload_bytes=max_upload,
-            report_url_hosts=tuple(h.strip() for h in env.get(
-                "LOKET_REPORT_URL_HOSTS", "").split(",") if h.strip()),
-            webhook_apply=webhook_apply,
-            host_webhooks_allow_private=env.get("LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE", "") in (
-                "1", "true", "yes"),
-            outbox_retention_days=outbox_retention,
+            report_url_hosts=_names(env, "LOKET_REPORT_URL_HOSTS"),
+            host_webhooks_allow_private=_switched_on(env, "LOKET_HOST_WEBHOOKS_ALLOW_PRIVATE"),
+            **_smtp(env),
+            **numbers,
         )
+
+
+def configured_secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys ``LOKET_SECRET_KEY`` holds in ``env`` (comma-separated, newest first); none
+    when it is not set: the commands then fall back to the development key."""
+    return _names(env, "LOKET_SECRET_KEY")
+
+
+def _secret_keys(env, var_dir: Path, development_key: bool) -> tuple[str, ...]:
+    """The keys of ``LOKET_SECRET_KEY``, or the development key of ``var_dir`` when there
+    are none and ``development_key`` asks for it.
+
+    :raises ConfigurationError: no key, and no development key asked for.
+    """
+    keys = configured_secret_keys(env)
+    if not keys and development_key:
+        keys = (development_secret_key(var_dir),)
+    if not keys:
+        raise ConfigurationError(
+            "LOKET_SECRET_KEY is not set: loket will not run on a key anyone could know. "
+            "Generate one with `loket keys generate` and set LOKET_SECRET_KEY (comma-"
+            "separated, newest first, when rotating)")
+    return keys
+
+
+_WHOLE_NUMBERS = (  # field, variable, default
+    ("idempotency_lease_seconds", "LOKET_IDEMPOTENCY_LEASE_SECONDS", "120"),
+    ("public_rate_limit", "LOKET_PUBLIC_RATE_LIMIT", "120"),
+    ("webhook_rate_limit", "LOKET_WEBHOOK_RATE_LIMIT", "1200"),
+    ("max_in_flight", "LOKET_MAX_IN_FLIGHT", "0"),
+    ("admission_queue", "LOKET_ADMISSION_QUEUE", "0"),
+    ("admission_wait_ms", "LOKET_ADMISSION_WAIT_MS", "0"),
+    ("db_pool_timeout", "LOKET_DB_POOL_TIMEOUT", "10"),
+    ("db_statement_timeout_ms", "LOKET_DB_STATEMENT_TIMEOUT_MS", "0"),
+    ("max_upload_bytes", "LOKET_MAX_UPLOAD_BYTES", "2000000000"),
+    ("outbox_retention_days", "LOKET_OUTBOX_RETENTION_DAYS", "90"),
+)
+_NOT_NEGATIVE = ("max_in_flight", "admission_queue", "admission_wait_ms",
+                 "outbox_retention_days")
+
+
+def _whole_numbers(env) -> dict[str, Any]:
+    """The limits, timeouts and sizes given as whole numbers, by field name.
+
+    :raises ConfigurationError: one is not a whole number, or one that counts something
+        is below 0 (the variable named).
+    """
+    try:
+        numbers = {field: int(env.get(name, default)) for field, name, default in _WHOLE_NUMBERS}
+    except ValueError as exc:
+        raise ConfigurationError(f"LOKET_IDEMPOTENCY_LEASE_SECONDS, LOKET_PUBLIC_RATE_LIMIT, "
+                                 f"LOKET_WEBHOOK_RATE_LIMIT, LOKET_MAX_IN_FLIGHT, "
+                                 f"LOKET_ADMISSION_*, LOKET_MAX_UPLOAD_BYTES, "
+                                 f"LOKET_OUTBOX_RETENTION_DAYS and "
+                                 f"LOKET_DB_* timeouts are whole numbers: "
+                                 f"{exc}") from None
+    for field, name, _default in _WHOLE_NUMBERS:
+        if field in _NOT_NEGATIVE and numbers[field] < 0:
+            raise ConfigurationError(f"{name} must be 0 or more, not {numbers[field]}")
+    return numbers
+
+
+def _json_object(env, name: str) -> dict:
+    """The JSON document of the variable ``name`` (``{}`` when unset).
+
+    :raises ConfigurationError: it is not JSON (the variable named).
+    """
+    try:
+        return json.loads(env.get(name, "{}"))
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _names(env, name: str) -> tuple[str, ...]:
+    """The comma-separated names of the variable ``name``, blanks left out."""
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _switched_on(env, name: str) -> bool:
+    return env.get(name, "") in ("1", "true", "yes")
+
+
+def _webhook_apply(env) -> str:
+    """``LOKET_WEBHOOK_APPLY``: ``inline`` (the default) or ``deferred``.
+
+    :raises ConfigurationError: anything else.
+    """
+    webhook_apply = env.get("LOKET_WEBHOOK_APPLY", "inline")
+    if webhook_apply not in ("inline", "deferred"):
+        raise ConfigurationError(f"LOKET_WEBHOOK_APPLY is inline or deferred, not "
+                                 f"{webhook_apply!r}")
+    return webhook_apply
+
+
+def _smtp(env) -> dict[str, Any]:
+    """The mail server's settings (``LOKET_SMTP_*``), by field name."""
+    return {"smtp_host": env.get("LOKET_SMTP_HOST", "127.0.0.1"),
+            "smtp_port": int(env.get("LOKET_SMTP_PORT", "25")),
+            "smtp_tls": _switched_on(env, "LOKET_SMTP_TLS"),
+            "smtp_sender": env.get("LOKET_SMTP_SENDER", "loket@localhost"),
+            "smtp_ca_file": env.get("LOKET_SMTP_CA_FILE") or None}
 
 
 def development_secret_key(var_dir: Path) -> str:

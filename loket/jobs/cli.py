@@ -17,52 +17,16 @@ def _setup(args, production: bool = False, needs_key: bool = True):
     analytics); the administration commands write each tracking event at once (they exit
     right after) and, without ``LOKET_SECRET_KEY``, use the development key: those that work
     with stored secrets (``needs_key``: running jobs, replaying events) only on a database
-    whose encrypted values that key reads (:func:`_refuse_a_foreign_database`)."""
+    whose encrypted values that key reads
+    (:func:`~loket.cli_secret_key.refuse_a_foreign_database`)."""
     from loket import jobs
+    from loket.cli_secret_key import refuse_a_foreign_database
     from loket.core.config import AppConfig
     from loket.core.context import Loket
-    from loket.errors import ConfigurationError
-    try:
-        config, on_development_key = AppConfig.from_env(), False
-    except ConfigurationError:
-        if production:
-            raise
-        config, on_development_key = AppConfig.from_env(development_key=True), True
-    ctx = Loket.create(config)
-    if on_development_key and needs_key:
-        _refuse_a_foreign_database(ctx)
+    ctx = Loket.create(AppConfig.from_env(development_key=not production))
+    if needs_key:
+        refuse_a_foreign_database(ctx)
     return ctx, jobs.setup(ctx, getattr(args, "queue_name", None), batched_tracking=production)
-
-
-def _refuse_a_foreign_database(ctx) -> None:
-    """Called when a command that works with stored secrets runs on the development key:
-    refuse a database holding an encrypted value that key does not decrypt (production's,
-    reached from a shell that lacks ``LOKET_SECRET_KEY``), where every gateway's handshake
-    would fail and alarm its tenant's admins. A development database, whose values that key
-    encrypted (``make run``, ``loket demo``), passes.
-
-    :raises ConfigurationError: naming ``LOKET_SECRET_KEY`` and the first value not read.
-    """
-    from sqlalchemy import select
-
-    from loket.cli import ENCRYPTED_COLUMNS
-    from loket.core import models
-    from loket.core.config import DEVELOPMENT_KEY_FILE
-    from loket.errors import ConfigurationError
-    with ctx.transaction() as session:
-        for name, column, label in ENCRYPTED_COLUMNS:
-            model = getattr(models, name)
-            value = getattr(model, column)
-            for row_id, token in session.execute(select(model.id, value).where(
-                    value.is_not(None)).order_by(model.id)):
-                try:
-                    ctx.secrets.decrypt(token)
-                except ConfigurationError:
-                    raise ConfigurationError(
-                        f"LOKET_SECRET_KEY is not set and the development key "
-                        f"({ctx.config.var_dir / DEVELOPMENT_KEY_FILE}) does not decrypt "
-                        f"{label} {row_id}: this database's secrets were encrypted with "
-                        f"another key. Set LOKET_SECRET_KEY as the worker has it") from None
 
 
 def cmd_worker(args) -> None:

@@ -112,15 +112,29 @@ def register(huey: Huey, ctx) -> Jobs:
     Producers (API processes) and consumers (``loket worker``) both call this, so task
     names agree. Called once per Huey instance.
     """
-    # Long by design: one short registration per task, each a closure over ``ctx``; there is
-    # no logic here to split, and one place shows the whole schedule.
-    smtp = notify_email.SmtpSettings.from_config(ctx.config)
+    _bind_task_logs(huey)
+    return Jobs(huey=huey, **_on_demand_tasks(huey, ctx), **_gateway_schedule(huey, ctx),
+                **_account_schedule(huey, ctx), **_upkeep_schedule(huey, ctx))
 
+
+def _bind_task_logs(huey: Huey) -> None:
     @huey.pre_execute()
     def bind_task(task) -> None:
         """Start each task's log lines afresh, with the task's name and id bound."""
         logs.clear()
         logs.bind(task=task.name, task_id=task.id)
+
+
+def _by_name(*tasks: TaskWrapper) -> dict[str, TaskWrapper]:
+    """The tasks by their names (Huey's, those of their functions), which are the fields
+    of :class:`Jobs`."""
+    return {task.task_class.__name__: task for task in tasks}
+
+
+def _on_demand_tasks(huey: Huey, ctx) -> dict[str, TaskWrapper]:
+    """The tasks loket enqueues as work comes in: an event to apply, a mail to send, an
+    outbox event to deliver, a batch of deferred events, an uploaded file to read."""
+    smtp = notify_email.SmtpSettings.from_config(ctx.config)
 
     @huey.task()
     def process_event(event_row_id: int) -> str:
@@ -132,6 +146,28 @@ def register(huey: Huey, ctx) -> Jobs:
         """Send one notification by e-mail (raises, so Huey retries, when SMTP fails)."""
         return notify_email.send(smtp, notification)
 
+    @huey.task()
+    def deliver_outbox_event(event_row_id: int) -> dict:
+        """Deliver one outbox event's messages right after it was written."""
+        return delivery.deliver_event(ctx, event_row_id)
+
+    @huey.task()
+    def apply_events() -> dict:
+        """Apply a batch of pending webhook events (deferred apply)."""
+        return inbox.apply_due_batch(ctx)
+
+    @huey.task()
+    def reconcile_run(run_id: int) -> str:
+        """Read one uploaded reconciliation file."""
+        return reconciliation_runs_logic.process(ctx, run_id)
+
+    return _by_name(process_event, send_email, deliver_outbox_event, apply_events,
+                    reconcile_run)
+
+
+def _gateway_schedule(huey: Huey, ctx) -> dict[str, TaskWrapper]:
+    """The periodic tasks on the gateways' side: inbox retries, payment timeouts,
+    settlement timeouts, handshakes."""
     @huey.periodic_task(crontab(minute="*"))
     def sweep_inbox() -> dict:
         """Resume interrupted deliveries, then retry the inbox's due events."""
@@ -155,6 +191,12 @@ def register(huey: Huey, ctx) -> Jobs:
         """Run the daily gateway handshake."""
         return _logged("gateway handshakes", handshake.handshake_sweep(ctx))
 
+    return _by_name(sweep_inbox, expire_payments, reconciliation_timeouts, gateway_handshakes)
+
+
+def _account_schedule(huey: Huey, ctx) -> dict[str, TaskWrapper]:
+    """The periodic tasks on the accounts' side: plans, credit notes, deferred
+    destinations' service tasks, held payments, auto-pay."""
     @huey.periodic_task(crontab(minute="0", hour="3"))
     def plan_compliance() -> dict:
         """Check payment plans for missed installments."""
@@ -180,17 +222,19 @@ def register(huey: Huey, ctx) -> Jobs:
         """Charge what is due to auto-pay mandates and retry soft declines."""
         return _logged("auto-pay charges", autopay_charges_logic.run_due(ctx))
 
+    return _by_name(plan_compliance, expire_credit_notes, service_task_monitor,
+                    held_payment_timeouts, autopay_charges)
+
+
+def _upkeep_schedule(huey: Huey, ctx) -> dict[str, TaskWrapper]:
+    """The periodic upkeep: retention, outbox retries, link expiry, lost uploads, the
+    dashboard's tallies."""
     @huey.periodic_task(crontab(minute="30", hour="4"))
     def webhook_retention() -> dict:
         """Drop raw webhook requests past the retention and old rate-limit windows."""
         purged = retention.purge_deliveries(ctx)
         purged["rate_limit_windows"] = rate_limits.forget_old_windows(ctx)
         return _logged("webhook retention", purged)
-
-    @huey.task()
-    def deliver_outbox_event(event_row_id: int) -> dict:
-        """Deliver one outbox event's messages right after it was written."""
-        return delivery.deliver_event(ctx, event_row_id)
 
     @huey.periodic_task(crontab(minute="*"))
     def deliver_outbox() -> dict:
@@ -201,16 +245,6 @@ def register(huey: Huey, ctx) -> Jobs:
     def expire_links() -> int:
         """Expire payment links past their date."""
         return _logged("payment link expiry", link_state.expire_due(ctx))
-
-    @huey.task()
-    def apply_events() -> dict:
-        """Apply a batch of pending webhook events (deferred apply)."""
-        return inbox.apply_due_batch(ctx)
-
-    @huey.task()
-    def reconcile_run(run_id: int) -> str:
-        """Read one uploaded reconciliation file."""
-        return reconciliation_runs_logic.process(ctx, run_id)
 
     @huey.periodic_task(crontab(minute="*/5"))
     def reconciliation_runs() -> list:
@@ -228,18 +262,8 @@ def register(huey: Huey, ctx) -> Jobs:
         """Delete finished outbox deliveries, events and feed rows past the retention."""
         return _logged("outbox retention", outbox_retention_logic.purge(ctx))
 
-    return Jobs(huey=huey, autopay_charges=autopay_charges, process_event=process_event,
-                send_email=send_email, sweep_inbox=sweep_inbox, expire_payments=expire_payments,
-                reconciliation_timeouts=reconciliation_timeouts,
-                gateway_handshakes=gateway_handshakes, plan_compliance=plan_compliance,
-                expire_credit_notes=expire_credit_notes, webhook_retention=webhook_retention,
-                deliver_outbox=deliver_outbox, expire_links=expire_links,
-                deliver_outbox_event=deliver_outbox_event,
-                service_task_monitor=service_task_monitor,
-                held_payment_timeouts=held_payment_timeouts, reconcile_run=reconcile_run,
-                apply_events=apply_events,
-                reconciliation_runs=reconciliation_runs, payment_tallies=payment_tallies,
-                outbox_retention=outbox_retention)
+    return _by_name(webhook_retention, deliver_outbox, expire_links, reconciliation_runs,
+                    payment_tallies, outbox_retention)
 
 
 def _logged(what: str, result):
