@@ -76,6 +76,19 @@ def test_a_bank_statement_confirms_the_payout(connected_api):
     assert bad.status_code == 422
 
 
+def test_a_bank_statement_line_with_more_fields_than_the_header_is_named(connected_api):
+    api = connected_api
+    statement = ("date,reference,amount\n"
+                 f"{dt.date.today().isoformat()},TRF 1,1,500.00\n")
+    answer = api.post("/v1/reconciliation/bank-statements",
+                      {"filename": "s.csv", "content": statement}, role="billing_manager")
+    assert answer.status_code == 422, answer.text
+    assert answer.json["errors"] == [{"field": "line 2", "message": (
+        'line 2: more fields (4) than the header (3); put an amount or text that contains '
+        'a comma in quotes, as "1,500.00"')}]
+    assert api.get("/v1/todos", role="billing_manager").json["total"] == 0
+
+
 # --- files of any size, read by the worker --------------------------------------------
 
 

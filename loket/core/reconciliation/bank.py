@@ -7,7 +7,8 @@ amounts — are skipped). Each credit is matched to a payout:
 1. by reference: the payout's reference appears in the line's reference or description
    (banks usually carry the gateway's payout id or batch id);
 2. otherwise by amount: exactly one unconfirmed payout whose net total equals the credit,
-   settled within :data:`DATE_WINDOW_DAYS` days before the booking date.
+   settled within :data:`DATE_WINDOW_DAYS` days before the booking date, both days on the
+   tenant's calendar (its time zone).
 
 A line already imported (same date, reference and amount) is not imported twice; a credit
 that matches no payout, or a payout credited with another amount than the gateway reported,
@@ -101,8 +102,9 @@ def read_statement(stream: Iterable[str], currency: str) -> Iterator[BankLine]:
     left out. Called by :func:`parse_statement` and by a reconciliation run, which reads
     the file through once to check it before reading it again block by block.
 
-    :raises ValidationFailed: a missing column, or a line whose date or amount is wrong
-        (named), when the reading reaches it.
+    :raises ValidationFailed: a missing column, or a line whose date or amount is wrong or
+        whose fields do not fit the header (named by its line number in the file), when
+        the reading reaches it.
     """
     reader = csv.DictReader(stream)
     header = [h.strip().lower() for h in reader.fieldnames or ()]
@@ -110,9 +112,10 @@ def read_statement(stream: Iterable[str], currency: str) -> Iterator[BankLine]:
     if missing:
         raise ValidationFailed(f"the statement lacks the column(s) {', '.join(missing)}",
                                field="content")
-    for number, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        if not any(row.values()):
+    for raw in reader:
+        number = reader.line_num  # counts the blank lines the reader skips, as an editor does
+        row = _fields(raw, len(header), number)
+        if row is None:
             continue
         amount_text = row["amount"].replace(",", "")
         if amount_text.startswith("-"):
@@ -124,6 +127,33 @@ def read_statement(stream: Iterable[str], currency: str) -> Iterator[BankLine]:
                                    field=f"line {number}.date") from None
         amount = Money.parse(amount_text, currency, field=f"line {number}.amount")
         yield BankLine(booked_on, row["reference"], amount, row.get("description", ""))
+
+
+def _fields(raw: dict, columns: int, number: int) -> dict[str, str] | None:
+    """The values of statement line ``number`` by column (names trimmed and lowercased;
+    ``None`` for a blank line), as :func:`read_statement` reads it from ``raw``, the
+    line as :class:`csv.DictReader` gives it: fields past the header's ``columns`` listed
+    under ``None``, the columns past the line's last field ``None``.
+
+    :raises ValidationFailed: fields past the header (an amount such as 1,500.00 not in
+        quotes), or no field for a required column.
+    """
+    extra = raw.pop(None, None)
+    row = {(k or "").strip().lower(): v for k, v in raw.items()}
+    if not any((v or "").strip() for v in [*row.values(), *(extra or ())]):
+        return None
+    if extra is not None:
+        raise ValidationFailed(
+            f"line {number}: more fields ({columns + len(extra)}) than the header "
+            f'({columns}); put an amount or text that contains a comma in quotes, as "1,500.00"',
+            field=f"line {number}")
+    lacking = [c for c in REQUIRED_COLUMNS if row[c] is None]
+    if lacking:
+        present = sum(v is not None for v in raw.values())
+        raise ValidationFailed(
+            f"line {number}: fewer fields ({present}) than the header ({columns}); it ends "
+            f"before the {lacking[0]} column", field=f"line {number}")
+    return {k: (v or "").strip() for k, v in row.items()}
 
 
 def _unconfirmed_payouts(session: Session, tenant_id: int, lock: bool = False
@@ -138,10 +168,12 @@ def _unconfirmed_payouts(session: Session, tenant_id: int, lock: bool = False
     return payouts
 
 
-def _match(line: BankLine, payouts: dict[str, list[SettlementRecord]]) -> str | None:
+def _match(line: BankLine, payouts: dict[str, list[SettlementRecord]],
+           zone: ZoneInfo) -> str | None:
     """The payout a bank credit pays: the one in its currency whose reference it names as a
     whole word (``PO-1`` is not named by ``PO-10``), else the only one of its amount
-    settled in the days before it."""
+    settled in the days before it, counted on the tenant's calendar (``zone``), on which
+    the bank books the credit and :func:`awaiting_bank` dates the payout."""
     text = f"{line.reference} {line.description}"
     same_currency = {reference: rows for reference, rows in payouts.items()
                      if all(r.currency == line.amount.currency for r in rows)}
@@ -152,7 +184,7 @@ def _match(line: BankLine, payouts: dict[str, list[SettlementRecord]]) -> str | 
     by_amount = [
         reference for reference, rows in same_currency.items()
         if sum(r.net for r in rows) == line.amount.amount
-        and 0 <= (line.booked_on - max(r.settled_at for r in rows).date()).days
+        and 0 <= (line.booked_on - _local_day(max(r.settled_at for r in rows), zone)).days
         <= DATE_WINDOW_DAYS]
     return by_amount[0] if len(by_amount) == 1 else None
 
@@ -197,6 +229,7 @@ def import_block(ctx, session: Session, actor: audit.Actor, tenant_id: int,
     imported or confirmed again.
     """
     payouts = _unconfirmed_payouts(session, tenant_id, lock=True)
+    zone = ZoneInfo(load_settings(session, tenant_id)["timezone"])
     seen = {row.fingerprint for row in bulk.rows_by_key(
         session, BankStatementLine.__table__, "fingerprint",
         {line.fingerprint for line in lines}, tenant_id=tenant_id)}
@@ -206,7 +239,7 @@ def import_block(ctx, session: Session, actor: audit.Actor, tenant_id: int,
             already += 1
             continue
         seen.add(line.fingerprint)
-        payout = _import_line(ctx, session, tenant_id, line, payouts)
+        payout = _import_line(ctx, session, tenant_id, line, payouts, zone)
         if payout is None:
             unmatched.append(line.reference)
         else:
@@ -221,9 +254,9 @@ def import_block(ctx, session: Session, actor: audit.Actor, tenant_id: int,
 
 
 def _import_line(ctx, session: Session, tenant_id: int, line: BankLine,
-                 payouts: dict[str, list[SettlementRecord]]) -> str | None:
+                 payouts: dict[str, list[SettlementRecord]], zone: ZoneInfo) -> str | None:
     """Store a line not imported before and confirm the payout it matches (taken out of
-    ``payouts``), else raise its to-do.
+    ``payouts``; ``zone`` is the tenant's time zone), else raise its to-do.
 
     :returns: the payout confirmed, if any.
     """
@@ -233,7 +266,7 @@ def _import_line(ctx, session: Session, tenant_id: int, line: BankLine,
         amount=line.amount.amount, currency=line.amount.currency, imported_at=ctx.now())
     session.add(stored)
     session.flush()
-    payout = _match(line, payouts)
+    payout = _match(line, payouts, zone)
     if payout is None:
         raise_todo(session, tenant_id, "bank.unmatched",
                    f"Bank credit {line.amount} on {line.booked_on} ({line.reference}) "

@@ -1,6 +1,7 @@
 """Bank statement reconciliation: payouts confirmed by reference or by amount, once."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -83,6 +84,34 @@ def test_a_payout_awaiting_the_bank_is_dated_on_the_tenants_calendar(ctx, tenant
     assert [(p["payout_reference"], p["settled_on"]) for p in waiting] == [(reference, day)]
 
 
+@pytest.mark.parametrize("zone, settled_at, booked_on", [
+    # 22:00 on 31 March in New York, already 1 April in UTC: credited the same local day
+    ("America/New_York", dt.datetime(2025, 4, 1, 2, 0, tzinfo=dt.UTC), "2025-03-31"),
+    # 03:00 on 27 March in Jakarta, still 26 March in UTC: credited the window's last day
+    ("Asia/Jakarta", dt.datetime(2025, 3, 26, 20, 0, tzinfo=dt.UTC), "2025-04-01"),
+])
+def test_a_credit_matches_by_amount_within_the_window_on_the_tenants_calendar(
+        ctx, tenant_id, zone, settled_at, booked_on):
+    connect_sandbox(ctx, tenant_id)
+    reference, net = _settle_one(ctx, tenant_id, ("bill", "INV-2025-001234"))
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        save_settings(session, tenant_id, {**document, "timezone": zone})
+        for record in session.scalars(select(SettlementRecord).where(
+                SettlementRecord.payout_reference == reference)):
+            record.settled_at = settled_at
+    with ctx.transaction() as session:
+        settled_on = dt.date.fromisoformat(bank.awaiting_bank(session, tenant_id)[0]["settled_on"])
+    assert (dt.date.fromisoformat(booked_on) - settled_on).days in (0, bank.DATE_WINDOW_DAYS)
+    result = _import(ctx, tenant_id, f"date,reference,amount\n{booked_on},TRF 0091,"
+                                     f"{net // 100}.{net % 100:02d}\n")
+    assert (result.matched, result.unmatched) == ((reference,), ())
+    with ctx.transaction() as session:
+        assert bank.awaiting_bank(session, tenant_id) == []
+        assert session.scalars(select(Todo.kind).where(Todo.tenant_id == tenant_id,
+                                                       Todo.kind.like("bank.%"))).all() == []
+
+
 def test_a_credit_names_a_payout_by_whole_reference_in_its_own_currency():
     day = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 
@@ -94,7 +123,7 @@ def test_a_credit_names_a_payout_by_whole_reference_in_its_own_currency():
 
     def matched(reference, minor, currency="USD", description=""):
         return bank._match(bank.BankLine(day.date(), reference, Money(minor, currency),
-                                         description), payouts)
+                                         description), payouts, ZoneInfo("UTC"))
 
     assert matched("TRF PO-10", 2500) == "PO-10"  # not PO-1, which it contains
     assert matched("X", 1000, description="payout po-1 march") == "PO-1"
@@ -107,8 +136,34 @@ def test_a_credit_names_a_payout_by_whole_reference_in_its_own_currency():
     ("date,amount\n2025-01-01,1.00\n", "content"),
     ("date,reference,amount\n01/02/2025,X,1.00\n", "line 2.date"),
     ("date,reference,amount\n2025-01-02,X,1.005\n", "line 2.amount"),
+    ("date,reference,amount\n\n2025-01-02,X,1.0x\n", "line 3.amount"),  # after a blank line
+    ("date,reference,amount\n2025-01-02,X\n", "line 2"),  # no amount
 ])
 def test_a_bad_statement_names_the_line_and_column(ctx, tenant_id, text, field):
     with pytest.raises(ValidationFailed) as info:
         _import(ctx, tenant_id, text)
     assert info.value.errors[0]["field"] == field
+
+
+def test_a_line_with_more_fields_than_the_header_is_named_with_what_to_do(ctx, tenant_id):
+    statement = ("date,reference,amount,description\n"
+                 '2025-03-31,TRF 1,"1,500.00",quoted\n'
+                 "2025-03-31,TRF 2,1,500.00,\n")  # 1.00 and 500.00 if read by position
+    with pytest.raises(ValidationFailed) as info:
+        _import(ctx, tenant_id, statement)
+    assert info.value.errors == [{"field": "line 3", "message": (
+        'line 3: more fields (5) than the header (4); put an amount or text that contains '
+        'a comma in quotes, as "1,500.00"')}]
+    first = bank.parse_statement("".join(statement.splitlines(keepends=True)[:2]), "USD")
+    assert [(line.reference, line.amount.amount, line.description) for line in first] == [
+        ("TRF 1", 150000, "quoted")]
+
+
+def test_a_line_with_fewer_fields_than_the_header_names_what_it_lacks(ctx, tenant_id):
+    statement = ("date,reference,amount,description\n"
+                 "2025-03-31,TRF 1,1.00\n"  # the description, which may be left out
+                 "2025-03-31,1.00\n")
+    with pytest.raises(ValidationFailed) as info:
+        _import(ctx, tenant_id, statement)
+    assert info.value.errors == [{"field": "line 3", "message": (
+        "line 3: fewer fields (2) than the header (4); it ends before the amount column")}]

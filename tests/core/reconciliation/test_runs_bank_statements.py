@@ -185,6 +185,18 @@ def test_a_wrong_line_fails_the_statement_before_any_block(ctx, tenant_id, state
     assert _imported(ctx, tenant_id)["lines"] == 0
 
 
+def test_an_amount_with_a_comma_not_in_quotes_fails_the_run_at_once_naming_its_line(
+        ctx, tenant_id, statement):
+    content, _payouts = statement
+    run_id = _upload(ctx, tenant_id, content + b"2025-12-31,TRF 06,1,500.00,\n")
+    assert runs.process(ctx, run_id) == RunState.FAILED
+    answer = _run(ctx, run_id)
+    assert answer["attempts"] == 1  # the file is wrong: reading it again changes nothing
+    assert answer["error"] == ('line 8: more fields (5) than the header (4); put an amount or '
+                               'text that contains a comma in quotes, as "1,500.00"')
+    assert _imported(ctx, tenant_id)["lines"] == 0
+
+
 def test_a_statement_that_is_not_utf8_fails_with_a_sentence(ctx, tenant_id):
     run_id = _upload(ctx, tenant_id, "date,reference,amount\n2025-03-31,Überweisung,1.00\n"
                      .encode("latin-1"))
