@@ -98,3 +98,15 @@ def register_error_handlers(app: falcon.App) -> None:
 def send_problem(req, resp, exc: LoketError, params) -> None:
     """Answer ``exc`` as a problem document (the pages' handler hands API requests here)."""
     _loket_error(req, resp, exc, params)
+
+
+def send_http_problem(req, resp, exc: falcon.HTTPError, params) -> None:
+    """Answer Falcon's ``exc`` as a problem document (the pages' handler hands API requests
+    here)."""
+    _http_error(req, resp, exc, params)
+
+
+def send_unexpected(req, resp, exc: Exception, params) -> None:
+    """Log ``exc`` and answer 500 without a trace (the pages' handler hands API requests
+    here)."""
+    _unexpected(req, resp, exc, params)

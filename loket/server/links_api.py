@@ -164,7 +164,7 @@ class PayPage:
         if isinstance(error, GatewayError):
             error = payer.start_failed(locale)
         elif isinstance(error, LoketError):
-            error = refusal(error, locale)
+            error = refusal(error, locale, currency)
         return render(
             "pay/link.html", locale, settings["timezone"], tenant_name=tenant.name,
             state=page_state, consumer_name="" if closed else consumer.name,
@@ -227,7 +227,7 @@ class PayPage:
                            falcon.HTTP_422)
                 return
             except Conflict as exc:
-                self._html(resp, self.page(req, session, link, token, exc.detail),
+                self._html(resp, self.page(req, session, link, token, exc),
                            falcon.HTTP_409)
                 return
             if payment.status == "failed":

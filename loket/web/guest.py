@@ -26,7 +26,7 @@ from loket.core.models import Payment
 from loket.core.payments import checkout
 from loket.core.payments.payers import Payer
 from loket.core.settings import load_settings
-from loket.errors import LoketError, NotFound, ValidationFailed
+from loket.errors import LoketError, NotFound
 from loket.server import serialize
 from loket.server.auth import Principal
 from loket.server.reports_api import receipt_available, send_pdf
@@ -223,9 +223,11 @@ class Bills(GuestPage):
             return
         items = [{"kind": k, "reference": r} for k, _sep, r in
                  (v.partition(":") for v in form.get("item", []) if v)]
+        if not items:
+            self.show(req, resp, tenant, guest, form=form, status=falcon.HTTP_422,
+                      error=_("Choose at least one bill to pay."))
+            return
         try:
-            if not items:
-                raise ValidationFailed(_("Choose at least one bill to pay."), field="item")
             payer = Payer.from_json({"name": first(form, "payer_name"),
                                      "email": first(form, "payer_email"),
                                      "phone": first(form, "payer_phone")})
@@ -239,7 +241,7 @@ class Bills(GuestPage):
                 message = payment.failure_message
         except LoketError as exc:
             self.show(req, resp, tenant, guest, form=form,
-                      error=refusal(exc, self.locale(req, settings)),
+                      error=refusal(exc, self.locale(req, settings), settings["currency"]),
                       status=falcon.code_to_http_status(exc.status))
             return
         if failed or not redirect:
@@ -323,8 +325,10 @@ def guest_routes(ctx: Any) -> list[tuple[str, Any]]:
             ("/guest/{tenant}/finish", Finish(ctx))]
 
 
-def _error_words(exc: LoketError, locale: str, can_start: bool) -> dict[str, str | None]:
-    """The title, sentence and hint of a guest's error page in ``locale``."""
+def _error_words(exc: LoketError, locale: str, can_start: bool,
+                 currency: str | None) -> dict[str, str | None]:
+    """The title, sentence and hint of a guest's error page in ``locale`` (amounts in
+    ``currency``, the tenant's)."""
     _ = rendering.translations(locale).gettext
     if exc.status == 404:
         return {"title": _("Not found"), "detail": _("There is nothing to show at this address."),
@@ -336,7 +340,8 @@ def _error_words(exc: LoketError, locale: str, can_start: bool) -> dict[str, str
         return {"title": _("Not available yet"), "detail": _(
             "The receipt is issued when the payment is settled. If you left your contact "
             "details, a message with its number reaches you then."), "hint": None}
-    return {"title": _("Something went wrong"), "detail": refusal(exc, locale), "hint": None}
+    return {"title": _("Something went wrong"), "detail": refusal(exc, locale, currency),
+            "hint": None}
 
 
 def error_handler(ctx: Any, fallback: Any) -> Any:
@@ -367,7 +372,7 @@ def error_handler(ctx: Any, fallback: Any) -> Any:
         resp.text = rendering.render(
             "pay/guest_error.html", locale, settings["timezone"] if settings else "UTC",
             start_url=f"/guest/{slug}" if can_start else None,
-            **_error_words(exc, locale, can_start),
+            **_error_words(exc, locale, can_start, settings.currency if settings else None),
             **({"tenant_name": found["name"]} if found else {}))
 
     return handle

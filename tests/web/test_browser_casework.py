@@ -26,7 +26,7 @@ def test_tenant_admin_edits_the_settings(chromium, live, shots, tmp_path):
     page.get_by_label("Time zone").fill("Mars/Olympus")
     page.get_by_label("Longest note (characters)").fill("lots")
     page.get_by_role("button", name="Save settings").click()
-    page.get_by_text("'lots' is not of type 'integer'").wait_for()
+    page.get_by_text("Enter a whole number.").wait_for()
     assert page.get_by_label("Longest note (characters)").get_attribute("aria-invalid") == "true"
     shots(page, "settings-refused")
     accessible(page)

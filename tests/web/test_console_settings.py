@@ -59,11 +59,11 @@ def test_refused_fields_are_named_beside_the_field_and_nothing_is_saved(api):
         form_of(page.text), timezone="Mars/Olympus", notes_max_length="lots"))
     assert result.status_code == 422
     assert 'id="err-notes_max_length"' in result.text
-    assert "'lots' is not of type 'integer'" in text_of(result.text)
+    assert "Enter a whole number." in text_of(result.text)
     assert 'value="lots"' in result.text  # the person's input is kept to correct
     result = admin.post("/console/settings", changed(form_of(page.text), timezone="Mars/Olympus"))
     assert result.status_code == 422 and 'id="err-timezone"' in result.text
-    assert "unknown time zone 'Mars/Olympus'" in text_of(result.text)
+    assert "Unknown time zone: give an IANA name such as Asia/Jakarta." in text_of(result.text)
     assert api.get("/v1/settings", role="tenant_admin").json["timezone"] == "UTC"
 
 
@@ -96,3 +96,50 @@ def test_other_admins_read_the_settings_but_cannot_save_them(api):
     assert page.status_code == 200 and "Save settings" not in text_of(page.text)
     assert cso.post("/console/settings", form_of(page.text)).status_code == 403
     assert signed_in(api, "cso_executive").get("/console/settings").status_code == 403
+
+
+def message_of(html: str, path: str) -> str:
+    """The text of the message under the settings field ``path``."""
+    found = re.search(rf'<p class="notice bad" id="err-{re.escape(path.replace(".", "-"))}">'
+                      r"(.*?)</p>", html, re.S)
+    assert found, f"no message under {path}"
+    return text_of(found.group(1))
+
+
+def test_an_indonesian_admin_reads_the_fields_messages_in_indonesian(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    admin = signed_in(api, "tenant_admin")
+    page = admin.get("/console/settings")
+    result = admin.post("/console/settings", changed(
+        form_of(page.text), notes_max_length="lots", credit_note_expiry_days="0",
+        payment_timeout_minutes="99999", currency="usd1", return_url="ftp://files",
+        number_formats__payment="PAY-1", overpayment_threshold="1,5",
+        part_payments__minimum="1.505", channels=""))
+    assert result.status_code == 422
+    assert result.headers["content-type"].startswith("text/html")
+    said = {path: message_of(result.text, path) for path in (
+        "notes_max_length", "credit_note_expiry_days", "payment_timeout_minutes", "currency",
+        "return_url", "number_formats.payment", "overpayment_threshold", "channels")}
+    assert said == {
+        "notes_max_length": "Masukkan bilangan bulat.",
+        "credit_note_expiry_days": "Masukkan paling sedikit 1.",
+        "payment_timeout_minutes": "Masukkan paling banyak 10080.",
+        "currency": "Masukkan kode mata uang seperti IDR atau USD.",
+        "return_url": "Masukkan alamat yang diawali https:// atau http://.",
+        "number_formats.payment": "Format harus memuat {seq}.",
+        "overpayment_threshold": "Masukkan angka seperti 500 atau 12.50.",
+        "channels": "Berikan paling sedikit satu."}
+    assert 'lang="en"' not in result.text.split("<main>", 1)[1]  # nothing left in English
+    decimals = admin.post("/console/settings", changed(form_of(page.text),
+                                                       part_payments__minimum="1.505"))
+    assert message_of(decimals.text, "part_payments.minimum") == "Terlalu banyak desimal: " \
+        "paling banyak 2."
+    zone = admin.post("/console/settings", changed(form_of(page.text), timezone="Mars/Olympus",
+                                                   autopay__retry_days="3, 1"))
+    assert message_of(zone.text, "timezone") == ("Zona waktu tidak dikenal: gunakan nama IANA "
+                                                 "seperti Asia/Jakarta.")
+    days = admin.post("/console/settings", changed(form_of(page.text),
+                                                   autopay__retry_days="3, 1"))
+    assert message_of(days.text, "autopay.retry_days") == ("Tuliskan hari-harinya berurutan "
+                                                           "dari yang terkecil.")
+    assert api.get("/v1/settings", role="tenant_admin").json["currency"] == "USD"

@@ -1,19 +1,22 @@
 """Messages for people through the outbox: which channels a message kind uses (tenant
-settings ``messages.channels``), the tenant's own wording (``messages.templates``), and
-phone numbers in E.164."""
+settings ``messages.channels``), the tenant's own wording (``messages.templates``), phone
+numbers in E.164, and the signed receipt link the "payment completed" and "payment
+received" messages carry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from loket.core.models import Consumer
+from loket.core.models import Consumer, Tenant
 from loket.core.outbox import delivery, wording
 from loket.core.outbox.events import emit_message
 from loket.core.settings import Settings
-from loket.errors import ValidationFailed
+from loket.errors import Gone, LoketError, NotFound, ValidationFailed
 from loket.types import Notification
 
 PHONE_CHANNELS = ("sms", "whatsapp")
@@ -64,8 +67,9 @@ def recipients(consumer: Consumer, channels: list[str],
 def worded(settings: Settings, kind: str, values: dict[str, Any]) -> wording.Wording:
     """The subject, body and short text of a message of ``kind`` in the tenant's language
     (its ``locale``), in the tenant's own words when it set a template for ``kind``
-    (placeholders ``{number}``, ``{amount}``, ``{receipt}``, ``{reason}``, ``{url}``…);
-    unknown placeholders are left as written."""
+    (placeholders ``{number}``, ``{amount}``, ``{receipt}``, ``{reason}``, ``{url}``…; the
+    payment messages also ``{receipt_url}``, the receipt link, and ``{receipt_url_days}``,
+    how long it works); unknown placeholders are left as written."""
     return wording.worded(kind, settings["locale"], values,
                           settings["messages"]["templates"].get(kind))
 
@@ -98,3 +102,60 @@ def kick(ctx: Any, event_row_id: int) -> None:
         ctx.outbox_kick(event_row_id)  # the worker sends it: a slow server never holds a request
     else:
         delivery.deliver_event(ctx, event_row_id)
+
+
+# The receipt link: whoever holds it downloads that payment's receipt PDF, with no sign-in,
+# for RECEIPT_LINK_DAYS days from the message (a payer without an account has no other way
+# back to it once the guest visit ends).
+RECEIPT_LINK = "receipt"
+RECEIPT_LINK_DAYS = 180
+RECEIPT_LINK_PATH = "/receipts/{tenant}/{number}"
+_RECEIPT_STATES = ("completed", "posted")
+
+
+def tenant_slug(session: Session, tenant_id: int) -> str:
+    """The slug of tenant ``tenant_id`` (the receipt link's first path segment)."""
+    return session.get(Tenant, tenant_id).slug
+
+
+def receipt_link(ctx: Any, slug: str, tenant_id: int, number: str) -> str:
+    """The link to the receipt PDF of payment ``number`` of tenant ``tenant_id`` (whose slug
+    is ``slug``): ``{base_url}/receipts/{slug}/{number}?sig=…``, the signature (the
+    container's :class:`~loket.core.tenants.TokenSigner`, newest ``LOKET_SECRET_KEY``)
+    binding the tenant and the payment, valid :data:`RECEIPT_LINK_DAYS` days from now."""
+    expires = int((ctx.now() + dt.timedelta(days=RECEIPT_LINK_DAYS)).timestamp())
+    sig = ctx.signer.sign({"typ": RECEIPT_LINK, "tid": tenant_id, "pay": number,
+                           "exp": expires})
+    path = RECEIPT_LINK_PATH.format(tenant=quote(slug, safe=""), number=quote(number, safe=""))
+    return f"{ctx.config.base_url}{path}?sig={sig}"
+
+
+def receipt_url(ctx: Any, slug: str, payment: Any) -> str:
+    """The receipt link of the message about ``payment`` (a row or an object with its
+    attributes) in its current state: :func:`receipt_link` once the payment is completed
+    or posted with a receipt number, else ``""`` (the other messages carry none)."""
+    if payment.status not in _RECEIPT_STATES or payment.receipt_number is None:
+        return ""
+    return receipt_link(ctx, slug, payment.tenant_id, payment.number)
+
+
+def verify_receipt_link(ctx: Any, tenant_id: int, number: str, sig: str | None) -> None:
+    """Check a receipt link's signature for payment ``number`` of tenant ``tenant_id``; any
+    configured ``LOKET_SECRET_KEY`` may have signed it (a key rotation keeps the links sent
+    before it while the old key is listed).
+
+    :raises NotFound: a missing, altered or forged signature, or one made for another
+        tenant or payment.
+    :raises Gone: a genuine link older than :data:`RECEIPT_LINK_DAYS` days.
+    """
+    try:
+        # now=0: the signature alone is checked here, expiry below, so that a genuine but
+        # old link can say so instead of looking forged.
+        claims = ctx.signer.verify(sig or "", now=0)
+    except LoketError:
+        raise NotFound(f"no receipt link for payment {number!r}") from None
+    if claims.get("typ") != RECEIPT_LINK or claims.get("tid") != tenant_id or \
+            claims.get("pay") != number:
+        raise NotFound(f"no receipt link for payment {number!r}")
+    if claims["exp"] < int(ctx.now().timestamp()):
+        raise Gone(f"the receipt link of payment {number!r} has expired", field="sig")

@@ -27,7 +27,7 @@ from loket.core.payments import batch_reads, lifecycle, payers
 from loket.core.payments.invariants import InvariantBroken
 from loket.core.settings import Settings, load_settings
 from loket.core.states import AllocationState, CreditNoteStatus, ReceivableStatus
-from loket.errors import ValidationFailed
+from loket.errors import NotFound, ValidationFailed
 from loket.money import Money
 from loket.ops import logs
 from loket.types import (
@@ -144,7 +144,8 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
     if consumer is not None and new in CONSUMER_MESSAGES:
         settings = load_settings(session, payment.tenant_id)
-        reached, note = consumer_message(settings, payment, consumer, new)
+        reached, note = consumer_message(settings, payment, consumer, new, messages.receipt_url(
+            ctx, messages.tenant_slug(session, payment.tenant_id), payment))
         messages.send_later(ctx, session, settings, reached, note, f"payment:{payment.number}")
         after_commit(session, lambda: plugins.notify(note))
     return True
@@ -160,17 +161,19 @@ def state_tracked(payment, actor: audit.Actor, old: str | None, new: str,
                     "currency": payment.currency, "is_test": payment.is_test}, at=at)
 
 
-def consumer_message(settings: Settings, payment, consumer,
-                     new: str) -> tuple[Consumer, Notification]:
+def consumer_message(settings: Settings, payment, consumer, new: str,
+                     receipt_url: str = "") -> tuple[Consumer, Notification]:
     """The message a payment's consumer gets when it reaches state ``new`` (one of those
-    with a message): whom it reaches, and the notification."""
+    with a message): whom it reaches, and the notification; ``receipt_url`` is the receipt
+    link it carries (:func:`loket.core.outbox.messages.receipt_url`)."""
     amount = Money(payment.amount_received, payment.currency).format(settings["locale"])
     # Receipts and notifications go to the payer (who may pay on the holder's behalf).
     reached = payers.contact(payment, consumer)
     note = messages.notification(
         settings, payment.tenant_id, f"payment.{new}",
         {"number": payment.number, "amount": amount, "receipt": payment.receipt_number or "",
-         "reason": payment.failure_message or payment.failure_category, "name": reached.name},
+         "reason": payment.failure_message or payment.failure_category, "name": reached.name,
+         "receipt_url": receipt_url, "receipt_url_days": messages.RECEIPT_LINK_DAYS},
         {"payment_id": payment.number, "status": new, "outbox": True},
         tuple(a for _, a in messages.recipients(
             reached, messages.channels_for(settings, f"payment.{new}"))))
@@ -221,19 +224,37 @@ def notify_later(ctx, session: Session, note: Notification) -> None:
 def resolve_targets(ctx, session: Session, settings: Settings, tenant_id: int,
                     account_number: str, destination: str, values: dict) -> ResolvedTarget:
     """Map a destination's field values through the routing table and validate them with
-    the processor (OPC VALIDATEONLY)."""
+    the processor (OPC VALIDATEONLY).
+
+    :raises ValidationFailed: a field is missing, or the processor refused the target; its
+        errors name the caller's fields (``tin``), never the processor's parameters they map
+        to (``taxpayer_id``).
+    :raises NotFound: the processor found nothing, named the same way.
+    """
     route = settings.route(destination)
-    processor = route["processor"]
-    ctx.plugins.require_processor(processor)
+    ctx.plugins.require_processor(route["processor"])
     params = {}
     for field, param in route.get("fields", {}).items():
         if field not in values:
             raise ValidationFailed(f"destination {destination!r} needs field {field!r}",
                                    field=field)
         params[param] = values[field]
-    target = DestinationTarget(destination=destination, processor=processor,
+    try:
+        return _validated(ctx, session, tenant_id, account_number, destination, route, params)
+    except (ValidationFailed, NotFound) as exc:
+        sent_as = {param: field for field, param in route.get("fields", {}).items()}
+        exc.errors = [{**error, "field": sent_as[error["field"]]}
+                      if isinstance(error, dict) and error.get("field") in sent_as else error
+                      for error in exc.errors]
+        raise
+
+
+def _validated(ctx, session: Session, tenant_id: int, account_number: str, destination: str,
+               route: dict, params: dict) -> ResolvedTarget:
+    """The processor's answer for a target of ``route`` with parameters ``params``."""
+    target = DestinationTarget(destination=destination, processor=route["processor"],
                                account_number=account_number, params=params)
-    return ctx.plugins.validate_target(processor, Ledger(session, tenant_id), target)
+    return ctx.plugins.validate_target(route["processor"], Ledger(session, tenant_id), target)
 
 
 def resolve_item(ctx, session: Session, settings: Settings, tenant_id: int,
@@ -242,12 +263,14 @@ def resolve_item(ctx, session: Session, settings: Settings, tenant_id: int,
     the destination routed to the processor of that kind.
 
     :returns: ``(destination name, resolved target)``.
+    :raises ValidationFailed: the processor refused the item; its errors name the
+        processor's parameter (the caller sent a reference, not the route's fields).
     """
     destination = settings.destination_for_processor(kind)
-    fields = settings.route(destination).get("fields") or {"reference": "reference"}
-    field = next(iter(fields))
-    return destination, resolve_targets(ctx, session, settings, tenant_id, account_number,
-                                        destination, {field: reference})
+    route = settings.route(destination)
+    param = next(iter((route.get("fields") or {"reference": "reference"}).values()))
+    return destination, _validated(ctx, session, tenant_id, account_number, destination, route,
+                                   {param: reference})
 
 
 def post_allocations(ctx, session: Session, payment: Payment, settings: Settings,

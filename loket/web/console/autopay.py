@@ -12,7 +12,7 @@ from loket.core.autopay import elections, mandates
 from loket.core.gateway_configs import configs
 from loket.errors import LoketError, NotFound
 from loket.web import amounts
-from loket.web.console.base import Page, Viewer, first, see_other
+from loket.web.console.base import NotAllowed, Page, Viewer, first, see_other, unknown_action
 from loket.web.console.nav import N_
 
 STAFF_VIEW = ("GET", "/v1/consumers/{account}/mandates")
@@ -84,8 +84,10 @@ class MyAutopay(Page):
         action = first(form, "action")
         account = viewer.principal.account_number or ""
         operation = {"setup": SET_UP, "elect": ELECT, "revoke": REVOKE}.get(action)
-        if operation is None or not viewer.can(*operation):
-            raise falcon.HTTPForbidden()
+        if operation is None:
+            raise unknown_action(action)
+        if not viewer.can(*operation):
+            raise NotAllowed(viewer, operation)
         actor, tenant_id = viewer.principal.actor(), viewer.principal.tenant_id
         try:
             with self.ctx.transaction() as session:

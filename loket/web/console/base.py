@@ -15,7 +15,7 @@ from falcon.uri import parse_query_string
 from loket.core import tenants
 from loket.core.settings import load_settings
 from loket.core.text import printable, storable
-from loket.errors import LoketError, TooLarge, ValidationFailed
+from loket.errors import BadRequest, LoketError, TooLarge, ValidationFailed
 from loket.server import roles
 from loket.server.auth import Principal, authenticate
 from loket.server.validation import UNSTORABLE
@@ -45,7 +45,12 @@ class NotAllowed(Exception):
 
 
 class CsrfFailed(Exception):
-    """A form came back without this session's CSRF token: refused with 403."""
+    """A form came back without this session's CSRF token: refused with 403, on a page in the
+    ``viewer``'s language with the console's navigation and a link back to the form's page."""
+
+    def __init__(self, viewer: Viewer):
+        super().__init__("the form did not carry this session's CSRF token")
+        self.viewer = viewer
 
 
 @attrs.frozen
@@ -67,12 +72,13 @@ class Viewer:
 def read_form(req: falcon.Request) -> dict[str, list[str]]:
     """The posted ``application/x-www-form-urlencoded`` fields, each as a list of values.
 
+    :raises TooLarge: the form is larger than :data:`MAX_FORM_BYTES` (naming ``form``).
     :raises ValidationFailed: naming a field that holds text no database stores (see
         :func:`storable_form`), before the page acts on the form.
     """
     raw = req.bounded_stream.read(MAX_FORM_BYTES + 1)
     if len(raw) > MAX_FORM_BYTES:
-        raise falcon.HTTPPayloadTooLarge(description="the form is too large")
+        raise TooLarge(f"the form is larger than {MAX_FORM_BYTES} bytes", field="form")
     parsed = parse_query_string(raw.decode("utf-8", "replace"), keep_blank=True, csv=False)
     return storable_form({k: (v if isinstance(v, list) else [v]) for k, v in parsed.items()})
 
@@ -153,6 +159,12 @@ def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
     return values[0].strip()
 
 
+def unknown_action(action: str) -> BadRequest:
+    """The refusal of a form asking for an ``action`` its page does not offer (an altered or
+    outdated form): shown as the console's error page, naming the field ``action``."""
+    return BadRequest(f"unknown action {printable(action)[:40]!r}", field="action")
+
+
 def see_other(resp: falcon.Response, location: str) -> None:
     """Answer 303 See Other: after a form, the browser GETs ``location``."""
     resp.status = falcon.HTTP_303
@@ -202,7 +214,7 @@ class Page:
         viewer = self.viewer(req, operation)
         form = read_form(req)
         if not same_token(viewer.session.csrf, first(form, "csrf")):
-            raise CsrfFailed()
+            raise CsrfFailed(viewer)
         return viewer, form
 
     def posted_with_files(self, req: falcon.Request, operation: Operation | None
@@ -211,7 +223,7 @@ class Page:
         viewer = self.viewer(req, operation)
         form, files = read_upload(req)
         if not same_token(viewer.session.csrf, first(form, "csrf")):
-            raise CsrfFailed()
+            raise CsrfFailed(viewer)
         return viewer, form, files
 
     def gettext(self, viewer: Viewer) -> Callable[[str], str]:

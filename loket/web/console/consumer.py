@@ -80,7 +80,7 @@ class Pay(Page):
                 target = payment.redirect_url
                 message = payment.failure_message
         except LoketError as exc:
-            Bills(self.ctx).show(req, resp, viewer, refusal(exc, viewer.locale),
+            Bills(self.ctx).show(req, resp, viewer, refusal(exc, viewer.locale, viewer.currency),
                                  falcon.code_to_http_status(exc.status))
             return
         if failed or not target:

@@ -11,7 +11,7 @@ text, marked as English, after a translated lead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 import attrs
@@ -24,11 +24,14 @@ from loket.web.amounts import AmountNotUnderstood
 from loket.web.console.nav import N_
 
 Gettext = Callable[[str], str]
+# Pairs of (English wording, catalog message), the first match saying a message.
+Sayings = Sequence[tuple[re.Pattern[str], str]]
 
 # (English wording, catalog message): the first that matches a message says it. A group
 # named ``amount``, ``due`` or ``threshold`` is money, written again in the page's locale.
 SAID: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.I), message) for pattern, message in (
+        (r"^the payer's name is required", N_("Give your name.")),
         (r"\bis required\b|must not be empty|^give the reason",
          N_("This field is required.")),
         (r"is not a decimal number", N_("This is not a number.")),
@@ -38,6 +41,14 @@ SAID: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"must be (?:more|greater) than zero|must be above zero",
          N_("Enter an amount above zero.")),
         (r"at most (?P<amount>.+?) is left", N_("At most %(amount)s is left.")),
+        (r"^the payer's name must be at most (?P<count>\d+) characters",
+         N_("Your name is too long: at most %(count)s characters.")),
+        (r"^the payer's e-mail must be at most (?P<count>\d+) characters",
+         N_("Your e-mail is too long: at most %(count)s characters.")),
+        (r"^the payer's phone must be at most (?P<count>\d+) characters",
+         N_("Your phone number is too long: at most %(count)s characters.")),
+        (r"^the payer's e-mail must be one e-mail address",
+         N_("Give one e-mail address, such as name@example.com.")),
         (r"(?:must be at most|(?:is|are) limited to) (?P<count>\d+) characters",
          N_("Too long: at most %(count)s characters.")),
         (r"has more than (?P<count>\d+) decimals",
@@ -71,6 +82,42 @@ SAID: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"down payment must be less than", N_("The down payment must be less than the "
                                                "plan's amount.")),
         (r"must be one of", N_("Choose one of the offered values.")),
+        # What a payer meets when paying (a payment link, the guest pages, my bills).
+        (r"the amount is more than the (?P<amount>.+?) owed",
+         N_("The amount is more than the %(amount)s owed.")),
+        (r"part payments are not allowed here; pay the full (?P<amount>.+?)$",
+         N_("Part payments are not allowed here; pay the full %(amount)s.")),
+        (r"the amount must be at least (?P<amount>.+?)$",
+         N_("The amount must be at least %(amount)s.")),
+        (r"^choose at least one (?:bill|item)", N_("Choose at least one bill or service to "
+                                                   "pay.")),
+        (r"^nothing is (?:left to pay|due)", N_("Nothing is left to pay on these items.")),
+        (r"is not open for payment$", N_("An item is no longer open for payment.")),
+        (r"is paid through a payment plan", N_("An item is paid through a payment plan: pay "
+                                               "the plan's installments.")),
+        (r"^unknown (?:bill|service|installment|payment plan) '(?P<ref>[^']*)'",
+         N_("There is nothing to pay under %(ref)s.")),
+        (r"collected by different accounts of this gateway",
+         N_("These items are collected by different accounts of this gateway; pay them in "
+            "separate payments.")),
+        (r"only a lump-sum settlement of its open items is accepted",
+         N_("This account takes only a payment of all its open items at once.")),
+        (r"^gateway '[^']*' is not available for payments",
+         N_("This way to pay is not available now; choose another.")),
+        (r"^this payment link has been used", N_("This payment link has been used for a "
+                                                 "payment.")),
+        (r"^(?:this|the) payment link is (?:expired|cancelled|used)",
+         N_("This payment link is no longer open.")),
+        (r"^everything this link asks for is paid or being paid",
+         N_("Everything this link asks for is paid or being paid.")),
+        # A form the page could not take (too large, altered, unreadable) or a failure.
+        (r"^the form is (?:too large|larger than)", N_("The form is too large.")),
+        (r"^unknown action\b", N_("This form asks for something its page does not offer. "
+                                  "Open the form again and use its buttons.")),
+        (r"^the form could not be read", N_("The form could not be read. Open the form "
+                                            "again and send it once more.")),
+        (r"^an unexpected error occurred; it has been logged with request id (?P<ref>\S+)",
+         N_("Something unexpected went wrong; it has been logged with request id %(ref)s.")),
     ))
 MONEY_GROUPS = ("amount", "due", "threshold")
 # A translated lead before a message loket has no words for (by the error's kind).
@@ -85,7 +132,8 @@ MARKED = N_("Please correct the marked fields.")
 TITLES = {"not-found": N_("Not found"), "forbidden": N_("Not allowed"),
           "unauthorized": N_("Not signed in"), "conflict": N_("Not possible now"),
           "validation": N_("Invalid input"), "gateway": N_("Gateway error"),
-          "gone": N_("No longer available"), "too-large": N_("Too large")}
+          "gone": N_("No longer available"), "too-large": N_("Too large"),
+          "bad-request": N_("Form not understood")}
 DEFAULT_TITLE = N_("Something went wrong")
 
 
@@ -113,12 +161,13 @@ def _written(text: str, currency: str | None, locale: str) -> str:
     return rendering.format_money(Money(int(value), currency), locale)
 
 
-def translated(message: str, locale: str, currency: str | None) -> str | None:
+def translated(message: str, locale: str, currency: str | None,
+               table: Sayings | None = None) -> str | None:
     """``message`` (one of loket's English messages) in ``locale`` when loket has the words
-    for it (:data:`SAID`), its amounts in ``currency`` written the locale's way; else
-    ``None``."""
+    for it (the first match in ``table``, :data:`SAID` when not given), its amounts in
+    ``currency`` written the locale's way; else ``None``."""
     _ = rendering.translations(locale).gettext
-    for pattern, catalog_message in SAID:
+    for pattern, catalog_message in SAID if table is None else table:
         found = pattern.search(message)
         if found is None:
             continue
@@ -129,10 +178,11 @@ def translated(message: str, locale: str, currency: str | None) -> str | None:
 
 
 def said(message: str, locale: str, currency: str | None,
-         lead: str | None = None) -> Markup:
-    """``message`` as a page shows it: translated (:func:`translated`), or its English
-    text marked as English, after ``lead`` (already translated) when given."""
-    text = translated(message, locale, currency)
+         lead: str | None = None, table: Sayings | None = None) -> Markup:
+    """``message`` as a page shows it: translated (:func:`translated`, through ``table``),
+    or its English text marked as English, after ``lead`` (already translated) when
+    given."""
+    text = translated(message, locale, currency, table)
     if text is not None:
         return Markup.escape(text)
     if lead:

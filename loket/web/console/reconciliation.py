@@ -25,6 +25,7 @@ from loket.web.console.base import (
     first,
     read_upload,
     see_other,
+    unknown_action,
 )
 from loket.web.session import same_token
 
@@ -87,11 +88,11 @@ class Reconciliation(Page):
                       status=falcon.code_to_http_status(exc.status))
             return
         if not same_token(viewer.session.csrf, first(form, "csrf")):
-            raise CsrfFailed()
+            raise CsrfFailed(viewer)
         action = first(form, "action")
         operation = {"fetch": FETCH, "report": REPORT, "statement": STATEMENT}.get(action)
         if operation is None:
-            raise falcon.HTTPBadRequest(description="unknown action")
+            raise unknown_action(action)
         if not viewer.can(*operation):
             raise NotAllowed(viewer, operation)
         try:

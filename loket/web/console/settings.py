@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 from typing import Any
 
 import falcon
+from markupsafe import Markup
 
 from loket.core import tenants
 from loket.core.settings import load_settings, update_settings
 from loket.core.settings_schema import DEFAULTS, GUEST_FACTS
 from loket.errors import LoketError, ValidationFailed
+from loket.web import rendering
+from loket.web.console import problems
 from loket.web.console.base import Page, Viewer, first, see_other, whole_number
+from loket.web.console.nav import N_
 
 VIEW = ("GET", "/v1/settings")
 EDIT = ("PUT", "/v1/settings")
@@ -28,6 +33,37 @@ WHOLE = ("credit_note_expiry_days", "notes_max_length", "payment_timeout_minutes
          "guest.token_minutes")
 DECIMALS = ("overpayment_threshold", "part_payments.minimum", "part_payments.minimum_percent")
 OPTIONAL_DECIMALS = ("approvals.refund_above", "approvals.credit_note_above")
+# What the settings' validation says (English), said again on the page: first these, then
+# the console's sayings (:data:`problems.SAID`: decimals, amounts, lengths).
+SAID: problems.Sayings = tuple(
+    (re.compile(pattern), message) for pattern, message in (
+        (r"is not of type 'integer'", N_("Enter a whole number.")),
+        (r"is less than the minimum of (?P<count>-?\d+)", N_("Enter at least %(count)s.")),
+        (r"is greater than the maximum of (?P<count>-?\d+)", N_("Enter at most %(count)s.")),
+        (r"should be non-empty$|is too short$", N_("Give at least one.")),
+        (r"has non-unique elements$", N_("A value is given twice.")),
+        (r"^\[.*\] is too long$", N_("Too many values.")),
+        (r"is too long$", N_("This is too long.")),
+        (r"^unknown time zone", N_("Unknown time zone: give an IANA name such as "
+                                   "Asia/Jakarta.")),
+        (r"is unknown to the database", N_("The database does not know this time zone; "
+                                           "choose another name for the same zone.")),
+        (r"must be in increasing order", N_("Give the days in increasing order.")),
+        (r"^default_channel must be one of channels",
+         N_("The default channel must be one of the channels.")),
+        (r"currency cannot change once", N_("The currency cannot change once there are "
+                                            "bills or payments.")),
+        (r"is not an ISO 4217 currency code", N_("Enter a currency code such as IDR or USD.")),
+        (r"^the logo must be at most", N_("The logo must be at most 256 KiB.")),
+        (r"^the logo must be a PNG or JPEG", N_("The logo must be a PNG or JPEG image.")),
+    )) + tuple(problems.SAID)
+# What a field's text must look like, said when it does not (the schema's pattern).
+SHAPES = {"currency": N_("Enter a currency code such as IDR or USD."),
+          "return_url": N_("Enter an address that starts with https:// or http://."),
+          "locale": N_("Choose one of the offered values."),
+          **{f"number_formats.{name}": N_("The format must contain {seq}.") for name in NUMBERED},
+          **{path: N_("Enter a number such as 500 or 12.50.")
+             for path in (*DECIMALS, *OPTIONAL_DECIMALS)}}
 
 
 def _number(text: str) -> Any:
@@ -101,6 +137,21 @@ def field_errors(exc: LoketError) -> dict[str, str]:
     return found
 
 
+def said(errors: dict[str, str], viewer: Viewer) -> dict[str, Markup]:
+    """:func:`field_errors` as the page shows them, in the viewer's language where loket has
+    the words (:data:`SAID`, :data:`SHAPES`), else in English marked as such; an error about
+    no field of the form after a translated lead."""
+    _ = rendering.translations(viewer.locale).gettext
+    shown: dict[str, Markup] = {}
+    for path, message in errors.items():
+        if " does not match " in message and path in SHAPES:
+            shown[path] = Markup.escape(_(SHAPES[path]))
+            continue
+        lead = _(problems.DEFAULT_LEAD) if not path else None
+        shown[path] = problems.said(message, viewer.locale, viewer.currency, lead, SAID)
+    return shown
+
+
 def _logo(upload: tuple[str, bytes] | None) -> bytes | None:
     """The uploaded logo (PNG or JPEG), checked."""
     if upload is None or not upload[1]:
@@ -157,7 +208,7 @@ class TenantSettings(Page):
                                 viewer.principal.tenant_id, wanted,
                                 processors=self.ctx.plugins.destinations)
         except LoketError as exc:
-            self.show(resp, viewer, document=wanted, errors=field_errors(exc),
+            self.show(resp, viewer, document=wanted, errors=said(field_errors(exc), viewer),
                       status=falcon.code_to_http_status(exc.status))
             return
         see_other(resp, "/console/settings?done=1")

@@ -1,17 +1,20 @@
 """Messages to people through the outbox: the tenant's channels and words, the ``log``
-channel, E.164 phone numbers, and a link sent again on another channel."""
+channel, E.164 phone numbers, a link sent again on another channel, and the signed receipt
+link of the messages that say a receipt is ready."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from support.engine import ACTOR
+from support.engine import ACTOR, connect_sandbox, deliver, payer, post, start
+from support.jobs import Clock
 
 from loket.core.links import links
 from loket.core.outbox import delivery, messages
 from loket.core.settings import load_settings, save_settings
-from loket.errors import ValidationFailed
+from loket.errors import Gone, NotFound, ValidationFailed
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -60,3 +63,37 @@ def test_a_channel_without_an_address_is_refused_naming_it(ctx, tenant_id):
                 account_number="WU-10001", channels=("log", "sms")))
     assert refused.value.errors[0]["field"] == "channels[1]"
     assert "E.164" in refused.value.detail
+
+
+def _on_the_log_channel(ctx, tenant_id: int) -> None:
+    with ctx.transaction() as session:
+        document = dict(load_settings(session, tenant_id).document)
+        save_settings(session, tenant_id, {**document, "messages": {
+            "channels": {"default": ["log"]}, "templates": {}}})
+
+
+def test_the_messages_saying_a_receipt_is_ready_carry_its_signed_link(ctx, tenant_id):
+    clock = Clock()
+    ctx.clock = clock
+    _on_the_log_channel(ctx, tenant_id)
+    connect_sandbox(ctx, tenant_id)
+    paying = start(ctx, tenant_id, [("bill", "INV-2025-001567")])
+    deliver(ctx, payer(ctx, paying, "pay"))
+    recorded = post(ctx, tenant_id, amount_received="145.50", references=["INV-2025-001234"])
+    sent = {line["kind"]: line for line in _messages_log(ctx)}
+    assert {"payment.initiated", "payment.succeeded", "payment.posted"} <= set(sent)
+    for kind in ("payment.initiated", "payment.succeeded"):  # no receipt yet: no link
+        assert "/receipts/" not in sent[kind]["body"] + sent[kind]["data"]["sms"], kind
+    posted = sent["payment.posted"]
+    number = recorded.number
+    found = re.search(rf"http://testserver/receipts/t1/{number}\?sig=(\S+)$", posted["body"])
+    assert found, posted["body"]
+    assert found.group(0) in posted["data"]["sms"]
+    sig = found.group(1)
+    messages.verify_receipt_link(ctx, tenant_id, number, sig)  # genuine: no error
+    for tenant, payment in ((tenant_id + 1, number), (tenant_id, paying.number)):
+        with pytest.raises(NotFound):
+            messages.verify_receipt_link(ctx, tenant, payment, sig)
+    clock.advance(days=messages.RECEIPT_LINK_DAYS, seconds=1)
+    with pytest.raises(Gone):
+        messages.verify_receipt_link(ctx, tenant_id, number, sig)

@@ -56,9 +56,14 @@ def test_a_recorded_payment_is_confirmed_by_mail_in_indonesian(jakarta, smtp):  
     receipt = paid.json["information"]["receipt_number"]
     (mail,) = [m for m in smtp.to(JOHN) if m["kind"] == "payment.posted"]
     assert mail["subject"] == "Pembayaran diterima"
-    assert mail["body"].strip().replace("\xa0", " ") == (
+    link = f"{jakarta.ctx.config.base_url}/receipts/t1/{number}?sig="
+    body, _sep, sig = mail["body"].strip().replace("\xa0", " ").replace(
+        "\r\n", "\n").partition(link)
+    assert body == (
         f"Kami telah menerima pembayaran Anda {number} sebesar US$145,50. "
-        f"Kuitansi {receipt}.")
+        f"Kuitansi {receipt}.\n\nUnduh kuitansi (PDF; tautan berlaku 180 hari): ")
+    pdf = jakarta.client.simulate_get(f"/receipts/t1/{number}", params={"sig": sig})
+    assert "Kuitansi Pembayaran" in pdf_text(pdf)  # the link gives the receipt, in Indonesian
 
 
 def test_the_receipt_and_credit_note_pdfs_are_in_indonesian(jakarta):

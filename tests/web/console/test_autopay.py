@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from support.console import Person
+from support.console import Person, text_of
 from support.forms import banner
 
 
@@ -47,3 +47,18 @@ def test_the_most_per_charge_is_read_and_shown_as_the_console_writes_it(live):
     election = api.get("/v1/me/autopay", role="consumer").json
     assert election["max_amount"]["amount"] == 150000
     assert 'id="max_amount"' in consumer.page and 'value="1.500,00"' in consumer.page
+
+
+def test_an_altered_action_is_the_consoles_page_with_a_way_back_not_json(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    consumer = Person(client=api.client)
+    consumer.follow(consumer.sign_in(api.consumer_token))
+    consumer.get("/console/my-autopay")
+    refused = consumer.post("/console/my-autopay", {"action": "charge-everyone"})
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Formulir tidak dipahami" in text_of(refused.text)
+    assert re.search(r'<a class="button" href="/console/my-autopay">Kembali ke '
+                     r'formulir</a>', refused.text)
+    assert 'href="/console/bills"' in refused.text  # the payer's navigation
+    assert api.get("/v1/me/mandates", role="consumer").json["items"] == []

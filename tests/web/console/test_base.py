@@ -87,3 +87,20 @@ def test_whole_number_fields_of_other_digits_are_named_not_a_crash(api):
 def test_a_nul_in_a_page_path_is_no_such_page(api, path):
     admin = signed_in(api, "tenant_admin")
     assert admin.get(path).status_code == 404
+
+
+def test_a_form_larger_than_a_page_takes_is_a_page_not_json(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    manager = signed_in(api, "billing_manager")
+    manager.get("/console/disputes/new")
+    refused = urlencoded(manager, "/console/disputes/new", "reason=" + "x" * 300_000)
+    assert refused.status_code == 413
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Formulir terlalu besar." in text_of(refused.text)
+    assert 'href="/console/disputes/new">Kembali ke formulir' in refused.text
+    assert 'href="/console/dashboard"' in refused.text  # the navigation
+    stranger = urlencoded(Person(client=api.client), "/console/sign-in",
+                          "credential=" + "x" * 300_000)
+    assert stranger.status_code == 413
+    assert stranger.headers["content-type"].startswith("text/html")
+    assert "The form is too large." in text_of(stranger.text)

@@ -71,3 +71,17 @@ def test_a_6_mib_statement_shows_the_page_with_the_advice_on_the_file(api):
     assert "Reconciliation" in text and "Upload a bank statement" in text  # the page itself
     assert "the file is larger than 5 MiB: send it through the API" in text
     assert runs(api) == []
+
+
+def test_an_altered_action_is_the_consoles_page_with_a_way_back_not_json(api):
+    assert api.put("/v1/settings", {"locale": "id_ID"}).status_code == 200
+    manager = signed_in(api)
+    refused = manager.post("/console/reconciliation", {"action": "drop-everything"})
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("text/html")
+    text = text_of(refused.text)
+    assert "Formulir tidak dipahami" in text and "tidak ditawarkan halamannya" in text
+    assert re.search(r'<a class="button" href="/console/reconciliation">Kembali ke '
+                     r'formulir</a>', refused.text)
+    assert 'href="/console/dashboard"' in refused.text  # the navigation
+    assert runs(api) == []
