@@ -334,12 +334,12 @@ def _error_words(exc: LoketError, locale: str, can_start: bool,
         return {"title": _("Not found"), "detail": _("There is nothing to show at this address."),
                 "hint": _("For your safety a payment can be seen only during the visit it was "
                           "made in. If you left your contact details when paying, a message "
-                          "with the receipt number reaches you once the payment is "
-                          "settled.") if can_start else None}
+                          "with a link to download the receipt reaches you once the payment "
+                          "is settled.") if can_start else None}
     if exc.status == 409:
         return {"title": _("Not available yet"), "detail": _(
             "The receipt is issued when the payment is settled. If you left your contact "
-            "details, a message with its number reaches you then."), "hint": None}
+            "details, a message with a link to download it reaches you then."), "hint": None}
     return {"title": _("Something went wrong"), "detail": refusal(exc, locale, currency),
             "hint": None}
 

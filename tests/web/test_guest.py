@@ -199,7 +199,7 @@ def test_right_after_paying_a_guest_is_told_when_and_where_the_receipt_comes(con
     back = api.payer_acts(started.headers["location"])
     returned = guest.get(back.split("testserver")[-1].partition("?")[0],
                          query_string=back.partition("?")[2])
-    note = "A message with the receipt number will then go to ned@example.com."
+    note = "A message with a link to download the receipt will then go to ned@example.com."
     assert "issued when the payment is settled" in text_of(returned.text)
     assert note in text_of(returned.text)
     link = re.search(r'href="(/guest/t1/payments/[^"]+)"', returned.text).group(1)
