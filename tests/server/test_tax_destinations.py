@@ -173,6 +173,18 @@ def test_tax_processors_refuse_what_is_not_this_accounts(tax_api):
     assert wrong.status_code == 422 and problem(wrong)["errors"][0]["field"] == "period"
 
 
+def test_a_refused_target_names_the_field_the_caller_sent_not_the_processors(tax_api):
+    api = tax_api  # the routes map tin -> taxpayer_id, obligation -> obligation_id
+    wrong = api.post("/v1/destinations/pay-a-filing-period/validate",
+                     {"account_number": "WU-10001",
+                      "fields": {"tin": "bad tin!", "tax": "VAT", "period": "2026-Q3"}})
+    unknown = api.post("/v1/destinations/pay-an-obligation/validate",
+                       {"account_number": "WU-10001", "fields": {"obligation": "OBL-00"}})
+    assert wrong.status_code == unknown.status_code == 422
+    assert [e["field"] for e in problem(wrong)["errors"]] == ["tin"]
+    assert [e["field"] for e in problem(unknown)["errors"]] == ["obligation"]
+
+
 def test_a_tax_form_paid_before_its_dln_exists_is_applied_when_it_arrives(tax_api):
     api = tax_api
     dln = "20269999999999"

@@ -39,12 +39,15 @@ class TaxFormProcessor(AttributeProcessor):
     @hookimpl
     def loket_destination_validate(self, processor: str, ledger: Any,
                                    target: DestinationTarget) -> ResolvedTarget | None:
-        """The form if it exists; otherwise a held target for the declared amount."""
+        """The account's form if it has one; otherwise a held target for the declared amount.
+        Another account's DLN is held too, exactly as one that exists nowhere: the answer
+        never tells whether someone else has that form."""
         if processor != self.name:
             return None
         check_params(self.target_schema, target.params)
         dln = str(target.params["dln"])
-        if ledger.find_by_attributes(self.kind, {"dln": dln}):
+        if any(owner == target.account_number
+               for _, owner, _ in ledger.find_by_attributes(self.kind, {"dln": dln})):
             return self.find(ledger, target)
         amount = Money.parse(str(target.params["amount"]), ledger.currency, field="amount")
         if amount.amount <= 0:

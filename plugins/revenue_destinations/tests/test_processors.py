@@ -92,6 +92,17 @@ def test_another_accounts_obligation_reads_as_unknown(plugins, ledger):
     assert refusal("OBL-99") == refusal("OBL-00")
 
 
+def test_another_accounts_tax_form_reads_as_one_that_does_not_exist(plugins, ledger):
+    def answer(dln: str) -> tuple:
+        resolved = plugins.validate_target("tax_form", ledger, target(
+            "tax_form", {"dln": dln, "amount": "80"}, account="T-2"))
+        return (resolved.obligations, (resolved.hold_key or "").replace(dln, "X"),
+                resolved.total)
+    # 20260012345678 is T-1's form: T-2 gets the answer a DLN that exists nowhere gets
+    assert answer("20260012345678") == answer("20269999999999") == (
+        (), "tax_form:dln=X", Money.parse("80", "IDR"))
+
+
 def test_a_tax_form_not_sent_yet_is_held_for_the_declared_amount(plugins, ledger):
     resolved = plugins.validate_target("tax_form", ledger, target(
         "tax_form", {"dln": "20269999999999", "amount": "125000"}))
