@@ -17,7 +17,7 @@ from support.messaging import messaging_api, twilio  # noqa: F401 - twilio is a 
 from support.outbox import Receiver
 
 from loket.core.links import state
-from loket.core.models import Payment, PaymentLink, Receivable
+from loket.core.models import OutboxEvent, Payment, PaymentLink, Receivable
 from loket.core.outbox import delivery
 from loket.core.payments import timeouts
 
@@ -314,3 +314,21 @@ def test_cancelling_a_link_expires_its_open_checkout_and_late_money_still_counts
     trail = api.get(f"/v1/audit/payment/{number}").json["items"]
     (moved,) = [e for e in trail if e["action"] == "payment.link_cancelled"]
     assert moved["actor"] and moved["after"]["payment_link"] == link["id"]
+
+
+def test_a_link_whose_bill_the_host_cancels_is_cancelled_not_reported_paid(links_api, ctx):
+    api = links_api
+    link = api.post("/v1/payment-links", {"account_number": "WU-10001", "items": BILLS[:1]},
+                    role="billing_manager").json
+    withdrawn = api.post("/v1/host/receivables", {
+        "account_number": "WU-10001", "kind": "bill", "reference": BILLS[0]["reference"],
+        "amount": "145.50", "status": "cancelled"}, role="billing_manager")
+    assert withdrawn.status_code in (200, 201), withdrawn.text
+
+    assert api.get(f"/v1/payment-links/{link['id']}").json["status"] == "cancelled"
+    page = api.client.simulate_get(_path(link["url"]))
+    assert "was cancelled" in page.text and _pay(api, link["url"]).status_code == 409
+    with ctx.transaction() as session:
+        told = session.scalars(select(OutboxEvent.type).where(
+            OutboxEvent.type.like("payment_link.%"))).all()
+    assert "payment_link.paid" not in told and told.count("payment_link.cancelled") == 1

@@ -43,7 +43,6 @@ from loket.core.settings import Settings, load_settings
 from loket.core.tenants import consumer_by_account
 from loket.errors import Conflict, NotFound, ValidationFailed
 from loket.money import Money
-from loket.types import PaymentStatus
 
 
 @attrs.frozen
@@ -199,28 +198,7 @@ def cancel_link(ctx: Any, session: Session, actor: audit.Actor, link: PaymentLin
     if refresh(session, link, now) != LinkStatus.ACTIVE:
         raise Conflict(f"the payment link is {link.status}", field="status")
     change(session, actor, link, LinkStatus.CANCELLED, now)
-    _expire_open_checkouts(session, actor, link, now)
     return link
-
-
-def _expire_open_checkouts(session: Session, actor: audit.Actor, link: PaymentLink,
-                           now: dt.datetime) -> None:
-    """Move the expiry of every checkout still open through the link to ``now``, audited."""
-    # A checkout another transaction holds (a webhook applying the gateway's word) is passed
-    # over: that webhook locks the link after the payment, so waiting for it could deadlock.
-    open_now = session.scalars(select(Payment).where(
-        Payment.payment_link_id == link.id, Payment.status == PaymentStatus.INITIATED,
-        Payment.expires_at > now).order_by(Payment.id).with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)).all()
-    for payment in open_now:
-        was = payment.expires_at
-        assert was is not None  # only checkouts expiring after now were taken
-        was = was.replace(tzinfo=was.tzinfo or dt.UTC)  # SQLite gives naive UTC
-        audit.record(session, actor, "payment.link_cancelled", "payment", payment.number,
-                     before={"expires_at": was.isoformat()},
-                     after={"expires_at": now.isoformat(), "payment_link": link.key},
-                     tenant_id=payment.tenant_id)
-        payment.expires_at = now
 
 
 def get_link(session: Session, tenant_id: int, key: str) -> PaymentLink:

@@ -1,6 +1,8 @@
 """A payment link's state: active -> paid | expired | cancelled.
 
-A part payment keeps the link active until its items are paid or it expires. Every change
+A part payment keeps the link active until its items are paid or it expires. A link whose
+chosen bills were all withdrawn before any was paid (the host cancelled them, a payment
+plan took them over) is cancelled by loket, never reported paid. Every change
 is audited and written to the outbox (``payment_link.paid``, ``.expired``, ``.cancelled``)
 in the transaction that made it.
 """
@@ -15,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core import audit
-from loket.core.models import Consumer, PaymentLink, Receivable
+from loket.core.models import Consumer, Payment, PaymentLink, Receivable
 from loket.core.outbox import events as outbox_events
 from loket.money import Money
+from loket.types import PaymentStatus
 
 
 class LinkStatus(enum.StrEnum):
@@ -73,13 +76,15 @@ def event_data(link: PaymentLink, consumer: Consumer | None = None) -> dict[str,
 
 def change(session: Session, actor: audit.Actor, link: PaymentLink, status: LinkStatus,
            now: dt.datetime) -> None:
-    """Move a link to ``status``: audit and host event in the caller's transaction."""
+    """Move a link to ``status``: audit and host event in the caller's transaction. A
+    cancelled link's checkouts still open expire now."""
     before = {"status": link.status}
     link.status = status
     if status == LinkStatus.PAID:
         link.paid_at = now
     elif status == LinkStatus.CANCELLED:
         link.cancelled_at = now
+        _expire_open_checkouts(session, actor, link, now)
     audit.record(session, actor, f"payment_link.{status}", "payment_link", link.key,
                  before=before, after={"status": status}, tenant_id=link.tenant_id)
     outbox_events.emit(session, link.tenant_id, f"payment_link.{status}",
@@ -91,7 +96,8 @@ def refresh(session: Session, link: PaymentLink, now: dt.datetime,
             actor: audit.Actor = audit.SYSTEM, money_in: bool = False) -> LinkStatus:
     """Bring an active link up to date: ``paid`` once its items owe nothing (for an
     "everything open" link: once a payment through it, ``money_in``, left nothing open),
-    ``expired`` past its expiry. Called when the page is opened, when a payment through it
+    ``cancelled`` once its chosen items are all withdrawn (cancelled, taken into a plan)
+    with none paid and no money through it this time, ``expired`` past its expiry. Called when the page is opened, when a payment through it
     takes money, and by the expiry sweep, with the link locked or not: a change is decided
     again under the link's row lock, on ``link`` read afresh, so a link paid or cancelled
     meanwhile stays so and each change is made, and told to the host, once.
@@ -111,13 +117,38 @@ def _due(session: Session, link: PaymentLink, now: dt.datetime,
          money_in: bool) -> LinkStatus | None:
     """The state an active link is now due to move to, if any."""
     if link.receivable_ids is not None and outstanding(session, link) <= 0:
-        return LinkStatus.PAID
+        # Nothing left open: paid when money came in or a bill was paid, else its bills were
+        # withdrawn (cancelled by the host, taken over by a payment plan), and so is the link.
+        chosen = receivables_of(session, link)
+        if money_in or any(r.status == "paid" for r in chosen):
+            return LinkStatus.PAID
+        return LinkStatus.CANCELLED
     if link.receivable_ids is None and money_in and outstanding(session, link) <= 0:
         # "Everything open" is paid once a payment through it leaves nothing open.
         return LinkStatus.PAID
     if _aware(link.expires_at) <= now:
         return LinkStatus.EXPIRED
     return None
+
+
+def _expire_open_checkouts(session: Session, actor: audit.Actor, link: PaymentLink,
+                           now: dt.datetime) -> None:
+    """Move the expiry of every checkout still open through the link to ``now``, audited."""
+    # A checkout another transaction holds (a webhook applying the gateway's word) is passed
+    # over: that webhook locks the link after the payment, so waiting for it could deadlock.
+    open_now = session.scalars(select(Payment).where(
+        Payment.payment_link_id == link.id, Payment.status == PaymentStatus.INITIATED,
+        Payment.expires_at > now).order_by(Payment.id).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)).all()
+    for payment in open_now:
+        was = payment.expires_at
+        assert was is not None  # only checkouts expiring after now were taken
+        was = was.replace(tzinfo=was.tzinfo or dt.UTC)  # SQLite gives naive UTC
+        audit.record(session, actor, "payment.link_cancelled", "payment", payment.number,
+                     before={"expires_at": was.isoformat()},
+                     after={"expires_at": now.isoformat(), "payment_link": link.key},
+                     tenant_id=payment.tenant_id)
+        payment.expires_at = now
 
 
 def after_money_taken(session: Session, link_id: int, now: dt.datetime) -> None:
