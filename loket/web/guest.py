@@ -30,7 +30,7 @@ from loket.errors import LoketError, NotFound
 from loket.server import serialize
 from loket.server.auth import Principal
 from loket.server.reports_api import receipt_available, send_pdf
-from loket.web import amounts, payer, rendering
+from loket.web import amounts, payer, rendering, tenant_pages
 from loket.web.console.base import first, read_form, see_other
 from loket.web.console.labels import status_label, status_tone
 from loket.web.refusals import refusal
@@ -355,24 +355,12 @@ def error_handler(ctx: Any, fallback: Any) -> Any:
             fallback(req, resp, exc, params)
             return
         slug = req.path.split("/")[2]
-        found: dict[str, Any] = {}
-        with ctx.transaction() as session:
-            try:
-                row = tenants.tenant_by_slug(session, slug)
-                found = {"name": row.name, "settings": load_settings(session, row.id)}
-            except NotFound:
-                pass
-        settings = found.get("settings")
+        look = tenant_pages.tenant_look(ctx, req, slug)
+        settings = look.settings
         can_start = bool(settings and settings.document.get("guest", {}).get("enabled"))
-        locale = rendering.negotiate(req.get_header("Accept-Language"), settings["locale"]
-                                     if settings else rendering.DEFAULT_LOCALE)
-        resp.status = falcon.code_to_http_status(exc.status)
-        resp.content_type = falcon.MEDIA_HTML
-        resp.set_header("Cache-Control", "no-store")
-        resp.text = rendering.render(
-            "pay/guest_error.html", locale, settings["timezone"] if settings else "UTC",
-            start_url=f"/guest/{slug}" if can_start else None,
-            **_error_words(exc, locale, can_start, settings.currency if settings else None),
-            **({"tenant_name": found["name"]} if found else {}))
+        tenant_pages.refuse(resp, exc.status, "pay/guest_error.html", look,
+                            start_url=f"/guest/{slug}" if can_start else None,
+                            **_error_words(exc, look.locale, can_start,
+                                           settings.currency if settings else None))
 
     return handle

@@ -21,10 +21,9 @@ from loket.core import tenants
 from loket.core.backoffice import queries
 from loket.core.documents import pdf
 from loket.core.outbox import messages
-from loket.core.settings import load_settings
 from loket.errors import Conflict, Gone, LoketError, NotFound
 from loket.server.reports_api import receipt_available, send_pdf
-from loket.web import rendering
+from loket.web import rendering, tenant_pages
 
 
 class ReceiptLink:
@@ -52,22 +51,9 @@ class ReceiptLink:
                exc: LoketError) -> None:
         """Answer ``exc`` with the page saying what is wrong with the link, in the payer's
         language (else the tenant's), under the tenant's name when the slug names one."""
-        found: dict[str, Any] = {}
-        with self.ctx.transaction() as session:
-            try:
-                row = tenants.tenant_by_slug(session, slug)
-                found = {"name": row.name, "settings": load_settings(session, row.id)}
-            except NotFound:
-                pass
-        settings = found.get("settings")
-        locale = rendering.negotiate(req.get_header("Accept-Language"), settings["locale"]
-                                     if settings else rendering.DEFAULT_LOCALE)
-        resp.status = falcon.code_to_http_status(exc.status)
-        resp.content_type = falcon.MEDIA_HTML
-        resp.set_header("Cache-Control", "no-store")
-        resp.text = rendering.render(
-            "pay/receipt_link.html", locale, settings["timezone"] if settings else "UTC",
-            **words(exc, locale), **({"tenant_name": found["name"]} if found else {}))
+        look = tenant_pages.tenant_look(self.ctx, req, slug)
+        tenant_pages.refuse(resp, exc.status, "pay/receipt_link.html", look,
+                            **words(exc, look.locale))
 
 
 def words(exc: LoketError, locale: str) -> dict[str, str]:
