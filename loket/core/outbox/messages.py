@@ -10,6 +10,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loket.core.models import Consumer, Tenant
@@ -114,8 +115,14 @@ _RECEIPT_STATES = ("completed", "posted")
 
 
 def tenant_slug(session: Session, tenant_id: int) -> str:
-    """The slug of tenant ``tenant_id`` (the receipt link's first path segment)."""
-    return session.get(Tenant, tenant_id).slug
+    """The slug of tenant ``tenant_id`` (the receipt link's first path segment), read once
+    per transaction and without flushing: a batch of events names it once per payment, and
+    a flush there would send the batch's writes one event at a time."""
+    known = session.info.setdefault("tenant_slugs", {})
+    if tenant_id not in known:
+        known[tenant_id] = session.connection().execute(
+            select(Tenant.slug).where(Tenant.id == tenant_id)).scalar_one()
+    return known[tenant_id]
 
 
 def receipt_link(ctx: Any, slug: str, tenant_id: int, number: str) -> str:
