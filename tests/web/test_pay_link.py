@@ -110,7 +110,8 @@ def test_after_paying_the_payer_sees_the_result_and_when_the_receipt_comes(conne
     result = pays_through(api, Person(client=api.client), path)
     text = text_of(result.text)
     assert "Payment successful" in text and "$145.50" in text
-    assert "A message with a link to download the receipt will then go to the account holder." in text
+    assert ("A message with a link to download the receipt will then go to the account "
+            "holder.") in text
     assert "john.doe@example.com" not in text  # whoever holds the link: no addresses
     assert "Back to your bill" in text
 

@@ -97,8 +97,9 @@ def refresh(session: Session, link: PaymentLink, now: dt.datetime,
     """Bring an active link up to date: ``paid`` once its items owe nothing (for an
     "everything open" link: once a payment through it, ``money_in``, left nothing open),
     ``cancelled`` once its chosen items are all withdrawn (cancelled, taken into a plan)
-    with none paid and no money through it this time, ``expired`` past its expiry. Called when the page is opened, when a payment through it
-    takes money, and by the expiry sweep, with the link locked or not: a change is decided
+    with none paid and no money through it this time, ``expired`` past its expiry. Called
+    when the page is opened, when a payment through it takes money, and by the expiry
+    sweep, with the link locked or not: a change is decided
     again under the link's row lock, on ``link`` read afresh, so a link paid or cancelled
     meanwhile stays so and each change is made, and told to the host, once.
 
