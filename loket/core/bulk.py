@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from loket.core.db import dialect_insert
+
 
 def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]],
                 want_ids: bool = False) -> list[int]:
@@ -48,6 +50,50 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, An
                                                          sort_by_parameter_order=True), list(rows))
         return [row[0] for row in result.all()]
     return _copy(session, table, rows, want_ids)
+
+
+def insert_new_rows(session: Session, table: FromClause, rows: Sequence[dict[str, Any]],
+                    unique: Sequence[str], returning: Sequence[str] = ()) -> list[Row]:
+    """Insert those of ``rows`` (dicts with the same keys) whose ``unique`` key (the columns
+    of a unique constraint of ``table``) no row holds yet: ``INSERT … ON CONFLICT DO
+    NOTHING``, so that a row another transaction is inserting meanwhile is waited for and
+    then left out, never an error. Of rows sharing a key, one is inserted.
+
+    On PostgreSQL the rows are copied into a temporary table first (``COPY``, as
+    :func:`insert_rows` writes them), then inserted from it by one statement.
+
+    :param returning: columns of the inserted rows to return.
+    :returns: those columns of each row inserted (in no particular order), or an empty
+        list when none were asked for.
+    """
+    table = cast(Table, table)
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
+        statement = dialect_insert(dialect, table).on_conflict_do_nothing(
+            index_elements=list(unique))
+        if not returning:
+            session.execute(statement, list(rows))
+            return []
+        return list(session.execute(statement.returning(*[table.c[c] for c in returning]),
+                                    list(rows)).all())
+    keys = list(rows[0])
+    defaults = _defaults(table, set(keys))
+    tail = [f(value) if (f := _converter(table.c[key])) else value
+            for key, value in defaults.items()]
+    columns = ", ".join([*keys, *defaults])
+    staging = f"bulk_new_{table.name}_{abs(hash(columns)) % 10**8}"
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+                         f"SELECT {columns} FROM {table.name} WITH NO DATA"))
+    _copy_into(session, staging, table, keys, rows, tail=(list(defaults), tail))
+    back = f" RETURNING {', '.join(returning)}" if returning else ""
+    result = session.execute(text(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
+        f"ON CONFLICT ({', '.join(unique)}) DO NOTHING{back}"))
+    inserted = list(result.all()) if returning else []
+    session.execute(text(f"TRUNCATE {staging}"))
+    return inserted
 
 
 def _defaults(table: Table, given: set[str]) -> dict[str, Any]:

@@ -196,6 +196,14 @@ def after_commit(session: Session, callback) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
+def text_length(column: Any) -> int:
+    """The most characters the text column ``column`` (a table's ``Column``) keeps."""
+    length = getattr(column.type, "length", None)
+    if length is None:
+        raise TypeError(f"{column} has no length")
+    return int(length)
+
+
 def money_sum(expression):
     """``SUM`` of a minor-units expression as an integer on every backend (0 when empty).
 

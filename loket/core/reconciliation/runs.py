@@ -13,8 +13,9 @@ block of lines at a time, with progress anyone can follow.
    started again by :func:`resume_stale` (the worker's sweep), at most :data:`MAX_ATTEMPTS`
    times. It starts again after the last block that committed, counting on from there. A
    line the parser rejects fails the run before any block (the file is read through once
-   first); a run that failed while reading keeps the blocks it committed (uploaded again,
-   their lines count as ``already_settled``).
+   first, with a heartbeat every minute); a run that failed while reading keeps the blocks
+   it committed (uploaded again, their lines count as ``already_settled``). A failure that
+   is not the file's is shown as an internal error; its detail goes to the worker's log.
 
 The API, the worker and the sweep must share the var directory (one machine, or a shared
 volume).
@@ -26,7 +27,6 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -53,6 +53,8 @@ STALE_AFTER = dt.timedelta(minutes=10)
 """A run ``running`` without a heartbeat this long is taken to have lost its process."""
 QUEUED_AFTER = dt.timedelta(minutes=2)
 """A run still ``queued`` this long after upload lost its task (the sweep hands it again)."""
+BEAT_EVERY = dt.timedelta(minutes=1)
+"""A run reading its file through before its first block writes a heartbeat this often."""
 MAX_ATTEMPTS = 3
 UNMATCHED_SAMPLE = 100
 
@@ -88,10 +90,13 @@ def process(ctx, run_id: int) -> str:
         return _state(ctx, run_id)
     except LoketError as exc:  # the file itself is wrong: running it again changes nothing
         return _finish(ctx, claimed, RunState.FAILED, error=exc.detail)
-    except Exception as exc:  # noqa: BLE001 - kept for the sweep, up to MAX_ATTEMPTS
-        log.exception("reconciliation run %s failed", run_id)
+    except Exception:  # noqa: BLE001 - kept for the sweep, up to MAX_ATTEMPTS
+        log.exception("reconciliation run %s failed (attempt %s)", run_id, claimed.attempts)
         state = RunState.FAILED if claimed.attempts >= MAX_ATTEMPTS else RunState.QUEUED
-        return _finish(ctx, claimed, state, error=f"{type(exc).__name__}: {exc}")
+        # The detail (a database error's statement and values) is for the log only.
+        return _finish(ctx, claimed, state, error=f"internal error in attempt "
+                       f"{claimed.attempts}; see the worker's log for reconciliation run "
+                       f"{run_id}")
     ended = _finish(ctx, claimed, RunState.DONE, counts=outcome)
     if ended == RunState.DONE:  # not when a newer attempt, which reads the file, took over
         path.unlink(missing_ok=True)
@@ -155,7 +160,7 @@ def _settle_report(ctx, run: ReconciliationRun, content: bytes) -> dict[str, Any
                                                  run.gateway or "", content, run.filename)
             return row.id, lines
 
-    deque(read()[1], maxlen=0)
+    _read_through(ctx, run, read()[1])
     configuration_id, lines = read()
 
     def record(session: Session, tally: settling.Tally) -> None:
@@ -181,7 +186,7 @@ def _bank_statement(ctx, run: ReconciliationRun, path: Path) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise ValidationFailed("the statement is not UTF-8 text", field="file") from None
 
-    deque(read(), maxlen=0)
+    _read_through(ctx, run, read())
 
     def record(session: Session, tally: bank.Tally) -> None:
         _record(ctx, session, run, tally.lines, len(tally.matched), tally.already_imported,
@@ -194,6 +199,34 @@ def _bank_statement(ctx, run: ReconciliationRun, path: Path) -> dict[str, Any]:
                    tally.unmatched)
 
 
+def _read_through(ctx, run: ReconciliationRun, lines: Iterable[Any]) -> None:
+    """Read the file's lines through once (the reader checks each), with a heartbeat at
+    least every :data:`BEAT_EVERY` (looked at every block of lines), so that a file whose
+    first reading takes longer than :data:`STALE_AFTER` is not taken for a dead process.
+
+    :raises TakenOver: a newer attempt claimed the run meanwhile.
+    """
+    beaten = ctx.now()
+    for count, _line in enumerate(lines, start=1):
+        if count % settling.BLOCK == 0 and ctx.now() - beaten >= BEAT_EVERY:
+            with ctx.transaction() as session:
+                _held(ctx, session, run)
+            beaten = ctx.now()
+
+
+def _held(ctx, session: Session, run: ReconciliationRun) -> ReconciliationRun:
+    """The run's row, locked, with a fresh heartbeat.
+
+    :raises TakenOver: a newer attempt claimed the run (the caller's transaction rolls
+        back).
+    """
+    row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
+    if row.attempts != run.attempts:
+        raise TakenOver(f"attempt {row.attempts} took it over")
+    row.heartbeat_at = ctx.now()
+    return row
+
+
 def _record(ctx, session: Session, run: ReconciliationRun, lines: int, matched: int,
             already: int, unmatched: list[str]) -> None:
     """Write the run's counts and heartbeat in a block's transaction, so that they commit
@@ -201,12 +234,9 @@ def _record(ctx, session: Session, run: ReconciliationRun, lines: int, matched: 
 
     :raises TakenOver: a newer attempt claimed the run (the block rolls back).
     """
-    row = session.get_one(ReconciliationRun, run.id, with_for_update=True)
-    if row.attempts != run.attempts:
-        raise TakenOver(f"attempt {row.attempts} took it over")
+    row = _held(ctx, session, run)
     for name, value in _counts(run, lines, matched, already, unmatched).items():
         setattr(row, name, value)
-    row.heartbeat_at = ctx.now()
 
 
 def _counts(run: ReconciliationRun, lines: int, matched: int, already: int,

@@ -8,18 +8,18 @@ so it is idempotent); a line loket cannot match is kept unmatched and becomes a 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loket import types as t
-from loket.core.db import money_sum
+from loket.core.db import money_sum, text_length
 from loket.core.gateway_configs import configs
 from loket.core.models import GatewayConfiguration, Payment, SettlementRecord
 from loket.core.reconciliation import bank, settling
-from loket.errors import Conflict, HookNotImplemented, NotSupported
+from loket.errors import Conflict, HookNotImplemented, NotSupported, ValidationFailed
 from loket.types import SettlementLine
 
 
@@ -77,7 +77,31 @@ def read_report(ctx, session: Session, tenant_id: int, kind: str, content: bytes
         raise NotSupported(f"the {_name(ctx, kind)} gateway does not read settlement reports "
                            f"(not supported by this gateway): it reports settlements another "
                            f"way", field="kind") from None
-    return row, lines
+    return row, checked(lines)
+
+
+_LIMITS = tuple((name, text_length(SettlementRecord.__table__.c[name]))
+                for name in ("gateway_reference", "payout_reference"))
+"""The longest references loket keeps of a settlement line (its record's columns)."""
+
+
+def checked(lines: Iterable[SettlementLine]) -> Iterator[SettlementLine]:
+    """The lines a gateway read, as they come, each checked to fit what loket keeps of it
+    (read lazily, as the lines are).
+
+    :raises ValidationFailed: a reference longer than loket keeps, naming the line by its
+        place among the settlement lines (``line 7.gateway_reference``) when the reading
+        reaches it.
+    """
+    for number, line in enumerate(lines, start=1):
+        for field, limit in _LIMITS:
+            value = getattr(line, field) or ""
+            if len(value) > limit:
+                raise ValidationFailed(
+                    f"settlement line {number}: its {field.replace('_', ' ')} "
+                    f"({value[:20]}…) is {len(value)} characters long; loket keeps at most "
+                    f"{limit}", field=f"line {number}.{field}")
+        yield line
 
 
 def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since: dt.datetime,
@@ -91,7 +115,7 @@ def fetch_and_reconcile(ctx, session: Session, tenant_id: int, kind: str, since:
         raise NotSupported(f"the {_name(ctx, kind)} gateway cannot be asked for its "
                            f"settlements (not supported by this gateway): upload its "
                            f"settlement report instead", field="kind") from None
-    return apply_lines(ctx, session, row, lines)
+    return apply_lines(ctx, session, row, checked(lines))
 
 
 def _name(ctx, kind: str) -> str:

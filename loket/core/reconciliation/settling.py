@@ -15,8 +15,10 @@ no payment are kept unmatched with their to-do, in bulk too.
 
 from __future__ import annotations
 
+import logging
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -34,6 +36,8 @@ from loket.core.reconciliation import unmatched
 from loket.core.settings import load_settings
 from loket.core.webhooks import outcomes
 from loket.types import GatewayEvent, Notification, PaymentInfo, SettlementLine, TrackingEvent
+
+log = logging.getLogger(__name__)
 
 BLOCK = 2000
 """Lines per block: large enough that per-block statements cost nothing per line, small
@@ -228,8 +232,8 @@ def _settle_plain(ctx, session: Session, row: GatewayConfiguration,
          "settled_fee": p.settled_fee, "settled_net": p.settled_net,
          "gateway_details": p.gateway_details, "receipt_number": p.receipt_number}
         for _, p in plain])
-    bulk.insert_rows(session, SettlementRecord.__table__,
-                     [_record(row, line, p) for line, p in plain])
+    bulk.insert_rows(session, SettlementRecord.__table__, unmatched.take_over(
+        session, row, [(p.number, _record(row, line, p)) for line, p in plain], now))
     bulk.insert_rows(session, AuditEntry.__table__, [
         {"tenant_id": p.tenant_id, "actor": GATEWAY.name, "role": GATEWAY.role,
          "action": _SETTLED_ACTION, "entity_type": "payment", "entity_id": p.number,
@@ -277,10 +281,12 @@ def _tell(ctx, session: Session, row: GatewayConfiguration, settings,
         (f"payment.{p.status}", posting.host_event_data_of(p, old, consumers.get(
             p.consumer_id), None), f"payment:{p.number}") for p, old in changed], now)
     outbox, notes = [], []
+    slug = messages.tenant_slug(session, row.tenant_id)
     for p, _old in changed:
         consumer = consumers.get(p.consumer_id)
         if consumer is not None and p.status in posting.CONSUMER_MESSAGES:
-            reached, note = posting.consumer_message(settings, p, consumer, p.status)
+            reached, note = posting.consumer_message(settings, p, consumer, p.status,
+                                                     messages.receipt_url(ctx, slug, p))
             chosen = [c for c in messages.channels_for(settings, note.kind)
                       if c in ctx.plugins.channels]
             outbox.append((note, messages.recipients(reached, chosen), f"payment:{p.number}"))
@@ -309,18 +315,19 @@ def _after_commit(ctx, tenant_id: int, changes: list[tuple[int, str, str]], now,
                 session, Payment.__table__, [i for i, _, _ in part]))}
             consumers = _consumers(session, {r.consumer_id for r in rows.values()
                                              if r.consumer_id})
+            slug = messages.tenant_slug(session, tenant_id)
         changed = []
         for payment_id, old, new in part:
             payment = rows[payment_id]
             payment.status = new
             changed.append((payment, old))
-        notes = [posting.consumer_message(settings, p, consumers[p.consumer_id], p.status)[1]
+        notes = [posting.consumer_message(settings, p, consumers[p.consumer_id], p.status,
+                                          messages.receipt_url(ctx, slug, p))[1]
                  for p, _ in changed if p.consumer_id in consumers
                  and p.status in posting.CONSUMER_MESSAGES]
         _hand_on(ctx, *_told(changed, consumers, now, ctx.plugins.hears_status_changes()),
                  notes, [])
-    for event_row_id in kick:
-        messages.kick(ctx, event_row_id)
+    _kick(ctx, kick)
 
 
 def _told(changed: list[tuple[Any, str]], consumers: dict[int, Any], now, heard: bool
@@ -338,15 +345,34 @@ def _told(changed: list[tuple[Any, str]], consumers: dict[int, Any], now, heard:
 
 def _hand_on(ctx, infos: list[tuple[PaymentInfo, str, str]], tracked: list[TrackingEvent],
              notes: list[Notification], kick: list[int]) -> None:
-    """After the commit: the plugins hear of the changes, then the first messages go."""
+    """After the commit: the plugins hear of the changes, then the first messages go; each
+    call on its own, as ``refresh_state`` schedules them (a plugin that fails for one
+    payment silences nothing else)."""
     plugins = ctx.plugins
     for info, old, new in infos:
-        plugins.payment_status_changed(info, old, new)
-    plugins.track_many(tracked)
+        _isolated("loket_payment_status_changed", f"payment {info.payment_id}",
+                  partial(plugins.payment_status_changed, info, old, new))
+    _isolated("loket_track", f"{len(tracked)} payments", partial(plugins.track_many, tracked))
     for note in notes:
-        plugins.notify(note)
+        _isolated("loket_notify", note.kind, partial(plugins.notify, note))
+    _kick(ctx, kick)
+
+
+def _kick(ctx, kick: list[int]) -> None:
+    """Try the deliveries of the messages ``kick`` (outbox event ids) now, each on its own."""
     for event_row_id in kick:
-        messages.kick(ctx, event_row_id)
+        _isolated("sending a message", f"outbox event {event_row_id}",
+                  partial(messages.kick, ctx, event_row_id))
+
+
+def _isolated(hook: str, subject: str, call: Callable[[], object]) -> None:
+    """Make one outbound call after the commit; when it raises, log it (its traceback names
+    the plugin) and go on."""
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - a committed settlement stays told to the others
+        log.exception("after settling: %s failed for %s; the other calls go on", hook,
+                      subject)
 
 
 def _consumers(session: Session, ids: set[int]) -> dict[int, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from loket import types as t
-from loket.core.db import NotOptimistic, optimistic
+from loket.core.db import NotOptimistic, insert_if_absent, optimistic
 from loket.core.gateway_configs import configs
 from loket.core.gateway_configs.connection_test import finish_connection_test
 from loket.core.models import (
@@ -36,6 +36,7 @@ from loket.core.payments.posting import (
     take_number,
 )
 from loket.core.payments.refunds import record_refund
+from loket.core.reconciliation import unmatched
 from loket.core.settings import load_settings, pin
 from loket.core.states import ApplicationState
 from loket.core.todos import raise_todo
@@ -289,13 +290,16 @@ def _settled(ctx, session: Session, row: GatewayConfiguration, payment: Payment,
         payment.receipt_number = take_number(session, settings, payment.tenant_id, "receipt",
                                              now)
     amount = payment.amount_received
-    session.add(SettlementRecord(
-        tenant_id=payment.tenant_id, gateway_configuration_id=row.id, payment_id=payment.id,
-        gateway_reference=payment.gateway_reference or payment.number,
-        payout_reference=event.payout_reference or "", amount=amount,
-        fee=payment.settled_fee or 0,
-        net=payment.settled_net if payment.settled_net is not None else amount,
-        currency=payment.currency, matched=True, settled_at=payment.completed_at))
+    record = {"tenant_id": payment.tenant_id, "gateway_configuration_id": row.id,
+              "payment_id": payment.id,
+              "gateway_reference": payment.gateway_reference or payment.number,
+              "payout_reference": event.payout_reference or "", "amount": amount,
+              "fee": payment.settled_fee or 0,
+              "net": payment.settled_net if payment.settled_net is not None else amount,
+              "currency": payment.currency, "matched": True, "settled_at": payment.completed_at}
+    if insert_if_absent(session, SettlementRecord, record, unmatched.RECORD_KEY) is None:
+        # a line of this payout was kept unmatched before (its payment not known then)
+        unmatched.take_over(session, row, [(payment.number, record)], now)
     return True
 
 
