@@ -172,6 +172,13 @@ class _Block:
             Receivable, "reference", references, lock=True, tenant_id=t, kind=kinds)}
         self.plans = {r.reference: r for r in self._rows(
             PaymentPlan, "reference", plans, tenant_id=t)}
+        # The plans the receivables belong to, read once each: the same copy by id and by
+        # reference, so that a row naming its own plan is told apart by identity.
+        self.plans_by_id = {p.id: p for p in self.plans.values()}
+        held = {r.plan_id for r in self.receivables.values() if r.plan_id is not None}
+        for plan in bulk.editable(bulk.rows_by_id(self.session, PaymentPlan.__table__,
+                                                  held - set(self.plans_by_id)), _new=False):
+            self.plans_by_id[plan.id] = self.plans[plan.reference] = plan
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
 
     def _rows(self, model, column: str, keys: set, lock: bool = False,
@@ -189,24 +196,26 @@ class _Block:
                                    field="account_number")
         key = (given.kind, given.reference)
         row = self.receivables.get(key)
-        before = None
+        named = self._plan(consumer, given.plan) if given.plan else None
+        current = None if row is None else getattr(row, "plan", None) or \
+            self.plans_by_id.get(row.plan_id)
+        before = host.check_upsert(row, given, consumer.id, current, named)
         if row is None:
             row = self.receivables[key] = types.SimpleNamespace(
                 _new=True, _dirty=True, id=None, tenant_id=self.tenant_id, kind=given.kind,
                 reference=given.reference, paid=0, currency=self.currency, consumer=consumer,
                 consumer_id=consumer.id, description=None, period=None, due_date=None,
                 issued_on=None, plan_id=None, sequence=None, status=None, amount=0)
-        else:
-            before = host.check_update(row, given, consumer.id)
-            facts = host.receivable_facts(row)
+        facts = host.receivable_facts(row)
         self.named[key] = row
         host.apply_receivable(row, given)
         if before is not None:
-            if host.receivable_unchanged(given, facts, row):
+            if host.receivable_unchanged(given, facts, row, named is not None
+                                         and named is current):
                 return
             row._dirty = True
-        if given.plan:
-            row.plan = self._plan(consumer, given.plan)
+        if named is not None:
+            row.plan = named
         if given.attributes is not None:
             self.attributes[key] = given.attributes
         self.audit.append(self._audit("receivable.upserted", "receivable",

@@ -72,7 +72,8 @@ def _paid_by(plan: PaymentPlan) -> Select[Any]:
 def credit_items(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPlan,
                  rows: list[Receivable]) -> tuple[list[dict], list[str]]:
     """Credit the items plan ``plan`` took over with what its installments ``rows`` (ended,
-    locked) received, and give back what they cannot take.
+    locked) received, and give back what they cannot take. A row among those items (one
+    the host tagged with the plan before loket refused that) counts as none of them.
 
     An item still ``in_plan`` reopens (``open``, or ``paid`` when the credit covers it);
     any other (one the host cancelled meanwhile) keeps its status and takes nothing.
@@ -81,6 +82,8 @@ def credit_items(ctx: Any, session: Session, actor: audit.Actor, plan: PaymentPl
     :returns: ``(the items as the audit and the host see them, the numbers of the credit
         notes made)``.
     """
+    taken_over = set(plan.source_items or ())
+    rows = [r for r in rows if r.id not in taken_over]  # what it received is not the plan's
     received = sum(r.paid for r in rows)
     items = session.scalars(select(Receivable).where(
         Receivable.id.in_(plan.source_items or [])).with_for_update()

@@ -102,7 +102,8 @@ def compliance_of(plan: PaymentPlan, overdue: list[Receivable]) -> PlanComplianc
 def standing(session: Session, plan: PaymentPlan, now: dt.datetime) -> PlanStanding:
     """Where ``plan`` stands on the tenant's today."""
     today = local_today(session, plan.tenant_id, now)
-    rows = installments(session, plan)
+    taken_over = set(plan.source_items or ())  # an item it took over is no installment
+    rows = [r for r in installments(session, plan) if r.id not in taken_over]
     live = [r for r in rows if r.status != ReceivableStatus.CANCELLED]
     owing = unpaid(rows)
     overdue = [r for r in owing if r.due_date is not None and r.due_date < today]

@@ -90,11 +90,11 @@ receivable_facts = operator.attrgetter(*RECEIVABLE_FACTS)
 """What an upsert may change on a receivable (a tuple, see :func:`receivable_unchanged`)."""
 
 
-def receivable_unchanged(given: ReceivableInput, facts: tuple, row) -> bool:
+def receivable_unchanged(given: ReceivableInput, facts: tuple, row, same_plan: bool) -> bool:
     """Whether applying ``given`` left the receivable ``row`` (``facts`` before, see
-    :data:`RECEIVABLE_FACTS`) as it was; an upsert naming a plan or attributes always counts
-    as a change."""
-    return (given.plan is None and given.attributes is None
+    :data:`RECEIVABLE_FACTS`) as it was; an upsert naming attributes, or a plan the row does
+    not belong to yet (``same_plan`` false), always counts as a change."""
+    return ((given.plan is None or same_plan) and given.attributes is None
             and receivable_facts(row) == facts)
 
 
@@ -113,20 +113,55 @@ def apply_consumer(consumer, data: dict) -> None:
         consumer.account_status_reason = data.get("status_reason") or None
 
 
-def check_update(row, given: ReceivableInput, consumer_id: int) -> dict:
-    """May ``given`` update the existing receivable ``row``? Returns its audit "before".
+def made_in_loket(plan) -> bool:
+    """Whether loket schedules ``plan`` (a plan row, or a bulk import's copy of one): staff
+    made it (``created_by``) or rescheduled it (``installment_count``), so loket made its
+    installments; the host's own plans (uploaded as installments) have neither."""
+    return (getattr(plan, "created_by", None) is not None
+            or getattr(plan, "installment_count", None) is not None)
+
+
+def check_upsert(row, given: ReceivableInput, consumer_id: int, current=None,
+                 named=None) -> dict | None:
+    """May ``given`` make (``row`` None) or update the receivable ``row``? Called by the
+    API's upsert, its bulk form and the CSV import before anything is changed.
 
     Money on a receivable is never left on something the host took back: one that has
     received money cannot be cancelled (refund the money first), and one a payment plan
     took over (``in_plan``) keeps its amount and status while the plan runs (cancel the
-    plan first).
+    plan first). A plan is made of installments: ``plan`` is taken only on one of kind
+    ``installment``; a receivable never moves from one plan to another, nor joins a plan
+    made in loket (:func:`made_in_loket`, whose installments loket made); and those
+    installments keep their amount, status and sequence while their plan is active or
+    defaulted (reschedule or cancel the plan instead). Sending a row again as loket holds
+    it is accepted.
 
-    :raises ValidationFailed: it belongs to another account; or, naming ``amount`` and
-        ``status``, an amount below what was paid and each change the rules above refuse.
+    :param current: the plan ``row`` belongs to (None: none).
+    :param named: the plan ``given.plan`` names as loket holds it (None: none named, or one
+        loket does not know yet, which the upsert makes).
+    :returns: the audit "before" of an update (None for a new receivable).
+    :raises ValidationFailed: ``row`` belongs to another account (``account_number``);
+        or, naming each field (``amount``, ``status``, ``plan``, ``sequence``), an amount
+        below what was paid and each change the rules above refuse.
     """
-    if row.consumer_id != consumer_id:
-        raise ValidationFailed(f"{given.kind} {given.reference!r} belongs to another account",
-                               field="account_number")
+    errors = _plan_errors(row, given, current, named)
+    if row is not None:
+        if row.consumer_id != consumer_id:
+            raise ValidationFailed(f"{given.kind} {given.reference!r} belongs to another "
+                                   "account", field="account_number")
+        errors = _money_errors(row, given) + _schedule_errors(row, given, current) + errors
+    first: dict[str, str] = {}  # the first reason a field is refused for
+    for field, message in errors:
+        first.setdefault(field, message)
+    if first:
+        raise ValidationFailed("; ".join(first.values()),
+                               errors=[{"field": f, "message": m} for f, m in first.items()])
+    return None if row is None else {"amount": row.amount, "status": row.status}
+
+
+def _money_errors(row, given: ReceivableInput) -> list[tuple[str, str]]:
+    """What ``given`` may not change on ``row`` because of the money it holds or the plan
+    that took it over."""
     what = f"{given.kind} {given.reference!r}"
     in_plan = row.status == ReceivableStatus.IN_PLAN
     errors = []
@@ -146,10 +181,48 @@ def check_update(row, given: ReceivableInput, consumer_id: int) -> dict:
         errors.append(("status", f"{what} has received {paid} and cannot be cancelled: "
                                  f"refund that money first, or send amount {paid} to close "
                                  "it at what was paid"))
-    if errors:
-        raise ValidationFailed("; ".join(m for _, m in errors),
-                               errors=[{"field": f, "message": m} for f, m in errors])
-    return {"amount": row.amount, "status": row.status}
+    return errors
+
+
+def _schedule_errors(row, given: ReceivableInput, current) -> list[tuple[str, str]]:
+    """What ``given`` may not change on ``row``, an installment loket made for the plan
+    ``current`` while that plan runs."""
+    if current is None or not made_in_loket(current) or current.status not in (
+            PlanStatus.ACTIVE, PlanStatus.DEFAULTED):
+        return []
+    what = f"installment {given.reference!r}"
+    instead = (f"payment plan {current.reference} is scheduled by loket: reschedule or "
+               f"cancel the plan through the plan API (POST /v1/payment-plans/"
+               f"{current.reference}/reschedule or /cancel) instead")
+    errors = []
+    if given.amount != row.amount:
+        errors.append(("amount", f"{what} cannot change its amount; {instead}"))
+    cancelling = given.status == ReceivableStatus.CANCELLED
+    if cancelling != (row.status == ReceivableStatus.CANCELLED):
+        change = "cancelled" if cancelling else "reopened"
+        errors.append(("status", f"{what} cannot be {change}; {instead}"))
+    if given.plan and given.sequence and given.sequence != row.sequence:
+        errors.append(("sequence", f"{what} cannot change its sequence; {instead}"))
+    return errors
+
+
+def _plan_errors(row, given: ReceivableInput, current, named) -> list[tuple[str, str]]:
+    """Why ``given`` may not put the receivable ``row`` (None: a new one) into the plan it
+    names, if it may not."""
+    if not given.plan or (row is not None and named is not None and named is current):
+        return []  # no plan named, or the one the row belongs to: nothing moves
+    what = f"{given.kind} {given.reference!r}"
+    if given.kind != "installment":
+        return [("plan", f"plan is taken only by an installment (kind installment): {what} "
+                         "cannot join a payment plan; staff make a plan from bills and "
+                         "service charges in loket")]
+    if current is not None:
+        return [("plan", f"{what} belongs to payment plan {current.reference} and cannot "
+                         "move to another plan")]
+    if named is not None and made_in_loket(named):
+        return [("plan", f"payment plan {named.reference} is scheduled by loket, which makes "
+                         "its installments: reschedule it through the plan API instead")]
+    return []
 
 
 def apply_receivable(row, given: ReceivableInput) -> None:
@@ -176,23 +249,27 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
     :param data: ``account_number``, ``kind`` (bill|service|installment), ``reference``,
         ``amount`` (decimal string), and optionally ``description``, ``period``,
         ``due_date``, ``issued_on`` (the bill's issue date; default the creation date),
-        ``status`` (open|cancelled), ``plan`` (plan reference, of the same account) and
-        ``sequence`` for installments; ``attributes`` (typed, indexed values processors
-        look up) for the kinds installed processors declare in ``attribute_schemas``.
+        ``status`` (open|cancelled), ``plan`` (the reference of a plan of the same account
+        the host schedules) and ``sequence`` for installments; ``attributes`` (typed,
+        indexed values processors look up) for the kinds installed processors declare in
+        ``attribute_schemas``.
     :param attribute_schemas: receivable kind -> JSON Schema of its attributes, from the
         installed destination processors (``Plugins.attribute_schemas``).
     :raises ValidationFailed: a field is missing, wrong or too long; the plan is another
-        account's; or a change :func:`check_update` refuses.
+        account's; or what :func:`check_upsert` refuses.
     """
     currency = load_settings(session, tenant_id).currency
     given = receivable_input(data, dict(attribute_schemas or {}), currency)
     consumer = _account(session, tenant_id, given.account_number)
+    named = _named_plan(session, tenant_id, consumer, given.plan) if given.plan else None
     row = _receivable(session, tenant_id, given)
     if row is None:
-        plan = _plan(session, tenant_id, consumer, currency, given.plan) if given.plan else None
+        check_upsert(None, given, consumer.id, None, named)
+        if given.plan and named is None:
+            named = _new_plan(session, tenant_id, consumer, currency, given.plan)
         fresh = Receivable(tenant_id=tenant_id, kind=given.kind, reference=given.reference,
                            paid=0, currency=currency, consumer_id=consumer.id,
-                           plan_id=plan.id if plan else None)
+                           plan_id=named.id if named else None)
         apply_receivable(fresh, given)
         row = insert_if_absent(session, Receivable, _values(fresh, RECEIVABLE_COLUMNS),
                                ("tenant_id", "kind", "reference"))
@@ -201,13 +278,15 @@ def upsert_receivable(session: Session, actor: audit.Actor, tenant_id: int,
         # A concurrent upsert inserted it first: update what it made.
         row = _receivable(session, tenant_id, given)
         assert row is not None  # nothing deletes receivables
-    before = check_update(row, given, consumer.id)
+    current = session.get(PaymentPlan, row.plan_id) if row.plan_id is not None else None
+    before = check_upsert(row, given, consumer.id, current, named)
     facts = receivable_facts(row)
     apply_receivable(row, given)
-    if receivable_unchanged(given, facts, row):
+    if receivable_unchanged(given, facts, row, named is not None and named is current):
         return row  # the host sent what loket holds: nothing to write or audit
     if given.plan:
-        row.plan_id = _plan(session, tenant_id, consumer, currency, given.plan).id
+        row.plan_id = (named or _new_plan(session, tenant_id, consumer, currency,
+                                          given.plan)).id
     return _recorded(session, actor, given, row, before)
 
 
@@ -237,25 +316,35 @@ def _account(session: Session, tenant_id: int, account_number: str) -> Consumer:
                                field="account_number") from None
 
 
-def _plan(session: Session, tenant_id: int, consumer: Consumer, currency: str,
-          reference: str) -> PaymentPlan:
-    """The account's plan ``reference``, made when the host names one loket does not know
-    (an uploaded plan, whose installments the host sends).
+def _named_plan(session: Session, tenant_id: int, consumer: Consumer,
+                reference: str) -> PaymentPlan | None:
+    """The account's plan ``reference``, or None when loket does not know it.
 
     :raises ValidationFailed: naming ``plan``: it is another account's.
     """
-    query = select(PaymentPlan).where(PaymentPlan.tenant_id == tenant_id,
-                                      PaymentPlan.reference == reference)
-    plan = session.scalar(query)
-    if plan is None:
-        plan = insert_if_absent(session, PaymentPlan, {
-            "tenant_id": tenant_id, "consumer_id": consumer.id, "reference": reference,
-            "currency": currency, "status": PlanStatus.ACTIVE}, ("tenant_id", "reference"))
-        # None: a concurrent upsert made it first. It is read, not locked: a plan change
-        # locks the plan before its installments, and this upsert may hold one of them.
-        plan = plan or session.scalars(query).one()
-    if plan.consumer_id != consumer.id:
+    plan = session.scalar(select(PaymentPlan).where(PaymentPlan.tenant_id == tenant_id,
+                                                    PaymentPlan.reference == reference))
+    if plan is not None and plan.consumer_id != consumer.id:
         raise ValidationFailed(f"plan {reference!r} belongs to another account", field="plan")
+    return plan
+
+
+def _new_plan(session: Session, tenant_id: int, consumer: Consumer, currency: str,
+              reference: str) -> PaymentPlan:
+    """Make the account's plan ``reference``, one the host names that loket does not know
+    (an uploaded plan, whose installments the host sends); or the one a concurrent upsert
+    made first.
+
+    :raises ValidationFailed: naming ``plan``: that concurrent upsert made it for another
+        account.
+    """
+    plan = insert_if_absent(session, PaymentPlan, {
+        "tenant_id": tenant_id, "consumer_id": consumer.id, "reference": reference,
+        "currency": currency, "status": PlanStatus.ACTIVE}, ("tenant_id", "reference"))
+    # None: a concurrent upsert made it first. It is read, not locked: a plan change
+    # locks the plan before its installments, and this upsert may hold one of them.
+    plan = plan or _named_plan(session, tenant_id, consumer, reference)
+    assert plan is not None  # nothing deletes plans
     return plan
 
 

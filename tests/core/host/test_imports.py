@@ -167,13 +167,13 @@ def test_the_first_bad_line_is_named_and_nothing_is_imported(ctx, tenant_id, row
 ])
 def test_what_the_api_refuses_the_file_refuses_naming_the_line(ctx, tenant_id, column, value):
     row = {"account_number": "N-2", "name": "Noor", "kind": "note", "reference": "NB-2",
-           "amount": "1.00", "plan": "PP-N-2", "sequence": "1", "attributes.note": "hi",
-           column: value}
+           "amount": "1.00", "plan": "", "sequence": "1", "attributes.note": "hi",
+           column: value}  # a note joins no plan: a too long one is refused as such first
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(row))
     writer.writeheader()
     writer.writerow({**row, column: "", "reference": "NB-1", "account_number": "N-1",
-                     "name": "Nina", "plan": "PP-N-1"})
+                     "name": "Nina", "plan": ""})
     writer.writerow(row)
     schemas = {"note": {"type": "object", "properties": {"note": {"type": "string"}}}}
     with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
@@ -219,6 +219,50 @@ def test_an_installment_joins_only_a_plan_of_its_own_account(ctx, tenant_id):
     with ctx.transaction() as session:
         assert imports.import_csv(session, ACTOR, tenant_id, other.format(
             account="N-1", reference="NP-1-2", plan="NP-1")) == 2
+
+
+def test_the_file_keeps_payment_plans_as_the_api_does(ctx, tenant_id):
+    with ctx.transaction() as session:
+        reference = plan_changes.create_plan(ctx, session, ACTOR, tenant_id, {
+            "action": "create", "account_number": "WU-10001", "installments": 2,
+            "first_due_on": (ctx.now().date() + dt.timedelta(days=10)).isoformat(),
+            "items": [{"kind": "bill", "reference": "INV-2025-001234"}]}).reference  # 145.50
+    first = f"WU-10001,installment,{reference}-1,72.75"  # made by loket
+    refused = {
+        f"WU-10001,bill,INV-2025-001234,145.50,,{reference},": "plan",  # in_plan
+        f"WU-10001,bill,NB-9,5.00,,{reference},": "plan",
+        f"WU-10001,installment,{reference}-9,5.00,,{reference},9": "plan",
+        "WU-10001,installment,PP-2025-0034-1,67.50,,PP-OTHER,1": "plan",  # a move
+        f"{first},,PP-2025-0034,": "plan",
+        f"{first},cancelled,,": "status",
+        f"WU-10001,installment,{reference}-1,1.00,,,": "amount",
+        f"{first},,{reference},2": "sequence",
+        # the line before put it in another plan
+        "WU-10001,installment,NP-1,5.00,,NP-A,1\nWU-10001,installment,NP-1,5.00,,NP-B,1":
+            "plan"}
+    header = "account_number,kind,reference,amount,status,plan,sequence\n"
+    for row, field in refused.items():
+        with pytest.raises(ValidationFailed) as raised, ctx.transaction() as session:
+            imports.import_csv(session, ACTOR, tenant_id, f"{header}WU-10001,service,"
+                               f"SRV-LATE-0001,26.00,,,\n{row}\n")
+        line = 3 + row.count("\n")
+        assert [e["field"] for e in raised.value.errors] == [f"line {line}.{field}"], row
+    with ctx.transaction() as session:
+        entries = session.scalar(select(text("count(*)")).select_from(AuditEntry))
+        assert imports.import_csv(session, ACTOR, tenant_id, (  # as loket holds them
+            f"{header}{first},,{reference},1\n{first},,,\n"
+            "WU-10001,bill,INV-2025-001234,145.50,,,\n")) == 3
+    with ctx.transaction() as session:
+        assert session.scalar(select(text("count(*)")).select_from(AuditEntry)) == entries
+        rows = {r.reference: (r.amount, r.status, r.plan_id is not None) for r in session.scalars(
+            select(Receivable).where(Receivable.tenant_id == tenant_id, Receivable.reference.in_(
+                ("SRV-LATE-0001", "INV-2025-001234", "NB-9", "PP-2025-0034-1", "NP-1",
+                 f"{reference}-1", f"{reference}-2", f"{reference}-9"))))}
+        assert rows == {"SRV-LATE-0001": (2500, "open", False),
+                        "INV-2025-001234": (14550, "in_plan", False),
+                        "PP-2025-0034-1": (6750, "open", True),
+                        f"{reference}-1": (7275, "open", True),
+                        f"{reference}-2": (7275, "open", True)}
 
 
 def _held_for(ctx, tenant_id, dln: str):

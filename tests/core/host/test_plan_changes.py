@@ -1,6 +1,7 @@
 """Making payment plans: a plan number staff gave a plan by hand is passed over by the
 automatic numbering, which goes on making plans. Cancelling one: an item the host cancelled
-while the plan ran stays cancelled, and what no item can take becomes credit notes."""
+while the plan ran stays cancelled, what no item can take becomes credit notes, and an item
+the host tagged with the plan counts as none of its installments."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 from sqlalchemy import select, update
 from support.engine import ACTOR, post
 
-from loket.core.host import plan_changes, plan_payments
+from loket.core.host import plan_changes, plan_payments, plan_queries
 from loket.core.models import Allocation, CreditNote, PaymentPlan, Receivable, Todo
 from loket.core.payments import credit_notes
 from loket.core.payments.invariants import check_invariants
@@ -99,3 +100,28 @@ def test_credit_no_allocation_holds_is_left_to_staff(ctx, tenant_id):
         assert session.scalar(select(Receivable.status).where(
             Receivable.reference == "INV-2025-001234")) == "cancelled"
 
+
+
+def test_an_item_tagged_with_its_plan_is_no_installment_of_it(ctx, tenant_id):
+    post(ctx, tenant_id, amount_received="40.00", references=("INV-2025-001234",))
+    with ctx.transaction() as session:
+        plan = plan_changes.create_plan(ctx, session, ACTOR, tenant_id, {
+            "action": "create", "account_number": "WU-10001", "installments": 2,
+            "first_due_on": (ctx.now().date() + dt.timedelta(days=10)).isoformat(),
+            "items": [{"kind": "bill", "reference": "INV-2025-001234"}]})
+        reference, plan_id = plan.reference, plan.id
+    with ctx.transaction() as session:  # as the host could before loket refused it
+        session.execute(update(Receivable).where(Receivable.reference == "INV-2025-001234")
+                        .values(plan_id=plan_id))
+    with ctx.transaction() as session:
+        plan = plan_changes.plan_by_reference(session, tenant_id, reference)
+        standing = plan_queries.standing(session, plan, ctx.now())
+        assert (standing.amount, standing.paid, len(standing.schedule)) == (10550, 0, 2)
+    with ctx.transaction() as session:
+        plan = plan_changes.plan_by_reference(session, tenant_id, reference, lock=True)
+        plan_changes.cancel_plan(ctx, session, ACTOR, plan, "asked")
+    with ctx.transaction() as session:
+        bill = session.scalar(select(Receivable).where(
+            Receivable.reference == "INV-2025-001234"))
+        assert (bill.amount, bill.paid, bill.status) == (14550, 4000, "open")
+        assert session.scalar(select(CreditNote)) is None

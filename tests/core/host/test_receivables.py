@@ -1,7 +1,9 @@
 """The host's upserts over HTTP: money on a receivable stays where it is (a bill that received
 money is not cancelled, one in a payment plan keeps its amount and status), an installment
-joins only a plan of its own account, a consumer's e-mail is one address; and on PostgreSQL
-two upserts of one new account, receivable or plan at once both succeed, making one row."""
+joins only a plan of its own account and one the host schedules, never a bill, and the
+installments loket made keep their amount and status; a consumer's e-mail is one address;
+and on PostgreSQL two upserts of one new account, receivable or plan at once both succeed,
+making one row."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from support.api import api, fields, problem  # noqa: F401 - fixture
 from support.engine import ACTOR, seed
 
 from loket.core.host import receivables
-from loket.core.models import Consumer, PaymentPlan, Receivable
+from loket.core.models import AuditEntry, Consumer, PaymentPlan, Receivable
 
 
 def _bill(api, reference: str, amount: str, **extra):
@@ -82,6 +84,108 @@ def test_an_installment_joins_only_a_plan_of_its_own_account(api):
     assert own.status_code == 200, own.text
     with api.ctx.transaction() as session:
         assert session.scalar(select(Receivable).where(Receivable.reference == "X-1")) is None
+
+
+def _staff_plan(api) -> str:
+    """A plan staff make of INV-2025-001234 (145.50) in two installments of 72.75; returns
+    its reference."""
+    made = api.post("/v1/payment-plans", {
+        "account_number": "WU-10001", "installments": 2, "frequency": "monthly",
+        "first_due_on": (dt.date.today() + dt.timedelta(days=10)).isoformat(),
+        "items": [{"kind": "bill", "reference": "INV-2025-001234"}]}, role="recovery_executive")
+    assert made.status_code == 201, made.text
+    return made.json["reference"]
+
+
+def _upserts(api) -> int:
+    with api.ctx.transaction() as session:
+        return session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "receivable.upserted"))
+
+
+def test_a_bill_joins_no_plan_and_one_in_a_plan_keeps_only_what_it_received(api):
+    paid = api.post("/v1/payments/counter", {
+        "account_number": "WU-10001", "payment_type": "bill", "method": "cash",
+        "paid_on": dt.date.today().isoformat(), "amount_received": "40.00",
+        "references": ["INV-2025-001234"]})
+    assert paid.status_code == 201, paid.text
+    reference = _staff_plan(api)
+    tagged = _bill(api, "INV-2025-001234", "145.50", plan=reference)
+    assert tagged.status_code == 422 and fields(tagged) == {"plan"}, tagged.text
+    assert "only by an installment" in problem(tagged)["detail"]
+    bulk = api.post("/v1/host/receivables/bulk", {"items": [
+        {"account_number": "WU-10001", "kind": "service", "reference": "SRV-NEW-1",
+         "amount": "5.00", "plan": "PP-2025-0034"}]}, role="billing_manager")
+    assert bulk.status_code == 422 and fields(bulk) == {"items[0].plan"}
+    assert _bill(api, "INV-NEW-1", "50.00", plan=reference).status_code == 422
+    again = _bill(api, "INV-2025-001234", "145.50")  # the host's sync, as before
+    assert again.status_code == 200 and again.json["status"] == "in_plan"
+    plan = api.get(f"/v1/payment-plans/{reference}").json
+    assert plan["amount"]["decimal"] == "105.50"  # what the bill still owed
+    cancelled = api.post(f"/v1/payment-plans/{reference}/cancel", {"reason": "asked"},
+                         role="recovery_executive")
+    assert cancelled.status_code == 200, cancelled.text
+    assert _row(api, "INV-2025-001234") == (14550, 4000, "open")  # the 40.00, counted once
+    with api.ctx.transaction() as session:
+        assert session.scalar(select(Receivable).where(
+            Receivable.reference.in_(("INV-NEW-1", "SRV-NEW-1")))) is None
+
+
+def test_the_installments_loket_made_stay_the_plans_while_it_runs(api):
+    reference = _staff_plan(api)
+    first = {"account_number": "WU-10001", "kind": "installment", "reference": f"{reference}-1",
+             "amount": "72.75"}
+    refused = {("amount",): {"amount": "0.01"}, ("status",): {"status": "cancelled"},
+               ("amount", "status"): {"amount": "10.00", "status": "cancelled"},
+               ("sequence",): {"plan": reference, "sequence": 2},
+               ("plan",): {"plan": "PP-2025-0034"}}  # moved to another plan
+    for named, change in refused.items():
+        sent = api.post("/v1/host/receivables", {**first, **change}, role="billing_manager")
+        assert sent.status_code == 422 and fields(sent) == set(named), (change, sent.text)
+        bulk = api.post("/v1/host/receivables/bulk", {"items": [{**first, **change}]},
+                        role="billing_manager")
+        assert fields(bulk) == {f"items[0].{f}" for f in named}, change
+    assert "reschedule or cancel the plan" in problem(api.post(
+        "/v1/host/receivables", {**first, "status": "cancelled"}, role="billing_manager"))[
+        "detail"]
+    joined = api.post("/v1/host/receivables", {
+        **first, "reference": f"{reference}-9", "plan": reference, "sequence": 9},
+        role="billing_manager")  # a new installment of loket's plan
+    assert joined.status_code == 422 and fields(joined) == {"plan"}
+    upserts = _upserts(api)
+    for resent in (first, {**first, "plan": reference, "sequence": 1}):
+        sent = api.post("/v1/host/receivables", resent, role="billing_manager")
+        assert sent.status_code == 200, sent.text  # as loket holds it: accepted, unchanged
+    assert _upserts(api) == upserts
+    plan = api.get(f"/v1/payment-plans/{reference}").json
+    assert plan["amount"]["decimal"] == "145.50"
+    assert [(i["reference"], i["status"]) for i in plan["schedule"]] == [
+        (f"{reference}-1", "open"), (f"{reference}-2", "open")]
+    own = api.post("/v1/host/receivables", {  # the host's own plan stays the host's
+        "account_number": "WU-10001", "kind": "installment", "reference": "PP-2025-0034-3",
+        "amount": "67.50", "plan": "PP-2025-0034", "status": "cancelled"},
+        role="billing_manager")
+    assert own.status_code == 200 and own.json["status"] == "cancelled", own.text
+
+
+def test_a_plan_of_the_host_that_staff_rescheduled_is_loket_s_to_schedule(api):
+    moved = api.post("/v1/payment-plans/PP-2025-0034/reschedule", {
+        "installments": 2, "frequency": "monthly", "reason": "asked",
+        "first_due_on": (dt.date.today() + dt.timedelta(days=10)).isoformat()},
+        role="recovery_executive")  # 202.50: the host's three end, loket makes -4 and -5
+    assert moved.status_code == 200, moved.text
+    first = {"account_number": "WU-10001", "kind": "installment",
+             "reference": "PP-2025-0034-1", "amount": "67.50", "plan": "PP-2025-0034",
+             "sequence": 1}
+    for change in ({"reference": "PP-2025-0034-4", "amount": "101.25", "sequence": 4,
+                    "status": "cancelled"}, {}):  # one of loket's; one the reschedule ended
+        sent = api.post("/v1/host/receivables", {**first, **change}, role="billing_manager")
+        assert sent.status_code == 422 and fields(sent) == {"status"}, sent.text
+    again = api.post("/v1/host/receivables", {**first, "status": "cancelled"},
+                     role="billing_manager")
+    assert again.status_code == 200, again.text
+    plan = api.get("/v1/payment-plans/PP-2025-0034").json
+    assert plan["remaining"]["decimal"] == "202.50"
 
 
 @pytest.mark.parametrize("email", ["john@example.com, eve@example.com",
