@@ -88,8 +88,13 @@ class Loket:
     @property
     def signer(self) -> TokenSigner:
         """The signer of consumer tokens and signed URLs: the newest ``LOKET_SECRET_KEY``
-        signs, every configured key verifies (a rotation keeps what was signed before)."""
-        return TokenSigner.for_keys(self.config.secret_keys)
+        signs, every configured key verifies (a rotation keeps what was signed before).
+        Made once per set of keys: a settlement report signs a receipt link a line."""
+        keys = self.config.secret_keys
+        made = self.cache.get("signer")
+        if made is None or made[0] != keys:
+            made = self.cache["signer"] = (keys, TokenSigner.for_keys(keys))
+        return made[1]
 
     def now(self) -> dt.datetime:
         """The current time from the container's clock."""
