@@ -100,9 +100,9 @@ DOCUMENTS := loket/core/locale
 catalogs: $(STAMP)
 	$(BABEL) extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
 	  --sort-output --project loket --copyright-holder loket -o $(LOCALES)/loket.pot .
-	$(BABEL) update -i $(LOCALES)/loket.pot -d $(LOCALES) -D loket --no-fuzzy-matching
+	$(BABEL) update -i $(LOCALES)/loket.pot -d $(LOCALES) -D loket --no-fuzzy-matching --ignore-obsolete
 	$(BABEL) compile -d $(LOCALES) -D loket --statistics
 	$(BABEL) extract -k N_ -k _ --no-location --sort-output --project loket \
 	  --copyright-holder loket -o $(DOCUMENTS)/documents.pot loket/core/documents
-	$(BABEL) update -i $(DOCUMENTS)/documents.pot -d $(DOCUMENTS) -D documents --no-fuzzy-matching
+	$(BABEL) update -i $(DOCUMENTS)/documents.pot -d $(DOCUMENTS) -D documents --no-fuzzy-matching --ignore-obsolete
 	$(BABEL) compile -d $(DOCUMENTS) -D documents --statistics
