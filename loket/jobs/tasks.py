@@ -47,7 +47,7 @@ from huey.api import Huey, TaskWrapper
 from loket.core import rate_limits
 from loket.core.autopay import charges as autopay_charges_logic
 from loket.core.backoffice import tallies
-from loket.core.gateway_configs import handshake
+from loket.core.gateway_configs import connection_test, handshake
 from loket.core.host import plans
 from loket.core.links import state as link_state
 from loket.core.outbox import delivery
@@ -178,7 +178,9 @@ def _gateway_schedule(huey: Huey, ctx) -> dict[str, TaskWrapper]:
 
     @huey.periodic_task(crontab(minute="*/5"))
     def expire_payments() -> dict:
-        """Time out overdue initiated payments."""
+        """Time out overdue initiated payments; ask again for the connection test refunds
+        the gateway left unanswered."""
+        _logged("test refund retries", connection_test.retry_unanswered_refunds(ctx))
         return _logged("payment timeout sweep", timeouts.payment_timeout_sweep(ctx))
 
     @huey.periodic_task(crontab(minute="15"))

@@ -3,11 +3,14 @@ connects it, even when the caller holds a copy of the configuration read earlier
 credentials need a test of their own; every test payment that took money is refunded, and
 one the gateway refuses to refund is one to-do for staff, closed when a retry succeeds or
 when the payment is refunded in full otherwise (staff, the gateway's report); a retry
-refunds only what staff left, never the payment a second time."""
+refunds only what staff left, never the payment a second time. A refund the gateway leaves
+unanswered (a timeout, an error of its own) may have been made: it is no refund by hand,
+but asked again under the same refund id."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -16,11 +19,14 @@ from support.engine import ADMIN, CREDENTIALS, deliver, seed, store
 
 from loket import hookimpl
 from loket.core.gateway_configs import configs
-from loket.core.gateway_configs.connection_test import finish_connection_test
-from loket.core.models import Payment, Refund, Todo
+from loket.core.gateway_configs.connection_test import (
+    finish_connection_test,
+    retry_unanswered_refunds,
+)
+from loket.core.models import AuditEntry, Payment, Refund, Todo
 from loket.core.payments.refunds import refund_payment
 from loket.core.webhooks import outcomes
-from loket.errors import RefundNotPossible
+from loket.errors import GatewayError, RefundNotPossible
 from loket.gateways import sandbox_page
 from loket.money import Money
 from loket.types import GatewayEvent, RefundResult
@@ -95,10 +101,14 @@ class RefusingRefunds:
     def __init__(self, how: str):
         self.how = how
         self.asked: list[int] = []  # the amounts of the refunds asked for
+        self.refund_ids: list[str] = []
 
     @hookimpl(tryfirst=True)
     def loket_gateway_refund(self, config, request):
         self.asked.append(request.amount.amount)
+        self.refund_ids.append(request.refund_id)
+        if self.how in ("timeout", "technical", "declined"):  # no answer, a 5xx; a no
+            raise GatewayError("the gateway did not answer", category=self.how)
         if self.how == "accept":
             return RefundResult(refund_reference=f"re_{request.refund_id}",
                                 status="succeeded", raw={})
@@ -229,3 +239,57 @@ def test_a_refund_made_at_the_gateway_and_reported_closes_the_test_refund_todo(
                 assert outcomes.apply_event(ctx, session, row, event) == "applied"
     assert gateway.asked[asked:] == []
     assert [s for s, _ in _refund_todos(ctx, tenant_id)] == ["resolved"]
+
+
+@pytest.mark.parametrize("how", ["timeout", "technical"])
+def test_an_unanswered_test_refund_is_asked_again_once_never_left_to_staff(
+        ctx, tenant_id, how):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, how) as gateway:
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        assert _refund_todos(ctx, tenant_id) == []  # it may have refunded: no refund by hand
+        with ctx.transaction() as session:
+            response = configs.get_row(session, tenant_id, "sandbox").test_response
+            assert "unknown" in response["refund_pending"] and "refund_error" not in response
+        assert retry_unanswered_refunds(ctx) == {"unanswered": 1}
+        gateway.how = "accept"
+        assert retry_unanswered_refunds(ctx) == {"answered": 1}
+        assert retry_unanswered_refunds(ctx) == {}  # refunded: nothing left to ask
+    assert gateway.refund_ids == [f"{test.number}-R"] * 3  # the gateway makes it once
+    assert _refund_todos(ctx, tenant_id) == []
+    with ctx.transaction() as session:
+        paid = session.get_one(Payment, test.id)
+        assert (paid.status, paid.refunded) == ("refunded", paid.amount_received)
+        assert len(session.scalars(select(Refund).where(Refund.payment_id == test.id)).all()) == 1
+        assert "refund_pending" not in configs.get_row(session, tenant_id, "sandbox").test_response
+        # Connected once, by the test's own webhook; the retries say what they did once.
+        actions = session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.like("gateway.%"))).all()
+        assert actions.count("gateway.connected") == 1
+        assert actions.count("gateway.test_refund_retried") == 1
+
+
+def test_a_test_refund_unanswered_for_a_day_is_left_to_staff_to_check(ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "timeout"):
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        assert retry_unanswered_refunds(ctx) == {"unanswered": 1}
+        clock, ctx.clock = ctx.clock, lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
+        try:
+            assert retry_unanswered_refunds(ctx) == {"answered": 1}
+        finally:
+            ctx.clock = clock
+        assert retry_unanswered_refunds(ctx) == {}
+    [(status, detail)] = _refund_todos(ctx, tenant_id)
+    assert status == "open" and "check at the gateway whether it refunded" in detail
+
+
+def test_a_test_refund_the_gateway_declines_is_still_a_refund_by_hand(ctx, tenant_id):
+    test = _connect_started(ctx, tenant_id)
+    with refunds(ctx, "declined"):
+        webhook, _ = sandbox_page.payer_acts(store(ctx), test.gateway_reference, "pay")
+        assert deliver(ctx, webhook).status == 200
+        assert retry_unanswered_refunds(ctx) == {}
+    assert _refund_todos(ctx, tenant_id) == [("open", "the gateway did not answer")]
