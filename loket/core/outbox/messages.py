@@ -145,9 +145,16 @@ def receipt_url(ctx: Any, slug: str, payment: Any) -> str:
     """The receipt link of the message about ``payment`` (a row or an object with its
     attributes) in its current state: :func:`receipt_link` once the payment is completed
     or posted with a receipt number, else ``""`` (the other messages carry none)."""
-    if payment.status not in _RECEIPT_STATES or payment.receipt_number is None:
+    if not carries_receipt_link(payment):
         return ""
     return receipt_link(ctx, slug, payment.tenant_id, payment.number)
+
+
+def carries_receipt_link(payment: Any) -> bool:
+    """Whether the message about ``payment`` in its current state carries a receipt link
+    (completed or posted, with a receipt number): checked before the tenant's slug is
+    looked up, so that the other messages cost no query."""
+    return payment.status in _RECEIPT_STATES and payment.receipt_number is not None
 
 
 def verify_receipt_link(ctx: Any, tenant_id: int, number: str, sig: str | None) -> None:

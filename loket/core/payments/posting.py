@@ -144,8 +144,9 @@ def refresh_state(ctx, session: Session, actor: audit.Actor, payment: Payment, a
     consumer = session.get(Consumer, payment.consumer_id) if payment.consumer_id else None
     if consumer is not None and new in CONSUMER_MESSAGES:
         settings = load_settings(session, payment.tenant_id)
-        reached, note = consumer_message(settings, payment, consumer, new, messages.receipt_url(
-            ctx, messages.tenant_slug(session, payment.tenant_id), payment))
+        link = messages.receipt_url(ctx, messages.tenant_slug(session, payment.tenant_id),
+                                    payment) if messages.carries_receipt_link(payment) else ""
+        reached, note = consumer_message(settings, payment, consumer, new, link)
         messages.send_later(ctx, session, settings, reached, note, f"payment:{payment.number}")
         after_commit(session, lambda: plugins.notify(note))
     return True

@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from support.db import statements_sent
 from support.engine import ACTOR, connect_sandbox, deliver, payer, post, start
 from support.jobs import Clock
 
@@ -97,3 +98,15 @@ def test_the_messages_saying_a_receipt_is_ready_carry_its_signed_link(ctx, tenan
     clock.advance(days=messages.RECEIPT_LINK_DAYS, seconds=1)
     with pytest.raises(Gone):
         messages.verify_receipt_link(ctx, tenant_id, number, sig)
+
+
+def test_a_message_without_a_receipt_link_looks_up_no_tenant(ctx, tenant_id):
+    """A webhook taking a payment's money tells its payer without a receipt link: the
+    tenant's slug, which only the link needs, costs that webhook no statement."""
+    _on_the_log_channel(ctx, tenant_id)
+    connect_sandbox(ctx, tenant_id)
+    paying = start(ctx, tenant_id, [("bill", "INV-2025-001567")])
+    sent = statements_sent(ctx.engine)
+    deliver(ctx, payer(ctx, paying, "pay"))
+    assert "payment.succeeded" in {line["kind"] for line in _messages_log(ctx)}
+    assert not [s for s in sent if "FROM tenants" in s], sent
